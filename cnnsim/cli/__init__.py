@@ -1,0 +1,1 @@
+"""The ``cnnsim`` command line (click). Parses, calls the library, prints or plots; no math."""

@@ -1,0 +1,77 @@
+"""Convolution, the functional way: validate once, then call the Numba kernels.
+
+``conv2d(x (N, C, H, W), w (F, C, KH, KW), b (F,)) -> y (N, F, H_out, W_out)``
+
+    y[n, f, i, j] = b[f] + sum_c sum_{u, v} w[f, c, u, v] * xp[n, c, i*s_h + u, j*s_w + v]
+
+with ``xp`` the zero-padded input (see ``cnnsim.geometry`` for the padding forms).
+``connections (F, C)`` bool restricts which input maps each filter reads
+(LeNet-5's C3 table; grouped convolution as in the two-GPU AlexNet).
+"""
+import numpy as np
+
+from .. import geometry
+from ..kernels import conv as K
+from ._check import as_float_array, check_shape, same_dtype
+from ._dispatch import kernels_for
+
+
+def _prepare(x, w, stride, padding, connections, where, x_name="x"):
+    x = as_float_array(x, x_name, where, 4, "(N, C, H, W)")
+    w = as_float_array(w, "w", where, 4, "(F, C, KH, KW)")
+    same_dtype(where, **{x_name: x, "w": w})
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"{where}: input has {x.shape[1]} channels but the weights expect "
+                         f"{w.shape[1]} (w has shape {w.shape} = (F, C, KH, KW))")
+    win = geometry.window(x.shape[2:], w.shape[2:], stride if stride is not None else 1,
+                          padding, where)
+    mask = connection_mask(connections, w.shape[0], w.shape[1], where)
+    return x, w, win, mask
+
+
+def connection_mask(connections, f, c, where="conv2d"):
+    """``connections`` (bool (F, C) or None) -> uint8 (F, C) table for the kernels."""
+    if connections is None:
+        return np.ones((f, c), dtype=np.uint8)
+    m = np.asarray(connections)
+    if m.shape != (f, c):
+        raise ValueError(f"{where}: connection table must have shape (F, C) = {(f, c)}, "
+                         f"got {m.shape}")
+    if m.dtype != np.bool_ and not np.isin(m, (0, 1)).all():
+        raise ValueError(f"{where}: connection table must hold booleans (or 0/1)")
+    return np.ascontiguousarray(m.astype(np.uint8))
+
+
+def conv2d(x, w, b=None, stride=1, padding="valid", connections=None):
+    """Direct 2-D convolution. ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)`` or None.
+
+    Returns ``y (N, F, H_out, W_out)`` with ``H_out = floor((H + p_top + p_bottom - KH)/s_h) + 1``.
+    """
+    where = "conv2d"
+    x, w, win, mask = _prepare(x, w, stride, padding, connections, where)
+    if b is None:
+        b = np.zeros(w.shape[0], dtype=x.dtype)
+    else:
+        b = as_float_array(b, "b", where, 1, "(F,)")
+        check_shape(b, (w.shape[0],), "b", where, "(F,)")
+        same_dtype(where, x=x, b=b)
+    k = kernels_for("conv")
+    return k.conv2d_forward(x, w, b, mask, *win.stride, *win.pads)
+
+
+def conv2d_backward(dy, x, w, stride=1, padding="valid", connections=None):
+    """Gradients of ``conv2d``: returns ``(dx (N, C, H, W), dw (F, C, KH, KW), db (F,))``.
+
+    ``dx = full correlation of dy with the flipped kernel`` (cut to the unpadded input),
+    ``dw[f, c, u, v] = sum_{n,i,j} dy[n, f, i, j] xp[n, c, i*s_h + u, j*s_w + v]``,
+    ``db[f] = sum_{n,i,j} dy[n, f, i, j]``. Weights outside the connection table get 0.
+    """
+    where = "conv2d_backward"
+    x, w, win, mask = _prepare(x, w, stride, padding, connections, where)
+    dy = as_float_array(dy, "dy", where, 4, "(N, F, H_out, W_out)")
+    same_dtype(where, dy=dy, x=x)
+    check_shape(dy, (x.shape[0], w.shape[0]) + win.out_hw, "dy", where, "(N, F, H_out, W_out)")
+    k = kernels_for("conv")
+    dx = k.conv2d_backward_input(dy, w, mask, x.shape[2], x.shape[3], *win.stride, *win.pads)
+    dw, db = k.conv2d_backward_weight(dy, x, mask, w.shape[2], w.shape[3], *win.stride, *win.pads)
+    return dx, dw, db

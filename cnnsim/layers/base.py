@@ -1,0 +1,172 @@
+"""The one layer contract (after Keras' build/call/get_config and micrograd's engine).
+
+A layer maps a batch ``x (N, *input_shape)`` to ``y (N, *output_shape)``; shapes below
+never include the batch: ``(C, H, W)`` for maps, ``(D,)`` for vectors.
+
+    layer.build(input_shape, rng)   create parameters (seeded); idempotent
+    layer.output_shape              known after build, without running
+    y  = layer(x, training=False)   forward; remembers what backward needs
+    dx = layer.backprop(dy)         backward; fills layer.grads (same keys as params)
+    layer.params / layer.grads      dicts of arrays, updated in place by optimizers
+    layer.param_count() / macs()    counts of leaf operations, without running
+    layer.geometry()                kernel / stride / padding, or None
+    layer.get_config()              constructor arguments (JSON-friendly)
+
+Containers (``Sequential``, ``Concat``, ``ResidualUnit``) hold children and add nothing
+of their own to the counts. Every leaf call is announced to the active observers
+(``observe``) so the step-through engine can record a trace without the layers knowing it.
+"""
+import contextlib
+import time
+
+import numpy as np
+
+from .. import config
+
+_observers = []
+
+
+@contextlib.contextmanager
+def observe(observer):
+    """Within the block, ``observer.on_forward(layer, x, y, seconds)`` and
+    ``observer.on_backward(layer, dy, dx)`` are called for every leaf layer."""
+    _observers.append(observer)
+    try:
+        yield observer
+    finally:
+        _observers.remove(observer)
+
+
+class LayerError(ValueError):
+    """A bad input to a layer, named after the layer."""
+
+
+class Layer:
+    #: type name shown in tables and traces
+    kind = "Layer"
+    #: True for containers: children do the work, the container only wires them
+    is_container = False
+
+    def __init__(self, name=None):
+        self.name = name or type(self).__name__.lower()
+        self.path = self.name          # qualified name inside a network, set by containers
+        self.params = {}
+        self.grads = {}
+        self.input_shape = None
+        self.output_shape = None
+        self.built = False
+        self.activation = None         # name of the (fused) activation, for tables
+
+    # ---- contract --------------------------------------------------------------------
+    def build(self, input_shape, rng=None):
+        """Check ``input_shape``, create parameters with ``rng``, set ``output_shape``."""
+        input_shape = tuple(int(s) for s in input_shape)
+        self.output_shape = tuple(self.compute_output_shape(input_shape))
+        self.input_shape = input_shape
+        self._build_params(input_shape, rng if rng is not None else np.random.default_rng(0))
+        self.built = True
+        return self.output_shape
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def _build_params(self, input_shape, rng):
+        pass
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def param_count(self):
+        """Trainable parameters (entries a connection table switches off are not counted)."""
+        return int(sum(p.size for p in self.params.values()))
+
+    def macs(self):
+        """Multiply-adds of one forward pass for one sample."""
+        return 0
+
+    def geometry(self):
+        """``{"kernel": (fh, fw), "stride": (sh, sw), "padding": (t, b, l, r)}`` or None."""
+        return None
+
+    def get_config(self):
+        return {"name": self.name}
+
+    def children(self):
+        return []
+
+    # ---- machinery shared by every layer ---------------------------------------------
+    def __call__(self, x, training=False):
+        if not self.built:
+            self.build(np.shape(x)[1:])
+        self._check_input(x)
+        if self.is_container or not _observers:
+            return self.forward(x, training)
+        t0 = time.perf_counter()
+        y = self.forward(x, training)
+        dt = time.perf_counter() - t0
+        for obs in list(_observers):
+            obs.on_forward(self, x, y, dt)
+        return y
+
+    def backprop(self, dy):
+        dx = self.backward(dy)
+        if not self.is_container:
+            for obs in list(_observers):
+                obs.on_backward(self, dy, dx)
+        return dx
+
+    def _check_input(self, x):
+        if not isinstance(x, np.ndarray) and not _is_device_array(x):
+            raise TypeError(f"layer {self.path!r} ({self.kind}): expected a NumPy array, "
+                            f"got {type(x).__name__}")
+        if x.dtype.type not in (np.float32, np.float64):
+            raise TypeError(f"layer {self.path!r} ({self.kind}): expected float32 or float64 "
+                            f"input, got dtype {x.dtype}")
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise LayerError(f"layer {self.path!r} ({self.kind}): expected input of shape "
+                             f"(N, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+
+    def leaves(self):
+        """Leaf layers in execution order (depth first)."""
+        if not self.is_container:
+            yield self
+            return
+        for child in self.children():
+            yield from child.leaves()
+
+    def walk(self):
+        """Every layer, containers included, parents before children."""
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+    def parameters(self):
+        """``[(layer, name, array)]`` for every parameter of every leaf."""
+        return [(l, k, v) for l in self.leaves() for k, v in l.params.items()]
+
+    def zero_grads(self):
+        for leaf in self.leaves():
+            for k, v in leaf.grads.items():
+                v[...] = 0
+
+    def astype(self, dtype):
+        """Cast every parameter (and buffer) to ``dtype`` in place; returns self."""
+        for leaf in self.leaves():
+            for d in (leaf.params, leaf.grads, getattr(leaf, "buffers", {})):
+                for k in list(d):
+                    d[k] = d[k].astype(dtype)
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.path!r}, output_shape={self.output_shape})"
+
+
+def _is_device_array(x):
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def default_dtype():
+    return config.dtype

@@ -1,0 +1,131 @@
+"""conv2d against the independent reference, the lecture's example, finite differences."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from cnnsim import functional as F
+from cnnsim import geometry
+from cnnsim.testing import naive
+from cnnsim.testing.gradcheck import gradcheck, probe_for
+
+
+def test_lecture_5x7_to_3x4():
+    # Géron fig. 14-4: 5x7 input, zero padding, 3x3 fields, stride 2 -> 3x4 layer
+    x = np.arange(35, dtype=np.float64).reshape(1, 1, 5, 7)
+    w = np.ones((1, 1, 3, 3))
+    y = F.conv2d(x, w, stride=2, padding="same")
+    assert y.shape == (1, 1, 3, 4)
+    win = geometry.window((5, 7), 3, 2, "same")
+    assert win.pads == (1, 1, 1, 1) and win.out_hw == (3, 4)
+    # neuron (1, 2) reads rows 1*2-1 .. 1*2+1 = 1..3 and columns 3..5 of the input
+    assert win.rows(1) == [1, 2, 3] and win.cols(2) == [3, 4, 5]
+    assert y[0, 0, 1, 2] == x[0, 0, 1:4, 3:6].sum()
+    # corner neuron (0, 0): the padding contributes zeros
+    assert y[0, 0, 0, 0] == x[0, 0, 0:2, 0:2].sum()
+    np.testing.assert_array_equal(y, naive.conv2d(x, w, None, 2, "same"))
+
+
+def test_same_padding_puts_odd_extra_bottom_right():
+    assert geometry.pad_amounts(6, 3, 2, "same") == (0, 1)
+    assert geometry.pad_amounts(224, 11, 4, "same") == (3, 4)
+    assert geometry.output_size(224, 11, 4, "same") == 56
+
+
+padding_st = st.one_of(
+    st.sampled_from(["valid", "same"]),
+    st.integers(0, 2),
+    st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+)
+
+
+@st.composite
+def conv_case(draw):
+    n, c, f = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    fh, fw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pad = draw(padding_st)
+    h, w = draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    t, b, l, r = geometry.normalize_padding(pad, (h, w), (fh, fw), (sh, sw))
+    if h + t + b < fh or w + l + r < fw:
+        h, w = fh + 1, fw + 2   # keep the geometry possible (impossible ones are tested apart)
+    table = draw(st.one_of(st.none(), st.lists(st.lists(st.booleans(), min_size=c, max_size=c),
+                                               min_size=f, max_size=f)))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**31))
+    return n, c, f, h, w, (fh, fw), (sh, sw), pad, table, dtype, seed
+
+
+@pytest.mark.thorough
+@given(conv_case())
+def test_conv_matches_reference_thorough(case):
+    _check_against_reference(case)
+
+
+@given(conv_case())
+def test_conv_matches_reference(case):
+    _check_against_reference(case)
+
+
+def _check_against_reference(case):
+    n, c, f, h, w, k, s, pad, table, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((f, c) + k).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    conn = None if table is None else np.array(table, dtype=bool)
+    y = F.conv2d(x, wt, b, s, pad, conn)
+    ref = naive.conv2d(x, wt, b, s, pad, conn)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    assert y.dtype == dtype and y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for got, want in zip(F.conv2d_backward(dy, x, wt, s, pad, conn),
+                         naive.conv2d_backward(dy, x, wt, s, pad, conn)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, "valid"), (2, "same"), ((2, 1), (1, 0, 2, 1))])
+def test_conv_backward_finite_differences(stride, padding, rng):
+    x = rng.standard_normal((2, 3, 6, 5))
+    w = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    conn = rng.random((4, 3)) > 0.3
+    fn = lambda x, w, b: F.conv2d(x, w, b, stride, padding, conn)
+    y = fn(x, w, b)
+    dx, dw, db = F.conv2d_backward(probe_for(y.shape), x, w, stride, padding, conn)
+    rep = gradcheck(fn, x, w, b, grads=(dx, dw, db))
+    assert rep.ok, str(rep)
+
+
+@pytest.mark.parametrize("call,exc,msg", [
+    (lambda: F.conv2d(np.zeros((3, 5, 5)), np.zeros((1, 3, 3, 3))), ValueError, "rank 4"),
+    (lambda: F.conv2d(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3))), ValueError, "channels"),
+    (lambda: F.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3))), ValueError, "larger than the padded input"),
+    (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), stride=0), ValueError, "stride must be positive"),
+    (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), padding="full"), ValueError, "unknown padding"),
+    (lambda: F.conv2d(np.zeros((1, 1, 5, 5), dtype=int), np.zeros((1, 1, 3, 3))), TypeError, "float32 or float64"),
+    (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), np.zeros(2)), ValueError, "b of shape"),
+    (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3), np.float32)), TypeError, "one float dtype"),
+    (lambda: F.conv2d(np.zeros((1, 2, 5, 5)), np.zeros((3, 2, 3, 3)), connections=np.ones((2, 2), bool)), ValueError, "connection table"),
+])
+def test_conv_bad_input_one_line_errors(call, exc, msg):
+    with pytest.raises(exc, match=msg) as e:
+        call()
+    assert "\n" not in str(e.value) and str(e.value).startswith("conv2d")
+
+
+def test_conv_deterministic_across_threads():
+    import numba
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((3, 5, 7, 7)).astype(np.float32)
+    before = numba.get_num_threads()
+    outs = []
+    for t in sorted({1, before}):
+        numba.set_num_threads(t)
+        outs.append((F.conv2d(x, w), *F.conv2d_backward(dy, x, w)))
+    numba.set_num_threads(before)
+    for a, b in zip(outs[0], outs[-1]):
+        np.testing.assert_array_equal(a, b)
