@@ -1,0 +1,15 @@
+"""Layer objects over the functional API, and the containers that wire them.
+
+Uniform contract (``cnnsim.layers.base.Layer``): ``build``, ``__call__`` (forward),
+``backprop`` (backward), ``params``/``grads``, ``output_shape``, ``param_count()``,
+``macs()``, ``geometry()``, ``get_config()``.
+"""
+from .base import Layer, LayerError, observe  # noqa: F401
+from .conv import Conv2D  # noqa: F401
+from .pool import MaxPool2D, AvgPool2D, GlobalAvgPool  # noqa: F401
+from .lrn import LRN  # noqa: F401
+from .dense import Dense, Flatten  # noqa: F401
+from .activation import Activation, ReLU, Sigmoid, Tanh, ScaledTanh, Softmax  # noqa: F401
+from .regularization import Dropout, BatchNorm  # noqa: F401
+from .merge import Add, DepthConcat  # noqa: F401
+from .containers import Container, Sequential, Concat, ResidualUnit  # noqa: F401

@@ -1,0 +1,47 @@
+"""Stand-alone activation layers (the same functions Conv2D/Dense can fuse)."""
+from .. import functional as F
+from .base import Layer
+
+
+class Activation(Layer):
+    """``Activation("relu")`` etc.; see ``cnnsim.functional.ACTIVATIONS``."""
+    kind = "Activation"
+
+    def __init__(self, activation, name=None):
+        super().__init__(name or activation)
+        if activation not in F.ACTIVATIONS:
+            raise ValueError(f"Activation {self.name!r}: unknown activation {activation!r}; "
+                             f"expected one of {F.ACTIVATIONS}")
+        self.activation = activation
+
+    def forward(self, x, training=False):
+        y = F.activation_forward(self.activation, x)
+        self._cache = (x, y)
+        return y
+
+    def backward(self, dy):
+        x, y = self._cache
+        return F.activation_backward(self.activation, dy, x, y)
+
+    def get_config(self):
+        return {"name": self.name, "activation": self.activation}
+
+
+def ReLU(name=None):
+    return Activation("relu", name)
+
+
+def Sigmoid(name=None):
+    return Activation("sigmoid", name)
+
+
+def Tanh(name=None):
+    return Activation("tanh", name)
+
+
+def ScaledTanh(name=None):
+    return Activation("scaled_tanh", name)
+
+
+def Softmax(name=None):
+    return Activation("softmax", name)

@@ -1,0 +1,162 @@
+"""Containers wire leaves together and add nothing of their own to the counts.
+
+* ``Sequential(layers)``                 one after another (a whole network is one)
+* ``Concat(branches)``                    parallel branches joined by ``DepthConcat``
+                                          (the inception module)
+* ``ResidualUnit(main, shortcut=None)``   ``y = act(main(x) + shortcut(x))``; identity
+                                          shortcut when None (He et al. 2015)
+
+Qualified names: the children of the outermost container keep their own names
+(``C1``, ``S2``, ...); deeper leaves are ``parent/child`` (``inception_3a/b2_3x3``).
+"""
+import numpy as np
+
+from .. import config
+from .base import Layer, LayerError
+from .merge import Add, DepthConcat
+
+
+class Container(Layer):
+    is_container = True
+    _parent = None
+
+    def _child_path(self, child):
+        return child.name if self._parent is None else f"{self.path}/{child.name}"
+
+    def _adopt(self, children):
+        seen = {}
+        for k, child in enumerate(children):
+            if child.name in seen:
+                raise ValueError(f"{self.kind} {self.name!r}: two children named {child.name!r} "
+                                 f"(positions {seen[child.name]} and {k}); names must be unique")
+            seen[child.name] = k
+            child._parent = self
+            child.path = self._child_path(child)
+
+    def build(self, input_shape, rng=None):
+        if self._parent is None:
+            self.path = self.name
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self._adopt(self.children())
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.output_shape = tuple(self._build_children(self.input_shape, rng))
+        self.built = True
+        return self.output_shape
+
+    def _check_input(self, x):
+        # containers check the full shape; children check their own
+        super()._check_input(x)
+
+    def param_count(self):
+        return sum(l.param_count() for l in self.leaves())
+
+    def macs(self):
+        return sum(l.macs() for l in self.leaves())
+
+    def find(self, path):
+        """The layer (leaf or container) with this qualified name."""
+        for l in self.walk():
+            if l.path == path:
+                return l
+        names = [l.path for l in self.walk() if l is not self]
+        raise KeyError(f"no layer named {path!r} in {self.name!r}; valid names: {', '.join(names)}")
+
+
+class Sequential(Container):
+    kind = "Sequential"
+
+    def __init__(self, layers, input_shape=None, seed=0, name=None):
+        super().__init__(name or "sequential")
+        self.layers = list(layers)
+        if input_shape is not None:
+            self.build(input_shape, np.random.default_rng(seed))
+
+    def children(self):
+        return self.layers
+
+    def _build_children(self, shape, rng):
+        for child in self.layers:
+            shape = child.build(shape, rng)
+        return shape
+
+    def forward(self, x, training=False):
+        for child in self.layers:
+            x = child(x, training)
+        return x
+
+    def backward(self, dy):
+        for child in reversed(self.layers):
+            dy = child.backprop(dy)
+        return dy
+
+    def get_config(self):
+        return {"name": self.name, "layers": [l.get_config() | {"class": type(l).__name__}
+                                              for l in self.layers]}
+
+
+class Concat(Container):
+    """Parallel branches on the same input, joined along depth (an inception module)."""
+    kind = "Inception"
+
+    def __init__(self, branches, name=None):
+        super().__init__(name or "concat")
+        self.branches = list(branches)
+        self.merge = DepthConcat("concat")
+
+    def children(self):
+        return self.branches + [self.merge]
+
+    def _build_children(self, shape, rng):
+        outs = [b.build(shape, rng) for b in self.branches]
+        for k, o in enumerate(outs):
+            if len(o) != 3 or o[1:] != outs[0][1:]:
+                raise LayerError(f"{self.kind} {self.path!r}: branch {k} ({self.branches[k].name}) "
+                                 f"gives {o} but branch 0 gives {outs[0]}; maps must share H, W")
+        return self.merge.build(outs)
+
+    def forward(self, x, training=False):
+        return self.merge([b(x, training) for b in self.branches], training)
+
+    def backward(self, dy):
+        parts = self.merge.backprop(dy)
+        dx = None
+        for b, d in zip(self.branches, parts):
+            g = b.backprop(d)
+            dx = g if dx is None else dx + g
+        return dx
+
+
+class ResidualUnit(Container):
+    """``y = act(main(x) + shortcut(x))`` — the skip connection over (usually) two layers.
+
+    ``shortcut=None`` is the identity; pass a layer (a 1x1 strided Conv2D, maybe with
+    BatchNorm) as the projection when the main path changes the shape.
+    """
+    kind = "ResidualUnit"
+
+    def __init__(self, main, shortcut=None, activation="relu", name=None):
+        super().__init__(name or "residual")
+        self.main = main if isinstance(main, Layer) else Sequential(main, name="main")
+        if shortcut is not None and not isinstance(shortcut, Layer):
+            shortcut = Sequential(shortcut, name="shortcut")
+        self.shortcut = shortcut
+        self.add = Add(activation, "add")
+        self.activation = activation
+
+    def children(self):
+        return [self.main] + ([self.shortcut] if self.shortcut is not None else []) + [self.add]
+
+    def _build_children(self, shape, rng):
+        a = self.main.build(shape, rng)
+        b = self.shortcut.build(shape, rng) if self.shortcut is not None else shape
+        return self.add.build([a, b])
+
+    def forward(self, x, training=False):
+        a = self.main(x, training)
+        s = self.shortcut(x, training) if self.shortcut is not None else x
+        return self.add([a, s], training)
+
+    def backward(self, dy):
+        da, ds = self.add.backprop(dy)
+        dx = self.main.backprop(da)
+        return dx + (self.shortcut.backprop(ds) if self.shortcut is not None else ds)

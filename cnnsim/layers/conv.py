@@ -1,0 +1,123 @@
+"""Conv2D: the convolutional layer (weights, bias, optional connection table, fused activation).
+
+``x (N, C, H, W) -> z = conv2d(x, w, b) (N, F, H_out, W_out) -> y = act(z)``
+"""
+import numpy as np
+
+from .. import config, functional as F, geometry
+from .base import Layer
+from .initializers import DEFAULT_FOR_ACTIVATION, init_weights
+
+
+class Conv2D(Layer):
+    """``Conv2D(filters, kernel_size, stride=1, padding="valid", activation=None)``.
+
+    ``connections (F, C)`` bool: which input maps each filter reads (LeNet-5's C3, grouped
+    convolution); weights outside the table are held at zero and not counted as parameters.
+    ``groups=g`` is a shorthand for the block-diagonal table of a g-way grouped convolution.
+    """
+    kind = "Conv2D"
+
+    def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
+                 use_bias=True, connections=None, groups=1, init=None, name=None):
+        super().__init__(name)
+        self.filters = int(filters)
+        self.kernel_size = geometry.pair(kernel_size, "kernel size", f"Conv2D {self.name!r}")
+        self.stride = geometry.pair(stride, "stride", f"Conv2D {self.name!r}")
+        self.padding = padding
+        self.activation = activation if activation not in (None, "linear") else None
+        if self.activation is not None and self.activation not in F.ACTIVATIONS:
+            raise ValueError(f"Conv2D {self.name!r}: unknown activation {activation!r}; "
+                             f"expected one of {F.ACTIVATIONS}")
+        self.use_bias = use_bias
+        self.connections = None if connections is None else np.asarray(connections, dtype=bool)
+        self.groups = int(groups)
+        self.init = init or DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot")
+
+    def compute_output_shape(self, input_shape):
+        where = f"layer {self.path!r} (Conv2D)"
+        if len(input_shape) != 3:
+            raise ValueError(f"{where}: expected input maps (C, H, W), got shape {input_shape}")
+        c = input_shape[0]
+        self._table = self._make_table(c, where)
+        self.window = geometry.window(input_shape[1:], self.kernel_size, self.stride,
+                                      self.padding, where)
+        return (self.filters,) + self.window.out_hw
+
+    def _make_table(self, c, where):
+        if self.connections is not None:
+            if self.connections.shape != (self.filters, c):
+                raise ValueError(f"{where}: connection table must be (filters, input maps) = "
+                                 f"{(self.filters, c)}, got {self.connections.shape}")
+            return self.connections
+        if self.groups > 1:
+            g = self.groups
+            if c % g or self.filters % g:
+                raise ValueError(f"{where}: groups={g} must divide both the input maps ({c}) "
+                                 f"and the filters ({self.filters})")
+            t = np.zeros((self.filters, c), dtype=bool)
+            fo, ci = self.filters // g, c // g
+            for k in range(g):
+                t[k * fo:(k + 1) * fo, k * ci:(k + 1) * ci] = True
+            return t
+        return None
+
+    def _build_params(self, input_shape, rng):
+        c = input_shape[0]
+        fh, fw = self.kernel_size
+        per_filter = c if self._table is None else self._table.sum(axis=1).max()
+        fan_in = max(int(per_filter) * fh * fw, 1)
+        fan_out = self.filters * fh * fw
+        w = init_weights(self.init, (self.filters, c, fh, fw), fan_in, fan_out, rng, config.dtype)
+        if self._table is not None:
+            w *= self._table[:, :, None, None]
+        self.params = {"w": w}
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.filters, dtype=config.dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, x, training=False):
+        w = self.params["w"]
+        z = F.conv2d(x, w, self.params.get("b"), self.stride, self.padding, self._table)
+        y = F.activation_forward(self.activation or "linear", z)
+        self._cache = (x, z, y)
+        return y
+
+    def backward(self, dy):
+        x, z, y = self._cache
+        dz = F.activation_backward(self.activation or "linear", dy, z, y)
+        dx, dw, db = F.conv2d_backward(dz, x, self.params["w"], self.stride, self.padding,
+                                       self._table)
+        self.grads["w"] = dw
+        if self.use_bias:
+            self.grads["b"] = db
+        return dx
+
+    def connected(self):
+        """Number of (filter, input map) pairs connected."""
+        c = self.input_shape[0]
+        return self.filters * c if self._table is None else int(self._table.sum())
+
+    def param_count(self):
+        fh, fw = self.kernel_size
+        return self.connected() * fh * fw + (self.filters if self.use_bias else 0)
+
+    def macs(self):
+        fh, fw = self.kernel_size
+        ho, wo = self.output_shape[1:]
+        return self.connected() * fh * fw * ho * wo
+
+    def geometry(self):
+        return {"kernel": self.kernel_size, "stride": self.stride, "padding": self.window.pads,
+                "padding_spec": self.padding}
+
+    @property
+    def table(self):
+        """The (F, C) connection table in force (None = fully connected)."""
+        return self._table
+
+    def get_config(self):
+        return {"name": self.name, "filters": self.filters, "kernel_size": self.kernel_size,
+                "stride": self.stride, "padding": self.padding, "activation": self.activation,
+                "use_bias": self.use_bias, "groups": self.groups,
+                "connections": None if self.connections is None else self.connections.tolist()}

@@ -1,0 +1,81 @@
+"""Dense (fully connected) and Flatten. ``x (N, D_in) -> y = act(x @ w + b) (N, D_out)``."""
+import numpy as np
+
+from .. import config, functional as F
+from .base import Layer
+from .initializers import DEFAULT_FOR_ACTIVATION, init_weights
+
+
+class Dense(Layer):
+    """``Dense(units, activation=None)``, ``w (D_in, D_out)``, ``b (D_out,)``.
+
+    With ``activation="softmax"`` on the output layer, training fuses the softmax with the
+    cross-entropy loss (``emit_logits`` is set by the trainer): numerically stable.
+    """
+    kind = "Dense"
+
+    def __init__(self, units, activation=None, use_bias=True, init=None, name=None):
+        super().__init__(name)
+        self.units = int(units)
+        self.activation = activation if activation not in (None, "linear") else None
+        if self.activation is not None and self.activation not in F.ACTIVATIONS:
+            raise ValueError(f"Dense {self.name!r}: unknown activation {activation!r}; "
+                             f"expected one of {F.ACTIVATIONS}")
+        self.use_bias = use_bias
+        self.init = init or DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot")
+        self.emit_logits = False
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"layer {self.path!r} (Dense): expected a vector input (D,), got "
+                             f"shape {input_shape}; put a Flatten layer before it")
+        return (self.units,)
+
+    def _build_params(self, input_shape, rng):
+        d = input_shape[0]
+        self.params = {"w": init_weights(self.init, (d, self.units), d, self.units, rng, config.dtype)}
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.units, dtype=config.dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def _act(self):
+        if self.activation is None or (self.emit_logits and self.activation == "softmax"):
+            return "linear"
+        return self.activation
+
+    def forward(self, x, training=False):
+        z = F.dense(x, self.params["w"], self.params.get("b"))
+        y = F.activation_forward(self._act(), z)
+        self._cache = (x, z, y)
+        return y
+
+    def backward(self, dy):
+        x, z, y = self._cache
+        dz = F.activation_backward(self._act(), dy, z, y)
+        dx, dw, db = F.dense_backward(dz, x, self.params["w"])
+        self.grads["w"] = dw
+        if self.use_bias:
+            self.grads["b"] = db
+        return dx
+
+    def macs(self):
+        return self.input_shape[0] * self.units
+
+    def get_config(self):
+        return {"name": self.name, "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias}
+
+
+class Flatten(Layer):
+    """``x (N, C, H, W) -> y (N, C*H*W)`` in C order."""
+    kind = "Flatten"
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return F.flatten(x)
+
+    def backward(self, dy):
+        return F.flatten_backward(dy, self._shape)

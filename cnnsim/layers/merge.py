@@ -1,0 +1,88 @@
+"""Leaves that join paths: the residual addition and the depth concatenation.
+
+They take a *list* of arrays and are built by their container (``ResidualUnit``,
+``Concat``), which knows the shapes of the paths that meet here.
+"""
+import numpy as np
+
+from .. import functional as F
+from .base import Layer, LayerError
+
+
+class _Merge(Layer):
+    def build(self, input_shapes, rng=None):
+        input_shapes = [tuple(int(s) for s in shp) for shp in input_shapes]
+        self.output_shape = tuple(self.compute_output_shape(input_shapes))
+        self.input_shape = input_shapes
+        self.built = True
+        return self.output_shape
+
+    def _check_input(self, xs):
+        if not isinstance(xs, (list, tuple)) or len(xs) != len(self.input_shape):
+            raise LayerError(f"layer {self.path!r} ({self.kind}): expected a list of "
+                             f"{len(self.input_shape)} arrays")
+        for k, (x, shp) in enumerate(zip(xs, self.input_shape)):
+            if tuple(x.shape[1:]) != shp:
+                raise LayerError(f"layer {self.path!r} ({self.kind}): input {k} should have "
+                                 f"shape (N, {', '.join(map(str, shp))}), got {tuple(x.shape)}")
+
+
+class Add(_Merge):
+    """The skip connection: ``y = act(a + b)`` with ``a`` the main path, ``b`` the shortcut."""
+    kind = "Add"
+
+    def __init__(self, activation=None, name=None):
+        super().__init__(name or "add")
+        self.activation = activation if activation not in (None, "linear") else None
+
+    def compute_output_shape(self, input_shapes):
+        a, b = input_shapes
+        if a != b:
+            raise LayerError(f"layer {self.path!r} (Add): the main path gives {a} but the "
+                             f"shortcut gives {b}; use a projection shortcut (1x1 conv) when "
+                             f"shapes change")
+        return a
+
+    def forward(self, xs, training=False):
+        z = F.add(xs[0], xs[1])
+        y = F.activation_forward(self.activation or "linear", z)
+        self._cache = (z, y)
+        return y
+
+    def backward(self, dy):
+        z, y = self._cache
+        dz = F.activation_backward(self.activation or "linear", dy, z, y)
+        return list(F.add_backward(dz))
+
+    def get_config(self):
+        return {"name": self.name, "activation": self.activation}
+
+
+class DepthConcat(_Merge):
+    """Stack the branches' maps along the channel axis (the inception module's output)."""
+    kind = "DepthConcat"
+
+    def __init__(self, name=None):
+        super().__init__(name or "concat")
+
+    def compute_output_shape(self, input_shapes):
+        hw = {tuple(s[1:]) for s in input_shapes}
+        if len(hw) != 1:
+            raise LayerError(f"layer {self.path!r} (DepthConcat): branches must share the map "
+                             f"size, got {[tuple(s) for s in input_shapes]}")
+        return (sum(s[0] for s in input_shapes),) + tuple(input_shapes[0][1:])
+
+    def forward(self, xs, training=False):
+        return F.depth_concat(list(xs))
+
+    def backward(self, dy):
+        return F.depth_concat_backward(dy, [s[0] for s in self.input_shape])
+
+    def source_of(self, channel):
+        """``(branch index, channel within that branch)`` of an output map."""
+        start = 0
+        for k, shp in enumerate(self.input_shape):
+            if channel < start + shp[0]:
+                return k, channel - start
+            start += shp[0]
+        raise IndexError(channel)

@@ -1,0 +1,73 @@
+"""Dropout and batch normalization: layers that behave differently in training."""
+import numpy as np
+
+from .. import config, functional as F
+from .base import Layer
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training keep each unit with probability ``1 - rate`` and scale
+    by ``1 / (1 - rate)``; identity at inference. Seeded: the mask stream is drawn from a
+    Generator created at build time from the network's seed."""
+    kind = "Dropout"
+
+    def __init__(self, rate=0.5, name=None):
+        super().__init__(name)
+        self.rate = float(rate)
+        if not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"Dropout {self.name!r}: rate must be in [0, 1), got {rate!r}")
+
+    def _build_params(self, input_shape, rng):
+        self.rng = np.random.default_rng(rng.integers(2**63))
+
+    def reseed(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x, training=False):
+        y, self._mask = F.dropout(x, self.rate, self.rng, training)
+        return y
+
+    def backward(self, dy):
+        return F.dropout_backward(dy, self._mask)
+
+    def get_config(self):
+        return {"name": self.name, "rate": self.rate}
+
+
+class BatchNorm(Layer):
+    """Batch normalization per map (``(N, C, H, W)``) or per feature (``(N, D)``):
+
+        y = gamma * (x - mean) / sqrt(var + eps) + beta
+
+    Training uses the batch statistics and updates the running averages
+    (``running = momentum * running + (1 - momentum) * batch``); inference uses the running ones.
+    """
+    kind = "BatchNorm"
+
+    def __init__(self, momentum=0.9, eps=1e-5, name=None):
+        super().__init__(name)
+        self.momentum, self.eps = float(momentum), float(eps)
+
+    def _build_params(self, input_shape, rng):
+        c = input_shape[0]
+        self.params = {"gamma": np.ones(c, dtype=config.dtype), "beta": np.zeros(c, dtype=config.dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.buffers = {"running_mean": np.zeros(c, dtype=config.dtype),
+                        "running_var": np.ones(c, dtype=config.dtype)}
+
+    def forward(self, x, training=False):
+        y, self._cache = F.batch_norm(x, self.params["gamma"], self.params["beta"],
+                                      self.buffers["running_mean"], self.buffers["running_var"],
+                                      training, self.momentum, self.eps)
+        return y
+
+    def backward(self, dy):
+        dx, dg, db = F.batch_norm_backward(dy, self._cache)
+        self.grads["gamma"], self.grads["beta"] = dg, db
+        return dx
+
+    def macs(self):
+        return int(np.prod(self.input_shape))   # one multiply-add per element at inference
+
+    def get_config(self):
+        return {"name": self.name, "momentum": self.momentum, "eps": self.eps}

@@ -1,0 +1,40 @@
+"""The model zoo: each model is a function returning a built ``Sequential`` network.
+
+    from cnnsim import models
+    net = models.build("lenet5")                 # by name (what the CLI uses)
+    net = models.lenet5(variant="paper")         # or directly
+
+``MODELS`` maps a name to its builder; every builder accepts ``input_shape``,
+``num_classes``, ``width`` (a width multiplier) and ``seed`` where they make sense.
+"""
+MODELS = {}
+
+
+def register(name):
+    def deco(fn):
+        MODELS[name] = fn
+        return fn
+    return deco
+
+
+def build(name, **options):
+    """Build a model by name; unknown names get a one-line error listing the valid ones."""
+    _load_all()
+    key = name.lower().replace("-", "").replace("_", "")
+    for k, fn in MODELS.items():
+        if k.replace("-", "").replace("_", "") == key:
+            return fn(**options)
+    raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
+
+
+def available():
+    _load_all()
+    return sorted(MODELS)
+
+
+def _load_all():
+    import importlib
+    import pkgutil
+    for m in pkgutil.iter_modules(__path__):
+        if not m.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{m.name}")
