@@ -6,3 +6,6 @@ Forward and backward live side by side; backward returns gradients in the order
 of the inputs (``dx, dw, db``).
 """
 from .conv import conv2d, conv2d_backward  # noqa: F401
+from .pool import (max_pool2d, max_pool2d_backward, max_pool2d_argmax,  # noqa: F401
+                   avg_pool2d, avg_pool2d_backward)
+from .lrn import lrn, lrn_backward  # noqa: F401

@@ -1,0 +1,88 @@
+"""Max and average pooling, the functional way: validate once, then call the kernels.
+
+``x (N, C, H, W) -> y (N, C, H_out, W_out)``, each map pooled on its own. ``size`` and
+``stride`` are ints or ``(h, w)`` pairs; ``stride=None`` means ``stride = size`` (the
+lecture's non-overlapping pooling); ``padding`` is any form ``cnnsim.geometry`` accepts.
+
+Output neuron ``(i, j)`` reads input rows ``i*s_h - p_top ... i*s_h - p_top + size_h - 1``
+(and the matching columns), keeping only the real cells (inside the input):
+
+* ``max_pool2d``: ``y = max`` of the real cells. Padding never wins a max (it is not a
+  candidate at all, as in TensorFlow). **Ties**: the gradient goes to the FIRST maximal
+  cell in row-major order within the window, and to no other.
+* ``avg_pool2d``: ``y = mean`` of the real cells only: the divisor counts real cells, not
+  padded ones (TensorFlow's rule, PyTorch's ``count_include_pad=False``).
+
+A window lying entirely in padding (impossible with "valid" or "same", possible with
+explicit padding >= size) outputs 0, has argmax -1, and passes no gradient.
+"""
+from .. import geometry
+from ._check import as_float_array, check_shape, same_dtype
+from ._dispatch import kernels_for
+
+
+def _prepare(x, size, stride, padding, where):
+    x = as_float_array(x, "x", where, 4, "(N, C, H, W)")
+    win = geometry.window(x.shape[2:], size, stride, padding, where)
+    return x, win
+
+
+def _geom(win):
+    return (*win.kernel, *win.stride, *win.pads)
+
+
+def _check_dy(dy, x, win, where):
+    dy = as_float_array(dy, "dy", where, 4, "(N, C, H_out, W_out)")
+    same_dtype(where, dy=dy, x=x)
+    check_shape(dy, x.shape[:2] + win.out_hw, "dy", where, "(N, C, H_out, W_out)")
+    return dy
+
+
+def max_pool2d(x, size=2, stride=None, padding="valid"):
+    """Max pooling: ``x (N, C, H, W) -> y (N, C, H_out, W_out)``,
+    ``y[n, c, i, j] = max of the real cells of window (i, j)``.
+
+    2x2 pooling with stride 2 keeps one input in four: 75% are dropped.
+    """
+    x, win = _prepare(x, size, stride, padding, "max_pool2d")
+    return kernels_for("pool").max_pool2d_forward(x, *_geom(win))
+
+
+def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
+    """Gradient of ``max_pool2d``: ``dx (N, C, H, W)``.
+
+    Each ``dy[n, c, i, j]`` goes to the winner of window (i, j) (the first maximal cell in
+    row-major order on ties); overlapping windows add up at a shared winner.
+    """
+    where = "max_pool2d_backward"
+    x, win = _prepare(x, size, stride, padding, where)
+    dy = _check_dy(dy, x, win, where)
+    return kernels_for("pool").max_pool2d_backward(dy, x, *_geom(win))
+
+
+def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
+    """The winner of every max-pooling window: ``idx (N, C, H_out, W_out)`` int64.
+
+    ``idx`` is the flat index ``row * W + col`` into the (H, W) input map (row-major, the
+    same tie rule as the gradient), or -1 for a window entirely in padding. Recover the
+    position with ``divmod(idx, W)``.
+    """
+    x, win = _prepare(x, size, stride, padding, "max_pool2d_argmax")
+    return kernels_for("pool").max_pool2d_argmax(x, *_geom(win))
+
+
+def avg_pool2d(x, size=2, stride=None, padding="valid"):
+    """Average pooling: ``x (N, C, H, W) -> y (N, C, H_out, W_out)``,
+    ``y[n, c, i, j] = (sum of the real cells of window (i, j)) / (their count)``.
+    """
+    x, win = _prepare(x, size, stride, padding, "avg_pool2d")
+    return kernels_for("pool").avg_pool2d_forward(x, *_geom(win))
+
+
+def avg_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
+    """Gradient of ``avg_pool2d``: ``dx (N, C, H, W)``; every real cell of window (i, j)
+    receives ``dy[n, c, i, j] / count(i, j)``. ``x`` supplies the shape (and dtype)."""
+    where = "avg_pool2d_backward"
+    x, win = _prepare(x, size, stride, padding, where)
+    dy = _check_dy(dy, x, win, where)
+    return kernels_for("pool").avg_pool2d_backward(dy, x.shape[2], x.shape[3], *_geom(win))

@@ -1,0 +1,104 @@
+"""Local response normalization across maps, forward and backward.
+
+Arrays in, arrays out; no validation (``cnnsim.functional.lrn`` validates once).
+
+Shapes: ``x (N, C, H, W)`` -> ``y (N, C, H, W)``. With ``h = r // 2`` and, at each pixel,
+
+    s_i = k + alpha * sum_{j=max(0, i-h)}^{min(i+h, C-1)} a_j^2
+    b_i = a_i * s_i^(-beta)                                  (the lecture's formula)
+
+and the backward (``j`` is in window(i) exactly when ``i`` is in window(j)):
+
+    dx_j = dy_j s_j^(-beta) - 2 alpha beta a_j sum_{i in window(j)} dy_i a_i s_i^(-beta-1)
+
+Parallel over the ``N*H`` image rows: LRN reduces across channels, so one thread owns one
+row of every map and slides a running window sum over the channels (add the map entering
+the window, subtract the one leaving: O(C) per pixel instead of O(C*r)), with the inner
+loops over contiguous W. The running sums are kept in float64 so the subtraction does
+not pile up float32 rounding error. Fixed order: results do not depend on the thread count.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _window_sums(a, r, k, alpha, s):
+    """``s (C, W)`` float64 = k + alpha * (window sum of a^2) for one image row ``a (C, W)``."""
+    c_, w = a.shape
+    h = r // 2
+    acc = np.zeros(w, dtype=np.float64)
+    for j in range(min(h, c_ - 1) + 1):      # window of map 0: maps 0 .. min(h, C-1)
+        for q in range(w):
+            v = np.float64(a[j, q])
+            acc[q] += v * v
+    for i in range(c_):
+        if i > 0:
+            add = i + h
+            sub = i - h - 1
+            if add < c_:
+                for q in range(w):
+                    v = np.float64(a[add, q])
+                    acc[q] += v * v
+            if sub >= 0:
+                for q in range(w):
+                    v = np.float64(a[sub, q])
+                    acc[q] -= v * v
+        for q in range(w):
+            s[i, q] = k + alpha * acc[q]
+
+
+@njit(cache=True, parallel=True)
+def lrn_forward(x, r, k, alpha, beta):
+    """``y (N, C, H, W)``, ``y_i = x_i * (k + alpha * window sum of x^2)^(-beta)``."""
+    n_, c_, h_, w_ = x.shape
+    y = np.empty_like(x)
+    for p in prange(n_ * h_):
+        n = p // h_
+        row = p % h_
+        a = x[n, :, row, :]
+        s = np.empty((c_, w_), dtype=np.float64)
+        _window_sums(a, r, k, alpha, s)
+        for i in range(c_):
+            for q in range(w_):
+                y[n, i, row, q] = a[i, q] * s[i, q] ** (-beta)
+    return y
+
+
+@njit(cache=True, parallel=True)
+def lrn_backward(dy, x, r, k, alpha, beta):
+    """``dx (N, C, H, W)`` from ``dy (N, C, H, W)`` and ``x`` (formula in the module doc)."""
+    n_, c_, h_, w_ = x.shape
+    hw = r // 2
+    dx = np.empty_like(x)
+    coef = 2.0 * alpha * beta
+    for p in prange(n_ * h_):
+        n = p // h_
+        row = p % h_
+        a = x[n, :, row, :]
+        g = dy[n, :, row, :]
+        s = np.empty((c_, w_), dtype=np.float64)
+        _window_sums(a, r, k, alpha, s)
+        # s <- s^(-beta); t_i = dy_i a_i s_i^(-beta-1)
+        t = np.empty((c_, w_), dtype=np.float64)
+        for i in range(c_):
+            for q in range(w_):
+                sb = s[i, q] ** (-beta)
+                t[i, q] = g[i, q] * a[i, q] * sb / s[i, q]
+                s[i, q] = sb
+        acc = np.zeros(w_, dtype=np.float64)
+        for i in range(min(hw, c_ - 1) + 1):
+            for q in range(w_):
+                acc[q] += t[i, q]
+        for j in range(c_):
+            if j > 0:
+                add = j + hw
+                sub = j - hw - 1
+                if add < c_:
+                    for q in range(w_):
+                        acc[q] += t[add, q]
+                if sub >= 0:
+                    for q in range(w_):
+                        acc[q] -= t[sub, q]
+            for q in range(w_):
+                dx[n, j, row, q] = g[j, q] * s[j, q] - coef * a[j, q] * acc[q]
+    return dx

@@ -1,0 +1,182 @@
+"""Max and average pooling over each map, forward and backward.
+
+Arrays in, arrays out; no validation (``cnnsim.functional.pool`` validates once).
+
+Shapes: ``x (N, C, H, W)``, ``y (N, C, H_out, W_out)``. Window ``(kh, kw)``, stride
+``(sh, sw)``, padding ``(top, bottom, left, right)``. Output neuron ``(i, j)`` reads input
+rows ``i*sh - top ... i*sh - top + kh - 1`` and the matching columns; only the *real*
+cells of that window (inside the input) take part:
+
+* max:  ``y = max of the real cells``. Padding is never a candidate (as if it held -inf),
+  so an all-negative input under "same" padding still gives negative maxima. Ties go to
+  the FIRST maximal cell in row-major order within the window (strict ``>`` while
+  scanning rows top to bottom, columns left to right); that cell alone receives the
+  gradient. A NaN wins its window (the first NaN), so NaN propagates as in NumPy/PyTorch.
+* avg:  ``y = (sum of the real cells) / (their count)`` (TensorFlow's rule; PyTorch's
+  ``count_include_pad=False``). Each real cell receives ``dy / count``.
+
+A window lying entirely in padding has no real cell. "valid" and "same" padding never
+produce one (TensorFlow's "same" pads less than a window on each side), but explicit
+padding of ``>= kernel`` can. Such a window outputs 0 and sends no gradient anywhere
+(its argmax is -1): the neuron is a constant and nothing upstream influences it.
+
+Parallel over the ``N*C`` maps: each map is owned by one thread, so backward's
+accumulation for overlapping windows (stride < size, e.g. AlexNet's 3x3/2) is race-free,
+and the summation order is fixed: results do not depend on the thread count.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _span(o, s, p, k, n):
+    """Real window offsets ``[lo, hi)`` of output index ``o``, and the input start."""
+    start = o * s - p
+    lo = 0 if start >= 0 else -start
+    hi = k if start + k <= n else n - start
+    return start, lo, hi
+
+
+@njit(cache=True, inline="always")
+def _better(v, best):
+    # strict > keeps the first maximum; a NaN beats any number but not an earlier NaN
+    return v > best or (v != v and best == best)
+
+
+@njit(cache=True, parallel=True)
+def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right):
+    """``y (N, C, H_out, W_out)``: the max over the real cells of each window."""
+    n_, c_, h, w = x.shape
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (w + left + right - kw) // sw + 1
+    y = np.empty((n_, c_, ho, wo), dtype=x.dtype)
+    for p in prange(n_ * c_):
+        n = p // c_
+        c = p % c_
+        for i in range(ho):
+            r0, u0, u1 = _span(i, sh, top, kh, h)
+            for j in range(wo):
+                c0, v0, v1 = _span(j, sw, left, kw, w)
+                if u0 >= u1 or v0 >= v1:
+                    y[n, c, i, j] = 0.0   # window entirely in padding
+                    continue
+                best = x[n, c, r0 + u0, c0 + v0]
+                for u in range(u0, u1):
+                    for v in range(v0, v1):
+                        val = x[n, c, r0 + u, c0 + v]
+                        if _better(val, best):
+                            best = val
+                y[n, c, i, j] = best
+    return y
+
+
+@njit(cache=True, parallel=True)
+def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right):
+    """``idx (N, C, H_out, W_out)`` int64: flat index ``row * W + col`` into the map of the
+    winning input cell (first maximum in row-major order); -1 for an all-padding window."""
+    n_, c_, h, w = x.shape
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (w + left + right - kw) // sw + 1
+    idx = np.empty((n_, c_, ho, wo), dtype=np.int64)
+    for p in prange(n_ * c_):
+        n = p // c_
+        c = p % c_
+        for i in range(ho):
+            r0, u0, u1 = _span(i, sh, top, kh, h)
+            for j in range(wo):
+                c0, v0, v1 = _span(j, sw, left, kw, w)
+                if u0 >= u1 or v0 >= v1:
+                    idx[n, c, i, j] = -1
+                    continue
+                best = x[n, c, r0 + u0, c0 + v0]
+                bi = (r0 + u0) * w + c0 + v0
+                for u in range(u0, u1):
+                    for v in range(v0, v1):
+                        val = x[n, c, r0 + u, c0 + v]
+                        if _better(val, best):
+                            best = val
+                            bi = (r0 + u) * w + c0 + v
+                idx[n, c, i, j] = bi
+    return idx
+
+
+@njit(cache=True, parallel=True)
+def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right):
+    """``dx (N, C, H, W)``: each ``dy[n, c, i, j]`` goes to its window's winner only.
+
+    The winner is found again here (same scan as the forward), then accumulated
+    in its map by the thread that owns the map.
+    """
+    n_, c_, h, w = x.shape
+    ho = dy.shape[2]
+    wo = dy.shape[3]
+    dx = np.zeros((n_, c_, h, w), dtype=dy.dtype)
+    for p in prange(n_ * c_):
+        n = p // c_
+        c = p % c_
+        for i in range(ho):
+            r0, u0, u1 = _span(i, sh, top, kh, h)
+            for j in range(wo):
+                c0, v0, v1 = _span(j, sw, left, kw, w)
+                if u0 >= u1 or v0 >= v1:
+                    continue
+                best = x[n, c, r0 + u0, c0 + v0]
+                br = r0 + u0
+                bc = c0 + v0
+                for u in range(u0, u1):
+                    for v in range(v0, v1):
+                        val = x[n, c, r0 + u, c0 + v]
+                        if _better(val, best):
+                            best = val
+                            br = r0 + u
+                            bc = c0 + v
+                dx[n, c, br, bc] += dy[n, c, i, j]
+    return dx
+
+
+@njit(cache=True, parallel=True)
+def avg_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right):
+    """``y (N, C, H_out, W_out)``: the mean of the real cells of each window."""
+    n_, c_, h, w = x.shape
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (w + left + right - kw) // sw + 1
+    y = np.empty((n_, c_, ho, wo), dtype=x.dtype)
+    for p in prange(n_ * c_):
+        n = p // c_
+        c = p % c_
+        for i in range(ho):
+            r0, u0, u1 = _span(i, sh, top, kh, h)
+            for j in range(wo):
+                c0, v0, v1 = _span(j, sw, left, kw, w)
+                if u0 >= u1 or v0 >= v1:
+                    y[n, c, i, j] = 0.0   # window entirely in padding
+                    continue
+                s = x[n, c, r0 + u0, c0 + v0] * 0.0
+                for u in range(u0, u1):
+                    for v in range(v0, v1):
+                        s += x[n, c, r0 + u, c0 + v]
+                y[n, c, i, j] = s / ((u1 - u0) * (v1 - v0))
+    return y
+
+
+@njit(cache=True, parallel=True)
+def avg_pool2d_backward(dy, in_h, in_w, kh, kw, sh, sw, top, bottom, left, right):
+    """``dx (N, C, H, W)``: each real cell of a window receives ``dy / count``."""
+    n_, c_, ho, wo = dy.shape
+    h = in_h
+    w = in_w
+    dx = np.zeros((n_, c_, h, w), dtype=dy.dtype)
+    for p in prange(n_ * c_):
+        n = p // c_
+        c = p % c_
+        for i in range(ho):
+            r0, u0, u1 = _span(i, sh, top, kh, h)
+            for j in range(wo):
+                c0, v0, v1 = _span(j, sw, left, kw, w)
+                if u0 >= u1 or v0 >= v1:
+                    continue
+                g = dy[n, c, i, j] / ((u1 - u0) * (v1 - v0))
+                for u in range(u0, u1):
+                    for v in range(v0, v1):
+                        dx[n, c, r0 + u, c0 + v] += g
+    return dx
