@@ -223,3 +223,206 @@ def lrn_backward(dy, x, r=5, k=2.0, alpha=1e-4, beta=0.75):
                         a_j = float(x[n, j, row, col])
                         dx[n, j, row, col] -= g * 2 * alpha * beta * a_i * a_j * s ** (-beta - 1)
     return dx.astype(x.dtype)
+
+
+# ---- dense, activations, losses, batch norm, merge (plain loops, float64) -------------
+
+import math as _math
+
+
+def dense(x, w, b=None):
+    """y[n, j] = b[j] + sum_k x[n, k] w[k, j], one product at a time."""
+    n_, d_in = x.shape
+    d_out = w.shape[1]
+    y = np.zeros((n_, d_out), dtype=np.float64)
+    for n in range(n_):
+        for j in range(d_out):
+            s = 0.0 if b is None else float(b[j])
+            for k in range(d_in):
+                s += float(x[n, k]) * float(w[k, j])
+            y[n, j] = s
+    return y.astype(x.dtype)
+
+
+def dense_backward(dy, x, w):
+    """(dx, dw, db) by the chain rule: each product x[n,k] w[k,j] feeds y[n,j]."""
+    n_, d_in = x.shape
+    d_out = w.shape[1]
+    dx = np.zeros(x.shape, dtype=np.float64)
+    dw = np.zeros(w.shape, dtype=np.float64)
+    db = np.zeros(d_out, dtype=np.float64)
+    for n in range(n_):
+        for j in range(d_out):
+            g = float(dy[n, j])
+            db[j] += g
+            for k in range(d_in):
+                dx[n, k] += g * float(w[k, j])
+                dw[k, j] += g * float(x[n, k])
+    return dx.astype(x.dtype), dw.astype(x.dtype), db.astype(x.dtype)
+
+
+def _elementwise(f, *arrays):
+    out = np.zeros(arrays[0].shape, dtype=np.float64)
+    for pos in np.ndindex(arrays[0].shape):
+        out[pos] = f(*(float(a[pos]) for a in arrays))
+    return out.astype(arrays[0].dtype)
+
+
+def _sigmoid1(v):
+    # 1/(1+e^-v) written both ways so exp never sees a large positive number
+    return 1.0 / (1.0 + _math.exp(-v)) if v >= 0 else _math.exp(v) / (1.0 + _math.exp(v))
+
+
+def activation(name, x):
+    """The lecture's activation functions, one scalar at a time."""
+    f = {"linear": lambda v: v,
+         "relu": lambda v: v if v > 0 else 0.0,
+         "sigmoid": _sigmoid1,
+         "tanh": _math.tanh,
+         "scaled_tanh": lambda v: 1.7159 * _math.tanh(2.0 * v / 3.0)}
+    if name == "softmax":
+        return softmax(x)
+    return _elementwise(f[name], x)
+
+
+def activation_backward(name, dy, x):
+    """dx = dy * f'(x), with f' written from the pre-activation x (softmax: full Jacobian)."""
+    d = {"linear": lambda g, v: g,
+         "relu": lambda g, v: g if v > 0 else 0.0,
+         "sigmoid": lambda g, v: g * _sigmoid1(v) * (1.0 - _sigmoid1(v)),
+         "tanh": lambda g, v: g * (1.0 - _math.tanh(v) ** 2),
+         "scaled_tanh": lambda g, v: g * 1.7159 * (2.0 / 3.0) / _math.cosh(2.0 * v / 3.0) ** 2}
+    if name == "softmax":
+        y = softmax(x).astype(np.float64)
+        n_, k_ = y.shape
+        dx = np.zeros((n_, k_))
+        for n in range(n_):
+            for i in range(k_):          # dx_i = sum_j dy_j dy_j/dx_i, J_ji = y_j (delta_ij - y_i)
+                for j in range(k_):
+                    jac = y[n, j] * ((1.0 if i == j else 0.0) - y[n, i])
+                    dx[n, i] += float(dy[n, j]) * jac
+        return dx.astype(x.dtype)
+    return _elementwise(d[name], dy, x)
+
+
+def softmax(x):
+    """Row-wise softmax of x (N, K) (row max subtracted: exp never overflows)."""
+    n_, k_ = x.shape
+    y = np.zeros((n_, k_), dtype=np.float64)
+    for n in range(n_):
+        m = max(float(v) for v in x[n])
+        e = [_math.exp(float(v) - m) for v in x[n]]
+        s = sum(e)
+        for k in range(k_):
+            y[n, k] = e[k] / s
+    return y.astype(x.dtype)
+
+
+def softmax_cross_entropy(logits, labels):
+    """(mean_n -log softmax(z_n)[label_n], probs), log-softmax via log-sum-exp."""
+    n_, k_ = logits.shape
+    total = 0.0
+    for n in range(n_):
+        z = [float(v) for v in logits[n]]
+        m = max(z)
+        lse = m + _math.log(sum(_math.exp(v - m) for v in z))
+        total += lse - z[int(labels[n])]
+    return total / n_, softmax(logits)
+
+
+def softmax_cross_entropy_backward(probs, labels):
+    """(probs - onehot) / N."""
+    n_, k_ = probs.shape
+    d = np.zeros((n_, k_), dtype=np.float64)
+    for n in range(n_):
+        for k in range(k_):
+            d[n, k] = (float(probs[n, k]) - (1.0 if k == int(labels[n]) else 0.0)) / n_
+    return d.astype(probs.dtype)
+
+
+def _channel_values(x, c):
+    """All values of channel c of x (N, C, H, W) or feature c of x (N, D), in a list."""
+    x4 = x.reshape(x.shape[0], x.shape[1], -1)
+    return [float(x4[n, c, p]) for n in range(x4.shape[0]) for p in range(x4.shape[2])]
+
+
+def batch_norm(x, gamma, beta, mean=None, var=None, eps=1e-5):
+    """Per-channel normalization. mean/var None: batch statistics (biased variance).
+
+    Returns (y, batch_mean, batch_var_biased) -- the statistics actually used."""
+    x4 = x.reshape(x.shape[0], x.shape[1], -1).astype(np.float64)
+    y = np.zeros_like(x4)
+    mus, vs = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    for c in range(x.shape[1]):
+        vals = _channel_values(x, c)
+        mu = sum(vals) / len(vals) if mean is None else float(mean[c])
+        v = sum((t - mu) ** 2 for t in vals) / len(vals) if var is None else float(var[c])
+        mus[c], vs[c] = mu, v
+        for n in range(x4.shape[0]):
+            for p in range(x4.shape[2]):
+                y[n, c, p] = float(gamma[c]) * (x4[n, c, p] - mu) / _math.sqrt(v + eps) + float(beta[c])
+    return y.reshape(x.shape).astype(x.dtype), mus, vs
+
+
+def batch_norm_backward(dy, x, gamma, mean=None, var=None, eps=1e-5):
+    """(dx, dgamma, dbeta) by backprop through the graph step by step (Ioffe & Szegedy,
+    sec. 3): x_hat -> var -> mean, in training mode (mean/var None), else with fixed stats."""
+    x4 = x.reshape(x.shape[0], x.shape[1], -1).astype(np.float64)
+    g4 = dy.reshape(x4.shape).astype(np.float64)
+    n_, c_, p_ = x4.shape
+    m = n_ * p_
+    dx = np.zeros_like(x4)
+    dgamma, dbeta = np.zeros(c_), np.zeros(c_)
+    for c in range(c_):
+        vals = _channel_values(x, c)
+        train = mean is None
+        mu = sum(vals) / m if train else float(mean[c])
+        v = sum((t - mu) ** 2 for t in vals) / m if train else float(var[c])
+        s = _math.sqrt(v + eps)
+        dxhat = np.zeros((n_, p_))
+        for n in range(n_):
+            for p in range(p_):
+                xh = (x4[n, c, p] - mu) / s
+                dgamma[c] += g4[n, c, p] * xh
+                dbeta[c] += g4[n, c, p]
+                dxhat[n, p] = g4[n, c, p] * float(gamma[c])
+        if not train:
+            dx[:, c, :] = dxhat / s
+            continue
+        dvar = sum(dxhat[n, p] * (x4[n, c, p] - mu) * -0.5 * (v + eps) ** -1.5
+                   for n in range(n_) for p in range(p_))
+        dmu = sum(-dxhat[n, p] / s for n in range(n_) for p in range(p_)) \
+            + dvar * sum(-2.0 * (x4[n, c, p] - mu) for n in range(n_) for p in range(p_)) / m
+        for n in range(n_):
+            for p in range(p_):
+                dx[n, c, p] = dxhat[n, p] / s + dvar * 2.0 * (x4[n, c, p] - mu) / m + dmu / m
+    return dx.reshape(x.shape).astype(x.dtype), dgamma.astype(x.dtype), dbeta.astype(x.dtype)
+
+
+def add(a, b):
+    return _elementwise(lambda u, v: u + v, a, b)
+
+
+def depth_concat(xs):
+    """Stack branch maps along channels, one value at a time."""
+    n_, _, h, w = xs[0].shape
+    y = np.zeros((n_, sum(x.shape[1] for x in xs), h, w), dtype=xs[0].dtype)
+    c0 = 0
+    for x in xs:
+        for n in range(n_):
+            for c in range(x.shape[1]):
+                for i in range(h):
+                    for j in range(w):
+                        y[n, c0 + c, i, j] = x[n, c, i, j]
+        c0 += x.shape[1]
+    return y
+
+
+def global_avg_pool(x):
+    """y[n, c] = mean of map (n, c)."""
+    n_, c_, h, w = x.shape
+    y = np.zeros((n_, c_), dtype=np.float64)
+    for n in range(n_):
+        for c in range(c_):
+            y[n, c] = sum(float(x[n, c, i, j]) for i in range(h) for j in range(w)) / (h * w)
+    return y.astype(x.dtype)

@@ -1,0 +1,131 @@
+"""Activation functions and their gradients: validate once, call the kernels.
+
+Element-wise ones accept any shape (``(N, D)`` or ``(N, C, H, W)``); softmax is row-wise
+over ``x (N, K)``.
+
+    relu(x) = max(x, 0)                      relu_backward(dy, x)        = dy [x > 0]
+    sigmoid(x) = 1 / (1 + e^-x)              sigmoid_backward(dy, y)     = dy y (1 - y)
+    tanh(x)                                  tanh_backward(dy, y)        = dy (1 - y^2)
+    scaled_tanh(x) = 1.7159 tanh(2x/3)       scaled_tanh_backward(dy, x) = dy 1.7159 (2/3) (1 - tanh(2x/3)^2)
+    softmax(x)[n, k] = e^{x_nk - m_n} / sum_j e^{x_nj - m_n}   (m_n the row max: no overflow)
+    softmax_backward(dy, y) = y (dy - sum_k dy y)   row by row
+
+Note which backward takes the input ``x`` and which the output ``y``: each uses the one
+its derivative is cheapest in. ``activation_backward(name, dy, x, y)`` dispatches, so a
+layer can keep both and not care. The subgradient of relu at exactly 0 is taken as 0.
+"""
+from ._check import as_float_array, check_shape, same_dtype
+from ._dispatch import kernels_for
+
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "scaled_tanh", "softmax")
+
+
+def _one(x, name, where, rank=None, layout=None):
+    return as_float_array(x, name, where, rank, layout)
+
+
+def _pair(dy, other, other_name, where, rank=None, layout=None):
+    dy = as_float_array(dy, "dy", where, rank, layout)
+    other = as_float_array(other, other_name, where, rank, layout)
+    same_dtype(where, dy=dy, **{other_name: other})
+    check_shape(dy, other.shape, "dy", where, f"(the shape of {other_name})")
+    return dy, other
+
+
+def _k():
+    return kernels_for("activations")
+
+
+def relu(x):
+    """``max(x, 0)`` element-wise."""
+    return _k().relu_forward(_one(x, "x", "relu"))
+
+
+def relu_backward(dy, x):
+    """``dx = dy`` where the pre-activation ``x > 0``, else 0."""
+    dy, x = _pair(dy, x, "x", "relu_backward")
+    return _k().relu_backward(dy, x)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``, computed without overflow for any |x|."""
+    return _k().sigmoid_forward(_one(x, "x", "sigmoid"))
+
+
+def sigmoid_backward(dy, y):
+    """``dx = dy * y * (1 - y)`` from the output ``y``."""
+    dy, y = _pair(dy, y, "y", "sigmoid_backward")
+    return _k().sigmoid_backward(dy, y)
+
+
+def tanh(x):
+    """``tanh(x)`` element-wise."""
+    return _k().tanh_forward(_one(x, "x", "tanh"))
+
+
+def tanh_backward(dy, y):
+    """``dx = dy * (1 - y^2)`` from the output ``y``."""
+    dy, y = _pair(dy, y, "y", "tanh_backward")
+    return _k().tanh_backward(dy, y)
+
+
+def scaled_tanh(x):
+    """LeNet-5's squashing function ``1.7159 tanh(2x/3)`` (LeCun et al. 1998)."""
+    return _k().scaled_tanh_forward(_one(x, "x", "scaled_tanh"))
+
+
+def scaled_tanh_backward(dy, x):
+    """``dx = dy * 1.7159 * (2/3) * (1 - tanh(2x/3)^2)`` from the pre-activation ``x``."""
+    dy, x = _pair(dy, x, "x", "scaled_tanh_backward")
+    return _k().scaled_tanh_backward(dy, x)
+
+
+def softmax(x):
+    """Row-wise softmax of ``x (N, K)`` (the row max is subtracted first)."""
+    return _k().softmax_forward(_one(x, "x", "softmax", 2, "(N, K)"))
+
+
+def softmax_backward(dy, y):
+    """``dx = y * (dy - sum_k dy y)`` row by row, from the output ``y (N, K)``."""
+    dy, y = _pair(dy, y, "y", "softmax_backward", 2, "(N, K)")
+    return _k().softmax_backward(dy, y)
+
+
+_FORWARD = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh,
+            "scaled_tanh": scaled_tanh, "softmax": softmax}
+# which of (x, y) each backward needs
+_BACKWARD = {"relu": (relu_backward, "x"), "sigmoid": (sigmoid_backward, "y"),
+             "tanh": (tanh_backward, "y"), "scaled_tanh": (scaled_tanh_backward, "x"),
+             "softmax": (softmax_backward, "y")}
+
+
+def _check_name(name, where):
+    if name is None:
+        name = "linear"
+    if not isinstance(name, str) or name.lower() not in ACTIVATIONS:
+        raise ValueError(f"{where}: unknown activation {name!r}; expected one of "
+                         f"{', '.join(ACTIVATIONS)}")
+    return name.lower()
+
+
+def activation_forward(name, x):
+    """Apply the activation ``name`` (one of ``ACTIVATIONS``; ``"linear"``/None = identity)."""
+    name = _check_name(name, "activation_forward")
+    if name == "linear":
+        return _one(x, "x", "activation_forward")
+    return _FORWARD[name](x)
+
+
+def activation_backward(name, dy, x, y):
+    """Gradient of ``activation_forward(name, x) = y``: ``x`` is the pre-activation and ``y``
+    the output; only the one the derivative needs must be given (the other may be None)."""
+    where = "activation_backward"
+    name = _check_name(name, where)
+    if name == "linear":
+        return as_float_array(dy, "dy", where)
+    fn, needs = _BACKWARD[name]
+    arg = x if needs == "x" else y
+    if arg is None:
+        what = "pre-activation x" if needs == "x" else "output y"
+        raise ValueError(f"{where}: {name} backward needs the {what}, got None")
+    return fn(dy, arg)

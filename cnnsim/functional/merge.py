@@ -1,0 +1,95 @@
+"""Joining and reducing maps: add (skip connection), depth concatenation (inception),
+global average pooling. Validate once, call the kernels.
+
+    add(a, b) = a + b                          add_backward(dy) = (dy, dy)
+    depth_concat([x_0 (N, C_0, H, W), ...]) -> (N, C_0 + C_1 + ..., H, W)
+        branch i occupies channels sum_{j<i} C_j ... + C_i - 1; backward slices dy back
+    global_avg_pool(x (N, C, H, W)) -> y (N, C),  y[n, c] = mean_{i,j} x[n, c, i, j]
+        backward: dx[n, c, i, j] = dy[n, c] / (H W)
+"""
+from ._check import as_float_array, same_dtype
+from ._dispatch import kernels_for
+
+import numpy as np
+
+
+def _k():
+    return kernels_for("merge")
+
+
+def add(a, b):
+    """``a + b`` for arrays of exactly the same shape and dtype (no broadcasting)."""
+    where = "add"
+    a = as_float_array(a, "a", where)
+    b = as_float_array(b, "b", where)
+    if a.shape != b.shape:
+        raise ValueError(f"add: shapes must match exactly, got a {a.shape} and b {b.shape} "
+                         "(a residual shortcut needs a projection when shapes change)")
+    same_dtype(where, a=a, b=b)
+    return _k().add(a, b)
+
+
+def add_backward(dy):
+    """``(da, db) = (dy, dy)``, as two independent arrays (safe to modify either)."""
+    dy = as_float_array(dy, "dy", "add_backward")
+    return dy.copy(), dy.copy()
+
+
+def depth_concat(xs):
+    """Concatenate ``xs``, a list of ``(N, C_i, H, W)``, along channels: ``(N, sum C_i, H, W)``."""
+    where = "depth_concat"
+    if isinstance(xs, np.ndarray) or not isinstance(xs, (list, tuple)) or len(xs) == 0:
+        raise TypeError(f"{where}: expected a non-empty list of (N, C_i, H, W) arrays, "
+                        f"got {type(xs).__name__}" + (" (empty)" if isinstance(xs, (list, tuple)) else ""))
+    xs = [as_float_array(x, f"branch {i}", where, 4, "(N, C, H, W)") for i, x in enumerate(xs)]
+    n, _, h, w = xs[0].shape
+    for i, x in enumerate(xs[1:], start=1):
+        if (x.shape[0], x.shape[2], x.shape[3]) != (n, h, w):
+            raise ValueError(f"{where}: branch {i} has shape {x.shape} but branch 0 has "
+                             f"{xs[0].shape}; N, H and W must agree (only C may differ)")
+        if x.dtype != xs[0].dtype:
+            raise TypeError(f"{where}: branch {i} has dtype {x.dtype} but branch 0 has "
+                            f"{xs[0].dtype}; arrays must share one float dtype")
+    y = np.empty((n, sum(x.shape[1] for x in xs), h, w), dtype=xs[0].dtype)
+    k, c0 = _k(), 0
+    for x in xs:                       # a loop over branches, not pixels
+        k.copy_channels(y, x, c0)
+        c0 += x.shape[1]
+    return y
+
+
+def depth_concat_backward(dy, channels):
+    """Split ``dy (N, sum C_i, H, W)`` back into the branches: a list of ``(N, C_i, H, W)``."""
+    where = "depth_concat_backward"
+    dy = as_float_array(dy, "dy", where, 4, "(N, C, H, W)")
+    try:
+        channels = [int(c) for c in channels]
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: channels must be a list of ints, got {channels!r}") from None
+    if not channels or min(channels) < 1 or sum(channels) != dy.shape[1]:
+        raise ValueError(f"{where}: channels {channels} must be positive and sum to dy's "
+                         f"{dy.shape[1]} channels")
+    k, out, c0 = _k(), [], 0
+    for c in channels:
+        out.append(k.take_channels(dy, c0, c))
+        c0 += c
+    return out
+
+
+def global_avg_pool(x):
+    """``y (N, C)``: the mean of each ``H x W`` map of ``x (N, C, H, W)``."""
+    x = as_float_array(x, "x", "global_avg_pool", 4, "(N, C, H, W)")
+    if x.shape[2] * x.shape[3] == 0:
+        raise ValueError(f"global_avg_pool: maps must not be empty, got x of shape {x.shape}")
+    return _k().global_avg_pool_forward(x)
+
+
+def global_avg_pool_backward(dy, x_shape):
+    """``dx`` of shape ``x_shape = (N, C, H, W)``: every input gets ``dy[n, c] / (H W)``."""
+    where = "global_avg_pool_backward"
+    dy = as_float_array(dy, "dy", where, 2, "(N, C)")
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4 or x_shape[:2] != dy.shape or x_shape[2] * x_shape[3] == 0:
+        raise ValueError(f"{where}: dy of shape {dy.shape} does not match x of shape {x_shape} "
+                         "(expected x (N, C, H, W) with dy (N, C))")
+    return _k().global_avg_pool_backward(dy, x_shape[2], x_shape[3])

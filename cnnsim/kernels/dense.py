@@ -1,0 +1,118 @@
+"""Fully connected (dense) layer kernels, without BLAS.
+
+Arrays in, arrays out; no validation (``cnnsim.functional.dense`` validates once).
+
+Shapes: ``x (N, D_in)``, ``w (D_in, D_out)``, ``b (D_out,)``, ``y (N, D_out)``.
+
+    y[n, j]  = b[j] + sum_k x[n, k] * w[k, j]            (forward)
+    dx[n, k] = sum_j dy[n, j] * w[k, j]                    (dy @ w.T)
+    dw[k, j] = sum_n x[n, k] * dy[n, j]                    (x.T @ dy)
+    db[j]    = sum_n dy[n, j]
+
+Why no ``np.dot``/``@``: a BLAS library may split a sum differently depending on its
+thread count, so the same input could give bits-different outputs on different
+machines. Here every output element is owned by one prange iteration and summed in a
+fixed order, so results are identical for any number of threads. The loops are laid
+out so the innermost one runs over contiguous memory (rows of ``w`` / ``dy``) and can
+be vectorised by LLVM: the vector lanes are *different outputs*, never a reordered sum.
+"""
+import numpy as np
+from numba import njit, prange
+
+#: columns of ``y`` (and ``dw``) handled by one prange task: the (N_BLOCK, J_BLOCK)
+#: accumulator tile stays in L1 while a band of ``w`` streams through once.
+J_BLOCK = 256
+#: rows of the batch handled by one task: ``w`` is read once per N_BLOCK rows.
+N_BLOCK = 16
+#: lanes of the partial sums in ``dense_backward_input`` (a fixed, thread-independent
+#: split of the sum over j into LANES interleaved partial sums, added in lane order).
+LANES = 16
+
+
+@njit(cache=True, parallel=True)
+def dense_forward(x, w, b):
+    """``y (N, D_out) = x (N, D_in) @ w (D_in, D_out) + b (D_out,)``.
+
+    Each y[n, j] is ``b[j] + sum over k = 0 .. D_in-1 in increasing order``.
+    """
+    n_, d_in = x.shape
+    d_out = w.shape[1]
+    y = np.empty((n_, d_out), dtype=x.dtype)
+    nb = (n_ + N_BLOCK - 1) // N_BLOCK
+    jb = (d_out + J_BLOCK - 1) // J_BLOCK
+    for t in prange(nb * jb):
+        n0 = (t // jb) * N_BLOCK
+        j0 = (t % jb) * J_BLOCK
+        n1 = min(n0 + N_BLOCK, n_)
+        j1 = min(j0 + J_BLOCK, d_out)
+        acc = np.zeros((n1 - n0, j1 - j0), dtype=x.dtype)
+        for k in range(d_in):
+            wk = w[k, j0:j1]
+            for nn in range(n1 - n0):
+                xv = x[n0 + nn, k]
+                a = acc[nn]
+                for jj in range(j1 - j0):      # contiguous: vectorises over outputs
+                    a[jj] += xv * wk[jj]
+        for nn in range(n1 - n0):
+            for jj in range(j1 - j0):
+                y[n0 + nn, j0 + jj] = acc[nn, jj] + b[j0 + jj]
+    return y
+
+
+@njit(cache=True, parallel=True)
+def dense_backward_input(dy, w):
+    """``dx (N, D_in) = dy (N, D_out) @ w.T``.
+
+    dx[n, k] is a dot product of two contiguous rows, ``dy[n, :]`` and ``w[k, :]``. It is
+    summed in LANES interleaved partial sums (lane l takes j = l, l + LANES, ...), then the
+    lanes are added in order: a fixed order, independent of the thread count, that lets
+    the loop vectorise without fastmath.
+    """
+    n_, d_out = dy.shape
+    d_in = w.shape[0]
+    dx = np.empty((n_, d_in), dtype=dy.dtype)
+    nb = (n_ + N_BLOCK - 1) // N_BLOCK
+    full = (d_out // LANES) * LANES
+    for t in prange(nb * d_in):
+        k = t % d_in
+        n0 = (t // d_in) * N_BLOCK
+        n1 = min(n0 + N_BLOCK, n_)
+        wk = w[k]
+        lanes = np.empty(LANES, dtype=dy.dtype)
+        for n in range(n0, n1):
+            g = dy[n]
+            lanes[:] = 0
+            for j in range(0, full, LANES):
+                for ll in range(LANES):
+                    lanes[ll] += g[j + ll] * wk[j + ll]
+            s = lanes[0]
+            for ll in range(1, LANES):
+                s += lanes[ll]
+            for j in range(full, d_out):
+                s += g[j] * wk[j]
+            dx[n, k] = s
+    return dx
+
+
+@njit(cache=True, parallel=True)
+def dense_backward_weight(dy, x):
+    """``dw (D_in, D_out) = x.T @ dy`` and ``db (D_out,) = sum_n dy[n, :]``.
+
+    Row k of dw is owned by one iteration; the sum over n runs in increasing n.
+    """
+    n_, d_out = dy.shape
+    d_in = x.shape[1]
+    dw = np.zeros((d_in, d_out), dtype=dy.dtype)
+    for k in prange(d_in):
+        row = dw[k]
+        for n in range(n_):
+            xv = x[n, k]
+            g = dy[n]
+            for j in range(d_out):             # contiguous: vectorises over outputs
+                row[j] += xv * g[j]
+    db = np.zeros(d_out, dtype=dy.dtype)
+    for n in range(n_):
+        g = dy[n]
+        for j in range(d_out):
+            db[j] += g[j]
+    return dw, db

@@ -1,0 +1,94 @@
+"""Kernels that join or reduce maps: element-wise add and multiply, depth concatenation,
+global average pooling.
+
+Arrays in, arrays out; no validation (``cnnsim.functional.merge`` validates once).
+
+    add(a, b)            y = a + b                  (a residual unit's skip connection)
+    multiply(a, b)       y = a * b                  (dropout applies its mask with it)
+    copy_channels(dst, src, c0)   dst[:, c0:c0+C_i] = src       (depth concatenation)
+    take_channels(src, c0, c)     src[:, c0:c0+c] as a new array (its backward)
+    global_avg_pool_forward(x)    y[n, c] = (1/(H W)) sum_{i,j} x[n, c, i, j]
+    global_avg_pool_backward(dy, h, w)   dx[n, c, i, j] = dy[n, c] / (H W)
+
+Every output element is written by one prange iteration (sums in a fixed order), so
+results do not depend on the thread count.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def add(a, b):
+    """``a + b`` element-wise (same shape, C-contiguous)."""
+    fa = a.ravel()
+    fb = b.ravel()
+    y = np.empty_like(fa)
+    for i in prange(fa.size):
+        y[i] = fa[i] + fb[i]
+    return y.reshape(a.shape)
+
+
+@njit(cache=True, parallel=True)
+def multiply(a, b):
+    """``a * b`` element-wise (same shape, C-contiguous)."""
+    fa = a.ravel()
+    fb = b.ravel()
+    y = np.empty_like(fa)
+    for i in prange(fa.size):
+        y[i] = fa[i] * fb[i]
+    return y.reshape(a.shape)
+
+
+@njit(cache=True, parallel=True)
+def copy_channels(dst, src, c0):
+    """Write ``src (N, C_i, H, W)`` into ``dst[:, c0:c0 + C_i]`` of ``dst (N, C, H, W)``."""
+    n_, ci = src.shape[0], src.shape[1]
+    for t in prange(n_ * ci):
+        n = t // ci
+        c = t % ci
+        dst[n, c0 + c] = src[n, c]
+
+
+@njit(cache=True, parallel=True)
+def take_channels(src, c0, c):
+    """``src[:, c0:c0 + c]`` of ``src (N, C, H, W)`` as a new C-contiguous array."""
+    n_, _, h_, w_ = src.shape
+    out = np.empty((n_, c, h_, w_), dtype=src.dtype)
+    for t in prange(n_ * c):
+        n = t // c
+        k = t % c
+        out[n, k] = src[n, c0 + k]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def global_avg_pool_forward(x):
+    """``y (N, C)``: the mean of each map of ``x (N, C, H, W)``, summed row by row."""
+    n_, c_, h_, w_ = x.shape
+    y = np.empty((n_, c_), dtype=x.dtype)
+    inv = 1.0 / (h_ * w_)
+    for t in prange(n_ * c_):
+        n = t // c_
+        c = t % c_
+        s = 0.0
+        for i in range(h_):
+            for j in range(w_):
+                s += x[n, c, i, j]
+        y[n, c] = s * inv
+    return y
+
+
+@njit(cache=True, parallel=True)
+def global_avg_pool_backward(dy, h, w):
+    """``dx (N, C, H, W)``: each input of a map gets ``dy[n, c] / (H W)``."""
+    n_, c_ = dy.shape
+    dx = np.empty((n_, c_, h, w), dtype=dy.dtype)
+    inv = 1.0 / (h * w)
+    for t in prange(n_ * c_):
+        n = t // c_
+        c = t % c_
+        g = dy[n, c] * inv
+        for i in range(h):
+            for j in range(w):
+                dx[n, c, i, j] = g
+    return dx
