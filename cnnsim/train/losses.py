@@ -1,0 +1,55 @@
+"""The training loss of a whole network: forward, softmax cross-entropy, backward.
+
+The output layer's softmax is fused with the cross-entropy (the stable log-sum-exp form of
+``cnnsim.functional.softmax_cross_entropy``): during the loss computation the output Dense
+layer emits logits. An RBF output (LeNet-5's paper variant) gives distances; their negatives
+serve as logits (closest prototype = most likely class).
+"""
+import numpy as np
+
+from .. import functional as F
+
+
+def output_leaf(net):
+    return list(net.leaves())[-1]
+
+
+def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
+    """``(loss, probs)`` for a batch; with ``backward`` every layer's ``grads`` are filled.
+
+    Networks with auxiliary classifiers (GoogLeNet) expose ``aux_heads``; in training their
+    losses are added with weight ``aux_weight`` (0.3 in Szegedy et al. 2014).
+    """
+    leaf = output_leaf(net)
+    fuse = getattr(leaf, "activation", None) == "softmax" and hasattr(leaf, "emit_logits")
+    sign = -1.0 if leaf.kind == "RBF" else 1.0
+    if fuse:
+        leaf.emit_logits = True
+    try:
+        use_aux = training and getattr(net, "aux_heads", None)
+        if use_aux:
+            y, aux_outs = net.forward_with_aux(x, training=True)
+        else:
+            y, aux_outs = net(x, training), []
+        loss, probs = F.softmax_cross_entropy(sign * y, labels)
+        aux = [F.softmax_cross_entropy(a, labels) for a in aux_outs]
+        loss_total = loss + aux_weight * sum(l for l, _ in aux)
+        if backward:
+            dy = sign * F.softmax_cross_entropy_backward(probs, labels)
+            if use_aux:
+                daux = [aux_weight * F.softmax_cross_entropy_backward(p, labels) for _, p in aux]
+                net.backward_with_aux(dy, daux)
+            else:
+                net.backprop(dy)
+    finally:
+        if fuse:
+            leaf.emit_logits = False
+    return float(loss_total), probs
+
+
+def predict_scores(net, x, batch_size=256):
+    """Class scores (probabilities, or negative RBF distances) for ``x``, in batches."""
+    leaf = output_leaf(net)
+    sign = -1.0 if leaf.kind == "RBF" else 1.0
+    outs = [sign * net(x[i:i + batch_size], False) for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0,) + net.output_shape)

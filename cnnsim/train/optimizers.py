@@ -1,0 +1,87 @@
+"""Optimizers update ``layer.params`` in place from ``layer.grads``.
+
+* SGD with momentum (and L2 weight decay added to the gradient):
+  ``v = mu * v - lr * (g + wd * p)``;  ``p += v``
+* Adam (Kingma & Ba 2015): ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
+  ``p -= lr * m_hat / (sqrt(v_hat) + eps)`` with bias-corrected ``m_hat, v_hat``.
+
+State is keyed by ``(layer path, parameter name)`` so it can be checkpointed.
+Biases and batch-norm parameters are not decayed (the usual convention).
+"""
+import numpy as np
+
+
+def _decays(layer, name):
+    return name == "w"
+
+
+class Optimizer:
+    def __init__(self, lr, weight_decay=0.0):
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.state = {}
+        self.t = 0
+
+    def step(self, net):
+        self.t += 1
+        for layer, name, p in net.parameters():
+            g = layer.grads[name]
+            if self.weight_decay and _decays(layer, name):
+                g = g + self.weight_decay * p
+            self._update(f"{layer.path}.{name}", p, g)
+
+    def state_dict(self):
+        flat = {f"{k}|{s}": v for k, d in self.state.items() for s, v in d.items()}
+        return {"t": self.t, "lr": self.lr, "arrays": flat}
+
+    def load_state_dict(self, sd):
+        self.t, self.lr = int(sd["t"]), float(sd["lr"])
+        self.state = {}
+        for key, v in sd["arrays"].items():
+            k, s = key.rsplit("|", 1)
+            self.state.setdefault(k, {})[s] = v
+
+
+class SGD(Optimizer):
+    def __init__(self, lr=0.01, momentum=0.9, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = float(momentum)
+
+    def _update(self, key, p, g):
+        if self.momentum == 0.0:
+            p -= (self.lr * g).astype(p.dtype)
+            return
+        st = self.state.setdefault(key, {"v": np.zeros_like(p)})
+        v = st["v"]
+        v *= self.momentum
+        v -= (self.lr * g).astype(p.dtype)
+        p += v
+
+
+class Adam(Optimizer):
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def _update(self, key, p, g):
+        st = self.state.setdefault(key, {"m": np.zeros_like(p), "v": np.zeros_like(p)})
+        m, v = st["m"], st["v"]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        mh = m / (1 - self.beta1 ** self.t)
+        vh = v / (1 - self.beta2 ** self.t)
+        p -= (self.lr * mh / (np.sqrt(vh) + self.eps)).astype(p.dtype)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name, lr, momentum=0.9, weight_decay=0.0):
+    name = name.lower()
+    if name == "sgd":
+        return SGD(lr, momentum, weight_decay)
+    if name == "adam":
+        return Adam(lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}")
