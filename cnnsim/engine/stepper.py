@@ -1,0 +1,124 @@
+"""Run a network one leaf at a time: ``next()``, ``run_to(name)``, breakpoints.
+
+    st = Stepper(net, x)            # nothing has run yet
+    step = st.next()                # the first leaf (a Step, see cnnsim.engine.trace)
+    st.run_to("C3")                 # on to C3 (a container name: to its last leaf)
+    st.break_at("F6"); st.run()     # on to the next breakpoint (or the end)
+    st.trace, st.output, st.done
+
+No threads, no generators holding a half-run ``forward``: the network is unrolled into a
+flat plan of leaf calls (``cnnsim.engine.plan``) and the stepper runs the next one when
+asked, through the same observer that ``record`` uses, so a stepped trace equals a
+recorded one. A container the plan does not know is run whole; its leaves are still
+handed out one ``next()`` at a time.
+"""
+import numpy as np
+
+from ..layers.base import observe
+from .plan import Plan
+from .trace import Recorder, Trace, expand_names
+
+
+class Stepper:
+    def __init__(self, net, x, light=False, keep=None, breakpoints=(), model=None):
+        x = np.asarray(x)
+        net._check_input(x)
+        self.net = net
+        self.plan = Plan(net)
+        self.trace = Trace(model=model or net.name, input_shape=tuple(x.shape[1:]), input=x,
+                           meta={"batch": int(x.shape[0]), "dtype": str(x.dtype),
+                                 "light": bool(light), "training": False})
+        keep_set = None if keep is None else expand_names(net, keep)
+        self._rec = Recorder(self.trace, keep_set, light)
+        self._rec.start(x)
+        self._values = {0: x}
+        self._op = 0              # next op to run
+        self._given = 0           # steps handed out so far
+        self.breakpoints = set()
+        for b in breakpoints:
+            self.break_at(b)
+        self.output = None
+
+    # ---- state -----------------------------------------------------------------------
+    @property
+    def done(self):
+        return self._given >= len(self.plan.leaf_names)
+
+    @property
+    def position(self):
+        """Index of the next step to be handed out (= steps done so far)."""
+        return self._given
+
+    @property
+    def last(self):
+        return self.trace.steps[self._given - 1] if self._given else None
+
+    def names(self):
+        return list(self.plan.leaf_names)
+
+    def _leaves_of(self, name):
+        """Leaf paths of a layer or container name; one-line KeyError when unknown."""
+        if name in self.plan.leaf_names:
+            return [name]
+        try:
+            return [l.path for l in self.net.find(name).leaves()]
+        except KeyError:
+            raise KeyError(f"no layer named {name!r} in {self.trace.model!r}; valid names: "
+                           f"{', '.join(self.plan.leaf_names)}") from None
+
+    # ---- moving ----------------------------------------------------------------------
+    def next(self):
+        """Run (if needed) and return the next Step; ``StopIteration`` at the end."""
+        if self.done:
+            raise StopIteration("the forward pass is complete")
+        while len(self.trace.steps) <= self._given:
+            with observe(self._rec):
+                self.plan.run_op(self._op, self._values)
+            self._op += 1
+            if self._op == len(self.plan.ops):
+                self.output = self._values[self.plan.output]
+                self._rec.finish(self.output)
+                self._values = {}
+        self._given += 1
+        return self.trace.steps[self._given - 1]
+
+    __next__ = next
+
+    def __iter__(self):
+        return self
+
+    def run_to(self, name):
+        """Step until the layer ``name`` (a container: its last leaf) has run; returns its
+        Step. Raises KeyError for unknown names and ValueError if it has already run."""
+        target = self._leaves_of(name)[-1]
+        idx = self.plan.leaf_names.index(target)
+        if idx < self._given:
+            raise ValueError(f"layer {name!r} has already run (step {idx}); the stepper is "
+                             f"at step {self._given}")
+        step = None
+        while self._given <= idx:
+            step = self.next()
+        return step
+
+    def break_at(self, name):
+        """Stop ``run()`` after the layer ``name`` (a container: after its last leaf)."""
+        self.breakpoints.add(self._leaves_of(name)[-1])
+
+    def clear_break(self, name):
+        self.breakpoints.discard(self._leaves_of(name)[-1])
+
+    def run(self):
+        """Step to the next breakpoint, or to the end; returns the last Step run (None if
+        nothing was left)."""
+        step = None
+        while not self.done:
+            step = self.next()
+            if step.name in self.breakpoints:
+                break
+        return step
+
+    def finish(self):
+        """Run to the end (ignoring breakpoints); returns the Trace."""
+        while not self.done:
+            self.next()
+        return self.trace

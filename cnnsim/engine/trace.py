@@ -1,0 +1,386 @@
+"""Traces of a forward pass: one ``Step`` per leaf layer call, in execution order.
+
+    from cnnsim.engine import record
+    tr = record(net, x)                   # plain forward, watched through layers.observe
+    tr["C3"].y, tr["C3"].stats            # a step's output and its statistics
+    tr.record_backward(net, dy)           # after backprop: tr["C3"].grad_y, .grad_stats
+    tr.save("trace.npz"); Trace.load("trace.npz")   # bit-exact round trip
+
+Order of the steps (the order the containers run them): a ``Sequential`` child after
+child; an inception module's branches left to right, then its ``DepthConcat``; a residual
+unit's main path, then its shortcut (nothing for the identity), then its ``Add``.
+
+A Step holds the layer's input ``x`` (a list for the merge leaves ``Add``/``DepthConcat``)
+and output ``y`` (references, not copies: the forward pass allocates them anyway), its
+parameters (references to the layer's arrays: they follow later training updates), its
+geometry, activation, statistics (see ``cnnsim.engine.stats``), wall time, and ``sources``:
+the indices of the steps that produced its inputs (-1: the network input), found by
+identity of the arrays passed, so branches and residual joins are known without asking
+the containers. **Light mode** (``light=True``) keeps only statistics and shapes; with
+``keep=[names]`` it keeps the arrays of just those layers (a container name keeps all its
+leaves). Enough is kept to answer ``connections`` and ``receptive_field`` without re-running.
+"""
+import json
+import os
+import pathlib
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..layers.base import observe
+from .stats import array_stats, grad_stats
+
+FORMAT = "cnnsim-trace"
+VERSION = 1
+INPUT = -1          # ``sources`` entry meaning "the network input"
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be read, or a question a trace cannot answer."""
+
+
+def _shape(a):
+    return tuple(int(s) for s in a.shape[1:])
+
+
+def _json_safe(d):
+    out = {}
+    for k, v in (d or {}).items():
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError):
+            continue
+        out[k] = v
+    return out
+
+
+@dataclass
+class Step:
+    """One leaf layer call. Shapes exclude the batch axis."""
+    index: int
+    name: str                       # qualified path, e.g. "inception_3a/b2/3x3"
+    kind: str                       # "Conv2D", "MaxPool2D", ...
+    input_shape: object             # tuple, or list of tuples for merge leaves
+    output_shape: tuple
+    geometry: dict = None           # {"kernel", "stride", "padding" (t, b, l, r)} or None
+    activation: str = None          # function applied at the end of this layer, or None
+    stats: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    sources: list = field(default_factory=list)
+    facts: dict = field(default_factory=dict)      # layer settings (JSON), e.g. LRN's r, k
+    x: object = None                # input array (N, ...), list for merges, None when light
+    y: object = None                # output array (N, ...), None when light
+    params: dict = field(default_factory=dict)     # "w", "b", "table", BN buffers ...
+    grad_y: object = None           # dL/dy after record_backward (None when light)
+    grad_x: object = None           # dL/dx (list for merges)
+    grad_params: dict = field(default_factory=dict)
+    grad_stats: dict = None         # {"y": {...}, "x": {...}, "w": {...}} norms etc.
+    layer: object = None            # the Layer (None for a loaded trace)
+
+    @property
+    def kept(self):
+        """True when the arrays (x, y, params) were kept."""
+        return self.y is not None
+
+    @property
+    def merge(self):
+        return isinstance(self.input_shape, list)
+
+    def to_dict(self):
+        """The JSON view of ``cnnsim step --json``."""
+        g = self.geometry or {}
+        return {"name": self.name, "type": self.kind,
+                "input_shape": ([list(s) for s in self.input_shape] if self.merge
+                                else list(self.input_shape)),
+                "output_shape": list(self.output_shape),
+                "kernel": list(g["kernel"]) if g else None,
+                "stride": list(g["stride"]) if g else None,
+                "padding": list(g["padding"]) if g else None,
+                "activation": self.activation, "stats": dict(self.stats)}
+
+
+def _layer_activation(layer):
+    act = getattr(layer, "_act", None)
+    if callable(act):
+        a = act()
+        return None if a == "linear" else a
+    return getattr(layer, "activation", None)
+
+
+def _layer_params(layer):
+    p = dict(layer.params)
+    p.update(getattr(layer, "buffers", {}) or {})
+    table = getattr(layer, "_table", None)
+    if table is not None:
+        p["table"] = np.asarray(table, dtype=bool)
+    return p
+
+
+def _geometry(layer):
+    g = layer.geometry()
+    if not g:
+        return None
+    return {"kernel": tuple(g["kernel"]), "stride": tuple(g["stride"]),
+            "padding": tuple(g["padding"])}
+
+
+# Layers that keep their input's value range: their saturation is that of their input.
+_RANGE_KEEPING = ("MaxPool2D", "AvgPool2D", "GlobalAvgPool", "Flatten", "Dropout", "DepthConcat")
+
+
+class Recorder:
+    """The observer that turns leaf calls into Steps (used by ``record`` and ``Stepper``)."""
+
+    def __init__(self, trace, keep=None, light=False):
+        self.trace = trace
+        self.keep = None if keep is None else set(keep)
+        self.light = light
+        self._producer = {}      # id(array) -> (step index, array, range activation)
+        self._by_layer = {}      # id(layer) -> step index (for backward)
+
+    def start(self, x):
+        self._producer[id(x)] = (INPUT, x, None)
+
+    def _keeps(self, name):
+        if self.keep is not None:
+            return name in self.keep
+        return not self.light
+
+    def on_forward(self, layer, x, y, seconds):
+        tr = self.trace
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        srcs, ranges = [], []
+        for a in xs:
+            src = self._producer.get(id(a))
+            srcs.append(None if src is None else src[0])
+            ranges.append(None if src is None else src[2])
+        act = _layer_activation(layer)
+        range_act = act
+        if act is None and layer.kind in _RANGE_KEEPING and len(set(ranges)) == 1:
+            range_act = ranges[0]
+        keep = self._keeps(layer.path)
+        step = Step(index=len(tr.steps), name=layer.path, kind=layer.kind,
+                    input_shape=[_shape(a) for a in xs] if isinstance(x, (list, tuple))
+                    else _shape(x),
+                    output_shape=_shape(y), geometry=_geometry(layer), activation=act,
+                    stats=array_stats(y, range_act), seconds=float(seconds), sources=srcs,
+                    facts=_json_safe(layer.get_config()), layer=layer)
+        step.facts["range_activation"] = range_act
+        if keep:
+            step.x = xs if isinstance(x, (list, tuple)) else x
+            step.y = y
+            step.params = _layer_params(layer)
+        tr.steps.append(step)
+        self._producer[id(y)] = (step.index, y, range_act)
+        self._by_layer[id(layer)] = step.index
+
+    def on_backward(self, layer, dy, dx):
+        k = self._by_layer.get(id(layer))
+        if k is None:
+            return
+        step = self.trace.steps[k]
+        dxs = list(dx) if isinstance(dx, (list, tuple)) else [dx]
+        gs = {"y": grad_stats(dy), "x": [grad_stats(d) for d in dxs] if step.merge
+              else grad_stats(dx)}
+        for name, g in layer.grads.items():
+            gs[name] = grad_stats(g)
+        step.grad_stats = gs
+        if step.kept:
+            step.grad_y, step.grad_x = dy, (dxs if step.merge else dx)
+            step.grad_params = dict(layer.grads)
+
+    def finish(self, y):
+        self.trace.output = y
+        self._producer.clear()     # drop the references held for identity tracking
+
+
+@dataclass
+class Trace:
+    """An ordered list of Steps plus the input, the output and a few facts."""
+    model: str
+    input_shape: tuple
+    steps: list = field(default_factory=list)
+    input: object = None
+    output: object = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.steps)
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self.steps[key]
+        return self.step(key)
+
+    def names(self):
+        return [s.name for s in self.steps]
+
+    def step(self, name):
+        """The step of the leaf ``name``; a one-line KeyError lists the valid names."""
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(f"no layer named {name!r} in this trace of {self.model!r}; valid "
+                       f"names: {', '.join(self.names())}")
+
+    @property
+    def batch(self):
+        return self.meta.get("batch")
+
+    def to_dict(self):
+        return {"model": self.model, "input_shape": list(self.input_shape),
+                "steps": [s.to_dict() for s in self.steps]}
+
+    # ---- backward --------------------------------------------------------------------
+    def record_backward(self, net, dy):
+        """``net.backprop(dy)`` while recording each step's gradients: ``grad_y`` (dL/dy),
+        ``grad_x``, ``grad_params`` (when the step's arrays are kept) and ``grad_stats``
+        (always). ``net``'s last forward must be the one this trace recorded. Returns dx."""
+        rec = Recorder(self)
+        rec._by_layer = {id(s.layer): s.index for s in self.steps if s.layer is not None}
+        if not rec._by_layer:
+            raise TraceError("record_backward: this trace has no layers attached (a loaded "
+                             "trace); record a new one with record(net, x)")
+        with observe(rec):
+            return net.backprop(dy)
+
+    # ---- files -----------------------------------------------------------------------
+    def save(self, path):
+        """Write the trace to one ``.npz`` file (arrays + JSON metadata), atomically: a
+        failure leaves no partial file behind."""
+        path = pathlib.Path(path)
+        arrays, ids = {}, {}
+
+        def put(a):
+            if a is None:
+                return None
+            if isinstance(a, (list, tuple)):
+                return [put(b) for b in a]
+            a = np.asarray(a)
+            if id(a) not in ids:
+                ids[id(a)] = f"a{len(ids)}"
+                arrays[ids[id(a)]] = a
+            return ids[id(a)]
+
+        steps = []
+        for s in self.steps:
+            d = {"index": s.index, "name": s.name, "kind": s.kind,
+                 "input_shape": s.input_shape, "output_shape": s.output_shape,
+                 "geometry": s.geometry, "activation": s.activation, "stats": s.stats,
+                 "seconds": s.seconds, "sources": s.sources, "facts": s.facts,
+                 "grad_stats": s.grad_stats,
+                 "arrays": {"x": put(s.x), "y": put(s.y), "grad_y": put(s.grad_y),
+                            "grad_x": put(s.grad_x),
+                            "params": {k: put(v) for k, v in s.params.items()},
+                            "grad_params": {k: put(v) for k, v in s.grad_params.items()}}}
+            steps.append(d)
+        meta = {"format": FORMAT, "version": VERSION, "model": self.model,
+                "input_shape": self.input_shape, "meta": self.meta,
+                "input": put(self.input), "output": put(self.output), "steps": steps}
+        arrays["meta"] = np.array(json.dumps(meta))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".trace-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Read a trace written by ``save``. A missing, corrupt or foreign file, or one from
+        another format version, raises a one-line ``TraceError``."""
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise TraceError(f"trace file {str(path)!r}: no such file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "meta" not in z.files:
+                    raise TraceError(f"trace file {str(path)!r}: not a cnnsim trace (no metadata)")
+                meta = json.loads(str(z["meta"][()]))
+                data = {k: z[k] for k in z.files if k != "meta"}
+        except TraceError:
+            raise
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise TraceError(f"trace file {str(path)!r}: not a readable cnnsim trace "
+                             f"({type(e).__name__}: {msg})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise TraceError(f"trace file {str(path)!r}: not a cnnsim trace (format "
+                             f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+        if meta.get("version") != VERSION:
+            raise TraceError(f"trace file {str(path)!r}: written by trace format version "
+                             f"{meta.get('version')!r}; this cnnsim reads version {VERSION}")
+        try:
+            return cls._from_meta(meta, data)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise TraceError(f"trace file {str(path)!r}: damaged metadata ({type(e).__name__}: "
+                             f"{e})") from None
+
+    @classmethod
+    def _from_meta(cls, meta, data):
+        def get(k):
+            if k is None:
+                return None
+            if isinstance(k, list):
+                return [get(j) for j in k]
+            return data[k]
+
+        def shp(v):
+            if v and isinstance(v[0], list):
+                return [tuple(s) for s in v]
+            return tuple(v)
+
+        tr = cls(model=meta["model"], input_shape=tuple(meta["input_shape"]),
+                 input=get(meta["input"]), output=get(meta["output"]), meta=meta["meta"])
+        for d in meta["steps"]:
+            g = d["geometry"]
+            a = d["arrays"]
+            tr.steps.append(Step(
+                index=d["index"], name=d["name"], kind=d["kind"],
+                input_shape=shp(d["input_shape"]), output_shape=tuple(d["output_shape"]),
+                geometry=None if g is None else {k: tuple(v) for k, v in g.items()},
+                activation=d["activation"], stats=d["stats"], seconds=d["seconds"],
+                sources=d["sources"], facts=d["facts"], x=get(a["x"]), y=get(a["y"]),
+                params={k: get(v) for k, v in a["params"].items()},
+                grad_y=get(a["grad_y"]), grad_x=get(a["grad_x"]),
+                grad_params={k: get(v) for k, v in a["grad_params"].items()},
+                grad_stats=d["grad_stats"]))
+        return tr
+
+
+def expand_names(net, names):
+    """Leaf paths named by ``names`` (a container name stands for all its leaves); unknown
+    names raise a one-line KeyError listing the valid ones."""
+    out = set()
+    for n in names:
+        layer = net.find(n) if hasattr(net, "find") else None
+        out.update(l.path for l in layer.leaves())
+    return out
+
+
+def record(net, x, light=False, keep=None, model=None, training=False):
+    """Run ``net(x)`` once while recording every leaf call; returns the ``Trace``.
+
+    ``light=True``: statistics only (no arrays); ``keep=[names]``: arrays only for those
+    layers. ``model``: the name stored in the trace (default ``net.name``)."""
+    x = np.asarray(x)
+    keep_set = None if keep is None else expand_names(net, keep)
+    tr = Trace(model=model or net.name, input_shape=_shape(x), input=x,
+               meta={"batch": int(x.shape[0]), "dtype": str(x.dtype), "light": bool(light),
+                     "training": bool(training)})
+    rec = Recorder(tr, keep_set, light)
+    rec.start(x)
+    with observe(rec):
+        y = net(x, training)
+    rec.finish(y)
+    return tr
