@@ -1,0 +1,106 @@
+"""``cnnsim train``: train a model of the zoo and write metrics, a plot and a checkpoint."""
+import csv
+import json
+import os
+
+import click
+
+
+@click.command()
+@click.argument("model")
+@click.option("--data", default="auto", show_default=True,
+              type=click.Choice(["auto", "mnist", "fashion-mnist", "synthetic"]),
+              help="auto = MNIST when its files are found, else synthetic digits")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="where the IDX files are "
+              "(default: $CNNSIM_DATA, then the per-user cache)")
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--lr", default=None, type=float, help="learning rate [default: 0.05 sgd, 0.001 adam]")
+@click.option("--optimizer", default="sgd", show_default=True, type=click.Choice(["sgd", "adam"]))
+@click.option("--momentum", default=0.9, show_default=True, type=float)
+@click.option("--weight-decay", default=0.0, show_default=True, type=float)
+@click.option("--lr-step", default=0, show_default=True, type=int,
+              help="divide the learning rate by 10 every this many epochs (0 = never)")
+@click.option("--limit", default=None, type=click.IntRange(1), help="use only the first N training images")
+@click.option("--test-limit", default=None, type=click.IntRange(1), help="use only the first N test images")
+@click.option("--variant", default=None, help="model variant (e.g. modern / paper for lenet5)")
+@click.option("--augment/--no-augment", default=False, show_default=True,
+              help="random shifts (and flips for non-digit data), seeded")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
+              help="folder for metrics.csv, metrics.json, training.png, checkpoint.npz")
+@click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.npz")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
+          lr_step, limit, test_limit, variant, augment, seed, out, resume, quiet):
+    """Train MODEL (e.g. lenet5) and report loss, accuracy and top-5 error per epoch.
+
+    \b
+    Examples:
+      cnnsim train lenet5                                 # MNIST if present, else synthetic
+      cnnsim train lenet5 --data mnist --epochs 10 --out runs/lenet5
+      cnnsim train lenet5 --data synthetic --limit 2000 --epochs 1
+    A loss that becomes NaN or infinite stops training with the step and layer where it
+    first appeared; the last good checkpoint is kept.
+    """
+    from .. import models
+    from ..data import DataError
+    from ..train import Trainer, StepLR, make_optimizer, load_checkpoint, TrainingDiverged
+    from ..train.data import load_for_model
+    from ..train.checkpoint import CheckpointError
+
+    opts = {"seed": seed}
+    if variant:
+        opts["variant"] = variant
+    try:
+        net = models.build(model, **opts)
+    except (ValueError, TypeError) as e:
+        raise click.UsageError(str(e))
+    try:
+        (xtr, ytr), (xte, yte), note = load_for_model(data, net.input_shape, data_dir, limit,
+                                                      test_limit, seed)
+    except (DataError, ValueError, OSError) as e:
+        raise click.ClickException(str(e).splitlines()[0])
+    click.echo(f"{net.name}: {net.param_count():,} parameters; data: {note}", err=True)
+    lr = lr if lr is not None else (0.05 if optimizer == "sgd" else 1e-3)
+    opt = make_optimizer(optimizer, lr, momentum, weight_decay)
+    aug = None
+    if augment:
+        from ..data import augment as augment_fn
+        flip = data not in ("mnist", "auto", "synthetic")   # digits must not be mirrored
+        aug = lambda xb, rng: augment_fn(xb, rng, shift=2, flip=flip, lighting=0.0)
+    trainer = Trainer(net, opt, batch_size, seed, StepLR(lr, lr_step or None), aug, out,
+                      progress=not quiet)
+    os.makedirs(out, exist_ok=True)
+    if resume:
+        try:
+            meta = load_checkpoint(trainer.checkpoint_path(), net, opt)
+        except (CheckpointError, OSError) as e:
+            raise click.ClickException(str(e))
+        trainer.start_epoch, trainer.step = meta["epoch"], meta.get("step", 0)
+        trainer.history.epochs = meta.get("history", {}).get("epochs", [])
+        click.echo(f"resumed from epoch {meta['epoch']}", err=True)
+    try:
+        hist = trainer.fit((xtr, ytr), (xte, yte), epochs)
+    except TrainingDiverged as e:
+        raise click.ClickException(str(e))
+    finally:
+        _write_metrics(trainer.history, out, net.name)
+    for r in hist.epochs:
+        click.echo(f"epoch {r['epoch']:>3}  loss {r['train_loss']:.4f}  train acc {r['train_accuracy']:.4f}"
+                   f"  test acc {r['val_accuracy']:.4f}  top-5 error {r['val_top5_error']:.4f}"
+                   f"  {r['seconds']:.1f} s")
+    click.echo(f"wrote {out}/metrics.csv, metrics.json, training.png, checkpoint.npz")
+
+
+def _write_metrics(history, out, name):
+    h = history.as_dict()
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump({"model": name, **h}, f, indent=1)
+    if h["epochs"]:
+        with open(os.path.join(out, "metrics.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(h["epochs"][0]))
+            w.writeheader()
+            w.writerows(h["epochs"])
+        from ..plotting.training import training_figure
+        training_figure(h, f"{name} training").savefig(os.path.join(out, "training.png"))

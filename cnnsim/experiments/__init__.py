@@ -1,0 +1,1 @@
+"""Experiments return plain data (dataclasses / dicts of lists); plotting is separate."""

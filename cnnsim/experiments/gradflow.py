@@ -1,0 +1,114 @@
+"""Gradient flow: per-layer gradient statistics of one backward pass (or along training).
+
+For every leaf layer with weights, in forward order:
+
+* ``grad_norm``          ||dL/dW||_2, the gradient reaching the layer's weights
+* ``out_grad_norm``      ||dL/dy||_2 and ``out_grad_mean_abs`` mean |dL/dy|, y its output
+* ``dead``               fraction of ReLU units that output 0 for every sample in the batch
+* ``saturated``          fraction of sigmoid/tanh outputs within 1% of an asymptote
+                         (thresholds from ``cnnsim.engine.stats.SATURATION``)
+
+``compare_plain_residual`` builds the plain and residual towers of the same depth and
+activation (``cnnsim.models.tower``), runs both on the same batch and returns
+``{"plain": {...}, "residual": {...}}`` — the lecture's picture of vanishing gradients
+and of skip connections fixing them.
+"""
+import numpy as np
+
+from ..engine.stats import array_stats, grad_stats
+from ..layers.base import observe
+from ..train.losses import network_loss
+
+
+class _Recorder:
+    def __init__(self):
+        self.forward = {}
+        self.backward = {}
+
+    def on_forward(self, layer, x, y, dt):
+        if layer.params:
+            act = layer.activation
+            rec = {"activation": act}
+            if act == "relu":
+                alive = np.any(np.asarray(y) > 0, axis=0)      # per unit, over the batch
+                rec["dead"] = float(1.0 - alive.mean())
+            st = array_stats(y, act)
+            rec["saturated"] = st["saturated"]
+            self.forward[layer.path] = rec
+
+    def on_backward(self, layer, dy, dx):
+        if layer.params:
+            self.backward[layer.path] = grad_stats(dy)
+
+
+def gradient_flow(net, x, labels, training=True):
+    """One forward/backward of the cross-entropy loss; per-layer records (forward order)."""
+    rec = _Recorder()
+    with observe(rec):
+        loss, _ = network_loss(net, x, labels, training=training)
+    layers, out = [], {k: [] for k in ("grad_norm", "grad_mean_abs", "out_grad_norm",
+                                       "out_grad_mean_abs", "dead", "saturated")}
+    for leaf in net.leaves():
+        if not leaf.params or leaf.path not in rec.backward:
+            continue
+        layers.append(leaf.path)
+        wg = grad_stats(leaf.grads["w"] if "w" in leaf.grads else next(iter(leaf.grads.values())))
+        out["grad_norm"].append(wg["norm"])
+        out["grad_mean_abs"].append(wg["mean_abs"])
+        out["out_grad_norm"].append(rec.backward[leaf.path]["norm"])
+        out["out_grad_mean_abs"].append(rec.backward[leaf.path]["mean_abs"])
+        f = rec.forward.get(leaf.path, {})
+        out["dead"].append(f.get("dead"))
+        out["saturated"].append(f.get("saturated"))
+    return {"layers": layers, "loss": loss, **out}
+
+
+def first_last_ratio(flow, key="grad_norm"):
+    """``|g_first| / |g_last|`` over the hidden weight layers (the output layer excluded)."""
+    v = [g for g in flow[key][:-1] if g is not None]
+    return float(v[0] / v[-1]) if len(v) >= 2 and v[-1] > 0 else float("nan")
+
+
+def default_batch(n=32, seed=0, input_shape=(1, 28, 28)):
+    """A fixed batch of synthetic digits (offline), scaled to [0, 1], NCHW float32."""
+    from ..data import load_synthetic_digits
+    imgs, labels = load_synthetic_digits(n, seed=seed, size=input_shape[-1])
+    x = (imgs.astype(np.float32) / 255.0)[:, None]
+    if input_shape[0] > 1:
+        x = np.repeat(x, input_shape[0], axis=1)
+    return x, labels.astype(np.int64)
+
+
+def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batch=32,
+                           width=8, seed=0, data=None):
+    """Plain vs residual tower of ``depth`` conv layers on the same batch.
+
+    Records at initialization, and after ``steps`` SGD steps when ``steps > 0``
+    (``"trained"`` entries). Returns ``{"config", "plain", "residual"}``; each network's
+    entry has ``layers``, ``grad_norm`` (at init), ``first_last_ratio`` and more.
+    """
+    from .. import models
+    from ..train import SGD
+    x, y = data if data is not None else default_batch(batch, seed)
+    result = {"config": {"depth": depth, "activation": activation, "steps": steps,
+                         "batch": len(x), "width": width, "seed": seed}}
+    for kind in ("plain", "residual"):
+        net = models.build("tower", depth=depth, activation=activation,
+                           residual=(kind == "residual"), width=width,
+                           input_shape=x.shape[1:], seed=seed)
+        flow = gradient_flow(net, x, y)
+        entry = dict(flow)
+        entry["first_last_ratio"] = first_last_ratio(flow)
+        if steps:
+            opt = SGD(lr, momentum=0.9)
+            losses = []
+            for _ in range(steps):
+                loss, _ = network_loss(net, x, y, training=True)
+                losses.append(loss)
+                opt.step(net)
+            after = gradient_flow(net, x, y)
+            entry["trained"] = {"grad_norm": after["grad_norm"], "loss": after["loss"],
+                                "first_last_ratio": first_last_ratio(after), "losses": losses,
+                                "dead": after["dead"], "saturated": after["saturated"]}
+        result[kind] = entry
+    return result
