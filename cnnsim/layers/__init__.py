@@ -13,3 +13,4 @@ from .activation import Activation, ReLU, Sigmoid, Tanh, ScaledTanh, Softmax  # 
 from .regularization import Dropout, BatchNorm  # noqa: F401
 from .merge import Add, DepthConcat  # noqa: F401
 from .containers import Container, Sequential, Concat, ResidualUnit  # noqa: F401
+from .lenet import Subsampling, RBF  # noqa: F401

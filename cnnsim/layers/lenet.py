@@ -1,0 +1,138 @@
+"""The two LeNet-5 leaves that modern libraries no longer have (LeCun et al. 1998, sec. II-B).
+
+* ``Subsampling`` (S2, S4): each output is the *mean* of a 2x2 block of its map, times one
+  trainable coefficient, plus one trainable bias, through the squashing function:
+
+      y[n, c, i, j] = act(coef[c] * mean(x[n, c, 2i:2i+2, 2j:2j+2]) + bias[c])
+
+  The paper *adds* the four inputs; a mean is the same thing with ``coef`` four times
+  smaller, so the parameter count (2 per map) and the model are the same.
+  ``x (N, C, H, W) -> y (N, C, H // 2, W // 2)``.
+
+* ``RBF`` (the output layer): one Euclidean radial-basis unit per class,
+
+      y[n, k] = sum_j (x[n, j] - w[k, j])^2          x (N, D), w (K, D), y (N, K)
+
+  ``y`` is a *penalty*: the predicted class is ``argmin_k y[n, k]``. In the paper the
+  prototypes ``w[k]`` are hand-drawn +-1 bitmaps (7x12 = 84 pixels) "kept fixed", which is
+  why its count of 60,000 trainable parameters leaves the RBF's 840 weights out. Here
+  the prototypes are seeded random +-1 codes (the paper's bitmaps are not reproduced);
+  ``trainable=False`` (default) keeps them in ``buffers`` (not counted, no gradient),
+  ``trainable=True`` moves them to ``params``.
+
+Both are small element-wise NumPy expressions around the Numba pooling kernels (no Python
+loop over pixels).
+"""
+import numpy as np
+
+from .. import config, functional as F, geometry
+from .base import Layer
+
+
+class Subsampling(Layer):
+    """LeNet-5's trainable subsampling: ``act(coef * avgpool2x2(x) + bias)`` per map."""
+    kind = "Subsampling"
+
+    def __init__(self, size=2, activation="scaled_tanh", name=None):
+        super().__init__(name)
+        where = f"Subsampling {self.name!r}"
+        self.size = geometry.pair(size, "pool size", where)
+        self.stride = self.size                        # non-overlapping, as in the paper
+        self.activation = activation if activation not in (None, "linear") else None
+        if self.activation is not None and self.activation not in F.ACTIVATIONS:
+            raise ValueError(f"{where}: unknown activation {activation!r}; expected one of "
+                             f"{F.ACTIVATIONS}")
+
+    def compute_output_shape(self, input_shape):
+        where = f"layer {self.path!r} (Subsampling)"
+        if len(input_shape) != 3:
+            raise ValueError(f"{where}: expected input maps (C, H, W), got shape {input_shape}")
+        self.window = geometry.window(input_shape[1:], self.size, self.stride, "valid", where)
+        return (input_shape[0],) + self.window.out_hw
+
+    def _build_params(self, input_shape, rng):
+        c = input_shape[0]
+        # coef = 1, bias = 0: the layer starts as a plain average pool followed by act
+        self.params = {"coef": np.ones(c, dtype=config.dtype),
+                       "bias": np.zeros(c, dtype=config.dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def forward(self, x, training=False):
+        p = F.avg_pool2d(x, self.size, self.stride, "valid")
+        coef = self.params["coef"].astype(x.dtype, copy=False)
+        bias = self.params["bias"].astype(x.dtype, copy=False)
+        z = p * coef[None, :, None, None] + bias[None, :, None, None]
+        y = F.activation_forward(self.activation or "linear", z)
+        self._cache = (x, p, z, y)
+        return y
+
+    def backward(self, dy):
+        x, p, z, y = self._cache
+        dz = F.activation_backward(self.activation or "linear", dy, z, y)
+        self.grads["coef"] = np.einsum("nchw,nchw->c", dz, p).astype(self.params["coef"].dtype)
+        self.grads["bias"] = dz.sum(axis=(0, 2, 3)).astype(self.params["bias"].dtype)
+        dp = np.ascontiguousarray(dz * self.params["coef"].astype(dz.dtype)[None, :, None, None])
+        return F.avg_pool2d_backward(dp, x, self.size, self.stride, "valid")
+
+    def macs(self):
+        # one multiply-add (coef * mean + bias) per output; the averaging adds are not counted
+        return int(np.prod(self.output_shape))
+
+    def geometry(self):
+        return {"kernel": self.size, "stride": self.stride, "padding": self.window.pads,
+                "padding_spec": "valid"}
+
+    def get_config(self):
+        return {"name": self.name, "size": self.size, "activation": self.activation}
+
+
+class RBF(Layer):
+    """Euclidean radial-basis output units: ``y[n, k] = sum_j (x[n, j] - w[k, j])^2``."""
+    kind = "RBF"
+
+    def __init__(self, units, trainable=False, name=None):
+        super().__init__(name)
+        self.units = int(units)
+        self.trainable = bool(trainable)
+        self.activation = "rbf"
+        self.buffers = {}
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"layer {self.path!r} (RBF): expected a vector input (D,), got "
+                             f"shape {input_shape}; put a Flatten layer before it")
+        return (self.units,)
+
+    def _build_params(self, input_shape, rng):
+        d = input_shape[0]
+        # stand-ins for the paper's +-1 bitmaps: seeded random +-1 codes, one row per class
+        w = np.where(rng.random((self.units, d)) < 0.5, -1.0, 1.0).astype(config.dtype)
+        if self.trainable:
+            self.params, self.buffers = {"w": w}, {}
+            self.grads = {"w": np.zeros_like(w)}
+        else:
+            self.params, self.grads, self.buffers = {}, {}, {"w": w}
+
+    @property
+    def prototypes(self):
+        """``w (K, D)``: the prototype (target code) of each class, one per row."""
+        return self.params["w"] if self.trainable else self.buffers["w"]
+
+    def forward(self, x, training=False):
+        w = self.prototypes.astype(x.dtype, copy=False)
+        d = x[:, None, :] - w[None, :, :]                 # (N, K, D)
+        self._cache = d
+        return np.ascontiguousarray((d * d).sum(axis=2))
+
+    def backward(self, dy):
+        d = self._cache
+        g = 2.0 * dy[:, :, None] * d                       # d y[n,k] / d x[n,j] = 2 (x - w)
+        if self.trainable:
+            self.grads["w"] = (-g.sum(axis=0)).astype(self.params["w"].dtype)
+        return np.ascontiguousarray(g.sum(axis=1))
+
+    def macs(self):
+        return self.input_shape[0] * self.units            # one (x - w)^2 accumulate each
+
+    def get_config(self):
+        return {"name": self.name, "units": self.units, "trainable": self.trainable}
