@@ -220,33 +220,35 @@ def _pool_input(input_hw, x, seed, where):
 
 
 def _pool_values(x, win, kind):
-    """Output values and (for max) winner positions, computed directly on the small figure input.
+    """Output values and (for max) winners, from the library's own pooling kernels.
 
-    Max: the maximum over the real inputs of the window (padding never wins, like -inf);
-    ties go to the first maximum in row-major order. Avg: the mean of the real inputs in
-    the window (padding not counted, TensorFlow's convention).
-    Returns ``y (H_out, W_out)``, ``winners`` (list of (r, c) or None, row-major), ``ties``.
+    ``cnnsim.functional.max_pool2d`` / ``avg_pool2d`` / ``max_pool2d_argmax`` on the
+    ``(1, 1, H, W)`` input: max over the real cells of a window (padding never wins), ties
+    to the first maximum in row-major order; avg over the real cells only (padding not
+    counted). Returns ``y (H_out, W_out)``, ``winners`` (list of (r, c), or None for a
+    window lying entirely in padding; row-major), ``ties`` (some window has a tied max).
     """
+    from ..functional import avg_pool2d, max_pool2d, max_pool2d_argmax
+
     (h, w), (oh, ow) = x.shape, win.out_hw
-    y = np.full((oh, ow), np.nan)
-    winners, ties = [], False
-    for i in range(oh):
-        rows = [r for r in win.rows(i) if 0 <= r < h]
-        for j in range(ow):
-            cols = [c for c in win.cols(j) if 0 <= c < w]
-            if not rows or not cols:  # window lies entirely in the padding
-                winners.append(None)
-                continue
-            patch = x[np.ix_(rows, cols)]
-            if kind == "max":
-                k = int(np.argmax(patch))
-                y[i, j] = patch.flat[k]
-                ties = ties or int(np.sum(patch == patch.flat[k])) > 1
-                winners.append((rows[k // len(cols)], cols[k % len(cols)]))
-            else:
-                y[i, j] = patch.mean()
-                winners.append(None)
-    return y, winners, ties
+    x4 = np.ascontiguousarray(x, dtype=np.float64)[None, None]
+    args = (win.kernel, win.stride, win.pads)
+    if kind == "max":
+        y = max_pool2d(x4, *args)[0, 0]
+        idx = max_pool2d_argmax(x4, *args)[0, 0]
+        winners = [None if k < 0 else divmod(int(k), w) for k in idx.ravel()]
+    else:
+        y = avg_pool2d(x4, *args)[0, 0]
+        winners = [None] * (oh * ow)
+    ties = False
+    if kind == "max":  # reported in the caption: which of equal maxima wins is a convention
+        for i in range(oh):
+            rows = [r for r in win.rows(i) if 0 <= r < h]
+            for j in range(ow):
+                cols = [c for c in win.cols(j) if 0 <= c < w]
+                if rows and cols:
+                    ties = ties or int(np.sum(x[np.ix_(rows, cols)] == y[i, j])) > 1
+    return np.asarray(y, dtype=np.float64), winners, ties
 
 
 def pool_facts(input_hw, size=2, stride=None, padding="valid", kind="max", x=None, seed=0,
@@ -290,7 +292,7 @@ def _pool_facts(x, win, padding, kind):
         "padding": _padding_json(padding),
         "pads": dict(zip(("top", "bottom", "left", "right"), win.pads)),
         "output": list(win.out_hw),
-        "x": x.tolist(), "y": [[None if np.isnan(v) else float(v) for v in r] for r in y],
+        "x": x.tolist(), "y": y.tolist(),
         "winners": [list(p) if p is not None else None for p in winners] if kind == "max" else None,
         "passed": passed, "total": total, "fraction_passed": frac, "dropped": total - passed,
         "unused": dict(zip(("rows", "cols"), win.unused())), "ties": ties,
@@ -310,11 +312,11 @@ def pool_explanation(input_hw, size=2, stride=None, padding="valid", kind="max",
     for i in range(win.out_hw[0]):
         for j in range(win.out_hw[1]):
             r, c = win.rows(i), win.cols(j)
-            v = y[i][j]
-            val = "-" if v is None else _fmt_value(v, x)
+            val = _fmt_value(y[i][j], x)
             what = (f"max {val}" + (f" at ({f['winners'][i * win.out_hw[1] + j][0]}, "
                                     f"{f['winners'][i * win.out_hw[1] + j][1]})"
-                                    if f["winners"][i * win.out_hw[1] + j] else "")
+                                    if f["winners"][i * win.out_hw[1] + j]
+                                    else " (window lies entirely in padding)")
                     if kind == "max" else f"mean {val}")
             lines.append(f"    ({i}, {j}): rows {r[0]} ... {r[-1]}, cols {c[0]} ... {c[-1]} -> {what}")
     lines += ["", f"  {f['summary']}"]
@@ -652,7 +654,7 @@ class _PoolPicture:
     def __init__(self, x, win, padding, kind, dpi=100, cell=None):
         self.x, self.win, self.padding, self.kind = x, win, padding, kind
         self.facts = f = _pool_facts(x, win, padding, kind)
-        self.y = np.array([[np.nan if v is None else v for v in r] for r in f["y"]])
+        self.y = np.array(f["y"])
         self.layout = L = _Layout(win.padded_hw, win.out_hw, title_lines=2, footer_lines=1,
                                   cell=cell or None)
         self.fig = fig = _new_figure(L.width, L.height, dpi)
@@ -715,7 +717,7 @@ class _PoolPicture:
             for i in range(oh):
                 for j in range(ow):
                     v = self.y[i, j]
-                    lab = "\u2013" if np.isnan(v) else _fmt_value(v, x)
+                    lab = _fmt_value(v, x)
                     self.out_text[(i, j)] = self.ax_out.text(
                         j + 0.5, i + 0.5, lab, ha="center", va="center", fontsize=_fit(fs, lab), zorder=7, color=C_BORDER,
                         fontweight="bold" if kind == "max" else "normal")
@@ -758,7 +760,8 @@ class _PoolPicture:
                 o.append(self.ax_in.add_patch(Rectangle((p[1], p[0]), 1, 1, fill=False,
                                                         edgecolor="#b06a00", linewidth=3, zorder=6.5)))
         else:
-            what = "only padding" if np.isnan(v) else f"mean = {_fmt_value(v, self.x)}"
+            real = any(0 <= r < self.x.shape[0] for r in rows) and any(0 <= c < self.x.shape[1] for c in cols)
+            what = f"mean = {_fmt_value(v, self.x)}" if real else "only padding: 0"
         self.t_footer.set_text(f"window ({i}, {j}): rows {rows[0]} \u2026 {rows[-1]}, "
                                f"cols {cols[0]} \u2026 {cols[-1]}  \u2192  {what}{frame_note}")
         self._overlay = o
