@@ -10,6 +10,11 @@ roughly 0, and the variance roughly 1 which accelerates learning."
 Here ``mode="lecun"`` (default) maps the uint8 intensity v (0 = background) to
 ``-0.1 + 1.275 * v / 255``; ``mode="unit"`` maps it to ``v / 255`` in [0, 1]. The
 padding has the background value in both modes (it is added before normalizing).
+
+Measured (not claimed): on the first 10,000 MNIST training images padded to 32x32,
+the "lecun" mapping gives mean 0.028 and variance 0.12 (std 0.35): the mean is indeed
+about 0, but the variance is well below the paper's "roughly 1" (MNIST is mostly
+background). We implement the mapping exactly as the paper states it.
 """
 import numpy as np
 

@@ -189,7 +189,8 @@ def load_synthetic_digits(n, seed=0, size=28, chunk=512):
 
     # output grid (supersampled), pixel centres, relative to the frame centre
     m = size * SUPER
-    c = ((np.arange(m) + 0.5) / SUPER - size / 2.0).astype(np.float32)
+    # index coordinates (pixel i centred at i) relative to size/2, where MNIST puts the mass
+    c = ((np.arange(m) + 0.5) / SUPER - 0.5 - size / 2.0).astype(np.float32)
     gy, gx = np.meshgrid(c, c, indexing="ij")
     box = 20.0 * size / 28.0                          # MNIST: digit fitted in a 20x20 box
     s0 = box / GLYPH_BOX                              # output px per bank px
