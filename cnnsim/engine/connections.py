@@ -16,6 +16,8 @@ of the Numba kernels, following the lecture's formulas:
 * GlobalAvgPool  the whole map and its mean.
 * LRN         the maps ``j = max(0, i - r//2) .. min(i + r//2, C - 1)`` at (row, col);
               ``sum`` is the normalizer ``s = k + alpha sum a_j^2``, ``y = a_i s^-beta``.
+* Subsampling LeNet-5's S2/S4: ``act(coef * mean(window) + bias)``.
+* RBF         LeNet-5's output ``y_k = sum_j (x_j - w_kj)^2``; products are the squares.
 * Dense       every input with its weight ``w[:, j]``; products ``x_k w[k, j]``;
               ``ranked()`` orders them by |contribution|.
 * Add         the two terms (main path, shortcut), ``sum = a + b``, ``y = act(sum)``.
@@ -213,6 +215,32 @@ def _pool(step, c):
     c.scale = float(np.abs(vals).sum())
 
 
+def _subsampling(step, c):
+    """LeNet-5's S2/S4: ``y = act(coef[c] * mean(window) + bias[c])``."""
+    xmap = step.x[c.sample, c.map].astype(np.float64)
+    win = _window(step, c, xmap)
+    vals = win[~c.padded]
+    mean = float(vals.sum() / vals.size)
+    coef, bias = float(step.params["coef"][c.map]), float(step.params["bias"][c.map])
+    c.channels, c.inputs, c.weights, c.bias = [c.map], win, np.array([coef]), bias
+    c.products = np.array([coef * mean])
+    c.sum = coef * mean + bias
+    c.details.update(mean=mean, coef=coef, count=int(vals.size))
+    c.output = _act(step.activation, c.sum)
+    c.scale = float(abs(coef) * np.abs(vals).mean() + abs(bias))
+
+
+def _rbf(step, c):
+    """LeNet-5's output: ``y_k = sum_j (x_j - w[k, j])^2`` (a penalty: the class is argmin)."""
+    x = step.x[c.sample].astype(np.float64)
+    w = step.params["w"][c.map].astype(np.float64)
+    d = x - w
+    c.inputs, c.weights, c.products = x, w, d * d
+    c.sum = c.output = float((d * d).sum())
+    c.activation = None
+    c.scale = c.output
+
+
 def _gap(step, c):
     xmap = step.x[c.sample, c.map].astype(np.float64)
     c.channels, c.inputs = [c.map], xmap
@@ -315,4 +343,4 @@ def _elementwise(step, c):
 _BY_KIND = {"Conv2D": _conv, "MaxPool2D": _pool, "AvgPool2D": _pool, "GlobalAvgPool": _gap,
             "LRN": _lrn, "Dense": _dense, "Add": _add, "DepthConcat": _concat,
             "Flatten": _flatten, "Dropout": _elementwise, "BatchNorm": _elementwise,
-            "Activation": _elementwise}
+            "Activation": _elementwise, "Subsampling": _subsampling, "RBF": _rbf}
