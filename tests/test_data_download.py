@@ -140,3 +140,17 @@ def test_cli_download_and_offline_exit_code(server, tmp_path, monkeypatch):
     assert "offline" in r.output and r.output.count("\n") == 1
     r = runner.invoke(cli, ["data", "download", "cifar"])
     assert r.exit_code == 2
+
+
+def test_cli_real_subprocess_offline(tmp_path):
+    import subprocess
+    import sys
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "cnnsim.cli.main", "data", "download", "mnist",
+                        "--data-dir", str(tmp_path), "--mirror", "http://127.0.0.1:9/",
+                        "--timeout", "5"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert r.stderr.startswith("Error: mnist: could not download train-images-idx3-ubyte.gz")
+    assert r.stderr.count("\n") == 1

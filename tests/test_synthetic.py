@@ -48,6 +48,18 @@ def test_mnist_like_framing(digits):
     assert 0.06 < ink < 0.3    # MNIST: about 0.13
 
 
+def test_synthetic_through_load_dataset():
+    from cnnsim.data import load_dataset
+    x, y = load_dataset("synthetic", "test", limit=30)
+    xs, ys = load_synthetic_digits(30, seed=2)
+    np.testing.assert_array_equal(x, xs)
+    np.testing.assert_array_equal(y, ys)
+    xt, _ = load_dataset("synthetic", "train", limit=30)
+    assert not np.array_equal(x, xt)      # the splits use different seeds
+    with pytest.raises(ValueError, match="load_synthetic: split must be"):
+        load_dataset("synthetic", "val")
+
+
 def test_other_size():
     x, y = load_synthetic_digits(20, seed=1, size=32)
     assert x.shape == (20, 32, 32)

@@ -33,7 +33,8 @@ def canonical_name(name):
     if key == "fashion":
         key = "fashion-mnist"
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} "
+                         f"(or synthetic)")
     return key
 
 
@@ -101,13 +102,31 @@ def _check_limit(limit, where):
     return int(limit)
 
 
+#: synthetic stand-in for a split: (default size, seed); different seeds per split
+SYNTHETIC_SPLITS = {"train": (10000, 1), "test": (2000, 2)}
+
+
+def load_synthetic(split="train", limit=None):
+    """The offline default: synthetic digits (not MNIST; see cnnsim.data.synthetic),
+    uint8 (N, 28, 28) and labels (N,), N = ``limit`` or 10,000 (train) / 2,000 (test)."""
+    if split not in SYNTHETIC_SPLITS:
+        raise ValueError(f"load_synthetic: split must be 'train' or 'test', got {split!r}")
+    from .synthetic import load_synthetic_digits
+    size, seed = SYNTHETIC_SPLITS[split]
+    limit = _check_limit(limit, "load_synthetic")
+    return load_synthetic_digits(limit or size, seed=seed)
+
+
 def load_dataset(name, split="train", data_dir=None, limit=None):
-    """Images uint8 (N, 28, 28) and labels uint8 (N,) of MNIST or Fashion-MNIST.
+    """Images uint8 (N, 28, 28) and labels uint8 (N,) of MNIST, Fashion-MNIST or
+    ``"synthetic"`` (:func:`load_synthetic`, which ignores ``data_dir``).
 
     ``limit`` keeps the first ``limit`` examples (the files are read and validated whole).
     Raises :class:`DataError` (one line) when the files are missing, corrupt, truncated
     or do not match each other.
     """
+    if str(name).strip().lower() == "synthetic":
+        return load_synthetic(split, limit)
     name = canonical_name(name)
     limit = _check_limit(limit, f"load_{name.replace('-', '_')}")
     images_path, labels_path = split_paths(name, split, data_dir)
