@@ -7,6 +7,8 @@
 For a convolution ``w (F, C, KH, KW)``: fan_in = C*KH*KW, fan_out = F*KH*KW
 (with a connection table, fan_in counts only the connected maps).
 """
+import contextlib
+
 import numpy as np
 
 INITIALIZERS = ("lecun", "glorot", "he", "zeros")
@@ -16,7 +18,23 @@ DEFAULT_FOR_ACTIVATION = {"relu": "he", "sigmoid": "glorot", "tanh": "glorot",
                           None: "glorot"}
 
 
+_SHAPES_ONLY = []
+
+
+@contextlib.contextmanager
+def shapes_only():
+    """Within the block, weights are zeros (no random draws): building a full-size model
+    only to read its shapes and counts (``cnnsim summary``) costs no more than allocation."""
+    _SHAPES_ONLY.append(True)
+    try:
+        yield
+    finally:
+        _SHAPES_ONLY.pop()
+
+
 def init_weights(kind, shape, fan_in, fan_out, rng, dtype):
+    if _SHAPES_ONLY:
+        return np.zeros(shape, dtype=dtype)
     if kind == "lecun":
         w = rng.standard_normal(shape) * np.sqrt(1.0 / fan_in)
     elif kind == "glorot":
