@@ -8,11 +8,12 @@ al. 2003), a random stroke thickness, and a little noise. Like MNIST they are wh
 on black, the digit fitted to a 20x20 box (for size 28) and centred by its centre of
 mass in the 28x28 frame.
 
-Speed: every glyph is rendered once per process (Agg canvas, cached) at about four
+Speed: every glyph is rendered once per process (Agg canvas, cached) at about three
 times the output resolution; an image is then one vectorised bilinear resampling of
 its glyph on a 2x supersampled grid followed by 2x2 averaging (anti-aliasing). No
-Python loop runs over pixels; 2,000 images take well under a second after the glyph
-bank (about 0.5 s) is built.
+Python loop runs over pixels. Measured on the 2-core development machine while other
+jobs loaded it (load average 5-6): building the glyph bank 1.7-4.9 s (once per
+process, plus importing matplotlib), then 2.3-3.8 s per 2,000 images.
 
 Deterministic: the same ``(n, seed, size)`` gives the same images (for a given
 matplotlib version, which rasterises the glyphs).
