@@ -58,7 +58,7 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
         raise click.UsageError(str(e))
     try:
         (xtr, ytr), (xte, yte), note = load_for_model(data, net.input_shape, data_dir, limit,
-                                                      test_limit, seed)
+                                                      test_limit)
     except (DataError, ValueError, OSError) as e:
         raise click.ClickException(str(e).splitlines()[0])
     click.echo(f"{net.name}: {net.param_count():,} parameters; data: {note}", err=True)

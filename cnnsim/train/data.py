@@ -1,10 +1,10 @@
 """Getting a dataset into a model's input shape, for training and evaluation."""
 import numpy as np
 
-from ..data import lenet_preprocess, load_dataset, load_synthetic_digits, to_float
+from ..data import DataError, lenet_preprocess, load_dataset, to_float
 
 
-def load_for_model(data, input_shape, data_dir=None, limit=None, test_limit=None, seed=0):
+def load_for_model(data, input_shape, data_dir=None, limit=None, test_limit=None):
     """``((x_train, y_train), (x_test, y_test), note)`` shaped for ``input_shape (C, H, W)``.
 
     ``data``: "mnist", "fashion-mnist", "synthetic", or "auto" (MNIST when its files are
@@ -15,17 +15,15 @@ def load_for_model(data, input_shape, data_dir=None, limit=None, test_limit=None
         try:
             load_dataset("mnist", "test", data_dir, limit=1)
             data = "mnist"
-        except Exception as e:   # not present: fall back, and say why
+        except DataError as e:   # not present: fall back, and say why
             note = f"MNIST not found ({str(e).splitlines()[0]}); using synthetic digits instead"
             data = "synthetic"
+    xtr, ytr = load_dataset(data, "train", data_dir, limit=limit)
+    xte, yte = load_dataset(data, "test", data_dir, limit=test_limit)
     if data == "synthetic":
-        n = limit or 6000
-        xtr, ytr = load_synthetic_digits(n, seed=seed)
-        xte, yte = load_synthetic_digits(test_limit or max(n // 5, 100), seed=seed + 10_000)
-        note = note or f"synthetic digits ({n} train / {len(xte)} test, rendered from fonts)"
+        note = note or "synthetic digits (rendered from fonts, not MNIST)"
+        note += f": {len(xtr)} train / {len(xte)} test images"
     else:
-        xtr, ytr = load_dataset(data, "train", data_dir, limit=limit)
-        xte, yte = load_dataset(data, "test", data_dir, limit=test_limit)
         note = note or f"{data}: {len(xtr)} train / {len(xte)} test images"
     return (shape_for(xtr, input_shape), ytr.astype(np.int64)), \
            (shape_for(xte, input_shape), yte.astype(np.int64)), note
