@@ -10,11 +10,28 @@ Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, 
 
 where ``xp`` is ``x`` zero-padded by ``(top, bottom, left, right)``.
 
+How it is fast while staying *direct* (no im2col matrix): the input is laid out once per
+call as flat, zero-padded "phase planes" (stride folded away), every kernel tap becomes a
+constant offset into that flat array, and the hot loop
+(:func:`cnnsim.kernels.conv_blocked.blocked_plane_conv`) updates 8 output maps from 2 taps
+per pass over contiguous positions, so each loaded input feeds 8 multiply-adds from
+registers. The two backward passes reuse the same machinery:
+
+* ``dx`` is itself a stride-1 direct convolution of the zero-padded ``dy`` with the
+  flipped kernels (one output "map" per input channel and stride phase);
+* ``dw[f, c, u, v] = sum_{n,i,j} dy[n, f, i, j] xp[n, c, i*sh+u, j*sw+v]`` is a blocked
+  set of dot products (4 filters x 2 taps per work item).
+
 Every output element is written by exactly one thread and summed in a fixed order,
 so results do not depend on the thread count (determinism is a contract).
+Masked-off (filter, channel) pairs get weight 0 in the blocked layout (so an infinite or
+NaN input on a disconnected map would still propagate as NaN; inputs are finite in use).
 """
 import numpy as np
 from numba import njit, prange
+
+from .conv_blocked import (CH, FB, FBW, G, GW, blocked_plane_conv, blocked_weight_grad,
+                           phase_geometry, to_phase_planes)
 
 
 @njit(cache=True)
@@ -28,88 +45,203 @@ def pad_nchw(x, top, bottom, left, right):
     return xp
 
 
-@njit(cache=True, parallel=True)
-def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
-    """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``."""
-    xp = pad_nchw(x, top, bottom, left, right)
-    n_, c_, hp, wp = xp.shape
-    f_, _, kh, kw = w.shape
-    ho = (hp - kh) // sh + 1
-    wo = (wp - kw) // sw + 1
-    y = np.empty((n_, f_, ho, wo), dtype=x.dtype)
-    for nf in prange(n_ * f_):
-        n = nf // f_
-        f = nf % f_
-        acc = np.empty((ho, wo), dtype=x.dtype)
-        acc[:, :] = b[f]
+@njit(cache=True)
+def _round_up(a, m):
+    return (a + m - 1) // m * m
+
+
+@njit(cache=True)
+def forward_taps(c_, kh, kw, sh, sw, hq, wq, multiple):
+    """Offsets of the taps ``r = (c*KH + u)*KW + v`` in the phase layout, padded with 0s
+    (which the zero weights make harmless) to a multiple of ``multiple``."""
+    r_ = c_ * kh * kw
+    offs = np.zeros(_round_up(r_, multiple), dtype=np.int64)
+    plane = hq * wq
+    for c in range(c_):
+        for u in range(kh):
+            for v in range(kw):
+                ph = (c * sh + u % sh) * sw + v % sw
+                offs[(c * kh + u) * kw + v] = ph * plane + (u // sh) * wq + v // sw
+    return offs
+
+
+@njit(cache=True)
+def forward_weights(w, mask, r_pad):
+    """``w (F, C, KH, KW)`` -> ``wg (ceil(F/FB), r_pad, FB)``: taps in the order of
+    :func:`forward_taps`, FB consecutive filters contiguous, disconnected pairs 0."""
+    f_, c_, kh, kw = w.shape
+    nb = (f_ + FB - 1) // FB
+    wg = np.zeros((nb, r_pad, FB), dtype=w.dtype)
+    for f in range(f_):
         for c in range(c_):
             if mask[f, c] == 0:
                 continue
             for u in range(kh):
                 for v in range(kw):
-                    wv = w[f, c, u, v]
-                    for i in range(ho):
-                        r = i * sh + u
-                        for j in range(wo):
-                            acc[i, j] += wv * xp[n, c, r, j * sw + v]
-        y[n, f] = acc
-    return y
+                    wg[f // FB, (c * kh + u) * kw + v, f % FB] = w[f, c, u, v]
+    return wg
 
 
 @njit(cache=True, parallel=True)
+def _crop_rows(yf, f_, ho, wo, pitch):
+    """``yf (N, F', ho*pitch)`` flat -> ``y (N, f_, ho, wo)`` (drop junk columns and maps)."""
+    n_ = yf.shape[0]
+    y = np.empty((n_, f_, ho, wo), dtype=yf.dtype)
+    for nf in prange(n_ * f_):
+        n = nf // f_
+        f = nf % f_
+        for i in range(ho):
+            y[n, f, i, :] = yf[n, f, i * pitch:i * pitch + wo]
+    return y
+
+
+@njit(cache=True)
+def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
+    """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``.
+
+    ``y[n,f,i,j] = b[f] + sum_{c,u,v} mask[f,c] w[f,c,u,v] xp[n,c,i*sh+u,j*sw+v]``.
+    """
+    n_, c_, h, wd = x.shape
+    f_, _, kh, kw = w.shape
+    ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
+    xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
+    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, G)
+    wg = forward_weights(w, mask, offs.shape[0])
+    bias = np.zeros(wg.shape[0] * FB, dtype=x.dtype)
+    bias[:f_] = b
+    yf = blocked_plane_conv(xf, offs, wg, bias, ho * wq)
+    return _crop_rows(yf, f_, ho, wo, wq)
+
+
+@njit(cache=True)
+def _dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd):
+    """Tap offsets and blocked weights of ``dx`` as a stride-1 convolution of ``dy``.
+
+    Output "map" ``co = (c*sh + a)*sw + b`` is input channel c at stride phase (a, b);
+    tap ``r = (f*qh + q')*qw + t'`` reads the padded ``dy`` plane f shifted by (q', t')
+    and carries ``w[f, c, a + sh*(qh-1-q'), b + sw*(qw-1-t')]`` (the flipped kernel; 0
+    where that index falls outside the kernel).
+    """
+    f_, c_, kh, kw = w.shape
+    r_ = f_ * qh * qw
+    offs = np.zeros(_round_up(r_, G), dtype=np.int64)
+    for f in range(f_):
+        for q in range(qh):
+            for t in range(qw):
+                offs[(f * qh + q) * qw + t] = f * hd * wd + q * wd + t
+    co_ = c_ * sh * sw
+    nb = (co_ + FB - 1) // FB
+    wg = np.zeros((nb, offs.shape[0], FB), dtype=w.dtype)
+    for c in range(c_):
+        for a in range(sh):
+            for b in range(sw):
+                co = (c * sh + a) * sw + b
+                for f in range(f_):
+                    if mask[f, c] == 0:
+                        continue
+                    for q in range(qh):
+                        u = a + sh * (qh - 1 - q)
+                        if u >= kh:
+                            continue
+                        for t in range(qw):
+                            v = b + sw * (qw - 1 - t)
+                            if v < kw:
+                                wg[co // FB, (f * qh + q) * qw + t, co % FB] = w[f, c, u, v]
+    return offs, wg
+
+
+@njit(cache=True, parallel=True)
+def _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, pitch):
+    """Phase planes of ``dxp`` (flat, row pitch ``pitch``) -> ``dx (N, C, H, W)``, cutting
+    the padding: ``dx[n, c, I*sh + a - top, J*sw + b - left] = yf[n, co, I*pitch + J]``."""
+    n_ = yf.shape[0]
+    dx = np.empty((n_, c_, in_h, in_w), dtype=yf.dtype)
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        for a in range(sh):
+            for b in range(sw):
+                src = yf[n, (c * sh + a) * sw + b]
+                for i in range(hx):
+                    r = i * sh + a - top
+                    if r < 0 or r >= in_h:
+                        continue
+                    for j in range(wx):
+                        s = j * sw + b - left
+                        if 0 <= s < in_w:
+                            dx[n, c, r, s] = src[i * pitch + j]
+    return dx
+
+
+@njit(cache=True)
 def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     """``dx (N, C, H, W)`` from ``dy (N, F, H_out, W_out)`` and ``w (F, C, KH, KW)``.
 
-    dxp[n, c, i*sh + u, j*sw + v] += w[f, c, u, v] * dy[n, f, i, j], then the padding is cut.
+    ``dxp[n, c, i*sh + u, j*sw + v] += w[f, c, u, v] * dy[n, f, i, j]``, then the padding is
+    cut. Computed as a stride-1 direct convolution of ``dy`` (zero-padded by
+    ``ceil(K/s) - 1``) with the flipped kernels, one output map per (channel, stride phase).
     """
     n_, f_, ho, wo = dy.shape
     _, c_, kh, kw = w.shape
     hp = in_h + top + bottom
     wp = in_w + left + right
-    dx = np.empty((n_, c_, in_h, in_w), dtype=dy.dtype)
-    for nc in prange(n_ * c_):
-        n = nc // c_
-        c = nc % c_
-        acc = np.zeros((hp, wp), dtype=dy.dtype)
-        for f in range(f_):
-            if mask[f, c] == 0:
-                continue
-            for u in range(kh):
-                for v in range(kw):
-                    wv = w[f, c, u, v]
-                    for i in range(ho):
-                        r = i * sh + u
-                        for j in range(wo):
-                            acc[r, j * sw + v] += wv * dy[n, f, i, j]
-        dx[n, c] = acc[top:top + in_h, left:left + in_w]
-    return dx
+    qh = (kh + sh - 1) // sh
+    qw = (kw + sw - 1) // sw
+    hx = (hp + sh - 1) // sh           # rows of each phase plane of dxp
+    wx = (wp + sw - 1) // sw
+    hd = hx + qh - 1                   # padded dy plane: qh-1 zero rows on top
+    wd = wx + qw - 1
+    dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
+    offs, wg = _dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd)
+    zero_bias = np.zeros(wg.shape[0] * FB, dtype=dy.dtype)
+    yf = blocked_plane_conv(dyf, offs, wg, zero_bias, hx * wd)
+    return _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, wd)
 
 
 @njit(cache=True, parallel=True)
+def _flat_rows(dy, f_pad, pitch):
+    """``dy (N, F, ho, wo)`` -> ``dyf (N, f_pad, ho*pitch)``: rows at pitch ``pitch``,
+    junk columns and extra maps 0 (so they add nothing to a dot product)."""
+    n_, f_, ho, wo = dy.shape
+    dyf = np.zeros((n_, f_pad, ho * pitch), dtype=dy.dtype)
+    for nf in prange(n_ * f_):
+        n = nf // f_
+        f = nf % f_
+        for i in range(ho):
+            dyf[n, f, i * pitch:i * pitch + wo] = dy[n, f, i, :]
+    return dyf
+
+
+@njit(cache=True)
 def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     """``dw (F, C, KH, KW)`` and ``db (F,)`` from ``dy (N, F, H_out, W_out)`` and ``x``.
 
     dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] * xp[n, c, i*sh + u, j*sw + v];
     db[f] = sum_{n, i, j} dy[n, f, i, j]. Entries outside the connection table are 0.
     """
-    xp = pad_nchw(x, top, bottom, left, right)
-    n_, f_, ho, wo = dy.shape
-    c_ = x.shape[1]
+    n_, c_, h, wd = x.shape
+    f_ = dy.shape[1]
+    ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
+    xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
+    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, GW)
+    dyf = _flat_rows(dy, _round_up(f_, FBW), wq)
+    dwg = blocked_weight_grad(dyf, xf, offs, ho * wq)
     dw = np.zeros((f_, c_, kh, kw), dtype=dy.dtype)
-    for fc in prange(f_ * c_):
-        f = fc // c_
-        c = fc % c_
-        if mask[f, c] == 0:
-            continue
-        for n in range(n_):
+    for f in range(f_):
+        for c in range(c_):
+            if mask[f, c] == 0:
+                continue
             for u in range(kh):
                 for v in range(kw):
-                    s = 0.0
-                    for i in range(ho):
-                        r = i * sh + u
-                        for j in range(wo):
-                            s += dy[n, f, i, j] * xp[n, c, r, j * sw + v]
-                    dw[f, c, u, v] += s
+                    dw[f, c, u, v] = dwg[f, (c * kh + u) * kw + v]
+    db = _bias_grad(dy)
+    return dw, db
+
+
+@njit(cache=True, parallel=True)
+def _bias_grad(dy):
+    """``db[f] = sum_{n,i,j} dy[n, f, i, j]``, one thread per f, fixed order."""
+    n_, f_, ho, wo = dy.shape
     db = np.zeros(f_, dtype=dy.dtype)
     for f in prange(f_):
         s = 0.0
@@ -118,4 +250,4 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
                 for j in range(wo):
                     s += dy[n, f, i, j]
         db[f] = s
-    return dw, db
+    return db
