@@ -1,0 +1,239 @@
+"""GoogLeNet (Szegedy et al. 2014, "Going deeper with convolutions", Table 1 and Figure 3).
+
+Input 3@224x224::
+
+    conv1          conv 64, 7x7/2 SAME, ReLU           -> 64@112x112
+    pool1          max pool 3x3/2 SAME                 -> 64@56x56
+    norm1          LRN
+    conv2_reduce   conv 64, 1x1, ReLU                  -> 64@56x56
+    conv2          conv 192, 3x3 SAME, ReLU            -> 192@56x56
+    norm2          LRN
+    pool2          max pool 3x3/2 SAME                 -> 192@28x28
+    inception_3a, inception_3b, pool3 (-> 14x14), inception_4a .. 4e, pool4 (-> 7x7),
+    inception_5a, inception_5b
+    pool5          avg pool 7x7/1 VALID                -> 1024@1x1
+    flatten, dropout (40%), fc (1000, softmax)
+
+An inception module with the paper's six numbers (#1x1, #3x3 reduce, #3x3, #5x5 reduce,
+#5x5, pool proj) is a ``Concat`` of four branches, every convolution with ReLU::
+
+    inception_3a/1x1                                   1x1 conv
+    inception_3a/3x3/3x3_reduce, inception_3a/3x3/3x3  1x1 conv, then 3x3 conv SAME
+    inception_3a/5x5/5x5_reduce, inception_3a/5x5/5x5  1x1 conv, then 5x5 conv SAME
+    inception_3a/pool/pool, inception_3a/pool/pool_proj   3x3/1 max pool SAME, 1x1 conv
+    inception_3a/concat                                depth concatenation
+
+Depths after concatenation: 256, 480, 512, 512, 512, 528, 832, 832, 1024.
+
+**Auxiliary classifiers** (training only). The network returned is a ``GoogLeNet``, a
+``Sequential`` whose ``aux_heads`` maps a head's name to a built ``Sequential`` reading
+the output of the top-level layer ``head.tap``:
+
+    aux1 on inception_4a, aux2 on inception_4d:
+    pool (avg 5x5/3 VALID) -> conv (128 1x1, ReLU) -> flatten -> fc1 (1024, ReLU)
+    -> dropout (70%) -> fc2 (num_classes, softmax)
+
+* ``net(x)`` / ``net.backprop(dy)``: the main path only (inference; heads skipped).
+* ``y, aux = net.forward_with_aux(x, training=True)``: ``aux = {"aux1": y1, "aux2": y2}``.
+* ``dx = net.backward_with_aux(dy, {"aux1": dy1, "aux2": dy2})``: each ``dy_k`` is the
+  gradient of *that head's own* loss; it is scaled by ``net.aux_weight`` (0.3, the
+  paper's discount) and added to the main gradient at the tap, so the gradients are those of
+  ``L = L_main + 0.3 * (L_aux1 + L_aux2)``.
+* ``net.parameters(include_aux=True)`` lists the heads' parameters too (for the
+  optimizer); ``param_count()`` counts the main network only (the deployed model).
+
+LRN constants: Caffe's GoogLeNet uses ``local_size 5, alpha 1e-4, beta 0.75, k 1``, and
+Caffe divides alpha by the window, so ours is ``r = 5, k = 1, alpha = 2e-5, beta = 0.75``.
+"""
+from .. import geometry, layers as L
+from . import register
+from ._common import Reference, check_input_shape, check_width, scaled
+
+#: Szegedy et al. 2014, Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
+INCEPTION = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
+CONCAT_DEPTHS = {"3a": 256, "3b": 480, "4a": 512, "4b": 512, "4c": 512, "4d": 528,
+                 "4e": 832, "5a": 832, "5b": 1024}
+LRN = dict(r=5, k=1.0, alpha=2e-5, beta=0.75)
+AUX_TAPS = {"aux1": "inception_4a", "aux2": "inception_4d"}
+PAPER_PARAMS_K = 6797.7   # the sum of Table 1's "params" column, in thousands
+ALEXNET_PAPER_PARAMS = 60_965_224
+
+
+def inception(name, n1, n3r, n3, n5r, n5, pp):
+    """One inception module with the paper's six numbers (every conv with ReLU)."""
+    conv = lambda f, k, nm: L.Conv2D(f, k, 1, "same", activation="relu", name=nm)  # noqa: E731
+    return L.Concat([
+        conv(n1, 1, "1x1"),
+        L.Sequential([conv(n3r, 1, "3x3_reduce"), conv(n3, 3, "3x3")], name="3x3"),
+        L.Sequential([conv(n5r, 1, "5x5_reduce"), conv(n5, 5, "5x5")], name="5x5"),
+        L.Sequential([L.MaxPool2D(3, 1, "same", name="pool"), conv(pp, 1, "pool_proj")],
+                     name="pool"),
+    ], name=name)
+
+
+class GoogLeNet(L.Sequential):
+    """A ``Sequential`` with auxiliary classifier heads used only in training (see module)."""
+
+    def __init__(self, layers, aux_heads, aux_weight=0.3, input_shape=None, seed=0, name=None):
+        self.aux_heads = dict(aux_heads)
+        self.aux_weight = float(aux_weight)
+        super().__init__(layers, input_shape=input_shape, seed=seed, name=name)
+
+    def build(self, input_shape, rng=None):
+        out = super().build(input_shape, rng)
+        for hname, head in self.aux_heads.items():
+            tap = self.find(head.tap)
+            head._parent = self           # qualified names "aux1/conv", ...
+            head.path = hname
+            head.build(tap.output_shape, rng)
+        return out
+
+    def forward_with_aux(self, x, training=True):
+        """``(y, {head name: head output})``; heads read their tap's output."""
+        if not self.built:
+            self.build(x.shape[1:])
+        self._check_input(x)
+        by_tap = {h.tap: k for k, h in self.aux_heads.items()}
+        aux = {}
+        for child in self.layers:
+            x = child(x, training)
+            if child.name in by_tap:
+                k = by_tap[child.name]
+                aux[k] = self.aux_heads[k](x, training)
+        return x, aux
+
+    def backward_with_aux(self, dy, aux_dys):
+        """Gradient of ``L_main + aux_weight * sum_k L_k``; ``aux_dys[k] = dL_k / dy_k``."""
+        missing = set(self.aux_heads) - set(aux_dys)
+        if missing:
+            raise ValueError(f"GoogLeNet.backward_with_aux: missing gradients for heads "
+                             f"{sorted(missing)}; expected {sorted(self.aux_heads)}")
+        by_tap = {h.tap: k for k, h in self.aux_heads.items()}
+        for child in reversed(self.layers):
+            if child.name in by_tap:
+                k = by_tap[child.name]
+                dy = dy + self.aux_weight * self.aux_heads[k].backprop(aux_dys[k])
+            dy = child.backprop(dy)
+        return dy
+
+    def parameters(self, include_aux=False):
+        ps = super().parameters()
+        if include_aux:
+            for head in self.aux_heads.values():
+                ps += head.parameters()
+        return ps
+
+    def aux_param_count(self):
+        return sum(h.param_count() for h in self.aux_heads.values())
+
+    def zero_grads(self):
+        super().zero_grads()
+        for head in self.aux_heads.values():
+            head.zero_grads()
+
+    def astype(self, dtype):
+        super().astype(dtype)
+        for head in self.aux_heads.values():
+            head.astype(dtype)
+        return self
+
+
+def aux_head(name, tap, hw, num_classes, width):
+    """Avg pool 5x5/3 VALID (or the whole map when it is smaller than 5x5), conv 128 1x1,
+    FC 1024, dropout 70%, FC ``num_classes`` softmax."""
+    k, s = (5, 3) if min(hw) >= 5 else (min(hw), 1)
+    head = L.Sequential([
+        L.AvgPool2D(k, s, "valid", name="pool"),
+        L.Conv2D(scaled(128, width), 1, activation="relu", name="conv"),
+        L.Flatten(name="flatten"),
+        L.Dense(scaled(1024, width), activation="relu", name="fc1"),
+        L.Dropout(0.7, name="dropout"),
+        L.Dense(num_classes, activation="softmax", name="fc2"),
+    ], name=name)
+    head.tap = tap
+    return head
+
+
+def _after(hw, k, s, pad):
+    return tuple(geometry.output_size(n, k, s, pad) for n in hw)
+
+
+@register("googlenet")
+def googlenet(input_shape=(3, 224, 224), num_classes=1000, width=1.0, aux=True, seed=0):
+    """GoogLeNet (Table 1) as a built ``GoogLeNet``; ``aux=False`` leaves out the heads.
+
+    ``width`` scales every map count and the heads' units (not ``num_classes``);
+    ``googlenet(width=0.0625, input_shape=(3, 64, 64))`` is a fast toy.
+    """
+    where = "googlenet"
+    width = check_width(width, where)
+    input_shape = check_input_shape(input_shape, where)
+    m = lambda n: scaled(n, width)  # noqa: E731
+    hw = input_shape[1:]
+    layers = [
+        L.Conv2D(m(64), 7, 2, "same", activation="relu", name="conv1"),
+        L.MaxPool2D(3, 2, "same", name="pool1"),
+        L.LRN(**LRN, name="norm1"),
+        L.Conv2D(m(64), 1, activation="relu", name="conv2_reduce"),
+        L.Conv2D(m(192), 3, 1, "same", activation="relu", name="conv2"),
+        L.LRN(**LRN, name="norm2"),
+        L.MaxPool2D(3, 2, "same", name="pool2"),
+    ]
+    hw = _after(_after(_after(hw, 7, 2, "same"), 3, 2, "same"), 3, 2, "same")
+    heads = {}
+    for key, nums in INCEPTION.items():
+        layers.append(inception(f"inception_{key}", *(m(n) for n in nums)))
+        name = f"inception_{key}"
+        for hname, tap in AUX_TAPS.items():
+            if tap == name and aux:
+                heads[hname] = aux_head(hname, tap, hw, num_classes, width)
+        if key in ("3b", "4e"):
+            layers.append(L.MaxPool2D(3, 2, "same", name=f"pool{3 if key == '3b' else 4}"))
+            hw = _after(hw, 3, 2, "same")
+    layers += [
+        L.AvgPool2D(hw, 1, "valid", name="pool5"),       # 7x7/1 on a 224x224 input
+        L.Flatten(name="flatten"),
+        L.Dropout(0.4, name="dropout"),
+        L.Dense(num_classes, activation="softmax", name="fc"),
+    ]
+    net = GoogLeNet(layers, heads, input_shape=input_shape, seed=seed, name="googlenet")
+    if width == 1.0:
+        net.reference = _reference(net)
+    return net
+
+
+def _reference(net):
+    sizes = {"conv1": (64, 112, 112), "pool1": (64, 56, 56), "conv2": (192, 56, 56),
+             "pool2": (192, 28, 28), "pool3": (480, 14, 14), "pool4": (832, 7, 7),
+             "pool5": (1024, 1, 1), "fc": (1000,)}
+    for key, d in CONCAT_DEPTHS.items():
+        hw = {"3": 28, "4": 14, "5": 7}[key[0]]
+        sizes[f"inception_{key}"] = (d, hw, hw)
+    total = net.param_count()
+    ref = Reference(source="Szegedy et al. 2014, Table 1", input_shape=(3, 224, 224),
+                    layers=sizes)
+    ref.remarks = [
+        f"{total:,} parameters without the auxiliary heads (weights and biases); the paper's "
+        f"Table 1 column sums to about {PAPER_PARAMS_K / 1000:.1f} M (rounded, and it lists "
+        f"conv1 as 2.7K where 7x7x3x64 = 9,408 weights).",
+        f"AlexNet (paper) has {ALEXNET_PAPER_PARAMS:,}: {ALEXNET_PAPER_PARAMS / total:.1f} times "
+        f"more (the lecture's \"10 times fewer\").",
+    ]
+    if net.aux_heads:
+        ref.remarks.append(
+            f"Auxiliary heads {', '.join(f'{k} on {h.tap}' for k, h in net.aux_heads.items())}: "
+            f"{net.aux_param_count():,} more parameters, training only (loss weight "
+            f"{net.aux_weight:g}), not counted in the total.")
+    ref.remarks.append("LRN: Caffe's local_size 5, alpha 1e-4 (divided by the window), beta "
+                       "0.75, k 1 -> r = 5, k = 1, alpha = 2e-5, beta = 0.75.")
+    return ref
