@@ -10,12 +10,15 @@ Output neuron ``(i, j)`` reads input rows ``i*s_h - p_top ... i*s_h - p_top + si
 * ``max_pool2d``: ``y = max`` of the real cells. Padding never wins a max (it is not a
   candidate at all, as in TensorFlow). **Ties**: the gradient goes to the FIRST maximal
   cell in row-major order within the window, and to no other.
+  A NaN wins its window (the first NaN), so NaN propagates.
 * ``avg_pool2d``: ``y = mean`` of the real cells only: the divisor counts real cells, not
   padded ones (TensorFlow's rule, PyTorch's ``count_include_pad=False``).
 
 A window lying entirely in padding (impossible with "valid" or "same", possible with
 explicit padding >= size) outputs 0, has argmax -1, and passes no gradient.
 """
+import numpy as np
+
 from .. import geometry
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
@@ -29,6 +32,11 @@ def _prepare(x, size, stride, padding, where):
 
 def _geom(win):
     return (*win.kernel, *win.stride, *win.pads)
+
+
+def _has_nan(x):
+    # the max kernels propagate NaN only when asked (the extra test costs speed)
+    return bool(np.isnan(x).any())
 
 
 def _check_dy(dy, x, win, where):
@@ -45,7 +53,7 @@ def max_pool2d(x, size=2, stride=None, padding="valid"):
     2x2 pooling with stride 2 keeps one input in four: 75% are dropped.
     """
     x, win = _prepare(x, size, stride, padding, "max_pool2d")
-    return kernels_for("pool").max_pool2d_forward(x, *_geom(win))
+    return kernels_for("pool").max_pool2d_forward(x, *_geom(win), _has_nan(x))
 
 
 def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
@@ -57,7 +65,7 @@ def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
     where = "max_pool2d_backward"
     x, win = _prepare(x, size, stride, padding, where)
     dy = _check_dy(dy, x, win, where)
-    return kernels_for("pool").max_pool2d_backward(dy, x, *_geom(win))
+    return kernels_for("pool").max_pool2d_backward(dy, x, *_geom(win), _has_nan(x))
 
 
 def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
@@ -68,7 +76,7 @@ def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
     position with ``divmod(idx, W)``.
     """
     x, win = _prepare(x, size, stride, padding, "max_pool2d_argmax")
-    return kernels_for("pool").max_pool2d_argmax(x, *_geom(win))
+    return kernels_for("pool").max_pool2d_argmax(x, *_geom(win), _has_nan(x))
 
 
 def avg_pool2d(x, size=2, stride=None, padding="valid"):

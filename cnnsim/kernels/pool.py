@@ -11,7 +11,9 @@ cells of that window (inside the input) take part:
   so an all-negative input under "same" padding still gives negative maxima. Ties go to
   the FIRST maximal cell in row-major order within the window (strict ``>`` while
   scanning rows top to bottom, columns left to right); that cell alone receives the
-  gradient. A NaN wins its window (the first NaN), so NaN propagates as in NumPy/PyTorch.
+  gradient. With ``nan_aware=True`` a NaN wins its window (the first NaN), so NaN
+  propagates as in NumPy/PyTorch; the functional layer sets it only when ``x`` holds a
+  NaN, because the extra test halves the speed of the scan.
 * avg:  ``y = (sum of the real cells) / (their count)`` (TensorFlow's rule; PyTorch's
   ``count_include_pad=False``). Each real cell receives ``dy / count``.
 
@@ -28,50 +30,38 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, inline="always")
-def _span(o, s, p, k, n):
-    """Real window offsets ``[lo, hi)`` of output index ``o``, and the input start."""
-    start = o * s - p
-    lo = 0 if start >= 0 else -start
-    hi = k if start + k <= n else n - start
-    return start, lo, hi
-
-
-@njit(cache=True, inline="always")
-def _better(v, best):
-    # strict > keeps the first maximum; a NaN beats any number but not an earlier NaN
-    return v > best or (v != v and best == best)
-
-
 @njit(cache=True, parallel=True)
-def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right):
+def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
     """``y (N, C, H_out, W_out)``: the max over the real cells of each window."""
     n_, c_, h, w = x.shape
     ho = (h + top + bottom - kh) // sh + 1
     wo = (w + left + right - kw) // sw + 1
     y = np.empty((n_, c_, ho, wo), dtype=x.dtype)
     for p in prange(n_ * c_):
-        n = p // c_
-        c = p % c_
+        xp = x[p // c_, p % c_]
+        yp = y[p // c_, p % c_]
         for i in range(ho):
-            r0, u0, u1 = _span(i, sh, top, kh, h)
+            r0 = i * sh - top                       # first window row, input coordinates
+            u0, u1 = max(0, -r0), min(kh, h - r0)   # real rows of the window: [u0, u1)
             for j in range(wo):
-                c0, v0, v1 = _span(j, sw, left, kw, w)
+                c0 = j * sw - left
+                v0, v1 = max(0, -c0), min(kw, w - c0)
                 if u0 >= u1 or v0 >= v1:
-                    y[n, c, i, j] = 0.0   # window entirely in padding
+                    yp[i, j] = 0.0                  # window entirely in padding
                     continue
-                best = x[n, c, r0 + u0, c0 + v0]
+                best = xp[r0 + u0, c0 + v0]
                 for u in range(u0, u1):
                     for v in range(v0, v1):
-                        val = x[n, c, r0 + u, c0 + v]
-                        if _better(val, best):
+                        val = xp[r0 + u, c0 + v]
+                        # strict > keeps the first maximum; a NaN beats all but an earlier NaN
+                        if val > best or (nan_aware and val != val and best == best):
                             best = val
-                y[n, c, i, j] = best
+                yp[i, j] = best
     return y
 
 
 @njit(cache=True, parallel=True)
-def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right):
+def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
     """``idx (N, C, H_out, W_out)`` int64: flat index ``row * W + col`` into the map of the
     winning input cell (first maximum in row-major order); -1 for an all-padding window."""
     n_, c_, h, w = x.shape
@@ -79,29 +69,31 @@ def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right):
     wo = (w + left + right - kw) // sw + 1
     idx = np.empty((n_, c_, ho, wo), dtype=np.int64)
     for p in prange(n_ * c_):
-        n = p // c_
-        c = p % c_
+        xp = x[p // c_, p % c_]
+        ip = idx[p // c_, p % c_]
         for i in range(ho):
-            r0, u0, u1 = _span(i, sh, top, kh, h)
+            r0 = i * sh - top
+            u0, u1 = max(0, -r0), min(kh, h - r0)
             for j in range(wo):
-                c0, v0, v1 = _span(j, sw, left, kw, w)
+                c0 = j * sw - left
+                v0, v1 = max(0, -c0), min(kw, w - c0)
                 if u0 >= u1 or v0 >= v1:
-                    idx[n, c, i, j] = -1
+                    ip[i, j] = -1
                     continue
-                best = x[n, c, r0 + u0, c0 + v0]
+                best = xp[r0 + u0, c0 + v0]
                 bi = (r0 + u0) * w + c0 + v0
                 for u in range(u0, u1):
                     for v in range(v0, v1):
-                        val = x[n, c, r0 + u, c0 + v]
-                        if _better(val, best):
+                        val = xp[r0 + u, c0 + v]
+                        if val > best or (nan_aware and val != val and best == best):
                             best = val
                             bi = (r0 + u) * w + c0 + v
-                idx[n, c, i, j] = bi
+                ip[i, j] = bi
     return idx
 
 
 @njit(cache=True, parallel=True)
-def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right):
+def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
     """``dx (N, C, H, W)``: each ``dy[n, c, i, j]`` goes to its window's winner only.
 
     The winner is found again here (same scan as the forward), then accumulated
@@ -112,25 +104,28 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right):
     wo = dy.shape[3]
     dx = np.zeros((n_, c_, h, w), dtype=dy.dtype)
     for p in prange(n_ * c_):
-        n = p // c_
-        c = p % c_
+        xp = x[p // c_, p % c_]
+        gp = dy[p // c_, p % c_]
+        dp = dx[p // c_, p % c_]
         for i in range(ho):
-            r0, u0, u1 = _span(i, sh, top, kh, h)
+            r0 = i * sh - top
+            u0, u1 = max(0, -r0), min(kh, h - r0)
             for j in range(wo):
-                c0, v0, v1 = _span(j, sw, left, kw, w)
+                c0 = j * sw - left
+                v0, v1 = max(0, -c0), min(kw, w - c0)
                 if u0 >= u1 or v0 >= v1:
                     continue
-                best = x[n, c, r0 + u0, c0 + v0]
+                best = xp[r0 + u0, c0 + v0]
                 br = r0 + u0
                 bc = c0 + v0
                 for u in range(u0, u1):
                     for v in range(v0, v1):
-                        val = x[n, c, r0 + u, c0 + v]
-                        if _better(val, best):
+                        val = xp[r0 + u, c0 + v]
+                        if val > best or (nan_aware and val != val and best == best):
                             best = val
                             br = r0 + u
                             bc = c0 + v
-                dx[n, c, br, bc] += dy[n, c, i, j]
+                dp[br, bc] += gp[i, j]
     return dx
 
 
@@ -142,20 +137,22 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right):
     wo = (w + left + right - kw) // sw + 1
     y = np.empty((n_, c_, ho, wo), dtype=x.dtype)
     for p in prange(n_ * c_):
-        n = p // c_
-        c = p % c_
+        xp = x[p // c_, p % c_]
+        yp = y[p // c_, p % c_]
         for i in range(ho):
-            r0, u0, u1 = _span(i, sh, top, kh, h)
+            r0 = i * sh - top
+            u0, u1 = max(0, -r0), min(kh, h - r0)
             for j in range(wo):
-                c0, v0, v1 = _span(j, sw, left, kw, w)
+                c0 = j * sw - left
+                v0, v1 = max(0, -c0), min(kw, w - c0)
                 if u0 >= u1 or v0 >= v1:
-                    y[n, c, i, j] = 0.0   # window entirely in padding
+                    yp[i, j] = 0.0                  # window entirely in padding
                     continue
-                s = x[n, c, r0 + u0, c0 + v0] * 0.0
+                s = 0.0                             # float64 accumulator, fixed order
                 for u in range(u0, u1):
                     for v in range(v0, v1):
-                        s += x[n, c, r0 + u, c0 + v]
-                y[n, c, i, j] = s / ((u1 - u0) * (v1 - v0))
+                        s += xp[r0 + u, c0 + v]
+                yp[i, j] = s / ((u1 - u0) * (v1 - v0))
     return y
 
 
@@ -167,16 +164,18 @@ def avg_pool2d_backward(dy, in_h, in_w, kh, kw, sh, sw, top, bottom, left, right
     w = in_w
     dx = np.zeros((n_, c_, h, w), dtype=dy.dtype)
     for p in prange(n_ * c_):
-        n = p // c_
-        c = p % c_
+        gp = dy[p // c_, p % c_]
+        dp = dx[p // c_, p % c_]
         for i in range(ho):
-            r0, u0, u1 = _span(i, sh, top, kh, h)
+            r0 = i * sh - top
+            u0, u1 = max(0, -r0), min(kh, h - r0)
             for j in range(wo):
-                c0, v0, v1 = _span(j, sw, left, kw, w)
+                c0 = j * sw - left
+                v0, v1 = max(0, -c0), min(kw, w - c0)
                 if u0 >= u1 or v0 >= v1:
                     continue
-                g = dy[n, c, i, j] / ((u1 - u0) * (v1 - v0))
+                g = gp[i, j] / ((u1 - u0) * (v1 - v0))
                 for u in range(u0, u1):
                     for v in range(v0, v1):
-                        dx[n, c, r0 + u, c0 + v] += g
+                        dp[r0 + u, c0 + v] += g
     return dx
