@@ -1,0 +1,110 @@
+"""Plain and residual stacks for the vanishing-gradient and degradation experiments.
+
+``resnet_cifar(n)`` / ``plain_cifar(n)`` — He et al. 2015, sec. 4.2: ``6n + 2`` weight
+layers on 3@32x32::
+
+    conv1    conv 16, 3x3, pad 1, no bias; bn1; relu1
+    stage1_1 .. stage1_n   units of 16 maps (32x32)
+    stage2_1 .. stage2_n   32 maps, stage2_1 has stride 2 (16x16)
+    stage3_1 .. stage3_n   64 maps, stage3_1 has stride 2 (8x8)
+    pool     global average pool; fc  dense num_classes, softmax
+
+Each unit is two 3x3 conv + batch norm layers (``cnnsim.models.resnet.basic_unit``). The
+residual form adds the shortcut; where the shape changes (stage2_1, stage3_1) it is a 1x1
+projection (conv + bn, **option B**; the paper's CIFAR nets use option A, identity with
+zero-padded extra maps, so our ResNet-20 has 2,752 parameters more than its 0.27 M).
+The plain form has exactly the same leaves and names, without shortcuts
+(``stage1_1/main/conv_a`` in both).
+
+``tower(depth, activation, residual)`` — the lecture's demonstration: ``depth`` 3x3 SAME
+convolutions of ``width`` maps, named ``conv1 .. conv<depth>``, each followed by
+``activation`` (fused into the conv, or a separate ``act<k>`` after ``bn<k>`` when
+``batchnorm=True``), then ``pool`` (global average) and ``out`` (dense softmax). With
+``residual=True`` the layers after conv1 are grouped in pairs into residual units
+``res1, res2, ...``: ``y = act(conv_{k+1}(act(conv_k(x))) + x)`` (identity shortcuts; an odd
+last conv stays plain). ``[l for l in net.leaves() if l.kind == "Conv2D"]`` lists
+conv1..conv<depth> in order, in both forms.
+"""
+from .. import layers as L
+from ..layers.initializers import DEFAULT_FOR_ACTIVATION
+from . import register
+from ._common import check_input_shape, check_width, scaled
+from .resnet import basic_unit
+
+
+def _cifar(n, residual, input_shape, num_classes, width, seed, name):
+    where = name
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{where}: n must be a positive int (depth 6n + 2), got {n!r}")
+    width = check_width(width, where)
+    input_shape = check_input_shape(input_shape, where)
+    m = lambda k: scaled(k, width)  # noqa: E731
+    layers = [L.Conv2D(m(16), 3, 1, 1, use_bias=False, init="he", name="conv1"),
+              L.BatchNorm(name="bn1"), L.ReLU("relu1")]
+    in_maps = m(16)
+    for stage, maps in enumerate((16, 32, 64), start=1):
+        for u in range(1, n + 1):
+            stride = 2 if (u == 1 and stage > 1) else 1
+            layers.append(basic_unit(f"stage{stage}_{u}", in_maps, m(maps), stride, residual))
+            in_maps = m(maps)
+    layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="fc")]
+    return L.Sequential(layers, input_shape=input_shape, seed=seed,
+                        name=f"{'resnet' if residual else 'plain'}{6 * n + 2}")
+
+
+@register("resnet_cifar")
+def resnet_cifar(n=3, input_shape=(3, 32, 32), num_classes=10, width=1.0, residual=True, seed=0):
+    """CIFAR ResNet with ``6n + 2`` layers (n=3: ResNet-20, n=9: ResNet-56); projection
+    shortcuts (option B) where the shape changes; ``residual=False`` is ``plain_cifar``."""
+    return _cifar(n, residual, input_shape, num_classes, width, seed, "resnet_cifar")
+
+
+@register("plain_cifar")
+def plain_cifar(n=3, input_shape=(3, 32, 32), num_classes=10, width=1.0, seed=0):
+    """The plain twin of ``resnet_cifar(n)``: the same ``6n + 2`` layers, no shortcuts."""
+    return _cifar(n, False, input_shape, num_classes, width, seed, "plain_cifar")
+
+
+@register("tower")
+def tower(depth=10, activation="sigmoid", residual=False, width=8, input_shape=(1, 28, 28),
+          num_classes=10, kernel_size=3, batchnorm=False, init=None, seed=0):
+    """``depth`` conv layers ``conv1..conv<depth>`` (``width`` maps, 3x3 SAME, stride 1) with
+    ``activation``, plain or residual (units over two layers), then ``pool`` and ``out``.
+
+    ``init`` overrides the initializer ("lecun", "glorot", "he"; default: the one suited to
+    ``activation``), e.g. to show sigmoid + glorot vanishing and relu + he not.
+    """
+    where = "tower"
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"{where}: depth must be a positive int, got {depth!r}")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"{where}: width (maps per layer) must be a positive int, got {width!r}")
+    input_shape = check_input_shape(input_shape, where)
+    from .. import functional as F
+    if activation not in F.ACTIVATIONS or activation == "softmax":
+        raise ValueError(f"{where}: unknown activation {activation!r}; expected one of "
+                         f"{', '.join(a for a in F.ACTIVATIONS if a != 'softmax')}")
+
+    def conv(k, act):
+        """conv<k> with ``act`` (None: no activation); with batchnorm: conv, bn, act."""
+        if not batchnorm:
+            return [L.Conv2D(width, kernel_size, 1, "same", activation=act, init=init,
+                             name=f"conv{k}")]
+        out = [L.Conv2D(width, kernel_size, 1, "same", use_bias=False,
+                        init=init or DEFAULT_FOR_ACTIVATION.get(activation, "glorot"),
+                        name=f"conv{k}"), L.BatchNorm(name=f"bn{k}")]
+        return out + ([L.Activation(act, name=f"act{k}")] if act else [])
+
+    layers = conv(1, activation)
+    k, unit = 2, 1
+    while k <= depth:
+        if residual and k + 1 <= depth:
+            main = L.Sequential(conv(k, activation) + conv(k + 1, None), name="main")
+            layers.append(L.ResidualUnit(main, None, activation=activation, name=f"res{unit}"))
+            k, unit = k + 2, unit + 1
+        else:
+            layers += conv(k, activation)
+            k += 1
+    layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="out")]
+    return L.Sequential(layers, input_shape=input_shape, seed=seed,
+                        name=f"{'residual' if residual else 'plain'}_tower{depth}")
