@@ -213,3 +213,18 @@ def test_pool_figure_and_library_errors():
         A.pool_figure((4, 4), kind="min")
     with pytest.raises(ValueError, match=r"pool_figure: input_hw \(3, 3\) does not match x"):
         A.pool_figure((3, 3), x=np.zeros((4, 4)))
+
+
+def test_real_subprocess_lecture_example(tmp_path):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "cnnsim.cli.main"] + LECTURE + ["--json", "--no-plot"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["output"] == [3, 4]
+    r = subprocess.run([sys.executable, "-m", "cnnsim.cli.main", "explain", "conv", "--input", "5x7",
+                        "--kernel", "3", "--neuron", "9,9"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "out of range" in r.stderr and os.listdir(tmp_path) == []

@@ -353,7 +353,7 @@ class _Layout:
     def __init__(self, padded_hw, out_hw, title_lines, footer_lines, cell=None):
         ph, pw = padded_hw
         oh, ow = out_hw
-        self.cell = cell or max(0.12, min(0.5, 11.0 / (pw + ow), 7.5 / max(ph, 1)))
+        self.cell = cell or max(0.02, min(0.5, 11.0 / (pw + ow), 7.5 / max(ph, 1)))
         c = self.cell
         self.gap = 1.4
         self.left, self.right = 0.75, 0.45
@@ -398,7 +398,7 @@ def _grid(ax, x0, x1, y0, y1, color=C_GRID, lw=0.7, zorder=2):
     ax.vlines(np.arange(x0, x1 + 1), y0, y1, colors=color, linewidths=lw, zorder=zorder)
 
 
-def _draw_padded_input(ax, win, fontsize, pad_zeros=True):
+def _draw_padded_input(ax, win, fontsize, pad_zeros=True, grid=True):
     """Input cells, hatched padding strips, unused rows/cols, grid, border; returns legend handles."""
     (h, w), (pt, pb, pl, pr) = win.in_hw, win.pads
     ax.set_xlim(-pl, w + pr)
@@ -430,19 +430,21 @@ def _draw_padded_input(ax, win, fontsize, pad_zeros=True):
     if unused_r or unused_c:
         handles.append(Patch(facecolor=C_UNUSED, edgecolor=C_UNUSED_EDGE, hatch="xx",
                              label="unused: the stride never reaches it"))
-    _grid(ax, -pl, w + pr, -pt, h + pb)
+    if grid:  # cells smaller than ~2 mm would turn into a grey blur
+        _grid(ax, -pl, w + pr, -pt, h + pb)
     ax.add_patch(Rectangle((0, 0), w, h, fill=False, edgecolor=C_BORDER, linewidth=1.6, zorder=3))
     _ticks(ax, -pt, h + pb, -pl, w + pr, h, w, fontsize)
     return handles
 
 
-def _draw_output_grid(ax, out_hw, fontsize, labels=True):
+def _draw_output_grid(ax, out_hw, fontsize, grid=True):
     oh, ow = out_hw
     ax.set_xlim(0, ow)
     ax.set_ylim(oh, 0)
     ax.set_aspect("equal")
     ax.add_patch(Rectangle((0, 0), ow, oh, facecolor=C_OUT, linewidth=0, zorder=0))
-    _grid(ax, 0, ow, 0, oh)
+    if grid:
+        _grid(ax, 0, ow, 0, oh)
     ax.add_patch(Rectangle((0, 0), ow, oh, fill=False, edgecolor=C_BORDER, linewidth=1.6, zorder=3))
     _ticks(ax, 0, oh, 0, ow, oh, ow, fontsize)
 
@@ -481,7 +483,11 @@ def _gif_frames(fig, hidden, n, frame):
             a.set_visible(True)
             fig.draw_artist(a)
         rgba = Image.frombuffer("RGBA", size, bytes(canvas.buffer_rgba()), "raw", "RGBA", 0, 1)
-        frames.append(rgba.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT))
+        rgb = rgba.convert("RGB")
+        if not frames:  # one palette for all frames (the first frame holds every colour used)
+            frames.append(rgb.quantize(colors=128, method=Image.Quantize.FASTOCTREE))
+        else:
+            frames.append(rgb.quantize(palette=frames[0], dither=Image.Dither.NONE))
     return frames
 
 
@@ -520,8 +526,9 @@ class _ConvPicture:
         self.fs = fs = _font(L.cell)
         self.ax_in = L.axes(fig, L.in_rect)
         self.ax_out = L.axes(fig, L.out_rect)
-        handles = _draw_padded_input(self.ax_in, win, fs)
-        _draw_output_grid(self.ax_out, win.out_hw, fs)
+        fine = L.cell >= 0.08
+        handles = _draw_padded_input(self.ax_in, win, fs, grid=fine)
+        _draw_output_grid(self.ax_out, win.out_hw, fs, grid=fine)
         (h, w), (oh, ow) = win.in_hw, win.out_hw
         self.out_labels = {}
         if ow <= 12 and L.cell >= 0.3:
@@ -532,11 +539,12 @@ class _ConvPicture:
         # one dot per output neuron at the centre of its window: the stride made visible
         cy = [win.rows(i)[0] + win.kernel[0] / 2 for i in range(oh)]
         cx = [win.cols(j)[0] + win.kernel[1] / 2 for j in range(ow)]
-        gx, gy = np.meshgrid(cx, cy)
-        self.ax_in.scatter(gx.ravel(), gy.ravel(), s=max(4, (L.cell * 72 * 0.16) ** 2),
-                           color="#59606e", zorder=4, linewidths=0)
-        handles.append(self.ax_in.scatter([], [], s=20, color="#59606e",
-                                          label="window centres (one per output neuron)"))
+        if L.cell >= 0.1:
+            gx, gy = np.meshgrid(cx, cy)
+            self.ax_in.scatter(gx.ravel(), gy.ravel(), s=max(4, (L.cell * 72 * 0.16) ** 2),
+                               color="#59606e", zorder=4, linewidths=0)
+            handles.append(self.ax_in.scatter([], [], s=20, color="#59606e",
+                                              label="window centres (one per output neuron)"))
         handles.append(Patch(facecolor=C_WIN, alpha=0.45, edgecolor=C_WIN_EDGE, label="window → neuron"))
         ph, pw = win.padded_hw
         cap = f"input {h}x{w}" + (f", zero-padded to {ph}x{pw}" if any(win.pads) else "")
@@ -661,12 +669,13 @@ class _PoolPicture:
         self.fs = fs = _font(L.cell)
         self.ax_in = L.axes(fig, L.in_rect)
         self.ax_out = L.axes(fig, L.out_rect)
-        handles = _draw_padded_input(self.ax_in, win, fs, pad_zeros=False)
+        fine = L.cell >= 0.08
+        handles = _draw_padded_input(self.ax_in, win, fs, pad_zeros=False, grid=fine)
         if any(win.pads):  # pooling pads are not zeros: relabel
             handles[0] = Patch(facecolor=C_PAD, edgecolor=C_PAD_HATCH, hatch="///",
                                label="padding (max: never wins)" if kind == "max"
                                else "padding (not counted in the mean)")
-        _draw_output_grid(self.ax_out, win.out_hw, fs)
+        _draw_output_grid(self.ax_out, win.out_hw, fs, grid=fine)
         (h, w), (oh, ow) = x.shape, win.out_hw
         winners = {tuple(p) for p in (f["winners"] or []) if p is not None}
         self.cell_text = {}
@@ -721,7 +730,6 @@ class _PoolPicture:
                     self.out_text[(i, j)] = self.ax_out.text(
                         j + 0.5, i + 0.5, lab, ha="center", va="center", fontsize=_fit(fs, lab), zorder=7, color=C_BORDER,
                         fontweight="bold" if kind == "max" else "normal")
-        ph, pw = win.padded_hw
         _caption(self.ax_in, f"input {h}x{w}")
         _caption(self.ax_out, f"output {oh}x{ow}")
         fig.text(0.5, L.y(0.22), f["title"].replace("->", "\u2192"), ha="center", va="top",
