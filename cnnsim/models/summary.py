@@ -1,0 +1,256 @@
+"""A model as the lecture's table, and where the table and the arithmetic disagree.
+
+    data = summarize(net)                   # a built network -> plain dict (JSON-ready)
+    data = describe("alexnet")              # build by name (cheaply) and summarize
+    print(format_table(data))
+
+``data`` is ``{"model", "input_shape", "layers", "total_params", "notes"}``; each layer row
+(containers included, parents before children, auxiliary heads last) is::
+
+    {"name", "type", "maps", "size", "kernel", "stride", "padding", "activation",
+     "output_shape", "params", "macs"}
+
+``maps`` is the number of output maps (None for vectors), ``size`` ``[H, W]`` (or ``[D]``),
+``kernel``/``stride`` ``[h, w]`` or None, ``padding`` "SAME"/"VALID" or
+``[top, bottom, left, right]`` or None. Counts are of leaves; a container's row holds the
+sum over its leaves. Notes come from ``net.reference`` (see ``models._common.Reference``):
+each layer whose declared shape differs from the real one gets a note with the arithmetic
+(``ceil(n / s)`` for SAME, ``floor((n + p - f) / s) + 1`` otherwise), then the declared
+total is compared with the real count, then the model's remarks follow.
+"""
+import inspect
+
+from ..layers.initializers import shapes_only
+
+TYPE_NAMES = {
+    "Conv2D": "Convolution", "MaxPool2D": "Max pooling", "AvgPool2D": "Avg pooling",
+    "GlobalAvgPool": "Global avg pooling", "Subsampling": "Subsampling", "LRN": "LRN",
+    "Dense": "Fully connected", "Flatten": "Flatten", "Dropout": "Dropout",
+    "BatchNorm": "Batch norm", "Activation": "Activation", "Add": "Add",
+    "DepthConcat": "Depth concat", "Inception": "Inception", "ResidualUnit": "Residual unit",
+    "Sequential": "Sequential", "RBF": "RBF",
+}
+ACT_NAMES = {"relu": "ReLU", "softmax": "Softmax", "tanh": "tanh", "scaled_tanh": "scaled tanh",
+             "sigmoid": "sigmoid", "rbf": "RBF"}
+
+
+def _padding(geo):
+    spec = geo.get("padding_spec")
+    if isinstance(spec, str):
+        return spec.upper()
+    return [int(p) for p in geo["padding"]]
+
+
+def _type_name(layer):
+    parent = getattr(layer, "_parent", None)
+    if layer.kind == "Sequential" and parent is not None:
+        if parent.kind == "Inception":
+            return "Branch"
+        if parent.kind == "ResidualUnit":
+            return "Shortcut" if layer is parent.shortcut else "Main path"
+    return TYPE_NAMES.get(layer.kind, layer.kind)
+
+
+def layer_row(layer, type_name=None):
+    """The table row of one built layer (leaf or container)."""
+    shape = tuple(layer.output_shape)
+    geo = None if layer.is_container else layer.geometry()
+    return {
+        "name": layer.path,
+        "type": type_name or _type_name(layer),
+        "maps": shape[0] if len(shape) == 3 else None,
+        "size": list(shape[1:]) if len(shape) == 3 else list(shape),
+        "kernel": list(geo["kernel"]) if geo else None,
+        "stride": list(geo["stride"]) if geo else None,
+        "padding": _padding(geo) if geo else None,
+        "activation": layer.activation if isinstance(layer.activation, str) else None,
+        "output_shape": list(shape),
+        "params": int(layer.param_count()),
+        "macs": int(layer.macs()),
+    }
+
+
+def summarize(net, model=None):
+    """Plain-data summary of a built network (see the module docstring)."""
+    rows = [layer_row(l) for l in net.walk() if l is not net]
+    for hname, head in getattr(net, "aux_heads", {}).items():
+        rows.append(layer_row(head, "Aux classifier"))
+        rows += [layer_row(l) for l in head.walk() if l is not head]
+    return {"model": model or net.name, "input_shape": list(net.input_shape), "layers": rows,
+            "total_params": int(net.param_count()), "notes": notes(net)}
+
+
+def _fmt_shape(shape):
+    shape = tuple(shape)
+    if len(shape) == 3:
+        return f"{shape[0]}@{shape[1]}x{shape[2]}"
+    return "x".join(map(str, shape))
+
+
+def _axis_formula(n, f, s, pads, spec):
+    """How one output size follows from input ``n``, kernel ``f``, stride ``s``."""
+    out = (n + pads[0] + pads[1] - f) // s + 1
+    if spec == "SAME":
+        return f"ceil({n} / {s}) = {out}"
+    if pads == (0, 0):
+        return f"floor(({n} - {f}) / {s}) + 1 = {out}"
+    return f"floor(({n} + {pads[0]} + {pads[1]} - {f}) / {s}) + 1 = {out}"
+
+
+def _shape_note(layer, declared, source):
+    real = tuple(layer.output_shape)
+    name = layer.path
+    if len(real) == 3 and len(declared) == 3 and real[1:] != tuple(declared[1:]):
+        geo = None if layer.is_container else layer.geometry()
+        head = f"{name}: "
+        if geo:
+            (h, w), (fh, fw), (sh, sw) = layer.input_shape[1:], geo["kernel"], geo["stride"]
+            pad = _padding(geo)
+            pad_txt = pad if isinstance(pad, str) else "padding " + ",".join(map(str, pad))
+            t, b, l, r = geo["padding"]
+            formula = _axis_formula(h, fh, sh, (t, b), pad)
+            if (h, fh, sh, (t, b)) != (w, fw, sw, (l, r)):
+                formula += "; " + _axis_formula(w, fw, sw, (l, r), pad)
+            stride_txt = f"{sh}" if sh == sw else f"{sh}x{sw}"
+            head += (f"{h}x{w} with {fh}x{fw} stride {stride_txt} {pad_txt} gives "
+                     f"{real[1]}x{real[2]} ({formula})")
+        else:
+            head += f"the arithmetic gives {real[1]}x{real[2]}"
+        text = f"{head}, not the table's {declared[1]}x{declared[2]} ({source})"
+        if real[0] != declared[0]:
+            text += f"; and {real[0]} maps, not {declared[0]}"
+        return text
+    if real != tuple(declared):
+        return (f"{name}: the network gives {_fmt_shape(real)}, not the table's "
+                f"{_fmt_shape(declared)} ({source})")
+    return None
+
+
+def notes(net):
+    """Disagreements between ``net.reference`` and the built network, then the remarks."""
+    ref = getattr(net, "reference", None)
+    if ref is None:
+        return []
+    out = []
+    if tuple(net.input_shape) != tuple(ref.input_shape):
+        out.append(f"Input {_fmt_shape(net.input_shape)} differs from the {_fmt_shape(ref.input_shape)} "
+                   f"of {ref.source}; the sizes below are compared with the table anyway.")
+    for name, declared in ref.layers.items():
+        try:
+            layer = net.find(name)
+        except KeyError:
+            out.append(f"{name}: in {ref.source} but not in this network")
+            continue
+        text = _shape_note(layer, declared, ref.source)
+        if text:
+            hint = ref.hints.get(name)
+            out.append(text + (f"; {hint}" if hint else "."))
+    if ref.total_params is not None:
+        total = net.param_count()
+        if total != ref.total_params:
+            out.append(f"Total: {total:,} trainable parameters, not the {ref.total_params:,} of "
+                       f"{ref.source}" + (f"; {ref.total_hint}" if ref.total_hint else "."))
+        else:
+            out.append(f"Total: {total:,} trainable parameters, as in {ref.source}.")
+    return out + list(ref.remarks)
+
+
+def default_input_shape(builder, options=None):
+    """The builder's default ``input_shape`` (AlexNet's depends on its variant)."""
+    options = options or {}
+    if options.get("input_shape") is not None:
+        return tuple(options["input_shape"])
+    default = inspect.signature(builder).parameters.get("input_shape")
+    if default is None:
+        return None
+    if default.default is None:
+        with shapes_only():
+            return tuple(builder(**options).input_shape)
+    return tuple(default.default)
+
+
+def describe(name, variant=None, input_size=None, **options):
+    """Build model ``name`` without drawing random weights and summarize it.
+
+    ``input_size=(H, W)`` keeps the model's number of input channels.
+    """
+    from . import MODELS, build, _load_all
+    _load_all()
+    if variant is not None:
+        options["variant"] = variant
+    if input_size is not None:
+        key = name.lower().replace("-", "").replace("_", "")
+        builder = next((fn for k, fn in MODELS.items()
+                        if k.replace("-", "").replace("_", "") == key), None)
+        if builder is not None:
+            shape = default_input_shape(builder, {k: v for k, v in options.items()
+                                                  if k != "input_shape"})
+            c = shape[0] if shape else 3
+            options["input_shape"] = (c, int(input_size[0]), int(input_size[1]))
+    with shapes_only():
+        net = build(name, **options)
+    model = name + (f" ({variant})" if variant else "")
+    return summarize(net, model)
+
+
+# ---- text ------------------------------------------------------------------------------
+
+COLUMNS = ("Layer", "Type", "Maps", "Size", "Kernel size", "Stride", "Padding", "Activation",
+           "Output shape", "Params", "MACs")
+
+
+def _pair_txt(v):
+    if v is None:
+        return "-"
+    return f"{v[0]}x{v[1]}"
+
+
+def _cells(row, indent):
+    depth = row["name"].count("/")
+    size = row["size"]
+    pad = row["padding"]
+    if pad is None:
+        pad_txt = "-"
+    elif isinstance(pad, str):
+        pad_txt = pad
+    else:
+        pad_txt = str(pad[0]) if len(set(pad)) == 1 else ",".join(map(str, pad))
+    stride = row["stride"]
+    return [
+        " " * (indent * depth) + row["name"],
+        row["type"],
+        "-" if row["maps"] is None else str(row["maps"]),
+        "x".join(map(str, size)) if len(size) == 2 else f"{size[0]:,}",
+        _pair_txt(row["kernel"]),
+        "-" if stride is None else (str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"),
+        pad_txt,
+        ACT_NAMES.get(row["activation"], row["activation"] or "-"),
+        "x".join(map(str, row["output_shape"])),
+        f"{row['params']:,}",
+        f"{row['macs']:,}",
+    ]
+
+
+def format_table(data, indent=2):
+    """The summary as an aligned text table (nested layers indented), totals and notes."""
+    shp = data["input_shape"]
+    first = ["In", "Input", str(shp[0]), "x".join(map(str, shp[1:])) if len(shp) == 3 else
+             str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0"]
+    body = [first] + [_cells(r, indent) for r in data["layers"]]
+    widths = [max(len(c), *(len(r[k]) for r in body)) for k, c in enumerate(COLUMNS)]
+    right = {2, 9, 10}
+    fmt = lambda cells: "  ".join(c.rjust(w) if k in right else c.ljust(w)   # noqa: E731
+                                  for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    lines = [f"{data['model']}: input {'x'.join(map(str, shp))}", fmt(COLUMNS),
+             fmt(["-" * w for w in widths])]
+    lines += [fmt(r) for r in body]
+    main = [r for r in data["layers"] if "/" not in r["name"] and r["type"] != "Aux classifier"]
+    macs = sum(r["macs"] for r in main)
+    lines.append("")
+    lines.append(f"Total: {data['total_params']:,} trainable parameters, "
+                 f"{macs:,} multiply-adds per image")
+    if data["notes"]:
+        lines.append("")
+        lines.append("Notes:")
+        lines += [f"  - {n}" for n in data["notes"]]
+    return "\n".join(lines)
