@@ -1,0 +1,48 @@
+"""``cnnsim bench`` smoke run on a toy size (no timing assertions: speed is not tested)."""
+import json
+
+from click.testing import CliRunner
+
+from cnnsim.cli.main import cli
+
+
+def test_bench_quick_json_lenet_c3():
+    res = CliRunner().invoke(cli, ["bench", "--quick", "--json", "--only", "lenet_c3",
+                                   "--repeat", "1"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["env"]["threads"] >= 1 and rep["env"]["cpu"]
+    (row,) = rep["rows"]
+    assert row["name"] == "lenet_c3" and row["status"] == "ok" and row["batch"] == 1
+    assert row["forward_s"]["cnnsim"] > 0 and row["forward_backward_s"]["numpy_im2col"] > 0
+    assert row["naive"]["speedup"] > 0 and "extrapolated" in row["naive"]["label"]
+    if row["torch"] == "ok":
+        assert row["ratio_forward_backward"] > 0
+    else:
+        assert row["torch"] == "skipped (torch not installed)"
+    for name, val in rep["extensions"].items():
+        assert isinstance(val, (str, dict)), name
+
+
+def test_bench_table_and_unknown_layer():
+    res = CliRunner().invoke(cli, ["bench", "--quick", "--only", "avg_2x2"])
+    assert res.exit_code == 0, res.output
+    assert "avg_2x2" in res.output and "threads" in res.output
+    bad = CliRunner().invoke(cli, ["bench", "--only", "nosuchlayer"])
+    assert bad.exit_code == 2 and "no layer matches" in bad.output
+
+
+def test_im2col_baseline_matches_cnnsim(rng):
+    import numpy as np
+    from cnnsim import functional as F
+    from cnnsim.bench import baselines
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    pads = (1, 1, 1, 1)
+    y, cols = baselines.im2col_conv(x, w, b, 2, pads)
+    np.testing.assert_allclose(y, F.conv2d(x, w, b, 2, pads), atol=1e-10)
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip(baselines.im2col_conv_backward(dy, cols, x.shape, w, 2, pads),
+                         F.conv2d_backward(dy, x, w, 2, pads)):
+        np.testing.assert_allclose(got, want, atol=1e-10)
