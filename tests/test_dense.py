@@ -24,9 +24,9 @@ def test_hand_case():
 @st.composite
 def dense_case(draw):
     # sizes cross the kernel's blocks: N_BLOCK rows, J_BLOCK columns, LANES partial sums
-    n = draw(st.integers(1, K.N_BLOCK + 2))
-    d_in = draw(st.integers(1, 12))
     d_out = draw(st.one_of(st.integers(1, 40), st.integers(K.J_BLOCK - 2, K.J_BLOCK + 3)))
+    n = draw(st.integers(1, K.N_BLOCK + 2 if d_out <= 40 else 3))   # keep the reference quick
+    d_in = draw(st.integers(1, 12))
     return n, d_in, d_out, draw(st.sampled_from([np.float32, np.float64])), draw(st.integers(0, 2**31))
 
 

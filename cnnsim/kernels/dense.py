@@ -19,9 +19,10 @@ be vectorised by LLVM: the vector lanes are *different outputs*, never a reorder
 import numpy as np
 from numba import njit, prange
 
-#: columns of ``y`` (and ``dw``) handled by one prange task: the (N_BLOCK, J_BLOCK)
-#: accumulator tile stays in L1 while a band of ``w`` streams through once.
-J_BLOCK = 256
+#: columns of ``y`` handled by one prange task: the (N_BLOCK, J_BLOCK) accumulator tile
+#: stays in cache while a band of ``w`` streams through once; 1024 float32 = one 4 KiB
+#: page per row of ``w``, which keeps the hardware prefetcher busy (256 was 2x slower).
+J_BLOCK = 1024
 #: rows of the batch handled by one task: ``w`` is read once per N_BLOCK rows.
 N_BLOCK = 16
 #: lanes of the partial sums in ``dense_backward_input`` (a fixed, thread-independent
@@ -46,12 +47,33 @@ def dense_forward(x, w, b):
         n1 = min(n0 + N_BLOCK, n_)
         j1 = min(j0 + J_BLOCK, d_out)
         acc = np.zeros((n1 - n0, j1 - j0), dtype=x.dtype)
-        for k in range(d_in):
+        k4 = (d_in // 4) * 4
+        for k in range(0, k4, 4):
+            # four rows of w per pass: the accumulator is loaded and stored once per four
+            # products, but they are still added one k after another (the same order).
+            w0 = w[k, j0:j1]
+            w1 = w[k + 1, j0:j1]
+            w2 = w[k + 2, j0:j1]
+            w3 = w[k + 3, j0:j1]
+            for nn in range(n1 - n0):
+                x0 = x[n0 + nn, k]
+                x1 = x[n0 + nn, k + 1]
+                x2 = x[n0 + nn, k + 2]
+                x3 = x[n0 + nn, k + 3]
+                a = acc[nn]
+                for jj in range(j1 - j0):      # contiguous: vectorises over outputs
+                    s = a[jj]
+                    s += x0 * w0[jj]
+                    s += x1 * w1[jj]
+                    s += x2 * w2[jj]
+                    s += x3 * w3[jj]
+                    a[jj] = s
+        for k in range(k4, d_in):
             wk = w[k, j0:j1]
             for nn in range(n1 - n0):
                 xv = x[n0 + nn, k]
                 a = acc[nn]
-                for jj in range(j1 - j0):      # contiguous: vectorises over outputs
+                for jj in range(j1 - j0):
                     a[jj] += xv * wk[jj]
         for nn in range(n1 - n0):
             for jj in range(j1 - j0):
@@ -102,13 +124,36 @@ def dense_backward_weight(dy, x):
     """
     n_, d_out = dy.shape
     d_in = x.shape[1]
-    dw = np.zeros((d_in, d_out), dtype=dy.dtype)
+    if n_ == 0:
+        return np.zeros((d_in, d_out), dtype=dy.dtype), np.zeros(d_out, dtype=dy.dtype)
+    dw = np.empty((d_in, d_out), dtype=dy.dtype)
+    n4 = 1 + ((n_ - 1) // 4) * 4
     for k in prange(d_in):
         row = dw[k]
-        for n in range(n_):
+        x0 = x[0, k]
+        g0 = dy[0]
+        for j in range(d_out):                 # the first sample writes (no zero-fill pass:
+            row[j] = x0 * g0[j]                # dw is 150 MB for AlexNet's F8)
+        for n in range(1, n4, 4):              # four samples per pass over the row,
+            x0 = x[n, k]                       # still added in increasing n
+            x1 = x[n + 1, k]
+            x2 = x[n + 2, k]
+            x3 = x[n + 3, k]
+            g0 = dy[n]
+            g1 = dy[n + 1]
+            g2 = dy[n + 2]
+            g3 = dy[n + 3]
+            for j in range(d_out):             # contiguous: vectorises over outputs
+                s = row[j]
+                s += x0 * g0[j]
+                s += x1 * g1[j]
+                s += x2 * g2[j]
+                s += x3 * g3[j]
+                row[j] = s
+        for n in range(n4, n_):
             xv = x[n, k]
             g = dy[n]
-            for j in range(d_out):             # contiguous: vectorises over outputs
+            for j in range(d_out):
                 row[j] += xv * g[j]
     db = np.zeros(d_out, dtype=dy.dtype)
     for n in range(n_):
