@@ -186,6 +186,8 @@ def interactive_loop(stepper, read, echo, show_step, show_neuron):
             elif cmd.startswith("r "):
                 target = cmd[2:].strip()
                 stop = stepper.names().index(stepper._leaves_of(target)[-1])
+                if stop < stepper.position:
+                    raise ValueError(f"layer {target!r} has already run")
                 while stepper.position <= stop:
                     show_step(stepper.next())
             elif cmd.startswith("n "):

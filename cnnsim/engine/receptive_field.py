@@ -56,6 +56,12 @@ class ReceptiveField:
         return (self.top, self.bottom, self.left, self.right)
 
     @property
+    def empty(self):
+        """True when only padding feeds the neuron (a window entirely in padding): it is a
+        constant, no pixel influences it; the clipped box is then (0, -1, 0, -1)."""
+        return self.bottom < self.top
+
+    @property
     def whole_image(self):
         return self.clipped == (0, self.image_shape[0] - 1, 0, self.image_shape[1] - 1)
 

@@ -1,0 +1,143 @@
+"""Traces: recording, stepping, light mode, gradients, save/load."""
+import json
+
+import numpy as np
+import pytest
+
+from cnnsim import models
+from cnnsim.engine import Stepper, Trace, TraceError, record
+from cnnsim.engine.stats import array_stats, grad_stats
+from engine_nets import small_googlenet_resnet
+
+
+def test_steps_follow_the_stated_order_and_data_flow(rng):
+    net = small_googlenet_resnet()
+    x = rng.random((2,) + net.input_shape).astype(np.float32)
+    tr = record(net, x)
+    names = tr.names()
+    assert names == [l.path for l in net.leaves()]
+    assert names[2:6] == ["inception/b1/1x1", "inception/b2/reduce", "inception/b2/3x3",
+                          "inception/b3/reduce"]
+    assert [names[s] for s in tr["inception/concat"].sources] == [
+        "inception/b1/1x1", "inception/b2/3x3", "inception/b3/5x5", "inception/b4/proj"]
+    assert [names[s] for s in tr["res1/add"].sources] == ["res1/main/b", "res1/shortcut/proj"]
+    assert [names[s] for s in tr["res2/add"].sources] == ["res2/main/b", "res1/add"]
+    assert tr["conv1"].sources == [-1]
+    np.testing.assert_array_equal(tr.output, net(x))
+
+
+def test_stepper_equals_recording_and_stops_where_asked(rng):
+    net = small_googlenet_resnet()
+    x = rng.random((1,) + net.input_shape).astype(np.float32)
+    full = record(net, x)
+    st = Stepper(net, x, breakpoints=["res1"])
+    assert st.next().name == "conv1" and st.position == 1
+    assert st.run_to("inception").name == "inception/concat"
+    assert st.run().name == "res1/add"            # breakpoint on a container: its last leaf
+    with pytest.raises(ValueError, match="already run"):
+        st.run_to("conv1")
+    with pytest.raises(KeyError, match="valid names: conv1, bn1"):
+        st.run_to("nope")
+    steps = list(st)
+    assert st.done and steps[-1].name == "softmax"
+    with pytest.raises(StopIteration):
+        st.next()
+    for a, b in zip(full, st.trace):
+        assert a.name == b.name and a.sources == b.sources and a.stats == b.stats
+        np.testing.assert_array_equal(a.y, b.y)
+    np.testing.assert_array_equal(st.output, full.output)
+
+
+def test_stats_and_light_mode(rng):
+    net = models.build("lenet5")
+    x = rng.random((4, 1, 32, 32)).astype(np.float32)
+    tr = record(net, x)
+    y = tr["C1"].y
+    s = tr["C1"].stats
+    assert s["min"] == float(y.min()) and s["max"] == float(y.max())
+    assert s["mean"] == pytest.approx(float(y.astype(np.float64).mean()), rel=1e-12)
+    assert s["saturated"] == float(np.mean(np.abs(y) >= 0.99 * 1.7159))
+    r = array_stats(np.array([0.0, -1.0, 2.0, 0.0]), "relu")
+    assert r["zeros"] == 0.5 and r["saturated"] is None
+    assert array_stats(np.array([0.001, 0.5, 0.999, 0.2]), "sigmoid")["saturated"] == 0.5
+    assert grad_stats(np.array([3.0, -4.0]))["norm"] == 5.0
+    light = record(net, x, light=True, keep=["C3"])
+    assert all(st.y is None for st in light if st.name != "C3")
+    assert light["C3"].y is not None and light["C5"].stats == tr["C5"].stats
+
+
+def test_backward_records_every_gradient(rng):
+    net = small_googlenet_resnet().astype(np.float64)
+    x = rng.random((2,) + net.input_shape)
+    tr = record(net, x)
+    dy = rng.standard_normal(tr.output.shape)
+    dx = tr.record_backward(net, dy)
+    assert tr["conv1"].grad_x is dx
+    np.testing.assert_array_equal(tr["softmax"].grad_y, dy)
+    for st in tr:
+        assert st.grad_stats is not None and "y" in st.grad_stats
+    conv = net.find("res1/main/a")
+    np.testing.assert_array_equal(tr["res1/main/a"].grad_params["w"], conv.grads["w"])
+    assert tr["res1/main/a"].grad_stats["w"]["norm"] == pytest.approx(np.linalg.norm(conv.grads["w"]))
+    # the gradient reaching the identity shortcut's source is the sum of both paths
+    add = tr["res2/add"]
+    np.testing.assert_allclose(tr["res1/add"].grad_y,
+                               add.grad_x[1] + tr["res2/main/a"].grad_x, rtol=1e-12)
+
+
+def test_save_load_round_trip_is_bit_exact(tmp_path, rng):
+    net = small_googlenet_resnet()
+    x = rng.random((2,) + net.input_shape).astype(np.float32)
+    tr = record(net, x, model="toy")
+    tr.record_backward(net, np.ones_like(tr.output))
+    path = tr.save(tmp_path / "t.npz")
+    back = Trace.load(path)
+    assert back.model == "toy" and back.input_shape == tr.input_shape and back.meta == tr.meta
+    np.testing.assert_array_equal(back.input, tr.input)
+    for a, b in zip(tr, back):
+        for f in ("index", "name", "kind", "input_shape", "output_shape", "geometry",
+                  "activation", "stats", "seconds", "sources", "grad_stats"):
+            assert getattr(a, f) == getattr(b, f), f
+        arrays = [(a.y, b.y)] + [(a.params[k], b.params[k]) for k in a.params] + \
+                 [(a.grad_params[k], b.grad_params[k]) for k in a.grad_params] + [(a.grad_y, b.grad_y)]
+        arrays += list(zip(a.x, b.x)) if a.merge else [(a.x, b.x)]
+        for u, v in arrays:
+            assert u.dtype == v.dtype and u.shape == v.shape
+            assert u.tobytes() == v.tobytes()
+    assert back.to_dict() == json.loads(json.dumps(tr.to_dict()))
+
+
+def test_bad_trace_files_give_one_line_errors(tmp_path, rng):
+    with pytest.raises(TraceError, match="no such file"):
+        Trace.load(tmp_path / "missing.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"this is not a zip file at all")
+    with pytest.raises(TraceError, match="not a readable cnnsim trace") as e:
+        Trace.load(junk)
+    assert "\n" not in str(e.value)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.zeros(3))
+    with pytest.raises(TraceError, match="no metadata"):
+        Trace.load(foreign)
+    net = models.build("lenet5")
+    tr = record(net, rng.random((1, 1, 32, 32)).astype(np.float32), light=True)
+    good = tr.save(tmp_path / "good.npz")
+    with np.load(good) as z:
+        data = {k: z[k] for k in z.files}
+    meta = json.loads(str(data["meta"][()]))
+    meta["version"] = 99
+    data["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "future.npz", **data)
+    with pytest.raises(TraceError, match="version 99; this cnnsim reads version 1"):
+        Trace.load(tmp_path / "future.npz")
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(TraceError):
+        Trace.load(cut)
+    # a failed save leaves nothing behind
+    bad = record(net, rng.random((1, 1, 32, 32)).astype(np.float32))
+    bad.meta["oops"] = object()
+    with pytest.raises(TypeError):
+        bad.save(tmp_path / "half.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["junk.npz", "foreign.npz", "good.npz", "future.npz", "cut.npz"])

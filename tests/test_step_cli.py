@@ -1,0 +1,140 @@
+"""`cnnsim step` through click's CliRunner, and once as a real subprocess."""
+import json
+import os
+import subprocess
+import sys
+import pathlib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cnnsim.cli.main import cli
+from cnnsim.cli.step_cmd import interactive_loop
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["step", *args])
+
+
+def test_default_lenet5_prints_the_table():
+    r = run("lenet5")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "sample 'digit3'" in lines[0] and "padded 28x28 -> 32x32" in lines[0]
+    header = lines[1]
+    for col in ("layer", "type", "input -> output", "kernel/stride/pad", "activation", "min",
+                "mean", "max", "zeros", "sat"):
+        assert col in header
+    rows = {l.split()[1]: l for l in lines[2:10]}
+    assert list(rows) == ["C1", "S2", "C3", "S4", "C5", "flatten", "F6", "Out"]
+    assert "1x32x32 -> 6x28x28" in rows["C1"] and "k5 s1 p0" in rows["C1"]
+    assert "scaled_tanh" in rows["C3"]
+    # aligned: the "type" column starts at the same offset on every row
+    assert len({l.index(l.split()[2], 6) for l in lines[2:10]}) == 1
+
+
+def test_json_neuron_layer_and_keys():
+    r = run("lenet5", "--sample", "digit7", "--neuron", "C3:15:2:3", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert set(d) == {"model", "input_shape", "steps", "neuron"}
+    assert set(d["steps"][0]) == {"name", "type", "input_shape", "output_shape", "kernel",
+                                  "stride", "padding", "activation", "stats"}
+    n = d["neuron"]
+    assert set(n) == {"layer", "map", "row", "col", "rows", "cols", "inputs", "weights",
+                      "products", "bias", "sum", "activation", "output", "receptive_field"}
+    assert n["rows"] == [2, 3, 4, 5, 6] and len(n["inputs"]) == 6     # map 15 reads all 6
+    assert n["receptive_field"] == {"top": 4, "bottom": 17, "left": 6, "right": 19}
+    assert abs(np.sum(n["products"]) + n["bias"] - n["sum"]) < 1e-9
+    r = run("lenet5", "--layer", "C3", "--json")
+    assert [s["name"] for s in json.loads(r.stdout)["steps"]] == ["C1", "S2", "C3"]
+
+
+def test_neuron_text_seed_light_save_load_plot(tmp_path):
+    trace, plots = tmp_path / "t.npz", tmp_path / "figs"
+    r = run("lenet5", "--seed", "3", "--light", "--neuron", "F6:5:0:0", "--save", str(trace),
+            "--plot", str(plots))
+    assert r.exit_code == 0, r.output
+    assert "random input" in r.output and "largest contributions" in r.output
+    assert "receptive field in the input image: rows 0..31, cols 0..31" in r.output
+    names = sorted(p.name for p in plots.iterdir())
+    assert names == ["input.png", "neuron_connections.png", "receptive_field.png"]
+    assert all(p.stat().st_size > 1000 for p in plots.iterdir())
+    r2 = run("--load", str(trace), "--neuron", "F6:5:0:0")
+    assert r2.exit_code == 0, r2.output
+    assert r.output.split("neuron F6")[1].split("receptive")[0] in r2.output
+    r3 = run("lenet5", "--neuron", "C1:0:0:0", "--plot", str(tmp_path / "all"))
+    assert r3.exit_code == 0, r3.output
+    figs = sorted(p.name for p in (tmp_path / "all").iterdir())
+    assert "maps_000_C1.png" in figs and "receptive_field.png" in figs and len(figs) == 8
+
+
+def test_image_file_is_fitted(tmp_path):
+    img = np.zeros((50, 40, 3), np.uint8)
+    img[10:40, 15:25] = 255
+    np.save(tmp_path / "img.npy", img)
+    r = run("lenet5", "--image", str(tmp_path / "img.npy"))
+    assert r.exit_code == 0, r.output
+    assert "RGB to grayscale" in r.output and "resized 50x40 -> 32x32" in r.output
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["nosuchnet"], "unknown model 'nosuchnet'"),
+    (["lenet5", "--layer", "C7"], "valid names: C1, S2, C3"),
+    (["lenet5", "--neuron", "C1:6:0:0"], "valid map 0..5, row 0..27, col 0..27"),
+    (["lenet5", "--neuron", "C1:0:0"], "LAYER:MAP:ROW:COL"),
+    (["lenet5", "--sample", "cat"], "unknown sample 'cat'"),
+    (["lenet5", "--seed", "1", "--sample", "digit1"], "choose one input"),
+    (["lenet5", "--layer", "C1", "--neuron", "C3:0:0:0"], "runs after --layer"),
+])
+def test_usage_errors_exit_2_with_one_line(args, msg, tmp_path):
+    r = run(*args, "--save", str(tmp_path / "t.npz"))
+    assert r.exit_code == 2
+    assert msg in r.output
+    assert not (tmp_path / "t.npz").exists()
+
+
+def test_bad_image_and_corrupt_trace(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    r = run("lenet5", "--image", str(tmp_path / "bad.png"), "--plot", str(tmp_path / "p"))
+    assert r.exit_code == 2 and "cannot read image" in r.output and "1x32x32" in r.output
+    assert not (tmp_path / "p").exists()
+    (tmp_path / "t.npz").write_bytes(b"garbage")
+    r = run("--load", str(tmp_path / "t.npz"))
+    assert r.exit_code == 2 and "not a readable cnnsim trace" in r.output
+
+
+def test_interactive_without_a_terminal_runs_through():
+    r = CliRunner().invoke(cli, ["step", "lenet5", "--interactive"], input="q\n")
+    assert r.exit_code == 0
+    assert "not a terminal: running through" in r.output and "Out" in r.output
+
+
+def test_interactive_loop_commands(rng):
+    from cnnsim import models
+    from cnnsim.engine import Stepper
+    net = models.build("lenet5")
+    st = Stepper(net, rng.random((1, 1, 32, 32)).astype(np.float32))
+    cmds = iter(["", "r C3", "n C3:0:1:1", "n C5:0:0:0", "bogus", "r C1", "q", ""])
+    shown, said, neurons = [], [], []
+    interactive_loop(st, lambda: next(cmds), said.append, lambda s: shown.append(s.name),
+                     lambda *a: neurons.append(a))
+    assert shown == ["C1", "S2", "C3"]
+    assert neurons == [("C3", 0, 1, 1), ("C5", 0, 0, 0)]
+    assert any("unknown command 'bogus'" in s for s in said)
+    assert any("already run" in s for s in said)
+    assert not st.done
+
+
+def test_real_subprocess():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "cnnsim.cli.main", "step", "lenet5", "--layer", "S2"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "C1" in p.stdout and "S2" in p.stdout and "C3 " not in p.stdout
+    p = subprocess.run([sys.executable, "-m", "cnnsim.cli.main", "step", "lenet5", "--layer", "X"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert p.returncode == 2 and "valid names" in p.stderr
