@@ -7,4 +7,17 @@
 """
 from .config import set_target, get_target  # noqa: F401
 
+
+def to_host(a):
+    """Bring results back from the GPU: a device array becomes a NumPy array (copied);
+    lists, tuples and dicts are converted element by element; anything else is returned
+    as is. On the "cpu" target everything already lives on the host (no copy)."""
+    if hasattr(a, "copy_to_host"):
+        return a.copy_to_host()
+    if isinstance(a, (list, tuple)):
+        return type(a)(to_host(v) for v in a)
+    if isinstance(a, dict):
+        return {k: to_host(v) for k, v in a.items()}
+    return a
+
 __version__ = "0.1.0"

@@ -3,7 +3,8 @@
 ``dtype``            default floating dtype of new parameters and inputs (float32).
 ``target``           "cpu" (Numba ``@njit(parallel=True)``) or "cuda" (numba.cuda twins).
 ``fastmath``         kept False: results must match the references to float tolerance.
-``threads_per_block`` launch size of 1-D CUDA kernels.
+``threads_per_block`` launch size of 1-D CUDA kernels and of block reductions (a power of two).
+``tile``             side of the square shared-memory tiles of the CUDA dense kernels.
 
 The target may also be set with the ``CNNSIM_TARGET`` environment variable.
 """
@@ -14,9 +15,15 @@ import numpy as np
 dtype = np.float32
 fastmath = False
 threads_per_block = 128
-target = os.environ.get("CNNSIM_TARGET", "cpu").strip().lower() or "cpu"
-
+tile = 16
 TARGETS = ("cpu", "cuda")
+
+target = os.environ.get("CNNSIM_TARGET", "cpu").strip().lower() or "cpu"
+if target not in TARGETS:
+    raise ValueError(f"CNNSIM_TARGET: expected one of {TARGETS}, got {target!r}")
+# CNNSIM_TARGET=cuda without a GPU is reported (one line) when a kernel is first needed:
+# importing cnnsim.kernels.cuda checks cuda_available(). Checking here would import
+# numba.cuda on every `import cnnsim`.
 
 
 def set_target(name):

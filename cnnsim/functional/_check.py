@@ -5,11 +5,36 @@ Every failure is a one-line ``ValueError``/``TypeError`` that names the function
 """
 import numpy as np
 
+from .. import config
+
 FLOATS = (np.float32, np.float64)
 
 
+def _is_device(a):
+    # a numba device array (or the simulator's FakeCUDAArray); duck-typed so that the
+    # CPU target never imports numba.cuda
+    return hasattr(a, "copy_to_host") and hasattr(a, "dtype")
+
+
 def as_float_array(a, name, where, rank=None, layout=None):
-    """Return ``a`` as a C-contiguous float32/float64 ndarray of the given rank."""
+    """Return ``a`` as a C-contiguous float32/float64 ndarray of the given rank.
+
+    On the "cuda" target a device array is checked from its attributes (dtype, rank,
+    contiguity) and returned as is: no copy to the host. On the "cpu" target a device
+    array is copied to the host.
+    """
+    if _is_device(a):
+        if config.target != "cuda":
+            a = a.copy_to_host()
+        else:
+            if a.dtype.type not in FLOATS:
+                raise TypeError(f"{where}: {name} must be float32 or float64, got dtype {a.dtype}")
+            if rank is not None and a.ndim != rank:
+                lay = f" {layout}" if layout else ""
+                raise ValueError(f"{where}: expected {name} of rank {rank}{lay}, got shape {tuple(a.shape)}")
+            if not a.is_c_contiguous():
+                raise ValueError(f"{where}: {name} must be a C-contiguous device array")
+            return a
     if not isinstance(a, np.ndarray):
         if isinstance(a, (list, tuple)) or np.isscalar(a):
             a = np.asarray(a)

@@ -14,7 +14,7 @@ gives the same mask on every machine; the kernel only multiplies.
 import numpy as np
 
 from ._check import as_float_array, check_shape, finite_number, same_dtype
-from ._dispatch import kernels_for
+from ._dispatch import kernels_for, to_target
 
 
 def _generator(rng, where):
@@ -41,7 +41,9 @@ def dropout(x, rate, rng, training=True):
         return x, None
     g = _generator(rng, where)
     keep = g.random(x.shape) >= rate            # P(keep) = 1 - rate
-    mask = (keep / (1.0 - rate)).astype(x.dtype)
+    # drawn on the host (same seed, same mask on every target), then copied once to the
+    # device on the "cuda" target so that forward and backward both use it there
+    mask = to_target((keep / (1.0 - rate)).astype(x.dtype))
     return kernels_for("merge").multiply(x, mask), mask
 
 

@@ -8,7 +8,7 @@ global average pooling. Validate once, call the kernels.
         backward: dx[n, c, i, j] = dy[n, c] / (H W)
 """
 from ._check import as_float_array, same_dtype
-from ._dispatch import kernels_for
+from ._dispatch import copy, empty, kernels_for
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def add(a, b):
 def add_backward(dy):
     """``(da, db) = (dy, dy)``, as two independent arrays (safe to modify either)."""
     dy = as_float_array(dy, "dy", "add_backward")
-    return dy.copy(), dy.copy()
+    return copy(dy), copy(dy)
 
 
 def depth_concat(xs):
@@ -50,7 +50,7 @@ def depth_concat(xs):
         if x.dtype != xs[0].dtype:
             raise TypeError(f"{where}: branch {i} has dtype {x.dtype} but branch 0 has "
                             f"{xs[0].dtype}; arrays must share one float dtype")
-    y = np.empty((n, sum(x.shape[1] for x in xs), h, w), dtype=xs[0].dtype)
+    y = empty((n, sum(x.shape[1] for x in xs), h, w), xs[0].dtype)
     k, c0 = _k(), 0
     for x in xs:                       # a loop over branches, not pixels
         k.copy_channels(y, x, c0)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._check import FLOATS, as_float_array, check_shape, finite_number, same_dtype
-from ._dispatch import kernels_for
+from ._dispatch import kernels_for, to_host
 
 
 @dataclass
@@ -88,9 +88,10 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
             raise ValueError(f"{where}: training needs at least 2 values per channel "
                              f"(N*H*W), got x of shape {x.shape}")
         y, x_hat, mean, var, inv_std = k.batch_norm_train_forward(x4, gamma, beta, eps)
-        unbiased = var.astype(np.float64) * (m / (m - 1))
+        unbiased = to_host(var).astype(np.float64) * (m / (m - 1))
         running_mean *= momentum
-        running_mean += (1.0 - momentum) * mean.astype(np.float64)
+        # the running statistics live on the host (C numbers; the layer owns them)
+        running_mean += (1.0 - momentum) * to_host(mean).astype(np.float64)
         running_var *= momentum
         running_var += (1.0 - momentum) * unbiased
     else:

@@ -165,7 +165,9 @@ class Layer:
 
 
 def _is_device_array(x):
-    return hasattr(x, "__cuda_array_interface__")
+    # numba device arrays; the CUDA simulator's FakeCUDAArray has copy_to_host but no
+    # __cuda_array_interface__
+    return hasattr(x, "__cuda_array_interface__") or hasattr(x, "copy_to_host")
 
 
 def default_dtype():

@@ -1,0 +1,30 @@
+"""Options shared by several commands.
+
+``@target_option`` adds ``--target cpu|cuda`` to a click command: it selects where the
+kernels run (``cnnsim.set_target``) before the command body runs, so the command itself
+needs no parameter for it. Without the option the target comes from ``CNNSIM_TARGET``
+(default "cpu"). Asking for cuda without a GPU fails with one line that says so and how to
+use the simulator (``NUMBA_ENABLE_CUDASIM=1``), never a driver stack trace.
+"""
+import click
+
+TARGET_HELP = ("where the kernels run: cpu (default, or $CNNSIM_TARGET) or cuda (numba.cuda "
+               "twins on a GPU; NUMBA_ENABLE_CUDASIM=1 runs them on the slow simulator)")
+
+
+def _select_target(ctx, param, value):
+    if value is None:
+        return None
+    from .. import config
+    try:
+        config.set_target(value)
+    except (RuntimeError, ValueError) as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
+    return value
+
+
+def target_option(command):
+    """Decorator: ``--target cpu|cuda`` on a click command (applied before it runs)."""
+    return click.option("--target", type=click.Choice(["cpu", "cuda"]), default=None,
+                        expose_value=False, callback=_select_target,
+                        help=TARGET_HELP)(command)
