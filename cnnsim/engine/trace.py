@@ -236,6 +236,11 @@ class Trace:
         return {"model": self.model, "input_shape": list(self.input_shape),
                 "steps": [s.to_dict() for s in self.steps]}
 
+    def _repr_html_(self):
+        """Jupyter: the steps as an HTML table (``cnnsim.display.trace_html``)."""
+        from ..display import trace_html
+        return trace_html(self)
+
     # ---- backward --------------------------------------------------------------------
     def record_backward(self, net, dy):
         """``net.backprop(dy)`` while recording each step's gradients: ``grad_y`` (dL/dy),
