@@ -30,7 +30,7 @@ NaN input on a disconnected map would still propagate as NaN; inputs are finite 
 import numpy as np
 from numba import njit, prange
 
-from .conv_blocked import (CH, FB, FBW, G, GW, blocked_plane_conv, blocked_weight_grad,
+from .conv_blocked import (FB, FBW, G, GW, blocked_plane_conv, blocked_weight_grad,
                            phase_geometry, to_phase_planes)
 
 
