@@ -87,3 +87,12 @@ def test_to_host_passes_host_values_through():
     assert cnnsim.to_host(a) is a
     out = cnnsim.to_host({"a": a, "b": [a, 1]})
     assert out["a"] is a and out["b"][0] is a and out["b"][1] == 1
+
+
+def test_step_command_takes_target(no_gpu):
+    from cnnsim.cli.main import cli
+    r = CliRunner().invoke(cli, ["step", "--help"])
+    assert r.exit_code == 0 and "--target [cpu|cuda]" in r.output
+    r = CliRunner().invoke(cli, ["step", "lenet5", "--target", "cuda"])
+    assert r.exit_code == 1 and r.output.strip().splitlines() == [
+        "Error: " + NO_GPU[1]]

@@ -16,6 +16,8 @@ import tempfile
 import click
 import numpy as np
 
+from .options import target_option
+
 SAT_HELP = ("sat = fraction of outputs within 1% of a bounded activation's asymptote "
             "(sigmoid/softmax/tanh/scaled_tanh); '-' where it means nothing (ReLU, linear)")
 
@@ -215,6 +217,7 @@ def interactive_loop(stepper, read, echo, show_step, show_neuron):
 @click.option("--json", "as_json", is_flag=True, help="print the same facts as JSON.")
 @click.option("--light", is_flag=True, help="keep statistics only (arrays only for --neuron's layer).")
 @click.option("--load", "load_path", type=click.Path(dir_okay=False), help="show a saved trace instead of running MODEL.")
+@target_option
 def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir, as_json, light,
          load_path):
     """Trace MODEL's forward pass, one layer at a time.
