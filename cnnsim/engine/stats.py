@@ -5,7 +5,7 @@
 * ``zeros``      fraction of entries exactly 0 (dead ReLUs, max-pool losers' gradients);
 * ``saturated``  fraction of entries where a bounded activation is within 1% of an
   asymptote, i.e. where its derivative has (almost) vanished:
-  sigmoid / softmax ``y <= 0.01 or y >= 0.99``; tanh ``|y| >= 0.99``;
+  sigmoid ``y <= 0.01 or y >= 0.99``; softmax ``y >= 0.99`` (a near-certain class); tanh ``|y| >= 0.99``;
   scaled_tanh ``|y| >= 0.99 * 1.7159``. ``None`` for unbounded values (ReLU, linear),
   where "saturated" means nothing (look at ``zeros`` for dead ReLUs).
 
@@ -27,7 +27,8 @@ _CHUNK = 16384
 #: (low, high) thresholds: an entry is saturated when ``y <= low`` or ``y >= high``
 SATURATION = {
     "sigmoid": (0.01, 0.99),
-    "softmax": (0.01, 0.99),
+    "softmax": (-math.inf, 0.99),   # only a confident class: with 1000 classes every
+                                    # probability is < 0.01 without anything saturating
     "tanh": (-0.99, 0.99),
     "scaled_tanh": (-0.99 * 1.7159, 0.99 * 1.7159),
 }
