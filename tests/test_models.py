@@ -275,8 +275,10 @@ def test_googlenet_auxiliary_heads():
     assert head.find("aux2/dropout").rate == 0.7
     assert net.aux_param_count() == (2 * (dense_params(2048, 1024) + dense_params(1024, 1000))
                                      + conv_params(128, 512, 1) + conv_params(128, 528, 1))
-    n_main = len(net.parameters())
-    assert len(net.parameters(include_aux=True)) == n_main + 2 * 6
+    n_main = len(net.parameters(include_aux=False))
+    assert n_main == len([1 for l in net.leaves() for _ in l.params])
+    assert len(net.parameters()) == n_main + 2 * 6          # the optimizer sees the heads
+    assert all(h.layers[-1].emit_logits for h in net.aux_heads.values())
     assert models.build("googlenet", aux=False).param_count() == net.param_count()
 
 
@@ -296,28 +298,31 @@ def _assert_all_written(params):
         assert g.shape == v.shape and np.all(np.isfinite(g)), f"{layer.path}.{k}: no gradient written"
 
 
-def test_googlenet_aux_forward_and_backward_sum_the_heads_with_weight_03(rng):
+def test_googlenet_aux_forward_and_backward(rng):
     net = _small_googlenet().astype(np.float64)
     x = rng.standard_normal((2, 3, 32, 32))
     y, aux = net.forward_with_aux(x, training=False)
     np.testing.assert_array_equal(y, net(x))              # heads do not change the main path
-    assert set(aux) == {"aux1", "aux2"} and all(a.shape == (2, 5) for a in aux.values())
+    assert len(aux) == 2 and all(a.shape == (2, 5) for a in aux)
+    # heads give logits (softmax fused into the loss): not rows summing to one
+    assert not np.allclose(aux[0].sum(axis=1), 1.0)
     dy = probe_for(y.shape, 1)
-    daux = {k: probe_for(a.shape, 2 + i) for i, (k, a) in enumerate(sorted(aux.items()))}
+    daux = [0.3 * probe_for(a.shape, 2 + i) for i, a in enumerate(aux)]
     net.forward_with_aux(x, training=False)
-    _poison_grads(net.parameters(include_aux=True))
+    _poison_grads(net.parameters())
     dx_all = net.backward_with_aux(dy, daux)
-    _assert_all_written(net.parameters(include_aux=True))     # trunk and both heads
+    _assert_all_written(net.parameters())                 # trunk and both heads
     net(x)
     dx_main = net.backprop(dy)
     net.forward_with_aux(x, training=False)
-    dx_aux = net.backward_with_aux(np.zeros_like(dy), daux)
+    dx_aux = net.backward_with_aux(np.zeros_like(dy), {"aux1": daux[0], "aux2": daux[1]})
     np.testing.assert_allclose(dx_all, dx_main + dx_aux, rtol=1e-9, atol=1e-12)
     assert np.abs(dx_aux).max() > 0
-    # finite differences of L = <dy, y> + 0.3 * sum_k <daux_k, aux_k> at a few input entries
+
+    # finite differences of L = <dy, y> + <daux_1, aux_1> + <daux_2, aux_2> at a few inputs
     def f(xx):
         yy, aa = net.forward_with_aux(xx, training=False)     # no dropout: deterministic
-        return np.sum(dy * yy) + 0.3 * sum(np.sum(daux[k] * a) for k, a in aa.items())
+        return np.sum(dy * yy) + sum(np.sum(d * a) for d, a in zip(daux, aa))
 
     for pos in [(0, 0, 3, 4), (1, 2, 17, 9), (0, 1, 31, 31), (1, 0, 12, 20)]:
         xp, xm = x.copy(), x.copy()
@@ -327,6 +332,19 @@ def test_googlenet_aux_forward_and_backward_sum_the_heads_with_weight_03(rng):
         assert abs(num - dx_all[pos]) <= 1e-5 * max(1.0, abs(num)), pos
     with pytest.raises(ValueError, match="missing gradients"):
         net.backward_with_aux(dy, {})
+    with pytest.raises(ValueError, match="expected 2 head gradients"):
+        net.backward_with_aux(dy, [daux[0]])
+
+
+def test_googlenet_trains_with_the_trainer_loss(rng):
+    """``cnnsim.train.losses.network_loss`` drives the heads (weight 0.3) without errors."""
+    losses = pytest.importorskip("cnnsim.train.losses")
+    net = _small_googlenet()
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    _poison_grads(net.parameters())
+    loss, probs = losses.network_loss(net, x, np.array([1, 3]), training=True)
+    assert np.isfinite(loss) and probs.shape == (2, 5)
+    _assert_all_written(net.parameters())
 
 
 def test_googlenet_small_variant(rng):
@@ -430,12 +448,13 @@ def _forward_backward_everywhere(net, rng, n=2, training=False, nonzero=True):
     x = rng.standard_normal((n,) + net.input_shape).astype(np.float32)
     y = net(x, training=training)
     assert y.shape == (n,) + net.output_shape and np.all(np.isfinite(y))
-    _poison_grads(net.parameters())
+    params = [(l, k, v) for l in net.leaves() for k, v in l.params.items()]   # main path
+    _poison_grads(params)
     dx = net.backprop(probe_for(y.shape, 0).astype(np.float32))
     assert dx.shape == x.shape and np.all(np.isfinite(dx)) and np.abs(dx).max() > 0
-    _assert_all_written(net.parameters())
+    _assert_all_written(params)
     if nonzero:
-        for layer, k, v in net.parameters():
+        for layer, k, v in params:
             assert np.any(layer.grads[k] != 0), f"{layer.path}.{k} got no gradient"
 
 

@@ -34,13 +34,19 @@ the output of the top-level layer ``head.tap``:
     -> dropout (70%) -> fc2 (num_classes, softmax)
 
 * ``net(x)`` / ``net.backprop(dy)``: the main path only (inference; heads skipped).
-* ``y, aux = net.forward_with_aux(x, training=True)``: ``aux = {"aux1": y1, "aux2": y2}``.
-* ``dx = net.backward_with_aux(dy, {"aux1": dy1, "aux2": dy2})``: each ``dy_k`` is the
-  gradient of *that head's own* loss; it is scaled by ``net.aux_weight`` (0.3, the
-  paper's discount) and added to the main gradient at the tap, so the gradients are those of
-  ``L = L_main + 0.3 * (L_aux1 + L_aux2)``.
-* ``net.parameters(include_aux=True)`` lists the heads' parameters too (for the
-  optimizer); ``param_count()`` counts the main network only (the deployed model).
+* ``y, aux = net.forward_with_aux(x, training=True)``: ``aux`` is a list, one array per
+  head in the order of ``aux_heads`` (aux1, aux2). The heads give **logits**: their
+  softmax is fused into the training loss (softmax cross-entropy), so their ``fc2`` layers
+  keep ``emit_logits = True``; the tables still show them as softmax layers.
+* ``dx = net.backward_with_aux(dy, daux)``: ``daux`` (a list in the same order, or a dict
+  by head name) holds the gradients reaching the heads' outputs; they are backpropagated
+  through the heads and added to the main gradient at each tap. Nothing is weighted here:
+  the loss does it, ``L = L_main + net.aux_weight * (L_aux1 + L_aux2)`` with
+  ``aux_weight = 0.3`` (the paper's discount), so pass ``daux = [0.3 * dL_aux1, ...]``
+  (``cnnsim.train.losses.network_loss`` does exactly this).
+* ``net.parameters()`` lists the heads' parameters too, so an optimizer trains them
+  (``include_aux=False`` for the trunk only); ``param_count()`` counts the main network
+  only (the deployed model), ``aux_param_count()`` the heads.
 
 LRN constants: Caffe's GoogLeNet uses ``local_size 5, alpha 1e-4, beta 0.75, k 1``, and
 Caffe divides alpha by the window, so ours is ``r = 5, k = 1, alpha = 2e-5, beta = 0.75``.
@@ -99,7 +105,7 @@ class GoogLeNet(L.Sequential):
         return out
 
     def forward_with_aux(self, x, training=True):
-        """``(y, {head name: head output})``; heads read their tap's output."""
+        """``(y, [head outputs])``: each head reads its tap's output and gives logits."""
         if not self.built:
             self.build(x.shape[1:])
         self._check_input(x)
@@ -110,23 +116,32 @@ class GoogLeNet(L.Sequential):
             if child.name in by_tap:
                 k = by_tap[child.name]
                 aux[k] = self.aux_heads[k](x, training)
-        return x, aux
+        return x, [aux[k] for k in self.aux_heads]
 
-    def backward_with_aux(self, dy, aux_dys):
-        """Gradient of ``L_main + aux_weight * sum_k L_k``; ``aux_dys[k] = dL_k / dy_k``."""
-        missing = set(self.aux_heads) - set(aux_dys)
-        if missing:
-            raise ValueError(f"GoogLeNet.backward_with_aux: missing gradients for heads "
-                             f"{sorted(missing)}; expected {sorted(self.aux_heads)}")
+    def backward_with_aux(self, dy, daux):
+        """Backward through the trunk and the heads: ``dy`` reaches the main output,
+        ``daux`` (list in head order, or dict by head name) the heads' outputs."""
+        where = "GoogLeNet.backward_with_aux"
+        if isinstance(daux, dict):
+            missing = set(self.aux_heads) - set(daux)
+            if missing:
+                raise ValueError(f"{where}: missing gradients for heads {sorted(missing)}; "
+                                 f"expected {sorted(self.aux_heads)}")
+        else:
+            daux = list(daux)
+            if len(daux) != len(self.aux_heads):
+                raise ValueError(f"{where}: expected {len(self.aux_heads)} head gradients "
+                                 f"({', '.join(self.aux_heads)}), got {len(daux)}")
+            daux = dict(zip(self.aux_heads, daux))
         by_tap = {h.tap: k for k, h in self.aux_heads.items()}
         for child in reversed(self.layers):
             if child.name in by_tap:
                 k = by_tap[child.name]
-                dy = dy + self.aux_weight * self.aux_heads[k].backprop(aux_dys[k])
+                dy = dy + self.aux_heads[k].backprop(daux[k])
             dy = child.backprop(dy)
         return dy
 
-    def parameters(self, include_aux=False):
+    def parameters(self, include_aux=True):
         ps = super().parameters()
         if include_aux:
             for head in self.aux_heads.values():
@@ -160,6 +175,7 @@ def aux_head(name, tap, hw, num_classes, width):
         L.Dropout(0.7, name="dropout"),
         L.Dense(num_classes, activation="softmax", name="fc2"),
     ], name=name)
+    head.layers[-1].emit_logits = True     # softmax fused into the training loss
     head.tap = tap
     return head
 
