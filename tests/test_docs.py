@@ -124,3 +124,12 @@ def test_trace_renders_as_html():
     assert "1x4x4 -&gt; 2x4x4" in html
     text = display.trace_text(tr)
     assert text.splitlines()[0].split()[:3] == ["#", "layer", "type"] and "MaxPool2D" in text
+
+
+def test_figures_render_through_ipython():
+    """Plotting functions return Figures; IPython's display machinery renders them."""
+    pytest.importorskip("IPython")
+    from IPython.core.pylabtools import print_figure
+    from cnnsim.plotting.arithmetic import conv_arithmetic_figure
+    png = print_figure(conv_arithmetic_figure((5, 7), 3, 2, "same", neuron=(1, 2)), "png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
