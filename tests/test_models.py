@@ -408,7 +408,8 @@ def test_resnet_small_variants_forward_backward(rng):
 
 @pytest.mark.parametrize("residual", [False, True])
 def test_tower_layers_named_conv1_to_convN(residual, rng):
-    net = tower(depth=6, activation="tanh", residual=residual, width=3, input_shape=(1, 6, 6))
+    net = tower(depth=6, activation="tanh", residual=residual, width=3, input_shape=(1, 6, 6),
+                unit="post")
     convs = [l for l in net.leaves() if l.kind == "Conv2D"]
     assert [l.name for l in convs] == [f"conv{k}" for k in range(1, 7)]
     assert net.param_count() == conv_params(3, 1, 3) + 5 * conv_params(3, 3, 3) + dense_params(3, 10)
@@ -429,15 +430,37 @@ def test_tower_layers_named_conv1_to_convN(residual, rng):
     assert rep.ok, str(rep)
 
 
+def test_pre_activation_tower_is_the_plain_tower_plus_identity_shortcuts(rng):
+    pre = tower(depth=5, activation="sigmoid", residual=True, width=2, input_shape=(1, 5, 5))
+    plain = tower(depth=5, activation="sigmoid", residual=False, width=2, input_shape=(1, 5, 5))
+    assert [l.path for l in pre.find("res1").leaves()] == [
+        "res1/main/act1", "res1/main/conv2", "res1/main/act2", "res1/main/conv3", "res1/add"]
+    assert pre.find("res1/add").activation is None
+    assert [l.name for l in pre.leaves() if l.kind == "Conv2D"] == [f"conv{k}" for k in range(1, 6)]
+    # same seed, same weights: removing the shortcuts gives the plain tower's numbers
+    for (_, _, a), (_, _, b) in zip(pre.parameters(), plain.parameters()):
+        np.testing.assert_array_equal(a, b)
+    x = rng.standard_normal((2, 1, 5, 5)).astype(np.float32)
+    for u in [l for l in pre.walk() if isinstance(l, L.ResidualUnit)]:
+        u.add.forward = lambda xs, training=False: xs[0]        # cut the skip
+    np.testing.assert_allclose(pre(x), plain(x), rtol=1e-5, atol=1e-6)
+
+
 def test_tower_with_batchnorm_and_bad_options():
     net = tower(depth=3, activation="relu", residual=True, batchnorm=True, width=2,
-                       input_shape=(1, 5, 5))
+                input_shape=(1, 5, 5), unit="post")
+    pre = tower(depth=3, activation="relu", residual=True, batchnorm=True, width=2,
+                input_shape=(1, 5, 5))
+    assert [l.path for l in pre.leaves()][:5] == ["conv1", "bn1", "res1/main/act1",
+                                                  "res1/main/conv2", "res1/main/bn2"]
     assert [l.path for l in net.leaves()][:3] == ["conv1", "bn1", "act1"]
     assert net.find("res1/main/bn3").kind == "BatchNorm"
     with pytest.raises(ValueError, match="tower: unknown activation 'swish'"):
         tower(activation="swish")
     with pytest.raises(ValueError, match="tower: depth must be a positive int"):
         tower(depth=0)
+    with pytest.raises(ValueError, match="tower: unit must be 'pre' or 'post'"):
+        tower(unit="middle")
 
 
 # ---- shared ---------------------------------------------------------------------------------

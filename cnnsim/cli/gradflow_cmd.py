@@ -3,8 +3,11 @@ import json
 
 import click
 
+from .options import target_option
+
 
 @click.command()
+@target_option
 @click.option("--depth", default=20, show_default=True, type=click.IntRange(2, 200),
               help="number of conv layers in each tower")
 @click.option("--activation", default="sigmoid", show_default=True,

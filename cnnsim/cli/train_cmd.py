@@ -5,8 +5,11 @@ import os
 
 import click
 
+from .options import target_option
+
 
 @click.command()
+@target_option
 @click.argument("model")
 @click.option("--data", default="auto", show_default=True,
               type=click.Choice(["auto", "mnist", "fashion-mnist", "synthetic"]),

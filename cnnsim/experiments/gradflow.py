@@ -16,6 +16,7 @@ and of skip connections fixing them.
 import numpy as np
 
 from ..engine.stats import array_stats, grad_stats
+from ..functional._dispatch import to_host
 from ..layers.base import observe
 from ..train.losses import network_loss
 
@@ -29,8 +30,9 @@ class _Recorder:
         if layer.params:
             act = layer.activation
             rec = {"activation": act}
+            y = to_host(y)
             if act == "relu":
-                alive = np.any(np.asarray(y) > 0, axis=0)      # per unit, over the batch
+                alive = np.any(y > 0, axis=0)      # per unit, over the batch
                 rec["dead"] = float(1.0 - alive.mean())
             st = array_stats(y, act)
             rec["saturated"] = st["saturated"]
@@ -38,7 +40,7 @@ class _Recorder:
 
     def on_backward(self, layer, dy, dx):
         if layer.params:
-            self.backward[layer.path] = grad_stats(dy)
+            self.backward[layer.path] = grad_stats(to_host(dy))
 
 
 def gradient_flow(net, x, labels, training=True):
@@ -52,7 +54,7 @@ def gradient_flow(net, x, labels, training=True):
         if not leaf.params or leaf.path not in rec.backward:
             continue
         layers.append(leaf.path)
-        wg = grad_stats(leaf.grads["w"] if "w" in leaf.grads else next(iter(leaf.grads.values())))
+        wg = grad_stats(to_host(leaf.grads["w"] if "w" in leaf.grads else next(iter(leaf.grads.values()))))
         out["grad_norm"].append(wg["norm"])
         out["grad_mean_abs"].append(wg["mean_abs"])
         out["out_grad_norm"].append(rec.backward[leaf.path]["norm"])

@@ -11,7 +11,7 @@ Qualified names: the children of the outermost container keep their own names
 """
 import numpy as np
 
-from .. import config
+from .. import functional as F
 from .base import Layer, LayerError
 from .merge import Add, DepthConcat
 
@@ -122,7 +122,7 @@ class Concat(Container):
         dx = None
         for b, d in zip(self.branches, parts):
             g = b.backprop(d)
-            dx = g if dx is None else dx + g
+            dx = g if dx is None else F.add(dx, g)   # F.add: also on the cuda target
         return dx
 
 
@@ -159,4 +159,4 @@ class ResidualUnit(Container):
     def backward(self, dy):
         da, ds = self.add.backprop(dy)
         dx = self.main.backprop(da)
-        return dx + (self.shortcut.backprop(ds) if self.shortcut is not None else ds)
+        return F.add(dx, self.shortcut.backprop(ds) if self.shortcut is not None else ds)

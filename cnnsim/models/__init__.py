@@ -38,3 +38,11 @@ def _load_all():
     for m in pkgutil.iter_modules(__path__):
         if not m.name.startswith("_"):
             importlib.import_module(f"{__name__}.{m.name}")
+
+
+# The builders themselves, so ``models.lenet5(...)`` works as well as ``models.build("lenet5")``.
+from .lenet import lenet5  # noqa: E402,F401
+from .alexnet import alexnet  # noqa: E402,F401
+from .googlenet import googlenet  # noqa: E402,F401
+from .resnet import resnet18, resnet34  # noqa: E402,F401
+from .towers import tower, resnet_cifar, plain_cifar  # noqa: E402,F401

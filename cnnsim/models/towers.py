@@ -67,9 +67,21 @@ def plain_cifar(n=3, input_shape=(3, 32, 32), num_classes=10, width=1.0, seed=0)
 
 @register("tower")
 def tower(depth=10, activation="sigmoid", residual=False, width=8, input_shape=(1, 28, 28),
-          num_classes=10, kernel_size=3, batchnorm=False, init=None, seed=0):
+          num_classes=10, kernel_size=3, batchnorm=False, init=None, unit="pre", seed=0):
     """``depth`` conv layers ``conv1..conv<depth>`` (``width`` maps, 3x3 SAME, stride 1) with
     ``activation``, plain or residual (units over two layers), then ``pool`` and ``out``.
+
+    ``unit`` picks the residual unit (both over two conv layers, identity shortcuts):
+
+    * ``"pre"`` (default; He et al. 2016, *Identity mappings*): ``y = x + conv(act(conv(act(x))))``,
+      nothing after the addition, so the shortcut carries the gradient back unchanged.
+    * ``"post"`` (He et al. 2015): ``y = act(conv(act(conv(x))) + x)``. With ReLU the
+      activation after the addition passes the gradient where units are active; with sigmoid
+      it multiplies every unit's shortcut gradient by sigmoid' <= 1/4 as well, so the skip
+      connections cannot stop the gradient from vanishing (measured: ``cnnsim gradflow``).
+
+    Both residual forms compute, without their shortcuts, exactly the plain tower: every conv
+    followed by one activation.
 
     ``init`` overrides the initializer ("lecun", "glorot", "he"; default: the one suited to
     ``activation``), e.g. to show sigmoid + glorot vanishing and relu + he not.
@@ -95,16 +107,39 @@ def tower(depth=10, activation="sigmoid", residual=False, width=8, input_shape=(
                         name=f"conv{k}"), L.BatchNorm(name=f"bn{k}")]
         return out + ([L.Activation(act, name=f"act{k}")] if act else [])
 
-    layers = conv(1, activation)
-    k, unit = 2, 1
-    while k <= depth:
-        if residual and k + 1 <= depth:
-            main = L.Sequential(conv(k, activation) + conv(k + 1, None), name="main")
-            layers.append(L.ResidualUnit(main, None, activation=activation, name=f"res{unit}"))
-            k, unit = k + 2, unit + 1
-        else:
-            layers += conv(k, activation)
-            k += 1
+    if unit not in ("pre", "post"):
+        raise ValueError(f"{where}: unit must be 'pre' or 'post', got {unit!r}")
+    if residual and unit == "pre":
+        layers = _pre_activation_stack(depth, activation, conv)
+    else:
+        layers = conv(1, activation)
+        k, u = 2, 1
+        while k <= depth:
+            if residual and k + 1 <= depth:
+                main = L.Sequential(conv(k, activation) + conv(k + 1, None), name="main")
+                layers.append(L.ResidualUnit(main, None, activation=activation, name=f"res{u}"))
+                k, u = k + 2, u + 1
+            else:
+                layers += conv(k, activation)
+                k += 1
     layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="out")]
     return L.Sequential(layers, input_shape=input_shape, seed=seed,
                         name=f"{'residual' if residual else 'plain'}_tower{depth}")
+
+
+def _pre_activation_stack(depth, activation, conv):
+    """conv1, then units ``res<u>`` = [act<k-1>, conv<k>, act<k>, conv<k+1>] + identity, with
+    no activation after the addition; a last odd conv stays outside; then act<depth>."""
+    act = lambda k: L.Activation(activation, name=f"act{k}")  # noqa: E731
+    bare = lambda k: [l for l in conv(k, None) if l.kind != "Activation"]  # noqa: E731
+    layers = bare(1)
+    k, u = 2, 1
+    while k <= depth:
+        if k + 1 <= depth:
+            main = L.Sequential([act(k - 1)] + bare(k) + [act(k)] + bare(k + 1), name="main")
+            layers.append(L.ResidualUnit(main, None, activation=None, name=f"res{u}"))
+            k, u = k + 2, u + 1
+        else:
+            layers += [act(k - 1)] + bare(k)
+            k += 1
+    return layers + [act(depth)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import click
 import numpy as np
 
+from ..functional._dispatch import to_host
 from ..layers.base import observe
 from .checkpoint import save_checkpoint
 from .losses import network_loss, predict_scores
@@ -44,13 +45,13 @@ class _FirstNonFinite:
         self.backward = None
 
     def on_forward(self, layer, x, y, dt):
-        if self.forward is None and not np.all(np.isfinite(y)):
+        if self.forward is None and not np.all(np.isfinite(to_host(y))):
             self.forward = layer.path
 
     def on_backward(self, layer, dy, dx):
         if self.backward is None and dx is not None:
             parts = dx if isinstance(dx, list) else [dx]
-            if not all(np.all(np.isfinite(p)) for p in parts):
+            if not all(np.all(np.isfinite(to_host(p))) for p in parts):
                 self.backward = layer.path
 
 
@@ -120,7 +121,7 @@ class Trainer:
     def train_step(self, xb, yb):
         self.step += 1
         loss, probs = network_loss(self.net, xb, yb, training=True, aux_weight=self.aux_weight)
-        grads_ok = all(np.all(np.isfinite(l.grads[k])) for l, k, _ in self.net.parameters())
+        grads_ok = all(np.all(np.isfinite(to_host(l.grads[k]))) for l, k, _ in self.net.parameters())
         if not math.isfinite(loss) or not grads_ok:
             self._diverged(xb, yb, loss)
         self.optimizer.step(self.net)

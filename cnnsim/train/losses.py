@@ -8,6 +8,7 @@ serve as logits (closest prototype = most likely class).
 import numpy as np
 
 from .. import functional as F
+from ..functional._dispatch import to_host
 
 
 def output_leaf(net):
@@ -31,11 +32,13 @@ def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
             y, aux_outs = net.forward_with_aux(x, training=True)
         else:
             y, aux_outs = net(x, training), []
-        loss, probs = F.softmax_cross_entropy(sign * y, labels)
+        logits = y if sign == 1.0 else -to_host(y)
+        loss, probs = F.softmax_cross_entropy(logits, labels)
         aux = [F.softmax_cross_entropy(a, labels) for a in aux_outs]
         loss_total = loss + aux_weight * sum(l for l, _ in aux)
         if backward:
-            dy = sign * F.softmax_cross_entropy_backward(probs, labels)
+            dy = F.softmax_cross_entropy_backward(probs, labels)
+            dy = dy if sign == 1.0 else -to_host(dy)
             if use_aux:
                 daux = [aux_weight * F.softmax_cross_entropy_backward(p, labels) for _, p in aux]
                 net.backward_with_aux(dy, daux)
@@ -44,12 +47,12 @@ def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
     finally:
         if fuse:
             leaf.emit_logits = False
-    return float(loss_total), probs
+    return float(loss_total), to_host(probs)
 
 
 def predict_scores(net, x, batch_size=256):
     """Class scores (probabilities, or negative RBF distances) for ``x``, in batches."""
     leaf = output_leaf(net)
     sign = -1.0 if leaf.kind == "RBF" else 1.0
-    outs = [sign * net(x[i:i + batch_size], False) for i in range(0, len(x), batch_size)]
+    outs = [sign * to_host(net(x[i:i + batch_size], False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(outs) if outs else np.zeros((0,) + net.output_shape)

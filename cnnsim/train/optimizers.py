@@ -10,6 +10,8 @@ Biases and batch-norm parameters are not decayed (the usual convention).
 """
 import numpy as np
 
+from ..functional._dispatch import to_host
+
 
 def _decays(layer, name):
     return name == "w"
@@ -25,7 +27,7 @@ class Optimizer:
     def step(self, net):
         self.t += 1
         for layer, name, p in net.parameters():
-            g = layer.grads[name]
+            g = to_host(layer.grads[name])   # grads live on the device on "cuda"
             if self.weight_decay and _decays(layer, name):
                 g = g + self.weight_decay * p
             self._update(f"{layer.path}.{name}", p, g)

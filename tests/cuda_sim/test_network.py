@@ -101,3 +101,39 @@ def test_trace_end_to_end_on_cuda(rng):
     assert tr.names() == ref.names()
     for a, b in zip(tr, ref):
         np.testing.assert_allclose(to_host(a.y), b.y, rtol=1e-5, atol=1e-5)
+
+
+def test_residual_and_inception_training_steps_match_cpu(rng):
+    """Joins (Add, DepthConcat) sum gradients on the device; SGD steps and the gradient-flow
+    recorder work on the cuda target and give the CPU's numbers."""
+    from cnnsim.experiments.gradflow import gradient_flow
+    from cnnsim.train import SGD
+    from cnnsim.train.losses import network_loss
+
+    def build():
+        inc = L.Concat([L.Sequential([L.Conv2D(1, 1, activation="relu", name="a")], name="b1"),
+                        L.Sequential([L.MaxPool2D(2, 1, "same", name="p")], name="b2")], name="inc")
+        res = L.ResidualUnit([L.Conv2D(3, 3, padding="same", activation="tanh", name="c1"),
+                              L.Conv2D(3, 3, padding="same", name="c2")], activation="relu", name="res")
+        return L.Sequential([L.Conv2D(2, 3, padding="same", activation="relu", name="C1"), inc, res,
+                             L.GlobalAvgPool(name="gap"), L.Dense(3, activation="softmax", name="out")],
+                            input_shape=(1, 4, 4), seed=2)
+    x = rng.standard_normal((2, 1, 4, 4)).astype(np.float32)
+    labels = np.array([0, 2])
+    results = {}
+    for target in ("cpu", "cuda"):
+        config.set_target(target)
+        net = build()
+        opt = SGD(0.1)
+        losses = []
+        for _ in range(1):
+            loss, _ = network_loss(net, x, labels)
+            losses.append(loss)
+            opt.step(net)
+        flow = gradient_flow(net, x, labels)
+        results[target] = (losses, flow["grad_norm"], [to_host(v) for _, _, v in net.parameters()])
+    (lc, fc, pc), (lg, fg, pg) = results["cpu"], results["cuda"]
+    np.testing.assert_allclose(lg, lc, rtol=1e-5)
+    np.testing.assert_allclose(fg, fc, rtol=1e-4)
+    for a, b in zip(pg, pc):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
