@@ -17,6 +17,7 @@ COMMANDS = {
     "explain": ("cnnsim.cli.explain_cmd", "explain"),
     "train": ("cnnsim.cli.train_cmd", "train"),
     "gradflow": ("cnnsim.cli.gradflow_cmd", "gradflow"),
+    "experiment": ("cnnsim.cli.experiment_cmd", "experiment"),
     "data": ("cnnsim.cli.data_cmd", "data"),
     "bench": ("cnnsim.cli.bench_cmd", "bench"),
 }
