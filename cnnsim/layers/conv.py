@@ -74,7 +74,7 @@ class Conv2D(Layer):
         self.params = {"w": w}
         if self.use_bias:
             self.params["b"] = np.zeros(self.filters, dtype=config.dtype)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}  # calloc: no memory until written
 
     def forward(self, x, training=False):
         w = self.params["w"]

@@ -36,7 +36,7 @@ class Dense(Layer):
         self.params = {"w": init_weights(self.init, (d, self.units), d, self.units, rng, config.dtype)}
         if self.use_bias:
             self.params["b"] = np.zeros(self.units, dtype=config.dtype)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}  # calloc: no memory until written
 
     def _act(self):
         if self.activation is None or (self.emit_logits and self.activation == "softmax"):

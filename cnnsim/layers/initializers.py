@@ -35,15 +35,19 @@ def shapes_only():
 def init_weights(kind, shape, fan_in, fan_out, rng, dtype):
     if _SHAPES_ONLY:
         return np.zeros(shape, dtype=dtype)
-    if kind == "lecun":
-        w = rng.standard_normal(shape) * np.sqrt(1.0 / fan_in)
+    # Draw directly in the target dtype and scale in place: AlexNet's F8 (177M weights in
+    # the lecture variant) would otherwise need a float64 temporary twice its size.
+    draw = np.float32 if np.dtype(dtype) == np.float32 else np.float64
+    if kind in ("lecun", "he"):
+        w = rng.standard_normal(shape, dtype=draw)
+        w *= draw(np.sqrt((1.0 if kind == "lecun" else 2.0) / fan_in))
     elif kind == "glorot":
         lim = np.sqrt(6.0 / (fan_in + fan_out))
-        w = rng.uniform(-lim, lim, size=shape)
-    elif kind == "he":
-        w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        w = rng.random(shape, dtype=draw)     # U[0, 1) -> U[-lim, lim)
+        w *= draw(2 * lim)
+        w -= draw(lim)
     elif kind == "zeros":
-        w = np.zeros(shape)
+        w = np.zeros(shape, dtype=draw)
     else:
         raise ValueError(f"unknown initializer {kind!r}; expected one of {INITIALIZERS}")
     return np.ascontiguousarray(w, dtype=dtype)

@@ -55,7 +55,7 @@ class Subsampling(Layer):
         # coef = 1, bias = 0: the layer starts as a plain average pool followed by act
         self.params = {"coef": np.ones(c, dtype=config.dtype),
                        "bias": np.zeros(c, dtype=config.dtype)}
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}  # calloc: no memory until written
 
     def forward(self, x, training=False):
         p = F.avg_pool2d(x, self.size, self.stride, "valid")

@@ -51,7 +51,7 @@ class BatchNorm(Layer):
     def _build_params(self, input_shape, rng):
         c = input_shape[0]
         self.params = {"gamma": np.ones(c, dtype=config.dtype), "beta": np.zeros(c, dtype=config.dtype)}
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}  # calloc: no memory until written
         self.buffers = {"running_mean": np.zeros(c, dtype=config.dtype),
                         "running_var": np.ones(c, dtype=config.dtype)}
 
