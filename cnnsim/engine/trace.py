@@ -21,14 +21,13 @@ the containers. **Light mode** (``light=True``) keeps only statistics and shapes
 leaves). Enough is kept to answer ``connections`` and ``receptive_field`` without re-running.
 """
 import json
-import os
 import pathlib
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..layers.base import observe
 from .stats import array_stats, grad_stats
 
@@ -289,15 +288,9 @@ class Trace:
                 "input": put(self.input), "output": put(self.output), "steps": steps}
         arrays["meta"] = np.array(json.dumps(meta))
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".trace-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
         return path
 
     @classmethod

@@ -23,7 +23,6 @@ Figures use the object-oriented API on an Agg canvas: no display, no pyplot stat
 """
 import math
 import os
-import tempfile
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch, Patch, Rectangle
 from PIL import Image
 
+from .._atomic import atomic_path
 from ..geometry import window as _window
 
 # -- colours (colour-blind friendly blue/orange; grey for padding) ------------------------
@@ -493,25 +493,13 @@ def _gif_frames(fig, hidden, n, frame):
 
 def _save_atomic(fig_or_anim, path, **kw):
     """Write to a temporary file beside ``path`` then rename: nothing half-written on failure."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    ext = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(suffix=ext, dir=d, prefix=".cnnsim-")
-    os.close(fd)
-    try:
+    ext = os.path.splitext(os.fspath(path))[1].lower() or ".png"
+    with atomic_path(path) as tmp:
         if isinstance(fig_or_anim, Figure):
-            fig_or_anim.savefig(tmp, **kw)
+            fig_or_anim.savefig(tmp, format=ext[1:], **kw)
         else:  # a list of PIL frames -> animated GIF
             frames = fig_or_anim
             frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], loop=0, **kw)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

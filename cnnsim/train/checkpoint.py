@@ -5,10 +5,10 @@ Keys: ``param/<layer path>/<name>``, ``buffer/<layer path>/<name>``, ``opt/<key>
 that every name and shape matches the network and says what differs.
 """
 import json
-import os
-import tempfile
 
 import numpy as np
+
+from .._atomic import atomic_path
 
 FORMAT = "cnnsim-checkpoint/1"
 
@@ -31,16 +31,9 @@ def save_checkpoint(path, net, optimizer=None, **meta):
             arrays[f"opt/{k}"] = v
     meta = {"format": FORMAT, "model": net.name, **meta}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    # write to a temporary file, then rename: never a half-written checkpoint
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:      # never a half-written checkpoint
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
     return path
 
 
