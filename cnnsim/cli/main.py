@@ -47,6 +47,11 @@ def cli():
       cnnsim summary alexnet             AlexNet as the lecture's table
       cnnsim explain conv --input 5x7 --kernel 3 --stride 2 --padding same
       cnnsim gradflow --depth 20 --activation sigmoid
+      cnnsim train lenet5 --data mnist --epochs 2
+      cnnsim experiment degradation
+
+    Every command has --help with examples. Usage errors exit with code 2, other
+    failures with 1; errors are one line on stderr.
     """
 
 

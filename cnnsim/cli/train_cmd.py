@@ -8,7 +8,7 @@ import click
 from .options import target_option
 
 
-@click.command()
+@click.command(short_help="Train a model (LeNet-5 on MNIST, ...) and plot its curves.")
 @target_option
 @click.argument("model")
 @click.option("--data", default="auto", show_default=True,
