@@ -5,6 +5,8 @@
 ``fastmath``         kept False: results must match the references to float tolerance.
 ``threads_per_block`` launch size of 1-D CUDA kernels and of block reductions (a power of two).
 ``tile``             side of the square shared-memory tiles of the CUDA dense kernels.
+``serial_work``      CPU calls estimated below this many nanoseconds of one core's work run
+                     on one thread (see ``functional._dispatch.kernels_for``); 0 = never.
 
 The target may also be set with the ``CNNSIM_TARGET`` environment variable.
 """
@@ -16,6 +18,7 @@ dtype = np.float32
 fastmath = False
 threads_per_block = 128
 tile = 16
+serial_work = int(os.environ.get("CNNSIM_SERIAL_WORK", 2_000_000))
 TARGETS = ("cpu", "cuda")
 
 target = os.environ.get("CNNSIM_TARGET", "cpu").strip().lower() or "cpu"

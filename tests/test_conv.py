@@ -115,8 +115,31 @@ def test_conv_bad_input_one_line_errors(call, exc, msg):
     assert "\n" not in str(e.value) and str(e.value).startswith("conv2d")
 
 
-def test_conv_deterministic_across_threads():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_full_window_path_matches_reference(dtype, rng):
+    # kernel == input size, no padding (LeNet-5's C5): the 1x1-output path, with a table
+    x = rng.standard_normal((3, 4, 5, 5)).astype(dtype)
+    w = rng.standard_normal((6, 4, 5, 5)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    conn = rng.random((6, 4)) > 0.4
+    y = F.conv2d(x, w, b, 1, "valid", conn)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(y, naive.conv2d(x, w, b, 1, "valid", conn), rtol=tol, atol=tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for got, want in zip(F.conv2d_backward(dy, x, w, 1, "valid", conn),
+                         naive.conv2d_backward(dy, x, w, 1, "valid", conn)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    if dtype == np.float64:
+        fn = lambda x, w, b: F.conv2d(x, w, b, 1, "valid", conn)
+        grads = F.conv2d_backward(probe_for(y.shape), x, w, 1, "valid", conn)
+        assert gradcheck(fn, x, w, b, grads=grads).ok
+
+
+def test_conv_deterministic_across_threads(monkeypatch):
     import numba
+    from cnnsim import config
+    monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 4, 9, 9)).astype(np.float32)
     w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)

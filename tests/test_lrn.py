@@ -136,7 +136,9 @@ def test_lrn_bad_arrays(call, exc, msg):
     assert "\n" not in str(e.value) and str(e.value).startswith("lrn")
 
 
-def test_lrn_deterministic_across_threads():
+def test_lrn_deterministic_across_threads(monkeypatch):
+    from cnnsim import config
+    monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
     import numba
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 10, 5, 7)).astype(np.float32)

@@ -210,7 +210,9 @@ def test_pool_backward_bad_dy(name):
         getattr(F, name)(np.zeros((1, 2, 2, 2), np.float32), x)
 
 
-def test_pool_deterministic_across_threads():
+def test_pool_deterministic_across_threads(monkeypatch):
+    from cnnsim import config
+    monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
     import numba
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((2, 4, 9, 9)) * 2).astype(np.float32)

@@ -20,9 +20,9 @@ from .cases import ConvCase, select
 SKIP_TORCH = "skipped (torch not installed)"
 SKIP_MISSING = "skipped (not available)"
 
-# Rows that need parts of cnnsim landed later (models, engine, training). Whoever lands them
-# registers a function ``fn(threads, repeat, is_quick) -> dict`` with ``register_extension``;
-# until then the report says so instead of inventing numbers.
+# Whole-model rows (``cnnsim.bench.extensions``): functions ``fn(threads, repeat, is_quick)
+# -> dict`` registered with ``register_extension``. They run when ``only`` is None or part of
+# their name (``--only lenet5_training``).
 EXTENSIONS = {
     "lenet5_training_throughput": None,   # images/s at batch 64, cnnsim vs same model in PyTorch
     "step_lenet5_start": None,            # warm (JIT cache hot) and cold start of `cnnsim step lenet5`
@@ -224,7 +224,16 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     ``threads`` is applied to Numba and PyTorch alike (clipped to what Numba allows).
     """
     import numba
-    cases = select(only, is_quick)
+    from .extensions import register_all
+    if not any(EXTENSIONS.values()):
+        register_all()
+    ext_names = [n for n in EXTENSIONS if only is None or only in n]
+    try:
+        cases = select(only, is_quick)
+    except ValueError:
+        if not ext_names:
+            raise
+        cases = []
     threads = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(threads)
     torch = baselines.torch_module()
@@ -236,8 +245,12 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     rows = [bench_case(c, repeat, torch, rng) for c in cases]
     ext = {}
     for name, fn in EXTENSIONS.items():
-        ext[name] = fn(threads, repeat, is_quick) if fn is not None else \
-            "not measured yet (needs cnnsim models/engine; see cnnsim.bench.run.EXTENSIONS)"
+        if name not in ext_names:
+            ext[name] = f"skipped (--only {only})"
+        elif fn is None:
+            ext[name] = "not measured (no measurement registered)"
+        else:
+            ext[name] = fn(threads, repeat, is_quick)
     env = environment(threads)
     env["repeat"] = repeat
     env["method"] = ("median of round-robin repeats after one warm-up, same process; "

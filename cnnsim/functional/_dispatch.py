@@ -5,15 +5,55 @@
 """
 import importlib
 
+import numba
 import numpy as np
 
 from .. import config
 
 
-def kernels_for(family):
+_CPU = {}
+
+
+def kernels_for(family, work=None):
+    """The kernel module ``family`` of the current target.
+
+    ``work``: an estimate of the call's cost in nanoseconds of one core (about one per
+    element of a cheap element-wise pass, 8 per tanh/exp, 0.2 per conv multiply-add). Below
+    ``config.serial_work`` the CPU kernels run on one thread: starting a parallel region
+    costs microseconds on an idle machine and milliseconds when the cores are shared
+    (a worker thread that lost its core must be rescheduled), far more than the work.
+    Results are the same either way (every kernel is deterministic across thread counts).
+    """
     if config.target == "cuda":
         return importlib.import_module(f"cnnsim.kernels.cuda.{family}")
-    return importlib.import_module(f"cnnsim.kernels.{family}")
+    mod = _CPU.get(family)
+    if mod is None:
+        mod = _CPU[family] = importlib.import_module(f"cnnsim.kernels.{family}")
+    if work is not None and work < config.serial_work:
+        return _OneThread(mod)
+    return mod
+
+
+class _OneThread:
+    """A kernel module whose functions run with one Numba thread (see ``kernels_for``)."""
+    __slots__ = ("_mod",)
+
+    def __init__(self, mod):
+        self._mod = mod
+
+    def __getattr__(self, name):
+        fn = getattr(self._mod, name)
+
+        def call(*args):
+            n = numba.get_num_threads()
+            if n == 1:
+                return fn(*args)
+            numba.set_num_threads(1)
+            try:
+                return fn(*args)
+            finally:
+                numba.set_num_threads(n)
+        return call
 
 
 def empty(shape, dtype):

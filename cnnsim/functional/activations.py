@@ -32,63 +32,69 @@ def _pair(dy, other, other_name, where, rank=None, layout=None):
     return dy, other
 
 
-def _k():
-    return kernels_for("activations")
+def _k(a, per=1):
+    # ``per``: rough nanoseconds per element (8 for tanh/exp, 1 for a compare)
+    return kernels_for("activations", a.size * per)
 
 
 def relu(x):
     """``max(x, 0)`` element-wise."""
-    return _k().relu_forward(_one(x, "x", "relu"))
+    x = _one(x, "x", "relu")
+    return _k(x).relu_forward(x)
 
 
 def relu_backward(dy, x):
     """``dx = dy`` where the pre-activation ``x > 0``, else 0."""
     dy, x = _pair(dy, x, "x", "relu_backward")
-    return _k().relu_backward(dy, x)
+    return _k(dy).relu_backward(dy, x)
 
 
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, computed without overflow for any |x|."""
-    return _k().sigmoid_forward(_one(x, "x", "sigmoid"))
+    x = _one(x, "x", "sigmoid")
+    return _k(x, 8).sigmoid_forward(x)
 
 
 def sigmoid_backward(dy, y):
     """``dx = dy * y * (1 - y)`` from the output ``y``."""
     dy, y = _pair(dy, y, "y", "sigmoid_backward")
-    return _k().sigmoid_backward(dy, y)
+    return _k(dy).sigmoid_backward(dy, y)
 
 
 def tanh(x):
     """``tanh(x)`` element-wise."""
-    return _k().tanh_forward(_one(x, "x", "tanh"))
+    x = _one(x, "x", "tanh")
+    return _k(x, 8).tanh_forward(x)
 
 
 def tanh_backward(dy, y):
     """``dx = dy * (1 - y^2)`` from the output ``y``."""
     dy, y = _pair(dy, y, "y", "tanh_backward")
-    return _k().tanh_backward(dy, y)
+    return _k(dy).tanh_backward(dy, y)
 
 
 def scaled_tanh(x):
     """LeNet-5's squashing function ``1.7159 tanh(2x/3)`` (LeCun et al. 1998)."""
-    return _k().scaled_tanh_forward(_one(x, "x", "scaled_tanh"))
+    x = _one(x, "x", "scaled_tanh")
+    return _k(x, 8).scaled_tanh_forward(x)
 
 
 def scaled_tanh_backward(dy, x):
     """``dx = dy * 1.7159 * (2/3) * (1 - tanh(2x/3)^2)`` from the pre-activation ``x``."""
     dy, x = _pair(dy, x, "x", "scaled_tanh_backward")
-    return _k().scaled_tanh_backward(dy, x)
+    return _k(dy, 8).scaled_tanh_backward(dy, x)
 
 
 def softmax(x):
     """Row-wise softmax of ``x (N, K)`` (the row max is subtracted first)."""
-    return _k().softmax_forward(_one(x, "x", "softmax", 2, "(N, K)"))
+    x = _one(x, "x", "softmax", 2, "(N, K)")
+    return _k(x, 8).softmax_forward(x)
 
 
 def softmax_backward(dy, y):
     """``dx = y * (dy - sum_k dy y)`` row by row, from the output ``y (N, K)``."""
     dy, y = _pair(dy, y, "y", "softmax_backward", 2, "(N, K)")
-    return _k().softmax_backward(dy, y)
+    return _k(dy).softmax_backward(dy, y)
 
 
 _FORWARD = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh,

@@ -17,6 +17,11 @@ from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
 
 
+def _work(x, w):
+    # nanoseconds of one core, roughly: 0.25 per multiply-add
+    return x.shape[0] * w.shape[0] * w.shape[1] // 4
+
+
 def _prepare(x, w, where, x_name="x"):
     x = as_float_array(x, x_name, where, 2, "(N, D_in)")
     w = as_float_array(w, "w", where, 2, "(D_in, D_out)")
@@ -37,7 +42,7 @@ def dense(x, w, b=None):
         b = as_float_array(b, "b", where, 1, "(D_out,)")
         check_shape(b, (w.shape[1],), "b", where, "(D_out,)")
         same_dtype(where, x=x, b=b)
-    return kernels_for("dense").dense_forward(x, w, b)
+    return kernels_for("dense", _work(x, w)).dense_forward(x, w, b)
 
 
 def dense_backward(dy, x, w):
@@ -50,7 +55,7 @@ def dense_backward(dy, x, w):
     dy = as_float_array(dy, "dy", where, 2, "(N, D_out)")
     same_dtype(where, dy=dy, x=x)
     check_shape(dy, (x.shape[0], w.shape[1]), "dy", where, "(N, D_out)")
-    k = kernels_for("dense")
+    k = kernels_for("dense", 2 * _work(x, w))
     dx = k.dense_backward_input(dy, w)
     dw, db = k.dense_backward_weight(dy, x)
     return dx, dw, db

@@ -44,7 +44,7 @@ def dropout(x, rate, rng, training=True):
     # drawn on the host (same seed, same mask on every target), then copied once to the
     # device on the "cuda" target so that forward and backward both use it there
     mask = to_target((keep / (1.0 - rate)).astype(x.dtype))
-    return kernels_for("merge").multiply(x, mask), mask
+    return kernels_for("merge", x.size).multiply(x, mask), mask
 
 
 def dropout_backward(dy, mask):
@@ -56,4 +56,4 @@ def dropout_backward(dy, mask):
     mask = as_float_array(mask, "mask", where)
     same_dtype(where, dy=dy, mask=mask)
     check_shape(dy, mask.shape, "dy", where, "(the shape of mask)")
-    return kernels_for("merge").multiply(dy, mask)
+    return kernels_for("merge", dy.size).multiply(dy, mask)

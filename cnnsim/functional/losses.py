@@ -33,7 +33,7 @@ def softmax_cross_entropy(logits, labels):
     if z.shape[0] == 0 or z.shape[1] == 0:
         raise ValueError(f"{where}: expected at least one row and one class, got shape {z.shape}")
     lab = _labels(labels, z.shape[0], z.shape[1], where)
-    loss, probs = kernels_for("losses").softmax_cross_entropy_forward(z, lab)
+    loss, probs = kernels_for("losses", 8 * z.size).softmax_cross_entropy_forward(z, lab)
     return float(loss), probs
 
 
@@ -44,4 +44,4 @@ def softmax_cross_entropy_backward(probs, labels):
     if p.shape[0] == 0:
         raise ValueError(f"{where}: expected at least one row, got shape {p.shape}")
     lab = _labels(labels, p.shape[0], p.shape[1], where)
-    return kernels_for("losses").softmax_cross_entropy_backward(p, lab)
+    return kernels_for("losses", p.size).softmax_cross_entropy_backward(p, lab)

@@ -36,7 +36,7 @@ def lrn(x, r=5, k=2.0, alpha=1e-4, beta=0.75):
     where = "lrn"
     x = as_float_array(x, "x", where, 4, "(N, C, H, W)")
     r, k, alpha, beta = _params(r, k, alpha, beta, where)
-    return kernels_for("lrn").lrn_forward(x, r, k, alpha, beta)
+    return kernels_for("lrn", 20 * x.size).lrn_forward(x, r, k, alpha, beta)
 
 
 def lrn_backward(dy, x, r=5, k=2.0, alpha=1e-4, beta=0.75):
@@ -50,4 +50,4 @@ def lrn_backward(dy, x, r=5, k=2.0, alpha=1e-4, beta=0.75):
     same_dtype(where, dy=dy, x=x)
     check_shape(dy, x.shape, "dy", where, "(N, C, H, W)")
     r, k, alpha, beta = _params(r, k, alpha, beta, where)
-    return kernels_for("lrn").lrn_backward(dy, x, r, k, alpha, beta)
+    return kernels_for("lrn", 40 * x.size).lrn_backward(dy, x, r, k, alpha, beta)

@@ -13,8 +13,8 @@ from ._dispatch import copy, empty, kernels_for
 import numpy as np
 
 
-def _k():
-    return kernels_for("merge")
+def _k(work=None):
+    return kernels_for("merge", work)
 
 
 def add(a, b):
@@ -26,7 +26,7 @@ def add(a, b):
         raise ValueError(f"add: shapes must match exactly, got a {a.shape} and b {b.shape} "
                          "(a residual shortcut needs a projection when shapes change)")
     same_dtype(where, a=a, b=b)
-    return _k().add(a, b)
+    return _k(a.size).add(a, b)
 
 
 def add_backward(dy):
@@ -81,7 +81,7 @@ def global_avg_pool(x):
     x = as_float_array(x, "x", "global_avg_pool", 4, "(N, C, H, W)")
     if x.shape[2] * x.shape[3] == 0:
         raise ValueError(f"global_avg_pool: maps must not be empty, got x of shape {x.shape}")
-    return _k().global_avg_pool_forward(x)
+    return _k(x.size).global_avg_pool_forward(x)
 
 
 def global_avg_pool_backward(dy, x_shape):
@@ -92,4 +92,4 @@ def global_avg_pool_backward(dy, x_shape):
     if len(x_shape) != 4 or x_shape[:2] != dy.shape or x_shape[2] * x_shape[3] == 0:
         raise ValueError(f"{where}: dy of shape {dy.shape} does not match x of shape {x_shape} "
                          "(expected x (N, C, H, W) with dy (N, C))")
-    return _k().global_avg_pool_backward(dy, x_shape[2], x_shape[3])
+    return _k(dy.size * x_shape[2] * x_shape[3]).global_avg_pool_backward(dy, x_shape[2], x_shape[3])

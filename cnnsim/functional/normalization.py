@@ -80,8 +80,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"{where}: momentum must lie in [0, 1], got {momentum!r}")
     eps = finite_number(eps, "eps", where, positive=True)
-    k = kernels_for("normalization")
     x4 = _as4(x)
+    k = kernels_for("normalization", 4 * x4.size)
     if training:
         m = x4.shape[0] * x4.shape[2] * x4.shape[3]
         if m < 2:
@@ -113,6 +113,6 @@ def batch_norm_backward(dy, cache):
     dy = as_float_array(dy, "dy", where)
     check_shape(dy, cache.x_shape, "dy", where, "(the shape of x)")
     same_dtype(where, dy=dy, x=cache.x_hat)
-    dx, dgamma, dbeta = kernels_for("normalization").batch_norm_backward(
+    dx, dgamma, dbeta = kernels_for("normalization", 4 * dy.size).batch_norm_backward(
         _as4(dy), cache.x_hat, cache.gamma, cache.inv_std, cache.training)
     return dx.reshape(cache.x_shape), dgamma, dbeta

@@ -30,6 +30,11 @@ def _prepare(x, size, stride, padding, where):
     return x, win
 
 
+def _work(x, win):
+    # nanoseconds of one core, roughly: one per window cell visited
+    return x.shape[0] * x.shape[1] * win.out_hw[0] * win.out_hw[1] * win.kernel[0] * win.kernel[1]
+
+
 def _geom(win):
     return (*win.kernel, *win.stride, *win.pads)
 
@@ -57,7 +62,7 @@ def max_pool2d(x, size=2, stride=None, padding="valid"):
     2x2 pooling with stride 2 keeps one input in four: 75% are dropped.
     """
     x, win = _prepare(x, size, stride, padding, "max_pool2d")
-    return kernels_for("pool").max_pool2d_forward(x, *_geom(win), _has_nan(x))
+    return kernels_for("pool", _work(x, win)).max_pool2d_forward(x, *_geom(win), _has_nan(x))
 
 
 def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
@@ -69,7 +74,7 @@ def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
     where = "max_pool2d_backward"
     x, win = _prepare(x, size, stride, padding, where)
     dy = _check_dy(dy, x, win, where)
-    return kernels_for("pool").max_pool2d_backward(dy, x, *_geom(win), _has_nan(x))
+    return kernels_for("pool", _work(x, win)).max_pool2d_backward(dy, x, *_geom(win), _has_nan(x))
 
 
 def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
@@ -80,7 +85,7 @@ def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
     position with ``divmod(idx, W)``.
     """
     x, win = _prepare(x, size, stride, padding, "max_pool2d_argmax")
-    return kernels_for("pool").max_pool2d_argmax(x, *_geom(win), _has_nan(x))
+    return kernels_for("pool", _work(x, win)).max_pool2d_argmax(x, *_geom(win), _has_nan(x))
 
 
 def avg_pool2d(x, size=2, stride=None, padding="valid"):
@@ -88,7 +93,7 @@ def avg_pool2d(x, size=2, stride=None, padding="valid"):
     ``y[n, c, i, j] = (sum of the real cells of window (i, j)) / (their count)``.
     """
     x, win = _prepare(x, size, stride, padding, "avg_pool2d")
-    return kernels_for("pool").avg_pool2d_forward(x, *_geom(win))
+    return kernels_for("pool", _work(x, win)).avg_pool2d_forward(x, *_geom(win))
 
 
 def avg_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
@@ -97,4 +102,4 @@ def avg_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
     where = "avg_pool2d_backward"
     x, win = _prepare(x, size, stride, padding, where)
     dy = _check_dy(dy, x, win, where)
-    return kernels_for("pool").avg_pool2d_backward(dy, x.shape[2], x.shape[3], *_geom(win))
+    return kernels_for("pool", _work(x, win)).avg_pool2d_backward(dy, x.shape[2], x.shape[3], *_geom(win))

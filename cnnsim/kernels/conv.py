@@ -82,6 +82,101 @@ def forward_weights(w, mask, r_pad):
     return wg
 
 
+# ---- full-window layers (LeNet-5's C5: the kernel covers the whole input, output 1x1) ----
+# Then y[n, f] = b[f] + sum_d x[n, d] wm[f, d] over the flattened window d = (c, u, v): the
+# definition itself, read straight from x (no copy). The phase-plane machinery would compute
+# one useful position per plane plus junk, so these loops run over contiguous rows instead,
+# vectorised over outputs (lanes = different outputs, every sum in increasing order).
+
+@njit(cache=True)
+def _full_window(x_shape, w_shape, top, bottom, left, right):
+    return (top == 0 and bottom == 0 and left == 0 and right == 0
+            and x_shape[2] == w_shape[2] and x_shape[3] == w_shape[3])
+
+
+@njit(cache=True)
+def _masked_rows(w, mask):
+    """``w (F, C, KH, KW)`` -> ``(F, C*KH*KW)`` with disconnected (f, c) pairs zeroed."""
+    f_, c_, kh, kw = w.shape
+    wm = np.empty((f_, c_ * kh * kw), dtype=w.dtype)
+    for f in range(f_):
+        for c in range(c_):
+            keep = mask[f, c] != 0
+            for u in range(kh):
+                for v in range(kw):
+                    wm[f, (c * kh + u) * kw + v] = w[f, c, u, v] if keep else 0.0
+    return wm
+
+
+@njit(cache=True, parallel=True)
+def _full_window_forward(x2, wt, b):
+    """``y (N, F) = b + x2 (N, D) @ wt (D, F)``; one image per iteration, sum over d in order."""
+    n_, d_ = x2.shape
+    f_ = wt.shape[1]
+    y = np.empty((n_, f_), dtype=x2.dtype)
+    for n in prange(n_):
+        acc = y[n]
+        acc[:] = b
+        for d in range(d_):
+            xv = x2[n, d]
+            row = wt[d]
+            for f in range(f_):
+                acc[f] += xv * row[f]
+    return y
+
+
+@njit(cache=True, parallel=True)
+def _full_window_dx(dy2, wm):
+    """``dx (N, D) = dy2 (N, F) @ wm (F, D)``; one image per iteration, sum over f in order."""
+    n_, f_ = dy2.shape
+    d_ = wm.shape[1]
+    dx = np.zeros((n_, d_), dtype=dy2.dtype)
+    for n in prange(n_):
+        acc = dx[n]
+        for f in range(f_):
+            g = dy2[n, f]
+            row = wm[f]
+            for d in range(d_):
+                acc[d] += g * row[d]
+    return dx
+
+
+@njit(cache=True, parallel=True)
+def _full_window_dw(dy2, x2, mask_rows):
+    """``dw (F, D) = dy2.T @ x2`` (sum over n in order), ``db[f] = sum_n dy2[n, f]``;
+    one filter per iteration; rows outside the connection table stay 0."""
+    n_, f_ = dy2.shape
+    d_ = x2.shape[1]
+    dw = np.zeros((f_, d_), dtype=dy2.dtype)
+    db = np.zeros(f_, dtype=dy2.dtype)
+    for f in prange(f_):
+        acc = dw[f]
+        s = 0.0
+        for n in range(n_):
+            g = dy2[n, f]
+            s += g
+            row = x2[n]
+            for d in range(d_):
+                acc[d] += g * row[d]
+        db[f] = s
+        keep = mask_rows[f]
+        for d in range(d_):
+            if keep[d] == 0:
+                acc[d] = 0.0
+    return dw, db
+
+
+@njit(cache=True)
+def _mask_rows(mask, kh, kw):
+    """``mask (F, C)`` -> ``(F, C*KH*KW)``: the table repeated over each kernel window."""
+    f_, c_ = mask.shape
+    m = np.empty((f_, c_ * kh * kw), dtype=np.uint8)
+    for f in range(f_):
+        for c in range(c_):
+            m[f, c * kh * kw:(c + 1) * kh * kw] = mask[f, c]
+    return m
+
+
 @njit(cache=True, parallel=True)
 def _crop_rows(yf, f_, ho, wo, pitch):
     """``yf (N, F', ho*pitch)`` flat -> ``y (N, f_, ho, wo)`` (drop junk columns and maps)."""
@@ -103,6 +198,10 @@ def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     """
     n_, c_, h, wd = x.shape
     f_, _, kh, kw = w.shape
+    if _full_window(x.shape, w.shape, top, bottom, left, right):
+        wt = np.ascontiguousarray(_masked_rows(w, mask).T)
+        y2 = _full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
+        return y2.reshape(n_, f_, 1, 1)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
     xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
     offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, G)
@@ -183,6 +282,9 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
     """
     n_, f_, ho, wo = dy.shape
     _, c_, kh, kw = w.shape
+    if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
+        dx2 = _full_window_dx(dy.reshape(n_, f_), _masked_rows(w, mask))
+        return dx2.reshape(n_, c_, in_h, in_w)
     hp = in_h + top + bottom
     wp = in_w + left + right
     qh = (kh + sh - 1) // sh
@@ -221,6 +323,10 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
     """
     n_, c_, h, wd = x.shape
     f_ = dy.shape[1]
+    if _full_window(x.shape, (f_, c_, kh, kw), top, bottom, left, right):
+        dw2, db = _full_window_dw(dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd),
+                                  _mask_rows(mask, kh, kw))
+        return dw2.reshape(f_, c_, kh, kw), db
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
     xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
     offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, GW)
