@@ -138,3 +138,24 @@ def test_real_subprocess():
     p = subprocess.run([sys.executable, "-m", "cnnsim.cli.main", "step", "lenet5", "--layer", "X"],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert p.returncode == 2 and "valid names" in p.stderr
+
+
+def test_step_traces_trained_weights_from_a_checkpoint(tmp_path):
+    """`cnnsim train` then `cnnsim step --checkpoint`: the trace uses the trained weights."""
+    from click.testing import CliRunner
+    from cnnsim.cli.main import cli
+    from cnnsim import models
+    from cnnsim.train import save_checkpoint
+    net = models.build("lenet5", variant="modern", seed=5)
+    net.find("C1").params["b"][...] = 7.0            # recognisable weights
+    path = tmp_path / "ck.npz"
+    save_checkpoint(str(path), net, epoch=3)
+    r = CliRunner().invoke(cli, ["step", "lenet5", "--variant", "modern", "--checkpoint", str(path),
+                                 "--neuron", "C1:0:0:0", "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+    data = json.loads(r.stdout)
+    assert data["neuron"]["bias"] == 7.0
+    assert "loaded trained weights" in r.stderr and "epoch 3" in r.stderr
+    r = CliRunner().invoke(cli, ["step", "lenet5", "--checkpoint", str(path)])   # paper variant
+    assert r.exit_code == 2 and "--checkpoint" in r.output

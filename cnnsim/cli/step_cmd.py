@@ -217,25 +217,29 @@ def interactive_loop(stepper, read, echo, show_step, show_neuron):
 @click.option("--json", "as_json", is_flag=True, help="print the same facts as JSON.")
 @click.option("--light", is_flag=True, help="keep statistics only (arrays only for --neuron's layer).")
 @click.option("--load", "load_path", type=click.Path(dir_okay=False), help="show a saved trace instead of running MODEL.")
+@click.option("--variant", help="model variant, e.g. lenet5: paper | modern; alexnet: lecture | paper.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False),
+              help="load trained weights (checkpoint.npz from `cnnsim train`) before tracing.")
 @target_option
 def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir, as_json, light,
-         load_path):
+         load_path, variant, checkpoint):
     """Trace MODEL's forward pass, one layer at a time.
 
     \b
     Examples:
       cnnsim step lenet5
       cnnsim step lenet5 --sample digit7 --neuron C3:2:4:4
-      cnnsim step alexnet --layer C2 --light
+      cnnsim step alexnet --layer S2 --light
+      cnnsim step lenet5 --variant modern --checkpoint runs/train/checkpoint.npz
     """
     given = [n for n, v in (("--image", image), ("--sample", sample), ("--seed", seed)) if v is not None]
     if len(given) > 1:
         raise click.UsageError(f"choose one input: {' or '.join(given)}")
     if load_path is None and model is None:
         raise click.UsageError("missing argument MODEL (or give --load TRACE.npz)")
-    if load_path is not None and (model or given or interactive or light):
+    if load_path is not None and (model or given or interactive or light or variant or checkpoint):
         raise click.UsageError("--load shows a saved trace: it takes no MODEL, input, "
-                               "--interactive or --light")
+                               "--variant, --checkpoint, --interactive or --light")
     if as_json and interactive:
         raise click.UsageError("--json and --interactive do not go together")
     nspec = _parse_neuron(neuron) if neuron else None
@@ -255,9 +259,16 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir,
     from cnnsim.engine import Stepper
     from cnnsim.engine.connections import check_neuron
     try:
-        net = models.build(model)
+        net = models.build(model, **({"variant": variant} if variant else {}))
     except (ValueError, TypeError) as e:
-        raise click.BadParameter(str(e), param_hint="MODEL") from None
+        raise click.BadParameter(str(e).splitlines()[0], param_hint="MODEL") from None
+    if checkpoint is not None:
+        from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
+        try:
+            meta = load_checkpoint(checkpoint, net)
+        except (CheckpointError, OSError) as e:
+            raise click.BadParameter(str(e).splitlines()[0], param_hint="--checkpoint") from None
+        out(f"loaded trained weights from {checkpoint} (epoch {meta.get('epoch', '?')})")
     leaf_names = [l.path for l in net.leaves()]
     all_names = [l.path for l in net.walk() if l is not net]
 
@@ -320,7 +331,8 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir,
         if y.ndim == 1 and y.size > 1:
             best = int(np.argmin(y)) if tr.steps[-1].kind == "RBF" else int(np.argmax(y))
             rule = "argmin of the RBF penalties" if tr.steps[-1].kind == "RBF" else "argmax"
-            out(f"prediction: class {best} ({rule}; untrained weights unless loaded)")
+            weights = "trained weights" if checkpoint else "untrained weights: see --checkpoint"
+            out(f"prediction: class {best} ({rule}; {weights})")
     _finish(tr, nspec, save, plot_dir, as_json, out, net=net, x=x)
 
 
