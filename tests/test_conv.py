@@ -140,6 +140,7 @@ def test_conv_deterministic_across_threads(monkeypatch):
     import numba
     from cnnsim import config
     monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
+    monkeypatch.setattr(config, "serial_work_shared", 0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 4, 9, 9)).astype(np.float32)
     w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)

@@ -4,6 +4,8 @@
 ``cnnsim.kernels.cuda.conv`` on the "cuda" target: same function names, same signatures.
 """
 import importlib
+import os
+import time
 
 import numba
 import numpy as np
@@ -29,9 +31,29 @@ def kernels_for(family, work=None):
     mod = _CPU.get(family)
     if mod is None:
         mod = _CPU[family] = importlib.import_module(f"cnnsim.kernels.{family}")
-    if work is not None and work < config.serial_work:
+    if work is not None and work < _serial_limit():
         return _OneThread(mod)
     return mod
+
+
+_shared = [0.0, False]     # (time of the last look, other processes busy?)
+
+
+def _serial_limit():
+    """``config.serial_work``, or ``config.serial_work_shared`` while other processes keep
+    the cores busy: the 1-minute load average, less this process's own Numba threads, of
+    at least 0.75 (looked up at most once a second). A parallel region then waits for a
+    worker thread to get a core back, milliseconds per call, and one thread is faster."""
+    if not config.serial_work_shared:
+        return config.serial_work
+    now = time.monotonic()
+    if now - _shared[0] > 1.0:
+        _shared[0] = now
+        try:
+            _shared[1] = os.getloadavg()[0] - numba.get_num_threads() >= 0.75
+        except OSError:          # no load average on this platform
+            _shared[1] = False
+    return config.serial_work_shared if _shared[1] else config.serial_work
 
 
 class _OneThread:
