@@ -30,7 +30,7 @@ NaN input on a disconnected map would still propagate as NaN; inputs are finite 
 import numpy as np
 from numba import njit, prange
 
-from .conv_blocked import (FB, FBW, G, GW, blocked_plane_conv, blocked_weight_grad,
+from .conv_blocked import (CH, FB, FBW, G, GW, blocked_plane_conv, blocked_weight_grad,
                            phase_geometry, to_phase_planes)
 
 
@@ -80,6 +80,36 @@ def forward_weights(w, mask, r_pad):
                 for v in range(kw):
                     wg[f // FB, (c * kh + u) * kw + v, f % FB] = w[f, c, u, v]
     return wg
+
+
+@njit(cache=True, fastmath={"contract"}, parallel=True)
+def _few_maps_plane_conv(xf, offs, wg, maps, P):
+    """``blocked_plane_conv`` without bias for fewer than FB output maps (a first layer's
+    ``dx``: one input map), where the 8-map block would compute 7 zero maps per useful
+    one. ``yf[n, f, p] = sum_r wg[0, r, f] * xf[n, p + offs[r]]`` for ``f < maps``; one
+    prange iteration per (image, map, chunk of CH positions), taps in order."""
+    n_ = xf.shape[0]
+    r_ = offs.shape[0]
+    nch = (P + CH - 1) // CH
+    yf = np.empty((n_, FB, P), dtype=xf.dtype)
+    for t in prange(n_ * maps * nch):
+        n = t // (maps * nch)
+        f = (t // nch) % maps
+        p0 = (t % nch) * CH
+        m = min(CH, P - p0)
+        xn = xf[n]
+        acc = yf[n, f, p0:p0 + m]
+        acc[:] = 0.0
+        for r in range(0, r_, G):
+            w0 = wg[0, r, f]
+            w1 = wg[0, r + 1, f]
+            o0 = p0 + offs[r]
+            o1 = p0 + offs[r + 1]
+            x0 = xn[o0:o0 + m]
+            x1 = xn[o1:o1 + m]
+            for q in range(m):
+                acc[q] = acc[q] + w0 * x0[q] + w1 * x1[q]
+    return yf
 
 
 # ---- full-window layers (LeNet-5's C5: the kernel covers the whole input, output 1x1) ----
@@ -295,8 +325,11 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
     wd = wx + qw - 1
     dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
     offs, wg = _dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd)
-    zero_bias = np.zeros(wg.shape[0] * FB, dtype=dy.dtype)
-    yf = blocked_plane_conv(dyf, offs, wg, zero_bias, hx * wd)
+    if c_ * sh * sw < 4:
+        yf = _few_maps_plane_conv(dyf, offs, wg, c_ * sh * sw, hx * wd)
+    else:
+        zero_bias = np.zeros(wg.shape[0] * FB, dtype=dy.dtype)
+        yf = blocked_plane_conv(dyf, offs, wg, zero_bias, hx * wd)
     return _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, wd)
 
 
