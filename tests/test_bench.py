@@ -46,3 +46,19 @@ def test_im2col_baseline_matches_cnnsim(rng):
     for got, want in zip(baselines.im2col_conv_backward(dy, cols, x.shape, w, 2, pads),
                          F.conv2d_backward(dy, x, w, 2, pads)):
         np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+def test_whole_model_rows_selected_by_only(monkeypatch):
+    from cnnsim.bench import run as brun
+    calls = []
+    for name in brun.EXTENSIONS:
+        monkeypatch.setitem(brun.EXTENSIONS, name,
+                            lambda t, r, q, name=name: calls.append(name) or {"ok": name})
+    rep = brun.run_bench(only="lenet5_training", is_quick=True)
+    assert rep["rows"] == [] and calls == ["lenet5_training_throughput"]
+    assert rep["extensions"]["step_lenet5_start"].startswith("skipped")
+
+
+def test_training_worker_steps_lenet5():
+    from cnnsim.bench.extensions import train_worker
+    assert train_worker("cnnsim", 1, 1) > 0

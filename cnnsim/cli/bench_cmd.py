@@ -52,8 +52,23 @@ def format_report(rep):
                          f" -> {nv['speedup']:.0f}x faster")
     lines.append("")
     for name, val in rep["extensions"].items():
-        lines.append(f"{name}: {val}")
+        lines.append(f"{name}: {_ext_text(val)}")
     return "\n".join(lines)
+
+
+def _ext_text(val, indent="    "):
+    """A whole-model row: numbers rounded, nested dicts (per variant) on their own lines."""
+    if not isinstance(val, dict):
+        return str(val)
+    parts, nested = [], []
+    for k, v in val.items():
+        if isinstance(v, dict):
+            nested.append(f"{indent}{k}: {_ext_text(v, indent + '    ')}")
+        elif isinstance(v, float):
+            parts.append(f"{k}={v:.4g}")
+        else:
+            parts.append(f"{k}={v}")
+    return "; ".join(parts) + "".join("\n" + n for n in nested)
 
 
 @click.command("bench")
