@@ -51,7 +51,7 @@ def _serial_limit():
         _shared[0] = now
         try:
             _shared[1] = os.getloadavg()[0] - numba.get_num_threads() >= 0.75
-        except OSError:          # no load average on this platform
+        except (OSError, AttributeError):   # no load average on this platform (Windows)
             _shared[1] = False
     return config.serial_work_shared if _shared[1] else config.serial_work
 
