@@ -20,4 +20,5 @@ def to_host(a):
         return {k: to_host(v) for k, v in a.items()}
     return a
 
+
 __version__ = "0.1.0"

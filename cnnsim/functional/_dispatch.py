@@ -10,7 +10,7 @@ import time
 import numba
 import numpy as np
 
-from .. import config
+from .. import config, to_host  # noqa: F401  (to_host: the one definition, cnnsim.to_host)
 
 
 _CPU = {}
@@ -93,10 +93,6 @@ def copy(a):
         return device_copy(a)
     return a.copy()
 
-
-def to_host(a):
-    """``a`` as a NumPy array (copied from the device when it lives there)."""
-    return a.copy_to_host() if hasattr(a, "copy_to_host") else a
 
 
 def to_target(a):
