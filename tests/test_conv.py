@@ -5,6 +5,7 @@ from hypothesis import given, strategies as st
 
 from cnnsim import functional as F
 from cnnsim import geometry
+from cnnsim.kernels import conv as conv_kernels
 from cnnsim.testing import naive
 from cnnsim.testing.gradcheck import gradcheck, probe_for
 
@@ -56,6 +57,34 @@ def conv_case(draw):
     return n, c, f, h, w, (fh, fw), (sh, sw), pad, table, dtype, seed
 
 
+@st.composite
+def lane_case(draw):
+    """Stride-1 batches wide enough for the batch-lane layout (kernels.conv._lanes)."""
+    n, c, f = draw(st.integers(8, 20)), draw(st.integers(1, 5)), draw(st.integers(1, 10))
+    fh, fw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    pad = draw(padding_st)
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    t, b, l, r = geometry.normalize_padding(pad, (h, w), (fh, fw), (1, 1))
+    if h + t + b < fh or w + l + r < fw:
+        h, w = fh + 1, fw + 2
+    wo = w + l + r - fw + 1
+    n = max(n, -(-conv_kernels.LANES_MIN // wo))
+    table = draw(st.one_of(st.none(), st.lists(st.lists(st.booleans(), min_size=c, max_size=c),
+                                               min_size=f, max_size=f)))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**31))
+    return n, c, f, h, w, (fh, fw), (1, 1), pad, table, dtype, seed
+
+
+@given(lane_case())
+def test_conv_batch_lane_path_matches_reference(case):
+    n, w, k = case[0], case[4], case[5]
+    pads = geometry.normalize_padding(case[7], (case[3], w), k, (1, 1))
+    wo = w + pads[2] + pads[3] - k[1] + 1
+    assert conv_kernels._lanes(n, wo, 1, 1)          # the path under test
+    _check_against_reference(case)
+
+
 @pytest.mark.thorough
 @given(conv_case())
 def test_conv_matches_reference_thorough(case):
@@ -85,9 +114,11 @@ def _check_against_reference(case):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("stride,padding", [(1, "valid"), (2, "same"), ((2, 1), (1, 0, 2, 1))])
-def test_conv_backward_finite_differences(stride, padding, rng):
-    x = rng.standard_normal((2, 3, 6, 5))
+@pytest.mark.parametrize("stride,padding,n", [(1, "valid", 2), (2, "same", 2),
+                                              ((2, 1), (1, 0, 2, 1), 2),
+                                              (1, (2, 0, 1, 2), 16)])   # batch-lane path
+def test_conv_backward_finite_differences(stride, padding, n, rng):
+    x = rng.standard_normal((n, 3, 6, 5))
     w = rng.standard_normal((4, 3, 3, 2))
     b = rng.standard_normal(4)
     conn = rng.random((4, 3)) > 0.3
@@ -142,14 +173,16 @@ def test_conv_deterministic_across_threads(monkeypatch):
     monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
     monkeypatch.setattr(config, "serial_work_shared", 0)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((3, 4, 9, 9)).astype(np.float32)
-    w = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
-    dy = rng.standard_normal((3, 5, 7, 7)).astype(np.float32)
-    before = numba.get_num_threads()
-    outs = []
-    for t in sorted({1, before}):
-        numba.set_num_threads(t)
-        outs.append((F.conv2d(x, w), *F.conv2d_backward(dy, x, w)))
-    numba.set_num_threads(before)
-    for a, b in zip(outs[0], outs[-1]):
-        np.testing.assert_array_equal(a, b)
+    for n in (3, 12):          # image layout, batch-lane layout
+        x = rng.standard_normal((n, 4, 9, 9)).astype(np.float32)
+        w = rng.standard_normal((9, 4, 3, 3)).astype(np.float32)
+        dy = rng.standard_normal((n, 9, 7, 7)).astype(np.float32)
+        before = numba.get_num_threads()
+        outs = []
+        for t in sorted({1, 2, before}):
+            numba.set_num_threads(t)
+            outs.append((F.conv2d(x, w), *F.conv2d_backward(dy, x, w)))
+        numba.set_num_threads(before)
+        for out in outs[1:]:
+            for a, b in zip(outs[0], out):
+                np.testing.assert_array_equal(a, b)

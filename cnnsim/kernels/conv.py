@@ -30,8 +30,11 @@ NaN input on a disconnected map would still propagate as NaN; inputs are finite 
 import numpy as np
 from numba import njit, prange
 
-from .conv_blocked import (CH, FB, FBW, G, GW, blocked_plane_conv, blocked_weight_grad,
-                           phase_geometry, to_phase_planes)
+from .conv_blocked import (FB, FBW, G, GW, blocked_plane_conv, blocked_weight_grad,
+                           few_maps_plane_conv, lanes_to_rows, phase_geometry,
+                           rows_to_lanes, to_lanes, to_phase_planes)
+
+LANES_MIN = 64   # batch-lane layout when stride is 1 and N * W_out >= this (8 AVX2 vectors)
 
 
 @njit(cache=True)
@@ -82,34 +85,12 @@ def forward_weights(w, mask, r_pad):
     return wg
 
 
-@njit(cache=True, fastmath={"contract"}, parallel=True)
-def _few_maps_plane_conv(xf, offs, wg, maps, P):
-    """``blocked_plane_conv`` without bias for fewer than FB output maps (a first layer's
-    ``dx``: one input map), where the 8-map block would compute 7 zero maps per useful
-    one. ``yf[n, f, p] = sum_r wg[0, r, f] * xf[n, p + offs[r]]`` for ``f < maps``; one
-    prange iteration per (image, map, chunk of CH positions), taps in order."""
-    n_ = xf.shape[0]
-    r_ = offs.shape[0]
-    nch = (P + CH - 1) // CH
-    yf = np.empty((n_, FB, P), dtype=xf.dtype)
-    for t in prange(n_ * maps * nch):
-        n = t // (maps * nch)
-        f = (t // nch) % maps
-        p0 = (t % nch) * CH
-        m = min(CH, P - p0)
-        xn = xf[n]
-        acc = yf[n, f, p0:p0 + m]
-        acc[:] = 0.0
-        for r in range(0, r_, G):
-            w0 = wg[0, r, f]
-            w1 = wg[0, r + 1, f]
-            o0 = p0 + offs[r]
-            o1 = p0 + offs[r + 1]
-            x0 = xn[o0:o0 + m]
-            x1 = xn[o1:o1 + m]
-            for q in range(m):
-                acc[q] = acc[q] + w0 * x0[q] + w1 * x1[q]
-    return yf
+@njit(cache=True)
+def _lanes(n_, wo, sh, sw):
+    """Use the batch-lane layout (``conv_blocked.to_lanes``): stride 1 and enough images
+    times output columns to fill the vector loop. Depends on the shapes only, so a given
+    call always takes the same path (determinism)."""
+    return sh == 1 and sw == 1 and n_ >= 2 and n_ * wo >= LANES_MIN
 
 
 # ---- full-window layers (LeNet-5's C5: the kernel covers the whole input, output 1x1) ----
@@ -233,12 +214,19 @@ def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         y2 = _full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
         return y2.reshape(n_, f_, 1, 1)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
+    bias = np.zeros(_round_up(f_, FB), dtype=x.dtype)
+    bias[:f_] = b
+    if _lanes(n_, wo, sh, sw):
+        # one group per output row, positions (j, n): no junk columns
+        xt = to_lanes(x, top, left, hq, wq)
+        offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, G) * n_
+        wg = forward_weights(w, mask, offs.shape[0])
+        yt = blocked_plane_conv(xt, wq * n_, ho, offs, wg, bias, wo * n_)
+        return lanes_to_rows(yt, f_, wo)
     xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
     offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, G)
     wg = forward_weights(w, mask, offs.shape[0])
-    bias = np.zeros(wg.shape[0] * FB, dtype=x.dtype)
-    bias[:f_] = b
-    yf = blocked_plane_conv(xf, offs, wg, bias, ho * wq)
+    yf = blocked_plane_conv(xf.reshape(-1), xf.shape[1], n_, offs, wg, bias, ho * wq)
     return _crop_rows(yf, f_, ho, wo, wq)
 
 
@@ -303,6 +291,16 @@ def _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, pitch):
 
 
 @njit(cache=True)
+def _dx_plane_conv(dyflat, gstride, ng, offs, wg, maps, P):
+    """The ``dx`` convolution: the 8-map blocked kernel, or, for fewer than 4 output maps
+    (a first layer: one input map), the kernel that computes only the useful ones."""
+    if maps < 4:
+        return few_maps_plane_conv(dyflat, gstride, ng, offs, wg, maps, P)
+    zero_bias = np.zeros(wg.shape[0] * FB, dtype=dyflat.dtype)
+    return blocked_plane_conv(dyflat, gstride, ng, offs, wg, zero_bias, P)
+
+
+@njit(cache=True)
 def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     """``dx (N, C, H, W)`` from ``dy (N, F, H_out, W_out)`` and ``w (F, C, KH, KW)``.
 
@@ -315,6 +313,15 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
     if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
         dx2 = _full_window_dx(dy.reshape(n_, f_), _masked_rows(w, mask))
         return dx2.reshape(n_, c_, in_h, in_w)
+    if _lanes(n_, in_w, sh, sw):
+        # dy zero-padded by K-1-pad (negative: cropped), so only dx's own rows and
+        # columns are computed, not the padding that is cut afterwards
+        hd = in_h + kh - 1
+        wd = in_w + kw - 1
+        dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd)
+        offs, wg = _dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
+        yt = _dx_plane_conv(dyt, wd * n_, in_h, offs * n_, wg, c_, in_w * n_)
+        return lanes_to_rows(yt, c_, in_w)
     hp = in_h + top + bottom
     wp = in_w + left + right
     qh = (kh + sh - 1) // sh
@@ -325,11 +332,7 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
     wd = wx + qw - 1
     dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
     offs, wg = _dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd)
-    if c_ * sh * sw < 4:
-        yf = _few_maps_plane_conv(dyf, offs, wg, c_ * sh * sw, hx * wd)
-    else:
-        zero_bias = np.zeros(wg.shape[0] * FB, dtype=dy.dtype)
-        yf = blocked_plane_conv(dyf, offs, wg, zero_bias, hx * wd)
+    yf = _dx_plane_conv(dyf.reshape(-1), dyf.shape[1], n_, offs, wg, c_ * sh * sw, hx * wd)
     return _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, wd)
 
 
@@ -361,10 +364,16 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
                                   _mask_rows(mask, kh, kw))
         return dw2.reshape(f_, c_, kh, kw), db
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
-    xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
-    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, GW)
-    dyf = _flat_rows(dy, _round_up(f_, FBW), wq)
-    dwg = blocked_weight_grad(dyf, xf, offs, ho * wq)
+    if _lanes(n_, wo, sh, sw):
+        xt = to_lanes(x, top, left, hq, wq)
+        offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, GW) * n_
+        dyt = rows_to_lanes(dy, _round_up(f_, FBW))
+        dwg = blocked_weight_grad(dyt, xt, wq * n_, offs, wo * n_)
+    else:
+        xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
+        offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, GW)
+        dyf = _flat_rows(dy, _round_up(f_, FBW), wq)
+        dwg = blocked_weight_grad(dyf, xf.reshape(-1), xf.shape[1], offs, ho * wq)
     dw = np.zeros((f_, c_, kh, kw), dtype=dy.dtype)
     for f in range(f_):
         for c in range(c_):
