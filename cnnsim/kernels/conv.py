@@ -30,9 +30,9 @@ NaN input on a disconnected map would still propagate as NaN; inputs are finite 
 import numpy as np
 from numba import njit, prange
 
-from .conv_blocked import (FB, FBW, G, GW, blocked_plane_conv, blocked_weight_grad,
-                           few_maps_plane_conv, lanes_to_rows, phase_geometry,
-                           rows_to_lanes, to_lanes, to_phase_planes)
+from .conv_blocked import (FBW, GW, block_shape, blocked_weight_grad, lanes_input_grad,
+                           lanes_to_rows, phase_geometry, plane_conv, rows_to_lanes,
+                           to_lanes, to_phase_planes)
 
 LANES_MIN = 64   # batch-lane layout when stride is 1 and N * W_out >= this (8 AVX2 vectors)
 
@@ -69,7 +69,7 @@ def forward_taps(c_, kh, kw, sh, sw, hq, wq, multiple):
 
 
 @njit(cache=True)
-def forward_weights(w, mask, r_pad):
+def forward_weights(w, mask, r_pad, FB):
     """``w (F, C, KH, KW)`` -> ``wg (ceil(F/FB), r_pad, FB)``: taps in the order of
     :func:`forward_taps`, FB consecutive filters contiguous, disconnected pairs 0."""
     f_, c_, kh, kw = w.shape
@@ -214,19 +214,20 @@ def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         y2 = _full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
         return y2.reshape(n_, f_, 1, 1)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
-    bias = np.zeros(_round_up(f_, FB), dtype=x.dtype)
+    fb, g = block_shape(f_)
+    bias = np.zeros(_round_up(f_, fb), dtype=x.dtype)
     bias[:f_] = b
     if _lanes(n_, wo, sh, sw):
         # one group per output row, positions (j, n): no junk columns
         xt = to_lanes(x, top, left, hq, wq)
-        offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, G) * n_
-        wg = forward_weights(w, mask, offs.shape[0])
-        yt = blocked_plane_conv(xt, wq * n_, ho, offs, wg, bias, wo * n_)
+        offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
+        wg = forward_weights(w, mask, offs.shape[0], fb)
+        yt = plane_conv(xt, wq * n_, ho, offs, wg, bias, wo * n_)
         return lanes_to_rows(yt, f_, wo)
     xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
-    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, G)
-    wg = forward_weights(w, mask, offs.shape[0])
-    yf = blocked_plane_conv(xf.reshape(-1), xf.shape[1], n_, offs, wg, bias, ho * wq)
+    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, g)
+    wg = forward_weights(w, mask, offs.shape[0], fb)
+    yf = plane_conv(xf.reshape(-1), xf.shape[1], n_, offs, wg, bias, ho * wq)
     return _crop_rows(yf, f_, ho, wo, wq)
 
 
@@ -240,13 +241,14 @@ def _dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd):
     where that index falls outside the kernel).
     """
     f_, c_, kh, kw = w.shape
+    co_ = c_ * sh * sw
+    FB, G = block_shape(co_)
     r_ = f_ * qh * qw
     offs = np.zeros(_round_up(r_, G), dtype=np.int64)
     for f in range(f_):
         for q in range(qh):
             for t in range(qw):
                 offs[(f * qh + q) * qw + t] = f * hd * wd + q * wd + t
-    co_ = c_ * sh * sw
     nb = (co_ + FB - 1) // FB
     wg = np.zeros((nb, offs.shape[0], FB), dtype=w.dtype)
     for c in range(c_):
@@ -291,13 +293,25 @@ def _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, pitch):
 
 
 @njit(cache=True)
-def _dx_plane_conv(dyflat, gstride, ng, offs, wg, maps, P):
-    """The ``dx`` convolution: the 8-map blocked kernel, or, for fewer than 4 output maps
-    (a first layer: one input map), the kernel that computes only the useful ones."""
-    if maps < 4:
-        return few_maps_plane_conv(dyflat, gstride, ng, offs, wg, maps, P)
-    zero_bias = np.zeros(wg.shape[0] * FB, dtype=dyflat.dtype)
-    return blocked_plane_conv(dyflat, gstride, ng, offs, wg, zero_bias, P)
+def _lanes_dx_weights(w, mask, f4):
+    """``w (F, C, KH, KW)`` -> ``wx (ceil(C/3), KH, KW, f4, 3)`` for
+    :func:`~cnnsim.kernels.conv_blocked.lanes_input_grad`; disconnected pairs and the
+    padding maps 0."""
+    f_, c_, kh, kw = w.shape
+    wx = np.zeros(((c_ + 2) // 3, kh, kw, f4, 3), dtype=w.dtype)
+    for f in range(f_):
+        for c in range(c_):
+            if mask[f, c] != 0:
+                for u in range(kh):
+                    for v in range(kw):
+                        wx[c // 3, u, v, f, c % 3] = w[f, c, u, v]
+    return wx
+
+
+@njit(cache=True)
+def _zeros_like_bias(wg):
+    """A zero bias for every map of the blocked weights ``wg (NB, R, FB)`` (``dx`` has none)."""
+    return np.zeros(wg.shape[0] * wg.shape[2], dtype=wg.dtype)
 
 
 @njit(cache=True)
@@ -314,14 +328,10 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
         dx2 = _full_window_dx(dy.reshape(n_, f_), _masked_rows(w, mask))
         return dx2.reshape(n_, c_, in_h, in_w)
     if _lanes(n_, in_w, sh, sw):
-        # dy zero-padded by K-1-pad (negative: cropped), so only dx's own rows and
-        # columns are computed, not the padding that is cut afterwards
-        hd = in_h + kh - 1
-        wd = in_w + kw - 1
-        dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd)
-        offs, wg = _dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
-        yt = _dx_plane_conv(dyt, wd * n_, in_h, offs * n_, wg, c_, in_w * n_)
-        return lanes_to_rows(yt, c_, in_w)
+        dyt = rows_to_lanes(dy, _round_up(f_, 4))
+        dxt = lanes_input_grad(dyt, _lanes_dx_weights(w, mask, dyt.shape[1]), n_, in_h, in_w,
+                               top, left)
+        return lanes_to_rows(dxt, c_, in_w)
     hp = in_h + top + bottom
     wp = in_w + left + right
     qh = (kh + sh - 1) // sh
@@ -332,7 +342,7 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
     wd = wx + qw - 1
     dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
     offs, wg = _dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd)
-    yf = _dx_plane_conv(dyf.reshape(-1), dyf.shape[1], n_, offs, wg, c_ * sh * sw, hx * wd)
+    yf = plane_conv(dyf.reshape(-1), dyf.shape[1], n_, offs, wg, _zeros_like_bias(wg), hx * wd)
     return _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, wd)
 
 

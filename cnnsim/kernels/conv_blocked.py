@@ -30,11 +30,10 @@ computed by exactly one iteration of one thread).
 import numpy as np
 from numba import njit, prange
 
-FB = 8     # output maps per register block (one AVX2 float32 vector of weights' worth)
-G = 2      # taps per pass of the inner loop
-CH = 512   # flat positions per chunk (8 rows x 512 float32 = 16 KiB of accumulators)
-FBW = 4    # filters per block in the weight gradient
-GW = 2     # taps per block in the weight gradient
+WIDE_MIN_MAPS = 20   # output maps from which the 5-map block pays (see block_shape)
+CH = 512   # flat positions per chunk (5 rows x 512 float32 = 10 KiB of accumulators)
+FBW = 2    # filters per block in the weight gradient
+GW = 4     # taps per block in the weight gradient
 
 _FM = {"contract"}
 _FM_RED = {"contract", "reassoc"}
@@ -84,88 +83,129 @@ def to_phase_planes(x, sh, sw, top, left, hq, wq, slack):
     return xf
 
 
-@njit(cache=True, fastmath=_FM, parallel=True)
-def blocked_plane_conv(xflat, gstride, ng, offs, wg, bias, P):
-    """The hot loop. For every group ``g < ng`` (an image, or one output row of the batch-lane
-    layout) and position ``p < P``:
+@njit(cache=True)
+def block_shape(maps):
+    """``(maps per block, taps per pass)`` of the hot loop for ``maps`` output maps: the
+    wide block (5 x 3) when there are enough maps to fill it, else the narrow one (3 x 4),
+    which wastes less on LeNet-sized layers (16 maps: 18 computed instead of 20; a first
+    layer's ``dx``: 3 instead of 5). Measured on this project's bench layers; see
+    docs/performance.md."""
+    if maps >= WIDE_MIN_MAPS:
+        return 5, 3
+    return 3, 4
+
+
+@njit(cache=True)
+def plane_conv(xflat, gstride, ng, offs, wg, bias, P):
+    """For every group ``g < ng`` (an image, or one output row of the batch-lane layout)
+    and position ``p < P``:
     ``yf[g, f, p] = bias[f] + sum_r wg[f // FB, r, f % FB] * xflat[g*gstride + p + offs[r]]``.
 
-    ``xflat (L,)`` flat input planes, ``offs (R,)`` tap offsets (R a multiple of G),
-    ``wg (NB, R, FB)`` weights blocked by FB output maps, ``bias (NB*FB,)``.
-    Returns ``yf (ng, NB*FB, P)``. One ``prange`` iteration per (group, block of FB maps).
+    ``xflat (L,)`` flat input planes, ``offs (R,)`` tap offsets, ``wg (NB, R, FB)``
+    weights blocked by ``FB`` output maps (``FB, G = block_shape(maps)``; R a multiple of
+    G), ``bias (NB*FB,)``. Returns ``yf (ng, NB*FB, P)``.
     """
+    if wg.shape[2] == 5:
+        return _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P)
+    return _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P)
+
+
+@njit(cache=True, fastmath=_FM, parallel=True)
+def _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P):
+    """:func:`plane_conv` with blocks of 5 maps, 3 taps per pass: each loaded input vector
+    feeds 5 multiply-adds, each accumulator loaded and stored feeds 3. One ``prange``
+    iteration per (group, block of maps)."""
     nb = wg.shape[0]
     r_ = offs.shape[0]
-    yf = np.empty((ng, nb * FB, P), dtype=xflat.dtype)
+    yf = np.empty((ng, nb * 5, P), dtype=xflat.dtype)
     for t in prange(ng * nb):
         g = t // nb
         fb = t % nb
         base = g * gstride
-        acc = np.empty((FB, CH), dtype=xflat.dtype)   # one allocation per work item
+        acc = np.empty((5, CH), dtype=xflat.dtype)   # one allocation per work item
         a0 = acc[0]
         a1 = acc[1]
         a2 = acc[2]
         a3 = acc[3]
         a4 = acc[4]
-        a5 = acc[5]
-        a6 = acc[6]
-        a7 = acc[7]
         for p0 in range(0, P, CH):
             m = min(CH, P - p0)
-            for k in range(FB):
-                acc[k, :] = bias[fb * FB + k]
-            for r in range(0, r_, G):
+            for k in range(5):
+                acc[k, :] = bias[fb * 5 + k]
+            for r in range(0, r_, 3):
                 o0 = base + p0 + offs[r]
                 o1 = base + p0 + offs[r + 1]
+                o2 = base + p0 + offs[r + 2]
                 x0 = xflat[o0:o0 + m]
                 x1 = xflat[o1:o1 + m]
-                # 16 weights of this (block, tap pair): scalars, kept in registers
+                x2 = xflat[o2:o2 + m]
+                # the 15 weights of this (block, 3 taps): scalars for the whole loop
                 w = wg[fb, r]
-                w00, w01, w02, w03, w04, w05, w06, w07 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+                w00, w01, w02, w03, w04 = w[0], w[1], w[2], w[3], w[4]
                 w = wg[fb, r + 1]
-                w10, w11, w12, w13, w14, w15, w16, w17 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]
-                # contiguous in p: vectorized; each loaded x feeds 8 maps
+                w10, w11, w12, w13, w14 = w[0], w[1], w[2], w[3], w[4]
+                w = wg[fb, r + 2]
+                w20, w21, w22, w23, w24 = w[0], w[1], w[2], w[3], w[4]
+                # contiguous in p: vectorized
                 for p in range(m):
                     v0 = x0[p]
                     v1 = x1[p]
-                    a0[p] = a0[p] + w00 * v0 + w10 * v1
-                    a1[p] = a1[p] + w01 * v0 + w11 * v1
-                    a2[p] = a2[p] + w02 * v0 + w12 * v1
-                    a3[p] = a3[p] + w03 * v0 + w13 * v1
-                    a4[p] = a4[p] + w04 * v0 + w14 * v1
-                    a5[p] = a5[p] + w05 * v0 + w15 * v1
-                    a6[p] = a6[p] + w06 * v0 + w16 * v1
-                    a7[p] = a7[p] + w07 * v0 + w17 * v1
-            for k in range(FB):
-                yf[g, fb * FB + k, p0:p0 + m] = acc[k, :m]
+                    v2 = x2[p]
+                    a0[p] = a0[p] + w00 * v0 + w10 * v1 + w20 * v2
+                    a1[p] = a1[p] + w01 * v0 + w11 * v1 + w21 * v2
+                    a2[p] = a2[p] + w02 * v0 + w12 * v1 + w22 * v2
+                    a3[p] = a3[p] + w03 * v0 + w13 * v1 + w23 * v2
+                    a4[p] = a4[p] + w04 * v0 + w14 * v1 + w24 * v2
+            for k in range(5):
+                yf[g, fb * 5 + k, p0:p0 + m] = acc[k, :m]
     return yf
 
 
 @njit(cache=True, fastmath=_FM, parallel=True)
-def few_maps_plane_conv(xflat, gstride, ng, offs, wg, maps, P):
-    """``blocked_plane_conv`` without bias for fewer than FB output maps (a first layer's
-    ``dx``: one input map), where the 8-map block would compute 7 zero maps per useful
-    one. ``yf[g, f, p] = sum_r wg[0, r, f] * xflat[g*gstride + p + offs[r]]`` for
-    ``f < maps``; one prange iteration per (group, map, chunk of CH positions), taps in
-    order (the same sums, in the same order, as the blocked kernel)."""
+def _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P):
+    """:func:`plane_conv` with blocks of 3 maps, 4 taps per pass (for few output maps)."""
+    nb = wg.shape[0]
     r_ = offs.shape[0]
-    nch = (P + CH - 1) // CH
-    yf = np.empty((ng, FB, P), dtype=xflat.dtype)
-    for t in prange(ng * maps * nch):
-        g = t // (maps * nch)
-        f = (t // nch) % maps
-        p0 = (t % nch) * CH
-        m = min(CH, P - p0)
-        base = g * gstride + p0
-        acc = yf[g, f, p0:p0 + m]
-        acc[:] = 0.0
-        for r in range(0, r_, G):
-            w0 = wg[0, r, f]
-            w1 = wg[0, r + 1, f]
-            x0 = xflat[base + offs[r]:base + offs[r] + m]
-            x1 = xflat[base + offs[r + 1]:base + offs[r + 1] + m]
-            for q in range(m):
-                acc[q] = acc[q] + w0 * x0[q] + w1 * x1[q]
+    yf = np.empty((ng, nb * 3, P), dtype=xflat.dtype)
+    for t in prange(ng * nb):
+        g = t // nb
+        fb = t % nb
+        base = g * gstride
+        acc = np.empty((3, CH), dtype=xflat.dtype)
+        a0 = acc[0]
+        a1 = acc[1]
+        a2 = acc[2]
+        for p0 in range(0, P, CH):
+            m = min(CH, P - p0)
+            for k in range(3):
+                acc[k, :] = bias[fb * 3 + k]
+            for r in range(0, r_, 4):
+                o0 = base + p0 + offs[r]
+                o1 = base + p0 + offs[r + 1]
+                o2 = base + p0 + offs[r + 2]
+                o3 = base + p0 + offs[r + 3]
+                x0 = xflat[o0:o0 + m]
+                x1 = xflat[o1:o1 + m]
+                x2 = xflat[o2:o2 + m]
+                x3 = xflat[o3:o3 + m]
+                w = wg[fb, r]
+                w00, w01, w02 = w[0], w[1], w[2]
+                w = wg[fb, r + 1]
+                w10, w11, w12 = w[0], w[1], w[2]
+                w = wg[fb, r + 2]
+                w20, w21, w22 = w[0], w[1], w[2]
+                w = wg[fb, r + 3]
+                w30, w31, w32 = w[0], w[1], w[2]
+                for p in range(m):
+                    v0 = x0[p]
+                    v1 = x1[p]
+                    v2 = x2[p]
+                    v3 = x3[p]
+                    a0[p] = a0[p] + w00 * v0 + w10 * v1 + w20 * v2 + w30 * v3
+                    a1[p] = a1[p] + w01 * v0 + w11 * v1 + w21 * v2 + w31 * v3
+                    a2[p] = a2[p] + w02 * v0 + w12 * v1 + w22 * v2 + w32 * v3
+            for k in range(3):
+                yf[g, fb * 3 + k, p0:p0 + m] = acc[k, :m]
     return yf
 
 
@@ -173,52 +213,55 @@ def few_maps_plane_conv(xflat, gstride, ng, offs, wg, maps, P):
 def blocked_weight_grad(dyf, xflat, gstride, offs, P):
     """``dwg[f, r] = sum_g sum_p dyf[g, f, p] * xflat[g*gstride + p + offs[r]]``.
 
-    ``dyf (ng, F4, P)`` output gradient in the flat layout of :func:`blocked_plane_conv`
-    (junk positions zero, F4 a multiple of FBW), ``xflat (L,)`` flat input planes,
-    ``offs (R,)`` with R a multiple of GW. Returns ``dwg (F4, R)``. One ``prange``
-    iteration owns FBW x GW entries of ``dwg`` (4 filters x 2 taps = 8 running dot
-    products, each fed by one load of dy and of x).
+    ``dyf (ng, F2, P)`` output gradient in the flat layout of :func:`plane_conv`
+    (junk positions zero, F2 a multiple of FBW = 2), ``xflat (L,)`` flat input planes,
+    ``offs (R,)`` with R a multiple of GW = 4. Returns ``dwg (F2, R)``. One ``prange``
+    iteration owns 2 filters x 4 taps of ``dwg``: 8 running dot products (enough to hide
+    the multiply-add latency), fed by 6 loads per step.
     """
     ng = dyf.shape[0]
-    f4 = dyf.shape[1]
+    f2 = dyf.shape[1]
     r_ = offs.shape[0]
-    nfb = f4 // FBW
+    nfb = f2 // FBW
     nrb = r_ // GW
-    dwg = np.zeros((f4, r_), dtype=xflat.dtype)
+    dwg = np.zeros((f2, r_), dtype=xflat.dtype)
     zero = np.zeros(1, dtype=xflat.dtype)[0]   # 0 of the input's dtype
     for t in prange(nfb * nrb):
         fb = t // nrb          # filter block outer: consecutive items share dy
         r = (t % nrb) * GW
         f = fb * FBW
-        s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = zero
+        s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
         for g in range(ng):
             d0 = dyf[g, f]
             d1 = dyf[g, f + 1]
-            d2 = dyf[g, f + 2]
-            d3 = dyf[g, f + 3]
-            o0 = g * gstride + offs[r]
-            o1 = g * gstride + offs[r + 1]
-            x0 = xflat[o0:o0 + P]
-            x1 = xflat[o1:o1 + P]
+            base = g * gstride
+            x0 = xflat[base + offs[r]:base + offs[r] + P]
+            x1 = xflat[base + offs[r + 1]:base + offs[r + 1] + P]
+            x2 = xflat[base + offs[r + 2]:base + offs[r + 2] + P]
+            x3 = xflat[base + offs[r + 3]:base + offs[r + 3] + P]
             for p in range(P):
+                e0 = d0[p]
+                e1 = d1[p]
                 v0 = x0[p]
                 v1 = x1[p]
-                s00 += d0[p] * v0
-                s01 += d0[p] * v1
-                s10 += d1[p] * v0
-                s11 += d1[p] * v1
-                s20 += d2[p] * v0
-                s21 += d2[p] * v1
-                s30 += d3[p] * v0
-                s31 += d3[p] * v1
+                v2 = x2[p]
+                v3 = x3[p]
+                s00 += e0 * v0
+                s01 += e0 * v1
+                s02 += e0 * v2
+                s03 += e0 * v3
+                s10 += e1 * v0
+                s11 += e1 * v1
+                s12 += e1 * v2
+                s13 += e1 * v3
         dwg[f, r] = s00
         dwg[f, r + 1] = s01
+        dwg[f, r + 2] = s02
+        dwg[f, r + 3] = s03
         dwg[f + 1, r] = s10
         dwg[f + 1, r + 1] = s11
-        dwg[f + 2, r] = s20
-        dwg[f + 2, r + 1] = s21
-        dwg[f + 3, r] = s30
-        dwg[f + 3, r + 1] = s31
+        dwg[f + 1, r + 2] = s12
+        dwg[f + 1, r + 3] = s13
     return dwg
 
 
@@ -249,6 +292,73 @@ def to_lanes(x, top, left, hp, wp):
                 for n in range(n_):
                     xt[o + n] = x[n, c, r, s]
     return xt
+
+
+@njit(cache=True, fastmath=_FM, parallel=True)
+def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
+    """``dx`` of a stride-1 convolution in the batch-lane layout, by scattering each ``dy``
+    row into the input row it came from (the transposed convolution, useful work only):
+
+        dxt[r, c, (j + v - left)*N + n] += w[f, c, u, v] * dyt[r + top - u, f, j*N + n]
+
+    for every tap ``(u, v)``, map ``f`` and column ``j`` that lands inside ``dx``: nothing
+    is multiplied by padding, unlike a correlation of the zero-padded ``dy`` (LeNet-5 C3:
+    half the multiply-adds). ``dyt (ho, F4, wo*N)`` (:func:`rows_to_lanes`, F4 a multiple
+    of 4), ``wx (NB, KH, KW, F4, 3)`` the weights of 3 input maps per block.
+    Returns ``dxt (in_h, NB*3, in_w*N)``. One ``prange`` iteration per (input row, block
+    of 3 maps); each pass adds 4 ``dy`` maps into the 3 rows, in a fixed order (u, v, f).
+    """
+    ho, f4, pw = dyt.shape
+    wo = pw // n_
+    nb, kh, kw = wx.shape[0], wx.shape[1], wx.shape[2]
+    dxt = np.empty((in_h, nb * 3, in_w * n_), dtype=dyt.dtype)
+    for t in prange(in_h * nb):
+        r = t // nb
+        cb = t % nb
+        a0 = dxt[r, cb * 3]
+        a1 = dxt[r, cb * 3 + 1]
+        a2 = dxt[r, cb * 3 + 2]
+        a0[:] = 0.0
+        a1[:] = 0.0
+        a2[:] = 0.0
+        for u in range(kh):
+            i = r + top - u                     # the dy row that reaches input row r via u
+            if i < 0 or i >= ho:
+                continue
+            dyrow = dyt[i]
+            for v in range(kw):
+                j_lo = max(0, left - v)         # dy columns that land inside dx
+                j_hi = min(wo, in_w + left - v)
+                if j_hi <= j_lo:
+                    continue
+                m = (j_hi - j_lo) * n_
+                ao = (j_lo + v - left) * n_
+                b0 = a0[ao:ao + m]
+                b1 = a1[ao:ao + m]
+                b2 = a2[ao:ao + m]
+                xo = j_lo * n_
+                for f in range(0, f4, 4):
+                    x0 = dyrow[f, xo:xo + m]
+                    x1 = dyrow[f + 1, xo:xo + m]
+                    x2 = dyrow[f + 2, xo:xo + m]
+                    x3 = dyrow[f + 3, xo:xo + m]
+                    w = wx[cb, u, v, f]
+                    w00, w01, w02 = w[0], w[1], w[2]
+                    w = wx[cb, u, v, f + 1]
+                    w10, w11, w12 = w[0], w[1], w[2]
+                    w = wx[cb, u, v, f + 2]
+                    w20, w21, w22 = w[0], w[1], w[2]
+                    w = wx[cb, u, v, f + 3]
+                    w30, w31, w32 = w[0], w[1], w[2]
+                    for p in range(m):
+                        v0 = x0[p]
+                        v1 = x1[p]
+                        v2 = x2[p]
+                        v3 = x3[p]
+                        b0[p] = b0[p] + w00 * v0 + w10 * v1 + w20 * v2 + w30 * v3
+                        b1[p] = b1[p] + w01 * v0 + w11 * v1 + w21 * v2 + w31 * v3
+                        b2[p] = b2[p] + w02 * v0 + w12 * v1 + w22 * v2 + w32 * v3
+    return dxt
 
 
 @njit(cache=True, parallel=True)
