@@ -85,6 +85,25 @@ def test_conv_batch_lane_path_matches_reference(case):
     _check_against_reference(case)
 
 
+@pytest.mark.parametrize("n,c,f,hw,k,s,pad,lanes,scatter,wide", [
+    (8, 20, 21, 8, 3, 1, "same", True, False, True),     # lanes; 5-map blocks; dx correlates
+    (16, 3, 5, 8, 3, 1, "valid", True, True, False),     # lanes; 3-map blocks; dx scatters
+    (16, 2, 4, 6, 3, 1, 3, True, False, False),          # lanes; pad > K-1: dy cropped
+    (1, 20, 21, 9, 3, 2, "same", False, None, True),     # phase planes, strided, 5-map
+])
+def test_conv_every_kernel_path_matches_reference(n, c, f, hw, k, s, pad, lanes, scatter, wide):
+    from cnnsim.kernels.conv_blocked import block_shape
+    t, b, l, r = geometry.normalize_padding(pad, (hw, hw), (k, k), (s, s))
+    ho = (hw + t + b - k) // s + 1
+    assert conv_kernels._lanes(n, ho, s, s) == lanes
+    if scatter is not None:
+        assert conv_kernels._scatter_dx(ho * ho, hw * hw, c) == scatter
+    assert (block_shape(f)[0] == 5) == wide
+    _check_against_reference((n, c, f, hw, hw, (k, k), (s, s), pad, None, np.float32, 7))
+    table = (np.arange(f * c).reshape(f, c) % 3 != 0).tolist()      # a connection table
+    _check_against_reference((n, c, f, hw, hw, (k, k), (s, s), pad, table, np.float64, 8))
+
+
 @pytest.mark.thorough
 @given(conv_case())
 def test_conv_matches_reference_thorough(case):

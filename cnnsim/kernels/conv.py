@@ -11,17 +11,29 @@ Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, 
 where ``xp`` is ``x`` zero-padded by ``(top, bottom, left, right)``.
 
 How it is fast while staying *direct* (no im2col matrix): the input is laid out once per
-call as flat, zero-padded "phase planes" (stride folded away), every kernel tap becomes a
-constant offset into that flat array, and the hot loop
-(:func:`cnnsim.kernels.conv_blocked.blocked_plane_conv`) updates 8 output maps from 2 taps
-per pass over contiguous positions, so each loaded input feeds 8 multiply-adds from
-registers. The two backward passes reuse the same machinery:
+call so that every kernel tap becomes a constant offset into one flat array, and the hot
+loop (:func:`cnnsim.kernels.conv_blocked.plane_conv`) updates a block of 5 output maps
+from 3 taps per pass over contiguous positions (3 maps x 4 taps for layers with few maps),
+so each loaded input feeds several multiply-adds from registers. Two layouts:
 
-* ``dx`` is itself a stride-1 direct convolution of the zero-padded ``dy`` with the
+* **batch lanes** (stride 1, ``N * W_out >= LANES_MIN``: training batches): the images are
+  the innermost axis, ``xt[c, I, J, n]``; one output row of the whole batch is one
+  contiguous run of ``W_out * N`` positions, with nothing wasted;
+* **phase planes** (strided layers, single images): each image's zero-padded planes are
+  split into their stride phases (stride folded away) and stored flat at a fixed row
+  pitch; the few "junk" columns between rows are computed and dropped.
+
+The two backward passes reuse the same machinery:
+
+* ``dx``: in batch lanes, each ``dy`` row is scattered into the input rows it came from
+  (:func:`~cnnsim.kernels.conv_blocked.lanes_input_grad`: only the useful multiply-adds);
+  in phase planes, a stride-1 direct convolution of the zero-padded ``dy`` with the
   flipped kernels (one output "map" per input channel and stride phase);
 * ``dw[f, c, u, v] = sum_{n,i,j} dy[n, f, i, j] xp[n, c, i*sh+u, j*sw+v]`` is a blocked
-  set of dot products (4 filters x 2 taps per work item).
+  set of dot products (2 filters x 4 taps per work item) over either layout.
 
+Which layout and block a call uses depends on the shapes only, never on the thread count
+or the machine load.
 Every output element is written by exactly one thread and summed in a fixed order,
 so results do not depend on the thread count (determinism is a contract).
 Masked-off (filter, channel) pairs get weight 0 in the blocked layout (so an infinite or
@@ -30,11 +42,12 @@ NaN input on a disconnected map would still propagate as NaN; inputs are finite 
 import numpy as np
 from numba import njit, prange
 
-from .conv_blocked import (FBW, GW, block_shape, blocked_weight_grad, lanes_input_grad,
-                           lanes_to_rows, phase_geometry, plane_conv, rows_to_lanes,
-                           to_lanes, to_phase_planes)
+from .conv_blocked import (FBW, GW, WIDE_MIN_MAPS, block_shape, blocked_weight_grad,
+                           lanes_input_grad, lanes_to_rows, phase_geometry, plane_conv,
+                           rows_to_lanes, to_lanes, to_phase_planes)
 
-LANES_MIN = 64   # batch-lane layout when stride is 1 and N * W_out >= this (8 AVX2 vectors)
+LANES_MIN = 64      # batch-lane layout when stride is 1 and N * W_out >= this (8 AVX2 vectors)
+NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one
 
 
 @njit(cache=True)
@@ -293,6 +306,18 @@ def _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, pitch):
 
 
 @njit(cache=True)
+def _scatter_dx(dy_positions, dx_positions, c_):
+    """Batch-lane ``dx``: scatter the ``dy`` rows (useful multiply-adds only, 3-map blocks)
+    rather than correlate the zero-padded ``dy`` (every ``dx`` position times every tap,
+    in 5-map blocks when there are enough maps)? Whichever does less work, counting the
+    3-map block as ``NARROW_COST`` times slower per multiply-add (measured). Scatter wins
+    where the padding is large (LeNet-5 C3: 100 dy vs 196 dx positions per map, 2x);
+    "same" layers (AlexNet C3/C5, ResNet) correlate, 7-15 % faster there."""
+    corr = dx_positions * (1.0 if c_ >= WIDE_MIN_MAPS else NARROW_COST)
+    return dy_positions * NARROW_COST < corr
+
+
+@njit(cache=True)
 def _lanes_dx_weights(w, mask, f4):
     """``w (F, C, KH, KW)`` -> ``wx (ceil(C/3), KH, KW, f4, 3)`` for
     :func:`~cnnsim.kernels.conv_blocked.lanes_input_grad`; disconnected pairs and the
@@ -328,10 +353,19 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
         dx2 = _full_window_dx(dy.reshape(n_, f_), _masked_rows(w, mask))
         return dx2.reshape(n_, c_, in_h, in_w)
     if _lanes(n_, in_w, sh, sw):
-        dyt = rows_to_lanes(dy, _round_up(f_, 4))
-        dxt = lanes_input_grad(dyt, _lanes_dx_weights(w, mask, dyt.shape[1]), n_, in_h, in_w,
-                               top, left)
-        return lanes_to_rows(dxt, c_, in_w)
+        if _scatter_dx(ho * wo, in_h * in_w, c_):
+            dyt = rows_to_lanes(dy, _round_up(f_, 4))
+            dxt = lanes_input_grad(dyt, _lanes_dx_weights(w, mask, dyt.shape[1]), n_,
+                                   in_h, in_w, top, left)
+            return lanes_to_rows(dxt, c_, in_w)
+        # correlate dy, zero-padded by K-1-pad (negative: cropped), over dx's own rows
+        # and columns only (not the padding that would be cut afterwards)
+        hd = in_h + kh - 1
+        wd = in_w + kw - 1
+        dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd)
+        offs, wg = _dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
+        yt = plane_conv(dyt, wd * n_, in_h, offs * n_, wg, _zeros_like_bias(wg), in_w * n_)
+        return lanes_to_rows(yt, c_, in_w)
     hp = in_h + top + bottom
     wp = in_w + left + right
     qh = (kh + sh - 1) // sh

@@ -1,6 +1,6 @@
 """Register-blocked building blocks of the direct convolution (see ``kernels.conv``).
 
-The idea, in three steps (no im2col matrix is ever built):
+The idea, in four steps (no im2col matrix is ever built):
 
 1. **Phase layout.** The zero-padded input ``xp (N, C, Hp, Wp)`` is rearranged once per
    call into "phase planes": for stride ``(sh, sw)`` plane ``(c, a, b)`` holds
@@ -14,11 +14,18 @@ The idea, in three steps (no im2col matrix is ever built):
    by a constant. So ``y_flat[f, p] = sum_r w[f, r] * xf[p + off[r]]``, an inner loop over
    contiguous ``p`` that LLVM vectorizes (8 float32 lanes with AVX2). Columns
    ``wo <= j < Wq`` of the flat output are junk (they straddle two rows) and are dropped.
-3. **Register blocking.** One pass of the inner loop updates ``FB = 8`` output maps from
-   ``G = 2`` taps: each input vector loaded from memory feeds 8 multiply-adds, and each
-   accumulator loaded/stored feeds 2. The 16 weights of the block are scalars held in
-   registers for the whole loop. Positions are processed in chunks of ``CH`` so the
-   8 accumulator rows stay in L1 while the taps stream past.
+3. **Register blocking.** One pass of the inner loop updates a block of 5 output maps
+   from 3 taps (:func:`block_shape`; 3 maps x 4 taps when a layer has few maps): each
+   input vector loaded from memory feeds 5 multiply-adds, each accumulator loaded and
+   stored feeds 3, and the 15 weights of the pass are scalars held in registers. (The
+   first version used 8 maps x 2 taps: 16 weights plus accumulators and inputs do not
+   fit AVX2's 16 vector registers, and the spills made it 20-30 % slower; the shapes were
+   chosen by timing 10 variants on the bench layers.) Positions are processed in chunks
+   of ``CH`` so the accumulator rows stay in L1 while the taps stream past.
+4. **Batch lanes.** For stride 1 and a batch, the images can instead be the innermost
+   axis (:func:`to_lanes`); then a tap of one output row is one contiguous run of
+   ``W_out * N`` numbers, and the same loops run with one group per output row and no
+   junk columns.
 
 Determinism: every output element is owned by one ``prange`` iteration and summed in a
 fixed tap order; ``fastmath={'contract'}`` only lets LLVM fuse ``a + w*x`` into one FMA
