@@ -103,6 +103,23 @@ def test_nan_propagates_through_max():
     assert F.max_pool2d_argmax(x)[0, 0, 0, 0] == 5
 
 
+def test_nan_rule_applies_to_the_map_that_holds_the_nan(rng):
+    # the CPU kernels look for NaN map by map; the other maps are pooled as usual
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    clean = x.copy()
+    x[1, 2, 2, 2] = np.nan                      # in all four 3x3/2 windows
+    y = F.max_pool2d(x, 3, 2)
+    ref = naive.max_pool2d(clean, 3, 2)
+    mask = np.ones(y.shape, bool)
+    mask[1, 2, :2, :2] = False                  # the windows that contain the NaN
+    np.testing.assert_array_equal(y[mask], ref[mask])
+    assert np.isnan(y[1, 2, :2, :2]).all()
+    assert (F.max_pool2d_argmax(x, 3, 2)[1, 2, :2, :2] == 2 * 6 + 2).all()
+    dx = F.max_pool2d_backward(np.ones_like(y), x, 3, 2)
+    assert dx[1, 2, 2, 2] == 4                  # all four windows send their gradient there
+    np.testing.assert_array_equal(dx[0], F.max_pool2d_backward(np.ones_like(y), clean, 3, 2)[0])
+
+
 def test_alexnet_overlapping_pool_shapes():
     x = np.zeros((1, 2, 55, 55), np.float32)
     assert F.max_pool2d(x, 3, 2).shape == (1, 2, 27, 27)

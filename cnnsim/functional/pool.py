@@ -39,13 +39,11 @@ def _geom(win):
     return (*win.kernel, *win.stride, *win.pads)
 
 
-def _has_nan(x):
-    # the max kernels propagate NaN only when asked (the extra test costs speed)
-    if hasattr(x, "copy_to_host"):
-        # a device array: the NaN rule costs nothing on the GPU, and scanning for NaN here
-        # would copy x to the host; results are the same either way
-        return True
-    return bool(np.isnan(x).any())
+def _force_nan_rule(x):
+    # ``nan_aware`` for the max kernels: the CPU kernels look for NaN in each map
+    # themselves (and apply the NaN rule to those maps only); on the GPU the rule costs
+    # nothing, and scanning here would copy x to the host. Same results either way.
+    return hasattr(x, "copy_to_host")
 
 
 def _check_dy(dy, x, win, where):
@@ -62,7 +60,7 @@ def max_pool2d(x, size=2, stride=None, padding="valid"):
     2x2 pooling with stride 2 keeps one input in four: 75% are dropped.
     """
     x, win = _prepare(x, size, stride, padding, "max_pool2d")
-    return kernels_for("pool", _work(x, win)).max_pool2d_forward(x, *_geom(win), _has_nan(x))
+    return kernels_for("pool", _work(x, win)).max_pool2d_forward(x, *_geom(win), _force_nan_rule(x))
 
 
 def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
@@ -74,7 +72,7 @@ def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
     where = "max_pool2d_backward"
     x, win = _prepare(x, size, stride, padding, where)
     dy = _check_dy(dy, x, win, where)
-    return kernels_for("pool", _work(x, win)).max_pool2d_backward(dy, x, *_geom(win), _has_nan(x))
+    return kernels_for("pool", _work(x, win)).max_pool2d_backward(dy, x, *_geom(win), _force_nan_rule(x))
 
 
 def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
@@ -85,7 +83,7 @@ def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
     position with ``divmod(idx, W)``.
     """
     x, win = _prepare(x, size, stride, padding, "max_pool2d_argmax")
-    return kernels_for("pool", _work(x, win)).max_pool2d_argmax(x, *_geom(win), _has_nan(x))
+    return kernels_for("pool", _work(x, win)).max_pool2d_argmax(x, *_geom(win), _force_nan_rule(x))
 
 
 def avg_pool2d(x, size=2, stride=None, padding="valid"):

@@ -11,9 +11,11 @@ cells of that window (inside the input) take part:
   so an all-negative input under "same" padding still gives negative maxima. Ties go to
   the FIRST maximal cell in row-major order within the window (strict ``>`` while
   scanning rows top to bottom, columns left to right); that cell alone receives the
-  gradient. With ``nan_aware=True`` a NaN wins its window (the first NaN), so NaN
-  propagates as in NumPy/PyTorch; the functional layer sets it only when ``x`` holds a
-  NaN, because the extra test halves the speed of the scan.
+  gradient. In a map that holds a NaN, a NaN wins its window (the first NaN), so NaN
+  propagates as in NumPy/PyTorch. Each map is checked first (one vectorized pass over a
+  map already in cache) and only maps with a NaN pay for the extra test in the scan,
+  which halves its speed; ``nan_aware=True`` applies the rule to every map (the CUDA
+  twins always do; the results are the same).
 * avg:  ``y = (sum of the real cells) / (their count)`` (TensorFlow's rule; PyTorch's
   ``count_include_pad=False``). Each real cell receives ``dy / count``.
 
@@ -28,6 +30,17 @@ and the summation order is fixed: results do not depend on the thread count.
 """
 import numpy as np
 from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _map_has_nan(xp):
+    """Does the map ``xp (H, W)`` hold a NaN? (an or-reduction LLVM vectorizes)"""
+    found = False
+    for r in range(xp.shape[0]):
+        row = xp[r]
+        for c in range(row.shape[0]):
+            found |= row[c] != row[c]
+    return found
 
 
 @njit(cache=True, inline="always")
@@ -60,6 +73,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fa
     for p in prange(n_ * c_):
         xp = x[p // c_, p % c_]
         yp = y[p // c_, p % c_]
+        nan_map = nan_aware or _map_has_nan(xp)
         for i in range(ho):
             r0 = i * sh - top                       # first window row, input coordinates
             u0, u1 = max(0, -r0), min(kh, h - r0)   # real rows of the window: [u0, u1)
@@ -75,7 +89,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fa
                 for u in range(u0, u1):
                     for v in range(v0, v1):
                         val = xp[r0 + u, c0 + v]
-                        if val > best or (nan_aware and val != val and best == best):
+                        if val > best or (nan_map and val != val and best == best):
                             best = val
                 yp[i, j] = best
     return y
@@ -92,6 +106,7 @@ def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fal
     for p in prange(n_ * c_):
         xp = x[p // c_, p % c_]
         ip = idx[p // c_, p % c_]
+        nan_map = nan_aware or _map_has_nan(xp)
         for i in range(ho):
             r0 = i * sh - top
             u0, u1 = max(0, -r0), min(kh, h - r0)
@@ -101,7 +116,7 @@ def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fal
                 if u0 >= u1 or v0 >= v1:
                     ip[i, j] = -1
                     continue
-                br, bc = _winner(xp, r0, c0, u0, u1, v0, v1, nan_aware)
+                br, bc = _winner(xp, r0, c0, u0, u1, v0, v1, nan_map)
                 ip[i, j] = br * w + bc
     return idx
 
@@ -121,6 +136,7 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_awa
         xp = x[p // c_, p % c_]
         gp = dy[p // c_, p % c_]
         dp = dx[p // c_, p % c_]
+        nan_map = nan_aware or _map_has_nan(xp)
         for i in range(ho):
             r0 = i * sh - top
             u0, u1 = max(0, -r0), min(kh, h - r0)
@@ -129,7 +145,7 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_awa
                 v0, v1 = max(0, -c0), min(kw, w - c0)
                 if u0 >= u1 or v0 >= v1:
                     continue
-                br, bc = _winner(xp, r0, c0, u0, u1, v0, v1, nan_aware)
+                br, bc = _winner(xp, r0, c0, u0, u1, v0, v1, nan_map)
                 dp[br, bc] += gp[i, j]
     return dx
 
