@@ -47,6 +47,7 @@ from .conv_blocked import (FBW, GW, WIDE_MIN_MAPS, block_shape, blocked_weight_g
                            rows_to_lanes, to_lanes, to_phase_planes)
 
 LANES_MIN = 64      # batch-lane layout when stride is 1 and N * W_out >= this (8 AVX2 vectors)
+LANE_RUN = 192     # batch lanes: take output rows together until a run is this long
 NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one
 
 
@@ -231,12 +232,13 @@ def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     bias = np.zeros(_round_up(f_, fb), dtype=x.dtype)
     bias[:f_] = b
     if _lanes(n_, wo, sh, sw):
-        # one group per output row, positions (j, n): no junk columns
-        xt = to_lanes(x, top, left, hq, wq)
+        # one group per output row (or a few short ones), positions (j, n)
+        rows, ng, slack = _lane_rows(ho, wo, wq, n_)
+        xt = to_lanes(x, top, left, hq, wq, slack)
         offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
         wg = forward_weights(w, mask, offs.shape[0], fb)
-        yt = plane_conv(xt, wq * n_, ho, offs, wg, bias, wo * n_)
-        return lanes_to_rows(yt, f_, wo)
+        yt = plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, (rows - 1) * wq * n_ + wo * n_)
+        return lanes_to_rows(yt, f_, ho, wo, n_, rows, wq * n_)
     xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
     offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, g)
     wg = forward_weights(w, mask, offs.shape[0], fb)
@@ -306,6 +308,20 @@ def _scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, pitch):
 
 
 @njit(cache=True)
+def _lane_rows(ho, wo, pitch, n_):
+    """``(rows, groups, slack)``: output rows per group of the batch-lane hot loop. One
+    row is ``wo*N`` positions; when that is short (AlexNet C5 at batch 8: 104), the loop's
+    fixed cost per pass (weights, offsets) dominates, so consecutive rows are taken
+    together as one run at the row pitch, with ``(pitch - wo)*N`` junk positions between
+    them (16 of 224 for C5). ``slack`` zeros let the last group read past the input."""
+    rows = 1
+    while rows < ho and ((rows - 1) * pitch + wo) * n_ < LANE_RUN:
+        rows += 1
+    ng = (ho + rows - 1) // rows
+    return rows, ng, (ng * rows - ho) * pitch * n_ + pitch * n_
+
+
+@njit(cache=True)
 def _scatter_dx(dy_positions, dx_positions, c_):
     """Batch-lane ``dx``: scatter the ``dy`` rows (useful multiply-adds only, 3-map blocks)
     rather than correlate the zero-padded ``dy`` (every ``dx`` position times every tap,
@@ -354,18 +370,20 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
         return dx2.reshape(n_, c_, in_h, in_w)
     if _lanes(n_, in_w, sh, sw):
         if _scatter_dx(ho * wo, in_h * in_w, c_):
-            dyt = rows_to_lanes(dy, _round_up(f_, 4))
+            dyt = rows_to_lanes(dy, _round_up(f_, 4), 1, 0)
             dxt = lanes_input_grad(dyt, _lanes_dx_weights(w, mask, dyt.shape[1]), n_,
                                    in_h, in_w, top, left)
-            return lanes_to_rows(dxt, c_, in_w)
+            return lanes_to_rows(dxt, c_, in_h, in_w, n_, 1, 0)
         # correlate dy, zero-padded by K-1-pad (negative: cropped), over dx's own rows
         # and columns only (not the padding that would be cut afterwards)
         hd = in_h + kh - 1
         wd = in_w + kw - 1
-        dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd)
+        rows, ng, slack = _lane_rows(in_h, in_w, wd, n_)
+        dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd, slack)
         offs, wg = _dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
-        yt = plane_conv(dyt, wd * n_, in_h, offs * n_, wg, _zeros_like_bias(wg), in_w * n_)
-        return lanes_to_rows(yt, c_, in_w)
+        yt = plane_conv(dyt, rows * wd * n_, ng, offs * n_, wg, _zeros_like_bias(wg),
+                        (rows - 1) * wd * n_ + in_w * n_)
+        return lanes_to_rows(yt, c_, in_h, in_w, n_, rows, wd * n_)
     hp = in_h + top + bottom
     wp = in_w + left + right
     qh = (kh + sh - 1) // sh
@@ -409,10 +427,11 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
         return dw2.reshape(f_, c_, kh, kw), db
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
     if _lanes(n_, wo, sh, sw):
-        xt = to_lanes(x, top, left, hq, wq)
+        rows, ng, slack = _lane_rows(ho, wo, wq, n_)
+        xt = to_lanes(x, top, left, hq, wq, slack)
         offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, GW) * n_
-        dyt = rows_to_lanes(dy, _round_up(f_, FBW))
-        dwg = blocked_weight_grad(dyt, xt, wq * n_, offs, wo * n_)
+        dyt = rows_to_lanes(dy, _round_up(f_, FBW), rows, wq * n_)
+        dwg = blocked_weight_grad(dyt, xt, rows * wq * n_, offs, dyt.shape[2])
     else:
         xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
         offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, GW)

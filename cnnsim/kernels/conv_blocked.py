@@ -280,12 +280,13 @@ def blocked_weight_grad(dyf, xflat, gstride, offs, P):
 # on it; only the offsets and the group stride differ.
 
 @njit(cache=True, parallel=True)
-def to_lanes(x, top, left, hp, wp):
-    """``x (N, C, H, W)`` -> ``xt (C*hp*wp*N,)`` flat, ``xt[((c*hp + I)*wp + J)*N + n] =
-    x[n, c, I - top, J - left]`` (0 outside ``x``; ``top``/``left`` may be negative,
-    which crops)."""
+def to_lanes(x, top, left, hp, wp, slack):
+    """``x (N, C, H, W)`` -> ``xt (C*hp*wp*N + slack,)`` flat, ``xt[((c*hp + I)*wp + J)*N + n]
+    = x[n, c, I - top, J - left]`` (0 outside ``x``; ``top``/``left`` may be negative,
+    which crops). ``slack`` trailing zeros let the last group's junk positions read past
+    the last plane."""
     n_, c_, h, w = x.shape
-    xt = np.zeros(c_ * hp * wp * n_, dtype=x.dtype)
+    xt = np.zeros(c_ * hp * wp * n_ + slack, dtype=x.dtype)
     for ci in prange(c_ * hp):
         c = ci // hp
         r = ci % hp - top
@@ -369,33 +370,36 @@ def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
 
 
 @njit(cache=True, parallel=True)
-def rows_to_lanes(dy, f_pad):
-    """``dy (N, F, ho, wo)`` -> ``dyt (ho, f_pad, wo*N)``, ``dyt[i, f, j*N + n] = dy[n, f, i, j]``
-    (extra maps 0): the layout of :func:`blocked_plane_conv`'s output in lanes."""
+def rows_to_lanes(dy, f_pad, rows, pitch):
+    """``dy (N, F, ho, wo)`` -> ``dyt (ceil(ho/rows), f_pad, (rows-1)*pitch + wo*N)``, the
+    layout of :func:`plane_conv`'s output in lanes: output row ``i`` is group
+    ``i // rows`` at offset ``(i % rows) * pitch``, ``dyt[g, f, off + j*N + n] = dy[n, f, i,
+    j]``; junk positions between rows and extra maps are 0."""
     n_, f_, ho, wo = dy.shape
-    dyt = np.zeros((ho, f_pad, wo * n_), dtype=dy.dtype)
+    ng = (ho + rows - 1) // rows
+    dyt = np.zeros((ng, f_pad, (rows - 1) * pitch + wo * n_), dtype=dy.dtype)
     for fi in prange(f_ * ho):
         f = fi // ho
         i = fi % ho
-        dst = dyt[i, f]
+        dst = dyt[i // rows, f]
+        off = (i % rows) * pitch
         for j in range(wo):
             for n in range(n_):
-                dst[j * n_ + n] = dy[n, f, i, j]
+                dst[off + j * n_ + n] = dy[n, f, i, j]
     return dyt
 
 
 @njit(cache=True, parallel=True)
-def lanes_to_rows(yt, f_, wo):
-    """``yt (ho, F', wo*N)`` -> ``y (N, f_, ho, wo)``: the inverse of :func:`rows_to_lanes`
-    (maps beyond ``f_`` dropped)."""
-    ho = yt.shape[0]
-    n_ = yt.shape[2] // wo
+def lanes_to_rows(yt, f_, ho, wo, n_, rows, pitch):
+    """``yt`` in the layout of :func:`rows_to_lanes` -> ``y (N, f_, ho, wo)`` (junk
+    positions and maps beyond ``f_`` dropped)."""
     y = np.empty((n_, f_, ho, wo), dtype=yt.dtype)
     for fi in prange(f_ * ho):
         f = fi // ho
         i = fi % ho
-        src = yt[i, f]
+        src = yt[i // rows, f]
+        off = (i % rows) * pitch
         for j in range(wo):
             for n in range(n_):
-                y[n, f, i, j] = src[j * n_ + n]
+                y[n, f, i, j] = src[off + j * n_ + n]
     return y
