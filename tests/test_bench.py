@@ -62,3 +62,23 @@ def test_whole_model_rows_selected_by_only(monkeypatch):
 def test_training_worker_steps_lenet5():
     from cnnsim.bench.extensions import train_worker
     assert train_worker("cnnsim", 1, 1) > 0
+
+
+def test_round_robin_alternates_cnnsim_and_torch_and_times_baselines_apart():
+    from cnnsim.bench import run
+    calls = []
+    fns = {k: (lambda k=k: calls.append(k)) for k in ("cnnsim", "numpy_im2col", "torch")}
+    times = run._time_round_robin(fns, 3)
+    assert set(times) == set(fns) and all(t >= 0 for t in times.values())
+    timed = calls[3:]                                   # after one warm-up each
+    assert timed == ["cnnsim", "torch"] * 3 + ["numpy_im2col"] * 3
+
+
+def test_bench_switches_off_the_load_average_rule_only_while_it_runs(monkeypatch):
+    from cnnsim import config
+    from cnnsim.bench import run
+    seen = []
+    monkeypatch.setattr(config, "serial_work_shared", 12345)
+    monkeypatch.setattr(run, "bench_case", lambda *a: seen.append(config.serial_work_shared))
+    run.run_bench(only="avg_2x2", is_quick=True)
+    assert seen == [0] and config.serial_work_shared == 12345

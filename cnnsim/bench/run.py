@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from .. import config
 from .. import functional as F
 from ..testing import naive
 from . import baselines
@@ -259,7 +260,15 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     if repeat is None:
         repeat = 1 if is_quick else 7
     rng = np.random.default_rng(seed)
-    rows = [bench_case(c, repeat, torch, rng) for c in cases]
+    # The load-average switch (``config.serial_work_shared``: run calls under 100 ms on one
+    # thread while other processes are busy) would read this process's own idle PyTorch
+    # threads as "other load" and time LeNet-5 C3 on one thread in some rows but not
+    # others (measured: 1.8 ms vs 4.5-6.2 ms). The bench times the kernels, so it is off.
+    shared, config.serial_work_shared = config.serial_work_shared, 0
+    try:
+        rows = [bench_case(c, repeat, torch, rng) for c in cases]
+    finally:
+        config.serial_work_shared = shared
     ext = {}
     for name, fn in EXTENSIONS.items():
         if name not in ext_names:

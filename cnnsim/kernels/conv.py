@@ -18,26 +18,30 @@ so each loaded input feeds several multiply-adds from registers. Two layouts:
 
 * **batch lanes** (stride 1, ``N * W_out >= LANES_MIN``: training batches): the images are
   the innermost axis, ``xt[c, I, J, n]``; one output row of the whole batch is one
-  contiguous run of ``W_out * N`` positions, with nothing wasted;
+  contiguous run of ``W_out * N`` positions, with nothing wasted (short rows are taken a
+  few at a time, with a little junk between them: ``_lane_rows``);
 * **phase planes** (strided layers, single images): each image's zero-padded planes are
   split into their stride phases (stride folded away) and stored flat at a fixed row
   pitch; the few "junk" columns between rows are computed and dropped.
 
 The two backward passes reuse the same machinery:
 
-* ``dx``: in batch lanes, each ``dy`` row is scattered into the input rows it came from
-  (:func:`~cnnsim.kernels.conv_blocked.lanes_input_grad`: only the useful multiply-adds);
-  in phase planes, a stride-1 direct convolution of the zero-padded ``dy`` with the
-  flipped kernels (one output "map" per input channel and stride phase);
+* ``dx`` is a stride-1 direct convolution of the zero-padded ``dy`` with the flipped
+  kernels (in phase planes: one output "map" per input channel and stride phase), or, in
+  batch lanes where the padding would waste much of that work, a scatter of each ``dy``
+  row into the input rows it came from
+  (:func:`~cnnsim.kernels.conv_blocked.lanes_input_grad`: only the useful multiply-adds;
+  ``_scatter_dx`` decides);
 * ``dw[f, c, u, v] = sum_{n,i,j} dy[n, f, i, j] xp[n, c, i*sh+u, j*sw+v]`` is a blocked
   set of dot products (2 filters x 4 taps per work item) over either layout.
 
 Which layout and block a call uses depends on the shapes only, never on the thread count
-or the machine load.
-Every output element is written by exactly one thread and summed in a fixed order,
-so results do not depend on the thread count (determinism is a contract).
-Masked-off (filter, channel) pairs get weight 0 in the blocked layout (so an infinite or
-NaN input on a disconnected map would still propagate as NaN; inputs are finite in use).
+or the machine load. Every output element is written by exactly one thread and summed in
+a fixed order, so results do not depend on the thread count (determinism is a contract).
+Masked-off (filter, channel) pairs get weight 0 in the blocked layout, and junk positions
+meet real inputs with a zero ``dy`` in the weight gradient (so an infinite or NaN input
+could still reach a NaN there; inputs are finite in use, and training stops at the first
+non-finite value anyway).
 """
 import numpy as np
 from numba import njit, prange
