@@ -76,8 +76,18 @@ def lane_case(draw):
     return n, c, f, h, w, (fh, fw), (1, 1), pad, table, dtype, seed
 
 
+@pytest.mark.thorough
+@given(lane_case())
+def test_conv_batch_lane_path_matches_reference_thorough(case):
+    _check_lane_case(case)
+
+
 @given(lane_case())
 def test_conv_batch_lane_path_matches_reference(case):
+    _check_lane_case(case)
+
+
+def _check_lane_case(case):
     n, w, k = case[0], case[4], case[5]
     pads = geometry.normalize_padding(case[7], (case[3], w), k, (1, 1))
     wo = w + pads[2] + pads[3] - k[1] + 1
