@@ -18,7 +18,9 @@ from .options import target_option
               "(default: $CNNSIM_DATA, then the per-user cache)")
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=None, type=float, help="learning rate [default: 0.05 sgd, 0.001 adam]")
+@click.option("--lr", default=None, type=float,
+              help="learning rate [default: 0.05 sgd (0.001 for an RBF output: LeNet-5's "
+                   "paper variant), 0.001 adam]")
 @click.option("--optimizer", default="sgd", show_default=True, type=click.Choice(["sgd", "adam"]))
 @click.option("--momentum", default=0.9, show_default=True, type=float)
 @click.option("--weight-decay", default=0.0, show_default=True, type=float)
@@ -48,7 +50,8 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     """
     from .. import models
     from ..data import DataError
-    from ..train import Trainer, StepLR, make_optimizer, load_checkpoint, TrainingDiverged
+    from ..train import (Trainer, StepLR, default_lr, make_optimizer, load_checkpoint,
+                         TrainingDiverged)
     from ..train.data import load_for_model
     from ..train.checkpoint import CheckpointError
 
@@ -65,7 +68,7 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     except (DataError, ValueError, OSError) as e:
         raise click.ClickException(str(e).splitlines()[0])
     click.echo(f"{net.name}: {net.param_count():,} parameters; data: {note}", err=True)
-    lr = lr if lr is not None else (0.05 if optimizer == "sgd" else 1e-3)
+    lr = lr if lr is not None else default_lr(net, optimizer)
     opt = make_optimizer(optimizer, lr, momentum, weight_decay)
     aug = None
     if augment:
