@@ -322,7 +322,7 @@ def _lane_rows(ho, wo, pitch, n_):
     while rows < ho and ((rows - 1) * pitch + wo) * n_ < LANE_RUN:
         rows += 1
     ng = (ho + rows - 1) // rows
-    return rows, ng, (ng * rows - ho) * pitch * n_ + pitch * n_
+    return rows, ng, (ng * rows - ho) * pitch * n_
 
 
 @njit(cache=True)
