@@ -4,6 +4,7 @@
     from cnnsim import functional as F      # forward/backward array functions
     from cnnsim import layers as L          # Conv2D, MaxPool2D, LRN, Dense, Sequential, ...
     from cnnsim import models               # lenet5, alexnet, googlenet, resnet, towers
+    x = cnnsim.Input((1, 28, 28)); ...; net = cnnsim.Model(x, [y, aux])   # any DAG
 """
 from .config import set_target, get_target  # noqa: F401
 
@@ -19,6 +20,14 @@ def to_host(a):
     if isinstance(a, dict):
         return {k: to_host(v) for k, v in a.items()}
     return a
+
+
+def __getattr__(name):
+    # Input and Model load the layers (and Numba) only when asked for
+    if name in ("Input", "Model"):
+        from . import layers
+        return getattr(layers, name)
+    raise AttributeError(f"module 'cnnsim' has no attribute {name!r}")
 
 
 __version__ = "0.1.0"

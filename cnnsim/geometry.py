@@ -129,12 +129,12 @@ class Window:
 
     def rows(self, i):
         """Input rows (unpadded coordinates, may be negative or >= H) read by output row i."""
-        start = i * self.stride[0] - self.pads[0]
-        return list(range(start, start + self.kernel[0]))
+        lo, hi = window_span(i, i, self.kernel[0], self.stride[0], self.pads[0])
+        return list(range(lo, hi + 1))
 
     def cols(self, j):
-        start = j * self.stride[1] - self.pads[2]
-        return list(range(start, start + self.kernel[1]))
+        lo, hi = window_span(j, j, self.kernel[1], self.stride[1], self.pads[2])
+        return list(range(lo, hi + 1))
 
     def unused(self):
         """Input rows and columns no output neuron reads (the stride skips them).
@@ -145,6 +145,24 @@ class Window:
         used_r = {r for i in range(oh) for r in self.rows(i)}
         used_c = {c for j in range(ow) for c in self.cols(j)}
         return ([r for r in range(h) if r not in used_r], [c for c in range(w) if c not in used_c])
+
+
+def window_span(i0, i1, f, s, p):
+    """Input indices read along one axis by output indices ``i0 .. i1`` of a window layer
+    with kernel ``f``, stride ``s`` and before-padding ``p``: ``(i0*s - p, i1*s - p + f - 1)``
+    (unpadded coordinates: below 0 or past the end is padding). The lecture's window rule;
+    every other module asks here."""
+    return i0 * s - p, i1 * s - p + f - 1
+
+
+def rf_through(start, end, jump, f, s, p):
+    """One step of the receptive-field recurrence along one axis: a neuron at index 0 sees
+    input-image indices ``start .. end`` and neighbours are ``jump`` apart; after a window
+    layer (kernel ``f``, stride ``s``, before-padding ``p``) the neuron at index 0 sees
+    ``start - p*jump .. end + (f - 1 - p)*jump`` with jump ``jump*s``. In sizes: ``size' =
+    size + (f - 1) jump``, ``start' = start - p jump``, ``jump' = jump s`` (Araujo et al.
+    2019, "Computing receptive fields of convolutional neural networks")."""
+    return start - p * jump, end + (f - 1 - p) * jump, jump * s
 
 
 def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
@@ -185,13 +203,11 @@ def compose_receptive_field(layers_geometry):
     Standard recurrence: ``size' = size + (f - 1) * jump``, ``start' = start - p * jump``,
     ``jump' = jump * s``.
     """
-    size, jump, start = [1, 1], [1, 1], [0, 0]
+    span = [(0, 0, 1), (0, 0, 1)]          # (start, end, jump) per axis
     for kernel, stride, pad in layers_geometry:
-        for a in range(2):
-            size[a] = size[a] + (kernel[a] - 1) * jump[a]
-            start[a] = start[a] - pad[a] * jump[a]
-            jump[a] = jump[a] * stride[a]
-    return tuple(size), tuple(jump), tuple(start)
+        span = [rf_through(*span[a], kernel[a], stride[a], pad[a]) for a in range(2)]
+    return (tuple(e - s + 1 for s, e, _ in span), tuple(j for _, _, j in span),
+            tuple(s for s, _, _ in span))
 
 
 def ceil_div(a, b):
@@ -199,4 +215,4 @@ def ceil_div(a, b):
 
 
 __all__ = ["pad_amounts", "output_size", "normalize_padding", "window", "Window", "pair",
-           "conv_macs", "compose_receptive_field", "ceil_div"]
+           "conv_macs", "compose_receptive_field", "ceil_div", "window_span", "rf_through"]

@@ -4,7 +4,6 @@
 """
 from .trace import Step, Trace, TraceError, record  # noqa: F401
 from .stepper import Stepper  # noqa: F401
-from .plan import Plan  # noqa: F401
 # The functions a student calls most, at the package level (their modules stay importable
 # as ``cnnsim.engine.connections`` etc. through ``from ... import``).
 from .connections import connections  # noqa: E402,F401

@@ -13,6 +13,7 @@ import tracemalloc
 
 import numpy as np
 
+from ..graph import graph_of
 from ..layers.base import observe
 from .trace import Recorder, Trace, record
 
@@ -46,8 +47,8 @@ def recorder_time(net, x, repeats=5):
     noise of a shared machine) and the forward time around them; best of ``repeats``."""
     best = None
     for _ in range(repeats + 1):
-        rec = _TimedRecorder(Trace(model="bench", input_shape=x.shape[1:], input=x))
-        rec.start(x)
+        rec = _TimedRecorder(Trace(model="bench", input_shape=x.shape[1:], input=x),
+                             graph=graph_of(net))
         t0 = time.perf_counter()
         with observe(rec):
             net(x)

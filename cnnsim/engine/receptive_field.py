@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .connections import check_neuron
-from .plan import Plan
-from .trace import INPUT, TraceError
+from ..graph import INPUT, graph_of
+from .trace import TraceError
 
 _GLOBAL_KINDS = ("Flatten", "Dense", "GlobalAvgPool")
 ALL = "all"
@@ -221,7 +221,7 @@ class EffectiveRF:
         return int(r.min()), int(r.max()), int(c.min()), int(c.max())
 
 
-def effective_receptive_field(net, x, layer, map, row, col, sample=0, plan=None):
+def effective_receptive_field(net, x, layer, map, row, col, sample=0):
     """Gradient of output neuron ``(map, row, col)`` of ``layer`` with respect to the input
     image ``x[sample]`` (``x (N, C, H, W)`` or one image ``(C, H, W)``), by the backward
     passes of the layers from that neuron down. Layer gradients are left as they were."""
@@ -231,18 +231,14 @@ def effective_receptive_field(net, x, layer, map, row, col, sample=0, plan=None)
     if not 0 <= sample < x.shape[0]:
         raise ValueError(f"sample {sample} is outside the batch of {x.shape[0]}")
     x1 = np.ascontiguousarray(x[sample:sample + 1])
-    plan = plan or Plan(net)
-    try:
-        k = plan.op_of(layer)
-    except KeyError:
+    graph = graph_of(net)
+    node = next((n for n in graph.nodes if n.layer.path == layer), None)
+    if node is None:
         raise KeyError(f"no layer named {layer!r} in {net.name!r}; valid names: "
-                       f"{', '.join(plan.leaf_names)}") from None
-    op = plan.ops[k]
-    if op.opaque and op.leaves[-1] != layer:
-        raise TraceError(f"effective_receptive_field: {layer!r} sits inside {op.name!r}, a "
-                         f"container the engine cannot differentiate from the inside")
-    values = plan.forward(x1, until=k)
-    y = values[op.output]
+                       f"{', '.join(n.layer.path for n in graph.nodes)}")
+    net._check_input(x1)
+    values = graph.forward(x1, until=node.index)
+    y = values[node.output]
     shp = tuple(y.shape[1:])
 
     class _S:  # the shape facts check_neuron needs
@@ -253,6 +249,6 @@ def effective_receptive_field(net, x, layer, map, row, col, sample=0, plan=None)
         dy[0, map] = 1
     else:
         dy[0, map, row, col] = 1
-    g = plan.backward_from(k, dy)[0].astype(np.float64)
+    g = graph.backward_from(node.index, dy)[0].astype(np.float64)
     return EffectiveRF(layer=layer, map=int(map), row=int(row), col=int(col), grad=g,
                        heat=np.abs(g).sum(axis=0))

@@ -6,33 +6,36 @@
     st.break_at("F6"); st.run()     # on to the next breakpoint (or the end)
     st.trace, st.output, st.done
 
-No threads, no generators holding a half-run ``forward``: the network is unrolled into a
-flat plan of leaf calls (``cnnsim.engine.plan``) and the stepper runs the next one when
+No threads, no generators holding a half-run ``forward``: the stepper walks the nodes of
+the network's graph (``cnnsim.graph``) in execution order and runs the next one when
 asked, through the same observer that ``record`` uses, so a stepped trace equals a
-recorded one. A container the plan does not know is run whole; its leaves are still
-handed out one ``next()`` at a time.
+recorded one. ``all_outputs``: a ``Model``'s extra outputs are stepped too.
 """
 import numpy as np
 
+from ..graph import graph_of
 from ..layers.base import observe
-from .plan import Plan
 from .trace import Recorder, Trace, expand_names
 
 
 class Stepper:
-    def __init__(self, net, x, light=False, keep=None, breakpoints=(), model=None):
+    def __init__(self, net, x, light=False, keep=None, breakpoints=(), model=None,
+                 all_outputs=False):
         x = np.asarray(x)
         net._check_input(x)
         self.net = net
-        self.plan = Plan(net)
+        self.graph = graph_of(net)
+        self._outputs = None if all_outputs else [0]
+        self._order = self.graph.order(self._outputs)
+        self._names = [self.graph.nodes[k].layer.path for k in self._order]
         self.trace = Trace(model=model or net.name, input_shape=tuple(x.shape[1:]), input=x,
                            meta={"batch": int(x.shape[0]), "dtype": str(x.dtype),
                                  "light": bool(light), "training": False})
         keep_set = None if keep is None else expand_names(net, keep)
-        self._rec = Recorder(self.trace, keep_set, light)
-        self._rec.start(x)
-        self._values = {0: x}
-        self._op = 0              # next op to run
+        self._rec = Recorder(self.trace, keep_set, light, self.graph)
+        self._values = {self.graph.inputs[0]: x}
+        self.graph._ran = set()
+        self._op = 0              # position in _order of the next node to run
         self._given = 0           # steps handed out so far
         self.breakpoints = set()
         for b in breakpoints:
@@ -42,7 +45,7 @@ class Stepper:
     # ---- state -----------------------------------------------------------------------
     @property
     def done(self):
-        return self._given >= len(self.plan.leaf_names)
+        return self._given >= len(self._names)
 
     @property
     def position(self):
@@ -54,17 +57,17 @@ class Stepper:
         return self.trace.steps[self._given - 1] if self._given else None
 
     def names(self):
-        return list(self.plan.leaf_names)
+        return list(self._names)
 
     def _leaves_of(self, name):
         """Leaf paths of a layer or container name; one-line KeyError when unknown."""
-        if name in self.plan.leaf_names:
+        if name in self._names:
             return [name]
         try:
             return [l.path for l in self.net.find(name).leaves()]
         except KeyError:
             raise KeyError(f"no layer named {name!r} in {self.trace.model!r}; valid names: "
-                           f"{', '.join(self.plan.leaf_names)}") from None
+                           f"{', '.join(self._names)}") from None
 
     # ---- moving ----------------------------------------------------------------------
     def next(self):
@@ -73,10 +76,12 @@ class Stepper:
             raise StopIteration("the forward pass is complete")
         while len(self.trace.steps) <= self._given:
             with observe(self._rec):
-                self.plan.run_op(self._op, self._values)
+                self.graph.run_node(self._order[self._op], self._values)
             self._op += 1
-            if self._op == len(self.plan.ops):
-                self.output = self._values[self.plan.output]
+            if self._op == len(self._order):
+                outs = [self._values[e] for e in self.graph.outputs] \
+                    if self._outputs is None else [self._values[self.graph.outputs[0]]]
+                self.output = outs[0] if len(outs) == 1 else outs
                 self._rec.finish(self.output)
                 self._values = {}
         self._given += 1
@@ -91,7 +96,7 @@ class Stepper:
         """Step until the layer ``name`` (a container: its last leaf) has run; returns its
         Step. Raises KeyError for unknown names and ValueError if it has already run."""
         target = self._leaves_of(name)[-1]
-        idx = self.plan.leaf_names.index(target)
+        idx = self._names.index(target)
         if idx < self._given:
             raise ValueError(f"layer {name!r} has already run (step {idx}); the stepper is "
                              f"at step {self._given}")

@@ -14,9 +14,10 @@ A Step holds the layer's input ``x`` (a list for the merge leaves ``Add``/``Dept
 and output ``y`` (references, not copies: the forward pass allocates them anyway), its
 parameters (references to the layer's arrays: they follow later training updates), its
 geometry, activation, statistics (see ``cnnsim.engine.stats``), wall time, and ``sources``:
-the indices of the steps that produced its inputs (-1: the network input), found by
-identity of the arrays passed, so branches and residual joins are known without asking
-the containers. **Light mode** (``light=True``) keeps only statistics and shapes; with
+the indices of the steps that produced its inputs (-1: the network input), read from the
+edges of the network's graph (``cnnsim.graph``): never guessed from the identity of the
+arrays, so a layer that returns its input unchanged (dropout at inference, an identity
+shortcut) does not confuse it. **Light mode** (``light=True``) keeps only statistics and shapes; with
 ``keep=[names]`` it keeps the arrays of just those layers (a container name keeps all its
 leaves). Enough is kept to answer ``connections`` and ``receptive_field`` without re-running.
 """
@@ -28,12 +29,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._atomic import atomic_path
-from ..layers.base import observe
+from ..graph import INPUT, graph_of
+from ..layers.base import layer_class, observe
 from .stats import array_stats, grad_stats
 
 FORMAT = "cnnsim-trace"
 VERSION = 1
-INPUT = -1          # ``sources`` entry meaning "the network input"
 
 
 class TraceError(ValueError):
@@ -87,6 +88,12 @@ class Step:
     def merge(self):
         return isinstance(self.input_shape, list)
 
+    @property
+    def cls(self):
+        """The Layer class behind this step (what it means to the engine); for a loaded
+        trace, the class registered for its ``kind``."""
+        return type(self.layer) if self.layer is not None else layer_class(self.kind)
+
     def to_dict(self):
         """The JSON view of ``cnnsim step --json``."""
         g = self.geometry or {}
@@ -108,15 +115,6 @@ def _layer_activation(layer):
     return getattr(layer, "activation", None)
 
 
-def _layer_params(layer):
-    p = dict(layer.params)
-    p.update(getattr(layer, "buffers", {}) or {})
-    table = getattr(layer, "_table", None)
-    if table is not None:
-        p["table"] = np.asarray(table, dtype=bool)
-    return p
-
-
 def _geometry(layer):
     g = layer.geometry()
     if not g:
@@ -125,39 +123,42 @@ def _geometry(layer):
             "padding": tuple(g["padding"])}
 
 
-# Layers that keep their input's value range: their saturation is that of their input.
-_RANGE_KEEPING = ("MaxPool2D", "AvgPool2D", "GlobalAvgPool", "Flatten", "Dropout", "DepthConcat")
-
-
 class Recorder:
-    """The observer that turns leaf calls into Steps (used by ``record`` and ``Stepper``)."""
+    """The observer that turns leaf calls into Steps (used by ``record`` and ``Stepper``).
 
-    def __init__(self, trace, keep=None, light=False):
+    ``graph``: the graph being run (``cnnsim.graph``); each step's ``sources`` are the
+    steps of the nodes that produce its node's input edges."""
+
+    def __init__(self, trace, keep=None, light=False, graph=None):
         self.trace = trace
         self.keep = None if keep is None else set(keep)
         self.light = light
-        self._producer = {}      # id(array) -> (step index, array, range activation)
+        self.graph = graph
+        self._step_of = {}       # node index -> step index
         self._by_layer = {}      # id(layer) -> step index (for backward)
-
-    def start(self, x):
-        self._producer[id(x)] = (INPUT, x, None)
 
     def _keeps(self, name):
         if self.keep is not None:
             return name in self.keep
         return not self.light
 
+    def _sources(self, layer):
+        node = self.graph.node_of(layer) if self.graph is not None else None
+        if node is None:
+            raise TraceError(f"record: layer {layer.path!r} ran but is not a node of the "
+                             f"network's graph")
+        srcs = [INPUT if p == INPUT else self._step_of.get(p) for p in self.graph.sources(node)]
+        return node, srcs
+
     def on_forward(self, layer, x, y, seconds):
         tr = self.trace
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
-        srcs, ranges = [], []
-        for a in xs:
-            src = self._producer.get(id(a))
-            srcs.append(None if src is None else src[0])
-            ranges.append(None if src is None else src[2])
+        node, srcs = self._sources(layer)
+        ranges = [None if s in (INPUT, None) else tr.steps[s].facts.get("range_activation")
+                  for s in srcs]
         act = _layer_activation(layer)
         range_act = act
-        if act is None and layer.kind in _RANGE_KEEPING and len(set(ranges)) == 1:
+        if act is None and layer.keeps_range and len(set(ranges)) == 1:
             range_act = ranges[0]
         keep = self._keeps(layer.path)
         step = Step(index=len(tr.steps), name=layer.path, kind=layer.kind,
@@ -170,9 +171,9 @@ class Recorder:
         if keep:
             step.x = xs if isinstance(x, (list, tuple)) else x
             step.y = y
-            step.params = _layer_params(layer)
+            step.params = layer.engine_params()
         tr.steps.append(step)
-        self._producer[id(y)] = (step.index, y, range_act)
+        self._step_of[node.index] = step.index
         self._by_layer[id(layer)] = step.index
 
     def on_backward(self, layer, dy, dx):
@@ -192,7 +193,6 @@ class Recorder:
 
     def finish(self, y):
         self.trace.output = y
-        self._producer.clear()     # drop the references held for identity tracking
 
 
 @dataclass
@@ -366,19 +366,20 @@ def expand_names(net, names):
     return out
 
 
-def record(net, x, light=False, keep=None, model=None, training=False):
+def record(net, x, light=False, keep=None, model=None, training=False, all_outputs=False):
     """Run ``net(x)`` once while recording every leaf call; returns the ``Trace``.
 
     ``light=True``: statistics only (no arrays); ``keep=[names]``: arrays only for those
-    layers. ``model``: the name stored in the trace (default ``net.name``)."""
+    layers. ``model``: the name stored in the trace (default ``net.name``).
+    ``all_outputs``: a ``Model`` with extra outputs runs them too (``forward_all``); the
+    trace's ``output`` is then the list of outputs."""
     x = np.asarray(x)
     keep_set = None if keep is None else expand_names(net, keep)
     tr = Trace(model=model or net.name, input_shape=_shape(x), input=x,
                meta={"batch": int(x.shape[0]), "dtype": str(x.dtype), "light": bool(light),
                      "training": bool(training)})
-    rec = Recorder(tr, keep_set, light)
-    rec.start(x)
+    rec = Recorder(tr, keep_set, light, graph_of(net))
     with observe(rec):
-        y = net(x, training)
+        y = net.forward_all(x, training) if all_outputs else net(x, training)
     rec.finish(y)
     return tr

@@ -36,17 +36,12 @@ def aux_gradient_effect(width=0.125, input_size=96, batch=8, seed=0, aux_weight=
         for leaf in net.leaves():
             if hasattr(leaf, "reseed"):
                 leaf.reseed(seed)
-        for head in getattr(net, "aux_heads", {}).values():
+        for head in net.aux_heads.values():
             for leaf in head.leaves():
                 if hasattr(leaf, "reseed"):
                     leaf.reseed(seed)
-        saved = net.aux_heads
-        if not use_aux:
-            net.aux_heads = {}
-        try:
-            network_loss(net, x, y, training=True, aux_weight=aux_weight)
-        finally:
-            net.aux_heads = saved
+        # weight 0: the main loss only (the heads are not run)
+        network_loss(net, x, y, training=True, aux_weight=aux_weight if use_aux else 0.0)
         results[key] = _weight_grad_norms(net)
     layers = [l.path for l in net.leaves() if "w" in l.grads and l.path in results["without_aux"]]
     without = [results["without_aux"][p] for p in layers]

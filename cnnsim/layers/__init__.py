@@ -13,4 +13,6 @@ from .activation import Activation, ReLU, Sigmoid, Tanh, ScaledTanh, Softmax  # 
 from .regularization import Dropout, BatchNorm  # noqa: F401
 from .merge import Add, DepthConcat  # noqa: F401
 from .containers import Container, Sequential, Concat, ResidualUnit  # noqa: F401
+from .model import Model  # noqa: F401
+from ..graph import Input  # noqa: F401
 from .lenet import Subsampling, RBF  # noqa: F401

@@ -1,11 +1,18 @@
 """Stand-alone activation layers (the same functions Conv2D/Dense can fuse)."""
 from .. import functional as F
 from .base import Layer
+from .explain import act64, explain_elementwise
 
 
 class Activation(Layer):
     """``Activation("relu")`` etc.; see ``cnnsim.functional.ACTIVATIONS``."""
     kind = "Activation"
+
+    @classmethod
+    def explain(cls, step, c):
+        """The function applied to the same position of the input."""
+        all_z = step.x[c.sample].astype("float64") if step.activation == "softmax" else None
+        explain_elementwise(step, c, lambda v: act64(step.activation, v, all_z))
 
     def __init__(self, activation, name=None):
         super().__init__(name or activation)

@@ -22,6 +22,15 @@ import time
 import numpy as np
 
 from .. import config
+from ..graph import Tensor
+from .explain import ALL, ExplainError
+
+_CLASSES = {}       # kind -> Layer class (for traces read back from files)
+
+
+def layer_class(kind):
+    """The Layer class of a ``kind`` name (a step of a loaded trace), or ``Layer``."""
+    return _CLASSES.get(kind, Layer)
 
 _observers = []
 
@@ -46,6 +55,42 @@ class Layer:
     kind = "Layer"
     #: True for containers: children do the work, the container only wires them
     is_container = False
+    #: True when the output stays in the input's value range (pooling, flatten, dropout at
+    #: inference, concat): its saturation is judged by the activation before it
+    keeps_range = False
+    #: what the layer does to a receptive field: "window" (``geometry()``: kernel, stride,
+    #: padding), "keep" (each output position reads the same input position), "global"
+    #: (every input position), "flatten" (unit u reads one position of its input)
+    field = "keep"
+    #: the type's name in tables ("Convolution"); None: ``kind``
+    title = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            _CLASSES[cls.kind] = cls
+
+    # ---- what the layer is to the step-through engine (from a recorded step) ---------
+    @classmethod
+    def input_maps(cls, step, maps, k=0):
+        """Maps of input ``k`` that output ``maps`` (a set of map indices, or ``ALL``)
+        read. Default: the same maps (pooling, activations, batch norm, dropout, add)."""
+        if cls.field == "global":
+            return ALL
+        return maps
+
+    @classmethod
+    def explain(cls, step, c):
+        """Fill ``c`` (``Connections``) for neuron ``(c.map, c.row, c.col)`` of ``step``."""
+        raise ExplainError(f"connections: layer {step.name!r} of type {step.kind} is not "
+                           f"supported; supported: {', '.join(explainable_kinds())}")
+
+    def engine_params(self):
+        """Arrays a trace keeps for this layer: parameters, buffers and, where one is in
+        force, the connection ``table``."""
+        p = dict(self.params)
+        p.update(getattr(self, "buffers", {}) or {})
+        return p
 
     def __init__(self, name=None):
         self.name = name or type(self).__name__.lower()
@@ -99,6 +144,9 @@ class Layer:
 
     # ---- machinery shared by every layer ---------------------------------------------
     def __call__(self, x, training=False):
+        first = x[0] if isinstance(x, (list, tuple)) and x else x
+        if isinstance(first, Tensor):           # building a graph (cnnsim.graph)
+            return Tensor.apply(self, x)
         if not self.built:
             self.build(np.shape(x)[1:])
         self._check_input(x)
@@ -129,6 +177,10 @@ class Layer:
             raise LayerError(f"layer {self.path!r} ({self.kind}): expected input of shape "
                              f"(N, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
 
+    def all_leaves(self):
+        """Every leaf, extra outputs' (auxiliary heads') included (``cnnsim.Model``)."""
+        return list(self.leaves())
+
     def leaves(self):
         """Leaf layers in execution order (depth first)."""
         if not self.is_container:
@@ -145,16 +197,16 @@ class Layer:
 
     def parameters(self):
         """``[(layer, name, array)]`` for every parameter of every leaf."""
-        return [(l, k, v) for l in self.leaves() for k, v in l.params.items()]
+        return [(l, k, v) for l in self.all_leaves() for k, v in l.params.items()]
 
     def zero_grads(self):
-        for leaf in self.leaves():
+        for leaf in self.all_leaves():
             for k, v in leaf.grads.items():
                 v[...] = 0
 
     def astype(self, dtype):
         """Cast every parameter (and buffer) to ``dtype`` in place; returns self."""
-        for leaf in self.leaves():
+        for leaf in self.all_leaves():
             for d in (leaf.params, leaf.grads, getattr(leaf, "buffers", {})):
                 for k in list(d):
                     d[k] = d[k].astype(dtype)
@@ -162,6 +214,10 @@ class Layer:
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.path!r}, output_shape={self.output_shape})"
+
+
+def explainable_kinds():
+    return sorted(k for k, c in _CLASSES.items() if c.explain.__func__ is not Layer.explain.__func__)
 
 
 def _is_device_array(x):

@@ -6,12 +6,18 @@
 * ``ResidualUnit(main, shortcut=None)``   ``y = act(main(x) + shortcut(x))``; identity
                                           shortcut when None (He et al. 2015)
 
+Containers only wire: ``wire(t)`` calls the children on a symbolic ``cnnsim.graph.Tensor``,
+and ``build`` compiles that once into ``self.graph`` (a ``cnnsim.graph.Graph`` of leaf
+nodes); ``forward`` and ``backward`` run the graph. A container called on a Tensor inside
+another container or a ``Model`` inlines its wiring, so a whole network is one graph of
+leaves however deeply it is nested.
+
 Qualified names: the children of the outermost container keep their own names
 (``C1``, ``S2``, ...); deeper leaves are ``parent/child`` (``inception_3a/b2_3x3``).
 """
 import numpy as np
 
-from .. import functional as F
+from ..graph import Graph, Input
 from .base import Layer, LayerError
 from .merge import Add, DepthConcat
 
@@ -33,6 +39,15 @@ class Container(Layer):
             child._parent = self
             child.path = self._child_path(child)
 
+    def _repath(self):
+        """Qualify the names of every descendant again (after adoption by a parent)."""
+        if self._parent is None:
+            self.path = self.name
+        self._adopt(self.children())
+        for child in self.children():
+            if child.is_container:
+                child._repath()
+
     def build(self, input_shape, rng=None):
         if self._parent is None:
             self.path = self.name
@@ -41,7 +56,24 @@ class Container(Layer):
         self.input_shape = tuple(int(s) for s in input_shape)
         self.output_shape = tuple(self._build_children(self.input_shape, rng))
         self.built = True
+        self._compile()
         return self.output_shape
+
+    def _compile(self):
+        """``self.graph``: this container's wiring over its leaves, compiled once."""
+        x = Input(self.input_shape, name=f"{self.name} input")
+        self.graph = Graph([x], [self.wire(x)])
+
+    def wire(self, x):
+        """Call the children on the symbolic Tensor ``x``; returns the output Tensor."""
+        raise NotImplementedError
+
+    def forward(self, x, training=False):
+        values = self.graph.forward(x, training, outputs=[0])
+        return values[self.graph.outputs[0]]
+
+    def backward(self, dy):
+        return self.graph.backward({self.graph.outputs[0]: dy})
 
     def _check_input(self, x):
         # containers check the full shape; children check their own
@@ -79,15 +111,10 @@ class Sequential(Container):
             shape = child.build(shape, rng)
         return shape
 
-    def forward(self, x, training=False):
+    def wire(self, x):
         for child in self.layers:
-            x = child(x, training)
+            x = child(x)
         return x
-
-    def backward(self, dy):
-        for child in reversed(self.layers):
-            dy = child.backprop(dy)
-        return dy
 
     def get_config(self):
         return {"name": self.name, "layers": [l.get_config() | {"class": type(l).__name__}
@@ -114,16 +141,8 @@ class Concat(Container):
                                  f"gives {o} but branch 0 gives {outs[0]}; maps must share H, W")
         return self.merge.build(outs)
 
-    def forward(self, x, training=False):
-        return self.merge([b(x, training) for b in self.branches], training)
-
-    def backward(self, dy):
-        parts = self.merge.backprop(dy)
-        dx = None
-        for b, d in zip(self.branches, parts):
-            g = b.backprop(d)
-            dx = g if dx is None else F.add(dx, g)   # F.add: also on the cuda target
-        return dx
+    def wire(self, x):
+        return self.merge([b(x) for b in self.branches])
 
 
 class ResidualUnit(Container):
@@ -151,12 +170,7 @@ class ResidualUnit(Container):
         b = self.shortcut.build(shape, rng) if self.shortcut is not None else shape
         return self.add.build([a, b])
 
-    def forward(self, x, training=False):
-        a = self.main(x, training)
-        s = self.shortcut(x, training) if self.shortcut is not None else x
-        return self.add([a, s], training)
-
-    def backward(self, dy):
-        da, ds = self.add.backprop(dy)
-        dx = self.main.backprop(da)
-        return F.add(dx, self.shortcut.backprop(ds) if self.shortcut is not None else ds)
+    def wire(self, x):
+        a = self.main(x)
+        s = self.shortcut(x) if self.shortcut is not None else x
+        return self.add([a, s])

@@ -5,7 +5,8 @@
 import numpy as np
 
 from .. import config, functional as F, geometry
-from .base import Layer
+from .base import ALL, Layer
+from .explain import ExplainError, act64, window_patch
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights
 
 
@@ -17,6 +18,8 @@ class Conv2D(Layer):
     ``groups=g`` is a shorthand for the block-diagonal table of a g-way grouped convolution.
     """
     kind = "Conv2D"
+    field = "window"
+    title = "Convolution"
 
     def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
                  use_bias=True, connections=None, groups=1, init=None, name=None):
@@ -110,6 +113,43 @@ class Conv2D(Layer):
     def geometry(self):
         return {"kernel": self.kernel_size, "stride": self.stride, "padding": self.window.pads,
                 "padding_spec": self.padding}
+
+    def engine_params(self):
+        p = super().engine_params()
+        if self._table is not None:
+            p["table"] = np.asarray(self._table, dtype=bool)
+        return p
+
+    @classmethod
+    def input_maps(cls, step, maps, k=0):
+        """The input maps the filters ``maps`` read: all, or their rows of the connection
+        table (LeNet-5's C3, a grouped convolution)."""
+        table = step.params.get("table")
+        if table is None:
+            return ALL
+        rows = range(table.shape[0]) if maps is ALL else sorted(maps)
+        return {int(c) for f in rows for c in np.flatnonzero(table[f])}
+
+    @classmethod
+    def explain(cls, step, c):
+        """``z = b[f] + sum_{c in table[f]} sum_{u,v} w[f,c,u,v] xp[c, i*s_h - p_t + u,
+        j*s_w - p_l + v]``, ``y = act(z)``; ``sum`` is z."""
+        x = step.x[c.sample]
+        w = step.params["w"]
+        table = step.params.get("table")
+        chans = [k for k in range(x.shape[0]) if table is None or table[c.map, k]]
+        patch = np.stack([window_patch(step, c, x[k]) for k in chans]) if chans else \
+            np.zeros((0,) + tuple(step.geometry["kernel"]))
+        wk = w[c.map, chans].astype(np.float64)
+        prod = patch * wk
+        bias = float(step.params["b"][c.map]) if "b" in step.params else 0.0
+        z = float(prod.sum()) + bias
+        c.channels, c.inputs, c.weights, c.products, c.bias, c.sum = chans, patch, wk, prod, bias, z
+        if step.activation == "softmax":
+            raise ExplainError(f"connections: softmax fused into a convolution ({step.name!r}) "
+                               f"is not supported")
+        c.output = act64(step.activation, z)
+        c.scale = float(np.abs(prod).sum() + abs(bias))
 
     @property
     def table(self):

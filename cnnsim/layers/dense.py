@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import config, functional as F
 from .base import Layer
+from .explain import act64
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights
 
 
@@ -13,6 +14,21 @@ class Dense(Layer):
     cross-entropy loss (``emit_logits`` is set by the trainer): numerically stable.
     """
     kind = "Dense"
+    field = "global"
+    title = "Fully connected"
+
+    @classmethod
+    def explain(cls, step, c):
+        """Every input with its weight ``w[:, j]``; products ``x_k w[k, j]``."""
+        x = step.x[c.sample].astype(np.float64)
+        w = step.params["w"].astype(np.float64)
+        b = step.params["b"].astype(np.float64) if "b" in step.params else np.zeros(w.shape[1])
+        prod = x * w[:, c.map]
+        z = float(prod.sum() + b[c.map])
+        c.inputs, c.weights, c.products, c.bias, c.sum = x, w[:, c.map], prod, float(b[c.map]), z
+        all_z = x @ w + b if step.activation == "softmax" else None
+        c.output = act64(step.activation, z, all_z)
+        c.scale = float(np.abs(prod).sum() + abs(b[c.map]))
 
     def __init__(self, units, activation=None, use_bias=True, init=None, name=None):
         super().__init__(name)
@@ -69,6 +85,27 @@ class Dense(Layer):
 class Flatten(Layer):
     """``x (N, C, H, W) -> y (N, C*H*W)`` in C order."""
     kind = "Flatten"
+    keeps_range = True
+    field = "flatten"
+
+    @classmethod
+    def input_maps(cls, step, maps, k=0):
+        if maps is ALL or len(step.input_shape) != 3:
+            return ALL
+        return {int(np.unravel_index(u, step.input_shape)[0]) for u in maps}
+
+    @classmethod
+    def explain(cls, step, c):
+        """Unit u is one input value (C order)."""
+        shp = step.input_shape
+        idx = np.unravel_index(c.map, shp)
+        v = float(step.x[(c.sample,) + tuple(int(i) for i in idx)])
+        c.inputs = np.array([v])
+        c.details["input_index"] = tuple(int(i) for i in idx)
+        if len(shp) == 3:
+            c.channels, c.rows, c.cols = [int(idx[0])], [int(idx[1])], [int(idx[2])]
+        c.sum = c.output = v
+        c.scale = abs(v)
 
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)

@@ -27,11 +27,28 @@ import numpy as np
 
 from .. import config, functional as F, geometry
 from .base import Layer
+from .explain import act64, window_patch
 
 
 class Subsampling(Layer):
     """LeNet-5's trainable subsampling: ``act(coef * avgpool2x2(x) + bias)`` per map."""
     kind = "Subsampling"
+    field = "window"
+
+    @classmethod
+    def explain(cls, step, c):
+        """LeNet-5's S2/S4: ``y = act(coef[c] * mean(window) + bias[c])``."""
+        xmap = step.x[c.sample, c.map].astype(np.float64)
+        win = window_patch(step, c, xmap)
+        vals = win[~c.padded]
+        mean = float(vals.sum() / vals.size)
+        coef, bias = float(step.params["coef"][c.map]), float(step.params["bias"][c.map])
+        c.channels, c.inputs, c.weights, c.bias = [c.map], win, np.array([coef]), bias
+        c.products = np.array([coef * mean])
+        c.sum = coef * mean + bias
+        c.details.update(mean=mean, coef=coef, count=int(vals.size))
+        c.output = act64(step.activation, c.sum)
+        c.scale = float(abs(coef) * np.abs(vals).mean() + abs(bias))
 
     def __init__(self, size=2, activation="scaled_tanh", name=None):
         super().__init__(name)
@@ -89,6 +106,19 @@ class Subsampling(Layer):
 class RBF(Layer):
     """Euclidean radial-basis output units: ``y[n, k] = sum_j (x[n, j] - w[k, j])^2``."""
     kind = "RBF"
+    field = "global"
+
+    @classmethod
+    def explain(cls, step, c):
+        """LeNet-5's output: ``y_k = sum_j (x_j - w[k, j])^2`` (a penalty: the class is
+        argmin); the products are the squares."""
+        x = step.x[c.sample].astype(np.float64)
+        w = step.params["w"][c.map].astype(np.float64)
+        d = x - w
+        c.inputs, c.weights, c.products = x, w, d * d
+        c.sum = c.output = float((d * d).sum())
+        c.activation = None
+        c.scale = c.output
 
     def __init__(self, units, trainable=False, name=None):
         super().__init__(name)

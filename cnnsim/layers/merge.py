@@ -6,7 +6,8 @@ They take a *list* of arrays and are built by their container (``ResidualUnit``,
 import numpy as np
 
 from .. import functional as F
-from .base import Layer, LayerError
+from .base import ALL, Layer, LayerError
+from .explain import act64, at
 
 
 class _Merge(Layer):
@@ -30,6 +31,19 @@ class _Merge(Layer):
 class Add(_Merge):
     """The skip connection: ``y = act(a + b)`` with ``a`` the main path, ``b`` the shortcut."""
     kind = "Add"
+
+    @classmethod
+    def explain(cls, step, c):
+        """The two terms (main path, shortcut), ``sum = a + b``, ``y = act(sum)``."""
+        a = float(at(step.x[0], c.sample, c.map, c.row, c.col))
+        b = float(at(step.x[1], c.sample, c.map, c.row, c.col))
+        c.inputs = np.array([a, b])
+        c.rows, c.cols, c.channels = [c.row], [c.col], [c.map]
+        c.sum = a + b
+        c.details["terms"] = {"main": a, "shortcut": b}
+        c.details["sources"] = step.sources
+        c.output = act64(step.activation, c.sum)
+        c.scale = abs(a) + abs(b)
 
     def __init__(self, activation=None, name=None):
         super().__init__(name or "add")
@@ -61,6 +75,28 @@ class Add(_Merge):
 class DepthConcat(_Merge):
     """Stack the branches' maps along the channel axis (the inception module's output)."""
     kind = "DepthConcat"
+    keeps_range = True
+    title = "Depth concat"
+
+    @classmethod
+    def input_maps(cls, step, maps, k=0):
+        """Only the maps branch ``k`` made: map m comes from one branch alone."""
+        start = sum(s[0] for s in step.input_shape[:k])
+        n = step.input_shape[k][0]
+        if maps is ALL:
+            return set(range(n))
+        return {m - start for m in maps if start <= m < start + n}
+
+    @classmethod
+    def explain(cls, step, c):
+        """The branch the map came from (``branch``, ``source``, ``channel``)."""
+        k, ch = _branch_of(step.input_shape, c.map)
+        v = float(at(step.x[k], c.sample, ch, c.row, c.col))
+        c.inputs = np.array([v])
+        c.rows, c.cols, c.channels = [c.row], [c.col], [ch]
+        c.details.update(branch=k, channel=ch, source=step.sources[k])
+        c.sum = c.output = v
+        c.scale = abs(v)
 
     def __init__(self, name=None):
         super().__init__(name or "concat")
@@ -80,9 +116,13 @@ class DepthConcat(_Merge):
 
     def source_of(self, channel):
         """``(branch index, channel within that branch)`` of an output map."""
-        start = 0
-        for k, shp in enumerate(self.input_shape):
-            if channel < start + shp[0]:
-                return k, channel - start
-            start += shp[0]
-        raise IndexError(channel)
+        return _branch_of(self.input_shape, channel)
+
+
+def _branch_of(input_shapes, channel):
+    start = 0
+    for k, shp in enumerate(input_shapes):
+        if channel < start + shp[0]:
+            return k, channel - start
+        start += shp[0]
+    raise IndexError(channel)

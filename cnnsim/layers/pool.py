@@ -1,9 +1,13 @@
 """Pooling layers: no weights, only a window. ``x (N, C, H, W) -> y (N, C, H_out, W_out)``."""
 from .. import functional as F, geometry
+import numpy as np
+
 from .base import Layer
+from .explain import window_patch
 
 
 class _Pool2D(Layer):
+    field = "window"
     _fwd = _bwd = None
 
     def __init__(self, size=2, stride=None, padding="valid", name=None):
@@ -42,6 +46,24 @@ class _Pool2D(Layer):
 class MaxPool2D(_Pool2D):
     """Max pooling; ties send the gradient to the first maximal input (row-major)."""
     kind = "MaxPool2D"
+    keeps_range = True
+    title = "Max pooling"
+
+    @classmethod
+    def explain(cls, step, c):
+        """The window's real cells and the winner (first maximum, row-major); ``sum`` is
+        the max."""
+        win = _pool_window(step, c)
+        if win is None:
+            return
+        real = ~c.padded
+        masked = np.where(real, win, -np.inf)
+        k = int(np.argmax(masked))            # first maximum in row-major order
+        u, v = divmod(k, win.shape[1])
+        c.details["winner"] = (c.rows[u], c.cols[v])
+        c.details["winner_offset"] = (u, v)
+        c.details["dropped"] = int(real.sum() - 1)
+        c.sum = c.output = float(masked.flat[k])
     _fwd = staticmethod(F.max_pool2d)
     _bwd = staticmethod(F.max_pool2d_backward)
 
@@ -49,6 +71,18 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """Average pooling; padded cells are not counted in the mean (TensorFlow's rule)."""
     kind = "AvgPool2D"
+    keeps_range = True
+    title = "Avg pooling"
+
+    @classmethod
+    def explain(cls, step, c):
+        """The window's real cells and their mean (padding not counted)."""
+        win = _pool_window(step, c)
+        if win is None:
+            return
+        vals = win[~c.padded]
+        c.details["count"] = int(vals.size)
+        c.sum = c.output = float(vals.sum() / vals.size)
     _fwd = staticmethod(F.avg_pool2d)
     _bwd = staticmethod(F.avg_pool2d_backward)
 
@@ -56,6 +90,23 @@ class AvgPool2D(_Pool2D):
 class GlobalAvgPool(Layer):
     """Mean of each map: ``x (N, C, H, W) -> y (N, C)`` (GoogLeNet, ResNet heads)."""
     kind = "GlobalAvgPool"
+    keeps_range = True
+    field = "global"
+    title = "Global avg pooling"
+
+    @classmethod
+    def input_maps(cls, step, maps, k=0):
+        return maps                       # unit c is the mean of map c
+
+    @classmethod
+    def explain(cls, step, c):
+        """The whole map and its mean."""
+        xmap = step.x[c.sample, c.map].astype(np.float64)
+        c.channels, c.inputs = [c.map], xmap
+        c.rows, c.cols = list(range(xmap.shape[0])), list(range(xmap.shape[1]))
+        c.sum = c.output = float(xmap.mean())
+        c.details["count"] = int(xmap.size)
+        c.scale = float(np.abs(xmap).sum())
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -69,3 +120,18 @@ class GlobalAvgPool(Layer):
 
     def backward(self, dy):
         return F.global_avg_pool_backward(dy, self._shape)
+
+
+def _pool_window(step, c):
+    """The window of neuron (c.map, c.row, c.col) (``c.rows``, ``c.cols``, ``c.padded``
+    filled), or None when it lies entirely in padding (``c.output = 0``)."""
+    xmap = step.x[c.sample, c.map].astype(np.float64)
+    win = window_patch(step, c, xmap)
+    c.channels, c.inputs = [c.map], win
+    vals = win[~c.padded]
+    if vals.size == 0:
+        c.sum = c.output = 0.0
+        c.details["empty"] = True
+        return None
+    c.scale = float(np.abs(vals).sum())
+    return win

@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import config, functional as F
 from .base import Layer
+from .explain import explain_elementwise
 
 
 class Dropout(Layer):
@@ -10,6 +11,12 @@ class Dropout(Layer):
     by ``1 / (1 - rate)``; identity at inference. Seeded: the mask stream is drawn from a
     Generator created at build time from the network's seed."""
     kind = "Dropout"
+    keeps_range = True
+
+    @classmethod
+    def explain(cls, step, c):
+        """At inference the identity."""
+        explain_elementwise(step, c, lambda v: v)
 
     def __init__(self, rate=0.5, name=None):
         super().__init__(name)
@@ -43,6 +50,17 @@ class BatchNorm(Layer):
     (``running = momentum * running + (1 - momentum) * batch``); inference uses the running ones.
     """
     kind = "BatchNorm"
+    title = "Batch norm"
+
+    @classmethod
+    def explain(cls, step, c):
+        """Inference: ``gamma (v - running_mean) / sqrt(running_var + eps) + beta``."""
+        p = step.params
+        eps = step.facts.get("eps", 1e-5)
+        mean, var = float(p["running_mean"][c.map]), float(p["running_var"][c.map])
+        g, bt = float(p["gamma"][c.map]), float(p["beta"][c.map])
+        c.details.update(mean=mean, var=var, gamma=g, beta=bt, eps=eps)
+        explain_elementwise(step, c, lambda v: g * (v - mean) / np.sqrt(var + eps) + bt)
 
     def __init__(self, momentum=0.9, eps=1e-5, name=None):
         super().__init__(name)

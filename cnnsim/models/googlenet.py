@@ -26,21 +26,23 @@ An inception module with the paper's six numbers (#1x1, #3x3 reduce, #3x3, #5x5 
 Depths after concatenation: 256, 480, 512, 512, 512, 528, 832, 832, 1024.
 
 **Auxiliary classifiers** (training only). The network returned is a ``GoogLeNet``, a
-``Sequential`` whose ``aux_heads`` maps a head's name to a built ``Sequential`` reading
-the output of the top-level layer ``head.tap``:
+``cnnsim.Model`` (one graph) whose extra outputs are the heads; ``aux_heads`` maps a
+head's name to its ``Sequential``, which reads the output of the top-level layer
+``head.tap``:
 
     aux1 on inception_4a, aux2 on inception_4d:
     pool (avg 5x5/3 VALID) -> conv (128 1x1, ReLU) -> flatten -> fc1 (1024, ReLU)
     -> dropout (70%) -> fc2 (num_classes, softmax)
 
 * ``net(x)`` / ``net.backprop(dy)``: the main path only (inference; heads skipped).
-* ``y, aux = net.forward_with_aux(x, training=True)``: ``aux`` is a list, one array per
-  head in the order of ``aux_heads`` (aux1, aux2). The heads give **logits**: their
+* ``y, aux = net.forward_with_aux(x, training=True)`` (``net.forward_all``): ``aux`` is a
+  list, one array per head in the order of ``aux_heads`` (aux1, aux2). The heads give **logits**: their
   softmax is fused into the training loss (softmax cross-entropy), so their ``fc2`` layers
   keep ``emit_logits = True``; the tables still show them as softmax layers.
 * ``dx = net.backward_with_aux(dy, daux)``: ``daux`` (a list in the same order, or a dict
   by head name) holds the gradients reaching the heads' outputs; they are backpropagated
-  through the heads and added to the main gradient at each tap. Nothing is weighted here:
+  through the heads and added to the main gradient at each tap (``net.backward_all``,
+  the graph's backward: each tensor's gradient is the sum over the layers reading it). Nothing is weighted here:
   the loss does it, ``L = L_main + net.aux_weight * (L_aux1 + L_aux2)`` with
   ``aux_weight = 0.3`` (the paper's discount), so pass ``daux = [0.3 * dL_aux1, ...]``
   (``cnnsim.train.losses.network_loss`` does exactly this).
@@ -87,80 +89,12 @@ def inception(name, n1, n3r, n3, n5r, n5, pp):
     ], name=name)
 
 
-class GoogLeNet(L.Sequential):
-    """A ``Sequential`` with auxiliary classifier heads used only in training (see module)."""
+class GoogLeNet(L.Model):
+    """A ``cnnsim.Model`` whose extra outputs are the auxiliary classifiers (see module)."""
 
-    def __init__(self, layers, aux_heads, aux_weight=0.3, input_shape=None, seed=0, name=None):
-        self.aux_heads = dict(aux_heads)
+    def __init__(self, inputs, outputs, aux_weight=0.3, seed=0, name=None):
+        super().__init__(inputs, outputs, name=name or "googlenet", seed=seed)
         self.aux_weight = float(aux_weight)
-        super().__init__(layers, input_shape=input_shape, seed=seed, name=name)
-
-    def build(self, input_shape, rng=None):
-        out = super().build(input_shape, rng)
-        for hname, head in self.aux_heads.items():
-            tap = self.find(head.tap)
-            head._parent = self           # qualified names "aux1/conv", ...
-            head.path = hname
-            head.build(tap.output_shape, rng)
-        return out
-
-    def forward_with_aux(self, x, training=True):
-        """``(y, [head outputs])``: each head reads its tap's output and gives logits."""
-        if not self.built:
-            self.build(x.shape[1:])
-        self._check_input(x)
-        by_tap = {h.tap: k for k, h in self.aux_heads.items()}
-        aux = {}
-        for child in self.layers:
-            x = child(x, training)
-            if child.name in by_tap:
-                k = by_tap[child.name]
-                aux[k] = self.aux_heads[k](x, training)
-        return x, [aux[k] for k in self.aux_heads]
-
-    def backward_with_aux(self, dy, daux):
-        """Backward through the trunk and the heads: ``dy`` reaches the main output,
-        ``daux`` (list in head order, or dict by head name) the heads' outputs."""
-        where = "GoogLeNet.backward_with_aux"
-        if isinstance(daux, dict):
-            missing = set(self.aux_heads) - set(daux)
-            if missing:
-                raise ValueError(f"{where}: missing gradients for heads {sorted(missing)}; "
-                                 f"expected {sorted(self.aux_heads)}")
-        else:
-            daux = list(daux)
-            if len(daux) != len(self.aux_heads):
-                raise ValueError(f"{where}: expected {len(self.aux_heads)} head gradients "
-                                 f"({', '.join(self.aux_heads)}), got {len(daux)}")
-            daux = dict(zip(self.aux_heads, daux))
-        by_tap = {h.tap: k for k, h in self.aux_heads.items()}
-        for child in reversed(self.layers):
-            if child.name in by_tap:
-                k = by_tap[child.name]
-                dy = dy + self.aux_heads[k].backprop(daux[k])
-            dy = child.backprop(dy)
-        return dy
-
-    def parameters(self, include_aux=True):
-        ps = super().parameters()
-        if include_aux:
-            for head in self.aux_heads.values():
-                ps += head.parameters()
-        return ps
-
-    def aux_param_count(self):
-        return sum(h.param_count() for h in self.aux_heads.values())
-
-    def zero_grads(self):
-        super().zero_grads()
-        for head in self.aux_heads.values():
-            head.zero_grads()
-
-    def astype(self, dtype):
-        super().astype(dtype)
-        for head in self.aux_heads.values():
-            head.astype(dtype)
-        return self
 
 
 def aux_head(name, tap, hw, num_classes, width):
@@ -222,7 +156,13 @@ def googlenet(input_shape=(3, 224, 224), num_classes=1000, width=1.0, aux=True, 
         L.Dropout(0.4, name="dropout"),
         L.Dense(num_classes, activation="softmax", name="fc"),
     ]
-    net = GoogLeNet(layers, heads, input_shape=input_shape, seed=seed, name="googlenet")
+    x = L.Input(input_shape)
+    h, taps = x, {}
+    for layer in layers:
+        h = layer(h)
+        taps[layer.name] = h
+    outputs = [h] + [head(taps[head.tap]) for head in heads.values()]
+    net = GoogLeNet(x, outputs, seed=seed, name="googlenet")
     if width == 1.0:
         net.reference = _reference(net)
     return net

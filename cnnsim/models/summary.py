@@ -72,8 +72,10 @@ def layer_row(layer, type_name=None):
 
 def summarize(net, model=None):
     """Plain-data summary of a built network (see the module docstring)."""
-    rows = [layer_row(l) for l in net.walk() if l is not net]
-    for hname, head in getattr(net, "aux_heads", {}).items():
+    heads = getattr(net, "aux_heads", {})
+    aux = {id(l) for h in heads.values() for l in h.walk()}
+    rows = [layer_row(l) for l in net.walk() if l is not net and id(l) not in aux]
+    for hname, head in heads.items():
         rows.append(layer_row(head, "Aux classifier"))
         rows += [layer_row(l) for l in head.walk() if l is not head]
     return {"model": model or net.name, "input_shape": list(net.input_shape), "layers": rows,

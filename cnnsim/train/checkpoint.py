@@ -19,7 +19,7 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path, net, optimizer=None, **meta):
     arrays = {}
-    for layer in net.leaves():
+    for layer in net.all_leaves():
         for k, v in layer.params.items():
             arrays[f"param/{layer.path}/{k}"] = v
         for k, v in getattr(layer, "buffers", {}).items():
@@ -46,7 +46,7 @@ def load_checkpoint(path, net, optimizer=None):
         raise CheckpointError(f"{path}: not a readable cnnsim checkpoint ({type(e).__name__}: {e})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT!r}")
-    for layer in net.leaves():
+    for layer in net.all_leaves():
         for group, d in (("param", layer.params), ("buffer", getattr(layer, "buffers", {}))):
             for k, v in d.items():
                 key = f"{group}/{layer.path}/{k}"

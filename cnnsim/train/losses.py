@@ -12,6 +12,7 @@ from ..functional._dispatch import to_host
 
 
 def output_leaf(net):
+    """The leaf making the network's (main) output."""
     return list(net.leaves())[-1]
 
 
@@ -22,12 +23,14 @@ def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
     losses are added with weight ``aux_weight`` (0.3 in Szegedy et al. 2014).
     """
     leaf = output_leaf(net)
-    fuse = getattr(leaf, "activation", None) == "softmax" and hasattr(leaf, "emit_logits")
+    outs = net.output_leaves() if hasattr(net, "output_leaves") else [leaf]
+    fused = {id(l): (l, l.emit_logits) for l in outs
+             if getattr(l, "activation", None) == "softmax" and hasattr(l, "emit_logits")}
     sign = -1.0 if leaf.kind == "RBF" else 1.0
-    if fuse:
-        leaf.emit_logits = True
+    for l, _ in fused.values():
+        l.emit_logits = True
     try:
-        use_aux = training and getattr(net, "aux_heads", None)
+        use_aux = training and aux_weight and getattr(net, "aux_heads", None)
         if use_aux:
             y, aux_outs = net.forward_with_aux(x, training=True)
         else:
@@ -45,8 +48,8 @@ def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
             else:
                 net.backprop(dy)
     finally:
-        if fuse:
-            leaf.emit_logits = False
+        for l, old in fused.values():
+            l.emit_logits = old
     return float(loss_total), to_host(probs)
 
 
