@@ -45,7 +45,7 @@ def summary_html(data):
     from .models import summary as S
     shp = data["input_shape"]
     first = ["In", "Input", str(shp[0]), "x".join(map(str, shp[1:])) if len(shp) == 3 else
-             str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0"]
+             str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0", "1", "1", "0"]
     rows = [first] + [S._cells(r, 2) for r in data["layers"]]
     main = [r for r in data["layers"] if "/" not in r["name"] and r["type"] != "Aux classifier"]
     macs = sum(r["macs"] for r in main)
@@ -54,7 +54,7 @@ def summary_html(data):
     if data.get("notes"):
         foot += "<p>Notes:</p><ul>" + "".join(f"<li>{escape(n)}</li>" for n in data["notes"]) + "</ul>"
     caption = f"{data['model']}: input {'x'.join(map(str, shp))}"
-    return _table(S.COLUMNS, rows, right={2, 9, 10}, caption=caption, foot=foot)
+    return _table(S.COLUMNS, rows, right=S.RIGHT, caption=caption, foot=foot)
 
 
 class Summary:

@@ -10,7 +10,7 @@ from cnnsim.models._common import Reference
 from cnnsim import layers as L
 
 KEYS = ["name", "type", "maps", "size", "kernel", "stride", "padding", "activation",
-        "output_shape", "params", "macs"]
+        "output_shape", "params", "macs", "rf"]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,10 @@ def test_alexnet_lecture_rows_and_the_55_56_note(alexnet_lecture):
     c1 = row(d, "C1")
     assert c1 == {"name": "C1", "type": "Convolution", "maps": 96, "size": [56, 56],
                   "kernel": [11, 11], "stride": [4, 4], "padding": "SAME", "activation": "relu",
-                  "output_shape": [96, 56, 56], "params": 34_944, "macs": 96 * 56 * 56 * 363}
+                  "output_shape": [96, 56, 56], "params": 34_944, "macs": 96 * 56 * 56 * 363,
+                  "rf": {"size": {"min": [11, 11], "max": [11, 11]},
+                         "jump": {"min": [4, 4], "max": [4, 4]},
+                         "start": {"min": [-3, -3], "max": [-3, -3]}}}
     assert row(d, "S2")["padding"] == "VALID" and row(d, "F8")["maps"] is None
     assert row(d, "F8")["size"] == [4096]
     c1_notes = [n for n in d["notes"] if n.startswith("C1:")]

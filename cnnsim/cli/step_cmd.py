@@ -353,7 +353,7 @@ def _neuron(trace, lname, m, r, c):
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--neuron") from None
     try:
-        rf = receptive_field(trace, lname, r, c)
+        rf = receptive_field(trace, lname, m, r, c)
     except ValueError:
         rf = None
     return conn, rf

@@ -1,24 +1,28 @@
 """Receptive fields: the theoretical box in the input image, and the effective one.
 
-**Theoretical** (``receptive_field(trace, layer, row, col)``): the input-image box that can
-influence output position ``(row, col)`` of ``layer`` (any map), composed through every
-step below it using the recorded data flow (``Step.sources``), so through an inception
-module or a residual unit it is the union over the paths. Per window layer (kernel f,
-stride s, top/left padding p), output rows ``r0..r1`` read input rows
-``r0*s - p .. r1*s - p + f - 1``; layers without a window (LRN, activations, Add,
-DepthConcat, BatchNorm, Dropout) keep the box; Flatten / Dense / GlobalAvgPool see all of
-their input. Two boxes are reported:
+**Theoretical** (``receptive_field(trace, layer, map, row, col)``; ``(trace, layer, row,
+col)`` for every map at once): the input-image box that can influence neuron
+``(map, row, col)`` of ``layer``, composed through the steps below it along the edges of
+the network's graph (``Step.sources``) and only along the paths that reach *that map*:
+through a depth concat only the branch that made it, through an add every term, through
+a grouped convolution or a connection table only the input maps its filter reads (the
+routing is each layer class's, ``cnnsim.layers.fields``). A window layer (kernel f,
+stride s, top/left padding p) maps output rows ``r0..r1`` to input rows
+``r0*s - p .. r1*s - p + f - 1`` (``geometry.window_span``); LRN, activations, Add,
+DepthConcat, BatchNorm, Dropout keep the box; Dense / GlobalAvgPool see all of their
+input; a Flatten unit is one input position. Two boxes are reported:
 
 * ``unclipped``: the classical arithmetic (it runs into the zero padding);
 * clipped (``top``, ``bottom``, ``left``, ``right``): at every layer the box is cut to the
   real neurons of that layer (padding cells depend on nothing), so this is exactly the
   bounding box of the image pixels that can change the neuron.
 
-``size``, ``jump`` (effective stride) and ``start`` summarize the unclipped field as an
-affine map: output row ``i`` sees input rows ``start + i*jump .. start + i*jump + size - 1``
-(the recurrence ``size' = size + (f-1) jump``, ``start' = start - p jump``,
-``jump' = jump s``, ``cnnsim.geometry.compose_receptive_field``); through branches the
-union of the paths' intervals, and ``jump = None`` if the paths' jumps differ.
+``size``, ``jump`` (effective stride) and ``start`` summarize the unclipped field of the
+map as an affine map: output row ``i`` sees input rows ``start + i*jump .. start + i*jump
++ size - 1`` (``geometry.rf_through``: ``size' = size + (f-1) jump``, ``start' = start - p
+jump``, ``jump' = jump s``); where paths meet, the union of their intervals, and
+``jump = None`` if their jumps differ. ``maps``: the input maps of the layer's input that
+the neuron reads (``connections`` shows the same set).
 
 **Effective** (``effective_receptive_field(net, x, layer, map, row, col)``): the gradient
 of that one neuron with respect to the input image, computed by the layers' own backward
@@ -28,12 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..graph import graph_of
+from ..layers.explain import ALL
+from ..layers.fields import FieldError, box_back, full, hw_of, map_fields
 from .connections import check_neuron
-from ..graph import INPUT, graph_of
 from .trace import TraceError
-
-_GLOBAL_KINDS = ("Flatten", "Dense", "GlobalAvgPool")
-ALL = "all"
 
 
 @dataclass
@@ -50,6 +53,7 @@ class ReceptiveField:
     jump: tuple                 # (h, w) effective stride, None where paths differ / global
     start: tuple                # (h, w) unclipped top/left of neuron (0, 0), None likewise
     image_shape: tuple          # (H, W)
+    map: int = None             # the map asked about (None: every map)
 
     @property
     def clipped(self):
@@ -69,139 +73,62 @@ class ReceptiveField:
         return {"top": self.top, "bottom": self.bottom, "left": self.left, "right": self.right}
 
 
-def _kind(step):
-    if step.geometry is not None:
-        return "window"
-    ins = step.input_shape if step.merge else [step.input_shape]
-    if step.kind in _GLOBAL_KINDS or len(step.output_shape) == 1:
-        return "global"
-    if all(len(s) == 3 and tuple(s[1:]) == tuple(step.output_shape[1:]) for s in ins):
-        return "identity"
-    raise TraceError(f"receptive_field: layer {step.name!r} ({step.kind}) changes the map "
-                     f"size without a window geometry; cannot compose its receptive field")
-
-
-def _through(step, box):
-    """The box (r0, r1, c0, c1) in the step's input coordinates read by ``box``."""
-    if box is ALL:
-        return ALL
-    k = _kind(step)
-    if k == "global":
-        return ALL
-    if k == "identity":
-        return box
-    (fh, fw), (sh, sw), (t, _, l, _) = (step.geometry[n] for n in ("kernel", "stride", "padding"))
-    r0, r1, c0, c1 = box
-    return (r0 * sh - t, r1 * sh - t + fh - 1, c0 * sw - l, c1 * sw - l + fw - 1)
-
-
-def _hw(shape):
-    return (shape[1], shape[2]) if len(shape) == 3 else None
-
-
-def _clip(box, hw):
-    if box is ALL or hw is None:
-        return box
-    r0, r1, c0, c1 = max(box[0], 0), min(box[1], hw[0] - 1), max(box[2], 0), min(box[3], hw[1] - 1)
-    return None if r0 > r1 or c0 > c1 else (r0, r1, c0, c1)
-
-
-def _full(box, hw):
-    if box is ALL and hw is not None:
-        return (0, hw[0] - 1, 0, hw[1] - 1)
-    return box
-
-
-def _union(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if a is ALL or b is ALL:
-        return ALL
-    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
-
-
-def _source_shapes(step):
-    return step.input_shape if step.merge else [step.input_shape]
-
-
-def _propagate(trace, target, box, clip):
-    boxes = {target.index: box}
-    image = None
-    for k in range(target.index, -1, -1):
-        step = trace.steps[k]
-        b = boxes.pop(k, None)
-        if b is None:
-            continue
-        inner = _through(step, b)
-        for src, shp in zip(step.sources, _source_shapes(step)):
-            if src is None:
-                raise TraceError(f"receptive_field: the input of {step.name!r} was not produced "
-                                 f"by a recorded layer; cannot follow it")
-            hw = _hw(shp)
-            ib = _full(inner, hw)
-            if clip:
-                ib = _clip(ib, hw)
-            if src == INPUT:
-                image = _union(image, ib)
-            else:
-                boxes[src] = _union(boxes.get(src), ib)
-    return image
-
-
-def _affine(trace, target):
-    """Per axis, ``{jump: (start, end)}`` of output index 0 of each step, or None (global)."""
-    aff = {}
-    for step in trace.steps[:target.index + 1]:
-        parts = [aff.get(s, "?") if s != INPUT else ({1: (0, 0)}, {1: (0, 0)})
-                 for s in step.sources]
-        if any(p == "?" for p in parts):
-            raise TraceError(f"receptive_field: the input of {step.name!r} was not produced by "
-                             f"a recorded layer; cannot follow it")
-        if any(p is None for p in parts) or _kind(step) == "global":
-            aff[step.index] = None
-            continue
-        merged = ({}, {})
-        for p in parts:
-            for a in range(2):
-                for j, (st, en) in p[a].items():
-                    if _kind(step) == "window":
-                        f = step.geometry["kernel"][a]
-                        s = step.geometry["stride"][a]
-                        pad = step.geometry["padding"][2 * a]
-                        j, st, en = j * s, st - pad * j, en + (f - 1 - pad) * j
-                    old = merged[a].get(j)
-                    merged[a][j] = (st, en) if old is None else (min(old[0], st), max(old[1], en))
-        aff[step.index] = merged
-    return aff[target.index]
-
-
-def receptive_field(trace, layer, row, col):
-    """The theoretical receptive field of output position ``(row, col)`` of ``layer``."""
+def receptive_field(trace, layer, *neuron):
+    """The theoretical receptive field of neuron ``(map, row, col)`` of ``layer``; with two
+    numbers ``(row, col)``, of that position in every map (the union over the maps)."""
+    if len(neuron) == 3:
+        map, row, col = neuron
+    elif len(neuron) == 2:
+        (row, col), map = neuron, None
+    else:
+        raise TypeError("receptive_field(trace, layer, map, row, col) or (trace, layer, row, "
+                        f"col); got {len(neuron)} numbers")
     step = trace.step(layer) if isinstance(layer, str) else layer
-    check_neuron(step, 0, row, col)
-    hw_img = _hw(trace.input_shape)
+    check_neuron(step, 0 if map is None else map, row, col)
+    hw_img = hw_of(trace.input_shape)
     if hw_img is None:
         raise TraceError("receptive_field: the network input is not an image (C, H, W)")
+    maps = ALL if map is None else {int(map)}
     start_box = ALL if len(step.output_shape) == 1 else (row, row, col, col)
-    clipped = _propagate(trace, step, start_box, clip=True)
-    unclipped = _propagate(trace, step, start_box, clip=False)
-    clipped = _full(clipped, hw_img) if clipped is not None else None
-    unclipped = _full(unclipped, hw_img)
+    try:
+        clipped = box_back(trace.steps, step.index, maps, start_box, clipped=True)
+        unclipped = full(box_back(trace.steps, step.index, maps, start_box, clipped=False),
+                         hw_img)
+        fields = map_fields(trace.steps, step.index)[step.index]
+    except FieldError as e:
+        raise TraceError(str(e)) from None
+    clipped = full(clipped, hw_img) if clipped is not None else None
     if clipped is None:   # every path ran into padding only: nothing influences it
         clipped = (0, -1, 0, -1)
-    aff = _affine(trace, step)
+    summary = fields.summary(map) if map is not None else _union_summary(fields)
     jump = start = None
-    if aff is not None and len(aff[0]) == 1 and len(aff[1]) == 1:
-        (jh, (sh, _)), = aff[0].items()
-        (jw, (sw, _)), = aff[1].items()
-        jump, start = (jh, jw), (sh, sw)
+    if summary is not None:
+        _, jump, start = summary
     u = unclipped
     return ReceptiveField(layer=step.name, row=int(row), col=int(col), top=clipped[0],
                           bottom=clipped[1], left=clipped[2], right=clipped[3],
                           unclipped=tuple(u), size=(u[1] - u[0] + 1, u[3] - u[2] + 1),
-                          jump=jump, start=start, image_shape=hw_img)
+                          jump=jump, start=start, image_shape=hw_img,
+                          map=None if map is None else int(map))
+
+
+def _union_summary(fields):
+    """The affine summary of every map at once (the union of their fields)."""
+    if any(f is None for f in fields.fields):
+        return None
+    acc = ({}, {})
+    for f in fields.fields:
+        for a in range(2):
+            for j, (st, en) in f[a].items():
+                old = acc[a].get(j)
+                acc[a][j] = (st, en) if old is None else (min(old[0], st), max(old[1], en))
+    return type(fields)([acc]).summary(0)
+
+
+def field_summary(trace, layer):
+    """``MapFields`` of ``layer``'s output maps (see ``cnnsim.layers.fields``)."""
+    step = trace.step(layer) if isinstance(layer, str) else layer
+    return map_fields(trace.steps, step.index)[step.index]
 
 
 @dataclass

@@ -24,6 +24,7 @@ import numpy as np
 from .. import config
 from ..graph import Tensor
 from .explain import ALL, ExplainError
+from .fields import window_box
 
 _CLASSES = {}       # kind -> Layer class (for traces read back from files)
 
@@ -78,6 +79,15 @@ class Layer:
         if cls.field == "global":
             return ALL
         return maps
+
+    @classmethod
+    def route(cls, step, maps, box):
+        """Where output ``maps`` (a set or ALL) at ``box`` ((r0, r1, c0, c1) or ALL) read
+        from: per input, a list of ``(maps, box)`` (``cnnsim.layers.fields``)."""
+        n = len(step.input_shape) if isinstance(step.input_shape, list) else 1
+        inner = ALL if cls.field == "global" else \
+            window_box(step, box) if cls.field == "window" else box
+        return [[(cls.input_maps(step, maps, k), inner)] for k in range(n)]
 
     @classmethod
     def explain(cls, step, c):

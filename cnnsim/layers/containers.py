@@ -85,6 +85,10 @@ class Container(Layer):
     def macs(self):
         return sum(l.macs() for l in self.leaves())
 
+    def role_of(self, child):
+        """What a child container is to this one, for tables ("Branch", ...), or None."""
+        return None
+
     def find(self, path):
         """The layer (leaf or container) with this qualified name."""
         for l in self.walk():
@@ -125,6 +129,9 @@ class Concat(Container):
     """Parallel branches on the same input, joined along depth (an inception module)."""
     kind = "Inception"
 
+    def role_of(self, child):
+        return "Branch" if any(child is b for b in self.branches) else None
+
     def __init__(self, branches, name=None):
         super().__init__(name or "concat")
         self.branches = list(branches)
@@ -152,6 +159,11 @@ class ResidualUnit(Container):
     BatchNorm) as the projection when the main path changes the shape.
     """
     kind = "ResidualUnit"
+    title = "Residual unit"
+
+    def role_of(self, child):
+        return "Shortcut" if child is self.shortcut else "Main path" if child is self.main \
+            else None
 
     def __init__(self, main, shortcut=None, activation="relu", name=None):
         super().__init__(name or "residual")

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import config, functional as F
-from .base import Layer
+from .base import ALL, Layer
 from .explain import act64
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights
 
@@ -93,6 +93,19 @@ class Flatten(Layer):
         if maps is ALL or len(step.input_shape) != 3:
             return ALL
         return {int(np.unravel_index(u, step.input_shape)[0]) for u in maps}
+
+    @classmethod
+    def route(cls, step, maps, box):
+        """Unit u reads one position (c, i, j) of its input (C order)."""
+        if maps is ALL or len(step.input_shape) != 3:
+            return [[(ALL, ALL)]]
+        parts = {}
+        for u in sorted(maps):
+            c, i, j = (int(v) for v in np.unravel_index(u, step.input_shape))
+            b = parts.get(c)
+            parts[c] = (i, i, j, j) if b is None else (min(b[0], i), max(b[1], i),
+                                                       min(b[2], j), max(b[3], j))
+        return [[({c}, b) for c, b in parts.items()]]
 
     @classmethod
     def explain(cls, step, c):

@@ -8,7 +8,7 @@
 (containers included, parents before children, auxiliary heads last) is::
 
     {"name", "type", "maps", "size", "kernel", "stride", "padding", "activation",
-     "output_shape", "params", "macs"}
+     "output_shape", "params", "macs", "rf"}
 
 ``maps`` is the number of output maps (None for vectors), ``size`` ``[H, W]`` (or ``[D]``),
 ``kernel``/``stride`` ``[h, w]`` or None, ``padding`` "SAME"/"VALID" or
@@ -17,19 +17,19 @@ sum over its leaves. Notes come from ``net.reference`` (see ``models._common.Ref
 each layer whose declared shape differs from the real one gets a note with the arithmetic
 (``ceil(n / s)`` for SAME, ``floor((n + p - f) / s) + 1`` otherwise), then the declared
 total is compared with the real count, then the model's remarks follow.
+
+``rf`` is the receptive field of the layer's output maps in the input image, composed along
+the network's graph (through branches and skips: a depth-concat map has its own branch's
+field, an add the union of its terms'; ``cnnsim.layers.fields``), or None for vectors:
+``{"size": {"min": [h, w], "max": [h, w]}, "jump": {"min", "max"}, "start": {"min",
+"max"}}`` over the maps (``jump``: effective stride; ``start``: where neuron (0, 0)'s field
+starts, minus the effective padding). The table shows ``27`` or a range ``27-59``.
 """
 import inspect
 
+from ..layers.fields import map_fields, static_steps
 from ..layers.initializers import shapes_only
 
-TYPE_NAMES = {
-    "Conv2D": "Convolution", "MaxPool2D": "Max pooling", "AvgPool2D": "Avg pooling",
-    "GlobalAvgPool": "Global avg pooling", "Subsampling": "Subsampling", "LRN": "LRN",
-    "Dense": "Fully connected", "Flatten": "Flatten", "Dropout": "Dropout",
-    "BatchNorm": "Batch norm", "Activation": "Activation", "Add": "Add",
-    "DepthConcat": "Depth concat", "Inception": "Inception", "ResidualUnit": "Residual unit",
-    "Sequential": "Sequential", "RBF": "RBF",
-}
 ACT_NAMES = {"relu": "ReLU", "softmax": "Softmax", "tanh": "tanh", "scaled_tanh": "scaled tanh",
              "sigmoid": "sigmoid", "rbf": "RBF"}
 
@@ -43,16 +43,28 @@ def _padding(geo):
 
 def _type_name(layer):
     parent = getattr(layer, "_parent", None)
-    if layer.kind == "Sequential" and parent is not None:
-        if parent.kind == "Inception":
-            return "Branch"
-        if parent.kind == "ResidualUnit":
-            return "Shortcut" if layer is parent.shortcut else "Main path"
-    return TYPE_NAMES.get(layer.kind, layer.kind)
+    role = parent.role_of(layer) if layer.is_container and parent is not None else None
+    return role or layer.title or layer.kind
 
 
-def layer_row(layer, type_name=None):
-    """The table row of one built layer (leaf or container)."""
+def _rf(fields):
+    """The ``rf`` entry of a row from the ``MapFields`` of its output (None: no field)."""
+    if fields is None:
+        return None
+    per_map = fields.summary()
+    if per_map is None:
+        return None
+    out = {}
+    for k, key in enumerate(("size", "jump", "start")):
+        vals = [s[k] for s in per_map]
+        out[key] = {"min": [min(v[0] for v in vals), min(v[1] for v in vals)],
+                    "max": [max(v[0] for v in vals), max(v[1] for v in vals)]}
+    return out
+
+
+def layer_row(layer, type_name=None, fields=None):
+    """The table row of one built layer (leaf or container); ``fields``: the
+    ``MapFields`` of its output (``cnnsim.layers.fields``)."""
     shape = tuple(layer.output_shape)
     geo = None if layer.is_container else layer.geometry()
     return {
@@ -67,6 +79,7 @@ def layer_row(layer, type_name=None):
         "output_shape": list(shape),
         "params": int(layer.param_count()),
         "macs": int(layer.macs()),
+        "rf": _rf(fields),
     }
 
 
@@ -74,10 +87,17 @@ def summarize(net, model=None):
     """Plain-data summary of a built network (see the module docstring)."""
     heads = getattr(net, "aux_heads", {})
     aux = {id(l) for h in heads.values() for l in h.walk()}
-    rows = [layer_row(l) for l in net.walk() if l is not net and id(l) not in aux]
+    steps = static_steps(net)
+    fields = dict(zip((s.name for s in steps), map_fields(steps)))
+
+    def row(layer, type_name=None):
+        out = list(layer.all_leaves())[-1] if layer.is_container else layer
+        return layer_row(layer, type_name, fields.get(out.path))
+
+    rows = [row(l) for l in net.walk() if l is not net and id(l) not in aux]
     for hname, head in heads.items():
-        rows.append(layer_row(head, "Aux classifier"))
-        rows += [layer_row(l) for l in head.walk() if l is not head]
+        rows.append(row(head, "Aux classifier"))
+        rows += [row(l) for l in head.walk() if l is not head]
     return {"model": model or net.name, "input_shape": list(net.input_shape), "layers": rows,
             "total_params": int(net.param_count()), "notes": notes(net)}
 
@@ -198,7 +218,23 @@ def describe(name, variant=None, input_size=None, **options):
 # ---- text ------------------------------------------------------------------------------
 
 COLUMNS = ("Layer", "Type", "Maps", "Size", "Kernel size", "Stride", "Padding", "Activation",
-           "Output shape", "Params", "MACs")
+           "Output shape", "Params", "MACs", "RF", "Jump", "Start")
+RIGHT = {2, 9, 10, 11, 12, 13}        # right-aligned columns
+
+
+def _span(lo, hi, sep="-"):
+    """``27``, ``27-59``; non-square ``27x31``, ``27x31-59x63``."""
+    one = lambda v: str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"   # noqa: E731
+    return one(lo) if lo == hi else f"{one(lo)}{sep}{one(hi)}"
+
+
+def rf_cells(rf):
+    """The RF, Jump and Start cells of a row's ``rf`` entry."""
+    if rf is None:
+        return ["-", "-", "-"]
+    return [_span(rf["size"]["min"], rf["size"]["max"]),
+            _span(rf["jump"]["min"], rf["jump"]["max"]),
+            _span(rf["start"]["min"], rf["start"]["max"], sep="..")]
 
 
 def _pair_txt(v):
@@ -230,17 +266,17 @@ def _cells(row, indent):
         "x".join(map(str, row["output_shape"])),
         f"{row['params']:,}",
         f"{row['macs']:,}",
-    ]
+    ] + rf_cells(row.get("rf"))
 
 
 def format_table(data, indent=2):
     """The summary as an aligned text table (nested layers indented), totals and notes."""
     shp = data["input_shape"]
     first = ["In", "Input", str(shp[0]), "x".join(map(str, shp[1:])) if len(shp) == 3 else
-             str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0"]
+             str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0", "1", "1", "0"]
     body = [first] + [_cells(r, indent) for r in data["layers"]]
     widths = [max(len(c), *(len(r[k]) for r in body)) for k, c in enumerate(COLUMNS)]
-    right = {2, 9, 10}
+    right = RIGHT
     fmt = lambda cells: "  ".join(c.rjust(w) if k in right else c.ljust(w)   # noqa: E731
                                   for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
     lines = [f"{data['model']}: input {'x'.join(map(str, shp))}", fmt(COLUMNS),
