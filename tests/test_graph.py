@@ -5,7 +5,7 @@ import pytest
 
 import cnnsim
 from cnnsim import layers as L, models
-from cnnsim.engine import Stepper, record
+from cnnsim.engine import Stepper, connections, receptive_field, record
 from cnnsim.graph import INPUT
 from cnnsim.models.summary import format_table, summarize
 from cnnsim.testing.gradcheck import numeric_grad, probe_for
@@ -189,10 +189,20 @@ def test_functional_dag_trace_step_summary():
     assert st.run_to("skip").name == "skip"
     st.finish()
     np.testing.assert_array_equal(st.output, tr.output)
+    for step in tr.steps:                      # every neuron kind explains itself
+        shp = step.output_shape
+        c = connections(tr, step.name, shp[0] - 1, *((shp[1] // 2, shp[2] // 2)
+                                                       if len(shp) == 3 else (0, 0)))
+        assert c.ok, step.name
+    rf = receptive_field(tr, "cat", 0, 1, 1)   # map 0 comes from s2 alone: 2x2 pool of c1
+    assert rf.size == (4, 4)
+    assert receptive_field(tr, "cat", 3, 1, 1).size == (8, 8)   # the add's union: c3 path
     data = summarize(net)
-    assert [r["name"] for r in data["layers"]][-2:] == ["aux", "aux_flat"] or \
-        "aux" in [r["name"] for r in data["layers"]]
+    names = [r["name"] for r in data["layers"]]
+    assert names[-1] == "aux" and "cat" in names
     assert "cat" in format_table(data)
+    assert {r["name"]: r["rf"]["size"] for r in data["layers"] if r["rf"]}["cat"] == \
+        {"min": [4, 4], "max": [8, 8]}
 
 
 def test_functional_dag_trains_and_checkpoints(tmp_path):

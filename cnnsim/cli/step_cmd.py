@@ -95,14 +95,14 @@ def _parse_neuron(value):
 def _neuron_text(conn, rf):
     lines = [f"neuron {conn.layer} ({conn.kind}) map {conn.map}, row {conn.row}, col {conn.col}"
              f" (sample {conn.sample})"]
-    if conn.rows is not None and conn.kind not in ("Dense", "RBF"):
+    if conn.rows is not None and conn.form != "vector":
         lines.append(f"  reads input rows {conn.rows[0]}..{conn.rows[-1]}, cols "
                      f"{conn.cols[0]}..{conn.cols[-1]}"
                      + (f" of maps {_ranges(conn.channels)}" if conn.channels else ""))
         if conn.padded is not None and conn.padded.any():
             lines.append(f"  {int(conn.padded.sum())} of {conn.padded.size} window cells are "
                          f"zero padding (value 0)")
-    if conn.kind == "Conv2D":
+    if conn.form == "patches":
         for k, ch in enumerate(conn.channels[:3]):
             lines.append(f"  input map {ch}: patch x weights = products (sum {conn.products[k].sum():.5g})")
             for u in range(conn.inputs.shape[1]):
@@ -112,7 +112,7 @@ def _neuron_text(conn, rf):
         if len(conn.channels) > 3:
             lines.append(f"  ... and {len(conn.channels) - 3} more input maps "
                          f"(--json prints them all)")
-    if conn.kind in ("Dense", "RBF"):
+    if conn.form == "vector":
         order = conn.ranked()[:8]
         lines.append(f"  {len(conn.inputs)} inputs; largest contributions (input: value x "
                      f"weight = product):")
@@ -122,7 +122,7 @@ def _neuron_text(conn, rf):
     for k, v in conn.details.items():
         if k not in ("formula",):
             lines.append(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}")
-    if conn.bias is not None and conn.products is not None and conn.kind != "Subsampling":
+    if conn.bias is not None and conn.products is not None and conn.form != "window":
         lines.append(f"  sum of products {conn.sum - conn.bias:.6g} + bias {conn.bias:.6g} = "
                      f"{conn.sum:.6g}")
     elif conn.sum is not None:
@@ -329,8 +329,9 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir,
     if stepper.done:
         y = stepper.output[0]
         if y.ndim == 1 and y.size > 1:
-            best = int(np.argmin(y)) if tr.steps[-1].kind == "RBF" else int(np.argmax(y))
-            rule = "argmin of the RBF penalties" if tr.steps[-1].kind == "RBF" else "argmax"
+            penalty = tr.steps[-1].cls.penalty_output
+            best = int(np.argmin(y)) if penalty else int(np.argmax(y))
+            rule = "argmin of the RBF penalties" if penalty else "argmax"
             weights = "trained weights" if checkpoint else "untrained weights: see --checkpoint"
             out(f"prediction: class {best} ({rule}; {weights})")
     _finish(tr, nspec, save, plot_dir, as_json, out, net=net, x=x)

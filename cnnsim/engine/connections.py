@@ -58,6 +58,7 @@ class Connections:
     activation: str = None
     details: dict = field(default_factory=dict)
     scale: float = 1.0               # magnitude of what was summed (for the tolerance)
+    form: str = "point"              # layout: "patches", "vector", "window", "maps", "point"
     dtype: str = "float32"
 
     @property
@@ -123,7 +124,7 @@ def connections(trace, layer, map, row, col, sample=0):
     y = step.y
     c = Connections(layer=step.name, kind=step.kind, sample=int(sample), map=int(map),
                     row=int(row), col=int(col), recorded=float(_at(y, sample, map, row, col)),
-                    activation=step.activation, dtype=str(y.dtype))
+                    activation=step.activation, dtype=str(y.dtype), form=step.cls.explain_form)
     try:
         step.cls.explain(step, c)
     except ExplainError as e:

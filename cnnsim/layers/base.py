@@ -65,6 +65,12 @@ class Layer:
     field = "keep"
     #: the type's name in tables ("Convolution"); None: ``kind``
     title = None
+    #: how one neuron's explanation is laid out: "patches" (a window per input map, with
+    #: weights), "vector" (every input with a weight), "window" (one map's window),
+    #: "maps" (across maps at one position), "point" (one input value)
+    explain_form = "point"
+    #: True when the output is a penalty per class (the class is the argmin: LeNet-5's RBF)
+    penalty_output = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -20,6 +20,7 @@ class Conv2D(Layer):
     kind = "Conv2D"
     field = "window"
     title = "Convolution"
+    explain_form = "patches"
 
     def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
                  use_bias=True, connections=None, groups=1, init=None, name=None):

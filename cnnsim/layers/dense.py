@@ -16,6 +16,7 @@ class Dense(Layer):
     kind = "Dense"
     field = "global"
     title = "Fully connected"
+    explain_form = "vector"
 
     @classmethod
     def explain(cls, step, c):

@@ -34,6 +34,7 @@ class Subsampling(Layer):
     """LeNet-5's trainable subsampling: ``act(coef * avgpool2x2(x) + bias)`` per map."""
     kind = "Subsampling"
     field = "window"
+    explain_form = "window"
 
     @classmethod
     def explain(cls, step, c):
@@ -107,6 +108,8 @@ class RBF(Layer):
     """Euclidean radial-basis output units: ``y[n, k] = sum_j (x[n, j] - w[k, j])^2``."""
     kind = "RBF"
     field = "global"
+    explain_form = "vector"
+    penalty_output = True
 
     @classmethod
     def explain(cls, step, c):

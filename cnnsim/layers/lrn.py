@@ -13,6 +13,7 @@ from .base import ALL, Layer
 
 class LRN(Layer):
     kind = "LRN"
+    explain_form = "maps"
 
     @classmethod
     def input_maps(cls, step, maps, k=0):

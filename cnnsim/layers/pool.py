@@ -8,6 +8,7 @@ from .explain import window_patch
 
 class _Pool2D(Layer):
     field = "window"
+    explain_form = "window"
     _fwd = _bwd = None
 
     def __init__(self, size=2, stride=None, padding="valid", name=None):
@@ -93,6 +94,7 @@ class GlobalAvgPool(Layer):
     keeps_range = True
     field = "global"
     title = "Global avg pooling"
+    explain_form = "window"
 
     @classmethod
     def input_maps(cls, step, maps, k=0):

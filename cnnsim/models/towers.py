@@ -22,7 +22,7 @@ convolutions of ``width`` maps, named ``conv1 .. conv<depth>``, each followed by
 ``batchnorm=True``), then ``pool`` (global average) and ``out`` (dense softmax). With
 ``residual=True`` the layers after conv1 are grouped in pairs into residual units
 ``res1, res2, ...``: ``y = act(conv_{k+1}(act(conv_k(x))) + x)`` (identity shortcuts; an odd
-last conv stays plain). ``[l for l in net.leaves() if l.kind == "Conv2D"]`` lists
+last conv stays plain). ``[l for l in net.leaves() if isinstance(l, L.Conv2D)]`` lists
 conv1..conv<depth> in order, in both forms.
 """
 from .. import layers as L
@@ -131,7 +131,7 @@ def _pre_activation_stack(depth, activation, conv):
     """conv1, then units ``res<u>`` = [act<k-1>, conv<k>, act<k>, conv<k+1>] + identity, with
     no activation after the addition; a last odd conv stays outside; then act<depth>."""
     act = lambda k: L.Activation(activation, name=f"act{k}")  # noqa: E731
-    bare = lambda k: [l for l in conv(k, None) if l.kind != "Activation"]  # noqa: E731
+    bare = lambda k: [l for l in conv(k, None) if not isinstance(l, L.Activation)]  # noqa: E731
     layers = bare(1)
     k, u = 2, 1
     while k <= depth:

@@ -29,7 +29,7 @@ def _grid(ax, a, title, cmap="viridis", padded=None, annotate=True):
 
 def _summary(c):
     act = c.activation or "identity"
-    if c.kind in ("Conv2D", "Dense"):
+    if c.form in ("patches", "vector") and c.bias is not None:
         return (f"sum of products = {c.sum - (c.bias or 0):.5g}\n+ bias {c.bias or 0:.5g}\n"
                 f"= z {c.sum:.5g}\n{act}(z) = {c.output:.5g}\nrecorded {c.recorded:.5g}")
     lines = [f"{c.kind}", f"output {c.output:.5g}", f"recorded {c.recorded:.5g}"]
@@ -41,7 +41,7 @@ def _summary(c):
 def neuron_figure(c, max_maps=6):
     """Figure of one neuron's connections (see the module docstring)."""
     title = f"{c.layer} ({c.kind}) neuron map {c.map}, row {c.row}, col {c.col}"
-    if c.kind == "Conv2D" and c.inputs is not None and len(c.inputs):
+    if c.form == "patches" and c.inputs is not None and len(c.inputs):
         k = min(len(c.channels), max_maps)
         fig = Figure(figsize=(8.5, 1.9 * k + 0.8), dpi=100)
         for r in range(k):
@@ -59,7 +59,7 @@ def neuron_figure(c, max_maps=6):
     else:
         fig = Figure(figsize=(8, 3.2), dpi=100)
         ax = fig.add_subplot(1, 2, 1)
-        if c.kind in ("Dense", "RBF") and c.products is not None:
+        if c.form == "vector" and c.products is not None:
             order = c.ranked()[:20]
             ax.barh(np.arange(len(order)), np.asarray(c.products)[order], color="tab:blue")
             ax.set_yticks(np.arange(len(order)), [str(i) for i in order], fontsize=6)

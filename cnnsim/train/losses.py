@@ -26,7 +26,7 @@ def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
     outs = net.output_leaves() if hasattr(net, "output_leaves") else [leaf]
     fused = {id(l): (l, l.emit_logits) for l in outs
              if getattr(l, "activation", None) == "softmax" and hasattr(l, "emit_logits")}
-    sign = -1.0 if leaf.kind == "RBF" else 1.0
+    sign = -1.0 if leaf.penalty_output else 1.0
     for l, _ in fused.values():
         l.emit_logits = True
     try:
@@ -56,6 +56,6 @@ def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
 def predict_scores(net, x, batch_size=256):
     """Class scores (probabilities, or negative RBF distances) for ``x``, in batches."""
     leaf = output_leaf(net)
-    sign = -1.0 if leaf.kind == "RBF" else 1.0
+    sign = -1.0 if leaf.penalty_output else 1.0
     outs = [sign * to_host(net(x[i:i + batch_size], False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(outs) if outs else np.zeros((0,) + net.output_shape)

@@ -102,4 +102,4 @@ def default_lr(net, name):
     from .losses import output_leaf
     if name.lower() == "adam":
         return 1e-3
-    return 1e-3 if output_leaf(net).kind == "RBF" else 0.05
+    return 1e-3 if output_leaf(net).penalty_output else 0.05
