@@ -166,6 +166,7 @@ class Graph:
         self.outputs = [edge_of[id(t)] for t in outputs]
         self._by_layer = {id(n.layer): n.index for n in self.nodes}
         self._ran = set()
+        self._orders = {}
 
     # ---- questions -------------------------------------------------------------------
     def node_of(self, layer):
@@ -180,6 +181,9 @@ class Graph:
     def order(self, outputs=None):
         """Indices of the nodes needed for ``outputs`` (positions in ``self.outputs``; all
         by default), in execution order."""
+        key = None if outputs is None else tuple(outputs)
+        if key in self._orders:
+            return list(self._orders[key])
         outs = range(len(self.outputs)) if outputs is None else outputs
         need, stack = set(), [self.edges[self.outputs[k]].producer for k in outs]
         while stack:
@@ -188,12 +192,17 @@ class Graph:
                 continue
             need.add(k)
             stack += [self.edges[e].producer for e in self.nodes[k].inputs]
-        return sorted(need)
+        self._orders[key] = sorted(need)
+        return list(self._orders[key])
 
     def leaves(self, outputs=None):
         return [self.nodes[k].layer for k in self.order(outputs)]
 
     # ---- running ---------------------------------------------------------------------
+    def begin(self):
+        """Start a forward pass run node by node (``run_node``): forget the last one."""
+        self._ran = set()
+
     def run_node(self, k, values, training=False):
         """Run node ``k`` reading/writing ``values`` (a dict edge -> array); returns its
         output."""
@@ -209,7 +218,7 @@ class Graph:
         edge -> array."""
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         values = dict(zip(self.inputs, xs))
-        self._ran = set()
+        self.begin()
         for k in self.order(outputs):
             if until is not None and k > until:
                 break
@@ -270,9 +279,8 @@ def _sum(parts):
     return total
 
 
-def _collect(inputs, outputs):
-    """The calls between ``inputs`` and ``outputs`` in call order, after checking that the
-    wiring is a network; a one-line ValueError names the layer(s) otherwise."""
+def _check_ends(inputs, outputs):
+    """Inputs are ``Input`` tensors; outputs are Tensors made by layers."""
     for k, t in enumerate(inputs):
         if not isinstance(t, Tensor) or t.call is not None:
             what = f"the output of {t.call.layer.path!r}" if isinstance(t, Tensor) else \
@@ -287,6 +295,12 @@ def _collect(inputs, outputs):
         if t.call is None:
             raise ValueError(f"Model: output {k} is an input itself; it does not depend on "
                              f"the input through any layer")
+
+
+def _collect(inputs, outputs):
+    """The calls between ``inputs`` and ``outputs`` in call order, after checking that the
+    wiring is a network; a one-line ValueError names the layer(s) otherwise."""
+    _check_ends(inputs, outputs)
     input_ids = {id(t) for t in inputs}
     calls, seen, stack = [], set(), [t.call for t in outputs]
     while stack:
@@ -310,6 +324,13 @@ def _collect(inputs, outputs):
             if t.call is None and id(t) not in input_ids:
                 raise ValueError(f"Model: layer {c.layer.path!r} reads a tensor from another "
                                  f"graph (input {t.name!r}, not an input of this model)")
+    _check_once(calls)
+    return calls
+
+
+def _check_once(calls):
+    """A layer is one node: called twice is a cycle (its output feeds back into it) or
+    shared weights, which a layer with one forward cache cannot do."""
     by_layer = {}
     for c in calls:
         first = by_layer.setdefault(id(c.layer), c)
@@ -320,7 +341,6 @@ def _collect(inputs, outputs):
             raise ValueError(f"Model: layer {c.layer.path!r} is called twice; a layer can "
                              f"appear once in a network (shared weights are not supported): "
                              f"create a second layer")
-    return calls
 
 
 def _reaches(a, b):

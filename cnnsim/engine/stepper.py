@@ -34,7 +34,7 @@ class Stepper:
         keep_set = None if keep is None else expand_names(net, keep)
         self._rec = Recorder(self.trace, keep_set, light, self.graph)
         self._values = {self.graph.inputs[0]: x}
-        self.graph._ran = set()
+        self.graph.begin()
         self._op = 0              # position in _order of the next node to run
         self._given = 0           # steps handed out so far
         self.breakpoints = set()
