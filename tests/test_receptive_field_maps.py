@@ -185,3 +185,40 @@ def test_summary_shows_ranges_where_maps_differ():
     assert "27-59" in line
     assert _row(data, "fc")["rf"] is None
     assert format_table(describe("lenet5")).splitlines()[1].split()[-3:] == ["RF", "Jump", "Start"]
+
+
+def test_light_and_loaded_traces_know_the_table(tmp_path):
+    """A light trace keeps no arrays: the maps a grouped / table conv reads come from its
+    settings; a trace read back from a file answers the same."""
+    net = small_alexnet()
+    x = np.random.default_rng(4).random((1, 3, 23, 23)).astype(np.float32)
+    full, light = record(net, x), record(net, x, light=True)
+    light.save(tmp_path / "t.npz")
+    loaded = type(light).load(tmp_path / "t.npz")
+    for tr in (full, light, loaded):
+        step = tr["C2"]
+        assert step.cls.input_maps(step, {4}) == {2, 3}
+        assert receptive_field(tr, "C2", 4, 1, 1).clipped == \
+            receptive_field(full, "C2", 4, 1, 1).clipped
+
+
+def test_a_layer_without_a_window_that_resizes_is_refused():
+    class Crop(L.Layer):
+        kind = "TestCrop"
+
+        def compute_output_shape(self, s):
+            return (s[0], s[1] - 2, s[2] - 2)
+
+        def forward(self, x, training=False):
+            return x[:, :, 1:-1, 1:-1].copy()
+
+    net = L.Sequential([L.Conv2D(2, 3, name="c"), Crop(name="crop")], input_shape=(1, 8, 8))
+    tr = record(net, np.zeros((1, 1, 8, 8), np.float32))
+    with pytest.raises(ValueError, match="'crop'.*changes the map size"):
+        receptive_field(tr, "crop", 0, 1, 1)
+
+
+def test_summary_html_has_the_field_columns():
+    from cnnsim.display import summary_html
+    html = summary_html(describe("googlenet"))
+    assert "27-59" in html and "715" in html

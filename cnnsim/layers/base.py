@@ -24,7 +24,7 @@ import numpy as np
 from .. import config
 from ..graph import Tensor
 from .explain import ALL, ExplainError
-from .fields import window_box
+from .fields import FieldError, window_box
 
 _CLASSES = {}       # kind -> Layer class (for traces read back from files)
 
@@ -90,7 +90,13 @@ class Layer:
     def route(cls, step, maps, box):
         """Where output ``maps`` (a set or ALL) at ``box`` ((r0, r1, c0, c1) or ALL) read
         from: per input, a list of ``(maps, box)`` (``cnnsim.layers.fields``)."""
-        n = len(step.input_shape) if isinstance(step.input_shape, list) else 1
+        ins = step.input_shape if isinstance(step.input_shape, list) else [step.input_shape]
+        n = len(ins)
+        if cls.field == "keep" and any(len(s) == 3 and len(step.output_shape) == 3 and
+                                       tuple(s[1:]) != tuple(step.output_shape[1:]) for s in ins):
+            raise FieldError(f"receptive_field: layer {step.name!r} ({step.kind}) changes the "
+                             f"map size but says it keeps the field; give its class a 'field' "
+                             f"(and a geometry())")
         inner = ALL if cls.field == "global" else \
             window_box(step, box) if cls.field == "window" else box
         return [[(cls.input_maps(step, maps, k), inner)] for k in range(n)]

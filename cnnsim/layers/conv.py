@@ -125,11 +125,30 @@ class Conv2D(Layer):
     def input_maps(cls, step, maps, k=0):
         """The input maps the filters ``maps`` read: all, or their rows of the connection
         table (LeNet-5's C3, a grouped convolution)."""
-        table = step.params.get("table")
+        table = cls._step_table(step)
         if table is None:
             return ALL
         rows = range(table.shape[0]) if maps is ALL else sorted(maps)
         return {int(c) for f in rows for c in np.flatnonzero(table[f])}
+
+    @classmethod
+    def _step_table(cls, step):
+        """The connection table of a recorded step: kept with the arrays, else rebuilt from
+        its settings (a light or loaded trace keeps ``connections`` / ``groups``)."""
+        table = step.params.get("table")
+        if table is not None:
+            return table
+        f = step.facts or {}
+        if f.get("connections") is not None:
+            return np.asarray(f["connections"], dtype=bool)
+        g = int(f.get("groups") or 1)
+        if g > 1:
+            fo, ci = step.output_shape[0] // g, step.input_shape[0] // g
+            t = np.zeros((step.output_shape[0], step.input_shape[0]), dtype=bool)
+            for k in range(g):
+                t[k * fo:(k + 1) * fo, k * ci:(k + 1) * ci] = True
+            return t
+        return None
 
     @classmethod
     def explain(cls, step, c):
