@@ -294,3 +294,21 @@ def test_small_googlenet_resnet_trace_sources_match_graph():
         want = _sources(net.graph, s.name)
         got = ["input" if k == INPUT else tr.steps[k].name for k in s.sources]
         assert got == want, s.name
+
+
+def test_a_model_is_a_block_inside_a_container():
+    x = cnnsim.Input((1, 8, 8))
+    c = L.Conv2D(2, 3, padding="same", name="c")(x)
+    block = cnnsim.Model(x, L.Add(name="skip")([c, L.Conv2D(2, 1, name="p")(x)]), name="block")
+    net = L.Sequential([block, L.Flatten(name="flat"), L.Dense(3, name="d")],
+                       input_shape=(1, 8, 8), seed=1, name="outer")
+    assert [n.name for n in net.graph.nodes] == ["block/c", "block/p", "block/skip", "flat", "d"]
+    xx = np.random.default_rng(0).normal(size=(2, 1, 8, 8)).astype(np.float32)
+    y = net(xx)
+    np.testing.assert_array_equal(y, net.find("d")(net.find("flat")(block(xx))))
+    tr = record(net, xx)
+    assert [tr.steps[k].name for k in tr["block/skip"].sources] == ["block/c", "block/p"]
+    z = cnnsim.Input((1, 8, 8))
+    outer = cnnsim.Model(z, L.Dense(3, name="d2")(L.Flatten(name="f2")(block(z))), seed=None)
+    assert [n.name for n in outer.graph.nodes] == ["block/c", "block/p", "block/skip", "f2", "d2"]
+    np.testing.assert_array_equal(outer(xx), outer.find("d2")(outer.find("f2")(block(xx))))

@@ -88,14 +88,23 @@ class Model(Container):
             range(len(self.graph.nodes)), key=lambda k: (k not in self._main, k))]
 
     def build(self, input_shape, rng=None):
+        """Already built (its weights are kept); inside a container its names are
+        qualified again (``block/C1``)."""
         if tuple(int(s) for s in input_shape) != self.input_shape:
             raise ValueError(f"Model {self.name!r} takes input {self.input_shape}; it cannot be "
                              f"rebuilt for {tuple(input_shape)}")
+        self._repath()
         return self.output_shape
 
     def wire(self, x):
-        raise ValueError(f"Model {self.name!r} cannot be called on a Tensor; call its layers "
-                         f"instead")
+        """Inline the main output's layers on ``x`` (a Model used as a block inside a
+        container or another Model); extra outputs are left out."""
+        values = {self.graph.inputs[0]: x}
+        for k in self.graph.order([0]):
+            node = self.graph.nodes[k]
+            ins = [values[e] for e in node.inputs]
+            values[node.output] = node.layer(ins if node.merge else ins[0])
+        return values[self.graph.outputs[0]]
 
     def get_config(self):
         return {"name": self.name, "outputs": len(self.graph.outputs)}
