@@ -121,6 +121,15 @@ def _dumps(facts):
     return "{\n" + body + "\n}"
 
 
+def _write_page(page, path):
+    from ..engine.trace import TraceError
+    from ..explorer import save_page
+    try:
+        save_page(page, path)
+    except (TraceError, OSError) as e:
+        raise click.BadParameter(str(e), param_hint="--html") from None
+
+
 def _report_files(files, as_json):
     for kind, path in files.items():
         if path:
@@ -153,7 +162,10 @@ def explain():
               help="Also write an animated GIF of the window sliding over every neuron.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the geometry as JSON instead of text ('wrote ...' goes to stderr).")
-def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json):
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the figure as an interactive page: click any output neuron to "
+                   "see its window, products and sum (offline, one file).")
+def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, html_path):
     """Which inputs does a convolution neuron read? Sizes, padding, the formula, a picture.
 
     A neuron at (i, j) reads input rows i*s_h - p_top ... i*s_h - p_top + f_h - 1
@@ -180,6 +192,7 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json):
     where = "explain conv"
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     gif = _check_path(gif, (".gif",), "--gif")
+    html = _check_path(html_path, (".html", ".htm"), "--html")
     win = _geometry(input_hw, kernel, stride, padding, where)
     try:
         A.check_neuron(win, neuron, where)
@@ -190,7 +203,10 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json):
         A.save_figure(A.conv_arithmetic_figure(input_hw, kernel, stride, padding, neuron), png)
     if gif:
         A.conv_arithmetic_animation(input_hw, kernel, stride, padding, path=gif)
-    files = {"png": png, "gif": gif}
+    if html:
+        from ..explorer.lecture import conv_page
+        _write_page(conv_page(input_hw, kernel, stride, padding, neuron), html)
+    files = {"png": png, "gif": gif, "html": html}
     if as_json:
         click.echo(_dumps({**facts, "files": files}))
     else:
@@ -217,7 +233,11 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json):
               help="Also write an animated GIF of the window sliding, filling the output in.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the facts as JSON instead of text ('wrote ...' goes to stderr).")
-def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif, as_json):
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the figure as an interactive page: click any output neuron to "
+                   "see its window, products and sum (offline, one file).")
+def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif, as_json,
+         html_path):
     """Which inputs does a pooling layer pass on, and which does it drop?
 
     Prints the input, every window with its max (and where it is) or mean, the
@@ -245,13 +265,17 @@ def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif,
     in_hw = input_hw or (len(values), len(values[0]))
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     gif = _check_path(gif, (".gif",), "--gif")
+    html = _check_path(html_path, (".html", ".htm"), "--html")
     _geometry(in_hw, size, stride, padding, where)
     facts = A.pool_facts(in_hw, size, stride, padding, kind, values, seed, where=where)
     if png:
         A.save_figure(A.pool_figure(in_hw, size, stride, padding, kind, values, seed), png)
     if gif:
         A.pool_animation(in_hw, size, stride, padding, kind, values, seed, path=gif)
-    files = {"png": png, "gif": gif}
+    if html:
+        from ..explorer.lecture import pool_page
+        _write_page(pool_page(in_hw, size, stride, padding, kind, values, seed), html)
+    files = {"png": png, "gif": gif, "html": html}
     if as_json:
         click.echo(_dumps({**facts, "files": files}))
     else:

@@ -20,6 +20,7 @@ COMMANDS = {
     "experiment": ("cnnsim.cli.experiment_cmd", "experiment"),
     "data": ("cnnsim.cli.data_cmd", "data"),
     "bench": ("cnnsim.cli.bench_cmd", "bench"),
+    "view": ("cnnsim.cli.view_cmd", "view"),
 }
 
 

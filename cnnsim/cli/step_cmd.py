@@ -17,6 +17,7 @@ import click
 import numpy as np
 
 from .options import target_option
+from .view_cmd import html_option
 
 SAT_HELP = ("sat = fraction of outputs within 1% of a bounded activation's asymptote "
             "(sigmoid/softmax/tanh/scaled_tanh); '-' where it means nothing (ReLU, linear)")
@@ -213,6 +214,7 @@ def interactive_loop(stepper, read, echo, show_step, show_neuron):
 @click.option("--neuron", help="LAYER:MAP:ROW:COL: print that neuron's connections and receptive field.")
 @click.option("--interactive", is_flag=True, help="Enter = next step, r NAME, n LAYER:MAP:ROW:COL, q.")
 @click.option("--save", type=click.Path(dir_okay=False), help="write the trace to this .npz file.")
+@html_option
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="write figures (PNG) into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="print the same facts as JSON.")
 @click.option("--light", is_flag=True, help="keep statistics only (arrays only for --neuron's layer).")
@@ -221,8 +223,8 @@ def interactive_loop(stepper, read, echo, show_step, show_neuron):
 @click.option("--checkpoint", type=click.Path(dir_okay=False),
               help="load trained weights (checkpoint.npz from `cnnsim train`) before tracing.")
 @target_option
-def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir, as_json, light,
-         load_path, variant, checkpoint):
+def step(model, image, sample, seed, layer, neuron, interactive, save, html_path, plot_dir,
+         as_json, light, load_path, variant, checkpoint):
     """Trace MODEL's forward pass, one layer at a time.
 
     \b
@@ -231,6 +233,7 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir,
       cnnsim step lenet5 --sample digit7 --neuron C3:2:4:4
       cnnsim step alexnet --layer S2 --light
       cnnsim step lenet5 --variant modern --checkpoint runs/train/checkpoint.npz
+      cnnsim step lenet5 --html lenet5.html      (open it in a browser)
     """
     given = [n for n, v in (("--image", image), ("--sample", sample), ("--seed", seed)) if v is not None]
     if len(given) > 1:
@@ -252,7 +255,7 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir,
     out = (lambda s: click.echo(s, err=True)) if as_json else click.echo
 
     if load_path is not None:
-        _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out)
+        _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out, html_path)
         return
 
     from cnnsim import models
@@ -334,7 +337,7 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, plot_dir,
             rule = "argmin of the RBF penalties" if penalty else "argmax"
             weights = "trained weights" if checkpoint else "untrained weights: see --checkpoint"
             out(f"prediction: class {best} ({rule}; {weights})")
-    _finish(tr, nspec, save, plot_dir, as_json, out, net=net, x=x)
+    _finish(tr, nspec, save, plot_dir, as_json, out, net=net, x=x, html_path=html_path)
 
 
 def _readline():
@@ -360,7 +363,7 @@ def _neuron(trace, lname, m, r, c):
     return conn, rf
 
 
-def _finish(tr, nspec, save, plot_dir, as_json, out, net=None, x=None):
+def _finish(tr, nspec, save, plot_dir, as_json, out, net=None, x=None, html_path=None):
     conn = rf = None
     if nspec is not None:
         if nspec[0] not in tr.names():
@@ -381,6 +384,18 @@ def _finish(tr, nspec, save, plot_dir, as_json, out, net=None, x=None):
     if save is not None:
         tr.save(save)
         out(f"wrote trace ({len(tr)} steps) to {save}")
+    if html_path is not None:
+        _html(tr, nspec, html_path, out, net, x)
+
+
+def _html(tr, nspec, path, out, net, x):
+    from cnnsim.engine.receptive_field import effective_receptive_field
+    from .view_cmd import write_explorer
+    effective = None
+    if nspec is not None and net is not None and len(tr.input_shape) == 3:
+        erf = effective_receptive_field(net, x[None] if x.ndim == 3 else x, *nspec)
+        effective = {tuple(nspec): erf.heat}
+    write_explorer(tr, path, out, neurons=[nspec] if nspec else (), effective=effective)
 
 
 def _plots(tr, conn, rf, plot_dir, net, x):
@@ -421,7 +436,7 @@ def _plots(tr, conn, rf, plot_dir, net, x):
     return [dest / n for n, _ in figs]
 
 
-def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out):
+def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out, html_path=None):
     from cnnsim.engine import Trace, TraceError
     try:
         tr = Trace.load(path)
@@ -444,4 +459,4 @@ def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out):
     for s in tr.steps[:stop + 1]:
         out(table.fmt(_row(s)))
     out(SAT_HELP)
-    _finish(tr, nspec, save, plot_dir, as_json, out)
+    _finish(tr, nspec, save, plot_dir, as_json, out, html_path=html_path)

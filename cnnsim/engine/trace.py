@@ -240,6 +240,22 @@ class Trace:
         from ..display import trace_html
         return trace_html(self)
 
+    def explorer(self, **kw):
+        """The offline HTML explorer of this trace (``cnnsim.explorer``); in Jupyter it
+        shows inline as an ``<iframe srcdoc>``, and ``.save(path)`` writes the page."""
+        from ..explorer import Explorer
+        return Explorer(self, **kw)
+
+    def show(self, **kw):
+        """Display the explorer inline in Jupyter (returns it elsewhere)."""
+        ex = self.explorer(**kw)
+        try:
+            from IPython.display import display
+        except ImportError:
+            return ex
+        display(ex)
+        return None
+
     # ---- backward --------------------------------------------------------------------
     def record_backward(self, net, dy):
         """``net.backprop(dy)`` while recording each step's gradients: ``grad_y`` (dL/dy),
