@@ -8,7 +8,7 @@ def html_option(f):
                              "(one self-contained page; open it in any browser).")(f)
 
 
-def write_explorer(tr, path, out, layers=None, neurons=(), budget_mb=18.0, effective=None,
+def write_explorer(tr, path, out, layers=None, neurons=(), budget_mb=17.0, effective=None,
                    param_hint="--html"):
     """Write the page; one-line usage errors for what the trace cannot show."""
     from cnnsim.engine.trace import TraceError
@@ -36,7 +36,7 @@ def _names(value):
                                "default: every layer while the budget lasts.")
 @click.option("--neurons", help="comma-separated LAYER:MAP:ROW:COL explained in advance "
                                 "(the page opens on the first).")
-@click.option("--budget-mb", type=click.FloatRange(0.1, 1024), default=18.0, show_default=True,
+@click.option("--budget-mb", type=click.FloatRange(0.1, 1024), default=17.0, show_default=True,
               help="raw size of the arrays the page may hold (the file is ~4/3 of it).")
 def view(trace, out_path, layers, neurons, budget_mb):
     """Write a saved trace (from `cnnsim step --save`) as an offline HTML explorer.
