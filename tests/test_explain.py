@@ -84,7 +84,7 @@ def test_cli_conv_json_writes_no_file_with_no_plot(tmp_path):
     assert d["neuron"]["row"] == 2 and d["neuron"]["col"] == 3
     assert d["neuron"]["rows"] == [3, 4, 5] and d["neuron"]["cols"] == [5, 6, 7]
     assert d["neuron"]["padding_rows"] == [5] and d["neuron"]["padding_cols"] == [7]
-    assert d["files"] == {"png": None, "gif": None}
+    assert d["files"] == {"png": None, "gif": None, "html": None}
 
 
 def test_cli_conv_explicit_padding_forms():

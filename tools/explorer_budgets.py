@@ -1,6 +1,6 @@
 """Measure the explorer's page sizes and opening times (docs/explorer.md's table).
 
-    python demos/explorer_budgets.py            # LeNet-5, AlexNet, GoogLeNet, ResNet-18
+    python tools/explorer_budgets.py            # LeNet-5, AlexNet, GoogLeNet, ResNet-18
 
 Opening time: headless Chromium (Debian's), from file://, until the first layer is drawn.
 """
