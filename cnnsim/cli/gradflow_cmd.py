@@ -3,7 +3,7 @@ import json
 
 import click
 
-from .options import target_option
+from .options import INIT, INIT_HELP, target_option
 
 
 @click.command()
@@ -19,10 +19,14 @@ from .options import target_option
 @click.option("--batch", default=32, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--lr", default=0.1, show_default=True, type=float, help="learning rate for --steps")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--init", "init", default=None, type=INIT, help=INIT_HELP)
+@click.option("--batchnorm", is_flag=True,
+              help="batch normalization after every conv (conv, batch norm, activation)")
 @click.option("--json", "as_json", is_flag=True, help="print the numbers as JSON instead of a table")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True),
               help="write the side-by-side figure to this PNG")
-def gradflow(depth, activation, steps, width, batch, lr, seed, as_json, out):
+def gradflow(depth, activation, steps, width, batch, lr, seed, as_json, out,
+             init, batchnorm):
     """Plot per-layer gradient norms of a plain and a residual tower.
 
     Both towers have the same DEPTH conv layers, the same activation and the same
@@ -35,10 +39,13 @@ def gradflow(depth, activation, steps, width, batch, lr, seed, as_json, out):
       cnnsim gradflow --depth 20 --activation sigmoid --out gradflow.png
       cnnsim gradflow --depth 20 --activation relu --steps 50
       cnnsim gradflow --depth 10 --json
+      cnnsim gradflow --depth 20 --activation relu --init normal:0.01
+      cnnsim gradflow --depth 20 --activation sigmoid --batchnorm
     """
     from ..experiments.gradflow import compare_plain_residual
     res = compare_plain_residual(depth=depth, activation=activation, steps=steps, lr=lr,
-                                 batch=batch, width=width, seed=seed)
+                                 batch=batch, width=width, seed=seed,
+                                 init=init, batchnorm=batchnorm)
     if out:
         from ..plotting.gradflow import gradflow_figure
         gradflow_figure(res).savefig(out)
@@ -47,6 +54,8 @@ def gradflow(depth, activation, steps, width, batch, lr, seed, as_json, out):
         return
     click.echo(f"gradient flow, {depth}-layer {activation} towers, batch {res['config']['batch']}, "
                f"seed {seed}: ||dL/dW|| per layer at initialization")
+    click.echo(f"init {res['config']['init']}"
+               f"{', batch norm after every conv' if batchnorm else ', no batch norm'}")
     click.echo(f"{'layer':<14}{'plain':>12}{'residual':>12}")
     for name, p, r in zip(res["plain"]["layers"], res["plain"]["grad_norm"], res["residual"]["grad_norm"]):
         click.echo(f"{name:<14}{p:>12.3e}{r:>12.3e}")

@@ -28,3 +28,25 @@ def target_option(command):
     return click.option("--target", type=click.Choice(["cpu", "cuda"]), default=None,
                         expose_value=False, callback=_select_target,
                         help=TARGET_HELP)(command)
+
+
+class InitType(click.ParamType):
+    """An initializer: ``normal:STD``, ``lecun``, ``glorot`` or ``he`` (one-line error else)."""
+    name = "INIT"
+
+    def convert(self, value, param, ctx):
+        from ..layers.initializers import parse_init
+        try:
+            s = parse_init(value, f"--{param.name if param else 'init'}")
+        except ValueError as e:
+            self.fail(str(e).split(": ", 1)[-1], param, ctx)
+        if s == "zeros":   # every unit the same: nothing to learn, nothing to show
+            self.fail("zeros makes every unit identical; expected normal:STD, lecun, glorot "
+                      "or he", param, ctx)
+        return s
+
+
+INIT = InitType()
+INIT_HELP = ("weight initializer of the conv layers: normal:STD (e.g. normal:0.01), lecun, "
+             "glorot or he [default: the one suited to the activation: he for relu, "
+             "glorot for sigmoid/tanh]")

@@ -81,26 +81,84 @@ def default_batch(n=32, seed=0, input_shape=(1, 28, 28)):
     return x, labels.astype(np.int64)
 
 
+def conv_dense_only(net, flow):
+    """``flow`` restricted to the Conv2D and Dense layers (batch norm's scale and shift
+    gradients are left out: "first / last hidden layer" means conv layers)."""
+    keep = {l.path for l in net.leaves() if l.kind in ("Conv2D", "Dense")}
+    idx = [i for i, name in enumerate(flow["layers"]) if name in keep]
+    return {k: ([v[i] for i in idx] if isinstance(v, list) else v) for k, v in flow.items()}
+
+
+def gradient_spread(net, flow):
+    """``log10(max / min)`` of ``||dL/dW||`` over the tower's conv layers (``flow`` from
+    ``gradient_flow(net, ...)``), and how many of them got exactly zero (float underflow).
+
+    0 means every layer gets the same gradient; 8 means the best-fed layer gets 10^8 times
+    the gradient of the worst-fed one. With a zero gradient the spread is infinite.
+    Returns ``(spread, zero_layers)``.
+    """
+    convs = {l.path for l in net.leaves() if l.kind == "Conv2D"}
+    g = np.array([n for name, n in zip(flow["layers"], flow["grad_norm"]) if name in convs],
+                 dtype=np.float64)
+    zeros = int((g == 0).sum())
+    if len(g) < 1 or zeros:
+        return float("inf") if zeros else float("nan"), zeros
+    return float(np.log10(g.max() / g.min())), 0
+
+
+def resolved_init(init, activation):
+    """The initializer a tower's convs get: ``init``, or the default for ``activation``."""
+    from ..layers.initializers import DEFAULT_FOR_ACTIVATION, parse_init
+    return parse_init(init, "init") if init else DEFAULT_FOR_ACTIVATION.get(activation, "glorot")
+
+
+def tower_point(depth, activation, residual, init=None, batchnorm=False, width=8, batch=32,
+                seed=0):
+    """One tower's gradient flow at initialization: one point of a sweep.
+
+    Builds ``models.tower`` (seeded with ``seed``), runs the cross-entropy loss forward and
+    backward on ``default_batch(batch, seed)`` and returns plain numbers:
+    ``{"layers", "grad_norm", "loss", "first_last_ratio", "spread", "zero_layers"}``.
+    """
+    from .. import models
+    x, y = default_batch(batch, seed)
+    net = models.build("tower", depth=depth, activation=activation, residual=bool(residual),
+                       width=width, input_shape=x.shape[1:], seed=seed,
+                       init=init, batchnorm=batchnorm)
+    flow = gradient_flow(net, x, y)
+    spread, zeros = gradient_spread(net, flow)
+    return {"layers": flow["layers"], "grad_norm": [float(g) for g in flow["grad_norm"]],
+            "loss": float(flow["loss"]),
+            "first_last_ratio": first_last_ratio(conv_dense_only(net, flow)),
+            "spread": spread, "zero_layers": zeros}
+
+
 def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batch=32,
-                           width=8, seed=0, data=None):
+                           width=8, seed=0, data=None,
+                           init=None, batchnorm=False):
     """Plain vs residual tower of ``depth`` conv layers on the same batch.
 
     Records at initialization, and after ``steps`` SGD steps when ``steps > 0``
     (``"trained"`` entries). Returns ``{"config", "plain", "residual"}``; each network's
     entry has ``layers``, ``grad_norm`` (at init), ``first_last_ratio`` and more.
+    ``init`` (None: the activation's default, see ``resolved_init``) and ``batchnorm``
+    (conv, batch norm, activation) are passed to ``models.tower`` and recorded in the config.
     """
     from .. import models
     from ..train import SGD
     x, y = data if data is not None else default_batch(batch, seed)
     result = {"config": {"depth": depth, "activation": activation, "steps": steps,
                          "batch": len(x), "width": width, "seed": seed}}
+    result["config"]["init"] = resolved_init(init, activation)
+    result["config"]["batchnorm"] = bool(batchnorm)
     for kind in ("plain", "residual"):
         net = models.build("tower", depth=depth, activation=activation,
                            residual=(kind == "residual"), width=width,
-                           input_shape=x.shape[1:], seed=seed)
+                           input_shape=x.shape[1:], seed=seed,
+                           init=init, batchnorm=batchnorm)
         flow = gradient_flow(net, x, y)
         entry = dict(flow)
-        entry["first_last_ratio"] = first_last_ratio(flow)
+        entry["first_last_ratio"] = first_last_ratio(conv_dense_only(net, flow))
         if steps:
             opt = SGD(lr, momentum=0.9)
             losses = []
@@ -110,7 +168,8 @@ def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batc
                 opt.step(net)
             after = gradient_flow(net, x, y)
             entry["trained"] = {"grad_norm": after["grad_norm"], "loss": after["loss"],
-                                "first_last_ratio": first_last_ratio(after), "losses": losses,
+                                "first_last_ratio": first_last_ratio(conv_dense_only(net, after)),
+                                "losses": losses,
                                 "dead": after["dead"], "saturated": after["saturated"]}
         result[kind] = entry
     return result

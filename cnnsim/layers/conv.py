@@ -7,7 +7,7 @@ import numpy as np
 from .. import config, functional as F, geometry
 from .base import ALL, Layer
 from .explain import ExplainError, act64, window_patch
-from .initializers import DEFAULT_FOR_ACTIVATION, init_weights
+from .initializers import DEFAULT_FOR_ACTIVATION, init_weights, parse_init
 
 
 class Conv2D(Layer):
@@ -36,7 +36,8 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         self.connections = None if connections is None else np.asarray(connections, dtype=bool)
         self.groups = int(groups)
-        self.init = init or DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot")
+        self.init = (parse_init(init, f"Conv2D {self.name!r}: init") if init else
+                     DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot"))
 
     def compute_output_shape(self, input_shape):
         where = f"layer {self.path!r} (Conv2D)"

@@ -4,7 +4,7 @@ import numpy as np
 from .. import config, functional as F
 from .base import ALL, Layer
 from .explain import act64
-from .initializers import DEFAULT_FOR_ACTIVATION, init_weights
+from .initializers import DEFAULT_FOR_ACTIVATION, init_weights, parse_init
 
 
 class Dense(Layer):
@@ -39,7 +39,8 @@ class Dense(Layer):
             raise ValueError(f"Dense {self.name!r}: unknown activation {activation!r}; "
                              f"expected one of {F.ACTIVATIONS}")
         self.use_bias = use_bias
-        self.init = init or DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot")
+        self.init = (parse_init(init, f"Dense {self.name!r}: init") if init else
+                     DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot"))
         self.emit_logits = False
 
     def compute_output_shape(self, input_shape):

@@ -3,6 +3,8 @@
 * LeCun  normal, var = 1 / fan_in               (LeNet-5, SELU; good for scaled tanh)
 * Glorot uniform, limit = sqrt(6 / (fan_in + fan_out))   (sigmoid, tanh, softmax)
 * He     normal, var = 2 / fan_in               (ReLU)
+* ``normal:STD``  normal, std = STD whatever the fan-in (the "small random numbers" of early
+  nets; ``normal:0.01`` makes gradients vanish in a deep net whatever its activation)
 
 For a convolution ``w (F, C, KH, KW)``: fan_in = C*KH*KW, fan_out = F*KH*KW
 (with a connection table, fan_in counts only the connected maps).
@@ -19,6 +21,27 @@ DEFAULT_FOR_ACTIVATION = {"relu": "he", "sigmoid": "glorot", "tanh": "glorot",
 
 
 _SHAPES_ONLY = []
+
+
+def parse_init(spec, where="init"):
+    """Check an initializer name: one of ``INITIALIZERS`` or ``"normal:STD"`` (STD > 0).
+
+    Returns ``spec`` normalised (``"normal:0.01"``); raises ``ValueError`` with one line
+    naming ``where``, what was expected and what came.
+    """
+    s = str(spec).strip().lower()
+    if s in INITIALIZERS:
+        return s
+    if s.startswith("normal:"):
+        try:
+            std = float(s[len("normal:"):])
+        except ValueError:
+            std = float("nan")
+        if not (std > 0 and np.isfinite(std)):
+            raise ValueError(f"{where}: normal:STD needs a standard deviation > 0, got {spec!r}")
+        return f"normal:{std:g}"
+    raise ValueError(f"{where}: unknown initializer {spec!r}; expected normal:STD (e.g. "
+                     f"normal:0.01), {', '.join(INITIALIZERS[:-1])}")
 
 
 @contextlib.contextmanager
@@ -46,8 +69,11 @@ def init_weights(kind, shape, fan_in, fan_out, rng, dtype):
         w = rng.random(shape, dtype=draw)     # U[0, 1) -> U[-lim, lim)
         w *= draw(2 * lim)
         w -= draw(lim)
+    elif str(kind).startswith("normal:"):
+        w = rng.standard_normal(shape, dtype=draw)
+        w *= draw(float(parse_init(kind).split(":")[1]))
     elif kind == "zeros":
         w = np.zeros(shape, dtype=draw)
     else:
-        raise ValueError(f"unknown initializer {kind!r}; expected one of {INITIALIZERS}")
+        parse_init(kind)    # raises the one-line error
     return np.ascontiguousarray(w, dtype=dtype)

@@ -83,8 +83,9 @@ def tower(depth=10, activation="sigmoid", residual=False, width=8, input_shape=(
     Both residual forms compute, without their shortcuts, exactly the plain tower: every conv
     followed by one activation.
 
-    ``init`` overrides the initializer ("lecun", "glorot", "he"; default: the one suited to
-    ``activation``), e.g. to show sigmoid + glorot vanishing and relu + he not.
+    ``init`` overrides the initializer of every conv ("lecun", "glorot", "he", "normal:STD";
+    default: the one suited to ``activation``), e.g. to show sigmoid + glorot vanishing and
+    relu + he not.
     """
     where = "tower"
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
@@ -99,11 +100,13 @@ def tower(depth=10, activation="sigmoid", residual=False, width=8, input_shape=(
 
     def conv(k, act):
         """conv<k> with ``act`` (None: no activation); with batchnorm: conv, bn, act."""
+        # Every conv gets the tower's initializer, also the residual units' convs that
+        # carry no activation of their own: their output still feeds ``activation``.
+        kind = init or DEFAULT_FOR_ACTIVATION.get(activation, "glorot")
         if not batchnorm:
-            return [L.Conv2D(width, kernel_size, 1, "same", activation=act, init=init,
+            return [L.Conv2D(width, kernel_size, 1, "same", activation=act, init=kind,
                              name=f"conv{k}")]
-        out = [L.Conv2D(width, kernel_size, 1, "same", use_bias=False,
-                        init=init or DEFAULT_FOR_ACTIVATION.get(activation, "glorot"),
+        out = [L.Conv2D(width, kernel_size, 1, "same", use_bias=False, init=kind,
                         name=f"conv{k}"), L.BatchNorm(name=f"bn{k}")]
         return out + ([L.Activation(act, name=f"act{k}")] if act else [])
 
