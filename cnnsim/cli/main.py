@@ -21,6 +21,7 @@ COMMANDS = {
     "data": ("cnnsim.cli.data_cmd", "data"),
     "bench": ("cnnsim.cli.bench_cmd", "bench"),
     "view": ("cnnsim.cli.view_cmd", "view"),
+    "sweep": ("cnnsim.cli.sweep_cmd", "sweep"),
 }
 
 
@@ -50,6 +51,7 @@ def cli():
       cnnsim gradflow --depth 20 --activation sigmoid
       cnnsim train lenet5 --data mnist --epochs 2
       cnnsim experiment degradation
+      cnnsim sweep gradflow --seed 0-4     many towers, on all cores or a Dask cluster
 
     Every command has --help with examples. Usage errors exit with code 2, other
     failures with 1; errors are one line on stderr.

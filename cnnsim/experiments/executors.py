@@ -84,7 +84,7 @@ class Pool:
         self.workers = int(workers)
 
     def describe(self):
-        return f"{self.workers} local worker processes"
+        return f"on {self.workers} local worker processes"
 
     def run(self, kind, tasks, emit):
         import multiprocessing
@@ -139,10 +139,10 @@ class Dask:
 
     def describe(self):
         if self.client is not None:
-            return f"the Dask cluster of {self.client.scheduler.address}"
+            return f"on the Dask cluster of {self.client.scheduler.address}"
         if self.address:
-            return f"the Dask cluster at {self.address}"
-        return (f"a Dask LocalCluster of {self.workers} "
+            return f"on the Dask cluster at {self.address}"
+        return (f"on a Dask LocalCluster of {self.workers} "
                 f"{'processes' if self.processes else 'threads'}")
 
     def run(self, kind, tasks, emit):

@@ -20,7 +20,9 @@ Kinds:
 * ``gradflow``: one tower at initialization (``gradflow.tower_point``); result
   ``spread`` = log10(max / min ||dL/dW||) over its conv layers (None when some conv got an
   exactly-zero gradient: float32 underflow, ``zero_layers`` says how many),
-  ``first_last_ratio``, ``loss``, ``grad_norm`` per layer.
+  ``first_last_ratio`` (and its log10), ``conv1_grad_log10`` (log10 ||dL/dW|| of conv1:
+  small weights make every layer's gradient tiny without spreading them), ``loss``,
+  ``grad_norm`` per layer.
 * ``train``: one training run (``Trainer``); result ``train_error``, ``test_error``,
   ``train_loss`` (final epoch) and their per-epoch lists.
 """
@@ -45,7 +47,7 @@ TRAIN_AXES = {"model": ["lenet5"], "variant": [None], "depth": [None], "width": 
               "data": ["synthetic"], "limit": [2000], "test_limit": [1000], "data_dir": [None]}
 
 #: numbers summarized over seeds (mean and std) per kind
-METRICS = {"gradflow": ("spread", "first_last_ratio_log10", "loss"),
+METRICS = {"gradflow": ("spread", "first_last_ratio_log10", "conv1_grad_log10", "loss"),
            "train": ("train_error", "test_error", "train_loss")}
 
 #: depths of the CIFAR family (6n + 2 weight layers) take ``n``; the tower takes ``depth``
@@ -82,6 +84,8 @@ def gradflow_task(task):
     r["first_last_ratio_log10"] = (float(np.log10(ratio)) if ratio > 0 and math.isfinite(ratio)
                                    else None)
     r["first_last_ratio"] = ratio if math.isfinite(ratio) else None
+    g1 = r["grad_norm"][0]     # conv1: how much gradient reaches the input side at all
+    r["conv1_grad_log10"] = float(np.log10(g1)) if g1 > 0 else None
     r["spread"] = r["spread"] if math.isfinite(r["spread"]) else None   # zero_layers > 0
     return r
 

@@ -4,7 +4,7 @@
 * Glorot uniform, limit = sqrt(6 / (fan_in + fan_out))   (sigmoid, tanh, softmax)
 * He     normal, var = 2 / fan_in               (ReLU)
 * ``normal:STD``  normal, std = STD whatever the fan-in (the "small random numbers" of early
-  nets; ``normal:0.01`` makes gradients vanish in a deep net whatever its activation)
+  nets: ``normal:0.01`` shrinks the signal at every layer of a deep net)
 
 For a convolution ``w (F, C, KH, KW)``: fan_in = C*KH*KW, fan_out = F*KH*KW
 (with a connection table, fan_in counts only the connected maps).
