@@ -170,9 +170,11 @@ def _run(kind, tasks, out, workers, dask_mode, scheduler, retry_failed, quiet):
     backend = _backend(workers, dask_mode, scheduler)
     path = os.path.join(out, "results.jsonl")
     try:
-        rows, _ = load_rows(path)
+        rows, note = load_rows(path)
     except ValueError as e:
         raise click.ClickException(str(e))
+    if note:
+        click.echo(note, err=True)
     keys = {task_key(t) for t in tasks}
     already = len({r["key"] for r in rows if r["key"] in keys
                    and (r.get("error") is None or not retry_failed)})
