@@ -176,7 +176,9 @@ def test_dask_worker_killed_mid_task_reruns_elsewhere(tmp_path):
                 killed.append((busy[0], client.processing()[busy[0]]))
                 os.kill(pids[busy[0]], signal.SIGKILL)
 
-        rep = run_sweep("gradflow", tasks, str(tmp_path), Dask(client=client), on_row=on_row)
+        # the sweep connects by address, as --scheduler does; this client only watches
+        rep = run_sweep("gradflow", tasks, str(tmp_path), Dask(address=cluster.scheduler_address),
+                        on_row=on_row)
     assert killed, "no worker was busy when the first row came back"
     assert rep["failed"] == 0 and rep["ran"] == len(tasks)
     rows, results = _results(tmp_path / "results.jsonl")
@@ -277,7 +279,7 @@ def test_cli_list_errors_are_one_line_usage_errors(args, expect, tmp_path):
 
 
 def test_cli_lists_and_ranges_parse():
-    from cnnsim.cli.sweep_cmd import INTS, FLOATS
+    from cnnsim.cli.sweep_cmd import FLOATS, INTS
     assert INTS(0).convert("0-4", None, None) == [0, 1, 2, 3, 4]
     assert INTS(1).convert("5-40:5", None, None) == [5, 10, 15, 20, 25, 30, 35, 40]
     assert INTS(1).convert("5, 10,20,5", None, None) == [5, 10, 20]
@@ -334,3 +336,19 @@ def test_normal_std_initializer_draws_the_asked_spread():
         from cnnsim import layers as L
         L.Conv2D(2, 3, init="xavier", name="c")
     assert parse_init("HE") == "he"
+
+
+def test_cli_scheduler_address_runs_on_that_cluster(tmp_path):
+    distributed = _distributed()
+    args = ["sweep", "gradflow", "--depth", "3", "--activation", "sigmoid,relu", "--init", "he",
+            "--residual", "both", "--seed", "0-1", "--width", "2", "--batch", "3", "--quiet"]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        r = CliRunner().invoke(cli, [*args, "--scheduler", cluster.scheduler_address,
+                                     "--out", str(tmp_path / "dask")])
+    assert r.exit_code == 0, r.output
+    assert f"on the Dask cluster at {cluster.scheduler_address}" in r.stderr
+    r = CliRunner().invoke(cli, [*args, "--workers", "1", "--out", str(tmp_path / "here")])
+    assert r.exit_code == 0, r.output
+    assert _results(tmp_path / "dask" / "results.jsonl")[1] == \
+        _results(tmp_path / "here" / "results.jsonl")[1]

@@ -76,7 +76,7 @@ class InitList(click.ParamType):
         return out
 
 
-INTS = lambda minimum=None: ListType(int, "N[,N...|A-B]", minimum)  # noqa: E731
+INTS = lambda minimum=None: ListType(int, "N[,N...|A-B]", minimum)
 FLOATS = ListType(float, "X[,X...]")
 
 BOTH = {"plain": [False], "residual": [True], "both": [False, True]}
@@ -104,8 +104,14 @@ def where_options(command):
 
 
 def _backend(workers, dask_mode, scheduler):
-    from ..experiments.executors import Dask, DaskMissing, Pool, Serial, cpu_count, \
-        import_distributed
+    from ..experiments.executors import (
+        Dask,
+        DaskMissing,
+        Pool,
+        Serial,
+        cpu_count,
+        import_distributed,
+    )
     if dask_mode and scheduler:
         raise click.UsageError("--dask local and --scheduler exclude each other: one cluster "
                                "at a time")
@@ -282,7 +288,7 @@ def gradflow_sweep(depth, activation, inits, residual, batchnorm, seeds, width, 
 @click.option("--batch", type=INTS(1), default="64", show_default=True)
 @click.option("--epochs", type=INTS(1), default="2", show_default=True)
 @click.option("--seed", "seeds", type=INTS(0), default="0-2", show_default=True)
-@click.option("--data", type=ListType(str, "DATA", choices=("synthetic", "mnist",
+@click.option("--data", type=ListType(str, "DATA[,DATA...]", choices=("synthetic", "mnist",
                                                               "fashion-mnist")),
               default="synthetic", show_default=True,
               help="dataset (mnist must be on every worker: cnnsim data download)")

@@ -15,7 +15,9 @@ Backends (each runs ``sweep.run_task(kind, task)`` somewhere and passes back its
                                    no extra dependency). A worker that dies breaks the
                                    pool: the unfinished tasks go to a new pool.
 * ``Dask(workers)``                a ``dask.distributed`` LocalCluster of ``workers``
-                                   processes (``processes=False``: threads in this process).
+                                   processes (``processes=False``: threads in this process;
+                                   Numba's kernels then run from several threads at once,
+                                   which needs its tbb or omp threading layer, not workqueue).
 * ``Dask(address="tcp://h:8786")`` an existing Dask cluster; ``Dask(client=c)`` a client.
                                    The scheduler reruns the task of a worker that died
                                    on another worker (up to its ``allowed-failures``).
@@ -199,7 +201,10 @@ class Dask:
             if f.status == "finished":
                 emit(f.result())
             else:   # the task itself never raises (run_task): its workers kept dying
-                e = f.exception()
+                try:
+                    e = f.exception()
+                except BaseException as lost:  # noqa: BLE001  (cancelled: the scheduler lost it)
+                    e = lost
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
                 emit(error_row(kind, t, f"{type(e).__name__}: {msg}"))
             f.release()

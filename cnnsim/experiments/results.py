@@ -36,9 +36,8 @@ def load_rows(path):
             raise ValueError(f"{path}: line {i} is not a JSON row; fix or remove it") from None
     note = ""
     if tail.strip():
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                f.write(b"\n".join(lines) + (b"\n" if lines else b""))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(b"\n".join(lines) + (b"\n" if lines else b""))
         note = f"{path}: dropped an unfinished last line (the sweep was stopped while writing it)"
     return rows, note
 
@@ -60,10 +59,8 @@ def drop_failed(path, rows):
     """Rewrite ``path`` with only the rows that have no error (``--retry-failed``);
     returns the rows kept."""
     keep = [r for r in rows if r.get("error") is None]
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            for r in keep:
-                f.write(json.dumps(r, allow_nan=False, separators=(",", ":")) + "\n")
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.writelines(json.dumps(r, allow_nan=False, separators=(",", ":")) + "\n" for r in keep)
     return keep
 
 
@@ -78,9 +75,8 @@ def write_csv(path, records):
         if isinstance(v, float):
             return "" if math.isnan(v) else ("inf" if math.isinf(v) else f"{v:.6g}")
         return "" if v is None else v
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols)
-            w.writeheader()
-            for r in records:
-                w.writerow({k: cell(r.get(k)) for k in cols})
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in records:
+            w.writerow({k: cell(r.get(k)) for k in cols})

@@ -123,7 +123,7 @@ def train_sweep_figure(summary):
             y = [r[f"{metric}_mean"] for r in pts]
             e = [r[f"{metric}_std"] for r in pts]
             seeds = min((r["seeds"] for r in pts), default=0)
-            ax.errorbar(x, y, yerr=e, marker="o", capsize=4,
+            ax.errorbar(x, y, yerr=e, marker="o", capsize=4, ls="-" if numeric else "none",
                         label=f"{_label(g) or pts[0].get('model')} ({seeds} seeds)")
         ax.set_xlabel(x_name)
         if numeric:
