@@ -100,7 +100,7 @@ def test_resume_after_a_kill_has_no_duplicates_and_no_gaps(tmp_path):
     out = tmp_path / "sweep"
     args = ["gradflow", "--depth", "3,4,5", "--activation", "sigmoid,relu", "--init", "he",
             "--residual", "both", "--seed", "0-2", "--width", "2", "--batch", "3",
-            "--workers", "1", "--quiet", "--out", str(out)]          # 36 tasks
+            "--dtype", "float32", "--workers", "1", "--quiet", "--out", str(out)]   # 36 tasks
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.Popen([sys.executable, "-m", "cnnsim.cli.main", "sweep", *args], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -126,7 +126,7 @@ def test_resume_after_a_kill_has_no_duplicates_and_no_gaps(tmp_path):
     assert set(keys) == {S.task_key(t) for t in S.grid(
         {"depth": [3, 4, 5], "activation": ["sigmoid", "relu"], "init": ["he"],
          "batchnorm": [False], "residual": [False, True], "width": [2], "batch": [3],
-         "seed": [0, 1, 2]})}                                          # no gaps
+         "dtype": ["float32"], "seed": [0, 1, 2]})}                    # no gaps
     assert open(res).read().splitlines()[:len(before)] == before       # kept, not rerun
     assert f"{36 - len(before)} tasks ran" in r.output
     again = CliRunner().invoke(cli, ["sweep", *args])                  # all done: nothing runs
@@ -218,7 +218,7 @@ def test_a_failing_task_records_its_error_and_the_exit_code_says_so(tmp_path, mo
     out = tmp_path / "sweep"
     args = ["sweep", "gradflow", "--depth", "3,4", "--activation", "relu", "--init", "he",
             "--residual", "plain", "--seed", "0-1", "--width", "2", "--batch", "3",
-            "--workers", "1", "--quiet", "--out", str(out)]
+            "--dtype", "float32", "--workers", "1", "--quiet", "--out", str(out)]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 1
     assert "1 of 4 tasks failed" in r.stderr and "simulated failure" in r.stderr
@@ -352,3 +352,12 @@ def test_cli_scheduler_address_runs_on_that_cluster(tmp_path):
     assert r.exit_code == 0, r.output
     assert _results(tmp_path / "dask" / "results.jsonl")[1] == \
         _results(tmp_path / "here" / "results.jsonl")[1]
+
+
+def test_float64_tasks_start_from_the_same_weights_as_float32():
+    task = {"depth": 4, "activation": "tanh", "init": "glorot", "batchnorm": False,
+            "residual": True, "width": 2, "batch": 3, "seed": 0}
+    r32 = S.run_task("gradflow", dict(task, dtype="float32"))["result"]
+    r64 = S.run_task("gradflow", dict(task, dtype="float64"))["result"]
+    np.testing.assert_allclose(r64["grad_norm"], r32["grad_norm"], rtol=1e-4)
+    assert r64["grad_norm"] != r32["grad_norm"]           # but computed in another precision

@@ -186,11 +186,20 @@ def _run(kind, tasks, out, workers, dask_mode, scheduler, retry_failed, quiet):
                    and (r.get("error") is None or not retry_failed)})
     click.echo(f"sweep {kind}: {len(keys)} tasks, {already} already in {path}; running the "
                f"rest {backend.describe()}", err=True)
+    from .. import __version__
+    other = sorted({r.get("version") for r in rows if r["key"] in keys} - {__version__})
+    if other:
+        click.echo(f"note: rows kept from cnnsim {', '.join(map(str, other))} (this is "
+                   f"{__version__}); their numbers may differ: use a new --out to redo them",
+                   err=True)
     prog = Progress(len(keys), already, quiet)
     try:
         rep = run_sweep(kind, tasks, out, backend, on_row=prog, retry_failed=retry_failed)
     except (RuntimeError, OSError, ValueError) as e:
         raise click.ClickException(str(e).splitlines()[0])
+    except KeyboardInterrupt:
+        raise click.ClickException(f"stopped; the finished tasks are in {path}: run the same "
+                                   f"command again to resume") from None
     for n in rep["notes"]:
         click.echo(n, err=True)
     summary = summarize(kind, rep["rows"])
@@ -246,11 +255,16 @@ def sweep():
 @click.option("--seed", "seeds", type=INTS(0), default="0-4", show_default=True)
 @click.option("--width", type=INTS(1), default="8", show_default=True, help="maps per conv")
 @click.option("--batch", type=INTS(1), default="32", show_default=True)
+@click.option("--dtype", type=ListType(str, "DTYPE[,DTYPE...]", choices=("float64", "float32")),
+              default="float64", show_default=True,
+              help="float64: deep gradients are measured down to 1e-308; float32 (as "
+                   "cnnsim gradflow): they underflow below 1e-38, slowly (subnormal numbers), "
+                   "to 0")
 @click.option("--out", default="runs/sweep-gradflow", show_default=True,
               type=click.Path(file_okay=False))
 @where_options
-def gradflow_sweep(depth, activation, inits, residual, batchnorm, seeds, width, batch, out,
-                   workers, dask_mode, scheduler, retry_failed, quiet):
+def gradflow_sweep(depth, activation, inits, residual, batchnorm, seeds, width, batch, dtype,
+                   out, workers, dask_mode, scheduler, retry_failed, quiet):
     """Gradient spread at initialization over depth x activation x init x seed.
 
     One task = one tower (plain or residual) at initialization: its gradient spread
@@ -270,7 +284,7 @@ def gradflow_sweep(depth, activation, inits, residual, batchnorm, seeds, width, 
     from ..experiments.sweep import grid
     tasks = grid({"depth": depth, "activation": activation, "init": inits,
                   "batchnorm": ONOFF[batchnorm], "residual": BOTH[residual], "width": width,
-                  "batch": batch, "seed": seeds})
+                  "batch": batch, "dtype": dtype, "seed": seeds})
     _run("gradflow", tasks, out, workers, dask_mode, scheduler, retry_failed, quiet)
 
 

@@ -113,18 +113,26 @@ def resolved_init(init, activation):
 
 
 def tower_point(depth, activation, residual, init=None, batchnorm=False, width=8, batch=32,
-                seed=0):
+                seed=0, dtype="float32"):
     """One tower's gradient flow at initialization: one point of a sweep.
 
     Builds ``models.tower`` (seeded with ``seed``), runs the cross-entropy loss forward and
     backward on ``default_batch(batch, seed)`` and returns plain numbers:
     ``{"layers", "grad_norm", "loss", "first_last_ratio", "spread", "zero_layers"}``.
+
+    ``dtype="float64"``: the same weights (drawn in float32, widened exactly) and batch in
+    float64. float32's smallest normal number is 1.2e-38: in a deep sigmoid tower, or one
+    with tiny weights, the gradient goes below it, becomes subnormal (which the CPU
+    computes tens of times slower) and then exactly 0; float64 reaches 1e-308.
     """
     from .. import models
     x, y = default_batch(batch, seed)
     net = models.build("tower", depth=depth, activation=activation, residual=bool(residual),
                        width=width, input_shape=x.shape[1:], seed=seed,
                        init=init, batchnorm=batchnorm)
+    if np.dtype(dtype) != x.dtype:
+        net.astype(np.dtype(dtype))
+        x = x.astype(np.dtype(dtype))
     flow = gradient_flow(net, x, y)
     spread, zeros = gradient_spread(net, flow)
     return {"layers": flow["layers"], "grad_norm": [float(g) for g in flow["grad_norm"]],

@@ -17,7 +17,9 @@ reading and writing rows is ``cnnsim.experiments.results``. Plain data only; plo
 
 Kinds:
 
-* ``gradflow``: one tower at initialization (``gradflow.tower_point``); result
+* ``gradflow``: one tower at initialization (``gradflow.tower_point``; in float64 by
+  default in sweeps, so that deep gradients are measured instead of underflowing, and
+  do not turn subnormal, which made single float32 tasks take minutes); result
   ``spread`` = log10(max / min ||dL/dW||) over its conv layers (None when some conv got an
   exactly-zero gradient: float32 underflow, ``zero_layers`` says how many),
   ``first_last_ratio`` (and its log10), ``conv1_grad_log10`` (log10 ||dL/dW|| of conv1:
@@ -39,7 +41,7 @@ import numpy as np
 GRADFLOW_AXES = {"depth": [5, 10, 20, 40], "activation": ["sigmoid", "tanh", "relu"],
                  "init": ["normal:0.01", "glorot", "he"], "batchnorm": [False],
                  "residual": [False, True], "width": [8], "batch": [32],
-                 "seed": [0, 1, 2, 3, 4]}
+                 "dtype": ["float64"], "seed": [0, 1, 2, 3, 4]}
 
 #: the default grid of ``cnnsim sweep train`` (model and data come from the command line)
 TRAIN_AXES = {"model": ["lenet5"], "variant": [None], "depth": [None], "width": [None],
@@ -79,7 +81,7 @@ def gradflow_task(task):
     from .gradflow import tower_point
     r = tower_point(task["depth"], task["activation"], task["residual"], init=task["init"],
                     batchnorm=task["batchnorm"], width=task["width"], batch=task["batch"],
-                    seed=task["seed"])
+                    seed=task["seed"], dtype=task.get("dtype", "float32"))
     ratio = r["first_last_ratio"]
     r["first_last_ratio_log10"] = (float(np.log10(ratio)) if ratio > 0 and math.isfinite(ratio)
                                    else None)
@@ -189,7 +191,8 @@ def warmup_task(kind, task):
 
 def warmup_tasks(kind, tasks):
     """One tiny task per distinct kernel mix in ``tasks`` (the parameters that choose kernels)."""
-    which = ("activation", "batchnorm", "residual") if kind == "gradflow" else ("model", "variant")
+    which = (("activation", "batchnorm", "residual", "dtype") if kind == "gradflow"
+             else ("model", "variant"))
     seen, out = set(), []
     for t in tasks:
         sig = tuple(t.get(k) for k in which) + ((t.get("depth") is None,) if kind == "train" else ())

@@ -9,6 +9,7 @@
 import math
 
 import numpy as np
+from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 _SPREAD = "log10(max / min ‖∂L/∂W‖) over the conv layers"
@@ -72,11 +73,12 @@ def gradflow_sweep_figure(summary):
                     text[d][a] = f"{m:.1f}\n± {s:.1f}"
                 else:
                     text[d][a] = "failed" if r["failed"] else "n/a"
-            im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=vmax, aspect="auto",
-                           origin="lower")
+            # square-root colour scale: one spread of 60 must not wash out 0..5
+            im = ax.imshow(grid, cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=vmax),
+                           aspect="auto", origin="lower")
             for d in range(len(depths)):
                 for a in range(len(acts)):
-                    light = np.isfinite(grid[d, a]) and grid[d, a] < 0.6 * vmax
+                    light = np.isfinite(grid[d, a]) and grid[d, a] < 0.4 * vmax
                     ax.text(a, d, text[d][a], ha="center", va="center", fontsize=7,
                             color="white" if light else "black")
             ax.set_xticks(range(len(acts)))
