@@ -361,3 +361,14 @@ def test_float64_tasks_start_from_the_same_weights_as_float32():
     r64 = S.run_task("gradflow", dict(task, dtype="float64"))["result"]
     np.testing.assert_allclose(r64["grad_norm"], r32["grad_norm"], rtol=1e-4)
     assert r64["grad_norm"] != r32["grad_norm"]           # but computed in another precision
+
+
+def test_progress_line_shows_done_total_and_time_left(capsys):
+    from cnnsim.cli.sweep_cmd import Progress
+    p = Progress(total=20, already=5)
+    for done in range(6, 21):
+        p({"error": None if done != 9 else "ValueError: x"}, done, 20)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("[") and "6/20 done, 5 already there" in err[0]
+    assert any("left" in line and "1 failed" in line for line in err[1:-1])
+    assert "20/20 done" in err[-1] and "left" not in err[-1]
