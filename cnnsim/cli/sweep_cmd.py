@@ -122,7 +122,7 @@ def _backend(workers, dask_mode, scheduler):
         try:
             import_distributed("--scheduler" if scheduler else "--dask local")
         except DaskMissing as e:
-            raise click.ClickException(str(e))
+            raise click.ClickException(str(e)) from None
         return Dask(workers or cpu_count(), address=scheduler)
     workers = workers or cpu_count()
     return Serial() if workers == 1 else Pool(workers)
@@ -178,7 +178,7 @@ def _run(kind, tasks, out, workers, dask_mode, scheduler, retry_failed, quiet):
     try:
         rows, note = load_rows(path)
     except ValueError as e:
-        raise click.ClickException(str(e))
+        raise click.ClickException(str(e)) from None
     if note:
         click.echo(note, err=True)
     keys = {task_key(t) for t in tasks}
@@ -196,7 +196,7 @@ def _run(kind, tasks, out, workers, dask_mode, scheduler, retry_failed, quiet):
     try:
         rep = run_sweep(kind, tasks, out, backend, on_row=prog, retry_failed=retry_failed)
     except (RuntimeError, OSError, ValueError) as e:
-        raise click.ClickException(str(e).splitlines()[0])
+        raise click.ClickException(str(e).splitlines()[0]) from None
     except KeyboardInterrupt:
         raise click.ClickException(f"stopped; the finished tasks are in {path}: run the same "
                                    f"command again to resume") from None
@@ -348,5 +348,5 @@ def train_sweep(models, variant, depth, width, lr, batch, epochs, seeds, data, d
             with shapes_only():
                 build_train_model(t)
         except (ValueError, TypeError) as e:
-            raise click.UsageError(str(e).splitlines()[0])
+            raise click.UsageError(str(e).splitlines()[0]) from None
     _run("train", tasks, out, workers, dask_mode, scheduler, retry_failed, quiet)
