@@ -17,6 +17,7 @@ import numpy as np
 
 from ..engine.stats import array_stats, grad_stats
 from ..functional._dispatch import to_host
+from ..layers import Conv2D, Dense
 from ..layers.base import observe
 from ..train.losses import network_loss
 
@@ -84,7 +85,7 @@ def default_batch(n=32, seed=0, input_shape=(1, 28, 28)):
 def conv_dense_only(net, flow):
     """``flow`` restricted to the Conv2D and Dense layers (batch norm's scale and shift
     gradients are left out: "first / last hidden layer" means conv layers)."""
-    keep = {l.path for l in net.leaves() if l.kind in ("Conv2D", "Dense")}
+    keep = {l.path for l in net.leaves() if isinstance(l, (Conv2D, Dense))}
     idx = [i for i, name in enumerate(flow["layers"]) if name in keep]
     return {k: ([v[i] for i in idx] if isinstance(v, list) else v) for k, v in flow.items()}
 
@@ -97,7 +98,7 @@ def gradient_spread(net, flow):
     the gradient of the worst-fed one. With a zero gradient the spread is infinite.
     Returns ``(spread, zero_layers)``.
     """
-    convs = {l.path for l in net.leaves() if l.kind == "Conv2D"}
+    convs = {l.path for l in net.leaves() if isinstance(l, Conv2D)}
     g = np.array([n for name, n in zip(flow["layers"], flow["grad_norm"]) if name in convs],
                  dtype=np.float64)
     zeros = int((g == 0).sum())

@@ -102,11 +102,11 @@ def tower(depth=10, activation="sigmoid", residual=False, width=8, input_shape=(
         """conv<k> with ``act`` (None: no activation); with batchnorm: conv, bn, act."""
         # Every conv gets the tower's initializer, also the residual units' convs that
         # carry no activation of their own: their output still feeds ``activation``.
-        kind = init or DEFAULT_FOR_ACTIVATION.get(activation, "glorot")
+        scheme = init or DEFAULT_FOR_ACTIVATION.get(activation, "glorot")
         if not batchnorm:
-            return [L.Conv2D(width, kernel_size, 1, "same", activation=act, init=kind,
+            return [L.Conv2D(width, kernel_size, 1, "same", activation=act, init=scheme,
                              name=f"conv{k}")]
-        out = [L.Conv2D(width, kernel_size, 1, "same", use_bias=False, init=kind,
+        out = [L.Conv2D(width, kernel_size, 1, "same", use_bias=False, init=scheme,
                         name=f"conv{k}"), L.BatchNorm(name=f"bn{k}")]
         return out + ([L.Activation(act, name=f"act{k}")] if act else [])
 
