@@ -222,7 +222,7 @@ def run_sweep(kind, tasks, out_dir, backend, on_row=None, retry_failed=False, wa
     """Run the tasks of ``tasks`` that have no row in ``OUT/results.jsonl`` yet.
 
     ``on_row(row, done, total)`` is called after each row is written (done counts the rows
-    of this grid already in the file). Returns ``{"rows": [rows of this grid, file order],
+    of this grid already in the file). Returns ``{"rows": [rows of this grid, grid order],
     "total", "skipped", "ran", "failed", "seconds", "notes"}``.
     """
     os.makedirs(out_dir, exist_ok=True)
@@ -258,7 +258,8 @@ def run_sweep(kind, tasks, out_dir, backend, on_row=None, retry_failed=False, wa
         for t in warmup_tasks(kind, pending):    # compile once here; workers load the cache
             run_task(kind, t)
     backend.run(kind, pending, emit)
-    ours = [r for r in rows + new if r["key"] in keys]
+    order = {k: i for i, k in enumerate(keys)}
+    ours = sorted((r for r in rows + new if r["key"] in keys), key=lambda r: order[r["key"]])
     return {"rows": ours, "total": len(keys), "skipped": len(keys) - len(pending),
             "ran": len(new), "failed": sum(1 for r in ours if r.get("error") is not None),
             "seconds": time.perf_counter() - t0, "notes": notes}
