@@ -17,6 +17,8 @@ the classes call them, so the markup lives in one place.
 """
 from html import escape
 
+import numpy as np
+
 _STYLE = ("<style>.cnnsim-table td, .cnnsim-table th {padding: 2px 8px; "
           "font-family: monospace; white-space: pre}"
           " .cnnsim-table td.num {text-align: right}</style>")
@@ -94,13 +96,26 @@ def summary(model, variant=None, input_size=None, **options):
 
 
 # ---- traces ------------------------------------------------------------------------------
+# The one definition of the step table: ``cnnsim step`` prints it, a Trace's repr and
+# _repr_html_ show it. ``--wide`` shows every column; by default the table fits the
+# terminal (at most MAX_WIDTH columns): "input -> output" becomes "output" (the input is
+# the row above, except at merges), then columns are dropped in DROP_ORDER.
 TRACE_COLUMNS = ("#", "layer", "type", "input -> output", "kernel/stride/pad", "activation",
                  "min", "mean", "max", "zeros", "sat", "ms")
+COMPACT_COLUMNS = ("#", "layer", "type", "output", "kernel/stride/pad", "activation",
+                   "min", "mean", "max", "zeros", "sat", "ms")
+RIGHT = {"#", "min", "mean", "max", "zeros", "sat", "ms"}
+DROP_ORDER = ("sat", "zeros", "activation", "kernel/stride/pad", "min", "max", "type")
+MAX_WIDTH = 100
+NUM_WIDTH = 8           # every number cell fits here (see _num), so rows can stream
+SEP = "  "
+SAT_HELP = ("sat = fraction of outputs within 1% of a bounded activation's asymptote "
+            "(sigmoid/softmax/tanh/scaled_tanh); '-' where it means nothing (ReLU, linear)")
 
 
 def _shape(s):
     if isinstance(s, list):
-        return " + ".join(_shape(t) for t in s)
+        return "+".join(_shape(t) for t in s)
     return "x".join(str(v) for v in s)
 
 
@@ -115,22 +130,99 @@ def _geom(g):
 
 
 def _num(v, frac=False):
+    """At most NUM_WIDTH characters: 3 significant digits, or a short exponent form."""
     if v is None:
         return "-"
-    return f"{100 * v:.1f}%" if frac else f"{v:.4g}"
+    if frac:
+        return f"{100 * v:.1f}%"
+    t = f"{v:.3g}"
+    return t if len(t) <= NUM_WIDTH else f"{v:.1e}"
 
 
-def trace_rows(trace):
+def terminal_width(default=MAX_WIDTH):
+    """Columns of the terminal (``$COLUMNS`` first), or ``default`` when unknown."""
+    import shutil
+    return shutil.get_terminal_size((default, 24)).columns
+
+
+def step_cells(step):
+    """A step's cells by column name (both "input -> output" and "output")."""
+    st = step.stats or {}
+    return {"#": str(step.index), "layer": step.name, "type": step.kind,
+            "input -> output": f"{_shape(step.input_shape)} -> {_shape(step.output_shape)}",
+            "output": _shape(step.output_shape), "kernel/stride/pad": _geom(step.geometry),
+            "activation": step.activation or "-", "min": _num(st.get("min")),
+            "mean": _num(st.get("mean")), "max": _num(st.get("max")),
+            "zeros": _num(st.get("zeros"), True), "sat": _num(st.get("saturated"), True),
+            "ms": f"{1000 * step.seconds:.2f}"}
+
+
+class StepTable:
+    """Rows printed as they come, in columns chosen and sized before the first row.
+
+    ``rows``: cells (dicts, as :func:`step_cells`) of every row to come, or of rows alike
+    (only their widths are used); ``width``: the most columns a line may take (None: the
+    terminal's, at most MAX_WIDTH); ``wide``: every column, whatever the width."""
+
+    def __init__(self, rows, width=None, wide=False):
+        limit = min(terminal_width(), MAX_WIDTH) if width is None else int(width)
+        self.limit = None if wide else max(limit, 40)
+
+        def w(col):
+            return max([len(col)] + [len(r[col]) for r in rows]
+                       + ([NUM_WIDTH] if col in ("min", "mean", "max", "ms") else []))
+        cols = list(TRACE_COLUMNS if wide else COMPACT_COLUMNS)
+        self.widths = {c: w(c) for c in cols}
+        self.dropped = []
+        if not wide:
+            for c in DROP_ORDER:
+                if self.total(cols) <= self.limit:
+                    break
+                cols.remove(c)
+                self.dropped.append(c)
+            if self.total(cols) > self.limit:     # long layer names: cut in the middle
+                self.widths["layer"] = max(8, self.widths["layer"] - (self.total(cols) - self.limit))
+        self.columns = cols
+
+    def total(self, cols):
+        return sum(self.widths[c] for c in cols) + len(SEP) * (len(cols) - 1)
+
+    def _cell(self, c, text):
+        w = self.widths[c]
+        if len(text) > w and c == "layer":
+            k = (w - 1) // 2
+            text = text[:k] + "~" + text[len(text) - (w - 1 - k):]
+        return text.rjust(w) if c in RIGHT else text.ljust(w)
+
+    def fmt(self, cells):
+        return SEP.join(self._cell(c, cells[c]) for c in self.columns).rstrip()
+
+    def header(self):
+        return self.fmt({c: c for c in self.columns})
+
+    def footnote(self):
+        """What the columns mean, and which were left out (and how to see them)."""
+        notes = []
+        if "sat" in self.columns:
+            notes.append(SAT_HELP)
+        notes.append("ms = time of the layer's call, kernels already compiled")
+        if self.dropped or "input -> output" not in self.columns and self.limit is not None:
+            hidden = ["input"] + self.dropped
+            notes.append(f"not shown to fit {self.limit} columns: {', '.join(hidden)} "
+                         f"(--wide shows every column)")
+        return "\n".join(wrap(n, self.limit or MAX_WIDTH) for n in notes)
+
+
+def wrap(text, width=MAX_WIDTH, indent=""):
+    """``text`` broken into lines of at most ``width`` characters (words kept whole)."""
+    import textwrap
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent=indent,
+                                    break_on_hyphens=False)) or text
+
+
+def trace_rows(trace, columns=TRACE_COLUMNS):
     """One list of cells per step (the columns of ``TRACE_COLUMNS``)."""
-    rows = []
-    for s in trace.steps:
-        st = s.stats or {}
-        rows.append([str(s.index), s.name, s.kind,
-                     f"{_shape(s.input_shape)} -> {_shape(s.output_shape)}", _geom(s.geometry),
-                     s.activation or "-", _num(st.get("min")), _num(st.get("mean")),
-                     _num(st.get("max")), _num(st.get("zeros"), True),
-                     _num(st.get("saturated"), True), f"{1000 * s.seconds:.2f}"])
-    return rows
+    return [[step_cells(s)[c] for c in columns] for s in trace.steps]
 
 
 def trace_html(trace):
@@ -144,13 +236,160 @@ def trace_html(trace):
                   caption=caption, foot=foot)
 
 
-def trace_text(trace):
-    """The same table as aligned text."""
-    rows = [list(TRACE_COLUMNS)] + trace_rows(trace)
-    widths = [max(len(r[k]) for r in rows) for k in range(len(TRACE_COLUMNS))]
-    right = {0, 6, 7, 8, 9, 10, 11}
-    return "\n".join("  ".join(c.rjust(w) if k in right else c.ljust(w)
-                               for k, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows)
+def trace_text(trace, width=None, wide=False, limit_rows=None):
+    """The step table as aligned text (fits ``width`` columns unless ``wide``);
+    ``limit_rows``: show the first and last rows only, with a count of those left out."""
+    cells = [step_cells(s) for s in trace.steps]
+    t = StepTable(cells, width, wide)
+    lines = [t.header()]
+    if limit_rows is not None and len(cells) > limit_rows:
+        half = limit_rows // 2
+        lines += [t.fmt(c) for c in cells[:half]]
+        lines.append(f"... {len(cells) - 2 * half} more steps ...")
+        lines += [t.fmt(c) for c in cells[-half:]]
+    else:
+        lines += [t.fmt(c) for c in cells]
+    return "\n".join(lines)
 
 
-__all__ = ["Summary", "summary", "summary_html", "trace_html", "trace_text", "trace_rows"]
+# ---- the prediction ------------------------------------------------------------------------
+def prediction(output, kind, true_label=None, class_names=None, k=3):
+    """What a network's output vector says, as a JSON-able dict.
+
+    ``output`` (D,): class scores of the last step, ``kind`` its layer type. An RBF layer
+    (LeNet-5's) gives penalties: the class is the argmin, and the probabilities are
+    ``softmax(-penalty)`` (what training maximises). A softmax output is already
+    probabilities; any other vector (logits) is put through a softmax, and ``rule`` says so.
+    """
+    y = np.asarray(output, dtype=np.float64).reshape(-1)
+    if kind == "RBF":
+        z, rule, score = -y, "argmin of the RBF penalties; probabilities = softmax(-penalty)", "penalty"
+    elif np.all(y >= 0) and abs(y.sum() - 1) < 1e-3:
+        z, rule, score = None, "argmax of the softmax probabilities", "probability"
+    else:
+        z, rule, score = y, "argmax; probabilities = softmax of the outputs", "output"
+    if z is None:
+        p = y
+    else:
+        e = np.exp(z - z.max())
+        p = e / e.sum()
+    order = np.argsort(-p, kind="stable")[:k]
+    name = (lambda c: class_names[c]) if class_names else str
+    top = [{"class": int(c), "name": name(int(c)), score: float(y[c]),
+            "probability": float(p[c])} for c in order]
+    out = {"class": int(order[0]), "name": name(int(order[0])), "rule": rule, "score": score,
+           "top": top, "output": y.tolist(), "probabilities": p.tolist(),
+           "true_label": None if true_label is None else int(true_label)}
+    if true_label is not None:
+        out["correct"] = bool(int(order[0]) == int(true_label))
+    return out
+
+
+def prediction_text(pred, width=MAX_WIDTH):
+    """A few lines: the predicted class, the top 3 with their probability as a bar, the
+    true label when known."""
+    lines = []
+    verdict = ""
+    if pred["true_label"] is not None:
+        verdict = ("  right" if pred["correct"] else "  WRONG") + f" (true label {pred['true_label']})"
+    lines.append(f"prediction: class {pred['name']}{verdict}")
+    lines.append(wrap(f"  ({pred['rule']})", width, "   "))
+    bar = 30
+    for t in pred["top"]:
+        n = int(round(bar * t["probability"]))
+        extra = "" if pred["score"] == "probability" else f"  {pred['score']} {t[pred['score']]:.4g}"
+        lines.append(f"  {t['name']:>10}  {'#' * n:<{bar}}  {100 * t['probability']:5.1f}%{extra}")
+    return "\n".join(lines)
+
+
+# ---- a neuron --------------------------------------------------------------------------------
+def _ranges(chans):
+    if chans == list(range(chans[0], chans[-1] + 1)):
+        return f"{chans[0]}..{chans[-1]}" if len(chans) > 1 else f"{chans[0]}"
+    return ",".join(map(str, chans))
+
+
+def _matrix(title, m):
+    rows = [" ".join(f"{v:7.3f}" for v in r) for r in np.atleast_2d(m)]
+    w = max(len(title), max(len(r) for r in rows))
+    return [title.ljust(w)] + [r.ljust(w) for r in rows]
+
+
+def _side_by_side(blocks, width, indent="    "):
+    """Matrices (lists of equal-width lines) next to each other while they fit ``width``,
+    wrapping to a new band below when they do not."""
+    out, band = [], []
+
+    def flush():
+        if band:
+            h = max(len(b) for b in band)
+            for r in range(h):
+                out.append((indent + " | ".join(b[r] if r < len(b) else " " * len(b[0])
+                                                for b in band)).rstrip())
+    for b in blocks:
+        need = len(indent) + sum(len(x[0]) + 3 for x in band) + len(b[0])
+        if band and need > width:
+            flush()
+            band = []
+        band.append(b)
+    flush()
+    return out
+
+
+def neuron_text(conn, rf=None, width=MAX_WIDTH, max_maps=3):
+    """A neuron's connections as the CLI prints them (at most ``width`` columns): what it
+    reads, each input map's patch, weights and products, the sum, the activation, and the
+    check against what the layer computed; then its receptive field."""
+    lines = [f"neuron {conn.layer} ({conn.kind}) map {conn.map}, row {conn.row}, col {conn.col}"
+             f" (sample {conn.sample})"]
+    if conn.rows is not None and conn.kind not in ("Dense", "RBF"):
+        lines.append(f"  reads input rows {conn.rows[0]}..{conn.rows[-1]}, cols "
+                     f"{conn.cols[0]}..{conn.cols[-1]}"
+                     + (f" of maps {_ranges(conn.channels)}" if conn.channels else ""))
+        if conn.padded is not None and conn.padded.any():
+            lines.append(f"  {int(conn.padded.sum())} of {conn.padded.size} window cells are "
+                         f"zero padding (value 0)")
+    if conn.kind == "Conv2D":
+        for k, ch in enumerate(conn.channels[:max_maps]):
+            lines.append(f"  input map {ch}: patch x weights = products "
+                         f"(sum {conn.products[k].sum():.5g})")
+            lines += _side_by_side([_matrix("patch", conn.inputs[k]),
+                                    _matrix("weights", conn.weights[k]),
+                                    _matrix("products", conn.products[k])], width)
+        if len(conn.channels) > max_maps:
+            lines.append(f"  ... and {len(conn.channels) - max_maps} more input maps "
+                         f"(--json prints them all)")
+    if conn.kind in ("Dense", "RBF"):
+        order = conn.ranked()[:8]
+        lines.append(f"  {len(conn.inputs)} inputs; largest contributions (input: value x "
+                     f"weight = product):")
+        for i in order:
+            lines.append(f"    {int(i):6d}: {conn.inputs[i]:9.4f} x {conn.weights[i]:9.4f} = "
+                         f"{conn.products[i]:9.4f}")
+    for k, v in conn.details.items():
+        if k not in ("formula",):
+            lines.append(wrap(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}",
+                              width, "    "))
+    if conn.bias is not None and conn.products is not None and conn.kind != "Subsampling":
+        lines.append(f"  sum of products {conn.sum - conn.bias:.6g} + bias {conn.bias:.6g} = "
+                     f"{conn.sum:.6g}")
+    elif conn.sum is not None:
+        lines.append(f"  sum {conn.sum:.6g}")
+    lines.append(wrap(f"  activation {conn.activation or 'none'} -> output {conn.output:.6g}; "
+                      f"the layer computed {conn.recorded:.6g} "
+                      f"({'equal' if conn.ok else 'DIFFERENT'} within {conn.tolerance:.1g})",
+                      width, "    "))
+    if rf is not None:
+        lines.append(wrap(receptive_field_text(rf), width, "    "))
+    return "\n".join(lines)
+
+
+def receptive_field_text(rf):
+    jump = "" if rf.jump is None else f", jump {rf.jump[0]}x{rf.jump[1]}"
+    return (f"  receptive field in the input image: rows {rf.top}..{rf.bottom}, cols "
+            f"{rf.left}..{rf.right} (unclipped rows {rf.unclipped[0]}..{rf.unclipped[1]}, "
+            f"cols {rf.unclipped[2]}..{rf.unclipped[3]}; size {rf.size[0]}x{rf.size[1]}{jump})")
+
+
+__all__ = ["Summary", "summary", "summary_html", "trace_html", "trace_text", "trace_rows",
+           "StepTable", "prediction", "prediction_text", "neuron_text"]

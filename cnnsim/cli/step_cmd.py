@@ -19,65 +19,29 @@ import numpy as np
 from .options import target_option
 from .view_cmd import html_option
 
-SAT_HELP = ("sat = fraction of outputs within 1% of a bounded activation's asymptote "
-            "(sigmoid/softmax/tanh/scaled_tanh); '-' where it means nothing (ReLU, linear)")
+from ..display import (SAT_HELP, StepTable, neuron_text as _neuron_text, prediction,  # noqa: F401
+                       prediction_text, step_cells, terminal_width, wrap, MAX_WIDTH)
 
 
-# ---- formatting ------------------------------------------------------------------------
 def _shape(s):
     if isinstance(s, list):
         return "+".join(_shape(t) for t in s)
     return "x".join(str(v) for v in s)
 
 
-def _geom(g):
-    if not g:
-        return "-"
-    (fh, fw), (sh, sw), pads = g["kernel"], g["stride"], g["padding"]
-    k = f"{fh}x{fw}" if fh != fw else f"{fh}"
-    s = f"{sh}x{sw}" if sh != sw else f"{sh}"
-    p = f"{pads[0]}" if len(set(pads)) == 1 else ",".join(map(str, pads))
-    return f"k{k} s{s} p{p}"
+class _LeafRow:
+    """The cells a leaf's row will have, known before it runs (to size the columns)."""
+
+    def __init__(self, i, layer):
+        from cnnsim.engine.trace import _geometry, _layer_activation
+        self.index, self.name, self.kind = i, layer.path, layer.kind
+        self.input_shape, self.output_shape = layer.input_shape, layer.output_shape
+        self.geometry, self.activation = _geometry(layer), _layer_activation(layer)
+        self.stats, self.seconds = {}, 0.0
 
 
-def _num(v, frac=False):
-    if v is None:
-        return "-"
-    if frac:
-        return f"{100 * v:.1f}%"
-    return f"{v:.4g}"
-
-
-COLUMNS = [("#", ">"), ("layer", "<"), ("type", "<"), ("input -> output", "<"),
-           ("kernel/stride/pad", "<"), ("activation", "<"), ("min", ">"), ("mean", ">"),
-           ("max", ">"), ("zeros", ">"), ("sat", ">"), ("ms", ">")]
-
-
-def _row(step):
-    st = step.stats
-    return [str(step.index), step.name, step.kind,
-            f"{_shape(step.input_shape)} -> {_shape(step.output_shape)}", _geom(step.geometry),
-            step.activation or "-", _num(st.get("min")), _num(st.get("mean")),
-            _num(st.get("max")), _num(st.get("zeros"), True), _num(st.get("saturated"), True),
-            f"{1000 * step.seconds:.2f}"]
-
-
-class Table:
-    """Rows printed as they come, in columns wide enough for every row to come."""
-
-    def __init__(self, widths):
-        self.widths = [max(w, len(c[0])) for w, c in zip(widths, COLUMNS)]
-
-    def fmt(self, cells):
-        return "  ".join(f"{c:{a}{w}}" for c, (_, a), w in zip(cells, COLUMNS, self.widths)).rstrip()
-
-    def header(self):
-        return self.fmt([c[0] for c in COLUMNS])
-
-
-def _widths(names, kinds, shapes):
-    return [4, max(map(len, names), default=5), max(map(len, kinds), default=4),
-            max(map(len, shapes), default=15), 17, 11, 10, 10, 10, 6, 6, 8]
+def _table(leaves, wide, width=None):
+    return StepTable([step_cells(_LeafRow(i, l)) for i, l in enumerate(leaves)], width, wide)
 
 
 # ---- neuron ----------------------------------------------------------------------------
@@ -93,126 +57,292 @@ def _parse_neuron(value):
     return parts[0], m, r, c
 
 
-def _neuron_text(conn, rf):
-    lines = [f"neuron {conn.layer} ({conn.kind}) map {conn.map}, row {conn.row}, col {conn.col}"
-             f" (sample {conn.sample})"]
-    if conn.rows is not None and conn.form != "vector":
-        lines.append(f"  reads input rows {conn.rows[0]}..{conn.rows[-1]}, cols "
-                     f"{conn.cols[0]}..{conn.cols[-1]}"
-                     + (f" of maps {_ranges(conn.channels)}" if conn.channels else ""))
-        if conn.padded is not None and conn.padded.any():
-            lines.append(f"  {int(conn.padded.sum())} of {conn.padded.size} window cells are "
-                         f"zero padding (value 0)")
-    if conn.form == "patches":
-        for k, ch in enumerate(conn.channels[:3]):
-            lines.append(f"  input map {ch}: patch x weights = products (sum {conn.products[k].sum():.5g})")
-            for u in range(conn.inputs.shape[1]):
-                lines.append("    " + " ".join(f"{v:8.4f}" for v in conn.inputs[k, u]) + "  |  "
-                             + " ".join(f"{v:8.4f}" for v in conn.weights[k, u]) + "  |  "
-                             + " ".join(f"{v:8.4f}" for v in conn.products[k, u]))
-        if len(conn.channels) > 3:
-            lines.append(f"  ... and {len(conn.channels) - 3} more input maps "
-                         f"(--json prints them all)")
-    if conn.form == "vector":
-        order = conn.ranked()[:8]
-        lines.append(f"  {len(conn.inputs)} inputs; largest contributions (input: value x "
-                     f"weight = product):")
-        for i in order:
-            lines.append(f"    {int(i):6d}: {conn.inputs[i]:9.4f} x {conn.weights[i]:9.4f} = "
-                         f"{conn.products[i]:9.4f}")
-    for k, v in conn.details.items():
-        if k not in ("formula",):
-            lines.append(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}")
-    if conn.bias is not None and conn.products is not None and conn.form != "window":
-        lines.append(f"  sum of products {conn.sum - conn.bias:.6g} + bias {conn.bias:.6g} = "
-                     f"{conn.sum:.6g}")
-    elif conn.sum is not None:
-        lines.append(f"  sum {conn.sum:.6g}")
-    lines.append(f"  activation {conn.activation or 'none'} -> output {conn.output:.6g}; "
-                 f"the layer computed {conn.recorded:.6g} "
-                 f"({'equal' if conn.ok else 'DIFFERENT'} within {conn.tolerance:.1g})")
-    if rf is not None:
-        jump = "" if rf.jump is None else f", jump {rf.jump[0]}x{rf.jump[1]}"
-        lines.append(f"  receptive field in the input image: rows {rf.top}..{rf.bottom}, cols "
-                     f"{rf.left}..{rf.right} (unclipped rows {rf.unclipped[0]}..{rf.unclipped[1]}, "
-                     f"cols {rf.unclipped[2]}..{rf.unclipped[3]}; size {rf.size[0]}x{rf.size[1]}{jump})")
-    return "\n".join(lines)
-
-
-def _ranges(chans):
-    if chans == list(range(chans[0], chans[-1] + 1)):
-        return f"{chans[0]}..{chans[-1]}" if len(chans) > 1 else f"{chans[0]}"
-    return ",".join(map(str, chans))
-
-
 # ---- input -----------------------------------------------------------------------------
-def _input(net, image, sample, seed):
-    from cnnsim.data import samples
-    shape = net.input_shape
-    if image is not None:
-        try:
-            img = samples.load_image(image)
-            x, note = samples.fit_to(img, shape)
-        except ValueError as e:
-            raise click.BadParameter(f"{e} (the model needs {_shape(shape)})",
-                                     param_hint="--image") from None
-        return x, f"image {image}" + (f": {note}" if note else "")
+def _digit_spec(net, meta):
+    """The preprocessing of a digit model (LeNet-5 style, 1x32x32 or 1x28x28): the one its
+    checkpoint stores, else the one ``cnnsim train`` would use; None for other models."""
+    if meta and meta.get("preprocess"):
+        return meta["preprocess"], "as in training"
+    shape = tuple(net.input_shape)
+    if shape in ((1, 32, 32), (1, 28, 28)):
+        from cnnsim.data.preprocess import preprocess_spec
+        return preprocess_spec(shape), "as `cnnsim train` prepares MNIST"
+    return None, ""
+
+
+def _input(net, image, sample, seed, spec=None, why="", invert=None):
+    """-> (x (C, H, W), description lines, true label or None, warning or None)."""
+    from cnnsim.data import prepare, samples
+    from cnnsim.data.preprocess import apply_preprocess, describe_preprocess
+    shape = tuple(net.input_shape)
     if seed is not None:
         x = np.random.default_rng(seed).random(shape, dtype=np.float32)
-        return x, f"random input, uniform in [0, 1), seed {seed}"
-    name = sample or ("digit3" if len(shape) == 3 and shape[0] == 1 else "color")
+        return x, [f"random input, uniform in [0, 1), seed {seed}"], None, None
+    label, notes, warning = None, [], None
     try:
-        img = samples.load_sample(name)
-        x, note = samples.fit_to(img, shape)
+        if image is not None:
+            hint = "--image"
+            img, notes = prepare.read_image(image)
+            what = f"image {image}"
+        else:
+            hint = "--sample"
+            name = sample or ("digit3" if shape[0] == 1 else "color")
+            img = samples.load_sample(name)
+            info = samples.sample_info(name)
+            label = info.get("label")
+            what = f"sample {name!r}"
+            if info.get("index") is not None:
+                what += f" (MNIST test image #{info['index']}, true label {label})"
+        if spec is not None:
+            g, more, warning = prepare.digit_like(img, invert)
+            notes += more
+            x = apply_preprocess(g[None], spec)[0]
+            notes.append(f"{describe_preprocess(spec)} ({why})")
+        else:
+            x, note = samples.fit_to(img, shape)
+            notes += [note] if note else []
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--sample") from None
-    return x, f"sample {name!r}" + (f": {note}" if note else "")
+        raise click.BadParameter(f"{e} (the model needs {_shape(shape)})",
+                                 param_hint=hint) from None
+    return x, [what] + notes, label, warning
+
+
+# ---- compiling ---------------------------------------------------------------------------
+COMPILING = "compiling kernels for this machine, first run only"
+PREPARING = "preparing kernels (compiling any this model needs for the first time)"
+
+
+def _kernel_dispatchers():
+    """Every cached Numba function of the CPU kernel modules (imported: cheap, no compiling)."""
+    import importlib
+    import pkgutil
+
+    import cnnsim.kernels as K
+    from numba.core.dispatcher import Dispatcher
+    found = []
+    for m in pkgutil.iter_modules(K.__path__):
+        if m.ispkg or m.name.startswith("_"):
+            continue
+        try:
+            mod = importlib.import_module(f"cnnsim.kernels.{m.name}")
+        except Exception:  # noqa: BLE001 - a module that cannot load is not ours to report
+            continue
+        found += [v for v in vars(mod).values()
+                  if isinstance(v, Dispatcher) and getattr(v, "_cache", None) is not None]
+    return found
+
+
+def _cache_empty(dispatchers):
+    """True when Numba's cache holds nothing of cnnsim's kernels yet (a first run)."""
+    import os
+    try:
+        return not any(os.path.exists(d._cache._cache_file._index_path) for d in dispatchers)
+    except AttributeError:       # Numba's cache internals moved: fall back to timing
+        return False
+
+
+def _counts(dispatchers):
+    """(kernel signatures compiled, loaded from the cache) by this process so far."""
+    try:
+        return (sum(len(d.stats.cache_misses) for d in dispatchers),
+                sum(len(d.stats.cache_hits) for d in dispatchers))
+    except AttributeError:
+        return None, None
+
+
+def warm_up(net, x, echo, after=1.0):
+    """Run ``net`` once on ``x`` so that every kernel the trace calls is compiled (or loaded
+    from Numba's cache) before anything is timed; returns the seconds taken.
+
+    Numba compiles a kernel at its first call, for the dtypes and paths actually used (here
+    the model's dtype and the layers it has), and caches the machine code on disk. When
+    the cache is empty the message says "compiling ... first run only" at once, with the
+    layers done so far; otherwise it speaks only when preparing takes longer than
+    ``after`` seconds (new kernels for this model, or a busy machine), and the last line
+    counts what was compiled and what was loaded."""
+    import threading
+    import time
+
+    from cnnsim.layers.base import observe
+    from cnnsim import config
+    leaves = [l.path for l in net.leaves()]
+    disps = _kernel_dispatchers() if config.target == "cpu" else []
+    first = _cache_empty(disps)
+    state = {"told": False, "done": 0, "lock": threading.Lock()}
+    t0 = time.perf_counter()
+
+    def tell(what):
+        with state["lock"]:
+            if state["done"] < len(leaves) and not state["told"]:
+                state["told"] = True
+                echo(f"{what} ...")
+
+    class _Progress:
+        def on_forward(self, layer, xin, y, dt):
+            with state["lock"]:
+                state["done"] += 1
+                if state["told"]:
+                    echo(f"  {layer.path} ready ({state['done']}/{len(leaves)}, "
+                         f"{time.perf_counter() - t0:.1f} s)")
+
+        def on_backward(self, *a):
+            pass
+
+    if first:
+        tell(COMPILING)
+    timer = threading.Timer(after, tell, (PREPARING,))
+    timer.daemon = True
+    timer.start()
+    try:
+        with observe(_Progress()):
+            net.forward(x)
+    finally:
+        timer.cancel()
+    took = time.perf_counter() - t0
+    if state["told"]:
+        made, loaded = _counts(disps)
+        what = ("kernels ready" if made is None else
+                f"{made} kernel(s) compiled, {loaded} loaded from the cache")
+        echo(f"{what}, in {took:.1f} s; the ms column times warm calls")
+    return took
 
 
 # ---- interactive -----------------------------------------------------------------------
-INTERACTIVE_HELP = "Enter = next step, r NAME = run to a layer, n LAYER:MAP:ROW:COL = show a neuron, q = quit"
+INTERACTIVE_HELP = """commands:
+  Enter or next      run the next layer (after b: show the next one already run)
+  r NAME             run on to layer NAME
+  b, back            show the previous layer again
+  l, list            the layers run so far
+  s NAME             show a layer that has run (its row)
+  n LAYER:MAP:ROW:COL  a neuron's connections and receptive field (a layer that has run)
+  p                  the prediction (once the last layer has run)
+  ?, help            this help
+  q, quit            leave"""
 
 
-def interactive_loop(stepper, read, echo, show_step, show_neuron):
-    """Drive ``stepper`` from commands returned by ``read()`` (None = end of input)."""
-    echo(INTERACTIVE_HELP)
-    while not stepper.done:
+def interactive_loop(stepper, read, echo, show_step, show_neuron, show_end=None):
+    """Drive ``stepper`` from commands returned by ``read()`` (None = end of input).
+
+    The session stays open after the last layer until ``q`` (or the end of the input), so
+    every layer and neuron can still be inspected. ``b`` moves a cursor back over the steps
+    already run; Enter moves it forward again, running a new layer only at the frontier."""
+    echo("interactive: Enter = next layer, ? = help, q = quit")
+    cursor = stepper.position          # index of the next step Enter shows
+    names = stepper.names()
+
+    def reached(name):
+        leaves = stepper._leaves_of(name)
+        idx = names.index(leaves[-1])
+        if idx >= stepper.position:
+            raise ValueError(f"layer {name!r} not reached yet (it is step {idx}; "
+                             f"{stepper.position} of {len(names)} steps have run): "
+                             f"'r {name}' runs on to it")
+        return idx
+
+    def forward():
+        nonlocal cursor
+        if cursor < stepper.position:
+            show_step(stepper.trace.steps[cursor])
+        elif stepper.done:
+            echo("the forward pass is complete: b, l, s NAME, n ..., p, or q to leave")
+            return
+        else:
+            show_step(stepper.next())
+            if stepper.done and show_end is not None:
+                show_end()
+        cursor += 1
+
+    while True:
         cmd = read()
         if cmd is None:
             break
         cmd = cmd.strip()
+        word, _, arg = cmd.partition(" ")
+        arg = arg.strip()
         try:
-            if cmd == "":
-                show_step(stepper.next())
-            elif cmd == "q":
+            if cmd in ("", "next"):
+                forward()
+            elif cmd in ("q", "quit", "exit"):
                 break
-            elif cmd.startswith("r "):
-                target = cmd[2:].strip()
-                stop = stepper.names().index(stepper._leaves_of(target)[-1])
+            elif cmd in ("?", "h", "help"):
+                echo(INTERACTIVE_HELP)
+            elif cmd in ("b", "back"):
+                if cursor <= 1:
+                    echo("already at the first layer")
+                    cursor = min(cursor, 1)
+                    if stepper.position:
+                        show_step(stepper.trace.steps[0])
+                else:
+                    cursor -= 1
+                    show_step(stepper.trace.steps[cursor - 1])
+            elif cmd in ("l", "list"):
+                if not stepper.position:
+                    echo("no layer has run yet (Enter runs the first)")
+                for s in stepper.trace.steps[:stepper.position]:
+                    show_step(s)
+                rest = len(names) - stepper.position
+                if rest:
+                    echo(f"({rest} more to run: {', '.join(names[stepper.position:][:6])}"
+                         f"{', ...' if rest > 6 else ''})")
+            elif word == "r" and arg:
+                stop = names.index(stepper._leaves_of(arg)[-1])
                 if stop < stepper.position:
-                    raise ValueError(f"layer {target!r} has already run")
+                    raise ValueError(f"layer {arg!r} has already run (s {arg} shows it)")
+                cursor = stepper.position
                 while stepper.position <= stop:
-                    show_step(stepper.next())
-            elif cmd.startswith("n "):
-                show_neuron(*_parse_neuron(cmd[2:].strip()))
+                    forward()
+            elif word in ("s", "show") and arg:
+                show_step(stepper.trace.steps[reached(arg)])
+            elif word == "n" and arg:
+                spec = _parse_neuron(arg)
+                reached(spec[0])
+                show_neuron(*spec)
+            elif cmd == "p":
+                if not stepper.done:
+                    raise ValueError("the last layer has not run yet ('r "
+                                     f"{names[-1]}' runs on to it)")
+                if show_end is not None:
+                    show_end()
             else:
-                echo(f"unknown command {cmd!r}; {INTERACTIVE_HELP}")
+                echo(f"unknown command {cmd!r}; ? lists the commands")
         except (KeyError, ValueError, click.BadParameter) as e:
-            echo(f"error: {e.args[0] if e.args else e}")
+            msg = e.message if isinstance(e, click.BadParameter) else (e.args[0] if e.args else e)
+            echo(f"error: {msg}")
         except Exception as e:  # noqa: BLE001 - keep the session alive
             echo(f"error: {type(e).__name__}: {e}")
     return stepper
 
 
+def _reader(echo):
+    """Commands from a terminal (with a prompt) or from a pipe (echoed, so a transcript
+    reads like a session); None at the end of the input."""
+    if sys.stdin.isatty():
+        def read():
+            try:
+                return input("> ")
+            except EOFError:
+                return None
+        return read
+
+    def read_pipe():
+        line = sys.stdin.readline()
+        if not line:
+            return None
+        echo(f"> {line.rstrip()}")
+        return line
+    return read_pipe
+
+
 # ---- the command -----------------------------------------------------------------------
 @click.command("step")
 @click.argument("model", required=False)
-@click.option("--image", type=click.Path(dir_okay=False), help="PNG, JPEG or .npy image (converted and resized to the model's input).")
-@click.option("--sample", help="a shipped sample image: digit0..digit9, color.")
+@click.option("--image", type=click.Path(dir_okay=False), help="PNG, JPEG or .npy picture (transparency composited; for digit models: inverted if dark on light, centred as MNIST).")
+@click.option("--invert/--no-invert", default=None, help="force (or forbid) inverting --image (default: detected from its border).")
+@click.option("--sample", help="a shipped sample image: digit0..digit9 (real MNIST test digits), color.")
 @click.option("--seed", type=int, help="random input (uniform in [0, 1)) with this seed.")
 @click.option("--layer", help="stop after this layer (a container name: after its last leaf).")
 @click.option("--neuron", help="LAYER:MAP:ROW:COL: print that neuron's connections and receptive field.")
-@click.option("--interactive", is_flag=True, help="Enter = next step, r NAME, n LAYER:MAP:ROW:COL, q.")
+@click.option("--interactive", is_flag=True, help="step layer by layer; ? lists the commands (also read from a pipe).")
 @click.option("--save", type=click.Path(dir_okay=False), help="write the trace to this .npz file.")
 @html_option
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="write figures (PNG) into this folder.")
@@ -222,15 +352,19 @@ def interactive_loop(stepper, read, echo, show_step, show_neuron):
 @click.option("--variant", help="model variant, e.g. lenet5: paper | modern; alexnet: lecture | paper.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False),
               help="load trained weights (checkpoint.npz from `cnnsim train`) before tracing.")
+@click.option("--untrained", is_flag=True, help="keep the initial weights (default: the shipped trained weights where there are some).")
+@click.option("--wide", is_flag=True, help="every column of the table, however wide.")
 @target_option
-def step(model, image, sample, seed, layer, neuron, interactive, save, html_path, plot_dir,
-         as_json, light, load_path, variant, checkpoint):
+def step(model, image, invert, sample, seed, layer, neuron, interactive, save, html_path, plot_dir,
+         as_json, light, load_path, variant, checkpoint, untrained, wide):
     """Trace MODEL's forward pass, one layer at a time.
 
     \b
     Examples:
-      cnnsim step lenet5
+      cnnsim step lenet5                        # trained LeNet-5 on a real MNIST digit
       cnnsim step lenet5 --sample digit7 --neuron C3:2:4:4
+      cnnsim step lenet5 --image my_digit.png   # a photo or drawing of a digit
+      cnnsim step lenet5 --untrained            # the initial (random) weights
       cnnsim step alexnet --layer S2 --light
       cnnsim step lenet5 --variant modern --checkpoint runs/train/checkpoint.npz
       cnnsim step lenet5 --html lenet5.html      (open it in a browser)
@@ -240,11 +374,14 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, html_path
         raise click.UsageError(f"choose one input: {' or '.join(given)}")
     if load_path is None and model is None:
         raise click.UsageError("missing argument MODEL (or give --load TRACE.npz)")
-    if load_path is not None and (model or given or interactive or light or variant or checkpoint):
+    if load_path is not None and (model or given or interactive or light or variant or checkpoint
+                                  or untrained):
         raise click.UsageError("--load shows a saved trace: it takes no MODEL, input, "
-                               "--variant, --checkpoint, --interactive or --light")
+                               "--variant, --checkpoint, --untrained, --interactive or --light")
     if as_json and interactive:
         raise click.UsageError("--json and --interactive do not go together")
+    if checkpoint and untrained:
+        raise click.UsageError("--checkpoint and --untrained do not go together")
     nspec = _parse_neuron(neuron) if neuron else None
     if save is not None:
         parent = pathlib.Path(save).resolve().parent
@@ -253,9 +390,10 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, html_path
     if plot_dir is not None and pathlib.Path(plot_dir).exists() and not pathlib.Path(plot_dir).is_dir():
         raise click.BadParameter(f"{plot_dir!r} is not a folder", param_hint="--plot")
     out = (lambda s: click.echo(s, err=True)) if as_json else click.echo
+    width = None if wide else min(terminal_width(), MAX_WIDTH)
 
     if load_path is not None:
-        _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out, html_path)
+        _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out, wide, width, html_path)
         return
 
     from cnnsim import models
@@ -265,14 +403,23 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, html_path
         net = models.build(model, **({"variant": variant} if variant else {}))
     except (ValueError, TypeError) as e:
         raise click.BadParameter(str(e).splitlines()[0], param_hint="MODEL") from None
+    meta, weights = None, "untrained: initial weights"
     if checkpoint is not None:
+        from cnnsim.models.pretrained import describe
         from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
         try:
             meta = load_checkpoint(checkpoint, net)
         except (CheckpointError, OSError) as e:
             raise click.BadParameter(str(e).splitlines()[0], param_hint="--checkpoint") from None
-        out(f"loaded trained weights from {checkpoint} (epoch {meta.get('epoch', '?')})")
-    leaf_names = [l.path for l in net.leaves()]
+        weights = (f"loaded trained weights from {checkpoint} (epoch {meta.get('epoch', '?')})"
+                   + (f": {describe(meta)}" if meta.get("data") else ""))
+    elif not untrained:
+        from cnnsim.models.pretrained import describe, load_pretrained
+        meta = load_pretrained(net)
+        if meta is not None:
+            weights = f"{describe(meta)} (shipped weights; --untrained shows the initial ones)"
+    leaves = list(net.leaves())
+    leaf_names = [l.path for l in leaves]
     all_names = [l.path for l in net.walk() if l is not net]
 
     def known(name, hint):
@@ -304,47 +451,70 @@ def step(model, image, sample, seed, layer, neuron, interactive, save, html_path
             raise click.BadParameter(f"layer {lname!r} runs after --layer {layer!r}",
                                      param_hint="--neuron")
 
-    x, note = _input(net, image, sample, seed)
+    spec, why = _digit_spec(net, meta)
+    if invert is not None and spec is None:
+        raise click.UsageError("--invert / --no-invert apply to digit models (1-channel "
+                               "28x28 or 32x32 input)")
+    x, described, label, warning = _input(net, image, sample, seed, spec, why, invert)
+    lim = width or 10_000
+    variant_name = net.name if net.name != model else model
+    out(wrap(f"{model} ({variant_name}): {weights}", lim, "  "))
+    out(wrap(f"input {_shape(net.input_shape)}: {described[0]}", lim, "  "))
+    for note in described[1:]:
+        out(wrap(f"  {note}", lim, "    "))
+    if warning:
+        click.echo(wrap(f"warning: {warning}", lim, "  "), err=True)
+    out(f"{len(leaf_names)} steps, {net.param_count():,} parameters")
+
+    warm_up(net, x[None], lambda s: click.echo(s, err=True))
     keep = [nspec[0]] if (light and nspec) else None
     stepper = Stepper(net, x[None], light=light, keep=keep, model=model)
-    shapes = [f"{_shape(l.input_shape)} -> {_shape(l.output_shape)}" for l in net.leaves()]
-    table = Table(_widths(leaf_names, [l.kind for l in net.leaves()], shapes))
-    out(f"{model}: input {_shape(net.input_shape)} ({note}); {len(leaf_names)} steps, "
-        f"{net.param_count():,} parameters")
+    table = _table(leaves, wide, width)
     out(table.header())
+    state = {"pred": None}
 
     def show_step(s):
-        out(table.fmt(_row(s)))
+        out(table.fmt(step_cells(s)))
 
     def show_neuron(lname, m, r, c):
         conn, rf = _neuron(stepper.trace, lname, m, r, c)
-        out(_neuron_text(conn, rf))
+        out(_neuron_text(conn, rf, width or 10_000))
 
-    if interactive and sys.stdin.isatty():
-        interactive_loop(stepper, lambda: _readline(), out, show_step, show_neuron)
+    def show_end():
+        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint)
+        if state["pred"] is not None:
+            out(prediction_text(state["pred"], lim))
+
+    if interactive:
+        interactive_loop(stepper, _reader(out), out, show_step, show_neuron, show_end)
+        out(table.footnote())
     else:
-        if interactive:
-            out("standard input is not a terminal: running through without pausing")
         while not stepper.done and (stop is None or stepper.position <= stop):
             show_step(stepper.next())
-    out(SAT_HELP)
+        out(table.footnote())
+        if stepper.done:
+            show_end()
     tr = stepper.trace
-    if stepper.done:
-        y = stepper.output[0]
-        if y.ndim == 1 and y.size > 1:
-            penalty = tr.steps[-1].cls.penalty_output
-            best = int(np.argmin(y)) if penalty else int(np.argmax(y))
-            rule = "argmin of the RBF penalties" if penalty else "argmax"
-            weights = "trained weights" if checkpoint else "untrained weights: see --checkpoint"
-            out(f"prediction: class {best} ({rule}; {weights})")
-    _finish(tr, nspec, save, plot_dir, as_json, out, net=net, x=x, html_path=html_path)
+    if state["pred"] is None and stepper.done:
+        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint)
+    _finish(tr, nspec, save, plot_dir, as_json, out, net=net, x=x, pred=state["pred"],
+            width=width, html_path=html_path)
 
 
-def _readline():
-    try:
-        return input("> ")
-    except EOFError:
+def _prediction(stepper, label, meta, untrained, checkpoint):
+    """The prediction dict of a finished run (None when the output is not a class vector)."""
+    y = stepper.output[0]
+    if y.ndim != 1 or y.size < 2:
         return None
+    from cnnsim.data import CLASS_NAMES
+    names = CLASS_NAMES.get((meta or {}).get("data")) if y.size == 10 else None
+    penalty = bool(getattr(stepper.trace.steps[-1].cls, "penalty_output", False))
+    pred = prediction(y, "RBF" if penalty else stepper.trace.steps[-1].kind, label, names)
+    pred["weights"] = ("checkpoint" if checkpoint else
+                       "shipped" if meta else "untrained")
+    if pred["weights"] == "untrained":
+        pred["rule"] += "; untrained weights: the answer means nothing yet"
+    return pred
 
 
 def _neuron(trace, lname, m, r, c):
@@ -363,23 +533,25 @@ def _neuron(trace, lname, m, r, c):
     return conn, rf
 
 
-def _finish(tr, nspec, save, plot_dir, as_json, out, net=None, x=None, html_path=None):
+def _finish(tr, nspec, save, plot_dir, as_json, out, net=None, x=None, pred=None, width=None,
+            html_path=None):
     conn = rf = None
     if nspec is not None:
         if nspec[0] not in tr.names():
             raise click.BadParameter(f"layer {nspec[0]!r} has not run", param_hint="--neuron")
         conn, rf = _neuron(tr, *nspec)
         if not as_json:
-            out(_neuron_text(conn, rf))
+            out(_neuron_text(conn, rf, width or 10_000))
     if as_json:
         d = tr.to_dict()
+        d["prediction"] = pred
         d["neuron"] = None
         if conn is not None:
             d["neuron"] = conn.to_dict()
             d["neuron"]["receptive_field"] = None if rf is None else rf.to_dict()
         click.echo(json.dumps(d))
     if plot_dir is not None:
-        files = _plots(tr, conn, rf, plot_dir, net, x)
+        files = _plots(tr, conn, rf, plot_dir, net, x, pred)
         out(f"wrote {len(files)} figures to {plot_dir}")
     if save is not None:
         tr.save(save)
@@ -398,7 +570,7 @@ def _html(tr, nspec, path, out, net, x):
     write_explorer(tr, path, out, neurons=[nspec] if nspec else (), effective=effective)
 
 
-def _plots(tr, conn, rf, plot_dir, net, x):
+def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
     """Render every figure into a temporary folder, then move them in: all or nothing."""
     from cnnsim.plotting.maps import feature_maps_figure, input_figure
     from cnnsim.plotting.neuron import neuron_figure
@@ -410,6 +582,9 @@ def _plots(tr, conn, rf, plot_dir, net, x):
         if s.kept and len(s.output_shape) == 3:
             fname = f"maps_{s.index:03d}_{s.name.replace('/', '_')}.png"
             figs.append((fname, lambda s=s: feature_maps_figure(s)))
+    if pred is not None:
+        from cnnsim.plotting.prediction import prediction_figure
+        figs.append(("prediction.png", lambda: prediction_figure(pred, tr.model)))
     if conn is not None:
         figs.append(("neuron_connections.png", lambda: neuron_figure(conn)))
         if rf is not None and tr.input is not None:
@@ -436,7 +611,8 @@ def _plots(tr, conn, rf, plot_dir, net, x):
     return [dest / n for n, _ in figs]
 
 
-def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out, html_path=None):
+def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out, wide=False, width=None,
+                 html_path=None):
     from cnnsim.engine import Trace, TraceError
     try:
         tr = Trace.load(path)
@@ -452,11 +628,10 @@ def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out, html_path=Non
     if nspec is not None and nspec[0] not in names:
         raise click.BadParameter(f"no layer named {nspec[0]!r} in this trace; valid names: "
                                  f"{', '.join(names)}", param_hint="--neuron")
-    table = Table(_widths(names, [s.kind for s in tr],
-                          [f"{_shape(s.input_shape)} -> {_shape(s.output_shape)}" for s in tr]))
+    table = StepTable([step_cells(s) for s in tr], width, wide)
     out(f"trace of {tr.model} from {path}: input {_shape(tr.input_shape)}, {len(tr)} steps")
     out(table.header())
     for s in tr.steps[:stop + 1]:
-        out(table.fmt(_row(s)))
-    out(SAT_HELP)
-    _finish(tr, nspec, save, plot_dir, as_json, out, html_path=html_path)
+        out(table.fmt(step_cells(s)))
+    out(table.footnote())
+    _finish(tr, nspec, save, plot_dir, as_json, out, width=width, html_path=html_path)

@@ -75,8 +75,14 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
         from ..data import augment as augment_fn
         flip = data not in ("mnist", "auto", "synthetic")   # digits must not be mirrored
         aug = lambda xb, rng: augment_fn(xb, rng, shift=2, flip=flip, lighting=0.0)
+    from ..data.preprocess import preprocess_spec
+    if data == "auto":
+        data = "mnist" if note.startswith("mnist") else "synthetic"
+    # every dataset cnnsim loads has 28x28 images; the checkpoint says how they were prepared
+    meta = {"data": data, "preprocess": preprocess_spec(net.input_shape, (28, 28)),
+            "variant": variant or net.name.split("-", 1)[-1]}
     trainer = Trainer(net, opt, batch_size, seed, StepLR(lr, lr_step or None), aug, out,
-                      progress=not quiet)
+                      progress=not quiet, meta=meta)
     os.makedirs(out, exist_ok=True)
     if resume:
         try:

@@ -1,17 +1,22 @@
 """Regenerate the sample images shipped in ``cnnsim/samples/``.
 
-    python -m cnnsim.data.make_samples [OUTDIR]
+    python -m cnnsim.data.make_samples MNIST_DIR [OUTDIR]
 
-``digit0.npy`` ... ``digit9.npy``: uint8 (28, 28), the first image of each class drawn
-by :func:`cnnsim.data.synthetic.load_synthetic_digits` (seed ``DIGIT_SEED``).
+``digit0.npy`` ... ``digit9.npy``: uint8 (28, 28), real handwritten digits: the *first*
+image of each class in the MNIST test set (``t10k-images-idx3-ubyte``, read from
+MNIST_DIR by the project's own loader; no choosing among them). ``samples.json`` records
+each one's test-set index and label. MNIST (Y. LeCun, C. Cortes, C. J. C. Burges) is
+available under the Creative Commons Attribution-Share Alike 3.0 licence.
 ``color.png``: 64x64 RGB, :func:`color_picture` (pure NumPy, so bit-reproducible).
 """
+import json
 import pathlib
 import sys
 
 import numpy as np
 
-DIGIT_SEED = 2024
+SOURCE = ("MNIST test set (t10k-images-idx3-ubyte), Y. LeCun, C. Cortes, C. J. C. Burges; "
+          "licence CC BY-SA 3.0")
 
 
 def color_picture(size=64):
@@ -47,20 +52,32 @@ def color_picture(size=64):
     return np.clip(img, 0, 1)
 
 
-def main(outdir=None):
+def first_of_each_class(labels, classes=10):
+    """Index of the first image of each class 0..classes-1 (in test-set order)."""
+    labels = np.asarray(labels)
+    return [int(np.flatnonzero(labels == d)[0]) for d in range(classes)]
+
+
+def main(mnist_dir, outdir=None):
     import matplotlib.image
 
-    from .synthetic import load_synthetic_digits
+    from .datasets import load_dataset
 
     out = pathlib.Path(outdir) if outdir else pathlib.Path(__file__).resolve().parents[1] / "samples"
     out.mkdir(parents=True, exist_ok=True)
-    images, labels = load_synthetic_digits(200, seed=DIGIT_SEED)
-    for d in range(10):
-        np.save(out / f"digit{d}.npy", images[np.argmax(labels == d)])
+    images, labels = load_dataset("mnist", "test", mnist_dir)
+    info = {}
+    for d, i in enumerate(first_of_each_class(labels)):
+        np.save(out / f"digit{d}.npy", images[i])
+        info[f"digit{d}"] = {"label": d, "source": SOURCE, "index": i}
+    info["color"] = {"label": None, "source": "drawn by cnnsim.data.make_samples.color_picture"}
+    (out / "samples.json").write_text(json.dumps(info, indent=1) + "\n")
     pic = np.rint(color_picture() * 255).astype(np.uint8)
     matplotlib.image.imsave(out / "color.png", pic)
     return out
 
 
 if __name__ == "__main__":
-    print(f"samples written to {main(*sys.argv[1:2])}")
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m cnnsim.data.make_samples MNIST_DIR [OUTDIR]")
+    print(f"samples written to {main(*sys.argv[1:3])}")

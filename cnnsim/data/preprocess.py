@@ -68,3 +68,47 @@ def to_float(images, dtype=np.float32):
     if x.ndim != 4:
         raise ValueError(f"to_float: expected images (N, H, W) or (N, C, H, W), got {x.shape}")
     return np.ascontiguousarray(x, dtype=dtype) / dtype(255)
+
+
+# ---- the preprocessing a model was trained with, as data -----------------------------------
+# A checkpoint stores this dict (``meta["preprocess"]``) so that ``cnnsim step`` feeds the
+# network what it saw while learning, and can say what it applied.
+def preprocess_spec(input_shape, image_hw=(28, 28)):
+    """The preprocessing that turns (N, H, W) images of size ``image_hw`` into
+    ``input_shape (C, H', W')``, as a JSON-able dict ``{"mode", "pad", "channels"}``:
+
+    32x32 input from 28x28 images: LeNet's padding by 2 and LeCun's scaling (``"lecun"``);
+    same size: [0, 1] scaling (``"unit"``, pad 0). ``channels`` > 1 repeats the gray image.
+    """
+    c, h, w = (int(s) for s in input_shape)
+    ih, iw = (int(s) for s in image_hw)
+    if (h, w) == (ih + 4, iw + 4) and (h, w) == (32, 32):
+        return {"mode": "lecun", "pad": 2, "channels": c}
+    if (h, w) == (ih, iw):
+        return {"mode": "unit", "pad": 0, "channels": c}
+    raise ValueError(f"the model expects {h}x{w} inputs; this dataset has {ih}x{iw} images "
+                     f"(use a model built with input_shape=(1, 28, 28) or (1, 32, 32))")
+
+
+def apply_preprocess(images, spec, dtype=np.float32):
+    """images uint8 (N, H, W) / (N, 1, H, W), or float in [0, 1] -> float (N, C, H+2p, W+2p)
+    as ``spec`` (from :func:`preprocess_spec`) says."""
+    x = lenet_preprocess(images, mode=spec["mode"], pad=int(spec["pad"]), dtype=dtype)
+    if int(spec.get("channels", 1)) > 1:
+        x = np.repeat(x, int(spec["channels"]), axis=1)
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def describe_preprocess(spec):
+    """One phrase for a header: what :func:`apply_preprocess` does with ``spec``."""
+    parts = []
+    if int(spec.get("pad", 0)):
+        parts.append(f"padded by {spec['pad']} pixels of background")
+    if spec["mode"] == "lecun":
+        parts.append(f"scaled to [{LECUN_BACKGROUND}, {LECUN_FOREGROUND}] (background "
+                     f"{LECUN_BACKGROUND}, ink {LECUN_FOREGROUND}; LeCun et al. 1998)")
+    else:
+        parts.append("scaled to [0, 1]")
+    if int(spec.get("channels", 1)) > 1:
+        parts.append(f"gray repeated into {spec['channels']} channels")
+    return ", ".join(parts)

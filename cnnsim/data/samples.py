@@ -1,8 +1,9 @@
 """Images shipped with the package, image files, and fitting an image to a model's input.
 
 Shipped samples (``cnnsim/samples/``, made by ``python -m cnnsim.data.make_samples``):
-``digit0`` ... ``digit9``: 28x28 handwritten-style digits from the synthetic generator
-(:mod:`cnnsim.data.synthetic`; white on black like MNIST), and ``color``: a 64x64 RGB
+``digit0`` ... ``digit9``: 28x28 real handwritten digits, the first test image of each
+class in MNIST (Y. LeCun, C. Cortes, C. J. C. Burges; CC BY-SA 3.0); ``samples.json``
+gives each one's test-set index and label (:func:`sample_info`). ``color``: a 64x64 RGB
 picture (sky, sun, house, tree, grass) drawn procedurally.
 
 All images here are float32 (C, H, W) with values in [0, 1].
@@ -83,29 +84,22 @@ def _to_unit(a, path):
 def load_image(path):
     """Read a PNG, JPEG or .npy image as float32 (C, H, W) in [0, 1] (C = 1 or 3).
 
-    Alpha channels are dropped. A one-line :class:`DataError` (a ValueError) says what
-    was wrong with a missing, unreadable or oddly shaped file.
+    Transparency is composited (:func:`cnnsim.data.prepare.read_image`, which also says
+    what was read and done). A one-line :class:`DataError` (a ValueError) says what was
+    wrong with a missing, unreadable or oddly shaped file.
     """
-    path = pathlib.Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise DataError(f"{path}: unsupported image type {path.suffix or '(no suffix)'!r}; "
-                        f"use PNG, JPEG or .npy")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        if suffix == ".npy":
-            a = np.load(path, allow_pickle=False)
-        else:
-            import matplotlib.image
-            a = matplotlib.image.imread(path)
-    except Exception as e:  # noqa: BLE001 - any reader failure becomes one line
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"{path}: cannot read image ({msg})") from None
-    if not isinstance(a, np.ndarray):
-        raise DataError(f"{path}: does not hold a single array")
-    img = _to_unit(_to_chw(a, path), path)
-    return np.ascontiguousarray(img, dtype=np.float32)
+    from .prepare import read_image
+    return read_image(path)[0]
+
+
+def sample_info(name):
+    """Where a shipped sample comes from: ``{"label", "source", "index"}`` (``label`` None
+    for the colour picture); {} when not recorded."""
+    import json
+    p = SAMPLES_DIR / "samples.json"
+    if not p.is_file():
+        return {}
+    return json.loads(p.read_text()).get(name, {})
 
 
 def resize_bilinear(img, oh, ow):

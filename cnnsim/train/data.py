@@ -1,7 +1,8 @@
 """Getting a dataset into a model's input shape, for training and evaluation."""
 import numpy as np
 
-from ..data import DataError, lenet_preprocess, load_dataset, to_float
+from ..data import DataError, load_dataset
+from ..data.preprocess import apply_preprocess, preprocess_spec
 
 
 def load_for_model(data, input_shape, data_dir=None, limit=None, test_limit=None):
@@ -31,16 +32,6 @@ def load_for_model(data, input_shape, data_dir=None, limit=None, test_limit=None
 
 def shape_for(images, input_shape):
     """uint8 (N, 28, 28) -> float32 (N, C, H, W): LeNet's padding to 32x32 and
-    normalization when the model wants 32x32, [0, 1] scaling at 28x28, channel repeat."""
-    c, h, w = input_shape
-    if (h, w) == (32, 32):
-        x = lenet_preprocess(images)
-    elif (h, w) == images.shape[-2:]:
-        x = to_float(images)
-    else:
-        raise ValueError(f"the model expects {h}x{w} inputs; this dataset has "
-                         f"{images.shape[-2]}x{images.shape[-1]} images (use a model built "
-                         f"with input_shape=(1, 28, 28) or (1, 32, 32))")
-    if c > 1:
-        x = np.repeat(x, c, axis=1)
-    return np.ascontiguousarray(x, dtype=np.float32)
+    normalization when the model wants 32x32, [0, 1] scaling at 28x28, channel repeat
+    (:func:`cnnsim.data.preprocess.preprocess_spec` names which)."""
+    return apply_preprocess(images, preprocess_spec(input_shape, images.shape[-2:]))

@@ -57,7 +57,7 @@ class _FirstNonFinite:
 
 class Trainer:
     def __init__(self, net, optimizer, batch_size=64, seed=0, schedule=None, augment=None,
-                 out_dir=None, progress=True, on_step=None, aux_weight=0.3):
+                 out_dir=None, progress=True, on_step=None, aux_weight=0.3, meta=None):
         self.net, self.optimizer = net, optimizer
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -67,6 +67,7 @@ class Trainer:
         self.progress = progress
         self.on_step = on_step          # callback(trainer, step) e.g. gradient-flow records
         self.aux_weight = aux_weight
+        self.meta = dict(meta or {})    # saved in every checkpoint (e.g. the preprocessing)
         self.step = 0
         self.start_epoch = 0
         self.history = History()
@@ -86,7 +87,8 @@ class Trainer:
             self.history.epochs.append(rec)
             if self.out_dir:
                 save_checkpoint(self.checkpoint_path(), self.net, self.optimizer, epoch=epoch + 1,
-                                step=self.step, history=self.history.as_dict())
+                                step=self.step, history=self.history.as_dict(),
+                                **self.meta)
         self.start_epoch += epochs
         return self.history
 
