@@ -11,7 +11,8 @@ settings.register_profile("default", max_examples=15, deadline=None)
 settings.register_profile("thorough", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("CNNSIM_HYPOTHESIS", "default"))
 
-SHARED_MNIST = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+SHARED_MNIST = pathlib.Path(os.environ.get("CNNSIM_TEST_MNIST") or pathlib.Path(__file__).resolve()
+                            .parents[1].parent / "shared" / "data" / "mnist")
 
 
 def pytest_configure(config):

@@ -23,24 +23,32 @@ def test_default_lenet5_prints_the_table():
     r = run("lenet5")
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert "sample 'digit3'" in lines[0] and "padded 28x28 -> 32x32" in lines[0]
-    header = lines[1]
-    for col in ("layer", "type", "input -> output", "kernel/stride/pad", "activation", "min",
-                "mean", "max", "zeros", "sat"):
+    assert "trained on MNIST" in lines[0] and "test accuracy" in lines[0]
+    assert "sample 'digit3' (MNIST test image #18, true label 3)" in r.output
+    assert "padded by 2 pixels" in r.output
+    h = next(i for i, l in enumerate(lines) if l.startswith("#  layer"))
+    header = lines[h]
+    for col in ("layer", "type", "output", "kernel/stride/pad", "min", "mean", "max", "ms"):
         assert col in header
-    rows = {l.split()[1]: l for l in lines[2:10]}
+    rows = {l.split()[1]: l for l in lines[h + 1:h + 9]}
     assert list(rows) == ["C1", "S2", "C3", "S4", "C5", "flatten", "F6", "Out"]
-    assert "1x32x32 -> 6x28x28" in rows["C1"] and "k5 s1 p0" in rows["C1"]
-    assert "scaled_tanh" in rows["C3"]
+    assert "6x28x28" in rows["C1"] and "k5 s1 p0" in rows["C1"]
     # aligned: the "type" column starts at the same offset on every row
-    assert len({l.index(l.split()[2], 6) for l in lines[2:10]}) == 1
+    assert len({l.index(l.split()[2], 6) for l in lines[h + 1:h + 9]}) == 1
+    r = run("lenet5", "--wide")
+    header = next(l for l in r.output.splitlines() if l.startswith("#  layer"))
+    for col in ("input -> output", "activation", "zeros", "sat"):
+        assert col in header
+    assert "1x32x32 -> 6x28x28" in r.output and "scaled_tanh" in r.output
 
 
 def test_json_neuron_layer_and_keys():
     r = run("lenet5", "--sample", "digit7", "--neuron", "C3:15:2:3", "--json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert set(d) == {"model", "input_shape", "steps", "neuron"}
+    assert set(d) == {"model", "input_shape", "steps", "neuron", "prediction"}
+    assert d["prediction"]["class"] == 7 and d["prediction"]["true_label"] == 7
+    assert len(d["prediction"]["top"]) == 3 and len(d["prediction"]["output"]) == 10
     assert set(d["steps"][0]) == {"name", "type", "input_shape", "output_shape", "kernel",
                                   "stride", "padding", "activation", "stats"}
     n = d["neuron"]
@@ -61,7 +69,8 @@ def test_neuron_text_seed_light_save_load_plot(tmp_path):
     assert "random input" in r.output and "largest contributions" in r.output
     assert "receptive field in the input image: rows 0..31, cols 0..31" in r.output
     names = sorted(p.name for p in plots.iterdir())
-    assert names == ["input.png", "neuron_connections.png", "receptive_field.png"]
+    assert names == ["input.png", "neuron_connections.png", "prediction.png",
+                     "receptive_field.png"]
     assert all(p.stat().st_size > 1000 for p in plots.iterdir())
     r2 = run("--load", str(trace), "--neuron", "F6:5:0:0")
     assert r2.exit_code == 0, r2.output
@@ -69,7 +78,8 @@ def test_neuron_text_seed_light_save_load_plot(tmp_path):
     r3 = run("lenet5", "--neuron", "C1:0:0:0", "--plot", str(tmp_path / "all"))
     assert r3.exit_code == 0, r3.output
     figs = sorted(p.name for p in (tmp_path / "all").iterdir())
-    assert "maps_000_C1.png" in figs and "receptive_field.png" in figs and len(figs) == 8
+    assert "maps_000_C1.png" in figs and "receptive_field.png" in figs and len(figs) == 9
+    assert "prediction.png" in figs
 
 
 def test_image_file_is_fitted(tmp_path):
@@ -78,7 +88,9 @@ def test_image_file_is_fitted(tmp_path):
     np.save(tmp_path / "img.npy", img)
     r = run("lenet5", "--image", str(tmp_path / "img.npy"))
     assert r.exit_code == 0, r.output
-    assert "RGB to grayscale" in r.output and "resized 50x40 -> 32x32" in r.output
+    said = " ".join(r.output.split())          # lines are wrapped to the terminal
+    assert "read .npy array uint8 50x40x3" in said
+    assert "converted RGB to gray" in said and "centred by mass in 28x28" in said
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -107,10 +119,12 @@ def test_bad_image_and_corrupt_trace(tmp_path):
     assert r.exit_code == 2 and "not a readable cnnsim trace" in r.output
 
 
-def test_interactive_without_a_terminal_runs_through():
-    r = CliRunner().invoke(cli, ["step", "lenet5", "--interactive"], input="q\n")
-    assert r.exit_code == 0
-    assert "not a terminal: running through" in r.output and "Out" in r.output
+def test_interactive_reads_commands_from_a_pipe():
+    r = CliRunner().invoke(cli, ["step", "lenet5", "--interactive"],
+                           input="\n\nr Out\nn F6:3:0:0\np\nq\n")
+    assert r.exit_code == 0, r.output
+    assert "> r Out" in r.output and "neuron F6 (Dense) map 3" in r.output
+    assert r.output.count("prediction: class 3") == 2      # at the end, and for p
 
 
 def test_interactive_loop_commands(rng):
@@ -118,15 +132,25 @@ def test_interactive_loop_commands(rng):
     from cnnsim.engine import Stepper
     net = models.build("lenet5")
     st = Stepper(net, rng.random((1, 1, 32, 32)).astype(np.float32))
-    cmds = iter(["", "r C3", "n C3:0:1:1", "n C5:0:0:0", "bogus", "r C1", "q", ""])
-    shown, said, neurons = [], [], []
+    cmds = iter(["", "r C3", "n C3:0:1:1", "n C5:0:0:0", "bogus", "r C1", "b", "b", "b", "",
+                 "l", "s S2", "s F6", "?", "r Out", "", "n Out:2:0:0", "q", ""])
+    shown, said, neurons, ends = [], [], [], []
     interactive_loop(st, lambda: next(cmds), said.append, lambda s: shown.append(s.name),
-                     lambda *a: neurons.append(a))
-    assert shown == ["C1", "S2", "C3"]
-    assert neurons == [("C3", 0, 1, 1), ("C5", 0, 0, 0)]
+                     lambda *a: neurons.append(a), lambda: ends.append(1))
+    assert shown[:3] == ["C1", "S2", "C3"]
+    assert shown[3:6] == ["S2", "C1", "C1"]          # back, back, and the first again
+    assert shown[6] == "S2"                          # Enter after b: the next one already run
+    assert shown[7:10] == ["C1", "S2", "C3"]         # l
+    assert shown[10] == "S2"                         # s S2
+    assert shown[11:] == ["S4", "C5", "flatten", "F6", "Out"]
+    assert neurons == [("C3", 0, 1, 1), ("Out", 2, 0, 0)]    # stays open after the end
+    assert any("'C5' not reached yet" in s for s in said)
+    assert any("'F6' not reached yet" in s for s in said)
     assert any("unknown command 'bogus'" in s for s in said)
     assert any("already run" in s for s in said)
-    assert not st.done
+    assert any("r NAME" in s for s in said)                  # the help
+    assert any("forward pass is complete" in s for s in said)
+    assert st.done and ends == [1]
 
 
 def test_real_subprocess():

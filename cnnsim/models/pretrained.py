@@ -43,7 +43,7 @@ def load_pretrained(net):
     return None if p is None else load_checkpoint(p, net)
 
 
-def test_accuracy(meta):
+def measured_accuracy(meta):
     """The test accuracy measured at the end of the last epoch (a fraction), or None."""
     epochs = (meta or {}).get("history", {}).get("epochs") or []
     return epochs[-1].get("val_accuracy") if epochs else None
@@ -53,7 +53,7 @@ def describe(meta):
     """One phrase for a header: 'trained on MNIST (10 epochs), 98.1% test accuracy'."""
     data = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(meta.get("data"),
                                                                      meta.get("data", "?"))
-    acc = test_accuracy(meta)
+    acc = measured_accuracy(meta)
     ep = meta.get("epoch")
     text = f"trained on {data}" + (f" ({ep} epoch{'s' if ep != 1 else ''})" if ep else "")
     return text + (f", {100 * acc:.1f}% test accuracy" if acc is not None else "")

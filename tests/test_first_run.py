@@ -1,0 +1,194 @@
+"""A student's first ten minutes (issue 16): real digits, shipped trained weights, output
+that fits a terminal, pictures as people have them, an interactive session from a pipe."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cnnsim import models
+from cnnsim.cli.main import cli
+from cnnsim.data import load_sample
+from cnnsim.data.prepare import digit_like, mnist_centre, read_image
+from cnnsim.data.preprocess import apply_preprocess, preprocess_spec
+from cnnsim.data.samples import sample_info
+from cnnsim.models.pretrained import SHIPPED, load_pretrained, pretrained_path, measured_accuracy
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run(*args, env=None, input=None):
+    return CliRunner(env=env).invoke(cli, ["step", *args], input=input)
+
+
+# ---- 1. real digits, trained weights -------------------------------------------------------
+def test_shipped_digits_are_the_first_mnist_test_image_of_each_class():
+    for d in range(10):
+        info = sample_info(f"digit{d}")
+        assert info["label"] == d and "MNIST" in info["source"] and "CC BY-SA 3.0" in info["source"]
+    assert [sample_info(f"digit{d}")["index"] for d in range(10)] == [3, 2, 1, 18, 4, 8, 11, 0, 61, 7]
+
+
+def test_shipped_digits_match_the_mnist_files(mnist_dir):
+    from cnnsim.data import load_dataset
+    images, labels = load_dataset("mnist", "test", str(mnist_dir))
+    for d in range(10):
+        i = sample_info(f"digit{d}")["index"]
+        assert labels[i] == d and not np.any(labels[:i] == d)       # the first of its class
+        np.testing.assert_array_equal(load_sample(f"digit{d}")[0], images[i] / np.float32(255))
+
+
+@pytest.mark.parametrize("variant", ["paper", "modern"])
+def test_shipped_checkpoint_classifies_all_ten_digits(variant):
+    net = models.build("lenet5", variant=variant)
+    meta = load_pretrained(net)
+    assert meta["data"] == "mnist" and meta["preprocess"] == preprocess_spec((1, 32, 32))
+    assert measured_accuracy(meta) > 0.95
+    x = np.stack([apply_preprocess(digit_like(load_sample(f"digit{d}"))[0][None],
+                                   meta["preprocess"])[0] for d in range(10)])
+    y = net.forward(x)
+    pred = np.argmin(y, 1) if variant == "paper" else np.argmax(y, 1)
+    assert pred.tolist() == list(range(10))
+    assert pretrained_path(net).stat().st_size < 1_000_000
+    assert SHIPPED[net.name][1].startswith("cnnsim train lenet5 --variant " + variant)
+
+
+def test_step_says_trained_and_untrained_says_so():
+    r = run("lenet5", "--json", "--sample", "digit5")
+    assert r.exit_code == 0, r.output
+    assert "trained on MNIST" in r.stderr and "% test accuracy" in r.stderr
+    assert "as in training" in " ".join(r.stderr.split())
+    p = json.loads(r.stdout)["prediction"]
+    assert p["class"] == 5 and p["true_label"] == 5 and p["correct"]
+    assert p["top"][0]["probability"] > p["top"][1]["probability"] >= p["top"][2]["probability"]
+    assert "penalty" in p["top"][0] and abs(sum(p["probabilities"]) - 1) < 1e-9
+    r = run("lenet5", "--untrained")
+    assert r.exit_code == 0, r.output
+    assert "untrained: initial weights" in r.output and "trained on MNIST" not in r.output
+    assert "the answer means nothing yet" in " ".join(r.output.split())
+
+
+# ---- 4. output that fits ---------------------------------------------------------------------
+@pytest.mark.parametrize("columns", [80, 100, 200])
+def test_step_output_fits_the_terminal(columns):
+    r = run("lenet5", "--neuron", "C3:0:4:4", env={"COLUMNS": str(columns)})
+    assert r.exit_code == 0, r.output
+    widest = max(len(l) for l in r.output.splitlines())
+    assert widest <= min(columns, 100), [l for l in r.output.splitlines() if len(l) > 100]
+    assert "prediction: class 3" in r.output
+
+
+@pytest.mark.parametrize("model", ["googlenet", "alexnet", "resnet34"])
+def test_table_of_big_models_fits_without_running_them(model):
+    """Column widths are fixed before the first row (rows stream), from the layers alone."""
+    from cnnsim.cli.step_cmd import _table
+    from cnnsim.display import step_cells
+    from cnnsim.engine.trace import Step
+    try:
+        net = models.build(model)
+    except (ValueError, TypeError) as e:
+        pytest.skip(f"{model}: {e}")
+    leaves = list(net.leaves())
+    for columns in (80, 100):
+        t = _table(leaves, wide=False, width=columns)
+        assert len(t.header()) <= columns
+        for i, l in enumerate(leaves):
+            s = Step(i, l.path, l.kind, l.input_shape, l.output_shape,
+                     stats={"min": -1.2345e-5, "mean": -123456.7, "max": 0.0001234,
+                            "zeros": 1.0, "saturated": 0.5}, seconds=12.345)
+            assert len(t.fmt(step_cells(s))) <= columns
+    assert "input -> output" in _table(leaves, wide=True).header()
+
+
+# ---- 5. interactive from a pipe ----------------------------------------------------------------
+def test_piped_interactive_session_as_a_real_process():
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
+    p = subprocess.run([sys.executable, "-m", "cnnsim.cli.main", "step", "lenet5", "--interactive"],
+                       input="r C3\nn C3:0:4:4\nn C5:0:0:0\nb\nl\n?\nq\n", capture_output=True,
+                       text=True, cwd=ROOT, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "> r C3" in out and "neuron C3 (Conv2D) map 0, row 4, col 4" in out
+    assert "'C5' not reached yet" in out and "(5 more to run: S4, C5" in out
+    assert "b, back" in out            # the help
+    assert "C5 " not in out.split("> q")[0].split("> r C3")[1].split("neuron")[0]
+
+
+# ---- 2. pictures as people have them -------------------------------------------------------------
+def _stroke_image(size=60, ink=1.0, paper=0.0):
+    a = np.full((size, size), paper, np.float32)
+    a[15:45, 28:34] = ink            # a "1", off to the right of centre and below
+    a[15:19, 22:34] = ink
+    return a
+
+
+def _png(path, arr, mode):
+    from PIL import Image
+    Image.fromarray(arr, mode=mode).save(path)
+    return path
+
+
+def test_transparent_png_with_black_strokes_is_composited_on_white_and_inverted(tmp_path):
+    rgba = np.zeros((60, 60, 4), np.uint8)             # fully transparent canvas ...
+    stroke = _stroke_image() > 0
+    rgba[stroke, 3] = 255                              # ... with opaque black strokes
+    p = _png(tmp_path / "t.png", rgba, "RGBA")
+    img, notes = read_image(p)
+    assert "RGB with alpha" in notes[0] and "composited on white" in notes[1]
+    g, more, warning = digit_like(img)
+    assert warning is None and any("inverted" in n for n in more)
+    assert g.max() > 0.9 and g[0, 0] == 0             # light strokes on black, like MNIST
+    r = run("lenet5", "--image", str(p))
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "composited on white" in said and "inverted" in said
+    assert "nearly blank" not in said
+
+
+def test_dark_on_light_is_inverted_and_the_flags_force_it(tmp_path):
+    gray = np.rint(255 * _stroke_image(ink=0.0, paper=1.0)).astype(np.uint8)
+    p = _png(tmp_path / "d.png", gray, "L")
+    said = " ".join(run("lenet5", "--image", str(p)).output.split())
+    assert "8-bit gray" in said and "dark strokes on a light background: inverted" in said
+    said = " ".join(run("lenet5", "--image", str(p), "--no-invert").output.split())
+    assert "not inverted (--no-invert)" in said
+    light = np.rint(255 * _stroke_image()).astype(np.uint8)
+    q = _png(tmp_path / "l.png", light, "L")
+    said = " ".join(run("lenet5", "--image", str(q), "--invert").output.split())
+    assert "inverted (--invert)" in said
+    r = run("alexnet", "--image", str(q), "--invert")
+    assert r.exit_code == 2 and "digit models" in r.output
+
+
+def test_nearly_blank_image_is_warned_about(tmp_path):
+    p = _png(tmp_path / "b.png", np.full((40, 40), 250, np.uint8), "L")
+    r = run("lenet5", "--image", str(p))
+    assert r.exit_code == 0
+    assert "warning: the input is nearly blank" in " ".join(r.output.split())
+
+
+def test_palette_and_16_bit_pngs_are_described(tmp_path):
+    from PIL import Image
+    pal = Image.fromarray(np.rint(255 * _stroke_image()).astype(np.uint8), "L").convert("P")
+    pal.save(tmp_path / "p.png")
+    img, notes = read_image(tmp_path / "p.png")
+    assert "palette" in notes[0] and img.shape[1:] == (60, 60)
+    a16 = (65535 * _stroke_image()).astype(np.uint16)
+    Image.fromarray(a16).save(tmp_path / "w.png")
+    img, notes = read_image(tmp_path / "w.png")
+    assert "16-bit gray" in notes[0] and abs(img.max() - 1) < 1e-6
+
+
+def test_mnist_centring_fits_20_and_centres_by_mass():
+    g, note = mnist_centre(_stroke_image())
+    rows, cols = np.nonzero(g > 0.15)
+    assert max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == 20
+    ys, xs = np.indices(g.shape)
+    cy, cx = (ys * g).sum() / g.sum(), (xs * g).sum() / g.sum()
+    assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5
+    assert "centred by mass" in note
+    d3 = load_sample("digit3")[0]
+    assert np.array_equal(mnist_centre(d3)[0], d3)       # MNIST digits are left as they are
