@@ -393,3 +393,79 @@ def receptive_field_text(rf):
 
 __all__ = ["Summary", "summary", "summary_html", "trace_html", "trace_text", "trace_rows",
            "StepTable", "prediction", "prediction_text", "neuron_text"]
+
+
+# ---- concise reprs (a notebook's last line, a print in a script) --------------------------------
+REPR_LINES = 20
+
+
+def array_text(a):
+    """'float32 (1, 6, 28, 28) in [-1.47, 1.7], mean 0.0809' - never the values themselves."""
+    if a is None:
+        return "None"
+    if isinstance(a, (list, tuple)):
+        return "[" + ", ".join(array_text(b) for b in a) + "]"
+    a = np.asarray(a)
+    if a.size == 0 or a.dtype.kind not in "biuf":
+        return f"{a.dtype} {tuple(a.shape)}"
+    return (f"{a.dtype} {tuple(a.shape)} in [{_num(float(a.min()))}, {_num(float(a.max()))}], "
+            f"mean {_num(float(a.mean()))}")
+
+
+def step_repr(step):
+    """A Step in at most a few lines: what ran, its shapes, statistics and arrays kept."""
+    c = step_cells(step)
+    act = f", {step.activation}" if step.activation else ""
+    lines = [f"Step {step.index} {step.name!r} ({step.kind}{act}): {c['input -> output']}"
+             + ("" if c["kernel/stride/pad"] == "-" else f", {c['kernel/stride/pad']}")]
+    st = step.stats or {}
+    if st:
+        lines.append(f"  output min {c['min']}, mean {c['mean']}, max {c['max']}, zeros "
+                     f"{c['zeros']}, saturated {c['sat']}; {c['ms']} ms")
+    if step.kept:
+        lines.append(f"  y: {array_text(step.y)}")
+        for k, v in list(step.params.items())[:3]:
+            lines.append(f"  {k}: {array_text(v)}")
+    else:
+        lines.append("  light: statistics only (no arrays kept)")
+    if step.grad_stats:
+        lines.append(f"  gradients recorded: {', '.join(step.grad_stats)}")
+    return "\n".join(lines)
+
+
+def trace_repr(trace):
+    """A Trace in at most REPR_LINES lines: a title and the step table (first and last
+    rows when there are many); ``print(cnnsim.display.trace_text(trace))`` shows all."""
+    title = (f"Trace of {trace.model}: input {_shape(trace.input_shape)}, batch "
+             f"{trace.batch}, {len(trace.steps)} steps")
+    return title + "\n" + trace_text(trace, width=MAX_WIDTH, limit_rows=REPR_LINES - 4)
+
+
+def connections_repr(conn):
+    """A neuron's connections in at most a few lines (``str()`` prints them as the CLI)."""
+    lines = [f"Connections of {conn.layer} ({conn.kind}) map {conn.map}, row {conn.row}, "
+             f"col {conn.col}"]
+    if conn.rows is not None and len(conn.rows):
+        lines.append(f"  input rows {conn.rows[0]}..{conn.rows[-1]}, cols {conn.cols[0]}.."
+                     f"{conn.cols[-1]}" + (f", maps {_ranges(conn.channels)}" if conn.channels else ""))
+    for name in ("inputs", "weights", "products"):
+        a = getattr(conn, name)
+        if a is not None:
+            lines.append(f"  {name}: {array_text(a)}")
+    if conn.sum is not None:
+        bias = "" if conn.bias is None else f" (bias {conn.bias:.6g})"
+        lines.append(f"  sum {conn.sum:.6g}{bias}")
+    lines.append(f"  {conn.activation or 'no activation'} -> {conn.output:.6g}; the layer "
+                 f"computed {conn.recorded:.6g} ({'equal' if conn.ok else 'DIFFERENT'})")
+    lines.append("  print(c) shows every product, as `cnnsim step --neuron` does")
+    return "\n".join(lines)
+
+
+def receptive_field_repr(rf):
+    return (f"ReceptiveField of {rf.layer} ({rf.row}, {rf.col}) in the {rf.image_shape[0]}x"
+            f"{rf.image_shape[1]} input:\n" + receptive_field_text(rf))
+
+
+def pre_html(text):
+    """Text as a <pre> block (for objects whose best picture is their printed form)."""
+    return f"<pre style='font-size: 90%'>{escape(text)}</pre>"

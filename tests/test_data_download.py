@@ -59,7 +59,7 @@ def test_good_files_are_downloaded_then_skipped(server, tmp_path):
     logs = []
     status = download("mnist", data_dir=data, mirror=url, files=sums, log=logs.append)
     assert status == {k: "downloaded" for k in sums}
-    x, y = load_mnist("train", data_dir=data)
+    x, y = load_mnist("train", data_dir=data, verify=False)   # tiny stand-ins
     np.testing.assert_array_equal(x, arrays["train-images-idx3-ubyte.gz"])
     np.testing.assert_array_equal(y, arrays["train-labels-idx1-ubyte.gz"])
     # nothing temporary left behind
@@ -127,6 +127,9 @@ def test_cli_download_and_offline_exit_code(server, tmp_path, monkeypatch):
     url, root = server
     sums, _ = fake_mnist(root)
     monkeypatch.setitem(CHECKSUMS, "mnist", sums)
+    from cnnsim.data import verify     # `data info` lists verified files only: know these
+    monkeypatch.setitem(verify.SHA256, "mnist", {
+        n: hashlib.sha256((root / n).read_bytes()).hexdigest() for n in sums})
     runner = CliRunner()
     r = runner.invoke(cli, ["data", "download", "mnist", "--data-dir", str(tmp_path / "d"),
                             "--mirror", url])
@@ -134,6 +137,7 @@ def test_cli_download_and_offline_exit_code(server, tmp_path, monkeypatch):
     assert "4 files ready" in r.output and "4 downloaded" in r.output
     r = runner.invoke(cli, ["data", "info", "mnist", "--data-dir", str(tmp_path / "d")])
     assert r.exit_code == 0 and "mnist train: 6 images 28x28" in r.output
+    assert "SHA-256 verified" in r.output
     r = runner.invoke(cli, ["data", "download", "mnist", "--data-dir", str(tmp_path / "e"),
                             "--mirror", "http://127.0.0.1:9/", "--timeout", "5"])
     assert r.exit_code == 1

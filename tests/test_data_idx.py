@@ -27,11 +27,11 @@ def test_round_trip_gzip_and_raw(tmp_path, gz):
     images, labels = make_split(tmp_path / "mnist", gz=gz)
     raw = (tmp_path / "mnist" / ("train-images-idx3-ubyte" + (".gz" if gz else ""))).read_bytes()
     assert (raw[:2] == b"\x1f\x8b") == gz
-    x, y = load_mnist("train", data_dir=tmp_path)
+    x, y = load_mnist("train", data_dir=tmp_path, verify=False)
     assert x.dtype == np.uint8 and y.dtype == np.uint8
     np.testing.assert_array_equal(x, images)
     np.testing.assert_array_equal(y, labels)
-    x3, y3 = load_mnist("train", data_dir=tmp_path, limit=3)
+    x3, y3 = load_mnist("train", data_dir=tmp_path, limit=3, verify=False)
     np.testing.assert_array_equal(x3, images[:3])
     assert y3.shape == (3,)
 
@@ -104,7 +104,7 @@ def test_count_mismatch(tmp_path):
     make_split(tmp_path, n=5, n_labels=4)
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz has 5 images but "
                                         r"train-labels-idx1-ubyte.gz has 4 labels"):
-        load_mnist("train", data_dir=tmp_path)
+        load_mnist("train", data_dir=tmp_path, verify=False)
     with pytest.raises(DataError):
         read_pair(tmp_path / "train-images-idx3-ubyte.gz", tmp_path / "train-labels-idx1-ubyte.gz")
 
@@ -143,7 +143,7 @@ def test_data_root_resolution(tmp_path, monkeypatch):
     # CNNSIM_DATA is used when no argument is given, and its <name>/ subfolder is searched
     images, _ = make_split(tmp_path / "env" / "mnist", n=3, split="test")
     monkeypatch.setenv("CNNSIM_DATA", str(tmp_path / "env"))
-    np.testing.assert_array_equal(load_mnist("test")[0], images)
+    np.testing.assert_array_equal(load_mnist("test", verify=False)[0], images)
 
 
 def test_real_mnist_test_split(mnist_dir):

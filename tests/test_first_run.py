@@ -192,3 +192,66 @@ def test_mnist_centring_fits_20_and_centres_by_mass():
     assert "centred by mass" in note
     d3 = load_sample("digit3")[0]
     assert np.array_equal(mnist_centre(d3)[0], d3)       # MNIST digits are left as they are
+
+
+# ---- 6. Python objects a notebook is happy with ------------------------------------------------
+def test_reprs_are_bounded_and_summarize_arrays():
+    from cnnsim.engine import record
+    from cnnsim.engine.connections import connections
+    from cnnsim.engine.receptive_field import receptive_field
+    from cnnsim.engine.trace import Step, Trace
+    net = models.build("lenet5")
+    tr = record(net, apply_preprocess(load_sample("digit3"), preprocess_spec((1, 32, 32))))
+    c = connections(tr, "C3", 0, 4, 4)
+    rf = receptive_field(tr, "C3", 4, 4)
+    for obj in (tr, tr["C3"], tr["F6"], c, rf):
+        text = repr(obj)
+        assert len(text.splitlines()) <= 20 and len(text) < 2500, (type(obj), text)
+        assert "array(" not in text                      # arrays summarized, not printed
+    assert "float32 (1, 16, 10, 10)" in repr(tr["C3"])
+    assert str(c).startswith("neuron C3 (Conv2D) map 0, row 4, col 4")     # as the CLI
+    assert "patch" in str(c) and "receptive field" not in str(c)
+    many = Trace("big", (3, 8, 8), [Step(i, f"block{i}/conv", "Conv2D", (3, 8, 8), (3, 8, 8))
+                                    for i in range(60)], meta={"batch": 1})
+    text = repr(many)
+    assert len(text.splitlines()) <= 20 and "more steps" in text
+    assert "<table" in tr._repr_html_() and "<table" in net._repr_html_()
+    assert "<pre" in c._repr_html_()
+    s = net.summary()
+    assert s.total_params == 60_000 and "C3" in str(s)
+
+
+# ---- 7. data that is what it says -------------------------------------------------------------
+def test_mnist_files_in_a_fashion_folder_are_refused(mnist_dir, tmp_path):
+    import shutil
+    from cnnsim.data import DataError, load_dataset
+    fashion = tmp_path / "fashion-mnist"
+    fashion.mkdir()
+    for f in mnist_dir.glob("*.gz"):
+        shutil.copy(f, fashion / f.name)
+    with pytest.raises(DataError) as e:
+        load_dataset("fashion-mnist", "test", str(tmp_path))
+    msg = str(e.value)
+    assert "\n" not in msg and "t10k-images-idx3-ubyte.gz" in msg
+    assert "it is mnist t10k-images-idx3-ubyte.gz" in msg
+    r = CliRunner().invoke(cli, ["data", "info", "--data-dir", str(tmp_path)])
+    assert "fashion-mnist test: not available" in r.output
+    assert "fashion-mnist test: 10000 images" not in r.output
+    r = CliRunner().invoke(cli, ["train", "lenet5", "--data", "fashion-mnist", "--data-dir",
+                                 str(tmp_path), "--epochs", "1", "--limit", "10"])
+    assert r.exit_code != 0 and "does not match" in r.output
+
+
+def test_a_changed_byte_is_refused(mnist_dir, tmp_path):
+    import gzip
+    from cnnsim.data import DataError, load_dataset
+    d = tmp_path / "mnist"
+    d.mkdir()
+    raw = bytearray(gzip.decompress((mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    raw[100] = (raw[100] + 1) % 10                        # one label changed
+    (d / "t10k-labels-idx1-ubyte").write_bytes(bytes(raw))
+    (d / "t10k-images-idx3-ubyte.gz").write_bytes((mnist_dir / "t10k-images-idx3-ubyte.gz").read_bytes())
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: SHA-256 .* does not match"):
+        load_dataset("mnist", "test", str(tmp_path))
+    x, y = load_dataset("mnist", "test", str(mnist_dir))   # the published files load
+    assert len(y) == 10000

@@ -54,7 +54,9 @@ def download_cmd(name, data_dir, mirror, timeout):
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Data folder to inspect (default: $CNNSIM_DATA or ~/.cache/cnnsim).")
 def info_cmd(name, data_dir):
-    """Show the data folder and, per dataset and split, whether it loads (and its size)."""
+    """Show the data folder and, per dataset and split, whether its files are the published
+    ones (SHA-256 verified) and load (and their size). Unverified files are not listed
+    as available."""
     from ..data.datasets import DATASETS, data_root, load_dataset
     from ..data.idx import DataError
 
@@ -69,7 +71,7 @@ def info_cmd(name, data_dir):
                 click.echo(f"{ds} {split}: not available: {e}")
                 continue
             click.echo(f"{ds} {split}: {len(images)} images {images.shape[1]}x{images.shape[2]},"
-                       f" labels 0..{labels.max()}")
+                       f" labels 0..{labels.max()} (SHA-256 verified)")
     click.echo("synthetic: always available (digits rendered from matplotlib's fonts, not MNIST)")
     if failed and name:
         sys.exit(1)

@@ -117,19 +117,25 @@ def load_synthetic(split="train", limit=None):
     return load_synthetic_digits(limit or size, seed=seed)
 
 
-def load_dataset(name, split="train", data_dir=None, limit=None):
+def load_dataset(name, split="train", data_dir=None, limit=None, verify=True):
     """Images uint8 (N, 28, 28) and labels uint8 (N,) of MNIST, Fashion-MNIST or
     ``"synthetic"`` (:func:`load_synthetic`, which ignores ``data_dir``).
 
     ``limit`` keeps the first ``limit`` examples (the files are read and validated whole).
-    Raises :class:`DataError` (one line) when the files are missing, corrupt, truncated
-    or do not match each other.
+    ``verify``: check each file's SHA-256 against the published one
+    (:mod:`cnnsim.data.verify`); only files you made yourself need ``verify=False``.
+    Raises :class:`DataError` (one line) when the files are missing, not the published
+    ones, corrupt, truncated or do not match each other.
     """
     if str(name).strip().lower() == "synthetic":
         return load_synthetic(split, limit)
     name = canonical_name(name)
     limit = _check_limit(limit, f"load_{name.replace('-', '_')}")
     images_path, labels_path = split_paths(name, split, data_dir)
+    if verify:
+        from .verify import verify_file
+        verify_file(name, images_path)
+        verify_file(name, labels_path)
     images, labels = read_pair(images_path, labels_path)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
@@ -137,17 +143,17 @@ def load_dataset(name, split="train", data_dir=None, limit=None):
     return np.array(images), np.array(labels)
 
 
-def load_mnist(split="train", data_dir=None, limit=None):
+def load_mnist(split="train", data_dir=None, limit=None, verify=True):
     """MNIST (LeCun, Cortes & Burges): images uint8 (N, 28, 28), labels uint8 (N,) in 0..9.
 
     ``split`` is ``"train"`` (60,000) or ``"test"`` (10,000). See :func:`load_dataset`.
     """
-    return load_dataset("mnist", split, data_dir, limit)
+    return load_dataset("mnist", split, data_dir, limit, verify)
 
 
-def load_fashion_mnist(split="train", data_dir=None, limit=None):
+def load_fashion_mnist(split="train", data_dir=None, limit=None, verify=True):
     """Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), same format as MNIST.
 
     Labels 0..9 name :data:`FASHION_CLASSES`. See :func:`load_dataset`.
     """
-    return load_dataset("fashion-mnist", split, data_dir, limit)
+    return load_dataset("fashion-mnist", split, data_dir, limit, verify)

@@ -75,6 +75,18 @@ class Connections:
         """The rebuilt output equals what the layer computed, to float tolerance."""
         return bool(self.error <= self.tolerance)
 
+    def __repr__(self):
+        from ..display import connections_repr
+        return connections_repr(self)
+
+    def __str__(self):
+        from ..display import neuron_text     # what `cnnsim step --neuron` prints
+        return neuron_text(self)
+
+    def _repr_html_(self):
+        from ..display import neuron_text, pre_html
+        return pre_html(neuron_text(self))
+
     def ranked(self):
         """Indices of the inputs by decreasing |product| (the biggest contributions first)."""
         if self.products is None:

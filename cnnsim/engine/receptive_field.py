@@ -59,6 +59,10 @@ class ReceptiveField:
     def clipped(self):
         return (self.top, self.bottom, self.left, self.right)
 
+    def __repr__(self):
+        from ..display import receptive_field_repr
+        return receptive_field_repr(self)
+
     @property
     def empty(self):
         """True when only padding feeds the neuron (a window entirely in padding): it is a

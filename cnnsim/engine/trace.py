@@ -94,6 +94,10 @@ class Step:
         trace, the class registered for its ``kind``."""
         return type(self.layer) if self.layer is not None else layer_class(self.kind)
 
+    def __repr__(self):
+        from ..display import step_repr      # arrays summarized, a few lines
+        return step_repr(self)
+
     def to_dict(self):
         """The JSON view of ``cnnsim step --json``."""
         g = self.geometry or {}
@@ -234,6 +238,10 @@ class Trace:
     def to_dict(self):
         return {"model": self.model, "input_shape": list(self.input_shape),
                 "steps": [s.to_dict() for s in self.steps]}
+
+    def __repr__(self):
+        from ..display import trace_repr     # at most 20 lines
+        return trace_repr(self)
 
     def _repr_html_(self):
         """Jupyter: the steps as an HTML table (``cnnsim.display.trace_html``)."""

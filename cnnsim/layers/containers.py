@@ -89,6 +89,15 @@ class Container(Layer):
         """What a child container is to this one, for tables ("Branch", ...), or None."""
         return None
 
+    def summary(self):
+        """The lecture's table of this network (prints as text, renders as HTML in
+        Jupyter): ``cnnsim.display.summary(net)``."""
+        from ..display import summary
+        return summary(self)
+
+    def _repr_html_(self):
+        return self.summary()._repr_html_()
+
     def find(self, path):
         """The layer (leaf or container) with this qualified name."""
         for l in self.walk():
