@@ -255,3 +255,38 @@ def test_a_changed_byte_is_refused(mnist_dir, tmp_path):
         load_dataset("mnist", "test", str(tmp_path))
     x, y = load_dataset("mnist", "test", str(mnist_dir))   # the published files load
     assert len(y) == 10000
+
+
+# ---- 8. training output that agrees with itself ---------------------------------------------------
+def test_training_says_which_loss_prints_each_epoch_and_stores_the_preprocessing(tmp_path):
+    from cnnsim.train.checkpoint import load_checkpoint
+    out = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["train", "lenet5", "--variant", "modern", "--data", "synthetic",
+                                 "--limit", "128", "--test-limit", "32", "--epochs", "2",
+                                 "--batch-size", "32", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "mean loss of the last 50 batches" in r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.startswith("epoch")]
+    assert len(lines) == 2 and all("(epoch mean)" in l and "test acc" in l for l in lines)
+    assert r.stdout.index("epoch   1") < r.stdout.index("epoch   2") < r.stdout.index("wrote")
+    net = models.build("lenet5", variant="modern")
+    meta = load_checkpoint(str(out / "checkpoint.npz"), net)
+    assert meta["preprocess"] == {"mode": "lecun", "pad": 2, "channels": 1}
+    assert meta["data"] == "synthetic" and meta["variant"] == "modern"
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_training_figure_axes_line_up_for_any_number_of_epochs(epochs):
+    from cnnsim.plotting.training import training_figure
+    per = 4
+    hist = {"epochs": [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5,
+                        "val_loss": 1.1 / e, "val_accuracy": 0.6} for e in range(1, epochs + 1)],
+            "steps": [[k + 1, 2.0 - k / 10, 0.5] for k in range(per * epochs)]}
+    fig = training_figure(hist)
+    a1 = fig.axes[0]
+    assert len(fig.axes) == 2                              # no second, unaligned step axis
+    lo, hi = a1.get_xlim()
+    assert lo == 0 and epochs <= hi < epochs + 0.5         # epoch 1 alone: 0..1, not 0.96..1.04
+    batches = a1.lines[0].get_xdata()
+    assert batches[0] == pytest.approx(1 / per) and batches[-1] == pytest.approx(epochs)
+    assert all(float(t).is_integer() for t in a1.get_xticks())

@@ -82,7 +82,12 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     meta = {"data": data, "preprocess": preprocess_spec(net.input_shape, (28, 28)),
             "variant": variant or net.name.split("-", 1)[-1]}
     trainer = Trainer(net, opt, batch_size, seed, StepLR(lr, lr_step or None), aug, out,
-                      progress=not quiet, meta=meta)
+                      progress=not quiet, meta=meta, on_epoch=lambda r: click.echo(_epoch_line(r)))
+    if not quiet:
+        from ..train.loop import RUNNING
+        click.echo(f"the progress bar shows the mean loss of the last {RUNNING} batches; each "
+                   f"epoch's line, the mean over the whole epoch (it includes the early, "
+                   f"higher losses) and the test set's accuracy", err=True)
     os.makedirs(out, exist_ok=True)
     if resume:
         try:
@@ -98,11 +103,17 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
         raise click.ClickException(str(e))
     finally:
         _write_metrics(trainer.history, out, net.name)
-    for r in hist.epochs:
-        click.echo(f"epoch {r['epoch']:>3}  loss {r['train_loss']:.4f}  train acc {r['train_accuracy']:.4f}"
-                   f"  test acc {r['val_accuracy']:.4f}  top-5 error {r['val_top5_error']:.4f}"
-                   f"  {r['seconds']:.1f} s")
     click.echo(f"wrote {out}/metrics.csv, metrics.json, training.png, checkpoint.npz")
+
+
+def _epoch_line(r):
+    """One line per epoch, printed as it ends: the epoch's mean training loss, accuracy on
+    the training batches as they went, and the test set's accuracy after the epoch."""
+    test = ""
+    if "val_accuracy" in r:
+        test = f"  test acc {r['val_accuracy']:.4f}  top-5 error {r['val_top5_error']:.4f}"
+    return (f"epoch {r['epoch']:>3}  train loss {r['train_loss']:.4f} (epoch mean)  train acc "
+            f"{r['train_accuracy']:.4f}{test}  {r['seconds']:.1f} s")
 
 
 def _write_metrics(history, out, name):

@@ -24,6 +24,11 @@ from .metrics import accuracy, top_k_error
 from .schedule import StepLR
 
 
+#: the progress bar's loss is the mean over this many latest batches (it follows the
+#: current weights); the epoch line reports the mean over every batch of the epoch
+RUNNING = 50
+
+
 class TrainingDiverged(RuntimeError):
     pass
 
@@ -57,7 +62,7 @@ class _FirstNonFinite:
 
 class Trainer:
     def __init__(self, net, optimizer, batch_size=64, seed=0, schedule=None, augment=None,
-                 out_dir=None, progress=True, on_step=None, aux_weight=0.3, meta=None):
+                 out_dir=None, progress=True, on_step=None, aux_weight=0.3, meta=None, on_epoch=None):
         self.net, self.optimizer = net, optimizer
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -67,6 +72,7 @@ class Trainer:
         self.progress = progress
         self.on_step = on_step          # callback(trainer, step) e.g. gradient-flow records
         self.aux_weight = aux_weight
+        self.on_epoch = on_epoch        # callback(record) as each epoch ends (after the test)
         self.meta = dict(meta or {})    # saved in every checkpoint (e.g. the preprocessing)
         self.step = 0
         self.start_epoch = 0
@@ -85,6 +91,8 @@ class Trainer:
             if val is not None:
                 rec.update(self.evaluate(*val))
             self.history.epochs.append(rec)
+            if self.on_epoch is not None:
+                self.on_epoch(rec)
             if self.out_dir:
                 save_checkpoint(self.checkpoint_path(), self.net, self.optimizer, epoch=epoch + 1,
                                 step=self.step, history=self.history.as_dict(),
@@ -113,7 +121,8 @@ class Trainer:
                 seen += len(yb)
                 self.history.steps.append((self.step, loss, hits / len(yb)))
                 if bar is not None:
-                    bar.update(1, f"loss {np.mean(losses[-50:]):.4f} acc {correct / seen:.3f}")
+                    bar.update(1, f"loss {np.mean(losses[-RUNNING:]):.4f} (mean of the last "
+                                  f"{min(RUNNING, len(losses))} batches), acc {correct / seen:.3f}")
         finally:
             if bar is not None:
                 bar.render_finish()
