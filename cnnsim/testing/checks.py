@@ -155,10 +155,12 @@ def _shape_lines(name, expected, got, hypotheses, extra=None):
     if mistake is None:
         for text, make in hypotheses:       # same shape as a known mistake, other values
             try:
-                cand = np.asarray(make() if callable(make) else make)
+                cand = make() if callable(make) else make
             except Exception:  # noqa: BLE001
                 continue
-            if cand.shape == got.shape:
+            if cand is None:            # a hypothesis that does not apply to this case
+                continue
+            if np.asarray(cand).shape == got.shape:
                 lines.append(f"the shape is what you get if {text}")
                 break
     else:
@@ -178,6 +180,15 @@ def _compare(name, expected, got, hypotheses, locate, pattern, max_positions, rt
                      "did you forget the + 1, or stop the loop one window early?)")
             return _shape_lines(name, expected, got, [], extra)[0], \
                 "output size off by one (forgot the + 1)"
+        if got.ndim == 4 == expected.ndim and got.transpose(0, 3, 1, 2).shape == expected.shape:
+            mistake = (f"{name} is in NHWC layout (N, H, W, C: channels last); cnnsim uses "
+                       f"NCHW, {name}[n, c, i, j]: index it that way, or return "
+                       f"np.transpose({name}, (0, 3, 1, 2))")
+            lines = [f"{name} has shape {got.shape}, expected {expected.shape}"]
+            if _same(got.transpose(0, 3, 1, 2), expected, rtol, atol):
+                return lines + [f"likely mistake: {mistake}"], mistake
+            return lines + [f"the shape is NHWC (channels last); the values also differ "
+                            f"once transposed to NCHW"], None
         return _shape_lines(name, expected, got, hypotheses, extra)
     bad = ~np.isclose(got, expected, rtol=rtol, atol=atol, equal_nan=True)
     if not bad.any():
@@ -219,6 +230,14 @@ def _run(function, cases, student_fn, expected_fn, parts, max_positions, rtol, a
             report.results.append(CaseResult(case, "ERROR", [f"raised {type(e).__name__}: {msg}"]))
             continue
         specs = parts(case)
+        names = ", ".join(sp[0] for sp in specs)
+        if got is None or (len(specs) > 1 and isinstance(got, (tuple, list))
+                           and any(g is None for g in got)):
+            what = "the function" if got is None else "one of the returned values"
+            mistake = f"returned None: {what} has no `return {names}`"
+            report.results.append(CaseResult(case, "FAIL", [
+                f"got None instead of {names}", f"likely mistake: {mistake}"], mistake))
+            continue
         if len(specs) > 1:
             if not isinstance(got, (tuple, list)) or len(got) != len(specs):
                 report.results.append(CaseResult(case, "FAIL", [
@@ -352,7 +371,11 @@ def _conv_hypotheses(case, fn):
     win = _conv_window(case)
     hyps = [("the kernel is flipped: that is the true (mathematical) convolution; a CNN "
              "layer computes cross-correlation, y[i, j] = sum w[u, v] x[i*s + u, j*s + v], "
-             "with no flip", lambda: fn(x, w[:, :, ::-1, ::-1], b, s, p))]
+             "with no flip", lambda: fn(x, w[:, :, ::-1, ::-1], b, s, p)),
+            ("the kernel is transposed: you read w[f, c, v, u] where the formula has "
+             "w[f, c, u, v] (u = kernel row, v = kernel column)",
+             lambda: fn(x, w.transpose(0, 1, 3, 2), b, s, p) if w.shape[2] == w.shape[3]
+             else None)]
     if any(win.pads):
         hyps.append(("the zero padding is missing: your output equals padding='valid'",
                      lambda: fn(x, w, b, s, "valid")))
@@ -466,7 +489,10 @@ def check_conv2d_backward(student_fn, cases=None, seed=0, max_positions=5, rtol=
         hyp_dw = [("dw is flipped by 180 degrees", lambda: naive.conv2d_backward(
             dy, x, w, s, pads)[1][:, :, ::-1, ::-1])]
         hyp_db = [("db is not summed over the batch and positions: db[f] = sum_{n,i,j} "
-                   "dy[n, f, i, j]", lambda: dy.sum(axis=(2, 3)))]
+                   "dy[n, f, i, j]", lambda: dy.sum(axis=(2, 3))),
+                  ("db comes from the first image only: db[f] = sum over the batch n and "
+                   "positions i, j of dy[n, f, i, j]",
+                   lambda: dy[0].sum(axis=(1, 2)) if dy.shape[0] > 1 else None)]
         return [("dx", hyp_dx, locate_dx, None), ("dw", hyp_dw, locate_dw, None),
                 ("db", hyp_db, None, None)]
 
@@ -672,14 +698,34 @@ def check_lrn(student_fn, cases=None, seed=0, max_positions=5, rtol=RTOL, atol=A
 
 
 # ---- output size ------------------------------------------------------------------------
+def _output_size_mistakes(n, f, s, p):
+    """(mistake, what a function with that mistake returns) for one case; None where the
+    mistake would give the right answer or does not apply."""
+    pb, pa = geometry.pad_amounts(n, f, s, p)
+    out = [("forgot the + 1 in floor((n + p - f) / s) + 1",
+            None if p == "same" else (n + pb + pa - f) // s),
+           ("the padding is ignored: the size uses n + p_before + p_after (with SAME, it "
+            "is ceil(n / s))", None if p == "valid" else (n - f) // s + 1),
+           ("rounded up: the formula uses floor((n + p - f) / s)",
+            -(-(n + pb + pa - f) // s) + 1),
+           ("SAME gives ceil(n / s), not n, when the stride is above 1",
+            n if p == "same" and s > 1 else None)]
+    return out
+
+
 def check_output_size(student_fn):
     """Compare ``student_fn(n, f, s, padding) -> int`` with ``cnnsim.geometry.output_size``
     on the lecture's sizes (5x7 -> 3x4, AlexNet's 227 -> 55 and 224 -> 56, LeNet-5's 32 ->
-    28) and a few more. ``padding`` is "valid", "same" or an int."""
+    28) and a few more. ``padding`` is "valid", "same" or an int.
+
+    A mistake is named from the whole table, not one case alone: when two mistakes give
+    the same wrong number in a case (ignoring a padding of 1 at stride 2 loses exactly
+    one, like forgetting the + 1), the one that explains the most failing cases wins."""
     table = [(5, 3, 2, "same"), (7, 3, 2, "same"), (227, 11, 4, "valid"), (224, 11, 4, "same"),
              (32, 5, 1, "valid"), (28, 2, 2, "valid"), (7, 3, 2, "valid"), (8, 3, 3, "valid"),
              (5, 3, 1, 1), (6, 4, 2, 1), (13, 3, 2, "valid"), (5, 2, 2, "same")]
     report = CheckReport("check_output_size")
+    failing = []
     for n, f, s, p in table:
         case = Case(f"n={n}, f={f}, s={s}, padding={p!r}", {}, {})
         want = geometry.output_size(n, f, s, p)
@@ -691,22 +737,23 @@ def check_output_size(student_fn):
         if got == want:
             report.results.append(CaseResult(case, "ok"))
             continue
+        matches = [m for m, v in _output_size_mistakes(n, f, s, p) if v is not None
+                   and v != want and got == v]
         pb, pa = geometry.pad_amounts(n, f, s, p)
         lines = [f"expected {want}, got {got!r}"]
-        mistake = None
-        if got == want - 1:
-            mistake = "forgot the + 1 in floor((n + p - f) / s) + 1"
-        elif isinstance(p, str) and p == "same" and got == n and s > 1:
-            mistake = "SAME gives ceil(n / s), not n, when the stride is above 1"
-        elif got == -(-(n + pb + pa - f) // s) + 1:
-            mistake = "rounded up: the formula uses floor((n + p - f) / s)"
-        elif p == "same" and got == (n - f) // s + 1:
-            mistake = "the padding is missing: with SAME, the output is ceil(n / s)"
-        if mistake:
-            lines.append(f"likely mistake: {mistake}")
+        res = CaseResult(case, "FAIL", lines)
+        failing.append((res, matches))
         lines.append(f"formula: floor(({n} + {pb} + {pa} - {f}) / {s}) + 1 = {want}"
                      if p != "same" else f"formula: ceil({n} / {s}) = {want}")
-        report.results.append(CaseResult(case, "FAIL", lines, mistake))
+        report.results.append(res)
+    score = {}
+    for _, matches in failing:
+        for m in matches:
+            score[m] = score.get(m, 0) + 1
+    for res, matches in failing:
+        if matches:
+            res.mistake = max(matches, key=lambda m: score[m])      # first on ties
+            res.lines.insert(1, f"likely mistake: {res.mistake}")
     return report
 
 
