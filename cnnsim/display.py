@@ -296,7 +296,7 @@ def prediction_text(pred, width=MAX_WIDTH):
     lines.append(wrap(f"  ({pred['rule']})", width, "   "))
     bar = 30
     for t in pred["top"]:
-        n = int(round(bar * t["probability"]))
+        n = round(bar * t["probability"])
         extra = "" if pred["score"] == "probability" else f"  {pred['score']} {t[pred['score']]:.4g}"
         lines.append(f"  {t['name']:>10}  {'#' * n:<{bar}}  {100 * t['probability']:5.1f}%{extra}")
     return "\n".join(lines)

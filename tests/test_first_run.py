@@ -253,7 +253,7 @@ def test_a_changed_byte_is_refused(mnist_dir, tmp_path):
     (d / "t10k-images-idx3-ubyte.gz").write_bytes((mnist_dir / "t10k-images-idx3-ubyte.gz").read_bytes())
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: SHA-256 .* does not match"):
         load_dataset("mnist", "test", str(tmp_path))
-    x, y = load_dataset("mnist", "test", str(mnist_dir))   # the published files load
+    _, y = load_dataset("mnist", "test", str(mnist_dir))   # the published files load
     assert len(y) == 10000
 
 

@@ -177,8 +177,12 @@ def warm_up(net, x, echo, after=1.0):
                 state["told"] = True
                 echo(f"{what} ...")
 
+    from cnnsim.engine.stats import array_stats
+
     class _Progress:
         def on_forward(self, layer, xin, y, dt):
+            if not state["done"]:
+                array_stats(y)      # the trace's statistics kernel: compiled here, not later
             with state["lock"]:
                 state["done"] += 1
                 if state["told"]:

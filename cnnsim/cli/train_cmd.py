@@ -98,7 +98,7 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
         trainer.history.epochs = meta.get("history", {}).get("epochs", [])
         click.echo(f"resumed from epoch {meta['epoch']}", err=True)
     try:
-        hist = trainer.fit((xtr, ytr), (xte, yte), epochs)
+        trainer.fit((xtr, ytr), (xte, yte), epochs)
     except TrainingDiverged as e:
         raise click.ClickException(str(e))
     finally:

@@ -11,7 +11,6 @@ A file whose digest differs is never used: the error names the file, and says wh
 file it is when it is one (MNIST digits in a Fashion-MNIST folder, say).
 """
 import hashlib
-import os
 import pathlib
 
 from .idx import DataError
