@@ -342,14 +342,15 @@ def neuron_text(conn, rf=None, width=MAX_WIDTH, max_maps=3):
     check against what the layer computed; then its receptive field."""
     lines = [f"neuron {conn.layer} ({conn.kind}) map {conn.map}, row {conn.row}, col {conn.col}"
              f" (sample {conn.sample})"]
-    if conn.rows is not None and conn.kind not in ("Dense", "RBF"):
+    form = getattr(conn, "form", None)
+    if conn.rows is not None and form != "vector":
         lines.append(f"  reads input rows {conn.rows[0]}..{conn.rows[-1]}, cols "
                      f"{conn.cols[0]}..{conn.cols[-1]}"
                      + (f" of maps {_ranges(conn.channels)}" if conn.channels else ""))
         if conn.padded is not None and conn.padded.any():
             lines.append(f"  {int(conn.padded.sum())} of {conn.padded.size} window cells are "
                          f"zero padding (value 0)")
-    if conn.kind == "Conv2D":
+    if form == "patches":
         for k, ch in enumerate(conn.channels[:max_maps]):
             lines.append(f"  input map {ch}: patch x weights = products "
                          f"(sum {conn.products[k].sum():.5g})")
@@ -359,7 +360,7 @@ def neuron_text(conn, rf=None, width=MAX_WIDTH, max_maps=3):
         if len(conn.channels) > max_maps:
             lines.append(f"  ... and {len(conn.channels) - max_maps} more input maps "
                          f"(--json prints them all)")
-    if conn.kind in ("Dense", "RBF"):
+    if form == "vector":
         order = conn.ranked()[:8]
         lines.append(f"  {len(conn.inputs)} inputs; largest contributions (input: value x "
                      f"weight = product):")
@@ -370,7 +371,7 @@ def neuron_text(conn, rf=None, width=MAX_WIDTH, max_maps=3):
         if k not in ("formula",):
             lines.append(wrap(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}",
                               width, "    "))
-    if conn.bias is not None and conn.products is not None and conn.kind != "Subsampling":
+    if conn.bias is not None and conn.products is not None and form != "window":
         lines.append(f"  sum of products {conn.sum - conn.bias:.6g} + bias {conn.bias:.6g} = "
                      f"{conn.sum:.6g}")
     elif conn.sum is not None:
