@@ -16,7 +16,7 @@ from cnnsim.data import load_sample
 from cnnsim.data.prepare import digit_like, mnist_centre, read_image
 from cnnsim.data.preprocess import apply_preprocess, preprocess_spec
 from cnnsim.data.samples import sample_info
-from cnnsim.models.pretrained import SHIPPED, load_pretrained, pretrained_path, measured_accuracy
+from cnnsim.train.pretrained import SHIPPED, load_pretrained, pretrained_path, measured_accuracy
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -409,7 +409,7 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
         raise click.BadParameter(str(e).splitlines()[0], param_hint="MODEL") from None
     meta, weights = None, "untrained: initial weights"
     if checkpoint is not None:
-        from cnnsim.models.pretrained import describe
+        from cnnsim.train.pretrained import describe
         from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
         try:
             meta = load_checkpoint(checkpoint, net)
@@ -418,7 +418,7 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
         weights = (f"loaded trained weights from {checkpoint} (epoch {meta.get('epoch', '?')})"
                    + (f": {describe(meta)}" if meta.get("data") else ""))
     elif not untrained:
-        from cnnsim.models.pretrained import describe, load_pretrained
+        from cnnsim.train.pretrained import describe, load_pretrained
         meta = load_pretrained(net)
         if meta is not None:
             weights = f"{describe(meta)} (shipped weights; --untrained shows the initial ones)"

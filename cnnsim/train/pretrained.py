@@ -6,7 +6,7 @@ preprocessing the network learned with (``meta["preprocess"]``, see
 :func:`cnnsim.data.preprocess.preprocess_spec`) and, per epoch, the measured test accuracy.
 
     from cnnsim import models
-    from cnnsim.models.pretrained import load_pretrained
+    from cnnsim.train.pretrained import load_pretrained
     net = models.build("lenet5")
     meta = load_pretrained(net)          # None when nothing is shipped for this network
 """
@@ -38,7 +38,7 @@ def pretrained_path(net):
 def load_pretrained(net):
     """Load the shipped weights into ``net``; returns the checkpoint's metadata, or None
     when nothing is shipped for it."""
-    from ..train.checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint
     p = pretrained_path(net)
     return None if p is None else load_checkpoint(p, net)
 
