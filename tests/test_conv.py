@@ -102,7 +102,7 @@ def _check_lane_case(case):
     (1, 20, 21, 9, 3, 2, "same", False, None, True),     # phase planes, strided, 5-map
 ])
 def test_conv_every_kernel_path_matches_reference(n, c, f, hw, k, s, pad, lanes, scatter, wide):
-    from cnnsim.kernels.conv_blocked import block_shape
+    from cnnsim.kernels.conv.blocked import block_shape
     t, b, l, r = geometry.normalize_padding(pad, (hw, hw), (k, k), (s, s))
     ho = (hw + t + b - k) // s + 1
     assert conv_kernels._lanes(n, ho, s, s) == lanes
@@ -138,9 +138,61 @@ def _check_against_reference(case):
     assert y.dtype == dtype and y.shape == ref.shape
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    for got, want in zip(F.conv2d_backward(dy, x, wt, s, pad, conn),
-                         naive.conv2d_backward(dy, x, wt, s, pad, conn)):
+    grads_ref = naive.conv2d_backward(dy, x, wt, s, pad, conn)
+    for got, want in zip(F.conv2d_backward(dy, x, wt, s, pad, conn), grads_ref):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    # both kernel paths, whichever the dispatch chose for this size
+    for path in PATHS:
+        fwd, bwd = _path_fns(path, s, pad, conn, x.shape[2:], wt.shape)
+        np.testing.assert_allclose(fwd(x, wt, b), ref, rtol=tol, atol=tol)
+        for got, want in zip(bwd(dy, x, wt), grads_ref):
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+PATHS = ("direct", "fast")
+
+
+def _path_fns(path, stride, padding, conn, hw, wshape):
+    """Forward and backward through one path of ``cnnsim.kernels.conv`` (``direct``: the
+    plain loops of direct.py; ``fast``: layouts + blocked micro-kernels), bypassing the
+    size-based choice so each path is tested on every shape."""
+    from cnnsim.functional.conv import connection_mask
+    from cnnsim.kernels.conv import direct
+    win = geometry.window(hw, wshape[2:], stride, padding)
+    mask = connection_mask(conn, wshape[0], wshape[1])
+    if path == "direct":
+        f, dxf, dwf = direct.forward, direct.backward_input, direct.backward_weight
+    else:
+        f, dxf, dwf = (conv_kernels.fast_forward, conv_kernels.fast_backward_input,
+                       conv_kernels.fast_backward_weight)
+
+    def fwd(x, w, b):
+        return f(x, w, b, mask, *win.stride, *win.pads)
+
+    def bwd(dy, x, w):
+        dx = dxf(dy, w, mask, x.shape[2], x.shape[3], *win.stride, *win.pads)
+        return (dx, *dwf(dy, x, mask, w.shape[2], w.shape[3], *win.stride, *win.pads))
+    return fwd, bwd
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("stride,padding,n", [(1, "valid", 2), (2, "same", 2),
+                                              ((2, 1), (1, 0, 2, 1), 2),
+                                              (1, (2, 0, 1, 2), 16)])   # batch-lane path
+def test_conv_path_backward_finite_differences(path, stride, padding, n, rng):
+    x = rng.standard_normal((n, 3, 6, 5))
+    w = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    conn = rng.random((4, 3)) > 0.3
+    fn, bwd = _path_fns(path, stride, padding, conn, x.shape[2:], w.shape)
+    y = fn(x, w, b)
+    rep = gradcheck(fn, x, w, b, grads=bwd(probe_for(y.shape), x, w))
+    assert rep.ok, str(rep)
+
+
+def test_small_calls_take_the_direct_loops():
+    assert conv_kernels.use_direct(conv_kernels.DIRECT_MAX_MACS - 1)
+    assert not conv_kernels.use_direct(conv_kernels.DIRECT_MAX_MACS)
 
 
 @pytest.mark.parametrize("stride,padding,n", [(1, "valid", 2), (2, "same", 2),
@@ -200,9 +252,8 @@ def test_conv_deterministic_across_threads(monkeypatch):
     import numba
     from cnnsim import config
     monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
-    monkeypatch.setattr(config, "serial_work_shared", 0)
     rng = np.random.default_rng(0)
-    for n in (3, 12):          # image layout, batch-lane layout
+    for n in (1, 3, 12):       # direct loops (small), image layout, batch-lane layout
         x = rng.standard_normal((n, 4, 9, 9)).astype(np.float32)
         w = rng.standard_normal((9, 4, 3, 3)).astype(np.float32)
         dy = rng.standard_normal((n, 9, 7, 7)).astype(np.float32)

@@ -1,31 +1,20 @@
-"""Register-blocked building blocks of the direct convolution (see ``kernels.conv``).
+"""Register-blocked micro-kernels of the fast direct convolution (see ``cnnsim.kernels.conv``).
 
-The idea, in four steps (no im2col matrix is ever built):
+Each kernel here computes exactly one loop of :mod:`cnnsim.kernels.conv.direct`, over the
+flat layouts of :mod:`cnnsim.kernels.conv.layouts`; its docstring names the loop it
+replaces. No im2col matrix is ever built.
 
-1. **Phase layout.** The zero-padded input ``xp (N, C, Hp, Wp)`` is rearranged once per
-   call into "phase planes": for stride ``(sh, sw)`` plane ``(c, a, b)`` holds
-   ``xp[c, a::sh, b::sw]``. A strided convolution becomes a stride-1 convolution over
-   ``C*sh*sw`` planes with kernel ``ceil(KH/sh) x ceil(KW/sw)`` (for stride 1 the
-   planes *are* ``xp``). Same number of elements as the input: a permutation, not a copy
-   per tap.
-2. **Taps as offsets.** Each plane is stored flat with row pitch ``Wq``. Output neuron
-   ``(i, j)`` lives at flat position ``p = i*Wq + j`` and kernel tap ``(c, u, v)`` reads
-   ``xf[p + off[c, u, v]]``: every tap is the *same* contiguous stretch of memory shifted
-   by a constant. So ``y_flat[f, p] = sum_r w[f, r] * xf[p + off[r]]``, an inner loop over
-   contiguous ``p`` that LLVM vectorizes (8 float32 lanes with AVX2). Columns
-   ``wo <= j < Wq`` of the flat output are junk (they straddle two rows) and are dropped.
-3. **Register blocking.** One pass of the inner loop updates a block of 5 output maps
-   from 3 taps (:func:`block_shape`; 3 maps x 4 taps when a layer has few maps): each
-   input vector loaded from memory feeds 5 multiply-adds, each accumulator loaded and
-   stored feeds 3, and the 15 weights of the pass are scalars held in registers. (The
-   first version used 8 maps x 2 taps: 16 weights plus accumulators and inputs do not
-   fit AVX2's 16 vector registers, and the spills made it 20-30 % slower; the shapes were
-   chosen by timing 10 variants on the bench layers.) Positions are processed in chunks
-   of ``CH`` so the accumulator rows stay in L1 while the taps stream past.
-4. **Batch lanes.** For stride 1 and a batch, the images can instead be the innermost
-   axis (:func:`to_lanes`); then a tap of one output row is one contiguous run of
-   ``W_out * N`` numbers, and the same loops run with one group per output row and no
-   junk columns.
+* **Taps as offsets.** In either layout ``y_flat[f, p] = sum_r w[f, r] * xf[p + off[r]]``:
+  an inner loop over contiguous ``p`` that LLVM vectorizes (8 float32 lanes with AVX2,
+  16 with AVX-512).
+* **Register blocking.** One pass of the inner loop updates a block of 5 output maps
+  from 3 taps (:func:`block_shape`; 3 maps x 4 taps when a layer has few maps): each
+  input vector loaded from memory feeds 5 multiply-adds, each accumulator loaded and
+  stored feeds 3, and the 15 weights of the pass are scalars held in registers. (The
+  first version used 8 maps x 2 taps: 16 weights plus accumulators and inputs do not
+  fit AVX2's 16 vector registers, and the spills made it 20-30 % slower; the shapes were
+  chosen by timing 10 variants on the bench layers.) Positions are processed in chunks
+  of ``CH`` so the accumulator rows stay in L1 while the taps stream past.
 
 Determinism: every output element is owned by one ``prange`` iteration and summed in a
 fixed tap order; ``fastmath={'contract'}`` only lets LLVM fuse ``a + w*x`` into one FMA
@@ -44,50 +33,6 @@ GW = 4     # taps per block in the weight gradient
 
 _FM = {"contract"}
 _FM_RED = {"contract", "reassoc"}
-
-
-@njit(cache=True)
-def phase_geometry(h, w, kh, kw, sh, sw, top, bottom, left, right):
-    """Sizes of the phase layout: ``(ho, wo, qh, qw, hq, wq)``.
-
-    ``ho, wo`` output size; ``qh = ceil(KH/sh)``, ``qw = ceil(KW/sw)`` the kernel size in
-    phase planes; ``hq = ho + qh - 1`` rows and ``wq = wo + qw - 1`` columns per plane.
-    """
-    hp = h + top + bottom
-    wp = w + left + right
-    ho = (hp - kh) // sh + 1
-    wo = (wp - kw) // sw + 1
-    qh = (kh + sh - 1) // sh
-    qw = (kw + sw - 1) // sw
-    return ho, wo, qh, qw, ho + qh - 1, wo + qw - 1
-
-
-@njit(cache=True, parallel=True)
-def to_phase_planes(x, sh, sw, top, left, hq, wq, slack):
-    """``x (N, C, H, W)`` -> ``xf (N, C*sh*sw*hq*wq + slack)``, zero-padded phase planes.
-
-    ``xf[n, ((c*sh + a)*sw + b)*hq*wq + I*wq + J] = x[n, c, I*sh + a - top, J*sw + b - left]``
-    (0 outside ``x``). ``slack`` trailing zeros let junk columns read past the last plane.
-    """
-    n_, c_, h, w = x.shape
-    plane = hq * wq
-    xf = np.zeros((n_, c_ * sh * sw * plane + slack), dtype=x.dtype)
-    for nc in prange(n_ * c_):
-        n = nc // c_
-        c = nc % c_
-        for a in range(sh):
-            for b in range(sw):
-                base = ((c * sh + a) * sw + b) * plane
-                for i in range(hq):
-                    r = i * sh + a - top
-                    if r < 0 or r >= h:
-                        continue
-                    row = base + i * wq
-                    for j in range(wq):
-                        s = j * sw + b - left
-                        if 0 <= s < w:
-                            xf[n, row + j] = x[n, c, r, s]
-    return xf
 
 
 @njit(cache=True)
@@ -111,6 +56,14 @@ def plane_conv(xflat, gstride, ng, offs, wg, bias, P):
     ``xflat (L,)`` flat input planes, ``offs (R,)`` tap offsets, ``wg (NB, R, FB)``
     weights blocked by ``FB`` output maps (``FB, G = block_shape(maps)``; R a multiple of
     G), ``bias (NB*FB,)``. Returns ``yf (ng, NB*FB, P)``.
+
+    Replaces the loop of :func:`direct.forward <cnnsim.kernels.conv.direct.forward>`
+    (``acc = b[f]; acc += w[f, c, u, v] * x[n, c, r, s]`` over ``c, u, v``): in the flat
+    layout the output position ``(i, j)`` is ``p`` and the input ``(c, r, s)`` it reads
+    through tap ``(c, u, v)`` is ``p + offs[r]``, so the loops over ``i, j`` become one
+    contiguous loop over ``p`` and the loop over ``c, u, v`` the loop over taps ``r``. It
+    also computes ``dx`` (:func:`direct.backward_input`) as a stride-1 convolution of the
+    zero-padded ``dy`` with the flipped kernels (layouts.dx_taps_and_weights).
     """
     if wg.shape[2] == 5:
         return _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P)
@@ -225,6 +178,11 @@ def blocked_weight_grad(dyf, xflat, gstride, offs, P):
     ``offs (R,)`` with R a multiple of GW = 4. Returns ``dwg (F2, R)``. One ``prange``
     iteration owns 2 filters x 4 taps of ``dwg``: 8 running dot products (enough to hide
     the multiply-add latency), fed by 6 loads per step.
+
+    Replaces the loop of :func:`direct.backward_weight
+    <cnnsim.kernels.conv.direct.backward_weight>` (``dw[f, c, u, v] += dy[n, f, i, j] *
+    x[n, c, i*sh+u-top, j*sw+v-left]`` over ``n, i, j``): the loops over ``i, j`` are the
+    contiguous ``p``, the loop over ``n`` the groups ``g``; tap ``r = (c, u, v)``.
     """
     ng = dyf.shape[0]
     f2 = dyf.shape[1]
@@ -272,36 +230,6 @@ def blocked_weight_grad(dyf, xflat, gstride, offs, P):
     return dwg
 
 
-# ---- the batch-lane layout (stride 1, a batch of images) ----
-# Images become the innermost axis: ``xt[c, I, J, n]``. Tap (c, u, v) of output row i is
-# then one contiguous stretch of ``wo*N`` numbers, so each output row is a group of
-# ``P = wo*N`` positions with *no* junk columns (the image layout computes ``qw - 1`` junk
-# columns per row: 29 % of LeNet-5 C3's work, 13 % of AlexNet C3's). The same hot loops run
-# on it; only the offsets and the group stride differ.
-
-@njit(cache=True, parallel=True)
-def to_lanes(x, top, left, hp, wp, slack):
-    """``x (N, C, H, W)`` -> ``xt (C*hp*wp*N + slack,)`` flat, ``xt[((c*hp + I)*wp + J)*N + n]
-    = x[n, c, I - top, J - left]`` (0 outside ``x``; ``top``/``left`` may be negative,
-    which crops). ``slack`` trailing zeros let the last group's junk positions read past
-    the last plane."""
-    n_, c_, h, w = x.shape
-    xt = np.zeros(c_ * hp * wp * n_ + slack, dtype=x.dtype)
-    for ci in prange(c_ * hp):
-        c = ci // hp
-        r = ci % hp - top
-        if r < 0 or r >= h:
-            continue
-        row = ci * wp * n_
-        for jj in range(wp):
-            s = jj - left
-            if 0 <= s < w:
-                o = row + jj * n_
-                for n in range(n_):
-                    xt[o + n] = x[n, c, r, s]
-    return xt
-
-
 @njit(cache=True, fastmath=_FM, parallel=True)
 def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
     """``dx`` of a stride-1 convolution in the batch-lane layout, by scattering each ``dy``
@@ -312,7 +240,10 @@ def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
     for every tap ``(u, v)``, map ``f`` and column ``j`` that lands inside ``dx``: nothing
     is multiplied by padding, unlike a correlation of the zero-padded ``dy`` (LeNet-5 C3:
     half the multiply-adds). ``dyt (ho, F4, wo*N)`` (:func:`rows_to_lanes`, F4 a multiple
-    of 4), ``wx (NB, KH, KW, F4, 3)`` the weights of 3 input maps per block.
+    of 4), ``wx (NB, KH, KW, F4, 3)`` the weights of 3 input maps per block. Replaces the
+    loop of :func:`direct.backward_input <cnnsim.kernels.conv.direct.backward_input>`,
+    turned from gathering into scattering: each ``dy`` row is added into the ``dx`` rows it
+    reaches, a contiguous run of ``(columns x images)`` per tap ``(u, v)``.
     Returns ``dxt (in_h, NB*3, in_w*N)``. One ``prange`` iteration per (input row, block
     of 3 maps); each pass adds 4 ``dy`` maps into the 3 rows, in a fixed order (u, v, f).
     """
@@ -369,37 +300,67 @@ def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
     return dxt
 
 
-@njit(cache=True, parallel=True)
-def rows_to_lanes(dy, f_pad, rows, pitch):
-    """``dy (N, F, ho, wo)`` -> ``dyt (ceil(ho/rows), f_pad, (rows-1)*pitch + wo*N)``, the
-    layout of :func:`plane_conv`'s output in lanes: output row ``i`` is group
-    ``i // rows`` at offset ``(i % rows) * pitch``, ``dyt[g, f, off + j*N + n] = dy[n, f, i,
-    j]``; junk positions between rows and extra maps are 0."""
-    n_, f_, ho, wo = dy.shape
-    ng = (ho + rows - 1) // rows
-    dyt = np.zeros((ng, f_pad, (rows - 1) * pitch + wo * n_), dtype=dy.dtype)
-    for fi in prange(f_ * ho):
-        f = fi // ho
-        i = fi % ho
-        dst = dyt[i // rows, f]
-        off = (i % rows) * pitch
-        for j in range(wo):
-            for n in range(n_):
-                dst[off + j * n_ + n] = dy[n, f, i, j]
-    return dyt
-
+# ---- full-window layers (LeNet-5's C5: the kernel covers the whole input, output 1x1) ----
+# Then y[n, f] = b[f] + sum_d x[n, d] wm[f, d] over the flattened window d = (c, u, v): the
+# loops of direct.py with i = j = 0 and no padding, read straight from x (no copy). The
+# phase-plane machinery would compute one useful position per plane plus junk, so these
+# loops run over contiguous rows instead, vectorised over outputs (lanes = different
+# outputs, every sum in increasing order).
 
 @njit(cache=True, parallel=True)
-def lanes_to_rows(yt, f_, ho, wo, n_, rows, pitch):
-    """``yt`` in the layout of :func:`rows_to_lanes` -> ``y (N, f_, ho, wo)`` (junk
-    positions and maps beyond ``f_`` dropped)."""
-    y = np.empty((n_, f_, ho, wo), dtype=yt.dtype)
-    for fi in prange(f_ * ho):
-        f = fi // ho
-        i = fi % ho
-        src = yt[i // rows, f]
-        off = (i % rows) * pitch
-        for j in range(wo):
-            for n in range(n_):
-                y[n, f, i, j] = src[off + j * n_ + n]
+def full_window_forward(x2, wt, b):
+    """``y (N, F) = b + x2 (N, D) @ wt (D, F)``; one image per iteration, sum over d in order."""
+    n_, d_ = x2.shape
+    f_ = wt.shape[1]
+    y = np.empty((n_, f_), dtype=x2.dtype)
+    for n in prange(n_):
+        acc = y[n]
+        acc[:] = b
+        for d in range(d_):
+            xv = x2[n, d]
+            row = wt[d]
+            for f in range(f_):
+                acc[f] += xv * row[f]
     return y
+
+
+@njit(cache=True, parallel=True)
+def full_window_dx(dy2, wm):
+    """``dx (N, D) = dy2 (N, F) @ wm (F, D)``; one image per iteration, sum over f in order."""
+    n_, f_ = dy2.shape
+    d_ = wm.shape[1]
+    dx = np.zeros((n_, d_), dtype=dy2.dtype)
+    for n in prange(n_):
+        acc = dx[n]
+        for f in range(f_):
+            g = dy2[n, f]
+            row = wm[f]
+            for d in range(d_):
+                acc[d] += g * row[d]
+    return dx
+
+
+@njit(cache=True, parallel=True)
+def full_window_dw(dy2, x2, mask_rows):
+    """``dw (F, D) = dy2.T @ x2`` (sum over n in order), ``db[f] = sum_n dy2[n, f]``;
+    one filter per iteration; rows outside the connection table stay 0."""
+    n_, f_ = dy2.shape
+    d_ = x2.shape[1]
+    dw = np.zeros((f_, d_), dtype=dy2.dtype)
+    db = np.zeros(f_, dtype=dy2.dtype)
+    for f in prange(f_):
+        acc = dw[f]
+        s = 0.0
+        for n in range(n_):
+            g = dy2[n, f]
+            s += g
+            row = x2[n]
+            for d in range(d_):
+                acc[d] += g * row[d]
+        db[f] = s
+        keep = mask_rows[f]
+        for d in range(d_):
+            if keep[d] == 0:
+                acc[d] = 0.0
+    return dw, db
+

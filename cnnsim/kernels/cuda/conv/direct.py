@@ -1,4 +1,4 @@
-"""CUDA twins of ``cnnsim.kernels.conv``: direct 2-D convolution, forward and backward.
+"""CUDA twins of ``cnnsim.kernels.conv.direct``: the plain direct loops, forward and backward.
 
 Same formulas, shapes and signatures as the CPU kernels (see that module):
 
@@ -16,40 +16,16 @@ Launches (no float atomics; every output written by one thread or one block):
 """
 from numba import cuda, float64
 
-from ._util import (block_sum, empty, grid1d, per_threads, reduce_launch, threads, to_device,
-                    zero_of)
-
-
-@cuda.jit
-def _pad(x, top, left, xp):
-    t = cuda.grid(1)
-    if t >= xp.size:
-        return
-    n_, c_, hp, wp = xp.shape
-    q = t
-    j = q % wp
-    q //= wp
-    i = q % hp
-    q //= hp
-    c = q % c_
-    n = q // c_
-    r = i - top
-    s = j - left
-    if 0 <= r < x.shape[2] and 0 <= s < x.shape[3]:
-        xp[n, c, i, j] = x[n, c, r, s]
-    else:
-        xp[n, c, i, j] = 0
-
-
-def pad_nchw(x, top, bottom, left, right):
-    """Zero-pad the two spatial axes of ``x (N, C, H, W)`` (a device array)."""
-    x = to_device(x)
-    if top == 0 and bottom == 0 and left == 0 and right == 0:
-        return x
-    n_, c_, h, w = x.shape
-    xp = empty((n_, c_, h + top + bottom, w + left + right), x.dtype)
-    _pad[grid1d(xp.size)](x, top, left, xp)
-    return xp
+from .._util import (
+    block_sum,
+    empty,
+    grid1d,
+    per_threads,
+    reduce_launch,
+    threads,
+    to_device,
+    zero_of,
+)
 
 
 @cuda.jit

@@ -1,0 +1,284 @@
+"""Direct 2-D convolution (cross-correlation, as every CNN library computes it).
+
+Arrays in, arrays out; no validation (``cnnsim.functional.conv`` validates once). The
+package, read in this order:
+
+* :mod:`~cnnsim.kernels.conv.direct`: the plain loops (forward, ``dx``, ``dw``): what is
+  computed. They run for small calls (:func:`use_direct`).
+* :mod:`~cnnsim.kernels.conv.layouts`: batch lanes and phase planes, the rearrangements
+  that make every kernel tap a constant offset into one flat array.
+* :mod:`~cnnsim.kernels.conv.blocked`: the register-blocked micro-kernels over those
+  layouts, each documented with the direct loop it replaces.
+* this module: the three entry points, choosing the path from the shapes only.
+
+Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, W_out)``;
+``mask (F, C)`` uint8 connection table (1 = filter f reads map c).
+
+    y[n, f, i, j] = b[f] + sum_{c: mask[f,c]} sum_{u<KH, v<KW}
+                    w[f, c, u, v] * xp[n, c, i*sh + u, j*sw + v]
+
+where ``xp`` is ``x`` zero-padded by ``(top, bottom, left, right)``.
+
+How it is fast while staying *direct* (no im2col matrix): the input is laid out once per
+call so that every kernel tap becomes a constant offset into one flat array, and the hot
+loop (:func:`cnnsim.kernels.conv.blocked.plane_conv`) updates a block of 5 output maps
+from 3 taps per pass over contiguous positions (3 maps x 4 taps for layers with few maps),
+so each loaded input feeds several multiply-adds from registers. Two layouts:
+
+* **batch lanes** (stride 1, ``N * W_out >= LANES_MIN``: training batches): the images are
+  the innermost axis, ``xt[c, I, J, n]``; one output row of the whole batch is one
+  contiguous run of ``W_out * N`` positions, with nothing wasted (short rows are taken a
+  few at a time, with a little junk between them: ``layouts.lane_rows``);
+* **phase planes** (strided layers, single images): each image's zero-padded planes are
+  split into their stride phases (stride folded away) and stored flat at a fixed row
+  pitch; the few "junk" columns between rows are computed and dropped.
+
+The two backward passes reuse the same machinery:
+
+* ``dx`` is a stride-1 direct convolution of the zero-padded ``dy`` with the flipped
+  kernels (in phase planes: one output "map" per input channel and stride phase), or, in
+  batch lanes where the padding would waste much of that work, a scatter of each ``dy``
+  row into the input rows it came from
+  (:func:`~cnnsim.kernels.conv.blocked.lanes_input_grad`: only the useful multiply-adds;
+  ``_scatter_dx`` decides);
+* ``dw[f, c, u, v] = sum_{n,i,j} dy[n, f, i, j] xp[n, c, i*sh+u, j*sw+v]`` is a blocked
+  set of dot products (2 filters x 4 taps per work item) over either layout.
+
+Which layout and block a call uses depends on the shapes only, never on the thread count
+or the machine load. Every output element is written by exactly one thread and summed in
+a fixed order, so results do not depend on the thread count (determinism is a contract).
+Masked-off (filter, channel) pairs get weight 0 in the blocked layout, and junk positions
+meet real inputs with a zero ``dy`` in the weight gradient (so an infinite or NaN input
+could still reach a NaN there; inputs are finite in use, and training stops at the first
+non-finite value anyway).
+"""
+import numpy as np
+from numba import njit
+
+from .blocked import (
+    FBW,
+    GW,
+    WIDE_MIN_MAPS,
+    block_shape,
+    blocked_weight_grad,
+    full_window_dw,
+    full_window_dx,
+    full_window_forward,
+    lanes_input_grad,
+    plane_conv,
+)
+from .direct import backward_input as direct_backward_input
+from .direct import backward_weight as direct_backward_weight
+from .direct import bias_grad
+from .direct import forward as direct_forward
+from .layouts import (
+    crop_rows,
+    dx_taps_and_weights,
+    flat_rows,
+    forward_taps,
+    forward_weights,
+    lane_rows,
+    lanes_dx_weights,
+    lanes_to_rows,
+    mask_rows,
+    masked_rows,
+    phase_geometry,
+    round_up,
+    rows_to_lanes,
+    scatter_phases,
+    to_lanes,
+    to_phase_planes,
+    zeros_like_bias,
+)
+
+LANES_MIN = 64      # batch-lane layout when stride 1 and N * W_out >= this (8 AVX2 vectors)
+NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one
+DIRECT_MAX_MACS = 20_000   # calls with fewer multiply-adds run the plain loops (direct.py)
+
+
+@njit(cache=True)
+def use_direct(macs):
+    """Run the plain loops of ``direct.py``? For calls of fewer than ``DIRECT_MAX_MACS``
+    multiply-adds the layouts' copies and the several parallel regions of the fast path
+    cost more than the arithmetic (measured, docs/performance.md). Shapes only."""
+    return macs < DIRECT_MAX_MACS
+
+
+@njit(cache=True)
+def _macs(n_, f_, c_, kh, kw, ho, wo):
+    return n_ * f_ * c_ * kh * kw * ho * wo
+
+
+@njit(cache=True)
+def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
+    """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``:
+    :func:`direct.forward` for small calls, else :func:`fast_forward`."""
+    n_, c_, h, wd = x.shape
+    f_, _, kh, kw = w.shape
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (wd + left + right - kw) // sw + 1
+    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+        return direct_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
+    return fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
+
+
+@njit(cache=True)
+def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
+    """``dx (N, C, H, W)`` from ``dy (N, F, H_out, W_out)`` and ``w (F, C, KH, KW)``:
+    :func:`direct.backward_input` for small calls, else :func:`fast_backward_input`."""
+    n_, f_, ho, wo = dy.shape
+    _, c_, kh, kw = w.shape
+    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+        return direct_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
+    return fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
+
+
+@njit(cache=True)
+def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
+    """``dw (F, C, KH, KW)`` and ``db (F,)`` from ``dy (N, F, H_out, W_out)`` and ``x``:
+    :func:`direct.backward_weight` for small calls, else :func:`fast_backward_weight`."""
+    n_, f_, ho, wo = dy.shape
+    c_ = x.shape[1]
+    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+        return direct_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
+    return fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
+
+
+# ---- the fast path: layouts + blocked micro-kernels (same results to rounding) ----
+
+@njit(cache=True)
+def _lanes(n_, wo, sh, sw):
+    """Use the batch-lane layout (``layouts.to_lanes``): stride 1 and enough images
+    times output columns to fill the vector loop. Depends on the shapes only, so a given
+    call always takes the same path (determinism)."""
+    return sh == 1 and sw == 1 and n_ >= 2 and n_ * wo >= LANES_MIN
+
+
+@njit(cache=True)
+def _full_window(x_shape, w_shape, top, bottom, left, right):
+    return (top == 0 and bottom == 0 and left == 0 and right == 0
+            and x_shape[2] == w_shape[2] and x_shape[3] == w_shape[3])
+
+
+@njit(cache=True)
+def _scatter_dx(dy_positions, dx_positions, c_):
+    """Batch-lane ``dx``: scatter the ``dy`` rows (useful multiply-adds only, 3-map blocks)
+    rather than correlate the zero-padded ``dy`` (every ``dx`` position times every tap,
+    in 5-map blocks when there are enough maps)? Whichever does less work, counting the
+    3-map block as ``NARROW_COST`` times slower per multiply-add (measured). Scatter wins
+    where the padding is large (LeNet-5 C3: 100 dy vs 196 dx positions per map, 2x);
+    "same" layers (AlexNet C3/C5, ResNet) correlate, 7-15 % faster there."""
+    corr = dx_positions * (1.0 if c_ >= WIDE_MIN_MAPS else NARROW_COST)
+    return dy_positions * NARROW_COST < corr
+
+
+@njit(cache=True)
+def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
+    """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``.
+
+    ``y[n,f,i,j] = b[f] + sum_{c,u,v} mask[f,c] w[f,c,u,v] xp[n,c,i*sh+u,j*sw+v]``.
+    """
+    n_, c_, h, wd = x.shape
+    f_, _, kh, kw = w.shape
+    if _full_window(x.shape, w.shape, top, bottom, left, right):
+        wt = np.ascontiguousarray(masked_rows(w, mask).T)
+        y2 = full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
+        return y2.reshape(n_, f_, 1, 1)
+    ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
+    fb, g = block_shape(f_)
+    bias = np.zeros(round_up(f_, fb), dtype=x.dtype)
+    bias[:f_] = b
+    if _lanes(n_, wo, sh, sw):
+        # one group per output row (or a few short ones), positions (j, n)
+        rows, ng, slack = lane_rows(ho, wo, wq, n_)
+        xt = to_lanes(x, top, left, hq, wq, slack)
+        offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
+        wg = forward_weights(w, mask, offs.shape[0], fb)
+        yt = plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, (rows - 1) * wq * n_ + wo * n_)
+        return lanes_to_rows(yt, f_, ho, wo, n_, rows, wq * n_)
+    xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
+    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, g)
+    wg = forward_weights(w, mask, offs.shape[0], fb)
+    yf = plane_conv(xf.reshape(-1), xf.shape[1], n_, offs, wg, bias, ho * wq)
+    return crop_rows(yf, f_, ho, wo, wq)
+
+
+@njit(cache=True)
+def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
+    """``dx (N, C, H, W)`` from ``dy (N, F, H_out, W_out)`` and ``w (F, C, KH, KW)``.
+
+    ``dxp[n, c, i*sh + u, j*sw + v] += w[f, c, u, v] * dy[n, f, i, j]``, then the padding is
+    cut. Computed as a stride-1 direct convolution of ``dy`` (zero-padded by
+    ``ceil(K/s) - 1``) with the flipped kernels, one output map per (channel, stride phase).
+    """
+    n_, f_, ho, wo = dy.shape
+    _, c_, kh, kw = w.shape
+    if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
+        dx2 = full_window_dx(dy.reshape(n_, f_), masked_rows(w, mask))
+        return dx2.reshape(n_, c_, in_h, in_w)
+    if _lanes(n_, in_w, sh, sw):
+        if _scatter_dx(ho * wo, in_h * in_w, c_):
+            dyt = rows_to_lanes(dy, round_up(f_, 4), 1, 0)
+            dxt = lanes_input_grad(dyt, lanes_dx_weights(w, mask, dyt.shape[1]), n_,
+                                   in_h, in_w, top, left)
+            return lanes_to_rows(dxt, c_, in_h, in_w, n_, 1, 0)
+        # correlate dy, zero-padded by K-1-pad (negative: cropped), over dx's own rows
+        # and columns only (not the padding that would be cut afterwards)
+        hd = in_h + kh - 1
+        wd = in_w + kw - 1
+        rows, ng, slack = lane_rows(in_h, in_w, wd, n_)
+        dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd, slack)
+        offs, wg = dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
+        yt = plane_conv(dyt, rows * wd * n_, ng, offs * n_, wg, zeros_like_bias(wg),
+                        (rows - 1) * wd * n_ + in_w * n_)
+        return lanes_to_rows(yt, c_, in_h, in_w, n_, rows, wd * n_)
+    hp = in_h + top + bottom
+    wp = in_w + left + right
+    qh = (kh + sh - 1) // sh
+    qw = (kw + sw - 1) // sw
+    hx = (hp + sh - 1) // sh           # rows of each phase plane of dxp
+    wx = (wp + sw - 1) // sw
+    hd = hx + qh - 1                   # padded dy plane: qh-1 zero rows on top
+    wd = wx + qw - 1
+    dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
+    offs, wg = dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd)
+    yf = plane_conv(dyf.reshape(-1), dyf.shape[1], n_, offs, wg, zeros_like_bias(wg), hx * wd)
+    return scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, wd)
+
+
+@njit(cache=True)
+def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
+    """``dw (F, C, KH, KW)`` and ``db (F,)`` from ``dy (N, F, H_out, W_out)`` and ``x``.
+
+    dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] * xp[n, c, i*sh + u, j*sw + v];
+    db[f] = sum_{n, i, j} dy[n, f, i, j]. Entries outside the connection table are 0.
+    """
+    n_, c_, h, wd = x.shape
+    f_ = dy.shape[1]
+    if _full_window(x.shape, (f_, c_, kh, kw), top, bottom, left, right):
+        dw2, db = full_window_dw(dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd),
+                                  mask_rows(mask, kh, kw))
+        return dw2.reshape(f_, c_, kh, kw), db
+    ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
+    if _lanes(n_, wo, sh, sw):
+        rows, ng, slack = lane_rows(ho, wo, wq, n_)
+        xt = to_lanes(x, top, left, hq, wq, slack)
+        offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, GW) * n_
+        dyt = rows_to_lanes(dy, round_up(f_, FBW), rows, wq * n_)
+        dwg = blocked_weight_grad(dyt, xt, rows * wq * n_, offs, dyt.shape[2])
+    else:
+        xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
+        offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, GW)
+        dyf = flat_rows(dy, round_up(f_, FBW), wq)
+        dwg = blocked_weight_grad(dyf, xf.reshape(-1), xf.shape[1], offs, ho * wq)
+    dw = np.zeros((f_, c_, kh, kw), dtype=dy.dtype)
+    for f in range(f_):
+        for c in range(c_):
+            if mask[f, c] == 0:
+                continue
+            for u in range(kh):
+                for v in range(kw):
+                    dw[f, c, u, v] = dwg[f, (c * kh + u) * kw + v]
+    db = bias_grad(dy)
+    return dw, db
+

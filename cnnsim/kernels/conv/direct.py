@@ -1,0 +1,124 @@
+"""The direct convolution as a student writes it: three plain loops (forward, dx, dw).
+
+This module is the documentation of what the fast path (:mod:`cnnsim.kernels.conv.blocked`
+over the layouts of :mod:`cnnsim.kernels.conv.layouts`) computes, and it is what runs for
+small calls, where rearranging the arrays would cost more than the arithmetic
+(:func:`cnnsim.kernels.conv.use_direct`). Each blocked micro-kernel names the loop here
+that it replaces.
+
+Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, W_out)``;
+``mask (F, C)`` uint8 connection table (1 = filter f reads map c); padding
+``(top, bottom, left, right)``, stride ``(sh, sw)``.
+
+    forward  y[n, f, i, j]  = b[f] + sum_{c: mask[f,c]} sum_{u, v} w[f, c, u, v] xp[n, c, i*sh+u, j*sw+v]
+    input    dx[n, c, r, s] = sum_{f: mask[f,c]} sum_{u, v: r+top = i*sh+u, s+left = j*sw+v}
+                              w[f, c, u, v] dy[n, f, i, j]
+    weight   dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] xp[n, c, i*sh+u, j*sw+v]
+    bias     db[f]          = sum_{n, i, j} dy[n, f, i, j]
+
+``xp`` is ``x`` zero-padded; padding positions are skipped here, never multiplied. Each
+output element is summed by one thread in the order written, so the result does not
+depend on the thread count.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def forward(x, w, b, mask, sh, sw, top, bottom, left, right):
+    """``y (N, F, H_out, W_out)``: one ``prange`` iteration per (image, filter)."""
+    n_, c_, h, wd = x.shape
+    f_, _, kh, kw = w.shape
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (wd + left + right - kw) // sw + 1
+    y = np.empty((n_, f_, ho, wo), dtype=x.dtype)
+    for nf in prange(n_ * f_):
+        n = nf // f_
+        f = nf % f_
+        for i in range(ho):
+            for j in range(wo):
+                acc = b[f]
+                for c in range(c_):
+                    if mask[f, c] == 0:
+                        continue
+                    for u in range(kh):
+                        r = i * sh + u - top
+                        if r < 0 or r >= h:
+                            continue            # a padding row: nothing to add
+                        for v in range(kw):
+                            s = j * sw + v - left
+                            if 0 <= s < wd:
+                                acc += w[f, c, u, v] * x[n, c, r, s]
+                y[n, f, i, j] = acc
+    return y
+
+
+@njit(cache=True, parallel=True)
+def backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
+    """``dx (N, C, H, W)``: each input position gathers the outputs that read it
+    (``i*sh + u = r + top``, ``j*sw + v = s + left``); one iteration per (image, channel)."""
+    n_, f_, ho, wo = dy.shape
+    _, c_, kh, kw = w.shape
+    dx = np.zeros((n_, c_, in_h, in_w), dtype=dy.dtype)
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        for r in range(in_h):
+            for s in range(in_w):
+                acc = dx[n, c, r, s]
+                for f in range(f_):
+                    if mask[f, c] == 0:
+                        continue
+                    for u in range(kh):
+                        ri = r + top - u
+                        if ri < 0 or ri % sh != 0 or ri // sh >= ho:
+                            continue
+                        for v in range(kw):
+                            sj = s + left - v
+                            if sj >= 0 and sj % sw == 0 and sj // sw < wo:
+                                acc += w[f, c, u, v] * dy[n, f, ri // sh, sj // sw]
+                dx[n, c, r, s] = acc
+    return dx
+
+
+@njit(cache=True, parallel=True)
+def backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
+    """``dw (F, C, KH, KW)`` and ``db (F,)``; one iteration per (filter, channel).
+    Entries outside the connection table are 0."""
+    n_, c_, h, wd = x.shape
+    f_, ho, wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    dw = np.zeros((f_, c_, kh, kw), dtype=dy.dtype)
+    for fc in prange(f_ * c_):
+        f = fc // c_
+        c = fc % c_
+        if mask[f, c] == 0:
+            continue
+        for u in range(kh):
+            for v in range(kw):
+                acc = dw[f, c, u, v]
+                for n in range(n_):
+                    for i in range(ho):
+                        r = i * sh + u - top
+                        if r < 0 or r >= h:
+                            continue
+                        for j in range(wo):
+                            s = j * sw + v - left
+                            if 0 <= s < wd:
+                                acc += dy[n, f, i, j] * x[n, c, r, s]
+                dw[f, c, u, v] = acc
+    return dw, bias_grad(dy)
+
+
+@njit(cache=True, parallel=True)
+def bias_grad(dy):
+    """``db[f] = sum_{n,i,j} dy[n, f, i, j]``, one thread per f, fixed order."""
+    n_, f_, ho, wo = dy.shape
+    db = np.zeros(f_, dtype=dy.dtype)
+    for f in prange(f_):
+        s = 0.0
+        for n in range(n_):
+            for i in range(ho):
+                for j in range(wo):
+                    s += dy[n, f, i, j]
+        db[f] = s
+    return db
