@@ -7,8 +7,12 @@
 ``tile``             side of the square shared-memory tiles of the CUDA dense kernels.
 ``serial_work``      CPU calls estimated below this many nanoseconds of one core's work run
                      on one thread (see ``functional._dispatch.kernels_for``); 0 = never.
-``serial_work_shared`` the same while other processes keep the cores busy (load average);
-                     0 = ignore the load. Env: CNNSIM_SERIAL_WORK, CNNSIM_SERIAL_WORK_SHARED.
+                     The call's size alone decides (measured crossover, docs/performance.md).
+                     Env: CNNSIM_SERIAL_WORK.
+``vector_width``     "auto" (the widest vectors the CPU has: 512-bit on AVX-512 machines, where
+                     LLVM would otherwise stay at 256), "256" (LLVM's default choice), or
+                     "512". Applied once, before the first kernel compiles
+                     (``cnnsim.kernels.use_vector_width``). Env: CNNSIM_VECTOR_WIDTH.
 
 The target may also be set with the ``CNNSIM_TARGET`` environment variable.
 """
@@ -21,7 +25,7 @@ fastmath = False
 threads_per_block = 128
 tile = 16
 serial_work = int(os.environ.get("CNNSIM_SERIAL_WORK", 2_000_000))
-serial_work_shared = int(os.environ.get("CNNSIM_SERIAL_WORK_SHARED", 100_000_000))
+vector_width = os.environ.get("CNNSIM_VECTOR_WIDTH", "auto").strip().lower() or "auto"
 TARGETS = ("cpu", "cuda")
 
 target = os.environ.get("CNNSIM_TARGET", "cpu").strip().lower() or "cpu"

@@ -74,11 +74,41 @@ def test_round_robin_alternates_cnnsim_and_torch_and_times_baselines_apart():
     assert timed == ["cnnsim", "torch"] * 3 + ["numpy_im2col"] * 3
 
 
-def test_bench_switches_off_the_load_average_rule_only_while_it_runs(monkeypatch):
-    from cnnsim import config
-    from cnnsim.bench import run
-    seen = []
-    monkeypatch.setattr(config, "serial_work_shared", 12345)
-    monkeypatch.setattr(run, "bench_case", lambda *a: seen.append(config.serial_work_shared))
-    run.run_bench(only="avg_2x2", is_quick=True)
-    assert seen == [0] and config.serial_work_shared == 12345
+def test_dispatch_reads_no_load_average():
+    """Serial or parallel is decided by the call's size alone (issue 20, item 4): nothing in
+    the library reads the machine's load, and the bench changes no dispatch setting."""
+    import pathlib
+
+    import cnnsim
+    root = pathlib.Path(cnnsim.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        assert "getloadavg" not in text and "serial_work_shared" not in text, path
+
+
+def test_benchmarks_live_only_in_bench_and_run_and_extensions_do_not_import_each_other():
+    import ast
+    import pathlib
+
+    import cnnsim
+    root = pathlib.Path(cnnsim.__file__).parent
+
+    def imports(path):
+        mods = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = "." * node.level + (node.module or "")
+                mods.add(base)
+                mods.update(f"{base}.{a.name}" if node.module else base + a.name
+                            for a in node.names)
+            elif isinstance(node, ast.Import):
+                mods.update(a.name for a in node.names)
+        return mods
+    # run.py imports the measurements; they never import run.py (no circle)
+    assert not any(m.split(".")[-1] == "run" for m in imports(root / "bench" / "extensions.py"))
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        assert path.name != "bench.py", f"{rel}: benchmarks live in cnnsim/bench/"
+        if rel.parts[0] not in ("bench", "cli"):
+            assert not any("bench" in m.split(".") for m in imports(path)), \
+                f"{rel} imports the bench (a layer above it)"

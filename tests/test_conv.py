@@ -193,6 +193,7 @@ def test_conv_path_backward_finite_differences(path, stride, padding, n, rng):
 def test_small_calls_take_the_direct_loops():
     assert conv_kernels.use_direct(conv_kernels.DIRECT_MAX_MACS - 1)
     assert not conv_kernels.use_direct(conv_kernels.DIRECT_MAX_MACS)
+    assert conv_kernels.use_direct(1 * 2 * 1 * 9 * 3 * 3)   # the small determinism case
 
 
 @pytest.mark.parametrize("stride,padding,n", [(1, "valid", 2), (2, "same", 2),
@@ -253,10 +254,10 @@ def test_conv_deterministic_across_threads(monkeypatch):
     from cnnsim import config
     monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
     rng = np.random.default_rng(0)
-    for n in (1, 3, 12):       # direct loops (small), image layout, batch-lane layout
-        x = rng.standard_normal((n, 4, 9, 9)).astype(np.float32)
-        w = rng.standard_normal((9, 4, 3, 3)).astype(np.float32)
-        dy = rng.standard_normal((n, 9, 7, 7)).astype(np.float32)
+    for n, c, f, hw in ((1, 1, 2, 5), (3, 4, 9, 9), (12, 4, 9, 9)):   # direct, image, lanes
+        x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+        w = rng.standard_normal((f, c, 3, 3)).astype(np.float32)
+        dy = rng.standard_normal((n, f, hw - 2, hw - 2)).astype(np.float32)
         before = numba.get_num_threads()
         outs = []
         for t in sorted({1, 2, before}):

@@ -70,7 +70,6 @@ def test_dense_backward_finite_differences(rng):
 def test_dense_deterministic_across_threads(monkeypatch):
     from cnnsim import config
     monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
-    monkeypatch.setattr(config, "serial_work_shared", 0)
     import numba
     rng = np.random.default_rng(0)
     x = rng.standard_normal((20, 300)).astype(np.float32)

@@ -9,7 +9,6 @@ from cnnsim.functional import _dispatch
 
 def test_small_work_runs_on_one_thread_and_restores_count(monkeypatch):
     monkeypatch.setattr(config, "serial_work", 1000)
-    monkeypatch.setattr(config, "serial_work_shared", 0)
     seen = []
     k = _dispatch.kernels_for("activations", 10)
     monkeypatch.setattr(k._mod, "relu_forward", lambda x: seen.append(numba.get_num_threads()) or x)
@@ -25,7 +24,6 @@ def test_serial_and_parallel_paths_agree(monkeypatch, rng):
     outs = []
     for limit in (0, 10**12):               # never serial, always serial
         monkeypatch.setattr(config, "serial_work", limit)
-        monkeypatch.setattr(config, "serial_work_shared", 0)
         y = F.tanh(F.conv2d(x, w))
         outs.append((y, *F.conv2d_backward(np.ones_like(y), x, w), F.avg_pool2d(y, 2)))
     for a, b in zip(*outs):

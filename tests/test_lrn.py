@@ -139,7 +139,6 @@ def test_lrn_bad_arrays(call, exc, msg):
 def test_lrn_deterministic_across_threads(monkeypatch):
     from cnnsim import config
     monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
-    monkeypatch.setattr(config, "serial_work_shared", 0)
     import numba
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 10, 5, 7)).astype(np.float32)

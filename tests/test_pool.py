@@ -230,7 +230,6 @@ def test_pool_backward_bad_dy(name):
 def test_pool_deterministic_across_threads(monkeypatch):
     from cnnsim import config
     monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
-    monkeypatch.setattr(config, "serial_work_shared", 0)
     import numba
     rng = np.random.default_rng(0)
     x = np.round(rng.standard_normal((2, 4, 9, 9)) * 2).astype(np.float32)

@@ -5,4 +5,4 @@ reference on the lecture's layers. Returns plain data; ``cnnsim.cli.bench_cmd`` 
     report = run_bench(only="lenet", is_quick=True)
 """
 from .cases import ALL_CASES, CONV_CASES, POOL_CASES, ConvCase, PoolCase, select  # noqa: F401
-from .run import EXTENSIONS, register_extension, run_bench  # noqa: F401
+from .run import EXTENSIONS, run_bench  # noqa: F401

@@ -12,30 +12,25 @@ import time
 
 import numpy as np
 
-from .. import config
 from .. import functional as F
 from ..testing import naive
-from . import baselines
+from . import baselines, extensions, peak
 from .cases import ConvCase, select
 
 SKIP_TORCH = "skipped (torch not installed)"
 SKIP_MISSING = "skipped (not available)"
 
-# Whole-model rows (``cnnsim.bench.extensions``): functions ``fn(threads, repeat, is_quick)
-# -> dict`` registered with ``register_extension``. They run when ``only`` is None or part of
-# their name (``--only lenet5_training``).
+# Whole-model rows (``cnnsim.bench.extensions``): ``fn(threads, repeat, is_quick) -> dict``.
+# They run when ``only`` is None or part of their name (``--only lenet5_training``).
+# run.py imports the measurements; they never import run.py (no circle).
 EXTENSIONS = {
-    "lenet5_training_throughput": None,   # images/s at batch 64, cnnsim vs same model in PyTorch
-    "step_lenet5_start": None,            # warm (JIT cache hot) and cold start of `cnnsim step lenet5`
-    "alexnet_trace_peak_memory": None,    # peak memory of a full AlexNet trace of one image
+    "lenet5_training_throughput": extensions.training_throughput,  # images/s, batch 64, vs PyTorch
+    "googlenet_fwd_bwd": extensions.googlenet_fwd_bwd,   # batch 8 at 224, vs torchvision
+    "resnet18_fwd_bwd": extensions.resnet18_fwd_bwd,     # batch 8 at 224, vs torchvision
+    "trace_overhead": extensions.trace_overhead,         # full trace vs plain forward
+    "step_lenet5_start": extensions.step_start,       # warm and cold start of `cnnsim step lenet5`
+    "alexnet_trace_peak_memory": extensions.trace_peak_memory,  # peak memory, AlexNet trace
 }
-
-
-def register_extension(name, fn):
-    """Plug in a measurement for one of the ``EXTENSIONS`` rows."""
-    if name not in EXTENSIONS:
-        raise ValueError(f"bench: unknown extension {name!r}; known: {', '.join(EXTENSIONS)}")
-    EXTENSIONS[name] = fn
 
 
 def cpu_model():
@@ -206,7 +201,7 @@ def _available_pool_ops():
                                         "avg_pool2d_backward", "lrn", "lrn_backward"))
 
 
-def bench_case(case, repeat, torch, rng):
+def bench_case(case, repeat, torch, rng, peak_gflops=None):
     """One row: medians of forward and forward+backward per implementation, plus derived."""
     row = {"name": case.name, "title": case.title, "kind": case.kind, "batch": case.n,
            "target_ratio": case.target}
@@ -226,6 +221,8 @@ def bench_case(case, repeat, torch, rng):
         row["gflop_forward"] = fl / 1e9
         row["gflops"] = {k: {"forward": fl / fwd[k] / 1e9, "forward_backward": 3 * fl / fb[k] / 1e9}
                          for k in fwd}
+        if peak_gflops:
+            row["share_of_peak"] = row["gflops"]["cnnsim"]["forward_backward"] / peak_gflops
         if case.naive_batch:
             row["naive"] = _naive_per_image(case, rng, fb["cnnsim"] / case.n)
     if torch is not None:
@@ -242,9 +239,6 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     ``threads`` is applied to Numba and PyTorch alike (clipped to what Numba allows).
     """
     import numba
-    from .extensions import register_all
-    if not any(EXTENSIONS.values()):
-        register_all()
     ext_names = [n for n in EXTENSIONS if only is None or only in n]
     try:
         cases = select(only, is_quick)
@@ -260,24 +254,16 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     if repeat is None:
         repeat = 1 if is_quick else 7
     rng = np.random.default_rng(seed)
-    # The load-average switch (``config.serial_work_shared``: run calls under 100 ms on one
-    # thread while other processes are busy) would read this process's own idle PyTorch
-    # threads as "other load" and time LeNet-5 C3 on one thread in some rows but not
-    # others (measured: 1.8 ms vs 4.5-6.2 ms). The bench times the kernels, so it is off.
-    shared, config.serial_work_shared = config.serial_work_shared, 0
-    try:
-        rows = [bench_case(c, repeat, torch, rng) for c in cases]
-    finally:
-        config.serial_work_shared = shared
+    pk = peak.peaks(threads)      # before the rows: the header, and each row's share of it
+    rows = [bench_case(c, repeat, torch, rng, pk["fma_gflops"]) for c in cases]
     ext = {}
     for name, fn in EXTENSIONS.items():
         if name not in ext_names:
             ext[name] = f"skipped (--only {only})"
-        elif fn is None:
-            ext[name] = "not measured (no measurement registered)"
         else:
             ext[name] = fn(threads, repeat, is_quick)
     env = environment(threads)
+    env["peak"] = pk
     env["repeat"] = repeat
     env["method"] = ("median of repeats after one warm-up, same process; cnnsim and torch "
                      "alternated, the NumPy baseline timed apart; ratio = cnnsim / torch")

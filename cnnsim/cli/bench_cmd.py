@@ -20,6 +20,11 @@ def format_report(rep):
              f"threads: {env['threads']}, repeats: {env['repeat']}",
              f"numpy {env['numpy']}  numba {env['numba']}  torch {env['torch'] or 'not installed'}"
              f"  BLAS: {env['blas']}"]
+    pk = env.get("peak")
+    if pk:
+        lines.append(f"vectors: {pk['vector']['bits']}-bit ({pk['vector']['why']}); measured peak: "
+                     f"FMA loop {pk['fma_gflops']:.0f} GFLOP/s on {env['threads']} threads, "
+                     f"numpy sgemm {pk['sgemm_gflops']:.0f} GFLOP/s")
     if env["openblas_env"]:
         lines.append(f"note: {env['openblas_env']} set; they can slow NumPy's BLAS (im2col column)")
     lines.append(f"method: {env['method']}")
@@ -42,7 +47,8 @@ def format_report(rep):
             f"{_ms(f.get('torch'))} | {_ms(fb['cnnsim']):>18s} {_ms(fb.get('numpy_im2col'))} "
             f"{_ms(fb.get('torch'))} | {(f'{gf:7.1f}' if gf else '      -')} | "
             f"{_ratio(row, 'ratio_forward'):>9s} {_ratio(row, 'ratio_forward_backward'):>7s} "
-            f"{(f'{tgt:.1f}' if tgt else '-'):>6s}{mark}")
+            f"{(f'{tgt:.1f}' if tgt else '-'):>6s}{mark}"
+            + (f"  ({100 * row['share_of_peak']:.0f}% of peak)" if "share_of_peak" in row else ""))
         if row["torch"] != "ok":
             lines.append(f"{'':15s}       torch: {row['torch']}")
         if "naive" in row:

@@ -4,14 +4,11 @@
 ``cnnsim.kernels.cuda.conv`` on the "cuda" target: same function names, same signatures.
 """
 import importlib
-import os
-import time
 
 import numba
 import numpy as np
 
 from .. import config, to_host  # noqa: F401  (to_host: the one definition, cnnsim.to_host)
-
 
 _CPU = {}
 
@@ -22,38 +19,19 @@ def kernels_for(family, work=None):
     ``work``: an estimate of the call's cost in nanoseconds of one core (about one per
     element of a cheap element-wise pass, 8 per tanh/exp, 0.2 per conv multiply-add). Below
     ``config.serial_work`` the CPU kernels run on one thread: starting a parallel region
-    costs microseconds on an idle machine and milliseconds when the cores are shared
-    (a worker thread that lost its core must be rescheduled), far more than the work.
-    Results are the same either way (every kernel is deterministic across thread counts).
+    and waking the worker threads costs more than the work saves (see
+    docs/performance.md, "Dispatch", for the measured crossover). The choice depends on the
+    call's size only, never on the machine's load or what else runs, and results are the
+    same either way (every kernel is deterministic across thread counts).
     """
     if config.target == "cuda":
         return importlib.import_module(f"cnnsim.kernels.cuda.{family}")
     mod = _CPU.get(family)
     if mod is None:
         mod = _CPU[family] = importlib.import_module(f"cnnsim.kernels.{family}")
-    if work is not None and work < _serial_limit():
+    if work is not None and work < config.serial_work:
         return _OneThread(mod)
     return mod
-
-
-_shared = [0.0, False]     # (time of the last look, other processes busy?)
-
-
-def _serial_limit():
-    """``config.serial_work``, or ``config.serial_work_shared`` while other processes keep
-    the cores busy: the 1-minute load average, less this process's own Numba threads, of
-    at least 0.75 (looked up at most once a second). A parallel region then waits for a
-    worker thread to get a core back, milliseconds per call, and one thread is faster."""
-    if not config.serial_work_shared:
-        return config.serial_work
-    now = time.monotonic()
-    if now - _shared[0] > 1.0:
-        _shared[0] = now
-        try:
-            _shared[1] = os.getloadavg()[0] - numba.get_num_threads() >= 0.75
-        except (OSError, AttributeError):   # no load average on this platform (Windows)
-            _shared[1] = False
-    return config.serial_work_shared if _shared[1] else config.serial_work
 
 
 class _OneThread:

@@ -1,9 +1,9 @@
 """Time the CUDA twins on the lecture's layers against the CPU kernels and PyTorch/cuDNN,
 and check GPU/CPU parity on those shapes. Run on a machine with a GPU:
 
-    python -m cnnsim.kernels.cuda.bench                 # all layers, table
-    python -m cnnsim.kernels.cuda.bench --json > docs/cuda_bench.json
-    python -m cnnsim.kernels.cuda.bench --only alexnet --repeat 20
+    python -m cnnsim.bench.cuda                 # all layers, table
+    python -m cnnsim.bench.cuda --json > docs/cuda_bench.json
+    python -m cnnsim.bench.cuda --only alexnet --repeat 20
 
 Layers: the CPU benchmark's list (``cnnsim.bench.cases``: LeNet-5 C1/C3, AlexNet C1/C3/C5,
 ResNet 3x3, inception 1x1, AlexNet max pool, avg pool, LRN) plus AlexNet's first dense
@@ -20,8 +20,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ... import config, functional as F
-from ...bench.cases import PoolCase, select
+from .. import config
+from .. import functional as F
+from .cases import PoolCase, select
 
 
 def _tiny(case):
@@ -120,7 +121,8 @@ def _torch_fb(torch, case, host_args):
 
 def run(only=None, repeat=10, tiny=False, seed=0):
     from numba import cuda
-    from ._util import to_device, to_host
+
+    from ..kernels.cuda._util import to_device, to_host
     rng = np.random.default_rng(seed)
     cases = [_tiny(c) for c in select(only)] if tiny else select(only)
     dense = _dense_case(tiny)
@@ -179,14 +181,14 @@ def format_rows(rep):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m cnnsim.kernels.cuda.bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m cnnsim.bench.cuda", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=None, help="layers whose name contains this")
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--tiny", action="store_true", help="toy shapes: a smoke run")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    from ...kernels import cuda_available
+    from ..kernels import cuda_available
     ok, why = cuda_available()
     if not ok:
         raise SystemExit(why)

@@ -1,6 +1,6 @@
 """Benchmark (not a test): what recording a trace costs over a plain forward pass.
 
-    python -m cnnsim.engine.bench            # LeNet-5 batch 64, AlexNet 1 image
+    python -m cnnsim.bench.trace_cost            # LeNet-5 batch 64, AlexNet 1 image
 
 ``overhead(net, x)`` -> best-of-``repeats`` seconds of ``net(x)`` and of ``record(net, x)``
 and their ratio (after one warm-up call of each, so Numba compilation is not counted).
@@ -13,9 +13,9 @@ import tracemalloc
 
 import numpy as np
 
+from ..engine.trace import Recorder, Trace, record
 from ..graph import graph_of
 from ..layers.base import observe
-from .trace import Recorder, Trace, record
 
 
 def overhead(net, x, repeats=5):
