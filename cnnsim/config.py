@@ -9,10 +9,10 @@
                      on one thread (see ``functional._dispatch.kernels_for``); 0 = never.
                      The call's size alone decides (measured crossover, docs/performance.md).
                      Env: CNNSIM_SERIAL_WORK.
-``vector_width``     "auto" (the widest vectors the CPU has: 512-bit on AVX-512 machines, where
-                     LLVM would otherwise stay at 256), "256" (LLVM's default choice), or
-                     "512". Applied once, before the first kernel compiles
-                     (``cnnsim.kernels.use_vector_width``). Env: CNNSIM_VECTOR_WIDTH.
+``vector_width``     "auto" (LLVM's choice: 256-bit on AVX-512 Intel CPUs), "256", or "512"
+                     (512-bit vectors on AVX-512 CPUs; measured slower for cnnsim's fwd+bwd,
+                     see docs/performance.md). Applied once, before the first kernel
+                     compiles (``cnnsim.kernels.use_vector_width``). Env: CNNSIM_VECTOR_WIDTH.
 
 The target may also be set with the ``CNNSIM_TARGET`` environment variable.
 """

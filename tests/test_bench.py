@@ -112,3 +112,14 @@ def test_benchmarks_live_only_in_bench_and_run_and_extensions_do_not_import_each
         if rel.parts[0] not in ("bench", "cli"):
             assert not any("bench" in m.split(".") for m in imports(path)), \
                 f"{rel} imports the bench (a layer above it)"
+
+
+def test_vector_width_is_read_from_the_generated_code_and_bad_settings_fail():
+    import pytest
+
+    from cnnsim.bench import peak
+    from cnnsim.kernels import use_vector_width
+    vw = peak.vector_width()
+    assert vw["bits"] in (128, 256, 512) and vw["why"]
+    with pytest.raises(ValueError, match="config.vector_width"):
+        use_vector_width("1024")

@@ -2,7 +2,8 @@
 
 * ``fma_peak(threads)``: GFLOP/s of a Numba loop that does nothing but multiply-adds on
   values held in registers (16 chained FMAs per element of a 512-float row per thread,
-  compiled like the kernels, so at the vector width they use). Best of a few runs: on a
+  compiled like the kernels, so at the vector width they use: run with
+  ``CNNSIM_VECTOR_WIDTH=512`` for the AVX-512 peak). Best of a few runs: on a
   shared machine the best run is the one that had the cores.
 * ``sgemm_peak()``: GFLOP/s of NumPy's float32 matrix product (its BLAS, with the threads
   it has) on 1024 x 1024 matrices: what a tuned library reaches.
@@ -76,9 +77,22 @@ def sgemm_peak(n=1024, runs=5):
     return best
 
 
+@njit(fastmath={"contract"})
+def _width_probe(a, x):
+    for p in range(a.shape[0]):
+        a[p] = a[p] * x + x
+
+
 def vector_width():
-    from ..kernels import VECTOR_BITS, VECTOR_WHY
-    return {"bits": VECTOR_BITS, "why": VECTOR_WHY}
+    """``{"bits": ..., "why": ...}``: the width of the vectors Numba emits in this process,
+    read from the assembly of a small loop compiled like the kernels (``zmm`` registers:
+    512, ``ymm``: 256, ``xmm`` only: 128), and why (``cnnsim.kernels.use_vector_width``)."""
+    from ..kernels import VECTOR_WHY
+    a = np.zeros(64, np.float32)
+    _width_probe(a, np.float32(1))
+    asm = "".join(_width_probe.inspect_asm().values())
+    bits = 512 if "zmm" in asm else 256 if "ymm" in asm else 128
+    return {"bits": bits, "why": VECTOR_WHY}
 
 
 def peaks(threads):

@@ -12,47 +12,46 @@ from .. import config
 
 
 def use_vector_width(width=None):
-    """Let LLVM use the CPU's widest vectors: ``(bits, why)``.
+    """Choose the vector width of the kernels compiled from now on; returns a one-line why.
 
-    LLVM's tuning for AVX-512 Intel CPUs (Ice Lake on; Rocket Lake and Sapphire Rapids
-    here) sets ``prefer-256-bit``: the loop vectorizer then emits 256-bit ``ymm`` code
-    although 512-bit ``zmm`` registers exist (on early AVX-512 chips the wide units
-    lowered the clock). cnnsim's hot loops are FMA-bound, so on a CPU with ``avx512f``
-    this adds ``-prefer-256-bit`` to Numba's target features (checked with
-    ``inspect_asm``: the blocked convolution loops then use ``zmm``). It must run before
-    Numba builds its code generator (the first compilation in the process); Numba's
-    cache keys include the features, so cached code of the other width is not reused.
-    ``NUMBA_CPU_FEATURES``, when set, wins. ``width``: "auto" (default,
-    ``config.vector_width``), "256" or "512".
+    ``width`` (default ``config.vector_width``): "auto" leaves LLVM's choice, "512" lets
+    LLVM use 512-bit ``zmm`` vectors on an AVX-512 CPU, "256" is the same as "auto" on
+    CPUs whose LLVM tuning prefers 256 bits. LLVM's tuning for Intel AVX-512 CPUs (Ice
+    Lake on; Rocket Lake and Sapphire Rapids class here) sets ``prefer-256-bit``, so the
+    loops use ``ymm`` although ``zmm`` exist; "512" adds ``-prefer-256-bit`` to Numba's
+    target features. It is not the default because on the one AVX-512 machine measured
+    (docs/performance.md, round three) 512-bit code made the forward pass ~10 % faster
+    but ``dx`` and ``dw`` 10-25 % slower: fwd+bwd 10-20 % slower overall. It must run
+    before Numba builds its code generator (the first compilation in the process); Numba's
+    cache keys include the features, so code of the other width is not reused.
+    ``NUMBA_CPU_FEATURES``, when set, wins. :func:`cnnsim.bench.peak.vector_width` reports
+    the width actually emitted (counted in the generated assembly).
     """
     width = str(width or config.vector_width)
     if width not in ("auto", "256", "512"):
         raise ValueError(f"config.vector_width: expected 'auto', '256' or '512', got {width!r}")
     if os.environ.get("NUMBA_CPU_FEATURES"):
-        return 0, "NUMBA_CPU_FEATURES set: Numba's features as given"
+        return "NUMBA_CPU_FEATURES set: Numba's features as given"
+    if width != "512":
+        return "LLVM's choice for this CPU (config.vector_width = %s)" % width
     try:
         import llvmlite.binding as ll
         from numba.core import config as nconfig
+        from numba.core.registry import cpu_target
         feats = ll.get_host_cpu_features()
     except Exception as e:   # no host feature map (unusual platform): leave Numba alone
-        return 0, f"host features unknown ({type(e).__name__})"
+        return f"LLVM's choice (host features unknown: {type(e).__name__})"
     if not feats.get("avx512f", False):
-        return (256 if feats.get("avx2", False) else 128), "no AVX-512 on this CPU"
-    if width == "256":
-        return 256, "config.vector_width = 256"
-    from numba.core.registry import cpu_target
+        return "LLVM's choice (config.vector_width = 512, but this CPU has no AVX-512)"
     if "_toplevel_target_context" in vars(cpu_target):   # something compiled before us
-        have = cpu_target.target_context.codegen()._tm_features
-        if "-prefer-256-bit" in have:
-            return 512, "AVX-512: LLVM's prefer-256-bit tuning switched off"
-        return 256, ("AVX-512, but Numba compiled before cnnsim was imported: LLVM's "
-                     "256-bit preference stays (import cnnsim first)")
+        return ("LLVM's choice (config.vector_width = 512, but Numba compiled code before "
+                "cnnsim was imported; import cnnsim first)")
     if nconfig.CPU_FEATURES is None:
         nconfig.CPU_FEATURES = feats.flatten() + ",-prefer-256-bit"
-    return 512, "AVX-512: LLVM's prefer-256-bit tuning switched off"
+    return "512-bit: LLVM's prefer-256-bit tuning switched off (config.vector_width = 512)"
 
 
-VECTOR_BITS, VECTOR_WHY = use_vector_width()
+VECTOR_WHY = use_vector_width()
 
 
 def cuda_available():
