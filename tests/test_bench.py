@@ -34,6 +34,7 @@ def test_bench_table_and_unknown_layer():
 
 def test_im2col_baseline_matches_cnnsim(rng):
     import numpy as np
+
     from cnnsim import functional as F
     from cnnsim.bench import baselines
     x = rng.standard_normal((2, 3, 9, 8))

@@ -1,7 +1,8 @@
 """conv2d against the independent reference, the lecture's example, finite differences."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cnnsim import functional as F
 from cnnsim import geometry
@@ -251,6 +252,7 @@ def test_full_window_path_matches_reference(dtype, rng):
 
 def test_conv_deterministic_across_threads(monkeypatch):
     import numba
+
     from cnnsim import config
     monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
     rng = np.random.default_rng(0)

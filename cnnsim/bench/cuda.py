@@ -150,7 +150,7 @@ def run(only=None, repeat=10, tiny=False, seed=0):
                    "cpu_fwd_bwd_ms": t_cpu * 1e3, "max_abs_diff": diff, "torch_fwd_bwd_ms": None}
             if torch is not None:
                 tfb = _torch_fb(torch, case, args)
-                row["torch_fwd_bwd_ms"] = _median_time(lambda: tfb(), (), repeat,
+                row["torch_fwd_bwd_ms"] = _median_time(tfb, (), repeat,
                                                        torch.cuda.synchronize) * 1e3
             rows.append(row)
     finally:
