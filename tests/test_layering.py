@@ -31,8 +31,6 @@ ALLOWED = {
     "cnnsim/engine/trace.py": "Trace.explorer()/show() open the HTML explorer lazily, a "
                               "notebook convenience (the explorer itself sits above engine)",
     "cnnsim/config.py": "set_target asks kernels.cuda_available() lazily",
-    "cnnsim/kernels/cuda/bench.py": "times the GPU twins on the benchmark cases, through the "
-                                    "functional API",
 }
 
 
