@@ -8,7 +8,8 @@
 Otherwise (the normal ``pytest tests`` run) these files are not collected at all.
 Under the simulator the launch sizes are shrunk (8 threads per block, 4x4 tiles): the
 simulator runs every GPU thread as a Python thread, so fewer threads = faster tests; the
-kernels' logic is the same for any launch size (a power of two).
+kernels' logic is the same for any launch size (a power of two). ``test_real_launch.py``
+checks that once at the real sizes (128 threads, 16x16 tiles) on small shapes.
 """
 import os
 
