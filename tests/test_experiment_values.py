@@ -52,7 +52,7 @@ def test_saturated_fraction_of_sigmoid_outputs():
     net = _two_layer("sigmoid")
     h = net.find("h")
     h.params["w"][...] = 0.0
-    h.params["b"][...] = [20.0, -20.0, 0.0, 1.0]    # sigmoid ~ 1, ~ 0, 0.5, 0.73
+    h.params["b"][...] = [20.0, -20.0, 0.0, 3.0]    # sigmoid ~ 1, ~ 0, 0.5, 0.953 (not within 1%)
     flow = gradient_flow(net, X, Y)
     assert flow["saturated"][0] == pytest.approx(0.5)
     assert flow["dead"][0] is None                  # "dead" is a ReLU notion
@@ -101,6 +101,24 @@ def test_googlenet_adds_its_auxiliary_losses_with_weight_0_3():
     assert total == pytest.approx(main_loss + 0.3 * sum(aux_losses), rel=1e-4)
     assert inspect.signature(Trainer).parameters["aux_weight"].default == 0.3
     assert inspect.signature(aux_gradient_effect).parameters["aux_weight"].default == 0.3
+
+
+def test_auxiliary_gradients_scale_with_their_weight():
+    """The gradient is linear in the auxiliary weight: g(w) = g_main + w * g_aux, so
+    g(0.6) - g(0) = 2 (g(0.3) - g(0)) for a layer below both taps, and 0 above them."""
+    net = models.googlenet(input_shape=(3, 64, 64), num_classes=10, width=0.0625, aux=True, seed=0)
+    x = np.random.default_rng(1).random((2, 3, 64, 64)).astype(np.float32)
+    y = np.array([1, 4])
+    grads = {}
+    for w in (0.0, 0.3, 0.6):
+        _reseed(net)
+        network_loss(net, x, y, training=True, aux_weight=w)
+        grads[w] = {k: np.array(net.find(k).grads["w"], np.float64) for k in ("conv1", "fc")}
+    below = grads[0.3]["conv1"] - grads[0.0]["conv1"]
+    assert np.linalg.norm(below) > 1e-3 * np.linalg.norm(grads[0.0]["conv1"])
+    np.testing.assert_allclose(grads[0.6]["conv1"] - grads[0.0]["conv1"], 2 * below,
+                               rtol=1e-3, atol=1e-4 * np.abs(below).max())
+    np.testing.assert_allclose(grads[0.6]["fc"], grads[0.0]["fc"], rtol=1e-5, atol=1e-7)
 
 
 class _Recording(Trainer):
