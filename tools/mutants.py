@@ -163,6 +163,10 @@ MUTANTS = [
            "alpha=alpha * r, beta=beta, k=k)(", "alpha=alpha, beta=beta, k=k)(",
            "the LRN demo maps alpha to PyTorch without multiplying by r",
            ["tests/test_demos.py", "-k", "pytorch"]),
+    Mutant("conv-macs-no-width", "cnnsim/layers/conv.py",
+           "return self.connected() * fh * fw * ho * wo", "return self.connected() * fh * fw * ho",
+           "a convolution's multiply-adds forget the output width (docs print 117600)",
+           ["tests/test_docs.py", "-k", "marked_blocks_run and convolution"]),
     Mutant("rf-demo-recurrence", "cnnsim/geometry.py",
            "size[a] = size[a] + (kernel[a] - 1) * jump[a]", "size[a] = size[a] + (kernel[a] - 1)",
            "receptive field size grows by f - 1 regardless of the jump",
@@ -189,15 +193,17 @@ def pytest(tree, args, timeout):
     env = dict(os.environ, PYTHONPATH=str(tree), CI="true", CNNSIM_DATA=str(tree / "no-data"))
     env.pop("CNNSIM_HYPOTHESIS", None)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-           "-m", "not thorough", "--rootdir", str(tree), "-o", "addopts=", *args]
+           "-rf", "-m", "not thorough", "--rootdir", str(tree), "-o", "addopts=", *args]
     t0 = time.perf_counter()
     try:
         r = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
         rc, out = r.returncode, r.stdout + r.stderr
     except subprocess.TimeoutExpired:
         rc, out = "timeout", ""
-    tail = [l for l in out.splitlines() if l.strip()][-1:] or [""]
-    return rc, time.perf_counter() - t0, tail[0], out
+    # what caught it: the first failing test and the start of its error, else pytest's last line
+    failed = [l[len("FAILED "):] for l in out.splitlines() if l.startswith("FAILED ")]
+    tail = failed[:1] or [l for l in out.splitlines() if l.strip()][-1:] or [""]
+    return rc, time.perf_counter() - t0, tail[0][:110], out
 
 
 def plant(tree, m):
@@ -252,15 +258,15 @@ def run(mutants, baseline=True, timeout=900, keep=False, stream=sys.stdout):
 
 def table(rows, markdown=False):
     if markdown:
-        lines = ["| mutant | file | bug planted | tests run | result | seconds |",
-                 "|---|---|---|---|---|---|"]
-        for m, verdict, dt, _ in rows:
-            lines.append(f"| `{m.id}` | `{m.file}` | {m.why} | `{' '.join(m.tests)}` | "
-                         f"{verdict} | {dt:.0f} |")
+        lines = ["| mutant | file | bug planted | result | caught by (first failing test) |",
+                 "|---|---|---|---|---|"]
+        for m, verdict, dt, how in rows:
+            how = how.replace("|", "\\|")
+            lines.append(f"| `{m.id}` | `{m.file}` | {m.why} | {verdict} | {how} |")
     else:
-        lines = [f"{'mutant':32s} {'result':9s} {'s':>5s}  file / bug"]
-        for m, verdict, dt, _ in rows:
-            lines.append(f"{m.id:32s} {verdict:9s} {dt:5.0f}  {m.file}: {m.why}")
+        lines = [f"{'mutant':30s} {'result':9s} {'s':>4s}  file: bug\n{'':46s}caught by"]
+        for m, verdict, dt, how in rows:
+            lines.append(f"{m.id:30s} {verdict:9s} {dt:4.0f}  {m.file}: {m.why}\n{'':46s}{how}")
     caught = sum(v == "caught" for _, v, _, _ in rows)
     lines.append(f"\n{caught} of {len(rows)} mutants caught")
     return "\n".join(lines)
