@@ -24,7 +24,6 @@ import ast
 import contextlib
 import importlib.util
 import io
-import os
 import pathlib
 import re
 import shlex
