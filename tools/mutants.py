@@ -142,7 +142,7 @@ MUTANTS = [
            "dropout scales kept units by (1 - rate) instead of 1 / (1 - rate)",
            ["tests/test_dropout.py"]),
     Mutant("rf-jump", "cnnsim/geometry.py",
-           "jump[a] = jump[a] * stride[a]", "jump[a] = stride[a]",
+           "end + (f - 1 - p) * jump, jump * s", "end + (f - 1 - p) * jump, s",
            "receptive field's jump not compounded across layers",
            ["tests/test_engine_receptive_field.py"]),
     Mutant("bn-running-var-biased", "cnnsim/functional/normalization.py",
@@ -168,8 +168,8 @@ MUTANTS = [
            "a convolution's multiply-adds forget the output width (docs print 117600)",
            ["tests/test_docs.py", "-k", "marked_blocks_run and convolution"]),
     Mutant("rf-demo-recurrence", "cnnsim/geometry.py",
-           "size[a] = size[a] + (kernel[a] - 1) * jump[a]", "size[a] = size[a] + (kernel[a] - 1)",
-           "receptive field size grows by f - 1 regardless of the jump",
+           "return start - p * jump, end + (f - 1 - p) * jump,", "return start - p * jump, end + (f - 1 - p),",
+           "receptive field's far edge grows by f - 1 - p input pixels, not times the jump",
            ["tests/test_demos.py", "-k", "receptive_fields"]),
 ]
 
