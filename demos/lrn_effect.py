@@ -34,7 +34,7 @@ def main(argv=None):
     far = ratio[3]
     print(f"maps within r//2 = {r // 2} of map 7 keep {ratio[6]:.3f} of their value, map 3 (far "
           f"away) {far:.3f}: {1 - ratio[6] / far:.0%} extra suppression next to the strong map")
-    print(f"(maps 0, 1, 14, 15 have clipped windows: fewer neighbours, less suppression)")
+    print("(maps 0, 1, 14, 15 have clipped windows: fewer neighbours, less suppression)")
 
     # The same function in the libraries (see docs/alexnet.md):
     #   TensorFlow: tf.nn.local_response_normalization(x_nhwc, depth_radius=r//2, bias=k,

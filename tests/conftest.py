@@ -3,7 +3,6 @@ import pathlib
 
 import numpy as np
 import pytest
-
 from hypothesis import settings
 
 # A few examples per property test; 200 for the tests marked `thorough` (one per kernel),

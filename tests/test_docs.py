@@ -279,7 +279,9 @@ def test_summary_renders_as_html_and_text():
 
 def test_trace_renders_as_html():
     import numpy as np
-    from cnnsim import display, layers as L
+
+    from cnnsim import display
+    from cnnsim import layers as L
     from cnnsim.engine import record
     net = L.Sequential([L.Conv2D(2, 3, padding="same", activation="relu", name="C1"),
                         L.MaxPool2D(2, name="S2")], input_shape=(1, 4, 4))
@@ -295,6 +297,7 @@ def test_figures_render_through_ipython():
     """Plotting functions return Figures; IPython's display machinery renders them."""
     pytest.importorskip("IPython")
     from IPython.core.pylabtools import print_figure
+
     from cnnsim.plotting.arithmetic import conv_arithmetic_figure
     png = print_figure(conv_arithmetic_figure((5, 7), 3, 2, "same", neuron=(1, 2)), "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,7 +6,8 @@ import inspect
 import numpy as np
 import pytest
 
-from cnnsim import layers as L, models
+from cnnsim import layers as L
+from cnnsim import models
 from cnnsim.experiments import degradation as degradation_module
 from cnnsim.experiments.aux_heads import aux_gradient_effect
 from cnnsim.experiments.gradflow import first_last_ratio, gradient_flow

@@ -5,11 +5,12 @@ compares every optimizer buffer and the next step, the whole-network loss of eac
 import numpy as np
 import pytest
 
-from cnnsim import layers as L, models
+from cnnsim import layers as L
+from cnnsim import models
+from cnnsim.testing.gradcheck import numeric_grad
 from cnnsim.train import SGD, Adam, StepLR, Trainer, default_lr, load_checkpoint, save_checkpoint
 from cnnsim.train.data import load_for_model
 from cnnsim.train.losses import network_loss
-from cnnsim.testing.gradcheck import numeric_grad
 
 
 def dense_net(seed=0):

@@ -260,7 +260,7 @@ def table(rows, markdown=False):
     if markdown:
         lines = ["| mutant | file | bug planted | result | caught by (first failing test) |",
                  "|---|---|---|---|---|"]
-        for m, verdict, dt, how in rows:
+        for m, verdict, _, how in rows:
             how = how.replace("|", "\\|")
             lines.append(f"| `{m.id}` | `{m.file}` | {m.why} | {verdict} | {how} |")
     else:

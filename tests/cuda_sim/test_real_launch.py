@@ -6,14 +6,25 @@ the simulator fast; these check that nothing depends on the shrunk sizes.
 """
 import numpy as np
 import pytest
+from test_twins import arr, close
 
 from cnnsim import config
-from cnnsim.kernels import (activations as CA, conv as CC, dense as CD, losses as CL,
-                            lrn as CR, merge as CM, normalization as CN, pool as CP)
-from cnnsim.kernels.cuda import (activations as GA, conv as GC, dense as GD, losses as GL,
-                                 lrn as GR, merge as GM, normalization as GN, pool as GP)
-
-from test_twins import arr, close
+from cnnsim.kernels import activations as CA
+from cnnsim.kernels import conv as CC
+from cnnsim.kernels import dense as CD
+from cnnsim.kernels import losses as CL
+from cnnsim.kernels import lrn as CR
+from cnnsim.kernels import merge as CM
+from cnnsim.kernels import normalization as CN
+from cnnsim.kernels import pool as CP
+from cnnsim.kernels.cuda import activations as GA
+from cnnsim.kernels.cuda import conv as GC
+from cnnsim.kernels.cuda import dense as GD
+from cnnsim.kernels.cuda import losses as GL
+from cnnsim.kernels.cuda import lrn as GR
+from cnnsim.kernels.cuda import merge as GM
+from cnnsim.kernels.cuda import normalization as GN
+from cnnsim.kernels.cuda import pool as GP
 
 THREADS, TILE = 128, 16
 
