@@ -127,6 +127,19 @@ class Window:
         t, b, l, r = self.pads
         return self.in_hw[0] + t + b, self.in_hw[1] + l + r
 
+    @property
+    def kernel_stride(self):
+        """The stride handed to the kernels: ``stride`` capped at the padded input size.
+
+        Along an axis where the stride exceeds ``padded - kernel`` there is exactly one
+        output row/column and the stride is never used, so capping changes no number; it
+        keeps the kernels' stride-phase layouts (``stride`` planes per axis) as small as
+        the input, so ``stride=2**32`` is instant instead of a 10-minute loop or an
+        integer overflow.
+        """
+        (hp, wp), (sh, sw) = self.padded_hw, self.stride
+        return min(sh, hp), min(sw, wp)
+
     def rows(self, i):
         """Input rows (unpadded coordinates, may be negative or >= H) read by output row i."""
         lo, hi = window_span(i, i, self.kernel[0], self.stride[0], self.pads[0])
@@ -179,6 +192,11 @@ def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
     h, w = int(in_hw[0]), int(in_hw[1])
     pads = normalize_padding(padding, (h, w), (fh, fw), (sh, sw), where)
     t, b, l, r = pads
+    if max(t, b) > fh or max(l, r) > fw:
+        # more padding than the kernel is wide only adds outputs that read nothing but
+        # zeros; bounding it also bounds every size the kernels allocate
+        raise ValueError(f"{where}: padding {pads} (top, bottom, left, right) is larger "
+                         f"than the kernel {fh}x{fw}; each side can be at most the kernel size")
     if h + t + b < fh or w + l + r < fw:
         raise ValueError(f"{where}: kernel {fh}x{fw} is larger than the padded input "
                          f"{h + t + b}x{w + l + r} (input {h}x{w}, padding {padding!r})")

@@ -36,7 +36,7 @@ def _work(x, win):
 
 
 def _geom(win):
-    return (*win.kernel, *win.stride, *win.pads)
+    return (*win.kernel, *win.kernel_stride, *win.pads)
 
 
 def _force_nan_rule(x):
