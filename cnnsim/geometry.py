@@ -36,8 +36,12 @@ def _pair(v, what, where="geometry"):
 
 
 def pair(v, what="value", where="geometry"):
-    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``; validates integers."""
-    return _pair(v, what, where)
+    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``; validates positive integers (a kernel or
+    pool size, a stride)."""
+    a, b = _pair(v, what, where)
+    if a < 1 or b < 1:
+        raise ValueError(f"{where}: {what} must be positive, got {v!r}")
+    return a, b
 
 
 def pad_amounts(n, f, s, padding):

@@ -3,7 +3,7 @@ import json
 
 import click
 
-from .options import target_option
+from .options import FIGURE_EXTS, POSITIVE, SEED, check_output_file, target_option
 
 
 @click.group()
@@ -20,7 +20,7 @@ def experiment():
 @target_option
 @click.option("--depths", default="20,56", show_default=True,
               help="comma-separated 6n+2 depths (20, 32, 44, 56, ...)")
-@click.option("--width", default=0.25, show_default=True, type=float,
+@click.option("--width", default=0.25, show_default=True, type=POSITIVE,
               help="map multiplier of the 16/32/64 CIFAR widths")
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 200))
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(10),
@@ -29,8 +29,8 @@ def experiment():
 @click.option("--data", default="synthetic", show_default=True,
               type=click.Choice(["synthetic", "mnist", "fashion-mnist"]))
 @click.option("--data-dir", type=click.Path(file_okay=False))
-@click.option("--lr", default=0.05, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--json", "as_json", is_flag=True, help="print the curves as JSON")
 @click.option("--out", type=click.Path(dir_okay=False), help="write the training-error figure (PNG)")
 def degradation(depths, width, epochs, limit, test_limit, data, data_dir, lr, seed, as_json, out):
@@ -43,6 +43,8 @@ def degradation(depths, width, epochs, limit, test_limit, data, data_dir, lr, se
     """
     from ..data import DataError
     from ..experiments.degradation import degradation as run
+    if out:
+        check_output_file(out, "--out", FIGURE_EXTS)
     try:
         ds = tuple(int(d) for d in depths.split(","))
         res = run(ds, width, limit, test_limit, epochs, 64, lr, seed, data, data_dir,
@@ -67,10 +69,10 @@ def degradation(depths, width, epochs, limit, test_limit, data, data_dir, lr, se
 
 @experiment.command("aux-heads")
 @target_option
-@click.option("--width", default=0.125, show_default=True, type=float)
+@click.option("--width", default=0.125, show_default=True, type=POSITIVE)
 @click.option("--input-size", default=96, show_default=True, type=click.IntRange(32, 224))
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(1, 256))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--json", "as_json", is_flag=True)
 def aux_heads(width, input_size, batch, seed, as_json):
     """Gradient reaching each GoogLeNet layer with and without the auxiliary classifiers.

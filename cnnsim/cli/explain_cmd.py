@@ -14,6 +14,9 @@ PNG_EXTS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
 
 # -- parameter types -------------------------------------------------------------------------
+MAX_SIDE = 1024
+
+
 class SizeType(click.ParamType):
     """``"5x7"`` -> (5, 7); ``"3"`` -> (3, 3); also ``"5,7"``."""
 
@@ -31,6 +34,10 @@ class SizeType(click.ParamType):
                       param, ctx)
         if len(nums) not in (1, 2) or min(nums) < 1:
             self.fail(f"expected N or HxW with positive integers (e.g. 3 or 5x7), got {value!r}",
+                      param, ctx)
+        if max(nums) > MAX_SIDE:
+            # explain lists and draws every cell: a 100000x100000 grid would exhaust memory
+            self.fail(f"at most {MAX_SIDE} per side (explain shows every cell), got {value!r}",
                       param, ctx)
         return (nums[0], nums[-1])
 
@@ -225,7 +232,7 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
 @click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
 @click.option("--values", type=VALUES, default=None,
               help="The input values, rows separated by ';' (e.g. '1 5 2 0; 3 4 8 6; ...').")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the random input.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="explain_pool.png",
               show_default=True, help="Picture to write (.png, .svg, .pdf, .jpg).")
 @click.option("--no-plot", is_flag=True, help="Write no picture; only print.")

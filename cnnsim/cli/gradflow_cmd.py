@@ -3,7 +3,7 @@ import json
 
 import click
 
-from .options import INIT, INIT_HELP, target_option
+from .options import FIGURE_EXTS, INIT, INIT_HELP, POSITIVE, SEED, check_output_file, target_option
 
 
 @click.command()
@@ -17,14 +17,14 @@ from .options import INIT, INIT_HELP, target_option
 @click.option("--width", default=8, show_default=True, type=click.IntRange(1, 256),
               help="feature maps per conv layer")
 @click.option("--batch", default=32, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=0.1, show_default=True, type=float, help="learning rate for --steps")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--lr", default=0.1, show_default=True, type=POSITIVE, help="learning rate for --steps")
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--init", "init", default=None, type=INIT, help=INIT_HELP)
 @click.option("--batchnorm", is_flag=True,
               help="batch normalization after every conv (conv, batch norm, activation)")
 @click.option("--json", "as_json", is_flag=True, help="print the numbers as JSON instead of a table")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True),
-              help="write the side-by-side figure to this PNG")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="write the side-by-side figure to this file (.png, .svg or .pdf)")
 def gradflow(depth, activation, steps, width, batch, lr, seed, as_json, out,
              init, batchnorm):
     """Plot per-layer gradient norms of a plain and a residual tower.
@@ -43,6 +43,8 @@ def gradflow(depth, activation, steps, width, batch, lr, seed, as_json, out,
       cnnsim gradflow --depth 20 --activation sigmoid --batchnorm
     """
     from ..experiments.gradflow import compare_plain_residual
+    if out:
+        check_output_file(out, "--out", FIGURE_EXTS)
     res = compare_plain_residual(depth=depth, activation=activation, steps=steps, lr=lr,
                                  batch=batch, width=width, seed=seed,
                                  init=init, batchnorm=batchnorm)

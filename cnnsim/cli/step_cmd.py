@@ -16,7 +16,8 @@ import tempfile
 import click
 import numpy as np
 
-from .options import target_option
+from .._text import safe_filename
+from .options import MAX_LOAD_HELP, check_output_dir, check_output_file, target_option
 from .view_cmd import html_option
 
 from ..display import (SAT_HELP, StepTable, neuron_text as _neuron_text, prediction,  # noqa: F401
@@ -343,7 +344,7 @@ def _reader(echo):
 @click.option("--image", type=click.Path(dir_okay=False), help="PNG, JPEG or .npy picture (transparency composited; for digit models: inverted if dark on light, centred as MNIST).")
 @click.option("--invert/--no-invert", default=None, help="force (or forbid) inverting --image (default: detected from its border).")
 @click.option("--sample", help="a shipped sample image: digit0..digit9 (real MNIST test digits), color.")
-@click.option("--seed", type=int, help="random input (uniform in [0, 1)) with this seed.")
+@click.option("--seed", type=click.IntRange(0), help="random input (uniform in [0, 1)) with this seed.")
 @click.option("--layer", help="stop after this layer (a container name: after its last leaf).")
 @click.option("--neuron", help="LAYER:MAP:ROW:COL: print that neuron's connections and receptive field.")
 @click.option("--interactive", is_flag=True, help="step layer by layer; ? lists the commands (also read from a pipe).")
@@ -358,9 +359,12 @@ def _reader(echo):
               help="load trained weights (checkpoint.npz from `cnnsim train`) before tracing.")
 @click.option("--untrained", is_flag=True, help="keep the initial weights (default: the shipped trained weights where there are some).")
 @click.option("--wide", is_flag=True, help="every column of the table, however wide.")
+@click.option("--max-load-bytes", type=click.IntRange(1), default=None,
+              help=MAX_LOAD_HELP + " [default: 1 GiB for --load, 3x the model's "
+                   "parameters for --checkpoint]")
 @target_option
 def step(model, image, invert, sample, seed, layer, neuron, interactive, save, html_path, plot_dir,
-         as_json, light, load_path, variant, checkpoint, untrained, wide):
+         as_json, light, load_path, variant, checkpoint, untrained, wide, max_load_bytes):
     """Trace MODEL's forward pass, one layer at a time.
 
     \b
@@ -388,16 +392,15 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
         raise click.UsageError("--checkpoint and --untrained do not go together")
     nspec = _parse_neuron(neuron) if neuron else None
     if save is not None:
-        parent = pathlib.Path(save).resolve().parent
-        if not parent.is_dir():
-            raise click.BadParameter(f"folder {str(parent)!r} does not exist", param_hint="--save")
-    if plot_dir is not None and pathlib.Path(plot_dir).exists() and not pathlib.Path(plot_dir).is_dir():
-        raise click.BadParameter(f"{plot_dir!r} is not a folder", param_hint="--plot")
+        check_output_file(save, "--save")
+    if plot_dir is not None:
+        check_output_dir(plot_dir, "--plot")
     out = (lambda s: click.echo(s, err=True)) if as_json else click.echo
     width = None if wide else min(terminal_width(), MAX_WIDTH)
 
     if load_path is not None:
-        _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out, wide, width, html_path)
+        _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out, wide, width, html_path,
+                     max_load_bytes)
         return
 
     from cnnsim import models
@@ -412,7 +415,7 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
         from cnnsim.train.pretrained import describe
         from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
         try:
-            meta = load_checkpoint(checkpoint, net)
+            meta = load_checkpoint(checkpoint, net, max_bytes=max_load_bytes)
         except (CheckpointError, OSError) as e:
             raise click.BadParameter(str(e).splitlines()[0], param_hint="--checkpoint") from None
         weights = (f"loaded trained weights from {checkpoint} (epoch {meta.get('epoch', '?')})"
@@ -584,7 +587,7 @@ def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
         figs.append(("input.png", lambda: input_figure(tr.input[0])))
     for s in tr:
         if s.kept and len(s.output_shape) == 3:
-            fname = f"maps_{s.index:03d}_{s.name.replace('/', '_')}.png"
+            fname = f"maps_{s.index:03d}_{safe_filename(s.name)}.png"   # names come from files
             figs.append((fname, lambda s=s: feature_maps_figure(s)))
     if pred is not None:
         from cnnsim.plotting.prediction import prediction_figure
@@ -616,10 +619,11 @@ def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
 
 
 def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out, wide=False, width=None,
-                 html_path=None):
+                 html_path=None, max_load_bytes=None):
+    from cnnsim._npz import DEFAULT_MAX_LOAD_BYTES
     from cnnsim.engine import Trace, TraceError
     try:
-        tr = Trace.load(path)
+        tr = Trace.load(path, max_load_bytes or DEFAULT_MAX_LOAD_BYTES)
     except TraceError as e:
         raise click.BadParameter(str(e), param_hint="--load") from None
     names = tr.names()

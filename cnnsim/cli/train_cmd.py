@@ -1,11 +1,13 @@
 """``cnnsim train``: train a model of the zoo and write metrics, a plot and a checkpoint."""
 import csv
+import io
 import json
 import os
 
 import click
 
-from .options import target_option
+from .options import (MAX_LOAD_HELP, NON_NEGATIVE, POSITIVE, SEED, FiniteFloat,
+                      check_output_dir, target_option)
 
 
 @click.command(short_help="Train a model (LeNet-5 on MNIST, ...) and plot its curves.")
@@ -18,26 +20,30 @@ from .options import target_option
               "(default: $CNNSIM_DATA, then the per-user cache)")
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=None, type=float,
+@click.option("--lr", default=None, type=POSITIVE,
               help="learning rate [default: 0.05 sgd (0.001 for an RBF output: LeNet-5's "
                    "paper variant), 0.001 adam]")
 @click.option("--optimizer", default="sgd", show_default=True, type=click.Choice(["sgd", "adam"]))
-@click.option("--momentum", default=0.9, show_default=True, type=float)
-@click.option("--weight-decay", default=0.0, show_default=True, type=float)
-@click.option("--lr-step", default=0, show_default=True, type=int,
+@click.option("--momentum", default=0.9, show_default=True, type=FiniteFloat(0, 1, open_max=True),
+              help="SGD momentum, in [0, 1)")
+@click.option("--weight-decay", default=0.0, show_default=True, type=NON_NEGATIVE)
+@click.option("--lr-step", default=0, show_default=True, type=click.IntRange(0),
               help="divide the learning rate by 10 every this many epochs (0 = never)")
 @click.option("--limit", default=None, type=click.IntRange(1), help="use only the first N training images")
 @click.option("--test-limit", default=None, type=click.IntRange(1), help="use only the first N test images")
 @click.option("--variant", default=None, help="model variant (e.g. modern / paper for lenet5)")
 @click.option("--augment/--no-augment", default=False, show_default=True,
               help="random shifts (and flips for non-digit data), seeded")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
               help="folder for metrics.csv, metrics.json, training.png, checkpoint.npz")
-@click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.npz")
+@click.option("--resume", is_flag=True,
+              help="continue from OUT/checkpoint.npz up to the same total --epochs")
+@click.option("--max-load-bytes", type=click.IntRange(1), default=None,
+              help=MAX_LOAD_HELP + " [default: 3x the model's parameters]")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
-          lr_step, limit, test_limit, variant, augment, seed, out, resume, quiet):
+          lr_step, limit, test_limit, variant, augment, seed, out, resume, max_load_bytes, quiet):
     """Train MODEL (e.g. lenet5) and report loss, accuracy and top-5 error per epoch.
 
     \b
@@ -46,15 +52,14 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
       cnnsim train lenet5 --data mnist --epochs 10 --out runs/lenet5
       cnnsim train lenet5 --data synthetic --limit 2000 --epochs 1
     A loss that becomes NaN or infinite stops training with the step and layer where it
-    first appeared; the last good checkpoint is kept.
+    first appeared; the last good checkpoint is kept. One run at a time writes to an
+    --out folder (a second one is refused); every file there is written atomically.
     """
     from .. import models
-    from ..data import DataError
-    from ..train import (Trainer, StepLR, default_lr, make_optimizer, load_checkpoint,
-                         TrainingDiverged)
-    from ..train.data import load_for_model
-    from ..train.checkpoint import CheckpointError
+    from .._lock import FolderLock
+    from .._memory import check_fits, training_bytes
 
+    check_output_dir(out, "--out")
     opts = {"seed": seed}
     if variant:
         opts["variant"] = variant
@@ -62,6 +67,20 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
         net = models.build(model, **opts)
     except (ValueError, TypeError) as e:
         raise click.UsageError(str(e))
+    check_fits(training_bytes(net, batch_size), f"training {net.name} at batch {batch_size}",
+               "--batch-size")
+    os.makedirs(out, exist_ok=True)
+    with FolderLock(out, "cnnsim train"):
+        _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
+               lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet)
+
+
+def _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
+           lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet):
+    from ..data import DataError
+    from ..train import Trainer, StepLR, default_lr, make_optimizer, load_checkpoint, TrainingDiverged
+    from ..train.data import load_for_model
+    from ..train.checkpoint import CheckpointError
     try:
         (xtr, ytr), (xte, yte), note = load_for_model(data, net.input_shape, data_dir, limit,
                                                       test_limit)
@@ -91,14 +110,19 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     os.makedirs(out, exist_ok=True)
     if resume:
         try:
-            meta = load_checkpoint(trainer.checkpoint_path(), net, opt)
+            meta = load_checkpoint(trainer.checkpoint_path(), net, opt, max_bytes=max_load_bytes)
         except (CheckpointError, OSError) as e:
             raise click.ClickException(str(e))
-        trainer.start_epoch, trainer.step = meta["epoch"], meta.get("step", 0)
+        trainer.start_epoch, trainer.step = meta.get("epoch", 0), meta.get("step", 0)
         trainer.history.epochs = meta.get("history", {}).get("epochs", [])
-        click.echo(f"resumed from epoch {meta['epoch']}", err=True)
+        click.echo(f"resumed from epoch {trainer.start_epoch} of {epochs}", err=True)
+        if trainer.start_epoch >= epochs:
+            click.echo(f"{out} already holds {trainer.start_epoch} epochs (--epochs {epochs}): "
+                       f"nothing to train; raise --epochs to train further")
+            return
     try:
-        trainer.fit((xtr, ytr), (xte, yte), epochs)
+        # --epochs is the total: a resumed run continues up to it, not beyond
+        trainer.fit((xtr, ytr), (xte, yte), epochs - trainer.start_epoch)
     except TrainingDiverged as e:
         raise click.ClickException(str(e))
     finally:
@@ -117,13 +141,14 @@ def _epoch_line(r):
 
 
 def _write_metrics(history, out, name):
+    from .._atomic import save_figure, write_text
     h = history.as_dict()
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump({"model": name, **h}, f, indent=1)
+    write_text(os.path.join(out, "metrics.json"), json.dumps({"model": name, **h}, indent=1))
     if h["epochs"]:
-        with open(os.path.join(out, "metrics.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(h["epochs"][0]))
-            w.writeheader()
-            w.writerows(h["epochs"])
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(h["epochs"][0]))
+        w.writeheader()
+        w.writerows(h["epochs"])
+        write_text(os.path.join(out, "metrics.csv"), buf.getvalue())
         from ..plotting.training import training_figure
-        training_figure(h, f"{name} training").savefig(os.path.join(out, "training.png"))
+        save_figure(training_figure(h, f"{name} training"), os.path.join(out, "training.png"))

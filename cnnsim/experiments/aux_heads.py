@@ -9,6 +9,7 @@ with the main loss only, and with main + 0.3 x auxiliary losses.
 import numpy as np
 
 from .. import models
+from .._memory import check_fits, training_bytes
 from ..functional._dispatch import to_host
 from ..train.losses import network_loss
 from .gradflow import default_batch
@@ -28,6 +29,8 @@ def aux_gradient_effect(width=0.125, input_size=96, batch=8, seed=0, aux_weight=
     losses added; ``gain`` = with / without."""
     net = models.googlenet(input_shape=(3, input_size, input_size), num_classes=10,
                            width=width, aux=True, seed=seed)
+    check_fits(training_bytes(net, batch), f"GoogLeNet width {width} at {input_size}x"
+               f"{input_size}, batch {batch}", "--width, --input-size or --batch")
     x, y = default_batch(batch, seed, (3, input_size, input_size))
     # dropout off in both runs (training=False would skip the heads): same masks matter less
     # than isolating the heads' contribution, so reseed every dropout layer identically

@@ -154,7 +154,9 @@ def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batc
     (conv, batch norm, activation) are passed to ``models.tower`` and recorded in the config.
     """
     from .. import models
+    from .._memory import check_fits, training_bytes
     from ..train import SGD
+    SGD(lr)         # validates lr before any work (finite and > 0)
     x, y = data if data is not None else default_batch(batch, seed)
     result = {"config": {"depth": depth, "activation": activation, "steps": steps,
                          "batch": len(x), "width": width, "seed": seed}}
@@ -165,6 +167,8 @@ def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batc
                            residual=(kind == "residual"), width=width,
                            input_shape=x.shape[1:], seed=seed,
                            init=init, batchnorm=batchnorm)
+        check_fits(2 * training_bytes(net, len(x)), f"two {depth}-layer towers of width "
+                   f"{width} at batch {len(x)}", "--depth, --width or --batch")
         flow = gradient_flow(net, x, y)
         entry = dict(flow)
         entry["first_last_ratio"] = first_last_ratio(conv_dense_only(net, flow))
