@@ -196,11 +196,12 @@ def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
     h, w = int(in_hw[0]), int(in_hw[1])
     pads = normalize_padding(padding, (h, w), (fh, fw), (sh, sw), where)
     t, b, l, r = pads
-    if max(t, b) > fh or max(l, r) > fw:
-        # more padding than the kernel is wide only adds outputs that read nothing but
-        # zeros; bounding it also bounds every size the kernels allocate
+    if max(t, b) > fh + h or max(l, r) > fw + w:
+        # more padding than kernel + input only adds outputs that read nothing but zeros;
+        # bounding it bounds every size the kernels allocate (a padding of 10**9 would
+        # otherwise ask for a 10**9-row plane)
         raise ValueError(f"{where}: padding {pads} (top, bottom, left, right) is larger "
-                         f"than the kernel {fh}x{fw}; each side can be at most the kernel size")
+                         f"than kernel + input ({fh}+{h} rows, {fw}+{w} columns) allows")
     if h + t + b < fh or w + l + r < fw:
         raise ValueError(f"{where}: kernel {fh}x{fw} is larger than the padded input "
                          f"{h + t + b}x{w + l + r} (input {h}x{w}, padding {padding!r})")

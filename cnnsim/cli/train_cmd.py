@@ -56,6 +56,7 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     --out folder (a second one is refused); every file there is written atomically.
     """
     from .. import models
+    from .._atomic import clean_stale_parts
     from .._lock import FolderLock
     from .._memory import check_fits, training_bytes
 
@@ -71,6 +72,7 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
                "--batch-size")
     os.makedirs(out, exist_ok=True)
     with FolderLock(out, "cnnsim train"):
+        clean_stale_parts(out)      # what a killed run left (kill -9 cannot be caught)
         _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
                lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet)
 

@@ -222,7 +222,11 @@ def lrn_backward(dy, x, r=5, k=2.0, alpha=1e-4, beta=0.75):
                     dx[n, i, row, col] += g * s ** (-beta)
                     for j in range(max(0, i - r // 2), min(i + r // 2, c_ - 1) + 1):
                         a_j = float(x[n, j, row, col])
-                        dx[n, j, row, col] -= g * 2 * alpha * beta * a_i * a_j * s ** (-beta - 1)
+                        # a_i s^(-beta) / s * a_j: the same product, in an order whose
+                        # intermediates never overflow (a_i * a_j = inf at 1e200 would
+                        # make inf * 0 = NaN where the true value is 0)
+                        dx[n, j, row, col] -= (g * 2 * alpha * beta * (a_i * s ** (-beta))
+                                               / s * a_j)
     return dx.astype(x.dtype)
 
 
