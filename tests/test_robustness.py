@@ -569,7 +569,6 @@ else:
 @pytest.mark.parametrize("what", ["train", "step"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_kill_during_write_keeps_the_old_file_and_leaves_no_part(tmp_path, what, sig):
-    from cnnsim.cli.main import cli
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     if what == "train":
         out = tmp_path / "run"
@@ -643,8 +642,8 @@ def test_resume_continues_to_the_same_total(tmp_path):
 
 # ---- 5. fuzz: hypothesis over option values, the bad ones included --------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 NUMBERS = st.one_of(
     st.integers(-2 ** 70, 2 ** 70).map(str),

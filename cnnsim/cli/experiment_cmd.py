@@ -52,9 +52,10 @@ def degradation(depths, width, epochs, limit, test_limit, data, data_dir, lr, se
     except (ValueError, DataError) as e:
         raise click.UsageError(str(e).splitlines()[0])
     if out:
+        from .._atomic import save_figure
         from ..plotting.training import curves_figure
-        curves_figure({k: v["train_error"] for k, v in res["runs"].items()},
-                      "Degradation: training error", "training error").savefig(out)
+        save_figure(curves_figure({k: v["train_error"] for k, v in res["runs"].items()},
+                                  "Degradation: training error", "training error"), out)
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return

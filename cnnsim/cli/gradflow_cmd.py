@@ -49,8 +49,9 @@ def gradflow(depth, activation, steps, width, batch, lr, seed, as_json, out,
                                  batch=batch, width=width, seed=seed,
                                  init=init, batchnorm=batchnorm)
     if out:
+        from .._atomic import save_figure
         from ..plotting.gradflow import gradflow_figure
-        gradflow_figure(res).savefig(out)
+        save_figure(gradflow_figure(res), out)
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return

@@ -6,8 +6,15 @@ import os
 
 import click
 
-from .options import (MAX_LOAD_HELP, NON_NEGATIVE, POSITIVE, SEED, FiniteFloat,
-                      check_output_dir, target_option)
+from .options import (
+    MAX_LOAD_HELP,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    FiniteFloat,
+    check_output_dir,
+    target_option,
+)
 
 
 @click.command(short_help="Train a model (LeNet-5 on MNIST, ...) and plot its curves.")
@@ -80,9 +87,16 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
 def _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
            lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet):
     from ..data import DataError
-    from ..train import Trainer, StepLR, default_lr, make_optimizer, load_checkpoint, TrainingDiverged
-    from ..train.data import load_for_model
+    from ..train import (
+        StepLR,
+        Trainer,
+        TrainingDiverged,
+        default_lr,
+        load_checkpoint,
+        make_optimizer,
+    )
     from ..train.checkpoint import CheckpointError
+    from ..train.data import load_for_model
     try:
         (xtr, ytr), (xte, yte), note = load_for_model(data, net.input_shape, data_dir, limit,
                                                       test_limit)

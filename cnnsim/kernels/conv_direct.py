@@ -17,24 +17,20 @@ padded taps are outside the loop bounds and disconnected pairs are skipped, exac
 import numpy as np
 from numba import njit, prange
 
-_CHUNK = 4096
-
-
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc"})
 def all_finite(a):
     """True when every element of ``a`` (any shape, C-contiguous) is finite.
 
-    ``v * 0`` is 0 for a finite ``v`` and NaN for ``inf``/``NaN``; summing those products
-    per chunk is a branch-free loop LLVM vectorizes (no fastmath here, so it is kept)."""
+    ``v * 0`` is 0 for a finite ``v`` and NaN for ``inf``/``NaN``, and NaN stays NaN in a
+    sum: one branch-free pass. ``reassoc`` (and no other fast-math flag: ``nnan``/``nsz``
+    would let LLVM fold ``v * 0`` to 0) lets it vectorize the sum, whose order cannot
+    matter here (every term is 0 or NaN). No early exit: a branch in the loop stops the
+    vectorization (measured 44 ms vs 2.2 ms for AlexNet's C2 input at batch 128)."""
     f = a.reshape(-1)
-    n = f.shape[0]
-    for s in range(0, n, _CHUNK):
-        acc = 0.0
-        for i in range(s, min(s + _CHUNK, n)):
-            acc += f[i] * 0.0
-        if acc != 0.0:          # NaN != 0.0 is True
-            return False
-    return True
+    acc = f[0] * 0 if f.shape[0] else a.dtype.type(0) * 0
+    for i in range(f.shape[0]):
+        acc += f[i] * 0
+    return acc == 0
 
 
 @njit(cache=True)
