@@ -38,8 +38,8 @@ def read_npz(path, max_bytes=DEFAULT_MAX_LOAD_BYTES, what="file", error=ValueErr
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise error(f"{what} {path!r}: not a readable .npz archive ({type(e).__name__}: "
-                    f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        raise error(f"{what} {path!r}: not a readable cnnsim {what} (not an .npz archive: "
+                    f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     with zf:
         headers, total = {}, 0
         for info in zf.infolist():
