@@ -131,5 +131,5 @@ class FiniteFloat(click.ParamType):
 
 POSITIVE = FiniteFloat(0, open_min=True)
 NON_NEGATIVE = FiniteFloat(0)
-SEED = click.IntRange(0, 2 ** 63 - 1)
+SEED = click.IntRange(0)
 FIGURE_EXTS = (".png", ".svg", ".pdf")
