@@ -40,11 +40,16 @@ def _leaves(net):
     return net.all_leaves()      # auxiliary heads included
 
 
-def training_bytes(net, batch, itemsize=4):
-    """About how many bytes one forward + backward pass of ``net`` at ``batch`` takes."""
+def training_bytes(net, batch, itemsize=4, acts_scale=1.0, params_scale=1.0):
+    """About how many bytes one forward + backward pass of ``net`` at ``batch`` takes.
+
+    ``acts_scale``/``params_scale`` extrapolate from a small stand-in of the network the
+    caller means (a network too big to build is also too big to run): e.g. a tower of
+    ``d`` layers of ``w`` maps estimated from one of ``d0`` layers of ``w0`` maps has
+    ``(d/d0)(w/w0)`` times the activations and ``(d/d0)(w/w0)^2`` times the weights."""
     acts = sum(math.prod(l.output_shape) for l in _leaves(net) if l.output_shape)
     params = sum(p.size for l in _leaves(net) for p in l.params.values())
-    return int((4 * batch * acts + 4 * params) * itemsize)
+    return int((4 * batch * acts * acts_scale + 4 * params * params_scale) * itemsize)
 
 
 def check_fits(nbytes, what, lower):

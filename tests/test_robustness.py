@@ -329,6 +329,19 @@ def test_tampered_checkpoints_refused(tmp_path):
         load_checkpoint(pobj, net)
 
 
+def test_npz_member_smaller_than_its_header_claims(tmp_path):
+    from cnnsim.engine import Trace, TraceError
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 6,)})
+    p = tmp_path / "short.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("a0.npy", header.getvalue() + bytes(12))
+        z.writestr("meta.npy", b"")
+    with pytest.raises(TraceError, match="claims shape .* but holds"):
+        Trace.load(p)
+
+
 # ---- 4. names from files: safe on terminals and as file names ---------------------------
 
 def test_text_helpers():

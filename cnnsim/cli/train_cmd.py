@@ -139,10 +139,17 @@ def _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, wei
     try:
         # --epochs is the total: a resumed run continues up to it, not beyond
         trainer.fit((xtr, ytr), (xte, yte), epochs - trainer.start_epoch)
-    except TrainingDiverged as e:
-        raise click.ClickException(str(e))
-    finally:
-        _write_metrics(trainer.history, out, net.name)
+    except BaseException as e:
+        # keep what was learned so far, but never let a second failure here (a full disk)
+        # hide the first one
+        try:
+            _write_metrics(trainer.history, out, net.name)
+        except OSError:
+            pass
+        if isinstance(e, TrainingDiverged):
+            raise click.ClickException(str(e)) from None
+        raise
+    _write_metrics(trainer.history, out, net.name)
     click.echo(f"wrote {out}/metrics.csv, metrics.json, training.png, checkpoint.npz")
 
 

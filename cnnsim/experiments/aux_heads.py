@@ -27,10 +27,17 @@ def aux_gradient_effect(width=0.125, input_size=96, batch=8, seed=0, aux_weight=
     """``{"config", "layers", "without_aux", "with_aux", "gain"}``: per weight layer of the
     main network (forward order), ||dL/dW|| with the main loss only and with the auxiliary
     losses added; ``gain`` = with / without."""
+    # memory first, from a narrow stand-in (a GoogLeNet of width 100 is itself too big
+    # to build): activations ~ width, weights ~ width^2
+    w0 = min(width, 0.125)
+    probe = models.googlenet(input_shape=(3, input_size, input_size), num_classes=10,
+                             width=w0, aux=True, seed=seed)
+    check_fits(training_bytes(probe, batch, acts_scale=width / w0,
+                              params_scale=(width / w0) ** 2),
+               f"GoogLeNet width {width} at {input_size}x{input_size}, batch {batch}",
+               "--width, --input-size or --batch")
     net = models.googlenet(input_shape=(3, input_size, input_size), num_classes=10,
                            width=width, aux=True, seed=seed)
-    check_fits(training_bytes(net, batch), f"GoogLeNet width {width} at {input_size}x"
-               f"{input_size}, batch {batch}", "--width, --input-size or --batch")
     x, y = default_batch(batch, seed, (3, input_size, input_size))
     # dropout off in both runs (training=False would skip the heads): same masks matter less
     # than isolating the heads' contribution, so reseed every dropout layer identically

@@ -157,6 +157,18 @@ def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batc
     from .._memory import check_fits, training_bytes
     from ..train import SGD
     SGD(lr)         # validates lr before any work (finite and > 0)
+    # memory first, from a small stand-in (building the real towers could itself be
+    # more than the machine has): 2 towers, activations ~ depth*width, weights ~ depth*width^2
+    d0, w0 = min(depth, 4), min(width, 4)
+    probe = models.build("tower", depth=d0, activation=activation, width=w0, init=init,
+                         batchnorm=batchnorm,
+                         input_shape=(1, 28, 28) if data is None else data[0].shape[1:])
+    n = batch if data is None else len(data[0])
+    r = depth / d0
+    check_fits(2 * training_bytes(probe, n, acts_scale=r * width / w0,
+                                  params_scale=r * (width / w0) ** 2),
+               f"two {depth}-layer towers of width {width} at batch {n}",
+               "--depth, --width or --batch")
     x, y = data if data is not None else default_batch(batch, seed)
     result = {"config": {"depth": depth, "activation": activation, "steps": steps,
                          "batch": len(x), "width": width, "seed": seed}}
@@ -167,8 +179,6 @@ def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batc
                            residual=(kind == "residual"), width=width,
                            input_shape=x.shape[1:], seed=seed,
                            init=init, batchnorm=batchnorm)
-        check_fits(2 * training_bytes(net, len(x)), f"two {depth}-layer towers of width "
-                   f"{width} at batch {len(x)}", "--depth, --width or --batch")
         flow = gradient_flow(net, x, y)
         entry = dict(flow)
         entry["first_last_ratio"] = first_last_ratio(conv_dense_only(net, flow))
