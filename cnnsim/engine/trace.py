@@ -402,16 +402,23 @@ def _number(v, what):
     return v
 
 
-def _numbers(d, what):
-    """A dict of statistics: str -> number (or None), nested one level at most."""
+def _numbers(d, what, depth=0):
+    """Statistics: a mapping str -> number, None, or (for gradients of merges) a nested
+    mapping or a list of them; at most 3 levels deep."""
     if d is None:
         return None
-    if not isinstance(d, dict):
-        raise ValueError(f"{what} must be a mapping, got {type(d).__name__}")
+    if not isinstance(d, dict) or depth > 2:
+        raise ValueError(f"{what} must be a mapping of numbers, got {type(d).__name__}")
     out = {}
     for k, v in d.items():
-        out[printable(k, 60)] = (_numbers(v, what) if isinstance(v, dict)
-                                 else _number(v, f"{what} {k!r:.40}"))
+        key = printable(k, 60)
+        if isinstance(v, dict):
+            out[key] = _numbers(v, what, depth + 1)
+        elif isinstance(v, list):
+            out[key] = [_numbers(e, what, depth + 1) if isinstance(e, dict)
+                        else _number(e, f"{what} {key!r}") for e in v]
+        else:
+            out[key] = _number(v, f"{what} {key!r}")
     return out
 
 
