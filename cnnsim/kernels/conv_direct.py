@@ -13,6 +13,12 @@ Branching on every tap in the hot loop would cost speed on every call, so instea
 and sends the rare non-finite call here, where only the real terms are ever visited:
 padded taps are outside the loop bounds and disconnected pairs are skipped, exactly as in
 ``cnnsim.testing.naive.conv2d``. Each output element is summed in a fixed order (c, u, v).
+
+Merge note: the ``speed`` branch turns ``kernels/conv.py`` into a package whose
+``direct.py`` holds the same three definition loops (padding skipped, disconnected maps
+skipped). Once it lands, these loops should go: ``functional.conv._finite_or_direct``
+then returns that module (its ``forward``/``backward_input``/``backward_weight``), and
+``all_finite`` moves beside them.
 """
 import numpy as np
 from numba import njit, prange
