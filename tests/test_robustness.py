@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import numpy as np
@@ -532,6 +533,58 @@ def test_download_names_confined_and_timeout_validated(tmp_path):
             download("mnist", data_dir=tmp_path, mirror="http://127.0.0.1:9/",
                      files={"a.gz": "0" * 32}, timeout=t)
     assert not (tmp_path.parent / "x").exists()
+
+
+@pytest.fixture
+def trickle_server():
+    """A local server that sends 1 byte every 0.2 s, up to 10**6 bytes."""
+    import http.server
+    import threading
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(10 ** 6):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+        def log_message(self, *a):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_timeout_is_total_and_bad_file_really_discarded(tmp_path, trickle_server):
+    from cnnsim.data.download import DownloadError, download
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    bad = folder / "a.gz"
+    bad.write_bytes(b"not the right file")
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match="timed out"):
+        download("mnist", data_dir=tmp_path, mirror=trickle_server, files={"a.gz": "0" * 32},
+                 timeout=1.0)
+    assert time.monotonic() - t0 < 20          # a per-read timeout would run 55 hours
+    assert not bad.exists()                     # "(file discarded)" is true now
+    assert not [n for n in os.listdir(folder) if n.endswith(".part")]
+
+
+def test_download_size_cap(tmp_path, trickle_server, monkeypatch):
+    import importlib
+    D = importlib.import_module("cnnsim.data.download")   # the package re-exports download()
+    monkeypatch.setattr(D, "MAX_FILE_BYTES", 5)
+    with pytest.raises(D.DownloadError, match="more than 5 bytes"):
+        D.download("mnist", data_dir=tmp_path, mirror=trickle_server, files={"a.gz": "0" * 32},
+                   timeout=30)
 
 
 def test_builtin_mirrors_are_https():

@@ -101,12 +101,13 @@ def _set_read_timeout(resp, seconds):
         pass
 
 
-def _fetch(url, dest, digest, timeout, progress, max_bytes=MAX_FILE_BYTES):
+def _fetch(url, dest, digest, timeout, progress, max_bytes=None):
     """Stream ``url`` into a temp file beside ``dest``; rename when the checksum matches.
 
     ``timeout`` bounds the WHOLE transfer (a server trickling a byte a second cannot keep
     it going), ``max_bytes`` its size."""
     h = _hasher(digest)
+    max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     deadline = time.monotonic() + timeout
     with atomic_path(dest) as tmp:       # removed on any failure below, renamed on success
         with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
