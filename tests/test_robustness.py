@@ -429,21 +429,49 @@ def test_cli_memory_estimate_names_the_options(files):
     assert "--depth, --width or --batch" in res.output and "GiB" in res.output
 
 
-def test_read_only_output_folders(tmp_path):
+def test_read_only_output_folders():
+    """8 commands into a folder the user cannot write: one clean line each, before work.
+    Run as a separate process, as user nobody when the tests run as root (root ignores
+    folder permissions)."""
+    import shutil
+    import tempfile
+    prefix = []
     if os.geteuid() == 0:
-        pytest.skip("root ignores folder permissions")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root and setpriv (util-linux) is absent")
+        prefix = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    top = tempfile.mkdtemp(prefix="cnnsim-ro-")
     try:
-        for args in (["train", "lenet5", "--data", "synthetic", "--limit", "20", "--out", ro],
-                     ["train", "lenet5", "--data", "synthetic", "--out", ro / "sub"],
-                     ["step", "lenet5", "--save", ro / "t.npz"],
-                     ["step", "lenet5", "--plot", ro / "p"],
-                     ["gradflow", "--depth", "2", "--out", ro / "g.png"]):
-            assert_clean_error(run_cli(args))
+        os.chmod(top, 0o755)
+        ro = os.path.join(top, "ro")
+        os.mkdir(ro)
+        os.chmod(ro, 0o555)
+        home = os.path.join(top, "home")     # writable: numba's and matplotlib's caches
+        os.mkdir(home)
+        os.chmod(home, 0o777)
+        env = dict(os.environ, PYTHONPATH=os.getcwd(), HOME=home, MPLCONFIGDIR=home,
+                   NUMBA_CACHE_DIR=home)
+        cases = [["train", "lenet5", "--data", "synthetic", "--limit", "20", "--out", ro],
+                 ["train", "lenet5", "--out", os.path.join(ro, "sub")],
+                 ["step", "lenet5", "--save", os.path.join(ro, "t.npz")],
+                 ["step", "lenet5", "--plot", os.path.join(ro, "p")],
+                 ["gradflow", "--depth", "2", "--out", os.path.join(ro, "g.png")],
+                 ["experiment", "degradation", "--out", os.path.join(ro, "d.png")],
+                 ["explain", "conv", "--input", "5x7", "--kernel", "3", "--out",
+                  os.path.join(ro, "e.png")],
+                 ["explain", "pool", "--input", "4x4", "--gif", os.path.join(ro, "p.gif")]]
+        for args in cases:
+            r = subprocess.run(prefix + [sys.executable, "-c", "import sys; from cnnsim.cli."
+                                         "main import cli; cli(sys.argv[1:])"] + args,
+                               capture_output=True, text=True, env=env, cwd=top, timeout=600,
+                               check=False)
+            assert r.returncode == 2, (args, r.stderr)
+            assert "Traceback" not in r.stderr and "not writable" in r.stderr or \
+                "permission denied" in r.stderr, (args, r.stderr)
+            assert os.listdir(ro) == []
     finally:
-        ro.chmod(0o700)
+        os.chmod(os.path.join(top, "ro"), 0o755)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 # ---- 8. divergence, option ranges -------------------------------------------------------

@@ -9,6 +9,7 @@ import os
 import click
 
 from ..geometry import window
+from .options import check_output_file
 
 PNG_EXTS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
@@ -112,7 +113,7 @@ def _check_path(path, exts, option):
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise click.BadParameter(f"directory {d!r} does not exist", param_hint=option)
-    return path
+    return check_output_file(path, option)     # a folder in the way, no permission
 
 
 def _geometry(in_hw, kernel, stride, padding, where):
