@@ -81,11 +81,13 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     with FolderLock(out, "cnnsim train"):
         clean_stale_parts(out)      # what a killed run left (kill -9 cannot be caught)
         _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
-               lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet)
+               lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet,
+               variant)
 
 
 def _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
-           lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet):
+           lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet,
+           variant=None):
     from ..data import DataError
     from ..train import (
         StepLR,
