@@ -214,5 +214,22 @@ def ceil_div(a, b):
     return -(-a // b)
 
 
+def ceil_mode_pads(n, f, s, p=0):
+    """``(before, after)`` padding along one axis that makes floor-mode pooling give
+    PyTorch's / ONNX's ``ceil_mode`` output length.
+
+    ``ceil_mode``: ``out = ceil((n + 2p - f) / s) + 1``, less one when the last window
+    would start in the right padding (PyTorch's rule, also ONNX's since opset 19). The
+    extra ``after`` rows are padding, which never wins a max (see
+    ``cnnsim.functional.pool``), so max pooling with these pads equals ceil-mode pooling.
+    ``ceil_mode_pads(112, 3, 2) == (0, 1)``: 56 outputs, as in torchvision's GoogLeNet.
+    """
+    out = ceil_div(n + 2 * p - f, s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return p, max((out - 1) * s + f - n - p, p)
+
+
 __all__ = ["pad_amounts", "output_size", "normalize_padding", "window", "Window", "pair",
-           "conv_macs", "compose_receptive_field", "ceil_div", "window_span", "rf_through"]
+           "conv_macs", "compose_receptive_field", "ceil_div", "window_span", "rf_through",
+           "ceil_mode_pads"]

@@ -4,6 +4,8 @@ import json
 
 import click
 
+from .options import is_onnx, load_onnx
+
 
 def _parse_option(text):
     """``key=value`` with value read as int, float, bool or string."""
@@ -28,8 +30,8 @@ def _first_line(fn):
 
 
 @click.command("summary")
-@click.argument("model", required=False)
-@click.option("--variant", "-v", default=None, help="Model variant, e.g. lecture/paper (AlexNet), paper/modern (LeNet-5).")
+@click.argument("model", required=False, metavar="MODEL|FILE.onnx")
+@click.option("--variant", "-v", default=None, help="Model variant, e.g. lecture/paper/torchvision (AlexNet), paper/torchvision (GoogLeNet), paper/modern (LeNet-5).")
 @click.option("--input-size", nargs=2, type=click.IntRange(min=1), default=None, metavar="H W",
               help="Input height and width (the number of channels stays the model's).")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
@@ -47,6 +49,7 @@ def summary(model, variant, input_size, options, as_json, list_models):
       cnnsim summary alexnet --variant paper
       cnnsim summary lenet5 --variant modern --json
       cnnsim summary resnet_cifar -o n=9
+      cnnsim summary mynet.onnx
     """
     from .. import models
     from ..models import summary as S
@@ -59,6 +62,12 @@ def summary(model, variant, input_size, options, as_json, list_models):
         return
     if model is None:
         raise click.UsageError(f"missing MODEL; available: {', '.join(names)}")
+    if is_onnx(model):
+        net = load_onnx(model, **{"--variant": variant, "--input-size": input_size,
+                                  "--option": options})
+        data = S.summarize(net, model)
+        click.echo(json.dumps(data, indent=2) if as_json else S.format_table(data))
+        return
     key = model.lower().replace("-", "").replace("_", "")
     if key not in {n.replace("-", "").replace("_", "") for n in names}:
         raise click.BadParameter(f"unknown model {model!r}; available: {', '.join(names)}",
