@@ -165,6 +165,28 @@ def rf_through(start, end, jump, f, s, p):
     return start - p * jump, end + (f - 1 - p) * jump, jump * s
 
 
+def coverage(win):
+    """How many output neurons read each input pixel: an ``H x W`` list of lists of ints.
+
+    The tiling of receptive fields (Hubel & Wiesel's local fields): counts above 1 where
+    windows overlap (stride < kernel), 0 where the stride skips pixels (stride > kernel).
+    Per axis the count is the number of output rows (columns) whose window holds the
+    input row (column); the 2-D count is their product.
+    """
+    (h, w), (oh, ow) = win.in_hw, win.out_hw
+    rc = [0] * h
+    cc = [0] * w
+    for i in range(oh):
+        for r in win.rows(i):
+            if 0 <= r < h:
+                rc[r] += 1
+    for j in range(ow):
+        for c in win.cols(j):
+            if 0 <= c < w:
+                cc[c] += 1
+    return [[a * b for b in cc] for a in rc]
+
+
 def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
     """Validate and resolve a window; raises a one-line ValueError naming ``where``.
 

@@ -36,9 +36,12 @@ def _first_line(fn):
               help="Input height and width (the number of channels stays the model's).")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
               help="Any other builder option, e.g. -o n=9 (resnet_cifar), -o width=0.5.")
+@click.option("--dense-twin", is_flag=True,
+              help="Add a note: the parameters if every convolution were a dense layer "
+                   "with the same inputs and outputs (why CNNs).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON object.")
 @click.option("--list", "list_models", is_flag=True, help="List the available models and exit.")
-def summary(model, variant, input_size, options, as_json, list_models):
+def summary(model, variant, input_size, options, dense_twin, as_json, list_models):
     """Print MODEL's layers as the lecture's table: maps, size, kernel, stride, padding,
     activation, output shape, parameters and multiply-adds, with notes where the
     lecture's numbers and the arithmetic disagree.
@@ -50,6 +53,7 @@ def summary(model, variant, input_size, options, as_json, list_models):
       cnnsim summary lenet5 --variant modern --json
       cnnsim summary resnet_cifar -o n=9
       cnnsim summary mynet.onnx
+      cnnsim summary alexnet --dense-twin
     """
     from .. import models
     from ..models import summary as S
@@ -74,7 +78,8 @@ def summary(model, variant, input_size, options, as_json, list_models):
                                  param_hint="MODEL")
     opts = dict(_parse_option(o) for o in options)
     try:
-        data = S.describe(model, variant=variant, input_size=input_size, **opts)
+        data = S.describe(model, variant=variant, input_size=input_size,
+                          dense_twin=dense_twin, **opts)
     except TypeError as e:
         # an option the builder does not take (e.g. --variant for resnet18)
         raise click.UsageError(f"{model}: {e}".replace("\n", " ")) from None

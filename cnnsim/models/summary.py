@@ -83,8 +83,9 @@ def layer_row(layer, type_name=None, fields=None):
     }
 
 
-def summarize(net, model=None):
-    """Plain-data summary of a built network (see the module docstring)."""
+def summarize(net, model=None, dense_twin=False):
+    """Plain-data summary of a built network (see the module docstring); ``dense_twin``
+    adds the "All-dense twin" note (:func:`dense_twin_note`)."""
     heads = getattr(net, "aux_heads", {})
     aux = {id(l) for h in heads.values() for l in h.walk()}
     steps = static_steps(net)
@@ -98,8 +99,32 @@ def summarize(net, model=None):
     for hname, head in heads.items():
         rows.append(row(head, "Aux classifier"))
         rows += [row(l) for l in head.walk() if l is not head]
+    extra = [dense_twin_note(net)] if dense_twin else []
     return {"model": model or net.name, "input_shape": list(net.input_shape), "layers": rows,
-            "total_params": int(net.param_count()), "notes": notes(net)}
+            "total_params": int(net.param_count()), "notes": notes(net) + extra}
+
+
+def dense_twin_note(net):
+    """Parameters of the network's "all-dense twin": every convolution replaced by a dense
+    layer with the same input and output sizes, ``(C*H*W + 1) * (F*H_out*W_out)`` each (the
+    lecture's "why CNNs"; ``cnnsim explain dense-vs-conv`` splits one such saving into
+    local connectivity and weight sharing)."""
+    heads = getattr(net, "aux_heads", {})
+    aux = {id(l) for h in heads.values() for l in h.walk()}
+    convs = [l for l in net.leaves() if l.kind == "Conv2D" and id(l) not in aux]
+    conv_params = sum(int(l.param_count()) for l in convs)
+    twin = 0
+    for l in convs:
+        n_in, n_out = 1, 1
+        for v in l.input_shape:
+            n_in *= int(v)
+        for v in l.output_shape:
+            n_out *= int(v)
+        twin += (n_in + 1) * n_out
+    total = int(net.param_count())
+    return (f"All-dense twin: its {len(convs)} convolutions ({conv_params:,} parameters) as dense "
+            f"layers with the same inputs and outputs would have {twin:,} parameters, a network "
+            f"of {total - conv_params + twin:,} instead of {total:,}.")
 
 
 def _fmt_shape(shape):
@@ -191,7 +216,7 @@ def default_input_shape(builder, options=None):
     return tuple(default.default)
 
 
-def describe(name, variant=None, input_size=None, **options):
+def describe(name, variant=None, input_size=None, dense_twin=False, **options):
     """Build model ``name`` without drawing random weights and summarize it.
 
     ``input_size=(H, W)`` keeps the model's number of input channels.
@@ -212,7 +237,7 @@ def describe(name, variant=None, input_size=None, **options):
     with shapes_only():
         net = build(name, **options)
     model = name + (f" ({variant})" if variant else "")
-    return summarize(net, model)
+    return summarize(net, model, dense_twin=dense_twin)
 
 
 # ---- text ------------------------------------------------------------------------------
