@@ -44,6 +44,16 @@ class _Recorder:
             self.backward[layer.path] = grad_stats(to_host(dy))
 
 
+def unit_stats(net, x):
+    """One inference forward pass: ``{layer path: {"activation", "dead", "saturated"}}`` for
+    every layer with parameters and an activation (``dead``: ReLU units that output 0 for
+    every sample of ``x``; ``saturated``: sigmoid/tanh outputs within 1% of an asymptote)."""
+    rec = _Recorder()
+    with observe(rec):
+        net(x)
+    return {k: v for k, v in rec.forward.items() if v.get("activation")}
+
+
 def gradient_flow(net, x, labels, training=True):
     """One forward/backward of the cross-entropy loss; per-layer records (forward order)."""
     rec = _Recorder()
