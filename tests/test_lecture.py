@@ -151,3 +151,139 @@ def test_gradflow_unit_named_in_help_json_and_title(tmp_path):
     assert "post-activation" in title and "act(conv(act(conv(x))) + x)" in title
     r = run(["gradflow", "--depth", "4", "--width", "2", "--batch", "2", "--unit", "post"])
     assert "post-activation residual units" in r.output.splitlines()[0]
+
+
+# -- 2. skip spans, and degradation's progress ---------------------------------------------------
+def test_skip_cifar_spans_share_their_layers():
+    from cnnsim import models
+    nets = {s: models.build("skip_cifar", n=1, span=s, width=0.25, input_shape=(1, 14, 14))
+            for s in (0, 1, 2)}
+    convs = {s: [l for l in n.leaves() if l.kind == "Conv2D" and "shortcut" not in l.path]
+             for s, n in nets.items()}
+    assert len({len(c) for c in convs.values()}) == 1 and len(convs[0]) == 1 + 6   # 6n + 1 convs
+    units = {s: [l for l in n.walk() if l.kind == "ResidualUnit"] for s, n in nets.items()}
+    assert len(units[0]) == 0 and len(units[1]) == 6 and len(units[2]) == 3
+    # span 2 is resnet_cifar's layout, span 0 plain_cifar's: the same parameter counts
+    assert nets[2].param_count() == models.build("resnet_cifar", n=1, width=0.25,
+                                                 input_shape=(1, 14, 14)).param_count()
+    assert nets[0].param_count() == models.build("plain_cifar", n=1, width=0.25,
+                                                 input_shape=(1, 14, 14)).param_count()
+    x = np.random.default_rng(0).random((2, 1, 14, 14), dtype=np.float32)
+    y = nets[1](x)
+    assert y.shape == (2, 10) and np.allclose(y.sum(axis=1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="span must be 0"):
+        models.build("skip_cifar", n=1, span=3)
+
+
+def test_skip_span_experiment_small_and_cli(tmp_path):
+    from cnnsim.experiments.skip_span import skip_span
+    lines = []
+    res = skip_span(spans=(0, 1), depths=(8,), width=0.125, limit=32, test_limit=16, epochs=2,
+                    size=7, progress=lines.append)
+    assert list(res["runs"]) == ["span0-8", "span1-8"]
+    assert all(len(r["train_error"]) == 2 for r in res["runs"].values())
+    assert lines[0].startswith("[1/2] span0-8: epoch 1/2, training error")
+    again = skip_span(spans=(0, 1), depths=(8,), width=0.125, limit=32, test_limit=16, epochs=2,
+                      size=7)
+    assert again["runs"]["span1-8"]["train_loss"] == res["runs"]["span1-8"]["train_loss"]
+    r = CliRunner().invoke(cli, ["experiment", "skip-span", "--span", "0,2", "--depth", "8",
+                                 "--width", "0.125", "--limit", "32", "--test-limit", "16",
+                                 "--epochs", "1", "--size", "7"])
+    assert r.exit_code == 0, r.output
+    assert "[2/2] span2-8: epoch 1/1" in r.stderr and "span0-8" in r.stdout
+    r = CliRunner().invoke(cli, ["experiment", "skip-span", "--span", "3"])
+    assert r.exit_code == 2 and "span must be 0" in r.output
+
+
+def test_degradation_prints_which_net_is_training():
+    r = CliRunner().invoke(cli, ["experiment", "degradation", "--depths", "8", "--width", "0.125",
+                                 "--limit", "32", "--test-limit", "16", "--epochs", "2",
+                                 "--size", "7"])
+    assert r.exit_code == 0, r.output
+    assert "[1/2] plain-8: epoch 1/2, training error" in r.stderr
+    assert "[2/2] resnet-8: epoch 2/2" in r.stderr
+    assert r.stdout.splitlines()[1].split()[:2] == ["net", "params"]
+
+
+# -- 3. LeNet-5's gap --------------------------------------------------------------------------
+def test_lenet_gap_records_saturation_and_dead_units_per_epoch():
+    from cnnsim.experiments.lenet_gap import lenet_gap
+    res = lenet_gap(activations=("sigmoid", "relu"), limits=(32,), test_limit=16, epochs=2,
+                    probe=16)
+    sig, relu = res["runs"]["sigmoid-32"], res["runs"]["relu-32"]
+    assert sig["layers"] == relu["layers"] == ["C1", "C3", "C5", "F6"]
+    assert len(sig["saturated"]) == 2 and len(sig["saturated"][0]) == 4
+    assert all(0 <= v <= 1 for ep in sig["saturated"] for v in ep)
+    assert all(v is None for ep in sig["dead"] for v in ep)
+    assert all(0 <= v <= 1 for ep in relu["dead"] for v in ep)
+
+
+def test_unit_stats_counts_saturated_and_dead_units_by_hand():
+    from cnnsim import layers as L
+    from cnnsim.experiments.gradflow import unit_stats
+    net = L.Sequential([L.Dense(3, activation="relu", name="r"),
+                        L.Dense(2, activation="sigmoid", name="s")], input_shape=(2,), seed=0)
+    r, s = net.find("r"), net.find("s")
+    r.params["w"][...] = [[1, -1, 0], [0, 0, 1]]       # w (D_in, D_out): units x0, -x0, x1
+    r.params["b"][...] = 0
+    s.params["w"][...] = [[100, 0], [0, 0], [0, 0]]    # s0 = sigmoid(100 r0), s1 = sigmoid(0)
+    s.params["b"][...] = 0
+    x = np.array([[1.0, 1.0], [2.0, 0.5]], dtype=np.float32)   # unit 1 (-x0) is 0 for both: dead
+    st = unit_stats(net, x)
+    assert st["r"]["dead"] == pytest.approx(1 / 3)
+    assert st["s"]["saturated"] == pytest.approx(0.5)   # s0 = sigmoid(100 x0) ~ 1; s1 = 0.5
+
+
+def test_train_activation_and_lighting_options(tmp_path):
+    out = tmp_path / "run"
+    r = CliRunner().invoke(cli, ["train", "lenet5", "--variant", "modern", "--activation",
+                                 "sigmoid", "--data", "synthetic", "--limit", "32",
+                                 "--test-limit", "16", "--epochs", "1", "--quiet", "--augment",
+                                 "lighting", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    from cnnsim.train import load_checkpoint  # noqa: F401  (checkpoint written)
+    assert (out / "checkpoint.npz").exists()
+    r = CliRunner().invoke(cli, ["train", "alexnet", "--activation", "relu"])
+    assert r.exit_code == 2 and "no activation option" in r.output
+
+
+# -- 6. notation and notes -----------------------------------------------------------------------
+def test_googlenet_lecture_notation_and_aux_positions():
+    r = run(["summary", "googlenet", "--notation", "lecture"])
+    lines = r.output.splitlines()
+    assert "Patch size/stride" in lines[1]
+    conv1 = next(ln for ln in lines if ln.startswith("conv1 "))
+    assert "7x7 + 2(S)" in conv1
+    assert "1x1 + 1(V)" in next(ln for ln in lines if ln.startswith("conv2_reduce "))
+    assert "3x3 + 2(S) = 3x3 window, stride 2, SAME padding" in r.output
+    assert "aux1 on inception_4a (the 3rd of the 9 inception modules)" in r.output
+    assert "aux2 on inception_4d (the 6th of the 9 inception modules)" in r.output
+
+
+def test_lenet5_notes_slides_activations_and_no_table_parameter_claim():
+    from cnnsim.models.summary import describe
+    for variant, used in (("paper", "scaled tanh"), ("modern", "tanh everywhere")):
+        notes = " ".join(describe("lenet5", variant=variant)["notes"])
+        assert "sigmoid units in the hidden layers and tanh at F6" in notes and used in notes
+        assert "--activation sigmoid" in notes
+    notes = " ".join(describe("lenet5", variant="modern")["notes"])
+    assert "as in the lecture's table" not in notes and "lists no parameter counts" in notes
+    notes = " ".join(describe("lenet5", variant="modern", activation="sigmoid")["notes"])
+    assert "uses sigmoid everywhere" in notes
+
+
+# -- 2/6. wide vs deep, dropout ------------------------------------------------------------------
+def test_wide_deep_and_dropout_small():
+    from cnnsim.experiments.capacity import dropout_on_off, wide_vs_deep
+    res = wide_vs_deep(limit=32, test_limit=16, epochs=1, size=7)
+    p = [r["params"] for r in res["runs"].values()]
+    assert abs(p[0] - p[1]) / max(p) < 0.1            # about the same parameters
+    assert [r["receptive_field"] for r in res["runs"].values()] == [5, 17]
+    res = dropout_on_off(limit=32, test_limit=16, epochs=1)
+    assert list(res["runs"]) == ["no dropout", "dropout 0.5"]
+    a, b = res["runs"].values()
+    assert a["params"] == b["params"]                 # dropout has no parameters
+    assert a["train_loss"] != b["train_loss"]         # and it changes training
+    r = CliRunner().invoke(cli, ["experiment", "dropout", "--limit", "32", "--test-limit", "16",
+                                 "--epochs", "1", "--quiet"])
+    assert r.exit_code == 0 and "test - training error" in r.output

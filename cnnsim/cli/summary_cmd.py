@@ -36,12 +36,16 @@ def _first_line(fn):
               help="Input height and width (the number of channels stays the model's).")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
               help="Any other builder option, e.g. -o n=9 (resnet_cifar), -o width=0.5.")
+@click.option("--notation", default="table", show_default=True,
+              type=click.Choice(["table", "lecture"]),
+              help="lecture: kernel, stride and padding in one column as the GoogLeNet slides "
+                   "write them (3x3 + 2(S) = 3x3 window, stride 2, SAME padding)")
 @click.option("--dense-twin", is_flag=True,
               help="Add a note: the parameters if every convolution were a dense layer "
                    "with the same inputs and outputs (why CNNs).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON object.")
 @click.option("--list", "list_models", is_flag=True, help="List the available models and exit.")
-def summary(model, variant, input_size, options, dense_twin, as_json, list_models):
+def summary(model, variant, input_size, options, notation, dense_twin, as_json, list_models):
     """Print MODEL's layers as the lecture's table: maps, size, kernel, stride, padding,
     activation, output shape, parameters and multiply-adds, with notes where the
     lecture's numbers and the arithmetic disagree.
@@ -54,6 +58,7 @@ def summary(model, variant, input_size, options, dense_twin, as_json, list_model
       cnnsim summary resnet_cifar -o n=9
       cnnsim summary mynet.onnx
       cnnsim summary alexnet --dense-twin
+      cnnsim summary googlenet --notation lecture
     """
     from .. import models
     from ..models import summary as S
@@ -88,4 +93,4 @@ def summary(model, variant, input_size, options, dense_twin, as_json, list_model
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(S.format_table(data))
+        click.echo(S.format_table(data, notation=notation))

@@ -214,8 +214,14 @@ def _reference(net):
         f"more (the lecture's \"10 times fewer\").",
     ]
     if net.aux_heads:
+        modules = [l.path for l in net.walk() if l.kind == "Inception"]
+        ordinal = lambda k: f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"  # noqa: E731
+        where = ", ".join(f"{k} on {h.tap}" + (f" (the {ordinal(modules.index(h.tap) + 1)} of "
+                                               f"the {len(modules)} inception modules)"
+                                               if h.tap in modules else "")
+                          for k, h in net.aux_heads.items())
         ref.remarks.append(
-            f"Auxiliary heads {', '.join(f'{k} on {h.tap}' for k, h in net.aux_heads.items())}: "
+            f"Auxiliary heads {where}: "
             f"{net.aux_param_count():,} more parameters, training only (loss weight "
             f"{net.aux_weight:g}), not counted in the total.")
     ref.remarks.append("LRN: Caffe's local_size 5, alpha 1e-4 (divided by the window), beta "

@@ -294,17 +294,47 @@ def _cells(row, indent):
     ] + rf_cells(row.get("rf"))
 
 
-def format_table(data, indent=2):
-    """The summary as an aligned text table (nested layers indented), totals and notes."""
+def lecture_notation(row):
+    """The GoogLeNet slides' notation of a window: ``"3x3 + 2(S)"`` = kernel 3x3, stride 2,
+    SAME padding (``V`` for VALID, ``p1`` / ``p1,2,1,2`` for explicit padding); "-" for
+    layers without a window."""
+    if row["kernel"] is None:
+        return "-"
+    k, s, pad = row["kernel"], row["stride"], row["padding"]
+    kern = f"{k[0]}x{k[1]}"
+    stride = str(s[0]) if s[0] == s[1] else f"{s[0]}x{s[1]}"
+    if isinstance(pad, str):
+        p = {"SAME": "S", "VALID": "V"}.get(pad, pad)
+    else:
+        p = "p" + (str(pad[0]) if len(set(pad)) == 1 else ",".join(map(str, pad)))
+    return f"{kern} + {stride}({p})"
+
+
+NOTATION_KEY = ("Notation (the GoogLeNet slides'): kernel + stride(padding), e.g. 3x3 + 2(S) = "
+                "3x3 window, stride 2, SAME padding; V = VALID.")
+
+
+def format_table(data, indent=2, notation="table"):
+    """The summary as an aligned text table (nested layers indented), totals and notes.
+
+    ``notation="lecture"`` replaces the kernel, stride and padding columns by one column in
+    the GoogLeNet slides' notation (:func:`lecture_notation`)."""
     shp = data["input_shape"]
     first = ["In", "Input", str(shp[0]), "x".join(map(str, shp[1:])) if len(shp) == 3 else
              str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0", "1", "1", "0"]
     body = [first] + [_cells(r, indent) for r in data["layers"]]
-    widths = [max(len(c), *(len(r[k]) for r in body)) for k, c in enumerate(COLUMNS)]
-    right = RIGHT
+    columns, right = COLUMNS, RIGHT
+    if notation == "lecture":   # kernel, stride, padding (columns 4-6) become one column
+        columns = COLUMNS[:4] + ("Patch size/stride",) + COLUMNS[7:]
+        right = {k if k < 4 else k - 2 for k in RIGHT if k not in (4, 5, 6)}
+        body = [c[:4] + ["-"] + c[7:] for c in body[:1]] + \
+               [c[:4] + [lecture_notation(r)] + c[7:] for c, r in zip(body[1:], data["layers"])]
+    elif notation != "table":
+        raise ValueError(f"format_table: notation must be 'table' or 'lecture', got {notation!r}")
+    widths = [max(len(c), *(len(r[k]) for r in body)) for k, c in enumerate(columns)]
     fmt = lambda cells: "  ".join(c.rjust(w) if k in right else c.ljust(w)   # noqa: E731
                                   for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    lines = [f"{data['model']}: input {'x'.join(map(str, shp))}", fmt(COLUMNS),
+    lines = [f"{data['model']}: input {'x'.join(map(str, shp))}", fmt(columns),
              fmt(["-" * w for w in widths])]
     lines += [fmt(r) for r in body]
     main = [r for r in data["layers"] if "/" not in r["name"] and r["type"] != "Aux classifier"]
@@ -312,8 +342,9 @@ def format_table(data, indent=2):
     lines.append("")
     lines.append(f"Total: {data['total_params']:,} trainable parameters, "
                  f"{macs:,} multiply-adds per image")
-    if data["notes"]:
+    notes = list(data["notes"]) + ([NOTATION_KEY] if notation == "lecture" else [])
+    if notes:
         lines.append("")
         lines.append("Notes:")
-        lines += [f"  - {n}" for n in data["notes"]]
+        lines += [f"  - {n}" for n in notes]
     return "\n".join(lines)
