@@ -6,7 +6,7 @@
     ...what the command prints (stdout), written by this script...
     ```
 
-is replaced by what the command prints now; figures named by ``--out figures/...`` in a
+is replaced by ``$ <the command>`` and what it prints now (so a reader sees both); figures named by ``--out figures/...`` in a
 command are rewritten in docs/figures. ``tests/test_docs.py`` runs the same commands and
 fails when a page and its command disagree.
 
@@ -97,6 +97,11 @@ def run(command, cwd):
             os.environ["CNNSIM_DATA"] = old_data
 
 
+def shown(command, printed):
+    """The block's text: the command as typed, then what it printed."""
+    return f"$ {command}\n{printed.rstrip()}\n"
+
+
 def _num(tok):
     return float(tok.replace(",", ""))
 
@@ -128,8 +133,8 @@ def regenerate(page, fast=False, cwd=None):
         if fast and b.slow:
             continue
         print(f"running {b!r}", file=sys.stderr, flush=True)
-        printed = run(b.command, cwd or DOCS)
-        out += [text[last:b.span[0]], printed.rstrip() + "\n"]
+        printed = shown(b.command, run(b.command, cwd or DOCS))
+        out += [text[last:b.span[0]], printed]
         last = b.span[1]
         n += 1
     page.write_text("".join(out) + text[last:])
@@ -152,7 +157,7 @@ def main(argv=None):
                     continue
                 with tempfile.TemporaryDirectory() as tmp:
                     (pathlib.Path(tmp) / "figures").mkdir()
-                    why = disagreement(b.body, run(b.command, tmp), b.tol)
+                    why = disagreement(b.body, shown(b.command, run(b.command, tmp)), b.tol)
                 if why:
                     stale += 1
                     print(f"{b!r}: {why}", file=sys.stderr)

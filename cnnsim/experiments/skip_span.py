@@ -14,7 +14,7 @@ from .runs import load_digits, train_runs
 
 
 def skip_span(spans=(0, 1, 2), depths=(20, 56), width=0.25, limit=500, test_limit=500,
-              epochs=6, batch_size=32, lr=0.1, seed=0, data="synthetic", data_dir=None,
+              epochs=10, batch_size=32, lr=0.1, seed=0, data="synthetic", data_dir=None,
               size=14, progress=None):
     """``{"config", "runs"}``; runs named ``"span0-20"`` (plain), ``"span1-20"``, ... with
     ``train_loss``, ``train_error``, ``test_error`` per epoch, ``params``, ``seconds``."""
