@@ -82,7 +82,9 @@ def coverage_figure(facts, dpi=100):
                  fontsize=9)
     ax.set_xlabel("input column")
     ax.set_ylabel("input row")
-    fig.colorbar(im, ax=ax, label="neurons reading the pixel")
+    top = max(1, int(counts.max()))
+    fig.colorbar(im, ax=ax, label="neurons reading the pixel",
+                 ticks=range(0, top + 1, max(1, top // 8)))
     fig.tight_layout()
     return fig
 
