@@ -72,6 +72,7 @@ def run(command, cwd):
     try:
         if args[0] == "cnnsim":
             from click.testing import CliRunner
+
             from cnnsim.cli.main import cli
             r = CliRunner().invoke(cli, args[1:], catch_exceptions=False)
             if r.exit_code != 0:

@@ -71,10 +71,11 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
         net = models.build(model, **opts)
     except TypeError as e:
         if activation and "activation" in str(e):
-            raise click.BadParameter(f"{model} has no activation option", param_hint="--activation")
-        raise click.UsageError(str(e))
+            raise click.BadParameter(f"{model} has no activation option",
+                                     param_hint="--activation") from None
+        raise click.UsageError(str(e)) from None
     except ValueError as e:
-        raise click.UsageError(str(e))
+        raise click.UsageError(str(e)) from None
     try:
         (xtr, ytr), (xte, yte), note = load_for_model(data, net.input_shape, data_dir, limit,
                                                       test_limit)
