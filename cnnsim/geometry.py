@@ -182,6 +182,28 @@ def rf_through(start, end, jump, f, s, p):
     return start - p * jump, end + (f - 1 - p) * jump, jump * s
 
 
+def coverage(win):
+    """How many output neurons read each input pixel: an ``H x W`` list of lists of ints.
+
+    The tiling of receptive fields (Hubel & Wiesel's local fields): counts above 1 where
+    windows overlap (stride < kernel), 0 where the stride skips pixels (stride > kernel).
+    Per axis the count is the number of output rows (columns) whose window holds the
+    input row (column); the 2-D count is their product.
+    """
+    (h, w), (oh, ow) = win.in_hw, win.out_hw
+    rc = [0] * h
+    cc = [0] * w
+    for i in range(oh):
+        for r in win.rows(i):
+            if 0 <= r < h:
+                rc[r] += 1
+    for j in range(ow):
+        for c in win.cols(j):
+            if 0 <= c < w:
+                cc[c] += 1
+    return [[a * b for b in cc] for a in rc]
+
+
 def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
     """Validate and resolve a window; raises a one-line ValueError naming ``where``.
 
@@ -237,5 +259,22 @@ def ceil_div(a, b):
     return -(-a // b)
 
 
+def ceil_mode_pads(n, f, s, p=0):
+    """``(before, after)`` padding along one axis that makes floor-mode pooling give
+    PyTorch's / ONNX's ``ceil_mode`` output length.
+
+    ``ceil_mode``: ``out = ceil((n + 2p - f) / s) + 1``, less one when the last window
+    would start in the right padding (PyTorch's rule, also ONNX's since opset 19). The
+    extra ``after`` rows are padding, which never wins a max (see
+    ``cnnsim.functional.pool``), so max pooling with these pads equals ceil-mode pooling.
+    ``ceil_mode_pads(112, 3, 2) == (0, 1)``: 56 outputs, as in torchvision's GoogLeNet.
+    """
+    out = ceil_div(n + 2 * p - f, s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return p, max((out - 1) * s + f - n - p, p)
+
+
 __all__ = ["pad_amounts", "output_size", "normalize_padding", "window", "Window", "pair",
-           "conv_macs", "compose_receptive_field", "ceil_div", "window_span", "rf_through"]
+           "conv_macs", "compose_receptive_field", "ceil_div", "window_span", "rf_through",
+           "ceil_mode_pads"]

@@ -133,3 +133,21 @@ POSITIVE = FiniteFloat(0, open_min=True)
 NON_NEGATIVE = FiniteFloat(0)
 SEED = click.IntRange(0)
 FIGURE_EXTS = (".png", ".svg", ".pdf")
+
+
+def is_onnx(model):
+    """True when the MODEL argument is an ONNX file rather than a zoo name."""
+    return isinstance(model, str) and model.lower().endswith(".onnx")
+
+
+def load_onnx(path, **unused):
+    """``cnnsim.interop.from_onnx(path)``, every failure as a one-line usage error (exit 2).
+    ``unused``: options that make no sense for a file (``--variant``), refused by name."""
+    given = [k for k, v in unused.items() if v]
+    if given:
+        raise click.UsageError(f"{path} is an ONNX file: it takes no {', '.join(given)}")
+    from ..interop import from_onnx
+    try:
+        return from_onnx(path)
+    except (ValueError, OSError, RuntimeError) as e:
+        raise click.BadParameter(str(e).splitlines()[0], param_hint="MODEL") from None

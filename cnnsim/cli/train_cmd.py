@@ -39,8 +39,14 @@ from .options import (
 @click.option("--limit", default=None, type=click.IntRange(1), help="use only the first N training images")
 @click.option("--test-limit", default=None, type=click.IntRange(1), help="use only the first N test images")
 @click.option("--variant", default=None, help="model variant (e.g. modern / paper for lenet5)")
-@click.option("--augment/--no-augment", default=False, show_default=True,
-              help="random shifts (and flips for non-digit data), seeded")
+@click.option("--augment", is_flag=False, flag_value="shift", default="none", show_default=True,
+              type=click.Choice(["none", "shift", "lighting", "all"]),
+              help="seeded augmentation: shift = random shifts of up to 2 px (and flips for "
+                   "non-digit data; --augment alone means shift); lighting = AlexNet's PCA "
+                   "colour shift (std 0.1; a brightness offset for grey images); all = both")
+@click.option("--activation", default=None, type=click.Choice(["sigmoid", "tanh", "relu"]),
+              help="hidden activation, for models that take one (LeNet-5: the slides' sigmoid, "
+                   "or tanh / ReLU, instead of the paper's scaled tanh)")
 @click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
               help="folder for metrics.csv, metrics.json, training.png, checkpoint.npz")
@@ -50,7 +56,8 @@ from .options import (
               help=MAX_LOAD_HELP + " [default: 3x the model's parameters]")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
-          lr_step, limit, test_limit, variant, augment, seed, out, resume, max_load_bytes, quiet):
+          lr_step, limit, test_limit, variant, augment, activation, seed, out, resume,
+          max_load_bytes, quiet):
     """Train MODEL (e.g. lenet5) and report loss, accuracy and top-5 error per epoch.
 
     \b
@@ -58,6 +65,7 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
       cnnsim train lenet5                                 # MNIST if present, else synthetic
       cnnsim train lenet5 --data mnist --epochs 10 --out runs/lenet5
       cnnsim train lenet5 --data synthetic --limit 2000 --epochs 1
+      cnnsim train lenet5 --variant modern --activation sigmoid --limit 2000 --epochs 1
     A loss that becomes NaN or infinite stops training with the step and layer where it
     first appeared; the last good checkpoint is kept. One run at a time writes to an
     --out folder (a second one is refused); every file there is written atomically.
@@ -71,10 +79,17 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     opts = {"seed": seed}
     if variant:
         opts["variant"] = variant
+    if activation:
+        opts["activation"] = activation
     try:
         net = models.build(model, **opts)
-    except (ValueError, TypeError) as e:
-        raise click.UsageError(str(e))
+    except TypeError as e:
+        if activation and "activation" in str(e):
+            raise click.BadParameter(f"{model} has no activation option",
+                                     param_hint="--activation") from None
+        raise click.UsageError(str(e)) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
     check_fits(training_bytes(net, batch_size), f"training {net.name} at batch {batch_size}",
                "--batch-size")
     os.makedirs(out, exist_ok=True)
@@ -108,10 +123,13 @@ def _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, wei
     lr = lr if lr is not None else default_lr(net, optimizer)
     opt = make_optimizer(optimizer, lr, momentum, weight_decay)
     aug = None
-    if augment:
+    if augment != "none":
         from ..data import augment as augment_fn
-        flip = data not in ("mnist", "auto", "synthetic")   # digits must not be mirrored
-        aug = lambda xb, rng: augment_fn(xb, rng, shift=2, flip=flip, lighting=0.0)
+        shifts = augment in ("shift", "all")
+        flip = shifts and data not in ("mnist", "auto", "synthetic")   # digits: no mirrors
+        lighting = 0.1 if augment in ("lighting", "all") else 0.0     # AlexNet's std
+        aug = lambda xb, rng: augment_fn(xb, rng, shift=2 if shifts else 0, flip=flip,  # noqa: E731
+                                         lighting=lighting)
     from ..data.preprocess import preprocess_spec
     if data == "auto":
         data = "mnist" if note.startswith("mnist") else "synthetic"

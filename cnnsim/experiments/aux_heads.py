@@ -60,3 +60,13 @@ def aux_gradient_effect(width=0.125, input_size=96, batch=8, seed=0, aux_weight=
     return {"config": {"width": width, "input_size": input_size, "batch": batch, "seed": seed,
                        "aux_weight": aux_weight},
             "layers": layers, "without_aux": without, "with_aux": with_aux, "gain": gain}
+
+
+def gain_groups(result, rtol=1e-6):
+    """Which layers the heads change: ``{"unchanged", "more", "less"}``, each a list of
+    ``(layer, gain)`` in forward order (unchanged: within ``rtol`` of 1)."""
+    out = {"unchanged": [], "more": [], "less": []}
+    for layer, g in zip(result["layers"], result["gain"]):
+        key = "unchanged" if abs(g - 1.0) <= rtol else ("more" if g > 1.0 else "less")
+        out[key].append((layer, g))
+    return out
