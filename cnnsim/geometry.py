@@ -36,8 +36,12 @@ def _pair(v, what, where="geometry"):
 
 
 def pair(v, what="value", where="geometry"):
-    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``; validates integers."""
-    return _pair(v, what, where)
+    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``; validates positive integers (a kernel or
+    pool size, a stride)."""
+    a, b = _pair(v, what, where)
+    if a < 1 or b < 1:
+        raise ValueError(f"{where}: {what} must be positive, got {v!r}")
+    return a, b
 
 
 def pad_amounts(n, f, s, padding):
@@ -127,6 +131,19 @@ class Window:
         t, b, l, r = self.pads
         return self.in_hw[0] + t + b, self.in_hw[1] + l + r
 
+    @property
+    def kernel_stride(self):
+        """The stride handed to the kernels: ``stride`` capped at the padded input size.
+
+        Along an axis where the stride exceeds ``padded - kernel`` there is exactly one
+        output row/column and the stride is never used, so capping changes no number; it
+        keeps the kernels' stride-phase layouts (``stride`` planes per axis) as small as
+        the input, so ``stride=2**32`` is instant instead of a 10-minute loop or an
+        integer overflow.
+        """
+        (hp, wp), (sh, sw) = self.padded_hw, self.stride
+        return min(sh, hp), min(sw, wp)
+
     def rows(self, i):
         """Input rows (unpadded coordinates, may be negative or >= H) read by output row i."""
         lo, hi = window_span(i, i, self.kernel[0], self.stride[0], self.pads[0])
@@ -165,6 +182,28 @@ def rf_through(start, end, jump, f, s, p):
     return start - p * jump, end + (f - 1 - p) * jump, jump * s
 
 
+def coverage(win):
+    """How many output neurons read each input pixel: an ``H x W`` list of lists of ints.
+
+    The tiling of receptive fields (Hubel & Wiesel's local fields): counts above 1 where
+    windows overlap (stride < kernel), 0 where the stride skips pixels (stride > kernel).
+    Per axis the count is the number of output rows (columns) whose window holds the
+    input row (column); the 2-D count is their product.
+    """
+    (h, w), (oh, ow) = win.in_hw, win.out_hw
+    rc = [0] * h
+    cc = [0] * w
+    for i in range(oh):
+        for r in win.rows(i):
+            if 0 <= r < h:
+                rc[r] += 1
+    for j in range(ow):
+        for c in win.cols(j):
+            if 0 <= c < w:
+                cc[c] += 1
+    return [[a * b for b in cc] for a in rc]
+
+
 def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
     """Validate and resolve a window; raises a one-line ValueError naming ``where``.
 
@@ -179,6 +218,12 @@ def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
     h, w = int(in_hw[0]), int(in_hw[1])
     pads = normalize_padding(padding, (h, w), (fh, fw), (sh, sw), where)
     t, b, l, r = pads
+    if max(t, b) > fh + h or max(l, r) > fw + w:
+        # more padding than kernel + input only adds outputs that read nothing but zeros;
+        # bounding it bounds every size the kernels allocate (a padding of 10**9 would
+        # otherwise ask for a 10**9-row plane)
+        raise ValueError(f"{where}: padding {pads} (top, bottom, left, right) is larger "
+                         f"than kernel + input ({fh}+{h} rows, {fw}+{w} columns) allows")
     if h + t + b < fh or w + l + r < fw:
         raise ValueError(f"{where}: kernel {fh}x{fw} is larger than the padded input "
                          f"{h + t + b}x{w + l + r} (input {h}x{w}, padding {padding!r})")
@@ -214,5 +259,22 @@ def ceil_div(a, b):
     return -(-a // b)
 
 
+def ceil_mode_pads(n, f, s, p=0):
+    """``(before, after)`` padding along one axis that makes floor-mode pooling give
+    PyTorch's / ONNX's ``ceil_mode`` output length.
+
+    ``ceil_mode``: ``out = ceil((n + 2p - f) / s) + 1``, less one when the last window
+    would start in the right padding (PyTorch's rule, also ONNX's since opset 19). The
+    extra ``after`` rows are padding, which never wins a max (see
+    ``cnnsim.functional.pool``), so max pooling with these pads equals ceil-mode pooling.
+    ``ceil_mode_pads(112, 3, 2) == (0, 1)``: 56 outputs, as in torchvision's GoogLeNet.
+    """
+    out = ceil_div(n + 2 * p - f, s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return p, max((out - 1) * s + f - n - p, p)
+
+
 __all__ = ["pad_amounts", "output_size", "normalize_padding", "window", "Window", "pair",
-           "conv_macs", "compose_receptive_field", "ceil_div", "window_span", "rf_through"]
+           "conv_macs", "compose_receptive_field", "ceil_div", "window_span", "rf_through",
+           "ceil_mode_pads"]

@@ -56,8 +56,12 @@ def lrn():
     _demo("lrn_effect", ["--quick"], {"lrn_effect.png": "lrn_effect.png"})
 
 
-def gradflow():
-    _demo("vanishing_gradients", [], {"gradflow.png": "gradflow_sigmoid20.png"})
+def measured():
+    """The figures of measured blocks (gradflow_sigmoid20, dense_vs_conv, degradation) are
+    written by the commands themselves: demos/make_measured_docs.py (with the numbers)."""
+    import make_measured_docs
+    for page in make_measured_docs.pages():
+        make_measured_docs.regenerate(page)
 
 
 def train(data_dir=None):
@@ -66,7 +70,7 @@ def train(data_dir=None):
 
 
 ALL = {"conv": conv, "pool": pool, "trace": trace, "rf": rf, "inception": inception,
-       "lrn": lrn, "gradflow": gradflow, "train": train}
+       "lrn": lrn, "measured": measured, "train": train}
 
 
 def main(argv=None):

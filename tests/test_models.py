@@ -483,7 +483,7 @@ def _forward_backward_everywhere(net, rng, n=2, training=False, nonzero=True):
 
 def test_registry_and_errors():
     assert models.available() == ["alexnet", "googlenet", "lenet5", "plain_cifar", "resnet18",
-                                  "resnet34", "resnet_cifar", "tower"]
+                                  "resnet34", "resnet_cifar", "skip_cifar", "tower"]
     with pytest.raises(ValueError, match="unknown model 'vgg'; available: alexnet, googlenet"):
         models.build("vgg")
     with pytest.raises(ValueError, match="alexnet: unknown variant 'v2'; expected one of 'lecture', 'paper'"):

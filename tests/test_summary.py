@@ -156,7 +156,7 @@ def test_cli_list():
     assert res.exit_code == 0
     names = [ln.split()[0] for ln in res.output.splitlines()]
     assert names == ["alexnet", "googlenet", "lenet5", "plain_cifar", "resnet18", "resnet34",
-                     "resnet_cifar", "tower"]
+                     "resnet_cifar", "skip_cifar", "tower"]
 
 
 @pytest.mark.parametrize("args,msg", [

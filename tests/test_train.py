@@ -146,8 +146,9 @@ def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
         assert (out / f).stat().st_size > 0, f
     m = json.loads((out / "metrics.json").read_text())
     assert m["epochs"][0]["epoch"] == 1 and "val_top5_error" in m["epochs"][0]
+    # --epochs is the total: resuming with --epochs 2 trains the second epoch only
     r2 = CliRunner().invoke(cli, ["train", "lenet5", "--data", "synthetic", "--limit", "256",
-                                  "--test-limit", "64", "--epochs", "1", "--out", str(out),
+                                  "--test-limit", "64", "--epochs", "2", "--out", str(out),
                                   "--resume", "--quiet"])
     assert r2.exit_code == 0, r2.output
     assert "resumed from epoch 1" in r2.output

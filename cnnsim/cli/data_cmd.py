@@ -3,6 +3,8 @@ import sys
 
 import click
 
+from .options import POSITIVE
+
 DATASET_CHOICE = click.Choice(["mnist", "fashion-mnist"], case_sensitive=False)
 
 
@@ -23,8 +25,8 @@ def data():
               help="Folder to download into (default: $CNNSIM_DATA or ~/.cache/cnnsim).")
 @click.option("--mirror", default=None, metavar="URL",
               help="Base URL to fetch the four files from instead of the built-in mirrors.")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for a server.")
+@click.option("--timeout", type=POSITIVE, default=30.0, show_default=True,
+              help="Seconds one file may take in total (connecting and transferring).")
 def download_cmd(name, data_dir, mirror, timeout):
     """Download NAME's four standard files and verify their checksums.
 

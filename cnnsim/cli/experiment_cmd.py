@@ -1,84 +1,262 @@
-"""``cnnsim experiment``: the lecture's training experiments beyond ``gradflow``."""
+"""``cnnsim experiment``: the lecture's training experiments beyond ``gradflow``.
+
+Each command parses its options, calls ``cnnsim.experiments`` (plain data back), prints a
+table (or ``--json``) and, with ``--out``, a figure. Progress goes to stderr, one line per
+epoch, naming the network being trained.
+"""
 import json
 
 import click
 
-from .options import target_option
+from .options import FIGURE_EXTS, POSITIVE, SEED, check_output_file, target_option
+
+EXAMPLES = """\b
+  cnnsim experiment degradation    deeper plain nets train worse; residual ones don't
+  cnnsim experiment skip-span      shortcuts over 0, 1 or 2 layers (the slide's claim)
+  cnnsim experiment lenet-gap      sigmoid/tanh/ReLU and little data: LeNet-5's gap
+  cnnsim experiment wide-deep      the same parameters as 2 wide or 8 narrow layers
+  cnnsim experiment dropout        dropout on and off on few images
+  cnnsim experiment aux-heads      GoogLeNet's auxiliary classifiers feed early layers"""
 
 
-@click.group()
+@click.group(help="Experiments from the papers, scaled down to run on a laptop.\n\n" + EXAMPLES)
 def experiment():
-    """Experiments from the papers, scaled down to run on a laptop.
+    pass
 
-    \b
-      cnnsim experiment degradation    deeper plain nets train worse; residual ones don't
-      cnnsim experiment aux-heads      GoogLeNet's auxiliary classifiers feed early layers
-    """
+
+def _ints(text, option):
+    try:
+        return tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}",
+                                 param_hint=option) from None
+
+
+def _progress(quiet):
+    return None if quiet else (lambda line: click.echo(line, err=True))
+
+
+def _run(fn, *args, **kw):
+    from ..data import DataError
+    try:
+        return fn(*args, **kw)
+    except ValueError as e:
+        raise click.UsageError(str(e).splitlines()[0]) from None
+    except DataError as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
+
+
+def curves_table(runs, key="train_error", last=6):
+    """Lines: net, parameters, the last ``last`` values of ``key`` per epoch, the final
+    test error."""
+    n = len(next(iter(runs.values()))[key])
+    shown = min(last, n)
+    skip = "... " if n > shown else ""
+    col = len(skip) + 6 * shown
+    head = f"{key.replace('_', ' ')} per epoch" + (f" (last {shown})" if skip else "")
+    lines = [f"{'net':<20}{'params':>9}  {head:<{col}}  test error"]
+    for name, r in runs.items():
+        curve = skip + " ".join(f"{v:.3f}" for v in r[key][-shown:])
+        test = "" if r.get("test_error") is None else f"{r['test_error'][-1]:.3f}"
+        lines.append(f"{name:<20}{r['params']:>9,}  {curve:<{col}}  {test}")
+    return lines
+
+
+def _finish(res, as_json, out, title, lines):
+    if out:
+        from .._atomic import save_figure
+        from ..plotting.training import curves_figure
+        save_figure(curves_figure({k: v["train_error"] for k, v in res["runs"].items()}, title,
+                                  "training error"), out)
+    if as_json:
+        click.echo(json.dumps(res, indent=1))
+        return
+    click.echo(f"data: {res['config']['data']}")
+    for line in lines:
+        click.echo(line)
+    if out:
+        click.echo(f"figure written to {out}")
+
+
+def _common(fn):
+    """Options shared by the training experiments."""
+    for opt in reversed([
+        click.option("--data", default="synthetic", show_default=True,
+                     type=click.Choice(["synthetic", "mnist", "fashion-mnist"])),
+        click.option("--data-dir", type=click.Path(file_okay=False)),
+        click.option("--seed", default=0, show_default=True, type=SEED),
+        click.option("--quiet", is_flag=True, help="no progress lines on stderr"),
+        click.option("--json", "as_json", is_flag=True, help="print the curves as JSON"),
+        click.option("--out", type=click.Path(dir_okay=False),
+                     callback=lambda c, p, v: v and check_output_file(v, "--out", FIGURE_EXTS),
+                     help="write the training-error figure (PNG)")]):
+        fn = opt(fn)
+    return fn
 
 
 @experiment.command()
 @target_option
 @click.option("--depths", default="20,56", show_default=True,
-              help="comma-separated 6n+2 depths (20, 32, 44, 56, ...)")
-@click.option("--width", default=0.25, show_default=True, type=float,
+              help="comma-separated 6n+2 depths (8, 14, 20, 32, 44, 56, ...)")
+@click.option("--width", default=0.25, show_default=True, type=POSITIVE,
               help="map multiplier of the 16/32/64 CIFAR widths")
-@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 200))
-@click.option("--limit", default=1000, show_default=True, type=click.IntRange(10),
+@click.option("--epochs", default=20, show_default=True, type=click.IntRange(1, 200))
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(10),
               help="training images")
 @click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option("--data", default="synthetic", show_default=True,
-              type=click.Choice(["synthetic", "mnist", "fashion-mnist"]))
-@click.option("--data-dir", type=click.Path(file_okay=False))
-@click.option("--lr", default=0.05, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--json", "as_json", is_flag=True, help="print the curves as JSON")
-@click.option("--out", type=click.Path(dir_okay=False), help="write the training-error figure (PNG)")
-def degradation(depths, width, epochs, limit, test_limit, data, data_dir, lr, seed, as_json, out):
+@click.option("--size", default=14, show_default=True, type=click.Choice(["7", "14", "28"]),
+              callback=lambda c, p, v: int(v), help="image size (28x28 digits block-averaged)")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--lr", default=0.1, show_default=True, type=POSITIVE)
+@_common
+def degradation(depths, width, epochs, limit, test_limit, size, batch_size, lr, data, data_dir,
+                seed, quiet, as_json, out):
     """Plain vs residual nets of several depths (He et al. 2015, fig. 1 and 6).
 
-    Trains each net on the same images with the same seed and reports training error per
-    epoch: with enough epochs the deeper plain net ends higher than the shallower one,
-    while the residual nets do not degrade. Scaled down (narrow, few images, few epochs):
-    expect the trend, not the paper's numbers.
+    Trains each net on the same images with the same seed and reports the training error
+    per epoch: the deeper plain net ends higher than the shallower one, while the residual
+    nets do not degrade. Scaled down (narrow, 500 digits at 14x14, 20 epochs: about 40 s
+    of CPU time): expect the trend, not the paper's numbers.
     """
-    from ..data import DataError
     from ..experiments.degradation import degradation as run
-    try:
-        ds = tuple(int(d) for d in depths.split(","))
-        res = run(ds, width, limit, test_limit, epochs, 64, lr, seed, data, data_dir,
-                  progress=not as_json)
-    except (ValueError, DataError) as e:
-        raise click.UsageError(str(e).splitlines()[0])
-    if out:
-        from ..plotting.training import curves_figure
-        curves_figure({k: v["train_error"] for k, v in res["runs"].items()},
-                      "Degradation: training error", "training error").savefig(out)
-    if as_json:
-        click.echo(json.dumps(res, indent=1))
-        return
-    click.echo(f"data: {res['config']['data']}")
-    click.echo(f"{'net':<12}{'params':>9}  train error per epoch{'':<12}test error  seconds")
-    for k, v in res["runs"].items():
-        curve = " ".join(f"{e:.3f}" for e in v["train_error"])
-        click.echo(f"{k:<12}{v['params']:>9,}  {curve:<33} {v['test_error'][-1]:.3f}  {v['seconds']:7.1f}")
-    if out:
-        click.echo(f"figure written to {out}")
+    res = _run(run, _ints(depths, "--depths"), width, limit, test_limit, epochs, batch_size, lr,
+               seed, data, data_dir, progress=_progress(quiet or as_json), size=size)
+    _finish(res, as_json, out, "Degradation: training error", curves_table(res["runs"]))
+
+
+@experiment.command("skip-span")
+@target_option
+@click.option("--span", "spans", default="0,1,2", show_default=True,
+              help="layers each shortcut skips: 0 (plain), 1, 2 (comma-separated)")
+@click.option("--depth", "depths", default="20,56", show_default=True,
+              help="comma-separated 6n+2 depths")
+@click.option("--width", default=0.25, show_default=True, type=POSITIVE)
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(1, 200))
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(10))
+@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
+@click.option("--size", default=14, show_default=True, type=click.Choice(["7", "14", "28"]),
+              callback=lambda c, p, v: int(v))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--lr", default=0.1, show_default=True, type=POSITIVE)
+@_common
+def skip_span(spans, depths, width, epochs, limit, test_limit, size, batch_size, lr, data,
+              data_dir, seed, quiet, as_json, out):
+    """Shortcuts over 0 (plain), 1 or 2 layers: "skipping a single layer didn't give much
+    improvement" (He et al. 2015, sec. 3.1), measured.
+
+    The same conv + batch-norm layers (cnnsim.models.skip_cifar), the same data, seed and
+    batch order; only the span of the skip connections differs. Prints the training error
+    per epoch and the final test error of each; what it shows is what these small nets do
+    on these digits in a few epochs.
+    """
+    from ..experiments.skip_span import skip_span as run
+    res = _run(run, _ints(spans, "--span"), _ints(depths, "--depth"), width, limit, test_limit,
+               epochs, batch_size, lr, seed, data, data_dir, size,
+               progress=_progress(quiet or as_json))
+    _finish(res, as_json, out, "Skip span: training error", curves_table(res["runs"]))
+
+
+def _gap_lines(res):
+    lines = curves_table(res["runs"])
+    lines += ["", "per layer after each epoch: saturated units (sigmoid, tanh: output within 1% "
+              "of an asymptote)", "or dead units (ReLU: 0 for every probe image), in %"]
+    for name, r in res["runs"].items():
+        what = "dead" if name.startswith("relu") else "saturated"
+        lines.append(f"  {name} ({what})")
+        for k, layer in enumerate(r["layers"]):
+            vals = [ep[k] for ep in r[what]]
+            lines.append(f"    {layer:<4}" + " ".join("   -" if v is None else f"{100 * v:4.0f}"
+                                                    for v in vals))
+    return lines
+
+
+@experiment.command("lenet-gap")
+@target_option
+@click.option("--activations", default="sigmoid,tanh,relu", show_default=True)
+@click.option("--limits", default="100,1000", show_default=True,
+              help="training-set sizes (small vs larger), comma-separated")
+@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
+@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 200))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
+@_common
+def lenet_gap(activations, limits, test_limit, epochs, batch_size, lr, data, data_dir, seed,
+              quiet, as_json, out):
+    """LeNet-5's gap: slow to train, hard to train, neurons die, lack of data.
+
+    Trains LeNet-5 (modern variant) with each activation on a small and a larger training
+    set, same seed, and prints per epoch the training error and, per layer, the saturated
+    (sigmoid/tanh) or dead (ReLU) fraction of units on a probe batch.
+    """
+    from ..experiments.lenet_gap import lenet_gap as run
+    acts = tuple(a.strip() for a in activations.split(",") if a.strip())
+    res = _run(run, acts, _ints(limits, "--limits"), test_limit, epochs, batch_size, lr, seed,
+               data, data_dir, progress=_progress(quiet or as_json))
+    _finish(res, as_json, out, "LeNet-5: training error", _gap_lines(res))
+
+
+@experiment.command("wide-deep")
+@target_option
+@click.option("--epochs", default=8, show_default=True, type=click.IntRange(1, 200))
+@click.option("--limit", default=500, show_default=True, type=click.IntRange(10))
+@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
+@click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
+@_common
+def wide_deep(epochs, limit, test_limit, lr, data, data_dir, seed, quiet, as_json, out):
+    """The same number of parameters as 2 wide layers (32 maps) or 8 narrow ones (12 maps).
+
+    Both are 3x3 conv + batch norm + ReLU towers ending in global average pooling; the deep
+    one sees a 17x17 patch per output, the wide one 5x5.
+    """
+    from ..experiments.capacity import wide_vs_deep
+    res = _run(wide_vs_deep, limit, test_limit, epochs, 32, lr, seed, data, data_dir,
+               progress=_progress(quiet or as_json))
+    lines = curves_table(res["runs"]) + [""] + [
+        f"{name}: receptive field {r['receptive_field']}x{r['receptive_field']}"
+        for name, r in res["runs"].items()]
+    _finish(res, as_json, out, "Wide vs deep: training error", lines)
+
+
+@experiment.command("dropout")
+@target_option
+@click.option("--rate", default=0.5, show_default=True, type=click.FloatRange(0, 0.95))
+@click.option("--epochs", default=12, show_default=True, type=click.IntRange(1, 200))
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(10))
+@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
+@click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
+@_common
+def dropout(rate, epochs, limit, test_limit, lr, data, data_dir, seed, quiet, as_json, out):
+    """Dropout on and off: a small CNN with a 256-unit dense layer on few images.
+
+    Without dropout the training error falls toward 0 while the test error stays higher
+    (overfitting); with dropout the two stay closer.
+    """
+    from ..experiments.capacity import dropout_on_off
+    res = _run(dropout_on_off, rate, limit, test_limit, epochs, 32, lr, seed, data, data_dir,
+               progress=_progress(quiet or as_json))
+    lines = curves_table(res["runs"]) + [""] + [
+        f"{name}: test - training error at the end {r['gap'][-1]:+.3f}"
+        for name, r in res["runs"].items()]
+    _finish(res, as_json, out, "Dropout on/off: training error", lines)
 
 
 @experiment.command("aux-heads")
 @target_option
-@click.option("--width", default=0.125, show_default=True, type=float)
+@click.option("--width", default=0.125, show_default=True, type=POSITIVE)
 @click.option("--input-size", default=96, show_default=True, type=click.IntRange(32, 224))
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(1, 256))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--json", "as_json", is_flag=True)
 def aux_heads(width, input_size, batch, seed, as_json):
     """Gradient reaching each GoogLeNet layer with and without the auxiliary classifiers.
 
-    Same network, same batch: the main loss alone, then main + 0.3 x (aux1 + aux2). Layers
-    below inception 4d receive more gradient (the heads' share); layers above are unchanged.
+    Same network, same batch: the main loss alone, then main + 0.3 x (aux1 + aux2), the
+    heads sitting on the 3rd and 6th inception modules (4a and 4d). Layers above 4d get
+    exactly the same gradient; below the taps the heads' gradient is added to the main
+    one, which most often makes it larger but can partly cancel it (gain < 1): the table
+    says which layers gain and which do not.
     """
-    from ..experiments.aux_heads import aux_gradient_effect
+    from ..experiments.aux_heads import aux_gradient_effect, gain_groups
     res = aux_gradient_effect(width, input_size, batch, seed)
     if as_json:
         click.echo(json.dumps(res, indent=1))
@@ -87,3 +265,15 @@ def aux_heads(width, input_size, batch, seed, as_json):
     click.echo(f"{'layer':<34}{'main only':>11}{'+ aux':>11}{'gain':>7}")
     for l, a, b, g in zip(res["layers"], res["without_aux"], res["with_aux"], res["gain"]):
         click.echo(f"{l:<34}{a:>11.3e}{b:>11.3e}{g:>7.2f}")
+    groups = gain_groups(res)
+    click.echo("")
+    click.echo(f"unchanged (gain 1.00): {len(groups['unchanged'])} layers, from "
+               f"{groups['unchanged'][0][0]} on (above the taps)" if groups["unchanged"] else
+               "unchanged (gain 1.00): none")
+    more = [g for _, g in groups["more"]]
+    if more:
+        click.echo(f"more gradient: {len(more)} layers below the taps, x{min(more):.2f} to "
+                   f"x{max(more):.2f}")
+    for layer, g in groups["less"]:
+        click.echo(f"less gradient: {layer} x{g:.2f} (the heads' gradient partly cancels the "
+                   f"main one)")

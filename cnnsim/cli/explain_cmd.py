@@ -9,11 +9,15 @@ import os
 import click
 
 from ..geometry import window
+from .options import check_output_file
 
 PNG_EXTS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
 
 # -- parameter types -------------------------------------------------------------------------
+MAX_SIDE = 1024
+
+
 class SizeType(click.ParamType):
     """``"5x7"`` -> (5, 7); ``"3"`` -> (3, 3); also ``"5,7"``."""
 
@@ -31,6 +35,10 @@ class SizeType(click.ParamType):
                       param, ctx)
         if len(nums) not in (1, 2) or min(nums) < 1:
             self.fail(f"expected N or HxW with positive integers (e.g. 3 or 5x7), got {value!r}",
+                      param, ctx)
+        if max(nums) > MAX_SIDE:
+            # explain lists and draws every cell: a 100000x100000 grid would exhaust memory
+            self.fail(f"at most {MAX_SIDE} per side (explain shows every cell), got {value!r}",
                       param, ctx)
         return (nums[0], nums[-1])
 
@@ -105,7 +113,7 @@ def _check_path(path, exts, option):
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise click.BadParameter(f"directory {d!r} does not exist", param_hint=option)
-    return path
+    return check_output_file(path, option)     # a folder in the way, no permission
 
 
 def _geometry(in_hw, kernel, stride, padding, where):
@@ -141,8 +149,9 @@ def explain():
     """The lecture's arithmetic, drawn: convolution windows and pooling.
 
     \b
-    cnnsim explain conv   which inputs a convolution neuron reads (Géron fig. 14-4)
-    cnnsim explain pool   which inputs a pooling layer passes on, which it drops
+    cnnsim explain conv            which inputs a convolution neuron reads (Géron fig. 14-4)
+    cnnsim explain pool            which inputs a pooling layer passes on, which it drops
+    cnnsim explain dense-vs-conv   why CNNs: parameters of a dense layer vs a convolution
     """
 
 
@@ -165,7 +174,14 @@ def explain():
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the figure as an interactive page: click any output neuron to "
                    "see its window, products and sum (offline, one file).")
-def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, html_path):
+@click.option("--coverage", is_flag=True,
+              help="Instead: how many output neurons read each input pixel (overlap when "
+                   "stride < kernel, gaps when stride > kernel), printed and drawn as a heat map.")
+@click.option("--flip", is_flag=True,
+              help="Instead: the network's cross-correlation next to the maths convolution "
+                   "(kernel flipped) on a seeded integer input; no picture.")
+def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, html_path,
+         coverage, flip):
     """Which inputs does a convolution neuron read? Sizes, padding, the formula, a picture.
 
     A neuron at (i, j) reads input rows i*s_h - p_top ... i*s_h - p_top + f_h - 1
@@ -186,10 +202,21 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
       cnnsim explain conv --input 6x6 --kernel 3 --stride 2
       # LeNet-5's C1 layer, machine-readable
       cnnsim explain conv --input 32 --kernel 5 --no-plot --json
+      # receptive fields tiling the input: overlap (stride < kernel), gaps (stride > kernel)
+      cnnsim explain conv --input 5x7 --kernel 3 --stride 2 --padding same --coverage
+      cnnsim explain conv --input 8x8 --kernel 2 --stride 3 --coverage
+      # cross-correlation (what the network computes) vs convolution (kernel flipped)
+      cnnsim explain conv --input 4x4 --kernel 2 --flip
     """
     from ..plotting import arithmetic as A
 
     where = "explain conv"
+    if coverage and flip:
+        raise click.UsageError("explain conv: give --coverage or --flip, not both")
+    if coverage or flip:
+        _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot or flip, as_json,
+                          coverage, where)
+        return
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     gif = _check_path(gif, (".gif",), "--gif")
     html = _check_path(html_path, (".html", ".htm"), "--html")
@@ -214,6 +241,75 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
     _report_files(files, as_json)
 
 
+def _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot, as_json, coverage, where):
+    from ..plotting import coverage as CV
+    png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
+    _geometry(input_hw, kernel, stride, padding, where)
+    if coverage:
+        facts = CV.coverage_facts(input_hw, kernel, stride, padding, where)
+        text = CV.coverage_explanation(facts)
+        if png:
+            from ..plotting.arithmetic import save_figure
+            save_figure(CV.coverage_figure(facts), png)
+    else:
+        facts = CV.flip_facts(input_hw, kernel, stride, padding, where=where)
+        text = CV.flip_explanation(facts)
+    files = {"png": png}
+    click.echo(_dumps({**facts, "files": files}) if as_json else text)
+    _report_files(files, as_json)
+
+
+@explain.command("dense-vs-conv", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--input", "input_chw", default="3x224x224", show_default=True,
+              help="Input C x H x W.")
+@click.option("--units", default=1000, show_default=True, type=click.IntRange(1),
+              help="Units of the dense layer compared.")
+@click.option("--filters", default=96, show_default=True, type=click.IntRange(1),
+              help="Filters of the convolution.")
+@click.option("--kernel", default=11, show_default=True, type=click.IntRange(1))
+@click.option("--stride", default=4, show_default=True, type=click.IntRange(1))
+@click.option("--padding", type=PADDING, default="same", show_default=True,
+              help="valid | same | P | PH,PW | T,B,L,R (the counts of weights do not depend on it).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="dense_vs_conv.png",
+              show_default=True, help="Bar chart to write (.png, .svg, .pdf, .jpg).")
+@click.option("--no-plot", is_flag=True, help="Write no picture; only print.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def dense_vs_conv(input_chw, units, filters, kernel, stride, padding, out, no_plot, as_json):
+    """Why CNNs: parameters and multiply-adds of a dense layer vs a convolution.
+
+    A dense layer of --units on the whole input against a convolution of --filters
+    kernels; in between, a dense layer with the convolution's outputs and a locally
+    connected layer (local windows, no weight sharing), so that the saving from local
+    connectivity and the saving from weight sharing are shown separately. The defaults
+    are the lecture's: 3x224x224, 1000 units, AlexNet's C1 (96 filters 11x11, stride 4):
+    150,529,000 vs 34,944 parameters.
+
+    \b
+    Examples:
+      cnnsim explain dense-vs-conv
+      cnnsim explain dense-vs-conv --input 1x32x32 --units 84 --filters 6 --kernel 5 --stride 1
+    """
+    from ..experiments.dense_vs_conv import dense_vs_conv as run, explanation
+    try:
+        parts = [int(p) for p in input_chw.lower().replace(",", "x").split("x")]
+        if len(parts) != 3 or min(parts) < 1:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected CxHxW with positive integers (e.g. 3x224x224), "
+                                 f"got {input_chw!r}", param_hint="--input") from None
+    png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
+    try:
+        res = run(tuple(parts), units, filters, kernel, stride, padding)
+    except (ValueError, TypeError) as e:
+        raise click.UsageError(str(e).splitlines()[0]) from None
+    if png:
+        from ..plotting.arithmetic import save_figure
+        from ..plotting.dense_vs_conv import dense_vs_conv_figure
+        save_figure(dense_vs_conv_figure(res), png)
+    click.echo(_dumps({**res, "files": {"png": png}}) if as_json else explanation(res))
+    _report_files({"png": png}, as_json)
+
+
 @explain.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--input", "input_hw", type=SIZE, default=None,
               help="Input size HxW (e.g. 4x4). Values are seeded random distinct integers "
@@ -225,7 +321,7 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
 @click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
 @click.option("--values", type=VALUES, default=None,
               help="The input values, rows separated by ';' (e.g. '1 5 2 0; 3 4 8 6; ...').")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input.")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the random input.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="explain_pool.png",
               show_default=True, help="Picture to write (.png, .svg, .pdf, .jpg).")
 @click.option("--no-plot", is_flag=True, help="Write no picture; only print.")

@@ -16,7 +16,9 @@ import tempfile
 import click
 import numpy as np
 
-from .options import target_option
+from .._text import safe_filename
+from .options import (MAX_LOAD_HELP, check_output_dir, check_output_file, is_onnx, load_onnx,
+                      target_option)
 from .view_cmd import html_option
 
 from ..display import (SAT_HELP, StepTable, neuron_text as _neuron_text, prediction,  # noqa: F401
@@ -98,6 +100,13 @@ def _input(net, image, sample, seed, spec=None, why="", invert=None):
             notes += more
             x = apply_preprocess(g[None], spec)[0]
             notes.append(f"{describe_preprocess(spec)} ({why})")
+        elif image is not None and _imagenet_input(net):
+            from cnnsim.interop import imagenet
+            pre = net.preprocess
+            x, note = imagenet.preprocess(img, pre["resize"], pre["crop"], pre["mean"],
+                                          pre["std"])
+            extra = getattr(net, "preprocess_note", None)
+            notes.append(note + (f" ({extra})" if extra else ""))
         else:
             x, note = samples.fit_to(img, shape)
             notes += [note] if note else []
@@ -105,6 +114,12 @@ def _input(net, image, sample, seed, spec=None, why="", invert=None):
         raise click.BadParameter(f"{e} (the model needs {_shape(shape)})",
                                  param_hint=hint) from None
     return x, [what] + notes, label, warning
+
+
+def _imagenet_input(net):
+    """True for a torchvision-compatible model (it states its ImageNet preprocessing)."""
+    pre = getattr(net, "preprocess", None)
+    return pre is not None and tuple(net.input_shape) == (3, pre["crop"], pre["crop"])
 
 
 # ---- compiling ---------------------------------------------------------------------------
@@ -339,11 +354,11 @@ def _reader(echo):
 
 # ---- the command -----------------------------------------------------------------------
 @click.command("step")
-@click.argument("model", required=False)
+@click.argument("model", required=False, metavar="MODEL|FILE.onnx")
 @click.option("--image", type=click.Path(dir_okay=False), help="PNG, JPEG or .npy picture (transparency composited; for digit models: inverted if dark on light, centred as MNIST).")
 @click.option("--invert/--no-invert", default=None, help="force (or forbid) inverting --image (default: detected from its border).")
 @click.option("--sample", help="a shipped sample image: digit0..digit9 (real MNIST test digits), color.")
-@click.option("--seed", type=int, help="random input (uniform in [0, 1)) with this seed.")
+@click.option("--seed", type=click.IntRange(0), help="random input (uniform in [0, 1)) with this seed.")
 @click.option("--layer", help="stop after this layer (a container name: after its last leaf).")
 @click.option("--neuron", help="LAYER:MAP:ROW:COL: print that neuron's connections and receptive field.")
 @click.option("--interactive", is_flag=True, help="step layer by layer; ? lists the commands (also read from a pipe).")
@@ -353,14 +368,21 @@ def _reader(echo):
 @click.option("--json", "as_json", is_flag=True, help="print the same facts as JSON.")
 @click.option("--light", is_flag=True, help="keep statistics only (arrays only for --neuron's layer).")
 @click.option("--load", "load_path", type=click.Path(dir_okay=False), help="show a saved trace instead of running MODEL.")
-@click.option("--variant", help="model variant, e.g. lenet5: paper | modern; alexnet: lecture | paper.")
+@click.option("--variant", help="model variant, e.g. lenet5: paper | modern; alexnet: lecture | paper | torchvision; googlenet: paper | torchvision.")
+@click.option("--weights", "weights_file", type=click.Path(dir_okay=False),
+              help="load a torchvision state dict (.pth, .safetensors or .npz) into the model "
+                   "(alexnet/googlenet --variant torchvision, resnet18, resnet34).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False),
               help="load trained weights (checkpoint.npz from `cnnsim train`) before tracing.")
 @click.option("--untrained", is_flag=True, help="keep the initial weights (default: the shipped trained weights where there are some).")
 @click.option("--wide", is_flag=True, help="every column of the table, however wide.")
+@click.option("--max-load-bytes", type=click.IntRange(1), default=None,
+              help=MAX_LOAD_HELP + " [default: 1 GiB for --load, 3x the model's "
+                   "parameters for --checkpoint]")
 @target_option
 def step(model, image, invert, sample, seed, layer, neuron, interactive, save, html_path, plot_dir,
-         as_json, light, load_path, variant, checkpoint, untrained, wide):
+         as_json, light, load_path, variant, weights_file, checkpoint, untrained, wide,
+         max_load_bytes):
     """Trace MODEL's forward pass, one layer at a time.
 
     \b
@@ -371,6 +393,8 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
       cnnsim step lenet5 --untrained            # the initial (random) weights
       cnnsim step alexnet --layer S2 --light
       cnnsim step lenet5 --variant modern --checkpoint runs/train/checkpoint.npz
+      cnnsim step alexnet --variant torchvision --weights alexnet.pth --image cat.jpg
+      cnnsim step mynet.onnx --image x.png --neuron conv1:0:3:3
       cnnsim step lenet5 --html lenet5.html      (open it in a browser)
     """
     given = [n for n, v in (("--image", image), ("--sample", sample), ("--seed", seed)) if v is not None]
@@ -379,44 +403,51 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
     if load_path is None and model is None:
         raise click.UsageError("missing argument MODEL (or give --load TRACE.npz)")
     if load_path is not None and (model or given or interactive or light or variant or checkpoint
-                                  or untrained):
+                                  or untrained or weights_file):
         raise click.UsageError("--load shows a saved trace: it takes no MODEL, input, "
-                               "--variant, --checkpoint, --untrained, --interactive or --light")
+                               "--variant, --weights, --checkpoint, --untrained, --interactive "
+                               "or --light")
+    if weights_file is not None and checkpoint is not None:
+        raise click.UsageError("choose one of --weights (torchvision) and --checkpoint (cnnsim)")
     if as_json and interactive:
         raise click.UsageError("--json and --interactive do not go together")
     if checkpoint and untrained:
         raise click.UsageError("--checkpoint and --untrained do not go together")
     nspec = _parse_neuron(neuron) if neuron else None
     if save is not None:
-        parent = pathlib.Path(save).resolve().parent
-        if not parent.is_dir():
-            raise click.BadParameter(f"folder {str(parent)!r} does not exist", param_hint="--save")
-    if plot_dir is not None and pathlib.Path(plot_dir).exists() and not pathlib.Path(plot_dir).is_dir():
-        raise click.BadParameter(f"{plot_dir!r} is not a folder", param_hint="--plot")
+        check_output_file(save, "--save")
+    if plot_dir is not None:
+        check_output_dir(plot_dir, "--plot")
     out = (lambda s: click.echo(s, err=True)) if as_json else click.echo
     width = None if wide else min(terminal_width(), MAX_WIDTH)
 
     if load_path is not None:
-        _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out, wide, width, html_path)
+        _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out, wide, width, html_path,
+                     max_load_bytes)
         return
 
     from cnnsim import models
     from cnnsim.engine import Stepper
     from cnnsim.engine.connections import check_neuron
-    try:
-        net = models.build(model, **({"variant": variant} if variant else {}))
-    except (ValueError, TypeError) as e:
-        raise click.BadParameter(str(e).splitlines()[0], param_hint="MODEL") from None
+    if is_onnx(model):
+        net = load_onnx(model, **{"--variant": variant})
+    else:
+        try:
+            net = models.build(model, **({"variant": variant} if variant else {}))
+        except (ValueError, TypeError) as e:
+            raise click.BadParameter(str(e).splitlines()[0], param_hint="MODEL") from None
     meta, weights = None, "untrained: initial weights"
     if checkpoint is not None:
         from cnnsim.train.pretrained import describe
         from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
         try:
-            meta = load_checkpoint(checkpoint, net)
+            meta = load_checkpoint(checkpoint, net, max_bytes=max_load_bytes)
         except (CheckpointError, OSError) as e:
             raise click.BadParameter(str(e).splitlines()[0], param_hint="--checkpoint") from None
         weights = (f"loaded trained weights from {checkpoint} (epoch {meta.get('epoch', '?')})"
                    + (f": {describe(meta)}" if meta.get("data") else ""))
+    elif weights_file is not None:
+        weights = _load_weights(net, weights_file)
     elif not untrained:
         from cnnsim.train.pretrained import describe, load_pretrained
         meta = load_pretrained(net)
@@ -485,7 +516,7 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
         out(_neuron_text(conn, rf, width or 10_000))
 
     def show_end():
-        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint)
+        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint or weights_file)
         if state["pred"] is not None:
             out(prediction_text(state["pred"], lim))
 
@@ -500,7 +531,7 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
             show_end()
     tr = stepper.trace
     if state["pred"] is None and stepper.done:
-        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint)
+        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint or weights_file)
     _finish(tr, nspec, save, plot_dir, as_json, out, net=net, x=x, pred=state["pred"],
             width=width, html_path=html_path)
 
@@ -512,13 +543,30 @@ def _prediction(stepper, label, meta, untrained, checkpoint):
         return None
     from cnnsim.data import CLASS_NAMES
     names = CLASS_NAMES.get((meta or {}).get("data")) if y.size == 10 else None
+    k = 3
+    if y.size == 1000:                   # an ImageNet model: the 1000 names, top 5
+        from cnnsim.interop import imagenet
+        names, k = imagenet.classes(), 5
     penalty = bool(getattr(stepper.trace.steps[-1].cls, "penalty_output", False))
-    pred = prediction(y, "RBF" if penalty else stepper.trace.steps[-1].kind, label, names)
+    pred = prediction(y, "RBF" if penalty else stepper.trace.steps[-1].kind, label, names, k=k)
     pred["weights"] = ("checkpoint" if checkpoint else
                        "shipped" if meta else "untrained")
     if pred["weights"] == "untrained":
         pred["rule"] += "; untrained weights: the answer means nothing yet"
     return pred
+
+
+def _load_weights(net, weights_file):
+    """``--weights``: a torchvision state dict into ``net`` (one-line usage error if not);
+    returns the line that says what was loaded."""
+    from cnnsim.interop import load_torchvision
+    try:
+        rep = load_torchvision(net, weights_file)
+    except (ValueError, OSError, RuntimeError) as e:
+        raise click.BadParameter(str(e).splitlines()[0], param_hint="--weights") from None
+    skipped = (f"; skipped {len(rep['skipped'])} tensors the inference network does not "
+               f"use (batch-norm counters, auxiliary heads)" if rep["skipped"] else "")
+    return f"loaded {rep['loaded']} torchvision tensors from {weights_file}{skipped}"
 
 
 def _neuron(trace, lname, m, r, c):
@@ -576,7 +624,7 @@ def _html(tr, nspec, path, out, net, x):
 
 def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
     """Render every figure into a temporary folder, then move them in: all or nothing."""
-    from cnnsim.plotting.maps import feature_maps_figure, input_figure
+    from cnnsim.plotting.maps import feature_maps_figure, input_figure, kernels_figure
     from cnnsim.plotting.neuron import neuron_figure
     from cnnsim.plotting.receptive import receptive_field_figure
     figs = []
@@ -584,8 +632,11 @@ def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
         figs.append(("input.png", lambda: input_figure(tr.input[0])))
     for s in tr:
         if s.kept and len(s.output_shape) == 3:
-            fname = f"maps_{s.index:03d}_{s.name.replace('/', '_')}.png"
+            fname = f"maps_{s.index:03d}_{safe_filename(s.name)}.png"   # names come from files
             figs.append((fname, lambda s=s: feature_maps_figure(s)))
+        if s.kind == "Conv2D" and s.params.get("w") is not None:
+            fname = f"kernels_{s.index:03d}_{s.name.replace('/', '_')}.png"
+            figs.append((fname, lambda s=s: kernels_figure(s)))
     if pred is not None:
         from cnnsim.plotting.prediction import prediction_figure
         figs.append(("prediction.png", lambda: prediction_figure(pred, tr.model)))
@@ -616,10 +667,11 @@ def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
 
 
 def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out, wide=False, width=None,
-                 html_path=None):
+                 html_path=None, max_load_bytes=None):
+    from cnnsim._npz import DEFAULT_MAX_LOAD_BYTES
     from cnnsim.engine import Trace, TraceError
     try:
-        tr = Trace.load(path)
+        tr = Trace.load(path, max_load_bytes or DEFAULT_MAX_LOAD_BYTES)
     except TraceError as e:
         raise click.BadParameter(str(e), param_hint="--load") from None
     names = tr.names()

@@ -1,11 +1,20 @@
 """``cnnsim train``: train a model of the zoo and write metrics, a plot and a checkpoint."""
 import csv
+import io
 import json
 import os
 
 import click
 
-from .options import target_option
+from .options import (
+    MAX_LOAD_HELP,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    FiniteFloat,
+    check_output_dir,
+    target_option,
+)
 
 
 @click.command(short_help="Train a model (LeNet-5 on MNIST, ...) and plot its curves.")
@@ -18,26 +27,37 @@ from .options import target_option
               "(default: $CNNSIM_DATA, then the per-user cache)")
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=None, type=float,
+@click.option("--lr", default=None, type=POSITIVE,
               help="learning rate [default: 0.05 sgd (0.001 for an RBF output: LeNet-5's "
                    "paper variant), 0.001 adam]")
 @click.option("--optimizer", default="sgd", show_default=True, type=click.Choice(["sgd", "adam"]))
-@click.option("--momentum", default=0.9, show_default=True, type=float)
-@click.option("--weight-decay", default=0.0, show_default=True, type=float)
-@click.option("--lr-step", default=0, show_default=True, type=int,
+@click.option("--momentum", default=0.9, show_default=True, type=FiniteFloat(0, 1, open_max=True),
+              help="SGD momentum, in [0, 1)")
+@click.option("--weight-decay", default=0.0, show_default=True, type=NON_NEGATIVE)
+@click.option("--lr-step", default=0, show_default=True, type=click.IntRange(0),
               help="divide the learning rate by 10 every this many epochs (0 = never)")
 @click.option("--limit", default=None, type=click.IntRange(1), help="use only the first N training images")
 @click.option("--test-limit", default=None, type=click.IntRange(1), help="use only the first N test images")
 @click.option("--variant", default=None, help="model variant (e.g. modern / paper for lenet5)")
-@click.option("--augment/--no-augment", default=False, show_default=True,
-              help="random shifts (and flips for non-digit data), seeded")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--augment", is_flag=False, flag_value="shift", default="none", show_default=True,
+              type=click.Choice(["none", "shift", "lighting", "all"]),
+              help="seeded augmentation: shift = random shifts of up to 2 px (and flips for "
+                   "non-digit data; --augment alone means shift); lighting = AlexNet's PCA "
+                   "colour shift (std 0.1; a brightness offset for grey images); all = both")
+@click.option("--activation", default=None, type=click.Choice(["sigmoid", "tanh", "relu"]),
+              help="hidden activation, for models that take one (LeNet-5: the slides' sigmoid, "
+                   "or tanh / ReLU, instead of the paper's scaled tanh)")
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
               help="folder for metrics.csv, metrics.json, training.png, checkpoint.npz")
-@click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.npz")
+@click.option("--resume", is_flag=True,
+              help="continue from OUT/checkpoint.npz up to the same total --epochs")
+@click.option("--max-load-bytes", type=click.IntRange(1), default=None,
+              help=MAX_LOAD_HELP + " [default: 3x the model's parameters]")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
-          lr_step, limit, test_limit, variant, augment, seed, out, resume, quiet):
+          lr_step, limit, test_limit, variant, augment, activation, seed, out, resume,
+          max_load_bytes, quiet):
     """Train MODEL (e.g. lenet5) and report loss, accuracy and top-5 error per epoch.
 
     \b
@@ -45,23 +65,55 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
       cnnsim train lenet5                                 # MNIST if present, else synthetic
       cnnsim train lenet5 --data mnist --epochs 10 --out runs/lenet5
       cnnsim train lenet5 --data synthetic --limit 2000 --epochs 1
+      cnnsim train lenet5 --variant modern --activation sigmoid --limit 2000 --epochs 1
     A loss that becomes NaN or infinite stops training with the step and layer where it
-    first appeared; the last good checkpoint is kept.
+    first appeared; the last good checkpoint is kept. One run at a time writes to an
+    --out folder (a second one is refused); every file there is written atomically.
     """
     from .. import models
-    from ..data import DataError
-    from ..train import (Trainer, StepLR, default_lr, make_optimizer, load_checkpoint,
-                         TrainingDiverged)
-    from ..train.data import load_for_model
-    from ..train.checkpoint import CheckpointError
+    from .._atomic import clean_stale_parts
+    from .._lock import FolderLock
+    from .._memory import check_fits, training_bytes
 
+    check_output_dir(out, "--out")
     opts = {"seed": seed}
     if variant:
         opts["variant"] = variant
+    if activation:
+        opts["activation"] = activation
     try:
         net = models.build(model, **opts)
-    except (ValueError, TypeError) as e:
-        raise click.UsageError(str(e))
+    except TypeError as e:
+        if activation and "activation" in str(e):
+            raise click.BadParameter(f"{model} has no activation option",
+                                     param_hint="--activation") from None
+        raise click.UsageError(str(e)) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    check_fits(training_bytes(net, batch_size), f"training {net.name} at batch {batch_size}",
+               "--batch-size")
+    os.makedirs(out, exist_ok=True)
+    with FolderLock(out, "cnnsim train"):
+        clean_stale_parts(out)      # what a killed run left (kill -9 cannot be caught)
+        _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
+               lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet,
+               variant)
+
+
+def _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
+           lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet,
+           variant=None):
+    from ..data import DataError
+    from ..train import (
+        StepLR,
+        Trainer,
+        TrainingDiverged,
+        default_lr,
+        load_checkpoint,
+        make_optimizer,
+    )
+    from ..train.checkpoint import CheckpointError
+    from ..train.data import load_for_model
     try:
         (xtr, ytr), (xte, yte), note = load_for_model(data, net.input_shape, data_dir, limit,
                                                       test_limit)
@@ -71,10 +123,13 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     lr = lr if lr is not None else default_lr(net, optimizer)
     opt = make_optimizer(optimizer, lr, momentum, weight_decay)
     aug = None
-    if augment:
+    if augment != "none":
         from ..data import augment as augment_fn
-        flip = data not in ("mnist", "auto", "synthetic")   # digits must not be mirrored
-        aug = lambda xb, rng: augment_fn(xb, rng, shift=2, flip=flip, lighting=0.0)
+        shifts = augment in ("shift", "all")
+        flip = shifts and data not in ("mnist", "auto", "synthetic")   # digits: no mirrors
+        lighting = 0.1 if augment in ("lighting", "all") else 0.0     # AlexNet's std
+        aug = lambda xb, rng: augment_fn(xb, rng, shift=2 if shifts else 0, flip=flip,  # noqa: E731
+                                         lighting=lighting)
     from ..data.preprocess import preprocess_spec
     if data == "auto":
         data = "mnist" if note.startswith("mnist") else "synthetic"
@@ -91,18 +146,30 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
     os.makedirs(out, exist_ok=True)
     if resume:
         try:
-            meta = load_checkpoint(trainer.checkpoint_path(), net, opt)
+            meta = load_checkpoint(trainer.checkpoint_path(), net, opt, max_bytes=max_load_bytes)
         except (CheckpointError, OSError) as e:
             raise click.ClickException(str(e))
-        trainer.start_epoch, trainer.step = meta["epoch"], meta.get("step", 0)
+        trainer.start_epoch, trainer.step = meta.get("epoch", 0), meta.get("step", 0)
         trainer.history.epochs = meta.get("history", {}).get("epochs", [])
-        click.echo(f"resumed from epoch {meta['epoch']}", err=True)
+        click.echo(f"resumed from epoch {trainer.start_epoch} of {epochs}", err=True)
+        if trainer.start_epoch >= epochs:
+            click.echo(f"{out} already holds {trainer.start_epoch} epochs (--epochs {epochs}): "
+                       f"nothing to train; raise --epochs to train further")
+            return
     try:
-        trainer.fit((xtr, ytr), (xte, yte), epochs)
-    except TrainingDiverged as e:
-        raise click.ClickException(str(e))
-    finally:
-        _write_metrics(trainer.history, out, net.name)
+        # --epochs is the total: a resumed run continues up to it, not beyond
+        trainer.fit((xtr, ytr), (xte, yte), epochs - trainer.start_epoch)
+    except BaseException as e:
+        # keep what was learned so far, but never let a second failure here (a full disk)
+        # hide the first one
+        try:
+            _write_metrics(trainer.history, out, net.name)
+        except OSError:
+            pass
+        if isinstance(e, TrainingDiverged):
+            raise click.ClickException(str(e)) from None
+        raise
+    _write_metrics(trainer.history, out, net.name)
     click.echo(f"wrote {out}/metrics.csv, metrics.json, training.png, checkpoint.npz")
 
 
@@ -117,13 +184,14 @@ def _epoch_line(r):
 
 
 def _write_metrics(history, out, name):
+    from .._atomic import save_figure, write_text
     h = history.as_dict()
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump({"model": name, **h}, f, indent=1)
+    write_text(os.path.join(out, "metrics.json"), json.dumps({"model": name, **h}, indent=1))
     if h["epochs"]:
-        with open(os.path.join(out, "metrics.csv"), "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(h["epochs"][0]))
-            w.writeheader()
-            w.writerows(h["epochs"])
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(h["epochs"][0]))
+        w.writeheader()
+        w.writerows(h["epochs"])
+        write_text(os.path.join(out, "metrics.csv"), buf.getvalue())
         from ..plotting.training import training_figure
-        training_figure(h, f"{name} training").savefig(os.path.join(out, "training.png"))
+        save_figure(training_figure(h, f"{name} training"), os.path.join(out, "training.png"))

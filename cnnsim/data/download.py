@@ -11,10 +11,12 @@ import hashlib
 import os
 import pathlib
 import socket
-import tempfile
+import time
 import urllib.error
 import urllib.request
 
+from .._atomic import atomic_path
+from ..functional._check import finite_number
 from .datasets import canonical_name, dataset_dir
 from .idx import DataError
 
@@ -34,24 +36,37 @@ CHECKSUMS = {
     },
 }
 
-#: mirrors tried in order (yann.lecun.com itself is often unavailable)
+#: mirrors tried in order, https only (the checksum guards the content, https also who
+#: served it); the plain-http ones (yann.lecun.com, the S3 website endpoint) were dropped
 MIRRORS = {
     "mnist": [
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
     ],
     "fashion-mnist": [
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
     ],
 }
 
 CHUNK = 1 << 16
+#: the most one file may bring (the largest standard file, Fashion-MNIST's training
+#: images, is 26 MB): a junk mirror is cut off here instead of filling the disk
+MAX_FILE_BYTES = 64 * 2 ** 20
 
 
 class DownloadError(DataError):
     """A file could not be fetched (offline, HTTP error) or failed its checksum."""
+
+
+def _check_file_name(fname):
+    """A file name must be a plain name: it is joined to the data folder, and
+    ``"../x"`` or ``"/etc/x"`` would write outside it."""
+    bad = (not isinstance(fname, str) or fname in ("", ".", "..") or "\0" in fname
+           or os.path.basename(fname) != fname or (os.altsep and os.altsep in fname)
+           or fname.startswith("."))
+    if bad:
+        raise ValueError(f"download: file names must be plain names inside the data folder, "
+                         f"got {fname!r}")
 
 
 def _hasher(digest):
@@ -77,19 +92,45 @@ def is_valid(path, digest):
     return path.is_file() and file_digest(path, digest) == digest.lower()
 
 
-def _fetch(url, dest, digest, timeout, progress):
-    """Stream ``url`` into a temp file beside ``dest``; rename when the checksum matches."""
-    h = _hasher(digest)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix="." + dest.name + ".", suffix=".part")
+def _set_read_timeout(resp, seconds):
+    # the socket under urllib's response; a private path, so failing quietly is fine (the
+    # deadline is then checked between reads only)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        resp.fp.raw._sock.settimeout(max(seconds, 0.001))
+    except AttributeError:
+        pass
+
+
+def _fetch(url, dest, digest, timeout, progress, max_bytes=None):
+    """Stream ``url`` into a temp file beside ``dest``; rename when the checksum matches.
+
+    ``timeout`` bounds the WHOLE transfer (a server trickling a byte a second cannot keep
+    it going), ``max_bytes`` its size."""
+    h = _hasher(digest)
+    max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    deadline = time.monotonic() + timeout
+    with atomic_path(dest) as tmp:       # removed on any failure below, renamed on success
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = resp.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise DownloadError(f"{dest.name}: {url} announces {total} bytes, more than "
+                                    f"the {max_bytes} a dataset file may have (not fetched)")
             done = 0
-            for chunk in iter(lambda: resp.read(CHUNK), b""):
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"took longer than {timeout:g} s in total")
+                _set_read_timeout(resp, left)
+                chunk = resp.read1(CHUNK)
+                if not chunk:
+                    break
+                done += len(chunk)
+                if done > max_bytes:
+                    raise DownloadError(f"{dest.name}: {url} sent more than {max_bytes} bytes, "
+                                        f"more than a dataset file has (file discarded)")
                 out.write(chunk)
                 h.update(chunk)
-                done += len(chunk)
                 if progress:
                     progress(dest.name, done, total)
         got = h.hexdigest()
@@ -97,12 +138,7 @@ def _fetch(url, dest, digest, timeout, progress):
             algo = "md5" if len(digest) == 32 else "sha256"
             raise DownloadError(f"{dest.name}: checksum mismatch from {url}: {algo} {got}, "
                                 f"expected {digest.lower()} (file discarded)")
-        os.replace(tmp, dest)
-        return done
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    return done
 
 
 def _describe(err, url):
@@ -112,7 +148,7 @@ def _describe(err, url):
     if isinstance(err, urllib.error.URLError):
         return f"{url}: {err.reason}", True
     if isinstance(err, (socket.timeout, TimeoutError)):
-        return f"{url}: timed out", True
+        return f"{url}: timed out{f' ({err})' if str(err) else ''}", True
     return f"{url}: {err}", False
 
 
@@ -130,8 +166,10 @@ def download(name, data_dir=None, mirror=None, files=None, timeout=30.0, progres
     """
     name = canonical_name(name)
     files = dict(CHECKSUMS[name] if files is None else files)
-    for digest in files.values():
+    for fname, digest in files.items():
         _hasher(digest)  # validate up front
+        _check_file_name(fname)
+    timeout = finite_number(timeout, "timeout", "download", positive=True)
     if mirror:
         mirrors = [mirror if mirror.endswith("/") else mirror + "/"]
     else:
@@ -150,8 +188,14 @@ def download(name, data_dir=None, mirror=None, files=None, timeout=30.0, progres
                 if log:
                     log(f"{fname}: already present and valid in {dest_dir}")
                 continue
+            try:        # really discard it: a failed download must not leave it in place
+                dest.unlink()
+            except OSError as e:
+                raise DownloadError(f"{fname}: present but damaged, and it cannot be removed "
+                                    f"({e.strerror or e})") from None
             if log:
-                log(f"{fname}: present but its checksum does not match; downloading again")
+                log(f"{fname}: present but its checksum does not match; removed it, "
+                    f"downloading again")
         errors, offline = [], True
         for base in mirrors:
             url = base + fname

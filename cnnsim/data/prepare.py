@@ -88,7 +88,10 @@ def read_image(path):
     except Exception as e:  # noqa: BLE001 - any reader failure becomes one line
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"{path}: cannot read image ({msg})") from None
-    img = _to_unit(_to_chw(np.asarray(a), path), path)
+    chw = _to_chw(np.asarray(a), path)
+    if chw.shape[1] == 0 or chw.shape[2] == 0:
+        raise DataError(f"{path}: the image is empty ({chw.shape[1]}x{chw.shape[2]} pixels)")
+    img = _to_unit(chw, path)
     notes = [f"read {desc}"]
     if alpha is not None:
         img, note = composite(img, alpha)

@@ -23,12 +23,13 @@ leaves). Enough is kept to answer ``connections`` and ``receptive_field`` withou
 """
 import json
 import pathlib
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._atomic import atomic_path
+from .._npz import DEFAULT_MAX_LOAD_BYTES, read_npz
+from .._text import printable
 from ..graph import INPUT, graph_of
 from ..layers.base import layer_class, observe
 from .stats import array_stats, grad_stats
@@ -318,21 +319,26 @@ class Trace:
         return path
 
     @classmethod
-    def load(cls, path):
-        """Read a trace written by ``save``. A missing, corrupt or foreign file, or one from
-        another format version, raises a one-line ``TraceError``."""
+    def load(cls, path, max_bytes=DEFAULT_MAX_LOAD_BYTES):
+        """Read a trace written by ``save``. A missing, corrupt, foreign or tampered file,
+        one from another format version, or one whose arrays would take more than
+        ``max_bytes`` of memory (checked from the headers before inflating anything; see
+        ``cnnsim._npz``) raises a one-line ``TraceError``. Names and texts from the file
+        come back with control characters escaped (``cnnsim._text.printable``)."""
         path = pathlib.Path(path)
         if not path.is_file():
             raise TraceError(f"trace file {str(path)!r}: no such file")
+        data = read_npz(path, max_bytes, "trace file", TraceError)
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if "meta" not in z.files:
-                    raise TraceError(f"trace file {str(path)!r}: not a cnnsim trace (no metadata)")
-                meta = json.loads(str(z["meta"][()]))
-                data = {k: z[k] for k in z.files if k != "meta"}
+            if "meta" not in data:
+                raise TraceError(f"trace file {str(path)!r}: not a cnnsim trace (no metadata)")
+            if data["meta"].dtype.kind != "U" or data["meta"].shape != ():
+                raise TraceError(f"trace file {str(path)!r}: not a cnnsim trace (metadata is "
+                                 f"not text)")
+            meta = json.loads(str(data.pop("meta")[()]))
         except TraceError:
             raise
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        except (ValueError, RecursionError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise TraceError(f"trace file {str(path)!r}: not a readable cnnsim trace "
                              f"({type(e).__name__}: {msg})") from None
@@ -343,10 +349,13 @@ class Trace:
             raise TraceError(f"trace file {str(path)!r}: written by trace format version "
                              f"{meta.get('version')!r}; this cnnsim reads version {VERSION}")
         try:
-            return cls._from_meta(meta, data)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise TraceError(f"trace file {str(path)!r}: damaged metadata ({type(e).__name__}: "
-                             f"{e})") from None
+            tr = cls._from_meta(meta, data)
+            _check_loaded(tr)
+            return tr
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                OverflowError) as e:
+            raise TraceError(printable(f"trace file {str(path)!r}: damaged metadata "
+                                       f"({type(e).__name__}: {e})")) from None
 
     @classmethod
     def _from_meta(cls, meta, data):
@@ -378,6 +387,106 @@ class Trace:
                 grad_params={k: get(v) for k, v in a["grad_params"].items()},
                 grad_stats=d["grad_stats"]))
         return tr
+
+
+def _ints(v, what, lo=0, hi=2 ** 31):
+    if not isinstance(v, (list, tuple)) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and lo <= i < hi for i in v):
+        raise ValueError(f"{what} must be a list of integers in [{lo}, {hi}), got {v!r:.80}")
+    return tuple(v)
+
+
+def _number(v, what):
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+        raise ValueError(f"{what} must be a number, got {v!r:.80}")
+    return v
+
+
+def _numbers(d, what, depth=0):
+    """Statistics: a mapping str -> number, None, or (for gradients of merges) a nested
+    mapping or a list of them; at most 3 levels deep."""
+    if d is None:
+        return None
+    if not isinstance(d, dict) or depth > 2:
+        raise ValueError(f"{what} must be a mapping of numbers, got {type(d).__name__}")
+    out = {}
+    for k, v in d.items():
+        key = printable(k, 60)
+        if isinstance(v, dict):
+            out[key] = _numbers(v, what, depth + 1)
+        elif isinstance(v, list):
+            out[key] = [_numbers(e, what, depth + 1) if isinstance(e, dict)
+                        else _number(e, f"{what} {key!r}") for e in v]
+        else:
+            out[key] = _number(v, f"{what} {key!r}")
+    return out
+
+
+def _float_array(a, what, shape=None):
+    if a is None:
+        return None
+    if isinstance(a, list):
+        return [_float_array(b, what) for b in a]
+    if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
+        raise ValueError(f"{what} has dtype {a.dtype}; traces hold float32 or float64")
+    if shape is not None and tuple(a.shape[1:]) != tuple(shape):
+        raise ValueError(f"{what} has shape {a.shape}, but the trace says (N, "
+                         f"{', '.join(map(str, shape))})")
+    return a
+
+
+def _check_loaded(tr):
+    """Types and consistency of a loaded trace (a tampered file must not display false
+    shapes, crash later, or put escape codes on a terminal). Raises ValueError/TypeError."""
+    if not isinstance(tr.model, str) or not isinstance(tr.meta, dict):
+        raise ValueError("model must be a name and meta a mapping")
+    tr.model = printable(tr.model, 80)
+    tr.input_shape = _ints(tr.input_shape, "input_shape", 1)
+    tr.input = _float_array(tr.input, "input", tr.input_shape)
+    tr.output = _float_array(tr.output, "output")
+    n = len(tr.steps)
+    for k, s in enumerate(tr.steps):
+        where = f"step {k}"
+        if s.index != k:
+            raise ValueError(f"{where}: index {s.index!r:.40}, expected {k}")
+        if not isinstance(s.name, str) or not isinstance(s.kind, str):
+            raise ValueError(f"{where}: name and type must be text")
+        s.name, s.kind = printable(s.name, 120), printable(s.kind, 40)
+        if s.activation is not None:
+            if not isinstance(s.activation, str):
+                raise ValueError(f"{where}: activation must be text")
+            s.activation = printable(s.activation, 40)
+        s.output_shape = _ints(s.output_shape, f"{where} output_shape", 1)
+        if s.merge:
+            s.input_shape = [_ints(t, f"{where} input_shape", 1) for t in s.input_shape]
+        else:
+            s.input_shape = _ints(s.input_shape, f"{where} input_shape", 1)
+        if s.geometry is not None:
+            if set(s.geometry) != {"kernel", "stride", "padding"}:
+                raise ValueError(f"{where}: geometry must hold kernel, stride and padding")
+            for key in ("kernel", "stride"):
+                if len(_ints(s.geometry[key], f"{where} {key}", 1)) != 2:
+                    raise ValueError(f"{where}: {key} must be (h, w)")
+            if len(_ints(s.geometry["padding"], f"{where} padding")) != 4:
+                raise ValueError(f"{where}: padding must be (top, bottom, left, right)")
+        s.stats = _numbers(s.stats, f"{where} stats") or {}
+        s.grad_stats = _numbers(s.grad_stats, f"{where} grad_stats")
+        s.seconds = _number(s.seconds, f"{where} seconds") or 0.0
+        s.sources = list(_ints(s.sources, f"{where} sources", -1, n))
+        if not isinstance(s.facts, dict):
+            raise ValueError(f"{where}: facts must be a mapping")
+        s.y = _float_array(s.y, f"{where} y", s.output_shape)
+        s.grad_y = _float_array(s.grad_y, f"{where} grad_y", s.output_shape)
+        if s.merge:
+            s.x = _float_array(s.x, f"{where} x")
+            s.grad_x = _float_array(s.grad_x, f"{where} grad_x")
+        else:
+            s.x = _float_array(s.x, f"{where} x", s.input_shape)
+            s.grad_x = _float_array(s.grad_x, f"{where} grad_x", s.input_shape)
+        for key, a in list(s.params.items()) + list(s.grad_params.items()):
+            if not isinstance(a, np.ndarray) or (a.dtype.kind not in "fb"):
+                raise ValueError(f"{where}: parameter {key!r:.40} has dtype "
+                                 f"{getattr(a, 'dtype', type(a).__name__)}")
 
 
 def expand_names(net, names):

@@ -9,6 +9,7 @@ with the main loss only, and with main + 0.3 x auxiliary losses.
 import numpy as np
 
 from .. import models
+from .._memory import check_fits, training_bytes
 from ..functional._dispatch import to_host
 from ..train.losses import network_loss
 from .gradflow import default_batch
@@ -26,6 +27,15 @@ def aux_gradient_effect(width=0.125, input_size=96, batch=8, seed=0, aux_weight=
     """``{"config", "layers", "without_aux", "with_aux", "gain"}``: per weight layer of the
     main network (forward order), ||dL/dW|| with the main loss only and with the auxiliary
     losses added; ``gain`` = with / without."""
+    # memory first, from a narrow stand-in (a GoogLeNet of width 100 is itself too big
+    # to build): activations ~ width, weights ~ width^2
+    w0 = min(width, 0.125)
+    probe = models.googlenet(input_shape=(3, input_size, input_size), num_classes=10,
+                             width=w0, aux=True, seed=seed)
+    check_fits(training_bytes(probe, batch, acts_scale=width / w0,
+                              params_scale=(width / w0) ** 2),
+               f"GoogLeNet width {width} at {input_size}x{input_size}, batch {batch}",
+               "--width, --input-size or --batch")
     net = models.googlenet(input_shape=(3, input_size, input_size), num_classes=10,
                            width=width, aux=True, seed=seed)
     x, y = default_batch(batch, seed, (3, input_size, input_size))
@@ -50,3 +60,13 @@ def aux_gradient_effect(width=0.125, input_size=96, batch=8, seed=0, aux_weight=
     return {"config": {"width": width, "input_size": input_size, "batch": batch, "seed": seed,
                        "aux_weight": aux_weight},
             "layers": layers, "without_aux": without, "with_aux": with_aux, "gain": gain}
+
+
+def gain_groups(result, rtol=1e-6):
+    """Which layers the heads change: ``{"unchanged", "more", "less"}``, each a list of
+    ``(layer, gain)`` in forward order (unchanged: within ``rtol`` of 1)."""
+    out = {"unchanged": [], "more": [], "less": []}
+    for layer, g in zip(result["layers"], result["gain"]):
+        key = "unchanged" if abs(g - 1.0) <= rtol else ("more" if g > 1.0 else "less")
+        out[key].append((layer, g))
+    return out

@@ -44,6 +44,16 @@ class _Recorder:
             self.backward[layer.path] = grad_stats(to_host(dy))
 
 
+def unit_stats(net, x):
+    """One inference forward pass: ``{layer path: {"activation", "dead", "saturated"}}`` for
+    every layer with parameters and an activation (``dead``: ReLU units that output 0 for
+    every sample of ``x``; ``saturated``: sigmoid/tanh outputs within 1% of an asymptote)."""
+    rec = _Recorder()
+    with observe(rec):
+        net(x)
+    return {k: v for k, v in rec.forward.items() if v.get("activation")}
+
+
 def gradient_flow(net, x, labels, training=True):
     """One forward/backward of the cross-entropy loss; per-layer records (forward order)."""
     rec = _Recorder()
@@ -144,8 +154,12 @@ def tower_point(depth, activation, residual, init=None, batchnorm=False, width=8
 
 def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batch=32,
                            width=8, seed=0, data=None,
-                           init=None, batchnorm=False):
+                           init=None, batchnorm=False, unit="pre"):
     """Plain vs residual tower of ``depth`` conv layers on the same batch.
+
+    ``unit`` is the residual unit (``cnnsim.models.tower``): ``"pre"`` (He et al. 2016,
+    ``y = x + conv(act(conv(act(x))))``) or ``"post"`` (the 2015 unit as the lecture draws
+    it, ``y = act(conv(act(conv(x))) + x)``); it is recorded in ``config["unit"]``.
 
     Records at initialization, and after ``steps`` SGD steps when ``steps > 0``
     (``"trained"`` entries). Returns ``{"config", "plain", "residual"}``; each network's
@@ -154,17 +168,31 @@ def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batc
     (conv, batch norm, activation) are passed to ``models.tower`` and recorded in the config.
     """
     from .. import models
+    from .._memory import check_fits, training_bytes
     from ..train import SGD
+    SGD(lr)         # validates lr before any work (finite and > 0)
+    # memory first, from a small stand-in (building the real towers could itself be
+    # more than the machine has): 2 towers, activations ~ depth*width, weights ~ depth*width^2
+    d0, w0 = min(depth, 4), min(width, 4)
+    probe = models.build("tower", depth=d0, activation=activation, width=w0, init=init,
+                         batchnorm=batchnorm,
+                         input_shape=(1, 28, 28) if data is None else data[0].shape[1:])
+    n = batch if data is None else len(data[0])
+    r = depth / d0
+    check_fits(2 * training_bytes(probe, n, acts_scale=r * width / w0,
+                                  params_scale=r * (width / w0) ** 2),
+               f"two {depth}-layer towers of width {width} at batch {n}",
+               "--depth, --width or --batch")
     x, y = data if data is not None else default_batch(batch, seed)
     result = {"config": {"depth": depth, "activation": activation, "steps": steps,
-                         "batch": len(x), "width": width, "seed": seed}}
+                         "batch": len(x), "width": width, "seed": seed, "unit": unit}}
     result["config"]["init"] = resolved_init(init, activation)
     result["config"]["batchnorm"] = bool(batchnorm)
     for kind in ("plain", "residual"):
         net = models.build("tower", depth=depth, activation=activation,
                            residual=(kind == "residual"), width=width,
                            input_shape=x.shape[1:], seed=seed,
-                           init=init, batchnorm=batchnorm)
+                           init=init, batchnorm=batchnorm, unit=unit)
         flow = gradient_flow(net, x, y)
         entry = dict(flow)
         entry["first_last_ratio"] = first_last_ratio(conv_dense_only(net, flow))

@@ -12,7 +12,8 @@ from .lrn import lrn, lrn_backward  # noqa: F401
 from .dense import dense, dense_backward, flatten, flatten_backward  # noqa: F401
 from .activations import (ACTIVATIONS, activation_backward, activation_forward, relu,  # noqa: F401
                           relu_backward, scaled_tanh, scaled_tanh_backward, sigmoid,
-                          sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
+                          sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward,
+                          leaky_relu, leaky_relu_backward)
 from .losses import softmax_cross_entropy, softmax_cross_entropy_backward  # noqa: F401
 from .dropout import dropout, dropout_backward  # noqa: F401
 from .normalization import BatchNormCache, batch_norm, batch_norm_backward  # noqa: F401

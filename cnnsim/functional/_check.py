@@ -45,6 +45,10 @@ def as_float_array(a, name, where, rank=None, layout=None):
     if rank is not None and a.ndim != rank:
         lay = f" {layout}" if layout else ""
         raise ValueError(f"{where}: expected {name} of rank {rank}{lay}, got shape {a.shape}")
+    if not a.dtype.isnative:
+        # big-endian data (">f4" from a file written elsewhere): same numbers, converted
+        # once to this machine's byte order (the kernels are compiled for native floats)
+        a = a.astype(a.dtype.newbyteorder("="))
     return np.ascontiguousarray(a)
 
 

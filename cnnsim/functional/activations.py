@@ -97,6 +97,26 @@ def softmax_backward(dy, y):
     return _k(dy).softmax_backward(dy, y)
 
 
+def leaky_relu(x, alpha=0.01):
+    """``x if x > 0 else alpha * x`` element-wise (ONNX's LeakyRelu; CPU kernels only)."""
+    x = _one(x, "x", "leaky_relu")
+    return _leaky_kernels("leaky_relu", x).leaky_relu_forward(x, float(alpha))
+
+
+def leaky_relu_backward(dy, x, alpha=0.01):
+    """``dx = dy`` where ``x > 0``, else ``alpha * dy``."""
+    dy, x = _pair(dy, x, "x", "leaky_relu_backward")
+    return _leaky_kernels("leaky_relu_backward", dy).leaky_relu_backward(dy, x, float(alpha))
+
+
+def _leaky_kernels(where, a):
+    k = _k(a)
+    if not hasattr(k, "leaky_relu_forward"):
+        raise NotImplementedError(f"{where}: no kernel on this target (CPU only); use "
+                                  f"--target cpu")
+    return k
+
+
 _FORWARD = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh,
             "scaled_tanh": scaled_tanh, "softmax": softmax}
 # which of (x, y) each backward needs

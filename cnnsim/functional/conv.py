@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import geometry
 from ..kernels import conv as K
+from ..kernels import conv_direct
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
 
@@ -42,6 +43,18 @@ def connection_mask(connections, f, c, where="conv2d"):
     return np.ascontiguousarray(m.astype(np.uint8))
 
 
+def _finite_or_direct(k, *arrays):
+    """The kernels to use: ``k`` (the fast ones) when every array is finite, else the
+    direct definition (``kernels.conv_direct``: the fast kernels multiply padding and
+    disconnected weights by 0, and 0 * inf is NaN). One pass over the arrays per call; on
+    the cuda target (device arrays) the fast kernels are used as they are."""
+    if any(hasattr(a, "copy_to_host") for a in arrays):
+        return k
+    if all(conv_direct.all_finite(a) for a in arrays):
+        return k
+    return conv_direct
+
+
 def _work(x, w, win):
     # nanoseconds of one core, roughly: 0.2 per multiply-add (blocked, vectorized kernel)
     return x.shape[0] * w.size * win.out_hw[0] * win.out_hw[1] // 5
@@ -60,8 +73,8 @@ def conv2d(x, w, b=None, stride=1, padding="valid", connections=None):
         b = as_float_array(b, "b", where, 1, "(F,)")
         check_shape(b, (w.shape[0],), "b", where, "(F,)")
         same_dtype(where, x=x, b=b)
-    k = kernels_for("conv", _work(x, w, win))
-    return k.conv2d_forward(x, w, b, mask, *win.stride, *win.pads)
+    k = _finite_or_direct(kernels_for("conv", _work(x, w, win)), x, w)
+    return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads)
 
 
 def conv2d_backward(dy, x, w, stride=1, padding="valid", connections=None):
@@ -76,7 +89,7 @@ def conv2d_backward(dy, x, w, stride=1, padding="valid", connections=None):
     dy = as_float_array(dy, "dy", where, 4, "(N, F, H_out, W_out)")
     same_dtype(where, dy=dy, x=x)
     check_shape(dy, (x.shape[0], w.shape[0]) + win.out_hw, "dy", where, "(N, F, H_out, W_out)")
-    k = kernels_for("conv", 2 * _work(x, w, win))
-    dx = k.conv2d_backward_input(dy, w, mask, x.shape[2], x.shape[3], *win.stride, *win.pads)
-    dw, db = k.conv2d_backward_weight(dy, x, mask, w.shape[2], w.shape[3], *win.stride, *win.pads)
+    k = _finite_or_direct(kernels_for("conv", 2 * _work(x, w, win)), dy, x, w)
+    dx = k.conv2d_backward_input(dy, w, mask, x.shape[2], x.shape[3], *win.kernel_stride, *win.pads)
+    dw, db = k.conv2d_backward_weight(dy, x, mask, w.shape[2], w.shape[3], *win.kernel_stride, *win.pads)
     return dx, dw, db

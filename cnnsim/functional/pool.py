@@ -12,7 +12,10 @@ Output neuron ``(i, j)`` reads input rows ``i*s_h - p_top ... i*s_h - p_top + si
   cell in row-major order within the window, and to no other.
   A NaN wins its window (the first NaN), so NaN propagates.
 * ``avg_pool2d``: ``y = mean`` of the real cells only: the divisor counts real cells, not
-  padded ones (TensorFlow's rule, PyTorch's ``count_include_pad=False``).
+  padded ones (TensorFlow's rule, PyTorch's ``count_include_pad=False``, ONNX's default).
+  ``count_include_pad=True`` divides by the whole window ``size_h * size_w`` instead
+  (padded cells count as zeros: PyTorch's default, ONNX's ``count_include_pad=1``); it is
+  the same kernel's mean times ``count(i, j) / (size_h * size_w)``.
 
 A window lying entirely in padding (impossible with "valid" or "same", possible with
 explicit padding >= size) outputs 0, has argmax -1, and passes no gradient.
@@ -36,7 +39,7 @@ def _work(x, win):
 
 
 def _geom(win):
-    return (*win.kernel, *win.stride, *win.pads)
+    return (*win.kernel, *win.kernel_stride, *win.pads)
 
 
 def _force_nan_rule(x):
@@ -86,18 +89,34 @@ def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
     return kernels_for("pool", _work(x, win)).max_pool2d_argmax(x, *_geom(win), _force_nan_rule(x))
 
 
-def avg_pool2d(x, size=2, stride=None, padding="valid"):
+def real_fraction(win):
+    """``(H_out, W_out)``: the fraction ``count(i, j) / (size_h * size_w)`` of each window's
+    cells that lie inside the input (1 everywhere without padding)."""
+    (h, w), (fh, fw) = win.in_hw, win.kernel
+    rows = np.array([sum(0 <= r < h for r in win.rows(i)) for i in range(win.out_hw[0])])
+    cols = np.array([sum(0 <= c < w for c in win.cols(j)) for j in range(win.out_hw[1])])
+    return np.outer(rows, cols) / (fh * fw)
+
+
+def avg_pool2d(x, size=2, stride=None, padding="valid", count_include_pad=False):
     """Average pooling: ``x (N, C, H, W) -> y (N, C, H_out, W_out)``,
-    ``y[n, c, i, j] = (sum of the real cells of window (i, j)) / (their count)``.
+    ``y[n, c, i, j] = (sum of the real cells of window (i, j)) / (their count)``, or
+    ``/ (size_h * size_w)`` with ``count_include_pad=True``.
     """
     x, win = _prepare(x, size, stride, padding, "avg_pool2d")
-    return kernels_for("pool", _work(x, win)).avg_pool2d_forward(x, *_geom(win))
+    y = kernels_for("pool", _work(x, win)).avg_pool2d_forward(x, *_geom(win))
+    if count_include_pad and any(win.pads):
+        y = y * real_fraction(win).astype(y.dtype)
+    return y
 
 
-def avg_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
+def avg_pool2d_backward(dy, x, size=2, stride=None, padding="valid", count_include_pad=False):
     """Gradient of ``avg_pool2d``: ``dx (N, C, H, W)``; every real cell of window (i, j)
-    receives ``dy[n, c, i, j] / count(i, j)``. ``x`` supplies the shape (and dtype)."""
+    receives ``dy[n, c, i, j] / count(i, j)`` (``/ (size_h * size_w)`` with
+    ``count_include_pad=True``). ``x`` supplies the shape (and dtype)."""
     where = "avg_pool2d_backward"
     x, win = _prepare(x, size, stride, padding, where)
     dy = _check_dy(dy, x, win, where)
+    if count_include_pad and any(win.pads):
+        dy = np.ascontiguousarray(dy * real_fraction(win).astype(dy.dtype))
     return kernels_for("pool", _work(x, win)).avg_pool2d_backward(dy, x.shape[2], x.shape[3], *_geom(win))

@@ -57,6 +57,30 @@ def relu_forward(x):
 
 
 @njit(cache=True, parallel=True)
+def leaky_relu_forward(x, alpha):
+    """y = x if x > 0 else alpha x (ONNX LeakyRelu; NaN passes through)."""
+    f = x.ravel()
+    y = np.empty_like(f)
+    a = f.dtype.type(alpha)
+    for i in prange(f.size):
+        v = f[i]
+        y[i] = a * v if v <= 0 else v
+    return y.reshape(x.shape)
+
+
+@njit(cache=True, parallel=True)
+def leaky_relu_backward(dy, x, alpha):
+    """dx = dy where x > 0, else alpha dy."""
+    g = dy.ravel()
+    f = x.ravel()
+    dx = np.empty_like(g)
+    a = g.dtype.type(alpha)
+    for i in prange(g.size):
+        dx[i] = g[i] if f[i] > 0 else a * g[i]
+    return dx.reshape(dy.shape)
+
+
+@njit(cache=True, parallel=True)
 def relu_backward(dy, x):
     """dx = dy where x > 0, else 0 (the subgradient at exactly 0 is taken as 0)."""
     g = dy.ravel()

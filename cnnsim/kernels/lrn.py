@@ -12,39 +12,45 @@ and the backward (``j`` is in window(i) exactly when ``i`` is in window(j)):
     dx_j = dy_j s_j^(-beta) - 2 alpha beta a_j sum_{i in window(j)} dy_i a_i s_i^(-beta-1)
 
 Parallel over the ``N*H`` image rows: LRN reduces across channels, so one thread owns one
-row of every map and slides a running window sum over the channels (add the map entering
-the window, subtract the one leaving: O(C) per pixel instead of O(C*r)), with the inner
-loops over contiguous W. The running sums are kept in float64 so the subtraction does
-not pile up float32 rounding error. Fixed order: results do not depend on the thread count.
+row of every map, squares it once (in float64: float32 inputs never overflow) and sums each
+window directly (O(C*r) per pixel; a running sum would compute inf - inf and lose the small
+terms at extremes), with the inner loops over contiguous W. Fixed order: results do not depend on the thread count.
 """
 import numpy as np
 from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
+def _window_sum_rows(t, h, out):
+    """``out[i, q] = sum_{j=max(0, i-h)}^{min(i+h, C-1)} t[j, q]`` for ``t (C, W)``, summed
+    directly in increasing j. Not a running sum (add the entering map, subtract the
+    leaving one): with one ``inf`` in a map that computes ``inf - inf = NaN`` for every
+    later map, and at finite extremes (1e38 squared) the subtraction cancels away the
+    small terms. ``r`` is small (5 in AlexNet), so the direct sum costs little more."""
+    c_, w = t.shape
+    for i in range(c_):
+        lo = max(0, i - h)
+        hi = min(i + h, c_ - 1)
+        for q in range(w):
+            out[i, q] = 0.0
+        for j in range(lo, hi + 1):
+            for q in range(w):
+                out[i, q] += t[j, q]
+
+
+@njit(cache=True, inline="always")
 def _window_sums(a, r, k, alpha, s):
     """``s (C, W)`` float64 = k + alpha * (window sum of a^2) for one image row ``a (C, W)``."""
     c_, w = a.shape
-    h = r // 2
-    acc = np.zeros(w, dtype=np.float64)
-    for j in range(min(h, c_ - 1) + 1):      # window of map 0: maps 0 .. min(h, C-1)
-        for q in range(w):
-            v = np.float64(a[j, q])
-            acc[q] += v * v
+    sq = np.empty((c_, w), dtype=np.float64)
     for i in range(c_):
-        if i > 0:
-            add = i + h
-            sub = i - h - 1
-            if add < c_:
-                for q in range(w):
-                    v = np.float64(a[add, q])
-                    acc[q] += v * v
-            if sub >= 0:
-                for q in range(w):
-                    v = np.float64(a[sub, q])
-                    acc[q] -= v * v
         for q in range(w):
-            s[i, q] = k + alpha * acc[q]
+            v = np.float64(a[i, q])
+            sq[i, q] = v * v
+    _window_sum_rows(sq, r // 2, s)
+    for i in range(c_):
+        for q in range(w):
+            s[i, q] = k + alpha * s[i, q]
 
 
 @njit(cache=True, parallel=True)
@@ -85,20 +91,9 @@ def lrn_backward(dy, x, r, k, alpha, beta):
                 sb = s[i, q] ** (-beta)
                 t[i, q] = g[i, q] * a[i, q] * sb / s[i, q]
                 s[i, q] = sb
-        acc = np.zeros(w_, dtype=np.float64)
-        for i in range(min(hw, c_ - 1) + 1):
-            for q in range(w_):
-                acc[q] += t[i, q]
+        acc = np.empty((c_, w_), dtype=np.float64)
+        _window_sum_rows(t, hw, acc)
         for j in range(c_):
-            if j > 0:
-                add = j + hw
-                sub = j - hw - 1
-                if add < c_:
-                    for q in range(w_):
-                        acc[q] += t[add, q]
-                if sub >= 0:
-                    for q in range(w_):
-                        acc[q] -= t[sub, q]
             for q in range(w_):
-                dx[n, j, row, q] = g[j, q] * s[j, q] - coef * a[j, q] * acc[q]
+                dx[n, j, row, q] = g[j, q] * s[j, q] - coef * a[j, q] * acc[j, q]
     return dx

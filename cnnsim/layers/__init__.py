@@ -9,7 +9,7 @@ from .conv import Conv2D  # noqa: F401
 from .pool import MaxPool2D, AvgPool2D, GlobalAvgPool  # noqa: F401
 from .lrn import LRN  # noqa: F401
 from .dense import Dense, Flatten  # noqa: F401
-from .activation import Activation, ReLU, Sigmoid, Tanh, ScaledTanh, Softmax  # noqa: F401
+from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Tanh, ScaledTanh, Softmax  # noqa: F401
 from .regularization import Dropout, BatchNorm  # noqa: F401
 from .merge import Add, DepthConcat  # noqa: F401
 from .containers import Container, Sequential, Concat, ResidualUnit  # noqa: F401

@@ -34,6 +34,31 @@ class Activation(Layer):
         return {"name": self.name, "activation": self.activation}
 
 
+class LeakyReLU(Layer):
+    """``y = x if x > 0 else alpha * x`` (ONNX's LeakyRelu, default alpha 0.01)."""
+    kind = "LeakyReLU"
+
+    @classmethod
+    def explain(cls, step, c):
+        """The function applied to the same position of the input."""
+        a = float((step.facts or {}).get("alpha", 0.01))
+        explain_elementwise(step, c, lambda v: v if v > 0 else a * v)
+
+    def __init__(self, alpha=0.01, name=None):
+        super().__init__(name or "leaky_relu")
+        self.alpha = float(alpha)
+
+    def forward(self, x, training=False):
+        self._x = x
+        return F.leaky_relu(x, self.alpha)
+
+    def backward(self, dy):
+        return F.leaky_relu_backward(dy, self._x, self.alpha)
+
+    def get_config(self):
+        return {"name": self.name, "alpha": self.alpha}
+
+
 def ReLU(name=None):
     return Activation("relu", name)
 

@@ -172,6 +172,7 @@ class Layer:
         if not self.built:
             self.build(np.shape(x)[1:])
         self._check_input(x)
+        self._forward_ran = True
         if self.is_container or not _observers:
             return self.forward(x, training)
         t0 = time.perf_counter()
@@ -182,6 +183,9 @@ class Layer:
         return y
 
     def backprop(self, dy):
+        if not getattr(self, "_forward_ran", False):
+            raise LayerError(f"layer {self.path!r} ({self.kind}): backprop before any forward "
+                             f"pass; call the layer (y = layer(x)) first, then backprop(dy)")
         dx = self.backward(dy)
         if not self.is_container:
             for obs in list(_observers):
@@ -195,6 +199,9 @@ class Layer:
         if x.dtype.type not in (np.float32, np.float64):
             raise TypeError(f"layer {self.path!r} ({self.kind}): expected float32 or float64 "
                             f"input, got dtype {x.dtype}")
+        if len(x.shape) >= 1 and x.shape[0] == 0:
+            raise LayerError(f"layer {self.path!r} ({self.kind}): the batch is empty (N = 0, "
+                             f"shape {tuple(x.shape)}); give at least one sample")
         if tuple(x.shape[1:]) != self.input_shape:
             raise LayerError(f"layer {self.path!r} ({self.kind}): expected input of shape "
                              f"(N, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")

@@ -113,6 +113,8 @@ class Sequential(Container):
     def __init__(self, layers, input_shape=None, seed=0, name=None):
         super().__init__(name or "sequential")
         self.layers = list(layers)
+        if not self.layers:
+            raise ValueError(f"Sequential {self.name!r}: needs at least one layer, got none")
         if input_shape is not None:
             self.build(input_shape, np.random.default_rng(seed))
 

@@ -5,6 +5,7 @@
 import numpy as np
 
 from .. import config, functional as F, geometry
+from ..functional._check import positive_int
 from .base import ALL, Layer
 from .explain import ExplainError, act64, window_patch
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights, parse_init
@@ -25,7 +26,8 @@ class Conv2D(Layer):
     def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
                  use_bias=True, connections=None, groups=1, init=None, name=None):
         super().__init__(name)
-        self.filters = int(filters)
+        where = f"Conv2D {self.name!r}"
+        self.filters = positive_int(filters, "filters", where)
         self.kernel_size = geometry.pair(kernel_size, "kernel size", f"Conv2D {self.name!r}")
         self.stride = geometry.pair(stride, "stride", f"Conv2D {self.name!r}")
         self.padding = padding
@@ -35,7 +37,7 @@ class Conv2D(Layer):
                              f"expected one of {F.ACTIVATIONS}")
         self.use_bias = use_bias
         self.connections = None if connections is None else np.asarray(connections, dtype=bool)
-        self.groups = int(groups)
+        self.groups = positive_int(groups, "groups", where)
         self.init = (parse_init(init, f"Conv2D {self.name!r}: init") if init else
                      DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot"))
 

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import config, functional as F
+from ..functional._check import positive_int
 from .base import ALL, Layer
 from .explain import act64
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights, parse_init
@@ -33,7 +34,7 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, init=None, name=None):
         super().__init__(name)
-        self.units = int(units)
+        self.units = positive_int(units, "units", f"Dense {self.name!r}")
         self.activation = activation if activation not in (None, "linear") else None
         if self.activation is not None and self.activation not in F.ACTIVATIONS:
             raise ValueError(f"Dense {self.name!r}: unknown activation {activation!r}; "

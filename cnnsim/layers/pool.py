@@ -1,7 +1,8 @@
 """Pooling layers: no weights, only a window. ``x (N, C, H, W) -> y (N, C, H_out, W_out)``."""
-from .. import functional as F, geometry
 import numpy as np
 
+from .. import functional as F
+from .. import geometry
 from .base import Layer
 from .explain import window_patch
 
@@ -70,22 +71,39 @@ class MaxPool2D(_Pool2D):
 
 
 class AvgPool2D(_Pool2D):
-    """Average pooling; padded cells are not counted in the mean (TensorFlow's rule)."""
+    """Average pooling; padded cells are not counted in the mean (TensorFlow's rule), or,
+    with ``count_include_pad=True``, count as zeros (PyTorch's default, ONNX's
+    ``count_include_pad=1``): the divisor is then the whole window."""
     kind = "AvgPool2D"
     keeps_range = True
     title = "Avg pooling"
 
+    def __init__(self, size=2, stride=None, padding="valid", count_include_pad=False, name=None):
+        super().__init__(size, stride, padding, name)
+        self.count_include_pad = bool(count_include_pad)
+
     @classmethod
     def explain(cls, step, c):
-        """The window's real cells and their mean (padding not counted)."""
+        """The window's real cells and their mean (padding not counted unless the layer
+        says ``count_include_pad``)."""
         win = _pool_window(step, c)
         if win is None:
             return
         vals = win[~c.padded]
-        c.details["count"] = int(vals.size)
-        c.sum = c.output = float(vals.sum() / vals.size)
-    _fwd = staticmethod(F.avg_pool2d)
-    _bwd = staticmethod(F.avg_pool2d_backward)
+        n = win.size if (step.facts or {}).get("count_include_pad") else vals.size
+        c.details["count"] = int(n)
+        c.sum = c.output = float(vals.sum() / n)
+
+    def forward(self, x, training=False):
+        self._x = x
+        return F.avg_pool2d(x, self.size, self.stride, self.padding, self.count_include_pad)
+
+    def backward(self, dy):
+        return F.avg_pool2d_backward(dy, self._x, self.size, self.stride, self.padding,
+                                     self.count_include_pad)
+
+    def get_config(self):
+        return super().get_config() | {"count_include_pad": self.count_include_pad}
 
 
 class GlobalAvgPool(Layer):

@@ -5,6 +5,7 @@ paper's) table *declares*: the maps and size of named layers, the total paramete
 ``cnnsim.models.summary`` compares those declarations with the shapes and counts the
 network really has, and turns every disagreement into a note.
 """
+import math
 from dataclasses import dataclass, field
 
 
@@ -35,7 +36,8 @@ def scaled(maps, width, multiple=1):
 
 
 def check_width(width, where):
-    if not isinstance(width, (int, float)) or isinstance(width, bool) or width <= 0:
+    if (not isinstance(width, (int, float)) or isinstance(width, bool)
+            or not math.isfinite(width) or width <= 0):
         raise ValueError(f"{where}: width must be a positive number, got {width!r}")
     return float(width)
 

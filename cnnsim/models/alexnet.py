@@ -24,6 +24,26 @@ after the fifth convolution, then F9, F10 (4096, dropout 50%) and Out::
     C1 34,944 + C3 307,456 + C5 885,120 + C6 663,936 + C7 442,624
     + F9 37,752,832 + F10 16,781,312 + Out 4,097,000 = 60,965,224 parameters
 
+``variant="torchvision"`` — torchvision's ``alexnet`` (the one its ImageNet weights are for;
+it follows Krizhevsky's later "One weird trick" paper, 2014, not the 2012 one), input
+3@224x224, every convolution with ReLU::
+
+    C1  conv 64, 11x11, stride 4, pad 2         -> 64@55x55
+    S2  max pool 3x3, stride 2                  -> 64@27x27
+    C3  conv 192, 5x5, pad 2                    -> 192@27x27
+    S4  max pool 3x3, stride 2                  -> 192@13x13
+    C5  conv 384, 3x3, pad 1 ; C6 conv 256 ; C7 conv 256   -> 13x13
+    S8  max pool 3x3, stride 2                  -> 256@6x6
+    F9_dropout, F9 dense 4096 ReLU, F10_dropout, F10 dense 4096 ReLU, Out dense 1000
+
+  Differences from the paper and the lecture: 64/192/384/256/256 maps instead of
+  96/256/384/384/256, no LRN, no two-GPU groups, dropout *before* each hidden dense layer,
+  61,100,840 parameters. torchvision's ``AdaptiveAvgPool2d((6, 6))`` between S8 and the
+  dense layers is the identity on the 6x6 maps a 223..226 px input gives, so it is left out
+  there (an ``avgpool`` layer appears when S8's maps are a multiple of 6, e.g. 12x12; other
+  sizes are refused). torchvision's last layer gives logits; ours ends in softmax (the same
+  ranking, and ``Out``'s pre-activation is the logits).
+
 LRN constants: ours is ``b_i = a_i (k + alpha sum_{|j-i| <= r//2} a_j^2)^-beta``.
 Géron's ``tf.nn.local_response_normalization(depth_radius=2, bias=1, alpha=0.00002,
 beta=0.75)`` is ``r = 2*2 + 1 = 5, k = 1, alpha = 0.00002, beta = 0.75`` (TensorFlow does not
@@ -35,6 +55,10 @@ from .. import layers as L
 from . import register
 from ._common import Reference, check_choice, check_input_shape, check_width, scaled
 
+#: torchvision's ImageNet preprocessing (``transforms.Resize(256)``, ``CenterCrop(224)``,
+#: ``Normalize(mean, std)`` on RGB in [0, 1])
+IMAGENET_PREPROCESS = dict(resize=256, crop=224, mean=(0.485, 0.456, 0.406),
+                           std=(0.229, 0.224, 0.225))
 LECTURE_LRN = dict(r=5, k=1.0, alpha=0.00002, beta=0.75)
 PAPER_LRN = dict(r=5, k=2.0, alpha=1e-4, beta=0.75)
 
@@ -45,8 +69,10 @@ def alexnet(variant="lecture", input_shape=None, num_classes=1000, width=1.0, dr
     """AlexNet as a built ``Sequential``; ``width`` scales every map and unit count
     (``alexnet(width=0.125, input_shape=(3, 67, 67))`` is a fast toy)."""
     where = "alexnet"
-    check_choice(variant, ("lecture", "paper"), "variant", where)
+    check_choice(variant, ("lecture", "paper", "torchvision"), "variant", where)
     width = check_width(width, where)
+    if variant == "torchvision":
+        return _torchvision(input_shape, num_classes, width, dropout, seed)
     paper = variant == "paper"
     input_shape = check_input_shape(input_shape or ((3, 227, 227) if paper else (3, 224, 224)),
                                     where)
@@ -76,6 +102,51 @@ def alexnet(variant="lecture", input_shape=None, num_classes=1000, width=1.0, dr
     net = L.Sequential(layers, input_shape=input_shape, seed=seed, name=f"alexnet-{variant}")
     if width == 1.0:
         net.reference = _paper_reference(net) if paper else _lecture_reference(net)
+    return net
+
+
+def _torchvision(input_shape, num_classes, width, dropout, seed):
+    """torchvision's AlexNet (see the module docstring)."""
+    where = "alexnet(variant='torchvision')"
+    input_shape = check_input_shape(input_shape or (3, 224, 224), where)
+    m = lambda n: scaled(n, width)  # noqa: E731
+    layers = [
+        L.Conv2D(m(64), 11, 4, 2, activation="relu", name="C1"),
+        L.MaxPool2D(3, 2, "valid", name="S2"),
+        L.Conv2D(m(192), 5, 1, 2, activation="relu", name="C3"),
+        L.MaxPool2D(3, 2, "valid", name="S4"),
+        L.Conv2D(m(384), 3, 1, 1, activation="relu", name="C5"),
+        L.Conv2D(m(256), 3, 1, 1, activation="relu", name="C6"),
+        L.Conv2D(m(256), 3, 1, 1, activation="relu", name="C7"),
+        L.MaxPool2D(3, 2, "valid", name="S8"),
+    ]
+    hw = L.Sequential(list(layers), input_shape=input_shape, name="probe").output_shape[1:]
+    if hw != (6, 6):
+        if hw[0] % 6 or hw[1] % 6:
+            raise ValueError(f"{where}: input_shape {input_shape} gives {hw[0]}x{hw[1]} maps "
+                             f"after S8; torchvision's adaptive average pool to 6x6 is "
+                             f"reproduced only for multiples of 6 (a 224x224 input gives 6x6)")
+        layers.append(L.AvgPool2D((hw[0] // 6, hw[1] // 6), name="avgpool"))
+    layers.append(L.Flatten(name="flatten"))
+    for name in ("F9", "F10"):
+        layers += [L.Dropout(dropout, name=f"{name}_dropout"),
+                   L.Dense(m(4096), activation="relu", name=name)]
+    layers.append(L.Dense(num_classes, activation="softmax", name="Out"))
+    net = L.Sequential(layers, input_shape=input_shape, seed=seed, name="alexnet-torchvision")
+    net.preprocess = dict(IMAGENET_PREPROCESS)
+    if width == 1.0 and input_shape == (3, 224, 224):
+        net.reference = Reference(
+            source="torchvision.models.alexnet", input_shape=(3, 224, 224),
+            layers={"C1": (64, 55, 55), "S2": (64, 27, 27), "C3": (192, 27, 27),
+                    "S4": (192, 13, 13), "C5": (384, 13, 13), "C6": (256, 13, 13),
+                    "C7": (256, 13, 13), "S8": (256, 6, 6), "F9": (4096,), "F10": (4096,),
+                    "Out": (1000,)},
+            total_params=61_100_840 if num_classes == 1000 else None,
+            remarks=["torchvision's AlexNet (Krizhevsky 2014, \"One weird trick\"): 64, 192, "
+                     "384, 256, 256 maps, no LRN, no two-GPU groups; dropout 50% before F9 "
+                     "and F10 (training only).",
+                     "Its AdaptiveAvgPool2d((6, 6)) is the identity on S8's 6x6 maps and is "
+                     "left out."])
     return net
 
 

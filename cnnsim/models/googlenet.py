@@ -50,12 +50,35 @@ head's name to its ``Sequential``, which reads the output of the top-level layer
   (``include_aux=False`` for the trunk only); ``param_count()`` counts the main network
   only (the deployed model), ``aux_param_count()`` the heads.
 
+``variant="torchvision"`` — torchvision's ``googlenet`` (the one its ImageNet weights are
+for). Every convolution is a ``BasicConv2d``: conv without bias, batch norm (eps 0.001),
+ReLU; here a ``Sequential`` named as torchvision names it, with leaves ``conv``, ``bn``,
+``relu``::
+
+    conv1 (64, 7x7/2, pad 3), maxpool1 (3x3/2, ceil), conv2 (64, 1x1), conv3 (192, 3x3),
+    maxpool2, inception3a, inception3b, maxpool3, inception4a .. 4e, maxpool4 (2x2/2, ceil),
+    inception5a, inception5b, avgpool (global), dropout (20%), fc (1000, softmax)
+
+    inception: branch1 (1x1) | branch2 (1x1 reduce, 3x3) | branch3 (1x1 reduce, 3x3)
+               | branch4 (max pool 3x3/1 pad 1, 1x1 pool_proj), concatenated
+
+Differences from the paper and the lecture: batch norm after every convolution (the paper
+predates it), no LRN, ``branch3`` uses a **3x3** kernel where the paper has 5x5
+(torchvision's known bug, pytorch/vision#906; its weights were trained that way), max
+pools in ``ceil_mode`` (here: one extra row/column of padding at the bottom/right, which
+never wins a max), 20% dropout instead of 40%, and no auxiliary heads (torchvision's are
+untrained in its published weights; their tensors are skipped when loading).
+torchvision's pretrained GoogLeNet sets ``transform_input=True``: it re-normalises an
+ImageNet-normalised image to ``(x - 0.5) / 0.5``; the same thing is done here by
+preprocessing with mean 0.5 and std 0.5 (``net.preprocess``).
+
 LRN constants: Caffe's GoogLeNet uses ``local_size 5, alpha 1e-4, beta 0.75, k 1``, and
 Caffe divides alpha by the window, so ours is ``r = 5, k = 1, alpha = 2e-5, beta = 0.75``.
 """
-from .. import geometry, layers as L
+from .. import geometry
+from .. import layers as L
 from . import register
-from ._common import Reference, check_input_shape, check_width, scaled
+from ._common import Reference, check_choice, check_input_shape, check_width, scaled
 
 #: Szegedy et al. 2014, Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
 INCEPTION = {
@@ -119,13 +142,18 @@ def _after(hw, k, s, pad):
 
 
 @register("googlenet")
-def googlenet(input_shape=(3, 224, 224), num_classes=1000, width=1.0, aux=True, seed=0):
+def googlenet(input_shape=(3, 224, 224), num_classes=1000, width=1.0, aux=True, seed=0,
+              variant="paper"):
     """GoogLeNet (Table 1) as a built ``GoogLeNet``; ``aux=False`` leaves out the heads.
 
     ``width`` scales every map count and the heads' units (not ``num_classes``);
     ``googlenet(width=0.0625, input_shape=(3, 64, 64))`` is a fast toy.
+    ``variant="torchvision"``: torchvision's definition (see the module docstring).
     """
     where = "googlenet"
+    check_choice(variant, ("paper", "torchvision"), "variant", where)
+    if variant == "torchvision":
+        return _torchvision(input_shape, num_classes, width, seed)
     width = check_width(width, where)
     input_shape = check_input_shape(input_shape, where)
     m = lambda n: scaled(n, width)  # noqa: E731
@@ -186,10 +214,75 @@ def _reference(net):
         f"more (the lecture's \"10 times fewer\").",
     ]
     if net.aux_heads:
+        modules = [l.path for l in net.walk() if l.kind == "Inception"]
+        ordinal = lambda k: f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"  # noqa: E731
+        where = ", ".join(f"{k} on {h.tap}" + (f" (the {ordinal(modules.index(h.tap) + 1)} of "
+                                               f"the {len(modules)} inception modules)"
+                                               if h.tap in modules else "")
+                          for k, h in net.aux_heads.items())
         ref.remarks.append(
-            f"Auxiliary heads {', '.join(f'{k} on {h.tap}' for k, h in net.aux_heads.items())}: "
+            f"Auxiliary heads {where}: "
             f"{net.aux_param_count():,} more parameters, training only (loss weight "
             f"{net.aux_weight:g}), not counted in the total.")
     ref.remarks.append("LRN: Caffe's local_size 5, alpha 1e-4 (divided by the window), beta "
                        "0.75, k 1 -> r = 5, k = 1, alpha = 2e-5, beta = 0.75.")
     return ref
+
+
+def basic_conv(maps, kernel, padding, name, stride=1):
+    """torchvision's ``BasicConv2d``: ``conv`` (no bias), ``bn`` (eps 0.001), ``relu``."""
+    return L.Sequential([L.Conv2D(maps, kernel, stride, padding, use_bias=False, name="conv"),
+                         L.BatchNorm(eps=1e-3, name="bn"), L.ReLU("relu")], name=name)
+
+
+def _ceil_pool(size, stride, hw, name):
+    """``MaxPool2d(size, stride, ceil_mode=True)`` as floor-mode pooling with extra
+    bottom/right padding (``geometry.ceil_mode_pads``)."""
+    (t, b), (l, r) = (geometry.ceil_mode_pads(n, size, stride) for n in hw)
+    pool = L.MaxPool2D(size, stride, (t, b, l, r), name=name)
+    return pool, _after_pads(hw, size, stride, (t, b, l, r))
+
+
+def _after_pads(hw, k, s, pads):
+    t, b, l, r = pads
+    return (geometry.output_size(hw[0], k, s, (t, b)), geometry.output_size(hw[1], k, s, (l, r)))
+
+
+def tv_inception(name, n1, n3r, n3, n5r, n5, pp):
+    """torchvision's ``Inception`` block (branch3's second conv is 3x3, see module)."""
+    return L.Concat([
+        basic_conv(n1, 1, 0, "branch1"),
+        L.Sequential([basic_conv(n3r, 1, 0, "3x3_reduce"), basic_conv(n3, 3, 1, "3x3")],
+                     name="branch2"),
+        L.Sequential([basic_conv(n5r, 1, 0, "3x3_reduce"), basic_conv(n5, 3, 1, "3x3")],
+                     name="branch3"),
+        L.Sequential([L.MaxPool2D(3, 1, 1, name="pool"), basic_conv(pp, 1, 0, "pool_proj")],
+                     name="branch4"),
+    ], name=name)
+
+
+def _torchvision(input_shape, num_classes, width, seed):
+    where = "googlenet(variant='torchvision')"
+    width = check_width(width, where)
+    input_shape = check_input_shape(input_shape, where)
+    m = lambda n: scaled(n, width)  # noqa: E731
+    hw = _after(input_shape[1:], 7, 2, 3)
+    layers = [basic_conv(m(64), 7, 3, "conv1", stride=2)]
+    pool, hw = _ceil_pool(3, 2, hw, "maxpool1")
+    layers += [pool, basic_conv(m(64), 1, 0, "conv2"), basic_conv(m(192), 3, 1, "conv3")]
+    pool, hw = _ceil_pool(3, 2, hw, "maxpool2")
+    layers.append(pool)
+    for key, nums in INCEPTION.items():
+        layers.append(tv_inception(f"inception{key}", *(m(n) for n in nums)))
+        if key in ("3b", "4e"):
+            k = 3 if key == "3b" else 2
+            pool, hw = _ceil_pool(k, 2, hw, f"maxpool{3 if key == '3b' else 4}")
+            layers.append(pool)
+    layers += [L.GlobalAvgPool(name="avgpool"), L.Dropout(0.2, name="dropout"),
+               L.Dense(num_classes, activation="softmax", name="fc")]
+    net = L.Sequential(layers, input_shape=input_shape, seed=seed, name="googlenet-torchvision")
+    from .alexnet import IMAGENET_PREPROCESS
+    net.preprocess = dict(IMAGENET_PREPROCESS, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    net.preprocess_note = ("mean 0.5, std 0.5: torchvision's transform_input=True of its "
+                           "pretrained GoogLeNet, applied as preprocessing")
+    return net

@@ -93,6 +93,12 @@ def lenet5(variant="paper", input_shape=(1, 32, 32), num_classes=10, output=None
         hints={"C5": "C5 is a 5x5 convolution that becomes a 1x1 map only on a 32x32 input "
                      "(28x28 MNIST digits must be zero-padded by 2)."},
     )
+    slides = ("The lecture's slides draw sigmoid units in the hidden layers and tanh at F6; "
+              "this model uses " + (f"{act} everywhere" if activation else
+                                    "the paper's scaled tanh 1.7159 tanh(2a/3)" if paper else
+                                    "tanh everywhere") +
+              " (try the slides' with cnnsim train lenet5 --activation sigmoid, or "
+              "lenet5(activation=\"sigmoid\"); cnnsim experiment lenet-gap compares them).")
     if paper:
         ref.total_params = 60_000
         ref.total_hint = ("the paper's 60,000 counts C1..F6 only (the RBF prototypes are fixed); "
@@ -106,9 +112,11 @@ def lenet5(variant="paper", input_shape=(1, 32, 32), num_classes=10, output=None
             "Scaled tanh: f(a) = 1.7159 tanh(2a/3) (the paper's A = 1.7159, S = 2/3).",
         ]
     else:
-        ref.total_params = 61_706
-        ref.total_hint = "61,706 is for 10 classes with a softmax output."
+        # the lecture's table has no parameter column: 61,706 is our arithmetic, not its
         ref.remarks = ["Modern LeNet-5: full C3 (2,416 parameters), parameter-free average "
-                       "pooling, softmax output; 61,706 parameters with biases."]
+                       "pooling, softmax output: 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706 "
+                       "parameters with biases for 10 classes (computed here; the lecture's "
+                       "table lists no parameter counts)."]
+    ref.remarks.append(slides)
     net.reference = ref
     return net

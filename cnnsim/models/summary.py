@@ -83,8 +83,9 @@ def layer_row(layer, type_name=None, fields=None):
     }
 
 
-def summarize(net, model=None):
-    """Plain-data summary of a built network (see the module docstring)."""
+def summarize(net, model=None, dense_twin=False):
+    """Plain-data summary of a built network (see the module docstring); ``dense_twin``
+    adds the "All-dense twin" note (:func:`dense_twin_note`)."""
     heads = getattr(net, "aux_heads", {})
     aux = {id(l) for h in heads.values() for l in h.walk()}
     steps = static_steps(net)
@@ -98,8 +99,32 @@ def summarize(net, model=None):
     for hname, head in heads.items():
         rows.append(row(head, "Aux classifier"))
         rows += [row(l) for l in head.walk() if l is not head]
+    extra = [dense_twin_note(net)] if dense_twin else []
     return {"model": model or net.name, "input_shape": list(net.input_shape), "layers": rows,
-            "total_params": int(net.param_count()), "notes": notes(net)}
+            "total_params": int(net.param_count()), "notes": notes(net) + extra}
+
+
+def dense_twin_note(net):
+    """Parameters of the network's "all-dense twin": every convolution replaced by a dense
+    layer with the same input and output sizes, ``(C*H*W + 1) * (F*H_out*W_out)`` each (the
+    lecture's "why CNNs"; ``cnnsim explain dense-vs-conv`` splits one such saving into
+    local connectivity and weight sharing)."""
+    heads = getattr(net, "aux_heads", {})
+    aux = {id(l) for h in heads.values() for l in h.walk()}
+    convs = [l for l in net.leaves() if l.kind == "Conv2D" and id(l) not in aux]
+    conv_params = sum(int(l.param_count()) for l in convs)
+    twin = 0
+    for l in convs:
+        n_in, n_out = 1, 1
+        for v in l.input_shape:
+            n_in *= int(v)
+        for v in l.output_shape:
+            n_out *= int(v)
+        twin += (n_in + 1) * n_out
+    total = int(net.param_count())
+    return (f"All-dense twin: its {len(convs)} convolutions ({conv_params:,} parameters) as dense "
+            f"layers with the same inputs and outputs would have {twin:,} parameters, a network "
+            f"of {total - conv_params + twin:,} instead of {total:,}.")
 
 
 def _fmt_shape(shape):
@@ -191,7 +216,7 @@ def default_input_shape(builder, options=None):
     return tuple(default.default)
 
 
-def describe(name, variant=None, input_size=None, **options):
+def describe(name, variant=None, input_size=None, dense_twin=False, **options):
     """Build model ``name`` without drawing random weights and summarize it.
 
     ``input_size=(H, W)`` keeps the model's number of input channels.
@@ -212,7 +237,7 @@ def describe(name, variant=None, input_size=None, **options):
     with shapes_only():
         net = build(name, **options)
     model = name + (f" ({variant})" if variant else "")
-    return summarize(net, model)
+    return summarize(net, model, dense_twin=dense_twin)
 
 
 # ---- text ------------------------------------------------------------------------------
@@ -269,17 +294,47 @@ def _cells(row, indent):
     ] + rf_cells(row.get("rf"))
 
 
-def format_table(data, indent=2):
-    """The summary as an aligned text table (nested layers indented), totals and notes."""
+def lecture_notation(row):
+    """The GoogLeNet slides' notation of a window: ``"3x3 + 2(S)"`` = kernel 3x3, stride 2,
+    SAME padding (``V`` for VALID, ``p1`` / ``p1,2,1,2`` for explicit padding); "-" for
+    layers without a window."""
+    if row["kernel"] is None:
+        return "-"
+    k, s, pad = row["kernel"], row["stride"], row["padding"]
+    kern = f"{k[0]}x{k[1]}"
+    stride = str(s[0]) if s[0] == s[1] else f"{s[0]}x{s[1]}"
+    if isinstance(pad, str):
+        p = {"SAME": "S", "VALID": "V"}.get(pad, pad)
+    else:
+        p = "p" + (str(pad[0]) if len(set(pad)) == 1 else ",".join(map(str, pad)))
+    return f"{kern} + {stride}({p})"
+
+
+NOTATION_KEY = ("Notation (the GoogLeNet slides'): kernel + stride(padding), e.g. 3x3 + 2(S) = "
+                "3x3 window, stride 2, SAME padding; V = VALID.")
+
+
+def format_table(data, indent=2, notation="table"):
+    """The summary as an aligned text table (nested layers indented), totals and notes.
+
+    ``notation="lecture"`` replaces the kernel, stride and padding columns by one column in
+    the GoogLeNet slides' notation (:func:`lecture_notation`)."""
     shp = data["input_shape"]
     first = ["In", "Input", str(shp[0]), "x".join(map(str, shp[1:])) if len(shp) == 3 else
              str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0", "1", "1", "0"]
     body = [first] + [_cells(r, indent) for r in data["layers"]]
-    widths = [max(len(c), *(len(r[k]) for r in body)) for k, c in enumerate(COLUMNS)]
-    right = RIGHT
+    columns, right = COLUMNS, RIGHT
+    if notation == "lecture":   # kernel, stride, padding (columns 4-6) become one column
+        columns = COLUMNS[:4] + ("Patch size/stride",) + COLUMNS[7:]
+        right = {k if k < 4 else k - 2 for k in RIGHT if k not in (4, 5, 6)}
+        body = [c[:4] + ["-"] + c[7:] for c in body[:1]] + \
+               [c[:4] + [lecture_notation(r)] + c[7:] for c, r in zip(body[1:], data["layers"])]
+    elif notation != "table":
+        raise ValueError(f"format_table: notation must be 'table' or 'lecture', got {notation!r}")
+    widths = [max(len(c), *(len(r[k]) for r in body)) for k, c in enumerate(columns)]
     fmt = lambda cells: "  ".join(c.rjust(w) if k in right else c.ljust(w)   # noqa: E731
                                   for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    lines = [f"{data['model']}: input {'x'.join(map(str, shp))}", fmt(COLUMNS),
+    lines = [f"{data['model']}: input {'x'.join(map(str, shp))}", fmt(columns),
              fmt(["-" * w for w in widths])]
     lines += [fmt(r) for r in body]
     main = [r for r in data["layers"] if "/" not in r["name"] and r["type"] != "Aux classifier"]
@@ -287,8 +342,9 @@ def format_table(data, indent=2):
     lines.append("")
     lines.append(f"Total: {data['total_params']:,} trainable parameters, "
                  f"{macs:,} multiply-adds per image")
-    if data["notes"]:
+    notes = list(data["notes"]) + ([NOTATION_KEY] if notation == "lecture" else [])
+    if notes:
         lines.append("")
         lines.append("Notes:")
-        lines += [f"  - {n}" for n in data["notes"]]
+        lines += [f"  - {n}" for n in notes]
     return "\n".join(lines)

@@ -29,7 +29,7 @@ from .. import layers as L
 from ..layers.initializers import DEFAULT_FOR_ACTIVATION
 from . import register
 from ._common import check_input_shape, check_width, scaled
-from .resnet import basic_unit
+from .resnet import basic_unit, conv_bn
 
 
 def _cifar(n, residual, input_shape, num_classes, width, seed, name):
@@ -63,6 +63,54 @@ def resnet_cifar(n=3, input_shape=(3, 32, 32), num_classes=10, width=1.0, residu
 def plain_cifar(n=3, input_shape=(3, 32, 32), num_classes=10, width=1.0, seed=0):
     """The plain twin of ``resnet_cifar(n)``: the same ``6n + 2`` layers, no shortcuts."""
     return _cifar(n, False, input_shape, num_classes, width, seed, "plain_cifar")
+
+
+def _span_unit(name, in_maps, maps, stride, span):
+    """``span`` conv+bn layers (ReLU between them) with a shortcut over all of them, then the
+    add and a ReLU (the 2015 unit); ``span=0``: one conv+bn+ReLU layer, no shortcut."""
+    if span == 0:
+        return L.Sequential(conv_bn(maps, 3, stride, 1, "a") + [L.ReLU("relu")], name=name)
+    layers = []
+    for k in range(span):
+        layers += conv_bn(maps, 3, stride if k == 0 else 1, 1, "abcdefgh"[k])
+        if k < span - 1:
+            layers.append(L.ReLU(f"relu_{'abcdefgh'[k]}"))
+    shortcut = None
+    if stride != 1 or in_maps != maps:
+        shortcut = L.Sequential([L.Conv2D(maps, 1, stride, "valid", use_bias=False, init="he",
+                                          name="conv"), L.BatchNorm(name="bn")], name="shortcut")
+    return L.ResidualUnit(L.Sequential(layers, name="main"), shortcut, activation="relu", name=name)
+
+
+@register("skip_cifar")
+def skip_cifar(n=3, span=2, input_shape=(3, 32, 32), num_classes=10, width=1.0, seed=0):
+    """The ``6n + 2``-layer CIFAR network with skip connections over ``span`` layers:
+    ``span=2`` is ``resnet_cifar(n)``'s layout (two conv+bn layers per unit), ``span=1`` a
+    shortcut around every single conv+bn layer, ``span=0`` no shortcuts (plain). Every
+    stage has ``2n`` conv+bn+ReLU layers grouped into units ``stage<s>_<u>`` of ``span``
+    layers (``span`` must divide ``2n``); projection shortcuts (1x1 conv + bn, option B)
+    where the shape changes. The slide's claim "skipping a single layer didn't give much
+    improvement" is ``cnnsim experiment skip-span``."""
+    where = "skip_cifar"
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{where}: n must be a positive int (depth 6n + 2), got {n!r}")
+    if isinstance(span, bool) or not isinstance(span, int) or span < 0 or (span and (2 * n) % span):
+        raise ValueError(f"{where}: span must be 0 (plain) or a divisor of 2n = {2 * n} "
+                         f"(layers per stage), got {span!r}")
+    width = check_width(width, where)
+    input_shape = check_input_shape(input_shape, where)
+    m = lambda k: scaled(k, width)  # noqa: E731
+    layers = [L.Conv2D(m(16), 3, 1, 1, use_bias=False, init="he", name="conv1"),
+              L.BatchNorm(name="bn1"), L.ReLU("relu1")]
+    in_maps, per_unit = m(16), span or 1
+    for stage, maps in enumerate((16, 32, 64), start=1):
+        for u in range(1, 2 * n // per_unit + 1):
+            stride = 2 if (u == 1 and stage > 1) else 1
+            layers.append(_span_unit(f"stage{stage}_{u}", in_maps, m(maps), stride, span))
+            in_maps = m(maps)
+    layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="fc")]
+    return L.Sequential(layers, input_shape=input_shape, seed=seed,
+                        name=f"skip{span}_{6 * n + 2}")
 
 
 @register("tower")

@@ -2,6 +2,9 @@
 import numpy as np
 from matplotlib.figure import Figure
 
+#: the residual unit of ``cnnsim.models.tower(unit=...)``, as the figure's title states it
+UNIT_FORMULA = {"pre": "y = x + conv(act(conv(act(x))))", "post": "y = act(conv(act(conv(x))) + x)"}
+
 
 def gradflow_figure(result, key="grad_norm"):
     """Per-layer gradient norm (log scale), plain and residual side by side.
@@ -26,7 +29,8 @@ def gradflow_figure(result, key="grad_norm"):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("‖∂L/∂W‖₂ (log scale)")
+    unit = cfg.get("unit", "pre")
     fig.suptitle(f"Gradient flow, depth {cfg.get('depth')} {cfg.get('activation')} tower: "
-                 f"plain vs residual")
+                 f"plain vs residual ({unit}-activation units: {UNIT_FORMULA[unit]})")
     fig.tight_layout()
     return fig

@@ -2,6 +2,7 @@
 
 ``feature_maps_figure(step, sample=0)`` takes a trace ``Step`` (its output ``y``) or an
 array ``(C, H, W)`` / ``(N, C, H, W)`` / vector; returns a ``matplotlib.figure.Figure``.
+``kernels_figure(step)`` draws a conv layer's learned kernels (a first layer's as RGB tiles).
 """
 import math
 
@@ -75,3 +76,58 @@ def _show_image(ax, img):
                   interpolation="nearest")
     else:
         ax.imshow(img[0] if img.ndim == 3 else img, cmap="gray", interpolation="nearest")
+
+
+def kernels_figure(obj, max_filters=64, title=None):
+    """A conv layer's learned kernels ``w (F, C, KH, KW)``, one tile per filter.
+
+    ``obj`` is a trace ``Step`` of a Conv2D (its ``params["w"]``) or the array itself.
+    * ``C == 3`` (a first layer on RGB): each filter as an RGB image, the three channels
+      scaled together to [0, 1] (``(w - min) / (max - min)`` over the filter), as in
+      Krizhevsky et al.'s Figure 3: colour and edge detectors, when the weights are trained.
+    * ``C == 1``: gray tiles.
+    * otherwise: for each filter, the slice ``w[f, c]`` with the largest L2 norm (the input
+      map it weighs most), in a diverging map centred at 0; the tile says which map.
+    """
+    name = None
+    w = obj
+    if hasattr(obj, "params"):
+        name, w = f"{obj.name} ({obj.kind})", obj.params.get("w")
+        if w is None:
+            raise ValueError(f"kernels_figure: step {obj.name!r} was recorded without "
+                             f"weights (light mode)")
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"kernels_figure: expected weights (F, C, KH, KW), got {w.shape}")
+    f, c, kh, kw = w.shape
+    n = min(f, max_filters)
+    cols = min(n, 8 if kh > 5 else 16)
+    rows = math.ceil(n / cols)
+    how = {3: "RGB, each filter scaled to [0, 1]", 1: "gray, each filter scaled"}.get(
+        c, "per filter: its strongest input map (largest L2 norm), blue < 0 < red")
+    title = title or (f"{name}: {f} learned kernels {kh}x{kw} over {c} maps" if name
+                      else f"kernels {w.shape}")
+    fig = Figure(figsize=(1.1 * cols + 0.4, 1.25 * rows + 0.8), dpi=100)
+    for k in range(n):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        if c == 3:
+            t = w[k]
+            lo, hi = t.min(), t.max()
+            ax.imshow(np.moveaxis((t - lo) / (hi - lo if hi > lo else 1.0), 0, -1),
+                      interpolation="nearest")
+            ax.set_title(f"#{k}", fontsize=6)
+        elif c == 1:
+            ax.imshow(w[k, 0], cmap="gray", interpolation="nearest")
+            ax.set_title(f"#{k}", fontsize=6)
+        else:
+            norms = np.sqrt((w[k] ** 2).sum(axis=(1, 2)))
+            m = int(np.argmax(norms))
+            v = float(np.abs(w[k, m]).max()) or 1.0
+            ax.imshow(w[k, m], cmap="RdBu_r", vmin=-v, vmax=v, interpolation="nearest")
+            ax.set_title(f"#{k}<-{m}", fontsize=6)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    more = f" (first {n} of {f})" if n < f else ""
+    fig.suptitle(f"{title}{more}\n{how}", fontsize=9)
+    fig.tight_layout()
+    return fig

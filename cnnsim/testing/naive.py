@@ -187,7 +187,8 @@ def _lrn_base(x, n, i, row, col, r, k, alpha):
     f_n = x.shape[1]
     total = 0.0
     for j in range(max(0, i - r // 2), min(i + r // 2, f_n - 1) + 1):
-        total += float(x[n, j, row, col]) ** 2
+        v = float(x[n, j, row, col])
+        total += v * v       # not v ** 2: Python's ** raises OverflowError, * gives inf
     return k + alpha * total
 
 
@@ -221,7 +222,11 @@ def lrn_backward(dy, x, r=5, k=2.0, alpha=1e-4, beta=0.75):
                     dx[n, i, row, col] += g * s ** (-beta)
                     for j in range(max(0, i - r // 2), min(i + r // 2, c_ - 1) + 1):
                         a_j = float(x[n, j, row, col])
-                        dx[n, j, row, col] -= g * 2 * alpha * beta * a_i * a_j * s ** (-beta - 1)
+                        # a_i s^(-beta) / s * a_j: the same product, in an order whose
+                        # intermediates never overflow (a_i * a_j = inf at 1e200 would
+                        # make inf * 0 = NaN where the true value is 0)
+                        dx[n, j, row, col] -= (g * 2 * alpha * beta * (a_i * s ** (-beta))
+                                               / s * a_j)
     return dx.astype(x.dtype)
 
 
@@ -276,7 +281,7 @@ def _sigmoid1(v):
 def activation(name, x):
     """The lecture's activation functions, one scalar at a time."""
     f = {"linear": lambda v: v,
-         "relu": lambda v: v if v > 0 else 0.0,
+         "relu": lambda v: v if v > 0 or v != v else 0.0,     # NaN stays NaN (max(NaN, 0))
          "sigmoid": _sigmoid1,
          "tanh": _math.tanh,
          "scaled_tanh": lambda v: 1.7159 * _math.tanh(2.0 * v / 3.0)}

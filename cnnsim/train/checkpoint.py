@@ -9,6 +9,8 @@ import json
 import numpy as np
 
 from .._atomic import atomic_path
+from .._npz import read_npz
+from .._text import printable
 
 FORMAT = "cnnsim-checkpoint/1"
 
@@ -37,29 +39,79 @@ def save_checkpoint(path, net, optimizer=None, **meta):
     return path
 
 
-def load_checkpoint(path, net, optimizer=None):
-    """Load into ``net`` (and ``optimizer``); returns the metadata dict."""
+def default_max_bytes(net):
+    """The most a checkpoint of ``net`` may hold: its parameters and buffers three times
+    over (the weights plus Adam's two moments) and 16 MiB for metadata and history."""
+    own = sum(v.nbytes for layer in net.all_leaves()
+              for d in (layer.params, getattr(layer, "buffers", {})) for v in d.values())
+    return 3 * own + 16 * 2 ** 20
+
+
+def _checked(path, key, a, expect=None):
+    """A real float array with finite entries (and ``expect``'s shape), or CheckpointError."""
+    if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
+        raise CheckpointError(f"{path}: {key} has dtype {a.dtype}; checkpoints hold float32 "
+                              f"or float64 numbers")
+    if expect is not None and a.shape != expect.shape:
+        raise CheckpointError(f"{path}: {key} has shape {a.shape}, the network expects "
+                              f"{expect.shape}")
+    if not np.all(np.isfinite(a)):
+        raise CheckpointError(f"{path}: {key} holds NaN or infinite values; refusing to load "
+                              f"a diverged or damaged checkpoint")
+    return a
+
+
+def load_checkpoint(path, net, optimizer=None, max_bytes=None):
+    """Load into ``net`` (and ``optimizer``); returns the metadata dict.
+
+    Everything is checked before the network is touched: the arrays' declared sizes
+    against ``max_bytes`` (default :func:`default_max_bytes`) before inflating, then every
+    name, shape, dtype (real floats only) and value (finite only), and the metadata's
+    types. A bad file raises a one-line ``CheckpointError`` and leaves ``net`` as it was."""
+    path = str(path)
+    if max_bytes is None:
+        max_bytes = default_max_bytes(net)
+    z = read_npz(path, max_bytes, "checkpoint", CheckpointError)
     try:
-        z = np.load(path, allow_pickle=False)
-        meta = json.loads(bytes(z["meta"]).decode())
-    except Exception as e:
-        raise CheckpointError(f"{path}: not a readable cnnsim checkpoint ({type(e).__name__}: {e})") from None
+        meta = json.loads(bytes(z["meta"]).decode()) if z["meta"].dtype == np.uint8 else None
+    except (KeyError, ValueError, UnicodeDecodeError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: not a cnnsim checkpoint (no readable metadata)")
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(printable(f"{path}: checkpoint format {meta.get('format')!r:.60}, "
+                                        f"expected {FORMAT!r}"))
+    model = printable(meta.get("model"), 60)
+    staged = []
     for layer in net.all_leaves():
         for group, d in (("param", layer.params), ("buffer", getattr(layer, "buffers", {}))):
             for k, v in d.items():
                 key = f"{group}/{layer.path}/{k}"
-                if key not in z.files:
+                if key not in z:
                     raise CheckpointError(f"{path}: no {group} {layer.path}.{k} (saved from model "
-                                          f"{meta.get('model')!r}, loading into {net.name!r})")
-                a = z[key]
-                if a.shape != v.shape:
-                    raise CheckpointError(f"{path}: {layer.path}.{k} has shape {a.shape}, the "
-                                          f"network expects {v.shape}")
-                v[...] = a
+                                          f"{model!r}, loading into {net.name!r})")
+                staged.append((v, _checked(path, f"{layer.path}.{k}", z[key], v)))
+    opt_state = None
     if optimizer is not None and "optimizer" in meta:
-        arrays = {k[4:]: z[k].copy() for k in z.files if k.startswith("opt/")}
-        optimizer.load_state_dict({"t": meta["optimizer"]["t"], "lr": meta["optimizer"]["lr"],
-                                   "arrays": arrays})
+        o = meta["optimizer"]
+        if (not isinstance(o, dict) or isinstance(o.get("t"), bool)
+                or not isinstance(o.get("t"), int) or o["t"] < 0
+                or not isinstance(o.get("lr"), (int, float)) or not np.isfinite(o["lr"])):
+            raise CheckpointError(f"{path}: damaged optimizer metadata")
+        arrays = {k[4:]: _checked(path, k, z[k]).copy() for k in z if k.startswith("opt/")}
+        if any("|" not in k for k in arrays):
+            raise CheckpointError(f"{path}: damaged optimizer state")
+        opt_state = {"t": o["t"], "lr": o["lr"], "arrays": arrays}
+    for key, kind in (("epoch", int), ("step", int)):
+        if key in meta and (isinstance(meta[key], bool) or not isinstance(meta[key], kind)
+                            or meta[key] < 0):
+            raise CheckpointError(f"{path}: {key} must be a non-negative integer, got "
+                                  f"{printable(repr(meta[key]), 40)}")
+    if "history" in meta and not (isinstance(meta["history"], dict) and isinstance(
+            meta["history"].get("epochs", []), list)):
+        raise CheckpointError(f"{path}: damaged training history")
+    for v, a in staged:
+        v[...] = a
+    if opt_state is not None:
+        optimizer.load_state_dict(opt_state)
     return meta

@@ -91,6 +91,9 @@ class Trainer:
             if val is not None:
                 rec.update(self.evaluate(*val))
             self.history.epochs.append(rec)
+            # the guard in train_step runs before each update; the epoch's last update
+            # could still have made a weight NaN/inf: never save (or report) such weights
+            self._check_weights()
             if self.on_epoch is not None:
                 self.on_epoch(rec)
             if self.out_dir:
@@ -139,6 +142,16 @@ class Trainer:
         if self.on_step is not None:
             self.on_step(self, self.step)
         return loss, probs
+
+    def _check_weights(self):
+        bad = [f"{l.path}.{k}" for l, k, p in self.net.parameters()
+               if not np.all(np.isfinite(to_host(p)))]
+        if bad:
+            keep = (f"; last good checkpoint kept at {self.checkpoint_path()}"
+                    if self.checkpoint_path() and os.path.exists(self.checkpoint_path()) else "")
+            raise TrainingDiverged(f"training diverged at step {self.step}: the update made "
+                                   f"{len(bad)} parameter(s) non-finite, first {bad[0]} (try a "
+                                   f"lower learning rate){keep}")
 
     def _diverged(self, xb, yb, loss):
         finder = _FirstNonFinite()

@@ -10,6 +10,7 @@ Biases and batch-norm parameters are not decayed (the usual convention).
 """
 import numpy as np
 
+from ..functional._check import finite_number
 from ..functional._dispatch import to_host
 
 
@@ -19,8 +20,11 @@ def _decays(layer, name):
 
 class Optimizer:
     def __init__(self, lr, weight_decay=0.0):
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
+        # the one place settings are checked: a NaN, negative or infinite rate trains to
+        # NaN weights (or climbs the loss) while reporting success
+        where = type(self).__name__
+        self.lr = finite_number(lr, "learning rate (lr)", where, positive=True)
+        self.weight_decay = finite_number(weight_decay, "weight decay", where, nonnegative=True)
         self.state = {}
         self.t = 0
 
@@ -37,7 +41,8 @@ class Optimizer:
         return {"t": self.t, "lr": self.lr, "arrays": flat}
 
     def load_state_dict(self, sd):
-        self.t, self.lr = int(sd["t"]), float(sd["lr"])
+        self.t = int(sd["t"])
+        self.lr = finite_number(sd["lr"], "learning rate (lr)", type(self).__name__, positive=True)
         self.state = {}
         for key, v in sd["arrays"].items():
             k, s = key.rsplit("|", 1)
@@ -47,7 +52,9 @@ class Optimizer:
 class SGD(Optimizer):
     def __init__(self, lr=0.01, momentum=0.9, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.momentum = float(momentum)
+        self.momentum = finite_number(momentum, "momentum", "SGD", nonnegative=True)
+        if self.momentum >= 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
 
     def _update(self, key, p, g):
         if self.momentum == 0.0:
@@ -63,7 +70,11 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2, self.eps = (finite_number(beta1, "beta1", "Adam", nonnegative=True),
+                                            finite_number(beta2, "beta2", "Adam", nonnegative=True),
+                                            finite_number(eps, "eps", "Adam", positive=True))
+        if self.beta1 >= 1 or self.beta2 >= 1:
+            raise ValueError(f"Adam: beta1 and beta2 must be in [0, 1), got {beta1!r}, {beta2!r}")
 
     def _update(self, key, p, g):
         st = self.state.setdefault(key, {"m": np.zeros_like(p), "v": np.zeros_like(p)})
