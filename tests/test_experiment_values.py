@@ -9,6 +9,7 @@ import pytest
 from cnnsim import layers as L
 from cnnsim import models
 from cnnsim.experiments import degradation as degradation_module
+from cnnsim.experiments import runs as runs_module
 from cnnsim.experiments.aux_heads import aux_gradient_effect
 from cnnsim.experiments.gradflow import first_last_ratio, gradient_flow
 from cnnsim.testing import naive
@@ -136,7 +137,7 @@ def test_degradation_reports_error_as_one_minus_accuracy(monkeypatch):
     """Recompute each run's test error from the trained network itself on the same test set,
     and its training error from the per-batch hits the trainer counted."""
     _Recording.trained = []
-    monkeypatch.setattr(degradation_module, "Trainer", _Recording)
+    monkeypatch.setattr(runs_module, "Trainer", _Recording)   # the experiments' shared trainer
     res = degradation_module.degradation(depths=(8,), width=0.125, limit=48, test_limit=40,
                                          epochs=1, batch_size=16)
     assert list(res["runs"]) == ["plain-8", "resnet-8"]
