@@ -60,6 +60,8 @@ class Connections:
     scale: float = 1.0               # magnitude of what was summed (for the tolerance)
     form: str = "point"              # layout: "patches", "vector", "window", "maps", "point"
     dtype: str = "float32"
+    sources: list = None             # names of the layers feeding each input ("input")
+    cls: type = None                 # the layer class that explained it (its describe())
 
     @property
     def tolerance(self):
@@ -94,14 +96,44 @@ class Connections:
         p = np.abs(np.asarray(self.products).reshape(-1))
         return np.argsort(-p, kind="stable")
 
-    def to_dict(self):
+    def lines(self, top=10):
+        """The explanation as text lines: header, the layer type's own layout
+        (``Layer.describe``), and the check against the recorded value."""
+        head = (f"neuron {self.layer} ({self.kind}) map {self.map}, row {self.row}, col "
+                f"{self.col} (sample {self.sample})")
+        return [head] + list(self.cls.describe(self, top=top)) + [self.check_line()]
+
+    def check_line(self):
+        return (f"  rebuilt output {self.output:.7g} {'equals' if self.ok else 'DIFFERS from'} "
+                f"the recorded value {self.recorded:.7g} within {self.tolerance:.1g}")
+
+    def to_dict(self, top=10):
+        """The JSON view (docs/trace-format.md, "neuron")."""
         def lst(a):
             return None if a is None else np.asarray(a, dtype=np.float64).tolist()
-        return {"layer": self.layer, "map": self.map, "row": self.row, "col": self.col,
+        return {"layer": self.layer, "type": self.kind, "form": self.form,
+                "sample": self.sample, "map": self.map, "row": self.row, "col": self.col,
+                "sources": self.sources, "channels": self.channels,
                 "rows": self.rows, "cols": self.cols, "inputs": lst(self.inputs),
+                "padded": None if self.padded is None else np.asarray(self.padded).tolist(),
                 "weights": lst(self.weights), "products": lst(self.products),
                 "bias": self.bias, "sum": self.sum, "activation": self.activation,
-                "output": self.output}
+                "output": self.output, "recorded": self.recorded, "error": float(self.error),
+                "tolerance": float(self.tolerance), "equal": self.ok,
+                "details": _plain(self.details), "text": self.lines(top)}
+
+
+def _plain(v):
+    """JSON-safe copy (tuples -> lists, NumPy scalars -> Python)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
 
 
 def neuron_ranges(shape):
@@ -126,6 +158,13 @@ def check_neuron(step, map, row, col, sample=0, batch=None):
         raise ValueError(f"sample {sample} is outside the batch of {batch}: valid 0..{batch - 1}")
 
 
+def source_name(trace, index):
+    """Name of step ``index`` of ``trace`` ("the input image" for -1, "?" when unknown)."""
+    if index is None:
+        return "?"
+    return "the input image" if index < 0 else trace.steps[index].name
+
+
 def connections(trace, layer, map, row, col, sample=0):
     """The connections of output neuron ``(map, row, col)`` of ``layer`` for ``sample``."""
     step = trace.step(layer) if isinstance(layer, str) else layer
@@ -136,7 +175,8 @@ def connections(trace, layer, map, row, col, sample=0):
     y = step.y
     c = Connections(layer=step.name, kind=step.kind, sample=int(sample), map=int(map),
                     row=int(row), col=int(col), recorded=float(_at(y, sample, map, row, col)),
-                    activation=step.activation, dtype=str(y.dtype), form=step.cls.explain_form)
+                    activation=step.activation, dtype=str(y.dtype), form=step.cls.explain_form,
+                    sources=[source_name(trace, s) for s in step.sources], cls=step.cls)
     try:
         step.cls.explain(step, c)
     except ExplainError as e:

@@ -1,7 +1,10 @@
 """Stand-alone activation layers (the same functions Conv2D/Dense can fuse)."""
 from .. import functional as F
 from .base import Layer
-from .explain import act64, explain_elementwise
+from .describe import num, source
+import numpy as np
+
+from .explain import act_slope64, fmt_pos, term, act64, explain_elementwise
 
 
 class Activation(Layer):
@@ -13,6 +16,26 @@ class Activation(Layer):
         """The function applied to the same position of the input."""
         all_z = step.x[c.sample].astype("float64") if step.activation == "softmax" else None
         explain_elementwise(step, c, lambda v: act64(step.activation, v, all_z))
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """``f'(x) dL/dy`` (softmax: every output reads every input,
+        ``dy_o/dx_c = y_o ([o = c] - y_c)``)."""
+        dy = np.asarray(step.grad_y[sample], dtype=np.float64)
+        y = np.asarray(step.y[sample], dtype=np.float64)
+        if step.activation == "softmax":
+            c = pos[0]
+            return [term(f"{step.name} unit {o}", y[o] * ((o == c) - y[c]), dy[o], "softmax")
+                    for o in range(y.size)]
+        p = tuple(pos)
+        return [term(f"{step.name} {fmt_pos(pos)}", act_slope64(step.activation, y[p]), dy[p],
+                     f"{step.activation}' at this input")]
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """``f(x) = y`` at the same position."""
+        return [f"  x = {num(c.sum)} (same position of {source(c)})",
+                f"  {c.activation}({num(c.sum)}) = {num(c.output)}"]
 
     def __init__(self, activation, name=None):
         super().__init__(name or activation)

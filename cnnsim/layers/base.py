@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import config
 from ..graph import Tensor
+from .describe import act_line, num, source
 from .explain import ALL, ExplainError
 from .fields import FieldError, window_box
 
@@ -106,6 +107,25 @@ class Layer:
         """Fill ``c`` (``Connections``) for neuron ``(c.map, c.row, c.col)`` of ``step``."""
         raise ExplainError(f"connections: layer {step.name!r} of type {step.kind} is not "
                            f"supported; supported: {', '.join(explainable_kinds())}")
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """Lines that explain neuron ``c`` (filled by ``explain``) in words and numbers
+        (``cnnsim.layers.describe``); default: the input value(s) and the facts."""
+        lines = []
+        if c.inputs is not None and np.size(c.inputs) == 1:
+            lines.append(f"  input {num(np.ravel(c.inputs)[0])} from {source(c)}")
+        for k, v in c.details.items():
+            lines.append(f"  {k}: {num(v) if isinstance(v, float) else v}")
+        lines += act_line(c, c.sum if c.sum is not None else c.output)
+        return lines
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """dL/d(input ``k`` at ``pos``) as a list of terms ``weight * upstream`` (one per
+        output neuron of ``step`` that reads it; ``cnnsim.layers.explain.term``)."""
+        raise ExplainError(f"gradient: layer {step.name!r} of type {step.kind} does not "
+                           f"explain its backward pass")
 
     def engine_params(self):
         """Arrays a trace keeps for this layer: parameters, buffers and, where one is in

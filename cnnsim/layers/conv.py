@@ -7,7 +7,8 @@ import numpy as np
 from .. import config, functional as F, geometry
 from ..functional._check import positive_int
 from .base import ALL, Layer
-from .explain import ExplainError, act64, window_patch
+from .describe import act_line, grid, num, ranges, source
+from .explain import ExplainError, act64, dz_of, fmt_pos, term, window_patch, window_readers
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights, parse_init
 
 
@@ -173,6 +174,80 @@ class Conv2D(Layer):
                                f"is not supported")
         c.output = act64(step.activation, z)
         c.scale = float(np.abs(prod).sum() + abs(bias))
+        n_in, groups = x.shape[0], int((step.facts or {}).get("groups") or 1)
+        if table is None:
+            c.details["reads"] = f"all {n_in} input maps"
+        elif groups > 1:
+            g = c.map // (step.output_shape[0] // groups)
+            c.details["reads"] = (f"group {g} of {groups}: input maps {ranges(chans)} "
+                                  f"({len(chans)} of {n_in})")
+        else:
+            c.details["reads"] = (f"connection table row {c.map}: input maps {ranges(chans)} "
+                                  f"({len(chans)} of {n_in})")
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """``dL/dx[c,i,j] = sum_f sum_{u,v} w[f,c,u,v] dL/dz[f, (i+p_t-u)/s_h, (j+p_l-v)/s_w]``
+        (integer positions only): the gradient map correlated with the *flipped* kernel."""
+        c, i, j = pos
+        dz = dz_of(step, sample)
+        w = step.params["w"]
+        table = step.params.get("table")
+        out = []
+        for oi, oj, u, v in window_readers(step, i, j):
+            for f in range(w.shape[0]):
+                if table is None or table[f, c]:
+                    out.append(term(f"{step.name} map {f} ({oi},{oj})", w[f, c, u, v],
+                                    dz[f, oi, oj], f"w[{f},{c},{u},{v}]"))
+        return out
+
+    @classmethod
+    def weight_grad_terms(cls, step, index):
+        """``dL/dw[f,c,u,v] = sum_n sum_{i,j} xp[n, c, i s_h - p_t + u, j s_w - p_l + v]
+        dL/dz[n, f, i, j]`` (padding reads 0 and is left out)."""
+        f, c, u, v = index
+        table = step.params.get("table")
+        if table is not None and not table[f, c]:
+            return []                      # not in the connection table: held at 0
+        (sh, sw), (t, _, l, _) = step.geometry["stride"], step.geometry["padding"]
+        ho, wo = step.output_shape[1:]
+        h, w_ = step.input_shape[1:]
+        out = []
+        for n in range(step.y.shape[0]):
+            dz = dz_of(step, n)
+            for i in range(ho):
+                a = i * sh - t + u
+                for j in range(wo):
+                    b = j * sw - l + v
+                    if 0 <= a < h and 0 <= b < w_ and dz[f, i, j] != 0:
+                        out.append(term(f"input map {c} ({a},{b}) -> {fmt_pos((f, i, j))}"
+                                        + (f" sample {n}" if n else ""),
+                                        step.x[n, c, a, b], dz[f, i, j]))
+        return out
+
+    @classmethod
+    def describe(cls, c, top=10, maps=3):
+        """The maps read (by name), each patch x kernel = products, the sum, bias and
+        activation."""
+        lines = [f"  reads {c.details['reads']} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]}, "
+                 f"cols {c.cols[0]}..{c.cols[-1]}"]
+        if c.padded is not None and c.padded.any():
+            lines.append(f"  {int(c.padded.sum())} of {c.padded.size} window cells are zero "
+                         f"padding (shown as pad, value 0)")
+        shown = range(len(c.channels)) if top is None else range(min(maps, len(c.channels)))
+        for k in shown:
+            lines.append(f"  input map {c.channels[k]}: patch | kernel w[{c.map},{c.channels[k]}]"
+                         f" | products (sum {num(c.products[k].sum())})")
+            for a, b, p in zip(grid(c.inputs[k], padded=c.padded), grid(c.weights[k]),
+                               grid(c.products[k])):
+                lines.append(f"    {a}  |  {b}  |  {p}")
+        if len(c.channels) > len(shown):
+            rest = np.asarray(c.products)[len(shown):].sum()
+            lines.append(f"  ... {len(c.channels) - len(shown)} more input maps, products "
+                         f"summing to {num(rest)} (--all shows them)")
+        lines.append(f"  z = sum of products {num(c.sum - c.bias)} + bias {num(c.bias)} = "
+                     f"{num(c.sum)}")
+        return lines + act_line(c, c.sum)
 
     @property
     def table(self):

@@ -4,7 +4,8 @@ import numpy as np
 from .. import config, functional as F
 from ..functional._check import positive_int
 from .base import ALL, Layer
-from .explain import act64
+from .describe import act_line, num, source, top_products
+from .explain import act64, dz_of, same_position_terms, term
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights, parse_init
 
 
@@ -31,6 +32,49 @@ class Dense(Layer):
         all_z = x @ w + b if step.activation == "softmax" else None
         c.output = act64(step.activation, z, all_z)
         c.scale = float(np.abs(prod).sum() + abs(b[c.map]))
+        if all_z is not None:
+            e = np.exp(all_z - all_z.max())
+            c.details.update(logits=all_z.tolist(), shift=float(all_z.max()), exp=e.tolist(),
+                             normalizer=float(e.sum()), probabilities=(e / e.sum()).tolist(),
+                             prediction=int(np.argmax(all_z)))
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """``dL/dx[d] = sum_j w[d, j] dL/dz[j]``."""
+        dz = dz_of(step, sample)
+        w = step.params["w"]
+        return [term(f"{step.name} unit {j}", w[pos[0], j], dz[j], f"w[{pos[0]},{j}]")
+                for j in range(w.shape[1])]
+
+    @classmethod
+    def weight_grad_terms(cls, step, index):
+        """``dL/dw[d, j] = sum_n x[n, d] dL/dz[n, j]``."""
+        d, j = index
+        return [term(f"input {d} -> unit {j}" + (f" sample {n}" if n else ""), step.x[n, d],
+                     dz_of(step, n)[j]) for n in range(step.y.shape[0])]
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """The largest contributions x * w (top ``top``, None: all), the rest in one line,
+        the bias, the activation; a softmax output: logits, exp, normaliser, probability."""
+        lines = top_products(c, lambda i: f"input {i}", top)
+        lines.append(f"  z = sum of products {num(c.sum - c.bias)} + bias {num(c.bias)} = "
+                     f"{num(c.sum)}")
+        d = c.details
+        if "logits" not in d:
+            return lines + act_line(c, c.sum)
+        lines.append(f"  softmax over the {len(d['logits'])} units (logits shifted by their "
+                     f"max {num(d['shift'])} so exp cannot overflow):")
+        for j, (z, e, q) in enumerate(zip(d["logits"], d["exp"], d["probabilities"])):
+            if top is not None and len(d["logits"]) > 20 and j != c.map and j not in \
+                    np.argsort(d["logits"])[-5:]:
+                continue
+            lines.append(f"    unit {j:4d}: logit {num(z, 9)}  exp(logit - max) {num(e, 9)}  "
+                         f"p = {num(q, 9)}" + ("   <- this neuron" if j == c.map else ""))
+        lines.append(f"  normaliser sum exp = {num(d['normalizer'])}; p = {num(d['exp'][c.map])}"
+                     f" / {num(d['normalizer'])} = {num(c.output)}")
+        lines.append(f"  prediction: class {d['prediction']} (largest probability)")
+        return lines
 
     def __init__(self, units, activation=None, use_bias=True, init=None, name=None):
         super().__init__(name)
@@ -122,6 +166,21 @@ class Flatten(Layer):
             c.channels, c.rows, c.cols = [int(idx[0])], [int(idx[1])], [int(idx[2])]
         c.sum = c.output = v
         c.scale = abs(v)
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """Element u is input (c, i, j): its gradient comes back unchanged."""
+        u = int(np.ravel_multi_index(tuple(pos), step.input_shape))
+        return same_position_terms(step, k, sample, (u,), 1.0, "copied back to its position")
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """Which map/row/col of the input the element came from."""
+        idx = c.details["input_index"]
+        where = (f"map {idx[0]}, row {idx[1]}, col {idx[2]}" if len(idx) == 3
+                 else "element " + ",".join(map(str, idx)))
+        return [f"  element {c.map} = {where} of {source(c)} (C order: map by map, row by "
+                f"row): value {num(c.output)}, copied unchanged"]
 
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)

@@ -79,3 +79,69 @@ def explain_elementwise(step, c, fn):
     c.sum = v
     c.output = fn(v)
     c.scale = abs(v) + abs(c.output)
+
+
+# ---- backward: one neuron's gradient, term by term ---------------------------------------
+def act_slope64(name, y):
+    """``act'(z)`` in float64 from the *output* ``y = act(z)`` (every activation but softmax
+    has its derivative in terms of y: ReLU 1[y > 0], sigmoid y(1 - y), tanh 1 - y^2,
+    scaled tanh A (2/3) (1 - (y/A)^2))."""
+    y = np.asarray(y, dtype=np.float64)
+    if name in (None, "linear"):
+        return np.ones_like(y)
+    if name == "relu":
+        return (y > 0).astype(np.float64)
+    if name == "sigmoid":
+        return y * (1.0 - y)
+    if name == "tanh":
+        return 1.0 - y * y
+    if name == "scaled_tanh":
+        a = 1.7159
+        return a * (2.0 / 3.0) * (1.0 - (y / a) ** 2)
+    raise ExplainError(f"gradient: no slope for activation {name!r}")
+
+
+def dz_of(step, sample):
+    """``dL/dz`` of ``step``'s neurons for ``sample``: its recorded ``dL/dy`` through the
+    derivative of its own activation (softmax: ``dz = y (dy - sum(dy y))``)."""
+    dy = np.asarray(step.grad_y[sample], dtype=np.float64)
+    y = np.asarray(step.y[sample], dtype=np.float64)
+    if step.activation == "softmax":
+        return y * (dy - (dy * y).sum())
+    return dy * act_slope64(step.activation, y)
+
+
+def term(reader, weight, upstream, note=""):
+    """One term of a gradient sum: ``weight * upstream``; ``reader`` names the neuron that
+    reads the input, ``weight`` its local derivative, ``upstream`` its dL/dz."""
+    return {"reader": reader, "weight": float(weight), "upstream": float(upstream),
+            "product": float(weight) * float(upstream) + 0.0, "note": note}   # + 0.0: no -0
+
+
+def same_position_terms(step, k, sample, pos, slope=1.0, note="copied"):
+    """Terms of a layer whose output neuron at ``pos`` reads only input ``pos``."""
+    dz = dz_of(step, sample)
+    return [term(f"{step.name} {fmt_pos(pos)}", slope, dz[tuple(pos)], note)]
+
+
+def fmt_pos(pos):
+    """``(2, 3, 4)`` -> ``"map 2 (3,4)"``; ``(7,)`` -> ``"unit 7"``."""
+    return f"map {pos[0]} ({pos[1]},{pos[2]})" if len(pos) == 3 else f"unit {pos[0]}"
+
+
+def window_readers(step, i, j):
+    """Output positions ``(oi, oj, u, v)`` whose window reads input row ``i``, col ``j``
+    at window offset ``(u, v)``: ``oi * s_h - p_t + u = i`` (the flipped-kernel view)."""
+    (fh, fw), (sh, sw), (t, _, l, _) = (step.geometry[k] for k in ("kernel", "stride", "padding"))
+    ho, wo = step.output_shape[1:]
+    out = []
+    for u in range(fh):
+        a = i + t - u
+        if a % sh or not 0 <= a // sh < ho:
+            continue
+        for v in range(fw):
+            b = j + l - v
+            if b % sw or not 0 <= b // sw < wo:
+                continue
+            out.append((a // sh, b // sw, u, v))
+    return out

@@ -27,7 +27,8 @@ import numpy as np
 
 from .. import config, functional as F, geometry
 from .base import Layer
-from .explain import act64, window_patch
+from .describe import act_line, grid, num, source
+from .explain import act64, dz_of, term, window_patch, window_readers
 
 
 class Subsampling(Layer):
@@ -50,6 +51,28 @@ class Subsampling(Layer):
         c.details.update(mean=mean, coef=coef, count=int(vals.size))
         c.output = act64(step.activation, c.sum)
         c.scale = float(abs(coef) * np.abs(vals).mean() + abs(bias))
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """Each window reading the input passes back ``coef / count`` of its dL/dz."""
+        ch, i, j = pos
+        dz = dz_of(step, sample)
+        coef = float(step.params["coef"][ch])
+        n = step.geometry["kernel"][0] * step.geometry["kernel"][1]
+        return [term(f"{step.name} map {ch} ({oi},{oj})", coef / n, dz[ch, oi, oj],
+                     f"coef/{n}") for oi, oj, u, v in window_readers(step, i, j)]
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """The window, its mean, ``coef * mean + bias``, the squashing function."""
+        d = c.details
+        lines = [f"  window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]}, cols "
+                 f"{c.cols[0]}..{c.cols[-1]}:"]
+        lines += ["    " + row for row in grid(c.inputs, padded=c.padded)]
+        lines.append(f"  mean of {d['count']} inputs = {num(d['mean'])}")
+        lines.append(f"  z = coef {num(d['coef'])} * mean {num(d['mean'])} + bias {num(c.bias)}"
+                     f" = {num(c.sum)}")
+        return lines + act_line(c, c.sum)
 
     def __init__(self, size=2, activation="scaled_tanh", name=None):
         super().__init__(name)
@@ -122,6 +145,41 @@ class RBF(Layer):
         c.sum = c.output = float((d * d).sum())
         c.activation = None
         c.scale = c.output
+        y = step.y[c.sample].astype(np.float64)
+        c.details.update(rank=int((y < y[c.map]).sum()), prediction=int(np.argmin(y)),
+                         penalties=y.tolist())
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """``dy_k/dx_j = 2 (x_j - w[k, j])``, for every class k."""
+        j = pos[0]
+        x = float(step.x[sample, j])
+        w = step.params["w"]
+        dy = np.asarray(step.grad_y[sample], dtype=np.float64)
+        return [term(f"{step.name} unit {q}", 2 * (x - float(w[q, j])), dy[q], "2 (x_j - w_j)")
+                for q in range(dy.size)]
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """sum_j (x_j - w_j)^2 with the prototype w, and what the penalty means."""
+        order = c.ranked()
+        shown = order if top is None else order[:top]
+        lines = [f"  y_{c.map} = sum_j (x_j - w_j)^2: the squared distance from the input "
+                 f"({len(c.inputs)} values of {source(c)}) to class {c.map}'s prototype w",
+                 f"  the {'' if top is None else f'{len(shown)} '}largest terms "
+                 f"(j: x_j - w_j, squared):"]
+        for j in shown:
+            lines.append(f"    {int(j):4d}: ({num(c.inputs[j], 9)} - {num(c.weights[j], 6)})^2 = "
+                         f"{num(c.products[j], 9)}")
+        rest = order[len(shown):]
+        if len(rest):
+            lines.append(f"    the other {len(rest)}: sum {num(np.asarray(c.products)[rest].sum())}"
+                         f" (--all lists them)")
+        d = c.details
+        lines.append(f"  penalty {num(c.output)}: a penalty, not a score: the smallest wins. "
+                     f"Class {c.map} ranks {d['rank'] + 1} of {len(d['penalties'])}; prediction: "
+                     f"class {d['prediction']} (the closest prototype)")
+        return lines
 
     def __init__(self, units, trainable=False, name=None):
         super().__init__(name)

@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import functional as F
 from .base import ALL, Layer, LayerError
-from .explain import act64, at
+from .describe import act_line, num, source
+from .explain import act64, at, same_position_terms
 
 
 class _Merge(Layer):
@@ -44,6 +45,22 @@ class Add(_Merge):
         c.details["sources"] = step.sources
         c.output = act64(step.activation, c.sum)
         c.scale = abs(a) + abs(b)
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """``d(a + b)/da = d(a + b)/db = 1``: the gradient is copied to both paths, so the
+        shortcut carries it back unchanged, however small the main path's is."""
+        return same_position_terms(step, k, sample, pos, 1.0,
+                                   f"copied to the {'main path' if k == 0 else 'shortcut'}")
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """Each term with its path (main / shortcut, by layer name), the sum, the
+        activation."""
+        a, b = c.details["terms"]["main"], c.details["terms"]["shortcut"]
+        return [f"  main path (from {source(c, 0)}): {num(a, 10)}",
+                f"  shortcut  (from {source(c, 1)}): {num(b, 10)}",
+                f"  sum = {num(a)} + {num(b)} = {num(c.sum)}"] + act_line(c, c.sum)
 
     def __init__(self, activation=None, name=None):
         super().__init__(name or "add")
@@ -94,9 +111,30 @@ class DepthConcat(_Merge):
         v = float(at(step.x[k], c.sample, ch, c.row, c.col))
         c.inputs = np.array([v])
         c.rows, c.cols, c.channels = [c.row], [c.col], [ch]
-        c.details.update(branch=k, channel=ch, source=step.sources[k])
+        c.details.update(branch=k, channel=ch, source=step.sources[k],
+                         first_map=sum(s[0] for s in step.input_shape[:k]),
+                         branch_maps=step.input_shape[k][0], branches=len(step.input_shape))
         c.sum = c.output = v
         c.scale = abs(v)
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """Map c of branch k is map ``start_k + c`` of the output: its gradient is routed
+        back to that branch alone."""
+        start = sum(s[0] for s in step.input_shape[:k])
+        return same_position_terms(step, k, sample, (start + pos[0],) + tuple(pos[1:]), 1.0,
+                                   f"routed back to branch {k}")
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """Which branch, which of its maps; the value copied."""
+        d = c.details
+        lo, n = d["first_map"], d["branch_maps"]
+        return [f"  map {c.map} comes from branch {d['branch']} of {d['branches']} "
+                f"({source(c, d['branch'])}), which made maps {lo}..{lo + n - 1} here: it is that "
+                f"branch's map {d['channel']}",
+                f"  value {num(c.output)} copied unchanged (explain it one level down: "
+                f"--neuron {source(c, d['branch'])}:{d['channel']}:{c.row}:{c.col}, or --down)"]
 
     def __init__(self, name=None):
         super().__init__(name or "concat")

@@ -4,7 +4,8 @@ import numpy as np
 from .. import functional as F
 from .. import geometry
 from .base import Layer
-from .explain import window_patch
+from .describe import grid, num, source
+from .explain import term, window_patch, window_readers
 
 
 class _Pool2D(Layer):
@@ -65,7 +66,43 @@ class MaxPool2D(_Pool2D):
         c.details["winner"] = (c.rows[u], c.cols[v])
         c.details["winner_offset"] = (u, v)
         c.details["dropped"] = int(real.sum() - 1)
+        c.details["count"] = int(real.sum())
+        c.details["ties"] = int((masked == masked.flat[k]).sum())
         c.sum = c.output = float(masked.flat[k])
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """Only the winner of a window receives its gradient (weight 1; the others 0)."""
+        ch, i, j = pos
+        dy = np.asarray(step.grad_y[sample], dtype=np.float64)
+        xmap = step.x[sample, ch].astype(np.float64)
+        out = []
+        for oi, oj, u, v in window_readers(step, i, j):
+            c = _Where(oi, oj)
+            win = window_patch(step, c, xmap)
+            masked = np.where(~c.padded, win, -np.inf)
+            wins = divmod(int(np.argmax(masked)), win.shape[1]) == (u, v)
+            out.append(term(f"{step.name} map {ch} ({oi},{oj})", 1.0 if wins else 0.0,
+                            dy[ch, oi, oj], "the winner" if wins else "not the winner"))
+        return out
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """The window (padding marked, winner in [brackets]), "1 of n inputs pass", the tie
+        rule when several cells hold the maximum."""
+        lines = [f"  max over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
+                 f" cols {c.cols[0]}..{c.cols[-1]} (pad = padding, never chosen; [winner]):"]
+        if c.details.get("empty"):
+            return lines + ["  the window lies entirely in padding: output 0"]
+        lines += ["    " + row for row in grid(c.inputs, c.details["winner_offset"], c.padded)]
+        r, q = c.details["winner"]
+        lines.append(f"  max = {num(c.output)} at input row {r}, col {q}: 1 of "
+                     f"{c.details['count']} inputs passes, the other {c.details['dropped']} are "
+                     f"dropped (and get no gradient)")
+        if c.details["ties"] > 1:
+            lines.append(f"  tie: {c.details['ties']} cells hold the maximum; the first in "
+                         f"row-major order wins (it alone receives the gradient)")
+        return lines
     _fwd = staticmethod(F.max_pool2d)
     _bwd = staticmethod(F.max_pool2d_backward)
 
@@ -92,7 +129,43 @@ class AvgPool2D(_Pool2D):
         vals = win[~c.padded]
         n = win.size if (step.facts or {}).get("count_include_pad") else vals.size
         c.details["count"] = int(n)
+        c.details["include_pad"] = bool(n != vals.size)
+        c.details["total"] = float(vals.sum())
         c.sum = c.output = float(vals.sum() / n)
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """Each window that reads the input passes back ``1 / (its divisor)`` (real inputs,
+        or the whole window with ``count_include_pad``)."""
+        ch, i, j = pos
+        dy = np.asarray(step.grad_y[sample], dtype=np.float64)
+        h, w = step.input_shape[1:]
+        out = []
+        for oi, oj, u, v in window_readers(step, i, j):
+            c = _Where(oi, oj)
+            window_patch(step, c, np.zeros((h, w)))
+            n = int(c.padded.size if (step.facts or {}).get("count_include_pad")
+                    else (~c.padded).sum())
+            out.append(term(f"{step.name} map {ch} ({oi},{oj})", 1.0 / n, dy[ch, oi, oj],
+                            f"1/{n}"))
+        return out
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """The window (padding marked), the count of real inputs, their mean."""
+        lines = [f"  mean over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
+                 f" cols {c.cols[0]}..{c.cols[-1]} (pad = padding):"]
+        if c.details.get("empty"):
+            return lines + ["  the window lies entirely in padding: output 0"]
+        lines += ["    " + row for row in grid(c.inputs, padded=c.padded)]
+        n = c.details["count"]
+        pads = int(c.padded.sum())
+        if c.details.get("include_pad"):
+            how = f"{n} cells, {pads} of them padding counted as 0 (count_include_pad)"
+        else:
+            how = f"{n} real inputs" + (f" ({pads} padding cells excluded)" if pads else "")
+        lines.append(f"  {how}: sum {num(c.details['total'])} / {n} = mean {num(c.output)}")
+        return lines
 
     def forward(self, x, training=False):
         self._x = x
@@ -126,7 +199,25 @@ class GlobalAvgPool(Layer):
         c.rows, c.cols = list(range(xmap.shape[0])), list(range(xmap.shape[1]))
         c.sum = c.output = float(xmap.mean())
         c.details["count"] = int(xmap.size)
+        c.details["total"] = float(xmap.sum())
         c.scale = float(np.abs(xmap).sum())
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """Unit c is the mean of map c: ``1 / (H W)`` of its gradient."""
+        h, w = step.input_shape[1:]
+        dy = np.asarray(step.grad_y[sample], dtype=np.float64)
+        return [term(f"{step.name} unit {pos[0]}", 1.0 / (h * w), dy[pos[0]], f"1/{h * w}")]
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """The whole map's size, its sum and mean."""
+        h, w = c.inputs.shape
+        lines = [f"  unit {c.map} = mean of the whole map {c.map} of {source(c)} ({h}x{w})"]
+        if c.inputs.size <= 49:
+            lines += ["    " + row for row in grid(c.inputs)]
+        return lines + [f"  sum {num(c.details['total'])} / {c.details['count']} = mean "
+                        f"{num(c.output)}"]
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -140,6 +231,12 @@ class GlobalAvgPool(Layer):
 
     def backward(self, dy):
         return F.global_avg_pool_backward(dy, self._shape)
+
+
+class _Where:
+    """The neuron position ``window_patch`` needs (row, col) and what it fills."""
+    def __init__(self, row, col):
+        self.row, self.col = row, col
 
 
 def _pool_window(step, c):

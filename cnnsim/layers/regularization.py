@@ -3,7 +3,8 @@ import numpy as np
 
 from .. import config, functional as F
 from .base import Layer
-from .explain import explain_elementwise
+from .describe import num, source
+from .explain import explain_elementwise, same_position_terms
 
 
 class Dropout(Layer):
@@ -17,6 +18,23 @@ class Dropout(Layer):
     def explain(cls, step, c):
         """At inference the identity."""
         explain_elementwise(step, c, lambda v: v)
+        c.details["rate"] = float(step.facts.get("rate", 0.0))
+        c.activation = None
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """Inference: the identity, the gradient passes unchanged."""
+        return same_position_terms(step, k, sample, pos, 1.0, "kept (inference)")
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """Kept or dropped, and the scale (inference: every unit kept, scale 1)."""
+        rate = c.details["rate"]
+        return [f"  x = {num(c.sum)} (same position of {source(c)})",
+                f"  inference: dropout is off, the unit is kept and scaled by 1: output "
+                f"{num(c.output)}",
+                f"  (in training each unit is kept with probability {num(1 - rate)} and scaled "
+                f"by 1/(1 - {num(rate)}) = {num(1 / (1 - rate))}, or dropped to 0)"]
 
     def __init__(self, rate=0.5, name=None):
         super().__init__(name)
@@ -59,8 +77,31 @@ class BatchNorm(Layer):
         eps = step.facts.get("eps", 1e-5)
         mean, var = float(p["running_mean"][c.map]), float(p["running_var"][c.map])
         g, bt = float(p["gamma"][c.map]), float(p["beta"][c.map])
-        c.details.update(mean=mean, var=var, gamma=g, beta=bt, eps=eps)
+        c.details.update(mean=mean, var=var, gamma=g, beta=bt, eps=eps,
+                         statistics="running (inference)")
         explain_elementwise(step, c, lambda v: g * (v - mean) / np.sqrt(var + eps) + bt)
+        c.details["x_hat"] = (c.sum - mean) / np.sqrt(var + eps)
+        c.activation = None
+
+    @classmethod
+    def grad_terms(cls, step, k, sample, pos):
+        """Inference: ``dy/dx = gamma / sqrt(running_var + eps)``."""
+        p, m = step.params, pos[0]
+        eps = step.facts.get("eps", 1e-5)
+        g = float(p["gamma"][m]) / np.sqrt(float(p["running_var"][m]) + eps)
+        return same_position_terms(step, k, sample, pos, g, "gamma / sqrt(var + eps)")
+
+    @classmethod
+    def describe(cls, c, top=10):
+        """x, the mean and variance used (running averages at inference), gamma, beta."""
+        d = c.details
+        return [f"  y = gamma * (x - mean) / sqrt(var + eps) + beta, map {c.map}; statistics "
+                f"used: {d['statistics']} averages",
+                f"  x = {num(c.sum)}, mean = {num(d['mean'])}, var = {num(d['var'])}, "
+                f"eps = {num(d['eps'])}",
+                f"  (x - mean) / sqrt(var + eps) = {num(d['x_hat'])}",
+                f"  gamma {num(d['gamma'])} * {num(d['x_hat'])} + beta {num(d['beta'])} = "
+                f"{num(c.output)}"]
 
     def __init__(self, momentum=0.9, eps=1e-5, name=None):
         super().__init__(name)
