@@ -309,77 +309,13 @@ def _ranges(chans):
     return ",".join(map(str, chans))
 
 
-def _matrix(title, m):
-    rows = [" ".join(f"{v:7.3f}" for v in r) for r in np.atleast_2d(m)]
-    w = max(len(title), max(len(r) for r in rows))
-    return [title.ljust(w)] + [r.ljust(w) for r in rows]
-
-
-def _side_by_side(blocks, width, indent="    "):
-    """Matrices (lists of equal-width lines) next to each other while they fit ``width``,
-    wrapping to a new band below when they do not."""
-    out, band = [], []
-
-    def flush():
-        if band:
-            h = max(len(b) for b in band)
-            for r in range(h):
-                out.append((indent + " | ".join(b[r] if r < len(b) else " " * len(b[0])
-                                                for b in band)).rstrip())
-    for b in blocks:
-        need = len(indent) + sum(len(x[0]) + 3 for x in band) + len(b[0])
-        if band and need > width:
-            flush()
-            band = []
-        band.append(b)
-    flush()
-    return out
-
-
-def neuron_text(conn, rf=None, width=MAX_WIDTH, max_maps=3):
-    """A neuron's connections as the CLI prints them (at most ``width`` columns): what it
-    reads, each input map's patch, weights and products, the sum, the activation, and the
-    check against what the layer computed; then its receptive field."""
-    lines = [f"neuron {conn.layer} ({conn.kind}) map {conn.map}, row {conn.row}, col {conn.col}"
-             f" (sample {conn.sample})"]
-    form = getattr(conn, "form", None)
-    if conn.rows is not None and form != "vector":
-        lines.append(f"  reads input rows {conn.rows[0]}..{conn.rows[-1]}, cols "
-                     f"{conn.cols[0]}..{conn.cols[-1]}"
-                     + (f" of maps {_ranges(conn.channels)}" if conn.channels else ""))
-        if conn.padded is not None and conn.padded.any():
-            lines.append(f"  {int(conn.padded.sum())} of {conn.padded.size} window cells are "
-                         f"zero padding (value 0)")
-    if form == "patches":
-        for k, ch in enumerate(conn.channels[:max_maps]):
-            lines.append(f"  input map {ch}: patch x weights = products "
-                         f"(sum {conn.products[k].sum():.5g})")
-            lines += _side_by_side([_matrix("patch", conn.inputs[k]),
-                                    _matrix("weights", conn.weights[k]),
-                                    _matrix("products", conn.products[k])], width)
-        if len(conn.channels) > max_maps:
-            lines.append(f"  ... and {len(conn.channels) - max_maps} more input maps "
-                         f"(--json prints them all)")
-    if form == "vector":
-        order = conn.ranked()[:8]
-        lines.append(f"  {len(conn.inputs)} inputs; largest contributions (input: value x "
-                     f"weight = product):")
-        for i in order:
-            lines.append(f"    {int(i):6d}: {conn.inputs[i]:9.4f} x {conn.weights[i]:9.4f} = "
-                         f"{conn.products[i]:9.4f}")
-    for k, v in conn.details.items():
-        if k not in ("formula",):
-            lines.append(wrap(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}",
-                              width, "    "))
-    if conn.bias is not None and conn.products is not None and form != "window":
-        lines.append(f"  sum of products {conn.sum - conn.bias:.6g} + bias {conn.bias:.6g} = "
-                     f"{conn.sum:.6g}")
-    elif conn.sum is not None:
-        lines.append(f"  sum {conn.sum:.6g}")
-    lines.append(wrap(f"  activation {conn.activation or 'none'} -> output {conn.output:.6g}; "
-                      f"the layer computed {conn.recorded:.6g} "
-                      f"({'equal' if conn.ok else 'DIFFERENT'} within {conn.tolerance:.1g})",
-                      width, "    "))
+def neuron_text(conn, rf=None, width=MAX_WIDTH, top=10):
+    """A neuron's explanation as the CLI prints it: the layer type's own layout
+    (``Connections.lines``: ``Layer.describe`` in cnnsim/layers/), the check against what
+    the layer computed, then its receptive field. Prose lines wrap at ``width``; the
+    number grids do not (a grid cut in two cannot be read)."""
+    lines = [l if l.startswith("    ") or len(l) <= width else wrap(l, width, "    ")
+             for l in conn.lines(top)]
     if rf is not None:
         lines.append(wrap(receptive_field_text(rf), width, "    "))
     return "\n".join(lines)

@@ -379,10 +379,16 @@ def _reader(echo):
 @click.option("--max-load-bytes", type=click.IntRange(1), default=None,
               help=MAX_LOAD_HELP + " [default: 1 GiB for --load, 3x the model's "
                    "parameters for --checkpoint]")
+@click.option("--all", "show_all", is_flag=True, help="list every input / term, not only the 10 largest.")
+@click.option("--down", is_flag=True, help="with --neuron on a depth concat: explain the branch's neuron too.")
+@click.option("--backward", is_flag=True, help="then the loss and the backward pass: gradient table, "
+              "and --neuron's gradient term by term.")
+@click.option("--label", "grad_label", type=int, help="class for --backward's loss (default: the "
+              "sample's true label, else the prediction).")
 @target_option
 def step(model, image, invert, sample, seed, layer, neuron, interactive, save, html_path, plot_dir,
          as_json, light, load_path, variant, weights_file, checkpoint, untrained, wide,
-         max_load_bytes):
+         max_load_bytes, show_all, down, backward, grad_label):
     """Trace MODEL's forward pass, one layer at a time.
 
     \b
@@ -396,6 +402,8 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
       cnnsim step alexnet --variant torchvision --weights alexnet.pth --image cat.jpg
       cnnsim step mynet.onnx --image x.png --neuron conv1:0:3:3
       cnnsim step lenet5 --html lenet5.html      (open it in a browser)
+      cnnsim step lenet5 --sample digit7 --backward --neuron S2:0:5:5
+      cnnsim step resnet18 --backward --plot out/
     """
     given = [n for n, v in (("--image", image), ("--sample", sample), ("--seed", seed)) if v is not None]
     if len(given) > 1:
@@ -413,6 +421,8 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
         raise click.UsageError("--json and --interactive do not go together")
     if checkpoint and untrained:
         raise click.UsageError("--checkpoint and --untrained do not go together")
+    view = _neuron_view_options(show_all, down, neuron, backward, grad_label, load_path, light,
+                                interactive, layer)
     nspec = _parse_neuron(neuron) if neuron else None
     if save is not None:
         check_output_file(save, "--save")
@@ -423,7 +433,7 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
 
     if load_path is not None:
         _show_loaded(load_path, layer, nspec, save, plot_dir, as_json, out, wide, width, html_path,
-                     max_load_bytes)
+                     max_load_bytes, view)
         return
 
     from cnnsim import models
@@ -513,7 +523,7 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
 
     def show_neuron(lname, m, r, c):
         conn, rf = _neuron(stepper.trace, lname, m, r, c)
-        out(_neuron_text(conn, rf, width or 10_000))
+        out(_neuron_text(conn, rf, width or 10_000, top=view["top"]))
 
     def show_end():
         state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint or weights_file)
@@ -532,8 +542,24 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
     tr = stepper.trace
     if state["pred"] is None and stepper.done:
         state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint or weights_file)
+    if backward:
+        view["backward"] = (net, grad_label, label)
     _finish(tr, nspec, save, plot_dir, as_json, out, net=net, x=x, pred=state["pred"],
-            width=width, html_path=html_path)
+            width=width, html_path=html_path, view=view)
+
+
+def _neuron_view_options(show_all, down, neuron, backward, grad_label, load_path, light,
+                         interactive, layer):
+    """Check --all / --down / --backward / --label; the view dict ``_finish`` reads."""
+    if (backward or grad_label is not None) and (load_path is not None or light or interactive
+                                                 or layer is not None):
+        raise click.UsageError("--backward needs a full forward pass of MODEL: it takes no "
+                               "--load, --light, --interactive or --layer")
+    if grad_label is not None and not backward:
+        raise click.UsageError("--label is the class for --backward's loss; add --backward")
+    if down and not neuron:
+        raise click.UsageError("--down explains one level below --neuron; add --neuron")
+    return {"top": None if show_all else 10, "down": down}
 
 
 def _prediction(stepper, label, meta, untrained, checkpoint):
@@ -586,24 +612,35 @@ def _neuron(trace, lname, m, r, c):
 
 
 def _finish(tr, nspec, save, plot_dir, as_json, out, net=None, x=None, pred=None, width=None,
-            html_path=None):
-    conn = rf = None
+            html_path=None, view=None):
+    from . import neuron_view as nv
+    view = view or {"top": 10, "down": False}
+    conn = rf = low = None
     if nspec is not None:
         if nspec[0] not in tr.names():
-            raise click.BadParameter(f"layer {nspec[0]!r} has not run", param_hint="--neuron")
+            raise click.BadParameter(f"layer {nspec[0]!r} has not run (not reached yet); valid "
+                                     f"layers: {', '.join(tr.names())}", param_hint="--neuron")
         conn, rf = _neuron(tr, *nspec)
+        low = nv.down(tr, conn) if view["down"] else None
         if not as_json:
-            out(_neuron_text(conn, rf, width or 10_000))
+            out(_neuron_text(conn, rf, width or 10_000, top=view["top"]))
+            if low is not None:
+                out(nv.down_text(low, view["top"]))
+    back = nv.backward_report(tr, conn, view, out, as_json)
     if as_json:
         d = tr.to_dict()
         d["prediction"] = pred
         d["neuron"] = None
         if conn is not None:
-            d["neuron"] = conn.to_dict()
+            d["neuron"] = conn.to_dict(view["top"])
             d["neuron"]["receptive_field"] = None if rf is None else rf.to_dict()
+            d["neuron"]["down"] = None if low is None else low.to_dict(view["top"])
+        if back is not None:
+            d["backward"] = nv.backward_json(*back, view["top"])
         click.echo(json.dumps(d))
     if plot_dir is not None:
-        files = _plots(tr, conn, rf, plot_dir, net, x, pred)
+        extra = nv.backward_figures(tr, *back[1:]) if back else []
+        files = _plots(tr, conn, rf, plot_dir, net, x, pred, extra)
         out(f"wrote {len(files)} figures to {plot_dir}")
     if save is not None:
         tr.save(save)
@@ -622,7 +659,7 @@ def _html(tr, nspec, path, out, net, x):
     write_explorer(tr, path, out, neurons=[nspec] if nspec else (), effective=effective)
 
 
-def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
+def _plots(tr, conn, rf, plot_dir, net, x, pred=None, extra=()):
     """Render every figure into a temporary folder, then move them in: all or nothing."""
     from cnnsim.plotting.maps import feature_maps_figure, input_figure, kernels_figure
     from cnnsim.plotting.neuron import neuron_figure
@@ -650,6 +687,7 @@ def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
                     erf = effective_receptive_field(net, x, conn.layer, conn.map, conn.row, conn.col)
                 return receptive_field_figure(tr.input[0], rf, erf)
             figs.append(("receptive_field.png", rf_fig))
+    figs += list(extra)
     dest = pathlib.Path(plot_dir)
     parent = dest.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -667,7 +705,7 @@ def _plots(tr, conn, rf, plot_dir, net, x, pred=None):
 
 
 def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out, wide=False, width=None,
-                 html_path=None, max_load_bytes=None):
+                 html_path=None, max_load_bytes=None, view=None):
     from cnnsim._npz import DEFAULT_MAX_LOAD_BYTES
     from cnnsim.engine import Trace, TraceError
     try:
@@ -690,4 +728,4 @@ def _show_loaded(path, layer, nspec, save, plot_dir, as_json, out, wide=False, w
     for s in tr.steps[:stop + 1]:
         out(table.fmt(step_cells(s)))
     out(table.footnote())
-    _finish(tr, nspec, save, plot_dir, as_json, out, width=width, html_path=html_path)
+    _finish(tr, nspec, save, plot_dir, as_json, out, width=width, html_path=html_path, view=view)

@@ -8,3 +8,4 @@ from .stepper import Stepper  # noqa: F401
 # as ``cnnsim.engine.connections`` etc. through ``from ... import``).
 from .connections import connections  # noqa: E402,F401
 from .receptive_field import receptive_field, effective_receptive_field  # noqa: E402,F401
+from .backward import grad_of, weight_grad_of  # noqa: E402,F401

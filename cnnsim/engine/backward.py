@@ -127,13 +127,15 @@ class GradExplanation:
         """Text: the sum term by term (largest first, ``top`` shown, the rest summed)."""
         out = [f"gradient of {self.layer} {self.what}: {self.note}".rstrip(": ")]
         for r in self.readers:
-            out.append(f"  read by {r['name']} ({r['kind']}): {r['count']} terms, sum "
+            out.append(f"  read by {r['name']} ({r['kind']}): {r['count']} term{'s' * (r['count'] != 1)}, sum "
                        f"{r['sum']:.6g}; its kernel's dL/dx here {r['kernel']:.6g}")
         order = self.ranked()
         shown = order if top is None else order[:top]
         if self.terms:
+            how = ("output position: input x its dL/dz = term" if self.what.startswith("weight")
+                   else "reader: its weight on this neuron x its dL/dz = term")
             out.append(f"  {'all' if len(shown) == len(order) else f'the {len(shown)} largest of'}"
-                       f" {len(order)} terms (reader: weight x its dL/dz = term):")
+                       f" {len(order)} term{'s' if len(order) != 1 else ''} ({how}):")
         for i in shown:
             t = self.terms[i]
             note = f"  [{t['note']}]" if t["note"] else ""

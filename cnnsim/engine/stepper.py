@@ -122,6 +122,14 @@ class Stepper:
                 break
         return step
 
+    def backward(self, label):
+        """Finish the forward pass, then the loss for ``label`` (softmax cross-entropy) and
+        the kernels' backward, recorded step by step (``cnnsim.engine.backward``); returns
+        the ``Loss``. Then ``grad_of(st.trace, ...)`` explains any neuron's gradient."""
+        from .backward import backward
+        self.finish()
+        return backward(self.trace, self.net, label)
+
     def finish(self):
         """Run to the end (ignoring breakpoints); returns the Trace."""
         while not self.done:

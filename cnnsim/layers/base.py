@@ -121,6 +121,18 @@ class Layer:
         return lines
 
     @classmethod
+    def explain_down(cls, c):
+        """``(source step index, map, row, col)``: the neuron one level down that neuron
+        ``c`` merely copies (a depth concat's branch), or None."""
+        return None
+
+    @classmethod
+    def weight_of(cls, c, k):
+        """Index into ``w`` of the weight behind ``c.products`` (flat index ``k``), or None
+        when the layer has no trainable weights."""
+        return None
+
+    @classmethod
     def grad_terms(cls, step, k, sample, pos):
         """dL/d(input ``k`` at ``pos``) as a list of terms ``weight * upstream`` (one per
         output neuron of ``step`` that reads it; ``cnnsim.layers.explain.term``)."""

@@ -202,6 +202,12 @@ class Conv2D(Layer):
         return out
 
     @classmethod
+    def weight_of(cls, c, k):
+        """Product k of the (C', f_h, f_w) patch is weight ``w[map, channels[k'], u, v]``."""
+        kk, u, v = np.unravel_index(int(k), np.shape(c.products))
+        return (c.map, int(c.channels[kk]), int(u), int(v))
+
+    @classmethod
     def weight_grad_terms(cls, step, index):
         """``dL/dw[f,c,u,v] = sum_n sum_{i,j} xp[n, c, i s_h - p_t + u, j s_w - p_l + v]
         dL/dz[n, f, i, j]`` (padding reads 0 and is left out)."""

@@ -47,6 +47,11 @@ class Dense(Layer):
                 for j in range(w.shape[1])]
 
     @classmethod
+    def weight_of(cls, c, k):
+        """Product k is ``x_k w[k, map]``."""
+        return (int(k), c.map)
+
+    @classmethod
     def weight_grad_terms(cls, step, index):
         """``dL/dw[d, j] = sum_n x[n, d] dL/dz[n, j]``."""
         d, j = index

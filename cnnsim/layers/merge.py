@@ -118,6 +118,11 @@ class DepthConcat(_Merge):
         c.scale = abs(v)
 
     @classmethod
+    def explain_down(cls, c):
+        """The branch's neuron this map copies."""
+        return c.details["source"], c.details["channel"], c.row, c.col
+
+    @classmethod
     def grad_terms(cls, step, k, sample, pos):
         """Map c of branch k is map ``start_k + c`` of the output: its gradient is routed
         back to that branch alone."""

@@ -24,9 +24,13 @@ def _maps(obj, sample):
     return name, a
 
 
-def feature_maps_figure(obj, sample=0, max_maps=64, title=None, cmap="gray"):
-    """Grid of the first ``max_maps`` maps; each panel titled ``#k  [min, max]``."""
+def feature_maps_figure(obj, sample=0, max_maps=64, title=None, cmap="gray", centered=False):
+    """Grid of the first ``max_maps`` maps; each panel titled ``#k  [min, max]``. Vectors
+    and 1x1 maps are drawn as bars. ``centered``: colour limits symmetric about 0 (a
+    gradient: 0 drawn neutral in a diverging ``cmap``)."""
     name, a = _maps(obj, sample)
+    if a.ndim == 3 and a.shape[1:] == (1, 1):
+        a = a[:, 0, 0]                     # 1x1 maps: one value each, a bar says more
     title = title or (f"{name}: output {tuple(a.shape)}" if name else f"maps {tuple(a.shape)}")
     if a.ndim == 1:
         fig = Figure(figsize=(8, 2.6), dpi=100)
@@ -47,7 +51,11 @@ def feature_maps_figure(obj, sample=0, max_maps=64, title=None, cmap="gray"):
         ax = fig.add_subplot(rows, cols, k + 1)
         m = a[k]
         lo, hi = float(m.min()), float(m.max())
-        ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-12,
+        vlo, vhi = lo, hi
+        if centered:
+            vhi = max(abs(lo), abs(hi)) or 1e-12
+            vlo = -vhi
+        ax.imshow(m, cmap=cmap, vmin=vlo, vmax=vhi if vhi > vlo else vlo + 1e-12,
                   interpolation="nearest")
         ax.set_title(f"#{k}  [{lo:.2g}, {hi:.2g}]", fontsize=7)
         ax.set_xticks([])
