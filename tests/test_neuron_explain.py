@@ -25,8 +25,10 @@ DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "trace-format.md"
 
 
 def pools_net():
-    """Padded average / max pooling, sigmoid / tanh / scaled tanh, a dense softmax."""
+    """Padded average / max pooling (fed integers through a ReLU: ties in the windows),
+    sigmoid / tanh / scaled tanh, a dense softmax."""
     return L.Sequential([
+        L.Activation("relu", name="r0"),
         L.MaxPool2D(2, 2, "same", name="P1"),
         L.Conv2D(4, 3, 1, "same", activation="tanh", name="C1"),
         L.AvgPool2D(3, 2, "same", name="A1"),
