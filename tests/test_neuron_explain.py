@@ -227,3 +227,19 @@ def test_cli_backward_without_class_output(monkeypatch):
     r = CliRunner().invoke(cli, ["step", "mapsonly", "--seed", "1", "--backward"])
     assert r.exit_code == 2 and "not a vector of class scores" in r.output
     assert r.output.count("\n") <= 12 and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["alexnet", "resnet18", "googlenet"])
+def test_zoo_models_rebuild_forward_and_backward(name, rng):
+    """Random neurons of every step of the big zoo models (LeNet-5: above)."""
+    net = models.build(name)
+    tr, loss = _trace(net, rng.random((1,) + tuple(net.input_shape), dtype=np.float32), 3)
+    for s in tr:
+        for m, r, c in random_neurons(s.output_shape, rng, 1):
+            assert connections(tr, s.name, m, r, c).ok, s.name
+            g = grad_of(tr, s.name, m, r, c, loss=loss)
+            assert g.ok, "\n".join(g.lines())
+        if "w" in s.grad_params:
+            idx = tuple(int(rng.integers(n)) for n in s.grad_params["w"].shape)
+            assert weight_grad_of(tr, s.name, idx).ok, s.name
