@@ -12,14 +12,14 @@ import re
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from engine_nets import random_neurons, small_alexnet, small_googlenet_resnet
 
-from cnnsim import layers as L, models
+from cnnsim import layers as L
+from cnnsim import models
 from cnnsim.cli.main import cli
 from cnnsim.engine import Stepper, connections, record
 from cnnsim.engine.backward import backward, grad_of, grad_table, loss_for, weight_grad_of
 from cnnsim.plotting.neuron import gradient_figure, neuron_figure, text_color
-
-from engine_nets import random_neurons, small_alexnet, small_googlenet_resnet
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "trace-format.md"
 
@@ -243,3 +243,14 @@ def test_zoo_models_rebuild_forward_and_backward(name, rng):
         if "w" in s.grad_params:
             idx = tuple(int(rng.integers(n)) for n in s.grad_params["w"].shape)
             assert weight_grad_of(tr, s.name, idx).ok, s.name
+
+
+def test_concat_explained_one_level_down(rng):
+    from cnnsim.cli.neuron_view import down, down_text
+    tr = record(small_googlenet_resnet(), rng.random((1, 3, 12, 12), dtype=np.float32))
+    cat = connections(tr, "inception/concat", 6, 1, 2)          # branch 2 (maps 5..6): its map 1
+    low = down(tr, cat)
+    assert (low.layer, low.map, low.row, low.col) == ("inception/b3/5x5", 1, 1, 2)
+    assert low.output == cat.output and low.ok
+    assert "one level down" in down_text(low) and "--down" in "\n".join(cat.lines())
+    assert down(tr, connections(tr, "conv1", 0, 0, 0)) is None

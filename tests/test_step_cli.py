@@ -52,8 +52,9 @@ def test_json_neuron_layer_and_keys():
     assert set(d["steps"][0]) == {"name", "type", "input_shape", "output_shape", "kernel",
                                   "stride", "padding", "activation", "stats"}
     n = d["neuron"]
-    assert set(n) == {"layer", "map", "row", "col", "rows", "cols", "inputs", "weights",
-                      "products", "bias", "sum", "activation", "output", "receptive_field"}
+    assert set(n) >= {"layer", "map", "row", "col", "rows", "cols", "inputs", "weights",
+                      "products", "bias", "sum", "activation", "output", "receptive_field",
+                      "recorded", "equal", "details", "text"}      # all: test_neuron_explain
     assert n["rows"] == [2, 3, 4, 5, 6] and len(n["inputs"]) == 6     # map 15 reads all 6
     assert n["receptive_field"] == {"top": 4, "bottom": 17, "left": 6, "right": 19}
     assert abs(np.sum(n["products"]) + n["bias"] - n["sum"]) < 1e-9

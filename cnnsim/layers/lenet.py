@@ -60,7 +60,7 @@ class Subsampling(Layer):
         coef = float(step.params["coef"][ch])
         n = step.geometry["kernel"][0] * step.geometry["kernel"][1]
         return [term(f"{step.name} map {ch} ({oi},{oj})", coef / n, dz[ch, oi, oj],
-                     f"coef/{n}") for oi, oj, u, v in window_readers(step, i, j)]
+                     f"coef/{n}") for oi, oj, _, _ in window_readers(step, i, j)]
 
     @classmethod
     def describe(cls, c, top=10):

@@ -141,7 +141,7 @@ class AvgPool2D(_Pool2D):
         dy = np.asarray(step.grad_y[sample], dtype=np.float64)
         h, w = step.input_shape[1:]
         out = []
-        for oi, oj, u, v in window_readers(step, i, j):
+        for oi, oj, _, _ in window_readers(step, i, j):
             c = _Where(oi, oj)
             window_patch(step, c, np.zeros((h, w)))
             n = int(c.padded.size if (step.facts or {}).get("count_include_pad")
