@@ -251,6 +251,6 @@ def test_concat_explained_one_level_down(rng):
     cat = connections(tr, "inception/concat", 6, 1, 2)          # branch 2 (maps 5..6): its map 1
     low = down(tr, cat)
     assert (low.layer, low.map, low.row, low.col) == ("inception/b3/5x5", 1, 1, 2)
-    assert low.output == cat.output and low.ok
+    assert low.recorded == cat.output and low.ok
     assert "one level down" in down_text(low) and "--down" in "\n".join(cat.lines())
     assert down(tr, connections(tr, "conv1", 0, 0, 0)) is None
