@@ -129,11 +129,14 @@ def neuron_figure(c, max_maps=6, top=10):
             _grid(ax, c.inputs, f"window of map {c.map}" + (" (winner outlined)"
                   if "winner_offset" in d else ""), "gray", c.padded,
                   outline=d.get("winner_offset"))
-        else:
-            vals = [float(np.ravel(c.inputs)[0])] if c.inputs is not None and \
-                np.size(c.inputs) == 1 else []
-            _bars(ax, (["input"] if vals else []) + ["output"], vals + [c.output],
-                  "input and output")
+        else:                              # a point: its input value(s) and the output
+            vals = [float(v) for v in np.ravel(c.inputs)] if c.inputs is not None and \
+                np.size(c.inputs) <= 8 else []
+            srcs = c.sources or []
+            labels = [srcs[k] if len(srcs) == len(vals) else f"input {k}"
+                      for k in range(len(vals))]
+            _bars(ax, labels + ["output"], vals + [c.output], "inputs and output",
+                  highlight=len(vals))
         _text(fig.add_subplot(1, 2, 2), text)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
