@@ -18,7 +18,7 @@ def num(v, width=0):
     return f"{s:>{width}}" if width else s
 
 
-def grid(a, mark=None, padded=None, width=8):
+def grid(a, mark=None, padded=None, width=9):
     """Lines of a 2-D array; ``padded`` cells print as ``pad``, the ``mark`` cell (u, v)
     in [brackets]."""
     a = np.asarray(a, dtype=np.float64)
@@ -29,7 +29,7 @@ def grid(a, mark=None, padded=None, width=8):
             if padded is not None and padded[u, v]:
                 s = "pad"
             else:
-                s = num(a[u, v])
+                s = f"{float(a[u, v]) + 0.0:.3g}"     # 3 digits: the columns stay aligned
             if mark is not None and (u, v) == tuple(mark):
                 s = f"[{s}]"
             cells.append(f"{s:>{width}}")
