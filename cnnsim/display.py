@@ -315,7 +315,7 @@ def neuron_text(conn, rf=None, width=MAX_WIDTH, top=10):
     the layer computed, then its receptive field. Prose lines wrap at ``width``; the
     number grids do not (a grid cut in two cannot be read)."""
     lines = [l if l.startswith("    ") or len(l) <= width else wrap(l, width, "    ")
-             for l in conn.lines(top)]
+             for l in conn.lines(top, width)]
     if rf is not None:
         lines.append(wrap(receptive_field_text(rf), width, "    "))
     return "\n".join(lines)

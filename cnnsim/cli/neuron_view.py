@@ -6,6 +6,8 @@ there stays small; every per-type layout comes from the layer classes
 import click
 import numpy as np
 
+from ..display import wrap
+
 
 # ---- forward ---------------------------------------------------------------------------
 def down(trace, conn):
@@ -25,7 +27,7 @@ def down_text(conn_down, top=10):
 
 
 # ---- backward --------------------------------------------------------------------------
-def run_backward(trace, net, label, true_label, out):
+def run_backward(trace, net, label, true_label, out, width=10_000):
     """Loss for ``label`` (default: the sample's true label, else the prediction) and the
     recorded backward pass; usage errors as click.BadParameter. Returns the Loss."""
     from cnnsim.engine.backward import backward, loss_for
@@ -42,8 +44,9 @@ def run_backward(trace, net, label, true_label, out):
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--label" if "--label" in str(e)
                                  else "--backward") from None
-    out(f"backward pass: loss = -log p[{loss.label}] = {loss.value:.5g} for label "
-        f"{loss.label} ({why}); p from {loss.rule}; prediction {loss.prediction}")
+    out(wrap(f"backward pass: loss = -log p[{loss.label}] = {loss.value:.5g} for label "
+             f"{loss.label} ({why}); p from {loss.rule}; prediction {loss.prediction}",
+             width, "  "))
     return loss
 
 
@@ -54,35 +57,34 @@ def backward_report(trace, conn, view, out, as_json):
         return None
     from cnnsim.engine.backward import grad_table
     net, label, true_label = view["backward"]
-    loss = run_backward(trace, net, label, true_label, out)
+    width = view.get("width") or 10_000
+    loss = run_backward(trace, net, label, true_label, out, width)
     rows = grad_table(trace)
     g, gw = neuron_gradients(trace, conn, loss) if conn is not None else (None, None)
     if not as_json:
         out("\n".join(grad_table_text(rows)))
         for e in (g, gw):
             if e is not None:
-                out("\n".join(e.lines(view["top"])))
+                out("\n".join(wrap(line, width, "    ") for line in e.lines(view["top"], width)))
     return loss, rows, g, gw
 
 
 def grad_table_text(rows):
     """Per-step gradient statistics, output side first (the order backward runs)."""
     w = max([len(r["name"]) for r in rows] + [5])
-    k = max([len(r["type"]) for r in rows] + [4])
-    head = (f"{'#':>4}  {'layer':<{w}}  {'type':<{k}}  {'|dL/dy|':>10}  {'mean|dL/dy|':>11}  "
-            f"{'max|dL/dy|':>10}  {'zeros':>6}  {'|dL/dx|':>10}  {'|dL/dw|':>10}")
+    head = (f"{'#':>3}  {'layer':<{w}}  {'|dL/dy|':>8}  {'max|dL/dy|':>10}  {'zeros':>6}  "
+            f"{'|dL/dx|':>8}  {'|dL/dw|':>8}")
     lines = ["gradients, step by step backwards (|.| = L2 norm; zeros = fraction exactly 0):",
              head]
 
     def n(v):
-        return "-" if v is None else f"{v:.3e}"
+        return "-" if v is None else f"{v:.2e}"
     for r in reversed(rows):
         g = r["grad_y"] or {}
         z = g.get("zeros")
-        lines.append(f"{r['index']:>4}  {r['name']:<{w}}  {r['type']:<{k}}  {n(r['norm_y']):>10}  "
-                     f"{n(g.get('mean_abs')):>11}  {n(g.get('max_abs')):>10}  "
-                     f"{'-' if z is None else f'{100 * z:.1f}%':>6}  {n(r['norm_x']):>10}  "
-                     f"{n(r['norm_w']):>10}")
+        lines.append(f"{r['index']:>3}  {r['name']:<{w}}  {n(r['norm_y']):>8}  "
+                     f"{n(g.get('max_abs')):>10}  {'-' if z is None else f'{100 * z:.1f}%':>6}  "
+                     f"{n(r['norm_x']):>8}  {n(r['norm_w']):>8}")
     ws = [r for r in rows if r["norm_w"]]
     if len(ws) >= 2:
         lines.append(f"|dL/dw| of the first layer with weights ({ws[0]['name']}) / the last "

@@ -423,6 +423,7 @@ def step(model, image, invert, sample, seed, layer, neuron, interactive, save, h
         raise click.UsageError("--checkpoint and --untrained do not go together")
     view = _neuron_view_options(show_all, down, neuron, backward, grad_label, load_path, light,
                                 interactive, layer)
+    view["width"] = None if wide else min(terminal_width(), MAX_WIDTH)
     nspec = _parse_neuron(neuron) if neuron else None
     if save is not None:
         check_output_file(save, "--save")
@@ -559,7 +560,7 @@ def _neuron_view_options(show_all, down, neuron, backward, grad_label, load_path
         raise click.UsageError("--label is the class for --backward's loss; add --backward")
     if down and not neuron:
         raise click.UsageError("--down explains one level below --neuron; add --neuron")
-    return {"top": None if show_all else 10, "down": down}
+    return {"top": None if show_all else 10, "down": down, "width": 10_000}
 
 
 def _prediction(stepper, label, meta, untrained, checkpoint):

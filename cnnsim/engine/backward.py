@@ -123,8 +123,9 @@ class GradExplanation:
                 "terms": self.terms, "readers": self.readers, "note": self.note,
                 "text": self.lines(top)}
 
-    def lines(self, top=10):
-        """Text: the sum term by term (largest first, ``top`` shown, the rest summed)."""
+    def lines(self, top=10, width=100):
+        """Text: the sum term by term (largest first, ``top`` shown, the rest summed); a
+        term's note is left out where it would pass ``width``."""
         out = [f"gradient of {self.layer} {self.what}: {self.note}".rstrip(": ")]
         for r in self.readers:
             out.append(f"  read by {r['name']} ({r['kind']}): {r['count']} term{'s' * (r['count'] != 1)}, sum "
@@ -138,12 +139,13 @@ class GradExplanation:
                        f" {len(order)} term{'s' if len(order) != 1 else ''} ({how}):")
         for i in shown:
             t = self.terms[i]
+            line = (f"    {t['reader']:>28}: {t['weight']:10.4g} x {t['upstream']:10.4g} = "
+                    f"{t['product']:10.4g}")
             note = f"  [{t['note']}]" if t["note"] else ""
-            out.append(f"    {t['reader']:>34}: {t['weight']:11.5g} x {t['upstream']:11.5g} = "
-                       f"{t['product']:11.5g}{note}")
+            out.append(line + note if len(line + note) <= width else line)
         rest = order[len(shown):]
         if rest:
-            out.append(f"    {f'the other {len(rest)}':>34}: sum "
+            out.append(f"    {f'the other {len(rest)}':>28}: sum "
                        f"{sum(self.terms[i]['product'] for i in rest):.6g} (--all lists them)")
         out.append(f"  sum of terms {self.rebuilt:.7g} {'equals' if self.ok else 'DIFFERS from'}"
                    f" the kernels' backward {self.value:.7g} within {self.tolerance:.1g}")

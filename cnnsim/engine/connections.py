@@ -96,12 +96,13 @@ class Connections:
         p = np.abs(np.asarray(self.products).reshape(-1))
         return np.argsort(-p, kind="stable")
 
-    def lines(self, top=10):
+    def lines(self, top=10, width=100):
         """The explanation as text lines: header, the layer type's own layout
-        (``Layer.describe``), and the check against the recorded value."""
+        (``Layer.describe``; number grids side by side while they fit ``width``), and the
+        check against the recorded value."""
         head = (f"neuron {self.layer} ({self.kind}) map {self.map}, row {self.row}, col "
                 f"{self.col} (sample {self.sample})")
-        return [head] + list(self.cls.describe(self, top=top)) + [self.check_line()]
+        return [head] + list(self.cls.describe(self, top=top, width=width)) + [self.check_line()]
 
     def check_line(self):
         return (f"  rebuilt output {self.output:.7g} {'equals' if self.ok else 'DIFFERS from'} "

@@ -32,7 +32,7 @@ class Activation(Layer):
                      f"{step.activation}' at this input")]
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """``f(x) = y`` at the same position."""
         return [f"  x = {num(c.sum)} (same position of {source(c)})",
                 f"  {c.activation}({num(c.sum)}) = {num(c.output)}"]

@@ -109,7 +109,7 @@ class Layer:
                            f"supported; supported: {', '.join(explainable_kinds())}")
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """Lines that explain neuron ``c`` (filled by ``explain``) in words and numbers
         (``cnnsim.layers.describe``); default: the input value(s) and the facts."""
         lines = []

@@ -7,7 +7,7 @@ import numpy as np
 from .. import config, functional as F, geometry
 from ..functional._check import positive_int
 from .base import ALL, Layer
-from .describe import act_line, grid, num, ranges, source
+from .describe import act_line, grid, num, ranges, side_by_side, source
 from .explain import ExplainError, act64, dz_of, fmt_pos, term, window_patch, window_readers
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights, parse_init
 
@@ -232,7 +232,7 @@ class Conv2D(Layer):
         return out
 
     @classmethod
-    def describe(cls, c, top=10, maps=3):
+    def describe(cls, c, top=10, width=100, maps=3):
         """The maps read (by name), each patch x kernel = products, the sum, bias and
         activation."""
         lines = [f"  reads {c.details['reads']} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]}, "
@@ -242,11 +242,11 @@ class Conv2D(Layer):
                          f"padding (shown as pad, value 0)")
         shown = range(len(c.channels)) if top is None else range(min(maps, len(c.channels)))
         for k in shown:
-            lines.append(f"  input map {c.channels[k]}: patch | kernel w[{c.map},{c.channels[k]}]"
-                         f" | products (sum {num(c.products[k].sum())})")
-            for a, b, p in zip(grid(c.inputs[k], padded=c.padded), grid(c.weights[k]),
-                               grid(c.products[k])):
-                lines.append(f"    {a}  |  {b}  |  {p}")
+            lines.append(f"  input map {c.channels[k]}: patch x kernel w[{c.map},{c.channels[k]}]"
+                         f" = products (sum {num(c.products[k].sum())})")
+            lines += side_by_side([["patch"] + grid(c.inputs[k], padded=c.padded),
+                                   ["kernel"] + grid(c.weights[k]),
+                                   ["products"] + grid(c.products[k])], width)
         if len(c.channels) > len(shown):
             rest = np.asarray(c.products)[len(shown):].sum()
             lines.append(f"  ... {len(c.channels) - len(shown)} more input maps, products "

@@ -59,7 +59,7 @@ class Dense(Layer):
                      dz_of(step, n)[j]) for n in range(step.y.shape[0])]
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """The largest contributions x * w (top ``top``, None: all), the rest in one line,
         the bias, the activation; a softmax output: logits, exp, normaliser, probability."""
         lines = top_products(c, lambda i: f"input {i}", top)
@@ -179,7 +179,7 @@ class Flatten(Layer):
         return same_position_terms(step, k, sample, (u,), 1.0, "copied back to its position")
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """Which map/row/col of the input the element came from."""
         idx = c.details["input_index"]
         where = (f"map {idx[0]}, row {idx[1]}, col {idx[2]}" if len(idx) == 3

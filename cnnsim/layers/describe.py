@@ -18,7 +18,14 @@ def num(v, width=0):
     return f"{s:>{width}}" if width else s
 
 
-def grid(a, mark=None, padded=None, width=9):
+def short(v, width=6):
+    """A number in at most ``width`` characters (2 significant digits, else 1e-04 style)."""
+    v = float(v) + 0.0
+    s = f"{v:.2g}"
+    return s if len(s) <= width else f"{v:.0e}"
+
+
+def grid(a, mark=None, padded=None, width=6):
     """Lines of a 2-D array; ``padded`` cells print as ``pad``, the ``mark`` cell (u, v)
     in [brackets]."""
     a = np.asarray(a, dtype=np.float64)
@@ -29,12 +36,35 @@ def grid(a, mark=None, padded=None, width=9):
             if padded is not None and padded[u, v]:
                 s = "pad"
             else:
-                s = f"{float(a[u, v]) + 0.0:.3g}"     # 3 digits: the columns stay aligned
+                s = short(a[u, v])               # short: grids side by side fit 80 columns
             if mark is not None and (u, v) == tuple(mark):
                 s = f"[{s}]"
             cells.append(f"{s:>{width}}")
         lines.append(" ".join(cells))
     return lines
+
+
+def side_by_side(blocks, width, indent="    ", sep=" | "):
+    """Blocks of lines (each a list of equal-width lines: a title, then a grid) next to each
+    other while they fit ``width``, wrapping to a new band below when they do not."""
+    out, band = [], []
+
+    def flush():
+        h = max(len(b) for b in band)
+        for r in range(h):
+            out.append((indent + sep.join(b[r] if r < len(b) else " " * len(b[0])
+                                          for b in band)).rstrip())
+    for b in blocks:
+        w = max(len(line) for line in b)
+        b = [line.ljust(w) for line in b]
+        need = len(indent) + sum(len(x[0]) + len(sep) for x in band) + w
+        if band and need > width:
+            flush()
+            band = []
+        band.append(b)
+    if band:
+        flush()
+    return out
 
 
 def source(c, k=0):

@@ -63,7 +63,7 @@ class Subsampling(Layer):
                      f"coef/{n}") for oi, oj, _, _ in window_readers(step, i, j)]
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """The window, its mean, ``coef * mean + bias``, the squashing function."""
         d = c.details
         lines = [f"  window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]}, cols "
@@ -160,7 +160,7 @@ class RBF(Layer):
                 for q in range(dy.size)]
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """sum_j (x_j - w_j)^2 with the prototype w, and what the penalty means."""
         order = c.ranked()
         shown = order if top is None else order[:top]

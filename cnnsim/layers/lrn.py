@@ -65,7 +65,7 @@ class LRN(Layer):
         return out
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """The lecture's formula with the numbers in it."""
         d = c.details
         lines = [f"  b_i = a_i (k + alpha * sum_j a_j^2)^(-beta), i = map {c.map}, r = {d['r']}, "

@@ -54,7 +54,7 @@ class Add(_Merge):
                                    f"copied to the {'main path' if k == 0 else 'shortcut'}")
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """Each term with its path (main / shortcut, by layer name), the sum, the
         activation."""
         a, b = c.details["terms"]["main"], c.details["terms"]["shortcut"]
@@ -131,7 +131,7 @@ class DepthConcat(_Merge):
                                    f"routed back to branch {k}")
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """Which branch, which of its maps; the value copied."""
         d = c.details
         lo, n = d["first_map"], d["branch_maps"]

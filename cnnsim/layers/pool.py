@@ -87,7 +87,7 @@ class MaxPool2D(_Pool2D):
         return out
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """The window (padding marked, winner in [brackets]), "1 of n inputs pass", the tie
         rule when several cells hold the maximum."""
         lines = [f"  max over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
@@ -151,7 +151,7 @@ class AvgPool2D(_Pool2D):
         return out
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """The window (padding marked), the count of real inputs, their mean."""
         lines = [f"  mean over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
                  f" cols {c.cols[0]}..{c.cols[-1]} (pad = padding):"]
@@ -210,7 +210,7 @@ class GlobalAvgPool(Layer):
         return [term(f"{step.name} unit {pos[0]}", 1.0 / (h * w), dy[pos[0]], f"1/{h * w}")]
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """The whole map's size, its sum and mean."""
         h, w = c.inputs.shape
         lines = [f"  unit {c.map} = mean of the whole map {c.map} of {source(c)} ({h}x{w})"]

@@ -27,7 +27,7 @@ class Dropout(Layer):
         return same_position_terms(step, k, sample, pos, 1.0, "kept (inference)")
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """Kept or dropped, and the scale (inference: every unit kept, scale 1)."""
         rate = c.details["rate"]
         return [f"  x = {num(c.sum)} (same position of {source(c)})",
@@ -92,7 +92,7 @@ class BatchNorm(Layer):
         return same_position_terms(step, k, sample, pos, g, "gamma / sqrt(var + eps)")
 
     @classmethod
-    def describe(cls, c, top=10):
+    def describe(cls, c, top=10, width=100):
         """x, the mean and variance used (running averages at inference), gamma, beta."""
         d = c.details
         return [f"  y = gamma * (x - mean) / sqrt(var + eps) + beta, map {c.map}; statistics "
