@@ -254,3 +254,11 @@ def test_concat_explained_one_level_down(rng):
     assert low.recorded == cat.output and low.ok
     assert "one level down" in down_text(low) and "--down" in "\n".join(cat.lines())
     assert down(tr, connections(tr, "conv1", 0, 0, 0)) is None
+
+
+def test_cli_neuron_and_backward_fit_80_columns():
+    r = CliRunner().invoke(cli, ["step", "lenet5", "--neuron", "C3:0:4:4", "--backward"],
+                           env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert max(len(l) for l in r.output.splitlines()) <= 80
+    assert "patch" in r.output and "| kernel" in r.output      # two grids side by side
