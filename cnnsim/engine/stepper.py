@@ -83,6 +83,9 @@ class Stepper:
                     if self._outputs is None else [self._values[self.graph.outputs[0]]]
                 self.output = outs[0] if len(outs) == 1 else outs
                 self._rec.finish(self.output)
+                # every node ran: the network has had its forward pass, as if called
+                # whole, so backprop (Stepper.backward, Trace.record_backward) may follow
+                self.net._forward_ran = True
                 self._values = {}
         self._given += 1
         return self.trace.steps[self._given - 1]
