@@ -176,7 +176,8 @@ class Conv2D(Layer):
         c.scale = float(np.abs(prod).sum() + abs(bias))
         n_in, groups = x.shape[0], int((step.facts or {}).get("groups") or 1)
         if table is None:
-            c.details["reads"] = f"all {n_in} input maps"
+            c.details["reads"] = "input map 0 (the only one)" if n_in == 1 else \
+                f"all {n_in} input maps"
         elif groups > 1:
             g = c.map // (step.output_shape[0] // groups)
             c.details["reads"] = (f"group {g} of {groups}: input maps {ranges(chans)} "
