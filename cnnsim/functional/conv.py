@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import geometry
 from ..kernels import conv as K
-from ..kernels import conv_direct
+from ..kernels.conv import direct as _definition
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
 
@@ -43,16 +43,23 @@ def connection_mask(connections, f, c, where="conv2d"):
     return np.ascontiguousarray(m.astype(np.uint8))
 
 
+class _Definition:
+    """The definition loops (``kernels/conv/direct.py``) under the kernel names used here."""
+    conv2d_forward = staticmethod(_definition.forward)
+    conv2d_backward_input = staticmethod(_definition.backward_input)
+    conv2d_backward_weight = staticmethod(_definition.backward_weight)
+
+
 def _finite_or_direct(k, *arrays):
     """The kernels to use: ``k`` (the fast ones) when every array is finite, else the
-    direct definition (``kernels.conv_direct``: the fast kernels multiply padding and
-    disconnected weights by 0, and 0 * inf is NaN). One pass over the arrays per call; on
-    the cuda target (device arrays) the fast kernels are used as they are."""
+    definition loops (the fast kernels multiply padding and disconnected weights by 0, and
+    0 * inf is NaN). One pass over the arrays per call; on the cuda target (device arrays)
+    the fast kernels are used as they are."""
     if any(hasattr(a, "copy_to_host") for a in arrays):
         return k
-    if all(conv_direct.all_finite(a) for a in arrays):
+    if all(_definition.all_finite(a) for a in arrays):
         return k
-    return conv_direct
+    return _Definition
 
 
 def _work(x, w, win):
