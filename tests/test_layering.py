@@ -9,7 +9,7 @@ ROOT = pathlib.Path(cnnsim.__file__).parent
 
 # lowest first; docs/design.md "Layers of the house"
 LEVELS = {
-    "config": 0, "geometry": 0, "_atomic": 0,
+    "config": 0, "geometry": 0, "_atomic": 0, "typing": 0,
     "_lock": 0, "_memory": 0, "_npz": 0, "_text": 0,   # file locks, memory estimates, checked
                                                          # npz reading, safe names
     "kernels": 1,

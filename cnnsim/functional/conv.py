@@ -8,6 +8,11 @@ with ``xp`` the zero-padded input (see ``cnnsim.geometry`` for the padding forms
 ``connections (F, C)`` bool restricts which input maps each filter reads
 (LeNet-5's C3 table; grouped convolution as in the two-GPU AlexNet).
 """
+from __future__ import annotations
+
+from typing import Optional
+
+from ..typing import Array, Padding, Size
 import numpy as np
 
 from .. import geometry
@@ -30,7 +35,7 @@ def _prepare(x, w, stride, padding, connections, where, x_name="x"):
     return x, w, win, mask
 
 
-def connection_mask(connections, f, c, where="conv2d"):
+def connection_mask(connections: Optional[Array], f: int, c: int, where: str = "conv2d") -> Optional[Array]:
     """``connections`` (bool (F, C) or None) -> uint8 (F, C) table for the kernels."""
     if connections is None:
         return np.ones((f, c), dtype=np.uint8)
@@ -67,7 +72,8 @@ def _work(x, w, win):
     return x.shape[0] * w.size * win.out_hw[0] * win.out_hw[1] // 5
 
 
-def conv2d(x, w, b=None, stride=1, padding="valid", connections=None):
+def conv2d(x: Array, w: Array, b: Optional[Array] = None, stride: Size = 1, padding: Padding = "valid",
+           connections: Optional[Array] = None) -> Array:
     """Direct 2-D convolution. ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)`` or None.
 
     Returns ``y (N, F, H_out, W_out)`` with ``H_out = floor((H + p_top + p_bottom - KH)/s_h) + 1``.
@@ -84,7 +90,8 @@ def conv2d(x, w, b=None, stride=1, padding="valid", connections=None):
     return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads)
 
 
-def conv2d_backward(dy, x, w, stride=1, padding="valid", connections=None):
+def conv2d_backward(dy: Array, x: Array, w: Array, stride: Size = 1, padding: Padding = "valid",
+                    connections: Optional[Array] = None) -> tuple[Array, Array, Array]:
     """Gradients of ``conv2d``: returns ``(dx (N, C, H, W), dw (F, C, KH, KW), db (F,))``.
 
     ``dx = full correlation of dy with the flipped kernel`` (cut to the unpadded input),

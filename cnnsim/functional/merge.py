@@ -7,6 +7,11 @@ global average pooling. Validate once, call the kernels.
     global_avg_pool(x (N, C, H, W)) -> y (N, C),  y[n, c] = mean_{i,j} x[n, c, i, j]
         backward: dx[n, c, i, j] = dy[n, c] / (H W)
 """
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..typing import Array
 from ._check import as_float_array, same_dtype
 from ._dispatch import copy, empty, kernels_for
 
@@ -17,7 +22,7 @@ def _k(work=None):
     return kernels_for("merge", work)
 
 
-def add(a, b):
+def add(a: Array, b: Array) -> Array:
     """``a + b`` for arrays of exactly the same shape and dtype (no broadcasting)."""
     where = "add"
     a = as_float_array(a, "a", where)
@@ -29,13 +34,13 @@ def add(a, b):
     return _k(a.size).add(a, b)
 
 
-def add_backward(dy):
+def add_backward(dy: Array) -> tuple[Array, Array]:
     """``(da, db) = (dy, dy)``, as two independent arrays (safe to modify either)."""
     dy = as_float_array(dy, "dy", "add_backward")
     return copy(dy), copy(dy)
 
 
-def depth_concat(xs):
+def depth_concat(xs: Sequence[Array]) -> Array:
     """Concatenate ``xs``, a list of ``(N, C_i, H, W)``, along channels: ``(N, sum C_i, H, W)``."""
     where = "depth_concat"
     if isinstance(xs, np.ndarray) or not isinstance(xs, (list, tuple)) or len(xs) == 0:
@@ -58,7 +63,7 @@ def depth_concat(xs):
     return y
 
 
-def depth_concat_backward(dy, channels):
+def depth_concat_backward(dy: Array, channels: Sequence[int]) -> list[Array]:
     """Split ``dy (N, sum C_i, H, W)`` back into the branches: a list of ``(N, C_i, H, W)``."""
     where = "depth_concat_backward"
     dy = as_float_array(dy, "dy", where, 4, "(N, C, H, W)")
@@ -76,7 +81,7 @@ def depth_concat_backward(dy, channels):
     return out
 
 
-def global_avg_pool(x):
+def global_avg_pool(x: Array) -> Array:
     """``y (N, C)``: the mean of each ``H x W`` map of ``x (N, C, H, W)``."""
     x = as_float_array(x, "x", "global_avg_pool", 4, "(N, C, H, W)")
     if x.shape[2] * x.shape[3] == 0:
@@ -84,7 +89,7 @@ def global_avg_pool(x):
     return _k(x.size).global_avg_pool_forward(x)
 
 
-def global_avg_pool_backward(dy, x_shape):
+def global_avg_pool_backward(dy: Array, x_shape: Sequence[int]) -> Array:
     """``dx`` of shape ``x_shape = (N, C, H, W)``: every input gets ``dy[n, c] / (H W)``."""
     where = "global_avg_pool_backward"
     dy = as_float_array(dy, "dy", where, 2, "(N, C)")

@@ -20,6 +20,11 @@ Output neuron ``(i, j)`` reads input rows ``i*s_h - p_top ... i*s_h - p_top + si
 A window lying entirely in padding (impossible with "valid" or "same", possible with
 explicit padding >= size) outputs 0, has argmax -1, and passes no gradient.
 """
+from __future__ import annotations
+
+from typing import Optional
+
+from ..typing import Array, Padding, Size
 import numpy as np
 
 from .. import geometry
@@ -56,7 +61,7 @@ def _check_dy(dy, x, win, where):
     return dy
 
 
-def max_pool2d(x, size=2, stride=None, padding="valid"):
+def max_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
     """Max pooling: ``x (N, C, H, W) -> y (N, C, H_out, W_out)``,
     ``y[n, c, i, j] = max of the real cells of window (i, j)``.
 
@@ -66,7 +71,7 @@ def max_pool2d(x, size=2, stride=None, padding="valid"):
     return kernels_for("pool", _work(x, win)).max_pool2d_forward(x, *_geom(win), _force_nan_rule(x))
 
 
-def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
+def max_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
     """Gradient of ``max_pool2d``: ``dx (N, C, H, W)``.
 
     Each ``dy[n, c, i, j]`` goes to the winner of window (i, j) (the first maximal cell in
@@ -78,7 +83,7 @@ def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
     return kernels_for("pool", _work(x, win)).max_pool2d_backward(dy, x, *_geom(win), _force_nan_rule(x))
 
 
-def max_pool2d_argmax(x, size=2, stride=None, padding="valid"):
+def max_pool2d_argmax(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
     """The winner of every max-pooling window: ``idx (N, C, H_out, W_out)`` int64.
 
     ``idx`` is the flat index ``row * W + col`` into the (H, W) input map (row-major, the
@@ -98,7 +103,8 @@ def real_fraction(win):
     return np.outer(rows, cols) / (fh * fw)
 
 
-def avg_pool2d(x, size=2, stride=None, padding="valid", count_include_pad=False):
+def avg_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid",
+               count_include_pad: bool = False) -> Array:
     """Average pooling: ``x (N, C, H, W) -> y (N, C, H_out, W_out)``,
     ``y[n, c, i, j] = (sum of the real cells of window (i, j)) / (their count)``, or
     ``/ (size_h * size_w)`` with ``count_include_pad=True``.
@@ -110,7 +116,8 @@ def avg_pool2d(x, size=2, stride=None, padding="valid", count_include_pad=False)
     return y
 
 
-def avg_pool2d_backward(dy, x, size=2, stride=None, padding="valid", count_include_pad=False):
+def avg_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None,
+                        padding: Padding = "valid", count_include_pad: bool = False) -> Array:
     """Gradient of ``avg_pool2d``: ``dx (N, C, H, W)``; every real cell of window (i, j)
     receives ``dy[n, c, i, j] / count(i, j)`` (``/ (size_h * size_w)`` with
     ``count_include_pad=True``). ``x`` supplies the shape (and dtype)."""

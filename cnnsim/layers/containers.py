@@ -15,6 +15,8 @@ leaves however deeply it is nested.
 Qualified names: the children of the outermost container keep their own names
 (``C1``, ``S2``, ...); deeper leaves are ``parent/child`` (``inception_3a/b2_3x3``).
 """
+from typing import Any
+
 import numpy as np
 
 from ..graph import Graph, Input
@@ -25,6 +27,9 @@ from .merge import Add, DepthConcat
 class Container(Layer):
     is_container = True
     _parent = None
+    #: what the lecture / paper declares for a built model (``models._common.Reference``);
+    #: set by the model builders only (declared here for the type checker, no default)
+    reference: Any
 
     def _child_path(self, child):
         return child.name if self._parent is None else f"{self.path}/{child.name}"

@@ -36,6 +36,11 @@ cases also use ``stride=None``, meaning stride = size). To check a function that
 less, pick the cases: ``check_conv2d(fn, cases=[c for c in conv2d_cases() if
 c.params["padding"] != "same"])``.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+from ..typing import Padding
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,7 +73,7 @@ class CaseResult:
     case: Case
     status: str                   # "ok", "FAIL" or "ERROR" (the function raised)
     lines: list = field(default_factory=list)     # the diff, already worded
-    mistake: str = None           # the known mistake the output matches exactly, if any
+    mistake: Optional[str] = None           # the known mistake the output matches exactly, if any
 
     @property
     def ok(self):
@@ -249,8 +254,8 @@ def _run(function, cases, student_fn, expected_fn, parts, max_positions, rtol, a
             gots, exps = [got], [expected]
         lines, mistake = [], None
         try:
-            for (name, hyps, locate, pattern), g, e in zip(specs, gots, exps):
-                part_lines, m = _compare(name, np.asarray(e, dtype=np.float64),
+            for (name, hyps, locate, pattern), g, want in zip(specs, gots, exps):
+                part_lines, m = _compare(name, np.asarray(want, dtype=np.float64),
                                          _as_array(g, name), hyps, locate, pattern,
                                          max_positions, rtol, atol)
                 lines += part_lines
@@ -317,7 +322,7 @@ class _ConvCase(Case):
         return a["x"], a["w"], a["b"], p["stride"], p["padding"]
 
 
-def conv2d_cases(seed=0):
+def conv2d_cases(seed: int = 0) -> list[Case]:
     """The lecture's 5x7 -> 3x4 example and a few seeded random cases."""
     rng = np.random.default_rng(seed)
 
@@ -403,7 +408,8 @@ def _naive_conv(x, w, b, s, p):
     return naive.conv2d(x, w, b, s, p)
 
 
-def check_conv2d(student_fn, cases=None, seed=0, max_positions=5, rtol=RTOL, atol=ATOL):
+def check_conv2d(student_fn: Callable[..., Any], cases: Optional[Sequence[Case]] = None, seed: int = 0,
+                 max_positions: int = 5, rtol: float = RTOL, atol: float = ATOL) -> CheckReport:
     """Compare ``student_fn(x, w, b, stride, padding) -> y`` with ``cnnsim.functional.conv2d``.
 
     ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, W_out)``.
@@ -431,8 +437,8 @@ class _ConvBackCase(Case):
         return a["dy"], a["x"], a["w"], p["stride"], p["padding"]
 
 
-def conv2d_backward_cases(seed=0):
-    out = []
+def conv2d_backward_cases(seed: int = 0) -> list[Case]:
+    out: list[Case] = []
     rng = np.random.default_rng(seed + 1)
     for c in conv2d_cases(seed):
         y = F.conv2d(c.arrays["x"], c.arrays["w"], c.arrays["b"], c.params["stride"],
@@ -451,7 +457,8 @@ def _readers(win, r, c):
     return rows, cols
 
 
-def check_conv2d_backward(student_fn, cases=None, seed=0, max_positions=5, rtol=RTOL, atol=ATOL):
+def check_conv2d_backward(student_fn: Callable[..., Any], cases: Optional[Sequence[Case]] = None, seed: int = 0,
+                          max_positions: int = 5, rtol: float = RTOL, atol: float = ATOL) -> CheckReport:
     """Compare ``student_fn(dy, x, w, stride, padding) -> (dx, dw, db)`` with
     ``cnnsim.functional.conv2d_backward``: ``dx (N, C, H, W)``, ``dw (F, C, KH, KW)``, ``db (F,)``.
     """
@@ -507,7 +514,7 @@ class _PoolCase(Case):
         return self.arrays["x"], p["size"], p["stride"], p["padding"]
 
 
-def pool_cases(seed=0):
+def pool_cases(seed: int = 0) -> list[Case]:
     """The lecture's 2x2 pooling (75% dropped), overlapping 3x3/2 pooling (AlexNet), SAME
     padding on odd inputs, all-negative inputs (padding must not win a max), ties."""
     rng = np.random.default_rng(seed)
@@ -604,14 +611,16 @@ def _check_pool(function, kind, student_fn, cases, seed, max_positions, rtol, at
     return _run(function, cases, student_fn, expected, parts, max_positions, rtol, atol)
 
 
-def check_max_pool2d(student_fn, cases=None, seed=0, max_positions=5, rtol=RTOL, atol=ATOL):
+def check_max_pool2d(student_fn: Callable[..., Any], cases: Optional[Sequence[Case]] = None, seed: int = 0,
+                     max_positions: int = 5, rtol: float = RTOL, atol: float = ATOL) -> CheckReport:
     """Compare ``student_fn(x, size, stride, padding) -> y`` with
     ``cnnsim.functional.max_pool2d``: ``x (N, C, H, W) -> y (N, C, H_out, W_out)``."""
     return _check_pool("check_max_pool2d", "max", student_fn, cases, seed, max_positions,
                        rtol, atol)
 
 
-def check_avg_pool2d(student_fn, cases=None, seed=0, max_positions=5, rtol=RTOL, atol=ATOL):
+def check_avg_pool2d(student_fn: Callable[..., Any], cases: Optional[Sequence[Case]] = None, seed: int = 0,
+                     max_positions: int = 5, rtol: float = RTOL, atol: float = ATOL) -> CheckReport:
     """Compare ``student_fn(x, size, stride, padding) -> y`` with
     ``cnnsim.functional.avg_pool2d`` (mean over the real cells only)."""
     return _check_pool("check_avg_pool2d", "avg", student_fn, cases, seed, max_positions,
@@ -625,7 +634,7 @@ class _LRNCase(Case):
         return self.arrays["x"], p["r"], p["k"], p["alpha"], p["beta"]
 
 
-def lrn_cases(seed=0):
+def lrn_cases(seed: int = 0) -> list[Case]:
     """AlexNet's constants, and strong normalization (large alpha) so every mistake shows."""
     rng = np.random.default_rng(seed)
     ramp = np.arange(1, 9, dtype=np.float64).reshape(1, 8, 1, 1) * np.ones((1, 8, 2, 2))
@@ -651,7 +660,8 @@ def _lrn_general(x, lo_off, hi_off, k, alpha, beta, square=True):
     return y
 
 
-def check_lrn(student_fn, cases=None, seed=0, max_positions=5, rtol=RTOL, atol=ATOL):
+def check_lrn(student_fn: Callable[..., Any], cases: Optional[Sequence[Case]] = None, seed: int = 0,
+              max_positions: int = 5, rtol: float = RTOL, atol: float = ATOL) -> CheckReport:
     """Compare ``student_fn(x, r, k, alpha, beta) -> y`` with ``cnnsim.functional.lrn``:
     ``b_i = a_i (k + alpha * sum_{j=max(0, i-r//2)}^{min(i+r//2, C-1)} a_j^2)^(-beta)``."""
     cases = lrn_cases(seed) if cases is None else cases
@@ -713,7 +723,7 @@ def _output_size_mistakes(n, f, s, p):
     return out
 
 
-def check_output_size(student_fn):
+def check_output_size(student_fn: Callable[..., Any]) -> CheckReport:
     """Compare ``student_fn(n, f, s, padding) -> int`` with ``cnnsim.geometry.output_size``
     on the lecture's sizes (5x7 -> 3x4, AlexNet's 227 -> 55 and 224 -> 56, LeNet-5's 32 ->
     28) and a few more. ``padding`` is "valid", "same" or an int.
@@ -721,7 +731,7 @@ def check_output_size(student_fn):
     A mistake is named from the whole table, not one case alone: when two mistakes give
     the same wrong number in a case (ignoring a padding of 1 at stride 2 loses exactly
     one, like forgetting the + 1), the one that explains the most failing cases wins."""
-    table = [(5, 3, 2, "same"), (7, 3, 2, "same"), (227, 11, 4, "valid"), (224, 11, 4, "same"),
+    table: list[tuple[int, int, int, Padding]] = [(5, 3, 2, "same"), (7, 3, 2, "same"), (227, 11, 4, "valid"), (224, 11, 4, "same"),
              (32, 5, 1, "valid"), (28, 2, 2, "valid"), (7, 3, 2, "valid"), (8, 3, 3, "valid"),
              (5, 3, 1, 1), (6, 4, 2, 1), (13, 3, 2, "valid"), (5, 2, 2, "same")]
     report = CheckReport("check_output_size")
@@ -746,7 +756,7 @@ def check_output_size(student_fn):
         lines.append(f"formula: floor(({n} + {pb} + {pa} - {f}) / {s}) + 1 = {want}"
                      if p != "same" else f"formula: ceil({n} / {s}) = {want}")
         report.results.append(res)
-    score = {}
+    score: dict[str, int] = {}
     for _, matches in failing:
         for m in matches:
             score[m] = score.get(m, 0) + 1
