@@ -14,7 +14,7 @@ LEVELS = {
                                                          # npz reading, safe names
     "kernels": 1,
     "functional": 2, "testing": 2,
-    "graph": 3,
+    "graph": 3, "arithmetic": 3,   # the lecture's arithmetic facts and texts (geometry, pools)
     "layers": 4,
     "models": 5,
     "display": 6,          # tables of models and traces (Jupyter); engine's _repr_html_ uses it
