@@ -19,10 +19,13 @@ Output neuron ``(i, j)`` reads input rows ``i*s_h - p_top ... i*s_h - p_top + si
 
 A window lying entirely in padding (impossible with "valid" or "same", possible with
 explicit padding >= size) outputs 0, has argmax -1, and passes no gradient.
+
+``global_avg_pool(x (N, C, H, W)) -> y (N, C)``, ``y[n, c] = mean_{i,j} x[n, c, i, j]``
+(GoogLeNet's and ResNet's head); backward ``dx[n, c, i, j] = dy[n, c] / (H W)``.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..typing import Array, Padding, Size
 import numpy as np
@@ -127,3 +130,22 @@ def avg_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Si
     if count_include_pad and any(win.pads):
         dy = np.ascontiguousarray(dy * real_fraction(win).astype(dy.dtype))
     return kernels_for("pool", _work(x, win)).avg_pool2d_backward(dy, x.shape[2], x.shape[3], *_geom(win))
+
+
+def global_avg_pool(x: Array) -> Array:
+    """``y (N, C)``: the mean of each ``H x W`` map of ``x (N, C, H, W)``."""
+    x = as_float_array(x, "x", "global_avg_pool", 4, "(N, C, H, W)")
+    if x.shape[2] * x.shape[3] == 0:
+        raise ValueError(f"global_avg_pool: maps must not be empty, got x of shape {x.shape}")
+    return kernels_for("pool", x.size).global_avg_pool_forward(x)
+
+
+def global_avg_pool_backward(dy: Array, x_shape: Sequence[int]) -> Array:
+    """``dx`` of shape ``x_shape = (N, C, H, W)``: every input gets ``dy[n, c] / (H W)``."""
+    where = "global_avg_pool_backward"
+    dy = as_float_array(dy, "dy", where, 2, "(N, C)")
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4 or x_shape[:2] != dy.shape or x_shape[2] * x_shape[3] == 0:
+        raise ValueError(f"{where}: dy of shape {dy.shape} does not match x of shape {x_shape} "
+                         "(expected x (N, C, H, W) with dy (N, C))")
+    return kernels_for("pool", dy.size * x_shape[2] * x_shape[3]).global_avg_pool_backward(dy, x_shape[2], x_shape[3])
