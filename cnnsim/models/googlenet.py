@@ -218,7 +218,7 @@ def _reference(net):
         f"more (the lecture's \"10 times fewer\").",
     ]
     if net.aux_heads:
-        modules = [l.path for l in net.walk() if l.kind == "Inception"]
+        modules = [l.path for l in net.walk() if isinstance(l, L.Concat)]
         ordinal = lambda k: f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"  # noqa: E731
         where = ", ".join(f"{k} on {h.tap}" + (f" (the {ordinal(modules.index(h.tap) + 1)} of "
                                                f"the {len(modules)} inception modules)"
