@@ -16,6 +16,11 @@ Padding forms accepted everywhere:
 * ``(p_h, p_w)``                ``p_h`` top and bottom, ``p_w`` left and right.
 * ``(top, bottom, left, right)`` explicit.
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from .typing import IntPair, Padding, Size
 from dataclasses import dataclass
 
 
@@ -35,7 +40,7 @@ def _pair(v, what, where="geometry"):
     return int(a), int(b)
 
 
-def pair(v, what="value", where="geometry"):
+def pair(v: Size, what: str = "value", where: str = "geometry") -> IntPair:
     """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``; validates positive integers (a kernel or
     pool size, a stride)."""
     a, b = _pair(v, what, where)
@@ -44,7 +49,7 @@ def pair(v, what="value", where="geometry"):
     return a, b
 
 
-def pad_amounts(n, f, s, padding):
+def pad_amounts(n: int, f: int, s: int, padding: Padding) -> IntPair:
     """Padding ``(before, after)`` along one axis of length ``n``.
 
     ``padding`` is "valid", "same", an int, or an explicit ``(before, after)``.
@@ -63,11 +68,11 @@ def pad_amounts(n, f, s, padding):
         if len(padding) != 2:
             raise ValueError(f"padding along one axis must be (before, after), got {padding!r}")
         return int(padding[0]), int(padding[1])
-    p = int(padding)
+    p = int(padding)  # type: ignore[arg-type]  # strings and sequences returned above
     return p, p
 
 
-def output_size(n, f, s, padding="valid"):
+def output_size(n: int, f: int, s: int, padding: Padding = "valid") -> int:
     """Output length along one axis: ``floor((n + p_before + p_after - f) / s) + 1``.
 
     ``output_size(7, 3, 2, "same") == 4`` (the lecture's 5x7 -> 3x4 example, columns).
@@ -80,7 +85,8 @@ def output_size(n, f, s, padding="valid"):
     return (padded - f) // s + 1
 
 
-def normalize_padding(padding, in_hw, kernel, stride, where="geometry"):
+def normalize_padding(padding: Padding, in_hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                      where: str = "geometry") -> tuple[int, int, int, int]:
     """Any accepted padding form -> ``(top, bottom, left, right)`` in pixels."""
     (h, w), (fh, fw), (sh, sw) = in_hw, kernel, stride
     if isinstance(padding, str):
@@ -164,7 +170,7 @@ class Window:
         return ([r for r in range(h) if r not in used_r], [c for c in range(w) if c not in used_c])
 
 
-def window_span(i0, i1, f, s, p):
+def window_span(i0: int, i1: int, f: int, s: int, p: int) -> IntPair:
     """Input indices read along one axis by output indices ``i0 .. i1`` of a window layer
     with kernel ``f``, stride ``s`` and before-padding ``p``: ``(i0*s - p, i1*s - p + f - 1)``
     (unpadded coordinates: below 0 or past the end is padding). The lecture's window rule;
@@ -172,7 +178,7 @@ def window_span(i0, i1, f, s, p):
     return i0 * s - p, i1 * s - p + f - 1
 
 
-def rf_through(start, end, jump, f, s, p):
+def rf_through(start: int, end: int, jump: int, f: int, s: int, p: int) -> tuple[int, int, int]:
     """One step of the receptive-field recurrence along one axis: a neuron at index 0 sees
     input-image indices ``start .. end`` and neighbours are ``jump`` apart; after a window
     layer (kernel ``f``, stride ``s``, before-padding ``p``) the neuron at index 0 sees
@@ -182,7 +188,7 @@ def rf_through(start, end, jump, f, s, p):
     return start - p * jump, end + (f - 1 - p) * jump, jump * s
 
 
-def coverage(win):
+def coverage(win: Window) -> list[list[int]]:
     """How many output neurons read each input pixel: an ``H x W`` list of lists of ints.
 
     The tiling of receptive fields (Hubel & Wiesel's local fields): counts above 1 where
@@ -204,7 +210,8 @@ def coverage(win):
     return [[a * b for b in cc] for a in rc]
 
 
-def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
+def window(in_hw: Sequence[int], kernel: Size, stride: Optional[Size] = None, padding: Padding = "valid",
+           where: str = "geometry") -> Window:
     """Validate and resolve a window; raises a one-line ValueError naming ``where``.
 
     ``kernel``/``stride`` are ints or pairs; ``stride`` defaults to the kernel (pooling).
@@ -232,13 +239,13 @@ def window(in_hw, kernel, stride=None, padding="valid", where="geometry"):
     return Window((h, w), (fh, fw), (sh, sw), pads, (oh, ow))
 
 
-def conv_macs(out_shape_chw, kernel, in_channels_per_filter):
+def conv_macs(out_shape_chw: Sequence[int], kernel: Sequence[int], in_channels_per_filter: int) -> int:
     """Multiply-adds of a convolution: ``F * H_out * W_out * f_h * f_w * C``."""
     f, ho, wo = out_shape_chw
     return int(f * ho * wo * kernel[0] * kernel[1] * in_channels_per_filter)
 
 
-def compose_receptive_field(layers_geometry):
+def compose_receptive_field(layers_geometry: Sequence[dict]) -> tuple:
     """Compose (kernel, stride, top/left pad) of stacked layers into the receptive field
     of one output neuron in input coordinates.
 
@@ -255,7 +262,7 @@ def compose_receptive_field(layers_geometry):
             tuple(s for s, _, _ in span))
 
 
-def ceil_div(a, b):
+def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 

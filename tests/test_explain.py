@@ -1,4 +1,4 @@
-"""`cnnsim explain conv|pool` and cnnsim.plotting.arithmetic: the lecture's numbers, the
+"""`cnnsim explain conv|pool`, cnnsim.arithmetic and cnnsim.plotting.arithmetic: the lecture's numbers, the
 pictures written, the pass/drop fraction counted, bad input refused with exit code 2."""
 import json
 import os
@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cnnsim.cli.main import cli
+from cnnsim import arithmetic as AR
 from cnnsim.plotting import arithmetic as A
 
 LECTURE = ["explain", "conv", "--input", "5x7", "--kernel", "3", "--stride", "2", "--padding", "same"]
@@ -20,7 +21,7 @@ def run(args):
 
 # -- the facts ---------------------------------------------------------------------------------
 def test_lecture_example_geometry():
-    f = A.conv_facts((5, 7), 3, 2, "same", neuron=(1, 2))
+    f = AR.conv_facts((5, 7), 3, 2, "same", neuron=(1, 2))
     assert f["output"] == [3, 4]
     assert f["pads"] == {"top": 1, "bottom": 1, "left": 1, "right": 1}
     assert f["padded_input"] == [7, 9]
@@ -38,7 +39,7 @@ def test_every_neuron_follows_the_lecture_formula_in_padded_coordinates():
     # the lecture: neuron (i, j) reads rows i*s_h ... i*s_h + f_h - 1 of the zero-padded input
     for i in range(3):
         for j in range(4):
-            n = A.conv_facts((5, 7), 3, 2, "same", neuron=(i, j))["neuron"]
+            n = AR.conv_facts((5, 7), 3, 2, "same", neuron=(i, j))["neuron"]
             assert n["padded_rows"] == list(range(2 * i, 2 * i + 3))
             assert n["padded_cols"] == list(range(2 * j, 2 * j + 3))
             # corner neurons reach into the zero padding, the middle one does not
@@ -46,9 +47,9 @@ def test_every_neuron_follows_the_lecture_formula_in_padded_coordinates():
 
 
 def test_corner_neuron_reads_padding_and_unused_rows_are_reported():
-    n = A.conv_facts((5, 7), 3, 2, "same", neuron=(0, 0))["neuron"]
+    n = AR.conv_facts((5, 7), 3, 2, "same", neuron=(0, 0))["neuron"]
     assert n["rows"] == [-1, 0, 1] and n["padding_rows"] == [-1] and n["padding_cols"] == [-1]
-    f = A.conv_facts((6, 6), 3, 2, "valid", neuron=(1, 1))
+    f = AR.conv_facts((6, 6), 3, 2, "valid", neuron=(1, 1))
     assert f["output"] == [2, 2] and f["unused"] == {"rows": [5], "cols": [5]}
 
 
@@ -147,7 +148,7 @@ def test_conv_figure_bad_neuron_names_the_function():
 # -- pooling ------------------------------------------------------------------------------------
 def test_pool_2x2_stride_2_passes_25_percent_of_a_tie_free_input(rng):
     x = rng.permutation(16).reshape(4, 4).astype(float)
-    f = A.pool_facts(None, 2, 2, x=x)
+    f = AR.pool_facts(None, 2, 2, x=x)
     assert (f["passed"], f["dropped"], f["fraction_passed"]) == (4, 12, 0.25)
     assert not f["ties"]
     # winners are the brute-force argmax of each window
@@ -162,11 +163,11 @@ def test_pool_fraction_is_counted_not_assumed():
     # overlapping 3x3/2 windows on 5x5 that all share one winner: 1 of 25 inputs passes
     x = np.zeros((5, 5))
     x[2, 2] = 9.0
-    f = A.pool_facts(None, 3, 2, x=x)
+    f = AR.pool_facts(None, 3, 2, x=x)
     assert f["output"] == [2, 2] and f["passed"] == 1 and f["total"] == 25
     assert f["winners"] == [[2, 2]] * 4
     # average pooling: every input inside a window contributes; 2x2/2 on 5x5 misses row/col 4
-    g = A.pool_facts((5, 5), 2, 2, kind="avg")
+    g = AR.pool_facts((5, 5), 2, 2, kind="avg")
     assert g["passed"] == 16 and g["unused"] == {"rows": [4], "cols": [4]}
     assert abs(g["y"][0][0] - np.mean(np.array(g["x"])[:2, :2])) < 1e-12
 

@@ -9,12 +9,12 @@ ROOT = pathlib.Path(cnnsim.__file__).parent
 
 # lowest first; docs/design.md "Layers of the house"
 LEVELS = {
-    "config": 0, "geometry": 0, "_atomic": 0,
+    "config": 0, "geometry": 0, "_atomic": 0, "typing": 0,
     "_lock": 0, "_memory": 0, "_npz": 0, "_text": 0,   # file locks, memory estimates, checked
                                                          # npz reading, safe names
     "kernels": 1,
     "functional": 2, "testing": 2,
-    "graph": 3,
+    "graph": 3, "arithmetic": 3,   # the lecture's arithmetic facts and texts (geometry, pools)
     "layers": 4,
     "models": 5,
     "display": 6,          # tables of models and traces (Jupyter); engine's _repr_html_ uses it

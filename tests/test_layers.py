@@ -153,3 +153,11 @@ def test_wrong_input_names_the_layer():
         net(np.zeros((1, 3, 8, 8), np.float32))
     with pytest.raises(TypeError, match="float32 or float64"):
         net(np.zeros((1, 1, 8, 8), np.int64))
+
+
+def test_concat_kind_says_what_it_is_and_old_name_still_loads():
+    from cnnsim.layers.base import layer_class
+    cat = L.Concat([L.Conv2D(2, 1, name="a"), L.Conv2D(3, 1, name="b")], name="mod")
+    assert cat.kind == "Concat" and cat.title == "Inception"      # tables keep the lecture's name
+    assert layer_class("Concat") is L.Concat
+    assert layer_class("Inception") is L.Concat                  # files written before the rename

@@ -1,7 +1,7 @@
 """``cnnsim explain conv|pool``: the lecture's convolution / pooling arithmetic, in numbers and pictures.
 
-Parses the options, asks :mod:`cnnsim.plotting.arithmetic` for the facts, the text and
-the figures, prints and saves them. Everything is validated before anything is written.
+Parses the options, asks :mod:`cnnsim.arithmetic` for the facts and the text and
+:mod:`cnnsim.plotting.arithmetic` for the figures, prints and saves them. Everything is validated before anything is written.
 """
 import json
 import os
@@ -208,6 +208,7 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
       # cross-correlation (what the network computes) vs convolution (kernel flipped)
       cnnsim explain conv --input 4x4 --kernel 2 --flip
     """
+    from .. import arithmetic as AR
     from ..plotting import arithmetic as A
 
     where = "explain conv"
@@ -222,10 +223,10 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
     html = _check_path(html_path, (".html", ".htm"), "--html")
     win = _geometry(input_hw, kernel, stride, padding, where)
     try:
-        A.check_neuron(win, neuron, where)
+        AR.check_neuron(win, neuron, where)
     except ValueError as e:
         raise click.BadParameter(str(e).replace(f"{where}: ", "", 1), param_hint="--neuron") from None
-    facts = A.conv_facts(input_hw, kernel, stride, padding, neuron, where=where)
+    facts = AR.conv_facts(input_hw, kernel, stride, padding, neuron, where=where)
     if png:
         A.save_figure(A.conv_arithmetic_figure(input_hw, kernel, stride, padding, neuron), png)
     if gif:
@@ -237,7 +238,7 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
     if as_json:
         click.echo(_dumps({**facts, "files": files}))
     else:
-        click.echo(A.conv_explanation(input_hw, kernel, stride, padding, neuron, where=where))
+        click.echo(AR.conv_explanation(input_hw, kernel, stride, padding, neuron, where=where))
     _report_files(files, as_json)
 
 
@@ -350,6 +351,7 @@ def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif,
       # AlexNet's overlapping pooling (3x3, stride 2), as an animated GIF
       cnnsim explain pool --input 7x7 --size 3 --stride 2 --gif pool.gif
     """
+    from .. import arithmetic as AR
     from ..plotting import arithmetic as A
 
     where = "explain pool"
@@ -363,7 +365,7 @@ def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif,
     gif = _check_path(gif, (".gif",), "--gif")
     html = _check_path(html_path, (".html", ".htm"), "--html")
     _geometry(in_hw, size, stride, padding, where)
-    facts = A.pool_facts(in_hw, size, stride, padding, kind, values, seed, where=where)
+    facts = AR.pool_facts(in_hw, size, stride, padding, kind, values, seed, where=where)
     if png:
         A.save_figure(A.pool_figure(in_hw, size, stride, padding, kind, values, seed), png)
     if gif:
@@ -375,5 +377,5 @@ def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif,
     if as_json:
         click.echo(_dumps({**facts, "files": files}))
     else:
-        click.echo(A.pool_explanation(in_hw, size, stride, padding, kind, values, seed, where=where))
+        click.echo(AR.pool_explanation(in_hw, size, stride, padding, kind, values, seed, where=where))
     _report_files(files, as_json)

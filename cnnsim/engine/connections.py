@@ -28,12 +28,21 @@ neurons (``Layer.explain(step, c)``, in ``cnnsim/layers/``); what they give:
 
 Vector layers (``(D,)`` outputs) take ``map`` = the unit and ``row = col = 0``.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import Optional, Protocol, Sequence, Union
 
 import numpy as np
 
 from ..layers.explain import ExplainError, at as _at
-from .trace import TraceError
+from .trace import Step, Trace, TraceError
+
+
+class NeuronOwner(Protocol):
+    """What ``check_neuron`` reads: a Step, or anything with its name and output shape."""
+    name: str
+    output_shape: tuple
 
 
 @dataclass
@@ -45,17 +54,17 @@ class Connections:
     row: int
     col: int
     recorded: float
-    output: float = None
-    rows: list = None
-    cols: list = None
-    channels: list = None            # input maps read
-    inputs: np.ndarray = None        # (C', f_h, f_w) for conv, window (f_h, f_w) for pools
-    padded: np.ndarray = None        # bool (f_h, f_w): True where the window is in padding
-    weights: np.ndarray = None
-    products: np.ndarray = None
-    bias: float = None
-    sum: float = None
-    activation: str = None
+    output: Optional[float] = None
+    rows: Optional[list] = None
+    cols: Optional[list] = None
+    channels: Optional[list] = None            # input maps read
+    inputs: Optional[np.ndarray] = None        # (C', f_h, f_w) for conv, window (f_h, f_w) for pools
+    padded: Optional[np.ndarray] = None        # bool (f_h, f_w): True where the window is in padding
+    weights: Optional[np.ndarray] = None
+    products: Optional[np.ndarray] = None
+    bias: Optional[float] = None
+    sum: Optional[float] = None
+    activation: Optional[str] = None
     details: dict = field(default_factory=dict)
     scale: float = 1.0               # magnitude of what was summed (for the tolerance)
     form: str = "point"              # layout: "patches", "vector", "window", "maps", "point"
@@ -137,14 +146,15 @@ def _plain(v):
     return v
 
 
-def neuron_ranges(shape):
+def neuron_ranges(shape: Sequence[int]) -> str:
     """``"map 0..5, row 0..27, col 0..27"`` for a step output shape (no batch)."""
     if len(shape) == 3:
         return f"map 0..{shape[0] - 1}, row 0..{shape[1] - 1}, col 0..{shape[2] - 1}"
     return f"map (unit) 0..{shape[0] - 1}, row 0, col 0"
 
 
-def check_neuron(step, map, row, col, sample=0, batch=None):
+def check_neuron(step: NeuronOwner, map: int, row: int, col: int, sample: int = 0, batch: Optional[int] = None
+                 ) -> None:
     """One-line ValueError when (sample, map, row, col) is outside ``step``'s output."""
     shp = step.output_shape
     dims = (shp + (1, 1))[:3] if len(shp) == 1 else shp
@@ -166,7 +176,8 @@ def source_name(trace, index):
     return "the input image" if index < 0 else trace.steps[index].name
 
 
-def connections(trace, layer, map, row, col, sample=0):
+def connections(trace: Trace, layer: Union[str, Step], map: int, row: int, col: int, sample: int = 0
+                ) -> Connections:
     """The connections of output neuron ``(map, row, col)`` of ``layer`` for ``sample``."""
     step = trace.step(layer) if isinstance(layer, str) else layer
     check_neuron(step, map, row, col, sample, trace.batch)

@@ -28,6 +28,13 @@ the neuron reads (``connections`` shows the same set).
 of that one neuron with respect to the input image, computed by the layers' own backward
 passes from that neuron down (Luo et al. 2016); its heat map is ``sum_c |grad[c]|``.
 """
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+from ..layers.base import Layer
+from ..typing import Array
+from .trace import Step, Trace
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,10 +57,10 @@ class ReceptiveField:
     right: int
     unclipped: tuple            # (top, bottom, left, right), may run outside the image
     size: tuple                 # (h, w) of the unclipped box
-    jump: tuple                 # (h, w) effective stride, None where paths differ / global
-    start: tuple                # (h, w) unclipped top/left of neuron (0, 0), None likewise
+    jump: Optional[tuple]                 # (h, w) effective stride, None where paths differ / global
+    start: Optional[tuple]                # (h, w) unclipped top/left of neuron (0, 0), None likewise
     image_shape: tuple          # (H, W)
-    map: int = None             # the map asked about (None: every map)
+    map: Optional[int] = None             # the map asked about (None: every map)
 
     @property
     def clipped(self):
@@ -77,7 +84,7 @@ class ReceptiveField:
         return {"top": self.top, "bottom": self.bottom, "left": self.left, "right": self.right}
 
 
-def receptive_field(trace, layer, *neuron):
+def receptive_field(trace: Trace, layer: Union[str, Step], *neuron: int) -> ReceptiveField:
     """The theoretical receptive field of neuron ``(map, row, col)`` of ``layer``; with two
     numbers ``(row, col)``, of that position in every map (the union over the maps)."""
     if len(neuron) == 3:
@@ -129,7 +136,7 @@ def _union_summary(fields):
     return type(fields)([acc]).summary(0)
 
 
-def field_summary(trace, layer):
+def field_summary(trace: Trace, layer: Union[str, Step]) -> Any:
     """``MapFields`` of ``layer``'s output maps (see ``cnnsim.layers.fields``)."""
     step = trace.step(layer) if isinstance(layer, str) else layer
     return map_fields(trace.steps, step.index)[step.index]
@@ -152,7 +159,8 @@ class EffectiveRF:
         return int(r.min()), int(r.max()), int(c.min()), int(c.max())
 
 
-def effective_receptive_field(net, x, layer, map, row, col, sample=0):
+def effective_receptive_field(net: Layer, x: Array, layer: str, map: int, row: int, col: int, sample: int = 0
+                              ) -> EffectiveRF:
     """Gradient of output neuron ``(map, row, col)`` of ``layer`` with respect to the input
     image ``x[sample]`` (``x (N, C, H, W)`` or one image ``(C, H, W)``), by the backward
     passes of the layers from that neuron down. Layer gradients are left as they were."""
@@ -174,7 +182,7 @@ def effective_receptive_field(net, x, layer, map, row, col, sample=0):
 
     class _S:  # the shape facts check_neuron needs
         name, output_shape = layer, shp
-    check_neuron(_S, map, row, col)
+    check_neuron(_S(), map, row, col)
     dy = np.zeros_like(y)
     if y.ndim == 2:
         dy[0, map] = 1

@@ -11,16 +11,23 @@ the network's graph (``cnnsim.graph``) in execution order and runs the next one 
 asked, through the same observer that ``record`` uses, so a stepped trace equals a
 recorded one. ``all_outputs``: a ``Model``'s extra outputs are stepped too.
 """
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from ..layers.base import Layer
+from ..typing import Array
 import numpy as np
 
 from ..graph import graph_of
 from ..layers.base import observe
-from .trace import Recorder, Trace, expand_names
+from .trace import Recorder, Step, Trace, expand_names
 
 
 class Stepper:
-    def __init__(self, net, x, light=False, keep=None, breakpoints=(), model=None,
-                 all_outputs=False):
+    def __init__(self, net: Layer, x: Array, light: bool = False, keep: Optional[Iterable[str]] = None,
+                 breakpoints: Iterable[str] = (), model: Optional[str] = None,
+                 all_outputs: bool = False) -> None:
         x = np.asarray(x)
         net._check_input(x)
         self.net = net
@@ -37,10 +44,10 @@ class Stepper:
         self.graph.begin()
         self._op = 0              # position in _order of the next node to run
         self._given = 0           # steps handed out so far
-        self.breakpoints = set()
+        self.breakpoints: set[str] = set()
         for b in breakpoints:
             self.break_at(b)
-        self.output = None
+        self.output: Any = None
 
     # ---- state -----------------------------------------------------------------------
     @property
@@ -70,7 +77,7 @@ class Stepper:
                            f"{', '.join(self._names)}") from None
 
     # ---- moving ----------------------------------------------------------------------
-    def next(self):
+    def next(self) -> Step:
         """Run (if needed) and return the next Step; ``StopIteration`` at the end."""
         if self.done:
             raise StopIteration("the forward pass is complete")
@@ -95,7 +102,7 @@ class Stepper:
     def __iter__(self):
         return self
 
-    def run_to(self, name):
+    def run_to(self, name: str) -> Optional[Step]:
         """Step until the layer ``name`` (a container: its last leaf) has run; returns its
         Step. Raises KeyError for unknown names and ValueError if it has already run."""
         target = self._leaves_of(name)[-1]
@@ -108,14 +115,14 @@ class Stepper:
             step = self.next()
         return step
 
-    def break_at(self, name):
+    def break_at(self, name: str) -> None:
         """Stop ``run()`` after the layer ``name`` (a container: after its last leaf)."""
         self.breakpoints.add(self._leaves_of(name)[-1])
 
-    def clear_break(self, name):
+    def clear_break(self, name: str) -> None:
         self.breakpoints.discard(self._leaves_of(name)[-1])
 
-    def run(self):
+    def run(self) -> Optional[Step]:
         """Step to the next breakpoint, or to the end; returns the last Step run (None if
         nothing was left)."""
         step = None
@@ -133,7 +140,7 @@ class Stepper:
         self.finish()
         return backward(self.trace, self.net, label)
 
-    def finish(self):
+    def finish(self) -> Trace:
         """Run to the end (ignoring breakpoints); returns the Trace."""
         while not self.done:
             self.next()

@@ -21,6 +21,12 @@ shortcut) does not confuse it. **Light mode** (``light=True``) keeps only statis
 ``keep=[names]`` it keeps the arrays of just those layers (a container name keeps all its
 leaves). Enough is kept to answer ``connections`` and ``receptive_field`` without re-running.
 """
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from ..layers.base import Layer
+from ..typing import Array
 import json
 import pathlib
 from dataclasses import dataclass, field
@@ -63,22 +69,22 @@ class Step:
     index: int
     name: str                       # qualified path, e.g. "inception_3a/b2/3x3"
     kind: str                       # "Conv2D", "MaxPool2D", ...
-    input_shape: object             # tuple, or list of tuples for merge leaves
+    input_shape: Any                # tuple, or list of tuples for merge leaves
     output_shape: tuple
-    geometry: dict = None           # {"kernel", "stride", "padding" (t, b, l, r)} or None
-    activation: str = None          # function applied at the end of this layer, or None
+    geometry: Optional[dict] = None           # {"kernel", "stride", "padding" (t, b, l, r)} or None
+    activation: Optional[str] = None          # function applied at the end of this layer, or None
     stats: dict = field(default_factory=dict)
     seconds: float = 0.0
     sources: list = field(default_factory=list)
     facts: dict = field(default_factory=dict)      # layer settings (JSON), e.g. LRN's r, k
-    x: object = None                # input array (N, ...), list for merges, None when light
-    y: object = None                # output array (N, ...), None when light
+    x: Any = None                # input array (N, ...), list for merges, None when light
+    y: Any = None                # output array (N, ...), None when light
     params: dict = field(default_factory=dict)     # "w", "b", "table", BN buffers ...
-    grad_y: object = None           # dL/dy after record_backward (None when light)
-    grad_x: object = None           # dL/dx (list for merges)
+    grad_y: Any = None           # dL/dy after record_backward (None when light)
+    grad_x: Any = None           # dL/dx (list for merges)
     grad_params: dict = field(default_factory=dict)
-    grad_stats: dict = None         # {"y": {...}, "x": {...}, "w": {...}} norms etc.
-    layer: object = None            # the Layer (None for a loaded trace)
+    grad_stats: Optional[dict] = None         # {"y": {...}, "x": {...}, "w": {...}} norms etc.
+    layer: Optional[Layer] = None            # the Layer (None for a loaded trace)
 
     @property
     def kept(self):
@@ -206,8 +212,8 @@ class Trace:
     model: str
     input_shape: tuple
     steps: list = field(default_factory=list)
-    input: object = None
-    output: object = None
+    input: Optional[object] = None
+    output: Optional[object] = None
     meta: dict = field(default_factory=dict)
 
     def __len__(self):
@@ -489,17 +495,18 @@ def _check_loaded(tr):
                                  f"{getattr(a, 'dtype', type(a).__name__)}")
 
 
-def expand_names(net, names):
+def expand_names(net: Layer, names: Iterable[str]) -> set[str]:
     """Leaf paths named by ``names`` (a container name stands for all its leaves); unknown
     names raise a one-line KeyError listing the valid ones."""
-    out = set()
+    out: set[str] = set()
     for n in names:
-        layer = net.find(n) if hasattr(net, "find") else None
+        layer: Any = net.find(n) if hasattr(net, "find") else None
         out.update(l.path for l in layer.leaves())
     return out
 
 
-def record(net, x, light=False, keep=None, model=None, training=False, all_outputs=False):
+def record(net: Layer, x: Array, light: bool = False, keep: Optional[Iterable[str]] = None,
+           model: Optional[str] = None, training: bool = False, all_outputs: bool = False) -> Trace:
     """Run ``net(x)`` once while recording every leaf call; returns the ``Trace``.
 
     ``light=True``: statistics only (no arrays); ``keep=[names]``: arrays only for those
@@ -513,6 +520,6 @@ def record(net, x, light=False, keep=None, model=None, training=False, all_outpu
                      "training": bool(training)})
     rec = Recorder(tr, keep_set, light, graph_of(net))
     with observe(rec):
-        y = net.forward_all(x, training) if all_outputs else net(x, training)
+        y = net.forward_all(x, training) if all_outputs else net(x, training)  # type: ignore[attr-defined]  # Model only
     rec.finish(y)
     return tr

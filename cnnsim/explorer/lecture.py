@@ -38,7 +38,7 @@ def conv_page(input_hw, kernel, stride=(1, 1), padding="valid", neuron=(0, 0), s
 
 def pool_page(input_hw, size, stride=None, padding="valid", kind="max", values=None, seed=0):
     """A pooling layer on the values of ``cnnsim explain pool`` (given or seeded)."""
-    from ..plotting.arithmetic import _pool_input
+    from ..arithmetic import _pool_input
     x = _pool_input(input_hw, values, seed, "explain pool")
     cls = L.MaxPool2D if kind == "max" else L.AvgPool2D
     layer = cls(tuple(size), stride=None if stride is None else tuple(stride), padding=padding,

@@ -7,7 +7,7 @@ of the inputs (``dx, dw, db``).
 """
 from .conv import conv2d, conv2d_backward  # noqa: F401
 from .pool import (max_pool2d, max_pool2d_backward, max_pool2d_argmax,  # noqa: F401
-                   avg_pool2d, avg_pool2d_backward)
+                   avg_pool2d, avg_pool2d_backward, global_avg_pool, global_avg_pool_backward)
 from .lrn import lrn, lrn_backward  # noqa: F401
 from .dense import dense, dense_backward, flatten, flatten_backward  # noqa: F401
 from .activations import (ACTIVATIONS, activation_backward, activation_forward, relu,  # noqa: F401
@@ -17,5 +17,4 @@ from .activations import (ACTIVATIONS, activation_backward, activation_forward, 
 from .losses import softmax_cross_entropy, softmax_cross_entropy_backward  # noqa: F401
 from .dropout import dropout, dropout_backward  # noqa: F401
 from .normalization import BatchNormCache, batch_norm, batch_norm_backward  # noqa: F401
-from .merge import (add, add_backward, depth_concat, depth_concat_backward,  # noqa: F401
-                    global_avg_pool, global_avg_pool_backward)
+from .merge import add, add_backward, depth_concat, depth_concat_backward  # noqa: F401

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import config, to_host  # noqa: F401  (to_host: the one definition, cnnsim.to_host)
 
-_CPU = {}
+_CPU: dict = {}
 
 
 def kernels_for(family, work=None):

@@ -14,6 +14,11 @@ Note which backward takes the input ``x`` and which the output ``y``: each uses 
 its derivative is cheapest in. ``activation_backward(name, dy, x, y)`` dispatches, so a
 layer can keep both and not care. The subgradient of relu at exactly 0 is taken as 0.
 """
+from __future__ import annotations
+
+from typing import Optional
+
+from ..typing import Array
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
 
@@ -37,61 +42,61 @@ def _k(a, per=1):
     return kernels_for("activations", a.size * per)
 
 
-def relu(x):
+def relu(x: Array) -> Array:
     """``max(x, 0)`` element-wise."""
     x = _one(x, "x", "relu")
     return _k(x).relu_forward(x)
 
 
-def relu_backward(dy, x):
+def relu_backward(dy: Array, x: Array) -> Array:
     """``dx = dy`` where the pre-activation ``x > 0``, else 0."""
     dy, x = _pair(dy, x, "x", "relu_backward")
     return _k(dy).relu_backward(dy, x)
 
 
-def sigmoid(x):
+def sigmoid(x: Array) -> Array:
     """``1 / (1 + exp(-x))``, computed without overflow for any |x|."""
     x = _one(x, "x", "sigmoid")
     return _k(x, 8).sigmoid_forward(x)
 
 
-def sigmoid_backward(dy, y):
+def sigmoid_backward(dy: Array, y: Array) -> Array:
     """``dx = dy * y * (1 - y)`` from the output ``y``."""
     dy, y = _pair(dy, y, "y", "sigmoid_backward")
     return _k(dy).sigmoid_backward(dy, y)
 
 
-def tanh(x):
+def tanh(x: Array) -> Array:
     """``tanh(x)`` element-wise."""
     x = _one(x, "x", "tanh")
     return _k(x, 8).tanh_forward(x)
 
 
-def tanh_backward(dy, y):
+def tanh_backward(dy: Array, y: Array) -> Array:
     """``dx = dy * (1 - y^2)`` from the output ``y``."""
     dy, y = _pair(dy, y, "y", "tanh_backward")
     return _k(dy).tanh_backward(dy, y)
 
 
-def scaled_tanh(x):
+def scaled_tanh(x: Array) -> Array:
     """LeNet-5's squashing function ``1.7159 tanh(2x/3)`` (LeCun et al. 1998)."""
     x = _one(x, "x", "scaled_tanh")
     return _k(x, 8).scaled_tanh_forward(x)
 
 
-def scaled_tanh_backward(dy, x):
+def scaled_tanh_backward(dy: Array, x: Array) -> Array:
     """``dx = dy * 1.7159 * (2/3) * (1 - tanh(2x/3)^2)`` from the pre-activation ``x``."""
     dy, x = _pair(dy, x, "x", "scaled_tanh_backward")
     return _k(dy, 8).scaled_tanh_backward(dy, x)
 
 
-def softmax(x):
+def softmax(x: Array) -> Array:
     """Row-wise softmax of ``x (N, K)`` (the row max is subtracted first)."""
     x = _one(x, "x", "softmax", 2, "(N, K)")
     return _k(x, 8).softmax_forward(x)
 
 
-def softmax_backward(dy, y):
+def softmax_backward(dy: Array, y: Array) -> Array:
     """``dx = y * (dy - sum_k dy y)`` row by row, from the output ``y (N, K)``."""
     dy, y = _pair(dy, y, "y", "softmax_backward", 2, "(N, K)")
     return _k(dy).softmax_backward(dy, y)
@@ -134,7 +139,7 @@ def _check_name(name, where):
     return name.lower()
 
 
-def activation_forward(name, x):
+def activation_forward(name: Optional[str], x: Array) -> Array:
     """Apply the activation ``name`` (one of ``ACTIVATIONS``; ``"linear"``/None = identity)."""
     name = _check_name(name, "activation_forward")
     if name == "linear":
@@ -142,7 +147,7 @@ def activation_forward(name, x):
     return _FORWARD[name](x)
 
 
-def activation_backward(name, dy, x, y):
+def activation_backward(name: Optional[str], dy: Array, x: Optional[Array], y: Optional[Array]) -> Array:
     """Gradient of ``activation_forward(name, x) = y``: ``x`` is the pre-activation and ``y``
     the output; only the one the derivative needs must be given (the other may be None)."""
     where = "activation_backward"

@@ -8,11 +8,16 @@ with ``xp`` the zero-padded input (see ``cnnsim.geometry`` for the padding forms
 ``connections (F, C)`` bool restricts which input maps each filter reads
 (LeNet-5's C3 table; grouped convolution as in the two-GPU AlexNet).
 """
+from __future__ import annotations
+
+from typing import Optional
+
+from ..typing import Array, Padding, Size
 import numpy as np
 
 from .. import geometry
 from ..kernels import conv as K
-from ..kernels import conv_direct
+from ..kernels.conv import direct as _definition
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
 
@@ -30,7 +35,7 @@ def _prepare(x, w, stride, padding, connections, where, x_name="x"):
     return x, w, win, mask
 
 
-def connection_mask(connections, f, c, where="conv2d"):
+def connection_mask(connections: Optional[Array], f: int, c: int, where: str = "conv2d") -> Optional[Array]:
     """``connections`` (bool (F, C) or None) -> uint8 (F, C) table for the kernels."""
     if connections is None:
         return np.ones((f, c), dtype=np.uint8)
@@ -43,16 +48,23 @@ def connection_mask(connections, f, c, where="conv2d"):
     return np.ascontiguousarray(m.astype(np.uint8))
 
 
+class _Definition:
+    """The definition loops (``kernels/conv/direct.py``) under the kernel names used here."""
+    conv2d_forward = staticmethod(_definition.forward)
+    conv2d_backward_input = staticmethod(_definition.backward_input)
+    conv2d_backward_weight = staticmethod(_definition.backward_weight)
+
+
 def _finite_or_direct(k, *arrays):
     """The kernels to use: ``k`` (the fast ones) when every array is finite, else the
-    direct definition (``kernels.conv_direct``: the fast kernels multiply padding and
-    disconnected weights by 0, and 0 * inf is NaN). One pass over the arrays per call; on
-    the cuda target (device arrays) the fast kernels are used as they are."""
+    definition loops (the fast kernels multiply padding and disconnected weights by 0, and
+    0 * inf is NaN). One pass over the arrays per call; on the cuda target (device arrays)
+    the fast kernels are used as they are."""
     if any(hasattr(a, "copy_to_host") for a in arrays):
         return k
-    if all(conv_direct.all_finite(a) for a in arrays):
+    if all(_definition.all_finite(a) for a in arrays):
         return k
-    return conv_direct
+    return _Definition
 
 
 def _work(x, w, win):
@@ -60,7 +72,8 @@ def _work(x, w, win):
     return x.shape[0] * w.size * win.out_hw[0] * win.out_hw[1] // 5
 
 
-def conv2d(x, w, b=None, stride=1, padding="valid", connections=None):
+def conv2d(x: Array, w: Array, b: Optional[Array] = None, stride: Size = 1, padding: Padding = "valid",
+           connections: Optional[Array] = None) -> Array:
     """Direct 2-D convolution. ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)`` or None.
 
     Returns ``y (N, F, H_out, W_out)`` with ``H_out = floor((H + p_top + p_bottom - KH)/s_h) + 1``.
@@ -77,7 +90,8 @@ def conv2d(x, w, b=None, stride=1, padding="valid", connections=None):
     return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads)
 
 
-def conv2d_backward(dy, x, w, stride=1, padding="valid", connections=None):
+def conv2d_backward(dy: Array, x: Array, w: Array, stride: Size = 1, padding: Padding = "valid",
+                    connections: Optional[Array] = None) -> tuple[Array, Array, Array]:
     """Gradients of ``conv2d``: returns ``(dx (N, C, H, W), dw (F, C, KH, KW), db (F,))``.
 
     ``dx = full correlation of dy with the flipped kernel`` (cut to the unpadded input),

@@ -11,6 +11,11 @@ The kernels do not call BLAS, so results are identical for any thread count.
 ``x[n, c, i, j]`` (channels-first, as PyTorch's ``nn.Flatten``; Keras with
 channels-last orders the same numbers differently).
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from ..typing import Array
 import numpy as np
 
 from ._check import as_float_array, check_shape, same_dtype
@@ -32,7 +37,7 @@ def _prepare(x, w, where, x_name="x"):
     return x, w
 
 
-def dense(x, w, b=None):
+def dense(x: Array, w: Array, b: Optional[Array] = None) -> Array:
     """``y (N, D_out) = x (N, D_in) @ w (D_in, D_out) + b (D_out,)``; ``b=None`` means no bias."""
     where = "dense"
     x, w = _prepare(x, w, where)
@@ -45,7 +50,7 @@ def dense(x, w, b=None):
     return kernels_for("dense", _work(x, w)).dense_forward(x, w, b)
 
 
-def dense_backward(dy, x, w):
+def dense_backward(dy: Array, x: Array, w: Array) -> tuple[Array, Array, Array]:
     """Gradients of ``dense``: ``(dx (N, D_in), dw (D_in, D_out), db (D_out,))``.
 
     ``dx = dy w^T``, ``dw = x^T dy``, ``db = sum_n dy[n]``.
@@ -61,7 +66,7 @@ def dense_backward(dy, x, w):
     return dx, dw, db
 
 
-def flatten(x):
+def flatten(x: Array) -> Array:
     """``x (N, ...) -> y (N, D)`` with ``D`` the product of the other axes (C order).
 
     Returns a view when ``x`` is C-contiguous (no copy, no kernel: the order of the numbers
@@ -73,7 +78,7 @@ def flatten(x):
     return x.reshape(x.shape[0], -1)
 
 
-def flatten_backward(dy, x_shape):
+def flatten_backward(dy: Array, x_shape: Sequence[int]) -> Array:
     """``dy (N, D) -> dx`` of shape ``x_shape`` (the inverse reshape)."""
     where = "flatten_backward"
     dy = as_float_array(dy, "dy", where, 2, "(N, D)")

@@ -11,6 +11,11 @@ At inference (``training=False``) or with ``rate == 0`` dropout is the identity:
 ``(x, None)``. The mask is drawn in NumPy from the seeded Generator, so the same seed
 gives the same mask on every machine; the kernel only multiplies.
 """
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from ..typing import Array
 import numpy as np
 
 from ._check import as_float_array, check_shape, finite_number, same_dtype
@@ -26,7 +31,8 @@ def _generator(rng, where):
                     f"got {type(rng).__name__}")
 
 
-def dropout(x, rate, rng, training=True):
+def dropout(x: Array, rate: float, rng: Union[np.random.Generator, int], training: bool = True
+            ) -> tuple[Array, Optional[Array]]:
     """``(y, mask)``: ``y = x * mask`` with ``mask`` of ``x``'s shape and dtype (0 or 1/(1-rate)).
 
     ``rng`` is a ``numpy.random.Generator`` (advanced by the draw) or an int seed.
@@ -47,7 +53,7 @@ def dropout(x, rate, rng, training=True):
     return kernels_for("merge", x.size).multiply(x, mask), mask
 
 
-def dropout_backward(dy, mask):
+def dropout_backward(dy: Array, mask: Optional[Array]) -> Array:
     """``dx = dy * mask`` (``mask`` None, i.e. identity forward, gives ``dy`` back)."""
     where = "dropout_backward"
     dy = as_float_array(dy, "dy", where)

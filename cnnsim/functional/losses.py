@@ -8,6 +8,9 @@
 Fusing the softmax with the logarithm avoids ``log(0)`` and ``exp`` overflow: logits of
 1000 are fine.
 """
+from __future__ import annotations
+
+from ..typing import Array
 import numpy as np
 
 from ._check import as_float_array
@@ -26,7 +29,7 @@ def _labels(labels, n, k, where):
     return np.ascontiguousarray(lab, dtype=np.int64)
 
 
-def softmax_cross_entropy(logits, labels):
+def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[float, Array]:
     """``(loss, probs)``: the mean cross-entropy (a Python float) and ``softmax(logits) (N, K)``."""
     where = "softmax_cross_entropy"
     z = as_float_array(logits, "logits", where, 2, "(N, K)")
@@ -37,7 +40,7 @@ def softmax_cross_entropy(logits, labels):
     return float(loss), probs
 
 
-def softmax_cross_entropy_backward(probs, labels):
+def softmax_cross_entropy_backward(probs: Array, labels: Array) -> Array:
     """``dlogits (N, K) = (probs - onehot(labels)) / N``, from the forward's ``probs``."""
     where = "softmax_cross_entropy_backward"
     p = as_float_array(probs, "probs", where, 2, "(N, K)")

@@ -18,6 +18,9 @@ i.e. a window of ``r + 1`` maps (TensorFlow's ``depth_radius = r//2`` still matc
 PyTorch's even ``size`` windows are lopsided and do not). ``k > 0`` and ``alpha >= 0``
 keep the base of the power positive; ``beta`` is any finite number.
 """
+from __future__ import annotations
+
+from ..typing import Array
 from ._check import as_float_array, check_shape, finite_number, positive_int, same_dtype
 from ._dispatch import kernels_for
 
@@ -30,7 +33,7 @@ def _params(r, k, alpha, beta, where):
     return r, k, alpha, beta
 
 
-def lrn(x, r=5, k=2.0, alpha=1e-4, beta=0.75):
+def lrn(x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75) -> Array:
     """Local response normalization across maps: ``x (N, C, H, W) -> y (N, C, H, W)``,
     ``y_i = x_i (k + alpha * sum_{|j - i| <= r//2, 0 <= j < C} x_j^2)^(-beta)``."""
     where = "lrn"
@@ -39,7 +42,8 @@ def lrn(x, r=5, k=2.0, alpha=1e-4, beta=0.75):
     return kernels_for("lrn", 20 * x.size).lrn_forward(x, r, k, alpha, beta)
 
 
-def lrn_backward(dy, x, r=5, k=2.0, alpha=1e-4, beta=0.75):
+def lrn_backward(dy: Array, x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4,
+                 beta: float = 0.75) -> Array:
     """Gradient of ``lrn``: ``dx (N, C, H, W)``. With ``s_i`` the base of the power,
 
     ``dx_j = dy_j s_j^(-beta) - 2 alpha beta a_j sum_{i: |i - j| <= r//2} dy_i a_i s_i^(-beta-1)``.

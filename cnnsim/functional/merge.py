@@ -1,12 +1,15 @@
-"""Joining and reducing maps: add (skip connection), depth concatenation (inception),
-global average pooling. Validate once, call the kernels.
+"""Joining maps: add (skip connection), depth concatenation (inception). Validate once,
+call the kernels. (Global average pooling is pooling: ``functional.pool``.)
 
     add(a, b) = a + b                          add_backward(dy) = (dy, dy)
     depth_concat([x_0 (N, C_0, H, W), ...]) -> (N, C_0 + C_1 + ..., H, W)
         branch i occupies channels sum_{j<i} C_j ... + C_i - 1; backward slices dy back
-    global_avg_pool(x (N, C, H, W)) -> y (N, C),  y[n, c] = mean_{i,j} x[n, c, i, j]
-        backward: dx[n, c, i, j] = dy[n, c] / (H W)
 """
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..typing import Array
 from ._check import as_float_array, same_dtype
 from ._dispatch import copy, empty, kernels_for
 
@@ -17,7 +20,7 @@ def _k(work=None):
     return kernels_for("merge", work)
 
 
-def add(a, b):
+def add(a: Array, b: Array) -> Array:
     """``a + b`` for arrays of exactly the same shape and dtype (no broadcasting)."""
     where = "add"
     a = as_float_array(a, "a", where)
@@ -29,13 +32,13 @@ def add(a, b):
     return _k(a.size).add(a, b)
 
 
-def add_backward(dy):
+def add_backward(dy: Array) -> tuple[Array, Array]:
     """``(da, db) = (dy, dy)``, as two independent arrays (safe to modify either)."""
     dy = as_float_array(dy, "dy", "add_backward")
     return copy(dy), copy(dy)
 
 
-def depth_concat(xs):
+def depth_concat(xs: Sequence[Array]) -> Array:
     """Concatenate ``xs``, a list of ``(N, C_i, H, W)``, along channels: ``(N, sum C_i, H, W)``."""
     where = "depth_concat"
     if isinstance(xs, np.ndarray) or not isinstance(xs, (list, tuple)) or len(xs) == 0:
@@ -58,7 +61,7 @@ def depth_concat(xs):
     return y
 
 
-def depth_concat_backward(dy, channels):
+def depth_concat_backward(dy: Array, channels: Sequence[int]) -> list[Array]:
     """Split ``dy (N, sum C_i, H, W)`` back into the branches: a list of ``(N, C_i, H, W)``."""
     where = "depth_concat_backward"
     dy = as_float_array(dy, "dy", where, 4, "(N, C, H, W)")
@@ -74,22 +77,3 @@ def depth_concat_backward(dy, channels):
         out.append(k.take_channels(dy, c0, c))
         c0 += c
     return out
-
-
-def global_avg_pool(x):
-    """``y (N, C)``: the mean of each ``H x W`` map of ``x (N, C, H, W)``."""
-    x = as_float_array(x, "x", "global_avg_pool", 4, "(N, C, H, W)")
-    if x.shape[2] * x.shape[3] == 0:
-        raise ValueError(f"global_avg_pool: maps must not be empty, got x of shape {x.shape}")
-    return _k(x.size).global_avg_pool_forward(x)
-
-
-def global_avg_pool_backward(dy, x_shape):
-    """``dx`` of shape ``x_shape = (N, C, H, W)``: every input gets ``dy[n, c] / (H W)``."""
-    where = "global_avg_pool_backward"
-    dy = as_float_array(dy, "dy", where, 2, "(N, C)")
-    x_shape = tuple(int(s) for s in x_shape)
-    if len(x_shape) != 4 or x_shape[:2] != dy.shape or x_shape[2] * x_shape[3] == 0:
-        raise ValueError(f"{where}: dy of shape {dy.shape} does not match x of shape {x_shape} "
-                         "(expected x (N, C, H, W) with dy (N, C))")
-    return _k(dy.size * x_shape[2] * x_shape[3]).global_avg_pool_backward(dy, x_shape[2], x_shape[3])

@@ -28,6 +28,9 @@ gradient flows through the batch mean and variance,
 in inference the statistics are constants, ``dx = gamma dy / sqrt(running_var + eps)``.
 Both give ``dgamma = sum dy x_hat`` and ``dbeta = sum dy`` (per channel).
 """
+from __future__ import annotations
+
+from ..typing import Array
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +65,8 @@ def _running(a, name, c, where):
     return a
 
 
-def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9, eps=1e-5):
+def batch_norm(x: Array, gamma: Array, beta: Array, running_mean: Array, running_var: Array,
+               training: bool, momentum: float = 0.9, eps: float = 1e-5) -> tuple[Array, BatchNormCache]:
     """``(y, cache)``; ``y`` has ``x``'s shape. See the module docstring for the formulas."""
     where = "batch_norm"
     x = as_float_array(x, "x", where)
@@ -104,7 +108,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.9
     return y.reshape(x.shape), cache
 
 
-def batch_norm_backward(dy, cache):
+def batch_norm_backward(dy: Array, cache: BatchNormCache) -> tuple[Array, Array, Array]:
     """``(dx, dgamma (C,), dbeta (C,))`` for the mode recorded in ``cache``."""
     where = "batch_norm_backward"
     if not isinstance(cache, BatchNormCache):

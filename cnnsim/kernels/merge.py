@@ -1,5 +1,5 @@
-"""Kernels that join or reduce maps: element-wise add and multiply, depth concatenation,
-global average pooling.
+"""Kernels that join maps: element-wise add and multiply, depth concatenation (global
+average pooling lives with pooling, in ``kernels.pool``).
 
 Arrays in, arrays out; no validation (``cnnsim.functional.merge`` validates once).
 
@@ -7,8 +7,6 @@ Arrays in, arrays out; no validation (``cnnsim.functional.merge`` validates once
     multiply(a, b)       y = a * b                  (dropout applies its mask with it)
     copy_channels(dst, src, c0)   dst[:, c0:c0+C_i] = src       (depth concatenation)
     take_channels(src, c0, c)     src[:, c0:c0+c] as a new array (its backward)
-    global_avg_pool_forward(x)    y[n, c] = (1/(H W)) sum_{i,j} x[n, c, i, j]
-    global_avg_pool_backward(dy, h, w)   dx[n, c, i, j] = dy[n, c] / (H W)
 
 Every output element is written by one prange iteration (sums in a fixed order), so
 results do not depend on the thread count.
@@ -59,36 +57,3 @@ def take_channels(src, c0, c):
         k = t % c
         out[n, k] = src[n, c0 + k]
     return out
-
-
-@njit(cache=True, parallel=True)
-def global_avg_pool_forward(x):
-    """``y (N, C)``: the mean of each map of ``x (N, C, H, W)``, summed row by row."""
-    n_, c_, h_, w_ = x.shape
-    y = np.empty((n_, c_), dtype=x.dtype)
-    inv = 1.0 / (h_ * w_)
-    for t in prange(n_ * c_):
-        n = t // c_
-        c = t % c_
-        s = 0.0
-        for i in range(h_):
-            for j in range(w_):
-                s += x[n, c, i, j]
-        y[n, c] = s * inv
-    return y
-
-
-@njit(cache=True, parallel=True)
-def global_avg_pool_backward(dy, h, w):
-    """``dx (N, C, H, W)``: each input of a map gets ``dy[n, c] / (H W)``."""
-    n_, c_ = dy.shape
-    dx = np.empty((n_, c_, h, w), dtype=dy.dtype)
-    inv = 1.0 / (h * w)
-    for t in prange(n_ * c_):
-        n = t // c_
-        c = t % c_
-        g = dy[n, c] * inv
-        for i in range(h):
-            for j in range(w):
-                dx[n, c, i, j] = g
-    return dx

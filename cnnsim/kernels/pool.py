@@ -27,6 +27,11 @@ padding of ``>= kernel`` can. Such a window outputs 0 and sends no gradient anyw
 Parallel over the ``N*C`` maps: each map is owned by one thread, so backward's
 accumulation for overlapping windows (stride < size, e.g. AlexNet's 3x3/2) is race-free,
 and the summation order is fixed: results do not depend on the thread count.
+
+Global average pooling (one window covering the whole map):
+
+    global_avg_pool_forward(x)    y[n, c] = (1/(H W)) sum_{i,j} x[n, c, i, j]
+    global_avg_pool_backward(dy, h, w)   dx[n, c, i, j] = dy[n, c] / (H W)
 """
 import numpy as np
 from numba import njit, prange
@@ -199,4 +204,38 @@ def avg_pool2d_backward(dy, in_h, in_w, kh, kw, sh, sw, top, bottom, left, right
                 for u in range(u0, u1):
                     for v in range(v0, v1):
                         dp[r0 + u, c0 + v] += g
+    return dx
+
+
+# ---- global average pooling (GoogLeNet's and ResNet's head) ----------------------------
+@njit(cache=True, parallel=True)
+def global_avg_pool_forward(x):
+    """``y (N, C)``: the mean of each map of ``x (N, C, H, W)``, summed row by row."""
+    n_, c_, h_, w_ = x.shape
+    y = np.empty((n_, c_), dtype=x.dtype)
+    inv = 1.0 / (h_ * w_)
+    for t in prange(n_ * c_):
+        n = t // c_
+        c = t % c_
+        s = 0.0
+        for i in range(h_):
+            for j in range(w_):
+                s += x[n, c, i, j]
+        y[n, c] = s * inv
+    return y
+
+
+@njit(cache=True, parallel=True)
+def global_avg_pool_backward(dy, h, w):
+    """``dx (N, C, H, W)``: each input of a map gets ``dy[n, c] / (H W)``."""
+    n_, c_ = dy.shape
+    dx = np.empty((n_, c_, h, w), dtype=dy.dtype)
+    inv = 1.0 / (h * w)
+    for t in prange(n_ * c_):
+        n = t // c_
+        c = t % c_
+        g = dy[n, c] * inv
+        for i in range(h):
+            for j in range(w):
+                dx[n, c, i, j] = g
     return dx

@@ -10,7 +10,8 @@ from .pool import MaxPool2D, AvgPool2D, GlobalAvgPool  # noqa: F401
 from .lrn import LRN  # noqa: F401
 from .dense import Dense, Flatten  # noqa: F401
 from .activation import Activation, LeakyReLU, ReLU, Sigmoid, Tanh, ScaledTanh, Softmax  # noqa: F401
-from .regularization import Dropout, BatchNorm  # noqa: F401
+from .regularization import Dropout  # noqa: F401
+from .normalization import BatchNorm  # noqa: F401
 from .merge import Add, DepthConcat  # noqa: F401
 from .containers import Container, Sequential, Concat, ResidualUnit  # noqa: F401
 from .model import Model  # noqa: F401

@@ -16,6 +16,13 @@ Containers (``Sequential``, ``Concat``, ``ResidualUnit``) hold children and add 
 of their own to the counts. Every leaf call is announced to the active observers
 (``observe``) so the step-through engine can record a trace without the layers knowing it.
 """
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Union
+
+import numpy.typing as npt
+
+from ..typing import Array, Shape
 import contextlib
 import time
 
@@ -27,14 +34,14 @@ from .describe import act_line, num, source
 from .explain import ALL, ExplainError
 from .fields import FieldError, window_box
 
-_CLASSES = {}       # kind -> Layer class (for traces read back from files)
+_CLASSES: dict[str, type] = {}    # kind -> Layer class (for traces read back from files)
 
 
-def layer_class(kind):
+def layer_class(kind: str) -> type[Layer]:
     """The Layer class of a ``kind`` name (a step of a loaded trace), or ``Layer``."""
     return _CLASSES.get(kind, Layer)
 
-_observers = []
+_observers: list[Any] = []
 
 
 @contextlib.contextmanager
@@ -65,7 +72,7 @@ class Layer:
     #: (every input position), "flatten" (unit u reads one position of its input)
     field = "keep"
     #: the type's name in tables ("Convolution"); None: ``kind``
-    title = None
+    title: Optional[str] = None
     #: how one neuron's explanation is laid out: "patches" (a window per input map, with
     #: weights), "vector" (every input with a weight), "window" (one map's window),
     #: "maps" (across maps at one position), "point" (one input value)
@@ -146,18 +153,18 @@ class Layer:
         p.update(getattr(self, "buffers", {}) or {})
         return p
 
-    def __init__(self, name=None):
+    def __init__(self, name: Optional[str] = None) -> None:
         self.name = name or type(self).__name__.lower()
         self.path = self.name          # qualified name inside a network, set by containers
-        self.params = {}
-        self.grads = {}
-        self.input_shape = None
-        self.output_shape = None
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        self.input_shape: Any = None    # (C, H, W) / (D,); a list of them for merges
+        self.output_shape: Optional[Shape] = None
         self.built = False
         self.activation = None         # name of the (fused) activation, for tables
 
     # ---- contract --------------------------------------------------------------------
-    def build(self, input_shape, rng=None):
+    def build(self, input_shape: Shape, rng: Union[np.random.Generator, int, None] = None) -> Shape:
         """Check ``input_shape``, create parameters with ``rng``, set ``output_shape``."""
         input_shape = tuple(int(s) for s in input_shape)
         self.output_shape = tuple(self.compute_output_shape(input_shape))
@@ -166,38 +173,38 @@ class Layer:
         self.built = True
         return self.output_shape
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
     def _build_params(self, input_shape, rng):
         pass
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         raise NotImplementedError
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         raise NotImplementedError
 
-    def param_count(self):
+    def param_count(self) -> int:
         """Trainable parameters (entries a connection table switches off are not counted)."""
         return int(sum(p.size for p in self.params.values()))
 
-    def macs(self):
+    def macs(self) -> int:
         """Multiply-adds of one forward pass for one sample."""
         return 0
 
-    def geometry(self):
+    def geometry(self) -> Optional[dict]:
         """``{"kernel": (fh, fw), "stride": (sh, sw), "padding": (t, b, l, r)}`` or None."""
         return None
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name}
 
-    def children(self):
+    def children(self) -> list[Layer]:
         return []
 
     # ---- machinery shared by every layer ---------------------------------------------
-    def __call__(self, x, training=False):
+    def __call__(self, x: Any, training: bool = False) -> Any:
         first = x[0] if isinstance(x, (list, tuple)) and x else x
         if isinstance(first, Tensor):           # building a graph (cnnsim.graph)
             return Tensor.apply(self, x)
@@ -214,7 +221,7 @@ class Layer:
             obs.on_forward(self, x, y, dt)
         return y
 
-    def backprop(self, dy):
+    def backprop(self, dy: Array) -> Array:
         if not getattr(self, "_forward_ran", False):
             raise LayerError(f"layer {self.path!r} ({self.kind}): backprop before any forward "
                              f"pass; call the layer (y = layer(x)) first, then backprop(dy)")
@@ -238,11 +245,11 @@ class Layer:
             raise LayerError(f"layer {self.path!r} ({self.kind}): expected input of shape "
                              f"(N, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
 
-    def all_leaves(self):
+    def all_leaves(self) -> list[Layer]:
         """Every leaf, extra outputs' (auxiliary heads') included (``cnnsim.Model``)."""
         return list(self.leaves())
 
-    def leaves(self):
+    def leaves(self) -> Iterator[Layer]:
         """Leaf layers in execution order (depth first)."""
         if not self.is_container:
             yield self
@@ -250,22 +257,22 @@ class Layer:
         for child in self.children():
             yield from child.leaves()
 
-    def walk(self):
+    def walk(self) -> Iterator[Layer]:
         """Every layer, containers included, parents before children."""
         yield self
         for child in self.children():
             yield from child.walk()
 
-    def parameters(self):
+    def parameters(self) -> list[tuple[Layer, str, Array]]:
         """``[(layer, name, array)]`` for every parameter of every leaf."""
         return [(l, k, v) for l in self.all_leaves() for k, v in l.params.items()]
 
-    def zero_grads(self):
+    def zero_grads(self) -> None:
         for leaf in self.all_leaves():
             for k, v in leaf.grads.items():
                 v[...] = 0
 
-    def astype(self, dtype):
+    def astype(self, dtype: npt.DTypeLike) -> Layer:
         """Cast every parameter (and buffer) to ``dtype`` in place; returns self."""
         for leaf in self.all_leaves():
             for d in (leaf.params, leaf.grads, getattr(leaf, "buffers", {})):

@@ -15,16 +15,21 @@ leaves however deeply it is nested.
 Qualified names: the children of the outermost container keep their own names
 (``C1``, ``S2``, ...); deeper leaves are ``parent/child`` (``inception_3a/b2_3x3``).
 """
+from typing import Any
+
 import numpy as np
 
 from ..graph import Graph, Input
-from .base import Layer, LayerError
+from .base import _CLASSES, Layer, LayerError
 from .merge import Add, DepthConcat
 
 
 class Container(Layer):
     is_container = True
     _parent = None
+    #: what the lecture / paper declares for a built model (``models._common.Reference``);
+    #: set by the model builders only (declared here for the type checker, no default)
+    reference: Any
 
     def _child_path(self, child):
         return child.name if self._parent is None else f"{self.path}/{child.name}"
@@ -138,7 +143,9 @@ class Sequential(Container):
 
 class Concat(Container):
     """Parallel branches on the same input, joined along depth (an inception module)."""
-    kind = "Inception"
+    kind = "Concat"
+    #: tables name it after GoogLeNet's module, the one the lecture shows
+    title = "Inception"
 
     def role_of(self, child):
         return "Branch" if any(child is b for b in self.branches) else None
@@ -161,6 +168,10 @@ class Concat(Container):
 
     def wire(self, x):
         return self.merge([b(x) for b in self.branches])
+
+
+# ``Concat`` reported kind "Inception" until 2026-12; a file naming that kind still finds it
+_CLASSES.setdefault("Inception", Concat)
 
 
 class ResidualUnit(Container):

@@ -20,7 +20,7 @@ DEFAULT_FOR_ACTIVATION = {"relu": "he", "sigmoid": "glorot", "tanh": "glorot",
                           None: "glorot"}
 
 
-_SHAPES_ONLY = []
+_SHAPES_ONLY: list = []
 
 
 def parse_init(spec, where="init"):

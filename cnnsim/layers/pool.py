@@ -1,8 +1,13 @@
 """Pooling layers: no weights, only a window. ``x (N, C, H, W) -> y (N, C, H_out, W_out)``."""
+from __future__ import annotations
+
+from typing import Callable
+
 import numpy as np
 
 from .. import functional as F
 from .. import geometry
+from ..typing import Array
 from .base import Layer
 from .describe import grid, num, source
 from .explain import term, window_patch, window_readers
@@ -11,7 +16,9 @@ from .explain import term, window_patch, window_readers
 class _Pool2D(Layer):
     field = "window"
     explain_form = "window"
-    _fwd = _bwd = None
+    # the functional forward / backward of the pool (set by each subclass)
+    _fwd: Callable[..., Array]
+    _bwd: Callable[..., Array]
 
     def __init__(self, size=2, stride=None, padding="valid", name=None):
         super().__init__(name)

@@ -7,17 +7,24 @@
 ``MODELS`` maps a name to its builder; every builder accepts ``input_shape``,
 ``num_classes``, ``width`` (a width multiplier) and ``seed`` where they make sense.
 """
-MODELS = {}
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..layers.base import Layer
+
+Builder = Callable[..., Layer]
+MODELS: dict[str, Builder] = {}
 
 
-def register(name):
+def register(name: str) -> Callable[[Builder], Builder]:
     def deco(fn):
         MODELS[name] = fn
         return fn
     return deco
 
 
-def build(name, **options):
+def build(name: str, **options: Any) -> Layer:
     """Build a model by name; unknown names get a one-line error listing the valid ones."""
     _load_all()
     key = name.lower().replace("-", "").replace("_", "")
@@ -27,7 +34,7 @@ def build(name, **options):
     raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}")
 
 
-def available():
+def available() -> list[str]:
     _load_all()
     return sorted(MODELS)
 

@@ -7,6 +7,7 @@ network really has, and turns every disagreement into a note.
 """
 import math
 from dataclasses import dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -20,7 +21,7 @@ class Reference:
     #: layer name -> sentence appended to that layer's note when it disagrees
     hints: dict = field(default_factory=dict)
     #: declared number of trainable parameters (None: the source gives none)
-    total_params: int = None
+    total_params: Optional[int] = None
     #: sentence appended when the total disagrees
     total_hint: str = ""
     #: facts always shown with the table (counting conventions, mappings of constants)

@@ -51,6 +51,9 @@ divide alpha by the window); the paper's ``k = 2, n = 5, alpha = 1e-4, beta = 0.
 ``r = 5, k = 2, alpha = 1e-4`` (nor does the paper). PyTorch's ``LocalResponseNorm(size=5,
 alpha=5 * alpha, beta, k)`` is the same function (PyTorch divides alpha by ``size``).
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence
 from .. import layers as L
 from . import register
 from ._common import Reference, check_choice, check_input_shape, check_width, scaled
@@ -64,8 +67,8 @@ PAPER_LRN = dict(r=5, k=2.0, alpha=1e-4, beta=0.75)
 
 
 @register("alexnet")
-def alexnet(variant="lecture", input_shape=None, num_classes=1000, width=1.0, dropout=0.5,
-            seed=0):
+def alexnet(variant: str = "lecture", input_shape: Optional[Sequence[int]] = None, num_classes: int = 1000,
+            width: float = 1.0, dropout: float = 0.5, seed: int = 0) -> L.Sequential:
     """AlexNet as a built ``Sequential``; ``width`` scales every map and unit count
     (``alexnet(width=0.125, input_shape=(3, 67, 67))`` is a fast toy)."""
     where = "alexnet"

@@ -75,6 +75,10 @@ preprocessing with mean 0.5 and std 0.5 (``net.preprocess``).
 LRN constants: Caffe's GoogLeNet uses ``local_size 5, alpha 1e-4, beta 0.75, k 1``, and
 Caffe divides alpha by the window, so ours is ``r = 5, k = 1, alpha = 2e-5, beta = 0.75``.
 """
+from __future__ import annotations
+
+from typing import Sequence
+
 from .. import geometry
 from .. import layers as L
 from . import register
@@ -142,8 +146,8 @@ def _after(hw, k, s, pad):
 
 
 @register("googlenet")
-def googlenet(input_shape=(3, 224, 224), num_classes=1000, width=1.0, aux=True, seed=0,
-              variant="paper"):
+def googlenet(input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 1000, width: float = 1.0,
+              aux: bool = True, seed: int = 0, variant: str = "paper") -> GoogLeNet:
     """GoogLeNet (Table 1) as a built ``GoogLeNet``; ``aux=False`` leaves out the heads.
 
     ``width`` scales every map count and the heads' units (not ``num_classes``);
@@ -214,7 +218,7 @@ def _reference(net):
         f"more (the lecture's \"10 times fewer\").",
     ]
     if net.aux_heads:
-        modules = [l.path for l in net.walk() if l.kind == "Inception"]
+        modules = [l.path for l in net.walk() if isinstance(l, L.Concat)]
         ordinal = lambda k: f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"  # noqa: E731
         where = ", ".join(f"{k} on {h.tap}" + (f" (the {ordinal(modules.index(h.tap) + 1)} of "
                                                f"the {len(modules)} inception modules)"

@@ -25,6 +25,9 @@ C3's connection table (Table I): map ``j`` reads S2 maps
 ``variant="modern"``: full C3, plain average pooling (no parameters), ``activation``
 (default tanh) everywhere, softmax output: 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706.
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence
 import numpy as np
 
 from .. import layers as L
@@ -51,8 +54,9 @@ _GERON = "the lecture's table (Géron 2017, Table 14-1)"
 
 
 @register("lenet5")
-def lenet5(variant="paper", input_shape=(1, 32, 32), num_classes=10, output=None,
-           activation=None, rbf_trainable=False, seed=0):
+def lenet5(variant: str = "paper", input_shape: Sequence[int] = (1, 32, 32), num_classes: int = 10,
+           output: Optional[str] = None, activation: Optional[str] = None, rbf_trainable: bool = False,
+           seed: int = 0) -> L.Sequential:
     """LeNet-5 as a built ``Sequential`` with layers C1, S2, C3, S4, C5, F6, Out.
 
     ``variant``: "paper" or "modern". ``output``: "rbf" (paper default) or "softmax"
@@ -68,7 +72,7 @@ def lenet5(variant="paper", input_shape=(1, 32, 32), num_classes=10, output=None
     check_choice(output, ("rbf", "softmax"), "output", where)
     act = activation or ("scaled_tanh" if paper else "tanh")
     if paper:
-        pools = [L.Subsampling(2, activation=act, name="S2"),
+        pools: list[L.Layer] = [L.Subsampling(2, activation=act, name="S2"),
                  L.Subsampling(2, activation=act, name="S4")]
     else:
         pools = [L.AvgPool2D(2, 2, name="S2"), L.AvgPool2D(2, 2, name="S4")]

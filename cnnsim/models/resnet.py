@@ -22,6 +22,9 @@ Convolutions have no bias (batch norm's beta plays its role), as in the referenc
 implementations; parameters: ResNet-18 11,689,512, ResNet-34 21,797,672 (batch norm's
 gamma and beta are parameters; its running mean and variance are buffers).
 """
+from __future__ import annotations
+
+from typing import Sequence
 from .. import layers as L
 from . import register
 from ._common import Reference, check_input_shape, check_width, scaled
@@ -52,7 +55,8 @@ def basic_unit(name, in_maps, maps, stride=1, residual=True):
     return L.ResidualUnit(main, shortcut, activation="relu", name=name)
 
 
-def resnet(depth=18, input_shape=(3, 224, 224), num_classes=1000, width=1.0, seed=0):
+def resnet(depth: int = 18, input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 1000,
+           width: float = 1.0, seed: int = 0) -> L.Sequential:
     """ResNet-18 or -34 (basic blocks) as a built ``Sequential``."""
     where = f"resnet{depth}"
     if depth not in STAGES:
@@ -90,12 +94,14 @@ def resnet(depth=18, input_shape=(3, 224, 224), num_classes=1000, width=1.0, see
 
 
 @register("resnet18")
-def resnet18(input_shape=(3, 224, 224), num_classes=1000, width=1.0, seed=0):
+def resnet18(input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 1000, width: float = 1.0,
+             seed: int = 0) -> L.Sequential:
     """ResNet-18: units [2, 2, 2, 2], 11,689,512 parameters."""
     return resnet(18, input_shape, num_classes, width, seed)
 
 
 @register("resnet34")
-def resnet34(input_shape=(3, 224, 224), num_classes=1000, width=1.0, seed=0):
+def resnet34(input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 1000, width: float = 1.0,
+             seed: int = 0) -> L.Sequential:
     """ResNet-34: units [3, 4, 6, 3], 21,797,672 parameters."""
     return resnet(34, input_shape, num_classes, width, seed)

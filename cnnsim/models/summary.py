@@ -25,6 +25,11 @@ field, an add the union of its terms'; ``cnnsim.layers.fields``), or None for ve
 "max"}}`` over the maps (``jump``: effective stride; ``start``: where neuron (0, 0)'s field
 starts, minus the effective padding). The table shows ``27`` or a range ``27-59``.
 """
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from ..layers.base import Layer
 import inspect
 
 from ..layers.fields import map_fields, static_steps
@@ -83,7 +88,7 @@ def layer_row(layer, type_name=None, fields=None):
     }
 
 
-def summarize(net, model=None, dense_twin=False):
+def summarize(net: Layer, model: Optional[str] = None, dense_twin: bool = False) -> dict[str, Any]:
     """Plain-data summary of a built network (see the module docstring); ``dense_twin``
     adds the "All-dense twin" note (:func:`dense_twin_note`)."""
     heads = getattr(net, "aux_heads", {})
@@ -216,7 +221,8 @@ def default_input_shape(builder, options=None):
     return tuple(default.default)
 
 
-def describe(name, variant=None, input_size=None, dense_twin=False, **options):
+def describe(name: str, variant: Optional[str] = None, input_size: Optional[Sequence[int]] = None,
+             dense_twin: bool = False, **options: Any) -> dict[str, Any]:
     """Build model ``name`` without drawing random weights and summarize it.
 
     ``input_size=(H, W)`` keeps the model's number of input channels.
@@ -314,7 +320,7 @@ NOTATION_KEY = ("Notation (the GoogLeNet slides'): kernel + stride(padding), e.g
                 "3x3 window, stride 2, SAME padding; V = VALID.")
 
 
-def format_table(data, indent=2, notation="table"):
+def format_table(data: dict[str, Any], indent: int = 2, notation: str = "table") -> str:
     """The summary as an aligned text table (nested layers indented), totals and notes.
 
     ``notation="lecture"`` replaces the kernel, stride and padding columns by one column in
@@ -323,7 +329,8 @@ def format_table(data, indent=2, notation="table"):
     first = ["In", "Input", str(shp[0]), "x".join(map(str, shp[1:])) if len(shp) == 3 else
              str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0", "1", "1", "0"]
     body = [first] + [_cells(r, indent) for r in data["layers"]]
-    columns, right = COLUMNS, RIGHT
+    columns: tuple[str, ...] = COLUMNS
+    right = RIGHT
     if notation == "lecture":   # kernel, stride, padding (columns 4-6) become one column
         columns = COLUMNS[:4] + ("Patch size/stride",) + COLUMNS[7:]
         right = {k if k < 4 else k - 2 for k in RIGHT if k not in (4, 5, 6)}

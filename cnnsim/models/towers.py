@@ -25,6 +25,9 @@ convolutions of ``width`` maps, named ``conv1 .. conv<depth>``, each followed by
 last conv stays plain). ``[l for l in net.leaves() if isinstance(l, L.Conv2D)]`` lists
 conv1..conv<depth> in order, in both forms.
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence
 from .. import layers as L
 from ..layers.initializers import DEFAULT_FOR_ACTIVATION
 from . import register
@@ -53,14 +56,16 @@ def _cifar(n, residual, input_shape, num_classes, width, seed, name):
 
 
 @register("resnet_cifar")
-def resnet_cifar(n=3, input_shape=(3, 32, 32), num_classes=10, width=1.0, residual=True, seed=0):
+def resnet_cifar(n: int = 3, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10, width: float = 1.0,
+                 residual: bool = True, seed: int = 0) -> L.Sequential:
     """CIFAR ResNet with ``6n + 2`` layers (n=3: ResNet-20, n=9: ResNet-56); projection
     shortcuts (option B) where the shape changes; ``residual=False`` is ``plain_cifar``."""
     return _cifar(n, residual, input_shape, num_classes, width, seed, "resnet_cifar")
 
 
 @register("plain_cifar")
-def plain_cifar(n=3, input_shape=(3, 32, 32), num_classes=10, width=1.0, seed=0):
+def plain_cifar(n: int = 3, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10, width: float = 1.0,
+                seed: int = 0) -> L.Sequential:
     """The plain twin of ``resnet_cifar(n)``: the same ``6n + 2`` layers, no shortcuts."""
     return _cifar(n, False, input_shape, num_classes, width, seed, "plain_cifar")
 
@@ -114,8 +119,9 @@ def skip_cifar(n=3, span=2, input_shape=(3, 32, 32), num_classes=10, width=1.0, 
 
 
 @register("tower")
-def tower(depth=10, activation="sigmoid", residual=False, width=8, input_shape=(1, 28, 28),
-          num_classes=10, kernel_size=3, batchnorm=False, init=None, unit="pre", seed=0):
+def tower(depth: int = 10, activation: str = "sigmoid", residual: bool = False, width: int = 8,
+          input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10, kernel_size: int = 3,
+          batchnorm: bool = False, init: Optional[str] = None, unit: str = "pre", seed: int = 0) -> L.Sequential:
     """``depth`` conv layers ``conv1..conv<depth>`` (``width`` maps, 3x3 SAME, stride 1) with
     ``activation``, plain or residual (units over two layers), then ``pool`` and ``out``.
 

@@ -7,6 +7,11 @@
 random ``probe``, so every output entry matters). Each input is perturbed entry by entry:
 ``(f(x + h e_k) - f(x - h e_k)) / 2h``.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+from ..typing import Array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +29,7 @@ class GradReport:
         return "\n".join([head] + rows)
 
 
-def numeric_grad(f, inputs, index, h=1e-6):
+def numeric_grad(f: Callable[..., Any], inputs: Sequence[Array], index: int, h: float = 1e-6) -> Array:
     """d f / d inputs[index] by central differences (inputs are float64 arrays)."""
     x = inputs[index]
     g = np.zeros_like(x, dtype=np.float64)
@@ -41,22 +46,23 @@ def numeric_grad(f, inputs, index, h=1e-6):
     return g
 
 
-def gradcheck(fn, *inputs, grads, probe_seed=0, h=1e-6, rtol=1e-5, atol=1e-7, top=5):
+def gradcheck(fn: Callable[..., Any], *inputs: Array, grads: Sequence[Optional[Array]], probe_seed: int = 0,
+              h: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, top: int = 5) -> GradReport:
     """Compare analytic ``grads`` (one per input, None to skip) with finite differences.
 
     ``fn(*inputs)`` may return an array: it is reduced against a fixed random probe, and the
     analytic gradients must then be those of ``sum(fn(*inputs) * probe)`` (use ``probe(fn, ...)``
     to get it). Inputs are cast to float64.
     """
-    inputs = [np.array(a, dtype=np.float64) for a in inputs]
-    out = np.asarray(fn(*inputs), dtype=np.float64)
+    xs = [np.array(a, dtype=np.float64) for a in inputs]
+    out = np.asarray(fn(*xs), dtype=np.float64)
     p = probe_for(out.shape, probe_seed)
     scalar = lambda *a: float(np.sum(np.asarray(fn(*a), dtype=np.float64) * p))
     worst, max_rel, ok = [], 0.0, True
     for i, g in enumerate(grads):
         if g is None:
             continue
-        num = numeric_grad(scalar, inputs, i, h)
+        num = numeric_grad(scalar, xs, i, h)
         g = np.asarray(g, dtype=np.float64)
         if g.shape != num.shape:
             return GradReport(False, np.inf, [(i, f"shape {g.shape} vs {num.shape}", np.nan, np.nan)])
@@ -73,6 +79,6 @@ def gradcheck(fn, *inputs, grads, probe_seed=0, h=1e-6, rtol=1e-5, atol=1e-7, to
     return GradReport(bool(ok), max_rel, worst)
 
 
-def probe_for(shape, seed=0):
+def probe_for(shape: Sequence[int], seed: int = 0) -> Array:
     """The fixed random weights ``gradcheck`` reduces array outputs with."""
     return np.random.default_rng(seed).standard_normal(shape)

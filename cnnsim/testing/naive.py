@@ -3,6 +3,11 @@
 Plain Python loops over NumPy scalars, straight from the lecture's formulas.
 Use them only on small shapes. Homework may compare against them too.
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from ..typing import Array, Padding, Size
 import numpy as np
 
 
@@ -17,7 +22,7 @@ def _pad_amounts_1d(n, f, s, padding):
     raise ValueError(padding)
 
 
-def pads(h, w, fh, fw, sh, sw, padding):
+def pads(h: int, w: int, fh: int, fw: int, sh: int, sw: int, padding: Padding) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) from any padding form."""
     if isinstance(padding, str):
         t, b = _pad_amounts_1d(h, fh, sh, padding)
@@ -27,10 +32,12 @@ def pads(h, w, fh, fw, sh, sw, padding):
         return padding, padding, padding, padding
     if len(padding) == 2:
         return padding[0], padding[0], padding[1], padding[1]
-    return tuple(padding)
+    t, b, l, r = padding
+    return t, b, l, r
 
 
-def conv2d(x, w, b=None, stride=1, padding="valid", connections=None):
+def conv2d(x: Array, w: Array, b: Optional[Array] = None, stride: Size = 1, padding: Padding = "valid",
+           connections: Optional[Array] = None) -> Array:
     """y[n,f,i,j] = b[f] + sum_c sum_u sum_v w[f,c,u,v] * x_padded[n,c,i*sh+u,j*sw+v]."""
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     n_, c_, h, wd = x.shape
@@ -57,7 +64,8 @@ def conv2d(x, w, b=None, stride=1, padding="valid", connections=None):
     return y.astype(x.dtype)
 
 
-def conv2d_backward(dy, x, w, stride=1, padding="valid", connections=None):
+def conv2d_backward(dy: Array, x: Array, w: Array, stride: Size = 1, padding: Padding = "valid",
+                    connections: Optional[Array] = None) -> tuple[Array, Array, Array]:
     """Backward by the chain rule, one product at a time: (dx, dw, db)."""
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     n_, c_, h, wd = x.shape
@@ -120,7 +128,7 @@ def _max_winner(plane, cells):
     return winner
 
 
-def max_pool2d(x, size=2, stride=None, padding="valid"):
+def max_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
     """y = max over the real (non-padded) cells of each window; 0 for an all-padding one."""
     kh, kw, sh, sw, t, l, ho, wo = _pool_geometry(x, size, stride, padding)
     n_, c_, h, w = x.shape
@@ -135,7 +143,7 @@ def max_pool2d(x, size=2, stride=None, padding="valid"):
     return y
 
 
-def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
+def max_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
     """dx[winner of window (i, j)] += dy[i, j]; the winner is the first maximum."""
     kh, kw, sh, sw, t, l, ho, wo = _pool_geometry(x, size, stride, padding)
     n_, c_, h, w = x.shape
@@ -150,7 +158,7 @@ def max_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
     return dx.astype(x.dtype)
 
 
-def avg_pool2d(x, size=2, stride=None, padding="valid"):
+def avg_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
     """y = sum of the real cells / number of real cells (padding is not counted)."""
     kh, kw, sh, sw, t, l, ho, wo = _pool_geometry(x, size, stride, padding)
     n_, c_, h, w = x.shape
@@ -165,7 +173,7 @@ def avg_pool2d(x, size=2, stride=None, padding="valid"):
     return y.astype(x.dtype)
 
 
-def avg_pool2d_backward(dy, x, size=2, stride=None, padding="valid"):
+def avg_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
     """Each real cell of window (i, j) gets dy[i, j] / (number of real cells)."""
     kh, kw, sh, sw, t, l, ho, wo = _pool_geometry(x, size, stride, padding)
     n_, c_, h, w = x.shape
@@ -192,7 +200,7 @@ def _lrn_base(x, n, i, row, col, r, k, alpha):
     return k + alpha * total
 
 
-def lrn(x, r=5, k=2.0, alpha=1e-4, beta=0.75):
+def lrn(x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75) -> Array:
     """b_i = a_i (k + alpha * sum_{j=max(0,i-r//2)}^{min(i+r//2, f_n-1)} a_j^2)^(-beta)."""
     n_, c_, h, w = x.shape
     y = np.zeros(x.shape, dtype=np.float64)
@@ -205,7 +213,8 @@ def lrn(x, r=5, k=2.0, alpha=1e-4, beta=0.75):
     return y.astype(x.dtype)
 
 
-def lrn_backward(dy, x, r=5, k=2.0, alpha=1e-4, beta=0.75):
+def lrn_backward(dy: Array, x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4,
+                 beta: float = 0.75) -> Array:
     """Chain rule term by term: b_i depends on a_i directly and on every a_j of its window.
 
     db_i/da_j = [i == j] s_i^-beta - 2 alpha beta a_i a_j s_i^(-beta-1)  (j in window(i)).
@@ -235,7 +244,7 @@ def lrn_backward(dy, x, r=5, k=2.0, alpha=1e-4, beta=0.75):
 import math as _math
 
 
-def dense(x, w, b=None):
+def dense(x: Array, w: Array, b: Optional[Array] = None) -> Array:
     """y[n, j] = b[j] + sum_k x[n, k] w[k, j], one product at a time."""
     n_, d_in = x.shape
     d_out = w.shape[1]
@@ -249,7 +258,7 @@ def dense(x, w, b=None):
     return y.astype(x.dtype)
 
 
-def dense_backward(dy, x, w):
+def dense_backward(dy: Array, x: Array, w: Array) -> tuple[Array, Array, Array]:
     """(dx, dw, db) by the chain rule: each product x[n,k] w[k,j] feeds y[n,j]."""
     n_, d_in = x.shape
     d_out = w.shape[1]
@@ -278,7 +287,7 @@ def _sigmoid1(v):
     return 1.0 / (1.0 + _math.exp(-v)) if v >= 0 else _math.exp(v) / (1.0 + _math.exp(v))
 
 
-def activation(name, x):
+def activation(name: str, x: Array) -> Array:
     """The lecture's activation functions, one scalar at a time."""
     f = {"linear": lambda v: v,
          "relu": lambda v: v if v > 0 or v != v else 0.0,     # NaN stays NaN (max(NaN, 0))
@@ -290,7 +299,7 @@ def activation(name, x):
     return _elementwise(f[name], x)
 
 
-def activation_backward(name, dy, x):
+def activation_backward(name: str, dy: Array, x: Array) -> Array:
     """dx = dy * f'(x), with f' written from the pre-activation x (softmax: full Jacobian)."""
     d = {"linear": lambda g, v: g,
          "relu": lambda g, v: g if v > 0 else 0.0,
@@ -310,7 +319,7 @@ def activation_backward(name, dy, x):
     return _elementwise(d[name], dy, x)
 
 
-def softmax(x):
+def softmax(x: Array) -> Array:
     """Row-wise softmax of x (N, K) (row max subtracted: exp never overflows)."""
     n_, k_ = x.shape
     y = np.zeros((n_, k_), dtype=np.float64)
@@ -323,7 +332,7 @@ def softmax(x):
     return y.astype(x.dtype)
 
 
-def softmax_cross_entropy(logits, labels):
+def softmax_cross_entropy(logits: Array, labels: Array) -> tuple[float, Array]:
     """(mean_n -log softmax(z_n)[label_n], probs), log-softmax via log-sum-exp."""
     n_, k_ = logits.shape
     total = 0.0
@@ -335,7 +344,7 @@ def softmax_cross_entropy(logits, labels):
     return total / n_, softmax(logits)
 
 
-def softmax_cross_entropy_backward(probs, labels):
+def softmax_cross_entropy_backward(probs: Array, labels: Array) -> Array:
     """(probs - onehot) / N."""
     n_, k_ = probs.shape
     d = np.zeros((n_, k_), dtype=np.float64)
@@ -351,7 +360,8 @@ def _channel_values(x, c):
     return [float(x4[n, c, p]) for n in range(x4.shape[0]) for p in range(x4.shape[2])]
 
 
-def batch_norm(x, gamma, beta, mean=None, var=None, eps=1e-5):
+def batch_norm(x: Array, gamma: Array, beta: Array, mean: Optional[Array] = None,
+               var: Optional[Array] = None, eps: float = 1e-5) -> tuple[Array, Array, Array]:
     """Per-channel normalization. mean/var None: batch statistics (biased variance).
 
     Returns (y, batch_mean, batch_var_biased) -- the statistics actually used."""
@@ -369,7 +379,8 @@ def batch_norm(x, gamma, beta, mean=None, var=None, eps=1e-5):
     return y.reshape(x.shape).astype(x.dtype), mus, vs
 
 
-def batch_norm_backward(dy, x, gamma, mean=None, var=None, eps=1e-5):
+def batch_norm_backward(dy: Array, x: Array, gamma: Array, mean: Optional[Array] = None,
+                        var: Optional[Array] = None, eps: float = 1e-5) -> tuple[Array, Array, Array]:
     """(dx, dgamma, dbeta) by backprop through the graph step by step (Ioffe & Szegedy,
     sec. 3): x_hat -> var -> mean, in training mode (mean/var None), else with fixed stats."""
     x4 = x.reshape(x.shape[0], x.shape[1], -1).astype(np.float64)
@@ -381,8 +392,8 @@ def batch_norm_backward(dy, x, gamma, mean=None, var=None, eps=1e-5):
     for c in range(c_):
         vals = _channel_values(x, c)
         train = mean is None
-        mu = sum(vals) / m if train else float(mean[c])
-        v = sum((t - mu) ** 2 for t in vals) / m if train else float(var[c])
+        mu = sum(vals) / m if mean is None else float(mean[c])
+        v = sum((t - mu) ** 2 for t in vals) / m if train or var is None else float(var[c])
         s = _math.sqrt(v + eps)
         dxhat = np.zeros((n_, p_))
         for n in range(n_):
@@ -404,11 +415,11 @@ def batch_norm_backward(dy, x, gamma, mean=None, var=None, eps=1e-5):
     return dx.reshape(x.shape).astype(x.dtype), dgamma.astype(x.dtype), dbeta.astype(x.dtype)
 
 
-def add(a, b):
+def add(a: Array, b: Array) -> Array:
     return _elementwise(lambda u, v: u + v, a, b)
 
 
-def depth_concat(xs):
+def depth_concat(xs: Sequence[Array]) -> Array:
     """Stack branch maps along channels, one value at a time."""
     n_, _, h, w = xs[0].shape
     y = np.zeros((n_, sum(x.shape[1] for x in xs), h, w), dtype=xs[0].dtype)
@@ -423,7 +434,7 @@ def depth_concat(xs):
     return y
 
 
-def global_avg_pool(x):
+def global_avg_pool(x: Array) -> Array:
     """y[n, c] = mean of map (n, c)."""
     n_, c_, h, w = x.shape
     y = np.zeros((n_, c_), dtype=np.float64)

@@ -19,6 +19,13 @@ Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, 
 ``xp`` is ``x`` zero-padded; padding positions are skipped here, never multiplied. Each
 output element is summed by one thread in the order written, so the result does not
 depend on the thread count.
+
+These loops are also the path for inputs holding ``inf`` or ``NaN``: the fast kernels
+multiply a few zeros they do not need (padding rows of the phase planes, taps that round a
+block up, zero weights outside the connection table), and ``0 * inf = NaN`` would turn a
+window NaN where the definition gives ``inf``, or let a NaN reach filters not connected to
+its map. ``functional.conv`` checks once per call (:func:`all_finite`) and sends the rare
+non-finite call here, where only real terms are visited (as ``testing.naive.conv2d``).
 """
 import numpy as np
 from numba import njit, prange
@@ -122,3 +129,19 @@ def bias_grad(dy):
                     s += dy[n, f, i, j]
         db[f] = s
     return db
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def all_finite(a):
+    """True when every element of ``a`` (any shape, C-contiguous) is finite.
+
+    ``v * 0`` is 0 for a finite ``v`` and NaN for ``inf``/``NaN``, and NaN stays NaN in a
+    sum: one branch-free pass. ``reassoc`` (and no other fast-math flag: ``nnan``/``nsz``
+    would let LLVM fold ``v * 0`` to 0) lets it vectorize the sum, whose order cannot
+    matter here (every term is 0 or NaN). No early exit: a branch in the loop stops the
+    vectorization (measured 44 ms vs 2.2 ms for AlexNet's C2 input at batch 128)."""
+    f = a.reshape(-1)
+    acc = f[0] * 0 if f.shape[0] else a.dtype.type(0) * 0
+    for i in range(f.shape[0]):
+        acc += f[i] * 0
+    return acc == 0

@@ -9,10 +9,15 @@ Launches: one thread per output element for the forwards and the argmax; one thr
 *input* element for the backwards, which gathers from every window containing its cell
 (windows in increasing ``(i, j)``, the CPU order) instead of scattering, so overlapping
 windows (AlexNet's 3x3/2) need no atomics and the sums are deterministic.
-"""
-from numba import cuda
 
-from ._util import empty, grid1d, to_device, zero_of
+    global_avg_pool_forward(x) -> y[n, c] = mean of map (n, c): one block per map, a
+        shared-memory tree reduction in float64 (fixed order)
+    global_avg_pool_backward(dy, h, w): one thread per dx value, dy[n, c] / (H W)
+"""
+from numba import cuda, float64
+
+from ._util import (block_sum, empty, grid1d, per_threads, reduce_launch, threads, to_device,
+                    zero_of)
 
 
 @cuda.jit(device=True)
@@ -199,4 +204,58 @@ def avg_pool2d_backward(dy, in_h, in_w, kh, kw, sh, sw, top, bottom, left, right
     dx = empty((dy.shape[0], dy.shape[1], in_h, in_w), dy.dtype)
     if dx.size:
         _avg_backward[grid1d(dx.size)](dy, kh, kw, sh, sw, top, left, zero_of(dy), dx)
+    return dx
+
+
+# ---- global average pooling ------------------------------------------------------------
+@per_threads
+def _gap_kernel(nt):
+    @cuda.jit
+    def gap(x, y):
+        sm = cuda.shared.array(nt, float64)
+        t = cuda.threadIdx.x
+        b = cuda.blockIdx.x                  # one block per map (n, c)
+        c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
+        n = b // c_
+        c = b % c_
+        m = h_ * w_
+        s = 0.0
+        k = t
+        while k < m:
+            s += x[n, c, k // w_, k % w_]
+            k += nt
+        sm[t] = s
+        s = block_sum(sm, t, nt)
+        if t == 0:
+            y[n, c] = s * (1.0 / m)
+
+    return gap
+
+
+def global_avg_pool_forward(x):
+    """``y (N, C)``: the mean of each map of ``x (N, C, H, W)``."""
+    x = to_device(x)
+    n_, c_ = x.shape[0], x.shape[1]
+    y = empty((n_, c_), x.dtype)
+    if n_ * c_:
+        _gap_kernel(threads())[reduce_launch(n_ * c_)](x, y)
+    return y
+
+
+@cuda.jit
+def _gap_backward(dy, inv, dx):
+    t = cuda.grid(1)
+    if t >= dx.size:
+        return
+    _, c_, h_, w_ = dx.shape
+    q = t // (h_ * w_)
+    dx[q // c_, q % c_, (t // w_) % h_, t % w_] = dy[q // c_, q % c_] * inv
+
+
+def global_avg_pool_backward(dy, h, w):
+    """``dx (N, C, H, W)``: each input of a map gets ``dy[n, c] / (H W)``."""
+    dy = to_device(dy)
+    dx = empty((dy.shape[0], dy.shape[1], h, w), dy.dtype)
+    if dx.size:
+        _gap_backward[grid1d(dx.size)](dy, 1.0 / (h * w), dx)
     return dx
