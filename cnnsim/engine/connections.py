@@ -69,8 +69,8 @@ class Connections:
     scale: float = 1.0               # magnitude of what was summed (for the tolerance)
     form: str = "point"              # layout: "patches", "vector", "window", "maps", "point"
     dtype: str = "float32"
-    sources: list = None             # names of the layers feeding each input ("input")
-    cls: type = None                 # the layer class that explained it (its describe())
+    sources: Optional[list] = None            # names of the layers feeding each input ("input")
+    cls: Optional[type] = None                # the layer class that explained it (its describe())
 
     @property
     def tolerance(self):
