@@ -1,12 +1,13 @@
 """cnnsim: a Numba-accelerated educational simulator of convolutional neural networks.
 
-    import cnnsim
-    from cnnsim import functional as F      # forward/backward array functions
-    from cnnsim import layers as L          # Conv2D, MaxPool2D, LRN, Dense, Sequential, ...
-    from cnnsim import models               # lenet5, alexnet, googlenet, resnet, towers
-    x = cnnsim.Input((1, 28, 28)); ...; net = cnnsim.Model(x, [y, aux])   # any DAG
+import cnnsim
+from cnnsim import functional as F      # forward/backward array functions
+from cnnsim import layers as L          # Conv2D, MaxPool2D, LRN, Dense, Sequential, ...
+from cnnsim import models               # lenet5, alexnet, googlenet, resnet, towers
+x = cnnsim.Input((1, 28, 28)); ...; net = cnnsim.Model(x, [y, aux])   # any DAG
 """
-from .config import set_target, get_target  # noqa: F401
+
+from .config import get_target, set_target  # noqa: F401
 
 
 def to_host(a):
@@ -26,6 +27,7 @@ def __getattr__(name):
     # Input and Model load the layers (and Numba) only when asked for
     if name in ("Input", "Model"):
         from . import layers
+
         return getattr(layers, name)
     raise AttributeError(f"module 'cnnsim' has no attribute {name!r}")
 

@@ -12,6 +12,7 @@ the process as it would have), and, for what no handler can catch (``kill -9``, 
 loss), the next write into the same folder removes the ``.part`` files whose process is
 gone (:func:`clean_stale_parts`).
 """
+
 import contextlib
 import os
 import re
@@ -22,10 +23,10 @@ import time
 
 PREFIX = ".cnnsim-"
 _PART = re.compile(r"^\.cnnsim-(?:(\d+)-)?.*\.part$")
-_live = set()                 # temporary files being written by this process
-_cleaned = set()              # folders already swept in this process
+_live = set()  # temporary files being written by this process
+_cleaned = set()  # folders already swept in this process
 _handlers_installed = False
-STALE_SECONDS = 3600          # a .part without a pid (older cnnsim) is stale after this
+STALE_SECONDS = 3600  # a .part without a pid (older cnnsim) is stale after this
 
 
 def _pid_alive(pid):
@@ -54,8 +55,11 @@ def clean_stale_parts(folder):
             continue
         full = os.path.join(folder, name)
         try:
-            stale = (not _pid_alive(int(m.group(1))) if m.group(1)
-                     else time.time() - os.path.getmtime(full) > STALE_SECONDS)
+            stale = (
+                not _pid_alive(int(m.group(1)))
+                if m.group(1)
+                else time.time() - os.path.getmtime(full) > STALE_SECONDS
+            )
             if stale and full not in _live:
                 os.remove(full)
                 removed.append(name)
@@ -93,8 +97,9 @@ def atomic_path(path, prefix=PREFIX):
         _cleaned.add(d)
     _install_handlers()
     ext = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-",
-                               suffix=ext + ".part" if ext else ".part", dir=d)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{prefix}{os.getpid()}-", suffix=ext + ".part" if ext else ".part", dir=d
+    )
     os.close(fd)
     _live.add(tmp)
     try:

@@ -6,11 +6,12 @@ other's checkpoint and metrics, the last writer winning). The lock is an OS advi
 (``flock``) on ``<folder>/.cnnsim.lock``: the kernel releases it when the process ends,
 however it ends (``kill -9`` included), so a stale lock never blocks the next run.
 """
+
 import os
 
 try:
     import fcntl
-except ImportError:      # Windows: no flock; runs are not serialized there
+except ImportError:  # Windows: no flock; runs are not serialized there
     fcntl = None
 
 LOCK_NAME = ".cnnsim.lock"
@@ -35,15 +36,17 @@ class FolderLock:
                 holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "?"
                 os.close(self.fd)
                 self.fd = None
-                raise FolderBusy(f"{os.path.dirname(self.path) or '.'}: another {self.what} "
-                                 f"(pid {holder}) is writing into this folder; wait for it "
-                                 f"or choose another --out") from None
+                raise FolderBusy(
+                    f"{os.path.dirname(self.path) or '.'}: another {self.what} "
+                    f"(pid {holder}) is writing into this folder; wait for it "
+                    f"or choose another --out"
+                ) from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
         return self
 
     def __exit__(self, *exc):
         if self.fd is not None:
-            os.close(self.fd)     # releases the flock; the file stays (harmless, tiny)
+            os.close(self.fd)  # releases the flock; the file stays (harmless, tiny)
             self.fd = None
         return False

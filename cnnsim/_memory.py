@@ -9,6 +9,7 @@ It is an order of magnitude, meant to stop a run that cannot fit, not to budget 
 The limit is the memory the system reports available (``MemAvailable``), or
 ``$CNNSIM_MEMORY_LIMIT`` bytes when set.
 """
+
 import math
 import os
 
@@ -33,11 +34,11 @@ def available_bytes():
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
-        return 2 ** 63
+        return 2**63
 
 
 def _leaves(net):
-    return net.all_leaves()      # auxiliary heads included
+    return net.all_leaves()  # auxiliary heads included
 
 
 def training_bytes(net, batch, itemsize=4, acts_scale=1.0, params_scale=1.0):
@@ -57,5 +58,7 @@ def check_fits(nbytes, what, lower):
     ``lower`` names the options that reduce it."""
     have = available_bytes()
     if nbytes > have:
-        raise MemoryLimitError(f"{what} would need about {human_bytes(nbytes)} of memory, "
-                               f"more than the {human_bytes(have)} available; lower {lower}")
+        raise MemoryLimitError(
+            f"{what} would need about {human_bytes(nbytes)} of memory, "
+            f"more than the {human_bytes(have)} available; lower {lower}"
+        )

@@ -7,11 +7,12 @@
 A name read from a trace or a checkpoint is data: a terminal must not act on its escape
 codes, and a file named after it must stay inside its folder and be creatable.
 """
+
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _UNSAFE_FILE = re.compile(r"[^A-Za-z0-9._+-]")
-MAX_NAME = 100      # characters of a file name made from a layer name
+MAX_NAME = 100  # characters of a file name made from a layer name
 
 
 def printable(s, limit=200):
@@ -19,7 +20,7 @@ def printable(s, limit=200):
     ``limit`` characters (with "...")."""
     s = str(s)
     s = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), s)
-    return s if len(s) <= limit else s[:limit - 3] + "..."
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def one_line(msg, limit=500):

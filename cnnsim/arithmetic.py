@@ -19,6 +19,7 @@ Public functions:
 * ``check_neuron``, ``neuron_formula``, ``padding_label``: the pieces the pictures
   (``cnnsim.plotting.arithmetic``) and the explorer share.
 """
+
 import numpy as np
 
 from .geometry import window as _window
@@ -46,8 +47,11 @@ def padding_label(padding, pads):
 
 
 def _padding_json(padding):
-    return padding.lower() if isinstance(padding, str) else (
-        list(padding) if isinstance(padding, (tuple, list)) else int(padding))
+    return (
+        padding.lower()
+        if isinstance(padding, str)
+        else (list(padding) if isinstance(padding, (tuple, list)) else int(padding))
+    )
 
 
 def check_neuron(win, neuron, where):
@@ -61,8 +65,10 @@ def check_neuron(win, neuron, where):
             raise TypeError(f"{where}: neuron must be a pair of integers, got {neuron!r}")
     oh, ow = win.out_hw
     if not (0 <= i < oh and 0 <= j < ow):
-        raise ValueError(f"{where}: neuron ({i}, {j}) is out of range: the output is {oh}x{ow}, "
-                         f"so row must be in 0..{oh - 1} and col in 0..{ow - 1}")
+        raise ValueError(
+            f"{where}: neuron ({i}, {j}) is out of range: the output is {oh}x{ow}, "
+            f"so row must be in 0..{oh - 1} and col in 0..{ow - 1}"
+        )
     return int(i), int(j)
 
 
@@ -80,17 +86,17 @@ def neuron_formula(win, i, j):
     return r, c
 
 
-GENERAL_FORMULA = ("rows i*s_h - p_top ... i*s_h - p_top + f_h - 1, "
-                   "cols j*s_w - p_left ... j*s_w - p_left + f_w - 1")
-
+GENERAL_FORMULA = (
+    "rows i*s_h - p_top ... i*s_h - p_top + f_h - 1, "
+    "cols j*s_w - p_left ... j*s_w - p_left + f_w - 1"
+)
 
 
 def _list_or_none(v):
     return ", ".join(str(t) for t in v) if v else "none"
 
 
-def conv_facts(input_hw, kernel, stride=1, padding="valid", neuron=(0, 0),
-               where="conv_facts"):
+def conv_facts(input_hw, kernel, stride=1, padding="valid", neuron=(0, 0), where="conv_facts"):
     """The convolution geometry for one output neuron, as a JSON-ready dict.
 
     Keys: ``input``, ``kernel``, ``stride`` ([h, w]), ``padding`` (as given), ``pads``
@@ -111,16 +117,25 @@ def _conv_facts(win, padding, i, j):
     fr, fc = neuron_formula(win, i, j)
     unused_r, unused_c = win.unused()
     return {
-        "input": list(win.in_hw), "kernel": list(win.kernel), "stride": list(win.stride),
+        "input": list(win.in_hw),
+        "kernel": list(win.kernel),
+        "stride": list(win.stride),
         "padding": _padding_json(padding),
         "pads": {"top": pt, "bottom": pb, "left": pl, "right": pr},
-        "padded_input": list(win.padded_hw), "output": list(win.out_hw),
+        "padded_input": list(win.padded_hw),
+        "output": list(win.out_hw),
         "unused": {"rows": unused_r, "cols": unused_c},
-        "title": (f"{_hw(win.in_hw)} input, {_hw(win.kernel)} kernel, {_stride_label(win.stride)}, "
-                  f"{padding_label(padding, win.pads)} -> {_hw(win.out_hw)} output"),
+        "title": (
+            f"{_hw(win.in_hw)} input, {_hw(win.kernel)} kernel, {_stride_label(win.stride)}, "
+            f"{padding_label(padding, win.pads)} -> {_hw(win.out_hw)} output"
+        ),
         "neuron": {
-            "row": i, "col": j, "rows": rows, "cols": cols,
-            "padded_rows": [r + pt for r in rows], "padded_cols": [c + pl for c in cols],
+            "row": i,
+            "col": j,
+            "rows": rows,
+            "cols": cols,
+            "padded_rows": [r + pt for r in rows],
+            "padded_cols": [c + pl for c in cols],
             "padding_rows": [r for r in rows if not 0 <= r < h],
             "padding_cols": [c for c in cols if not 0 <= c < w],
             "reads_padding": any(not 0 <= r < h for r in rows) or any(not 0 <= c < w for c in cols),
@@ -129,37 +144,52 @@ def _conv_facts(win, padding, i, j):
     }
 
 
-def conv_explanation(input_hw, kernel, stride=1, padding="valid", neuron=(0, 0),
-                     where="conv_explanation"):
+def conv_explanation(
+    input_hw, kernel, stride=1, padding="valid", neuron=(0, 0), where="conv_explanation"
+):
     """Plain-text walk-through of the geometry (what ``cnnsim explain conv`` prints)."""
     f = conv_facts(input_hw, kernel, stride, padding, neuron, where=where)
     (h, w), (fh, fw), (sh, sw) = f["input"], f["kernel"], f["stride"]
     p, (ph, pw), (oh, ow) = f["pads"], f["padded_input"], f["output"]
     n = f["neuron"]
     lines = [f"Convolution arithmetic: {f['title']}", ""]
-    lines.append(f"  padding    top {p['top']}, bottom {p['bottom']}, left {p['left']}, "
-                 f"right {p['right']}  -> padded input {ph}x{pw}")
+    lines.append(
+        f"  padding    top {p['top']}, bottom {p['bottom']}, left {p['left']}, "
+        f"right {p['right']}  -> padded input {ph}x{pw}"
+    )
     if isinstance(padding, str) and padding.lower() == "same":
-        lines.append("             (SAME, TensorFlow's rule: out = ceil(in / s); "
-                     "total = (out - 1)*s + f - in; the odd extra row/column goes bottom/right)")
-    lines.append(f"  output     H_out = floor(({h} + {p['top']} + {p['bottom']} - {fh}) / {sh}) + 1 = {oh}, "
-                 f"W_out = floor(({w} + {p['left']} + {p['right']} - {fw}) / {sw}) + 1 = {ow}")
+        lines.append(
+            "             (SAME, TensorFlow's rule: out = ceil(in / s); "
+            "total = (out - 1)*s + f - in; the odd extra row/column goes bottom/right)"
+        )
+    lines.append(
+        f"  output     H_out = floor(({h} + {p['top']} + {p['bottom']} - {fh}) / {sh}) + 1 = {oh}, "
+        f"W_out = floor(({w} + {p['left']} + {p['right']} - {fw}) / {sw}) + 1 = {ow}"
+    )
     lines.append("")
     lines.append(f"  neuron (i, j) reads {GENERAL_FORMULA}")
     lines.append(f"  neuron ({n['row']}, {n['col']}) reads")
     lines.append(f"    rows {n['formula']['rows']}")
     lines.append(f"    cols {n['formula']['cols']}")
-    lines.append(f"    in the zero-padded {ph}x{pw} input (the lecture's i*s_h ... i*s_h + f_h - 1): "
-                 f"rows {n['padded_rows'][0]} ... {n['padded_rows'][-1]}, "
-                 f"cols {n['padded_cols'][0]} ... {n['padded_cols'][-1]}")
+    lines.append(
+        f"    in the zero-padded {ph}x{pw} input (the lecture's i*s_h ... i*s_h + f_h - 1): "
+        f"rows {n['padded_rows'][0]} ... {n['padded_rows'][-1]}, "
+        f"cols {n['padded_cols'][0]} ... {n['padded_cols'][-1]}"
+    )
     if n["reads_padding"]:
-        lines.append(f"    zero padding read: rows {_list_or_none(n['padding_rows'])}; "
-                     f"cols {_list_or_none(n['padding_cols'])} (outside the {h}x{w} input, value 0)")
+        lines.append(
+            f"    zero padding read: rows {_list_or_none(n['padding_rows'])}; "
+            f"cols {_list_or_none(n['padding_cols'])} (outside the {h}x{w} input, value 0)"
+        )
     else:
         lines.append("    zero padding read: none (the window lies inside the input)")
     lines.append("")
-    lines.append(f"  unused input rows (no neuron reads them): {_list_or_none(f['unused']['rows'])}")
-    lines.append(f"  unused input cols (no neuron reads them): {_list_or_none(f['unused']['cols'])}")
+    lines.append(
+        f"  unused input rows (no neuron reads them): {_list_or_none(f['unused']['rows'])}"
+    )
+    lines.append(
+        f"  unused input cols (no neuron reads them): {_list_or_none(f['unused']['cols'])}"
+    )
     return "\n".join(lines)
 
 
@@ -171,12 +201,15 @@ def _pool_input(input_hw, x, seed, where):
         if x.ndim == 4 and x.shape[:2] == (1, 1):
             x = x[0, 0]
         if x.ndim != 2:
-            raise ValueError(f"{where}: x must be a 2-D (H, W) array (or (1, 1, H, W)), "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"{where}: x must be a 2-D (H, W) array (or (1, 1, H, W)), got shape {x.shape}"
+            )
         if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
             raise TypeError(f"{where}: x must hold real numbers, got dtype {x.dtype}")
         if input_hw is not None and tuple(int(v) for v in input_hw) != x.shape:
-            raise ValueError(f"{where}: input_hw {tuple(input_hw)} does not match x of shape {x.shape}")
+            raise ValueError(
+                f"{where}: input_hw {tuple(input_hw)} does not match x of shape {x.shape}"
+            )
         return x.astype(np.float64)
     if input_hw is None:
         raise ValueError(f"{where}: give input_hw or x")
@@ -221,8 +254,9 @@ def _pool_values(x, win, kind):
     return np.asarray(y, dtype=np.float64), winners, ties
 
 
-def pool_facts(input_hw, size=2, stride=None, padding="valid", kind="max", x=None, seed=0,
-               where="pool_facts"):
+def pool_facts(
+    input_hw, size=2, stride=None, padding="valid", kind="max", x=None, seed=0, where="pool_facts"
+):
     """Pooling geometry and values as a JSON-ready dict.
 
     ``x`` is a 2-D ``(H, W)`` array (or ``(1, 1, H, W)``); when None, seeded distinct
@@ -249,29 +283,52 @@ def _pool_facts(x, win, padding, kind):
         passed = (h - len(ur)) * (w - len(uc))
     frac = passed / total
     name = "max" if kind == "max" else "average"
-    title = (f"{name} pooling {_hw(win.kernel)}, {_stride_label(win.stride)}, "
-             f"{padding_label(padding, win.pads)}: {_hw(win.in_hw)} input -> {_hw(win.out_hw)} output")
+    title = (
+        f"{name} pooling {_hw(win.kernel)}, {_stride_label(win.stride)}, "
+        f"{padding_label(padding, win.pads)}: {_hw(win.in_hw)} input -> {_hw(win.out_hw)} output"
+    )
     if kind == "max":
-        summary = (f"{passed} of {total} inputs ({frac:.0%}) pass to the output, "
-                   f"{total - passed} ({1 - frac:.0%}) are dropped")
+        summary = (
+            f"{passed} of {total} inputs ({frac:.0%}) pass to the output, "
+            f"{total - passed} ({1 - frac:.0%}) are dropped"
+        )
     else:
-        summary = (f"each output is the mean of its window: {passed} of {total} inputs ({frac:.0%}) "
-                   f"contribute, {total - passed} ({1 - frac:.0%}) are dropped")
+        summary = (
+            f"each output is the mean of its window: {passed} of {total} inputs ({frac:.0%}) "
+            f"contribute, {total - passed} ({1 - frac:.0%}) are dropped"
+        )
     return {
-        "kind": kind, "input": list(win.in_hw), "size": list(win.kernel), "stride": list(win.stride),
+        "kind": kind,
+        "input": list(win.in_hw),
+        "size": list(win.kernel),
+        "stride": list(win.stride),
         "padding": _padding_json(padding),
         "pads": dict(zip(("top", "bottom", "left", "right"), win.pads)),
         "output": list(win.out_hw),
-        "x": x.tolist(), "y": y.tolist(),
+        "x": x.tolist(),
+        "y": y.tolist(),
         "winners": [list(p) if p is not None else None for p in winners] if kind == "max" else None,
-        "passed": passed, "total": total, "fraction_passed": frac, "dropped": total - passed,
-        "unused": dict(zip(("rows", "cols"), win.unused())), "ties": ties,
-        "title": title, "summary": summary,
+        "passed": passed,
+        "total": total,
+        "fraction_passed": frac,
+        "dropped": total - passed,
+        "unused": dict(zip(("rows", "cols"), win.unused())),
+        "ties": ties,
+        "title": title,
+        "summary": summary,
     }
 
 
-def pool_explanation(input_hw, size=2, stride=None, padding="valid", kind="max", x=None, seed=0,
-                     where="pool_explanation"):
+def pool_explanation(
+    input_hw,
+    size=2,
+    stride=None,
+    padding="valid",
+    kind="max",
+    x=None,
+    seed=0,
+    where="pool_explanation",
+):
     """Plain-text walk-through (what ``cnnsim explain pool`` prints)."""
     f = pool_facts(input_hw, size, stride, padding, kind, x, seed, where=where)
     win = _window(f["input"], f["size"], f["stride"], padding, where=where)
@@ -283,17 +340,27 @@ def pool_explanation(input_hw, size=2, stride=None, padding="valid", kind="max",
         for j in range(win.out_hw[1]):
             r, c = win.rows(i), win.cols(j)
             val = _fmt_value(y[i][j], x)
-            what = (f"max {val}" + (f" at ({f['winners'][i * win.out_hw[1] + j][0]}, "
-                                    f"{f['winners'][i * win.out_hw[1] + j][1]})"
-                                    if f["winners"][i * win.out_hw[1] + j]
-                                    else " (window lies entirely in padding)")
-                    if kind == "max" else f"mean {val}")
-            lines.append(f"    ({i}, {j}): rows {r[0]} ... {r[-1]}, cols {c[0]} ... {c[-1]} -> {what}")
+            what = (
+                f"max {val}"
+                + (
+                    f" at ({f['winners'][i * win.out_hw[1] + j][0]}, "
+                    f"{f['winners'][i * win.out_hw[1] + j][1]})"
+                    if f["winners"][i * win.out_hw[1] + j]
+                    else " (window lies entirely in padding)"
+                )
+                if kind == "max"
+                else f"mean {val}"
+            )
+            lines.append(
+                f"    ({i}, {j}): rows {r[0]} ... {r[-1]}, cols {c[0]} ... {c[-1]} -> {what}"
+            )
     lines += ["", f"  {f['summary']}"]
     if f["ties"]:
         lines.append("  (ties: the first maximum in row-major order wins)")
-    lines.append(f"  unused input rows: {_list_or_none(f['unused']['rows'])}; "
-                 f"unused input cols: {_list_or_none(f['unused']['cols'])}")
+    lines.append(
+        f"  unused input rows: {_list_or_none(f['unused']['rows'])}; "
+        f"unused input cols: {_list_or_none(f['unused']['cols'])}"
+    )
     return "\n".join(lines)
 
 
@@ -310,5 +377,13 @@ def _fmt_cells(row, x):
     return [t.rjust(width) for t in s]
 
 
-__all__ = ["conv_facts", "conv_explanation", "pool_facts", "pool_explanation", "padding_label",
-           "neuron_formula", "check_neuron", "GENERAL_FORMULA"]
+__all__ = [
+    "conv_facts",
+    "conv_explanation",
+    "pool_facts",
+    "pool_explanation",
+    "padding_label",
+    "neuron_formula",
+    "check_neuron",
+    "GENERAL_FORMULA",
+]

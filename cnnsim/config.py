@@ -16,6 +16,7 @@
 
 The target may also be set with the ``CNNSIM_TARGET`` environment variable.
 """
+
 import os
 
 import numpy as np

@@ -15,13 +15,16 @@ as they are (Jupyter's inline backend renders a returned Figure).
 Plain functions (``summary_html(data)``, ``trace_html(trace)``) return the HTML strings;
 the classes call them, so the markup lives in one place.
 """
+
 from html import escape
 
 import numpy as np
 
-_STYLE = ("<style>.cnnsim-table td, .cnnsim-table th {padding: 2px 8px; "
-          "font-family: monospace; white-space: pre}"
-          " .cnnsim-table td.num {text-align: right}</style>")
+_STYLE = (
+    "<style>.cnnsim-table td, .cnnsim-table th {padding: 2px 8px; "
+    "font-family: monospace; white-space: pre}"
+    " .cnnsim-table td.num {text-align: right}</style>"
+)
 
 
 def _table(head, rows, right=(), caption=None, foot=None):
@@ -31,9 +34,14 @@ def _table(head, rows, right=(), caption=None, foot=None):
     out.append("<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>")
     out.append("<tbody>")
     for r in rows:
-        out.append("<tr>" + "".join(
-            f"<td class='num'>{escape(c)}</td>" if k in right else f"<td>{escape(c)}</td>"
-            for k, c in enumerate(r)) + "</tr>")
+        out.append(
+            "<tr>"
+            + "".join(
+                f"<td class='num'>{escape(c)}</td>" if k in right else f"<td>{escape(c)}</td>"
+                for k, c in enumerate(r)
+            )
+            + "</tr>"
+        )
     out.append("</tbody></table>")
     if foot:
         out.append(foot)
@@ -45,16 +53,35 @@ def summary_html(data):
     """HTML table of a summary dict (``cnnsim.models.summary.summarize`` / ``describe``):
     one row per layer (nested layers indented), totals, then the notes."""
     from .models import summary as S
+
     shp = data["input_shape"]
-    first = ["In", "Input", str(shp[0]), "x".join(map(str, shp[1:])) if len(shp) == 3 else
-             str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0", "1", "1", "0"]
+    first = [
+        "In",
+        "Input",
+        str(shp[0]),
+        "x".join(map(str, shp[1:])) if len(shp) == 3 else str(shp[0]),
+        "-",
+        "-",
+        "-",
+        "-",
+        "x".join(map(str, shp)),
+        "0",
+        "0",
+        "1",
+        "1",
+        "0",
+    ]
     rows = [first] + [S._cells(r, 2) for r in data["layers"]]
     main = [r for r in data["layers"] if "/" not in r["name"] and r["type"] != "Aux classifier"]
     macs = sum(r["macs"] for r in main)
-    foot = (f"<p>Total: {data['total_params']:,} trainable parameters, {macs:,} multiply-adds "
-            f"per image</p>")
+    foot = (
+        f"<p>Total: {data['total_params']:,} trainable parameters, {macs:,} multiply-adds "
+        f"per image</p>"
+    )
     if data.get("notes"):
-        foot += "<p>Notes:</p><ul>" + "".join(f"<li>{escape(n)}</li>" for n in data["notes"]) + "</ul>"
+        foot += (
+            "<p>Notes:</p><ul>" + "".join(f"<li>{escape(n)}</li>" for n in data["notes"]) + "</ul>"
+        )
     caption = f"{data['model']}: input {'x'.join(map(str, shp))}"
     return _table(S.COLUMNS, rows, right=S.RIGHT, caption=caption, foot=foot)
 
@@ -70,6 +97,7 @@ class Summary:
 
     def __str__(self):
         from .models.summary import format_table
+
         return format_table(self.data)
 
     def __repr__(self):
@@ -87,11 +115,13 @@ def summary(model, variant=None, input_size=None, **options):
     """Summary of a model: a name (built cheaply, as ``cnnsim summary``; ``variant``,
     ``input_size=(H, W)`` and builder options as there) or an already built network."""
     from .models import summary as S
+
     if isinstance(model, str):
         return Summary(S.describe(model, variant=variant, input_size=input_size, **options))
     if variant is not None or input_size is not None or options:
-        raise TypeError("summary: variant, input_size and options apply to a model name, "
-                        "not to a built network")
+        raise TypeError(
+            "summary: variant, input_size and options apply to a model name, not to a built network"
+        )
     return Summary(S.summarize(model))
 
 
@@ -100,17 +130,43 @@ def summary(model, variant=None, input_size=None, **options):
 # _repr_html_ show it. ``--wide`` shows every column; by default the table fits the
 # terminal (at most MAX_WIDTH columns): "input -> output" becomes "output" (the input is
 # the row above, except at merges), then columns are dropped in DROP_ORDER.
-TRACE_COLUMNS = ("#", "layer", "type", "input -> output", "kernel/stride/pad", "activation",
-                 "min", "mean", "max", "zeros", "sat", "ms")
-COMPACT_COLUMNS = ("#", "layer", "type", "output", "kernel/stride/pad", "activation",
-                   "min", "mean", "max", "zeros", "sat", "ms")
+TRACE_COLUMNS = (
+    "#",
+    "layer",
+    "type",
+    "input -> output",
+    "kernel/stride/pad",
+    "activation",
+    "min",
+    "mean",
+    "max",
+    "zeros",
+    "sat",
+    "ms",
+)
+COMPACT_COLUMNS = (
+    "#",
+    "layer",
+    "type",
+    "output",
+    "kernel/stride/pad",
+    "activation",
+    "min",
+    "mean",
+    "max",
+    "zeros",
+    "sat",
+    "ms",
+)
 RIGHT = {"#", "min", "mean", "max", "zeros", "sat", "ms"}
 DROP_ORDER = ("sat", "zeros", "activation", "kernel/stride/pad", "min", "max", "type")
 MAX_WIDTH = 100
-NUM_WIDTH = 8           # every number cell fits here (see _num), so rows can stream
+NUM_WIDTH = 8  # every number cell fits here (see _num), so rows can stream
 SEP = "  "
-SAT_HELP = ("sat = fraction of outputs within 1% of a bounded activation's asymptote "
-            "(sigmoid/softmax/tanh/scaled_tanh); '-' where it means nothing (ReLU, linear)")
+SAT_HELP = (
+    "sat = fraction of outputs within 1% of a bounded activation's asymptote "
+    "(sigmoid/softmax/tanh/scaled_tanh); '-' where it means nothing (ReLU, linear)"
+)
 
 
 def _shape(s):
@@ -142,19 +198,28 @@ def _num(v, frac=False):
 def terminal_width(default=MAX_WIDTH):
     """Columns of the terminal (``$COLUMNS`` first), or ``default`` when unknown."""
     import shutil
+
     return shutil.get_terminal_size((default, 24)).columns
 
 
 def step_cells(step):
     """A step's cells by column name (both "input -> output" and "output")."""
     st = step.stats or {}
-    return {"#": str(step.index), "layer": step.name, "type": step.kind,
-            "input -> output": f"{_shape(step.input_shape)} -> {_shape(step.output_shape)}",
-            "output": _shape(step.output_shape), "kernel/stride/pad": _geom(step.geometry),
-            "activation": step.activation or "-", "min": _num(st.get("min")),
-            "mean": _num(st.get("mean")), "max": _num(st.get("max")),
-            "zeros": _num(st.get("zeros"), True), "sat": _num(st.get("saturated"), True),
-            "ms": f"{1000 * step.seconds:.2f}"}
+    return {
+        "#": str(step.index),
+        "layer": step.name,
+        "type": step.kind,
+        "input -> output": f"{_shape(step.input_shape)} -> {_shape(step.output_shape)}",
+        "output": _shape(step.output_shape),
+        "kernel/stride/pad": _geom(step.geometry),
+        "activation": step.activation or "-",
+        "min": _num(st.get("min")),
+        "mean": _num(st.get("mean")),
+        "max": _num(st.get("max")),
+        "zeros": _num(st.get("zeros"), True),
+        "sat": _num(st.get("saturated"), True),
+        "ms": f"{1000 * step.seconds:.2f}",
+    }
 
 
 class StepTable:
@@ -169,8 +234,12 @@ class StepTable:
         self.limit = None if wide else max(limit, 40)
 
         def w(col):
-            return max([len(col)] + [len(r[col]) for r in rows]
-                       + ([NUM_WIDTH] if col in ("min", "mean", "max", "ms") else []))
+            return max(
+                [len(col)]
+                + [len(r[col]) for r in rows]
+                + ([NUM_WIDTH] if col in ("min", "mean", "max", "ms") else [])
+            )
+
         cols = list(TRACE_COLUMNS if wide else COMPACT_COLUMNS)
         self.widths = {c: w(c) for c in cols}
         self.dropped = []
@@ -180,8 +249,10 @@ class StepTable:
                     break
                 cols.remove(c)
                 self.dropped.append(c)
-            if self.total(cols) > self.limit:     # long layer names: cut in the middle
-                self.widths["layer"] = max(8, self.widths["layer"] - (self.total(cols) - self.limit))
+            if self.total(cols) > self.limit:  # long layer names: cut in the middle
+                self.widths["layer"] = max(
+                    8, self.widths["layer"] - (self.total(cols) - self.limit)
+                )
         self.columns = cols
 
     def total(self, cols):
@@ -191,7 +262,7 @@ class StepTable:
         w = self.widths[c]
         if len(text) > w and c == "layer":
             k = (w - 1) // 2
-            text = text[:k] + "~" + text[len(text) - (w - 1 - k):]
+            text = text[:k] + "~" + text[len(text) - (w - 1 - k) :]
         return text.rjust(w) if c in RIGHT else text.ljust(w)
 
     def fmt(self, cells):
@@ -208,16 +279,21 @@ class StepTable:
         notes.append("ms = time of the layer's call, kernels already compiled")
         if self.dropped or "input -> output" not in self.columns and self.limit is not None:
             hidden = ["input"] + self.dropped
-            notes.append(f"not shown to fit {self.limit} columns: {', '.join(hidden)} "
-                         f"(--wide shows every column)")
+            notes.append(
+                f"not shown to fit {self.limit} columns: {', '.join(hidden)} "
+                f"(--wide shows every column)"
+            )
         return "\n".join(wrap(n, self.limit or MAX_WIDTH) for n in notes)
 
 
 def wrap(text, width=MAX_WIDTH, indent=""):
     """``text`` broken into lines of at most ``width`` characters (words kept whole)."""
     import textwrap
-    return "\n".join(textwrap.wrap(text, width, subsequent_indent=indent,
-                                    break_on_hyphens=False)) or text
+
+    return (
+        "\n".join(textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False))
+        or text
+    )
 
 
 def trace_rows(trace, columns=TRACE_COLUMNS):
@@ -228,12 +304,17 @@ def trace_rows(trace, columns=TRACE_COLUMNS):
 def trace_html(trace):
     """HTML table of a ``cnnsim.engine.Trace``: one row per step, the statistics of its
     output (min / mean / max, fraction of zeros, fraction saturated) and its time."""
-    caption = (f"{trace.model}: input {_shape(trace.input_shape)}, batch {trace.batch}, "
-               f"{len(trace.steps)} steps")
-    foot = ("<p><small>sat = fraction of outputs within 1% of a bounded activation's asymptote; "
-            "'-' where it means nothing (ReLU, linear)</small></p>")
-    return _table(TRACE_COLUMNS, trace_rows(trace), right={0, 6, 7, 8, 9, 10, 11},
-                  caption=caption, foot=foot)
+    caption = (
+        f"{trace.model}: input {_shape(trace.input_shape)}, batch {trace.batch}, "
+        f"{len(trace.steps)} steps"
+    )
+    foot = (
+        "<p><small>sat = fraction of outputs within 1% of a bounded activation's asymptote; "
+        "'-' where it means nothing (ReLU, linear)</small></p>"
+    )
+    return _table(
+        TRACE_COLUMNS, trace_rows(trace), right={0, 6, 7, 8, 9, 10, 11}, caption=caption, foot=foot
+    )
 
 
 def trace_text(trace, width=None, wide=False, limit_rows=None):
@@ -263,7 +344,11 @@ def prediction(output, kind, true_label=None, class_names=None, k=3):
     """
     y = np.asarray(output, dtype=np.float64).reshape(-1)
     if kind == "RBF":
-        z, rule, score = -y, "argmin of the RBF penalties; probabilities = softmax(-penalty)", "penalty"
+        z, rule, score = (
+            -y,
+            "argmin of the RBF penalties; probabilities = softmax(-penalty)",
+            "penalty",
+        )
     elif np.all(y >= 0) and abs(y.sum() - 1) < 1e-3:
         z, rule, score = None, "argmax of the softmax probabilities", "probability"
     else:
@@ -275,11 +360,20 @@ def prediction(output, kind, true_label=None, class_names=None, k=3):
         p = e / e.sum()
     order = np.argsort(-p, kind="stable")[:k]
     name = (lambda c: class_names[c]) if class_names else str
-    top = [{"class": int(c), "name": name(int(c)), score: float(y[c]),
-            "probability": float(p[c])} for c in order]
-    out = {"class": int(order[0]), "name": name(int(order[0])), "rule": rule, "score": score,
-           "top": top, "output": y.tolist(), "probabilities": p.tolist(),
-           "true_label": None if true_label is None else int(true_label)}
+    top = [
+        {"class": int(c), "name": name(int(c)), score: float(y[c]), "probability": float(p[c])}
+        for c in order
+    ]
+    out = {
+        "class": int(order[0]),
+        "name": name(int(order[0])),
+        "rule": rule,
+        "score": score,
+        "top": top,
+        "output": y.tolist(),
+        "probabilities": p.tolist(),
+        "true_label": None if true_label is None else int(true_label),
+    }
     if true_label is not None:
         out["correct"] = bool(int(order[0]) == int(true_label))
     return out
@@ -291,13 +385,17 @@ def prediction_text(pred, width=MAX_WIDTH):
     lines = []
     verdict = ""
     if pred["true_label"] is not None:
-        verdict = ("  right" if pred["correct"] else "  WRONG") + f" (true label {pred['true_label']})"
+        verdict = (
+            "  right" if pred["correct"] else "  WRONG"
+        ) + f" (true label {pred['true_label']})"
     lines.append(f"prediction: class {pred['name']}{verdict}")
     lines.append(wrap(f"  ({pred['rule']})", width, "   "))
     bar = 30
     for t in pred["top"]:
         n = round(bar * t["probability"])
-        extra = "" if pred["score"] == "probability" else f"  {pred['score']} {t[pred['score']]:.4g}"
+        extra = (
+            "" if pred["score"] == "probability" else f"  {pred['score']} {t[pred['score']]:.4g}"
+        )
         lines.append(f"  {t['name']:>10}  {'#' * n:<{bar}}  {100 * t['probability']:5.1f}%{extra}")
     return "\n".join(lines)
 
@@ -314,8 +412,10 @@ def neuron_text(conn, rf=None, width=MAX_WIDTH, top=10):
     (``Connections.lines``: ``Layer.describe`` in cnnsim/layers/), the check against what
     the layer computed, then its receptive field. Prose lines wrap at ``width``; the
     number grids do not (a grid cut in two cannot be read)."""
-    lines = [l if l.startswith("    ") or len(l) <= width else wrap(l, width, "    ")
-             for l in conn.lines(top, width)]
+    lines = [
+        l if l.startswith("    ") or len(l) <= width else wrap(l, width, "    ")
+        for l in conn.lines(top, width)
+    ]
     if rf is not None:
         lines.append(wrap(receptive_field_text(rf), width, "    "))
     return "\n".join(lines)
@@ -323,13 +423,25 @@ def neuron_text(conn, rf=None, width=MAX_WIDTH, top=10):
 
 def receptive_field_text(rf):
     jump = "" if rf.jump is None else f", jump {rf.jump[0]}x{rf.jump[1]}"
-    return (f"  receptive field in the input image: rows {rf.top}..{rf.bottom}, cols "
-            f"{rf.left}..{rf.right} (unclipped rows {rf.unclipped[0]}..{rf.unclipped[1]}, "
-            f"cols {rf.unclipped[2]}..{rf.unclipped[3]}; size {rf.size[0]}x{rf.size[1]}{jump})")
+    return (
+        f"  receptive field in the input image: rows {rf.top}..{rf.bottom}, cols "
+        f"{rf.left}..{rf.right} (unclipped rows {rf.unclipped[0]}..{rf.unclipped[1]}, "
+        f"cols {rf.unclipped[2]}..{rf.unclipped[3]}; size {rf.size[0]}x{rf.size[1]}{jump})"
+    )
 
 
-__all__ = ["Summary", "summary", "summary_html", "trace_html", "trace_text", "trace_rows",
-           "StepTable", "prediction", "prediction_text", "neuron_text"]
+__all__ = [
+    "Summary",
+    "summary",
+    "summary_html",
+    "trace_html",
+    "trace_text",
+    "trace_rows",
+    "StepTable",
+    "prediction",
+    "prediction_text",
+    "neuron_text",
+]
 
 
 # ---- concise reprs (a notebook's last line, a print in a script) --------------------------------
@@ -345,20 +457,26 @@ def array_text(a):
     a = np.asarray(a)
     if a.size == 0 or a.dtype.kind not in "biuf":
         return f"{a.dtype} {tuple(a.shape)}"
-    return (f"{a.dtype} {tuple(a.shape)} in [{_num(float(a.min()))}, {_num(float(a.max()))}], "
-            f"mean {_num(float(a.mean()))}")
+    return (
+        f"{a.dtype} {tuple(a.shape)} in [{_num(float(a.min()))}, {_num(float(a.max()))}], "
+        f"mean {_num(float(a.mean()))}"
+    )
 
 
 def step_repr(step):
     """A Step in at most a few lines: what ran, its shapes, statistics and arrays kept."""
     c = step_cells(step)
     act = f", {step.activation}" if step.activation else ""
-    lines = [f"Step {step.index} {step.name!r} ({step.kind}{act}): {c['input -> output']}"
-             + ("" if c["kernel/stride/pad"] == "-" else f", {c['kernel/stride/pad']}")]
+    lines = [
+        f"Step {step.index} {step.name!r} ({step.kind}{act}): {c['input -> output']}"
+        + ("" if c["kernel/stride/pad"] == "-" else f", {c['kernel/stride/pad']}")
+    ]
     st = step.stats or {}
     if st:
-        lines.append(f"  output min {c['min']}, mean {c['mean']}, max {c['max']}, zeros "
-                     f"{c['zeros']}, saturated {c['sat']}; {c['ms']} ms")
+        lines.append(
+            f"  output min {c['min']}, mean {c['mean']}, max {c['max']}, zeros "
+            f"{c['zeros']}, saturated {c['sat']}; {c['ms']} ms"
+        )
     if step.kept:
         lines.append(f"  y: {array_text(step.y)}")
         for k, v in list(step.params.items())[:3]:
@@ -373,18 +491,23 @@ def step_repr(step):
 def trace_repr(trace):
     """A Trace in at most REPR_LINES lines: a title and the step table (first and last
     rows when there are many); ``print(cnnsim.display.trace_text(trace))`` shows all."""
-    title = (f"Trace of {trace.model}: input {_shape(trace.input_shape)}, batch "
-             f"{trace.batch}, {len(trace.steps)} steps")
+    title = (
+        f"Trace of {trace.model}: input {_shape(trace.input_shape)}, batch "
+        f"{trace.batch}, {len(trace.steps)} steps"
+    )
     return title + "\n" + trace_text(trace, width=MAX_WIDTH, limit_rows=REPR_LINES - 4)
 
 
 def connections_repr(conn):
     """A neuron's connections in at most a few lines (``str()`` prints them as the CLI)."""
-    lines = [f"Connections of {conn.layer} ({conn.kind}) map {conn.map}, row {conn.row}, "
-             f"col {conn.col}"]
+    lines = [
+        f"Connections of {conn.layer} ({conn.kind}) map {conn.map}, row {conn.row}, col {conn.col}"
+    ]
     if conn.rows is not None and len(conn.rows):
-        lines.append(f"  input rows {conn.rows[0]}..{conn.rows[-1]}, cols {conn.cols[0]}.."
-                     f"{conn.cols[-1]}" + (f", maps {_ranges(conn.channels)}" if conn.channels else ""))
+        lines.append(
+            f"  input rows {conn.rows[0]}..{conn.rows[-1]}, cols {conn.cols[0]}.."
+            f"{conn.cols[-1]}" + (f", maps {_ranges(conn.channels)}" if conn.channels else "")
+        )
     for name in ("inputs", "weights", "products"):
         a = getattr(conn, name)
         if a is not None:
@@ -392,15 +515,19 @@ def connections_repr(conn):
     if conn.sum is not None:
         bias = "" if conn.bias is None else f" (bias {conn.bias:.6g})"
         lines.append(f"  sum {conn.sum:.6g}{bias}")
-    lines.append(f"  {conn.activation or 'no activation'} -> {conn.output:.6g}; the layer "
-                 f"computed {conn.recorded:.6g} ({'equal' if conn.ok else 'DIFFERENT'})")
+    lines.append(
+        f"  {conn.activation or 'no activation'} -> {conn.output:.6g}; the layer "
+        f"computed {conn.recorded:.6g} ({'equal' if conn.ok else 'DIFFERENT'})"
+    )
     lines.append("  print(c) shows every product, as `cnnsim step --neuron` does")
     return "\n".join(lines)
 
 
 def receptive_field_repr(rf):
-    return (f"ReceptiveField of {rf.layer} ({rf.row}, {rf.col}) in the {rf.image_shape[0]}x"
-            f"{rf.image_shape[1]} input:\n" + receptive_field_text(rf))
+    return (
+        f"ReceptiveField of {rf.layer} ({rf.row}, {rf.col}) in the {rf.image_shape[0]}x"
+        f"{rf.image_shape[1]} input:\n" + receptive_field_text(rf)
+    )
 
 
 def pre_html(text):

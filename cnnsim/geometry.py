@@ -16,13 +16,13 @@ Padding forms accepted everywhere:
 * ``(p_h, p_w)``                ``p_h`` top and bottom, ``p_w`` left and right.
 * ``(top, bottom, left, right)`` explicit.
 """
+
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from .typing import IntPair, Padding, Size
-from dataclasses import dataclass
-
 
 PADDING_STRINGS = ("valid", "same")
 
@@ -62,8 +62,10 @@ def pad_amounts(n: int, f: int, s: int, padding: Padding) -> IntPair:
             out = -(-n // s)  # ceil(n / s)
             total = max((out - 1) * s + f - n, 0)
             return total // 2, total - total // 2
-        raise ValueError(f"unknown padding {padding!r}: expected 'valid', 'same', an int, "
-                         f"(p_h, p_w) or (top, bottom, left, right)")
+        raise ValueError(
+            f"unknown padding {padding!r}: expected 'valid', 'same', an int, "
+            f"(p_h, p_w) or (top, bottom, left, right)"
+        )
     if isinstance(padding, (tuple, list)):
         if len(padding) != 2:
             raise ValueError(f"padding along one axis must be (before, after), got {padding!r}")
@@ -85,14 +87,21 @@ def output_size(n: int, f: int, s: int, padding: Padding = "valid") -> int:
     return (padded - f) // s + 1
 
 
-def normalize_padding(padding: Padding, in_hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-                      where: str = "geometry") -> tuple[int, int, int, int]:
+def normalize_padding(
+    padding: Padding,
+    in_hw: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    where: str = "geometry",
+) -> tuple[int, int, int, int]:
     """Any accepted padding form -> ``(top, bottom, left, right)`` in pixels."""
     (h, w), (fh, fw), (sh, sw) = in_hw, kernel, stride
     if isinstance(padding, str):
         if padding.lower() not in PADDING_STRINGS:
-            raise ValueError(f"{where}: unknown padding {padding!r}; expected 'valid', 'same', "
-                             f"an int, (p_h, p_w) or (top, bottom, left, right)")
+            raise ValueError(
+                f"{where}: unknown padding {padding!r}; expected 'valid', 'same', "
+                f"an int, (p_h, p_w) or (top, bottom, left, right)"
+            )
         top, bottom = pad_amounts(h, fh, sh, padding)
         left, right = pad_amounts(w, fw, sw, padding)
         return top, bottom, left, right
@@ -108,8 +117,10 @@ def normalize_padding(padding: Padding, in_hw: Sequence[int], kernel: Sequence[i
         elif len(vals) == 4:
             t = tuple(vals)
         else:
-            raise ValueError(f"{where}: padding tuple must have 2 (p_h, p_w) or 4 "
-                             f"(top, bottom, left, right) entries, got {padding!r}")
+            raise ValueError(
+                f"{where}: padding tuple must have 2 (p_h, p_w) or 4 "
+                f"(top, bottom, left, right) entries, got {padding!r}"
+            )
     elif isinstance(padding, int) or hasattr(padding, "__index__"):
         p = int(padding)
         t = (p, p, p, p)
@@ -126,6 +137,7 @@ class Window:
 
     ``pads`` is ``(top, bottom, left, right)``; ``out_hw`` the output size.
     """
+
     in_hw: tuple
     kernel: tuple
     stride: tuple
@@ -210,8 +222,13 @@ def coverage(win: Window) -> list[list[int]]:
     return [[a * b for b in cc] for a in rc]
 
 
-def window(in_hw: Sequence[int], kernel: Size, stride: Optional[Size] = None, padding: Padding = "valid",
-           where: str = "geometry") -> Window:
+def window(
+    in_hw: Sequence[int],
+    kernel: Size,
+    stride: Optional[Size] = None,
+    padding: Padding = "valid",
+    where: str = "geometry",
+) -> Window:
     """Validate and resolve a window; raises a one-line ValueError naming ``where``.
 
     ``kernel``/``stride`` are ints or pairs; ``stride`` defaults to the kernel (pooling).
@@ -229,17 +246,23 @@ def window(in_hw: Sequence[int], kernel: Size, stride: Optional[Size] = None, pa
         # more padding than kernel + input only adds outputs that read nothing but zeros;
         # bounding it bounds every size the kernels allocate (a padding of 10**9 would
         # otherwise ask for a 10**9-row plane)
-        raise ValueError(f"{where}: padding {pads} (top, bottom, left, right) is larger "
-                         f"than kernel + input ({fh}+{h} rows, {fw}+{w} columns) allows")
+        raise ValueError(
+            f"{where}: padding {pads} (top, bottom, left, right) is larger "
+            f"than kernel + input ({fh}+{h} rows, {fw}+{w} columns) allows"
+        )
     if h + t + b < fh or w + l + r < fw:
-        raise ValueError(f"{where}: kernel {fh}x{fw} is larger than the padded input "
-                         f"{h + t + b}x{w + l + r} (input {h}x{w}, padding {padding!r})")
+        raise ValueError(
+            f"{where}: kernel {fh}x{fw} is larger than the padded input "
+            f"{h + t + b}x{w + l + r} (input {h}x{w}, padding {padding!r})"
+        )
     oh = (h + t + b - fh) // sh + 1
     ow = (w + l + r - fw) // sw + 1
     return Window((h, w), (fh, fw), (sh, sw), pads, (oh, ow))
 
 
-def conv_macs(out_shape_chw: Sequence[int], kernel: Sequence[int], in_channels_per_filter: int) -> int:
+def conv_macs(
+    out_shape_chw: Sequence[int], kernel: Sequence[int], in_channels_per_filter: int
+) -> int:
     """Multiply-adds of a convolution: ``F * H_out * W_out * f_h * f_w * C``."""
     f, ho, wo = out_shape_chw
     return int(f * ho * wo * kernel[0] * kernel[1] * in_channels_per_filter)
@@ -255,11 +278,14 @@ def compose_receptive_field(layers_geometry: Sequence[dict]) -> tuple:
     Standard recurrence: ``size' = size + (f - 1) * jump``, ``start' = start - p * jump``,
     ``jump' = jump * s``.
     """
-    span = [(0, 0, 1), (0, 0, 1)]          # (start, end, jump) per axis
+    span = [(0, 0, 1), (0, 0, 1)]  # (start, end, jump) per axis
     for kernel, stride, pad in layers_geometry:
         span = [rf_through(*span[a], kernel[a], stride[a], pad[a]) for a in range(2)]
-    return (tuple(e - s + 1 for s, e, _ in span), tuple(j for _, _, j in span),
-            tuple(s for s, _, _ in span))
+    return (
+        tuple(e - s + 1 for s, e, _ in span),
+        tuple(j for _, _, j in span),
+        tuple(s for s, _, _ in span),
+    )
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -282,6 +308,17 @@ def ceil_mode_pads(n, f, s, p=0):
     return p, max((out - 1) * s + f - n - p, p)
 
 
-__all__ = ["pad_amounts", "output_size", "normalize_padding", "window", "Window", "pair",
-           "conv_macs", "compose_receptive_field", "ceil_div", "window_span", "rf_through",
-           "ceil_mode_pads"]
+__all__ = [
+    "pad_amounts",
+    "output_size",
+    "normalize_padding",
+    "window",
+    "Window",
+    "pair",
+    "conv_macs",
+    "compose_receptive_field",
+    "ceil_div",
+    "window_span",
+    "rf_through",
+    "ceil_mode_pads",
+]

@@ -31,25 +31,27 @@ structure; the data flow is never inferred from the identity of arrays. This mod
 nothing about layer classes: a node's layer is anything with ``__call__(x, training)``,
 ``backprop(dy)``, ``grads`` and ``path`` (``cnnsim.layers`` sits above it).
 """
+
 import itertools
 from dataclasses import dataclass, field
 
 from .functional import add as _add
 
-INPUT = -1          # producer of an input edge: the network input
+INPUT = -1  # producer of an input edge: the network input
 
 _serial = itertools.count()
-_scope = []         # containers whose wiring is being inlined (innermost last)
+_scope = []  # containers whose wiring is being inlined (innermost last)
 
 
 class Tensor:
     """A symbolic tensor of shape ``shape`` (no batch): an ``Input``, or the output of a
     layer called on Tensors. Holds no data; ``Model(inputs, outputs)`` compiles them."""
+
     _cnnsim_symbolic = True
 
     def __init__(self, shape, call=None, name=None):
         self.shape = tuple(int(s) for s in shape)
-        self.call = call                 # the _Call that made it; None for an Input
+        self.call = call  # the _Call that made it; None for an Input
         self.name = name
         self.serial = next(_serial)
 
@@ -64,16 +66,20 @@ class Tensor:
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         for t in xs:
             if not isinstance(t, Tensor):
-                raise TypeError(f"layer {layer.path!r}: cannot mix symbolic Tensors and "
-                                f"{type(t).__name__} in one call")
+                raise TypeError(
+                    f"layer {layer.path!r}: cannot mix symbolic Tensors and "
+                    f"{type(t).__name__} in one call"
+                )
         shape = [t.shape for t in xs] if isinstance(x, (list, tuple)) else xs[0].shape
         if not layer.built:
             layer.build(shape)
         else:
             want = layer.input_shape
             if (list(map(tuple, want)) if isinstance(want, list) else tuple(want)) != shape:
-                raise ValueError(f"layer {layer.path!r} ({layer.kind}) was built for input "
-                                 f"{_fmt(want)} and is now called on {_fmt(shape)}")
+                raise ValueError(
+                    f"layer {layer.path!r} ({layer.kind}) was built for input "
+                    f"{_fmt(want)} and is now called on {_fmt(shape)}"
+                )
         if layer.is_container:
             _scope.append(layer)
             try:
@@ -94,10 +100,11 @@ def _fmt(shape):
 @dataclass(eq=False)
 class _Call:
     """One symbolic call of a leaf layer (becomes a Node when compiled)."""
+
     layer: object
     inputs: list
     merge: bool
-    scope: tuple                         # enclosing containers, outermost first
+    scope: tuple  # enclosing containers, outermost first
     output: Tensor = None
     serial: int = field(default_factory=lambda: next(_serial))
 
@@ -106,8 +113,10 @@ def Input(shape, name="input"):
     """The network input: a symbolic Tensor of ``shape`` (no batch), e.g. ``(1, 28, 28)``."""
     shape = tuple(shape)
     if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ValueError(f"Input {name!r}: shape must be positive integers without the batch, "
-                         f"e.g. (1, 28, 28); got {shape!r}")
+        raise ValueError(
+            f"Input {name!r}: shape must be positive integers without the batch, "
+            f"e.g. (1, 28, 28); got {shape!r}"
+        )
     return Tensor(shape, None, name)
 
 
@@ -115,6 +124,7 @@ def Input(shape, name="input"):
 class Edge:
     """A tensor between layers: its shape (no batch), the node making it (``INPUT`` for
     the network input) and the nodes reading it (in execution order)."""
+
     index: int
     shape: tuple
     producer: int
@@ -126,6 +136,7 @@ class Node:
     """One leaf layer in the graph: reads edges ``inputs`` (a list; several for the joins),
     writes edge ``output``. ``merge``: the layer takes a list of arrays. ``scope``: the
     containers it sits in, outermost first."""
+
     index: int
     layer: object
     inputs: list
@@ -237,8 +248,10 @@ class Graph:
             if g is None:
                 continue
             if k not in self._ran:
-                raise ValueError(f"backward: layer {node.name!r} did not run in the last "
-                                 f"forward pass; run the forward pass for this output first")
+                raise ValueError(
+                    f"backward: layer {node.name!r} did not run in the last "
+                    f"forward pass; run the forward pass for this output first"
+                )
             dx = node.layer.backprop(g)
             dxs = dx if node.merge else [dx]
             for e, d in zip(node.inputs, dxs):
@@ -250,7 +263,7 @@ class Graph:
         """The input's gradient when ``dy`` is the gradient of node ``k``'s output (a probe,
         not a training step: every layer's ``grads`` are restored afterwards). Needs a
         forward pass that ran node ``k``."""
-        saved = [(n.layer, dict(n.layer.grads)) for n in self.nodes[:k + 1]]
+        saved = [(n.layer, dict(n.layer.grads)) for n in self.nodes[: k + 1]]
         try:
             return self.backward({self.nodes[k].output: dy})
         finally:
@@ -283,18 +296,25 @@ def _check_ends(inputs, outputs):
     """Inputs are ``Input`` tensors; outputs are Tensors made by layers."""
     for k, t in enumerate(inputs):
         if not isinstance(t, Tensor) or t.call is not None:
-            what = f"the output of {t.call.layer.path!r}" if isinstance(t, Tensor) else \
-                type(t).__name__
+            what = (
+                f"the output of {t.call.layer.path!r}"
+                if isinstance(t, Tensor)
+                else type(t).__name__
+            )
             raise ValueError(f"Model: input {k} must be a cnnsim.Input(...) tensor, got {what}")
     if not outputs:
         raise ValueError("Model: give at least one output tensor")
     for k, t in enumerate(outputs):
         if not isinstance(t, Tensor):
-            raise ValueError(f"Model: output {k} must be a Tensor made by calling layers on "
-                             f"an Input, got {type(t).__name__}")
+            raise ValueError(
+                f"Model: output {k} must be a Tensor made by calling layers on "
+                f"an Input, got {type(t).__name__}"
+            )
         if t.call is None:
-            raise ValueError(f"Model: output {k} is an input itself; it does not depend on "
-                             f"the input through any layer")
+            raise ValueError(
+                f"Model: output {k} is an input itself; it does not depend on "
+                f"the input through any layer"
+            )
 
 
 def _collect(inputs, outputs):
@@ -311,19 +331,23 @@ def _collect(inputs, outputs):
         calls.append(c)
         stack += [t.call for t in c.inputs if t.call is not None]
     calls.sort(key=lambda c: c.serial)
-    reach = {}                      # call -> the Inputs it depends on
+    reach = {}  # call -> the Inputs it depends on
     for c in calls:
-        reach[id(c)] = set().union(*({id(t)} if t.call is None else reach[id(t.call)]
-                                     for t in c.inputs))
+        reach[id(c)] = set().union(
+            *({id(t)} if t.call is None else reach[id(t.call)] for t in c.inputs)
+        )
     for k, t in enumerate(outputs):
         if not reach[id(t.call)] & input_ids:
-            raise ValueError(f"Model: output {k} (layer {t.call.layer.path!r}) does not "
-                             f"depend on the input")
+            raise ValueError(
+                f"Model: output {k} (layer {t.call.layer.path!r}) does not depend on the input"
+            )
     for c in calls:
         for t in c.inputs:
             if t.call is None and id(t) not in input_ids:
-                raise ValueError(f"Model: layer {c.layer.path!r} reads a tensor from another "
-                                 f"graph (input {t.name!r}, not an input of this model)")
+                raise ValueError(
+                    f"Model: layer {c.layer.path!r} reads a tensor from another "
+                    f"graph (input {t.name!r}, not an input of this model)"
+                )
     _check_once(calls)
     return calls
 
@@ -336,11 +360,15 @@ def _check_once(calls):
         first = by_layer.setdefault(id(c.layer), c)
         if first is not c:
             if _reaches(first, c):
-                raise ValueError(f"Model: cycle through layer {c.layer.path!r}: its output "
-                                 f"feeds back into it; a layer can appear once in a network")
-            raise ValueError(f"Model: layer {c.layer.path!r} is called twice; a layer can "
-                             f"appear once in a network (shared weights are not supported): "
-                             f"create a second layer")
+                raise ValueError(
+                    f"Model: cycle through layer {c.layer.path!r}: its output "
+                    f"feeds back into it; a layer can appear once in a network"
+                )
+            raise ValueError(
+                f"Model: layer {c.layer.path!r} is called twice; a layer can "
+                f"appear once in a network (shared weights are not supported): "
+                f"create a second layer"
+            )
 
 
 def _reaches(a, b):

@@ -4,6 +4,7 @@
 dtype (float32 or float64), which the type cannot. ``Shape`` is a shape without the batch
 axis, ``Padding`` every padding form ``cnnsim.geometry`` accepts.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence, Tuple, Union

@@ -3,12 +3,13 @@
 Every demo is a script (``python demos/NAME.py --quick --out figs``) and a module with
 ``main(argv) -> 0``; tests/test_demos.py runs each in quick mode.
 """
+
 import argparse
 import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:          # run from a checkout without installing
+if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 

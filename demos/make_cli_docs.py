@@ -4,6 +4,7 @@
     python demos/make_cli_docs.py            # rewrite docs/cli.md
     python demos/make_cli_docs.py --check    # exit 1 if docs/cli.md is stale
 """
+
 import argparse
 import pathlib
 import sys
@@ -13,7 +14,7 @@ sys.path.insert(0, str(ROOT))
 
 import click  # noqa: E402
 
-WIDTH = 88        # fixed, so the page does not depend on the terminal it was made in
+WIDTH = 88  # fixed, so the page does not depend on the terminal it was made in
 
 INTRO = """# CLI reference
 
@@ -44,13 +45,15 @@ def _walk(cmd, path, parent, out):
 
 def render():
     from cnnsim.cli.main import cli
+
     pages = []
     _walk(cli, ["cnnsim"], None, pages)
     toc = ", ".join(f"[`{p}`](#{p.replace(' ', '-')})" for p, _ in pages[1:])
     parts = [INTRO.format(toc=toc)]
     for path, text in pages:
-        parts.append(f"<a id=\"{path.replace(' ', '-')}\"></a>\n## `{path}`\n\n```text\n"
-                     f"{text.rstrip()}\n```\n")
+        parts.append(
+            f'<a id="{path.replace(" ", "-")}"></a>\n## `{path}`\n\n```text\n{text.rstrip()}\n```\n'
+        )
     return "\n".join(parts)
 
 

@@ -5,6 +5,7 @@ through the demos and cnnsim.plotting.
     python demos/make_figures.py --only conv pool    # some
     python demos/make_figures.py --data-dir ../shared/data   # where MNIST is, for training
 """
+
 import argparse
 import importlib
 import pathlib
@@ -30,6 +31,7 @@ def _demo(name, argv, picks):
 
 def conv():
     from cnnsim.plotting.arithmetic import conv_arithmetic_figure, save_figure
+
     fig = conv_arithmetic_figure((5, 7), 3, 2, "same", neuron=(1, 2), dpi=70)
     save_figure(fig, FIGURES / "conv_5x7_3x4.png")
 
@@ -39,13 +41,19 @@ def pool():
 
 
 def trace():
-    _demo("trace_lenet5", ["--quick"], {"maps_C1.png": "lenet5_maps_C1.png",
-                                        "neuron_C3.png": "lenet5_neuron_C3.png"})
+    _demo(
+        "trace_lenet5",
+        ["--quick"],
+        {"maps_C1.png": "lenet5_maps_C1.png", "neuron_C3.png": "lenet5_neuron_C3.png"},
+    )
 
 
 def rf():
-    _demo("receptive_fields", ["--quick"],
-          {"lenet5_receptive_fields.png": "lenet5_receptive_fields.png"})
+    _demo(
+        "receptive_fields",
+        ["--quick"],
+        {"lenet5_receptive_fields.png": "lenet5_receptive_fields.png"},
+    )
 
 
 def inception():
@@ -60,6 +68,7 @@ def measured():
     """The figures of measured blocks (gradflow_sigmoid20, dense_vs_conv, degradation) are
     written by the commands themselves: demos/make_measured_docs.py (with the numbers)."""
     import make_measured_docs
+
     for page in make_measured_docs.pages():
         make_measured_docs.regenerate(page)
 
@@ -69,8 +78,16 @@ def train(data_dir=None):
     _demo("train_lenet5", argv, {"training.png": "lenet5_training.png"})
 
 
-ALL = {"conv": conv, "pool": pool, "trace": trace, "rf": rf, "inception": inception,
-       "lrn": lrn, "measured": measured, "train": train}
+ALL = {
+    "conv": conv,
+    "pool": pool,
+    "trace": trace,
+    "rf": rf,
+    "inception": inception,
+    "lrn": lrn,
+    "measured": measured,
+    "train": train,
+}
 
 
 def main(argv=None):

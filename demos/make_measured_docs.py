@@ -24,6 +24,7 @@ Marker options, before the colon (``<!-- measured slow tol=0.02: cnnsim ... -->`
     python demos/make_measured_docs.py --check         # exit 1 where a page is stale
     python demos/make_measured_docs.py --page lecture.md
 """
+
 import argparse
 import contextlib
 import io
@@ -37,8 +38,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(ROOT))
 
-BLOCK = re.compile(r"(<!-- measured(?P<opts>[^:]*): (?P<cmd>.*?) -->\n```text\n)(?P<body>.*?)(```)",
-                   re.S)
+BLOCK = re.compile(
+    r"(<!-- measured(?P<opts>[^:]*): (?P<cmd>.*?) -->\n```text\n)(?P<body>.*?)(```)", re.S
+)
 NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -74,14 +76,17 @@ def run(command, cwd):
             from click.testing import CliRunner
 
             from cnnsim.cli.main import cli
+
             r = CliRunner().invoke(cli, args[1:], catch_exceptions=False)
             if r.exit_code != 0:
                 raise RuntimeError(f"{command!r} exited {r.exit_code}: {r.output[-500:]}")
             return r.stdout
         if args[0] == "python" and args[1].startswith("demos/"):
             import importlib.util
-            spec = importlib.util.spec_from_file_location("measured_" + pathlib.Path(args[1]).stem,
-                                                          ROOT / args[1])
+
+            spec = importlib.util.spec_from_file_location(
+                "measured_" + pathlib.Path(args[1]).stem, ROOT / args[1]
+            )
             mod = importlib.util.module_from_spec(spec)
             sys.path.insert(0, str(ROOT / "demos"))
             spec.loader.exec_module(mod)
@@ -118,15 +123,18 @@ def disagreement(expected, actual, tol=0.0):
         if e == a:
             continue
         if tol and NUMBER.sub("#", e) == NUMBER.sub("#", a):
-            bad = [(x, y) for x, y in zip(NUMBER.findall(e), NUMBER.findall(a))
-                   if abs(_num(x) - _num(y)) > tol * max(1.0, abs(_num(x)))]
+            bad = [
+                (x, y)
+                for x, y in zip(NUMBER.findall(e), NUMBER.findall(a))
+                if abs(_num(x) - _num(y)) > tol * max(1.0, abs(_num(x)))
+            ]
             if not bad:
                 continue
         return f"line {k}: doc {e.strip()!r}, printed {a.strip()!r}"
     return None
 
 
-_DONE = {}   # command -> printed, so a command shown on two pages runs once per call
+_DONE = {}  # command -> printed, so a command shown on two pages runs once per call
 
 
 def regenerate(page, fast=False, cwd=None):
@@ -140,7 +148,7 @@ def regenerate(page, fast=False, cwd=None):
         if b.command not in _DONE:
             _DONE[b.command] = run(b.command, cwd or DOCS)
         printed = shown(b.command, _DONE[b.command])
-        out += [text[last:b.span[0]], printed]
+        out += [text[last : b.span[0]], printed]
         last = b.span[1]
         n += 1
     page.write_text("".join(out) + text[last:])
@@ -158,6 +166,7 @@ def main(argv=None):
     for page in todo:
         if args.check:
             import tempfile
+
             for b in blocks(page):
                 if args.fast and b.slow:
                     continue

@@ -7,18 +7,21 @@ Lecture question: how much information does a pooling layer throw away?
 
     python demos/pooling_drops.py --out figs/pool
 """
+
 from _common import out_dir, parse, save
 
 
 def passed_fraction(x, size, stride):
     """(fraction of inputs that win some window, fraction with a nonzero gradient)."""
     import numpy as np
+
     from cnnsim import functional as F
-    idx = F.max_pool2d_argmax(x, size, stride)                  # winner of every window
+
+    idx = F.max_pool2d_argmax(x, size, stride)  # winner of every window
     n, c, h, w = x.shape
     winners = sum(len(np.unique(idx[i, j])) for i in range(n) for j in range(c))
     dy = np.ones_like(F.max_pool2d(x, size, stride))
-    dx = F.max_pool2d_backward(dy, x, size, stride)             # gradient goes to winners only
+    dx = F.max_pool2d_backward(dy, x, size, stride)  # gradient goes to winners only
     return winners / x.size, float(np.count_nonzero(dx)) / x.size
 
 
@@ -27,6 +30,7 @@ def main(argv=None):
     folder = out_dir(args, "pooling_drops")
 
     import numpy as np
+
     from cnnsim import functional as F
     from cnnsim.plotting.arithmetic import pool_figure
 
@@ -42,9 +46,11 @@ def main(argv=None):
     for size, stride, label in [(2, 2, "2x2 stride 2 (lecture)"), (3, 2, "3x3 stride 2 (AlexNet)")]:
         fwd, bwd = passed_fraction(x, size, stride)
         out = F.max_pool2d(x, size, stride)
-        print(f"{label:24s}: {x.shape[2]}x{x.shape[3]} -> {out.shape[2]}x{out.shape[3]}; "
-              f"inputs reaching the output {fwd:.1%}, dropped {1 - fwd:.1%}; "
-              f"inputs with a gradient {bwd:.1%}")
+        print(
+            f"{label:24s}: {x.shape[2]}x{x.shape[3]} -> {out.shape[2]}x{out.shape[3]}; "
+            f"inputs reaching the output {fwd:.1%}, dropped {1 - fwd:.1%}; "
+            f"inputs with a gradient {bwd:.1%}"
+        )
     if not args.quick:
         save(pool_figure((7, 7), 3, 2), folder, "maxpool_3x3_stride2.png")
     return 0

@@ -10,6 +10,7 @@ Lecture question: does the 1998 architecture still learn handwritten digits?
 MNIST is looked for in --data-dir, then $CNNSIM_DATA, then the per-user cache
 (``cnnsim data download mnist`` puts it there); nothing is downloaded here.
 """
+
 from _common import out_dir, parse, save
 
 
@@ -31,14 +32,17 @@ def main(argv=None):
 
     epochs, limit, test_limit = (1, 256, 128) if args.quick else (args.epochs, args.limit, 2000)
     net = models.build("lenet5", variant=args.variant, seed=0)
-    (xtr, ytr), (xte, yte), note = load_for_model("auto", net.input_shape, args.data_dir,
-                                                  limit=limit, test_limit=test_limit)
+    (xtr, ytr), (xte, yte), note = load_for_model(
+        "auto", net.input_shape, args.data_dir, limit=limit, test_limit=test_limit
+    )
     print(f"LeNet-5 ({args.variant}, {net.param_count():,} parameters); data: {note}")
     trainer = Trainer(net, SGD(0.05, momentum=0.9), batch_size=64, seed=0, progress=False)
     history = trainer.fit((xtr, ytr), (xte, yte), epochs=epochs)
     for r in history.epochs:
-        print(f"epoch {r['epoch']}: loss {r['train_loss']:.4f}, train accuracy "
-              f"{r['train_accuracy']:.3f}, test accuracy {r['val_accuracy']:.3f}")
+        print(
+            f"epoch {r['epoch']}: loss {r['train_loss']:.4f}, train accuracy "
+            f"{r['train_accuracy']:.3f}, test accuracy {r['val_accuracy']:.3f}"
+        )
     save(training_figure(history.as_dict(), "LeNet-5"), folder, "training.png")
     return 0
 

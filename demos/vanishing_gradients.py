@@ -7,6 +7,7 @@ connections of ResNet's residual units carry them back to the first layers?
     python demos/vanishing_gradients.py --out figs/gradflow
     python demos/vanishing_gradients.py --activation relu --depth 30
 """
+
 from _common import out_dir, parse, save
 
 
@@ -23,16 +24,19 @@ def main(argv=None):
     from cnnsim.plotting.gradflow import gradflow_figure
 
     depth, batch, width = (6, 4, 4) if args.quick else (args.depth, 32, 8)
-    res = compare_plain_residual(depth=depth, activation=args.activation, batch=batch,
-                                 width=width, seed=0)
+    res = compare_plain_residual(
+        depth=depth, activation=args.activation, batch=batch, width=width, seed=0
+    )
     print(f"{depth} conv layers, {args.activation}, batch {batch}: ||dL/dW|| per layer")
     print(f"  {'layer':18s} {'plain':>10s} {'residual':>10s}")
-    for name, gp, gr in zip(res["plain"]["layers"], res["plain"]["grad_norm"],
-                            res["residual"]["grad_norm"]):
+    for name, gp, gr in zip(
+        res["plain"]["layers"], res["plain"]["grad_norm"], res["residual"]["grad_norm"]
+    ):
         print(f"  {name:18s} {gp:10.3e} {gr:10.3e}")
     for kind in ("plain", "residual"):
-        print(f"{kind:8s}: first / last hidden layer gradient = "
-              f"{res[kind]['first_last_ratio']:.3g}")
+        print(
+            f"{kind:8s}: first / last hidden layer gradient = {res[kind]['first_last_ratio']:.3g}"
+        )
     save(gradflow_figure(res), folder, "gradflow.png")
     return 0
 

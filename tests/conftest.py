@@ -11,22 +11,27 @@ THOROUGH_EXAMPLES = 200
 settings.register_profile("default", max_examples=15, deadline=None)
 # CI (CI=true, as CI services set it and .ci/run exports): the same examples on every run
 # (derandomized: a green run is reproducible, a red one reproduces) and no example database.
-settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True, database=None,
-                          print_blob=True)
+settings.register_profile(
+    "ci", max_examples=15, deadline=None, derandomize=True, database=None, print_blob=True
+)
 settings.register_profile("thorough", max_examples=THOROUGH_EXAMPLES, deadline=None)
 _CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 settings.load_profile(os.environ.get("CNNSIM_HYPOTHESIS", "ci" if _CI else "default"))
 
-SHARED_MNIST = pathlib.Path(os.environ.get("CNNSIM_TEST_MNIST") or pathlib.Path(__file__).resolve()
-                            .parents[1].parent / "shared" / "data" / "mnist")
+SHARED_MNIST = pathlib.Path(
+    os.environ.get("CNNSIM_TEST_MNIST")
+    or pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+)
 
 
 def pytest_report_header(config):
     s = settings.default
     name = getattr(settings, "get_current_profile_name", lambda: settings._current_profile)()
-    return (f"hypothesis profile {name!r}: derandomize={s.derandomize}, "
-            f"database={'off' if s.database is None else 'on'}, max_examples={s.max_examples} "
-            f"({THOROUGH_EXAMPLES} for tests marked thorough)")
+    return (
+        f"hypothesis profile {name!r}: derandomize={s.derandomize}, "
+        f"database={'off' if s.database is None else 'on'}, max_examples={s.max_examples} "
+        f"({THOROUGH_EXAMPLES} for tests marked thorough)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

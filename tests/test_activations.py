@@ -1,10 +1,12 @@
 """Activations against the independent reference, finite differences, stability, bad input."""
+
 import math
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cnnsim import functional as F
 from cnnsim.testing import naive
@@ -14,7 +16,9 @@ from cnnsim.testing.gradcheck import gradcheck, probe_for
 def test_hand_cases():
     x = np.array([[-2.0, 0.0, 3.0]])
     np.testing.assert_array_equal(F.relu(x), [[0.0, 0.0, 3.0]])
-    np.testing.assert_array_equal(F.relu_backward(np.ones_like(x), x), [[0.0, 0.0, 1.0]])  # 0 at x == 0
+    np.testing.assert_array_equal(
+        F.relu_backward(np.ones_like(x), x), [[0.0, 0.0, 1.0]]
+    )  # 0 at x == 0
     assert F.sigmoid(np.array([0.0]))[0] == 0.5
     assert F.scaled_tanh(np.array([1.5]))[0] == pytest.approx(1.7159 * math.tanh(1.0))
     # LeCun's choice: f(1) ~ 1 and f(-1) ~ -1
@@ -32,7 +36,9 @@ def test_sigmoid_and_softmax_stable_at_extremes():
             s = F.sigmoid(x.astype(dt))
             assert np.all(np.isfinite(s)) and s[0] == 0.0 and s[-1] == 1.0 and s[3] == 0.5
             p = F.softmax(np.array([[1000.0, 999.0, -1000.0]], dt))
-            np.testing.assert_allclose(p, [[1 / (1 + math.e ** -1), 1 / (1 + math.e), 0.0]], rtol=1e-6)
+            np.testing.assert_allclose(
+                p, [[1 / (1 + math.e**-1), 1 / (1 + math.e), 0.0]], rtol=1e-6
+            )
 
 
 NAMES = [a for a in F.ACTIVATIONS]
@@ -76,7 +82,7 @@ def test_activations_match_reference_thorough(case):
 @pytest.mark.parametrize("name", [a for a in F.ACTIVATIONS])
 def test_backward_finite_differences(name, rng):
     x = rng.standard_normal((3, 4)) * 2
-    x[np.abs(x) < 1e-3] = 0.5           # keep relu away from its kink
+    x[np.abs(x) < 1e-3] = 0.5  # keep relu away from its kink
     y = F.activation_forward(name, x)
     dx = F.activation_backward(name, probe_for(y.shape), x, y)
     rep = gradcheck(lambda x: F.activation_forward(name, x), x, grads=(dx,))
@@ -86,24 +92,47 @@ def test_backward_finite_differences(name, rng):
 def test_named_functions_agree_with_dispatch(rng):
     x = rng.standard_normal((2, 3, 2, 2))
     dy = rng.standard_normal(x.shape)
-    for fwd, bwd, uses in [(F.relu, F.relu_backward, "x"), (F.sigmoid, F.sigmoid_backward, "y"),
-                           (F.tanh, F.tanh_backward, "y"), (F.scaled_tanh, F.scaled_tanh_backward, "x")]:
+    for fwd, bwd, uses in [
+        (F.relu, F.relu_backward, "x"),
+        (F.sigmoid, F.sigmoid_backward, "y"),
+        (F.tanh, F.tanh_backward, "y"),
+        (F.scaled_tanh, F.scaled_tanh_backward, "x"),
+    ]:
         y = fwd(x)
         np.testing.assert_array_equal(y, F.activation_forward(fwd.__name__, x))
-        np.testing.assert_array_equal(bwd(dy, x if uses == "x" else y),
-                                      F.activation_backward(fwd.__name__, dy, x, y))
+        np.testing.assert_array_equal(
+            bwd(dy, x if uses == "x" else y), F.activation_backward(fwd.__name__, dy, x, y)
+        )
 
 
-@pytest.mark.parametrize("call,exc,msg", [
-    (lambda: F.activation_forward("gelu", np.zeros(3)), ValueError,
-     "unknown activation 'gelu'; expected one of linear, relu, sigmoid, tanh, scaled_tanh, softmax"),
-    (lambda: F.relu(np.zeros(3, dtype=np.int32)), TypeError, "float32 or float64"),
-    (lambda: F.softmax(np.zeros((2, 3, 4))), ValueError, "rank 2"),
-    (lambda: F.sigmoid_backward(np.zeros((2, 3)), np.zeros((3, 2))), ValueError, "dy of shape"),
-    (lambda: F.tanh_backward(np.zeros(3), np.zeros(3, np.float32)), TypeError, "one float dtype"),
-    (lambda: F.activation_backward("relu", np.zeros(3), None, np.zeros(3)), ValueError, "needs the pre-activation x"),
-    (lambda: F.activation_backward("sigmoid", np.zeros(3), np.zeros(3), None), ValueError, "needs the output y"),
-])
+@pytest.mark.parametrize(
+    "call,exc,msg",
+    [
+        (
+            lambda: F.activation_forward("gelu", np.zeros(3)),
+            ValueError,
+            "unknown activation 'gelu'; expected one of linear, relu, sigmoid, tanh, scaled_tanh, softmax",
+        ),
+        (lambda: F.relu(np.zeros(3, dtype=np.int32)), TypeError, "float32 or float64"),
+        (lambda: F.softmax(np.zeros((2, 3, 4))), ValueError, "rank 2"),
+        (lambda: F.sigmoid_backward(np.zeros((2, 3)), np.zeros((3, 2))), ValueError, "dy of shape"),
+        (
+            lambda: F.tanh_backward(np.zeros(3), np.zeros(3, np.float32)),
+            TypeError,
+            "one float dtype",
+        ),
+        (
+            lambda: F.activation_backward("relu", np.zeros(3), None, np.zeros(3)),
+            ValueError,
+            "needs the pre-activation x",
+        ),
+        (
+            lambda: F.activation_backward("sigmoid", np.zeros(3), np.zeros(3), None),
+            ValueError,
+            "needs the output y",
+        ),
+    ],
+)
 def test_bad_input_one_line_errors(call, exc, msg):
     with pytest.raises(exc, match=msg) as e:
         call()

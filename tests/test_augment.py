@@ -1,12 +1,13 @@
 """LeNet-5 preprocessing and AlexNet-style augmentation."""
+
 import numpy as np
 import pytest
 
 from cnnsim.data import augment, center_crop, lenet_preprocess, random_crop, rgb_pca
 from cnnsim.data.augment import IMAGENET_EIGVAL, IMAGENET_EIGVEC
 
-
 # ---- LeNet-5 preprocessing -------------------------------------------------------------
+
 
 def test_lenet_preprocess_pads_and_maps_to_lecun_levels():
     img = np.zeros((2, 28, 28), np.uint8)
@@ -14,7 +15,7 @@ def test_lenet_preprocess_pads_and_maps_to_lecun_levels():
     img[1, 10, 10] = 51
     x = lenet_preprocess(img)
     assert x.shape == (2, 1, 32, 32) and x.dtype == np.float32
-    assert x[0, 0, 7, 9] == pytest.approx(1.175)          # foreground, shifted by the pad 2
+    assert x[0, 0, 7, 9] == pytest.approx(1.175)  # foreground, shifted by the pad 2
     assert x[1, 0, 12, 12] == pytest.approx(-0.1 + 1.275 * 0.2)
     bg = np.ones((2, 1, 32, 32), bool)
     bg[0, 0, 7, 9] = bg[1, 0, 12, 12] = False
@@ -34,17 +35,21 @@ def test_lecun_normalization_roughly_standardizes_digits():
     # the paper: mean about 0 (true); its "variance about 1" is not what the stated
     # mapping gives on MNIST-like digits (0.12 on MNIST), see the module docstring
     from cnnsim.data import load_synthetic_digits
+
     x = lenet_preprocess(load_synthetic_digits(200, seed=3)[0])
     assert abs(x.mean()) < 0.1 and 0.05 < x.var() < 0.3
 
 
-@pytest.mark.parametrize("args, exc, pattern", [
-    ((np.zeros((2, 28, 28), np.int32),), TypeError, "must be uint8"),
-    ((np.zeros((28, 28), np.uint8),), ValueError, r"expected images \(N, H, W\)"),
-    ((np.full((1, 28, 28), 2.0),), ValueError, r"must lie in \[0, 1\]"),
-    ((np.zeros((1, 28, 28), np.uint8), "zscore"), ValueError, "mode must be one of"),
-    (([[1]],), TypeError, "must be a NumPy array"),
-])
+@pytest.mark.parametrize(
+    "args, exc, pattern",
+    [
+        ((np.zeros((2, 28, 28), np.int32),), TypeError, "must be uint8"),
+        ((np.zeros((28, 28), np.uint8),), ValueError, r"expected images \(N, H, W\)"),
+        ((np.full((1, 28, 28), 2.0),), ValueError, r"must lie in \[0, 1\]"),
+        ((np.zeros((1, 28, 28), np.uint8), "zscore"), ValueError, "mode must be one of"),
+        (([[1]],), TypeError, "must be a NumPy array"),
+    ],
+)
 def test_lenet_preprocess_errors(args, exc, pattern):
     with pytest.raises(exc, match=pattern):
         lenet_preprocess(*args)
@@ -53,6 +58,7 @@ def test_lenet_preprocess_errors(args, exc, pattern):
 
 
 # ---- augmentation ----------------------------------------------------------------------
+
 
 def _batch(n=8, c=1, h=6, w=7, seed=0):
     return np.random.default_rng(seed).random((n, c, h, w)).astype(np.float32)
@@ -64,12 +70,17 @@ def test_shift_is_a_translation_with_zero_fill():
     assert y.shape == x.shape and y.dtype == x.dtype
     shifts = set()
     for a, b in zip(x, y):
-        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                 if np.array_equal(b, np.roll(np.pad(a, ((0, 0), (2, 2), (2, 2))),
-                                              (dy, dx), (1, 2))[:, 2:-2, 2:-2])]
+        found = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(
+                b, np.roll(np.pad(a, ((0, 0), (2, 2), (2, 2))), (dy, dx), (1, 2))[:, 2:-2, 2:-2]
+            )
+        ]
         assert found, "each output is the input shifted by at most 2 pixels, zero filled"
         shifts.add(found[0])
-    assert len(shifts) > 5     # shifts are random per image
+    assert len(shifts) > 5  # shifts are random per image
 
 
 def test_flip_only_mirrors_and_about_half():
@@ -98,7 +109,7 @@ def test_seeded_and_input_untouched():
 def test_pca_lighting_adds_a_per_image_color_along_the_eigenvectors():
     x = _batch(n=5, c=3, seed=2)
     y = augment(x, np.random.default_rng(11), shift=0, flip=False, lighting=0.1)
-    delta = (y - x)
+    delta = y - x
     # one constant RGB offset per image
     np.testing.assert_allclose(delta, delta[:, :, :1, :1] * np.ones_like(delta), atol=1e-6)
     alpha = np.random.default_rng(11).normal(0, 0.1, (5, 3))
@@ -129,19 +140,24 @@ def test_random_and_center_crop():
     y = random_crop(x, 5, 2)
     assert y.shape == (30, 1, 5, 5)
     for a, b in zip(x, y):
-        assert any(np.array_equal(a[:, t:t + 5, l:l + 5], b) for t in range(4) for l in range(4))
+        assert any(
+            np.array_equal(a[:, t : t + 5, l : l + 5], b) for t in range(4) for l in range(4)
+        )
     np.testing.assert_array_equal(center_crop(x, (4, 6)), x[:, :, 2:6, 1:7])
     with pytest.raises(ValueError, match="random_crop: crop 9x9 does not fit images of 8x8"):
         random_crop(x, 9, 0)
 
 
-@pytest.mark.parametrize("kw, exc, pattern", [
-    (dict(x=np.zeros((2, 3, 4))), ValueError, r"expected x of rank 4"),
-    (dict(x=np.zeros((1, 1, 4, 4), np.uint8)), TypeError, "float32 or float64"),
-    (dict(x=np.zeros((1, 2, 4, 4), np.float32)), ValueError, "lighting needs 1 or 3 channels"),
-    (dict(x=np.zeros((1, 1, 4, 4), np.float32), shift=-1), ValueError, "shift must be"),
-    (dict(x=np.zeros((1, 1, 4, 4), np.float32), rng="a"), TypeError, "rng must be"),
-])
+@pytest.mark.parametrize(
+    "kw, exc, pattern",
+    [
+        (dict(x=np.zeros((2, 3, 4))), ValueError, r"expected x of rank 4"),
+        (dict(x=np.zeros((1, 1, 4, 4), np.uint8)), TypeError, "float32 or float64"),
+        (dict(x=np.zeros((1, 2, 4, 4), np.float32)), ValueError, "lighting needs 1 or 3 channels"),
+        (dict(x=np.zeros((1, 1, 4, 4), np.float32), shift=-1), ValueError, "shift must be"),
+        (dict(x=np.zeros((1, 1, 4, 4), np.float32), rng="a"), TypeError, "rng must be"),
+    ],
+)
 def test_augment_errors(kw, exc, pattern):
     kw.setdefault("rng", 0)
     with pytest.raises(exc, match=pattern):

@@ -1,4 +1,5 @@
 """``cnnsim bench`` smoke run on a toy size (no timing assertions: speed is not tested)."""
+
 import json
 
 from click.testing import CliRunner
@@ -7,8 +8,9 @@ from cnnsim.cli.main import cli
 
 
 def test_bench_quick_json_lenet_c3():
-    res = CliRunner().invoke(cli, ["bench", "--quick", "--json", "--only", "lenet_c3",
-                                   "--repeat", "1"])
+    res = CliRunner().invoke(
+        cli, ["bench", "--quick", "--json", "--only", "lenet_c3", "--repeat", "1"]
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(res.output)
     assert rep["env"]["threads"] >= 1 and rep["env"]["cpu"]
@@ -37,6 +39,7 @@ def test_im2col_baseline_matches_cnnsim(rng):
 
     from cnnsim import functional as F
     from cnnsim.bench import baselines
+
     x = rng.standard_normal((2, 3, 9, 8))
     w = rng.standard_normal((4, 3, 3, 3))
     b = rng.standard_normal(4)
@@ -44,17 +47,21 @@ def test_im2col_baseline_matches_cnnsim(rng):
     y, cols = baselines.im2col_conv(x, w, b, 2, pads)
     np.testing.assert_allclose(y, F.conv2d(x, w, b, 2, pads), atol=1e-10)
     dy = rng.standard_normal(y.shape)
-    for got, want in zip(baselines.im2col_conv_backward(dy, cols, x.shape, w, 2, pads),
-                         F.conv2d_backward(dy, x, w, 2, pads)):
+    for got, want in zip(
+        baselines.im2col_conv_backward(dy, cols, x.shape, w, 2, pads),
+        F.conv2d_backward(dy, x, w, 2, pads),
+    ):
         np.testing.assert_allclose(got, want, atol=1e-10)
 
 
 def test_whole_model_rows_selected_by_only(monkeypatch):
     from cnnsim.bench import run as brun
+
     calls = []
     for name in brun.EXTENSIONS:
-        monkeypatch.setitem(brun.EXTENSIONS, name,
-                            lambda t, r, q, name=name: calls.append(name) or {"ok": name})
+        monkeypatch.setitem(
+            brun.EXTENSIONS, name, lambda t, r, q, name=name: calls.append(name) or {"ok": name}
+        )
     rep = brun.run_bench(only="lenet5_training", is_quick=True)
     assert rep["rows"] == [] and calls == ["lenet5_training_throughput"]
     assert rep["extensions"]["step_lenet5_start"].startswith("skipped")
@@ -62,16 +69,18 @@ def test_whole_model_rows_selected_by_only(monkeypatch):
 
 def test_training_worker_steps_lenet5():
     from cnnsim.bench.extensions import train_worker
+
     assert train_worker("cnnsim", 1, 1) > 0
 
 
 def test_round_robin_alternates_cnnsim_and_torch_and_times_baselines_apart():
     from cnnsim.bench import run
+
     calls = []
     fns = {k: (lambda k=k: calls.append(k)) for k in ("cnnsim", "numpy_im2col", "torch")}
     times = run._time_round_robin(fns, 3)
     assert set(times) == set(fns) and all(t >= 0 for t in times.values())
-    timed = calls[3:]                                   # after one warm-up each
+    timed = calls[3:]  # after one warm-up each
     assert timed == ["cnnsim", "torch"] * 3 + ["numpy_im2col"] * 3
 
 
@@ -81,6 +90,7 @@ def test_dispatch_reads_no_load_average():
     import pathlib
 
     import cnnsim
+
     root = pathlib.Path(cnnsim.__file__).parent
     for path in root.rglob("*.py"):
         text = path.read_text()
@@ -92,6 +102,7 @@ def test_benchmarks_live_only_in_bench_and_run_and_extensions_do_not_import_each
     import pathlib
 
     import cnnsim
+
     root = pathlib.Path(cnnsim.__file__).parent
 
     def imports(path):
@@ -100,19 +111,22 @@ def test_benchmarks_live_only_in_bench_and_run_and_extensions_do_not_import_each
             if isinstance(node, ast.ImportFrom):
                 base = "." * node.level + (node.module or "")
                 mods.add(base)
-                mods.update(f"{base}.{a.name}" if node.module else base + a.name
-                            for a in node.names)
+                mods.update(
+                    f"{base}.{a.name}" if node.module else base + a.name for a in node.names
+                )
             elif isinstance(node, ast.Import):
                 mods.update(a.name for a in node.names)
         return mods
+
     # run.py imports the measurements; they never import run.py (no circle)
     assert not any(m.split(".")[-1] == "run" for m in imports(root / "bench" / "extensions.py"))
     for path in root.rglob("*.py"):
         rel = path.relative_to(root)
         assert path.name != "bench.py", f"{rel}: benchmarks live in cnnsim/bench/"
         if rel.parts[0] not in ("bench", "cli"):
-            assert not any("bench" in m.split(".") for m in imports(path)), \
+            assert not any("bench" in m.split(".") for m in imports(path)), (
                 f"{rel} imports the bench (a layer above it)"
+            )
 
 
 def test_vector_width_is_read_from_the_generated_code_and_bad_settings_fail():
@@ -120,6 +134,7 @@ def test_vector_width_is_read_from_the_generated_code_and_bad_settings_fail():
 
     from cnnsim.bench import peak
     from cnnsim.kernels import use_vector_width
+
     vw = peak.vector_width()
     assert vw["bits"] in (128, 256, 512) and vw["why"]
     with pytest.raises(ValueError, match="config.vector_width"):

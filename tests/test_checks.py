@@ -1,11 +1,19 @@
 """The homework checkers: a correct student passes; classic mistakes fail, and the report
 names the mistake's symptom and the input window involved."""
+
 import numpy as np
 import pytest
 
-from cnnsim import functional as F, geometry
-from cnnsim.testing import (check_avg_pool2d, check_conv2d, check_conv2d_backward, check_lrn,
-                            check_max_pool2d, check_output_size)
+from cnnsim import functional as F
+from cnnsim import geometry
+from cnnsim.testing import (
+    check_avg_pool2d,
+    check_conv2d,
+    check_conv2d_backward,
+    check_lrn,
+    check_max_pool2d,
+    check_output_size,
+)
 from cnnsim.testing.checks import conv2d_cases, pool_cases
 
 
@@ -14,8 +22,9 @@ def _pads(x_hw, k_hw, stride, padding):
     return geometry.window(x_hw, k_hw, stride, padding).pads
 
 
-def student_conv2d(x, w, b, stride, padding, flip=False, use_padding=True, stride_delta=0,
-                   plus_one=True):
+def student_conv2d(
+    x, w, b, stride, padding, flip=False, use_padding=True, stride_delta=0, plus_one=True
+):
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     sh, sw = sh + stride_delta, sw + stride_delta
     t, bo, l, r = _pads(x.shape[2:], w.shape[2:], stride, padding) if use_padding else (0,) * 4
@@ -28,7 +37,7 @@ def student_conv2d(x, w, b, stride, padding, flip=False, use_padding=True, strid
     y = np.zeros((x.shape[0], w.shape[0], oh, ow))
     for i in range(oh):
         for j in range(ow):
-            patch = xp[:, :, i * sh:i * sh + fh, j * sw:j * sw + fw]
+            patch = xp[:, :, i * sh : i * sh + fh, j * sw : j * sw + fw]
             y[:, :, i, j] = np.einsum("nchw,fchw->nf", patch, w)
     return y + (0 if b is None else b[None, :, None, None])
 
@@ -45,7 +54,7 @@ def student_pool(x, size, stride, padding, kind="max", count_pad=False, pad_cand
     red = {"max": np.nanmax, "avg": np.nanmean}[kind]
     for i in range(oh):
         for j in range(ow):
-            y[:, :, i, j] = red(xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw], axis=(2, 3))
+            y[:, :, i, j] = red(xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw], axis=(2, 3))
     return y
 
 
@@ -54,8 +63,8 @@ def student_lrn(x, r, k, alpha, beta, radius=None, alpha_div=1):
     c = x.shape[1]
     y = np.empty_like(x)
     for i in range(c):
-        s = k + alpha / alpha_div * np.sum(x[:, max(0, i - h):min(c, i + h + 1)] ** 2, axis=1)
-        y[:, i] = x[:, i] * s ** -beta
+        s = k + alpha / alpha_div * np.sum(x[:, max(0, i - h) : min(c, i + h + 1)] ** 2, axis=1)
+        y[:, i] = x[:, i] * s**-beta
     return y
 
 
@@ -109,11 +118,13 @@ def test_missing_bias_and_errors_are_reported():
         if p == "same":
             raise NotImplementedError("no SAME yet")
         return student_conv2d(x, w, b, s, p)
+
     report = check_conv2d(crashes)
     assert "ERROR" in str(report) and "raised NotImplementedError: no SAME yet" in str(report)
     # a teacher can leave SAME out
-    assert check_conv2d(crashes, cases=[c for c in conv2d_cases()
-                                        if c.params["padding"] != "same"]).ok
+    assert check_conv2d(
+        crashes, cases=[c for c in conv2d_cases() if c.params["padding"] != "same"]
+    ).ok
 
 
 def test_same_padding_on_the_wrong_side_is_named():
@@ -123,6 +134,7 @@ def test_same_padding_on_the_wrong_side_is_named():
             p = (bo, t, r, l)
             return F.conv2d(x, w, b, s, p)
         return F.conv2d(x, w, b, s, p)
+
     report = check_conv2d(tl)
     text = str(report)
     assert "top/left" in text and "1 of 6 cases FAILED" in text
@@ -143,6 +155,7 @@ def test_conv2d_backward_correct_and_unflipped():
         dx, dw, db = F.conv2d_backward(dy, x, w[:, :, ::-1, ::-1], s, p)
         _, dw, db = F.conv2d_backward(dy, x, w, s, p)
         return dx, dw, db
+
     report = check_conv2d_backward(unflipped)
     assert not report.ok
     text = str(report)
@@ -151,11 +164,13 @@ def test_conv2d_backward_correct_and_unflipped():
     def db_per_image(dy, x, w, s, p):
         dx, dw, _ = F.conv2d_backward(dy, x, w, s, p)
         return dx, dw, dy.sum(axis=(2, 3))
+
     text = str(check_conv2d_backward(db_per_image))
     assert "db has shape" in text and "not summed over the batch" in text
 
-    assert "expected a tuple of 3 arrays" in str(check_conv2d_backward(
-        lambda dy, x, w, s, p: F.conv2d_backward(dy, x, w, s, p)[0]))
+    assert "expected a tuple of 3 arrays" in str(
+        check_conv2d_backward(lambda dy, x, w, s, p: F.conv2d_backward(dy, x, w, s, p)[0])
+    )
 
 
 # ---- pooling -------------------------------------------------------------------------------
@@ -182,6 +197,7 @@ def test_max_pool_padding_winning_is_named():
 def test_stride_none_and_wrong_kind():
     def stride_one(x, k, s, p):
         return student_pool(x, k, 1 if s is None else s, p)
+
     assert "stride=None was taken as stride 1" in str(check_max_pool2d(stride_one))
     report = check_max_pool2d(lambda x, k, s, p: student_pool(x, k, s, p, "avg"))
     assert "this is average pooling" in str(report)
@@ -201,7 +217,9 @@ def test_lrn_correct_and_mistakes():
 # ---- output size -------------------------------------------------------------------------
 def test_output_size():
     assert check_output_size(geometry.output_size).ok
-    report = check_output_size(lambda n, f, s, p: (n + 2 * (p if isinstance(p, int) else 0) - f) // s)
+    report = check_output_size(
+        lambda n, f, s, p: (n + 2 * (p if isinstance(p, int) else 0) - f) // s
+    )
     assert not report.ok and "forgot the + 1" in str(report)
     assert "ceil(7 / 2) = 4" in str(report)
 

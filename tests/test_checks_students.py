@@ -1,5 +1,6 @@
 """Homework checkers name the right mistake for student code as students write it (issue 16,
 item 9): each function below is a complete student answer, loops and all."""
+
 import numpy as np
 
 from cnnsim.testing.checks import check_conv2d, check_conv2d_backward, check_output_size
@@ -34,8 +35,9 @@ def conv2d(x, w, b, stride, padding):
         for f in range(F):
             for i in range(oh):
                 for j in range(ow):
-                    y[n, f, i, j] = np.sum(xp[n, :, i * sh:i * sh + KH, j * sw:j * sw + KW]
-                                           * w[f]) + b[f]
+                    y[n, f, i, j] = (
+                        np.sum(xp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW] * w[f]) + b[f]
+                    )
     return y
 
 
@@ -51,8 +53,9 @@ def conv2d_no_return(x, w, b, stride, padding):
         for f in range(F):
             for i in range(oh):
                 for j in range(ow):
-                    y[n, f, i, j] = np.sum(xp[n, :, i * sh:i * sh + KH, j * sw:j * sw + KW]
-                                           * w[f]) + b[f]
+                    y[n, f, i, j] = (
+                        np.sum(xp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW] * w[f]) + b[f]
+                    )
 
 
 def conv2d_nhwc(x, w, b, stride, padding):
@@ -62,13 +65,14 @@ def conv2d_nhwc(x, w, b, stride, padding):
     pt, pb, pl, pr = _pads(H, W, KH, KW, sh, sw, padding)
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     oh, ow = (H + pt + pb - KH) // sh + 1, (W + pl + pr - KW) // sw + 1
-    y = np.zeros((N, oh, ow, F))                      # channels last
+    y = np.zeros((N, oh, ow, F))  # channels last
     for n in range(N):
         for i in range(oh):
             for j in range(ow):
                 for f in range(F):
-                    y[n, i, j, f] = np.sum(xp[n, :, i * sh:i * sh + KH, j * sw:j * sw + KW]
-                                           * w[f]) + b[f]
+                    y[n, i, j, f] = (
+                        np.sum(xp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW] * w[f]) + b[f]
+                    )
     return y
 
 
@@ -88,7 +92,7 @@ def conv2d_transposed_kernel(x, w, b, stride, padding):
                     for c in range(C):
                         for u in range(KH):
                             for v in range(KW):
-                                s += xp[n, c, i * sh + u, j * sw + v] * w[f, c, v, u]   # v, u
+                                s += xp[n, c, i * sh + u, j * sw + v] * w[f, c, v, u]  # v, u
                     y[n, f, i, j] = s
     return y
 
@@ -121,7 +125,7 @@ def test_transposed_kernel_is_named():
 def output_size_ignores_padding(n, f, s, padding):
     if padding == "same":
         return -(-n // s)
-    return (n - f) // s + 1              # forgot the padding p
+    return (n - f) // s + 1  # forgot the padding p
 
 
 def output_size_no_plus_one(n, f, s, padding):
@@ -154,10 +158,10 @@ def conv2d_backward_scatter(dy, x, w, stride, padding):
             for i in range(dy.shape[2]):
                 for j in range(dy.shape[3]):
                     g = dy[n, f, i, j]
-                    dxp[n, :, i * sh:i * sh + KH, j * sw:j * sw + KW] += g * w[f]
-                    dw[f] += g * xp[n, :, i * sh:i * sh + KH, j * sw:j * sw + KW]
+                    dxp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW] += g * w[f]
+                    dw[f] += g * xp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW]
     db = dy.sum(axis=(0, 2, 3))
-    return dxp[:, :, pt:pt + H, pl:pl + W], dw, db
+    return dxp[:, :, pt : pt + H, pl : pl + W], dw, db
 
 
 def conv2d_backward_flip_gather(dy, x, w, stride, padding):
@@ -171,29 +175,38 @@ def conv2d_backward_flip_gather(dy, x, w, stride, padding):
     oh, ow = dy.shape[2:]
     dil = np.zeros((N, F, (oh - 1) * sh + 1, (ow - 1) * sw + 1))
     dil[:, :, ::sh, ::sw] = dy
-    full = np.pad(dil, ((0, 0), (0, 0), (KH - 1, KH - 1 + Hp - ((oh - 1) * sh + KH)),
-                        (KW - 1, KW - 1 + Wp - ((ow - 1) * sw + KW))))
+    full = np.pad(
+        dil,
+        (
+            (0, 0),
+            (0, 0),
+            (KH - 1, KH - 1 + Hp - ((oh - 1) * sh + KH)),
+            (KW - 1, KW - 1 + Wp - ((ow - 1) * sw + KW)),
+        ),
+    )
     rot = w[:, :, ::-1, ::-1]
     dxp = np.zeros((N, C, Hp, Wp))
     for n in range(N):
         for c in range(C):
             for r in range(Hp):
                 for q in range(Wp):
-                    dxp[n, c, r, q] = np.sum(full[n, :, r:r + KH, q:q + KW] * rot[:, c])
+                    dxp[n, c, r, q] = np.sum(full[n, :, r : r + KH, q : q + KW] * rot[:, c])
     dw = np.zeros_like(w)
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     for f in range(F):
         for c in range(C):
             for u in range(KH):
                 for v in range(KW):
-                    dw[f, c, u, v] = np.sum(dy[:, f] * xp[:, c, u:u + (oh - 1) * sh + 1:sh,
-                                                         v:v + (ow - 1) * sw + 1:sw])
-    return dxp[:, :, pt:pt + H, pl:pl + W], dw, dy.sum(axis=(0, 2, 3))
+                    dw[f, c, u, v] = np.sum(
+                        dy[:, f]
+                        * xp[:, c, u : u + (oh - 1) * sh + 1 : sh, v : v + (ow - 1) * sw + 1 : sw]
+                    )
+    return dxp[:, :, pt : pt + H, pl : pl + W], dw, dy.sum(axis=(0, 2, 3))
 
 
 def conv2d_backward_db_one_image(dy, x, w, stride, padding):
     dx, dw, _ = conv2d_backward_scatter(dy, x, w, stride, padding)
-    db = dy[0].sum(axis=(1, 2))          # the first image only
+    db = dy[0].sum(axis=(1, 2))  # the first image only
     return dx, dw, db
 
 
@@ -207,5 +220,7 @@ def test_correct_scatter_and_flipping_backwards_are_accepted():
 def test_bias_gradient_from_one_image_is_named():
     report = check_conv2d_backward(conv2d_backward_db_one_image)
     assert not report.ok
-    assert report.mistakes == ["db comes from the first image only: db[f] = sum over the "
-                               "batch n and positions i, j of dy[n, f, i, j]"], str(report)
+    assert report.mistakes == [
+        "db comes from the first image only: db[f] = sum over the "
+        "batch n and positions i, j of dy[n, f, i, j]"
+    ], str(report)

@@ -1,4 +1,5 @@
 """conv2d against the independent reference, the lecture's example, finite differences."""
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -50,9 +51,13 @@ def conv_case(draw):
     h, w = draw(st.integers(1, 8)), draw(st.integers(1, 8))
     t, b, l, r = geometry.normalize_padding(pad, (h, w), (fh, fw), (sh, sw))
     if h + t + b < fh or w + l + r < fw:
-        h, w = fh + 1, fw + 2   # keep the geometry possible (impossible ones are tested apart)
-    table = draw(st.one_of(st.none(), st.lists(st.lists(st.booleans(), min_size=c, max_size=c),
-                                               min_size=f, max_size=f)))
+        h, w = fh + 1, fw + 2  # keep the geometry possible (impossible ones are tested apart)
+    table = draw(
+        st.one_of(
+            st.none(),
+            st.lists(st.lists(st.booleans(), min_size=c, max_size=c), min_size=f, max_size=f),
+        )
+    )
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2**31))
     return n, c, f, h, w, (fh, fw), (sh, sw), pad, table, dtype, seed
@@ -70,8 +75,12 @@ def lane_case(draw):
         h, w = fh + 1, fw + 2
     wo = w + l + r - fw + 1
     n = max(n, -(-conv_kernels.LANES_MIN // wo))
-    table = draw(st.one_of(st.none(), st.lists(st.lists(st.booleans(), min_size=c, max_size=c),
-                                               min_size=f, max_size=f)))
+    table = draw(
+        st.one_of(
+            st.none(),
+            st.lists(st.lists(st.booleans(), min_size=c, max_size=c), min_size=f, max_size=f),
+        )
+    )
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2**31))
     return n, c, f, h, w, (fh, fw), (1, 1), pad, table, dtype, seed
@@ -92,18 +101,22 @@ def _check_lane_case(case):
     n, w, k = case[0], case[4], case[5]
     pads = geometry.normalize_padding(case[7], (case[3], w), k, (1, 1))
     wo = w + pads[2] + pads[3] - k[1] + 1
-    assert conv_kernels._lanes(n, wo, 1, 1)          # the path under test
+    assert conv_kernels._lanes(n, wo, 1, 1)  # the path under test
     _check_against_reference(case)
 
 
-@pytest.mark.parametrize("n,c,f,hw,k,s,pad,lanes,scatter,wide", [
-    (8, 20, 21, 8, 3, 1, "same", True, False, True),     # lanes; 5-map blocks; dx correlates
-    (16, 3, 5, 8, 3, 1, "valid", True, True, False),     # lanes; 3-map blocks; dx scatters
-    (16, 2, 4, 6, 3, 1, 3, True, False, False),          # lanes; pad > K-1: dy cropped
-    (1, 20, 21, 9, 3, 2, "same", False, None, True),     # phase planes, strided, 5-map
-])
+@pytest.mark.parametrize(
+    "n,c,f,hw,k,s,pad,lanes,scatter,wide",
+    [
+        (8, 20, 21, 8, 3, 1, "same", True, False, True),  # lanes; 5-map blocks; dx correlates
+        (16, 3, 5, 8, 3, 1, "valid", True, True, False),  # lanes; 3-map blocks; dx scatters
+        (16, 2, 4, 6, 3, 1, 3, True, False, False),  # lanes; pad > K-1: dy cropped
+        (1, 20, 21, 9, 3, 2, "same", False, None, True),  # phase planes, strided, 5-map
+    ],
+)
 def test_conv_every_kernel_path_matches_reference(n, c, f, hw, k, s, pad, lanes, scatter, wide):
     from cnnsim.kernels.conv.blocked import block_shape
+
     t, b, l, r = geometry.normalize_padding(pad, (hw, hw), (k, k), (s, s))
     ho = (hw + t + b - k) // s + 1
     assert conv_kernels._lanes(n, ho, s, s) == lanes
@@ -111,7 +124,7 @@ def test_conv_every_kernel_path_matches_reference(n, c, f, hw, k, s, pad, lanes,
         assert conv_kernels._scatter_dx(ho * ho, hw * hw, c) == scatter
     assert (block_shape(f)[0] == 5) == wide
     _check_against_reference((n, c, f, hw, hw, (k, k), (s, s), pad, None, np.float32, 7))
-    table = (np.arange(f * c).reshape(f, c) % 3 != 0).tolist()      # a connection table
+    table = (np.arange(f * c).reshape(f, c) % 3 != 0).tolist()  # a connection table
     _check_against_reference((n, c, f, hw, hw, (k, k), (s, s), pad, table, np.float64, 8))
 
 
@@ -159,13 +172,17 @@ def _path_fns(path, stride, padding, conn, hw, wshape):
     size-based choice so each path is tested on every shape."""
     from cnnsim.functional.conv import connection_mask
     from cnnsim.kernels.conv import direct
+
     win = geometry.window(hw, wshape[2:], stride, padding)
     mask = connection_mask(conn, wshape[0], wshape[1])
     if path == "direct":
         f, dxf, dwf = direct.forward, direct.backward_input, direct.backward_weight
     else:
-        f, dxf, dwf = (conv_kernels.fast_forward, conv_kernels.fast_backward_input,
-                       conv_kernels.fast_backward_weight)
+        f, dxf, dwf = (
+            conv_kernels.fast_forward,
+            conv_kernels.fast_backward_input,
+            conv_kernels.fast_backward_weight,
+        )
 
     def fwd(x, w, b):
         return f(x, w, b, mask, *win.stride, *win.pads)
@@ -173,13 +190,15 @@ def _path_fns(path, stride, padding, conn, hw, wshape):
     def bwd(dy, x, w):
         dx = dxf(dy, w, mask, x.shape[2], x.shape[3], *win.stride, *win.pads)
         return (dx, *dwf(dy, x, mask, w.shape[2], w.shape[3], *win.stride, *win.pads))
+
     return fwd, bwd
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("stride,padding,n", [(1, "valid", 2), (2, "same", 2),
-                                              ((2, 1), (1, 0, 2, 1), 2),
-                                              (1, (2, 0, 1, 2), 16)])   # batch-lane path
+@pytest.mark.parametrize(
+    "stride,padding,n",
+    [(1, "valid", 2), (2, "same", 2), ((2, 1), (1, 0, 2, 1), 2), (1, (2, 0, 1, 2), 16)],
+)  # batch-lane path
 def test_conv_path_backward_finite_differences(path, stride, padding, n, rng):
     x = rng.standard_normal((n, 3, 6, 5))
     w = rng.standard_normal((4, 3, 3, 2))
@@ -194,12 +213,13 @@ def test_conv_path_backward_finite_differences(path, stride, padding, n, rng):
 def test_small_calls_take_the_direct_loops():
     assert conv_kernels.use_direct(conv_kernels.DIRECT_MAX_MACS - 1)
     assert not conv_kernels.use_direct(conv_kernels.DIRECT_MAX_MACS)
-    assert conv_kernels.use_direct(1 * 2 * 1 * 9 * 3 * 3)   # the small determinism case
+    assert conv_kernels.use_direct(1 * 2 * 1 * 9 * 3 * 3)  # the small determinism case
 
 
-@pytest.mark.parametrize("stride,padding,n", [(1, "valid", 2), (2, "same", 2),
-                                              ((2, 1), (1, 0, 2, 1), 2),
-                                              (1, (2, 0, 1, 2), 16)])   # batch-lane path
+@pytest.mark.parametrize(
+    "stride,padding,n",
+    [(1, "valid", 2), (2, "same", 2), ((2, 1), (1, 0, 2, 1), 2), (1, (2, 0, 1, 2), 16)],
+)  # batch-lane path
 def test_conv_backward_finite_differences(stride, padding, n, rng):
     x = rng.standard_normal((n, 3, 6, 5))
     w = rng.standard_normal((4, 3, 3, 2))
@@ -212,17 +232,50 @@ def test_conv_backward_finite_differences(stride, padding, n, rng):
     assert rep.ok, str(rep)
 
 
-@pytest.mark.parametrize("call,exc,msg", [
-    (lambda: F.conv2d(np.zeros((3, 5, 5)), np.zeros((1, 3, 3, 3))), ValueError, "rank 4"),
-    (lambda: F.conv2d(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3))), ValueError, "channels"),
-    (lambda: F.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3))), ValueError, "larger than the padded input"),
-    (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), stride=0), ValueError, "stride must be positive"),
-    (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), padding="full"), ValueError, "unknown padding"),
-    (lambda: F.conv2d(np.zeros((1, 1, 5, 5), dtype=int), np.zeros((1, 1, 3, 3))), TypeError, "float32 or float64"),
-    (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), np.zeros(2)), ValueError, "b of shape"),
-    (lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3), np.float32)), TypeError, "one float dtype"),
-    (lambda: F.conv2d(np.zeros((1, 2, 5, 5)), np.zeros((3, 2, 3, 3)), connections=np.ones((2, 2), bool)), ValueError, "connection table"),
-])
+@pytest.mark.parametrize(
+    "call,exc,msg",
+    [
+        (lambda: F.conv2d(np.zeros((3, 5, 5)), np.zeros((1, 3, 3, 3))), ValueError, "rank 4"),
+        (lambda: F.conv2d(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3))), ValueError, "channels"),
+        (
+            lambda: F.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3))),
+            ValueError,
+            "larger than the padded input",
+        ),
+        (
+            lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), stride=0),
+            ValueError,
+            "stride must be positive",
+        ),
+        (
+            lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), padding="full"),
+            ValueError,
+            "unknown padding",
+        ),
+        (
+            lambda: F.conv2d(np.zeros((1, 1, 5, 5), dtype=int), np.zeros((1, 1, 3, 3))),
+            TypeError,
+            "float32 or float64",
+        ),
+        (
+            lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), np.zeros(2)),
+            ValueError,
+            "b of shape",
+        ),
+        (
+            lambda: F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3), np.float32)),
+            TypeError,
+            "one float dtype",
+        ),
+        (
+            lambda: F.conv2d(
+                np.zeros((1, 2, 5, 5)), np.zeros((3, 2, 3, 3)), connections=np.ones((2, 2), bool)
+            ),
+            ValueError,
+            "connection table",
+        ),
+    ],
+)
 def test_conv_bad_input_one_line_errors(call, exc, msg):
     with pytest.raises(exc, match=msg) as e:
         call()
@@ -240,8 +293,10 @@ def test_full_window_path_matches_reference(dtype, rng):
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(y, naive.conv2d(x, w, b, 1, "valid", conn), rtol=tol, atol=tol)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    for got, want in zip(F.conv2d_backward(dy, x, w, 1, "valid", conn),
-                         naive.conv2d_backward(dy, x, w, 1, "valid", conn)):
+    for got, want in zip(
+        F.conv2d_backward(dy, x, w, 1, "valid", conn),
+        naive.conv2d_backward(dy, x, w, 1, "valid", conn),
+    ):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     if dtype == np.float64:
@@ -254,9 +309,10 @@ def test_conv_deterministic_across_threads(monkeypatch):
     import numba
 
     from cnnsim import config
-    monkeypatch.setattr(config, "serial_work", 0)   # small calls must really run in parallel
+
+    monkeypatch.setattr(config, "serial_work", 0)  # small calls must really run in parallel
     rng = np.random.default_rng(0)
-    for n, c, f, hw in ((1, 1, 2, 5), (3, 4, 9, 9), (12, 4, 9, 9)):   # direct, image, lanes
+    for n, c, f, hw in ((1, 1, 2, 5), (3, 4, 9, 9), (12, 4, 9, 9)):  # direct, image, lanes
         x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
         w = rng.standard_normal((f, c, 3, 3)).astype(np.float32)
         dy = rng.standard_normal((n, f, hw - 2, hw - 2)).astype(np.float32)

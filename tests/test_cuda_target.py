@@ -3,6 +3,7 @@
 These run in the normal test process (no simulator); the absence of a GPU is simulated by
 monkeypatching ``cnnsim.kernels.cuda_available``.
 """
+
 import subprocess
 import sys
 
@@ -12,16 +13,21 @@ import pytest
 from click.testing import CliRunner
 
 import cnnsim
-from cnnsim import config, functional as F
+from cnnsim import config
+from cnnsim import functional as F
 from cnnsim.cli.options import target_option
 
-NO_GPU = (False, "CUDA target: no CUDA GPU or driver found; to run the CUDA kernels without a "
-                 "GPU set NUMBA_ENABLE_CUDASIM=1 (slow simulator), or use --target cpu")
+NO_GPU = (
+    False,
+    "CUDA target: no CUDA GPU or driver found; to run the CUDA kernels without a "
+    "GPU set NUMBA_ENABLE_CUDASIM=1 (slow simulator), or use --target cpu",
+)
 
 
 @pytest.fixture
 def no_gpu(monkeypatch):
     import cnnsim.kernels
+
     monkeypatch.setattr(cnnsim.kernels, "cuda_available", lambda: NO_GPU)
     # the twins package checks availability when first imported: make it import afresh
     for name in [m for m in sys.modules if m.startswith("cnnsim.kernels.cuda")]:
@@ -34,7 +40,7 @@ def test_set_target_cuda_without_gpu_is_one_line(no_gpu):
         cnnsim.set_target("cuda")
     msg = str(e.value)
     assert "\n" not in msg and "no CUDA GPU" in msg and "NUMBA_ENABLE_CUDASIM=1" in msg
-    assert config.target == "cpu"          # unchanged
+    assert config.target == "cpu"  # unchanged
 
 
 def test_env_target_cuda_without_gpu_fails_at_first_kernel(no_gpu, monkeypatch):
@@ -53,14 +59,22 @@ def test_real_cuda_available_never_raises():
 def test_bad_target_names():
     with pytest.raises(ValueError, match="set_target: expected one of"):
         cnnsim.set_target("tpu")
-    r = subprocess.run([sys.executable, "-c", "import cnnsim"], capture_output=True, text=True,
-                       env={"CNNSIM_TARGET": "tpu", "PATH": ""}, cwd=str(_root()))
+    r = subprocess.run(
+        [sys.executable, "-c", "import cnnsim"],
+        capture_output=True,
+        text=True,
+        env={"CNNSIM_TARGET": "tpu", "PATH": ""},
+        cwd=str(_root()),
+    )
     assert r.returncode != 0
-    assert r.stderr.strip().splitlines()[-1].startswith("ValueError: CNNSIM_TARGET: expected one of")
+    assert (
+        r.stderr.strip().splitlines()[-1].startswith("ValueError: CNNSIM_TARGET: expected one of")
+    )
 
 
 def _root():
     import pathlib
+
     return pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -91,8 +105,8 @@ def test_to_host_passes_host_values_through():
 
 def test_step_command_takes_target(no_gpu):
     from cnnsim.cli.main import cli
+
     r = CliRunner().invoke(cli, ["step", "--help"])
     assert r.exit_code == 0 and "--target [cpu|cuda]" in r.output
     r = CliRunner().invoke(cli, ["step", "lenet5", "--target", "cuda"])
-    assert r.exit_code == 1 and r.output.strip().splitlines() == [
-        "Error: " + NO_GPU[1]]
+    assert r.exit_code == 1 and r.output.strip().splitlines() == ["Error: " + NO_GPU[1]]

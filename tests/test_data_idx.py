@@ -1,4 +1,5 @@
 """IDX reading and validation, dataset location, and the real MNIST test split."""
+
 import gzip
 import struct
 
@@ -55,8 +56,10 @@ def test_truncated_images_message(tmp_path):
     with pytest.raises(DataError) as e:
         read_images(p)
     msg = str(e.value)
-    assert msg == ("train-images-idx3-ubyte.gz: truncated: header says 60000 images of 28x28 "
-                   "(47040000 bytes) but only 1000 bytes follow")
+    assert msg == (
+        "train-images-idx3-ubyte.gz: truncated: header says 60000 images of 28x28 "
+        "(47040000 bytes) but only 1000 bytes follow"
+    )
     assert "\n" not in msg
 
 
@@ -66,15 +69,24 @@ def test_trailing_bytes_rejected(tmp_path):
         read_labels(p)
 
 
-@pytest.mark.parametrize("header, pattern", [
-    (struct.pack(">I", 0x12345678), r"not an IDX file: magic number 0x12345678"),
-    (struct.pack(">IIII", 0x801, 1, 1, 1), r"magic number 0x00000801 says labels, expected "
-                                           r"0x00000803 \(images"),
-    (struct.pack(">IIII", 0x0D03, 1, 2, 2), r"unsupported element type 0x0d"),
-    (struct.pack(">III", 0x803, 5, 28), r"truncated: header needs 16 bytes but the file has 12"),
-    (struct.pack(">IIII", 0x803, 0, 28, 28), r"header has a zero dimension"),
-    (b"\x00\x00", r"truncated: 2 bytes, too short for an IDX header"),
-])
+@pytest.mark.parametrize(
+    "header, pattern",
+    [
+        (struct.pack(">I", 0x12345678), r"not an IDX file: magic number 0x12345678"),
+        (
+            struct.pack(">IIII", 0x801, 1, 1, 1),
+            r"magic number 0x00000801 says labels, expected "
+            r"0x00000803 \(images",
+        ),
+        (struct.pack(">IIII", 0x0D03, 1, 2, 2), r"unsupported element type 0x0d"),
+        (
+            struct.pack(">III", 0x803, 5, 28),
+            r"truncated: header needs 16 bytes but the file has 12",
+        ),
+        (struct.pack(">IIII", 0x803, 0, 28, 28), r"header has a zero dimension"),
+        (b"\x00\x00", r"truncated: 2 bytes, too short for an IDX header"),
+    ],
+)
 def test_bad_image_headers(tmp_path, header, pattern):
     p = _write(tmp_path / "bad-images.gz", header)
     with pytest.raises(DataError, match="bad-images.gz: " + pattern):
@@ -102,8 +114,11 @@ def test_corrupt_and_truncated_gzip(tmp_path):
 
 def test_count_mismatch(tmp_path):
     make_split(tmp_path, n=5, n_labels=4)
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz has 5 images but "
-                                        r"train-labels-idx1-ubyte.gz has 4 labels"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte.gz has 5 images but "
+        r"train-labels-idx1-ubyte.gz has 4 labels",
+    ):
         load_mnist("train", data_dir=tmp_path, verify=False)
     with pytest.raises(DataError):
         read_pair(tmp_path / "train-images-idx3-ubyte.gz", tmp_path / "train-labels-idx1-ubyte.gz")
@@ -151,9 +166,10 @@ def test_real_mnist_test_split(mnist_dir):
     assert x.shape == (10000, 28, 28) and x.dtype == np.uint8
     assert y.shape == (10000,) and y.min() == 0 and y.max() == 9
     assert np.bincount(y, minlength=10).sum() == 10000
-    assert np.bincount(y)[1] == 1135   # the well-known count of ones in the test set
-    np.testing.assert_array_equal(y[:20], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9, 0, 6, 9, 0, 1, 5, 9,
-                                           7, 3, 4])
+    assert np.bincount(y)[1] == 1135  # the well-known count of ones in the test set
+    np.testing.assert_array_equal(
+        y[:20], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9, 0, 6, 9, 0, 1, 5, 9, 7, 3, 4]
+    )
     # parent folder (the CNNSIM_DATA=../shared/data layout) works too
     x2, _ = load_mnist("test", data_dir=mnist_dir.parent, limit=5)
     np.testing.assert_array_equal(x2, x[:5])

@@ -1,5 +1,6 @@
 """Every demo runs in quick mode, writes its figures (so none rots) and prints the numbers it
 exists to show, recomputed here from first principles where they can be."""
+
 import importlib.util
 import math
 import pathlib
@@ -24,13 +25,21 @@ def _load(path):
 
 def test_the_expected_demos_exist():
     names = {p.stem for p in SCRIPTS}
-    assert {"trace_lenet5", "alexnet_table", "receptive_fields", "inception_savings",
-            "lrn_effect", "pooling_drops", "vanishing_gradients", "train_lenet5"} <= names
+    assert {
+        "trace_lenet5",
+        "alexnet_table",
+        "receptive_fields",
+        "inception_savings",
+        "lrn_effect",
+        "pooling_drops",
+        "vanishing_gradients",
+        "train_lenet5",
+    } <= names
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_demo_quick(path, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("CNNSIM_DATA", str(tmp_path / "no-data"))   # offline, no real MNIST
+    monkeypatch.setenv("CNNSIM_DATA", str(tmp_path / "no-data"))  # offline, no real MNIST
     mod = _load(path)
     assert mod.__doc__ and "Lecture question" in mod.__doc__, "each demo states its question"
     assert mod.main(["--quick", "--out", str(tmp_path / "out")]) == 0
@@ -73,7 +82,7 @@ def test_trace_lenet5_neuron_and_receptive_field(tmp_path, capsys, monkeypatch):
     assert "C3 neuron (map 2, row 4, col 4) reads S2 maps [2, 3, 4], rows 4..8, cols 4..8" in out
     s = _float(r"sum of products \+ bias = (-?[\d.]+)", out)
     y = _float(r"scaled_tanh -> (-?[\d.]+);", out)
-    assert y == pytest.approx(1.7159 * math.tanh(2 / 3 * s), abs=2e-6)     # LeCun's f(a)
+    assert y == pytest.approx(1.7159 * math.tanh(2 / 3 * s), abs=2e-6)  # LeCun's f(a)
     assert "(agree: True)" in out
     # C1 5x5/1, S2 2x2/2, C3 5x5/1: size 5 + 1 + 4*2 = 14, jump 2, start 4*2*2... = 8
     assert "rows 8..21, cols 8..21 (14x14, jump (2, 2))" in out
@@ -85,25 +94,27 @@ def test_receptive_fields_table_follows_the_recurrence(tmp_path, capsys, monkeyp
     assert [r[0] for r in rows] == ["C1", "S2", "C3", "S4", "C5"]
     size, jump = 1, 1
     for name, f, s, rf, j in rows:
-        size, jump = size + (int(f) - 1) * jump, jump * int(s)     # size' = size + (f-1) jump
+        size, jump = size + (int(f) - 1) * jump, jump * int(s)  # size' = size + (f-1) jump
         assert (int(rf), int(j)) == (size, jump), name
-    assert size == 32                                  # C5 sees the whole 32x32 image
+    assert size == 32  # C5 sees the whole 32x32 image
     assert "C5 (0, 0): rows 0..31, cols 0..31  (32x32)" in out
 
 
 def test_vanishing_gradients_ratio_is_that_of_the_printed_norms(tmp_path, capsys, monkeypatch):
     out = _quick("vanishing_gradients", tmp_path, capsys, monkeypatch)
-    norms = {name: (float(p), float(r)) for name, p, r in
-             re.findall(r"^\s+(conv\d+|out)\s+([\d.e+-]+)\s+([\d.e+-]+)$", out, re.M)}
+    norms = {
+        name: (float(p), float(r))
+        for name, p, r in re.findall(r"^\s+(conv\d+|out)\s+([\d.e+-]+)\s+([\d.e+-]+)$", out, re.M)
+    }
     convs = sorted((k for k in norms if k.startswith("conv")), key=lambda k: int(k[4:]))
     first, last = norms[convs[0]], norms[convs[-1]]
     plain = _float(r"plain\s+: first / last hidden layer gradient = ([\d.e+-]+)", out)
     resid = _float(r"residual: first / last hidden layer gradient = ([\d.e+-]+)", out)
     assert plain == pytest.approx(first[0] / last[0], rel=2e-3)
     assert resid == pytest.approx(first[1] / last[1], rel=2e-3)
-    assert plain < 1e-3 < resid                       # sigmoid: vanishes in the plain tower only
+    assert plain < 1e-3 < resid  # sigmoid: vanishes in the plain tower only
     plain_norms = [norms[k][0] for k in convs]
-    assert plain_norms == sorted(plain_norms)         # growing toward the output
+    assert plain_norms == sorted(plain_norms)  # growing toward the output
 
 
 def test_lrn_effect_ratios_follow_the_lecture_formula(tmp_path, capsys, monkeypatch):
@@ -114,7 +125,7 @@ def test_lrn_effect_ratios_follow_the_lecture_formula(tmp_path, capsys, monkeypa
     r, k, alpha, beta = 5, 2.0, 1e-4, 0.75
     for i, (_, _, b_i, ratio) in enumerate(rows):
         lo, hi = max(0, i - r // 2), min(i + r // 2, 15)
-        want = (k + alpha * np.sum(a[lo:hi + 1] ** 2)) ** -beta
+        want = (k + alpha * np.sum(a[lo : hi + 1] ** 2)) ** -beta
         assert float(ratio) == pytest.approx(want, abs=6e-4), i
         assert float(b_i) == pytest.approx(a[i] * want, abs=6e-3), i
 
@@ -122,7 +133,7 @@ def test_lrn_effect_ratios_follow_the_lecture_formula(tmp_path, capsys, monkeypa
 def test_lrn_effect_compares_with_pytorch(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch", reason="the PyTorch comparison needs torch (the test extra)")
     out = _quick("lrn_effect", tmp_path, capsys, monkeypatch)
-    assert _float(r"max \|difference\| = ([\d.e+-]+)", out) < 1e-10     # float64 inputs
+    assert _float(r"max \|difference\| = ([\d.e+-]+)", out) < 1e-10  # float64 inputs
 
 
 def test_train_lenet5_quick_learns_and_reports_consistently(tmp_path, capsys, monkeypatch):
@@ -130,5 +141,5 @@ def test_train_lenet5_quick_learns_and_reports_consistently(tmp_path, capsys, mo
     assert "synthetic digits" in out and "256 train / 128 test images" in out
     loss = _float(r"epoch 1: loss ([\d.]+)", out)
     test_acc = _float(r"test accuracy ([\d.]+)", out)
-    assert loss < math.log(10)                        # below chance's cross-entropy
-    assert test_acc > 0.15                            # chance is 0.1 (measured 0.273)
+    assert loss < math.log(10)  # below chance's cross-entropy
+    assert test_acc > 0.15  # chance is 0.1 (measured 0.273)

@@ -20,6 +20,7 @@ What a block is said to print is checked two ways:
 ``<!-- test: needs torch -->`` marks a block that needs a reference library: where it is not
 installed the page's other blocks still run and the test is reported skipped with the reason.
 """
+
 import ast
 import contextlib
 import importlib.util
@@ -37,8 +38,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 MARK = re.compile(r"<!-- test(?:: needs ([\w.]+))? -->\s*\n```(python|bash)\n(.*?)```", re.S)
-OUTPUT = re.compile(r"[ \t]*\n(?:\s*\n)*(?:[^\n`]{1,60}:[ \t]*\n(?:\s*\n)*)?```(?:text|output)\n(.*?)```",
-                    re.S)
+OUTPUT = re.compile(
+    r"[ \t]*\n(?:\s*\n)*(?:[^\n`]{1,60}:[ \t]*\n(?:\s*\n)*)?```(?:text|output)\n(.*?)```", re.S
+)
 
 
 def _load(path, name):
@@ -75,7 +77,7 @@ def _norm(text):
 
 def expected_from_comment(comment):
     """``(expected, prefix_only)`` from the comment after a print, or None for prose."""
-    c = re.sub(r"^\([a-z]\)\s+", "", comment.lstrip("#").strip())     # "(a) 42" -> "42"
+    c = re.sub(r"^\([a-z]\)\s+", "", comment.lstrip("#").strip())  # "(a) 42" -> "42"
     if not c or not re.match(r"[\d\[({'\"-]", c):
         return None
     depth, quote = 0, None
@@ -88,7 +90,7 @@ def expected_from_comment(comment):
             depth += 1
         elif ch in ")]}":
             depth -= 1
-        elif depth == 0 and (c[i:i + 2] == ": " or re.match(r", [A-Za-z]", c[i:i + 3])):
+        elif depth == 0 and (c[i : i + 2] == ": " or re.match(r", [A-Za-z]", c[i : i + 3])):
             return c[:i], True
     return c, False
 
@@ -136,8 +138,10 @@ def check_output(printed, expected, where):
         pattern = re.compile(".*".join(re.escape(part) for part in w.split("(...)")) + r"\Z")
         while at < len(lines) and not pattern.match(lines[at]):
             at += 1
-        assert at < len(lines), (f"{where}: the page says it prints\n  {want.strip()}\nbut it "
-                                 f"printed (in this order):\n{printed}")
+        assert at < len(lines), (
+            f"{where}: the page says it prints\n  {want.strip()}\nbut it "
+            f"printed (in this order):\n{printed}"
+        )
         at += 1
 
 
@@ -161,8 +165,10 @@ def run_python_block(code, namespace, where):
         for got in seen[k]:
             g, e = _norm(got), _norm(expected)
             ok = g.startswith(e) if prefix else g == e
-            assert ok, (f"{where}, block line {line}: the page says it prints {expected!r}, "
-                        f"it printed {got.strip()!r}")
+            assert ok, (
+                f"{where}, block line {line}: the page says it prints {expected!r}, "
+                f"it printed {got.strip()!r}"
+            )
     return out.getvalue()
 
 
@@ -174,12 +180,14 @@ def _normalized(text):
 
 def test_cli_reference_is_up_to_date():
     gen = _load(ROOT / "demos" / "make_cli_docs.py", "make_cli_docs")
-    assert _normalized((DOCS / "cli.md").read_text()) == _normalized(gen.render()), \
+    assert _normalized((DOCS / "cli.md").read_text()) == _normalized(gen.render()), (
         "docs/cli.md is out of date: run python demos/make_cli_docs.py"
+    )
 
 
 def test_cli_reference_covers_every_command():
     from cnnsim.cli.main import COMMANDS
+
     text = (DOCS / "cli.md").read_text()
     for name in COMMANDS:
         assert f"## `cnnsim {name}`" in text
@@ -207,6 +215,7 @@ def _run_shell(line, cwd):
         return ""
     if args[0] == "cnnsim":
         from cnnsim.cli.main import cli
+
         result = CliRunner().invoke(cli, args[1:], catch_exceptions=False)
         assert result.exit_code == 0, f"{line!r} exited {result.exit_code}:\n{result.output}"
         return result.output
@@ -236,7 +245,7 @@ TESTED = [p for p in PAGES if blocks(p)]
 @pytest.mark.parametrize("page", TESTED, ids=[p.name for p in TESTED])
 def test_marked_blocks_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CNNSIM_DATA", str(tmp_path / "no-data"))   # offline
+    monkeypatch.setenv("CNNSIM_DATA", str(tmp_path / "no-data"))  # offline
     namespace = {"__name__": f"docs_{page.stem}"}
     skipped = []
     for k, (needs, lang, code, expected) in enumerate(page_blocks(page), start=1):
@@ -252,23 +261,35 @@ def test_marked_blocks_run(page, tmp_path, monkeypatch):
         if expected is not None:
             check_output(printed, expected, where)
     if skipped:
-        pytest.skip("every other block ran and printed what the page says; not run: "
-                    + "; ".join(skipped))
+        pytest.skip(
+            "every other block ran and printed what the page says; not run: " + "; ".join(skipped)
+        )
 
 
 def test_pages_with_examples_have_page_blocks():
-    for name in ("convolution.md", "pooling.md", "lenet5.md", "alexnet.md", "googlenet.md",
-                 "resnet.md", "homework.md", "api.md", "getting-started.md", "trace-format.md",
-                 "jupyter.md"):
+    for name in (
+        "convolution.md",
+        "pooling.md",
+        "lenet5.md",
+        "alexnet.md",
+        "googlenet.md",
+        "resnet.md",
+        "homework.md",
+        "api.md",
+        "getting-started.md",
+        "trace-format.md",
+        "jupyter.md",
+    ):
         assert blocks(DOCS / name), f"{name} has no <!-- test --> block"
 
 
 # ---- Jupyter displays ----------------------------------------------------------------------
 def test_summary_renders_as_html_and_text():
     from cnnsim import display, models
+
     s = display.summary("alexnet")
     html = s._repr_html_()
-    assert html.count("<tr>") == len(s.data["layers"]) + 2      # header, input row, layers
+    assert html.count("<tr>") == len(s.data["layers"]) + 2  # header, input row, layers
     assert "<th>Kernel size</th>" in html and "56x56" in html and "<li>C1: 224x224" in html
     assert str(s).startswith("alexnet: input 3x224x224")
     built = display.summary(models.build("lenet5"))
@@ -283,8 +304,11 @@ def test_trace_renders_as_html():
     from cnnsim import display
     from cnnsim import layers as L
     from cnnsim.engine import record
-    net = L.Sequential([L.Conv2D(2, 3, padding="same", activation="relu", name="C1"),
-                        L.MaxPool2D(2, name="S2")], input_shape=(1, 4, 4))
+
+    net = L.Sequential(
+        [L.Conv2D(2, 3, padding="same", activation="relu", name="C1"), L.MaxPool2D(2, name="S2")],
+        input_shape=(1, 4, 4),
+    )
     tr = record(net, np.ones((1, 1, 4, 4), dtype=np.float32))
     html = tr._repr_html_()
     assert "<td>C1</td>" in html and "<td>S2</td>" in html and "k3 s1 p1" in html
@@ -299,6 +323,7 @@ def test_figures_render_through_ipython():
     from IPython.core.pylabtools import print_figure
 
     from cnnsim.plotting.arithmetic import conv_arithmetic_figure
+
     png = print_figure(conv_arithmetic_figure((5, 7), 3, 2, "same", neuron=(1, 2)), "png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -307,7 +332,10 @@ def test_figures_render_through_ipython():
 def test_comment_parsing():
     assert expected_from_comment("# (1, 1, 1, 1) (3, 4)") == ("(1, 1, 1, 1) (3, 4)", False)
     assert expected_from_comment("# (a) (32, 32): the whole image") == ("(32, 32)", True)
-    assert expected_from_comment("# (1, 16, 10, 10), the 10 RBF penalties") == ("(1, 16, 10, 10)", True)
+    assert expected_from_comment("# (1, 16, 10, 10), the 10 RBF penalties") == (
+        "(1, 16, 10, 10)",
+        True,
+    )
     assert expected_from_comment("# {'a': 'b', 'c': 1}") == ("{'a': 'b', 'c': 1}", False)
     assert expected_from_comment("# about half dropped") is None
 

@@ -1,4 +1,5 @@
 """Inverted dropout: identity at inference, seeded masks, keep rate, mean preserved."""
+
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ def test_seeded_determinism():
     np.testing.assert_array_equal(y1, y2)
     _, m3 = F.dropout(x, 0.4, 8)
     assert not np.array_equal(m1, m3)
-    g = np.random.default_rng(7)          # a Generator advances: two calls, two masks
+    g = np.random.default_rng(7)  # a Generator advances: two calls, two masks
     assert not np.array_equal(F.dropout(x, 0.4, g)[1], F.dropout(x, 0.4, g)[1])
 
 
@@ -38,7 +39,7 @@ def test_keep_fraction_and_mean(rate, dtype):
     assert set(np.unique(mask)) <= {dtype(0), scale}
     kept = np.count_nonzero(mask) / n
     sigma = np.sqrt(rate * (1 - rate) / n)
-    assert abs(kept - (1 - rate)) < 5 * sigma                     # Bernoulli(1 - rate)
+    assert abs(kept - (1 - rate)) < 5 * sigma  # Bernoulli(1 - rate)
     np.testing.assert_array_equal(y, x * mask)
     # inverted scaling: E[y] = x; the sample mean is within 5 standard errors
     se = 3.0 * np.sqrt(rate / (1 - rate) / n)
@@ -51,18 +52,25 @@ def test_backward_is_mask_and_finite_differences(rng):
     dy = probe_for(y.shape)
     dx = F.dropout_backward(dy, mask)
     np.testing.assert_array_equal(dx, dy * mask)
-    rep = gradcheck(lambda x: F.dropout(x, 0.3, 99)[0], x, grads=(dx,))   # same seed, same mask
+    rep = gradcheck(lambda x: F.dropout(x, 0.3, 99)[0], x, grads=(dx,))  # same seed, same mask
     assert rep.ok, str(rep)
 
 
-@pytest.mark.parametrize("call,exc,msg", [
-    (lambda: F.dropout(np.zeros(3), 1.0, 0), ValueError, r"rate must lie in \[0, 1\), got 1.0"),
-    (lambda: F.dropout(np.zeros(3), -0.1, 0), ValueError, r"rate must lie in \[0, 1\)"),
-    (lambda: F.dropout(np.zeros(3), "half", 0), TypeError, "rate must be a number"),
-    (lambda: F.dropout(np.zeros(3), 0.5, "seed"), TypeError, "rng must be a numpy.random.Generator or an int"),
-    (lambda: F.dropout(np.zeros(3, int), 0.5, 0), TypeError, "float32 or float64"),
-    (lambda: F.dropout_backward(np.zeros(3), np.zeros(4)), ValueError, "dy of shape"),
-])
+@pytest.mark.parametrize(
+    "call,exc,msg",
+    [
+        (lambda: F.dropout(np.zeros(3), 1.0, 0), ValueError, r"rate must lie in \[0, 1\), got 1.0"),
+        (lambda: F.dropout(np.zeros(3), -0.1, 0), ValueError, r"rate must lie in \[0, 1\)"),
+        (lambda: F.dropout(np.zeros(3), "half", 0), TypeError, "rate must be a number"),
+        (
+            lambda: F.dropout(np.zeros(3), 0.5, "seed"),
+            TypeError,
+            "rng must be a numpy.random.Generator or an int",
+        ),
+        (lambda: F.dropout(np.zeros(3, int), 0.5, 0), TypeError, "float32 or float64"),
+        (lambda: F.dropout_backward(np.zeros(3), np.zeros(4)), ValueError, "dy of shape"),
+    ],
+)
 def test_bad_input_one_line_errors(call, exc, msg):
     with pytest.raises(exc, match=msg) as e:
         call()

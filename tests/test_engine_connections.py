@@ -1,12 +1,14 @@
 """Connections rebuild what the kernels computed, neuron by neuron, on several networks."""
+
 import numpy as np
 import pytest
+from engine_nets import random_neurons, small_alexnet, small_googlenet_resnet
 
-from cnnsim import layers as L, models
+from cnnsim import layers as L
+from cnnsim import models
 from cnnsim.engine import record
 from cnnsim.engine.connections import connections
 from cnnsim.engine.trace import TraceError
-from engine_nets import random_neurons, small_alexnet, small_googlenet_resnet
 
 
 def _nets():
@@ -42,7 +44,7 @@ def test_conv_connections_are_the_lecture_formula_with_padding_marked():
     tr = record(net, x)
     assert tr["conv"].output_shape == (1, 3, 4)
     c = connections(tr, "conv", 0, 0, 0)
-    assert c.rows == [-1, 0, 1] and c.cols == [-1, 0, 1]      # i*s - p ... i*s - p + f - 1
+    assert c.rows == [-1, 0, 1] and c.cols == [-1, 0, 1]  # i*s - p ... i*s - p + f - 1
     assert c.padded[0].all() and c.padded[:, 0].all() and not c.padded[1:, 1:].any()
     assert np.all(c.inputs[0][c.padded] == 0)
     np.testing.assert_array_equal(c.inputs[0][1:, 1:], [[0, 1], [7, 8]])
@@ -60,12 +62,12 @@ def test_pool_lrn_dense_concat_add_details(rng):
     p = connections(tr, "inception/b4/pool", 1, 0, 0)
     r, col = p.details["winner"]
     assert p.output == float(tr["inception/b4/pool"].x[0, 1, r, col])
-    assert p.padded[0].all()          # "same" 3x3 window at the corner reads padding
-    cc = connections(tr, "inception/concat", 7, 2, 3)   # maps 0-1 b1, 2-4 b2, 5-6 b3, 7 b4
+    assert p.padded[0].all()  # "same" 3x3 window at the corner reads padding
+    cc = connections(tr, "inception/concat", 7, 2, 3)  # maps 0-1 b1, 2-4 b2, 5-6 b3, 7 b4
     assert cc.details["branch"] == 3 and cc.details["channel"] == 0
     assert tr.steps[cc.details["source"]].name == "inception/b4/proj"
     add = connections(tr, "res2/add", 2, 1, 1)
-    assert tr.steps[add.details["sources"][1]].name == "res1/add"    # the identity shortcut
+    assert tr.steps[add.details["sources"][1]].name == "res1/add"  # the identity shortcut
     assert add.sum == pytest.approx(sum(add.details["terms"].values()))
     d = connections(tr, "logits", 3, 0, 0)
     order = d.ranked()
@@ -75,10 +77,10 @@ def test_pool_lrn_dense_concat_add_details(rng):
     net2 = small_alexnet()
     tr2 = record(net2, rng.random((1,) + net2.input_shape).astype(np.float32))
     lrn = connections(tr2, "N1", 0, 3, 3)
-    assert lrn.channels == [0, 1]                 # r = 3 at the first map: maps 0..1
+    assert lrn.channels == [0, 1]  # r = 3 at the first map: maps 0..1
     assert connections(tr2, "N1", 3, 3, 3).channels == [2, 3]
     g = connections(tr2, "C2", 4, 1, 1)
-    assert g.channels == [2, 3]                   # second group of the grouped conv
+    assert g.channels == [2, 3]  # second group of the grouped conv
 
 
 def test_bad_neurons_and_light_traces(rng):

@@ -1,9 +1,11 @@
 """Receptive fields against brute force: perturb one input pixel at a time and see which
 ones change the neuron; and the effective field (gradient) inside the theoretical box."""
+
 import numpy as np
 import pytest
 
-from cnnsim import geometry, layers as L, models
+from cnnsim import geometry, models
+from cnnsim import layers as L
 from cnnsim.engine import record
 from cnnsim.engine.receptive_field import effective_receptive_field, receptive_field
 
@@ -12,26 +14,52 @@ BIG = 50.0
 
 def _stacks():
     return {
-        "conv-s2-same/overlapping-maxpool/conv": lambda: L.Sequential([
-            L.Conv2D(2, 3, 2, "same", name="a"), L.MaxPool2D(3, 2, name="p"),
-            L.Conv2D(2, 2, 1, "valid", name="b")], input_shape=(1, 15, 13), seed=1),
-        "asymmetric-pad/avgpool-same/stride3-drop": lambda: L.Sequential([
-            L.Conv2D(2, (3, 2), 1, (2, 0, 1, 3), name="a"), L.AvgPool2D(2, 2, "same", name="p"),
-            L.Conv2D(2, 2, 3, "valid", name="b"), L.LRN(r=3, k=1.0, alpha=0.1, name="n")],
-            input_shape=(2, 11, 12), seed=2),
-        "big-explicit-padding": lambda: L.Sequential([
-            L.Conv2D(1, 3, 1, 0, name="a"), L.Conv2D(2, 5, 2, (4, 1, 4, 1), name="b")],
-            input_shape=(1, 9, 9), seed=3),
-        "branching": lambda: L.Sequential([
-            L.Conv2D(2, 3, 1, "same", name="c"),
-            L.Concat([L.Sequential([L.Conv2D(1, 1, name="1x1")], name="b1"),
-                      L.Sequential([L.Conv2D(1, 5, 1, "same", name="5x5")], name="b2"),
-                      L.Sequential([L.MaxPool2D(3, 1, "same", name="pool")], name="b3")],
-                     name="inc"),
-            L.ResidualUnit([L.Conv2D(3, 3, 2, "same", name="a"), L.Conv2D(3, 3, 1, "same", name="b")],
-                           shortcut=[L.Conv2D(3, 1, 2, name="proj")], activation=None, name="res"),
-            L.ResidualUnit([L.Conv2D(3, 3, 1, "same", name="a")], activation=None, name="id"),
-        ], input_shape=(1, 12, 11), seed=4),
+        "conv-s2-same/overlapping-maxpool/conv": lambda: L.Sequential(
+            [
+                L.Conv2D(2, 3, 2, "same", name="a"),
+                L.MaxPool2D(3, 2, name="p"),
+                L.Conv2D(2, 2, 1, "valid", name="b"),
+            ],
+            input_shape=(1, 15, 13),
+            seed=1,
+        ),
+        "asymmetric-pad/avgpool-same/stride3-drop": lambda: L.Sequential(
+            [
+                L.Conv2D(2, (3, 2), 1, (2, 0, 1, 3), name="a"),
+                L.AvgPool2D(2, 2, "same", name="p"),
+                L.Conv2D(2, 2, 3, "valid", name="b"),
+                L.LRN(r=3, k=1.0, alpha=0.1, name="n"),
+            ],
+            input_shape=(2, 11, 12),
+            seed=2,
+        ),
+        "big-explicit-padding": lambda: L.Sequential(
+            [L.Conv2D(1, 3, 1, 0, name="a"), L.Conv2D(2, 5, 2, (4, 1, 4, 1), name="b")],
+            input_shape=(1, 9, 9),
+            seed=3,
+        ),
+        "branching": lambda: L.Sequential(
+            [
+                L.Conv2D(2, 3, 1, "same", name="c"),
+                L.Concat(
+                    [
+                        L.Sequential([L.Conv2D(1, 1, name="1x1")], name="b1"),
+                        L.Sequential([L.Conv2D(1, 5, 1, "same", name="5x5")], name="b2"),
+                        L.Sequential([L.MaxPool2D(3, 1, "same", name="pool")], name="b3"),
+                    ],
+                    name="inc",
+                ),
+                L.ResidualUnit(
+                    [L.Conv2D(3, 3, 2, "same", name="a"), L.Conv2D(3, 3, 1, "same", name="b")],
+                    shortcut=[L.Conv2D(3, 1, 2, name="proj")],
+                    activation=None,
+                    name="res",
+                ),
+                L.ResidualUnit([L.Conv2D(3, 3, 1, "same", name="a")], activation=None, name="id"),
+            ],
+            input_shape=(1, 12, 11),
+            seed=4,
+        ),
     }
 
 
@@ -85,11 +113,13 @@ def test_clipped_box_equals_perturbation_support(name, rng):
             rf = receptive_field(tr, step.name, row, col)
             expected = _support(influence, step.name, row, col)
             assert (None if rf.empty else rf.clipped) == expected, (step.name, row, col)
-            if rf.jump is not None:   # the affine summary agrees with the box arithmetic
-                assert rf.unclipped == (rf.start[0] + row * rf.jump[0],
-                                        rf.start[0] + row * rf.jump[0] + rf.size[0] - 1,
-                                        rf.start[1] + col * rf.jump[1],
-                                        rf.start[1] + col * rf.jump[1] + rf.size[1] - 1)
+            if rf.jump is not None:  # the affine summary agrees with the box arithmetic
+                assert rf.unclipped == (
+                    rf.start[0] + row * rf.jump[0],
+                    rf.start[0] + row * rf.jump[0] + rf.size[0] - 1,
+                    rf.start[1] + col * rf.jump[1],
+                    rf.start[1] + col * rf.jump[1] + rf.size[1] - 1,
+                )
             erf = effective_receptive_field(net, x, step.name, 0, row, col)
             sup = erf.support()
             if sup is not None:
@@ -105,7 +135,7 @@ def test_plain_stack_matches_the_classical_recurrence(rng):
         g = step.geometry
         geo.append((g["kernel"], g["stride"], (g["padding"][0], g["padding"][2])))
         size, jump, start = geometry.compose_receptive_field(geo)
-        rf = receptive_field(tr, step.name, 0, 0)     # works on a light trace
+        rf = receptive_field(tr, step.name, 0, 0)  # works on a light trace
         assert (rf.size, rf.jump, rf.start) == (size, jump, start)
     assert receptive_field(tr, "C5", 0, 0).clipped == (0, 31, 0, 31)
     assert receptive_field(tr, "F6", 0, 0).whole_image
@@ -113,9 +143,15 @@ def test_plain_stack_matches_the_classical_recurrence(rng):
 
 
 def test_effective_field_of_a_linear_average_stack_fills_the_box(rng):
-    net = L.Sequential([L.Conv2D(2, 3, 1, "same", name="a"), L.AvgPool2D(2, name="p"),
-                        L.Conv2D(1, 3, 2, "same", name="b")], input_shape=(1, 10, 10),
-                       seed=5).astype(np.float64)
+    net = L.Sequential(
+        [
+            L.Conv2D(2, 3, 1, "same", name="a"),
+            L.AvgPool2D(2, name="p"),
+            L.Conv2D(1, 3, 2, "same", name="b"),
+        ],
+        input_shape=(1, 10, 10),
+        seed=5,
+    ).astype(np.float64)
     x = rng.standard_normal((1, 1, 10, 10))
     tr = record(net, x)
     rf = receptive_field(tr, "b", 2, 1)
@@ -124,4 +160,4 @@ def test_effective_field_of_a_linear_average_stack_fills_the_box(rng):
     grads_before = {k: v.copy() for k, v in net.find("a").grads.items()}
     effective_receptive_field(net, x, "b", 0, 0, 0)
     for k, v in net.find("a").grads.items():
-        np.testing.assert_array_equal(v, grads_before[k])   # a probe, not a training step
+        np.testing.assert_array_equal(v, grads_before[k])  # a probe, not a training step

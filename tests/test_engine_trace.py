@@ -1,13 +1,14 @@
 """Traces: recording, stepping, light mode, gradients, save/load."""
+
 import json
 
 import numpy as np
 import pytest
+from engine_nets import small_googlenet_resnet
 
 from cnnsim import models
 from cnnsim.engine import Stepper, Trace, TraceError, record
 from cnnsim.engine.stats import array_stats, grad_stats
-from engine_nets import small_googlenet_resnet
 
 
 def test_steps_follow_the_stated_order_and_data_flow(rng):
@@ -16,10 +17,18 @@ def test_steps_follow_the_stated_order_and_data_flow(rng):
     tr = record(net, x)
     names = tr.names()
     assert names == [l.path for l in net.leaves()]
-    assert names[2:6] == ["inception/b1/1x1", "inception/b2/reduce", "inception/b2/3x3",
-                          "inception/b3/reduce"]
+    assert names[2:6] == [
+        "inception/b1/1x1",
+        "inception/b2/reduce",
+        "inception/b2/3x3",
+        "inception/b3/reduce",
+    ]
     assert [names[s] for s in tr["inception/concat"].sources] == [
-        "inception/b1/1x1", "inception/b2/3x3", "inception/b3/5x5", "inception/b4/proj"]
+        "inception/b1/1x1",
+        "inception/b2/3x3",
+        "inception/b3/5x5",
+        "inception/b4/proj",
+    ]
     assert [names[s] for s in tr["res1/add"].sources] == ["res1/main/b", "res1/shortcut/proj"]
     assert [names[s] for s in tr["res2/add"].sources] == ["res2/main/b", "res1/add"]
     assert tr["conv1"].sources == [-1]
@@ -33,7 +42,7 @@ def test_stepper_equals_recording_and_stops_where_asked(rng):
     st = Stepper(net, x, breakpoints=["res1"])
     assert st.next().name == "conv1" and st.position == 1
     assert st.run_to("inception").name == "inception/concat"
-    assert st.run().name == "res1/add"            # breakpoint on a container: its last leaf
+    assert st.run().name == "res1/add"  # breakpoint on a container: its last leaf
     with pytest.raises(ValueError, match="already run"):
         st.run_to("conv1")
     with pytest.raises(KeyError, match="valid names: conv1, bn1"):
@@ -78,11 +87,14 @@ def test_backward_records_every_gradient(rng):
         assert st.grad_stats is not None and "y" in st.grad_stats
     conv = net.find("res1/main/a")
     np.testing.assert_array_equal(tr["res1/main/a"].grad_params["w"], conv.grads["w"])
-    assert tr["res1/main/a"].grad_stats["w"]["norm"] == pytest.approx(np.linalg.norm(conv.grads["w"]))
+    assert tr["res1/main/a"].grad_stats["w"]["norm"] == pytest.approx(
+        np.linalg.norm(conv.grads["w"])
+    )
     # the gradient reaching the identity shortcut's source is the sum of both paths
     add = tr["res2/add"]
-    np.testing.assert_allclose(tr["res1/add"].grad_y,
-                               add.grad_x[1] + tr["res2/main/a"].grad_x, rtol=1e-12)
+    np.testing.assert_allclose(
+        tr["res1/add"].grad_y, add.grad_x[1] + tr["res2/main/a"].grad_x, rtol=1e-12
+    )
 
 
 def test_save_load_round_trip_is_bit_exact(tmp_path, rng):
@@ -95,11 +107,26 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, rng):
     assert back.model == "toy" and back.input_shape == tr.input_shape and back.meta == tr.meta
     np.testing.assert_array_equal(back.input, tr.input)
     for a, b in zip(tr, back):
-        for f in ("index", "name", "kind", "input_shape", "output_shape", "geometry",
-                  "activation", "stats", "seconds", "sources", "grad_stats"):
+        for f in (
+            "index",
+            "name",
+            "kind",
+            "input_shape",
+            "output_shape",
+            "geometry",
+            "activation",
+            "stats",
+            "seconds",
+            "sources",
+            "grad_stats",
+        ):
             assert getattr(a, f) == getattr(b, f), f
-        arrays = [(a.y, b.y)] + [(a.params[k], b.params[k]) for k in a.params] + \
-                 [(a.grad_params[k], b.grad_params[k]) for k in a.grad_params] + [(a.grad_y, b.grad_y)]
+        arrays = (
+            [(a.y, b.y)]
+            + [(a.params[k], b.params[k]) for k in a.params]
+            + [(a.grad_params[k], b.grad_params[k]) for k in a.grad_params]
+            + [(a.grad_y, b.grad_y)]
+        )
         arrays += list(zip(a.x, b.x)) if a.merge else [(a.x, b.x)]
         for u, v in arrays:
             assert u.dtype == v.dtype and u.shape == v.shape
@@ -140,4 +167,5 @@ def test_bad_trace_files_give_one_line_errors(tmp_path, rng):
     with pytest.raises(TypeError):
         bad.save(tmp_path / "half.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["junk.npz", "foreign.npz", "good.npz", "future.npz", "cut.npz"])
+        ["junk.npz", "foreign.npz", "good.npz", "future.npz", "cut.npz"]
+    )

@@ -1,4 +1,5 @@
 """Gradient flow, degradation and auxiliary-head experiments: plain data, CLI, figures."""
+
 import json
 import math
 
@@ -34,14 +35,30 @@ def test_relu_dead_fraction_and_saturation_recorded():
 
 
 def test_gradflow_cli_json_table_and_figure(tmp_path):
-    r = CliRunner().invoke(cli, ["gradflow", "--depth", "6", "--width", "3", "--batch", "4", "--json"])
+    r = CliRunner().invoke(
+        cli, ["gradflow", "--depth", "6", "--width", "3", "--batch", "4", "--json"]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert set(data) >= {"plain", "residual"}
     assert len(data["plain"]["layers"]) == len(data["plain"]["grad_norm"])
     out = tmp_path / "g.png"
-    r = CliRunner().invoke(cli, ["gradflow", "--depth", "4", "--width", "2", "--batch", "4",
-                                 "--activation", "tanh", "--out", str(out)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "gradflow",
+            "--depth",
+            "4",
+            "--width",
+            "2",
+            "--batch",
+            "4",
+            "--activation",
+            "tanh",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "first/last hidden layer gradient ratio" in r.output
     assert out.stat().st_size > 10_000
@@ -53,7 +70,11 @@ def test_aux_heads_add_gradient_below_their_taps_only():
     res = aux_gradient_effect(width=0.0625, input_size=64, batch=2)
     gain = dict(zip(res["layers"], res["gain"]))
     assert gain["conv1"] > 1.0
-    above = [g for name, g in gain.items() if name.startswith(("inception_4e", "inception_5")) or name == "fc"]
+    above = [
+        g
+        for name, g in gain.items()
+        if name.startswith(("inception_4e", "inception_5")) or name == "fc"
+    ]
     assert above and all(math.isclose(g, 1.0, rel_tol=1e-6) for g in above)
 
 

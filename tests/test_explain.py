@@ -1,5 +1,6 @@
 """`cnnsim explain conv|pool`, cnnsim.arithmetic and cnnsim.plotting.arithmetic: the lecture's numbers, the
 pictures written, the pass/drop fraction counted, bad input refused with exit code 2."""
+
 import json
 import os
 
@@ -8,11 +9,22 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cnnsim.cli.main import cli
 from cnnsim import arithmetic as AR
+from cnnsim.cli.main import cli
 from cnnsim.plotting import arithmetic as A
 
-LECTURE = ["explain", "conv", "--input", "5x7", "--kernel", "3", "--stride", "2", "--padding", "same"]
+LECTURE = [
+    "explain",
+    "conv",
+    "--input",
+    "5x7",
+    "--kernel",
+    "3",
+    "--stride",
+    "2",
+    "--padding",
+    "same",
+]
 
 
 def run(args):
@@ -57,8 +69,9 @@ def test_corner_neuron_reads_padding_and_unused_rows_are_reported():
 def test_cli_conv_lecture_example_text_png_and_gif(tmp_path):
     runner = CliRunner()
     with runner.isolated_filesystem(temp_dir=tmp_path):
-        r = runner.invoke(cli, LECTURE + ["--neuron", "1,2", "--gif", "slide.gif"],
-                          catch_exceptions=False)
+        r = runner.invoke(
+            cli, LECTURE + ["--neuron", "1,2", "--gif", "slide.gif"], catch_exceptions=False
+        )
         assert r.exit_code == 0, r.output
         assert "5x7 input, 3x3 kernel, stride 2, SAME padding (1,1,1,1) -> 3x4 output" in r.output
         assert "top 1, bottom 1, left 1, right 1" in r.output
@@ -89,24 +102,56 @@ def test_cli_conv_json_writes_no_file_with_no_plot(tmp_path):
 
 
 def test_cli_conv_explicit_padding_forms():
-    d = json.loads(run(["explain", "conv", "--input", "4x6", "--kernel", "3x2", "--stride", "1x2",
-                        "--padding", "0,1,2,0", "--no-plot", "--json"]).output)
+    d = json.loads(
+        run(
+            [
+                "explain",
+                "conv",
+                "--input",
+                "4x6",
+                "--kernel",
+                "3x2",
+                "--stride",
+                "1x2",
+                "--padding",
+                "0,1,2,0",
+                "--no-plot",
+                "--json",
+            ]
+        ).output
+    )
     assert d["pads"] == {"top": 0, "bottom": 1, "left": 2, "right": 0}
     assert d["output"] == [3, 4]  # (4+1-3)/1+1, (6+2-2)/2+1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--input", "5y7", "--kernel", "3"], "expected N or HxW"),
-    (["--input", "5x7", "--kernel", "0"], "expected N or HxW"),
-    (["--input", "5x7", "--kernel", "9"], "larger than the padded input"),
-    (["--input", "5x7", "--kernel", "3", "--padding", "full"], "expected valid, same"),
-    (["--input", "5x7", "--kernel", "3", "--stride", "2", "--padding", "same", "--neuron", "3,0"],
-     "row must be in 0..2 and col in 0..3"),
-    (["--input", "5x7", "--kernel", "3", "--neuron", "a,b"], "expected ROW,COL"),
-    (["--input", "5x7", "--kernel", "3", "--out", "pic.txt"], "file must end in .png"),
-    (["--input", "5x7", "--kernel", "3", "--gif", "anim.png"], "file must end in .gif"),
-    (["--input", "5x7", "--kernel", "3", "--out", "no/such/dir/x.png"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--input", "5y7", "--kernel", "3"], "expected N or HxW"),
+        (["--input", "5x7", "--kernel", "0"], "expected N or HxW"),
+        (["--input", "5x7", "--kernel", "9"], "larger than the padded input"),
+        (["--input", "5x7", "--kernel", "3", "--padding", "full"], "expected valid, same"),
+        (
+            [
+                "--input",
+                "5x7",
+                "--kernel",
+                "3",
+                "--stride",
+                "2",
+                "--padding",
+                "same",
+                "--neuron",
+                "3,0",
+            ],
+            "row must be in 0..2 and col in 0..3",
+        ),
+        (["--input", "5x7", "--kernel", "3", "--neuron", "a,b"], "expected ROW,COL"),
+        (["--input", "5x7", "--kernel", "3", "--out", "pic.txt"], "file must end in .png"),
+        (["--input", "5x7", "--kernel", "3", "--gif", "anim.png"], "file must end in .gif"),
+        (["--input", "5x7", "--kernel", "3", "--out", "no/such/dir/x.png"], "does not exist"),
+    ],
+)
 def test_cli_conv_bad_input_exit_2_nothing_written(tmp_path, args, message):
     runner = CliRunner()
     with runner.isolated_filesystem(temp_dir=tmp_path):
@@ -121,7 +166,10 @@ def test_help_teaches():
     assert r.exit_code == 0
     assert "cnnsim explain conv --input 5x7 --kernel 3 --stride 2 --padding same" in r.output
     assert "i*s_h - p_top" in r.output
-    assert "cnnsim explain pool --input 4x4 --size 2 --stride 2" in run(["explain", "pool", "-h"]).output
+    assert (
+        "cnnsim explain pool --input 4x4 --size 2 --stride 2"
+        in run(["explain", "pool", "-h"]).output
+    )
 
 
 # -- the figures --------------------------------------------------------------------------------
@@ -139,7 +187,9 @@ def test_conv_figure_has_both_grids_and_the_formula(tmp_path):
 
 
 def test_conv_figure_bad_neuron_names_the_function():
-    with pytest.raises(ValueError, match=r"conv_arithmetic_figure: neuron \(0, 4\) is out of range"):
+    with pytest.raises(
+        ValueError, match=r"conv_arithmetic_figure: neuron \(0, 4\) is out of range"
+    ):
         A.conv_arithmetic_figure((5, 7), 3, 2, "same", neuron=(0, 4))
     with pytest.raises(ValueError, match="larger than the padded input"):
         A.conv_arithmetic_figure((2, 2), 3)
@@ -153,7 +203,7 @@ def test_pool_2x2_stride_2_passes_25_percent_of_a_tie_free_input(rng):
     assert not f["ties"]
     # winners are the brute-force argmax of each window
     for k, (i, j) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
-        patch = x[2 * i:2 * i + 2, 2 * j:2 * j + 2]
+        patch = x[2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
         r, c = divmod(int(np.argmax(patch)), 2)
         assert f["winners"][k] == [2 * i + r, 2 * j + c]
         assert f["y"][i][j] == patch.max()
@@ -175,28 +225,54 @@ def test_pool_fraction_is_counted_not_assumed():
 def test_cli_pool_reports_25_percent_and_json(tmp_path):
     runner = CliRunner()
     with runner.isolated_filesystem(temp_dir=tmp_path):
-        r = runner.invoke(cli, ["explain", "pool", "--input", "4x4", "--size", "2", "--stride", "2",
-                                "--gif", "pool.gif"], catch_exceptions=False)
+        r = runner.invoke(
+            cli,
+            [
+                "explain",
+                "pool",
+                "--input",
+                "4x4",
+                "--size",
+                "2",
+                "--stride",
+                "2",
+                "--gif",
+                "pool.gif",
+            ],
+            catch_exceptions=False,
+        )
         assert r.exit_code == 0, r.output
         assert "4 of 16 inputs (25%) pass to the output, 12 (75%) are dropped" in r.output
         assert os.path.getsize("explain_pool.png") > 10_000
         with Image.open("pool.gif") as im:
             assert im.n_frames == 4
-        r = runner.invoke(cli, ["explain", "pool", "--values", "1 5 2 0; 3 4 8 6; 0 2 1 1; 7 3 9 4",
-                                "--json", "--no-plot"])
+        r = runner.invoke(
+            cli,
+            [
+                "explain",
+                "pool",
+                "--values",
+                "1 5 2 0; 3 4 8 6; 0 2 1 1; 7 3 9 4",
+                "--json",
+                "--no-plot",
+            ],
+        )
         d = json.loads(r.output)
     assert d["y"] == [[5.0, 8.0], [7.0, 9.0]]
     assert d["winners"] == [[0, 1], [1, 2], [3, 0], [3, 2]]
     assert d["fraction_passed"] == 0.25 and d["files"]["png"] is None
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "give --input HxW or --values"),
-    (["--values", "1 2; 3"], "rectangular"),
-    (["--values", "1 2; 3 4", "--input", "3x3"], "--values is 2x2 but --input says 3x3"),
-    (["--input", "3x3", "--size", "5"], "larger than the padded input"),
-    (["--input", "4x4", "--kind", "min"], "'min' is not one of"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "give --input HxW or --values"),
+        (["--values", "1 2; 3"], "rectangular"),
+        (["--values", "1 2; 3 4", "--input", "3x3"], "--values is 2x2 but --input says 3x3"),
+        (["--input", "3x3", "--size", "5"], "larger than the padded input"),
+        (["--input", "4x4", "--kind", "min"], "'min' is not one of"),
+    ],
+)
 def test_cli_pool_bad_input_exit_2_nothing_written(tmp_path, args, message):
     runner = CliRunner()
     with runner.isolated_filesystem(temp_dir=tmp_path):
@@ -219,13 +295,37 @@ def test_pool_figure_and_library_errors():
 def test_real_subprocess_lecture_example(tmp_path):
     import subprocess
     import sys
+
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-m", "cnnsim.cli.main"] + LECTURE + ["--json", "--no-plot"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnsim.cli.main"] + LECTURE + ["--json", "--no-plot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["output"] == [3, 4]
-    r = subprocess.run([sys.executable, "-m", "cnnsim.cli.main", "explain", "conv", "--input", "5x7",
-                        "--kernel", "3", "--neuron", "9,9"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnnsim.cli.main",
+            "explain",
+            "conv",
+            "--input",
+            "5x7",
+            "--kernel",
+            "3",
+            "--neuron",
+            "9,9",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "out of range" in r.stderr and os.listdir(tmp_path) == []

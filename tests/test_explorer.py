@@ -7,6 +7,7 @@ and output the page shows are compared with the engine's ``connections``; the
 receptive-field box with ``receptive_field``; arrow keys step through the layers.
 Screenshots go to ``$CNNSIM_ARTIFACTS`` (default: the test's tmp folder).
 """
+
 import json
 import os
 import re
@@ -28,8 +29,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def _browser_or_skip():
     if CHROMIUM is None:
-        pytest.skip("no chromium on this machine (Debian: apt-get install chromium; .ci/run "
-                    "installs it)")
+        pytest.skip(
+            "no chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)"
+        )
     try:
         from playwright.sync_api import sync_playwright  # noqa: F401
     except ImportError:
@@ -40,10 +42,21 @@ def _browser_or_skip():
 def browser():
     _browser_or_skip()
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -61,6 +74,7 @@ class Page:
 
         def refuse(route):
             route.abort() if not route.request.url.startswith("file:") else route.continue_()
+
         self.page.route("**/*", refuse)
         self.url = "file://" + os.path.abspath(path)
         self.page.goto(self.url)
@@ -68,7 +82,7 @@ class Page:
 
     def click_layer(self, index):
         node = f'#graph-pane g.node[data-step="{index}"]'
-        if self.page.locator(node).count() == 0:       # inside a collapsed block: open it
+        if self.page.locator(node).count() == 0:  # inside a collapsed block: open it
             self.page.locator(f'#graph-pane g.node[data-block="{self.block_of(index)}"]').click()
         self.page.click(node)
         self.page.wait_for_selector(f'#layer-title[data-step="{index}"]')
@@ -76,7 +90,7 @@ class Page:
     def click_neuron(self, step, m, i, j):
         """Click pixel (i, j) of map m (or unit m of a vector layer) like a user."""
         if len(step.output_shape) == 1:
-            cv = self.page.locator('#detail-pane canvas.map.vector').first
+            cv = self.page.locator("#detail-pane canvas.map.vector").first
             box = cv.bounding_box()
             n = step.output_shape[0]
             cv.click(position={"x": (m + 0.5) * box["width"] / n, "y": box["height"] / 2})
@@ -84,7 +98,9 @@ class Page:
             cv = self.page.locator(f'#detail-pane .maps canvas.map[data-map="{m}"]').first
             box = cv.bounding_box()
             _, h, w = step.output_shape
-            cv.click(position={"x": (j + 0.5) * box["width"] / w, "y": (i + 0.5) * box["height"] / h})
+            cv.click(
+                position={"x": (j + 0.5) * box["width"] / w, "y": (i + 0.5) * box["height"] / h}
+            )
         self.page.wait_for_selector("#nx-output")
 
     def block_of(self, index):
@@ -139,8 +155,14 @@ def _random_picks(tr, rng, per_layer=1):
         shp = s.output_shape
         for _ in range(per_layer):
             if len(shp) == 3:
-                picks.append((s.name, int(rng.integers(shp[0])), int(rng.integers(shp[1])),
-                              int(rng.integers(shp[2]))))
+                picks.append(
+                    (
+                        s.name,
+                        int(rng.integers(shp[0])),
+                        int(rng.integers(shp[1])),
+                        int(rng.integers(shp[2])),
+                    )
+                )
             else:
                 picks.append((s.name, int(rng.integers(shp[0])), 0, 0))
     return picks
@@ -152,7 +174,7 @@ def test_lenet5_page_every_layer_in_browser(browser, tmp_path):
     tr = record(net, _digit_input(net))
     path = tmp_path / "lenet5.html"
     size = write_html(tr, path)
-    assert size <= 3 * 2**20                       # the issue's budget for LeNet-5
+    assert size <= 3 * 2**20  # the issue's budget for LeNet-5
     pg = Page(browser, path)
     try:
         # corner neurons reach into the padding / edges; then random ones on every layer
@@ -196,10 +218,14 @@ def test_small_googlenet_branches_and_concat(browser, tmp_path):
         concat = next(s for s in tr.steps if s.kind == "DepthConcat")
         c0 = concat.output_shape[0]
         picks = [(concat.name, 0, 1, 1), (concat.name, c0 - 1, 2, 2)]
-        picks += [p for p in _random_picks(tr, np.random.default_rng(2)) if p[0] != concat.name][:12]
+        picks += [p for p in _random_picks(tr, np.random.default_rng(2)) if p[0] != concat.name][
+            :12
+        ]
         _check_neurons(pg, tr, picks)
         # the graph draws the branches side by side: several nodes share one row
-        ys = pg.page.eval_on_selector_all("#graph-pane g.node", "gs => gs.map(g => g.getAttribute('transform'))")
+        ys = pg.page.eval_on_selector_all(
+            "#graph-pane g.node", "gs => gs.map(g => g.getAttribute('transform'))"
+        )
         rows = [re.search(r",([0-9.]+)\)", t).group(1) for t in ys]
         assert max(rows.count(r) for r in rows) >= 3
         pg.shot("explorer-inception.png", tmp_path)
@@ -213,11 +239,14 @@ def _small_inception_net():
     h = L.Conv2D(8, 3, padding="same", activation="relu", name="stem")(x)
     b1 = L.Conv2D(4, 1, activation="relu", name="b1x1")(h)
     b2 = L.Conv2D(6, 3, padding="same", activation="relu", name="b3x3")(
-        L.Conv2D(3, 1, activation="relu", name="b3x3_reduce")(h))
+        L.Conv2D(3, 1, activation="relu", name="b3x3_reduce")(h)
+    )
     b3 = L.Conv2D(2, 5, padding="same", activation="relu", name="b5x5")(
-        L.Conv2D(2, 1, activation="relu", name="b5x5_reduce")(h))
+        L.Conv2D(2, 1, activation="relu", name="b5x5_reduce")(h)
+    )
     b4 = L.Conv2D(2, 1, activation="relu", name="pool_proj")(
-        L.MaxPool2D(3, stride=1, padding="same", name="pool")(h))
+        L.MaxPool2D(3, stride=1, padding="same", name="pool")(h)
+    )
     cat = L.DepthConcat(name="concat")([b1, b2, b3, b4])
     y = L.Dense(5, activation="softmax", name="out")(L.Flatten()(L.GlobalAvgPool()(cat)))
     return cnnsim.Model(x, y, name="mini-inception")
@@ -247,8 +276,17 @@ def test_user_built_residual_net_with_gradients(browser, tmp_path):
     pg = Page(browser, path)
     try:
         add = tr.step("res1_add")
-        _check_neurons(pg, tr, [("res1_add", 1, 0, 0), ("lrn", 0, 2, 3), ("lrn", 3, 5, 5),
-                                ("pool", 2, 5, 5), ("out", 2, 0, 0)])
+        _check_neurons(
+            pg,
+            tr,
+            [
+                ("res1_add", 1, 0, 0),
+                ("lrn", 0, 2, 3),
+                ("lrn", 3, 5, 5),
+                ("pool", 2, 5, 5),
+                ("out", 2, 0, 0),
+            ],
+        )
         # the skip connection is drawn as a skip edge (from stem over the two convs)
         assert pg.page.locator("#graph-pane path.edge.skip").count() >= 1
         # gradients: the toggle shows dL/dy maps and the norms plot exists
@@ -263,8 +301,12 @@ def test_user_built_residual_net_with_gradients(browser, tmp_path):
 
 
 def test_small_zoo_resnet18_and_user_inception(browser, tmp_path):
-    for k, net in enumerate([models.resnet18(input_shape=(3, 32, 32), width=0.125,
-                                             num_classes=10), _small_inception_net()]):
+    for k, net in enumerate(
+        [
+            models.resnet18(input_shape=(3, 32, 32), width=0.125, num_classes=10),
+            _small_inception_net(),
+        ]
+    ):
         tr = record(net, _digit_input(net, k))
         path = tmp_path / f"z{k}.html"
         write_html(tr, path)
@@ -278,14 +320,25 @@ def test_small_zoo_resnet18_and_user_inception(browser, tmp_path):
 
 def test_small_alexnet_grouped_conv_lrn_dropout(browser, tmp_path):
     from engine_nets import small_alexnet
+
     net = small_alexnet()
     tr = record(net, _digit_input(net, 5))
     path = tmp_path / "a.html"
     write_html(tr, path)
     pg = Page(browser, path)
     try:
-        _check_neurons(pg, tr, [("N1", 0, 2, 2), ("N1", 3, 4, 4), ("C2", 5, 1, 1),
-                                ("S1", 1, 0, 0), ("drop", 3, 0, 0), ("out", 2, 0, 0)])
+        _check_neurons(
+            pg,
+            tr,
+            [
+                ("N1", 0, 2, 2),
+                ("N1", 3, 4, 4),
+                ("C2", 5, 1, 1),
+                ("S1", 1, 0, 0),
+                ("drop", 3, 0, 0),
+                ("out", 2, 0, 0),
+            ],
+        )
         pg.assert_offline_and_clean()
     finally:
         pg.close()
@@ -373,24 +426,49 @@ def test_payload_big_nets_within_budget():
 # ---- the command line ----------------------------------------------------------------------
 def test_cli_step_html_and_view(tmp_path):
     from click.testing import CliRunner
+
     from cnnsim.cli.main import cli
-    r = CliRunner().invoke(cli, ["step", "lenet5", "--neuron", "C3:2:4:4", "--html",
-                                 str(tmp_path / "s.html"), "--save", str(tmp_path / "s.npz")])
+
+    r = CliRunner().invoke(
+        cli,
+        [
+            "step",
+            "lenet5",
+            "--neuron",
+            "C3:2:4:4",
+            "--html",
+            str(tmp_path / "s.html"),
+            "--save",
+            str(tmp_path / "s.npz"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "wrote the explorer" in r.output
     page = (tmp_path / "s.html").read_text()
     data = json.loads(re.search(r"window.CNNSIM_TRACE = (.*?);</script>", page, re.S).group(1))
     pre = data["neurons"][0]
     assert pre["neuron"] == ["C3", 2, 4, 4] and pre["ok"] and "effective" in pre
-    r = CliRunner().invoke(cli, ["view", str(tmp_path / "s.npz"), "-o", str(tmp_path / "v.html"),
-                                 "--layers", "C1,S2", "--neurons", "C1:0:0:0"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "view",
+            str(tmp_path / "s.npz"),
+            "-o",
+            str(tmp_path / "v.html"),
+            "--layers",
+            "C1,S2",
+            "--neurons",
+            "C1:0:0:0",
+        ],
+    )
     assert r.exit_code == 0, r.output
     # bad input: one line, exit 2, nothing written
     (tmp_path / "bad.npz").write_bytes(b"not a trace")
     r = CliRunner().invoke(cli, ["view", str(tmp_path / "bad.npz"), "-o", str(tmp_path / "b.html")])
     assert r.exit_code == 2 and "Traceback" not in r.output and not (tmp_path / "b.html").exists()
-    r = CliRunner().invoke(cli, ["view", str(tmp_path / "s.npz"), "-o", str(tmp_path / "b.html"),
-                                 "--layers", "C9"])
+    r = CliRunner().invoke(
+        cli, ["view", str(tmp_path / "s.npz"), "-o", str(tmp_path / "b.html"), "--layers", "C9"]
+    )
     assert r.exit_code == 2 and "no layer named 'C9'" in r.output
     r = CliRunner().invoke(cli, ["step", "lenet5", "--html", str(tmp_path / "no" / "x.html")])
     assert r.exit_code == 2 and "does not exist" in r.output
@@ -401,11 +479,30 @@ def test_explain_conv_page_lecture_example(browser, tmp_path):
     side) as a page: neuron (1, 2) reads input rows 1..3 and columns 3..5 (rows 2..4,
     columns 4..6 of the zero-padded 7x9 input, as `cnnsim explain conv` prints)."""
     from click.testing import CliRunner
+
     from cnnsim.cli.main import cli
+
     out = tmp_path / "conv.html"
-    r = CliRunner().invoke(cli, ["explain", "conv", "--input", "5x7", "--kernel", "3", "--stride",
-                                 "2", "--padding", "same", "--neuron", "1,2", "--no-plot",
-                                 "--html", str(out)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "explain",
+            "conv",
+            "--input",
+            "5x7",
+            "--kernel",
+            "3",
+            "--stride",
+            "2",
+            "--padding",
+            "same",
+            "--neuron",
+            "1,2",
+            "--no-plot",
+            "--html",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     pg = Page(browser, out)
     try:
@@ -426,10 +523,22 @@ def test_explain_conv_page_lecture_example(browser, tmp_path):
 
 def test_explain_pool_page(browser, tmp_path):
     from click.testing import CliRunner
+
     from cnnsim.cli.main import cli
+
     out = tmp_path / "pool.html"
-    r = CliRunner().invoke(cli, ["explain", "pool", "--values", "1 5 2 0; 3 4 8 6; 0 2 1 1; 7 3 9 4",
-                                 "--no-plot", "--html", str(out)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "explain",
+            "pool",
+            "--values",
+            "1 5 2 0; 3 4 8 6; 0 2 1 1; 7 3 9 4",
+            "--no-plot",
+            "--html",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     pg = Page(browser, out)
     try:

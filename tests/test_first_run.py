@@ -1,5 +1,6 @@
 """A student's first ten minutes (issue 16): real digits, shipped trained weights, output
 that fits a terminal, pictures as people have them, an interactive session from a pipe."""
+
 import json
 import os
 import pathlib
@@ -16,7 +17,7 @@ from cnnsim.data import load_sample
 from cnnsim.data.prepare import digit_like, mnist_centre, read_image
 from cnnsim.data.preprocess import apply_preprocess, preprocess_spec
 from cnnsim.data.samples import sample_info
-from cnnsim.train.pretrained import SHIPPED, load_pretrained, pretrained_path, measured_accuracy
+from cnnsim.train.pretrained import SHIPPED, load_pretrained, measured_accuracy, pretrained_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -30,15 +31,27 @@ def test_shipped_digits_are_the_first_mnist_test_image_of_each_class():
     for d in range(10):
         info = sample_info(f"digit{d}")
         assert info["label"] == d and "MNIST" in info["source"] and "CC BY-SA 3.0" in info["source"]
-    assert [sample_info(f"digit{d}")["index"] for d in range(10)] == [3, 2, 1, 18, 4, 8, 11, 0, 61, 7]
+    assert [sample_info(f"digit{d}")["index"] for d in range(10)] == [
+        3,
+        2,
+        1,
+        18,
+        4,
+        8,
+        11,
+        0,
+        61,
+        7,
+    ]
 
 
 def test_shipped_digits_match_the_mnist_files(mnist_dir):
     from cnnsim.data import load_dataset
+
     images, labels = load_dataset("mnist", "test", str(mnist_dir))
     for d in range(10):
         i = sample_info(f"digit{d}")["index"]
-        assert labels[i] == d and not np.any(labels[:i] == d)       # the first of its class
+        assert labels[i] == d and not np.any(labels[:i] == d)  # the first of its class
         np.testing.assert_array_equal(load_sample(f"digit{d}")[0], images[i] / np.float32(255))
 
 
@@ -48,8 +61,12 @@ def test_shipped_checkpoint_classifies_all_ten_digits(variant):
     meta = load_pretrained(net)
     assert meta["data"] == "mnist" and meta["preprocess"] == preprocess_spec((1, 32, 32))
     assert measured_accuracy(meta) > 0.95
-    x = np.stack([apply_preprocess(digit_like(load_sample(f"digit{d}"))[0][None],
-                                   meta["preprocess"])[0] for d in range(10)])
+    x = np.stack(
+        [
+            apply_preprocess(digit_like(load_sample(f"digit{d}"))[0][None], meta["preprocess"])[0]
+            for d in range(10)
+        ]
+    )
     y = net.forward(x)
     pred = np.argmin(y, 1) if variant == "paper" else np.argmax(y, 1)
     assert pred.tolist() == list(range(10))
@@ -88,6 +105,7 @@ def test_table_of_big_models_fits_without_running_them(model):
     from cnnsim.cli.step_cmd import _table
     from cnnsim.display import step_cells
     from cnnsim.engine.trace import Step
+
     try:
         net = models.build(model)
     except (ValueError, TypeError) as e:
@@ -97,9 +115,21 @@ def test_table_of_big_models_fits_without_running_them(model):
         t = _table(leaves, wide=False, width=columns)
         assert len(t.header()) <= columns
         for i, l in enumerate(leaves):
-            s = Step(i, l.path, l.kind, l.input_shape, l.output_shape,
-                     stats={"min": -1.2345e-5, "mean": -123456.7, "max": 0.0001234,
-                            "zeros": 1.0, "saturated": 0.5}, seconds=12.345)
+            s = Step(
+                i,
+                l.path,
+                l.kind,
+                l.input_shape,
+                l.output_shape,
+                stats={
+                    "min": -1.2345e-5,
+                    "mean": -123456.7,
+                    "max": 0.0001234,
+                    "zeros": 1.0,
+                    "saturated": 0.5,
+                },
+                seconds=12.345,
+            )
             assert len(t.fmt(step_cells(s))) <= columns
     assert "input -> output" in _table(leaves, wide=True).header()
 
@@ -107,41 +137,48 @@ def test_table_of_big_models_fits_without_running_them(model):
 # ---- 5. interactive from a pipe ----------------------------------------------------------------
 def test_piped_interactive_session_as_a_real_process():
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
-    p = subprocess.run([sys.executable, "-m", "cnnsim.cli.main", "step", "lenet5", "--interactive"],
-                       input="r C3\nn C3:0:4:4\nn C5:0:0:0\nb\nl\n?\nq\n", capture_output=True,
-                       text=True, cwd=ROOT, env=env, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "cnnsim.cli.main", "step", "lenet5", "--interactive"],
+        input="r C3\nn C3:0:4:4\nn C5:0:0:0\nb\nl\n?\nq\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "> r C3" in out and "neuron C3 (Conv2D) map 0, row 4, col 4" in out
     assert "'C5' not reached yet" in out and "(5 more to run: S4, C5" in out
-    assert "b, back" in out            # the help
+    assert "b, back" in out  # the help
     assert "C5 " not in out.split("> q")[0].split("> r C3")[1].split("neuron")[0]
 
 
 # ---- 2. pictures as people have them -------------------------------------------------------------
 def _stroke_image(size=60, ink=1.0, paper=0.0):
     a = np.full((size, size), paper, np.float32)
-    a[15:45, 28:34] = ink            # a "1", off to the right of centre and below
+    a[15:45, 28:34] = ink  # a "1", off to the right of centre and below
     a[15:19, 22:34] = ink
     return a
 
 
 def _png(path, arr, mode):
     from PIL import Image
+
     Image.fromarray(arr, mode=mode).save(path)
     return path
 
 
 def test_transparent_png_with_black_strokes_is_composited_on_white_and_inverted(tmp_path):
-    rgba = np.zeros((60, 60, 4), np.uint8)             # fully transparent canvas ...
+    rgba = np.zeros((60, 60, 4), np.uint8)  # fully transparent canvas ...
     stroke = _stroke_image() > 0
-    rgba[stroke, 3] = 255                              # ... with opaque black strokes
+    rgba[stroke, 3] = 255  # ... with opaque black strokes
     p = _png(tmp_path / "t.png", rgba, "RGBA")
     img, notes = read_image(p)
     assert "RGB with alpha" in notes[0] and "composited on white" in notes[1]
     g, more, warning = digit_like(img)
     assert warning is None and any("inverted" in n for n in more)
-    assert g.max() > 0.9 and g[0, 0] == 0             # light strokes on black, like MNIST
+    assert g.max() > 0.9 and g[0, 0] == 0  # light strokes on black, like MNIST
     r = run("lenet5", "--image", str(p))
     said = " ".join(r.output.split())
     assert r.exit_code == 0 and "composited on white" in said and "inverted" in said
@@ -172,6 +209,7 @@ def test_nearly_blank_image_is_warned_about(tmp_path):
 
 def test_palette_and_16_bit_pngs_are_described(tmp_path):
     from PIL import Image
+
     pal = Image.fromarray(np.rint(255 * _stroke_image()).astype(np.uint8), "L").convert("P")
     pal.save(tmp_path / "p.png")
     img, notes = read_image(tmp_path / "p.png")
@@ -191,7 +229,7 @@ def test_mnist_centring_fits_20_and_centres_by_mass():
     assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5
     assert "centred by mass" in note
     d3 = load_sample("digit3")[0]
-    assert np.array_equal(mnist_centre(d3)[0], d3)       # MNIST digits are left as they are
+    assert np.array_equal(mnist_centre(d3)[0], d3)  # MNIST digits are left as they are
 
 
 # ---- 6. Python objects a notebook is happy with ------------------------------------------------
@@ -200,6 +238,7 @@ def test_reprs_are_bounded_and_summarize_arrays():
     from cnnsim.engine.connections import connections
     from cnnsim.engine.receptive_field import receptive_field
     from cnnsim.engine.trace import Step, Trace
+
     net = models.build("lenet5")
     tr = record(net, apply_preprocess(load_sample("digit3"), preprocess_spec((1, 32, 32))))
     c = connections(tr, "C3", 0, 4, 4)
@@ -207,12 +246,16 @@ def test_reprs_are_bounded_and_summarize_arrays():
     for obj in (tr, tr["C3"], tr["F6"], c, rf):
         text = repr(obj)
         assert len(text.splitlines()) <= 20 and len(text) < 2500, (type(obj), text)
-        assert "array(" not in text                      # arrays summarized, not printed
+        assert "array(" not in text  # arrays summarized, not printed
     assert "float32 (1, 16, 10, 10)" in repr(tr["C3"])
-    assert str(c).startswith("neuron C3 (Conv2D) map 0, row 4, col 4")     # as the CLI
+    assert str(c).startswith("neuron C3 (Conv2D) map 0, row 4, col 4")  # as the CLI
     assert "patch" in str(c) and "receptive field" not in str(c)
-    many = Trace("big", (3, 8, 8), [Step(i, f"block{i}/conv", "Conv2D", (3, 8, 8), (3, 8, 8))
-                                    for i in range(60)], meta={"batch": 1})
+    many = Trace(
+        "big",
+        (3, 8, 8),
+        [Step(i, f"block{i}/conv", "Conv2D", (3, 8, 8), (3, 8, 8)) for i in range(60)],
+        meta={"batch": 1},
+    )
     text = repr(many)
     assert len(text.splitlines()) <= 20 and "more steps" in text
     assert "<table" in tr._repr_html_() and "<table" in net._repr_html_()
@@ -224,7 +267,9 @@ def test_reprs_are_bounded_and_summarize_arrays():
 # ---- 7. data that is what it says -------------------------------------------------------------
 def test_mnist_files_in_a_fashion_folder_are_refused(mnist_dir, tmp_path):
     import shutil
+
     from cnnsim.data import DataError, load_dataset
+
     fashion = tmp_path / "fashion-mnist"
     fashion.mkdir()
     for f in mnist_dir.glob("*.gz"):
@@ -237,33 +282,69 @@ def test_mnist_files_in_a_fashion_folder_are_refused(mnist_dir, tmp_path):
     r = CliRunner().invoke(cli, ["data", "info", "--data-dir", str(tmp_path)])
     assert "fashion-mnist test: not available" in r.output
     assert "fashion-mnist test: 10000 images" not in r.output
-    r = CliRunner().invoke(cli, ["train", "lenet5", "--data", "fashion-mnist", "--data-dir",
-                                 str(tmp_path), "--epochs", "1", "--limit", "10"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "lenet5",
+            "--data",
+            "fashion-mnist",
+            "--data-dir",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--limit",
+            "10",
+        ],
+    )
     assert r.exit_code != 0 and "does not match" in r.output
 
 
 def test_a_changed_byte_is_refused(mnist_dir, tmp_path):
     import gzip
+
     from cnnsim.data import DataError, load_dataset
+
     d = tmp_path / "mnist"
     d.mkdir()
     raw = bytearray(gzip.decompress((mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()))
-    raw[100] = (raw[100] + 1) % 10                        # one label changed
+    raw[100] = (raw[100] + 1) % 10  # one label changed
     (d / "t10k-labels-idx1-ubyte").write_bytes(bytes(raw))
-    (d / "t10k-images-idx3-ubyte.gz").write_bytes((mnist_dir / "t10k-images-idx3-ubyte.gz").read_bytes())
+    (d / "t10k-images-idx3-ubyte.gz").write_bytes(
+        (mnist_dir / "t10k-images-idx3-ubyte.gz").read_bytes()
+    )
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: SHA-256 .* does not match"):
         load_dataset("mnist", "test", str(tmp_path))
-    _, y = load_dataset("mnist", "test", str(mnist_dir))   # the published files load
+    _, y = load_dataset("mnist", "test", str(mnist_dir))  # the published files load
     assert len(y) == 10000
 
 
 # ---- 8. training output that agrees with itself ---------------------------------------------------
 def test_training_says_which_loss_prints_each_epoch_and_stores_the_preprocessing(tmp_path):
     from cnnsim.train.checkpoint import load_checkpoint
+
     out = tmp_path / "run"
-    r = CliRunner().invoke(cli, ["train", "lenet5", "--variant", "modern", "--data", "synthetic",
-                                 "--limit", "128", "--test-limit", "32", "--epochs", "2",
-                                 "--batch-size", "32", "--out", str(out)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "lenet5",
+            "--variant",
+            "modern",
+            "--data",
+            "synthetic",
+            "--limit",
+            "128",
+            "--test-limit",
+            "32",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "mean loss of the last 50 batches" in r.stderr
     lines = [l for l in r.stdout.splitlines() if l.startswith("epoch")]
@@ -278,15 +359,26 @@ def test_training_says_which_loss_prints_each_epoch_and_stores_the_preprocessing
 @pytest.mark.parametrize("epochs", [1, 3])
 def test_training_figure_axes_line_up_for_any_number_of_epochs(epochs):
     from cnnsim.plotting.training import training_figure
+
     per = 4
-    hist = {"epochs": [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5,
-                        "val_loss": 1.1 / e, "val_accuracy": 0.6} for e in range(1, epochs + 1)],
-            "steps": [[k + 1, 2.0 - k / 10, 0.5] for k in range(per * epochs)]}
+    hist = {
+        "epochs": [
+            {
+                "epoch": e,
+                "train_loss": 1.0 / e,
+                "train_accuracy": 0.5,
+                "val_loss": 1.1 / e,
+                "val_accuracy": 0.6,
+            }
+            for e in range(1, epochs + 1)
+        ],
+        "steps": [[k + 1, 2.0 - k / 10, 0.5] for k in range(per * epochs)],
+    }
     fig = training_figure(hist)
     a1 = fig.axes[0]
-    assert len(fig.axes) == 2                              # no second, unaligned step axis
+    assert len(fig.axes) == 2  # no second, unaligned step axis
     lo, hi = a1.get_xlim()
-    assert lo == 0 and epochs <= hi < epochs + 0.5         # epoch 1 alone: 0..1, not 0.96..1.04
+    assert lo == 0 and epochs <= hi < epochs + 0.5  # epoch 1 alone: 0..1, not 0.96..1.04
     batches = a1.lines[0].get_xdata()
     assert batches[0] == pytest.approx(1 / per) and batches[-1] == pytest.approx(epochs)
     assert all(float(t).is_integer() for t in a1.get_xticks())

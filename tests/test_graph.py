@@ -1,10 +1,13 @@
 """The network as one graph: zoo graphs' edges, traces' sources from edges, the functional
 API (a DAG with a long skip, a concat of earlier tensors, two outputs), bad wiring."""
+
 import numpy as np
 import pytest
+from engine_nets import small_googlenet_resnet
 
 import cnnsim
-from cnnsim import layers as L, models
+from cnnsim import layers as L
+from cnnsim import models
 from cnnsim.engine import Stepper, connections, receptive_field, record
 from cnnsim.graph import INPUT
 from cnnsim.models.summary import format_table, summarize
@@ -12,7 +15,6 @@ from cnnsim.testing.gradcheck import numeric_grad, probe_for
 from cnnsim.train.checkpoint import load_checkpoint, save_checkpoint
 from cnnsim.train.losses import network_loss
 from cnnsim.train.optimizers import SGD
-from engine_nets import small_googlenet_resnet
 
 
 def _producer(graph, name, k=0):
@@ -50,13 +52,20 @@ def test_googlenet_graph_edges_branches_concat_and_aux_heads():
     net = models.googlenet(width=1 / 32, input_shape=(3, 32, 32), num_classes=5)
     g = net.graph
     assert _sources(g, "conv1") == ["input"]
-    for b in ("inception_3a/1x1", "inception_3a/3x3/3x3_reduce", "inception_3a/5x5/5x5_reduce",
-              "inception_3a/pool/pool"):
+    for b in (
+        "inception_3a/1x1",
+        "inception_3a/3x3/3x3_reduce",
+        "inception_3a/5x5/5x5_reduce",
+        "inception_3a/pool/pool",
+    ):
         assert _sources(g, b) == ["pool2"]
     assert _sources(g, "inception_3a/3x3/3x3") == ["inception_3a/3x3/3x3_reduce"]
     assert _sources(g, "inception_3a/concat") == [
-        "inception_3a/1x1", "inception_3a/3x3/3x3", "inception_3a/5x5/5x5",
-        "inception_3a/pool/pool_proj"]
+        "inception_3a/1x1",
+        "inception_3a/3x3/3x3",
+        "inception_3a/5x5/5x5",
+        "inception_3a/pool/pool_proj",
+    ]
     assert _sources(g, "inception_3b/1x1") == ["inception_3a/concat"]
     # the auxiliary heads are ordinary extra outputs reading their taps
     assert _sources(g, "aux1/pool") == ["inception_4a/concat"]
@@ -66,7 +75,7 @@ def test_googlenet_graph_edges_branches_concat_and_aux_heads():
     # inference runs the main output's nodes only; the heads come last
     main = [g.nodes[k].name for k in g.order([0])]
     assert main == [l.path for l in net.leaves()] and not any(n.startswith("aux") for n in main)
-    assert [n.name for n in g.nodes][len(main):][:1] == ["aux1/pool"]
+    assert [n.name for n in g.nodes][len(main) :][:1] == ["aux1/pool"]
 
 
 def test_resnet_graph_edges_add_reads_main_and_shortcut():
@@ -88,29 +97,46 @@ def test_resnet_graph_edges_add_reads_main_and_shortcut():
 def _identity_net():
     """Dropout (the identity at inference returns its input object) and identity
     shortcuts: data flow by identity of arrays would be ambiguous here."""
-    return L.Sequential([
-        L.Conv2D(3, 3, padding="same", activation="relu", name="c1"),
-        L.Dropout(0.5, name="drop1"),
-        L.ResidualUnit([L.Dropout(0.5, name="d"), L.Conv2D(3, 3, padding="same", name="c")],
-                       activation="relu", name="res1"),
-        L.ResidualUnit([L.Dropout(0.3, name="d")], activation=None, name="res2"),
-        L.Flatten(name="flat"),
-        L.Dropout(0.2, name="drop2"),
-        L.Dense(4, name="out"),
-    ], input_shape=(2, 6, 6), seed=1, name="identities")
+    return L.Sequential(
+        [
+            L.Conv2D(3, 3, padding="same", activation="relu", name="c1"),
+            L.Dropout(0.5, name="drop1"),
+            L.ResidualUnit(
+                [L.Dropout(0.5, name="d"), L.Conv2D(3, 3, padding="same", name="c")],
+                activation="relu",
+                name="res1",
+            ),
+            L.ResidualUnit([L.Dropout(0.3, name="d")], activation=None, name="res2"),
+            L.Flatten(name="flat"),
+            L.Dropout(0.2, name="drop2"),
+            L.Dense(4, name="out"),
+        ],
+        input_shape=(2, 6, 6),
+        seed=1,
+        name="identities",
+    )
 
 
 def test_dropout_and_identity_shortcuts_sources_in_inference():
     net = _identity_net()
     x = np.random.default_rng(0).normal(size=(2, 2, 6, 6)).astype(np.float32)
     tr = record(net, x)
-    src = {s.name: [tr.steps[k].name if k != INPUT else "input" for k in s.sources]
-           for s in tr.steps}
-    assert src == {"c1": ["input"], "drop1": ["c1"], "res1/main/d": ["drop1"],
-                   "res1/main/c": ["res1/main/d"], "res1/add": ["res1/main/c", "drop1"],
-                   "res2/main/d": ["res1/add"], "res2/add": ["res2/main/d", "res1/add"],
-                   "flat": ["res2/add"], "drop2": ["flat"], "out": ["drop2"]}
-    assert tr["res2/main/d"].y is tr["res1/add"].y      # the same object, still told apart
+    src = {
+        s.name: [tr.steps[k].name if k != INPUT else "input" for k in s.sources] for s in tr.steps
+    }
+    assert src == {
+        "c1": ["input"],
+        "drop1": ["c1"],
+        "res1/main/d": ["drop1"],
+        "res1/main/c": ["res1/main/d"],
+        "res1/add": ["res1/main/c", "drop1"],
+        "res2/main/d": ["res1/add"],
+        "res2/add": ["res2/main/d", "res1/add"],
+        "flat": ["res2/add"],
+        "drop2": ["flat"],
+        "out": ["drop2"],
+    }
+    assert tr["res2/main/d"].y is tr["res1/add"].y  # the same object, still told apart
     st = Stepper(net, x)
     st.finish()
     assert [s.sources for s in st.trace.steps] == [s.sources for s in tr.steps]
@@ -125,7 +151,7 @@ def functional_dag():
     s2 = L.MaxPool2D(2, name="s2")(c1)
     c3 = L.Conv2D(3, 3, padding="same", activation="tanh", name="c3")(s2)
     c4 = L.Conv2D(3, 1, name="c4")(L.Subsampling(1, activation="tanh", name="sub")(c3))
-    up = L.Conv2D(3, 1, name="proj")(c1)                     # the long skip's other end
+    up = L.Conv2D(3, 1, name="proj")(c1)  # the long skip's other end
     pooled = L.AvgPool2D(2, name="p")(up)
     j = L.Add(activation="tanh", name="skip")([c4, pooled])
     m = L.DepthConcat(name="cat")([s2, j])
@@ -137,8 +163,19 @@ def functional_dag():
 
 def test_functional_dag_graph_and_outputs():
     net = functional_dag()
-    assert [l.path for l in net.leaves()] == ["c1", "s2", "c3", "sub", "c4", "proj", "p",
-                                             "skip", "cat", "flat", "out"]
+    assert [l.path for l in net.leaves()] == [
+        "c1",
+        "s2",
+        "c3",
+        "sub",
+        "c4",
+        "proj",
+        "p",
+        "skip",
+        "cat",
+        "flat",
+        "out",
+    ]
     assert [l.path for l in net.all_leaves()][-2:] == ["aux_flat", "aux"]
     assert _sources(net.graph, "cat") == ["s2", "skip"]
     assert _sources(net.graph, "proj") == ["c1"]
@@ -173,6 +210,7 @@ def test_functional_dag_gradcheck_float64():
             return loss(x)
         finally:
             w[...] = w0
+
     np.testing.assert_allclose(dw, numeric_grad(loss_w, [w0], 0), rtol=1e-6, atol=1e-9)
 
 
@@ -189,20 +227,23 @@ def test_functional_dag_trace_step_summary():
     assert st.run_to("skip").name == "skip"
     st.finish()
     np.testing.assert_array_equal(st.output, tr.output)
-    for step in tr.steps:                      # every neuron kind explains itself
+    for step in tr.steps:  # every neuron kind explains itself
         shp = step.output_shape
-        c = connections(tr, step.name, shp[0] - 1, *((shp[1] // 2, shp[2] // 2)
-                                                       if len(shp) == 3 else (0, 0)))
+        c = connections(
+            tr, step.name, shp[0] - 1, *((shp[1] // 2, shp[2] // 2) if len(shp) == 3 else (0, 0))
+        )
         assert c.ok, step.name
-    rf = receptive_field(tr, "cat", 0, 1, 1)   # map 0 comes from s2 alone: 2x2 pool of c1
+    rf = receptive_field(tr, "cat", 0, 1, 1)  # map 0 comes from s2 alone: 2x2 pool of c1
     assert rf.size == (4, 4)
-    assert receptive_field(tr, "cat", 3, 1, 1).size == (8, 8)   # the add's union: c3 path
+    assert receptive_field(tr, "cat", 3, 1, 1).size == (8, 8)  # the add's union: c3 path
     data = summarize(net)
     names = [r["name"] for r in data["layers"]]
     assert names[-1] == "aux" and "cat" in names
     assert "cat" in format_table(data)
-    assert {r["name"]: r["rf"]["size"] for r in data["layers"] if r["rf"]}["cat"] == \
-        {"min": [4, 4], "max": [8, 8]}
+    assert {r["name"]: r["rf"]["size"] for r in data["layers"] if r["rf"]}["cat"] == {
+        "min": [4, 4],
+        "max": [8, 8],
+    }
 
 
 def test_functional_dag_trains_and_checkpoints(tmp_path):
@@ -212,7 +253,7 @@ def test_functional_dag_trains_and_checkpoints(tmp_path):
     labels = np.array([0, 1, 2, 3])
     opt = SGD(lr=0.1)
     loss0, _ = network_loss(net, x, labels, training=True, aux_weight=0.3)
-    assert np.abs(net.find("aux").grads["w"]).max() > 0       # the extra output learns
+    assert np.abs(net.find("aux").grads["w"]).max() > 0  # the extra output learns
     assert not net.find("out").emit_logits and not net.find("aux").emit_logits
     opt.step(net)
     loss1, _ = network_loss(net, x, labels, training=True, aux_weight=0.3)
@@ -226,8 +267,11 @@ def test_functional_dag_trains_and_checkpoints(tmp_path):
 
 
 def test_functional_model_equals_the_sequential():
-    seq = L.Sequential([L.Conv2D(2, 3, activation="relu", name="c"), L.Flatten(name="f"),
-                        L.Dense(3, name="d")], input_shape=(1, 5, 5), seed=7)
+    seq = L.Sequential(
+        [L.Conv2D(2, 3, activation="relu", name="c"), L.Flatten(name="f"), L.Dense(3, name="d")],
+        input_shape=(1, 5, 5),
+        seed=7,
+    )
     x = cnnsim.Input((1, 5, 5))
     h = L.Conv2D(2, 3, activation="relu", name="c")(x)
     fn = cnnsim.Model(x, L.Dense(3, name="d")(L.Flatten(name="f")(h)), seed=7)
@@ -248,7 +292,7 @@ def test_model_errors_name_the_layers():
     a = L.Conv2D(1, 3, padding="same", name="A")
     b = L.Conv2D(1, 3, padding="same", name="B")
     h = b(a(x))
-    with pytest.raises(ValueError) as e:          # a cycle: A's output feeds A again
+    with pytest.raises(ValueError) as e:  # a cycle: A's output feeds A again
         cnnsim.Model(x, a(h))
     _one_line(e, "cycle", "'A'")
     x2 = cnnsim.Input((1, 6, 6), name="other")
@@ -263,14 +307,14 @@ def test_model_errors_name_the_layers():
     with pytest.raises(ValueError) as e:
         cnnsim.Model(x, [L.Conv2D(1, 1, name="dup")(x), L.Conv2D(1, 1, name="dup")(x)])
     _one_line(e, "two layers named 'dup'")
-    with pytest.raises(ValueError) as e:          # built for 6x6, called on 3x3
+    with pytest.raises(ValueError) as e:  # built for 6x6, called on 3x3
         a(L.MaxPool2D(2, name="P")(x))
     _one_line(e, "'A'", "(1, 6, 6)", "(1, 3, 3)")
     with pytest.raises(ValueError) as e:
         cnnsim.Model(x, x)
     _one_line(e, "does not depend")
     g = L.Conv2D(1, 1, name="G")
-    with pytest.raises(ValueError) as e:          # used twice, no cycle: shared weights
+    with pytest.raises(ValueError) as e:  # used twice, no cycle: shared weights
         cnnsim.Model(x, L.Add(name="sum")([g(x), g(x)]))
     _one_line(e, "'G'", "twice")
 
@@ -300,8 +344,12 @@ def test_a_model_is_a_block_inside_a_container():
     x = cnnsim.Input((1, 8, 8))
     c = L.Conv2D(2, 3, padding="same", name="c")(x)
     block = cnnsim.Model(x, L.Add(name="skip")([c, L.Conv2D(2, 1, name="p")(x)]), name="block")
-    net = L.Sequential([block, L.Flatten(name="flat"), L.Dense(3, name="d")],
-                       input_shape=(1, 8, 8), seed=1, name="outer")
+    net = L.Sequential(
+        [block, L.Flatten(name="flat"), L.Dense(3, name="d")],
+        input_shape=(1, 8, 8),
+        seed=1,
+        name="outer",
+    )
     assert [n.name for n in net.graph.nodes] == ["block/c", "block/p", "block/skip", "flat", "d"]
     xx = np.random.default_rng(0).normal(size=(2, 1, 8, 8)).astype(np.float32)
     y = net(xx)

@@ -5,6 +5,7 @@ units, LRN, batch norm, every pad mode) give cnnsim outputs equal to onnxruntime
 Export: every zoo model written with ``to_onnx`` runs in onnxruntime with cnnsim's outputs,
 and importing the file gives the same leaves, weights and outputs back.
 """
+
 import numpy as np
 import pytest
 
@@ -60,26 +61,33 @@ def _same(path, batch=2, tol=1e-5):
     ref = _ort(path, x)
     got = net(x)
     assert got.shape == ref.reshape(got.shape).shape
-    np.testing.assert_allclose(got, ref.reshape(got.shape), rtol=tol,
-                               atol=tol * max(1.0, float(np.abs(ref).max())))
+    np.testing.assert_allclose(
+        got, ref.reshape(got.shape), rtol=tol, atol=tol * max(1.0, float(np.abs(ref).max()))
+    )
     return net
 
 
 # ---- import ----------------------------------------------------------------------------
 
+
 def test_lenet_like(tmp_path):
     g = G((1, 28, 28))
-    g.add("Conv", ["x", g.init("c1w", _w(6, 1, 5, 5)), g.init("c1b", _w(6))], "c1",
-          pads=[2, 2, 2, 2])
+    g.add(
+        "Conv", ["x", g.init("c1w", _w(6, 1, 5, 5)), g.init("c1b", _w(6))], "c1", pads=[2, 2, 2, 2]
+    )
     g.add("Tanh", ["c1"], "t1")
     g.add("AveragePool", ["t1"], "s2", kernel_shape=[2, 2], strides=[2, 2])
     g.add("Conv", ["s2", g.init("c3w", _w(16, 6, 5, 5, scale=0.1))], "c3")
-    g.nodes.append(helper.make_node("Relu", ["c3"], ["r3"]))          # unnamed: fused
+    g.nodes.append(helper.make_node("Relu", ["c3"], ["r3"]))  # unnamed: fused
     g.add("MaxPool", ["r3"], "s4", kernel_shape=[2, 2], strides=[2, 2])
     g.add("Reshape", ["s4", g.init("shape", np.array([0, -1], np.int64))], "flat")
-    g.add("Gemm", ["flat", g.init("f5w", _w(120, 400, scale=0.05)), g.init("f5b", _w(120))],
-          "f5", transB=1)
-    g.add("Relu", ["f5"], "r5", name="f5/relu")                      # cnnsim's fused name
+    g.add(
+        "Gemm",
+        ["flat", g.init("f5w", _w(120, 400, scale=0.05)), g.init("f5b", _w(120))],
+        "f5",
+        transB=1,
+    )
+    g.add("Relu", ["f5"], "r5", name="f5/relu")  # cnnsim's fused name
     g.add("MatMul", ["r5", g.init("f6w", _w(120, 10, scale=0.1))], "f6")
     g.add("Add", ["f6", g.init("f6b", _w(10))], "f6b_add")
     g.nodes.append(helper.make_node("Softmax", ["f6b_add"], ["y"], axis=1))
@@ -87,11 +95,17 @@ def test_lenet_like(tmp_path):
     kinds = [(l.path, l.kind, l.activation) for l in net.leaves()]
     # every named node is a layer; an unnamed activation (or one named "<conv>/relu", as
     # cnnsim writes a fused one) that alone reads a Conv / Gemm / Add is fused into it
-    assert kinds == [("c1", "Conv2D", None), ("t1", "Activation", "tanh"),
-                     ("s2", "AvgPool2D", None), ("c3", "Conv2D", "relu"),
-                     ("s4", "MaxPool2D", None), ("flat", "Flatten", None),
-                     ("f5", "Dense", "relu"), ("f6", "Dense", "softmax")]
-    assert net.find("c3").params.keys() == {"w"}        # no bias input -> no bias
+    assert kinds == [
+        ("c1", "Conv2D", None),
+        ("t1", "Activation", "tanh"),
+        ("s2", "AvgPool2D", None),
+        ("c3", "Conv2D", "relu"),
+        ("s4", "MaxPool2D", None),
+        ("flat", "Flatten", None),
+        ("f5", "Dense", "relu"),
+        ("f6", "Dense", "softmax"),
+    ]
+    assert net.find("c3").params.keys() == {"w"}  # no bias input -> no bias
 
 
 def test_inception_block(tmp_path):
@@ -100,8 +114,12 @@ def test_inception_block(tmp_path):
     g.add("Relu", ["b1"], "b1r")
     g.add("Conv", ["x", g.init("b2rw", _w(3, 8, 1, 1))], "b2r")
     g.add("Relu", ["b2r"], "b2rr")
-    g.add("Conv", ["b2rr", g.init("b2w", _w(5, 3, 3, 3)), g.init("b2b", _w(5))], "b2",
-          pads=[1, 1, 1, 1])
+    g.add(
+        "Conv",
+        ["b2rr", g.init("b2w", _w(5, 3, 3, 3)), g.init("b2b", _w(5))],
+        "b2",
+        pads=[1, 1, 1, 1],
+    )
     g.add("Relu", ["b2"], "b2o")
     g.add("Conv", ["x", g.init("b3rw", _w(2, 8, 1, 1))], "b3r")
     g.add("Conv", ["b3r", g.init("b3w", _w(3, 2, 5, 5))], "b3", auto_pad="SAME_UPPER")
@@ -119,10 +137,19 @@ def test_residual_unit_with_batch_norm(tmp_path, project):
     g = G((c, 9, 9))
 
     def bn(inp, out, n):
-        g.add("BatchNormalization", [inp, g.init(f"{out}_g", RNG.random(n).astype(np.float32) + .5),
-                                     g.init(f"{out}_b", _w(n)), g.init(f"{out}_m", _w(n)),
-                                     g.init(f"{out}_v", RNG.random(n).astype(np.float32) + .5)],
-              out, epsilon=1e-3)
+        g.add(
+            "BatchNormalization",
+            [
+                inp,
+                g.init(f"{out}_g", RNG.random(n).astype(np.float32) + 0.5),
+                g.init(f"{out}_b", _w(n)),
+                g.init(f"{out}_m", _w(n)),
+                g.init(f"{out}_v", RNG.random(n).astype(np.float32) + 0.5),
+            ],
+            out,
+            epsilon=1e-3,
+        )
+
     g.add("Conv", ["x", g.init("aw", _w(co, c, 3, 3))], "a", pads=[1, 1, 1, 1], strides=[s, s])
     bn("a", "abn", co)
     g.add("Relu", ["abn"], "ar")
@@ -137,8 +164,8 @@ def test_residual_unit_with_batch_norm(tmp_path, project):
     g.nodes.append(helper.make_node("Relu", ["sum"], ["y"]))
     net = _same(g.save(tmp_path / "res.onnx"))
     add = net.find("sum")
-    assert add.kind == "Add" and add.activation == "relu"     # unnamed Relu fused into the join
-    assert net.find("ar").kind == "Activation"                 # a named one stays a layer
+    assert add.kind == "Add" and add.activation == "relu"  # unnamed Relu fused into the join
+    assert net.find("ar").kind == "Activation"  # a named one stays a layer
     assert net.find("abn").eps == pytest.approx(1e-3)
 
 
@@ -148,7 +175,7 @@ def test_lrn_alpha_is_divided_by_size(tmp_path):
     net = from_onnx(g.save(tmp_path / "lrn.onnx"))
     lrn = net.find("y")
     assert (lrn.r, lrn.k, lrn.beta) == (5, 2.0, 0.75)
-    assert lrn.alpha == pytest.approx(1e-2 / 5)     # ONNX alpha / size = the lecture's alpha
+    assert lrn.alpha == pytest.approx(1e-2 / 5)  # ONNX alpha / size = the lecture's alpha
     x = (RNG.standard_normal((2, 7, 5, 5)) * 4).astype(np.float32)
     np.testing.assert_allclose(net(x), _ort(tmp_path / "lrn.onnx", x), rtol=1e-5, atol=1e-6)
 
@@ -165,8 +192,14 @@ def test_lrn_even_size_is_refused(tmp_path):
 def test_conv_pad_modes(tmp_path, auto_pad, hw):
     g = G((3,) + hw)
     pads = {"pads": [0, 1, 2, 1]} if auto_pad == "NOTSET" else {}
-    g.add("Conv", ["x", g.init("w", _w(4, 3, 4, 3)), g.init("b", _w(4))], "y",
-          strides=[2, 2], auto_pad=auto_pad, **pads)
+    g.add(
+        "Conv",
+        ["x", g.init("w", _w(4, 3, 4, 3)), g.init("b", _w(4))],
+        "y",
+        strides=[2, 2],
+        auto_pad=auto_pad,
+        **pads,
+    )
     net = _same(g.save(tmp_path / "pad.onnx"))
     if auto_pad == "SAME_LOWER" and hw == (7, 7):
         # out 4: total padding (4-1)*2 + 4 - 7 = 3 rows -> 2 on top (the odd one first)
@@ -184,8 +217,15 @@ def test_pool_auto_pad(tmp_path, auto_pad):
 @pytest.mark.parametrize("include", [0, 1])
 def test_average_pool_count_include_pad(tmp_path, include):
     g = G((3, 7, 7))
-    g.add("AveragePool", ["x"], "y", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
-          count_include_pad=include)
+    g.add(
+        "AveragePool",
+        ["x"],
+        "y",
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[1, 1, 1, 1],
+        count_include_pad=include,
+    )
     net = _same(g.save(tmp_path / "avg.onnx"))
     assert net.find("y").count_include_pad is bool(include)
 
@@ -199,8 +239,13 @@ def test_max_pool_ceil_mode(tmp_path):
 
 def test_grouped_conv_leaky_relu_gap_dropout_identity(tmp_path):
     g = G((4, 6, 6))
-    g.add("Conv", ["x", g.init("w", _w(6, 2, 3, 3)), g.init("b", _w(6))], "c", group=2,
-          pads=[1, 1, 1, 1])
+    g.add(
+        "Conv",
+        ["x", g.init("w", _w(6, 2, 3, 3)), g.init("b", _w(6))],
+        "c",
+        group=2,
+        pads=[1, 1, 1, 1],
+    )
     g.add("LeakyRelu", ["c"], "lr", alpha=0.2)
     g.add("Sigmoid", ["lr"], "sg")
     g.add("Identity", ["sg"], "id")
@@ -210,7 +255,7 @@ def test_grouped_conv_leaky_relu_gap_dropout_identity(tmp_path):
     g.add("Gemm", ["dr", g.init("fw", _w(6, 5)), g.init("fb", _w(5))], "y", alpha=0.5, beta=2.0)
     net = _same(g.save(tmp_path / "misc.onnx"))
     assert net.find("c").groups == 2 and net.find("dr").rate == pytest.approx(0.3)
-    assert "fl" not in [l.path for l in net.leaves()]    # GlobalAvgPool already gives (N, C)
+    assert "fl" not in [l.path for l in net.leaves()]  # GlobalAvgPool already gives (N, C)
 
 
 def test_unsupported_operator_is_one_line(tmp_path):
@@ -237,8 +282,11 @@ def test_node_names_become_layer_names(tmp_path):
     g.add("Relu", ["t0"], "t1", name="/features/features.1/Relu")
     g.nodes.append(helper.make_node("MaxPool", ["t1"], ["y"], kernel_shape=[2, 2]))  # no name
     net = from_onnx(g.save(tmp_path / "names.onnx"))
-    assert [l.path for l in net.leaves()] == ["features/features.0/Conv",
-                                              "features/features.1/Relu", "MaxPool_2"]
+    assert [l.path for l in net.leaves()] == [
+        "features/features.0/Conv",
+        "features/features.1/Relu",
+        "MaxPool_2",
+    ]
 
 
 # ---- export ----------------------------------------------------------------------------
@@ -270,8 +318,9 @@ def _randomise_bn(net, seed=1):
             leaf.params["beta"][:] = r.standard_normal(n) * 0.1
 
 
-@pytest.mark.parametrize("name,opts", ZOO, ids=[f"{n}-{o.get('variant', '')}{o.get('output', '')}"
-                                                 for n, o in ZOO])
+@pytest.mark.parametrize(
+    "name,opts", ZOO, ids=[f"{n}-{o.get('variant', '')}{o.get('output', '')}" for n, o in ZOO]
+)
 def test_zoo_export_runs_in_onnxruntime_and_imports_back(tmp_path, name, opts):
     net = models.build(name, **opts)
     _randomise_bn(net)
@@ -282,15 +331,19 @@ def test_zoo_export_runs_in_onnxruntime_and_imports_back(tmp_path, name, opts):
     ref = _ort(path, x)
     np.testing.assert_allclose(ref, y, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(y).max())))
     composite = {l.kind for l in net.leaves()} & {"Subsampling", "RBF"} or any(
-        getattr(l, "activation", None) == "scaled_tanh" for l in net.leaves())
-    if composite:                        # written as subgraphs: import refuses them by name
-        with pytest.raises(OnnxError, match=r"node '.*' \((Mul|AveragePool|MatMul|Add)\)|unsupported operator"):
+        getattr(l, "activation", None) == "scaled_tanh" for l in net.leaves()
+    )
+    if composite:  # written as subgraphs: import refuses them by name
+        with pytest.raises(
+            OnnxError, match=r"node '.*' \((Mul|AveragePool|MatMul|Add)\)|unsupported operator"
+        ):
             from_onnx(path)
         return
     back = from_onnx(path)
     got = {l.path: l for l in back.leaves()}
-    assert sorted((p, l.kind) for p, l in got.items()) == sorted((l.path, l.kind)
-                                                                 for l in net.leaves())
+    assert sorted((p, l.kind) for p, l in got.items()) == sorted(
+        (l.path, l.kind) for l in net.leaves()
+    )
     for a in net.leaves():
         b = got[a.path]
         assert getattr(a, "activation", None) == getattr(b, "activation", None), a.path
@@ -318,17 +371,21 @@ def test_functional_model_export(tmp_path):
 
 # ---- CLI -------------------------------------------------------------------------------
 
+
 def test_cli_step_and_summary_take_an_onnx_path(tmp_path):
     from click.testing import CliRunner
 
     from cnnsim.cli.main import cli
+
     net = models.resnet18(width=0.125, input_shape=(3, 32, 32))
     to_onnx(net, tmp_path / "r.onnx")
     r = CliRunner().invoke(cli, ["summary", str(tmp_path / "r.onnx")])
     assert r.exit_code == 0, r.output
     assert "conv2_1/main/conv_a" in r.output and f"{net.param_count():,}" in r.output
-    r = CliRunner().invoke(cli, ["step", str(tmp_path / "r.onnx"), "--seed", "0",
-                                 "--neuron", "conv2_1/main/conv_a:0:3:3"])
+    r = CliRunner().invoke(
+        cli,
+        ["step", str(tmp_path / "r.onnx"), "--seed", "0", "--neuron", "conv2_1/main/conv_a:0:3:3"],
+    )
     assert r.exit_code == 0, r.output
     assert "receptive field in the input image" in r.output
     r = CliRunner().invoke(cli, ["step", str(tmp_path / "r.onnx"), "--variant", "paper"])
@@ -340,9 +397,11 @@ def test_cli_step_and_summary_take_an_onnx_path(tmp_path):
 
 # ---- count_include_pad, LeakyReLU (layers the importer needs) ---------------------------
 
+
 def test_avg_pool_count_include_pad_matches_torch_and_finite_differences():
     torch = pytest.importorskip("torch", reason="torch is the reference")
     from cnnsim import functional as F
+
     x = np.random.default_rng(3).standard_normal((2, 3, 7, 6))
     y = F.avg_pool2d(x, 3, 2, 1, count_include_pad=True)
     ref = torch.nn.functional.avg_pool2d(torch.from_numpy(x), 3, 2, 1, count_include_pad=True)
@@ -354,13 +413,19 @@ def test_avg_pool_count_include_pad_matches_torch_and_finite_differences():
         xp, xm = x.copy(), x.copy()
         xp[idx] += eps
         xm[idx] -= eps
-        num[idx] = ((F.avg_pool2d(xp, 3, 2, 1, count_include_pad=True)
-                     - F.avg_pool2d(xm, 3, 2, 1, count_include_pad=True)) * dy).sum() / (2 * eps)
+        num[idx] = (
+            (
+                F.avg_pool2d(xp, 3, 2, 1, count_include_pad=True)
+                - F.avg_pool2d(xm, 3, 2, 1, count_include_pad=True)
+            )
+            * dy
+        ).sum() / (2 * eps)
     np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-8)
 
 
 def test_leaky_relu_forward_backward():
     from cnnsim import functional as F
+
     x = np.array([[-2.0, -0.0, 0.0, 0.5, 3.0]])
     np.testing.assert_array_equal(F.leaky_relu(x, 0.1), np.where(x > 0, x, 0.1 * x))
     dy = np.ones_like(x)
@@ -368,6 +433,7 @@ def test_leaky_relu_forward_backward():
 
 
 # ---- a model from another framework -----------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["resnet18", "googlenet", "alexnet"])
 def test_torchvision_models_exported_by_pytorch_import(tmp_path, name):
@@ -380,8 +446,15 @@ def test_torchvision_models_exported_by_pytorch_import(tmp_path, name):
     x = torch.randn(*shape)
     path = tmp_path / f"{name}.onnx"
     try:
-        torch.onnx.export(m, x, str(path), dynamo=False, input_names=["x"],
-                          output_names=["y"], dynamic_axes={"x": {0: "N"}})
+        torch.onnx.export(
+            m,
+            x,
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "N"}},
+        )
     except Exception as e:  # noqa: BLE001 - an exporter problem is not ours
         pytest.skip(f"torch.onnx.export failed here: {type(e).__name__}")
     net = from_onnx(path)
@@ -389,4 +462,4 @@ def test_torchvision_models_exported_by_pytorch_import(tmp_path, name):
         ref = m(x).numpy()
     np.testing.assert_allclose(net(x.numpy()), ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
     names = [l.path for l in net.leaves()]
-    assert names[0].startswith(("conv1", "features")), names[:3]    # PyTorch's module names
+    assert names[0].startswith(("conv1", "features")), names[:3]  # PyTorch's module names

@@ -1,5 +1,6 @@
 """torchvision state dicts loaded into cnnsim's torchvision-compatible models give the same
 outputs as torchvision in eval mode (random weights, randomised batch-norm statistics)."""
+
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def _randomise(model, seed=0):
 
 def _logits(net, x):
     out = net.find(list(net.leaves())[-1].path)
-    out.emit_logits = True           # the pre-softmax values: torchvision's output
+    out.emit_logits = True  # the pre-softmax values: torchvision's output
     try:
         return net(x)
     finally:
@@ -55,14 +56,18 @@ def test_resnet18_matches_torchvision():
     net = models.resnet18(input_shape=(3, 64, 64), num_classes=10)
     report = _compare(tm, net, (3, 64, 64))
     assert report["loaded"] == len(tm.state_dict()) - sum(
-        k.endswith("num_batches_tracked") for k in tm.state_dict())
+        k.endswith("num_batches_tracked") for k in tm.state_dict()
+    )
 
 
 def test_resnet34_names_and_shapes_match_torchvision():
     tm = tvm.resnet34()
     net = models.resnet34()
-    want = {k: tuple(v.shape) for k, v in tm.state_dict().items()
-            if not k.endswith("num_batches_tracked")}
+    want = {
+        k: tuple(v.shape)
+        for k, v in tm.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
     got = {k: v.shape for k, v in torchvision_state_dict(net).items()}
     assert got == want
 
@@ -76,8 +81,9 @@ def test_alexnet_torchvision_matches():
 
 def test_googlenet_torchvision_matches():
     torch.manual_seed(2)
-    tm = _randomise(tvm.googlenet(num_classes=10, aux_logits=False, init_weights=True,
-                                  transform_input=False))
+    tm = _randomise(
+        tvm.googlenet(num_classes=10, aux_logits=False, init_weights=True, transform_input=False)
+    )
     net = models.googlenet(variant="torchvision", num_classes=10, input_shape=(3, 64, 64))
     _compare(tm, net, (3, 64, 64), seed=2)
 
@@ -109,10 +115,12 @@ def test_missing_key_is_one_line_naming_it(small_resnet):
     sd.pop("layer2.0.downsample.1.running_var")
     net = models.resnet18(input_shape=(3, 32, 32), num_classes=4)
     before = net.find("conv1").params["w"].copy()
-    with pytest.raises(WeightsError, match=r"missing parameter 'layer2\.0\.downsample\.1\.running_var'") as e:
+    with pytest.raises(
+        WeightsError, match=r"missing parameter 'layer2\.0\.downsample\.1\.running_var'"
+    ) as e:
         load_torchvision(net, sd)
     assert "\n" not in str(e.value)
-    np.testing.assert_array_equal(net.find("conv1").params["w"], before)   # nothing loaded
+    np.testing.assert_array_equal(net.find("conv1").params["w"], before)  # nothing loaded
 
 
 def test_extra_key_is_one_line_naming_it(small_resnet):
@@ -127,8 +135,11 @@ def test_extra_key_is_one_line_naming_it(small_resnet):
 def test_shape_mismatch_is_one_line_naming_it(small_resnet):
     _, sd = small_resnet
     net = models.resnet18(input_shape=(3, 32, 32), num_classes=10)
-    with pytest.raises(WeightsError, match=r"'fc\.weight' has shape \(4, 512\), layer 'fc' "
-                                           r"expects \(10, 512\)"):
+    with pytest.raises(
+        WeightsError,
+        match=r"'fc\.weight' has shape \(4, 512\), layer 'fc' "
+        r"expects \(10, 512\)",
+    ):
         load_torchvision(net, sd)
 
 
@@ -160,9 +171,11 @@ def test_files_pth_safetensors_npz_give_the_same_weights(tmp_path, small_resnet)
 def test_safetensors_reader_agrees_with_the_safetensors_package(tmp_path):
     st = pytest.importorskip("safetensors.numpy", reason="safetensors package is the reference")
     rng = np.random.default_rng(0)
-    d = {"a": rng.standard_normal((3, 4)).astype(np.float32),
-         "b": rng.integers(0, 9, (5,)).astype(np.int64),
-         "c": rng.standard_normal((2, 2, 2)).astype(np.float16)}
+    d = {
+        "a": rng.standard_normal((3, 4)).astype(np.float32),
+        "b": rng.integers(0, 9, (5,)).astype(np.int64),
+        "c": rng.standard_normal((2, 2, 2)).astype(np.float16),
+    }
     st.save_file(d, str(tmp_path / "x.safetensors"))
     got = read_safetensors(tmp_path / "x.safetensors")
     for k in d:
@@ -177,8 +190,9 @@ def test_bf16_safetensors(tmp_path):
     t = torch.tensor([1.5, -2.25, 3.0e-3], dtype=torch.bfloat16)
     sf = pytest.importorskip("safetensors.torch", reason="safetensors package writes bf16")
     sf.save_file({"t": t}, str(tmp_path / "b.safetensors"))
-    np.testing.assert_array_equal(read_safetensors(tmp_path / "b.safetensors")["t"],
-                                  t.float().numpy())
+    np.testing.assert_array_equal(
+        read_safetensors(tmp_path / "b.safetensors")["t"], t.float().numpy()
+    )
 
 
 def test_unknown_suffix(tmp_path):

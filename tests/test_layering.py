@@ -1,5 +1,6 @@
 """The package follows the picture in docs/design.md: a module imports only modules at
 its own level or below (any import, at module level or inside a function)."""
+
 import ast
 import pathlib
 
@@ -9,29 +10,40 @@ ROOT = pathlib.Path(cnnsim.__file__).parent
 
 # lowest first; docs/design.md "Layers of the house"
 LEVELS = {
-    "config": 0, "geometry": 0, "_atomic": 0, "typing": 0,
-    "_lock": 0, "_memory": 0, "_npz": 0, "_text": 0,   # file locks, memory estimates, checked
-                                                         # npz reading, safe names
+    "config": 0,
+    "geometry": 0,
+    "_atomic": 0,
+    "typing": 0,
+    "_lock": 0,
+    "_memory": 0,
+    "_npz": 0,
+    "_text": 0,  # file locks, memory estimates, checked
+    # npz reading, safe names
     "kernels": 1,
-    "functional": 2, "testing": 2,
-    "graph": 3, "arithmetic": 3,   # the lecture's arithmetic facts and texts (geometry, pools)
+    "functional": 2,
+    "testing": 2,
+    "graph": 3,
+    "arithmetic": 3,  # the lecture's arithmetic facts and texts (geometry, pools)
     "layers": 4,
     "models": 5,
-    "display": 6,          # tables of models and traces (Jupyter); engine's _repr_html_ uses it
+    "display": 6,  # tables of models and traces (Jupyter); engine's _repr_html_ uses it
     "engine": 7,
     "interop": 8,
-    "data": 9, "train": 9, "samples": 9,
+    "data": 9,
+    "train": 9,
+    "samples": 9,
     "experiments": 10,
-    "plotting": 11, "explorer": 11,    # presentation: figures and the HTML explorer
+    "plotting": 11,
+    "explorer": 11,  # presentation: figures and the HTML explorer
     "bench": 12,
     "cli": 13,
 }
 # Known exceptions, each with its reason:
 ALLOWED = {
     "cnnsim/layers/containers.py": "net.summary()/_repr_html_ draw the network's table lazily, a "
-                                   "notebook convenience (display sits above layers)",
+    "notebook convenience (display sits above layers)",
     "cnnsim/engine/trace.py": "Trace.explorer()/show() open the HTML explorer lazily, a "
-                              "notebook convenience (the explorer itself sits above engine)",
+    "notebook convenience (the explorer itself sits above engine)",
     "cnnsim/config.py": "set_target asks kernels.cuda_available() lazily",
 }
 
@@ -49,7 +61,7 @@ def _imports():
             targets = []
             if isinstance(node, ast.ImportFrom):
                 if node.level:
-                    base = list(pkg[:len(pkg) - node.level + 1])
+                    base = list(pkg[: len(pkg) - node.level + 1])
                     if node.module:
                         targets = [base + node.module.split(".")]
                     else:
@@ -57,23 +69,35 @@ def _imports():
                 elif node.module and node.module.split(".")[0] == "cnnsim":
                     targets = [node.module.split(".")]
             elif isinstance(node, ast.Import):
-                targets = [a.name.split(".") for a in node.names if a.name.split(".")[0] == "cnnsim"]
+                targets = [
+                    a.name.split(".") for a in node.names if a.name.split(".")[0] == "cnnsim"
+                ]
             for t in targets:
                 if src is not None and len(t) > 1:
                     yield src, t[1], f.relative_to(ROOT.parent), node.lineno
 
 
 def test_every_package_is_in_the_picture():
-    tops = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
-            if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
+    tops = {
+        p.stem if p.is_file() else p.name
+        for p in ROOT.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__")
+        or (p.is_dir() and (p / "__init__.py").exists())
+    }
     missing = sorted(tops - set(LEVELS))
     assert not missing, f"add {missing} to the picture in docs/design.md and to LEVELS here"
 
 
 def test_no_module_imports_one_above_it():
-    bad = [f"{f}:{line}: {src} imports {dst}" for src, dst, f, line in _imports()
-           if src != dst and dst in LEVELS and src in LEVELS
-           and LEVELS[dst] > LEVELS[src] and str(f) not in ALLOWED]
+    bad = [
+        f"{f}:{line}: {src} imports {dst}"
+        for src, dst, f, line in _imports()
+        if src != dst
+        and dst in LEVELS
+        and src in LEVELS
+        and LEVELS[dst] > LEVELS[src]
+        and str(f) not in ALLOWED
+    ]
     assert not bad, "\n".join(bad)
 
 

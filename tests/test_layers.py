@@ -1,4 +1,5 @@
 """The layer contract, and every layer's backward against finite differences (float64)."""
+
 import numpy as np
 import pytest
 
@@ -36,8 +37,13 @@ def _grads(net):
 
 LEAF_CASES = [
     ("conv same stride2", lambda: L.Conv2D(3, 3, 2, "same", activation="tanh"), (2, 5, 7)),
-    ("conv table", lambda: L.Conv2D(3, (2, 3), 1, (1, 0, 1, 2), connections=[[1, 0], [0, 1], [1, 1]],
-                                    activation="sigmoid"), (2, 4, 4)),
+    (
+        "conv table",
+        lambda: L.Conv2D(
+            3, (2, 3), 1, (1, 0, 1, 2), connections=[[1, 0], [0, 1], [1, 1]], activation="sigmoid"
+        ),
+        (2, 4, 4),
+    ),
     ("conv groups", lambda: L.Conv2D(4, 1, groups=2, activation="relu"), (4, 3, 3)),
     ("maxpool overlapping", lambda: L.MaxPool2D(3, 2), (2, 7, 7)),
     ("avgpool same", lambda: L.AvgPool2D(2, 2, "same"), (2, 5, 5)),
@@ -61,36 +67,69 @@ def test_leaf_backward_finite_differences(name, make, shape, rng):
 
 def small_net():
     """A small network with an inception block and a residual unit (both joins)."""
-    inception = L.Concat([
-        L.Sequential([L.Conv2D(2, 1, activation="relu", name="1x1")], name="b1"),
-        L.Sequential([L.Conv2D(2, 1, activation="relu", name="reduce"),
-                      L.Conv2D(3, 3, padding="same", activation="relu", name="3x3")], name="b2"),
-        L.Sequential([L.MaxPool2D(3, 1, "same", name="pool"),
-                      L.Conv2D(1, 1, activation="relu", name="proj")], name="b3"),
-    ], name="inception")
+    inception = L.Concat(
+        [
+            L.Sequential([L.Conv2D(2, 1, activation="relu", name="1x1")], name="b1"),
+            L.Sequential(
+                [
+                    L.Conv2D(2, 1, activation="relu", name="reduce"),
+                    L.Conv2D(3, 3, padding="same", activation="relu", name="3x3"),
+                ],
+                name="b2",
+            ),
+            L.Sequential(
+                [
+                    L.MaxPool2D(3, 1, "same", name="pool"),
+                    L.Conv2D(1, 1, activation="relu", name="proj"),
+                ],
+                name="b3",
+            ),
+        ],
+        name="inception",
+    )
     residual = L.ResidualUnit(
-        [L.Conv2D(4, 3, 2, "same", activation="tanh", name="conv_a"),
-         L.Conv2D(4, 3, 1, "same", name="conv_b")],
-        shortcut=[L.Conv2D(4, 1, 2, name="proj")], activation="tanh", name="res")
-    return L.Sequential([
-        L.Conv2D(3, 3, padding="same", activation="tanh", name="C1"),
-        inception,
-        L.LRN(r=3, k=1.0, alpha=0.2, beta=0.75, name="lrn"),
-        residual,
-        L.ResidualUnit([L.Conv2D(4, 3, padding="same", activation="sigmoid", name="a"),
-                        L.Conv2D(4, 3, padding="same", name="b")], activation="sigmoid", name="id"),
-        L.AvgPool2D(2, name="pool"),
-        L.Flatten(name="flat"),
-        L.Dense(3, activation="softmax", name="out"),
-    ], input_shape=(2, 6, 6), seed=1, name="small")
+        [
+            L.Conv2D(4, 3, 2, "same", activation="tanh", name="conv_a"),
+            L.Conv2D(4, 3, 1, "same", name="conv_b"),
+        ],
+        shortcut=[L.Conv2D(4, 1, 2, name="proj")],
+        activation="tanh",
+        name="res",
+    )
+    return L.Sequential(
+        [
+            L.Conv2D(3, 3, padding="same", activation="tanh", name="C1"),
+            inception,
+            L.LRN(r=3, k=1.0, alpha=0.2, beta=0.75, name="lrn"),
+            residual,
+            L.ResidualUnit(
+                [
+                    L.Conv2D(4, 3, padding="same", activation="sigmoid", name="a"),
+                    L.Conv2D(4, 3, padding="same", name="b"),
+                ],
+                activation="sigmoid",
+                name="id",
+            ),
+            L.AvgPool2D(2, name="pool"),
+            L.Flatten(name="flat"),
+            L.Dense(3, activation="softmax", name="out"),
+        ],
+        input_shape=(2, 6, 6),
+        seed=1,
+        name="small",
+    )
 
 
 def test_small_network_with_inception_and_residual_finite_differences(rng):
     net = small_net()
     assert net.output_shape == (3,)
     assert net.find("inception").output_shape == (6, 6, 6)
-    assert [l.path for l in net.leaves()][:4] == ["C1", "inception/b1/1x1", "inception/b2/reduce",
-                                                  "inception/b2/3x3"]
+    assert [l.path for l in net.leaves()][:4] == [
+        "C1",
+        "inception/b1/1x1",
+        "inception/b2/reduce",
+        "inception/b2/3x3",
+    ]
     rep = _net_gradcheck(net, rng.standard_normal((2, 2, 6, 6)))
     assert rep.ok, str(rep)
 
@@ -99,7 +138,7 @@ def test_every_parameter_receives_a_gradient(rng):
     net = small_net().astype(np.float64)
     y = net(rng.standard_normal((2, 2, 6, 6)))
     net.backprop(probe_for(y.shape))  # not ones: softmax maps a constant gradient to 0
-    for layer, k, v in net.parameters():
+    for layer, k, _ in net.parameters():
         assert np.any(layer.grads[k] != 0), f"{layer.path}.{k} got no gradient"
 
 
@@ -114,8 +153,12 @@ def test_counts_without_running():
     c3 = L.Conv2D(16, 5, connections=table)
     c3.build((6, 14, 14))
     assert c3.param_count() == 18 * 25 + 16
-    assert c3.geometry() == {"kernel": (5, 5), "stride": (1, 1), "padding": (0, 0, 0, 0),
-                             "padding_spec": "valid"}
+    assert c3.geometry() == {
+        "kernel": (5, 5),
+        "stride": (1, 1),
+        "padding": (0, 0, 0, 0),
+        "padding_spec": "valid",
+    }
     net = small_net()
     assert net.param_count() == sum(l.param_count() for l in net.leaves())
 
@@ -124,8 +167,12 @@ def test_conv_layer_matches_reference(rng):
     conv = L.Conv2D(2, 3, 2, "same")
     conv.build((3, 5, 7), rng)
     x = rng.standard_normal((1, 3, 5, 7)).astype(np.float32)
-    np.testing.assert_allclose(conv(x), naive.conv2d(x, conv.params["w"], conv.params["b"], 2, "same"),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        conv(x),
+        naive.conv2d(x, conv.params["w"], conv.params["b"], 2, "same"),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_seeded_build_is_deterministic():
@@ -134,12 +181,15 @@ def test_seeded_build_is_deterministic():
         np.testing.assert_array_equal(va, vb)
 
 
-@pytest.mark.parametrize("make,shape,msg", [
-    (lambda: L.Conv2D(2, 7), (1, 5, 5), "larger than the padded input"),
-    (lambda: L.Dense(3), (2, 4, 4), "put a Flatten layer"),
-    (lambda: L.Conv2D(2, 3, connections=np.ones((3, 3), bool)), (2, 5, 5), "connection table"),
-    (lambda: L.ResidualUnit([L.Conv2D(3, 3)]), (2, 5, 5), "projection shortcut"),
-])
+@pytest.mark.parametrize(
+    "make,shape,msg",
+    [
+        (lambda: L.Conv2D(2, 7), (1, 5, 5), "larger than the padded input"),
+        (lambda: L.Dense(3), (2, 4, 4), "put a Flatten layer"),
+        (lambda: L.Conv2D(2, 3, connections=np.ones((3, 3), bool)), (2, 5, 5), "connection table"),
+        (lambda: L.ResidualUnit([L.Conv2D(3, 3)]), (2, 5, 5), "projection shortcut"),
+    ],
+)
 def test_impossible_networks_are_refused_with_the_layer_name(make, shape, msg):
     with pytest.raises(ValueError, match=msg):
         L.Sequential([make()], input_shape=shape)
@@ -147,7 +197,9 @@ def test_impossible_networks_are_refused_with_the_layer_name(make, shape, msg):
 
 def test_wrong_input_names_the_layer():
     net = L.Sequential([L.Conv2D(2, 3, name="C1")], input_shape=(1, 8, 8))
-    with pytest.raises(ValueError, match=r"layer 'C1' \(Conv2D\): expected input of shape \(N, 1, 8, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"layer 'C1' \(Conv2D\): expected input of shape \(N, 1, 8, 8\)"
+    ):
         net.layers[0](np.zeros((1, 3, 8, 8), np.float32))
     with pytest.raises(ValueError, match=r"'sequential'"):
         net(np.zeros((1, 3, 8, 8), np.float32))
@@ -157,7 +209,8 @@ def test_wrong_input_names_the_layer():
 
 def test_concat_kind_says_what_it_is_and_old_name_still_loads():
     from cnnsim.layers.base import layer_class
+
     cat = L.Concat([L.Conv2D(2, 1, name="a"), L.Conv2D(3, 1, name="b")], name="mod")
-    assert cat.kind == "Concat" and cat.title == "Inception"      # tables keep the lecture's name
+    assert cat.kind == "Concat" and cat.title == "Inception"  # tables keep the lecture's name
     assert layer_class("Concat") is L.Concat
-    assert layer_class("Inception") is L.Concat                  # files written before the rename
+    assert layer_class("Inception") is L.Concat  # files written before the rename

@@ -1,10 +1,12 @@
 """Fused softmax cross-entropy: reference, stability, finite differences, bad labels."""
+
 import math
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cnnsim import functional as F
 from cnnsim.testing import naive
@@ -38,7 +40,13 @@ def test_huge_logits_no_overflow():
 def ce_case(draw):
     n, k = draw(st.integers(1, 6)), draw(st.integers(1, 8))
     labels = draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
-    return n, k, labels, draw(st.sampled_from([np.float32, np.float64])), draw(st.integers(0, 2**31))
+    return (
+        n,
+        k,
+        labels,
+        draw(st.sampled_from([np.float32, np.float64])),
+        draw(st.integers(0, 2**31)),
+    )
 
 
 def _check(case):
@@ -51,8 +59,12 @@ def _check(case):
     assert isinstance(loss, float) and p.dtype == dtype
     assert loss == pytest.approx(ref_loss, rel=tol, abs=tol)
     np.testing.assert_allclose(p, ref_p, rtol=tol, atol=tol)
-    np.testing.assert_allclose(F.softmax_cross_entropy_backward(p, labels),
-                               naive.softmax_cross_entropy_backward(ref_p, labels), rtol=tol, atol=tol)
+    np.testing.assert_allclose(
+        F.softmax_cross_entropy_backward(p, labels),
+        naive.softmax_cross_entropy_backward(ref_p, labels),
+        rtol=tol,
+        atol=tol,
+    )
 
 
 @given(ce_case())
@@ -70,22 +82,53 @@ def test_backward_finite_differences(rng):
     z = rng.standard_normal((4, 5)) * 3
     labels = np.array([0, 4, 2, 2])
     _, p = F.softmax_cross_entropy(z, labels)
-    scale = probe_for(())                  # gradcheck weighs a scalar output by this probe
+    scale = probe_for(())  # gradcheck weighs a scalar output by this probe
     d = F.softmax_cross_entropy_backward(p, labels) * scale
     rep = gradcheck(lambda z: F.softmax_cross_entropy(z, labels)[0], z, grads=(d,))
     assert rep.ok, str(rep)
 
 
-@pytest.mark.parametrize("call,exc,msg", [
-    (lambda: F.softmax_cross_entropy(np.zeros((2, 3)), [0, 3]), ValueError, r"labels must lie in \[0, 3\), got 3"),
-    (lambda: F.softmax_cross_entropy(np.zeros((2, 3)), [-1, 0]), ValueError, r"\[0, 3\), got -1"),
-    (lambda: F.softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError, "labels must be integers"),
-    (lambda: F.softmax_cross_entropy(np.zeros((2, 3)), np.array([True, False])), TypeError, "labels must be integers"),
-    (lambda: F.softmax_cross_entropy(np.zeros((2, 3)), [0, 1, 2]), ValueError, r"labels of shape \(2,\)"),
-    (lambda: F.softmax_cross_entropy(np.zeros(3), [0]), ValueError, "rank 2"),
-    (lambda: F.softmax_cross_entropy(np.zeros((2, 3), int), [0, 1]), TypeError, "float32 or float64"),
-    (lambda: F.softmax_cross_entropy_backward(np.zeros((2, 3)), [0, 5]), ValueError, r"\[0, 3\)"),
-])
+@pytest.mark.parametrize(
+    "call,exc,msg",
+    [
+        (
+            lambda: F.softmax_cross_entropy(np.zeros((2, 3)), [0, 3]),
+            ValueError,
+            r"labels must lie in \[0, 3\), got 3",
+        ),
+        (
+            lambda: F.softmax_cross_entropy(np.zeros((2, 3)), [-1, 0]),
+            ValueError,
+            r"\[0, 3\), got -1",
+        ),
+        (
+            lambda: F.softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])),
+            TypeError,
+            "labels must be integers",
+        ),
+        (
+            lambda: F.softmax_cross_entropy(np.zeros((2, 3)), np.array([True, False])),
+            TypeError,
+            "labels must be integers",
+        ),
+        (
+            lambda: F.softmax_cross_entropy(np.zeros((2, 3)), [0, 1, 2]),
+            ValueError,
+            r"labels of shape \(2,\)",
+        ),
+        (lambda: F.softmax_cross_entropy(np.zeros(3), [0]), ValueError, "rank 2"),
+        (
+            lambda: F.softmax_cross_entropy(np.zeros((2, 3), int), [0, 1]),
+            TypeError,
+            "float32 or float64",
+        ),
+        (
+            lambda: F.softmax_cross_entropy_backward(np.zeros((2, 3)), [0, 5]),
+            ValueError,
+            r"\[0, 3\)",
+        ),
+    ],
+)
 def test_bad_input_one_line_errors(call, exc, msg):
     with pytest.raises(exc, match=msg) as e:
         call()

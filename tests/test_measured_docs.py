@@ -5,6 +5,7 @@ are regenerated here, in a temporary folder, and compared with the page: text ex
 numbers exactly or within the block's ``tol=``. Blocks marked ``slow`` (training with the
 defaults, a minute or more) run under ``pytest -m thorough``; the others always.
 """
+
 import importlib.util
 import pathlib
 
@@ -14,8 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _gen():
-    spec = importlib.util.spec_from_file_location("make_measured_docs",
-                                                  ROOT / "demos" / "make_measured_docs.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_measured_docs", ROOT / "demos" / "make_measured_docs.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -31,8 +33,10 @@ def _check(block, tmp_path):
     (tmp_path / "figures").mkdir()
     printed = GEN.shown(block.command, GEN.run(block.command, tmp_path))
     why = GEN.disagreement(block.body, printed, block.tol)
-    assert why is None, (f"{block!r} disagrees with what the command prints ({why}): "
-                         f"run python demos/make_measured_docs.py --page {block.page.name}")
+    assert why is None, (
+        f"{block!r} disagrees with what the command prints ({why}): "
+        f"run python demos/make_measured_docs.py --page {block.page.name}"
+    )
 
 
 @pytest.mark.parametrize("block", FAST, ids=[repr(b) for b in FAST])

@@ -5,6 +5,7 @@ neuron's dL/da, summed term by term over the neurons that read it (``Layer.grad_
 equals what the kernels' backward wrote; each weight's dL/dw too. Cases: padded borders,
 ties in max pooling, LRN at the first and last maps, grouped convolution, LeNet-5's
 connection table, skip connections, depth concat, softmax, RBF."""
+
 import json
 import pathlib
 import re
@@ -27,22 +28,32 @@ DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "trace-format.md"
 def pools_net():
     """Padded average / max pooling (fed integers through a ReLU: ties in the windows),
     sigmoid / tanh / scaled tanh, a dense softmax."""
-    return L.Sequential([
-        L.Activation("relu", name="r0"),
-        L.MaxPool2D(2, 2, "same", name="P1"),
-        L.Conv2D(4, 3, 1, "same", activation="tanh", name="C1"),
-        L.AvgPool2D(3, 2, "same", name="A1"),
-        L.Activation("sigmoid", name="sig"),
-        L.LRN(r=5, k=1.0, alpha=0.5, beta=0.75, name="N1"),
-        L.Conv2D(4, 3, 1, "same", activation="scaled_tanh", groups=2, name="G1"),
-        L.Flatten(name="flat"),
-        L.Dense(6, activation="softmax", name="out"),
-    ], input_shape=(2, 9, 9), seed=5, name="pools")
+    return L.Sequential(
+        [
+            L.Activation("relu", name="r0"),
+            L.MaxPool2D(2, 2, "same", name="P1"),
+            L.Conv2D(4, 3, 1, "same", activation="tanh", name="C1"),
+            L.AvgPool2D(3, 2, "same", name="A1"),
+            L.Activation("sigmoid", name="sig"),
+            L.LRN(r=5, k=1.0, alpha=0.5, beta=0.75, name="N1"),
+            L.Conv2D(4, 3, 1, "same", activation="scaled_tanh", groups=2, name="G1"),
+            L.Flatten(name="flat"),
+            L.Dense(6, activation="softmax", name="out"),
+        ],
+        input_shape=(2, 9, 9),
+        seed=5,
+        name="pools",
+    )
 
 
 def _nets():
-    return [small_alexnet(), small_googlenet_resnet(), pools_net(),
-            models.build("lenet5"), models.build("lenet5", variant="paper")]
+    return [
+        small_alexnet(),
+        small_googlenet_resnet(),
+        pools_net(),
+        models.build("lenet5"),
+        models.build("lenet5", variant="paper"),
+    ]
 
 
 def _corners(shape):
@@ -61,8 +72,11 @@ def _trace(net, x, label):
 @pytest.mark.parametrize("k", range(5))
 def test_every_layer_type_rebuilds_forward_and_backward(k, rng):
     net = _nets()[k]
-    x = rng.integers(0, 3, (1,) + tuple(net.input_shape)).astype(np.float32) if k == 2 \
-        else rng.random((1,) + tuple(net.input_shape), dtype=np.float32)   # integers: ties
+    x = (
+        rng.integers(0, 3, (1,) + tuple(net.input_shape)).astype(np.float32)
+        if k == 2
+        else rng.random((1,) + tuple(net.input_shape), dtype=np.float32)
+    )  # integers: ties
     tr, loss = _trace(net, x, 1)
     for s in tr:
         for m, r, c in list(random_neurons(s.output_shape, rng, 4)) + _corners(s.output_shape):
@@ -70,16 +84,20 @@ def test_every_layer_type_rebuilds_forward_and_backward(k, rng):
             assert conn.ok, "\n".join(conn.lines())
             text = conn.lines()
             assert "equals the recorded value" in text[-1] and len(text) >= 3
-            want = {"MaxPool2D": "max = ", "AvgPool2D": "mean", "LRN": "b_i = ",
-                    "BatchNorm": "gamma"}.get(s.kind, "")
+            want = {
+                "MaxPool2D": "max = ",
+                "AvgPool2D": "mean",
+                "LRN": "b_i = ",
+                "BatchNorm": "gamma",
+            }.get(s.kind, "")
             assert want in "\n".join(text)
-            if s.kind == "MaxPool2D":                 # a max is not labelled "sum"
+            if s.kind == "MaxPool2D":  # a max is not labelled "sum"
                 assert not any(l.strip().startswith("sum") for l in text)
             json.dumps(conn.to_dict())
             g = grad_of(tr, s.name, m, r, c, loss=loss)
             assert g.ok, "\n".join(g.lines(None))
             assert sum(t["product"] for t in g.terms) == pytest.approx(g.rebuilt)
-            for rd in g.readers:          # each reading layer's share = its kernel's dL/dx
+            for rd in g.readers:  # each reading layer's share = its kernel's dL/dx
                 assert abs(rd["sum"] - rd["kernel"]) <= g.tolerance, (s.name, rd)
         if "w" in s.grad_params:
             w = s.grad_params["w"]
@@ -96,22 +114,33 @@ def test_max_pool_tie_rule_and_winner(rng):
     conn = connections(tr, "P", 0, 1, 1)
     text = "\n".join(conn.lines())
     assert "1 of 4 inputs passes" in text and "tie: 4 cells hold the maximum" in text
-    assert conn.details["winner_offset"] == (0, 0)            # the first, row-major
+    assert conn.details["winner_offset"] == (0, 0)  # the first, row-major
     tr.record_backward(net, np.ones((1, 1, 2, 2), np.float32))
     assert tr["P"].grad_x[0, 0, 2, 2] == 1 and tr["P"].grad_x[0, 0, 2, 3] == 0
 
 
 def test_lrn_first_and_last_maps_formula(rng):
-    net = L.Sequential([L.Conv2D(7, 1, name="C"), L.LRN(r=5, k=2.0, alpha=0.1, beta=0.75, name="N"),
-                        L.GlobalAvgPool(name="gap"), L.Dense(3, name="out")],
-                       input_shape=(2, 3, 3), seed=1)
+    net = L.Sequential(
+        [
+            L.Conv2D(7, 1, name="C"),
+            L.LRN(r=5, k=2.0, alpha=0.1, beta=0.75, name="N"),
+            L.GlobalAvgPool(name="gap"),
+            L.Dense(3, name="out"),
+        ],
+        input_shape=(2, 3, 3),
+        seed=1,
+    )
     tr, loss = _trace(net, rng.random((1, 2, 3, 3), dtype=np.float32), 0)
     for m, lo, hi in ((0, 0, 2), (6, 4, 6), (3, 1, 5)):
         conn = connections(tr, "N", m, 1, 2)
         assert (conn.details["j_low"], conn.details["j_high"]) == (lo, hi) and conn.ok
         text = "\n".join(conn.lines())
-        assert f"j = {lo}..{hi}" in text and "k + alpha * sum" in text and "<- the neuron's own map" in text
-        g = grad_of(tr, "C", m, 1, 2, loss=loss)        # through the LRN to the conv
+        assert (
+            f"j = {lo}..{hi}" in text
+            and "k + alpha * sum" in text
+            and "<- the neuron's own map" in text
+        )
+        g = grad_of(tr, "C", m, 1, 2, loss=loss)  # through the LRN to the conv
         assert g.ok and len(g.terms) == hi - lo + 1
 
 
@@ -121,7 +150,9 @@ def test_conv_names_its_maps_table_and_groups(rng):
     assert "connection table row 6: input maps 0..3 (4 of 6) of S2" in "\n".join(conn.lines())
     net = small_alexnet()
     tr = record(net, rng.random((1, 3, 23, 23), dtype=np.float32))
-    assert "group 1 of 2: input maps 2..3 (2 of 4) of S1" in "\n".join(connections(tr, "C2", 4, 0, 0).lines())
+    assert "group 1 of 2: input maps 2..3 (2 of 4) of S1" in "\n".join(
+        connections(tr, "C2", 4, 0, 0).lines()
+    )
 
 
 def test_add_concat_dense_rbf_text(rng):
@@ -133,10 +164,13 @@ def test_add_concat_dense_rbf_text(rng):
     assert "branch 1 of 4 (inception/b2/3x3)" in "\n".join(cat.lines())
     g = grad_of(tr, "inception/b2/3x3", 1, 2, 2, loss=loss)
     assert g.terms[0]["note"] == "routed back to branch 1" and g.ok
-    g = grad_of(tr, "res1/add", 0, 1, 1, loss=loss)           # read by res2's main and skip
-    assert {t["note"] for t in g.terms if t["reader"].startswith("res2/add")} == \
-        {"copied to the shortcut"} and g.ok
-    tr = record(models.build("lenet5", variant="paper"), rng.random((1, 1, 32, 32), dtype=np.float32))
+    g = grad_of(tr, "res1/add", 0, 1, 1, loss=loss)  # read by res2's main and skip
+    assert {t["note"] for t in g.terms if t["reader"].startswith("res2/add")} == {
+        "copied to the shortcut"
+    } and g.ok
+    tr = record(
+        models.build("lenet5", variant="paper"), rng.random((1, 1, 32, 32), dtype=np.float32)
+    )
     rbf = "\n".join(connections(tr, "Out", 3, 0, 0).lines())
     assert "(x_j - w_j)^2" in rbf and "the smallest wins" in rbf and "value x weight" not in rbf
     dense = connections(tr, "F6", 0, 0, 0)
@@ -168,18 +202,28 @@ def test_stepper_backward_api_and_bad_labels(rng):
 
 def test_text_colour_contrast_rule():
     assert text_color((0, 0, 0)) == "white" and text_color((1, 1, 1)) == "black"
-    assert text_color((1, 1, 0)) == "black"           # yellow (viridis' top): dark text
-    assert text_color((0.27, 0.0, 0.33)) == "white"   # viridis' bottom: light text
+    assert text_color((1, 1, 0)) == "black"  # yellow (viridis' top): dark text
+    assert text_color((0.27, 0.0, 0.33)) == "white"  # viridis' bottom: light text
     assert text_color((0.5, 0.5, 0.5)) == "black"
 
 
 def test_figures_written(tmp_path, rng):
     net = small_googlenet_resnet()
     tr, loss = _trace(net, rng.random((1, 3, 12, 12), dtype=np.float32), 0)
-    for name, nrn in (("conv1", (0, 1, 1)), ("inception/b4/pool", (1, 0, 0)), ("gap", (2, 0, 0)),
-                      ("logits", (1, 0, 0)), ("res1/add", (0, 0, 0)), ("bn1", (0, 1, 1))):
-        neuron_figure(connections(tr, name, *nrn)).savefig(tmp_path / f"{name.replace('/', '_')}.png")
-        gradient_figure(grad_of(tr, name, *nrn, loss=loss)).savefig(tmp_path / f"g{name.replace('/', '_')}.png")
+    for name, nrn in (
+        ("conv1", (0, 1, 1)),
+        ("inception/b4/pool", (1, 0, 0)),
+        ("gap", (2, 0, 0)),
+        ("logits", (1, 0, 0)),
+        ("res1/add", (0, 0, 0)),
+        ("bn1", (0, 1, 1)),
+    ):
+        neuron_figure(connections(tr, name, *nrn)).savefig(
+            tmp_path / f"{name.replace('/', '_')}.png"
+        )
+        gradient_figure(grad_of(tr, name, *nrn, loss=loss)).savefig(
+            tmp_path / f"g{name.replace('/', '_')}.png"
+        )
     files = list(tmp_path.iterdir())
     assert len(files) == 12 and all(f.stat().st_size > 5000 for f in files)
 
@@ -194,8 +238,10 @@ def _doc_keys(tag):
 
 @pytest.mark.slow
 def test_cli_backward_json_schema_and_plots(tmp_path):
-    r = CliRunner().invoke(cli, ["step", "lenet5", "--sample", "digit7", "--neuron", "C3:2:4:4",
-                                 "--backward", "--json"])
+    r = CliRunner().invoke(
+        cli,
+        ["step", "lenet5", "--sample", "digit7", "--neuron", "C3:2:4:4", "--backward", "--json"],
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert set(d["neuron"]) == _doc_keys("neuron-keys")
@@ -203,12 +249,17 @@ def test_cli_backward_json_schema_and_plots(tmp_path):
     assert set(d["backward"]["neuron"]) == _doc_keys("gradient-keys")
     assert d["backward"]["label"] == 7 and d["backward"]["neuron"]["equal"]
     assert d["backward"]["weight"]["equal"] and d["neuron"]["equal"]
-    r = CliRunner().invoke(cli, ["step", "lenet5", "--neuron", "S2:0:5:5", "--backward", "--plot",
-                                 str(tmp_path / "out")])
+    r = CliRunner().invoke(
+        cli,
+        ["step", "lenet5", "--neuron", "S2:0:5:5", "--backward", "--plot", str(tmp_path / "out")],
+    )
     assert r.exit_code == 0, r.output
     for f in ("gradflow.png", "neuron_gradient.png", "neuron_connections.png", "grads_000_C1.png"):
         assert (tmp_path / "out" / f).stat().st_size > 5000
-    assert "gradients, step by step backwards" in r.output and "equals the kernels' backward" in r.output
+    assert (
+        "gradients, step by step backwards" in r.output
+        and "equals the kernels' backward" in r.output
+    )
 
 
 def test_cli_bad_input_one_line_exit_2():
@@ -222,8 +273,13 @@ def test_cli_bad_input_one_line_exit_2():
 
 
 def test_cli_backward_without_class_output(monkeypatch):
-    monkeypatch.setitem(models.MODELS, "mapsonly", lambda: L.Sequential(
-        [L.Conv2D(2, 3, name="C")], input_shape=(1, 8, 8), seed=0, name="mapsonly"))
+    monkeypatch.setitem(
+        models.MODELS,
+        "mapsonly",
+        lambda: L.Sequential(
+            [L.Conv2D(2, 3, name="C")], input_shape=(1, 8, 8), seed=0, name="mapsonly"
+        ),
+    )
     r = CliRunner().invoke(cli, ["step", "mapsonly", "--seed", "1", "--backward"])
     assert r.exit_code == 2 and "not a vector of class scores" in r.output
     assert r.output.count("\n") <= 12 and "Traceback" not in r.output
@@ -247,8 +303,9 @@ def test_zoo_models_rebuild_forward_and_backward(name, rng):
 
 def test_concat_explained_one_level_down(rng):
     from cnnsim.cli.neuron_view import down, down_text
+
     tr = record(small_googlenet_resnet(), rng.random((1, 3, 12, 12), dtype=np.float32))
-    cat = connections(tr, "inception/concat", 6, 1, 2)          # branch 2 (maps 5..6): its map 1
+    cat = connections(tr, "inception/concat", 6, 1, 2)  # branch 2 (maps 5..6): its map 1
     low = down(tr, cat)
     assert (low.layer, low.map, low.row, low.col) == ("inception/b3/5x5", 1, 1, 2)
     assert low.recorded == cat.output and low.ok
@@ -257,8 +314,9 @@ def test_concat_explained_one_level_down(rng):
 
 
 def test_cli_neuron_and_backward_fit_80_columns():
-    r = CliRunner().invoke(cli, ["step", "lenet5", "--neuron", "C3:0:4:4", "--backward"],
-                           env={"COLUMNS": "80"})
+    r = CliRunner().invoke(
+        cli, ["step", "lenet5", "--neuron", "C3:0:4:4", "--backward"], env={"COLUMNS": "80"}
+    )
     assert r.exit_code == 0, r.output
     assert max(len(l) for l in r.output.splitlines()) <= 80
-    assert "patch" in r.output and "| kernel" in r.output      # two grids side by side
+    assert "patch" in r.output and "| kernel" in r.output  # two grids side by side

@@ -1,16 +1,18 @@
 """Receptive fields per map against brute force, on every layer of LeNet-5, a small AlexNet,
 a small GoogLeNet (every branch) and a small ResNet; the maps each neuron reads; the
 published values in the summary."""
+
 import numpy as np
 import pytest
+from engine_nets import small_alexnet
 
 from cnnsim import functional as F
-from cnnsim import layers as L, models
+from cnnsim import layers as L
+from cnnsim import models
 from cnnsim.engine import connections, record
 from cnnsim.engine.receptive_field import receptive_field
 from cnnsim.layers.explain import ALL
 from cnnsim.models.summary import describe, format_table
-from engine_nets import small_alexnet
 
 BIG = 50.0
 
@@ -27,10 +29,12 @@ def _linear(net):
 NETS = {
     "lenet5": lambda: _linear(models.build("lenet5")),
     "small-alexnet": lambda: small_alexnet(None),
-    "small-googlenet": lambda: _linear(models.googlenet(width=1 / 32, input_shape=(3, 32, 32),
-                                                      num_classes=5, seed=1)),
-    "small-resnet": lambda: _linear(models.resnet18(width=1 / 16, input_shape=(3, 32, 32),
-                                                  num_classes=5, seed=1)),
+    "small-googlenet": lambda: _linear(
+        models.googlenet(width=1 / 32, input_shape=(3, 32, 32), num_classes=5, seed=1)
+    ),
+    "small-resnet": lambda: _linear(
+        models.resnet18(width=1 / 16, input_shape=(3, 32, 32), num_classes=5, seed=1)
+    ),
 }
 
 
@@ -66,12 +70,13 @@ def _influence(net, x, chunk=128):
             net(np.repeat(x, n, axis=0))
     for sign in (BIG, -BIG, 5.0, -5.0, 0.5, -0.5):
         for lo in range(0, h * w, chunk):
-            ps = pix[lo:lo + chunk]
+            ps = pix[lo : lo + chunk]
             xp = np.repeat(x, len(ps), axis=0)
             xp[np.arange(len(ps)), :, ps // w, ps % w] += sign
 
             def store(p, y, ps=ps):
                 out[p][ps] |= y != batch_base[len(ps)][p]
+
             with L.observe(Grab(store)):
                 net(xp)
     return out
@@ -93,8 +98,11 @@ def test_per_map_box_equals_perturbation_support(name, monkeypatch):
     # The brute force sees max pools as average pools over the same windows: the box is
     # about which pixels are wired to the neuron, and a max pool after another max pool
     # (or after LRN, not monotonic) can hide a wired pixel for one particular input.
-    monkeypatch.setattr(L.MaxPool2D, "_fwd", staticmethod(
-        lambda x, size, stride, padding: F.avg_pool2d(x, size, stride, padding)))
+    monkeypatch.setattr(
+        L.MaxPool2D,
+        "_fwd",
+        staticmethod(lambda x, size, stride, padding: F.avg_pool2d(x, size, stride, padding)),
+    )
     infl = _influence(net, x)
     h, w = net.input_shape[1:]
     checked = 0
@@ -140,7 +148,7 @@ def test_maps_a_neuron_reads_equal_brute_force(name):
                 want = step.cls.input_maps(step, {m}, k)
                 want = set(range(xk.shape[1])) if want is ALL else want
                 assert got == want, (step.name, k, m)
-        step.layer(step.x if not step.merge else list(xs))     # restore caches
+        step.layer(step.x if not step.merge else list(xs))  # restore caches
 
 
 def test_lenet5_c3_reads_its_table_row_and_the_box_is_the_same():
@@ -150,8 +158,11 @@ def test_lenet5_c3_reads_its_table_row_and_the_box_is_the_same():
     for m in (0, 6, 15):
         c = connections(tr, "C3", m, 4, 4)
         assert c.channels == [int(i) for i in np.flatnonzero(table[m])]
-        assert receptive_field(tr, "C3", m, 4, 4).clipped == \
-            receptive_field(tr, "C3", 4, 4).clipped == (8, 21, 8, 21)
+        assert (
+            receptive_field(tr, "C3", m, 4, 4).clipped
+            == receptive_field(tr, "C3", 4, 4).clipped
+            == (8, 21, 8, 21)
+        )
 
 
 def test_googlenet_3a_concat_maps_have_their_branch_fields():
@@ -162,7 +173,7 @@ def test_googlenet_3a_concat_maps_have_their_branch_fields():
     tr = record(net, x, light=True)
     sizes = [receptive_field(tr, "inception_3a/concat", m, 14, 14).size for m in (0, 100, 200, 240)]
     assert sizes == [(27, 27), (43, 43), (59, 59), (43, 43)]
-    assert receptive_field(tr, "inception_3a/concat", 14, 14).size == (59, 59)   # every map
+    assert receptive_field(tr, "inception_3a/concat", 14, 14).size == (59, 59)  # every map
     rf = receptive_field(tr, "inception_3a/concat", 100, 14, 14)
     assert rf.jump == (8, 8) and rf.start == (-14, -14)
     assert rf.unclipped == (98, 140, 98, 140)
@@ -172,15 +183,21 @@ def _row(data, name):
     return next(r for r in data["layers"] if r["name"] == name)
 
 
-@pytest.mark.parametrize("model, variant, layer, size, jump, pad", [
-    ("alexnet", "paper", "S8", 195, 32, 64),          # after the last pooling
-    ("resnet18", None, "conv5_2", 435, 32, None),      # after the last residual unit
-    ("googlenet", None, "inception_5b", 715, 32, None),
-])
+@pytest.mark.parametrize(
+    "model, variant, layer, size, jump, pad",
+    [
+        ("alexnet", "paper", "S8", 195, 32, 64),  # after the last pooling
+        ("resnet18", None, "conv5_2", 435, 32, None),  # after the last residual unit
+        ("googlenet", None, "inception_5b", 715, 32, None),
+    ],
+)
 def test_published_receptive_fields_in_the_summary(model, variant, layer, size, jump, pad):
     data = describe(model, variant=variant)
     rf = _row(data, layer)["rf"]
-    assert rf["size"]["max"] == [size, size] and rf["jump"]["max"] == rf["jump"]["min"] == [jump, jump]
+    assert rf["size"]["max"] == [size, size] and rf["jump"]["max"] == rf["jump"]["min"] == [
+        jump,
+        jump,
+    ]
     if pad is not None:
         assert rf["start"]["min"] == [-pad, -pad]
 
@@ -207,8 +224,10 @@ def test_light_and_loaded_traces_know_the_table(tmp_path):
     for tr in (full, light, loaded):
         step = tr["C2"]
         assert step.cls.input_maps(step, {4}) == {2, 3}
-        assert receptive_field(tr, "C2", 4, 1, 1).clipped == \
-            receptive_field(full, "C2", 4, 1, 1).clipped
+        assert (
+            receptive_field(tr, "C2", 4, 1, 1).clipped
+            == receptive_field(full, "C2", 4, 1, 1).clipped
+        )
 
 
 def test_a_layer_without_a_window_that_resizes_is_refused():
@@ -229,5 +248,6 @@ def test_a_layer_without_a_window_that_resizes_is_refused():
 
 def test_summary_html_has_the_field_columns():
     from cnnsim.display import summary_html
+
     html = summary_html(describe("googlenet"))
     assert "27-59" in html and "715" in html

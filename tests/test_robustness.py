@@ -5,6 +5,7 @@ Numbered as the issue's findings. The CLI cases run in-process through click's r
 (a traceback would show as an exception other than SystemExit); the kill-during-write
 cases run real processes.
 """
+
 import io
 import json
 import os
@@ -45,13 +46,15 @@ def assert_clean_error(res, code=None):
 
 # ---- 1. geometry: no hang, no overflow, no huge allocation ------------------------------
 
-@pytest.mark.parametrize("stride", [2 ** 32, 3037000500, 10 ** 5, 2 ** 62])
+
+@pytest.mark.parametrize("stride", [2**32, 3037000500, 10**5, 2**62])
 def test_huge_strides_are_instant_and_correct(stride):
     x = np.ones((2, 3, 8, 8), np.float32)
     w = np.ones((4, 3, 3, 3), np.float32)
     # the kernels see the stride capped at the padded input (8): their layouts are sized
     # by it, so the call is as quick as stride 8 (no timed assertion: speed is for bench)
     from cnnsim import geometry
+
     assert geometry.window((8, 8), (3, 3), stride).kernel_stride == (8, 8)
     y = F.conv2d(x, w, stride=stride)
     dx, dw, db = F.conv2d_backward(np.ones_like(y), x, w, stride=stride)
@@ -67,11 +70,12 @@ def test_kernel_stride_changes_no_number():
     x = np.random.default_rng(0).random((1, 2, 9, 7))
     w = np.random.default_rng(1).random((3, 2, 3, 3))
     for s in (6, 7, 9, 50):
-        np.testing.assert_allclose(F.conv2d(x, w, stride=s, padding=1),
-                                   naive.conv2d(x, w, stride=s, padding=1), rtol=1e-12)
+        np.testing.assert_allclose(
+            F.conv2d(x, w, stride=s, padding=1), naive.conv2d(x, w, stride=s, padding=1), rtol=1e-12
+        )
 
 
-@pytest.mark.parametrize("padding", [10 ** 9, (0, 2 ** 40), 12])
+@pytest.mark.parametrize("padding", [10**9, (0, 2**40), 12])
 def test_padding_beyond_the_kernel_is_a_clear_error(padding):
     x = np.ones((1, 1, 8, 8), np.float32)
     with pytest.raises(ValueError, match="padding .* larger than kernel"):
@@ -79,6 +83,7 @@ def test_padding_beyond_the_kernel_is_a_clear_error(padding):
 
 
 # ---- 2. non-finite values propagate as IEEE arithmetic would ----------------------------
+
 
 def _same_nonfinite(y, r):
     np.testing.assert_array_equal(np.isnan(y), np.isnan(r))
@@ -90,7 +95,7 @@ def _same_nonfinite(y, r):
 
 @pytest.mark.parametrize("padding", ["valid", "same", 1, (0, 2, 1, 0)])
 @pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("n", [1, 16])          # 16: the batch-lane layout
+@pytest.mark.parametrize("n", [1, 16])  # 16: the batch-lane layout
 def test_conv_inf_input_stays_inf(padding, stride, n):
     rng = np.random.default_rng(3)
     x = rng.random((n, 3, 9, 9))
@@ -143,8 +148,8 @@ def test_lrn_inf_map_does_not_poison_later_maps():
         y = F.lrn(x)
         r = naive.lrn(x)
         _same_nonfinite(y.astype(np.float64), r.astype(np.float64))
-        assert np.isnan(y[0, :, 1, 1]).sum() == 1          # the inf map itself: inf * 0
-        assert np.isfinite(y[0, 5:, 1, 1]).all()           # beyond the window: untouched
+        assert np.isnan(y[0, :, 1, 1]).sum() == 1  # the inf map itself: inf * 0
+        assert np.isfinite(y[0, 5:, 1, 1]).all()  # beyond the window: untouched
         dy = rng.random(x.shape).astype(dtype)
         g = F.lrn_backward(dy, x)
         rg = naive.lrn_backward(dy, x)
@@ -154,13 +159,14 @@ def test_lrn_inf_map_does_not_poison_later_maps():
 @pytest.mark.parametrize("scale", [1e38, 1e154, 1e200, 1e300])
 def test_lrn_accurate_at_extremes_float64(scale):
     x = np.random.default_rng(6).random((1, 9, 2, 3)) * scale
-    x[0, 4] = 1.0                       # a small map among huge ones
+    x[0, 4] = 1.0  # a small map among huge ones
     y = F.lrn(x)
-    r = naive.lrn(x)                     # no OverflowError any more
+    r = naive.lrn(x)  # no OverflowError any more
     np.testing.assert_allclose(y, r, rtol=1e-12, atol=1e-300)
     dy = np.ones_like(x)
-    np.testing.assert_allclose(F.lrn_backward(dy, x), naive.lrn_backward(dy, x), rtol=1e-9,
-                               atol=1e-300)
+    np.testing.assert_allclose(
+        F.lrn_backward(dy, x), naive.lrn_backward(dy, x), rtol=1e-9, atol=1e-300
+    )
 
 
 def test_naive_relu_of_nan_is_nan_like_the_kernel():
@@ -173,11 +179,13 @@ def test_naive_relu_of_nan_is_nan_like_the_kernel():
 
 # ---- 3. crafted files: checked before inflating -------------------------------------------
 
-def _bomb(path, nbytes=2 ** 31, name="a0.npy", extra=None):
+
+def _bomb(path, nbytes=2**31, name="a0.npy", extra=None):
     """A small .npz whose one member declares (and holds) ``nbytes`` of zeros, deflated."""
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        header, {"descr": "<f4", "fortran_order": False, "shape": (nbytes // 4,)})
+        header, {"descr": "<f4", "fortran_order": False, "shape": (nbytes // 4,)}
+    )
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         with z.open(name, "w", force_zip64=True) as f:
             f.write(header.getvalue())
@@ -193,17 +201,22 @@ def _bomb(path, nbytes=2 ** 31, name="a0.npy", extra=None):
 
 @pytest.fixture(scope="module")
 def bomb_file(tmp_path_factory):
-    return _bomb(tmp_path_factory.mktemp("bomb") / "bomb.npz", 2 ** 31,
-                 extra={"meta": np.array(json.dumps({"format": "cnnsim-trace"}))})
+    return _bomb(
+        tmp_path_factory.mktemp("bomb") / "bomb.npz",
+        2**31,
+        extra={"meta": np.array(json.dumps({"format": "cnnsim-trace"}))},
+    )
 
 
 def _peak_rss_mb():
     import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def test_trace_bomb_refused_before_inflating(bomb_file):
     from cnnsim.engine import Trace, TraceError
+
     assert os.path.getsize(bomb_file) < 5e6
     before = _peak_rss_mb()
     with pytest.raises(TraceError, match="over the limit .*--max-load-bytes"):
@@ -217,8 +230,9 @@ def test_trace_bomb_refused_before_inflating(bomb_file):
 def test_checkpoint_bomb_refused_before_inflating(tmp_path):
     from cnnsim import models
     from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
+
     net = models.build("lenet5")
-    p = _bomb(tmp_path / "ck.npz", 2 ** 30, name="param/C1/w.npy")
+    p = _bomb(tmp_path / "ck.npz", 2**30, name="param/C1/w.npy")
     before = _peak_rss_mb()
     with pytest.raises(CheckpointError, match="over the limit"):
         load_checkpoint(p, net)
@@ -230,6 +244,7 @@ def test_checkpoint_bomb_refused_before_inflating(tmp_path):
 def _saved_trace(tmp_path):
     from cnnsim import models
     from cnnsim.engine import record
+
     net = models.build("lenet5")
     x = np.random.default_rng(0).random((1,) + net.input_shape, dtype=np.float32)
     p = tmp_path / "t.npz"
@@ -254,16 +269,20 @@ def _tamper_cases():
 
     def step0(f):
         return lambda m: f(m["steps"][0])
+
     return {
         "stats strings": (step0(lambda s: s.update(stats="abc")), None),
         "stats values strings": (step0(lambda s: s["stats"].update(min="x")), None),
         "timings strings": (step0(lambda s: s.update(seconds="slow")), None),
-        "index 10**30": (step0(lambda s: s.update(index=10 ** 30)), None),
-        "source 10**30": (step0(lambda s: s.update(sources=[10 ** 30])), None),
+        "index 10**30": (step0(lambda s: s.update(index=10**30)), None),
+        "source 10**30": (step0(lambda s: s.update(sources=[10**30])), None),
         "false output_shape": (step0(lambda s: s.update(output_shape=[7, 7, 7])), None),
         "shape strings": (step0(lambda s: s.update(input_shape="big")), None),
         "steps not a list": (lambda m: m.update(steps=5), None),
-        "int64 arrays": (None, lambda d, m: d.update({k: v.astype(np.int64) for k, v in d.items()})),
+        "int64 arrays": (
+            None,
+            lambda d, m: d.update({k: v.astype(np.int64) for k, v in d.items()}),
+        ),
         "smaller arrays": (None, lambda d, m: d.update({k: v.ravel()[:3] for k, v in d.items()})),
         "escape-code name": (step0(lambda s: s.update(name=esc)), None),
         "NUL and 300-char name": (step0(lambda s: s.update(name="a\0" + "b" * 300)), None),
@@ -291,6 +310,7 @@ def test_tampered_checkpoints_refused(tmp_path):
     from cnnsim import models
     from cnnsim.train import save_checkpoint
     from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
+
     net = models.build("lenet5")
     good = tmp_path / "good.npz"
     save_checkpoint(good, net, epoch=1)
@@ -304,6 +324,7 @@ def test_tampered_checkpoints_refused(tmp_path):
         p = tmp_path / f"{name}.npz"
         np.savez(p, **d)
         return p
+
     w = base[key]
     cases = {
         "list meta": variant("list", meta=np.frombuffer(b"[1, 2]", np.uint8)),
@@ -315,15 +336,15 @@ def test_tampered_checkpoints_refused(tmp_path):
         "wrong shape": variant("shape", **{key: w[:1]}),
     }
     before = net.find("C1").params["w"].copy()
-    for name, p in cases.items():
+    for p in cases.values():
         with pytest.raises(CheckpointError):
             load_checkpoint(p, net)
-        np.testing.assert_array_equal(net.find("C1").params["w"], before)   # untouched
+        np.testing.assert_array_equal(net.find("C1").params["w"], before)  # untouched
         assert_clean_error(run_cli(["step", "lenet5", "--checkpoint", p]), 2)
     pobj = tmp_path / "obj.npz"
     d = dict(base)
     np.savez(pobj, **{k: v for k, v in d.items() if k != key})
-    with zipfile.ZipFile(pobj, "a") as z:    # an object (pickle) array: never unpickled
+    with zipfile.ZipFile(pobj, "a") as z:  # an object (pickle) array: never unpickled
         buf = io.BytesIO()
         np.save(buf, np.array([object()] * 2, dtype=object), allow_pickle=True)
         z.writestr(key + ".npy", buf.getvalue())
@@ -333,9 +354,11 @@ def test_tampered_checkpoints_refused(tmp_path):
 
 def test_npz_member_smaller_than_its_header_claims(tmp_path):
     from cnnsim.engine import Trace, TraceError
+
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        header, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 6,)})
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**6,)}
+    )
     p = tmp_path / "short.npz"
     with zipfile.ZipFile(p, "w") as z:
         z.writestr("a0.npy", header.getvalue() + bytes(12))
@@ -346,8 +369,10 @@ def test_npz_member_smaller_than_its_header_claims(tmp_path):
 
 # ---- 4. names from files: safe on terminals and as file names ---------------------------
 
+
 def test_text_helpers():
     from cnnsim._text import one_line, printable, safe_filename
+
     assert printable("a\x1b[2Jb") == "a\\x1b[2Jb"
     assert "\n" not in one_line("a\nb\r\nc")
     for bad in ("../../etc/passwd", "a\0b", "x" * 300, "\x1b]0;t\x07", "", "..", "/"):
@@ -356,6 +381,7 @@ def test_text_helpers():
 
 
 # ---- 5. the CLI: every bad value one clean line ------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
@@ -435,6 +461,7 @@ def test_read_only_output_folders():
     folder permissions)."""
     import shutil
     import tempfile
+
     prefix = []
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
@@ -446,28 +473,53 @@ def test_read_only_output_folders():
         ro = os.path.join(top, "ro")
         os.mkdir(ro)
         os.chmod(ro, 0o555)
-        home = os.path.join(top, "home")     # writable: numba's and matplotlib's caches
+        home = os.path.join(top, "home")  # writable: numba's and matplotlib's caches
         os.mkdir(home)
         os.chmod(home, 0o777)
-        env = dict(os.environ, PYTHONPATH=os.getcwd(), HOME=home, MPLCONFIGDIR=home,
-                   NUMBA_CACHE_DIR=home)
-        cases = [["train", "lenet5", "--data", "synthetic", "--limit", "20", "--out", ro],
-                 ["train", "lenet5", "--out", os.path.join(ro, "sub")],
-                 ["step", "lenet5", "--save", os.path.join(ro, "t.npz")],
-                 ["step", "lenet5", "--plot", os.path.join(ro, "p")],
-                 ["gradflow", "--depth", "2", "--out", os.path.join(ro, "g.png")],
-                 ["experiment", "degradation", "--out", os.path.join(ro, "d.png")],
-                 ["explain", "conv", "--input", "5x7", "--kernel", "3", "--out",
-                  os.path.join(ro, "e.png")],
-                 ["explain", "pool", "--input", "4x4", "--gif", os.path.join(ro, "p.gif")]]
+        env = dict(
+            os.environ, PYTHONPATH=os.getcwd(), HOME=home, MPLCONFIGDIR=home, NUMBA_CACHE_DIR=home
+        )
+        cases = [
+            ["train", "lenet5", "--data", "synthetic", "--limit", "20", "--out", ro],
+            ["train", "lenet5", "--out", os.path.join(ro, "sub")],
+            ["step", "lenet5", "--save", os.path.join(ro, "t.npz")],
+            ["step", "lenet5", "--plot", os.path.join(ro, "p")],
+            ["gradflow", "--depth", "2", "--out", os.path.join(ro, "g.png")],
+            ["experiment", "degradation", "--out", os.path.join(ro, "d.png")],
+            [
+                "explain",
+                "conv",
+                "--input",
+                "5x7",
+                "--kernel",
+                "3",
+                "--out",
+                os.path.join(ro, "e.png"),
+            ],
+            ["explain", "pool", "--input", "4x4", "--gif", os.path.join(ro, "p.gif")],
+        ]
         for args in cases:
-            r = subprocess.run(prefix + [sys.executable, "-c", "import sys; from cnnsim.cli."
-                                         "main import cli; cli(sys.argv[1:])"] + args,
-                               capture_output=True, text=True, env=env, cwd=top, timeout=600,
-                               check=False)
+            r = subprocess.run(
+                prefix
+                + [
+                    sys.executable,
+                    "-c",
+                    "import sys; from cnnsim.cli.main import cli; cli(sys.argv[1:])",
+                ]
+                + args,
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=top,
+                timeout=600,
+                check=False,
+            )
             assert r.returncode == 2, (args, r.stderr)
-            assert "Traceback" not in r.stderr and "not writable" in r.stderr or \
-                "permission denied" in r.stderr, (args, r.stderr)
+            assert (
+                "Traceback" not in r.stderr
+                and "not writable" in r.stderr
+                or "permission denied" in r.stderr
+            ), (args, r.stderr)
             assert os.listdir(ro) == []
     finally:
         os.chmod(os.path.join(top, "ro"), 0o755)
@@ -476,11 +528,20 @@ def test_read_only_output_folders():
 
 # ---- 8. divergence, option ranges -------------------------------------------------------
 
+
 def test_optimizer_settings_validated_in_one_place():
     from cnnsim.train import SGD, Adam, make_optimizer
-    for bad in (dict(lr=float("nan")), dict(lr=-1), dict(lr=0), dict(lr=float("inf")),
-                dict(lr=0.1, momentum=5), dict(lr=0.1, momentum=1.0),
-                dict(lr=0.1, weight_decay=float("inf")), dict(lr=0.1, weight_decay=-1)):
+
+    for bad in (
+        dict(lr=float("nan")),
+        dict(lr=-1),
+        dict(lr=0),
+        dict(lr=float("inf")),
+        dict(lr=0.1, momentum=5),
+        dict(lr=0.1, momentum=1.0),
+        dict(lr=0.1, weight_decay=float("inf")),
+        dict(lr=0.1, weight_decay=-1),
+    ):
         with pytest.raises(ValueError):
             SGD(**bad)
     with pytest.raises(ValueError):
@@ -494,14 +555,17 @@ def test_divergence_guard_runs_after_the_last_update(tmp_path):
     with TrainingDiverged and never save non-finite weights."""
     from cnnsim import models
     from cnnsim.train import SGD, Trainer, TrainingDiverged
+
     net = models.build("lenet5")
     x = np.random.default_rng(0).random((8,) + net.input_shape, dtype=np.float32)
     y = np.arange(8) % 10
-    class Overflowing(SGD):      # an update that overflows (as lr=nan or wd=inf did)
+
+    class Overflowing(SGD):  # an update that overflows (as lr=nan or wd=inf did)
         def _update(self, key, p, g):
             super()._update(key, p, g)
             if key == "F6.w":
                 p[0, 0] = np.inf
+
     opt = Overflowing(0.01, momentum=0.0)
     tr = Trainer(net, opt, batch_size=8, out_dir=str(tmp_path), progress=False)
     with pytest.raises(TrainingDiverged, match="non-finite"):
@@ -510,6 +574,7 @@ def test_divergence_guard_runs_after_the_last_update(tmp_path):
 
 
 # ---- 10. big-endian arrays ---------------------------------------------------------------
+
 
 def test_big_endian_arrays_are_converted():
     rng = np.random.default_rng(7)
@@ -526,11 +591,24 @@ def test_big_endian_arrays_are_converted():
 
 # ---- 11. layer constructors ----------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [
-    lambda: L.Conv2D(0, 3), lambda: L.Conv2D(-1, 3), lambda: L.Conv2D(4, 3, groups=0),
-    lambda: L.Conv2D(4, 3, groups=-2), lambda: L.Conv2D(4, 0), lambda: L.Conv2D(4, 3, stride=0),
-    lambda: L.Dense(0), lambda: L.Dense(2.5), lambda: L.Dense(-3), lambda: L.Sequential([]),
-    lambda: L.MaxPool2D(0), lambda: L.Conv2D(2.5, 3)])
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: L.Conv2D(0, 3),
+        lambda: L.Conv2D(-1, 3),
+        lambda: L.Conv2D(4, 3, groups=0),
+        lambda: L.Conv2D(4, 3, groups=-2),
+        lambda: L.Conv2D(4, 0),
+        lambda: L.Conv2D(4, 3, stride=0),
+        lambda: L.Dense(0),
+        lambda: L.Dense(2.5),
+        lambda: L.Dense(-3),
+        lambda: L.Sequential([]),
+        lambda: L.MaxPool2D(0),
+        lambda: L.Conv2D(2.5, 3),
+    ],
+)
 def test_layer_constructors_refuse_nonsense(make):
     with pytest.raises((ValueError, TypeError)) as e:
         make()
@@ -539,6 +617,7 @@ def test_layer_constructors_refuse_nonsense(make):
 
 def test_backprop_before_forward_and_empty_batch():
     from cnnsim.layers.base import LayerError
+
     net = L.Sequential([L.Conv2D(2, 3), L.Flatten(), L.Dense(3)], input_shape=(1, 6, 6))
     with pytest.raises(LayerError, match="before any forward"):
         net.backprop(np.ones((1, 3), np.float32))
@@ -550,16 +629,24 @@ def test_backprop_before_forward_and_empty_batch():
 
 # ---- 12. downloads -----------------------------------------------------------------------
 
+
 def test_download_names_confined_and_timeout_validated(tmp_path):
     from cnnsim.data.download import download
+
     for bad in ("../x", "/etc/x", "a/b", "..", ".hidden", "a\0b"):
         with pytest.raises(ValueError, match="plain names"):
-            download("mnist", data_dir=tmp_path, mirror="http://127.0.0.1:9/",
-                     files={bad: "0" * 32})
+            download(
+                "mnist", data_dir=tmp_path, mirror="http://127.0.0.1:9/", files={bad: "0" * 32}
+            )
     for t in (-1, float("nan"), 0, float("inf")):
         with pytest.raises(ValueError, match="timeout"):
-            download("mnist", data_dir=tmp_path, mirror="http://127.0.0.1:9/",
-                     files={"a.gz": "0" * 32}, timeout=t)
+            download(
+                "mnist",
+                data_dir=tmp_path,
+                mirror="http://127.0.0.1:9/",
+                files={"a.gz": "0" * 32},
+                timeout=t,
+            )
     assert not (tmp_path.parent / "x").exists()
 
 
@@ -574,7 +661,7 @@ def trickle_server():
             self.send_response(200)
             self.end_headers()
             try:
-                for _ in range(10 ** 6):
+                for _ in range(10**6):
                     self.wfile.write(b"x")
                     self.wfile.flush()
                     time.sleep(0.2)
@@ -583,6 +670,7 @@ def trickle_server():
 
         def log_message(self, *a):
             pass
+
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -593,46 +681,55 @@ def trickle_server():
 
 def test_download_timeout_is_total_and_bad_file_really_discarded(tmp_path, trickle_server):
     from cnnsim.data.download import DownloadError, download
+
     folder = tmp_path / "mnist"
     folder.mkdir()
     bad = folder / "a.gz"
     bad.write_bytes(b"not the right file")
     t0 = time.monotonic()
     with pytest.raises(DownloadError, match="timed out"):
-        download("mnist", data_dir=tmp_path, mirror=trickle_server, files={"a.gz": "0" * 32},
-                 timeout=1.0)
-    assert time.monotonic() - t0 < 20          # a per-read timeout would run 55 hours
-    assert not bad.exists()                     # "(file discarded)" is true now
+        download(
+            "mnist", data_dir=tmp_path, mirror=trickle_server, files={"a.gz": "0" * 32}, timeout=1.0
+        )
+    assert time.monotonic() - t0 < 20  # a per-read timeout would run 55 hours
+    assert not bad.exists()  # "(file discarded)" is true now
     assert not [n for n in os.listdir(folder) if n.endswith(".part")]
 
 
 def test_download_size_cap(tmp_path, trickle_server, monkeypatch):
     import importlib
-    D = importlib.import_module("cnnsim.data.download")   # the package re-exports download()
+
+    D = importlib.import_module("cnnsim.data.download")  # the package re-exports download()
     monkeypatch.setattr(D, "MAX_FILE_BYTES", 5)
     with pytest.raises(D.DownloadError, match="more than 5 bytes"):
-        D.download("mnist", data_dir=tmp_path, mirror=trickle_server, files={"a.gz": "0" * 32},
-                   timeout=30)
+        D.download(
+            "mnist", data_dir=tmp_path, mirror=trickle_server, files={"a.gz": "0" * 32}, timeout=30
+        )
 
 
 def test_builtin_mirrors_are_https():
     from cnnsim.data.download import MIRRORS
+
     assert all(u.startswith("https://") for us in MIRRORS.values() for u in us)
 
 
 # ---- 13. debris ----------------------------------------------------------------------------
 
+
 def test_stale_part_files_cleaned_live_ones_kept(tmp_path):
     from cnnsim._atomic import atomic_path
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale = tmp_path / f".cnnsim-{dead}-abc.npz.part"
     stale.write_bytes(b"x" * 100)
-    live = tmp_path / f".cnnsim-{os.getppid()}-abc.npz.part"   # a running process
+    live = tmp_path / f".cnnsim-{os.getppid()}-abc.npz.part"  # a running process
     live.write_bytes(b"x")
     other = tmp_path / "keep.part"
     other.write_bytes(b"x")
     import cnnsim._atomic as A
+
     A._cleaned.discard(str(tmp_path))
     with atomic_path(tmp_path / "f.txt") as tmp:
         open(tmp, "w").write("ok")
@@ -667,8 +764,23 @@ def test_kill_during_write_keeps_the_old_file_and_leaves_no_part(tmp_path, what,
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     if what == "train":
         out = tmp_path / "run"
-        args = ["train", "lenet5", "--data", "synthetic", "--limit", "16", "--test-limit",
-                "10", "--epochs", "1", "--batch-size", "16", "--quiet", "--out", out]
+        args = [
+            "train",
+            "lenet5",
+            "--data",
+            "synthetic",
+            "--limit",
+            "16",
+            "--test-limit",
+            "10",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--quiet",
+            "--out",
+            out,
+        ]
         target = out / "checkpoint.npz"
     else:
         out = tmp_path / "t.npz"
@@ -676,8 +788,13 @@ def test_kill_during_write_keeps_the_old_file_and_leaves_no_part(tmp_path, what,
         target = out
     assert run_cli(args).exit_code == 0
     old = target.read_bytes()
-    p = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(out), what],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(out), what],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         seen = []
         for line in p.stdout:
@@ -692,24 +809,40 @@ def test_kill_during_write_keeps_the_old_file_and_leaves_no_part(tmp_path, what,
     finally:
         if p.poll() is None:
             p.kill()
-    assert target.read_bytes() == old                      # the old file intact
-    if sig == signal.SIGTERM:                              # the handler cleaned up
+    assert target.read_bytes() == old  # the old file intact
+    if sig == signal.SIGTERM:  # the handler cleaned up
         assert not [n for n in os.listdir(target.parent) if n.endswith(".part")]
-    nxt = subprocess.run([sys.executable, "-c", "import sys; from cnnsim.cli.main import cli; "
-                          "cli(sys.argv[1:])"] + [str(a) for a in args], env=env,
-                         capture_output=True, text=True)
-    assert nxt.returncode == 0, nxt.stderr                 # the next start cleans up
+    nxt = subprocess.run(
+        [sys.executable, "-c", "import sys; from cnnsim.cli.main import cli; cli(sys.argv[1:])"]
+        + [str(a) for a in args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert nxt.returncode == 0, nxt.stderr  # the next start cleans up
     assert not [n for n in os.listdir(target.parent) if n.endswith(".part")]
 
 
 # ---- 7. one writer per --out; 14. --resume to the same total ------------------------------
 
-TRAIN = ["train", "lenet5", "--data", "synthetic", "--limit", "16", "--test-limit", "10",
-         "--batch-size", "16", "--quiet"]
+TRAIN = [
+    "train",
+    "lenet5",
+    "--data",
+    "synthetic",
+    "--limit",
+    "16",
+    "--test-limit",
+    "10",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
 
 
 def test_second_writer_refused(tmp_path):
     from cnnsim._lock import FolderBusy, FolderLock
+
     out = tmp_path / "run"
     out.mkdir()
     with FolderLock(str(out), "cnnsim train"):
@@ -737,15 +870,37 @@ def test_resume_continues_to_the_same_total(tmp_path):
 
 # ---- 5. fuzz: hypothesis over option values, the bad ones included --------------------------
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings  # noqa: E402  (the fuzz section)
+from hypothesis import strategies as st  # noqa: E402
 
 NUMBERS = st.one_of(
-    st.integers(-2 ** 70, 2 ** 70).map(str),
+    st.integers(-(2**70), 2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.sampled_from(["nan", "inf", "-inf", "1e400", "0", "-0", "", " ", "abc", "1x2", "5x",
-                     "x5", "0x0", "3x0", "-1x3", "2**32", "1,2,3", "\x1b[2J", "\0"]),
-    st.text(max_size=8))
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "1e400",
+            "0",
+            "-0",
+            "",
+            " ",
+            "abc",
+            "1x2",
+            "5x",
+            "x5",
+            "0x0",
+            "3x0",
+            "-1x3",
+            "2**32",
+            "1,2,3",
+            "\x1b[2J",
+            "\0",
+        ]
+    ),
+    st.text(max_size=8),
+)
 
 
 def _assert_never_traceback(res):
@@ -759,28 +914,69 @@ def _assert_never_traceback(res):
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(inp=NUMBERS, kernel=NUMBERS, stride=NUMBERS, padding=NUMBERS)
 def test_fuzz_explain_conv_options(inp, kernel, stride, padding):
-    res = run_cli(["explain", "conv", "--input", inp, "--kernel", kernel, "--stride", stride,
-                   "--padding", padding, "--no-plot", "--json"])
+    res = run_cli(
+        [
+            "explain",
+            "conv",
+            "--input",
+            inp,
+            "--kernel",
+            kernel,
+            "--stride",
+            stride,
+            "--padding",
+            padding,
+            "--no-plot",
+            "--json",
+        ]
+    )
     _assert_never_traceback(res)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(opt=st.sampled_from(["--lr", "--momentum", "--weight-decay", "--lr-step", "--seed",
-                            "--epochs", "--batch-size", "--limit", "--max-load-bytes"]),
-       value=NUMBERS)
+@given(
+    opt=st.sampled_from(
+        [
+            "--lr",
+            "--momentum",
+            "--weight-decay",
+            "--lr-step",
+            "--seed",
+            "--epochs",
+            "--batch-size",
+            "--limit",
+            "--max-load-bytes",
+        ]
+    ),
+    value=NUMBERS,
+)
 def test_fuzz_train_options(tmp_path_factory, opt, value):
     # the data folder is empty: a run whose options pass validation stops at the data
     # (exit 1), so no example trains
     d = tmp_path_factory.mktemp("fuzz")
-    res = run_cli(["train", "lenet5", "--data", "mnist", "--data-dir", d / "nodata",
-                   "--out", d / "out", opt, value])
+    res = run_cli(
+        [
+            "train",
+            "lenet5",
+            "--data",
+            "mnist",
+            "--data-dir",
+            d / "nodata",
+            "--out",
+            d / "out",
+            opt,
+            value,
+        ]
+    )
     _assert_never_traceback(res)
     assert res.exit_code != 0
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(opt=st.sampled_from(["--lr", "--width", "--depth", "--batch", "--seed", "--steps"]),
-       value=NUMBERS)
+@given(
+    opt=st.sampled_from(["--lr", "--width", "--depth", "--batch", "--seed", "--steps"]),
+    value=NUMBERS,
+)
 def test_fuzz_gradflow_options(tmp_path_factory, opt, value):
     # --out into a missing folder: options that pass validation stop there, before work
     d = tmp_path_factory.mktemp("fuzzg")

@@ -1,4 +1,5 @@
 """Shipped sample images, image files, and fitting an image to a model input."""
+
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ def test_shipped_samples_list_and_shapes():
     for n in digits:
         a = load_sample(n)
         assert a.shape == (1, 28, 28)
-        assert a.max() > 0.8 and np.mean(a[:, :2]) < 0.1     # white digit on black
+        assert a.max() > 0.8 and np.mean(a[:, :2]) < 0.1  # white digit on black
     assert load_sample("color").shape == (3, 64, 64)
     total = sum(p.stat().st_size for p in SAMPLES_DIR.iterdir())
     assert total < 200_000
@@ -35,13 +36,16 @@ def test_unknown_sample():
         load_sample("cat")
 
 
-@pytest.mark.parametrize("arr, shape", [
-    (np.full((5, 6), 255, np.uint8), (1, 5, 6)),
-    (np.zeros((5, 6, 3), np.float32), (3, 5, 6)),
-    (np.zeros((5, 6, 4), np.float32), (3, 5, 6)),          # alpha dropped
-    (np.zeros((3, 5, 6), np.float64), (3, 5, 6)),
-    (np.zeros((1, 5, 6), np.float32), (1, 5, 6)),
-])
+@pytest.mark.parametrize(
+    "arr, shape",
+    [
+        (np.full((5, 6), 255, np.uint8), (1, 5, 6)),
+        (np.zeros((5, 6, 3), np.float32), (3, 5, 6)),
+        (np.zeros((5, 6, 4), np.float32), (3, 5, 6)),  # alpha dropped
+        (np.zeros((3, 5, 6), np.float64), (3, 5, 6)),
+        (np.zeros((1, 5, 6), np.float32), (1, 5, 6)),
+    ],
+)
 def test_load_image_npy_layouts(tmp_path, arr, shape):
     np.save(tmp_path / "a.npy", arr)
     img = load_image(tmp_path / "a.npy")
@@ -52,10 +56,12 @@ def test_load_image_npy_layouts(tmp_path, arr, shape):
 
 def test_load_image_png_and_jpeg(tmp_path):
     import matplotlib.image
+
     pic = np.rint(color_picture(16) * 255).astype(np.uint8)
     matplotlib.image.imsave(tmp_path / "p.png", pic)
-    np.testing.assert_allclose(load_image(tmp_path / "p.png"), pic.transpose(2, 0, 1) / 255,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        load_image(tmp_path / "p.png"), pic.transpose(2, 0, 1) / 255, atol=1e-6
+    )
     matplotlib.image.imsave(tmp_path / "p.jpg", pic)
     j = load_image(tmp_path / "p.jpg")
     assert j.shape == (3, 16, 16) and np.abs(j - pic.transpose(2, 0, 1) / 255).mean() < 0.1

@@ -1,6 +1,7 @@
 """`cnnsim sweep`: grids, determinism across backends (in process, process pool, Dask
 LocalCluster in-process and with 2 processes), resume after a kill, worker death, failing
 tasks, the CLI's list/range parsing; and `cnnsim gradflow --init/--batchnorm`."""
+
 import json
 import multiprocessing
 import os
@@ -21,9 +22,16 @@ from cnnsim.experiments.results import append_row, load_rows
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # 16 tiny towers: 2 depths x 2 activations x plain/residual x 2 seeds
-SMALL = {"depth": [3, 4], "activation": ["sigmoid", "relu"], "init": ["he"],
-         "batchnorm": [False], "residual": [False, True], "width": [2], "batch": [3],
-         "seed": [0, 1]}
+SMALL = {
+    "depth": [3, 4],
+    "activation": ["sigmoid", "relu"],
+    "init": ["he"],
+    "batchnorm": [False],
+    "residual": [False, True],
+    "width": [2],
+    "batch": [3],
+    "seed": [0, 1],
+}
 
 
 def _results(path):
@@ -32,8 +40,11 @@ def _results(path):
 
 
 def _distributed():
-    return pytest.importorskip("distributed", reason="dask.distributed is not installed "
-                               "(pip install 'cnnsim[dask]'); the Dask backend is not tested")
+    return pytest.importorskip(
+        "distributed",
+        reason="dask.distributed is not installed "
+        "(pip install 'cnnsim[dask]'); the Dask backend is not tested",
+    )
 
 
 # ---------------------------------------------------------------------------- grids
@@ -41,18 +52,28 @@ def test_grid_is_the_full_product_with_seed_slowest():
     tasks = S.grid({"depth": [5, 10], "activation": ["relu", "tanh", "sigmoid"], "seed": [0, 1]})
     assert len(tasks) == 12
     assert len({S.task_key(t) for t in tasks}) == 12
-    assert [t["seed"] for t in tasks] == [0] * 6 + [1] * 6        # every setting once first
+    assert [t["seed"] for t in tasks] == [0] * 6 + [1] * 6  # every setting once first
     assert list(tasks[0]) == ["depth", "activation", "seed"]
     assert S.task_key({"a": 1, "b": 2}) == S.task_key({"b": 2, "a": 1})
 
 
 def test_gradflow_task_spread_is_log10_max_over_min_of_the_conv_gradients():
-    row = S.run_task("gradflow", {"depth": 4, "activation": "sigmoid", "init": "glorot",
-                                  "batchnorm": False, "residual": False, "width": 2,
-                                  "batch": 3, "seed": 0})
+    row = S.run_task(
+        "gradflow",
+        {
+            "depth": 4,
+            "activation": "sigmoid",
+            "init": "glorot",
+            "batchnorm": False,
+            "residual": False,
+            "width": 2,
+            "batch": 3,
+            "seed": 0,
+        },
+    )
     assert row["error"] is None and row["seed"] == 0 and row["version"]
     r = row["result"]
-    g = np.array(r["grad_norm"][:4])                                  # conv1..conv4 (then out)
+    g = np.array(r["grad_norm"][:4])  # conv1..conv4 (then out)
     assert r["layers"][:4] == ["conv1", "conv2", "conv3", "conv4"]
     assert r["spread"] == pytest.approx(np.log10(g.max() / g.min()))
     assert r["first_last_ratio"] == pytest.approx(g[0] / g[3])
@@ -62,16 +83,48 @@ def test_gradflow_task_spread_is_log10_max_over_min_of_the_conv_gradients():
 def test_summary_mean_std_over_seeds_and_underflow_is_infinite():
     rows = []
     for seed, spread in ((0, 2.0), (1, 4.0)):
-        rows.append({"kind": "gradflow", "key": str(seed), "params": {"depth": 5},
-                     "seed": seed, "error": None,
-                     "result": {"spread": spread, "first_last_ratio_log10": -1.0,
-                                "conv1_grad_log10": -3.0, "loss": 2.3, "zero_layers": 0}})
-    rows.append({"kind": "gradflow", "key": "x", "params": {"depth": 5}, "seed": 2,
-                 "error": "ValueError: boom", "result": None})
-    rows.append({"kind": "gradflow", "key": "y", "params": {"depth": 40}, "seed": 0,
-                 "error": None, "result": {"spread": None, "zero_layers": 3, "loss": 2.3,
-                                           "first_last_ratio_log10": None,
-                                           "conv1_grad_log10": None}})
+        rows.append(
+            {
+                "kind": "gradflow",
+                "key": str(seed),
+                "params": {"depth": 5},
+                "seed": seed,
+                "error": None,
+                "result": {
+                    "spread": spread,
+                    "first_last_ratio_log10": -1.0,
+                    "conv1_grad_log10": -3.0,
+                    "loss": 2.3,
+                    "zero_layers": 0,
+                },
+            }
+        )
+    rows.append(
+        {
+            "kind": "gradflow",
+            "key": "x",
+            "params": {"depth": 5},
+            "seed": 2,
+            "error": "ValueError: boom",
+            "result": None,
+        }
+    )
+    rows.append(
+        {
+            "kind": "gradflow",
+            "key": "y",
+            "params": {"depth": 40},
+            "seed": 0,
+            "error": None,
+            "result": {
+                "spread": None,
+                "zero_layers": 3,
+                "loss": 2.3,
+                "first_last_ratio_log10": None,
+                "conv1_grad_log10": None,
+            },
+        }
+    )
     s5, s40 = S.summarize("gradflow", rows)
     assert (s5["seeds"], s5["failed"]) == (2, 1)
     assert s5["spread_mean"] == 3.0 and s5["spread_std"] == pytest.approx(np.sqrt(2))
@@ -82,8 +135,12 @@ def test_summary_mean_std_over_seeds_and_underflow_is_infinite():
 def test_same_numbers_in_process_pool_and_dask(tmp_path):
     distributed = _distributed()
     tasks = S.grid(SMALL)
-    backends = {"serial": Serial(), "pool": Pool(2), "dask_threads": Dask(2, processes=False),
-                "dask_processes": Dask(2, processes=True)}
+    backends = {
+        "serial": Serial(),
+        "pool": Pool(2),
+        "dask_threads": Dask(2, processes=False),
+        "dask_processes": Dask(2, processes=True),
+    }
     got = {}
     for name, b in backends.items():
         rep = run_sweep("gradflow", tasks, str(tmp_path / name), b)
@@ -98,12 +155,37 @@ def test_same_numbers_in_process_pool_and_dask(tmp_path):
 # ------------------------------------------------------------------------ resume
 def test_resume_after_a_kill_has_no_duplicates_and_no_gaps(tmp_path):
     out = tmp_path / "sweep"
-    args = ["gradflow", "--depth", "3,4,5", "--activation", "sigmoid,relu", "--init", "he",
-            "--residual", "both", "--seed", "0-2", "--width", "2", "--batch", "3",
-            "--dtype", "float32", "--workers", "1", "--quiet", "--out", str(out)]   # 36 tasks
+    args = [
+        "gradflow",
+        "--depth",
+        "3,4,5",
+        "--activation",
+        "sigmoid,relu",
+        "--init",
+        "he",
+        "--residual",
+        "both",
+        "--seed",
+        "0-2",
+        "--width",
+        "2",
+        "--batch",
+        "3",
+        "--dtype",
+        "float32",
+        "--workers",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+    ]  # 36 tasks
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.Popen([sys.executable, "-m", "cnnsim.cli.main", "sweep", *args], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "cnnsim.cli.main", "sweep", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     res = out / "results.jsonl"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and p.poll() is None:
@@ -115,21 +197,33 @@ def test_resume_after_a_kill_has_no_duplicates_and_no_gaps(tmp_path):
     p.wait()
     before = open(res).read().splitlines()
     assert 5 <= len(before) < 36
-    with open(res, "a") as f:                     # as if killed in the middle of a write
+    with open(res, "a") as f:  # as if killed in the middle of a write
         f.write('{"kind": "gradflow", "key": "{\\"activ')
     r = CliRunner().invoke(cli, ["sweep", *args])
     assert r.exit_code == 0, r.output
     assert "dropped an unfinished last line" in r.stderr
     rows, results = _results(res)
     keys = [row["key"] for row in rows]
-    assert len(keys) == 36 == len(set(keys))                           # no duplicates
-    assert set(keys) == {S.task_key(t) for t in S.grid(
-        {"depth": [3, 4, 5], "activation": ["sigmoid", "relu"], "init": ["he"],
-         "batchnorm": [False], "residual": [False, True], "width": [2], "batch": [3],
-         "dtype": ["float32"], "seed": [0, 1, 2]})}                    # no gaps
-    assert open(res).read().splitlines()[:len(before)] == before       # kept, not rerun
+    assert len(keys) == 36 == len(set(keys))  # no duplicates
+    assert set(keys) == {
+        S.task_key(t)
+        for t in S.grid(
+            {
+                "depth": [3, 4, 5],
+                "activation": ["sigmoid", "relu"],
+                "init": ["he"],
+                "batchnorm": [False],
+                "residual": [False, True],
+                "width": [2],
+                "batch": [3],
+                "dtype": ["float32"],
+                "seed": [0, 1, 2],
+            }
+        )
+    }  # no gaps
+    assert open(res).read().splitlines()[: len(before)] == before  # kept, not rerun
     assert f"{36 - len(before)} tasks ran" in r.output
-    again = CliRunner().invoke(cli, ["sweep", *args])                  # all done: nothing runs
+    again = CliRunner().invoke(cli, ["sweep", *args])  # all done: nothing runs
     assert again.exit_code == 0 and "0 tasks ran" in again.output
     assert len(open(res).read().splitlines()) == 36
     assert (out / "summary.csv").exists() and (out / "gradflow_sweep.png").exists()
@@ -161,28 +255,37 @@ def _grid_slow():
 def test_dask_worker_killed_mid_task_reruns_elsewhere(tmp_path):
     distributed = _distributed()
     import logging
+
     tasks = _grid_slow()
     killed = []
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         pids = client.run(os.getpid)
 
         def on_row(row, done, total):
             if killed:
                 return
             busy = [w for w, keys in client.processing().items() if keys]
-            if busy:                               # a worker holding a task right now
+            if busy:  # a worker holding a task right now
                 killed.append((busy[0], client.processing()[busy[0]]))
                 os.kill(pids[busy[0]], signal.SIGKILL)
 
         # the sweep connects by address, as --scheduler does; this client only watches
-        rep = run_sweep("gradflow", tasks, str(tmp_path), Dask(address=cluster.scheduler_address),
-                        on_row=on_row)
+        rep = run_sweep(
+            "gradflow", tasks, str(tmp_path), Dask(address=cluster.scheduler_address), on_row=on_row
+        )
     assert killed, "no worker was busy when the first row came back"
     assert rep["failed"] == 0 and rep["ran"] == len(tasks)
     rows, results = _results(tmp_path / "results.jsonl")
-    assert len(rows) == len(tasks) == len({r["key"] for r in rows})   # none lost or doubled
+    assert len(rows) == len(tasks) == len({r["key"] for r in rows})  # none lost or doubled
     ref = run_sweep("gradflow", tasks[-2:], str(tmp_path / "ref"), Serial())
     for r in ref["rows"]:
         assert results[r["key"]] == r["result"]
@@ -216,9 +319,31 @@ def test_a_failing_task_records_its_error_and_the_exit_code_says_so(tmp_path, mo
 
     monkeypatch.setitem(S.TASKS, "gradflow", flaky)
     out = tmp_path / "sweep"
-    args = ["sweep", "gradflow", "--depth", "3,4", "--activation", "relu", "--init", "he",
-            "--residual", "plain", "--seed", "0-1", "--width", "2", "--batch", "3",
-            "--dtype", "float32", "--workers", "1", "--quiet", "--out", str(out)]
+    args = [
+        "sweep",
+        "gradflow",
+        "--depth",
+        "3,4",
+        "--activation",
+        "relu",
+        "--init",
+        "he",
+        "--residual",
+        "plain",
+        "--seed",
+        "0-1",
+        "--width",
+        "2",
+        "--batch",
+        "3",
+        "--dtype",
+        "float32",
+        "--workers",
+        "1",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 1
     assert "1 of 4 tasks failed" in r.stderr and "simulated failure" in r.stderr
@@ -229,7 +354,7 @@ def test_a_failing_task_records_its_error_and_the_exit_code_says_so(tmp_path, mo
     assert bad[0]["result"] is None and bad[0]["params"]["depth"] == 3
     assert (out / "summary.csv").exists()
     monkeypatch.setitem(S.TASKS, "gradflow", real)
-    r = CliRunner().invoke(cli, args)                   # without the flag: nothing reruns
+    r = CliRunner().invoke(cli, args)  # without the flag: nothing reruns
     assert r.exit_code == 1 and "0 tasks ran" in r.output
     r = CliRunner().invoke(cli, args + ["--retry-failed"])
     assert r.exit_code == 0 and "1 tasks ran" in r.output
@@ -238,16 +363,41 @@ def test_a_failing_task_records_its_error_and_the_exit_code_says_so(tmp_path, mo
 
 
 def test_train_task_error_becomes_a_row(tmp_path):
-    task = dict(S.grid({k: v for k, v in S.TRAIN_AXES.items()})[0], depth=4)   # lenet5 has none
+    task = dict(S.grid({k: v for k, v in S.TRAIN_AXES.items()})[0], depth=4)  # lenet5 has none
     row = S.run_task("train", task)
     assert row["result"] is None and row["error"].startswith("ValueError: lenet5: has no depth")
 
 
 def test_train_sweep_tiny(tmp_path):
-    r = CliRunner().invoke(cli, ["sweep", "train", "tower", "--depth", "2,3", "--width", "2",
-                                 "--lr", "0.05", "--epochs", "1", "--seed", "0-1", "--batch",
-                                 "16", "--limit", "32", "--test-limit", "16", "--workers", "1",
-                                 "--quiet", "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "sweep",
+            "train",
+            "tower",
+            "--depth",
+            "2,3",
+            "--width",
+            "2",
+            "--lr",
+            "0.05",
+            "--epochs",
+            "1",
+            "--seed",
+            "0-1",
+            "--batch",
+            "16",
+            "--limit",
+            "32",
+            "--test-limit",
+            "16",
+            "--workers",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     rows, results = _results(tmp_path / "results.jsonl")
     assert len(rows) == 4
@@ -259,17 +409,20 @@ def test_train_sweep_tiny(tmp_path):
 
 
 # --------------------------------------------------------------------------- CLI
-@pytest.mark.parametrize("args, expect", [
-    (["--depth", "0"], "Invalid value for '--depth': 0 is too small"),
-    (["--seed", "5-2"], "Invalid value for '--seed': range 5-2 is empty"),
-    (["--init", "glorot,xavier"], "Invalid value for '--init': unknown initializer 'xavier'"),
-    (["--init", "normal:0"], "normal:STD needs a standard deviation > 0"),
-    (["--activation", "relu,elu"], "unknown value 'elu'"),
-    (["--depth", "5,,6"], "has an empty item"),
-    (["--seed", "a-3"], "is not an integer range"),
-    (["--dask", "local", "--scheduler", "tcp://h:8786"], "exclude each other"),
-    (["--scheduler", "h:8786"], "expected an address like tcp://HOST:8786"),
-])
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["--depth", "0"], "Invalid value for '--depth': 0 is too small"),
+        (["--seed", "5-2"], "Invalid value for '--seed': range 5-2 is empty"),
+        (["--init", "glorot,xavier"], "Invalid value for '--init': unknown initializer 'xavier'"),
+        (["--init", "normal:0"], "normal:STD needs a standard deviation > 0"),
+        (["--activation", "relu,elu"], "unknown value 'elu'"),
+        (["--depth", "5,,6"], "has an empty item"),
+        (["--seed", "a-3"], "is not an integer range"),
+        (["--dask", "local", "--scheduler", "tcp://h:8786"], "exclude each other"),
+        (["--scheduler", "h:8786"], "expected an address like tcp://HOST:8786"),
+    ],
+)
 def test_cli_list_errors_are_one_line_usage_errors(args, expect, tmp_path):
     r = CliRunner().invoke(cli, ["sweep", "gradflow", *args, "--out", str(tmp_path)])
     assert r.exit_code == 2, r.output
@@ -280,6 +433,7 @@ def test_cli_list_errors_are_one_line_usage_errors(args, expect, tmp_path):
 
 def test_cli_lists_and_ranges_parse():
     from cnnsim.cli.sweep_cmd import FLOATS, INTS
+
     assert INTS(0).convert("0-4", None, None) == [0, 1, 2, 3, 4]
     assert INTS(1).convert("5-40:5", None, None) == [5, 10, 15, 20, 25, 30, 35, 40]
     assert INTS(1).convert("5, 10,20,5", None, None) == [5, 10, 20]
@@ -287,15 +441,17 @@ def test_cli_lists_and_ranges_parse():
 
 
 def test_train_sweep_bad_model_options_are_usage_errors(tmp_path):
-    for args, expect in ((["resnet_cifar", "--depth", "9"], "depth must be 6n+2"),
-                         (["lenet5", "--depth", "8"], "lenet5: has no depth option"),
-                         (["nosuchnet"], "unknown model 'nosuchnet'")):
+    for args, expect in (
+        (["resnet_cifar", "--depth", "9"], "depth must be 6n+2"),
+        (["lenet5", "--depth", "8"], "lenet5: has no depth option"),
+        (["nosuchnet"], "unknown model 'nosuchnet'"),
+    ):
         r = CliRunner().invoke(cli, ["sweep", "train", *args, "--out", str(tmp_path)])
         assert r.exit_code == 2 and expect in r.stderr, r.output
 
 
 def test_without_dask_the_dask_options_say_how_to_install_it(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "distributed", None)      # import distributed fails
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
     for opt in (["--dask", "local"], ["--scheduler", "tcp://127.0.0.1:8786"]):
         r = CliRunner().invoke(cli, ["sweep", "gradflow", *opt, "--out", str(tmp_path)])
         assert r.exit_code == 1
@@ -304,67 +460,117 @@ def test_without_dask_the_dask_options_say_how_to_install_it(monkeypatch, tmp_pa
 
 def test_numba_threads_per_worker_share_the_cores():
     distributed = _distributed()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         table = Dask.threads_table(client)
     from cnnsim.experiments.executors import cpu_count
+
     assert len(table) == 2 and all(t == max(1, cpu_count() // 2) for t in table.values())
 
 
 # --------------------------------------------------------------- gradflow --init
 def test_gradflow_init_and_batchnorm_recorded_in_json():
-    r = CliRunner().invoke(cli, ["gradflow", "--depth", "3", "--width", "2", "--batch", "2",
-                                 "--init", "normal:1e-2", "--batchnorm", "--json"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "gradflow",
+            "--depth",
+            "3",
+            "--width",
+            "2",
+            "--batch",
+            "2",
+            "--init",
+            "normal:1e-2",
+            "--batchnorm",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["config"]["init"] == "normal:0.01" and data["config"]["batchnorm"] is True
     assert "plain/bn1" in data["plain"]["layers"] or "bn1" in data["plain"]["layers"]
-    r = CliRunner().invoke(cli, ["gradflow", "--depth", "3", "--width", "2", "--batch", "2",
-                                 "--json"])
-    assert json.loads(r.output)["config"]["init"] == "glorot"        # sigmoid's default
+    r = CliRunner().invoke(
+        cli, ["gradflow", "--depth", "3", "--width", "2", "--batch", "2", "--json"]
+    )
+    assert json.loads(r.output)["config"]["init"] == "glorot"  # sigmoid's default
     r = CliRunner().invoke(cli, ["gradflow", "--init", "zeros"])
     assert r.exit_code == 2 and "zeros makes every unit identical" in r.stderr
 
 
 def test_normal_std_initializer_draws_the_asked_spread():
     from cnnsim.layers.initializers import init_weights, parse_init
-    w = init_weights("normal:0.01", (64, 32, 3, 3), 288, 576, np.random.default_rng(0),
-                     np.float64)
+
+    w = init_weights("normal:0.01", (64, 32, 3, 3), 288, 576, np.random.default_rng(0), np.float64)
     assert abs(w.std() - 0.01) < 0.0005 and abs(w.mean()) < 0.0005
     with pytest.raises(ValueError, match="Conv2D 'c': init: unknown initializer 'xavier'"):
         from cnnsim import layers as L
+
         L.Conv2D(2, 3, init="xavier", name="c")
     assert parse_init("HE") == "he"
 
 
 def test_cli_scheduler_address_runs_on_that_cluster(tmp_path):
     distributed = _distributed()
-    args = ["sweep", "gradflow", "--depth", "3", "--activation", "sigmoid,relu", "--init", "he",
-            "--residual", "both", "--seed", "0-1", "--width", "2", "--batch", "3", "--quiet"]
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
-        r = CliRunner().invoke(cli, [*args, "--scheduler", cluster.scheduler_address,
-                                     "--out", str(tmp_path / "dask")])
+    args = [
+        "sweep",
+        "gradflow",
+        "--depth",
+        "3",
+        "--activation",
+        "sigmoid,relu",
+        "--init",
+        "he",
+        "--residual",
+        "both",
+        "--seed",
+        "0-1",
+        "--width",
+        "2",
+        "--batch",
+        "3",
+        "--quiet",
+    ]
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        r = CliRunner().invoke(
+            cli, [*args, "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "dask")]
+        )
     assert r.exit_code == 0, r.output
     assert f"on the Dask cluster at {cluster.scheduler_address}" in r.stderr
     r = CliRunner().invoke(cli, [*args, "--workers", "1", "--out", str(tmp_path / "here")])
     assert r.exit_code == 0, r.output
-    assert _results(tmp_path / "dask" / "results.jsonl")[1] == \
-        _results(tmp_path / "here" / "results.jsonl")[1]
+    assert (
+        _results(tmp_path / "dask" / "results.jsonl")[1]
+        == _results(tmp_path / "here" / "results.jsonl")[1]
+    )
 
 
 def test_float64_tasks_start_from_the_same_weights_as_float32():
-    task = {"depth": 4, "activation": "tanh", "init": "glorot", "batchnorm": False,
-            "residual": True, "width": 2, "batch": 3, "seed": 0}
+    task = {
+        "depth": 4,
+        "activation": "tanh",
+        "init": "glorot",
+        "batchnorm": False,
+        "residual": True,
+        "width": 2,
+        "batch": 3,
+        "seed": 0,
+    }
     r32 = S.run_task("gradflow", dict(task, dtype="float32"))["result"]
     r64 = S.run_task("gradflow", dict(task, dtype="float64"))["result"]
     np.testing.assert_allclose(r64["grad_norm"], r32["grad_norm"], rtol=1e-4)
-    assert r64["grad_norm"] != r32["grad_norm"]           # but computed in another precision
+    assert r64["grad_norm"] != r32["grad_norm"]  # but computed in another precision
 
 
 def test_progress_line_shows_done_total_and_time_left(capsys):
     from cnnsim.cli.sweep_cmd import Progress
+
     p = Progress(total=20, already=5)
     for done in range(6, 21):
         p({"error": None if done != 9 else "ValueError: x"}, done, 20)

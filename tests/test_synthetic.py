@@ -1,4 +1,5 @@
 """Synthetic digits: shape, determinism, MNIST-like framing, and learnable classes."""
+
 import numpy as np
 import pytest
 
@@ -40,22 +41,24 @@ def test_mnist_like_framing(digits):
     assert abs(com_r.mean() - 14) < 0.5 and abs(com_c.mean() - 14) < 0.5
     assert np.abs(com_r - 14).max() < 3.5 and np.abs(com_c - 14).max() < 3.5
     # white digit on black: the border is (nearly) background, strokes reach full white
-    border = np.concatenate([x[:, :2].ravel(), x[:, -2:].ravel(), x[:, :, :2].ravel(),
-                             x[:, :, -2:].ravel()])
+    border = np.concatenate(
+        [x[:, :2].ravel(), x[:, -2:].ravel(), x[:, :, :2].ravel(), x[:, :, -2:].ravel()]
+    )
     assert np.mean(border < 40) > 0.97
     assert np.median(x.reshape(len(x), -1).max(1)) > 200
     ink = (x > 128).mean()
-    assert 0.06 < ink < 0.3    # MNIST: about 0.13
+    assert 0.06 < ink < 0.3  # MNIST: about 0.13
 
 
 def test_synthetic_through_load_dataset():
     from cnnsim.data import load_dataset
+
     x, y = load_dataset("synthetic", "test", limit=30)
     xs, ys = load_synthetic_digits(30, seed=2)
     np.testing.assert_array_equal(x, xs)
     np.testing.assert_array_equal(y, ys)
     xt, _ = load_dataset("synthetic", "train", limit=30)
-    assert not np.array_equal(x, xt)      # the splits use different seeds
+    assert not np.array_equal(x, xt)  # the splits use different seeds
     with pytest.raises(ValueError, match="load_synthetic: split must be"):
         load_dataset("synthetic", "val")
 
@@ -76,11 +79,14 @@ def test_classes_are_learnable(digits):
     assert (pred == yt).mean() > 0.5
 
 
-@pytest.mark.parametrize("kw, pattern", [
-    (dict(n=0), "n must be a positive integer"),
-    (dict(n=2.5), "n must be a positive integer"),
-    (dict(n=3, size=4), "size must be an integer >= 8"),
-])
+@pytest.mark.parametrize(
+    "kw, pattern",
+    [
+        (dict(n=0), "n must be a positive integer"),
+        (dict(n=2.5), "n must be a positive integer"),
+        (dict(n=3, size=4), "size must be an integer >= 8"),
+    ],
+)
 def test_bad_arguments(kw, pattern):
     with pytest.raises(ValueError, match="load_synthetic_digits: " + pattern):
         load_synthetic_digits(**kw)

@@ -1,12 +1,13 @@
 """Training: optimizers, checkpoints, the NaN guard, and LeNet-5 learning for real."""
+
 import json
-import os
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cnnsim import layers as L, models
+from cnnsim import layers as L
+from cnnsim import models
 from cnnsim.cli.main import cli
 from cnnsim.train import SGD, Adam, Trainer, TrainingDiverged, load_checkpoint, save_checkpoint
 from cnnsim.train.checkpoint import CheckpointError
@@ -16,16 +17,24 @@ from cnnsim.train.metrics import accuracy, top_k_error
 
 
 def tiny_net(seed=0):
-    return L.Sequential([L.Conv2D(4, 3, activation="relu", name="C1"), L.MaxPool2D(2, name="S2"),
-                         L.Flatten(name="flat"), L.Dense(3, activation="softmax", name="Out")],
-                        input_shape=(1, 6, 6), seed=seed, name="tiny")
+    return L.Sequential(
+        [
+            L.Conv2D(4, 3, activation="relu", name="C1"),
+            L.MaxPool2D(2, name="S2"),
+            L.Flatten(name="flat"),
+            L.Dense(3, activation="softmax", name="Out"),
+        ],
+        input_shape=(1, 6, 6),
+        seed=seed,
+        name="tiny",
+    )
 
 
 def tiny_data(n=24, seed=0):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, n)
     x = rng.standard_normal((n, 1, 6, 6)).astype(np.float32) * 0.1
-    x[np.arange(n), 0, y * 2, :] += 1.0      # class = which row is bright: learnable
+    x[np.arange(n), 0, y * 2, :] += 1.0  # class = which row is bright: learnable
     return x, y
 
 
@@ -33,7 +42,7 @@ def test_top_k_error_and_accuracy():
     scores = np.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
     labels = np.array([2, 0, 0])
     assert accuracy(scores, labels) == pytest.approx(1 / 3)
-    assert top_k_error(scores, labels, 2) == pytest.approx(1 / 3)   # row 3: label 0 not in top-2
+    assert top_k_error(scores, labels, 2) == pytest.approx(1 / 3)  # row 3: label 0 not in top-2
     assert top_k_error(scores, labels, 3) == 0.0
 
 
@@ -44,7 +53,7 @@ def test_fused_softmax_loss_equals_cross_entropy_of_probabilities():
     p = net(x)
     np.testing.assert_allclose(probs, p, rtol=1e-5, atol=1e-6)
     assert loss == pytest.approx(float(-np.mean(np.log(p[np.arange(len(y)), y]))), rel=1e-5)
-    assert not net.find("Out").emit_logits      # restored after the loss
+    assert not net.find("Out").emit_logits  # restored after the loss
 
 
 def test_sgd_momentum_and_adam_steps_by_hand():
@@ -53,12 +62,12 @@ def test_sgd_momentum_and_adam_steps_by_hand():
     layer.params["w"][...] = 1.0
     layer.grads["w"] = np.array([[2.0]], np.float32)
     opt = SGD(0.1, momentum=0.5)
-    opt.step(net)                                   # v = -0.2 ; w = 0.8
-    opt.step(net)                                   # v = 0.5*-0.2 - 0.2 = -0.3 ; w = 0.5
+    opt.step(net)  # v = -0.2 ; w = 0.8
+    opt.step(net)  # v = 0.5*-0.2 - 0.2 = -0.3 ; w = 0.5
     assert layer.params["w"][0, 0] == pytest.approx(0.5)
     layer.params["w"][...] = 1.0
     adam = Adam(0.01)
-    adam.step(net)                                  # first Adam step moves by lr * sign(g)
+    adam.step(net)  # first Adam step moves by lr * sign(g)
     assert layer.params["w"][0, 0] == pytest.approx(0.99, abs=1e-6)
 
 
@@ -105,7 +114,7 @@ def test_nan_stops_training_naming_step_and_layer(tmp_path):
     tr.fit((x, y), None, 1)
     good = (tmp_path / "checkpoint.npz").read_bytes()
     x_bad = x.copy()
-    x_bad[3, 0, 2, 2] = np.inf                       # an inf pixel: C1's output goes non-finite
+    x_bad[3, 0, 2, 2] = np.inf  # an inf pixel: C1's output goes non-finite
     with pytest.raises(TrainingDiverged, match=r"step \d+.*layer 'C1'.*last good checkpoint"):
         tr.fit((x_bad, y), None, 1)
     assert (tmp_path / "checkpoint.npz").read_bytes() == good
@@ -122,34 +131,69 @@ def test_shape_for_pads_mnist_to_lenet_input():
 def test_lenet5_learns_synthetic_digits():
     """CI's real training check: 2,000 synthetic digits, 1 epoch, well above chance (10%)."""
     net = models.build("lenet5", variant="modern", seed=0)
-    (xtr, ytr), (xte, yte), note = load_for_model("synthetic", net.input_shape, limit=2000,
-                                                  test_limit=500)
+    (xtr, ytr), (xte, yte), note = load_for_model(
+        "synthetic", net.input_shape, limit=2000, test_limit=500
+    )
     h = Trainer(net, SGD(0.05), 32, 0, progress=False).fit((xtr, ytr), (xte, yte), 1)
     assert h.epochs[-1]["val_accuracy"] > 0.5, h.epochs
 
 
 def test_lenet5_learns_real_mnist_subset(mnist_dir):
     net = models.build("lenet5", variant="modern", seed=0)
-    (xtr, ytr), (xte, yte), _ = load_for_model("mnist", net.input_shape, str(mnist_dir),
-                                               limit=2000, test_limit=1000)
+    (xtr, ytr), (xte, yte), _ = load_for_model(
+        "mnist", net.input_shape, str(mnist_dir), limit=2000, test_limit=1000
+    )
     h = Trainer(net, SGD(0.05), 32, 0, progress=False).fit((xtr, ytr), (xte, yte), 1)
     assert h.epochs[-1]["val_accuracy"] > 0.8, h.epochs
 
 
 def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
     out = tmp_path / "run"
-    r = CliRunner().invoke(cli, ["train", "lenet5", "--data", "synthetic", "--limit", "256",
-                                 "--test-limit", "64", "--epochs", "1", "--batch-size", "32",
-                                 "--out", str(out), "--quiet"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "lenet5",
+            "--data",
+            "synthetic",
+            "--limit",
+            "256",
+            "--test-limit",
+            "64",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     for f in ("metrics.csv", "metrics.json", "training.png", "checkpoint.npz"):
         assert (out / f).stat().st_size > 0, f
     m = json.loads((out / "metrics.json").read_text())
     assert m["epochs"][0]["epoch"] == 1 and "val_top5_error" in m["epochs"][0]
     # --epochs is the total: resuming with --epochs 2 trains the second epoch only
-    r2 = CliRunner().invoke(cli, ["train", "lenet5", "--data", "synthetic", "--limit", "256",
-                                  "--test-limit", "64", "--epochs", "2", "--out", str(out),
-                                  "--resume", "--quiet"])
+    r2 = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "lenet5",
+            "--data",
+            "synthetic",
+            "--limit",
+            "256",
+            "--test-limit",
+            "64",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--resume",
+            "--quiet",
+        ],
+    )
     assert r2.exit_code == 0, r2.output
     assert "resumed from epoch 1" in r2.output
     assert json.loads((out / "metrics.json").read_text())["epochs"][-1]["epoch"] == 2
@@ -158,23 +202,29 @@ def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
 def test_train_cli_errors():
     r = CliRunner().invoke(cli, ["train", "lenet6"])
     assert r.exit_code == 2 and "available" in r.output
-    r = CliRunner().invoke(cli, ["train", "lenet5", "--data", "mnist", "--data-dir", "/nonexistent"])
+    r = CliRunner().invoke(
+        cli, ["train", "lenet5", "--data", "mnist", "--data-dir", "/nonexistent"]
+    )
     assert r.exit_code == 1 and "Error" in r.output
 
 
 def test_default_learning_rate_is_small_for_the_rbf_output():
     from cnnsim.train import default_lr
+
     assert default_lr(models.build("lenet5", variant="modern"), "sgd") == 0.05
-    assert default_lr(models.build("lenet5"), "sgd") == 1e-3           # paper: RBF output
+    assert default_lr(models.build("lenet5"), "sgd") == 1e-3  # paper: RBF output
     assert default_lr(models.build("lenet5"), "adam") == 1e-3
 
 
 def test_paper_lenet5_learns_real_mnist_subset_at_the_default_rate(mnist_dir):
     # at SGD's usual 0.05 this variant stays at chance (its RBF penalties saturate F6)
     from cnnsim.train import default_lr
+
     net = models.build("lenet5", seed=0)
-    (xtr, ytr), (xte, yte), _ = load_for_model("mnist", net.input_shape, str(mnist_dir),
-                                               limit=3000, test_limit=1000)
+    (xtr, ytr), (xte, yte), _ = load_for_model(
+        "mnist", net.input_shape, str(mnist_dir), limit=3000, test_limit=1000
+    )
     h = Trainer(net, SGD(default_lr(net, "sgd")), 32, 0, progress=False).fit(
-        (xtr, ytr), (xte, yte), 1)
+        (xtr, ytr), (xte, yte), 1
+    )
     assert h.epochs[-1]["val_accuracy"] > 0.6, h.epochs

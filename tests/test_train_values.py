@@ -2,6 +2,7 @@
 scale, weight decay, bias correction), StepLR at its boundaries, a checkpoint round trip that
 compares every optimizer buffer and the next step, the whole-network loss of each output kind
 (softmax, RBF) against finite differences, and the paper LeNet-5 learning without MNIST."""
+
 import numpy as np
 import pytest
 
@@ -22,7 +23,9 @@ def dense_net(seed=0):
 def _grad_sequence(net, steps=4, seed=5):
     rng = np.random.default_rng(seed)
     layer = net.find("d")
-    return [{k: rng.standard_normal(v.shape) for k, v in layer.params.items()} for _ in range(steps)]
+    return [
+        {k: rng.standard_normal(v.shape) for k, v in layer.params.items()} for _ in range(steps)
+    ]
 
 
 def _run(opt, net, grads):
@@ -48,11 +51,12 @@ def test_sgd_matches_a_numpy_loop(momentum, wd):
     got = _run(SGD(0.1, momentum=momentum, weight_decay=wd), net, grads)
     for t, g in enumerate(grads):
         for k in p:
-            gk = g[k] + (wd * p[k] if k == "w" else 0.0)    # L2 decay on weights, not biases
+            gk = g[k] + (wd * p[k] if k == "w" else 0.0)  # L2 decay on weights, not biases
             v[k] = momentum * v[k] - 0.1 * gk
             p[k] = p[k] + v[k]
-            np.testing.assert_allclose(got[t][k], p[k], rtol=1e-12, atol=1e-14,
-                                       err_msg=f"step {t + 1}, {k}")
+            np.testing.assert_allclose(
+                got[t][k], p[k], rtol=1e-12, atol=1e-14, err_msg=f"step {t + 1}, {k}"
+            )
 
 
 def test_weight_decay_shrinks_weights_toward_zero_by_hand():
@@ -69,8 +73,8 @@ def test_weight_decay_shrinks_weights_toward_zero_by_hand():
     # with momentum 0.5 the second step moves by 0.5 * (first move) + the new decay term
     layer.params["w"][...] = 2.0
     opt = SGD(0.5, momentum=0.5, weight_decay=0.1)
-    opt.step(net)                                   # v = -0.1 ; w = 1.9
-    opt.step(net)                                   # v = -0.05 - 0.5*0.1*1.9 = -0.145 ; w = 1.755
+    opt.step(net)  # v = -0.1 ; w = 1.9
+    opt.step(net)  # v = -0.05 - 0.5*0.1*1.9 = -0.145 ; w = 1.755
     np.testing.assert_allclose(layer.params["w"], 1.755)
 
 
@@ -89,11 +93,12 @@ def test_adam_matches_a_numpy_loop(wd):
         for k in p:
             gk = g[k] + (wd * p[k] if k == "w" else 0.0)
             m[k] = b1 * m[k] + (1 - b1) * gk
-            s[k] = b2 * s[k] + (1 - b2) * gk ** 2
-            mh, sh = m[k] / (1 - b1 ** t), s[k] / (1 - b2 ** t)
+            s[k] = b2 * s[k] + (1 - b2) * gk**2
+            mh, sh = m[k] / (1 - b1**t), s[k] / (1 - b2**t)
             p[k] = p[k] - lr * mh / (np.sqrt(sh) + eps)
-            np.testing.assert_allclose(got[t - 1][k], p[k], rtol=1e-12, atol=1e-14,
-                                       err_msg=f"step {t}, {k}")
+            np.testing.assert_allclose(
+                got[t - 1][k], p[k], rtol=1e-12, atol=1e-14, err_msg=f"step {t}, {k}"
+            )
 
 
 def test_adam_first_step_is_lr_times_the_sign_of_the_gradient():
@@ -110,7 +115,7 @@ def test_adam_first_step_is_lr_times_the_sign_of_the_gradient():
 def test_step_lr_boundaries():
     s = StepLR(0.1, step_size=3, gamma=0.5)
     assert [s(e) for e in range(7)] == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025])
-    assert [StepLR(0.2)(e) for e in (0, 5, 100)] == [0.2, 0.2, 0.2]      # no step: constant
+    assert [StepLR(0.2)(e) for e in (0, 5, 100)] == [0.2, 0.2, 0.2]  # no step: constant
     assert StepLR(1.0, 1, 0.1)(2) == pytest.approx(0.01)
 
 
@@ -121,19 +126,34 @@ def test_trainer_applies_the_schedule_to_every_step():
     net.astype(np.float64)
     opt = SGD(0.4, momentum=0.0)
     lrs = []
-    tr = Trainer(net, opt, batch_size=4, seed=0, schedule=StepLR(0.4, 2, 0.1), progress=False,
-                 on_step=lambda t, step: lrs.append(t.optimizer.lr))
+    tr = Trainer(
+        net,
+        opt,
+        batch_size=4,
+        seed=0,
+        schedule=StepLR(0.4, 2, 0.1),
+        progress=False,
+        on_step=lambda t, step: lrs.append(t.optimizer.lr),
+    )
     h = tr.fit((x, y), None, epochs=3)
     assert [r["lr"] for r in h.epochs] == pytest.approx([0.4, 0.4, 0.04])
-    assert lrs == pytest.approx([0.4] * 4 + [0.04] * 2)       # 2 steps per epoch
+    assert lrs == pytest.approx([0.4] * 4 + [0.04] * 2)  # 2 steps per epoch
 
 
 # ---- checkpoints: every buffer, and the next step ----------------------------------------------
 def tiny_net(seed=0):
-    return L.Sequential([L.Conv2D(3, 3, activation="relu", name="C1"), L.MaxPool2D(2, name="S2"),
-                         L.BatchNorm(name="bn"),      # running mean/var buffers travel too
-                         L.Flatten(name="flat"), L.Dense(3, activation="softmax", name="Out")],
-                        input_shape=(1, 6, 6), seed=seed, name="tiny")
+    return L.Sequential(
+        [
+            L.Conv2D(3, 3, activation="relu", name="C1"),
+            L.MaxPool2D(2, name="S2"),
+            L.BatchNorm(name="bn"),  # running mean/var buffers travel too
+            L.Flatten(name="flat"),
+            L.Dense(3, activation="softmax", name="Out"),
+        ],
+        input_shape=(1, 6, 6),
+        seed=seed,
+        name="tiny",
+    )
 
 
 def tiny_data(n=16, seed=0):
@@ -144,16 +164,19 @@ def tiny_data(n=16, seed=0):
     return x, y
 
 
-@pytest.mark.parametrize("make_opt", [lambda: SGD(0.1, momentum=0.9, weight_decay=0.01),
-                                      lambda: Adam(0.01, weight_decay=0.01)], ids=["sgd", "adam"])
+@pytest.mark.parametrize(
+    "make_opt",
+    [lambda: SGD(0.1, momentum=0.9, weight_decay=0.01), lambda: Adam(0.01, weight_decay=0.01)],
+    ids=["sgd", "adam"],
+)
 def test_checkpoint_round_trip_restores_every_buffer_and_the_next_step(make_opt, tmp_path):
     x, y = tiny_data()
     net, opt = tiny_net(), make_opt()
-    Trainer(net, opt, 8, 0, progress=False).fit((x, y), None, 2)       # t = 4, state non-zero
+    Trainer(net, opt, 8, 0, progress=False).fit((x, y), None, 2)  # t = 4, state non-zero
     path = str(tmp_path / "c.npz")
     save_checkpoint(path, net, opt, epoch=2)
     net2, opt2 = tiny_net(seed=7), make_opt()
-    opt2.lr = 123.0                                                    # overwritten by the load
+    opt2.lr = 123.0  # overwritten by the load
     load_checkpoint(path, net2, opt2)
     assert (opt2.t, opt2.lr) == (opt.t, opt.lr) == (4, opt.lr)
     assert opt2.state.keys() == opt.state.keys() and opt.state
@@ -190,16 +213,21 @@ def _loss_gradcheck(net, x, y):
                 return network_loss(net, x, y, training=False, backward=False)[0]
             finally:
                 p[...] = saved
+
         numeric = numeric_grad(f, [p.copy()], 0)
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8,
-                                   err_msg=f"{layer.path}.{name}")
+        np.testing.assert_allclose(
+            analytic, numeric, rtol=1e-5, atol=1e-8, err_msg=f"{layer.path}.{name}"
+        )
         checked += 1
     assert checked
 
 
 def test_softmax_output_loss_gradient_by_finite_differences():
-    net = L.Sequential([L.Dense(5, activation="tanh", name="h"),
-                        L.Dense(3, activation="softmax", name="Out")], input_shape=(4,), seed=1)
+    net = L.Sequential(
+        [L.Dense(5, activation="tanh", name="h"), L.Dense(3, activation="softmax", name="Out")],
+        input_shape=(4,),
+        seed=1,
+    )
     x = np.random.default_rng(1).standard_normal((6, 4))
     _loss_gradcheck(net, x, np.array([0, 1, 2, 2, 1, 0]))
 
@@ -207,8 +235,9 @@ def test_softmax_output_loss_gradient_by_finite_differences():
 def test_rbf_output_loss_gradient_by_finite_differences():
     """LeNet-5's paper output: logits are the negated RBF penalties; the gradient must flow
     back through that negation (a flipped sign trains the net away from its prototypes)."""
-    net = L.Sequential([L.Dense(6, activation="tanh", name="F6"), L.RBF(3, name="Out")],
-                       input_shape=(4,), seed=2)
+    net = L.Sequential(
+        [L.Dense(6, activation="tanh", name="F6"), L.RBF(3, name="Out")], input_shape=(4,), seed=2
+    )
     x = np.random.default_rng(2).standard_normal((5, 4)) * 0.5
     _loss_gradcheck(net, x, np.array([0, 1, 2, 1, 0]))
 
@@ -216,11 +245,11 @@ def test_rbf_output_loss_gradient_by_finite_differences():
 def test_rbf_loss_is_the_cross_entropy_of_negated_penalties():
     net = L.Sequential([L.RBF(3, name="Out")], input_shape=(2,), seed=0).astype(np.float64)
     net.find("Out").buffers["w"][...] = [[0, 0], [1, 0], [0, 2]]
-    x = np.array([[0.0, 0.0]])                       # penalties 0, 1, 4 -> logits 0, -1, -4
+    x = np.array([[0.0, 0.0]])  # penalties 0, 1, 4 -> logits 0, -1, -4
     loss, probs = network_loss(net, x, np.array([0]), training=False, backward=False)
     z = np.array([0.0, -1.0, -4.0])
     np.testing.assert_allclose(probs[0], np.exp(z) / np.exp(z).sum(), rtol=1e-12)
-    assert loss == pytest.approx(np.log(np.exp(z).sum()), rel=1e-12)   # -log p_0
+    assert loss == pytest.approx(np.log(np.exp(z).sum()), rel=1e-12)  # -log p_0
 
 
 # ---- the paper LeNet-5 learns, without MNIST ---------------------------------------------------
@@ -228,8 +257,10 @@ def test_paper_lenet5_learns_synthetic_digits_at_the_default_rate():
     """RBF output, SGD at its default rate (0.001): 2,000 synthetic digits, one epoch.
     Measured 0.77 on the 500 test digits (seed 0; 0.82 after a second epoch); chance is 0.1."""
     net = models.build("lenet5", seed=0)
-    (xtr, ytr), (xte, yte), _ = load_for_model("synthetic", net.input_shape, limit=2000,
-                                               test_limit=500)
+    (xtr, ytr), (xte, yte), _ = load_for_model(
+        "synthetic", net.input_shape, limit=2000, test_limit=500
+    )
     h = Trainer(net, SGD(default_lr(net, "sgd")), 32, 0, progress=False).fit(
-        (xtr, ytr), (xte, yte), 1)
+        (xtr, ytr), (xte, yte), 1
+    )
     assert h.epochs[-1]["val_accuracy"] > 0.6, h.epochs

@@ -4,6 +4,7 @@
 
 Opening time: headless Chromium (Debian's), from file://, until the first layer is drawn.
 """
+
 import os
 import shutil
 import sys
@@ -22,6 +23,7 @@ def open_seconds(path):
     if chromium is None:
         return None
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         page = b.new_page()
@@ -47,12 +49,17 @@ def main(names):
         t = time.perf_counter()
         size = write_html(tr, path)
         wt = time.perf_counter() - t
-        import json, re
+        import json
+        import re
+
         page = open(path).read()
         data = json.loads(re.search(r"window.CNNSIM_TRACE = (.*?);</script>", page, re.S).group(1))
         ot = open_seconds(path)
-        print(f"{name:<12} {len(tr):>5} {len(data['exact_layers']):>5} {size / 2**20:>6.2f} "
-              f"{wt:>8.1f} {'-' if ot is None else f'{ot:.2f}':>7}", flush=True)
+        print(
+            f"{name:<12} {len(tr):>5} {len(data['exact_layers']):>5} {size / 2**20:>6.2f} "
+            f"{wt:>8.1f} {'-' if ot is None else f'{ot:.2f}':>7}",
+            flush=True,
+        )
     shutil.rmtree(d)
 
 

@@ -2,6 +2,7 @@
 
 Each case is plain data; ``quick`` variants shrink the batch so a smoke run takes seconds.
 """
+
 from dataclasses import dataclass, replace
 
 from .. import geometry
@@ -10,6 +11,7 @@ from .. import geometry
 @dataclass(frozen=True)
 class ConvCase:
     """``x (N, C, H, W)`` convolved with ``F`` filters ``K x K``, stride ``s``, padding."""
+
     name: str
     title: str
     n: int
@@ -20,8 +22,8 @@ class ConvCase:
     k: int
     s: int = 1
     padding: object = "valid"
-    target: float = None           # max cnnsim/PyTorch ratio of forward+backward (None: none)
-    naive_batch: int = 0           # >0: also time the slow reference at this batch size
+    target: float = None  # max cnnsim/PyTorch ratio of forward+backward (None: none)
+    naive_batch: int = 0  # >0: also time the slow reference at this batch size
 
     @property
     def kind(self):
@@ -39,14 +41,15 @@ class ConvCase:
 @dataclass(frozen=True)
 class PoolCase:
     """Max/avg pooling or LRN on ``x (N, C, H, W)``."""
+
     name: str
     title: str
-    op: str                        # "max", "avg" or "lrn"
+    op: str  # "max", "avg" or "lrn"
     n: int
     c: int
     h: int
     w: int
-    size: int = 2                  # pooling window, or LRN depth r
+    size: int = 2  # pooling window, or LRN depth r
     stride: int = 2
     target: float = 1.5
 
@@ -57,16 +60,41 @@ class PoolCase:
 
 CONV_CASES = [
     ConvCase("lenet_c1", "LeNet-5 C1: 6@5x5 on 1x32x32", 64, 1, 32, 32, 6, 5, target=1.0),
-    ConvCase("lenet_c3", "LeNet-5 C3: 16@5x5 on 6x14x14", 64, 6, 14, 14, 16, 5, target=1.0,
-             naive_batch=1),
-    ConvCase("alexnet_c1", "AlexNet C1: 96@11x11/4 SAME on 3x224x224", 8, 3, 224, 224, 96, 11,
-             4, "same"),
-    ConvCase("alexnet_c3", "AlexNet C3: 256@5x5 SAME on 96x27x27", 8, 96, 27, 27, 256, 5, 1,
-             "same", target=1.5),
-    ConvCase("alexnet_c5", "AlexNet C5: 384@3x3 SAME on 256x13x13", 8, 256, 13, 13, 384, 3, 1,
-             "same", target=1.5),
-    ConvCase("resnet_3x3", "ResNet 3x3 64->64 SAME at 56x56", 8, 64, 56, 56, 64, 3, 1, "same",
-             target=1.5),
+    ConvCase(
+        "lenet_c3", "LeNet-5 C3: 16@5x5 on 6x14x14", 64, 6, 14, 14, 16, 5, target=1.0, naive_batch=1
+    ),
+    ConvCase(
+        "alexnet_c1", "AlexNet C1: 96@11x11/4 SAME on 3x224x224", 8, 3, 224, 224, 96, 11, 4, "same"
+    ),
+    ConvCase(
+        "alexnet_c3",
+        "AlexNet C3: 256@5x5 SAME on 96x27x27",
+        8,
+        96,
+        27,
+        27,
+        256,
+        5,
+        1,
+        "same",
+        target=1.5,
+    ),
+    ConvCase(
+        "alexnet_c5",
+        "AlexNet C5: 384@3x3 SAME on 256x13x13",
+        8,
+        256,
+        13,
+        13,
+        384,
+        3,
+        1,
+        "same",
+        target=1.5,
+    ),
+    ConvCase(
+        "resnet_3x3", "ResNet 3x3 64->64 SAME at 56x56", 8, 64, 56, 56, 64, 3, 1, "same", target=1.5
+    ),
     ConvCase("inception_1x1", "Inception 1x1 192->64 at 28x28", 8, 192, 28, 28, 64, 1),
 ]
 

@@ -13,6 +13,7 @@ layer (9216 -> 4096). Each row times forward + backward, with inputs already on 
 CPU outputs (forward and every gradient). ``--tiny`` shrinks every layer to a toy size:
 a smoke run, also under the simulator (``NUMBA_ENABLE_CUDASIM=1``).
 """
+
 import argparse
 import json
 import time
@@ -41,26 +42,39 @@ def _ops(case, rng):
         b = rng.standard_normal(case.f).astype(f32)
         dy = rng.standard_normal((case.n, case.f) + case.window().out_hw).astype(f32)
         args = dict(stride=case.s, padding=case.padding)
-        return ((x, w, b, dy),
-                lambda x, w, b, dy: [F.conv2d(x, w, b, **args)],
-                lambda x, w, b, dy: [F.conv2d(x, w, b, **args), *F.conv2d_backward(dy, x, w, **args)])
+        return (
+            (x, w, b, dy),
+            lambda x, w, b, dy: [F.conv2d(x, w, b, **args)],
+            lambda x, w, b, dy: [F.conv2d(x, w, b, **args), *F.conv2d_backward(dy, x, w, **args)],
+        )
     x = rng.standard_normal((case.n, case.c, case.h, case.w)).astype(f32)
     if case.op == "lrn":
         dy = rng.standard_normal(x.shape).astype(f32)
-        return ((x, dy), lambda x, dy: [F.lrn(x, case.size)],
-                lambda x, dy: [F.lrn(x, case.size), F.lrn_backward(dy, x, case.size)])
+        return (
+            (x, dy),
+            lambda x, dy: [F.lrn(x, case.size)],
+            lambda x, dy: [F.lrn(x, case.size), F.lrn_backward(dy, x, case.size)],
+        )
     fwd = F.max_pool2d if case.op == "max" else F.avg_pool2d
     bwd = F.max_pool2d_backward if case.op == "max" else F.avg_pool2d_backward
     y = fwd(x, case.size, case.stride)
     dy = rng.standard_normal(np.shape(y)).astype(f32)
-    return ((x, dy), lambda x, dy: [fwd(x, case.size, case.stride)],
-            lambda x, dy: [fwd(x, case.size, case.stride), bwd(dy, x, case.size, case.stride)])
+    return (
+        (x, dy),
+        lambda x, dy: [fwd(x, case.size, case.stride)],
+        lambda x, dy: [fwd(x, case.size, case.stride), bwd(dy, x, case.size, case.stride)],
+    )
 
 
 def _dense_case(tiny):
     n, d_in, d_out = (1, 5, 3) if tiny else (8, 9216, 4096)
-    return {"name": "alexnet_fc6", "title": f"AlexNet FC6 dense {d_in}->{d_out}", "n": n,
-            "d_in": d_in, "d_out": d_out}
+    return {
+        "name": "alexnet_fc6",
+        "title": f"AlexNet FC6 dense {d_in}->{d_out}",
+        "n": n,
+        "d_in": d_in,
+        "d_out": d_out,
+    }
 
 
 def _dense_ops(case, rng):
@@ -68,12 +82,15 @@ def _dense_ops(case, rng):
     w = (rng.standard_normal((case["d_in"], case["d_out"])) * 0.01).astype(np.float32)
     b = np.zeros(case["d_out"], np.float32)
     dy = rng.standard_normal((case["n"], case["d_out"])).astype(np.float32)
-    return ((x, w, b, dy), lambda x, w, b, dy: [F.dense(x, w, b)],
-            lambda x, w, b, dy: [F.dense(x, w, b), *F.dense_backward(dy, x, w)])
+    return (
+        (x, w, b, dy),
+        lambda x, w, b, dy: [F.dense(x, w, b)],
+        lambda x, w, b, dy: [F.dense(x, w, b), *F.dense_backward(dy, x, w)],
+    )
 
 
 def _median_time(fn, args, repeat, sync):
-    fn(*args)                                   # compile / warm up
+    fn(*args)  # compile / warm up
     sync()
     ts = []
     for _ in range(repeat):
@@ -109,6 +126,7 @@ def _torch_fb(torch, case, host_args):
         def run():
             xin = tf.pad(x, (l, r, t_, bo)) if (t_, bo, l, r) != (0, 0, 0, 0) else x
             return tf.conv2d(xin, w, b, case.s)
+
         return lambda: torch.autograd.grad(run(), (x, w, b), dy)
     x, dy = (torch.tensor(a, device=dev) for a in host_args)
     x.requires_grad_(True)
@@ -123,6 +141,7 @@ def run(only=None, repeat=10, tiny=False, seed=0):
     from numba import cuda
 
     from ..kernels.cuda._util import to_device, to_host
+
     rng = np.random.default_rng(seed)
     cases = [_tiny(c) for c in select(only)] if tiny else select(only)
     dense = _dense_case(tiny)
@@ -140,55 +159,77 @@ def run(only=None, repeat=10, tiny=False, seed=0):
             config.set_target("cuda")
             dargs = [to_device(a) for a in args]
             gpu_out = [to_host(a) for a in fb(*dargs)]
-            diff = max(float(np.max(np.abs(g - c))) if np.size(c) else 0.0
-                       for g, c in zip(gpu_out, cpu_out))
+            diff = max(
+                float(np.max(np.abs(g - c))) if np.size(c) else 0.0
+                for g, c in zip(gpu_out, cpu_out)
+            )
             t_fwd = _median_time(fwd, dargs, repeat, cuda.synchronize)
             t_fb = _median_time(fb, dargs, repeat, cuda.synchronize)
-            row = {"name": case["name"] if isinstance(case, dict) else case.name,
-                   "title": case["title"] if isinstance(case, dict) else case.title,
-                   "cuda_forward_ms": t_fwd * 1e3, "cuda_fwd_bwd_ms": t_fb * 1e3,
-                   "cpu_fwd_bwd_ms": t_cpu * 1e3, "max_abs_diff": diff, "torch_fwd_bwd_ms": None}
+            row = {
+                "name": case["name"] if isinstance(case, dict) else case.name,
+                "title": case["title"] if isinstance(case, dict) else case.title,
+                "cuda_forward_ms": t_fwd * 1e3,
+                "cuda_fwd_bwd_ms": t_fb * 1e3,
+                "cpu_fwd_bwd_ms": t_cpu * 1e3,
+                "max_abs_diff": diff,
+                "torch_fwd_bwd_ms": None,
+            }
             if torch is not None:
                 tfb = _torch_fb(torch, case, args)
-                row["torch_fwd_bwd_ms"] = _median_time(tfb, (), repeat,
-                                                       torch.cuda.synchronize) * 1e3
+                row["torch_fwd_bwd_ms"] = (
+                    _median_time(tfb, (), repeat, torch.cuda.synchronize) * 1e3
+                )
             rows.append(row)
     finally:
         config.target = saved
     dev = cuda.get_current_device()
     name = getattr(dev, "name", b"?")
-    return {"device": name.decode() if isinstance(name, bytes) else str(name),
-            "simulator": config_sim(),
-            "torch": None if torch is None else torch.__version__, "repeat": repeat,
-            "threads_per_block": config.threads_per_block, "tile": config.tile, "rows": rows}
+    return {
+        "device": name.decode() if isinstance(name, bytes) else str(name),
+        "simulator": config_sim(),
+        "torch": None if torch is None else torch.__version__,
+        "repeat": repeat,
+        "threads_per_block": config.threads_per_block,
+        "tile": config.tile,
+        "rows": rows,
+    }
 
 
 def config_sim():
     from numba import config as nconfig
+
     return bool(nconfig.ENABLE_CUDASIM)
 
 
 def format_rows(rep):
-    lines = [f"device: {rep['device']}  (simulator: {rep['simulator']}, torch: {rep['torch']})",
-             f"{'layer':44s} {'cuda fwd':>10s} {'cuda f+b':>10s} {'cpu f+b':>10s} "
-             f"{'torch f+b':>10s} {'max|gpu-cpu|':>13s}"]
+    lines = [
+        f"device: {rep['device']}  (simulator: {rep['simulator']}, torch: {rep['torch']})",
+        f"{'layer':44s} {'cuda fwd':>10s} {'cuda f+b':>10s} {'cpu f+b':>10s} "
+        f"{'torch f+b':>10s} {'max|gpu-cpu|':>13s}",
+    ]
     for r in rep["rows"]:
         t = f"{r['torch_fwd_bwd_ms']:10.3f}" if r["torch_fwd_bwd_ms"] is not None else f"{'-':>10s}"
-        lines.append(f"{r['title'][:44]:44s} {r['cuda_forward_ms']:10.3f} {r['cuda_fwd_bwd_ms']:10.3f} "
-                     f"{r['cpu_fwd_bwd_ms']:10.3f} {t} {r['max_abs_diff']:13.3g}")
+        lines.append(
+            f"{r['title'][:44]:44s} {r['cuda_forward_ms']:10.3f} {r['cuda_fwd_bwd_ms']:10.3f} "
+            f"{r['cpu_fwd_bwd_ms']:10.3f} {t} {r['max_abs_diff']:13.3g}"
+        )
     lines.append("times in ms (median); inputs already on the device")
     return "\n".join(lines)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m cnnsim.bench.cuda", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m cnnsim.bench.cuda",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--only", default=None, help="layers whose name contains this")
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--tiny", action="store_true", help="toy shapes: a smoke run")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     from ..kernels import cuda_available
+
     ok, why = cuda_available()
     if not ok:
         raise SystemExit(why)

@@ -9,6 +9,7 @@ measure the interference, not the frameworks.
 
     python -m cnnsim.bench.worker train cnnsim 2 20   # one worker: JSON on stdout
 """
+
 import json
 import os
 import subprocess
@@ -27,19 +28,31 @@ def _python(args, env=None, timeout=600):
     e = dict(os.environ if env is None else env)
     e["PYTHONPATH"] = root + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, *args], env=e, capture_output=True, text=True,
-                         timeout=timeout, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, *args], env=e, capture_output=True, text=True, timeout=timeout, check=True
+    ).stdout
     return time.perf_counter() - t0, out
 
 
 # ---- LeNet-5 training throughput ------------------------------------------------------
 
+
 def _torch_lenet5(torch):
     tn = torch.nn
-    return tn.Sequential(tn.Conv2d(1, 6, 5), tn.Tanh(), tn.AvgPool2d(2),
-                         tn.Conv2d(6, 16, 5), tn.Tanh(), tn.AvgPool2d(2),
-                         tn.Conv2d(16, 120, 5), tn.Tanh(), tn.Flatten(),
-                         tn.Linear(120, 84), tn.Tanh(), tn.Linear(84, 10))
+    return tn.Sequential(
+        tn.Conv2d(1, 6, 5),
+        tn.Tanh(),
+        tn.AvgPool2d(2),
+        tn.Conv2d(6, 16, 5),
+        tn.Tanh(),
+        tn.AvgPool2d(2),
+        tn.Conv2d(16, 120, 5),
+        tn.Tanh(),
+        tn.Flatten(),
+        tn.Linear(120, 84),
+        tn.Tanh(),
+        tn.Linear(84, 10),
+    )
 
 
 def train_worker(impl, threads, steps, seed=0):
@@ -52,6 +65,7 @@ def train_worker(impl, threads, steps, seed=0):
 
         from ..models import lenet5
         from ..train import SGD, network_loss
+
         numba.set_num_threads(threads)
         net, opt = lenet5(variant="modern"), SGD(0.01, 0.9)
 
@@ -60,6 +74,7 @@ def train_worker(impl, threads, steps, seed=0):
             opt.step(net)
     else:
         import torch
+
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
         m = _torch_lenet5(torch)
@@ -71,6 +86,7 @@ def train_worker(impl, threads, steps, seed=0):
             opt.zero_grad()
             loss_fn(m(tx), ty).backward()
             opt.step()
+
     step()
     step()
     times = []
@@ -83,6 +99,7 @@ def train_worker(impl, threads, steps, seed=0):
 
 def training_throughput(threads, repeat, is_quick):
     from .baselines import torch_module
+
     steps = 3 if is_quick else 20
     rounds = 1 if is_quick else max(3, min(repeat, 7))
     impls = ["cnnsim"] + (["torch"] if torch_module() is not None else [])
@@ -91,10 +108,13 @@ def training_throughput(threads, repeat, is_quick):
         for k in impls:
             _, out = _python(["-m", "cnnsim.bench.worker", "train", k, str(threads), str(steps)])
             med[k].append(json.loads(out)["step_s"])
-    res = {"batch": BATCH, "model": "lenet5(variant='modern'), SGD momentum 0.9",
-           "method": f"median step of {steps} after 2 warm-up steps, per process; median of "
-                     f"{rounds} processes per implementation, alternated",
-           "target": ">= 1.5x PyTorch's images/s (issue 20)"}
+    res = {
+        "batch": BATCH,
+        "model": "lenet5(variant='modern'), SGD momentum 0.9",
+        "method": f"median step of {steps} after 2 warm-up steps, per process; median of "
+        f"{rounds} processes per implementation, alternated",
+        "target": ">= 1.5x PyTorch's images/s (issue 20)",
+    }
     for k in impls:
         s = float(np.median(med[k]))
         res[f"{k}_step_s"] = s
@@ -117,6 +137,7 @@ def _torch_net(torch, name):
     batch norm after every convolution where the paper's (cnnsim's) has two LRN layers;
     both without auxiliary heads here. ResNet-18: the same architecture."""
     import torchvision
+
     if name == "googlenet":
         return torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
     return torchvision.models.resnet18(weights=None)
@@ -133,6 +154,7 @@ def network_worker(impl, name, threads, steps, batch, size, seed=0):
 
         from ..models import build
         from ..train import network_loss
+
         numba.set_num_threads(threads)
         opts = {"aux": False} if name == "googlenet" else {}
         net = build(name, input_shape=(3, size, size), **opts)
@@ -141,6 +163,7 @@ def network_worker(impl, name, threads, steps, batch, size, seed=0):
             network_loss(net, x, y)
     else:
         import torch
+
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
         m = _torch_net(torch, name)
@@ -151,6 +174,7 @@ def network_worker(impl, name, threads, steps, batch, size, seed=0):
         def step():
             m.zero_grad()
             loss_fn(m(tx), ty).backward()
+
     step()
     times = []
     for _ in range(steps):
@@ -162,6 +186,7 @@ def network_worker(impl, name, threads, steps, batch, size, seed=0):
 
 def _network_row(name, threads, repeat, is_quick):
     from .baselines import torch_module
+
     steps = 1 if is_quick else 3
     rounds = 1 if is_quick else max(3, min(repeat, 5))
     batch, size = (1, 96) if is_quick else (NET_BATCH, 224)
@@ -169,14 +194,30 @@ def _network_row(name, threads, repeat, is_quick):
     med = {k: [] for k in impls}
     for _ in range(rounds):
         for k in impls:
-            _, out = _python(["-m", "cnnsim.bench.worker", "network", k, name, str(threads),
-                              str(steps), str(batch), str(size)], timeout=1800)
+            _, out = _python(
+                [
+                    "-m",
+                    "cnnsim.bench.worker",
+                    "network",
+                    k,
+                    name,
+                    str(threads),
+                    str(steps),
+                    str(batch),
+                    str(size),
+                ],
+                timeout=1800,
+            )
             med[k].append(json.loads(out)["step_s"])
-    res = {"batch": batch, "size": size, "model": name,
-           "method": f"forward+backward (training mode, loss and all gradients): median of "
-                     f"{steps} after one warm-up per process, median of {rounds} processes "
-                     f"per implementation, alternated",
-           "target": "<= 1.3x PyTorch's time (issue 20)"}
+    res = {
+        "batch": batch,
+        "size": size,
+        "model": name,
+        "method": f"forward+backward (training mode, loss and all gradients): median of "
+        f"{steps} after one warm-up per process, median of {rounds} processes "
+        f"per implementation, alternated",
+        "target": "<= 1.3x PyTorch's time (issue 20)",
+    }
     for k in impls:
         res[f"{k}_s"] = float(np.median(med[k]))
         res[f"{k}_range_s"] = [float(min(med[k])), float(max(med[k]))]
@@ -198,9 +239,11 @@ def resnet18_fwd_bwd(threads, repeat, is_quick):
 
 # ---- cost of tracing: full trace vs plain forward -----------------------------------------
 
+
 def trace_worker(model):
     from ..models import build
     from .trace_cost import overhead
+
     rng = np.random.default_rng(0)
     net = build(model)
     batch = 64 if model == "lenet5" else 1
@@ -211,29 +254,34 @@ def trace_worker(model):
 
 
 def trace_overhead(threads, repeat, is_quick):
-    res = {"target": "<= 10 % (issue 20)",
-           "method": "best of repeated plain forward vs record(net, x) (full trace), in one "
-                     "fresh process per model (cnnsim.bench.trace_cost.overhead)"}
+    res = {
+        "target": "<= 10 % (issue 20)",
+        "method": "best of repeated plain forward vs record(net, x) (full trace), in one "
+        "fresh process per model (cnnsim.bench.trace_cost.overhead)",
+    }
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
     for model in ("lenet5",) if is_quick else ("lenet5", "alexnet"):
         _, out = _python(["-m", "cnnsim.bench.worker", "trace", model], env)
         res[model] = json.loads(out)
-    res["meets_target"] = all(res[m]["overhead"] <= 0.10 for m in res
-                              if isinstance(res[m], dict))
+    res["meets_target"] = all(res[m]["overhead"] <= 0.10 for m in res if isinstance(res[m], dict))
     return res
 
 
 # ---- start time of `cnnsim step lenet5` -----------------------------------------------
+
 
 def step_start(threads, repeat, is_quick):
     """Whole-process wall time of ``cnnsim step lenet5``: warm (JIT cache as it is, after one
     run that fills it) and cold (``NUMBA_CACHE_DIR`` an empty directory: everything compiles)."""
     args = ["-m", "cnnsim.cli.main", "step", "lenet5"]
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-    _python(args, env)                     # fills the cache if it was empty
+    _python(args, env)  # fills the cache if it was empty
     warm = [_python(args, env)[0] for _ in range(1 if is_quick else max(3, min(repeat, 5)))]
-    res = {"warm_s": float(np.median(warm)), "warm_runs": len(warm),
-           "target": "warm < 3 s; cold: goal < 60 s"}
+    res = {
+        "warm_s": float(np.median(warm)),
+        "warm_runs": len(warm),
+        "target": "warm < 3 s; cold: goal < 60 s",
+    }
     if is_quick:
         res["cold_s"] = "skipped (--quick)"
         return res
@@ -245,11 +293,13 @@ def step_start(threads, repeat, is_quick):
 
 # ---- peak memory of an AlexNet trace ----------------------------------------------------
 
+
 def memory_worker(variant):
     import resource
 
     from ..models import alexnet
     from .trace_cost import trace_memory
+
     net = alexnet(variant=variant)
     x = np.random.default_rng(0).random((1,) + net.input_shape, dtype=np.float32)
     r = trace_memory(net, x)
@@ -259,8 +309,11 @@ def memory_worker(variant):
 
 
 def trace_peak_memory(threads, repeat, is_quick):
-    res = {"target": "< 1.5 GB", "method": "tracemalloc peak of record(net, one image) "
-           "(cnnsim.bench.trace_cost.trace_memory), and the process's max RSS"}
+    res = {
+        "target": "< 1.5 GB",
+        "method": "tracemalloc peak of record(net, one image) "
+        "(cnnsim.bench.trace_cost.trace_memory), and the process's max RSS",
+    }
     for variant in ("lecture", "paper"):
         _, out = _python(["-m", "cnnsim.bench.worker", "memory", variant])
         r = json.loads(out)

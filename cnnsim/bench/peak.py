@@ -10,13 +10,14 @@
 * ``vector_width()``: the bits of the vectors the kernels are compiled for and why
   (``cnnsim.kernels.use_vector_width``).
 """
+
 import time
 
 import numpy as np
 from numba import njit, prange
 
-ROW = 512      # floats per thread: 2 KiB, in L1
-CHAIN = 16     # multiply-adds per element per pass
+ROW = 512  # floats per thread: 2 KiB, in L1
+CHAIN = 16  # multiply-adds per element per pass
 
 
 @njit(cache=True, fastmath={"contract"}, parallel=True)
@@ -50,6 +51,7 @@ def _fma_loop(a, reps, x, y):
 def fma_peak(threads, runs=5, reps=20000):
     """Best GFLOP/s (2 flops per multiply-add) of :func:`_fma_loop` on ``threads`` threads."""
     import numba
+
     numba.set_num_threads(threads)
     a = np.ones((threads, ROW), np.float32)
     x, y = np.float32(0.9999), np.float32(0.0001)
@@ -73,7 +75,7 @@ def sgemm_peak(n=1024, runs=5):
     for _ in range(runs):
         t0 = time.perf_counter()
         a @ b
-        best = max(best, 2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
     return best
 
 
@@ -88,6 +90,7 @@ def vector_width():
     read from the assembly of a small loop compiled like the kernels (``zmm`` registers:
     512, ``ymm``: 256, ``xmm`` only: 128), and why (``cnnsim.kernels.use_vector_width``)."""
     from ..kernels import VECTOR_WHY
+
     a = np.zeros(64, np.float32)
     _width_probe(a, np.float32(1))
     asm = "".join(_width_probe.inspect_asm().values())
@@ -97,5 +100,4 @@ def vector_width():
 
 def peaks(threads):
     """``{"vector": ..., "fma_gflops": ..., "sgemm_gflops": ...}`` for the bench header."""
-    return {"vector": vector_width(), "fma_gflops": fma_peak(threads),
-            "sgemm_gflops": sgemm_peak()}
+    return {"vector": vector_width(), "fma_gflops": fma_peak(threads), "sgemm_gflops": sgemm_peak()}

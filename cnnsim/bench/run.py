@@ -5,6 +5,7 @@ and PyTorch are timed round-robin ``repeat`` times (so machine noise hits both a
 NumPy baseline apart (see ``_time_round_robin``), and the median is kept. Ratios are cnnsim time / PyTorch time (lower is better).
 Returns plain data (dicts, lists, floats); the CLI formats it.
 """
+
 import datetime
 import os
 import platform
@@ -25,10 +26,10 @@ SKIP_MISSING = "skipped (not available)"
 # run.py imports the measurements; they never import run.py (no circle).
 EXTENSIONS = {
     "lenet5_training_throughput": extensions.training_throughput,  # images/s, batch 64, vs PyTorch
-    "googlenet_fwd_bwd": extensions.googlenet_fwd_bwd,   # batch 8 at 224, vs torchvision
-    "resnet18_fwd_bwd": extensions.resnet18_fwd_bwd,     # batch 8 at 224, vs torchvision
-    "trace_overhead": extensions.trace_overhead,         # full trace vs plain forward
-    "step_lenet5_start": extensions.step_start,       # warm and cold start of `cnnsim step lenet5`
+    "googlenet_fwd_bwd": extensions.googlenet_fwd_bwd,  # batch 8 at 224, vs torchvision
+    "resnet18_fwd_bwd": extensions.resnet18_fwd_bwd,  # batch 8 at 224, vs torchvision
+    "trace_overhead": extensions.trace_overhead,  # full trace vs plain forward
+    "step_lenet5_start": extensions.step_start,  # warm and cold start of `cnnsim step lenet5`
     "alexnet_trace_peak_memory": extensions.trace_peak_memory,  # peak memory, AlexNet trace
 }
 
@@ -47,6 +48,7 @@ def cpu_model():
 
 def environment(threads):
     import numba
+
     torch = baselines.torch_module()
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -60,13 +62,15 @@ def environment(threads):
         "blas": baselines.blas_info(),
         # older OpenBLAS builds need these on some machines; they slow current NumPy's BLAS,
         # so the im2col baseline should be read with them in mind
-        "openblas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                                                    "OPENBLAS_NUM_THREADS")
-                         if k in os.environ},
+        "openblas_env": {
+            k: os.environ[k]
+            for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS")
+            if k in os.environ
+        },
     }
 
 
-PAIRED = ("cnnsim", "torch")   # the two implementations whose ratio is reported
+PAIRED = ("cnnsim", "torch")  # the two implementations whose ratio is reported
 
 
 def _time_round_robin(fns, repeat):
@@ -112,8 +116,10 @@ def _conv_impls(case, rng, torch):
         _, cols = baselines.im2col_conv(x, w, b, s, win.pads)
         baselines.im2col_conv_backward(dy, cols, x.shape, w, s, win.pads)
 
-    fwd = {"cnnsim": lambda: F.conv2d(x, w, b, s, pad),
-           "numpy_im2col": lambda: baselines.im2col_conv(x, w, b, s, win.pads)}
+    fwd = {
+        "cnnsim": lambda: F.conv2d(x, w, b, s, pad),
+        "numpy_im2col": lambda: baselines.im2col_conv(x, w, b, s, win.pads),
+    }
     fb = {"cnnsim": cn_fb, "numpy_im2col": np_fb}
     if torch is not None:
         fwd["torch"], fb["torch"] = _torch_conv(torch, x, w, b, dy, s, win.pads)
@@ -137,6 +143,7 @@ def _torch_conv(torch, x, w, b, dy, s, pads):
 
     def fb():
         torch.autograd.grad(run(), (tx, tw, tb), tdy)
+
     return fwd, fb
 
 
@@ -158,6 +165,7 @@ def _pool_impls(case, rng, torch):
     def cn_fb():
         cn_f()
         cn_b()
+
     fwd, fb = {"cnnsim": cn_f}, {"cnnsim": cn_fb}
     if torch is not None:
         tf = torch.nn.functional
@@ -166,13 +174,15 @@ def _pool_impls(case, rng, torch):
             op = lambda: tf.max_pool2d(tx, case.size, case.stride)
         elif case.op == "avg":
             op = lambda: tf.avg_pool2d(tx, case.size, case.stride)
-        else:   # cnnsim's alpha is per term; PyTorch divides by size: alpha_torch = alpha*r
-            op = lambda: tf.local_response_norm(tx, case.size, alpha=1e-4 * case.size,
-                                                beta=0.75, k=2.0)
+        else:  # cnnsim's alpha is per term; PyTorch divides by size: alpha_torch = alpha*r
+            op = lambda: tf.local_response_norm(
+                tx, case.size, alpha=1e-4 * case.size, beta=0.75, k=2.0
+            )
 
         def t_fwd():
             with torch.no_grad():
                 op()
+
         fwd["torch"] = t_fwd
         fb["torch"] = lambda: torch.autograd.grad(op(), (tx,), tdy)
     return fwd, fb
@@ -190,26 +200,46 @@ def _naive_per_image(case, rng, cn_fb_per_image):
     naive.conv2d_backward(np.ones_like(y), x, w, case.s, case.padding)
     t2 = time.perf_counter()
     fb = (t2 - t0) / nb
-    return {"label": f"slow reference, measured at batch {nb}, per image (extrapolated)",
-            "forward_per_image_s": (t1 - t0) / nb, "forward_backward_per_image_s": fb,
-            "cnnsim_forward_backward_per_image_s": cn_fb_per_image,
-            "speedup": fb / cn_fb_per_image if cn_fb_per_image > 0 else None}
+    return {
+        "label": f"slow reference, measured at batch {nb}, per image (extrapolated)",
+        "forward_per_image_s": (t1 - t0) / nb,
+        "forward_backward_per_image_s": fb,
+        "cnnsim_forward_backward_per_image_s": cn_fb_per_image,
+        "speedup": fb / cn_fb_per_image if cn_fb_per_image > 0 else None,
+    }
 
 
 def _available_pool_ops():
-    return all(hasattr(F, n) for n in ("max_pool2d", "max_pool2d_backward", "avg_pool2d",
-                                        "avg_pool2d_backward", "lrn", "lrn_backward"))
+    return all(
+        hasattr(F, n)
+        for n in (
+            "max_pool2d",
+            "max_pool2d_backward",
+            "avg_pool2d",
+            "avg_pool2d_backward",
+            "lrn",
+            "lrn_backward",
+        )
+    )
 
 
 def bench_case(case, repeat, torch, rng, peak_gflops=None):
     """One row: medians of forward and forward+backward per implementation, plus derived."""
-    row = {"name": case.name, "title": case.title, "kind": case.kind, "batch": case.n,
-           "target_ratio": case.target}
+    row = {
+        "name": case.name,
+        "title": case.title,
+        "kind": case.kind,
+        "batch": case.n,
+        "target_ratio": case.target,
+    }
     if case.kind != "conv" and not _available_pool_ops():
         row["status"] = SKIP_MISSING
         return row
-    impls = _conv_impls(case, rng, torch) if isinstance(case, ConvCase) else \
-        _pool_impls(case, rng, torch)
+    impls = (
+        _conv_impls(case, rng, torch)
+        if isinstance(case, ConvCase)
+        else _pool_impls(case, rng, torch)
+    )
     fwd = _time_round_robin(impls[0], repeat)
     fb = _time_round_robin(impls[1], repeat)
     row["status"] = "ok"
@@ -219,8 +249,9 @@ def bench_case(case, repeat, torch, rng, peak_gflops=None):
     if isinstance(case, ConvCase):
         fl = case.flops_forward()
         row["gflop_forward"] = fl / 1e9
-        row["gflops"] = {k: {"forward": fl / fwd[k] / 1e9, "forward_backward": 3 * fl / fb[k] / 1e9}
-                         for k in fwd}
+        row["gflops"] = {
+            k: {"forward": fl / fwd[k] / 1e9, "forward_backward": 3 * fl / fb[k] / 1e9} for k in fwd
+        }
         if peak_gflops:
             row["share_of_peak"] = row["gflops"]["cnnsim"]["forward_backward"] / peak_gflops
         if case.naive_batch:
@@ -239,6 +270,7 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     ``threads`` is applied to Numba and PyTorch alike (clipped to what Numba allows).
     """
     import numba
+
     ext_names = [n for n in EXTENSIONS if only is None or only in n]
     try:
         cases = select(only, is_quick)
@@ -254,7 +286,7 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     if repeat is None:
         repeat = 1 if is_quick else 7
     rng = np.random.default_rng(seed)
-    pk = peak.peaks(threads)      # before the rows: the header, and each row's share of it
+    pk = peak.peaks(threads)  # before the rows: the header, and each row's share of it
     rows = [bench_case(c, repeat, torch, rng, pk["fma_gflops"]) for c in cases]
     ext = {}
     for name, fn in EXTENSIONS.items():
@@ -265,6 +297,8 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     env = environment(threads)
     env["peak"] = pk
     env["repeat"] = repeat
-    env["method"] = ("median of repeats after one warm-up, same process; cnnsim and torch "
-                     "alternated, the NumPy baseline timed apart; ratio = cnnsim / torch")
+    env["method"] = (
+        "median of repeats after one warm-up, same process; cnnsim and torch "
+        "alternated, the NumPy baseline timed apart; ratio = cnnsim / torch"
+    )
     return {"env": env, "rows": rows, "extensions": ext}

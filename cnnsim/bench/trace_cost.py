@@ -8,6 +8,7 @@ and their ratio (after one warm-up call of each, so Numba compilation is not cou
 machine, where whole-pass timings swing by tens of percent). ``trace_memory(net, x)`` -> peak bytes NumPy allocated while recording a full trace
 (``tracemalloc``; the parameters, allocated before, are reported separately).
 """
+
 import time
 import tracemalloc
 
@@ -47,8 +48,9 @@ def recorder_time(net, x, repeats=5):
     noise of a shared machine) and the forward time around them; best of ``repeats``."""
     best = None
     for _ in range(repeats + 1):
-        rec = _TimedRecorder(Trace(model="bench", input_shape=x.shape[1:], input=x),
-                             graph=graph_of(net))
+        rec = _TimedRecorder(
+            Trace(model="bench", input_shape=x.shape[1:], input=x), graph=graph_of(net)
+        )
         t0 = time.perf_counter()
         with observe(rec):
             net(x)
@@ -60,7 +62,7 @@ def recorder_time(net, x, repeats=5):
 
 def trace_memory(net, x):
     params = sum(v.nbytes for _, _, v in net.parameters())
-    net(x)   # warm up (compilation), then measure a fresh recording
+    net(x)  # warm up (compilation), then measure a fresh recording
     tracemalloc.start()
     tracemalloc.reset_peak()
     tr = record(net, x)
@@ -72,26 +74,37 @@ def trace_memory(net, x):
 
 def main():
     from cnnsim import models
+
     rng = np.random.default_rng(0)
     lenet = models.build("lenet5")
     r = overhead(lenet, rng.random((64, 1, 32, 32), dtype=np.float32), repeats=20)
     r2 = recorder_time(lenet, rng.random((64, 1, 32, 32), dtype=np.float32), repeats=20)
-    print(f"LeNet-5 batch 64: recorder callbacks {1e3 * r2['recorder_s']:.2f} ms per forward "
-          f"({100 * r2['share']:.1f}% of the {1e3 * r2['forward_s']:.1f} ms forward around them)")
-    print(f"LeNet-5 batch 64: plain {1e3 * r['plain_s']:.2f} ms, traced {1e3 * r['traced_s']:.2f} ms, "
-          f"overhead {100 * r['overhead']:+.1f}%")
+    print(
+        f"LeNet-5 batch 64: recorder callbacks {1e3 * r2['recorder_s']:.2f} ms per forward "
+        f"({100 * r2['share']:.1f}% of the {1e3 * r2['forward_s']:.1f} ms forward around them)"
+    )
+    print(
+        f"LeNet-5 batch 64: plain {1e3 * r['plain_s']:.2f} ms, traced {1e3 * r['traced_s']:.2f} ms, "
+        f"overhead {100 * r['overhead']:+.1f}%"
+    )
     alex = models.build("alexnet")
     x = rng.random((1,) + alex.input_shape, dtype=np.float32)
     r2 = recorder_time(alex, x, repeats=3)
-    print(f"AlexNet 1 image: recorder callbacks {1e3 * r2['recorder_s']:.2f} ms per forward "
-          f"({100 * r2['share']:.1f}% of the {1e3 * r2['forward_s']:.1f} ms forward around them)")
+    print(
+        f"AlexNet 1 image: recorder callbacks {1e3 * r2['recorder_s']:.2f} ms per forward "
+        f"({100 * r2['share']:.1f}% of the {1e3 * r2['forward_s']:.1f} ms forward around them)"
+    )
     r = overhead(alex, x, repeats=3)
-    print(f"AlexNet 1 image: plain {1e3 * r['plain_s']:.1f} ms, traced {1e3 * r['traced_s']:.1f} ms, "
-          f"overhead {100 * r['overhead']:+.1f}%")
+    print(
+        f"AlexNet 1 image: plain {1e3 * r['plain_s']:.1f} ms, traced {1e3 * r['traced_s']:.1f} ms, "
+        f"overhead {100 * r['overhead']:+.1f}%"
+    )
     m = trace_memory(alex, x)
-    print(f"AlexNet full trace of 1 image: peak {m['peak_bytes'] / 2**20:.1f} MiB allocated while "
-          f"recording (outputs kept {m['trace_output_bytes'] / 2**20:.1f} MiB; parameters, "
-          f"allocated before, {m['param_bytes'] / 2**20:.1f} MiB)")
+    print(
+        f"AlexNet full trace of 1 image: peak {m['peak_bytes'] / 2**20:.1f} MiB allocated while "
+        f"recording (outputs kept {m['trace_output_bytes'] / 2**20:.1f} MiB; parameters, "
+        f"allocated before, {m['param_bytes'] / 2**20:.1f} MiB)"
+    )
 
 
 if __name__ == "__main__":

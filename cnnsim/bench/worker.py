@@ -7,6 +7,7 @@ package has already imported.
     python -m cnnsim.bench.worker trace alexnet
     python -m cnnsim.bench.worker memory paper
 """
+
 import json
 import sys
 
@@ -17,7 +18,11 @@ def main(argv):
     if argv[0] == "train":
         print(json.dumps({"step_s": extensions.train_worker(argv[1], int(argv[2]), int(argv[3]))}))
     elif argv[0] == "network":
-        print(json.dumps({"step_s": extensions.network_worker(argv[1], argv[2], *map(int, argv[3:7]))}))
+        print(
+            json.dumps(
+                {"step_s": extensions.network_worker(argv[1], argv[2], *map(int, argv[3:7]))}
+            )
+        )
     elif argv[0] == "trace":
         print(json.dumps(extensions.trace_worker(argv[1])))
     elif argv[0] == "memory":

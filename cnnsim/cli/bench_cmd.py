@@ -1,5 +1,6 @@
 """``cnnsim bench``: time cnnsim's kernels beside NumPy (im2col), PyTorch and the slow
 reference on the lecture's layers; print a table (or ``--json``)."""
+
 import json
 
 import click
@@ -16,22 +17,28 @@ def _ratio(row, key):
 
 def format_report(rep):
     env = rep["env"]
-    lines = [f"cnnsim bench  {env['date']}  CPU: {env['cpu']} ({env['cpu_count']} cores), "
-             f"threads: {env['threads']}, repeats: {env['repeat']}",
-             f"numpy {env['numpy']}  numba {env['numba']}  torch {env['torch'] or 'not installed'}"
-             f"  BLAS: {env['blas']}"]
+    lines = [
+        f"cnnsim bench  {env['date']}  CPU: {env['cpu']} ({env['cpu_count']} cores), "
+        f"threads: {env['threads']}, repeats: {env['repeat']}",
+        f"numpy {env['numpy']}  numba {env['numba']}  torch {env['torch'] or 'not installed'}"
+        f"  BLAS: {env['blas']}",
+    ]
     pk = env.get("peak")
     if pk:
-        lines.append(f"vectors: {pk['vector']['bits']}-bit ({pk['vector']['why']}); measured peak: "
-                     f"FMA loop {pk['fma_gflops']:.0f} GFLOP/s on {env['threads']} threads, "
-                     f"numpy sgemm {pk['sgemm_gflops']:.0f} GFLOP/s")
+        lines.append(
+            f"vectors: {pk['vector']['bits']}-bit ({pk['vector']['why']}); measured peak: "
+            f"FMA loop {pk['fma_gflops']:.0f} GFLOP/s on {env['threads']} threads, "
+            f"numpy sgemm {pk['sgemm_gflops']:.0f} GFLOP/s"
+        )
     if env["openblas_env"]:
         lines.append(f"note: {env['openblas_env']} set; they can slow NumPy's BLAS (im2col column)")
     lines.append(f"method: {env['method']}")
     lines.append("")
-    lines.append(f"{'layer':15s} {'batch':>5s} | {'fwd ms: cnnsim':>14s} {'numpy':>9s} {'torch':>9s} | "
-                 f"{'fwd+bwd ms: cnnsim':>18s} {'numpy':>9s} {'torch':>9s} | {'GFLOP/s':>7s} | "
-                 f"{'ratio fwd':>9s} {'fwd+bwd':>7s} {'target':>6s}")
+    lines.append(
+        f"{'layer':15s} {'batch':>5s} | {'fwd ms: cnnsim':>14s} {'numpy':>9s} {'torch':>9s} | "
+        f"{'fwd+bwd ms: cnnsim':>18s} {'numpy':>9s} {'torch':>9s} | {'GFLOP/s':>7s} | "
+        f"{'ratio fwd':>9s} {'fwd+bwd':>7s} {'target':>6s}"
+    )
     for row in rep["rows"]:
         if row["status"] != "ok":
             lines.append(f"{row['name']:15s} {row['batch']:5d} | {row['status']}")
@@ -48,14 +55,17 @@ def format_report(rep):
             f"{_ms(fb.get('torch'))} | {(f'{gf:7.1f}' if gf else '      -')} | "
             f"{_ratio(row, 'ratio_forward'):>9s} {_ratio(row, 'ratio_forward_backward'):>7s} "
             f"{(f'{tgt:.1f}' if tgt else '-'):>6s}{mark}"
-            + (f"  ({100 * row['share_of_peak']:.0f}% of peak)" if "share_of_peak" in row else ""))
+            + (f"  ({100 * row['share_of_peak']:.0f}% of peak)" if "share_of_peak" in row else "")
+        )
         if row["torch"] != "ok":
             lines.append(f"{'':15s}       torch: {row['torch']}")
         if "naive" in row:
             nv = row["naive"]
-            lines.append(f"{'':15s}       {nv['label']}: fwd+bwd {nv['forward_backward_per_image_s'] * 1e3:.1f} ms"
-                         f" vs cnnsim {nv['cnnsim_forward_backward_per_image_s'] * 1e3:.3f} ms per image"
-                         f" -> {nv['speedup']:.0f}x faster")
+            lines.append(
+                f"{'':15s}       {nv['label']}: fwd+bwd {nv['forward_backward_per_image_s'] * 1e3:.1f} ms"
+                f" vs cnnsim {nv['cnnsim_forward_backward_per_image_s'] * 1e3:.3f} ms per image"
+                f" -> {nv['speedup']:.0f}x faster"
+            )
     lines.append("")
     for name, val in rep["extensions"].items():
         lines.append(f"{name}: {_ext_text(val)}")
@@ -80,12 +90,25 @@ def _ext_text(val, indent="    "):
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="Batch 1 and one repeat: a smoke run in seconds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-@click.option("--only", default=None, metavar="NAME",
-              help="Only layers whose name contains NAME (e.g. lenet, alexnet_c3, lrn).")
-@click.option("--repeat", type=click.IntRange(1, 1000), default=None,
-              help="Timed repeats per implementation (median kept); default 7, 1 with --quick.")
-@click.option("--threads", type=click.IntRange(1, 1024), default=2, show_default=True,
-              help="Threads for Numba and PyTorch alike.")
+@click.option(
+    "--only",
+    default=None,
+    metavar="NAME",
+    help="Only layers whose name contains NAME (e.g. lenet, alexnet_c3, lrn).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Timed repeats per implementation (median kept); default 7, 1 with --quick.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1024),
+    default=2,
+    show_default=True,
+    help="Threads for Numba and PyTorch alike.",
+)
 def bench(quick, as_json, only, repeat, threads):
     """Time cnnsim's kernels against NumPy im2col, PyTorch (if installed) and the slow reference.
 
@@ -93,8 +116,9 @@ def bench(quick, as_json, only, repeat, threads):
     round-robin in the same process.
     """
     from ..bench import run_bench
+
     try:
         rep = run_bench(only=only, is_quick=quick, repeat=repeat, threads=threads)
     except ValueError as e:
-        raise click.UsageError(str(e))
+        raise click.UsageError(str(e)) from None
     click.echo(json.dumps(rep, indent=1) if as_json else format_report(rep))

@@ -1,4 +1,5 @@
 """``cnnsim data``: download MNIST / Fashion-MNIST and see where the data lives."""
+
 import sys
 
 import click
@@ -21,12 +22,25 @@ def data():
 
 @data.command("download")
 @click.argument("name", type=DATASET_CHOICE)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder to download into (default: $CNNSIM_DATA or ~/.cache/cnnsim).")
-@click.option("--mirror", default=None, metavar="URL",
-              help="Base URL to fetch the four files from instead of the built-in mirrors.")
-@click.option("--timeout", type=POSITIVE, default=30.0, show_default=True,
-              help="Seconds one file may take in total (connecting and transferring).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder to download into (default: $CNNSIM_DATA or ~/.cache/cnnsim).",
+)
+@click.option(
+    "--mirror",
+    default=None,
+    metavar="URL",
+    help="Base URL to fetch the four files from instead of the built-in mirrors.",
+)
+@click.option(
+    "--timeout",
+    type=POSITIVE,
+    default=30.0,
+    show_default=True,
+    help="Seconds one file may take in total (connecting and transferring).",
+)
 def download_cmd(name, data_dir, mirror, timeout):
     """Download NAME's four standard files and verify their checksums.
 
@@ -39,22 +53,33 @@ def download_cmd(name, data_dir, mirror, timeout):
     name = name.lower()
     progress = _Progress() if sys.stderr.isatty() else None
     try:
-        status = download(name, data_dir=data_dir, mirror=mirror, timeout=timeout,
-                          progress=progress,
-                          log=lambda m: (progress and progress.end(), click.echo(m)))
+        status = download(
+            name,
+            data_dir=data_dir,
+            mirror=mirror,
+            timeout=timeout,
+            progress=progress,
+            log=lambda m: (progress and progress.end(), click.echo(m)),
+        )
     except DownloadError as e:
         if progress:
             progress.end()
         raise click.ClickException(str(e)) from None
     fetched = sum(s == "downloaded" for s in status.values())
-    click.echo(f"{name}: {len(status)} files ready in {dataset_dir(name, data_dir)} "
-               f"({fetched} downloaded, {len(status) - fetched} already present)")
+    click.echo(
+        f"{name}: {len(status)} files ready in {dataset_dir(name, data_dir)} "
+        f"({fetched} downloaded, {len(status) - fetched} already present)"
+    )
 
 
 @data.command("info")
 @click.argument("name", type=DATASET_CHOICE, required=False)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Data folder to inspect (default: $CNNSIM_DATA or ~/.cache/cnnsim).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Data folder to inspect (default: $CNNSIM_DATA or ~/.cache/cnnsim).",
+)
 def info_cmd(name, data_dir):
     """Show the data folder and, per dataset and split, whether its files are the published
     ones (SHA-256 verified) and load (and their size). Unverified files are not listed
@@ -64,7 +89,7 @@ def info_cmd(name, data_dir):
 
     click.echo(f"data folder: {data_root(data_dir)}")
     failed = False
-    for ds in ([name.lower()] if name else DATASETS):
+    for ds in [name.lower()] if name else DATASETS:
         for split in ("train", "test"):
             try:
                 images, labels = load_dataset(ds, split, data_dir)
@@ -72,8 +97,10 @@ def info_cmd(name, data_dir):
                 failed = True
                 click.echo(f"{ds} {split}: not available: {e}")
                 continue
-            click.echo(f"{ds} {split}: {len(images)} images {images.shape[1]}x{images.shape[2]},"
-                       f" labels 0..{labels.max()} (SHA-256 verified)")
+            click.echo(
+                f"{ds} {split}: {len(images)} images {images.shape[1]}x{images.shape[2]},"
+                f" labels 0..{labels.max()} (SHA-256 verified)"
+            )
     click.echo("synthetic: always available (digits rendered from matplotlib's fonts, not MNIST)")
     if failed and name:
         sys.exit(1)

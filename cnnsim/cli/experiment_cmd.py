@@ -4,6 +4,7 @@ Each command parses its options, calls ``cnnsim.experiments`` (plain data back),
 table (or ``--json``) and, with ``--out``, a figure. Progress goes to stderr, one line per
 epoch, naming the network being trained.
 """
+
 import json
 
 import click
@@ -28,8 +29,9 @@ def _ints(text, option):
     try:
         return tuple(int(v) for v in str(text).split(","))
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {text!r}",
-                                 param_hint=option) from None
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {text!r}", param_hint=option
+        ) from None
 
 
 def _progress(quiet):
@@ -38,6 +40,7 @@ def _progress(quiet):
 
 def _run(fn, *args, **kw):
     from ..data import DataError
+
     try:
         return fn(*args, **kw)
     except ValueError as e:
@@ -66,8 +69,13 @@ def _finish(res, as_json, out, title, lines):
     if out:
         from .._atomic import save_figure
         from ..plotting.training import curves_figure
-        save_figure(curves_figure({k: v["train_error"] for k, v in res["runs"].items()}, title,
-                                  "training error"), out)
+
+        save_figure(
+            curves_figure(
+                {k: v["train_error"] for k, v in res["runs"].items()}, title, "training error"
+            ),
+            out,
+        )
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return
@@ -80,37 +88,77 @@ def _finish(res, as_json, out, title, lines):
 
 def _common(fn):
     """Options shared by the training experiments."""
-    for opt in reversed([
-        click.option("--data", default="synthetic", show_default=True,
-                     type=click.Choice(["synthetic", "mnist", "fashion-mnist"])),
-        click.option("--data-dir", type=click.Path(file_okay=False)),
-        click.option("--seed", default=0, show_default=True, type=SEED),
-        click.option("--quiet", is_flag=True, help="no progress lines on stderr"),
-        click.option("--json", "as_json", is_flag=True, help="print the curves as JSON"),
-        click.option("--out", type=click.Path(dir_okay=False),
-                     callback=lambda c, p, v: v and check_output_file(v, "--out", FIGURE_EXTS),
-                     help="write the training-error figure (PNG)")]):
+    for opt in reversed(
+        [
+            click.option(
+                "--data",
+                default="synthetic",
+                show_default=True,
+                type=click.Choice(["synthetic", "mnist", "fashion-mnist"]),
+            ),
+            click.option("--data-dir", type=click.Path(file_okay=False)),
+            click.option("--seed", default=0, show_default=True, type=SEED),
+            click.option("--quiet", is_flag=True, help="no progress lines on stderr"),
+            click.option("--json", "as_json", is_flag=True, help="print the curves as JSON"),
+            click.option(
+                "--out",
+                type=click.Path(dir_okay=False),
+                callback=lambda c, p, v: v and check_output_file(v, "--out", FIGURE_EXTS),
+                help="write the training-error figure (PNG)",
+            ),
+        ]
+    ):
         fn = opt(fn)
     return fn
 
 
 @experiment.command()
 @target_option
-@click.option("--depths", default="20,56", show_default=True,
-              help="comma-separated 6n+2 depths (8, 14, 20, 32, 44, 56, ...)")
-@click.option("--width", default=0.25, show_default=True, type=POSITIVE,
-              help="map multiplier of the 16/32/64 CIFAR widths")
+@click.option(
+    "--depths",
+    default="20,56",
+    show_default=True,
+    help="comma-separated 6n+2 depths (8, 14, 20, 32, 44, 56, ...)",
+)
+@click.option(
+    "--width",
+    default=0.25,
+    show_default=True,
+    type=POSITIVE,
+    help="map multiplier of the 16/32/64 CIFAR widths",
+)
 @click.option("--epochs", default=20, show_default=True, type=click.IntRange(1, 200))
-@click.option("--limit", default=500, show_default=True, type=click.IntRange(10),
-              help="training images")
+@click.option(
+    "--limit", default=500, show_default=True, type=click.IntRange(10), help="training images"
+)
 @click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option("--size", default=14, show_default=True, type=click.Choice(["7", "14", "28"]),
-              callback=lambda c, p, v: int(v), help="image size (28x28 digits block-averaged)")
+@click.option(
+    "--size",
+    default=14,
+    show_default=True,
+    type=click.Choice(["7", "14", "28"]),
+    callback=lambda c, p, v: int(v),
+    help="image size (28x28 digits block-averaged)",
+)
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--lr", default=0.1, show_default=True, type=POSITIVE)
 @_common
-def degradation(depths, width, epochs, limit, test_limit, size, batch_size, lr, data, data_dir,
-                seed, quiet, as_json, out):
+def degradation(
+    depths,
+    width,
+    epochs,
+    limit,
+    test_limit,
+    size,
+    batch_size,
+    lr,
+    data,
+    data_dir,
+    seed,
+    quiet,
+    as_json,
+    out,
+):
     """Plain vs residual nets of several depths (He et al. 2015, fig. 1 and 6).
 
     Trains each net on the same images with the same seed and reports the training error
@@ -119,28 +167,68 @@ def degradation(depths, width, epochs, limit, test_limit, size, batch_size, lr, 
     of CPU time): expect the trend, not the paper's numbers.
     """
     from ..experiments.degradation import degradation as run
-    res = _run(run, _ints(depths, "--depths"), width, limit, test_limit, epochs, batch_size, lr,
-               seed, data, data_dir, progress=_progress(quiet or as_json), size=size)
+
+    res = _run(
+        run,
+        _ints(depths, "--depths"),
+        width,
+        limit,
+        test_limit,
+        epochs,
+        batch_size,
+        lr,
+        seed,
+        data,
+        data_dir,
+        progress=_progress(quiet or as_json),
+        size=size,
+    )
     _finish(res, as_json, out, "Degradation: training error", curves_table(res["runs"]))
 
 
 @experiment.command("skip-span")
 @target_option
-@click.option("--span", "spans", default="0,1,2", show_default=True,
-              help="layers each shortcut skips: 0 (plain), 1, 2 (comma-separated)")
-@click.option("--depth", "depths", default="20,56", show_default=True,
-              help="comma-separated 6n+2 depths")
+@click.option(
+    "--span",
+    "spans",
+    default="0,1,2",
+    show_default=True,
+    help="layers each shortcut skips: 0 (plain), 1, 2 (comma-separated)",
+)
+@click.option(
+    "--depth", "depths", default="20,56", show_default=True, help="comma-separated 6n+2 depths"
+)
 @click.option("--width", default=0.25, show_default=True, type=POSITIVE)
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(1, 200))
 @click.option("--limit", default=500, show_default=True, type=click.IntRange(10))
 @click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option("--size", default=14, show_default=True, type=click.Choice(["7", "14", "28"]),
-              callback=lambda c, p, v: int(v))
+@click.option(
+    "--size",
+    default=14,
+    show_default=True,
+    type=click.Choice(["7", "14", "28"]),
+    callback=lambda c, p, v: int(v),
+)
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--lr", default=0.1, show_default=True, type=POSITIVE)
 @_common
-def skip_span(spans, depths, width, epochs, limit, test_limit, size, batch_size, lr, data,
-              data_dir, seed, quiet, as_json, out):
+def skip_span(
+    spans,
+    depths,
+    width,
+    epochs,
+    limit,
+    test_limit,
+    size,
+    batch_size,
+    lr,
+    data,
+    data_dir,
+    seed,
+    quiet,
+    as_json,
+    out,
+):
     """Shortcuts over 0 (plain), 1 or 2 layers: "skipping a single layer didn't give much
     improvement" (He et al. 2015, sec. 3.1), measured.
 
@@ -150,38 +238,74 @@ def skip_span(spans, depths, width, epochs, limit, test_limit, size, batch_size,
     on these digits in a few epochs.
     """
     from ..experiments.skip_span import skip_span as run
-    res = _run(run, _ints(spans, "--span"), _ints(depths, "--depth"), width, limit, test_limit,
-               epochs, batch_size, lr, seed, data, data_dir, size,
-               progress=_progress(quiet or as_json))
+
+    res = _run(
+        run,
+        _ints(spans, "--span"),
+        _ints(depths, "--depth"),
+        width,
+        limit,
+        test_limit,
+        epochs,
+        batch_size,
+        lr,
+        seed,
+        data,
+        data_dir,
+        size,
+        progress=_progress(quiet or as_json),
+    )
     _finish(res, as_json, out, "Skip span: training error", curves_table(res["runs"]))
 
 
 def _gap_lines(res):
     lines = curves_table(res["runs"])
-    lines += ["", "per layer after each epoch: saturated units (sigmoid, tanh: output within 1% "
-              "of an asymptote)", "or dead units (ReLU: 0 for every probe image), in %"]
+    lines += [
+        "",
+        "per layer after each epoch: saturated units (sigmoid, tanh: output within 1% "
+        "of an asymptote)",
+        "or dead units (ReLU: 0 for every probe image), in %",
+    ]
     for name, r in res["runs"].items():
         what = "dead" if name.startswith("relu") else "saturated"
         lines.append(f"  {name} ({what})")
         for k, layer in enumerate(r["layers"]):
             vals = [ep[k] for ep in r[what]]
-            lines.append(f"    {layer:<4}" + " ".join("   -" if v is None else f"{100 * v:4.0f}"
-                                                    for v in vals))
+            lines.append(
+                f"    {layer:<4}"
+                + " ".join("   -" if v is None else f"{100 * v:4.0f}" for v in vals)
+            )
     return lines
 
 
 @experiment.command("lenet-gap")
 @target_option
 @click.option("--activations", default="sigmoid,tanh,relu", show_default=True)
-@click.option("--limits", default="100,1000", show_default=True,
-              help="training-set sizes (small vs larger), comma-separated")
+@click.option(
+    "--limits",
+    default="100,1000",
+    show_default=True,
+    help="training-set sizes (small vs larger), comma-separated",
+)
 @click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
 @click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 200))
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
 @_common
-def lenet_gap(activations, limits, test_limit, epochs, batch_size, lr, data, data_dir, seed,
-              quiet, as_json, out):
+def lenet_gap(
+    activations,
+    limits,
+    test_limit,
+    epochs,
+    batch_size,
+    lr,
+    data,
+    data_dir,
+    seed,
+    quiet,
+    as_json,
+    out,
+):
     """LeNet-5's gap: slow to train, hard to train, neurons die, lack of data.
 
     Trains LeNet-5 (modern variant) with each activation on a small and a larger training
@@ -189,9 +313,21 @@ def lenet_gap(activations, limits, test_limit, epochs, batch_size, lr, data, dat
     (sigmoid/tanh) or dead (ReLU) fraction of units on a probe batch.
     """
     from ..experiments.lenet_gap import lenet_gap as run
+
     acts = tuple(a.strip() for a in activations.split(",") if a.strip())
-    res = _run(run, acts, _ints(limits, "--limits"), test_limit, epochs, batch_size, lr, seed,
-               data, data_dir, progress=_progress(quiet or as_json))
+    res = _run(
+        run,
+        acts,
+        _ints(limits, "--limits"),
+        test_limit,
+        epochs,
+        batch_size,
+        lr,
+        seed,
+        data,
+        data_dir,
+        progress=_progress(quiet or as_json),
+    )
     _finish(res, as_json, out, "LeNet-5: training error", _gap_lines(res))
 
 
@@ -209,11 +345,27 @@ def wide_deep(epochs, limit, test_limit, lr, data, data_dir, seed, quiet, as_jso
     one sees a 17x17 patch per output, the wide one 5x5.
     """
     from ..experiments.capacity import wide_vs_deep
-    res = _run(wide_vs_deep, limit, test_limit, epochs, 32, lr, seed, data, data_dir,
-               progress=_progress(quiet or as_json))
-    lines = curves_table(res["runs"]) + [""] + [
-        f"{name}: receptive field {r['receptive_field']}x{r['receptive_field']}"
-        for name, r in res["runs"].items()]
+
+    res = _run(
+        wide_vs_deep,
+        limit,
+        test_limit,
+        epochs,
+        32,
+        lr,
+        seed,
+        data,
+        data_dir,
+        progress=_progress(quiet or as_json),
+    )
+    lines = (
+        curves_table(res["runs"])
+        + [""]
+        + [
+            f"{name}: receptive field {r['receptive_field']}x{r['receptive_field']}"
+            for name, r in res["runs"].items()
+        ]
+    )
     _finish(res, as_json, out, "Wide vs deep: training error", lines)
 
 
@@ -232,11 +384,28 @@ def dropout(rate, epochs, limit, test_limit, lr, data, data_dir, seed, quiet, as
     (overfitting); with dropout the two stay closer.
     """
     from ..experiments.capacity import dropout_on_off
-    res = _run(dropout_on_off, rate, limit, test_limit, epochs, 32, lr, seed, data, data_dir,
-               progress=_progress(quiet or as_json))
-    lines = curves_table(res["runs"]) + [""] + [
-        f"{name}: test - training error at the end {r['gap'][-1]:+.3f}"
-        for name, r in res["runs"].items()]
+
+    res = _run(
+        dropout_on_off,
+        rate,
+        limit,
+        test_limit,
+        epochs,
+        32,
+        lr,
+        seed,
+        data,
+        data_dir,
+        progress=_progress(quiet or as_json),
+    )
+    lines = (
+        curves_table(res["runs"])
+        + [""]
+        + [
+            f"{name}: test - training error at the end {r['gap'][-1]:+.3f}"
+            for name, r in res["runs"].items()
+        ]
+    )
     _finish(res, as_json, out, "Dropout on/off: training error", lines)
 
 
@@ -257,23 +426,32 @@ def aux_heads(width, input_size, batch, seed, as_json):
     says which layers gain and which do not.
     """
     from ..experiments.aux_heads import aux_gradient_effect, gain_groups
+
     res = aux_gradient_effect(width, input_size, batch, seed)
     if as_json:
         click.echo(json.dumps(res, indent=1))
         return
-    click.echo(f"GoogLeNet width {width}, {input_size}x{input_size}, batch {batch}: ||dL/dW|| per layer")
+    click.echo(
+        f"GoogLeNet width {width}, {input_size}x{input_size}, batch {batch}: ||dL/dW|| per layer"
+    )
     click.echo(f"{'layer':<34}{'main only':>11}{'+ aux':>11}{'gain':>7}")
     for l, a, b, g in zip(res["layers"], res["without_aux"], res["with_aux"], res["gain"]):
         click.echo(f"{l:<34}{a:>11.3e}{b:>11.3e}{g:>7.2f}")
     groups = gain_groups(res)
     click.echo("")
-    click.echo(f"unchanged (gain 1.00): {len(groups['unchanged'])} layers, from "
-               f"{groups['unchanged'][0][0]} on (above the taps)" if groups["unchanged"] else
-               "unchanged (gain 1.00): none")
+    click.echo(
+        f"unchanged (gain 1.00): {len(groups['unchanged'])} layers, from "
+        f"{groups['unchanged'][0][0]} on (above the taps)"
+        if groups["unchanged"]
+        else "unchanged (gain 1.00): none"
+    )
     more = [g for _, g in groups["more"]]
     if more:
-        click.echo(f"more gradient: {len(more)} layers below the taps, x{min(more):.2f} to "
-                   f"x{max(more):.2f}")
+        click.echo(
+            f"more gradient: {len(more)} layers below the taps, x{min(more):.2f} to "
+            f"x{max(more):.2f}"
+        )
     for layer, g in groups["less"]:
-        click.echo(f"less gradient: {layer} x{g:.2f} (the heads' gradient partly cancels the "
-                   f"main one)")
+        click.echo(
+            f"less gradient: {layer} x{g:.2f} (the heads' gradient partly cancels the main one)"
+        )

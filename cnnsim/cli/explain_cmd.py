@@ -3,6 +3,7 @@
 Parses the options, asks :mod:`cnnsim.arithmetic` for the facts and the text and
 :mod:`cnnsim.plotting.arithmetic` for the figures, prints and saves them. Everything is validated before anything is written.
 """
+
 import json
 import os
 
@@ -31,15 +32,22 @@ class SizeType(click.ParamType):
         try:
             nums = [int(p) for p in parts]
         except ValueError:
-            self.fail(f"expected N or HxW with positive integers (e.g. 3 or 5x7), got {value!r}",
-                      param, ctx)
+            self.fail(
+                f"expected N or HxW with positive integers (e.g. 3 or 5x7), got {value!r}",
+                param,
+                ctx,
+            )
         if len(nums) not in (1, 2) or min(nums) < 1:
-            self.fail(f"expected N or HxW with positive integers (e.g. 3 or 5x7), got {value!r}",
-                      param, ctx)
+            self.fail(
+                f"expected N or HxW with positive integers (e.g. 3 or 5x7), got {value!r}",
+                param,
+                ctx,
+            )
         if max(nums) > MAX_SIDE:
             # explain lists and draws every cell: a 100000x100000 grid would exhaust memory
-            self.fail(f"at most {MAX_SIDE} per side (explain shows every cell), got {value!r}",
-                      param, ctx)
+            self.fail(
+                f"at most {MAX_SIDE} per side (explain shows every cell), got {value!r}", param, ctx
+            )
         return (nums[0], nums[-1])
 
 
@@ -59,8 +67,11 @@ class PaddingType(click.ParamType):
         except ValueError:
             nums = None
         if not nums or len(nums) not in (1, 2, 4) or min(nums) < 0:
-            self.fail(f"expected valid, same, P, PH,PW or T,B,L,R (non-negative integers), "
-                      f"got {value!r}", param, ctx)
+            self.fail(
+                f"expected valid, same, P, PH,PW or T,B,L,R (non-negative integers), got {value!r}",
+                param,
+                ctx,
+            )
         return nums[0] if len(nums) == 1 else tuple(nums)
 
 
@@ -91,11 +102,18 @@ class ValuesType(click.ParamType):
         try:
             out = [[float(v) for v in r.replace(",", " ").split()] for r in rows]
         except ValueError:
-            self.fail(f"expected numbers, rows separated by ';' (e.g. '1 2; 3 4'), got {value!r}",
-                      param, ctx)
+            self.fail(
+                f"expected numbers, rows separated by ';' (e.g. '1 2; 3 4'), got {value!r}",
+                param,
+                ctx,
+            )
         if not out or len({len(r) for r in out}) != 1 or not out[0]:
-            self.fail(f"expected a rectangular grid, rows separated by ';' (e.g. '1 2; 3 4'), "
-                      f"got {value!r}", param, ctx)
+            self.fail(
+                f"expected a rectangular grid, rows separated by ';' (e.g. '1 2; 3 4'), "
+                f"got {value!r}",
+                param,
+                ctx,
+            )
         return out
 
 
@@ -108,12 +126,13 @@ def _check_path(path, exts, option):
         return None
     ext = os.path.splitext(path)[1].lower()
     if ext not in exts:
-        raise click.BadParameter(f"file must end in {' or '.join(exts)}, got {path!r}",
-                                 param_hint=option)
+        raise click.BadParameter(
+            f"file must end in {' or '.join(exts)}, got {path!r}", param_hint=option
+        )
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise click.BadParameter(f"directory {d!r} does not exist", param_hint=option)
-    return check_output_file(path, option)     # a folder in the way, no permission
+    return check_output_file(path, option)  # a folder in the way, no permission
 
 
 def _geometry(in_hw, kernel, stride, padding, where):
@@ -132,6 +151,7 @@ def _dumps(facts):
 def _write_page(page, path):
     from ..engine.trace import TraceError
     from ..explorer import save_page
+
     try:
         save_page(page, path)
     except (TraceError, OSError) as e:
@@ -139,7 +159,7 @@ def _write_page(page, path):
 
 
 def _report_files(files, as_json):
-    for kind, path in files.items():
+    for path in files.values():
         if path:
             click.echo(f"wrote {path}", err=as_json)
 
@@ -156,32 +176,75 @@ def explain():
 
 
 @explain.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--input", "input_hw", type=SIZE, required=True,
-              help="Input size HxW (e.g. 5x7; 28 means 28x28).")
-@click.option("--kernel", type=SIZE, required=True, help="Receptive field f or FHxFW (e.g. 3 or 3x5).")
+@click.option(
+    "--input",
+    "input_hw",
+    type=SIZE,
+    required=True,
+    help="Input size HxW (e.g. 5x7; 28 means 28x28).",
+)
+@click.option(
+    "--kernel", type=SIZE, required=True, help="Receptive field f or FHxFW (e.g. 3 or 3x5)."
+)
 @click.option("--stride", type=SIZE, default="1", show_default=True, help="Stride s or SHxSW.")
-@click.option("--padding", type=PADDING, default="valid", show_default=True,
-              help="valid | same (TensorFlow's rule) | P | PH,PW | T,B,L,R.")
-@click.option("--neuron", type=NEURON, default="0,0", show_default=True,
-              help="Output neuron ROW,COL whose window is highlighted.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default="explain_conv.png",
-              show_default=True, help="Picture to write (.png, .svg, .pdf, .jpg).")
+@click.option(
+    "--padding",
+    type=PADDING,
+    default="valid",
+    show_default=True,
+    help="valid | same (TensorFlow's rule) | P | PH,PW | T,B,L,R.",
+)
+@click.option(
+    "--neuron",
+    type=NEURON,
+    default="0,0",
+    show_default=True,
+    help="Output neuron ROW,COL whose window is highlighted.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default="explain_conv.png",
+    show_default=True,
+    help="Picture to write (.png, .svg, .pdf, .jpg).",
+)
 @click.option("--no-plot", is_flag=True, help="Write no picture; only print.")
-@click.option("--gif", type=click.Path(dir_okay=False), default=None,
-              help="Also write an animated GIF of the window sliding over every neuron.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the geometry as JSON instead of text ('wrote ...' goes to stderr).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the figure as an interactive page: click any output neuron to "
-                   "see its window, products and sum (offline, one file).")
-@click.option("--coverage", is_flag=True,
-              help="Instead: how many output neurons read each input pixel (overlap when "
-                   "stride < kernel, gaps when stride > kernel), printed and drawn as a heat map.")
-@click.option("--flip", is_flag=True,
-              help="Instead: the network's cross-correlation next to the maths convolution "
-                   "(kernel flipped) on a seeded integer input; no picture.")
-def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, html_path,
-         coverage, flip):
+@click.option(
+    "--gif",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write an animated GIF of the window sliding over every neuron.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the geometry as JSON instead of text ('wrote ...' goes to stderr).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the figure as an interactive page: click any output neuron to "
+    "see its window, products and sum (offline, one file).",
+)
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Instead: how many output neurons read each input pixel (overlap when "
+    "stride < kernel, gaps when stride > kernel), printed and drawn as a heat map.",
+)
+@click.option(
+    "--flip",
+    is_flag=True,
+    help="Instead: the network's cross-correlation next to the maths convolution "
+    "(kernel flipped) on a seeded integer input; no picture.",
+)
+def conv(
+    input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, html_path, coverage, flip
+):
     """Which inputs does a convolution neuron read? Sizes, padding, the formula, a picture.
 
     A neuron at (i, j) reads input rows i*s_h - p_top ... i*s_h - p_top + f_h - 1
@@ -215,8 +278,9 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
     if coverage and flip:
         raise click.UsageError("explain conv: give --coverage or --flip, not both")
     if coverage or flip:
-        _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot or flip, as_json,
-                          coverage, where)
+        _coverage_or_flip(
+            input_hw, kernel, stride, padding, out, no_plot or flip, as_json, coverage, where
+        )
         return
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     gif = _check_path(gif, (".gif",), "--gif")
@@ -225,7 +289,9 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
     try:
         AR.check_neuron(win, neuron, where)
     except ValueError as e:
-        raise click.BadParameter(str(e).replace(f"{where}: ", "", 1), param_hint="--neuron") from None
+        raise click.BadParameter(
+            str(e).replace(f"{where}: ", "", 1), param_hint="--neuron"
+        ) from None
     facts = AR.conv_facts(input_hw, kernel, stride, padding, neuron, where=where)
     if png:
         A.save_figure(A.conv_arithmetic_figure(input_hw, kernel, stride, padding, neuron), png)
@@ -233,6 +299,7 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
         A.conv_arithmetic_animation(input_hw, kernel, stride, padding, path=gif)
     if html:
         from ..explorer.lecture import conv_page
+
         _write_page(conv_page(input_hw, kernel, stride, padding, neuron), html)
     files = {"png": png, "gif": gif, "html": html}
     if as_json:
@@ -244,6 +311,7 @@ def conv(input_hw, kernel, stride, padding, neuron, out, no_plot, gif, as_json, 
 
 def _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot, as_json, coverage, where):
     from ..plotting import coverage as CV
+
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     _geometry(input_hw, kernel, stride, padding, where)
     if coverage:
@@ -251,6 +319,7 @@ def _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot, as_json, 
         text = CV.coverage_explanation(facts)
         if png:
             from ..plotting.arithmetic import save_figure
+
             save_figure(CV.coverage_figure(facts), png)
     else:
         facts = CV.flip_facts(input_hw, kernel, stride, padding, where=where)
@@ -261,18 +330,40 @@ def _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot, as_json, 
 
 
 @explain.command("dense-vs-conv", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--input", "input_chw", default="3x224x224", show_default=True,
-              help="Input C x H x W.")
-@click.option("--units", default=1000, show_default=True, type=click.IntRange(1),
-              help="Units of the dense layer compared.")
-@click.option("--filters", default=96, show_default=True, type=click.IntRange(1),
-              help="Filters of the convolution.")
+@click.option(
+    "--input", "input_chw", default="3x224x224", show_default=True, help="Input C x H x W."
+)
+@click.option(
+    "--units",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Units of the dense layer compared.",
+)
+@click.option(
+    "--filters",
+    default=96,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Filters of the convolution.",
+)
 @click.option("--kernel", default=11, show_default=True, type=click.IntRange(1))
 @click.option("--stride", default=4, show_default=True, type=click.IntRange(1))
-@click.option("--padding", type=PADDING, default="same", show_default=True,
-              help="valid | same | P | PH,PW | T,B,L,R (the counts of weights do not depend on it).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default="dense_vs_conv.png",
-              show_default=True, help="Bar chart to write (.png, .svg, .pdf, .jpg).")
+@click.option(
+    "--padding",
+    type=PADDING,
+    default="same",
+    show_default=True,
+    help="valid | same | P | PH,PW | T,B,L,R (the counts of weights do not depend on it).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default="dense_vs_conv.png",
+    show_default=True,
+    help="Bar chart to write (.png, .svg, .pdf, .jpg).",
+)
 @click.option("--no-plot", is_flag=True, help="Write no picture; only print.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def dense_vs_conv(input_chw, units, filters, kernel, stride, padding, out, no_plot, as_json):
@@ -290,14 +381,18 @@ def dense_vs_conv(input_chw, units, filters, kernel, stride, padding, out, no_pl
       cnnsim explain dense-vs-conv
       cnnsim explain dense-vs-conv --input 1x32x32 --units 84 --filters 6 --kernel 5 --stride 1
     """
-    from ..experiments.dense_vs_conv import dense_vs_conv as run, explanation
+    from ..experiments.dense_vs_conv import dense_vs_conv as run
+    from ..experiments.dense_vs_conv import explanation
+
     try:
         parts = [int(p) for p in input_chw.lower().replace(",", "x").split("x")]
         if len(parts) != 3 or min(parts) < 1:
             raise ValueError
     except ValueError:
-        raise click.BadParameter(f"expected CxHxW with positive integers (e.g. 3x224x224), "
-                                 f"got {input_chw!r}", param_hint="--input") from None
+        raise click.BadParameter(
+            f"expected CxHxW with positive integers (e.g. 3x224x224), got {input_chw!r}",
+            param_hint="--input",
+        ) from None
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     try:
         res = run(tuple(parts), units, filters, kernel, stride, padding)
@@ -306,35 +401,74 @@ def dense_vs_conv(input_chw, units, filters, kernel, stride, padding, out, no_pl
     if png:
         from ..plotting.arithmetic import save_figure
         from ..plotting.dense_vs_conv import dense_vs_conv_figure
+
         save_figure(dense_vs_conv_figure(res), png)
     click.echo(_dumps({**res, "files": {"png": png}}) if as_json else explanation(res))
     _report_files({"png": png}, as_json)
 
 
 @explain.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--input", "input_hw", type=SIZE, default=None,
-              help="Input size HxW (e.g. 4x4). Values are seeded random distinct integers "
-                   "unless --values gives them.")
-@click.option("--size", type=SIZE, default="2", show_default=True, help="Pooling window f or FHxFW.")
+@click.option(
+    "--input",
+    "input_hw",
+    type=SIZE,
+    default=None,
+    help="Input size HxW (e.g. 4x4). Values are seeded random distinct integers "
+    "unless --values gives them.",
+)
+@click.option(
+    "--size", type=SIZE, default="2", show_default=True, help="Pooling window f or FHxFW."
+)
 @click.option("--stride", type=SIZE, default=None, help="Stride (default: the window size).")
-@click.option("--padding", type=PADDING, default="valid", show_default=True,
-              help="valid | same | P | PH,PW | T,B,L,R (max: padding never wins; avg: not counted).")
+@click.option(
+    "--padding",
+    type=PADDING,
+    default="valid",
+    show_default=True,
+    help="valid | same | P | PH,PW | T,B,L,R (max: padding never wins; avg: not counted).",
+)
 @click.option("--kind", type=click.Choice(["max", "avg"]), default="max", show_default=True)
-@click.option("--values", type=VALUES, default=None,
-              help="The input values, rows separated by ';' (e.g. '1 5 2 0; 3 4 8 6; ...').")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the random input.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default="explain_pool.png",
-              show_default=True, help="Picture to write (.png, .svg, .pdf, .jpg).")
+@click.option(
+    "--values",
+    type=VALUES,
+    default=None,
+    help="The input values, rows separated by ';' (e.g. '1 5 2 0; 3 4 8 6; ...').",
+)
+@click.option(
+    "--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the random input."
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default="explain_pool.png",
+    show_default=True,
+    help="Picture to write (.png, .svg, .pdf, .jpg).",
+)
 @click.option("--no-plot", is_flag=True, help="Write no picture; only print.")
-@click.option("--gif", type=click.Path(dir_okay=False), default=None,
-              help="Also write an animated GIF of the window sliding, filling the output in.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the facts as JSON instead of text ('wrote ...' goes to stderr).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the figure as an interactive page: click any output neuron to "
-                   "see its window, products and sum (offline, one file).")
-def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif, as_json,
-         html_path):
+@click.option(
+    "--gif",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write an animated GIF of the window sliding, filling the output in.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the facts as JSON instead of text ('wrote ...' goes to stderr).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the figure as an interactive page: click any output neuron to "
+    "see its window, products and sum (offline, one file).",
+)
+def pool(
+    input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif, as_json, html_path
+):
     """Which inputs does a pooling layer pass on, and which does it drop?
 
     Prints the input, every window with its max (and where it is) or mean, the
@@ -357,9 +491,16 @@ def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif,
     where = "explain pool"
     if input_hw is None and values is None:
         raise click.UsageError("explain pool: give --input HxW or --values")
-    if values is not None and input_hw is not None and tuple(input_hw) != (len(values), len(values[0])):
-        raise click.BadParameter(f"--values is {len(values)}x{len(values[0])} but --input says "
-                                 f"{input_hw[0]}x{input_hw[1]}", param_hint="--values")
+    if (
+        values is not None
+        and input_hw is not None
+        and tuple(input_hw) != (len(values), len(values[0]))
+    ):
+        raise click.BadParameter(
+            f"--values is {len(values)}x{len(values[0])} but --input says "
+            f"{input_hw[0]}x{input_hw[1]}",
+            param_hint="--values",
+        )
     in_hw = input_hw or (len(values), len(values[0]))
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     gif = _check_path(gif, (".gif",), "--gif")
@@ -372,10 +513,13 @@ def pool(input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif,
         A.pool_animation(in_hw, size, stride, padding, kind, values, seed, path=gif)
     if html:
         from ..explorer.lecture import pool_page
+
         _write_page(pool_page(in_hw, size, stride, padding, kind, values, seed), html)
     files = {"png": png, "gif": gif, "html": html}
     if as_json:
         click.echo(_dumps({**facts, "files": files}))
     else:
-        click.echo(AR.pool_explanation(in_hw, size, stride, padding, kind, values, seed, where=where))
+        click.echo(
+            AR.pool_explanation(in_hw, size, stride, padding, kind, values, seed, where=where)
+        )
     _report_files(files, as_json)

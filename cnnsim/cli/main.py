@@ -4,6 +4,7 @@ Each sub-command lives in its own module of ``cnnsim.cli`` and is registered her
 Usage errors exit with code 2 (click's convention), other failures with 1; errors go
 to stderr as one line.
 """
+
 import importlib
 import importlib.util
 import os
@@ -23,19 +24,26 @@ def _one_line_error(e):
     from ..data.idx import DataError
     from ..engine.trace import TraceError
     from ..train.checkpoint import CheckpointError
+
     if isinstance(e, (TraceError, CheckpointError, DataError, FolderBusy)):
         return _FileError(one_line(str(e)))
     if isinstance(e, OSError):
         what = f"{e.filename}: " if getattr(e, "filename", None) else ""
         return _FileError(one_line(f"{what}{e.strerror or e}"))
     if isinstance(e, MemoryError):
-        return _FileError("not enough memory for this run; choose smaller sizes "
-                          "(batch, width, depth, input size)")
+        return _FileError(
+            "not enough memory for this run; choose smaller sizes (batch, width, depth, input size)"
+        )
     if isinstance(e, (ValueError, TypeError, KeyError, OverflowError)):
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         return click.UsageError(one_line(str(msg)))
-    return _FileError(one_line(f"internal error ({type(e).__name__}: {e}); run again with "
-                               f"CNNSIM_DEBUG=1 for the traceback and please report it"))
+    return _FileError(
+        one_line(
+            f"internal error ({type(e).__name__}: {e}); run again with "
+            f"CNNSIM_DEBUG=1 for the traceback and please report it"
+        )
+    )
+
 
 # (module, attribute) of every sub-command; modules are imported lazily so that
 # ``cnnsim --help`` stays fast and one broken command cannot take the others down.
@@ -66,8 +74,7 @@ class LazyGroup(click.Group):
         anything unexpected exit 1. ``CNNSIM_DEBUG=1`` re-raises with the traceback."""
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit,
-                click.exceptions.Abort):
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as e:
             if os.environ.get("CNNSIM_DEBUG"):

@@ -3,6 +3,7 @@
 there stays small; every per-type layout comes from the layer classes
 (``Layer.describe``, ``Layer.grad_terms``: ``cnnsim/layers/``).
 """
+
 import click
 import numpy as np
 
@@ -13,6 +14,7 @@ from ..display import wrap
 def down(trace, conn):
     """The Connections of the neuron one level down (a depth concat's branch), or None."""
     from cnnsim.engine.connections import connections
+
     where = conn.cls.explain_down(conn)
     if where is None:
         return None
@@ -31,6 +33,7 @@ def run_backward(trace, net, label, true_label, out, width=10_000):
     """Loss for ``label`` (default: the sample's true label, else the prediction) and the
     recorded backward pass; usage errors as click.BadParameter. Returns the Loss."""
     from cnnsim.engine.backward import backward, loss_for
+
     why = "given"
     try:
         if label is None:
@@ -42,11 +45,17 @@ def run_backward(trace, net, label, true_label, out, width=10_000):
                 why = "the prediction (no true label known; --label N to choose)"
         loss = backward(trace, net, label)
     except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--label" if "--label" in str(e)
-                                 else "--backward") from None
-    out(wrap(f"backward pass: loss = -log p[{loss.label}] = {loss.value:.5g} for label "
-             f"{loss.label} ({why}); p from {loss.rule}; prediction {loss.prediction}",
-             width, "  "))
+        raise click.BadParameter(
+            str(e), param_hint="--label" if "--label" in str(e) else "--backward"
+        ) from None
+    out(
+        wrap(
+            f"backward pass: loss = -log p[{loss.label}] = {loss.value:.5g} for label "
+            f"{loss.label} ({why}); p from {loss.rule}; prediction {loss.prediction}",
+            width,
+            "  ",
+        )
+    )
     return loss
 
 
@@ -56,6 +65,7 @@ def backward_report(trace, conn, view, out, as_json):
     if not view.get("backward"):
         return None
     from cnnsim.engine.backward import grad_table
+
     net, label, true_label = view["backward"]
     width = view.get("width") or 10_000
     loss = run_backward(trace, net, label, true_label, out, width)
@@ -72,23 +82,29 @@ def backward_report(trace, conn, view, out, as_json):
 def grad_table_text(rows):
     """Per-step gradient statistics, output side first (the order backward runs)."""
     w = max([len(r["name"]) for r in rows] + [5])
-    head = (f"{'#':>3}  {'layer':<{w}}  {'|dL/dy|':>8}  {'max|dL/dy|':>10}  {'zeros':>6}  "
-            f"{'|dL/dx|':>8}  {'|dL/dw|':>8}")
-    lines = ["gradients, step by step backwards (|.| = L2 norm; zeros = fraction exactly 0):",
-             head]
+    head = (
+        f"{'#':>3}  {'layer':<{w}}  {'|dL/dy|':>8}  {'max|dL/dy|':>10}  {'zeros':>6}  "
+        f"{'|dL/dx|':>8}  {'|dL/dw|':>8}"
+    )
+    lines = ["gradients, step by step backwards (|.| = L2 norm; zeros = fraction exactly 0):", head]
 
     def n(v):
         return "-" if v is None else f"{v:.2e}"
+
     for r in reversed(rows):
         g = r["grad_y"] or {}
         z = g.get("zeros")
-        lines.append(f"{r['index']:>3}  {r['name']:<{w}}  {n(r['norm_y']):>8}  "
-                     f"{n(g.get('max_abs')):>10}  {'-' if z is None else f'{100 * z:.1f}%':>6}  "
-                     f"{n(r['norm_x']):>8}  {n(r['norm_w']):>8}")
+        lines.append(
+            f"{r['index']:>3}  {r['name']:<{w}}  {n(r['norm_y']):>8}  "
+            f"{n(g.get('max_abs')):>10}  {'-' if z is None else f'{100 * z:.1f}%':>6}  "
+            f"{n(r['norm_x']):>8}  {n(r['norm_w']):>8}"
+        )
     ws = [r for r in rows if r["norm_w"]]
     if len(ws) >= 2:
-        lines.append(f"|dL/dw| of the first layer with weights ({ws[0]['name']}) / the last "
-                     f"({ws[-1]['name']}): {ws[0]['norm_w'] / ws[-1]['norm_w']:.3g}")
+        lines.append(
+            f"|dL/dw| of the first layer with weights ({ws[0]['name']}) / the last "
+            f"({ws[-1]['name']}): {ws[0]['norm_w'] / ws[-1]['norm_w']:.3g}"
+        )
     return lines
 
 
@@ -97,6 +113,7 @@ def neuron_gradients(trace, conn, loss):
     its largest contribution. Returns (GradExplanation, GradExplanation or None)."""
     from cnnsim.engine.backward import grad_of, weight_grad_of
     from cnnsim.engine.trace import TraceError
+
     try:
         g = grad_of(trace, conn.layer, conn.map, conn.row, conn.col, conn.sample, loss=loss)
     except TraceError as e:
@@ -111,12 +128,20 @@ def neuron_gradients(trace, conn, loss):
 
 
 def backward_json(loss, rows, g, gw, top):
-    return {"label": loss.label, "loss": loss.value, "prediction": loss.prediction,
-            "probabilities": loss.probabilities, "rule": loss.rule,
-            "steps": [{k: r[k] for k in ("index", "name", "type", "norm_y", "norm_x", "norm_w")}
-                      | {"grad_y": r["grad_y"]} for r in rows],
-            "neuron": None if g is None else g.to_dict(top),
-            "weight": None if gw is None else gw.to_dict(top)}
+    return {
+        "label": loss.label,
+        "loss": loss.value,
+        "prediction": loss.prediction,
+        "probabilities": loss.probabilities,
+        "rule": loss.rule,
+        "steps": [
+            {k: r[k] for k in ("index", "name", "type", "norm_y", "norm_x", "norm_w")}
+            | {"grad_y": r["grad_y"]}
+            for r in rows
+        ],
+        "neuron": None if g is None else g.to_dict(top),
+        "weight": None if gw is None else gw.to_dict(top),
+    }
 
 
 def backward_figures(trace, rows, g, gw):
@@ -125,15 +150,30 @@ def backward_figures(trace, rows, g, gw):
     from cnnsim.plotting.gradflow import trace_gradflow_figure
     from cnnsim.plotting.maps import feature_maps_figure
     from cnnsim.plotting.neuron import gradient_figure
+
     figs = []
     for s in trace:
         if s.grad_y is not None:
             fname = f"grads_{s.index:03d}_{s.name.replace('/', '_')}.png"
-            figs.append((fname, lambda s=s: feature_maps_figure(
-                s.grad_y[0], title=f"{s.name} ({s.kind}): dL/dy {tuple(s.output_shape)}",
-                cmap="coolwarm", centered=True)))
-    figs.append(("gradflow.png", lambda: trace_gradflow_figure(
-        rows, f"Gradient flow through {trace.model} (one sample): where gradients shrink")))
+            figs.append(
+                (
+                    fname,
+                    lambda s=s: feature_maps_figure(
+                        s.grad_y[0],
+                        title=f"{s.name} ({s.kind}): dL/dy {tuple(s.output_shape)}",
+                        cmap="coolwarm",
+                        centered=True,
+                    ),
+                )
+            )
+    figs.append(
+        (
+            "gradflow.png",
+            lambda: trace_gradflow_figure(
+                rows, f"Gradient flow through {trace.model} (one sample): where gradients shrink"
+            ),
+        )
+    )
     if g is not None:
         figs.append(("neuron_gradient.png", lambda: gradient_figure(g)))
     if gw is not None:

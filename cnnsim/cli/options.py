@@ -6,16 +6,20 @@ needs no parameter for it. Without the option the target comes from ``CNNSIM_TAR
 (default "cpu"). Asking for cuda without a GPU fails with one line that says so and how to
 use the simulator (``NUMBA_ENABLE_CUDASIM=1``), never a driver stack trace.
 """
+
 import click
 
-TARGET_HELP = ("where the kernels run: cpu (default, or $CNNSIM_TARGET) or cuda (numba.cuda "
-               "twins on a GPU; NUMBA_ENABLE_CUDASIM=1 runs them on the slow simulator)")
+TARGET_HELP = (
+    "where the kernels run: cpu (default, or $CNNSIM_TARGET) or cuda (numba.cuda "
+    "twins on a GPU; NUMBA_ENABLE_CUDASIM=1 runs them on the slow simulator)"
+)
 
 
 def _select_target(ctx, param, value):
     if value is None:
         return None
     from .. import config
+
     try:
         config.set_target(value)
     except (RuntimeError, ValueError) as e:
@@ -25,37 +29,52 @@ def _select_target(ctx, param, value):
 
 def target_option(command):
     """Decorator: ``--target cpu|cuda`` on a click command (applied before it runs)."""
-    return click.option("--target", type=click.Choice(["cpu", "cuda"]), default=None,
-                        expose_value=False, callback=_select_target,
-                        help=TARGET_HELP)(command)
+    return click.option(
+        "--target",
+        type=click.Choice(["cpu", "cuda"]),
+        default=None,
+        expose_value=False,
+        callback=_select_target,
+        help=TARGET_HELP,
+    )(command)
 
 
 class InitType(click.ParamType):
     """An initializer: ``normal:STD``, ``lecun``, ``glorot`` or ``he`` (one-line error else)."""
+
     name = "INIT"
 
     def convert(self, value, param, ctx):
         from ..layers.initializers import parse_init
+
         try:
             s = parse_init(value, f"--{param.name if param else 'init'}")
         except ValueError as e:
             self.fail(str(e).split(": ", 1)[-1], param, ctx)
-        if s == "zeros":   # every unit the same: nothing to learn, nothing to show
-            self.fail("zeros makes every unit identical; expected normal:STD, lecun, glorot "
-                      "or he", param, ctx)
+        if s == "zeros":  # every unit the same: nothing to learn, nothing to show
+            self.fail(
+                "zeros makes every unit identical; expected normal:STD, lecun, glorot or he",
+                param,
+                ctx,
+            )
         return s
 
 
 INIT = InitType()
-INIT_HELP = ("weight initializer of the conv layers: normal:STD (e.g. normal:0.01), lecun, "
-             "glorot or he [default: the one suited to the activation: he for relu, "
-             "glorot for sigmoid/tanh]")
+INIT_HELP = (
+    "weight initializer of the conv layers: normal:STD (e.g. normal:0.01), lecun, "
+    "glorot or he [default: the one suited to the activation: he for relu, "
+    "glorot for sigmoid/tanh]"
+)
+
+
 # ---- output paths, checked before any long work starts ---------------------------------
 def _writable_dir(d, option):
     """``d`` exists (or can be created: its nearest existing ancestor is a writable
     folder) and is a writable folder; else a one-line BadParameter naming ``option``."""
     import os
     import pathlib
+
     d = pathlib.Path(d).resolve()
     probe = d
     while not probe.exists():
@@ -81,29 +100,35 @@ def check_output_file(path, option, exts=None):
     the path is not a folder, and it ends in one of ``exts`` (e.g. ``(".png", ".svg")``)."""
     import os
     import pathlib
+
     p = pathlib.Path(path)
     if exts and p.suffix.lower() not in exts:
-        raise click.BadParameter(f"file must end in {' or '.join(exts)}, got {str(path)!r}",
-                                 param_hint=option)
+        raise click.BadParameter(
+            f"file must end in {' or '.join(exts)}, got {str(path)!r}", param_hint=option
+        )
     if p.is_dir():
         raise click.BadParameter(f"{str(path)!r} is a folder; give a file name", param_hint=option)
     parent = p.resolve().parent
     if not parent.is_dir():
         raise click.BadParameter(f"folder {str(parent)!r} does not exist", param_hint=option)
     if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise click.BadParameter(f"cannot write {str(path)!r} (permission denied)",
-                                 param_hint=option)
+        raise click.BadParameter(
+            f"cannot write {str(path)!r} (permission denied)", param_hint=option
+        )
     return path
 
 
-MAX_LOAD_HELP = ("refuse files whose arrays would take more memory than this many bytes "
-                 "(checked before reading them)")
+MAX_LOAD_HELP = (
+    "refuse files whose arrays would take more memory than this many bytes "
+    "(checked before reading them)"
+)
 
 
 class FiniteFloat(click.ParamType):
     """A finite number within bounds (click's FloatRange lets ``nan`` and ``inf`` through):
     ``FiniteFloat(0, open_min=True)`` is ``> 0``, ``FiniteFloat(0, 1, open_max=True)`` is
     ``[0, 1)``."""
+
     name = "number"
 
     def __init__(self, min=None, max=None, open_min=False, open_max=False):
@@ -111,6 +136,7 @@ class FiniteFloat(click.ParamType):
 
     def convert(self, value, param, ctx):
         import math
+
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -122,9 +148,13 @@ class FiniteFloat(click.ParamType):
         if lo_bad or hi_bad:
             lo = "" if self.min is None else f"{'(' if self.open_min else '['}{self.min}"
             hi = "" if self.max is None else f"{self.max}{')' if self.open_max else ']'}"
-            rng = (f"in {lo}, {hi}" if lo and hi else
-                   f"{'>' if self.open_min else '>='} {self.min}" if lo else
-                   f"{'<' if self.open_max else '<='} {self.max}")
+            rng = (
+                f"in {lo}, {hi}"
+                if lo and hi
+                else f"{'>' if self.open_min else '>='} {self.min}"
+                if lo
+                else f"{'<' if self.open_max else '<='} {self.max}"
+            )
             self.fail(f"must be {rng}, got {value!r}", param, ctx)
         return v
 
@@ -147,6 +177,7 @@ def load_onnx(path, **unused):
     if given:
         raise click.UsageError(f"{path} is an ONNX file: it takes no {', '.join(given)}")
     from ..interop import from_onnx
+
     try:
         return from_onnx(path)
     except (ValueError, OSError, RuntimeError) as e:

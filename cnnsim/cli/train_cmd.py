@@ -1,4 +1,5 @@
 """``cnnsim train``: train a model of the zoo and write metrics, a plot and a checkpoint."""
+
 import csv
 import io
 import json
@@ -20,44 +21,108 @@ from .options import (
 @click.command(short_help="Train a model (LeNet-5 on MNIST, ...) and plot its curves.")
 @target_option
 @click.argument("model")
-@click.option("--data", default="auto", show_default=True,
-              type=click.Choice(["auto", "mnist", "fashion-mnist", "synthetic"]),
-              help="auto = MNIST when its files are found, else synthetic digits")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="where the IDX files are "
-              "(default: $CNNSIM_DATA, then the per-user cache)")
+@click.option(
+    "--data",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "mnist", "fashion-mnist", "synthetic"]),
+    help="auto = MNIST when its files are found, else synthetic digits",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="where the IDX files are (default: $CNNSIM_DATA, then the per-user cache)",
+)
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=None, type=POSITIVE,
-              help="learning rate [default: 0.05 sgd (0.001 for an RBF output: LeNet-5's "
-                   "paper variant), 0.001 adam]")
+@click.option(
+    "--lr",
+    default=None,
+    type=POSITIVE,
+    help="learning rate [default: 0.05 sgd (0.001 for an RBF output: LeNet-5's "
+    "paper variant), 0.001 adam]",
+)
 @click.option("--optimizer", default="sgd", show_default=True, type=click.Choice(["sgd", "adam"]))
-@click.option("--momentum", default=0.9, show_default=True, type=FiniteFloat(0, 1, open_max=True),
-              help="SGD momentum, in [0, 1)")
+@click.option(
+    "--momentum",
+    default=0.9,
+    show_default=True,
+    type=FiniteFloat(0, 1, open_max=True),
+    help="SGD momentum, in [0, 1)",
+)
 @click.option("--weight-decay", default=0.0, show_default=True, type=NON_NEGATIVE)
-@click.option("--lr-step", default=0, show_default=True, type=click.IntRange(0),
-              help="divide the learning rate by 10 every this many epochs (0 = never)")
-@click.option("--limit", default=None, type=click.IntRange(1), help="use only the first N training images")
-@click.option("--test-limit", default=None, type=click.IntRange(1), help="use only the first N test images")
+@click.option(
+    "--lr-step",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="divide the learning rate by 10 every this many epochs (0 = never)",
+)
+@click.option(
+    "--limit", default=None, type=click.IntRange(1), help="use only the first N training images"
+)
+@click.option(
+    "--test-limit", default=None, type=click.IntRange(1), help="use only the first N test images"
+)
 @click.option("--variant", default=None, help="model variant (e.g. modern / paper for lenet5)")
-@click.option("--augment", is_flag=False, flag_value="shift", default="none", show_default=True,
-              type=click.Choice(["none", "shift", "lighting", "all"]),
-              help="seeded augmentation: shift = random shifts of up to 2 px (and flips for "
-                   "non-digit data; --augment alone means shift); lighting = AlexNet's PCA "
-                   "colour shift (std 0.1; a brightness offset for grey images); all = both")
-@click.option("--activation", default=None, type=click.Choice(["sigmoid", "tanh", "relu"]),
-              help="hidden activation, for models that take one (LeNet-5: the slides' sigmoid, "
-                   "or tanh / ReLU, instead of the paper's scaled tanh)")
+@click.option(
+    "--augment",
+    is_flag=False,
+    flag_value="shift",
+    default="none",
+    show_default=True,
+    type=click.Choice(["none", "shift", "lighting", "all"]),
+    help="seeded augmentation: shift = random shifts of up to 2 px (and flips for "
+    "non-digit data; --augment alone means shift); lighting = AlexNet's PCA "
+    "colour shift (std 0.1; a brightness offset for grey images); all = both",
+)
+@click.option(
+    "--activation",
+    default=None,
+    type=click.Choice(["sigmoid", "tanh", "relu"]),
+    help="hidden activation, for models that take one (LeNet-5: the slides' sigmoid, "
+    "or tanh / ReLU, instead of the paper's scaled tanh)",
+)
 @click.option("--seed", default=0, show_default=True, type=SEED)
-@click.option("--out", default="runs/train", show_default=True, type=click.Path(file_okay=False),
-              help="folder for metrics.csv, metrics.json, training.png, checkpoint.npz")
-@click.option("--resume", is_flag=True,
-              help="continue from OUT/checkpoint.npz up to the same total --epochs")
-@click.option("--max-load-bytes", type=click.IntRange(1), default=None,
-              help=MAX_LOAD_HELP + " [default: 3x the model's parameters]")
+@click.option(
+    "--out",
+    default="runs/train",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="folder for metrics.csv, metrics.json, training.png, checkpoint.npz",
+)
+@click.option(
+    "--resume", is_flag=True, help="continue from OUT/checkpoint.npz up to the same total --epochs"
+)
+@click.option(
+    "--max-load-bytes",
+    type=click.IntRange(1),
+    default=None,
+    help=MAX_LOAD_HELP + " [default: 3x the model's parameters]",
+)
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
-          lr_step, limit, test_limit, variant, augment, activation, seed, out, resume,
-          max_load_bytes, quiet):
+def train(
+    model,
+    data,
+    data_dir,
+    epochs,
+    batch_size,
+    lr,
+    optimizer,
+    momentum,
+    weight_decay,
+    lr_step,
+    limit,
+    test_limit,
+    variant,
+    augment,
+    activation,
+    seed,
+    out,
+    resume,
+    max_load_bytes,
+    quiet,
+):
     """Train MODEL (e.g. lenet5) and report loss, accuracy and top-5 error per epoch.
 
     \b
@@ -85,24 +150,64 @@ def train(model, data, data_dir, epochs, batch_size, lr, optimizer, momentum, we
         net = models.build(model, **opts)
     except TypeError as e:
         if activation and "activation" in str(e):
-            raise click.BadParameter(f"{model} has no activation option",
-                                     param_hint="--activation") from None
+            raise click.BadParameter(
+                f"{model} has no activation option", param_hint="--activation"
+            ) from None
         raise click.UsageError(str(e)) from None
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    check_fits(training_bytes(net, batch_size), f"training {net.name} at batch {batch_size}",
-               "--batch-size")
+    check_fits(
+        training_bytes(net, batch_size),
+        f"training {net.name} at batch {batch_size}",
+        "--batch-size",
+    )
     os.makedirs(out, exist_ok=True)
     with FolderLock(out, "cnnsim train"):
-        clean_stale_parts(out)      # what a killed run left (kill -9 cannot be caught)
-        _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
-               lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet,
-               variant)
+        clean_stale_parts(out)  # what a killed run left (kill -9 cannot be caught)
+        _train(
+            net,
+            data,
+            data_dir,
+            epochs,
+            batch_size,
+            lr,
+            optimizer,
+            momentum,
+            weight_decay,
+            lr_step,
+            limit,
+            test_limit,
+            augment,
+            seed,
+            out,
+            resume,
+            max_load_bytes,
+            quiet,
+            variant,
+        )
 
 
-def _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, weight_decay,
-           lr_step, limit, test_limit, augment, seed, out, resume, max_load_bytes, quiet,
-           variant=None):
+def _train(
+    net,
+    data,
+    data_dir,
+    epochs,
+    batch_size,
+    lr,
+    optimizer,
+    momentum,
+    weight_decay,
+    lr_step,
+    limit,
+    test_limit,
+    augment,
+    seed,
+    out,
+    resume,
+    max_load_bytes,
+    quiet,
+    variant=None,
+):
     from ..data import DataError
     from ..train import (
         StepLR,
@@ -114,47 +219,75 @@ def _train(net, data, data_dir, epochs, batch_size, lr, optimizer, momentum, wei
     )
     from ..train.checkpoint import CheckpointError
     from ..train.data import load_for_model
+
     try:
-        (xtr, ytr), (xte, yte), note = load_for_model(data, net.input_shape, data_dir, limit,
-                                                      test_limit)
+        (xtr, ytr), (xte, yte), note = load_for_model(
+            data, net.input_shape, data_dir, limit, test_limit
+        )
     except (DataError, ValueError, OSError) as e:
-        raise click.ClickException(str(e).splitlines()[0])
+        raise click.ClickException(str(e).splitlines()[0]) from None
     click.echo(f"{net.name}: {net.param_count():,} parameters; data: {note}", err=True)
     lr = lr if lr is not None else default_lr(net, optimizer)
     opt = make_optimizer(optimizer, lr, momentum, weight_decay)
     aug = None
     if augment != "none":
         from ..data import augment as augment_fn
+
         shifts = augment in ("shift", "all")
-        flip = shifts and data not in ("mnist", "auto", "synthetic")   # digits: no mirrors
-        lighting = 0.1 if augment in ("lighting", "all") else 0.0     # AlexNet's std
-        aug = lambda xb, rng: augment_fn(xb, rng, shift=2 if shifts else 0, flip=flip,  # noqa: E731
-                                         lighting=lighting)
+        flip = shifts and data not in ("mnist", "auto", "synthetic")  # digits: no mirrors
+        lighting = 0.1 if augment in ("lighting", "all") else 0.0  # AlexNet's std
+        aug = lambda xb, rng: augment_fn(
+            xb,
+            rng,
+            shift=2 if shifts else 0,
+            flip=flip,  # noqa: E731
+            lighting=lighting,
+        )
     from ..data.preprocess import preprocess_spec
+
     if data == "auto":
         data = "mnist" if note.startswith("mnist") else "synthetic"
     # every dataset cnnsim loads has 28x28 images; the checkpoint says how they were prepared
-    meta = {"data": data, "preprocess": preprocess_spec(net.input_shape, (28, 28)),
-            "variant": variant or net.name.split("-", 1)[-1]}
-    trainer = Trainer(net, opt, batch_size, seed, StepLR(lr, lr_step or None), aug, out,
-                      progress=not quiet, meta=meta, on_epoch=lambda r: click.echo(_epoch_line(r)))
+    meta = {
+        "data": data,
+        "preprocess": preprocess_spec(net.input_shape, (28, 28)),
+        "variant": variant or net.name.split("-", 1)[-1],
+    }
+    trainer = Trainer(
+        net,
+        opt,
+        batch_size,
+        seed,
+        StepLR(lr, lr_step or None),
+        aug,
+        out,
+        progress=not quiet,
+        meta=meta,
+        on_epoch=lambda r: click.echo(_epoch_line(r)),
+    )
     if not quiet:
         from ..train.loop import RUNNING
-        click.echo(f"the progress bar shows the mean loss of the last {RUNNING} batches; each "
-                   f"epoch's line, the mean over the whole epoch (it includes the early, "
-                   f"higher losses) and the test set's accuracy", err=True)
+
+        click.echo(
+            f"the progress bar shows the mean loss of the last {RUNNING} batches; each "
+            f"epoch's line, the mean over the whole epoch (it includes the early, "
+            f"higher losses) and the test set's accuracy",
+            err=True,
+        )
     os.makedirs(out, exist_ok=True)
     if resume:
         try:
             meta = load_checkpoint(trainer.checkpoint_path(), net, opt, max_bytes=max_load_bytes)
         except (CheckpointError, OSError) as e:
-            raise click.ClickException(str(e))
+            raise click.ClickException(str(e)) from None
         trainer.start_epoch, trainer.step = meta.get("epoch", 0), meta.get("step", 0)
         trainer.history.epochs = meta.get("history", {}).get("epochs", [])
         click.echo(f"resumed from epoch {trainer.start_epoch} of {epochs}", err=True)
         if trainer.start_epoch >= epochs:
-            click.echo(f"{out} already holds {trainer.start_epoch} epochs (--epochs {epochs}): "
-                       f"nothing to train; raise --epochs to train further")
+            click.echo(
+                f"{out} already holds {trainer.start_epoch} epochs (--epochs {epochs}): "
+                f"nothing to train; raise --epochs to train further"
+            )
             return
     try:
         # --epochs is the total: a resumed run continues up to it, not beyond
@@ -179,12 +312,15 @@ def _epoch_line(r):
     test = ""
     if "val_accuracy" in r:
         test = f"  test acc {r['val_accuracy']:.4f}  top-5 error {r['val_top5_error']:.4f}"
-    return (f"epoch {r['epoch']:>3}  train loss {r['train_loss']:.4f} (epoch mean)  train acc "
-            f"{r['train_accuracy']:.4f}{test}  {r['seconds']:.1f} s")
+    return (
+        f"epoch {r['epoch']:>3}  train loss {r['train_loss']:.4f} (epoch mean)  train acc "
+        f"{r['train_accuracy']:.4f}{test}  {r['seconds']:.1f} s"
+    )
 
 
 def _write_metrics(history, out, name):
     from .._atomic import save_figure, write_text
+
     h = history.as_dict()
     write_text(os.path.join(out, "metrics.json"), json.dumps({"model": name, **h}, indent=1))
     if h["epochs"]:
@@ -194,4 +330,5 @@ def _write_metrics(history, out, name):
         w.writerows(h["epochs"])
         write_text(os.path.join(out, "metrics.csv"), buf.getvalue())
         from ..plotting.training import training_figure
+
         save_figure(training_figure(h, f"{name} training"), os.path.join(out, "training.png"))

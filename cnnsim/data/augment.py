@@ -14,14 +14,15 @@
 Everything is vectorised over the batch; randomness comes only from ``rng``
 (a ``numpy.random.Generator`` or an int seed), drawn in a fixed order.
 """
+
 import numpy as np
 
 from ..functional._check import as_float_array
 
 IMAGENET_EIGVAL = np.array([0.2175, 0.0188, 0.0045])
-IMAGENET_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
-                            [-0.5808, -0.0045, -0.8140],
-                            [-0.5836, -0.6948, 0.4203]])   # columns are eigenvectors
+IMAGENET_EIGVEC = np.array(
+    [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]]
+)  # columns are eigenvectors
 
 
 def _rng(rng):
@@ -35,10 +36,14 @@ def _rng(rng):
 def _crop_at(x, top, left, h, w):
     """Per-image crops: out[n] = x[n, :, top[n]:top[n]+h, left[n]:left[n]+w] (one gather)."""
     n = x.shape[0]
-    rows = top[:, None] + np.arange(h)                # (N, h)
-    cols = left[:, None] + np.arange(w)               # (N, w)
-    return x[np.arange(n)[:, None, None, None], np.arange(x.shape[1])[None, :, None, None],
-             rows[:, None, :, None], cols[:, None, None, :]]
+    rows = top[:, None] + np.arange(h)  # (N, h)
+    cols = left[:, None] + np.arange(w)  # (N, w)
+    return x[
+        np.arange(n)[:, None, None, None],
+        np.arange(x.shape[1])[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
 
 
 def random_crop(x, size, rng):
@@ -62,7 +67,7 @@ def center_crop(x, size):
     if not (1 <= h <= H and 1 <= w <= W):
         raise ValueError(f"center_crop: crop {h}x{w} does not fit images of {H}x{W}")
     t, l = (H - h) // 2, (W - w) // 2
-    return np.ascontiguousarray(x[:, :, t:t + h, l:l + w])
+    return np.ascontiguousarray(x[:, :, t : t + h, l : l + w])
 
 
 def rgb_pca(x):
@@ -108,11 +113,13 @@ def augment(x, rng, shift=2, flip=True, lighting=0.1, eigval=None, eigvec=None):
             val = IMAGENET_EIGVAL if eigval is None else np.asarray(eigval, np.float64)
             vec = IMAGENET_EIGVEC if eigvec is None else np.asarray(eigvec, np.float64)
             alpha = rng.normal(0.0, lighting, (n, 3))
-            delta = (alpha * val) @ vec.T                 # (N, 3): sum_i a_i l_i p_i
+            delta = (alpha * val) @ vec.T  # (N, 3): sum_i a_i l_i p_i
         elif c == 1:
             delta = rng.normal(0.0, lighting, (n, 1))
         else:
-            raise ValueError(f"augment: lighting needs 1 or 3 channels, got {c} (shape "
-                             f"{x.shape}); pass lighting=0")
+            raise ValueError(
+                f"augment: lighting needs 1 or 3 channels, got {c} (shape "
+                f"{x.shape}); pass lighting=0"
+            )
         out = out + delta.astype(x.dtype)[:, :, None, None]
     return np.ascontiguousarray(out, dtype=x.dtype) if out is not x else x.copy()

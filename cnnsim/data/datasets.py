@@ -6,6 +6,7 @@ The data folder is, in order: the ``data_dir`` argument (``--data-dir``), the
 are looked for in ``<folder>/<dataset>/`` (where ``cnnsim data download`` puts them)
 and then in ``<folder>`` itself, each either gzipped (``*.gz``) or raw.
 """
+
 import os
 import pathlib
 
@@ -21,10 +22,23 @@ SPLIT_FILES = {
 
 DATASETS = ("mnist", "fashion-mnist")
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot")
-CLASS_NAMES = {"mnist": tuple(str(d) for d in range(10)), "fashion-mnist": FASHION_CLASSES,
-               "synthetic": tuple(str(d) for d in range(10))}
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion-mnist": FASHION_CLASSES,
+    "synthetic": tuple(str(d) for d in range(10)),
+}
 
 
 def canonical_name(name):
@@ -33,8 +47,9 @@ def canonical_name(name):
     if key == "fashion":
         key = "fashion-mnist"
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} "
-                         f"(or synthetic)")
+        raise ValueError(
+            f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} (or synthetic)"
+        )
     return key
 
 
@@ -79,8 +94,9 @@ def split_paths(name, split, data_dir=None):
     """(images path, labels path) of a split, or a one-line DataError saying where it looked."""
     name = canonical_name(name)
     if split not in SPLIT_FILES:
-        raise ValueError(f"load_{name.replace('-', '_')}: split must be 'train' or 'test', "
-                         f"got {split!r}")
+        raise ValueError(
+            f"load_{name.replace('-', '_')}: split must be 'train' or 'test', got {split!r}"
+        )
     dirs = _candidates(name, data_dir)
     paths = [find_file(stem, dirs) for stem in SPLIT_FILES[split]]
     missing = [stem for stem, p in zip(SPLIT_FILES[split], paths) if p is None]
@@ -90,7 +106,8 @@ def split_paths(name, split, data_dir=None):
             f"{name} {split} split not found: looked for {', '.join(m + '[.gz]' for m in missing)}"
             f" in {where}; get it with `cnnsim data download {name}` (add --data-dir DIR to "
             f"choose the folder, or set CNNSIM_DATA), or use the synthetic digits "
-            f"(--data synthetic), which need no download")
+            f"(--data synthetic), which need no download"
+        )
     return tuple(paths)
 
 
@@ -112,6 +129,7 @@ def load_synthetic(split="train", limit=None):
     if split not in SYNTHETIC_SPLITS:
         raise ValueError(f"load_synthetic: split must be 'train' or 'test', got {split!r}")
     from .synthetic import load_synthetic_digits
+
     size, seed = SYNTHETIC_SPLITS[split]
     limit = _check_limit(limit, "load_synthetic")
     return load_synthetic_digits(limit or size, seed=seed)
@@ -134,6 +152,7 @@ def load_dataset(name, split="train", data_dir=None, limit=None, verify=True):
     images_path, labels_path = split_paths(name, split, data_dir)
     if verify:
         from .verify import verify_file
+
         verify_file(name, images_path)
         verify_file(name, labels_path)
     images, labels = read_pair(images_path, labels_path)

@@ -7,6 +7,7 @@ checksum are skipped. The checksums are those of the well-known original files
 (MNIST: md5 as published with the dataset and confirmed on the copies in
 ``shared/data/mnist``; Fashion-MNIST: md5 from its README at zalandoresearch/fashion-mnist).
 """
+
 import hashlib
 import os
 import pathlib
@@ -51,7 +52,7 @@ MIRRORS = {
 CHUNK = 1 << 16
 #: the most one file may bring (the largest standard file, Fashion-MNIST's training
 #: images, is 26 MB): a junk mirror is cut off here instead of filling the disk
-MAX_FILE_BYTES = 64 * 2 ** 20
+MAX_FILE_BYTES = 64 * 2**20
 
 
 class DownloadError(DataError):
@@ -61,12 +62,18 @@ class DownloadError(DataError):
 def _check_file_name(fname):
     """A file name must be a plain name: it is joined to the data folder, and
     ``"../x"`` or ``"/etc/x"`` would write outside it."""
-    bad = (not isinstance(fname, str) or fname in ("", ".", "..") or "\0" in fname
-           or os.path.basename(fname) != fname or (os.altsep and os.altsep in fname)
-           or fname.startswith("."))
+    bad = (
+        not isinstance(fname, str)
+        or fname in ("", ".", "..")
+        or "\0" in fname
+        or os.path.basename(fname) != fname
+        or (os.altsep and os.altsep in fname)
+        or fname.startswith(".")
+    )
     if bad:
-        raise ValueError(f"download: file names must be plain names inside the data folder, "
-                         f"got {fname!r}")
+        raise ValueError(
+            f"download: file names must be plain names inside the data folder, got {fname!r}"
+        )
 
 
 def _hasher(digest):
@@ -109,13 +116,15 @@ def _fetch(url, dest, digest, timeout, progress, max_bytes=None):
     h = _hasher(digest)
     max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     deadline = time.monotonic() + timeout
-    with atomic_path(dest) as tmp:       # removed on any failure below, renamed on success
+    with atomic_path(dest) as tmp:  # removed on any failure below, renamed on success
         with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = resp.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else None
             if total is not None and total > max_bytes:
-                raise DownloadError(f"{dest.name}: {url} announces {total} bytes, more than "
-                                    f"the {max_bytes} a dataset file may have (not fetched)")
+                raise DownloadError(
+                    f"{dest.name}: {url} announces {total} bytes, more than "
+                    f"the {max_bytes} a dataset file may have (not fetched)"
+                )
             done = 0
             while True:
                 left = deadline - time.monotonic()
@@ -127,8 +136,10 @@ def _fetch(url, dest, digest, timeout, progress, max_bytes=None):
                     break
                 done += len(chunk)
                 if done > max_bytes:
-                    raise DownloadError(f"{dest.name}: {url} sent more than {max_bytes} bytes, "
-                                        f"more than a dataset file has (file discarded)")
+                    raise DownloadError(
+                        f"{dest.name}: {url} sent more than {max_bytes} bytes, "
+                        f"more than a dataset file has (file discarded)"
+                    )
                 out.write(chunk)
                 h.update(chunk)
                 if progress:
@@ -136,8 +147,10 @@ def _fetch(url, dest, digest, timeout, progress, max_bytes=None):
         got = h.hexdigest()
         if got != digest.lower():
             algo = "md5" if len(digest) == 32 else "sha256"
-            raise DownloadError(f"{dest.name}: checksum mismatch from {url}: {algo} {got}, "
-                                f"expected {digest.lower()} (file discarded)")
+            raise DownloadError(
+                f"{dest.name}: checksum mismatch from {url}: {algo} {got}, "
+                f"expected {digest.lower()} (file discarded)"
+            )
     return done
 
 
@@ -152,8 +165,7 @@ def _describe(err, url):
     return f"{url}: {err}", False
 
 
-def download(name, data_dir=None, mirror=None, files=None, timeout=30.0, progress=None,
-             log=None):
+def download(name, data_dir=None, mirror=None, files=None, timeout=30.0, progress=None, log=None):
     """Fetch a dataset's files into ``<data root>/<name>/``; return {file: status}.
 
     ``mirror``: a base URL to use instead of the built-in mirrors (a file's URL is
@@ -188,14 +200,17 @@ def download(name, data_dir=None, mirror=None, files=None, timeout=30.0, progres
                 if log:
                     log(f"{fname}: already present and valid in {dest_dir}")
                 continue
-            try:        # really discard it: a failed download must not leave it in place
+            try:  # really discard it: a failed download must not leave it in place
                 dest.unlink()
             except OSError as e:
-                raise DownloadError(f"{fname}: present but damaged, and it cannot be removed "
-                                    f"({e.strerror or e})") from None
+                raise DownloadError(
+                    f"{fname}: present but damaged, and it cannot be removed ({e.strerror or e})"
+                ) from None
             if log:
-                log(f"{fname}: present but its checksum does not match; removed it, "
-                    f"downloading again")
+                log(
+                    f"{fname}: present but its checksum does not match; removed it, "
+                    f"downloading again"
+                )
         errors, offline = [], True
         for base in mirrors:
             url = base + fname
@@ -215,7 +230,8 @@ def download(name, data_dir=None, mirror=None, files=None, timeout=30.0, progres
                 log(f"{fname}: downloaded {size} bytes from {base}, checksum ok")
             break
         else:
-            why = ("cannot reach any mirror, are you offline? " if offline else "")
-            raise DownloadError(f"{name}: could not download {fname}: {why}("
-                                + "; ".join(errors) + ")")
+            why = "cannot reach any mirror, are you offline? " if offline else ""
+            raise DownloadError(
+                f"{name}: could not download {fname}: {why}(" + "; ".join(errors) + ")"
+            )
     return status

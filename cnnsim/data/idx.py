@@ -11,6 +11,7 @@ So the full magic number is 0x00000803 for an image file and 0x00000801 for a la
 file. Every check below fails with a one-line :class:`DataError` that names the file
 and what was wrong, never with a NumPy reshape error.
 """
+
 import gzip
 import os
 import pathlib
@@ -43,8 +44,10 @@ def read_bytes(path):
         try:
             return gzip.decompress(raw)
         except EOFError:
-            raise DataError(f"{name}: truncated gzip stream (the download was probably "
-                            f"cut short; delete it and download again)") from None
+            raise DataError(
+                f"{name}: truncated gzip stream (the download was probably "
+                f"cut short; delete it and download again)"
+            ) from None
         except (OSError, zlib.error) as e:
             raise DataError(f"{name}: corrupt gzip data ({e})") from None
     return raw
@@ -60,20 +63,27 @@ def parse_idx(data, name, kind):
         raise DataError(f"{name}: truncated: {len(data)} bytes, too short for an IDX header")
     magic = struct.unpack(">I", data[:4])[0]
     if data[0] != 0 or data[1] != 0:
-        raise DataError(f"{name}: not an IDX file: magic number 0x{magic:08x}, expected "
-                        f"0x{want_magic:08x} ({kind})")
+        raise DataError(
+            f"{name}: not an IDX file: magic number 0x{magic:08x}, expected "
+            f"0x{want_magic:08x} ({kind})"
+        )
     if data[2] != UBYTE:
-        raise DataError(f"{name}: unsupported element type 0x{data[2]:02x} in magic 0x{magic:08x},"
-                        f" expected 0x08 (unsigned byte)")
+        raise DataError(
+            f"{name}: unsupported element type 0x{data[2]:02x} in magic 0x{magic:08x},"
+            f" expected 0x08 (unsigned byte)"
+        )
     if data[3] != want_ndim:
         other = {3: "images", 1: "labels"}.get(data[3], f"{data[3]}-dimensional data")
-        raise DataError(f"{name}: magic number 0x{magic:08x} says {other}, expected "
-                        f"0x{want_magic:08x} ({kind}, {want_ndim} dimension"
-                        f"{'s' if want_ndim > 1 else ''})")
+        raise DataError(
+            f"{name}: magic number 0x{magic:08x} says {other}, expected "
+            f"0x{want_magic:08x} ({kind}, {want_ndim} dimension"
+            f"{'s' if want_ndim > 1 else ''})"
+        )
     head = 4 + 4 * want_ndim
     if len(data) < head:
-        raise DataError(f"{name}: truncated: header needs {head} bytes but the file has "
-                        f"{len(data)}")
+        raise DataError(
+            f"{name}: truncated: header needs {head} bytes but the file has {len(data)}"
+        )
     dims = struct.unpack(">" + "I" * want_ndim, data[4:head])
     if any(d == 0 for d in dims):
         raise DataError(f"{name}: header has a zero dimension {dims}")
@@ -86,8 +96,10 @@ def parse_idx(data, name, kind):
     if have < need:
         raise DataError(f"{name}: truncated: header says {what} but only {have} bytes follow")
     if have > need:
-        raise DataError(f"{name}: {have - need} unexpected bytes after the data: header says "
-                        f"{what} but {have} bytes follow")
+        raise DataError(
+            f"{name}: {have - need} unexpected bytes after the data: header says "
+            f"{what} but {have} bytes follow"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=head, count=need).reshape(dims)
 
 
@@ -109,8 +121,10 @@ def read_labels(path, num_classes=10):
     labels = read_idx(path, "labels")
     if num_classes is not None and labels.size and labels.max() >= num_classes:
         bad = int(np.argmax(labels >= num_classes))
-        raise DataError(f"{pathlib.Path(path).name}: label {labels[bad]} at index {bad} is out "
-                        f"of range 0..{num_classes - 1}")
+        raise DataError(
+            f"{pathlib.Path(path).name}: label {labels[bad]} at index {bad} is out "
+            f"of range 0..{num_classes - 1}"
+        )
     return labels
 
 
@@ -119,8 +133,10 @@ def read_pair(images_path, labels_path, num_classes=10):
     images = read_images(images_path)
     labels = read_labels(labels_path, num_classes)
     if len(images) != len(labels):
-        raise DataError(f"{pathlib.Path(images_path).name} has {len(images)} images but "
-                        f"{pathlib.Path(labels_path).name} has {len(labels)} labels")
+        raise DataError(
+            f"{pathlib.Path(images_path).name} has {len(images)} images but "
+            f"{pathlib.Path(labels_path).name} has {len(labels)} labels"
+        )
     return images, labels
 
 
@@ -128,10 +144,14 @@ def encode_idx(array):
     """IDX bytes of a uint8 array of rank 1 (labels) or 3 (images); the inverse of parse_idx."""
     a = np.ascontiguousarray(array)
     if a.dtype != np.uint8 or a.ndim not in (1, 3):
-        raise ValueError(f"encode_idx: expected a uint8 array of rank 1 or 3, got {a.dtype} "
-                         f"{a.shape}")
-    return struct.pack(">BBBB", 0, 0, UBYTE, a.ndim) + struct.pack(">" + "I" * a.ndim,
-                                                                   *a.shape) + a.tobytes()
+        raise ValueError(
+            f"encode_idx: expected a uint8 array of rank 1 or 3, got {a.dtype} {a.shape}"
+        )
+    return (
+        struct.pack(">BBBB", 0, 0, UBYTE, a.ndim)
+        + struct.pack(">" + "I" * a.ndim, *a.shape)
+        + a.tobytes()
+    )
 
 
 def write_idx(path, array, compress=None):

@@ -9,20 +9,23 @@ each one's test-set index and label. MNIST (Y. LeCun, C. Cortes, C. J. C. Burges
 available under the Creative Commons Attribution-Share Alike 3.0 licence.
 ``color.png``: 64x64 RGB, :func:`color_picture` (pure NumPy, so bit-reproducible).
 """
+
 import json
 import pathlib
 import sys
 
 import numpy as np
 
-SOURCE = ("MNIST test set (t10k-images-idx3-ubyte), Y. LeCun, C. Cortes, C. J. C. Burges; "
-          "licence CC BY-SA 3.0")
+SOURCE = (
+    "MNIST test set (t10k-images-idx3-ubyte), Y. LeCun, C. Cortes, C. J. C. Burges; "
+    "licence CC BY-SA 3.0"
+)
 
 
 def color_picture(size=64):
     """float32 (size, size, 3) in [0, 1]: sky gradient, sun, grass, a house, a tree."""
     s = size
-    y, x = np.mgrid[0:s, 0:s].astype(np.float32) / s      # 0..1, y downwards
+    y, x = np.mgrid[0:s, 0:s].astype(np.float32) / s  # 0..1, y downwards
     img = np.empty((s, s, 3), np.float32)
     # sky: light blue at the horizon to deeper blue at the top
     t = y[..., None] / 0.7
@@ -63,7 +66,9 @@ def main(mnist_dir, outdir=None):
 
     from .datasets import load_dataset
 
-    out = pathlib.Path(outdir) if outdir else pathlib.Path(__file__).resolve().parents[1] / "samples"
+    out = (
+        pathlib.Path(outdir) if outdir else pathlib.Path(__file__).resolve().parents[1] / "samples"
+    )
     out.mkdir(parents=True, exist_ok=True)
     images, labels = load_dataset("mnist", "test", mnist_dir)
     info = {}

@@ -10,28 +10,40 @@ MNIST's own preparation (LeCun, Cortes, Burges, "The MNIST database"): each digi
 center of mass of the pixels, and translating the image so as to position this point
 at the center of the 28x28 field". :func:`mnist_centre` does the same.
 """
+
 import pathlib
 
 import numpy as np
 
 from .idx import DataError
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)   # ITU-R BT.601 (PIL's "L")
-BOX, FIELD = 20, 28               # MNIST: digit fitted in 20x20, field 28x28
-INK = 0.15                        # a pixel is ink above this fraction of the brightest
-BLANK_CONTRAST = 0.1              # max - min below this: nearly blank
-BLANK_INK = 0.002                 # fewer ink pixels than this fraction: nearly blank
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 (PIL's "L")
+BOX, FIELD = 20, 28  # MNIST: digit fitted in 20x20, field 28x28
+INK = 0.15  # a pixel is ink above this fraction of the brightest
+BLANK_CONTRAST = 0.1  # max - min below this: nearly blank
+BLANK_INK = 0.002  # fewer ink pixels than this fraction: nearly blank
 
-_MODES = {"1": "1-bit black and white", "L": "8-bit gray", "LA": "8-bit gray with alpha",
-          "P": "palette (indexed colour)", "RGB": "8-bit RGB", "RGBA": "8-bit RGB with alpha",
-          "I;16": "16-bit gray", "I;16B": "16-bit gray", "I": "32-bit integer gray",
-          "F": "32-bit float gray", "CMYK": "CMYK", "PA": "palette with alpha",
-          "I;16L": "16-bit gray"}
+_MODES = {
+    "1": "1-bit black and white",
+    "L": "8-bit gray",
+    "LA": "8-bit gray with alpha",
+    "P": "palette (indexed colour)",
+    "RGB": "8-bit RGB",
+    "RGBA": "8-bit RGB with alpha",
+    "I;16": "16-bit gray",
+    "I;16B": "16-bit gray",
+    "I": "32-bit integer gray",
+    "F": "32-bit float gray",
+    "CMYK": "CMYK",
+    "PA": "palette with alpha",
+    "I;16L": "16-bit gray",
+}
 
 
 def _read_pil(path):
     """PNG/JPEG -> (array (H, W) or (H, W, C) float in [0, 1], alpha or None, description)."""
     from PIL import Image
+
     with Image.open(path) as im:
         mode, fmt, (w, h) = im.mode, im.format or path.suffix[1:].upper(), im.size
         desc = f"{w}x{h} {fmt}, {_MODES.get(mode, mode)}"
@@ -62,11 +74,14 @@ def read_image(path):
     (a ValueError) says what was wrong with a missing or unreadable file.
     """
     from .samples import IMAGE_SUFFIXES, _to_chw, _to_unit
+
     path = pathlib.Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
-        raise DataError(f"{path}: unsupported image type {path.suffix or '(no suffix)'!r}; "
-                        f"use PNG, JPEG or .npy")
+        raise DataError(
+            f"{path}: unsupported image type {path.suffix or '(no suffix)'!r}; "
+            f"use PNG, JPEG or .npy"
+        )
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     alpha = None
@@ -114,8 +129,10 @@ def composite(img, alpha):
     bg = 1.0 if dark else 0.0
     out = img * alpha + bg * (1 - alpha)
     frac = float((alpha < 0.5).mean())
-    return out, (f"{100 * frac:.0f}% transparent: composited on "
-                 f"{'white (the visible strokes are dark)' if dark else 'black (the visible strokes are light)'}")
+    return out, (
+        f"{100 * frac:.0f}% transparent: composited on "
+        f"{'white (the visible strokes are dark)' if dark else 'black (the visible strokes are light)'}"
+    )
 
 
 def to_gray(img):
@@ -127,8 +144,9 @@ def light_background(gray):
     """True when the picture's border (outer 10% frame) is mostly light: dark on light."""
     h, w = gray.shape
     bh, bw = max(1, h // 10), max(1, w // 10)
-    frame = np.concatenate([gray[:bh].ravel(), gray[-bh:].ravel(),
-                            gray[:, :bw].ravel(), gray[:, -bw:].ravel()])
+    frame = np.concatenate(
+        [gray[:bh].ravel(), gray[-bh:].ravel(), gray[:, :bw].ravel(), gray[:, -bw:].ravel()]
+    )
     return float(np.median(frame)) > 0.5
 
 
@@ -146,6 +164,7 @@ def blank_reason(gray):
 def _resize(a, oh, ow):
     """(H, W) float -> (oh, ow): area average when shrinking, bilinear when enlarging."""
     from PIL import Image
+
     im = Image.fromarray(np.ascontiguousarray(a, np.float32), mode="F")
     shrink = oh < a.shape[0] or ow < a.shape[1]
     im = im.resize((ow, oh), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
@@ -179,9 +198,11 @@ def mnist_centre(gray):
     top = int(np.clip(round(FIELD / 2 - 0.5 - cy), 0, FIELD - oh))
     left = int(np.clip(round(FIELD / 2 - 0.5 - cx), 0, FIELD - ow))
     out = np.zeros((FIELD, FIELD), np.float32)
-    out[top:top + oh, left:left + ow] = digit
-    return out, (f"digit's {h}x{w} bounding box fitted to {oh}x{ow} (MNIST: 20x20 box, "
-                 f"aspect kept) and centred by mass in 28x28")
+    out[top : top + oh, left : left + ow] = digit
+    return out, (
+        f"digit's {h}x{w} bounding box fitted to {oh}x{ow} (MNIST: 20x20 box, "
+        f"aspect kept) and centred by mass in 28x28"
+    )
 
 
 def _centre_of_mass(a):
@@ -205,8 +226,10 @@ def digit_like(img, invert=None, centre=True):
     if invert is None:
         invert = detected
         if invert:
-            notes.append("dark strokes on a light background: inverted (MNIST digits are "
-                         "light on dark; --no-invert keeps it)")
+            notes.append(
+                "dark strokes on a light background: inverted (MNIST digits are "
+                "light on dark; --no-invert keeps it)"
+            )
     elif invert:
         notes.append("inverted (--invert)")
     elif detected:

@@ -16,6 +16,7 @@ the "lecun" mapping gives mean 0.028 and variance 0.12 (std 0.35): the mean is i
 about 0, but the variance is well below the paper's "roughly 1" (MNIST is mostly
 background). We implement the mapping exactly as the paper states it.
 """
+
 import numpy as np
 
 LECUN_BACKGROUND = -0.1
@@ -40,18 +41,22 @@ def lenet_preprocess(images, mode="lecun", pad=2, dtype=np.float32):
     if x.ndim == 4 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim != 3:
-        raise ValueError(f"{where}: expected images (N, H, W) or (N, 1, H, W), got shape "
-                         f"{images.shape}")
+        raise ValueError(
+            f"{where}: expected images (N, H, W) or (N, 1, H, W), got shape {images.shape}"
+        )
     if x.dtype == np.uint8:
         x = x.astype(dtype) / dtype(255)
     elif x.dtype.kind == "f":
         if x.size and (not np.isfinite(x).all() or x.min() < 0 or x.max() > 1):
-            raise ValueError(f"{where}: float images must lie in [0, 1], got range "
-                             f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]")
+            raise ValueError(
+                f"{where}: float images must lie in [0, 1], got range "
+                f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]"
+            )
         x = x.astype(dtype)
     else:
-        raise TypeError(f"{where}: images must be uint8 (0..255) or float in [0, 1], got "
-                        f"dtype {x.dtype}")
+        raise TypeError(
+            f"{where}: images must be uint8 (0..255) or float in [0, 1], got dtype {x.dtype}"
+        )
     x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
     if mode == "lecun":
         x = LECUN_BACKGROUND + (LECUN_FOREGROUND - LECUN_BACKGROUND) * x
@@ -86,8 +91,10 @@ def preprocess_spec(input_shape, image_hw=(28, 28)):
         return {"mode": "lecun", "pad": 2, "channels": c}
     if (h, w) == (ih, iw):
         return {"mode": "unit", "pad": 0, "channels": c}
-    raise ValueError(f"the model expects {h}x{w} inputs; this dataset has {ih}x{iw} images "
-                     f"(use a model built with input_shape=(1, 28, 28) or (1, 32, 32))")
+    raise ValueError(
+        f"the model expects {h}x{w} inputs; this dataset has {ih}x{iw} images "
+        f"(use a model built with input_shape=(1, 28, 28) or (1, 32, 32))"
+    )
 
 
 def apply_preprocess(images, spec, dtype=np.float32):
@@ -105,8 +112,10 @@ def describe_preprocess(spec):
     if int(spec.get("pad", 0)):
         parts.append(f"padded by {spec['pad']} pixels of background")
     if spec["mode"] == "lecun":
-        parts.append(f"scaled to [{LECUN_BACKGROUND}, {LECUN_FOREGROUND}] (background "
-                     f"{LECUN_BACKGROUND}, ink {LECUN_FOREGROUND}; LeCun et al. 1998)")
+        parts.append(
+            f"scaled to [{LECUN_BACKGROUND}, {LECUN_FOREGROUND}] (background "
+            f"{LECUN_BACKGROUND}, ink {LECUN_FOREGROUND}; LeCun et al. 1998)"
+        )
     else:
         parts.append("scaled to [0, 1]")
     if int(spec.get("channels", 1)) > 1:

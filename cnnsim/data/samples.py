@@ -8,6 +8,7 @@ picture (sky, sun, house, tree, grass) drawn procedurally.
 
 All images here are float32 (C, H, W) with values in [0, 1].
 """
+
 import pathlib
 
 import numpy as np
@@ -53,9 +54,11 @@ def _to_chw(a, path):
         else:
             chw = None
         if chw is not None:
-            return chw[:3] if chw.shape[0] == 4 else chw   # drop an alpha channel
-    raise DataError(f"{path}: expected an image of shape (H, W), (H, W, C) or (C, H, W) with "
-                    f"C = 1 or 3, got {a.shape}")
+            return chw[:3] if chw.shape[0] == 4 else chw  # drop an alpha channel
+    raise DataError(
+        f"{path}: expected an image of shape (H, W), (H, W, C) or (C, H, W) with "
+        f"C = 1 or 3, got {a.shape}"
+    )
 
 
 def _to_unit(a, path):
@@ -76,8 +79,9 @@ def _to_unit(a, path):
             return f
         if lo >= 0 and hi <= 255:
             return f / 255
-        raise DataError(f"{path}: pixel values must lie in [0, 1] or [0, 255], got "
-                        f"[{lo:.4g}, {hi:.4g}]")
+        raise DataError(
+            f"{path}: pixel values must lie in [0, 1] or [0, 255], got [{lo:.4g}, {hi:.4g}]"
+        )
     raise DataError(f"{path}: unsupported pixel type {a.dtype}")
 
 
@@ -89,6 +93,7 @@ def load_image(path):
     wrong with a missing, unreadable or oddly shaped file.
     """
     from .prepare import read_image
+
     return read_image(path)[0]
 
 
@@ -96,6 +101,7 @@ def sample_info(name):
     """Where a shipped sample comes from: ``{"label", "source", "index"}`` (``label`` None
     for the colour picture); {} when not recorded."""
     import json
+
     p = SAMPLES_DIR / "samples.json"
     if not p.is_file():
         return {}
@@ -108,6 +114,7 @@ def resize_bilinear(img, oh, ow):
     out[i, j] = x at ((i + 0.5) * H/oh - 0.5, (j + 0.5) * W/ow - 0.5), edges clamped.
     Shrinking by exactly 2 averages 2x2 blocks."""
     from .synthetic import resize_bilinear as _rb
+
     return _rb(np.asarray(img, np.float32), oh, ow)
 
 
@@ -136,8 +143,10 @@ def fit_to(img, shape):
             x = np.repeat(x, 3, axis=0)
             notes.append("repeated grayscale into 3 channels")
         else:
-            raise ValueError(f"fit_to: cannot convert a {c}-channel image to {tc} channels "
-                             f"(image {img.shape}, model input {tuple(shape)})")
+            raise ValueError(
+                f"fit_to: cannot convert a {c}-channel image to {tc} channels "
+                f"(image {img.shape}, model input {tuple(shape)})"
+            )
     if (h, w) != (th, tw):
         if h <= th and w <= tw and 4 * h >= 3 * th and 4 * w >= 3 * tw:
             top, left = (th - h) // 2, (tw - w) // 2

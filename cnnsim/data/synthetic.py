@@ -18,6 +18,7 @@ process, plus importing matplotlib), then 2.3-3.8 s per 2,000 images.
 Deterministic: the same ``(n, seed, size)`` gives the same images (for a given
 matplotlib version, which rasterises the glyphs).
 """
+
 import functools
 import pathlib
 
@@ -25,20 +26,31 @@ import numpy as np
 
 # (font file in matplotlib's ttf folder); several families and weights for variety
 FONT_FILES = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
-    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
-    "STIXGeneral.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBol.ttf",
-    "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmti10.ttf",
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralItalic.ttf",
+    "STIXGeneralBol.ttf",
+    "cmr10.ttf",
+    "cmss10.ttf",
+    "cmtt10.ttf",
+    "cmti10.ttf",
 )
 
-BANK = 96          # glyph canvas side, pixels
-GLYPH_BOX = 64     # the glyph's larger bounding-box side in the bank, pixels
-SUPER = 2          # supersampling factor of the output grid
+BANK = 96  # glyph canvas side, pixels
+GLYPH_BOX = 64  # the glyph's larger bounding-box side in the bank, pixels
+SUPER = 2  # supersampling factor of the output grid
 
 
 def _font_paths():
     import matplotlib
+
     ttf = pathlib.Path(matplotlib.get_data_path()) / "fonts" / "ttf"
     paths = [ttf / f for f in FONT_FILES if (ttf / f).is_file()]
     if not paths:  # pragma: no cover - matplotlib always ships DejaVu Sans
@@ -54,8 +66,15 @@ def _render(digit, font_path, px=128):
 
     fig = Figure(figsize=(1, 1), dpi=px, facecolor="black")
     canvas = FigureCanvasAgg(fig)
-    fig.text(0.5, 0.5, str(digit), color="white", ha="center", va="center",
-             fontproperties=FontProperties(fname=str(font_path), size=50))
+    fig.text(
+        0.5,
+        0.5,
+        str(digit),
+        color="white",
+        ha="center",
+        va="center",
+        fontproperties=FontProperties(fname=str(font_path), size=50),
+    )
     canvas.draw()
     rgba = np.asarray(canvas.buffer_rgba())
     return rgba[..., 0].astype(np.float32) / 255.0
@@ -65,14 +84,14 @@ def _fit(raster):
     """Crop to the ink's bounding box, resize so the larger side is GLYPH_BOX (bilinear),
     and centre in a BANK x BANK canvas. Returns the canvas."""
     ys, xs = np.nonzero(raster > 0.05)
-    g = raster[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    g = raster[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     h, w = g.shape
     s = GLYPH_BOX / max(h, w)
     oh, ow = max(1, round(h * s)), max(1, round(w * s))
     g = resize_bilinear(g[None], oh, ow)[0]
     out = np.zeros((BANK, BANK), np.float32)
     t, l = (BANK - oh) // 2, (BANK - ow) // 2
-    out[t:t + oh, l:l + ow] = g
+    out[t : t + oh, l : l + ow] = g
     return out
 
 
@@ -85,7 +104,7 @@ def _thicken(g, steps):
     return g
 
 
-THICKNESS = (-2, 0, 2)   # stroke offsets in bank pixels (about 1/3 output pixel each)
+THICKNESS = (-2, 0, 2)  # stroke offsets in bank pixels (about 1/3 output pixel each)
 
 
 @functools.lru_cache(maxsize=1)
@@ -146,8 +165,11 @@ def _sample(padded_flat, idx, sy, sx):
     x0 = np.floor(sx)
     fy = sy - y0
     fx = sx - x0
-    base = (idx.astype(np.intp)[:, None, None] * p * p
-            + (y0.astype(np.intp) + 1) * p + (x0.astype(np.intp) + 1))
+    base = (
+        idx.astype(np.intp)[:, None, None] * p * p
+        + (y0.astype(np.intp) + 1) * p
+        + (x0.astype(np.intp) + 1)
+    )
     v00 = padded_flat.take(base)
     v01 = padded_flat.take(base + 1)
     v10 = padded_flat.take(base + p)
@@ -183,7 +205,7 @@ def load_synthetic_digits(n, seed=0, size=28, chunk=512):
     shear = rng.normal(0, 0.18, n).clip(-0.45, 0.45)
     shift = rng.normal(0, 0.6, (n, 2)).clip(-1.5, 1.5)
     elastic = rng.normal(0, 1, (n, 2, 4, 4))
-    elastic_amp = rng.uniform(0.0, 1.8, n)            # in output pixels
+    elastic_amp = rng.uniform(0.0, 1.8, n)  # in output pixels
     peak = rng.uniform(0.85, 1.0, n)
     noise_sd = rng.uniform(0.0, 0.04, n)
     noise_seed = rng.integers(0, 2**63 - 1)
@@ -193,8 +215,8 @@ def load_synthetic_digits(n, seed=0, size=28, chunk=512):
     # index coordinates (pixel i centred at i) relative to size/2, where MNIST puts the mass
     c = ((np.arange(m) + 0.5) / SUPER - 0.5 - size / 2.0).astype(np.float32)
     gy, gx = np.meshgrid(c, c, indexing="ij")
-    box = 20.0 * size / 28.0                          # MNIST: digit fitted in a 20x20 box
-    s0 = box / GLYPH_BOX                              # output px per bank px
+    box = 20.0 * size / 28.0  # MNIST: digit fitted in a 20x20 box
+    s0 = box / GLYPH_BOX  # output px per bank px
 
     # forward map of bank coords to output coords (x, y column vectors):
     #   out = shift + s0 * A @ (src - com),  A = R(angle) @ [[1, shear], [0, 1]] @ diag(sx, sy)
@@ -206,8 +228,8 @@ def load_synthetic_digits(n, seed=0, size=28, chunk=512):
     a21, a22 = sa * sxs, (sa * shear + ca) * sys_
     det = (a11 * a22 - a12 * a21) * s0
     inv = np.stack([a22 / det, -a12 / det, -a21 / det, a11 / det], 1).astype(np.float32)
-    gi = labels.astype(np.intp) * nvar + variant      # glyph index in the flat bank
-    cen = com.reshape(-1, 2)[gi].astype(np.float32)    # (n, 2) centre of mass (row, col)
+    gi = labels.astype(np.intp) * nvar + variant  # glyph index in the flat bank
+    cen = com.reshape(-1, 2)[gi].astype(np.float32)  # (n, 2) centre of mass (row, col)
     shift = shift.astype(np.float32)
 
     images = np.empty((n, size, size), np.uint8)
@@ -227,6 +249,8 @@ def load_synthetic_digits(n, seed=0, size=28, chunk=512):
         img = hi.reshape(k, size, SUPER, size, SUPER).mean(axis=(2, 4))
         # strokes saturate as in MNIST, then a little sensor-like noise
         img = np.clip(img * 1.25, 0, 1) * peak[sl, None, None].astype(np.float32)
-        img += noise_rng.standard_normal(img.shape, np.float32) * noise_sd[sl, None, None].astype(np.float32)
+        img += noise_rng.standard_normal(img.shape, np.float32) * noise_sd[sl, None, None].astype(
+            np.float32
+        )
         images[sl] = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
     return images, labels

@@ -10,6 +10,7 @@ Fashion-MNIST file has no known digest here, and is refused with a one-line reas
 A file whose digest differs is never used: the error names the file, and says which known
 file it is when it is one (MNIST digits in a Fashion-MNIST folder, say).
 """
+
 import hashlib
 import pathlib
 
@@ -34,7 +35,7 @@ SHA256 = {
     },
 }
 
-_seen = {}      # (path, size, mtime) -> digest: each file is hashed once per process
+_seen = {}  # (path, size, mtime) -> digest: each file is hashed once per process
 
 
 def sha256_of(path):
@@ -65,15 +66,19 @@ def verify_file(name, path):
     path = pathlib.Path(path)
     known = SHA256.get(name, {}).get(path.name)
     if known is None:
-        raise DataError(f"{path}: no known checksum for a {name} file named {path.name!r} "
-                        f"(cnnsim verifies the files as published: "
-                        f"{', '.join(sorted(f for f in SHA256.get(name, {}) if f.endswith('.gz')))}"
-                        f"); use those, e.g. `cnnsim data download {name}`")
+        raise DataError(
+            f"{path}: no known checksum for a {name} file named {path.name!r} "
+            f"(cnnsim verifies the files as published: "
+            f"{', '.join(sorted(f for f in SHA256.get(name, {}) if f.endswith('.gz')))}"
+            f"); use those, e.g. `cnnsim data download {name}`"
+        )
     digest = sha256_of(path)
     if digest != known:
         other = identify(digest)
         what = f"it is {other}" if other else "it is not the published file"
-        raise DataError(f"{path}: SHA-256 {digest[:16]}... does not match {name}'s "
-                        f"{path.name} ({what}); refusing to use it: re-download with "
-                        f"`cnnsim data download {name}`")
+        raise DataError(
+            f"{path}: SHA-256 {digest[:16]}... does not match {name}'s "
+            f"{path.name} ({what}); refusing to use it: re-download with "
+            f"`cnnsim data download {name}`"
+        )
     return digest

@@ -20,6 +20,7 @@ S, i.e. the sum of the readers' ``grad_x``).
 
     dL/dw[f,c,u,v] = sum over samples and output positions of input x dL/dz
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,11 +35,11 @@ EPS32 = float(np.finfo(np.float32).eps)
 @dataclass
 class Loss:
     label: int
-    value: float            # cross-entropy -log p[label]
-    probabilities: list     # softmax of the scores
+    value: float  # cross-entropy -log p[label]
+    probabilities: list  # softmax of the scores
     prediction: int
-    rule: str               # how the scores were turned into probabilities
-    dy: np.ndarray          # dL/d(network output), (1, K)
+    rule: str  # how the scores were turned into probabilities
+    dy: np.ndarray  # dL/d(network output), (1, K)
 
 
 def loss_for(trace, label):
@@ -49,21 +50,25 @@ def loss_for(trace, label):
     last = trace.steps[-1]
     if y is None or np.ndim(y) != 2 or y.shape[1] < 2:
         shp = None if y is None else tuple(np.shape(y)[1:])
-        raise ValueError(f"--backward: {trace.model!r} ends in {last.name!r} ({last.kind}) "
-                         f"with output {shp}, not a vector of class scores: there is no "
-                         f"classification loss to differentiate")
+        raise ValueError(
+            f"--backward: {trace.model!r} ends in {last.name!r} ({last.kind}) "
+            f"with output {shp}, not a vector of class scores: there is no "
+            f"classification loss to differentiate"
+        )
     k = y.shape[1]
     if not 0 <= label < k:
-        raise ValueError(f"--label: class {label} is outside the {k} classes of "
-                         f"{trace.model!r}: valid 0..{k - 1}")
+        raise ValueError(
+            f"--label: class {label} is outside the {k} classes of "
+            f"{trace.model!r}: valid 0..{k - 1}"
+        )
     y = np.asarray(y[:1], dtype=np.float64)
     onehot = np.zeros_like(y)
     onehot[0, label] = 1.0
-    if last.cls.penalty_output:                     # RBF: penalties, logits = -y
+    if last.cls.penalty_output:  # RBF: penalties, logits = -y
         z = -y
         p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
         dy, rule = -(p - onehot), "softmax of the negative RBF penalties"
-    elif last.activation == "softmax":              # probabilities already
+    elif last.activation == "softmax":  # probabilities already
         p = y
         dy = np.zeros_like(y)
         dy[0, label] = -1.0 / max(p[0, label], 1e-300)
@@ -71,10 +76,17 @@ def loss_for(trace, label):
     else:
         p = np.exp(y - y.max()) / np.exp(y - y.max()).sum()
         dy, rule = p - onehot, "softmax of the output scores"
-    dtype = np.asarray(trace.output if not isinstance(trace.output, list) else trace.output[0]).dtype
-    return Loss(label=int(label), value=float(-np.log(max(p[0, label], 1e-300))),
-                probabilities=p[0].tolist(), prediction=int(np.argmax(p[0])), rule=rule,
-                dy=dy.astype(dtype))
+    dtype = np.asarray(
+        trace.output if not isinstance(trace.output, list) else trace.output[0]
+    ).dtype
+    return Loss(
+        label=int(label),
+        value=float(-np.log(max(p[0, label], 1e-300))),
+        probabilities=p[0].tolist(),
+        prediction=int(np.argmax(p[0])),
+        rule=rule,
+        dy=dy.astype(dtype),
+    )
 
 
 def backward(trace, net, label):
@@ -90,13 +102,14 @@ def backward(trace, net, label):
 @dataclass
 class GradExplanation:
     """``value`` (the kernels' dL/da) and the ``terms`` that rebuild it."""
+
     layer: str
-    what: str                   # "neuron map 2 (4,4)" or "weight w[0,0,2,2]"
-    value: float                # what the kernels' backward computed
-    terms: list = field(default_factory=list)     # dicts: reader, weight, upstream, product, note
-    readers: list = field(default_factory=list)   # per reading layer: name, sum, kernel value
+    what: str  # "neuron map 2 (4,4)" or "weight w[0,0,2,2]"
+    value: float  # what the kernels' backward computed
+    terms: list = field(default_factory=list)  # dicts: reader, weight, upstream, product, note
+    readers: list = field(default_factory=list)  # per reading layer: name, sum, kernel value
     note: str = ""
-    floor: float = 1e-30        # absolute tolerance: float32 noise of the readers' gradients
+    floor: float = 1e-30  # absolute tolerance: float32 noise of the readers' gradients
 
     @property
     def rebuilt(self):
@@ -118,44 +131,67 @@ class GradExplanation:
         return sorted(range(len(self.terms)), key=lambda i: -abs(self.terms[i]["product"]))
 
     def to_dict(self, top=10):
-        return {"layer": self.layer, "what": self.what, "value": self.value,
-                "rebuilt": self.rebuilt, "equal": self.ok, "tolerance": self.tolerance,
-                "terms": self.terms, "readers": self.readers, "note": self.note,
-                "text": self.lines(top)}
+        return {
+            "layer": self.layer,
+            "what": self.what,
+            "value": self.value,
+            "rebuilt": self.rebuilt,
+            "equal": self.ok,
+            "tolerance": self.tolerance,
+            "terms": self.terms,
+            "readers": self.readers,
+            "note": self.note,
+            "text": self.lines(top),
+        }
 
     def lines(self, top=10, width=100):
         """Text: the sum term by term (largest first, ``top`` shown, the rest summed); a
         term's note is left out where it would pass ``width``."""
         out = [f"gradient of {self.layer} {self.what}: {self.note}".rstrip(": ")]
         for r in self.readers:
-            out.append(f"  read by {r['name']} ({r['kind']}): {r['count']} term{'s' * (r['count'] != 1)}, sum "
-                       f"{r['sum']:.6g}; its kernel's dL/dx here {r['kernel']:.6g}")
+            out.append(
+                f"  read by {r['name']} ({r['kind']}): {r['count']} term{'s' * (r['count'] != 1)}, sum "
+                f"{r['sum']:.6g}; its kernel's dL/dx here {r['kernel']:.6g}"
+            )
         order = self.ranked()
         shown = order if top is None else order[:top]
         if self.terms:
-            how = ("output position: input x its dL/dz = term" if self.what.startswith("weight")
-                   else "reader: its weight on this neuron x its dL/dz = term")
-            out.append(f"  {'all' if len(shown) == len(order) else f'the {len(shown)} largest of'}"
-                       f" {len(order)} term{'s' if len(order) != 1 else ''} ({how}):")
+            how = (
+                "output position: input x its dL/dz = term"
+                if self.what.startswith("weight")
+                else "reader: its weight on this neuron x its dL/dz = term"
+            )
+            out.append(
+                f"  {'all' if len(shown) == len(order) else f'the {len(shown)} largest of'}"
+                f" {len(order)} term{'s' if len(order) != 1 else ''} ({how}):"
+            )
         for i in shown:
             t = self.terms[i]
-            line = (f"    {t['reader']:>28}: {t['weight']:10.4g} x {t['upstream']:10.4g} = "
-                    f"{t['product']:10.4g}")
+            line = (
+                f"    {t['reader']:>28}: {t['weight']:10.4g} x {t['upstream']:10.4g} = "
+                f"{t['product']:10.4g}"
+            )
             note = f"  [{t['note']}]" if t["note"] else ""
             out.append(line + note if len(line + note) <= width else line)
-        rest = order[len(shown):]
+        rest = order[len(shown) :]
         if rest:
-            out.append(f"    {f'the other {len(rest)}':>28}: sum "
-                       f"{sum(self.terms[i]['product'] for i in rest):.6g} (--all lists them)")
-        out.append(f"  sum of terms {self.rebuilt:.7g} {'equals' if self.ok else 'DIFFERS from'}"
-                   f" the kernels' backward {self.value:.7g} within {self.tolerance:.1g}")
+            out.append(
+                f"    {f'the other {len(rest)}':>28}: sum "
+                f"{sum(self.terms[i]['product'] for i in rest):.6g} (--all lists them)"
+            )
+        out.append(
+            f"  sum of terms {self.rebuilt:.7g} {'equals' if self.ok else 'DIFFERS from'}"
+            f" the kernels' backward {self.value:.7g} within {self.tolerance:.1g}"
+        )
         return out
 
 
 def _need_grads(step):
     if step.grad_y is None:
-        raise TraceError(f"gradient: layer {step.name!r} has no recorded gradient; run the "
-                         f"backward pass first (Trace.record_backward / --backward)")
+        raise TraceError(
+            f"gradient: layer {step.name!r} has no recorded gradient; run the "
+            f"backward pass first (Trace.record_backward / --backward)"
+        )
 
 
 def grad_of(trace, layer, map, row, col, sample=0, loss=None):
@@ -171,13 +207,20 @@ def grad_of(trace, layer, map, row, col, sample=0, loss=None):
     readers = [(t, k) for t in trace.steps for k, s in enumerate(t.sources) if s == step.index]
     if not readers:
         if loss is None:
-            raise TraceError(f"gradient: {step.name!r} is the network's output; its gradient "
-                             f"comes from the loss")
+            raise TraceError(
+                f"gradient: {step.name!r} is the network's output; its gradient comes from the loss"
+            )
         p = loss.probabilities[map]
-        g.note = (f"the output: dL/dy from the loss ({loss.rule}, label {loss.label})")
-        g.terms = [{"reader": "the loss", "weight": 1.0, "upstream": float(loss.dy[0][map]),
-                    "product": float(loss.dy[0][map]),
-                    "note": f"p = {p:.4g}" + (" - 1 (the label)" if map == loss.label else "")}]
+        g.note = f"the output: dL/dy from the loss ({loss.rule}, label {loss.label})"
+        g.terms = [
+            {
+                "reader": "the loss",
+                "weight": 1.0,
+                "upstream": float(loss.dy[0][map]),
+                "product": float(loss.dy[0][map]),
+                "note": f"p = {p:.4g}" + (" - 1 (the label)" if map == loss.label else ""),
+            }
+        ]
         return g
     g.note = "dL/da = sum over the neurons that read it of (their weight on it) x (their dL/dz)"
     for t, k in readers:
@@ -189,9 +232,16 @@ def grad_of(trace, layer, map, row, col, sample=0, loss=None):
         gx = t.grad_x[k] if t.merge else t.grad_x
         # float32 kernels leave noise of about eps x the largest gradient they handled
         g.floor = max(g.floor, 16 * EPS32 * float(np.abs(t.grad_y).max()))
-        g.readers.append({"name": t.name, "kind": t.kind, "input": k, "count": len(terms),
-                          "sum": float(sum(x["product"] for x in terms)),
-                          "kernel": float(gx[(sample,) + pos])})
+        g.readers.append(
+            {
+                "name": t.name,
+                "kind": t.kind,
+                "input": k,
+                "count": len(terms),
+                "sum": float(sum(x["product"] for x in terms)),
+                "kernel": float(gx[(sample,) + pos]),
+            }
+        )
         g.terms += terms
     return g
 
@@ -203,16 +253,22 @@ def weight_grad_of(trace, layer, index):
     _need_grads(step)
     fn = getattr(step.cls, "weight_grad_terms", None)
     if fn is None or "w" not in step.grad_params:
-        raise TraceError(f"gradient: layer {step.name!r} ({step.kind}) has no trainable "
-                         f"weights w to explain")
+        raise TraceError(
+            f"gradient: layer {step.name!r} ({step.kind}) has no trainable weights w to explain"
+        )
     w = step.grad_params["w"]
     index = tuple(int(i) for i in index)
     if len(index) != w.ndim or any(not 0 <= i < n for i, n in zip(index, w.shape)):
-        raise TraceError(f"gradient: weight {index} is outside w of {step.name!r} with shape "
-                         f"{tuple(w.shape)}")
-    g = GradExplanation(layer=step.name, what=f"weight w[{','.join(map(str, index))}]",
-                        value=float(w[index]), terms=fn(step, index),
-                        note="dL/dw = sum over output positions of input x dL/dz")
+        raise TraceError(
+            f"gradient: weight {index} is outside w of {step.name!r} with shape {tuple(w.shape)}"
+        )
+    g = GradExplanation(
+        layer=step.name,
+        what=f"weight w[{','.join(map(str, index))}]",
+        value=float(w[index]),
+        terms=fn(step, index),
+        note="dL/dw = sum over output positions of input x dL/dz",
+    )
     if not g.terms:
         g.note = "no output reads through this weight (outside the connection table): dL/dw = 0"
     return g
@@ -231,7 +287,16 @@ def grad_table(trace):
             if isinstance(d, list):
                 return float(np.sqrt(sum(x["norm"] ** 2 for x in d)))
             return d.get("norm")
-        rows.append({"index": s.index, "name": s.name, "type": s.kind,
-                     "grad_y": gs.get("y"), "norm_y": norm(gs.get("y")),
-                     "norm_x": norm(gs.get("x")), "norm_w": norm(gs.get("w"))})
+
+        rows.append(
+            {
+                "index": s.index,
+                "name": s.name,
+                "type": s.kind,
+                "grad_y": gs.get("y"),
+                "norm_y": norm(gs.get("y")),
+                "norm_x": norm(gs.get("x")),
+                "norm_w": norm(gs.get("w")),
+            }
+        )
     return rows

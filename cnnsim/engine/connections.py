@@ -28,6 +28,7 @@ neurons (``Layer.explain(step, c)``, in ``cnnsim/layers/``); what they give:
 
 Vector layers (``(D,)`` outputs) take ``map`` = the unit and ``row = col = 0``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,12 +36,14 @@ from typing import Optional, Protocol, Sequence, Union
 
 import numpy as np
 
-from ..layers.explain import ExplainError, at as _at
+from ..layers.explain import ExplainError
+from ..layers.explain import at as _at
 from .trace import Step, Trace, TraceError
 
 
 class NeuronOwner(Protocol):
     """What ``check_neuron`` reads: a Step, or anything with its name and output shape."""
+
     name: str
     output_shape: tuple
 
@@ -57,20 +60,20 @@ class Connections:
     output: Optional[float] = None
     rows: Optional[list] = None
     cols: Optional[list] = None
-    channels: Optional[list] = None            # input maps read
-    inputs: Optional[np.ndarray] = None        # (C', f_h, f_w) for conv, window (f_h, f_w) for pools
-    padded: Optional[np.ndarray] = None        # bool (f_h, f_w): True where the window is in padding
+    channels: Optional[list] = None  # input maps read
+    inputs: Optional[np.ndarray] = None  # (C', f_h, f_w) for conv, window (f_h, f_w) for pools
+    padded: Optional[np.ndarray] = None  # bool (f_h, f_w): True where the window is in padding
     weights: Optional[np.ndarray] = None
     products: Optional[np.ndarray] = None
     bias: Optional[float] = None
     sum: Optional[float] = None
     activation: Optional[str] = None
     details: dict = field(default_factory=dict)
-    scale: float = 1.0               # magnitude of what was summed (for the tolerance)
-    form: str = "point"              # layout: "patches", "vector", "window", "maps", "point"
+    scale: float = 1.0  # magnitude of what was summed (for the tolerance)
+    form: str = "point"  # layout: "patches", "vector", "window", "maps", "point"
     dtype: str = "float32"
-    sources: Optional[list] = None            # names of the layers feeding each input ("input")
-    cls: Optional[type] = None                # the layer class that explained it (its describe())
+    sources: Optional[list] = None  # names of the layers feeding each input ("input")
+    cls: Optional[type] = None  # the layer class that explained it (its describe())
 
     @property
     def tolerance(self):
@@ -88,14 +91,17 @@ class Connections:
 
     def __repr__(self):
         from ..display import connections_repr
+
         return connections_repr(self)
 
     def __str__(self):
-        from ..display import neuron_text     # what `cnnsim step --neuron` prints
+        from ..display import neuron_text  # what `cnnsim step --neuron` prints
+
         return neuron_text(self)
 
     def _repr_html_(self):
         from ..display import neuron_text, pre_html
+
         return pre_html(neuron_text(self))
 
     def ranked(self):
@@ -109,28 +115,51 @@ class Connections:
         """The explanation as text lines: header, the layer type's own layout
         (``Layer.describe``; number grids side by side while they fit ``width``), and the
         check against the recorded value."""
-        head = (f"neuron {self.layer} ({self.kind}) map {self.map}, row {self.row}, col "
-                f"{self.col} (sample {self.sample})")
+        head = (
+            f"neuron {self.layer} ({self.kind}) map {self.map}, row {self.row}, col "
+            f"{self.col} (sample {self.sample})"
+        )
         return [head] + list(self.cls.describe(self, top=top, width=width)) + [self.check_line()]
 
     def check_line(self):
-        return (f"  rebuilt output {self.output:.7g} {'equals' if self.ok else 'DIFFERS from'} "
-                f"the recorded value {self.recorded:.7g} within {self.tolerance:.1g}")
+        return (
+            f"  rebuilt output {self.output:.7g} {'equals' if self.ok else 'DIFFERS from'} "
+            f"the recorded value {self.recorded:.7g} within {self.tolerance:.1g}"
+        )
 
     def to_dict(self, top=10):
         """The JSON view (docs/trace-format.md, "neuron")."""
+
         def lst(a):
             return None if a is None else np.asarray(a, dtype=np.float64).tolist()
-        return {"layer": self.layer, "type": self.kind, "form": self.form,
-                "sample": self.sample, "map": self.map, "row": self.row, "col": self.col,
-                "sources": self.sources, "channels": self.channels,
-                "rows": self.rows, "cols": self.cols, "inputs": lst(self.inputs),
-                "padded": None if self.padded is None else np.asarray(self.padded).tolist(),
-                "weights": lst(self.weights), "products": lst(self.products),
-                "bias": self.bias, "sum": self.sum, "activation": self.activation,
-                "output": self.output, "recorded": self.recorded, "error": float(self.error),
-                "tolerance": float(self.tolerance), "equal": self.ok,
-                "details": _plain(self.details), "text": self.lines(top)}
+
+        return {
+            "layer": self.layer,
+            "type": self.kind,
+            "form": self.form,
+            "sample": self.sample,
+            "map": self.map,
+            "row": self.row,
+            "col": self.col,
+            "sources": self.sources,
+            "channels": self.channels,
+            "rows": self.rows,
+            "cols": self.cols,
+            "inputs": lst(self.inputs),
+            "padded": None if self.padded is None else np.asarray(self.padded).tolist(),
+            "weights": lst(self.weights),
+            "products": lst(self.products),
+            "bias": self.bias,
+            "sum": self.sum,
+            "activation": self.activation,
+            "output": self.output,
+            "recorded": self.recorded,
+            "error": float(self.error),
+            "tolerance": float(self.tolerance),
+            "equal": self.ok,
+            "details": _plain(self.details),
+            "text": self.lines(top),
+        }
 
 
 def _plain(v):
@@ -153,18 +182,23 @@ def neuron_ranges(shape: Sequence[int]) -> str:
     return f"map (unit) 0..{shape[0] - 1}, row 0, col 0"
 
 
-def check_neuron(step: NeuronOwner, map: int, row: int, col: int, sample: int = 0, batch: Optional[int] = None
-                 ) -> None:
+def check_neuron(
+    step: NeuronOwner, map: int, row: int, col: int, sample: int = 0, batch: Optional[int] = None
+) -> None:
     """One-line ValueError when (sample, map, row, col) is outside ``step``'s output."""
     shp = step.output_shape
     dims = (shp + (1, 1))[:3] if len(shp) == 1 else shp
     if len(shp) not in (1, 3):
-        raise ValueError(f"layer {step.name!r}: neurons of an output of shape {shp} cannot "
-                         f"be addressed as map:row:col")
+        raise ValueError(
+            f"layer {step.name!r}: neurons of an output of shape {shp} cannot "
+            f"be addressed as map:row:col"
+        )
     bad = [not (0 <= v < d) for v, d in zip((map, row, col), dims)]
     if any(bad):
-        raise ValueError(f"neuron (map {map}, row {row}, col {col}) is outside layer "
-                         f"{step.name!r} with output {shp}: valid {neuron_ranges(shp)}")
+        raise ValueError(
+            f"neuron (map {map}, row {row}, col {col}) is outside layer "
+            f"{step.name!r} with output {shp}: valid {neuron_ranges(shp)}"
+        )
     if batch is not None and not 0 <= sample < batch:
         raise ValueError(f"sample {sample} is outside the batch of {batch}: valid 0..{batch - 1}")
 
@@ -176,19 +210,32 @@ def source_name(trace, index):
     return "the input image" if index < 0 else trace.steps[index].name
 
 
-def connections(trace: Trace, layer: Union[str, Step], map: int, row: int, col: int, sample: int = 0
-                ) -> Connections:
+def connections(
+    trace: Trace, layer: Union[str, Step], map: int, row: int, col: int, sample: int = 0
+) -> Connections:
     """The connections of output neuron ``(map, row, col)`` of ``layer`` for ``sample``."""
     step = trace.step(layer) if isinstance(layer, str) else layer
     check_neuron(step, map, row, col, sample, trace.batch)
     if not step.kept:
-        raise TraceError(f"connections: layer {step.name!r} was recorded without its arrays "
-                         f"(light mode); record it with keep=[{step.name!r}]")
+        raise TraceError(
+            f"connections: layer {step.name!r} was recorded without its arrays "
+            f"(light mode); record it with keep=[{step.name!r}]"
+        )
     y = step.y
-    c = Connections(layer=step.name, kind=step.kind, sample=int(sample), map=int(map),
-                    row=int(row), col=int(col), recorded=float(_at(y, sample, map, row, col)),
-                    activation=step.activation, dtype=str(y.dtype), form=step.cls.explain_form,
-                    sources=[source_name(trace, s) for s in step.sources], cls=step.cls)
+    c = Connections(
+        layer=step.name,
+        kind=step.kind,
+        sample=int(sample),
+        map=int(map),
+        row=int(row),
+        col=int(col),
+        recorded=float(_at(y, sample, map, row, col)),
+        activation=step.activation,
+        dtype=str(y.dtype),
+        form=step.cls.explain_form,
+        sources=[source_name(trace, s) for s in step.sources],
+        cls=step.cls,
+    )
     try:
         step.cls.explain(step, c)
     except ExplainError as e:

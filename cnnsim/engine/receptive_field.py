@@ -28,22 +28,21 @@ the neuron reads (``connections`` shows the same set).
 of that one neuron with respect to the input image, computed by the layers' own backward
 passes from that neuron down (Luo et al. 2016); its heat map is ``sum_c |grad[c]|``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional, Union
-
-from ..layers.base import Layer
-from ..typing import Array
-from .trace import Step, Trace
 from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from ..graph import graph_of
+from ..layers.base import Layer
 from ..layers.explain import ALL
 from ..layers.fields import FieldError, box_back, full, hw_of, map_fields
+from ..typing import Array
 from .connections import check_neuron
-from .trace import TraceError
+from .trace import Step, Trace, TraceError
 
 
 @dataclass
@@ -55,12 +54,12 @@ class ReceptiveField:
     bottom: int
     left: int
     right: int
-    unclipped: tuple            # (top, bottom, left, right), may run outside the image
-    size: tuple                 # (h, w) of the unclipped box
-    jump: Optional[tuple]                 # (h, w) effective stride, None where paths differ / global
-    start: Optional[tuple]                # (h, w) unclipped top/left of neuron (0, 0), None likewise
-    image_shape: tuple          # (H, W)
-    map: Optional[int] = None             # the map asked about (None: every map)
+    unclipped: tuple  # (top, bottom, left, right), may run outside the image
+    size: tuple  # (h, w) of the unclipped box
+    jump: Optional[tuple]  # (h, w) effective stride, None where paths differ / global
+    start: Optional[tuple]  # (h, w) unclipped top/left of neuron (0, 0), None likewise
+    image_shape: tuple  # (H, W)
+    map: Optional[int] = None  # the map asked about (None: every map)
 
     @property
     def clipped(self):
@@ -68,6 +67,7 @@ class ReceptiveField:
 
     def __repr__(self):
         from ..display import receptive_field_repr
+
         return receptive_field_repr(self)
 
     @property
@@ -92,8 +92,10 @@ def receptive_field(trace: Trace, layer: Union[str, Step], *neuron: int) -> Rece
     elif len(neuron) == 2:
         (row, col), map = neuron, None
     else:
-        raise TypeError("receptive_field(trace, layer, map, row, col) or (trace, layer, row, "
-                        f"col); got {len(neuron)} numbers")
+        raise TypeError(
+            "receptive_field(trace, layer, map, row, col) or (trace, layer, row, "
+            f"col); got {len(neuron)} numbers"
+        )
     step = trace.step(layer) if isinstance(layer, str) else layer
     check_neuron(step, 0 if map is None else map, row, col)
     hw_img = hw_of(trace.input_shape)
@@ -103,24 +105,33 @@ def receptive_field(trace: Trace, layer: Union[str, Step], *neuron: int) -> Rece
     start_box = ALL if len(step.output_shape) == 1 else (row, row, col, col)
     try:
         clipped = box_back(trace.steps, step.index, maps, start_box, clipped=True)
-        unclipped = full(box_back(trace.steps, step.index, maps, start_box, clipped=False),
-                         hw_img)
+        unclipped = full(box_back(trace.steps, step.index, maps, start_box, clipped=False), hw_img)
         fields = map_fields(trace.steps, step.index)[step.index]
     except FieldError as e:
         raise TraceError(str(e)) from None
     clipped = full(clipped, hw_img) if clipped is not None else None
-    if clipped is None:   # every path ran into padding only: nothing influences it
+    if clipped is None:  # every path ran into padding only: nothing influences it
         clipped = (0, -1, 0, -1)
     summary = fields.summary(map) if map is not None else _union_summary(fields)
     jump = start = None
     if summary is not None:
         _, jump, start = summary
     u = unclipped
-    return ReceptiveField(layer=step.name, row=int(row), col=int(col), top=clipped[0],
-                          bottom=clipped[1], left=clipped[2], right=clipped[3],
-                          unclipped=tuple(u), size=(u[1] - u[0] + 1, u[3] - u[2] + 1),
-                          jump=jump, start=start, image_shape=hw_img,
-                          map=None if map is None else int(map))
+    return ReceptiveField(
+        layer=step.name,
+        row=int(row),
+        col=int(col),
+        top=clipped[0],
+        bottom=clipped[1],
+        left=clipped[2],
+        right=clipped[3],
+        unclipped=tuple(u),
+        size=(u[1] - u[0] + 1, u[3] - u[2] + 1),
+        jump=jump,
+        start=start,
+        image_shape=hw_img,
+        map=None if map is None else int(map),
+    )
 
 
 def _union_summary(fields):
@@ -148,8 +159,8 @@ class EffectiveRF:
     map: int
     row: int
     col: int
-    grad: np.ndarray            # (C, H, W): d neuron / d input image
-    heat: np.ndarray            # (H, W): sum over channels of |grad|
+    grad: np.ndarray  # (C, H, W): d neuron / d input image
+    heat: np.ndarray  # (H, W): sum over channels of |grad|
 
     def support(self):
         """Bounding box (top, bottom, left, right) of the nonzero gradient, or None."""
@@ -159,8 +170,9 @@ class EffectiveRF:
         return int(r.min()), int(r.max()), int(c.min()), int(c.max())
 
 
-def effective_receptive_field(net: Layer, x: Array, layer: str, map: int, row: int, col: int, sample: int = 0
-                              ) -> EffectiveRF:
+def effective_receptive_field(
+    net: Layer, x: Array, layer: str, map: int, row: int, col: int, sample: int = 0
+) -> EffectiveRF:
     """Gradient of output neuron ``(map, row, col)`` of ``layer`` with respect to the input
     image ``x[sample]`` (``x (N, C, H, W)`` or one image ``(C, H, W)``), by the backward
     passes of the layers from that neuron down. Layer gradients are left as they were."""
@@ -169,12 +181,14 @@ def effective_receptive_field(net: Layer, x: Array, layer: str, map: int, row: i
         x = x[None]
     if not 0 <= sample < x.shape[0]:
         raise ValueError(f"sample {sample} is outside the batch of {x.shape[0]}")
-    x1 = np.ascontiguousarray(x[sample:sample + 1])
+    x1 = np.ascontiguousarray(x[sample : sample + 1])
     graph = graph_of(net)
     node = next((n for n in graph.nodes if n.layer.path == layer), None)
     if node is None:
-        raise KeyError(f"no layer named {layer!r} in {net.name!r}; valid names: "
-                       f"{', '.join(n.layer.path for n in graph.nodes)}")
+        raise KeyError(
+            f"no layer named {layer!r} in {net.name!r}; valid names: "
+            f"{', '.join(n.layer.path for n in graph.nodes)}"
+        )
     net._check_input(x1)
     values = graph.forward(x1, until=node.index)
     y = values[node.output]
@@ -182,6 +196,7 @@ def effective_receptive_field(net: Layer, x: Array, layer: str, map: int, row: i
 
     class _S:  # the shape facts check_neuron needs
         name, output_shape = layer, shp
+
     check_neuron(_S(), map, row, col)
     dy = np.zeros_like(y)
     if y.ndim == 2:
@@ -189,5 +204,6 @@ def effective_receptive_field(net: Layer, x: Array, layer: str, map: int, row: i
     else:
         dy[0, map, row, col] = 1
     g = graph.backward_from(node.index, dy)[0].astype(np.float64)
-    return EffectiveRF(layer=layer, map=int(map), row=int(row), col=int(col), grad=g,
-                       heat=np.abs(g).sum(axis=0))
+    return EffectiveRF(
+        layer=layer, map=int(map), row=int(row), col=int(col), grad=g, heat=np.abs(g).sum(axis=0)
+    )

@@ -17,6 +17,7 @@ trace's arrays are small (AlexNet's largest activation is 290k values, ~0.3 ms),
 parallel region per step cost more in thread wake-ups than the pass itself (measured:
 40 ms per step on a loaded 2-core machine).
 """
+
 import math
 
 import numpy as np
@@ -27,8 +28,8 @@ _CHUNK = 16384
 #: (low, high) thresholds: an entry is saturated when ``y <= low`` or ``y >= high``
 SATURATION = {
     "sigmoid": (0.01, 0.99),
-    "softmax": (-math.inf, 0.99),   # only a confident class: with 1000 classes every
-                                    # probability is < 0.01 without anything saturating
+    "softmax": (-math.inf, 0.99),  # only a confident class: with 1000 classes every
+    # probability is < 0.01 without anything saturating
     "tanh": (-0.99, 0.99),
     "scaled_tanh": (-0.99 * 1.7159, 0.99 * 1.7159),
 }
@@ -114,9 +115,13 @@ def array_stats(a, activation=None):
         return {"min": None, "mean": None, "max": None, "zeros": None, "saturated": None}
     lo, hi = SATURATION.get(activation, (-math.inf, math.inf))
     mn, total, mx, z, st = _stats_kernel(f, lo, hi)
-    return {"min": float(mn), "mean": float(total / f.size), "max": float(mx),
-            "zeros": float(z / f.size),
-            "saturated": float(st / f.size) if activation in SATURATION else None}
+    return {
+        "min": float(mn),
+        "mean": float(total / f.size),
+        "max": float(mx),
+        "zeros": float(z / f.size),
+        "saturated": float(st / f.size) if activation in SATURATION else None,
+    }
 
 
 def grad_stats(g):
@@ -125,5 +130,9 @@ def grad_stats(g):
     if f.size == 0:
         return {"norm": 0.0, "mean_abs": 0.0, "max_abs": 0.0, "zeros": None}
     sq, ab, mx, z = _grad_kernel(f)
-    return {"norm": float(math.sqrt(sq)), "mean_abs": float(ab / f.size), "max_abs": float(mx),
-            "zeros": float(z / f.size)}
+    return {
+        "norm": float(math.sqrt(sq)),
+        "mean_abs": float(ab / f.size),
+        "max_abs": float(mx),
+        "zeros": float(z / f.size),
+    }

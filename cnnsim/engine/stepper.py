@@ -11,23 +11,30 @@ the network's graph (``cnnsim.graph``) in execution order and runs the next one 
 asked, through the same observer that ``record`` uses, so a stepped trace equals a
 recorded one. ``all_outputs``: a ``Model``'s extra outputs are stepped too.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from ..layers.base import Layer
-from ..typing import Array
 import numpy as np
 
 from ..graph import graph_of
-from ..layers.base import observe
+from ..layers.base import Layer, observe
+from ..typing import Array
 from .trace import Recorder, Step, Trace, expand_names
 
 
 class Stepper:
-    def __init__(self, net: Layer, x: Array, light: bool = False, keep: Optional[Iterable[str]] = None,
-                 breakpoints: Iterable[str] = (), model: Optional[str] = None,
-                 all_outputs: bool = False) -> None:
+    def __init__(
+        self,
+        net: Layer,
+        x: Array,
+        light: bool = False,
+        keep: Optional[Iterable[str]] = None,
+        breakpoints: Iterable[str] = (),
+        model: Optional[str] = None,
+        all_outputs: bool = False,
+    ) -> None:
         x = np.asarray(x)
         net._check_input(x)
         self.net = net
@@ -35,15 +42,23 @@ class Stepper:
         self._outputs = None if all_outputs else [0]
         self._order = self.graph.order(self._outputs)
         self._names = [self.graph.nodes[k].layer.path for k in self._order]
-        self.trace = Trace(model=model or net.name, input_shape=tuple(x.shape[1:]), input=x,
-                           meta={"batch": int(x.shape[0]), "dtype": str(x.dtype),
-                                 "light": bool(light), "training": False})
+        self.trace = Trace(
+            model=model or net.name,
+            input_shape=tuple(x.shape[1:]),
+            input=x,
+            meta={
+                "batch": int(x.shape[0]),
+                "dtype": str(x.dtype),
+                "light": bool(light),
+                "training": False,
+            },
+        )
         keep_set = None if keep is None else expand_names(net, keep)
         self._rec = Recorder(self.trace, keep_set, light, self.graph)
         self._values = {self.graph.inputs[0]: x}
         self.graph.begin()
-        self._op = 0              # position in _order of the next node to run
-        self._given = 0           # steps handed out so far
+        self._op = 0  # position in _order of the next node to run
+        self._given = 0  # steps handed out so far
         self.breakpoints: set[str] = set()
         for b in breakpoints:
             self.break_at(b)
@@ -73,8 +88,10 @@ class Stepper:
         try:
             return [l.path for l in self.net.find(name).leaves()]
         except KeyError:
-            raise KeyError(f"no layer named {name!r} in {self.trace.model!r}; valid names: "
-                           f"{', '.join(self._names)}") from None
+            raise KeyError(
+                f"no layer named {name!r} in {self.trace.model!r}; valid names: "
+                f"{', '.join(self._names)}"
+            ) from None
 
     # ---- moving ----------------------------------------------------------------------
     def next(self) -> Step:
@@ -86,8 +103,11 @@ class Stepper:
                 self.graph.run_node(self._order[self._op], self._values)
             self._op += 1
             if self._op == len(self._order):
-                outs = [self._values[e] for e in self.graph.outputs] \
-                    if self._outputs is None else [self._values[self.graph.outputs[0]]]
+                outs = (
+                    [self._values[e] for e in self.graph.outputs]
+                    if self._outputs is None
+                    else [self._values[self.graph.outputs[0]]]
+                )
                 self.output = outs[0] if len(outs) == 1 else outs
                 self._rec.finish(self.output)
                 # every node ran: the network has had its forward pass, as if called
@@ -108,8 +128,9 @@ class Stepper:
         target = self._leaves_of(name)[-1]
         idx = self._names.index(target)
         if idx < self._given:
-            raise ValueError(f"layer {name!r} has already run (step {idx}); the stepper is "
-                             f"at step {self._given}")
+            raise ValueError(
+                f"layer {name!r} has already run (step {idx}); the stepper is at step {self._given}"
+            )
         step = None
         while self._given <= idx:
             step = self.next()
@@ -137,6 +158,7 @@ class Stepper:
         the kernels' backward, recorded step by step (``cnnsim.engine.backward``); returns
         the ``Loss``. Then ``grad_of(st.trace, ...)`` explains any neuron's gradient."""
         from .backward import backward
+
         self.finish()
         return backward(self.trace, self.net, label)
 

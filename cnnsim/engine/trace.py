@@ -21,15 +21,13 @@ shortcut) does not confuse it. **Light mode** (``light=True``) keeps only statis
 ``keep=[names]`` it keeps the arrays of just those layers (a container name keeps all its
 leaves). Enough is kept to answer ``connections`` and ``receptive_field`` without re-running.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
-
-from ..layers.base import Layer
-from ..typing import Array
 import json
 import pathlib
 from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -37,7 +35,8 @@ from .._atomic import atomic_path
 from .._npz import DEFAULT_MAX_LOAD_BYTES, read_npz
 from .._text import printable
 from ..graph import INPUT, graph_of
-from ..layers.base import layer_class, observe
+from ..layers.base import Layer, layer_class, observe
+from ..typing import Array
 from .stats import array_stats, grad_stats
 
 FORMAT = "cnnsim-trace"
@@ -66,25 +65,26 @@ def _json_safe(d):
 @dataclass
 class Step:
     """One leaf layer call. Shapes exclude the batch axis."""
+
     index: int
-    name: str                       # qualified path, e.g. "inception_3a/b2/3x3"
-    kind: str                       # "Conv2D", "MaxPool2D", ...
-    input_shape: Any                # tuple, or list of tuples for merge leaves
+    name: str  # qualified path, e.g. "inception_3a/b2/3x3"
+    kind: str  # "Conv2D", "MaxPool2D", ...
+    input_shape: Any  # tuple, or list of tuples for merge leaves
     output_shape: tuple
-    geometry: Optional[dict] = None           # {"kernel", "stride", "padding" (t, b, l, r)} or None
-    activation: Optional[str] = None          # function applied at the end of this layer, or None
+    geometry: Optional[dict] = None  # {"kernel", "stride", "padding" (t, b, l, r)} or None
+    activation: Optional[str] = None  # function applied at the end of this layer, or None
     stats: dict = field(default_factory=dict)
     seconds: float = 0.0
     sources: list = field(default_factory=list)
-    facts: dict = field(default_factory=dict)      # layer settings (JSON), e.g. LRN's r, k
-    x: Any = None                # input array (N, ...), list for merges, None when light
-    y: Any = None                # output array (N, ...), None when light
-    params: dict = field(default_factory=dict)     # "w", "b", "table", BN buffers ...
-    grad_y: Any = None           # dL/dy after record_backward (None when light)
-    grad_x: Any = None           # dL/dx (list for merges)
+    facts: dict = field(default_factory=dict)  # layer settings (JSON), e.g. LRN's r, k
+    x: Any = None  # input array (N, ...), list for merges, None when light
+    y: Any = None  # output array (N, ...), None when light
+    params: dict = field(default_factory=dict)  # "w", "b", "table", BN buffers ...
+    grad_y: Any = None  # dL/dy after record_backward (None when light)
+    grad_x: Any = None  # dL/dx (list for merges)
     grad_params: dict = field(default_factory=dict)
-    grad_stats: Optional[dict] = None         # {"y": {...}, "x": {...}, "w": {...}} norms etc.
-    layer: Optional[Layer] = None            # the Layer (None for a loaded trace)
+    grad_stats: Optional[dict] = None  # {"y": {...}, "x": {...}, "w": {...}} norms etc.
+    layer: Optional[Layer] = None  # the Layer (None for a loaded trace)
 
     @property
     def kept(self):
@@ -102,20 +102,26 @@ class Step:
         return type(self.layer) if self.layer is not None else layer_class(self.kind)
 
     def __repr__(self):
-        from ..display import step_repr      # arrays summarized, a few lines
+        from ..display import step_repr  # arrays summarized, a few lines
+
         return step_repr(self)
 
     def to_dict(self):
         """The JSON view of ``cnnsim step --json``."""
         g = self.geometry or {}
-        return {"name": self.name, "type": self.kind,
-                "input_shape": ([list(s) for s in self.input_shape] if self.merge
-                                else list(self.input_shape)),
-                "output_shape": list(self.output_shape),
-                "kernel": list(g["kernel"]) if g else None,
-                "stride": list(g["stride"]) if g else None,
-                "padding": list(g["padding"]) if g else None,
-                "activation": self.activation, "stats": dict(self.stats)}
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "input_shape": (
+                [list(s) for s in self.input_shape] if self.merge else list(self.input_shape)
+            ),
+            "output_shape": list(self.output_shape),
+            "kernel": list(g["kernel"]) if g else None,
+            "stride": list(g["stride"]) if g else None,
+            "padding": list(g["padding"]) if g else None,
+            "activation": self.activation,
+            "stats": dict(self.stats),
+        }
 
 
 def _layer_activation(layer):
@@ -130,8 +136,11 @@ def _geometry(layer):
     g = layer.geometry()
     if not g:
         return None
-    return {"kernel": tuple(g["kernel"]), "stride": tuple(g["stride"]),
-            "padding": tuple(g["padding"])}
+    return {
+        "kernel": tuple(g["kernel"]),
+        "stride": tuple(g["stride"]),
+        "padding": tuple(g["padding"]),
+    }
 
 
 class Recorder:
@@ -145,8 +154,8 @@ class Recorder:
         self.keep = None if keep is None else set(keep)
         self.light = light
         self.graph = graph
-        self._step_of = {}       # node index -> step index
-        self._by_layer = {}      # id(layer) -> step index (for backward)
+        self._step_of = {}  # node index -> step index
+        self._by_layer = {}  # id(layer) -> step index (for backward)
 
     def _keeps(self, name):
         if self.keep is not None:
@@ -156,8 +165,9 @@ class Recorder:
     def _sources(self, layer):
         node = self.graph.node_of(layer) if self.graph is not None else None
         if node is None:
-            raise TraceError(f"record: layer {layer.path!r} ran but is not a node of the "
-                             f"network's graph")
+            raise TraceError(
+                f"record: layer {layer.path!r} ran but is not a node of the network's graph"
+            )
         srcs = [INPUT if p == INPUT else self._step_of.get(p) for p in self.graph.sources(node)]
         return node, srcs
 
@@ -165,19 +175,28 @@ class Recorder:
         tr = self.trace
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         node, srcs = self._sources(layer)
-        ranges = [None if s in (INPUT, None) else tr.steps[s].facts.get("range_activation")
-                  for s in srcs]
+        ranges = [
+            None if s in (INPUT, None) else tr.steps[s].facts.get("range_activation") for s in srcs
+        ]
         act = _layer_activation(layer)
         range_act = act
         if act is None and layer.keeps_range and len(set(ranges)) == 1:
             range_act = ranges[0]
         keep = self._keeps(layer.path)
-        step = Step(index=len(tr.steps), name=layer.path, kind=layer.kind,
-                    input_shape=[_shape(a) for a in xs] if isinstance(x, (list, tuple))
-                    else _shape(x),
-                    output_shape=_shape(y), geometry=_geometry(layer), activation=act,
-                    stats=array_stats(y, range_act), seconds=float(seconds), sources=srcs,
-                    facts=_json_safe(layer.get_config()), layer=layer)
+        step = Step(
+            index=len(tr.steps),
+            name=layer.path,
+            kind=layer.kind,
+            input_shape=[_shape(a) for a in xs] if isinstance(x, (list, tuple)) else _shape(x),
+            output_shape=_shape(y),
+            geometry=_geometry(layer),
+            activation=act,
+            stats=array_stats(y, range_act),
+            seconds=float(seconds),
+            sources=srcs,
+            facts=_json_safe(layer.get_config()),
+            layer=layer,
+        )
         step.facts["range_activation"] = range_act
         if keep:
             step.x = xs if isinstance(x, (list, tuple)) else x
@@ -193,8 +212,10 @@ class Recorder:
             return
         step = self.trace.steps[k]
         dxs = list(dx) if isinstance(dx, (list, tuple)) else [dx]
-        gs = {"y": grad_stats(dy), "x": [grad_stats(d) for d in dxs] if step.merge
-              else grad_stats(dx)}
+        gs = {
+            "y": grad_stats(dy),
+            "x": [grad_stats(d) for d in dxs] if step.merge else grad_stats(dx),
+        }
         for name, g in layer.grads.items():
             gs[name] = grad_stats(g)
         step.grad_stats = gs
@@ -209,6 +230,7 @@ class Recorder:
 @dataclass
 class Trace:
     """An ordered list of Steps plus the input, the output and a few facts."""
+
     model: str
     input_shape: tuple
     steps: list = field(default_factory=list)
@@ -235,30 +257,38 @@ class Trace:
         for s in self.steps:
             if s.name == name:
                 return s
-        raise KeyError(f"no layer named {name!r} in this trace of {self.model!r}; valid "
-                       f"names: {', '.join(self.names())}")
+        raise KeyError(
+            f"no layer named {name!r} in this trace of {self.model!r}; valid "
+            f"names: {', '.join(self.names())}"
+        )
 
     @property
     def batch(self):
         return self.meta.get("batch")
 
     def to_dict(self):
-        return {"model": self.model, "input_shape": list(self.input_shape),
-                "steps": [s.to_dict() for s in self.steps]}
+        return {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "steps": [s.to_dict() for s in self.steps],
+        }
 
     def __repr__(self):
-        from ..display import trace_repr     # at most 20 lines
+        from ..display import trace_repr  # at most 20 lines
+
         return trace_repr(self)
 
     def _repr_html_(self):
         """Jupyter: the steps as an HTML table (``cnnsim.display.trace_html``)."""
         from ..display import trace_html
+
         return trace_html(self)
 
     def explorer(self, **kw):
         """The offline HTML explorer of this trace (``cnnsim.explorer``); in Jupyter it
         shows inline as an ``<iframe srcdoc>``, and ``.save(path)`` writes the page."""
         from ..explorer import Explorer
+
         return Explorer(self, **kw)
 
     def show(self, **kw):
@@ -279,8 +309,10 @@ class Trace:
         rec = Recorder(self)
         rec._by_layer = {id(s.layer): s.index for s in self.steps if s.layer is not None}
         if not rec._by_layer:
-            raise TraceError("record_backward: this trace has no layers attached (a loaded "
-                             "trace); record a new one with record(net, x)")
+            raise TraceError(
+                "record_backward: this trace has no layers attached (a loaded "
+                "trace); record a new one with record(net, x)"
+            )
         with observe(rec):
             return net.backprop(dy)
 
@@ -304,19 +336,39 @@ class Trace:
 
         steps = []
         for s in self.steps:
-            d = {"index": s.index, "name": s.name, "kind": s.kind,
-                 "input_shape": s.input_shape, "output_shape": s.output_shape,
-                 "geometry": s.geometry, "activation": s.activation, "stats": s.stats,
-                 "seconds": s.seconds, "sources": s.sources, "facts": s.facts,
-                 "grad_stats": s.grad_stats,
-                 "arrays": {"x": put(s.x), "y": put(s.y), "grad_y": put(s.grad_y),
-                            "grad_x": put(s.grad_x),
-                            "params": {k: put(v) for k, v in s.params.items()},
-                            "grad_params": {k: put(v) for k, v in s.grad_params.items()}}}
+            d = {
+                "index": s.index,
+                "name": s.name,
+                "kind": s.kind,
+                "input_shape": s.input_shape,
+                "output_shape": s.output_shape,
+                "geometry": s.geometry,
+                "activation": s.activation,
+                "stats": s.stats,
+                "seconds": s.seconds,
+                "sources": s.sources,
+                "facts": s.facts,
+                "grad_stats": s.grad_stats,
+                "arrays": {
+                    "x": put(s.x),
+                    "y": put(s.y),
+                    "grad_y": put(s.grad_y),
+                    "grad_x": put(s.grad_x),
+                    "params": {k: put(v) for k, v in s.params.items()},
+                    "grad_params": {k: put(v) for k, v in s.grad_params.items()},
+                },
+            }
             steps.append(d)
-        meta = {"format": FORMAT, "version": VERSION, "model": self.model,
-                "input_shape": self.input_shape, "meta": self.meta,
-                "input": put(self.input), "output": put(self.output), "steps": steps}
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": self.model,
+            "input_shape": self.input_shape,
+            "meta": self.meta,
+            "input": put(self.input),
+            "output": put(self.output),
+            "steps": steps,
+        }
         arrays["meta"] = np.array(json.dumps(meta))
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -339,29 +391,35 @@ class Trace:
             if "meta" not in data:
                 raise TraceError(f"trace file {str(path)!r}: not a cnnsim trace (no metadata)")
             if data["meta"].dtype.kind != "U" or data["meta"].shape != ():
-                raise TraceError(f"trace file {str(path)!r}: not a cnnsim trace (metadata is "
-                                 f"not text)")
+                raise TraceError(
+                    f"trace file {str(path)!r}: not a cnnsim trace (metadata is not text)"
+                )
             meta = json.loads(str(data.pop("meta")[()]))
         except TraceError:
             raise
         except (ValueError, RecursionError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise TraceError(f"trace file {str(path)!r}: not a readable cnnsim trace "
-                             f"({type(e).__name__}: {msg})") from None
+            raise TraceError(
+                f"trace file {str(path)!r}: not a readable cnnsim trace ({type(e).__name__}: {msg})"
+            ) from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise TraceError(f"trace file {str(path)!r}: not a cnnsim trace (format "
-                             f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+            raise TraceError(
+                f"trace file {str(path)!r}: not a cnnsim trace (format "
+                f"{meta.get('format') if isinstance(meta, dict) else None!r})"
+            )
         if meta.get("version") != VERSION:
-            raise TraceError(f"trace file {str(path)!r}: written by trace format version "
-                             f"{meta.get('version')!r}; this cnnsim reads version {VERSION}")
+            raise TraceError(
+                f"trace file {str(path)!r}: written by trace format version "
+                f"{meta.get('version')!r}; this cnnsim reads version {VERSION}"
+            )
         try:
             tr = cls._from_meta(meta, data)
             _check_loaded(tr)
             return tr
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError,
-                OverflowError) as e:
-            raise TraceError(printable(f"trace file {str(path)!r}: damaged metadata "
-                                       f"({type(e).__name__}: {e})")) from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as e:
+            raise TraceError(
+                printable(f"trace file {str(path)!r}: damaged metadata ({type(e).__name__}: {e})")
+            ) from None
 
     @classmethod
     def _from_meta(cls, meta, data):
@@ -377,27 +435,45 @@ class Trace:
                 return [tuple(s) for s in v]
             return tuple(v)
 
-        tr = cls(model=meta["model"], input_shape=tuple(meta["input_shape"]),
-                 input=get(meta["input"]), output=get(meta["output"]), meta=meta["meta"])
+        tr = cls(
+            model=meta["model"],
+            input_shape=tuple(meta["input_shape"]),
+            input=get(meta["input"]),
+            output=get(meta["output"]),
+            meta=meta["meta"],
+        )
         for d in meta["steps"]:
             g = d["geometry"]
             a = d["arrays"]
-            tr.steps.append(Step(
-                index=d["index"], name=d["name"], kind=d["kind"],
-                input_shape=shp(d["input_shape"]), output_shape=tuple(d["output_shape"]),
-                geometry=None if g is None else {k: tuple(v) for k, v in g.items()},
-                activation=d["activation"], stats=d["stats"], seconds=d["seconds"],
-                sources=d["sources"], facts=d["facts"], x=get(a["x"]), y=get(a["y"]),
-                params={k: get(v) for k, v in a["params"].items()},
-                grad_y=get(a["grad_y"]), grad_x=get(a["grad_x"]),
-                grad_params={k: get(v) for k, v in a["grad_params"].items()},
-                grad_stats=d["grad_stats"]))
+            tr.steps.append(
+                Step(
+                    index=d["index"],
+                    name=d["name"],
+                    kind=d["kind"],
+                    input_shape=shp(d["input_shape"]),
+                    output_shape=tuple(d["output_shape"]),
+                    geometry=None if g is None else {k: tuple(v) for k, v in g.items()},
+                    activation=d["activation"],
+                    stats=d["stats"],
+                    seconds=d["seconds"],
+                    sources=d["sources"],
+                    facts=d["facts"],
+                    x=get(a["x"]),
+                    y=get(a["y"]),
+                    params={k: get(v) for k, v in a["params"].items()},
+                    grad_y=get(a["grad_y"]),
+                    grad_x=get(a["grad_x"]),
+                    grad_params={k: get(v) for k, v in a["grad_params"].items()},
+                    grad_stats=d["grad_stats"],
+                )
+            )
         return tr
 
 
-def _ints(v, what, lo=0, hi=2 ** 31):
+def _ints(v, what, lo=0, hi=2**31):
     if not isinstance(v, (list, tuple)) or not all(
-            isinstance(i, int) and not isinstance(i, bool) and lo <= i < hi for i in v):
+        isinstance(i, int) and not isinstance(i, bool) and lo <= i < hi for i in v
+    ):
         raise ValueError(f"{what} must be a list of integers in [{lo}, {hi}), got {v!r:.80}")
     return tuple(v)
 
@@ -421,8 +497,12 @@ def _numbers(d, what, depth=0):
         if isinstance(v, dict):
             out[key] = _numbers(v, what, depth + 1)
         elif isinstance(v, list):
-            out[key] = [_numbers(e, what, depth + 1) if isinstance(e, dict)
-                        else _number(e, f"{what} {key!r}") for e in v]
+            out[key] = [
+                _numbers(e, what, depth + 1)
+                if isinstance(e, dict)
+                else _number(e, f"{what} {key!r}")
+                for e in v
+            ]
         else:
             out[key] = _number(v, f"{what} {key!r}")
     return out
@@ -436,12 +516,13 @@ def _float_array(a, what, shape=None):
     if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
         raise ValueError(f"{what} has dtype {a.dtype}; traces hold float32 or float64")
     if shape is not None and tuple(a.shape[1:]) != tuple(shape):
-        raise ValueError(f"{what} has shape {a.shape}, but the trace says (N, "
-                         f"{', '.join(map(str, shape))})")
+        raise ValueError(
+            f"{what} has shape {a.shape}, but the trace says (N, {', '.join(map(str, shape))})"
+        )
     return a
 
 
-def _check_loaded(tr):
+def _check_loaded(tr):  # noqa: C901  (one check per field of a file from outside)
     """Types and consistency of a loaded trace (a tampered file must not display false
     shapes, crash later, or put escape codes on a terminal). Raises ValueError/TypeError."""
     if not isinstance(tr.model, str) or not isinstance(tr.meta, dict):
@@ -491,8 +572,10 @@ def _check_loaded(tr):
             s.grad_x = _float_array(s.grad_x, f"{where} grad_x", s.input_shape)
         for key, a in list(s.params.items()) + list(s.grad_params.items()):
             if not isinstance(a, np.ndarray) or (a.dtype.kind not in "fb"):
-                raise ValueError(f"{where}: parameter {key!r:.40} has dtype "
-                                 f"{getattr(a, 'dtype', type(a).__name__)}")
+                raise ValueError(
+                    f"{where}: parameter {key!r:.40} has dtype "
+                    f"{getattr(a, 'dtype', type(a).__name__)}"
+                )
 
 
 def expand_names(net: Layer, names: Iterable[str]) -> set[str]:
@@ -505,8 +588,15 @@ def expand_names(net: Layer, names: Iterable[str]) -> set[str]:
     return out
 
 
-def record(net: Layer, x: Array, light: bool = False, keep: Optional[Iterable[str]] = None,
-           model: Optional[str] = None, training: bool = False, all_outputs: bool = False) -> Trace:
+def record(
+    net: Layer,
+    x: Array,
+    light: bool = False,
+    keep: Optional[Iterable[str]] = None,
+    model: Optional[str] = None,
+    training: bool = False,
+    all_outputs: bool = False,
+) -> Trace:
     """Run ``net(x)`` once while recording every leaf call; returns the ``Trace``.
 
     ``light=True``: statistics only (no arrays); ``keep=[names]``: arrays only for those
@@ -515,9 +605,17 @@ def record(net: Layer, x: Array, light: bool = False, keep: Optional[Iterable[st
     trace's ``output`` is then the list of outputs."""
     x = np.asarray(x)
     keep_set = None if keep is None else expand_names(net, keep)
-    tr = Trace(model=model or net.name, input_shape=_shape(x), input=x,
-               meta={"batch": int(x.shape[0]), "dtype": str(x.dtype), "light": bool(light),
-                     "training": bool(training)})
+    tr = Trace(
+        model=model or net.name,
+        input_shape=_shape(x),
+        input=x,
+        meta={
+            "batch": int(x.shape[0]),
+            "dtype": str(x.dtype),
+            "light": bool(light),
+            "training": bool(training),
+        },
+    )
     rec = Recorder(tr, keep_set, light, graph_of(net))
     with observe(rec):
         y = net.forward_all(x, training) if all_outputs else net(x, training)  # type: ignore[attr-defined]  # Model only

@@ -6,6 +6,7 @@ and keep the middle of the network learning. ``aux_gradient_effect`` measures it
 same (small) GoogLeNet, the same batch, the gradient norm reaching every weight layer
 with the main loss only, and with main + 0.3 x auxiliary losses.
 """
+
 import numpy as np
 
 from .. import models
@@ -30,14 +31,17 @@ def aux_gradient_effect(width=0.125, input_size=96, batch=8, seed=0, aux_weight=
     # memory first, from a narrow stand-in (a GoogLeNet of width 100 is itself too big
     # to build): activations ~ width, weights ~ width^2
     w0 = min(width, 0.125)
-    probe = models.googlenet(input_shape=(3, input_size, input_size), num_classes=10,
-                             width=w0, aux=True, seed=seed)
-    check_fits(training_bytes(probe, batch, acts_scale=width / w0,
-                              params_scale=(width / w0) ** 2),
-               f"GoogLeNet width {width} at {input_size}x{input_size}, batch {batch}",
-               "--width, --input-size or --batch")
-    net = models.googlenet(input_shape=(3, input_size, input_size), num_classes=10,
-                           width=width, aux=True, seed=seed)
+    probe = models.googlenet(
+        input_shape=(3, input_size, input_size), num_classes=10, width=w0, aux=True, seed=seed
+    )
+    check_fits(
+        training_bytes(probe, batch, acts_scale=width / w0, params_scale=(width / w0) ** 2),
+        f"GoogLeNet width {width} at {input_size}x{input_size}, batch {batch}",
+        "--width, --input-size or --batch",
+    )
+    net = models.googlenet(
+        input_shape=(3, input_size, input_size), num_classes=10, width=width, aux=True, seed=seed
+    )
     x, y = default_batch(batch, seed, (3, input_size, input_size))
     # dropout off in both runs (training=False would skip the heads): same masks matter less
     # than isolating the heads' contribution, so reseed every dropout layer identically
@@ -57,9 +61,19 @@ def aux_gradient_effect(width=0.125, input_size=96, batch=8, seed=0, aux_weight=
     without = [results["without_aux"][p] for p in layers]
     with_aux = [results["with_aux"][p] for p in layers]
     gain = [w / o if o > 0 else float("nan") for w, o in zip(with_aux, without)]
-    return {"config": {"width": width, "input_size": input_size, "batch": batch, "seed": seed,
-                       "aux_weight": aux_weight},
-            "layers": layers, "without_aux": without, "with_aux": with_aux, "gain": gain}
+    return {
+        "config": {
+            "width": width,
+            "input_size": input_size,
+            "batch": batch,
+            "seed": seed,
+            "aux_weight": aux_weight,
+        },
+        "layers": layers,
+        "without_aux": without,
+        "with_aux": with_aux,
+        "gain": gain,
+    }
 
 
 def gain_groups(result, rtol=1e-6):

@@ -26,6 +26,7 @@ Numba threads: every task runs with ``cores // tasks running at once on that mac
 threads (at least 1), so workers x threads <= cores and no core is oversubscribed.
 A task whose worker dies ``MAX_DEATHS`` times gets an error row.
 """
+
 import os
 import time
 import uuid
@@ -52,6 +53,7 @@ def cpu_count():
 def set_numba_threads(n):
     """Numba threads of the calling thread (at most NUMBA_NUM_THREADS, at least 1)."""
     import numba
+
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
@@ -60,6 +62,7 @@ def _call(kind, task, threads):
     Dask, looked up by the worker that runs it)."""
     if isinstance(threads, dict):
         from distributed import get_worker
+
         threads = threads.get(get_worker().address, 1)
     set_numba_threads(threads)
     return run_task(kind, task)
@@ -67,6 +70,7 @@ def _call(kind, task, threads):
 
 class Serial:
     """Here, one task after the other."""
+
     workers = 1
     local = True
 
@@ -80,6 +84,7 @@ class Serial:
 
 class Pool:
     """A local pool of ``workers`` spawned processes."""
+
     local = True
 
     def __init__(self, workers):
@@ -92,6 +97,7 @@ class Pool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
+
         threads = max(1, cpu_count() // self.workers)
         deaths = {}
         pending = list(tasks)
@@ -110,9 +116,15 @@ class Pool:
                         k = task_key(t)
                         deaths[k] = deaths.get(k, 0) + 1
                         if deaths[k] >= MAX_DEATHS:
-                            emit(error_row(kind, t, f"WorkerDied: the worker process died "
-                                                    f"{MAX_DEATHS} times while this task was "
-                                                    f"pending or running"))
+                            emit(
+                                error_row(
+                                    kind,
+                                    t,
+                                    f"WorkerDied: the worker process died "
+                                    f"{MAX_DEATHS} times while this task was "
+                                    f"pending or running",
+                                )
+                            )
                         else:
                             pending.append(t)
                         continue
@@ -125,18 +137,25 @@ def import_distributed(what="--dask/--scheduler"):
     try:
         import distributed
     except ImportError:
-        raise DaskMissing(f"{what} needs dask.distributed, which is not installed: "
-                          f"{INSTALL_DASK}") from None
+        raise DaskMissing(
+            f"{what} needs dask.distributed, which is not installed: {INSTALL_DASK}"
+        ) from None
     return distributed
 
 
 class Dask:
     """A Dask cluster: a new LocalCluster of ``workers`` processes (``processes=False``:
     threads of this process), the scheduler at ``address``, or an existing ``client``."""
+
     local = True
 
     def __init__(self, workers=2, address=None, client=None, processes=True):
-        self.workers, self.address, self.client, self.processes = int(workers), address, client, processes
+        self.workers, self.address, self.client, self.processes = (
+            int(workers),
+            address,
+            client,
+            processes,
+        )
         self.local = address is None and client is None
 
     def describe(self):
@@ -144,8 +163,10 @@ class Dask:
             return f"on the Dask cluster of {self.client.scheduler.address}"
         if self.address:
             return f"on the Dask cluster at {self.address}"
-        return (f"on a Dask LocalCluster of {self.workers} "
-                f"{'processes' if self.processes else 'threads'}")
+        return (
+            f"on a Dask LocalCluster of {self.workers} "
+            f"{'processes' if self.processes else 'threads'}"
+        )
 
     def run(self, kind, tasks, emit):
         distributed = import_distributed()
@@ -156,20 +177,28 @@ class Dask:
                 try:
                     client = distributed.Client(self.address, timeout="20s")
                 except OSError as e:
-                    raise RuntimeError(f"--scheduler {self.address}: cannot connect "
-                                       f"({str(e).splitlines()[0]})") from None
+                    raise RuntimeError(
+                        f"--scheduler {self.address}: cannot connect ({str(e).splitlines()[0]})"
+                    ) from None
             elif client is None:
                 import logging
+
                 cluster = distributed.LocalCluster(
-                    n_workers=self.workers, threads_per_worker=1, processes=self.processes,
-                    dashboard_address=None, silence_logs=logging.ERROR)
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=self.processes,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
                 client = distributed.Client(cluster)
             try:
                 client.wait_for_workers(1, timeout=60)
             except (TimeoutError, OSError):
-                raise RuntimeError(f"no Dask worker joined {client.scheduler.address} within "
-                                   f"60 s (start some with: dask worker "
-                                   f"{client.scheduler.address})") from None
+                raise RuntimeError(
+                    f"no Dask worker joined {client.scheduler.address} within "
+                    f"60 s (start some with: dask worker "
+                    f"{client.scheduler.address})"
+                ) from None
             self._run(distributed, client, kind, tasks, emit)
         finally:
             if client is not None and client is not self.client:
@@ -181,8 +210,11 @@ class Dask:
     def threads_table(client):
         """``{worker address: Numba threads}``: the cores of each worker's machine divided
         by the task slots (``nthreads``) of all the workers on that machine."""
-        info = client.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(client) \
+        info = (
+            client.scheduler_info(n_workers=-1)["workers"]
+            if _takes_n_workers(client)
             else client.scheduler_info()["workers"]
+        )
         cores = client.run(cpu_count)
         slots = {}
         for w in info.values():
@@ -200,7 +232,7 @@ class Dask:
             t = futs.pop(f.key)[1]
             if f.status == "finished":
                 emit(f.result())
-            else:   # the task itself never raises (run_task): its workers kept dying
+            else:  # the task itself never raises (run_task): its workers kept dying
                 try:
                     e = f.exception()
                 except BaseException as lost:  # noqa: BLE001  (cancelled: the scheduler lost it)
@@ -212,6 +244,7 @@ class Dask:
 
 def _takes_n_workers(client):
     import inspect
+
     try:
         return "n_workers" in inspect.signature(client.scheduler_info).parameters
     except (TypeError, ValueError):
@@ -236,7 +269,7 @@ def run_sweep(kind, tasks, out_dir, backend, on_row=None, retry_failed=False, wa
             notes.append(f"retrying {before - len(rows)} failed tasks")
     keys = {}
     for t in tasks:
-        keys.setdefault(task_key(t), t)        # a task listed twice runs once
+        keys.setdefault(task_key(t), t)  # a task listed twice runs once
     written = {r["key"] for r in rows}
     pending = [t for k, t in keys.items() if k not in written]
     done = len(keys) - len(pending)
@@ -245,7 +278,7 @@ def run_sweep(kind, tasks, out_dir, backend, on_row=None, retry_failed=False, wa
     def emit(row):
         nonlocal done
         if row["key"] in written or row["key"] not in keys:
-            return                              # never two rows for one task
+            return  # never two rows for one task
         append_row(path, row)
         written.add(row["key"])
         new.append(row)
@@ -255,11 +288,17 @@ def run_sweep(kind, tasks, out_dir, backend, on_row=None, retry_failed=False, wa
 
     t0 = time.perf_counter()
     if pending and warmup and backend.local and not isinstance(backend, Serial):
-        for t in warmup_tasks(kind, pending):    # compile once here; workers load the cache
+        for t in warmup_tasks(kind, pending):  # compile once here; workers load the cache
             run_task(kind, t)
     backend.run(kind, pending, emit)
     order = {k: i for i, k in enumerate(keys)}
     ours = sorted((r for r in rows + new if r["key"] in keys), key=lambda r: order[r["key"]])
-    return {"rows": ours, "total": len(keys), "skipped": len(keys) - len(pending),
-            "ran": len(new), "failed": sum(1 for r in ours if r.get("error") is not None),
-            "seconds": time.perf_counter() - t0, "notes": notes}
+    return {
+        "rows": ours,
+        "total": len(keys),
+        "skipped": len(keys) - len(pending),
+        "ran": len(new),
+        "failed": sum(1 for r in ours if r.get("error") is not None),
+        "seconds": time.perf_counter() - t0,
+        "notes": notes,
+    }

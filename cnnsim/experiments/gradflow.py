@@ -13,6 +13,7 @@ activation (``cnnsim.models.tower``), runs both on the same batch and returns
 ``{"plain": {...}, "residual": {...}}`` — the lecture's picture of vanishing gradients
 and of skip connections fixing them.
 """
+
 import numpy as np
 
 from ..engine.stats import array_stats, grad_stats
@@ -33,7 +34,7 @@ class _Recorder:
             rec = {"activation": act}
             y = to_host(y)
             if act == "relu":
-                alive = np.any(y > 0, axis=0)      # per unit, over the batch
+                alive = np.any(y > 0, axis=0)  # per unit, over the batch
                 rec["dead"] = float(1.0 - alive.mean())
             st = array_stats(y, act)
             rec["saturated"] = st["saturated"]
@@ -59,13 +60,27 @@ def gradient_flow(net, x, labels, training=True):
     rec = _Recorder()
     with observe(rec):
         loss, _ = network_loss(net, x, labels, training=training)
-    layers, out = [], {k: [] for k in ("grad_norm", "grad_mean_abs", "out_grad_norm",
-                                       "out_grad_mean_abs", "dead", "saturated")}
+    layers, out = (
+        [],
+        {
+            k: []
+            for k in (
+                "grad_norm",
+                "grad_mean_abs",
+                "out_grad_norm",
+                "out_grad_mean_abs",
+                "dead",
+                "saturated",
+            )
+        },
+    )
     for leaf in net.leaves():
         if not leaf.params or leaf.path not in rec.backward:
             continue
         layers.append(leaf.path)
-        wg = grad_stats(to_host(leaf.grads["w"] if "w" in leaf.grads else next(iter(leaf.grads.values()))))
+        wg = grad_stats(
+            to_host(leaf.grads["w"] if "w" in leaf.grads else next(iter(leaf.grads.values())))
+        )
         out["grad_norm"].append(wg["norm"])
         out["grad_mean_abs"].append(wg["mean_abs"])
         out["out_grad_norm"].append(rec.backward[leaf.path]["norm"])
@@ -85,6 +100,7 @@ def first_last_ratio(flow, key="grad_norm"):
 def default_batch(n=32, seed=0, input_shape=(1, 28, 28)):
     """A fixed batch of synthetic digits (offline), scaled to [0, 1], NCHW float32."""
     from ..data import load_synthetic_digits
+
     imgs, labels = load_synthetic_digits(n, seed=seed, size=input_shape[-1])
     x = (imgs.astype(np.float32) / 255.0)[:, None]
     if input_shape[0] > 1:
@@ -109,8 +125,9 @@ def gradient_spread(net, flow):
     Returns ``(spread, zero_layers)``.
     """
     convs = {l.path for l in net.leaves() if isinstance(l, Conv2D)}
-    g = np.array([n for name, n in zip(flow["layers"], flow["grad_norm"]) if name in convs],
-                 dtype=np.float64)
+    g = np.array(
+        [n for name, n in zip(flow["layers"], flow["grad_norm"]) if name in convs], dtype=np.float64
+    )
     zeros = int((g == 0).sum())
     if len(g) < 1 or zeros:
         return float("inf") if zeros else float("nan"), zeros
@@ -120,11 +137,21 @@ def gradient_spread(net, flow):
 def resolved_init(init, activation):
     """The initializer a tower's convs get: ``init``, or the default for ``activation``."""
     from ..layers.initializers import DEFAULT_FOR_ACTIVATION, parse_init
+
     return parse_init(init, "init") if init else DEFAULT_FOR_ACTIVATION.get(activation, "glorot")
 
 
-def tower_point(depth, activation, residual, init=None, batchnorm=False, width=8, batch=32,
-                seed=0, dtype="float32"):
+def tower_point(
+    depth,
+    activation,
+    residual,
+    init=None,
+    batchnorm=False,
+    width=8,
+    batch=32,
+    seed=0,
+    dtype="float32",
+):
     """One tower's gradient flow at initialization: one point of a sweep.
 
     Builds ``models.tower`` (seeded with ``seed``), runs the cross-entropy loss forward and
@@ -137,24 +164,47 @@ def tower_point(depth, activation, residual, init=None, batchnorm=False, width=8
     computes tens of times slower) and then exactly 0; float64 reaches 1e-308.
     """
     from .. import models
+
     x, y = default_batch(batch, seed)
-    net = models.build("tower", depth=depth, activation=activation, residual=bool(residual),
-                       width=width, input_shape=x.shape[1:], seed=seed,
-                       init=init, batchnorm=batchnorm)
+    net = models.build(
+        "tower",
+        depth=depth,
+        activation=activation,
+        residual=bool(residual),
+        width=width,
+        input_shape=x.shape[1:],
+        seed=seed,
+        init=init,
+        batchnorm=batchnorm,
+    )
     if np.dtype(dtype) != x.dtype:
         net.astype(np.dtype(dtype))
         x = x.astype(np.dtype(dtype))
     flow = gradient_flow(net, x, y)
     spread, zeros = gradient_spread(net, flow)
-    return {"layers": flow["layers"], "grad_norm": [float(g) for g in flow["grad_norm"]],
-            "loss": float(flow["loss"]),
-            "first_last_ratio": first_last_ratio(conv_dense_only(net, flow)),
-            "spread": spread, "zero_layers": zeros}
+    return {
+        "layers": flow["layers"],
+        "grad_norm": [float(g) for g in flow["grad_norm"]],
+        "loss": float(flow["loss"]),
+        "first_last_ratio": first_last_ratio(conv_dense_only(net, flow)),
+        "spread": spread,
+        "zero_layers": zeros,
+    }
 
 
-def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batch=32,
-                           width=8, seed=0, data=None,
-                           init=None, batchnorm=False, unit="pre"):
+def compare_plain_residual(
+    depth=20,
+    activation="sigmoid",
+    steps=0,
+    lr=0.1,
+    batch=32,
+    width=8,
+    seed=0,
+    data=None,
+    init=None,
+    batchnorm=False,
+    unit="pre",
+):
     """Plain vs residual tower of ``depth`` conv layers on the same batch.
 
     ``unit`` is the residual unit (``cnnsim.models.tower``): ``"pre"`` (He et al. 2016,
@@ -170,29 +220,54 @@ def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batc
     from .. import models
     from .._memory import check_fits, training_bytes
     from ..train import SGD
-    SGD(lr)         # validates lr before any work (finite and > 0)
+
+    SGD(lr)  # validates lr before any work (finite and > 0)
     # memory first, from a small stand-in (building the real towers could itself be
     # more than the machine has): 2 towers, activations ~ depth*width, weights ~ depth*width^2
     d0, w0 = min(depth, 4), min(width, 4)
-    probe = models.build("tower", depth=d0, activation=activation, width=w0, init=init,
-                         batchnorm=batchnorm,
-                         input_shape=(1, 28, 28) if data is None else data[0].shape[1:])
+    probe = models.build(
+        "tower",
+        depth=d0,
+        activation=activation,
+        width=w0,
+        init=init,
+        batchnorm=batchnorm,
+        input_shape=(1, 28, 28) if data is None else data[0].shape[1:],
+    )
     n = batch if data is None else len(data[0])
     r = depth / d0
-    check_fits(2 * training_bytes(probe, n, acts_scale=r * width / w0,
-                                  params_scale=r * (width / w0) ** 2),
-               f"two {depth}-layer towers of width {width} at batch {n}",
-               "--depth, --width or --batch")
+    check_fits(
+        2 * training_bytes(probe, n, acts_scale=r * width / w0, params_scale=r * (width / w0) ** 2),
+        f"two {depth}-layer towers of width {width} at batch {n}",
+        "--depth, --width or --batch",
+    )
     x, y = data if data is not None else default_batch(batch, seed)
-    result = {"config": {"depth": depth, "activation": activation, "steps": steps,
-                         "batch": len(x), "width": width, "seed": seed, "unit": unit}}
+    result = {
+        "config": {
+            "depth": depth,
+            "activation": activation,
+            "steps": steps,
+            "batch": len(x),
+            "width": width,
+            "seed": seed,
+            "unit": unit,
+        }
+    }
     result["config"]["init"] = resolved_init(init, activation)
     result["config"]["batchnorm"] = bool(batchnorm)
     for kind in ("plain", "residual"):
-        net = models.build("tower", depth=depth, activation=activation,
-                           residual=(kind == "residual"), width=width,
-                           input_shape=x.shape[1:], seed=seed,
-                           init=init, batchnorm=batchnorm, unit=unit)
+        net = models.build(
+            "tower",
+            depth=depth,
+            activation=activation,
+            residual=(kind == "residual"),
+            width=width,
+            input_shape=x.shape[1:],
+            seed=seed,
+            init=init,
+            batchnorm=batchnorm,
+            unit=unit,
+        )
         flow = gradient_flow(net, x, y)
         entry = dict(flow)
         entry["first_last_ratio"] = first_last_ratio(conv_dense_only(net, flow))
@@ -204,9 +279,13 @@ def compare_plain_residual(depth=20, activation="sigmoid", steps=0, lr=0.1, batc
                 losses.append(loss)
                 opt.step(net)
             after = gradient_flow(net, x, y)
-            entry["trained"] = {"grad_norm": after["grad_norm"], "loss": after["loss"],
-                                "first_last_ratio": first_last_ratio(conv_dense_only(net, after)),
-                                "losses": losses,
-                                "dead": after["dead"], "saturated": after["saturated"]}
+            entry["trained"] = {
+                "grad_norm": after["grad_norm"],
+                "loss": after["loss"],
+                "first_last_ratio": first_last_ratio(conv_dense_only(net, after)),
+                "losses": losses,
+                "dead": after["dead"],
+                "saturated": after["saturated"],
+            }
         result[kind] = entry
     return result

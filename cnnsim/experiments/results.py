@@ -6,6 +6,7 @@ killed at any moment leaves complete rows, and at worst one partial last line, w
 ``load_rows`` drops (rewriting the file without it) so the next append starts clean.
 Rewrites go through ``cnnsim._atomic.atomic_path`` (all or nothing).
 """
+
 import csv
 import json
 import math
@@ -25,7 +26,7 @@ def load_rows(path):
     with open(path, "rb") as f:
         data = f.read()
     lines = data.split(b"\n")
-    tail = lines.pop()             # b"" when the file ends with a newline
+    tail = lines.pop()  # b"" when the file ends with a newline
     rows = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -75,6 +76,7 @@ def write_csv(path, records):
         if isinstance(v, float):
             return "" if math.isnan(v) else ("inf" if math.isinf(v) else f"{v:.6g}")
         return "" if v is None else v
+
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()

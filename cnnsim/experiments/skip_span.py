@@ -9,13 +9,26 @@ computes ``relu(bn(conv(x)) + x)``: almost linear in ``x`` plus a correction, wh
 the paper expected little from it. Scaled down: the result says what happens on these
 digits with these settings, nothing more.
 """
+
 from .. import models
 from .runs import load_digits, train_runs
 
 
-def skip_span(spans=(0, 1, 2), depths=(20, 56), width=0.25, limit=500, test_limit=500,
-              epochs=10, batch_size=32, lr=0.1, seed=0, data="synthetic", data_dir=None,
-              size=14, progress=None):
+def skip_span(
+    spans=(0, 1, 2),
+    depths=(20, 56),
+    width=0.25,
+    limit=500,
+    test_limit=500,
+    epochs=10,
+    batch_size=32,
+    lr=0.1,
+    seed=0,
+    data="synthetic",
+    data_dir=None,
+    size=14,
+    progress=None,
+):
     """``{"config", "runs"}``; runs named ``"span0-20"`` (plain), ``"span1-20"``, ... with
     ``train_loss``, ``train_error``, ``test_error`` per epoch, ``params``, ``seconds``."""
     for d in depths:
@@ -26,12 +39,37 @@ def skip_span(spans=(0, 1, 2), depths=(20, 56), width=0.25, limit=500, test_limi
             raise ValueError(f"skip-span: span must be 0 (plain), 1 or 2 layers, got {s}")
     (xtr, ytr), (xte, yte), note = load_digits(data, size, data_dir, limit, test_limit)
     shape = xtr.shape[1:]
-    builders = {f"span{s}-{d}": (lambda s=s, d=d: models.build(
-        "skip_cifar", n=(d - 2) // 6, span=s, input_shape=shape, num_classes=10, width=width,
-        seed=seed)) for d in depths for s in spans}
-    runs = train_runs(builders, (xtr, ytr), (xte, yte), epochs, batch_size, lr, seed,
-                      progress=progress)
-    return {"config": {"spans": list(spans), "depths": list(depths), "width": width,
-                       "train_images": len(xtr), "test_images": len(xte), "size": size,
-                       "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-                       "data": note}, "runs": runs}
+    builders = {
+        f"span{s}-{d}": (
+            lambda s=s, d=d: models.build(
+                "skip_cifar",
+                n=(d - 2) // 6,
+                span=s,
+                input_shape=shape,
+                num_classes=10,
+                width=width,
+                seed=seed,
+            )
+        )
+        for d in depths
+        for s in spans
+    }
+    runs = train_runs(
+        builders, (xtr, ytr), (xte, yte), epochs, batch_size, lr, seed, progress=progress
+    )
+    return {
+        "config": {
+            "spans": list(spans),
+            "depths": list(depths),
+            "width": width,
+            "train_images": len(xtr),
+            "test_images": len(xte),
+            "size": size,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "data": note,
+        },
+        "runs": runs,
+    }

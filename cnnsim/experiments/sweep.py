@@ -28,6 +28,7 @@ Kinds:
 * ``train``: one training run (``Trainer``); result ``train_error``, ``test_error``,
   ``train_loss`` (final epoch) and their per-epoch lists.
 """
+
 import functools
 import itertools
 import json
@@ -38,19 +39,39 @@ import traceback
 import numpy as np
 
 #: the default grid of ``cnnsim sweep gradflow`` (360 towers: 72 settings x 5 seeds)
-GRADFLOW_AXES = {"depth": [5, 10, 20, 40], "activation": ["sigmoid", "tanh", "relu"],
-                 "init": ["normal:0.01", "glorot", "he"], "batchnorm": [False],
-                 "residual": [False, True], "width": [8], "batch": [32],
-                 "dtype": ["float64"], "seed": [0, 1, 2, 3, 4]}
+GRADFLOW_AXES = {
+    "depth": [5, 10, 20, 40],
+    "activation": ["sigmoid", "tanh", "relu"],
+    "init": ["normal:0.01", "glorot", "he"],
+    "batchnorm": [False],
+    "residual": [False, True],
+    "width": [8],
+    "batch": [32],
+    "dtype": ["float64"],
+    "seed": [0, 1, 2, 3, 4],
+}
 
 #: the default grid of ``cnnsim sweep train`` (model and data come from the command line)
-TRAIN_AXES = {"model": ["lenet5"], "variant": [None], "depth": [None], "width": [None],
-              "lr": [None], "batch": [64], "epochs": [2], "seed": [0, 1, 2],
-              "data": ["synthetic"], "limit": [2000], "test_limit": [1000], "data_dir": [None]}
+TRAIN_AXES = {
+    "model": ["lenet5"],
+    "variant": [None],
+    "depth": [None],
+    "width": [None],
+    "lr": [None],
+    "batch": [64],
+    "epochs": [2],
+    "seed": [0, 1, 2],
+    "data": ["synthetic"],
+    "limit": [2000],
+    "test_limit": [1000],
+    "data_dir": [None],
+}
 
 #: numbers summarized over seeds (mean and std) per kind
-METRICS = {"gradflow": ("spread", "first_last_ratio_log10", "conv1_grad_log10", "loss"),
-           "train": ("train_error", "test_error", "train_loss")}
+METRICS = {
+    "gradflow": ("spread", "first_last_ratio_log10", "conv1_grad_log10", "loss"),
+    "train": ("train_error", "test_error", "train_loss"),
+}
 
 #: depths of the CIFAR family (6n + 2 weight layers) take ``n``; the tower takes ``depth``
 CIFAR_MODELS = ("plain_cifar", "resnet_cifar")
@@ -79,16 +100,26 @@ def task_key(task):
 def gradflow_task(task):
     """One tower's gradient flow at initialization (see the module docstring)."""
     from .gradflow import tower_point
-    r = tower_point(task["depth"], task["activation"], task["residual"], init=task["init"],
-                    batchnorm=task["batchnorm"], width=task["width"], batch=task["batch"],
-                    seed=task["seed"], dtype=task.get("dtype", "float32"))
+
+    r = tower_point(
+        task["depth"],
+        task["activation"],
+        task["residual"],
+        init=task["init"],
+        batchnorm=task["batchnorm"],
+        width=task["width"],
+        batch=task["batch"],
+        seed=task["seed"],
+        dtype=task.get("dtype", "float32"),
+    )
     ratio = r["first_last_ratio"]
-    r["first_last_ratio_log10"] = (float(np.log10(ratio)) if ratio > 0 and math.isfinite(ratio)
-                                   else None)
+    r["first_last_ratio_log10"] = (
+        float(np.log10(ratio)) if ratio > 0 and math.isfinite(ratio) else None
+    )
     r["first_last_ratio"] = ratio if math.isfinite(ratio) else None
-    g1 = r["grad_norm"][0]     # conv1: how much gradient reaches the input side at all
+    g1 = r["grad_norm"][0]  # conv1: how much gradient reaches the input side at all
     r["conv1_grad_log10"] = float(np.log10(g1)) if g1 > 0 else None
-    r["spread"] = r["spread"] if math.isfinite(r["spread"]) else None   # zero_layers > 0
+    r["spread"] = r["spread"] if math.isfinite(r["spread"]) else None  # zero_layers > 0
     return r
 
 
@@ -96,6 +127,7 @@ def build_train_model(task):
     """The network of a train task: ``model`` with its ``variant``, ``depth`` (CIFAR
     family: 6n + 2; tower: conv layers) and ``width``, seeded with ``seed``."""
     from .. import models
+
     opts = {"seed": task["seed"]}
     if task.get("variant"):
         opts["variant"] = task["variant"]
@@ -103,16 +135,19 @@ def build_train_model(task):
     if depth is not None:
         if model in CIFAR_MODELS:
             if (depth - 2) % 6 or depth < 8:
-                raise ValueError(f"{model}: depth must be 6n+2 (8, 14, 20, 32, 44, 56, ...), "
-                                 f"got {depth}")
+                raise ValueError(
+                    f"{model}: depth must be 6n+2 (8, 14, 20, 32, 44, 56, ...), got {depth}"
+                )
             opts["n"] = (depth - 2) // 6
         elif model == "tower":
             opts["depth"] = depth
         else:
-            raise ValueError(f"{model}: has no depth option (depth works with "
-                             f"{', '.join(CIFAR_MODELS)} and tower)")
+            raise ValueError(
+                f"{model}: has no depth option (depth works with "
+                f"{', '.join(CIFAR_MODELS)} and tower)"
+            )
     if model in CIFAR_MODELS:
-        opts["input_shape"] = (1, 32, 32)        # digits, padded to 32x32
+        opts["input_shape"] = (1, 32, 32)  # digits, padded to 32x32
         opts["width"] = 0.25 if task.get("width") is None else task["width"]
     elif task.get("width") is not None:
         opts["width"] = task["width"]
@@ -122,23 +157,37 @@ def build_train_model(task):
 @functools.lru_cache(maxsize=4)
 def _dataset(data, input_shape, data_dir, limit, test_limit):
     from ..train.data import load_for_model
+
     return load_for_model(data, input_shape, data_dir, limit, test_limit)
 
 
 def train_task(task):
     """One training run: SGD with momentum 0.9, ``epochs`` epochs, seeded shuffling."""
     from ..train import SGD, Trainer, default_lr
+
     net = build_train_model(task)
-    train, test, note = _dataset(task["data"], tuple(net.input_shape), task.get("data_dir"),
-                                 task.get("limit"), task.get("test_limit"))
+    train, test, note = _dataset(
+        task["data"],
+        tuple(net.input_shape),
+        task.get("data_dir"),
+        task.get("limit"),
+        task.get("test_limit"),
+    )
     lr = task["lr"] if task.get("lr") is not None else default_lr(net, "sgd")
-    h = Trainer(net, SGD(lr, momentum=0.9), task["batch"], task["seed"], progress=False) \
-        .fit(train, test, task["epochs"])
+    h = Trainer(net, SGD(lr, momentum=0.9), task["batch"], task["seed"], progress=False).fit(
+        train, test, task["epochs"]
+    )
     ep = h.epochs
-    return {"train_error": 1 - ep[-1]["train_accuracy"], "test_error": 1 - ep[-1]["val_accuracy"],
-            "train_loss": ep[-1]["train_loss"], "lr": lr, "params": net.param_count(),
-            "train_errors": [1 - r["train_accuracy"] for r in ep],
-            "test_errors": [1 - r["val_accuracy"] for r in ep], "data": note}
+    return {
+        "train_error": 1 - ep[-1]["train_accuracy"],
+        "test_error": 1 - ep[-1]["val_accuracy"],
+        "train_loss": ep[-1]["train_loss"],
+        "lr": lr,
+        "params": net.param_count(),
+        "train_errors": [1 - r["train_accuracy"] for r in ep],
+        "test_errors": [1 - r["val_accuracy"] for r in ep],
+        "data": note,
+    }
 
 
 TASKS = {"gradflow": gradflow_task, "train": train_task}
@@ -146,10 +195,17 @@ TASKS = {"gradflow": gradflow_task, "train": train_task}
 
 def _row(kind, task, result=None, error=None, seconds=0.0):
     from .. import __version__
-    return {"kind": kind, "key": task_key(task),
-            "params": {k: v for k, v in task.items() if k != "seed"}, "seed": task.get("seed"),
-            "version": __version__, "result": result, "error": error,
-            "seconds": round(seconds, 4)}
+
+    return {
+        "kind": kind,
+        "key": task_key(task),
+        "params": {k: v for k, v in task.items() if k != "seed"},
+        "seed": task.get("seed"),
+        "version": __version__,
+        "result": result,
+        "error": error,
+        "seconds": round(seconds, 4),
+    }
 
 
 def error_row(kind, task, message):
@@ -163,10 +219,14 @@ def run_task(kind, task):
     t0 = time.perf_counter()
     try:
         result = TASKS[kind](task)
-    except Exception as e:   # noqa: BLE001  (the row records it; the sweep goes on)
+    except Exception as e:  # noqa: BLE001  (the row records it; the sweep goes on)
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        row = _row(kind, task, error=f"{type(e).__name__}: {msg}".rstrip(": "),
-                   seconds=time.perf_counter() - t0)
+        row = _row(
+            kind,
+            task,
+            error=f"{type(e).__name__}: {msg}".rstrip(": "),
+            seconds=time.perf_counter() - t0,
+        )
         tb = traceback.extract_tb(e.__traceback__)
         if tb:
             row["where"] = f"{tb[-1].filename}:{tb[-1].lineno}"
@@ -191,11 +251,16 @@ def warmup_task(kind, task):
 
 def warmup_tasks(kind, tasks):
     """One tiny task per distinct kernel mix in ``tasks`` (the parameters that choose kernels)."""
-    which = (("activation", "batchnorm", "residual", "dtype") if kind == "gradflow"
-             else ("model", "variant"))
+    which = (
+        ("activation", "batchnorm", "residual", "dtype")
+        if kind == "gradflow"
+        else ("model", "variant")
+    )
     seen, out = set(), []
     for t in tasks:
-        sig = tuple(t.get(k) for k in which) + ((t.get("depth") is None,) if kind == "train" else ())
+        sig = tuple(t.get(k) for k in which) + (
+            (t.get("depth") is None,) if kind == "train" else ()
+        )
         if sig not in seen:
             seen.add(sig)
             out.append(warmup_task(kind, t))

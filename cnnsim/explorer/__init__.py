@@ -11,6 +11,7 @@ page, in float64, by the engine's formulas, and checked against the recorded val
 window in the maps it reads and its receptive field on the input image. Everything (data,
 script, style) is inline: no server, no CDN, no network request. Data: ``payload.py``.
 """
+
 import html
 import json
 import os
@@ -32,23 +33,27 @@ def _script_json(data):
     return json.dumps(data, separators=(",", ":"), allow_nan=True).replace("</", "<\\/")
 
 
-def render_html(trace, layers=None, neurons=(), budget=DEFAULT_BUDGET, sample=0,
-                effective=None, title=None):
+def render_html(
+    trace, layers=None, neurons=(), budget=DEFAULT_BUDGET, sample=0, effective=None, title=None
+):
     """The page as one string (see ``build_payload`` for the arguments)."""
-    data = build_payload(trace, layers=layers, neurons=neurons, budget=budget, sample=sample,
-                         effective=effective)
+    data = build_payload(
+        trace, layers=layers, neurons=neurons, budget=budget, sample=sample, effective=effective
+    )
     name = html.escape(title or f"cnnsim explorer: {trace.model}")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">"
-            f"<title>{name}</title><style>{_asset('explorer.css')}</style></head><body>"
-            "<header><h1>cnnsim explorer: <span id=\"model-name\"></span></h1>"
-            "<span class=\"note\" id=\"exact-note\"></span>"
-            "<span class=\"note\">click a layer, then a neuron; <kbd>←</kbd> <kbd>→</kbd> "
-            "step through the layers</span></header>"
-            "<main><div id=\"graph-pane\"></div><div id=\"detail-pane\"></div></main>"
-            f"<script>window.CNNSIM_TRACE = {_script_json(data)};</script>"
-            f"<script>{_asset('explorer.js')}</script></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">"
+        f"<title>{name}</title><style>{_asset('explorer.css')}</style></head><body>"
+        '<header><h1>cnnsim explorer: <span id="model-name"></span></h1>'
+        '<span class="note" id="exact-note"></span>'
+        '<span class="note">click a layer, then a neuron; <kbd>←</kbd> <kbd>→</kbd> '
+        "step through the layers</span></header>"
+        '<main><div id="graph-pane"></div><div id="detail-pane"></div></main>'
+        f"<script>window.CNNSIM_TRACE = {_script_json(data)};</script>"
+        f"<script>{_asset('explorer.js')}</script></body></html>\n"
+    )
 
 
 def save_page(page, path):
@@ -80,9 +85,11 @@ class Explorer:
         self.height = int(height)
 
     def _repr_html_(self):
-        return (f'<iframe srcdoc="{html.escape(self.page, quote=True)}" '
-                f'style="width:100%;height:{self.height}px;border:1px solid #ddd" '
-                f'sandbox="allow-scripts"></iframe>')
+        return (
+            f'<iframe srcdoc="{html.escape(self.page, quote=True)}" '
+            f'style="width:100%;height:{self.height}px;border:1px solid #ddd" '
+            f'sandbox="allow-scripts"></iframe>'
+        )
 
     def save(self, path):
         return save_page(self.page, path)

@@ -5,6 +5,7 @@ window slide over the (zero-padded) input, with the products and the sum.
     conv_page((5, 7), (3, 3), (2, 2), "same")   # Géron fig. 14-4: 5x7 -> 3x4
     pool_page((4, 4), (2, 2), None, "valid", "max")
 """
+
 import numpy as np
 
 from .. import layers as L
@@ -32,16 +33,22 @@ def conv_page(input_hw, kernel, stride=(1, 1), padding="valid", neuron=(0, 0), s
     conv.params["w"][...] = rng.integers(-1, 2, size=conv.params["w"].shape)
     conv.params["b"][...] = 0
     tr = record(net, x[None, None].astype(np.float32))
-    return render_html(tr, neurons=[("conv", 0) + tuple(int(v) for v in neuron)],
-                       title="cnnsim explain conv")
+    return render_html(
+        tr, neurons=[("conv", 0) + tuple(int(v) for v in neuron)], title="cnnsim explain conv"
+    )
 
 
 def pool_page(input_hw, size, stride=None, padding="valid", kind="max", values=None, seed=0):
     """A pooling layer on the values of ``cnnsim explain pool`` (given or seeded)."""
     from ..arithmetic import _pool_input
+
     x = _pool_input(input_hw, values, seed, "explain pool")
     cls = L.MaxPool2D if kind == "max" else L.AvgPool2D
-    layer = cls(tuple(size), stride=None if stride is None else tuple(stride), padding=padding,
-                name=f"{kind}pool")
+    layer = cls(
+        tuple(size),
+        stride=None if stride is None else tuple(stride),
+        padding=padding,
+        name=f"{kind}pool",
+    )
     _, tr = _one_layer_trace(layer, x, "explain pool")
     return render_html(tr, neurons=[(layer.name, 0, 0, 0)], title="cnnsim explain pool")

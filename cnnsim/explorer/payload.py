@@ -12,6 +12,7 @@ precomputed by ``cnnsim.engine.receptive_field`` for every row and every column 
 exact layer (the box is separable: rows depend on the row only, columns on the column
 only) and for each group of maps whose fields differ (a depth concat's branches).
 """
+
 import base64
 
 import numpy as np
@@ -44,8 +45,9 @@ def _u8(a):
     fin = a[np.isfinite(a)]
     lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 0.0)
     span = hi - lo if hi > lo else 1.0
-    q = np.clip(np.rint((np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo) - lo) / span * 255),
-                0, 255).astype(np.uint8)
+    q = np.clip(
+        np.rint((np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo) - lo) / span * 255), 0, 255
+    ).astype(np.uint8)
     return {"shape": list(a.shape), "lo": lo, "hi": hi, "u8": _b64(q, np.uint8)}
 
 
@@ -74,14 +76,18 @@ def choose_exact(trace, layers=None, neurons=(), budget=DEFAULT_BUDGET):
     named = set(layers or ()) | {n[0] for n in neurons}
     unknown = named - set(trace.names())
     if unknown:
-        raise TraceError(f"explorer: no layer named {sorted(unknown)[0]!r} in the trace; "
-                         f"valid names: {', '.join(trace.names())}")
+        raise TraceError(
+            f"explorer: no layer named {sorted(unknown)[0]!r} in the trace; "
+            f"valid names: {', '.join(trace.names())}"
+        )
     out = []
     for s in trace.steps:
         if s.name in named:
             if not s.kept:
-                raise TraceError(f"explorer: layer {s.name!r} was recorded without its arrays "
-                                 f"(a light trace); record it again without --light")
+                raise TraceError(
+                    f"explorer: layer {s.name!r} was recorded without its arrays "
+                    f"(a light trace); record it again without --light"
+                )
             out.append(s.index)
     if layers:
         return out
@@ -118,8 +124,12 @@ def _rf_table(trace, step):
         return None
     if len(shp) != 3:
         rf = receptive_field(trace, step, 0, 0, 0)
-        return {"groups": [list(range(shp[0]))], "rows": [[[rf.top, rf.bottom]]],
-                "cols": [[[rf.left, rf.right]]], "vector": True}
+        return {
+            "groups": [list(range(shp[0]))],
+            "rows": [[[rf.top, rf.bottom]]],
+            "cols": [[[rf.left, rf.right]]],
+            "vector": True,
+        }
     _, h, w = shp
     out = {"groups": [], "rows": [], "cols": [], "vector": False}
     for maps in _map_groups(trace, step):
@@ -135,27 +145,38 @@ def _rf_table(trace, step):
 def _channel_lists(step):
     """For a convolution: the input maps each filter reads (the class's own answer)."""
     from ..layers.explain import ALL
+
     lists = [step.cls.input_maps(step, {k}) for k in range(step.output_shape[0])]
     if all(m is ALL for m in lists):
-        return None                        # every filter reads every map
+        return None  # every filter reads every map
     n = step.input_shape[0]
     return [list(range(n)) if m is ALL else sorted(m) for m in lists]
 
 
 def _param_count(step):
-    return int(sum(np.asarray(v).size for k, v in step.params.items()
-                   if k in ("w", "b", "coef", "bias", "gamma", "beta")))
+    return int(
+        sum(
+            np.asarray(v).size
+            for k, v in step.params.items()
+            if k in ("w", "b", "coef", "bias", "gamma", "beta")
+        )
+    )
 
 
 def step_payload(trace, step, exact, sample):
     cls = step.cls
     d = step.to_dict()
-    d.update(index=step.index, kind=step.kind, sources=[int(s) if s is not None else None
-                                        for s in step.sources],
-             title=getattr(cls, "title", None) or step.kind,
-             form=getattr(cls, "explain_form", "point"), field=getattr(cls, "field", "keep"),
-             facts={k: v for k, v in step.facts.items() if k != "range_activation"},
-             exact=bool(exact), merge=step.merge)
+    d.update(
+        index=step.index,
+        kind=step.kind,
+        sources=[int(s) if s is not None else None for s in step.sources],
+        title=getattr(cls, "title", None) or step.kind,
+        form=getattr(cls, "explain_form", "point"),
+        field=getattr(cls, "field", "keep"),
+        facts={k: v for k, v in step.facts.items() if k != "range_activation"},
+        exact=bool(exact),
+        merge=step.merge,
+    )
     if step.kept:
         y = step.y[sample]
         d["maps"] = _u8(y)
@@ -167,8 +188,9 @@ def step_payload(trace, step, exact, sample):
     if exact:
         d["values"] = _f32(step.y[sample])
         d["inputs"] = [_f32(x[sample]) for x in _step_inputs(step)]
-        d["params"] = {k: _f32(v) for k, v in step.params.items()
-                       if np.asarray(v).dtype.kind in "fiub"}
+        d["params"] = {
+            k: _f32(v) for k, v in step.params.items() if np.asarray(v).dtype.kind in "fiub"
+        }
         if step.kind == "Conv2D" or getattr(cls, "explain_form", "") == "patches":
             d["channel_lists"] = _channel_lists(step)
         try:
@@ -178,8 +200,7 @@ def step_payload(trace, step, exact, sample):
     return d
 
 
-def build_payload(trace, layers=None, neurons=(), budget=DEFAULT_BUDGET, sample=0,
-                  effective=None):
+def build_payload(trace, layers=None, neurons=(), budget=DEFAULT_BUDGET, sample=0, effective=None):
     """The explorer's data for ``trace`` (see the module docstring).
 
     ``neurons``: ``[(layer, map, row, col), ...]`` explained by the engine in Python and
@@ -191,27 +212,40 @@ def build_payload(trace, layers=None, neurons=(), budget=DEFAULT_BUDGET, sample=
     if not 0 <= sample < trace.batch:
         raise TraceError(f"explorer: sample {sample} is outside the batch of {trace.batch}")
     if trace.input is None:
-        raise TraceError("explorer: the trace holds no input image (a light trace saved "
-                         "without arrays); record it again without --light")
+        raise TraceError(
+            "explorer: the trace holds no input image (a light trace saved "
+            "without arrays); record it again without --light"
+        )
     neurons = [tuple(n) for n in neurons]
     exact = set(choose_exact(trace, layers, neurons, budget))
     steps = [step_payload(trace, s, s.index in exact, sample) for s in trace.steps]
     explained = []
-    for (name, m, r, c) in neurons:
+    for name, m, r, c in neurons:
         conn = connections(trace, name, m, r, c, sample)
         rf = receptive_field(trace, name, m, r, c)
-        e = {"neuron": [name, int(m), int(r), int(c)], "connections": conn.to_dict(),
-             "ok": conn.ok, "rf": list(rf.clipped)}
+        e = {
+            "neuron": [name, int(m), int(r), int(c)],
+            "connections": conn.to_dict(),
+            "ok": conn.ok,
+            "rf": list(rf.clipped),
+        }
         heat = (effective or {}).get((name, m, r, c))
         if heat is not None:
             e["effective"] = _u8(heat)
         explained.append(e)
     out = np.asarray(trace.output[sample]) if trace.output is not None else None
-    return {"format": FORMAT, "version": VERSION, "model": trace.model,
-            "input_shape": list(trace.input_shape), "batch": int(trace.batch),
-            "sample": int(sample), "image": _f32(trace.input[sample]),
-            "image_u8": _u8(trace.input[sample]),
-            "output": None if out is None else np.asarray(out, np.float64).ravel().tolist(),
-            "steps": steps, "neurons": explained,
-            "exact_layers": [trace.steps[k].name for k in sorted(exact)],
-            "has_grad": any(s.grad_y is not None for s in trace.steps)}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": trace.model,
+        "input_shape": list(trace.input_shape),
+        "batch": int(trace.batch),
+        "sample": int(sample),
+        "image": _f32(trace.input[sample]),
+        "image_u8": _u8(trace.input[sample]),
+        "output": None if out is None else np.asarray(out, np.float64).ravel().tolist(),
+        "steps": steps,
+        "neurons": explained,
+        "exact_layers": [trace.steps[k].name for k in sorted(exact)],
+        "has_grad": any(s.grad_y is not None for s in trace.steps),
+    }

@@ -3,6 +3,7 @@
 Every failure is a one-line ``ValueError``/``TypeError`` that names the function
 (``where``), what was expected and what came.
 """
+
 import numpy as np
 
 from .. import config
@@ -31,7 +32,9 @@ def as_float_array(a, name, where, rank=None, layout=None):
                 raise TypeError(f"{where}: {name} must be float32 or float64, got dtype {a.dtype}")
             if rank is not None and a.ndim != rank:
                 lay = f" {layout}" if layout else ""
-                raise ValueError(f"{where}: expected {name} of rank {rank}{lay}, got shape {tuple(a.shape)}")
+                raise ValueError(
+                    f"{where}: expected {name} of rank {rank}{lay}, got shape {tuple(a.shape)}"
+                )
             if not a.is_c_contiguous():
                 raise ValueError(f"{where}: {name} must be a C-contiguous device array")
             return a
@@ -62,7 +65,9 @@ def same_dtype(where, **arrays):
 def check_shape(a, shape, name, where, layout=""):
     if tuple(a.shape) != tuple(shape):
         lay = f" {layout}" if layout else ""
-        raise ValueError(f"{where}: expected {name} of shape {tuple(shape)}{lay}, got {tuple(a.shape)}")
+        raise ValueError(
+            f"{where}: expected {name} of shape {tuple(shape)}{lay}, got {tuple(a.shape)}"
+        )
 
 
 def positive_int(v, name, where):

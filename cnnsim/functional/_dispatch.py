@@ -3,6 +3,7 @@
 ``kernels_for("conv")`` returns ``cnnsim.kernels.conv`` on the CPU and
 ``cnnsim.kernels.cuda.conv`` on the "cuda" target: same function names, same signatures.
 """
+
 import importlib
 
 import numba
@@ -36,6 +37,7 @@ def kernels_for(family, work=None):
 
 class _OneThread:
     """A kernel module whose functions run with one Numba thread (see ``kernels_for``)."""
+
     __slots__ = ("_mod",)
 
     def __init__(self, mod):
@@ -53,6 +55,7 @@ class _OneThread:
                 return fn(*args)
             finally:
                 numba.set_num_threads(n)
+
         return call
 
 
@@ -60,6 +63,7 @@ def empty(shape, dtype):
     """An uninitialised array for a kernel to fill: on the device on the "cuda" target."""
     if config.target == "cuda":
         from ..kernels.cuda._util import empty as device_empty
+
         return device_empty(shape, dtype)
     return np.empty(shape, dtype=dtype)
 
@@ -68,9 +72,9 @@ def copy(a):
     """An independent copy of ``a``, where ``a`` lives (device to device on "cuda")."""
     if hasattr(a, "copy_to_host"):
         from ..kernels.cuda._util import copy as device_copy
+
         return device_copy(a)
     return a.copy()
-
 
 
 def to_target(a):
@@ -78,5 +82,6 @@ def to_target(a):
     the device on "cuda"; nothing happens on "cpu")."""
     if config.target == "cuda":
         from ..kernels.cuda._util import to_device
+
         return to_device(a)
     return a

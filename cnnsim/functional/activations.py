@@ -14,6 +14,7 @@ Note which backward takes the input ``x`` and which the output ``y``: each uses 
 its derivative is cheapest in. ``activation_backward(name, dy, x, y)`` dispatches, so a
 layer can keep both and not care. The subgradient of relu at exactly 0 is taken as 0.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -117,25 +118,34 @@ def leaky_relu_backward(dy, x, alpha=0.01):
 def _leaky_kernels(where, a):
     k = _k(a)
     if not hasattr(k, "leaky_relu_forward"):
-        raise NotImplementedError(f"{where}: no kernel on this target (CPU only); use "
-                                  f"--target cpu")
+        raise NotImplementedError(f"{where}: no kernel on this target (CPU only); use --target cpu")
     return k
 
 
-_FORWARD = {"relu": relu, "sigmoid": sigmoid, "tanh": tanh,
-            "scaled_tanh": scaled_tanh, "softmax": softmax}
+_FORWARD = {
+    "relu": relu,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "scaled_tanh": scaled_tanh,
+    "softmax": softmax,
+}
 # which of (x, y) each backward needs
-_BACKWARD = {"relu": (relu_backward, "x"), "sigmoid": (sigmoid_backward, "y"),
-             "tanh": (tanh_backward, "y"), "scaled_tanh": (scaled_tanh_backward, "x"),
-             "softmax": (softmax_backward, "y")}
+_BACKWARD = {
+    "relu": (relu_backward, "x"),
+    "sigmoid": (sigmoid_backward, "y"),
+    "tanh": (tanh_backward, "y"),
+    "scaled_tanh": (scaled_tanh_backward, "x"),
+    "softmax": (softmax_backward, "y"),
+}
 
 
 def _check_name(name, where):
     if name is None:
         name = "linear"
     if not isinstance(name, str) or name.lower() not in ACTIVATIONS:
-        raise ValueError(f"{where}: unknown activation {name!r}; expected one of "
-                         f"{', '.join(ACTIVATIONS)}")
+        raise ValueError(
+            f"{where}: unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}"
+        )
     return name.lower()
 
 
@@ -147,7 +157,9 @@ def activation_forward(name: Optional[str], x: Array) -> Array:
     return _FORWARD[name](x)
 
 
-def activation_backward(name: Optional[str], dy: Array, x: Optional[Array], y: Optional[Array]) -> Array:
+def activation_backward(
+    name: Optional[str], dy: Array, x: Optional[Array], y: Optional[Array]
+) -> Array:
     """Gradient of ``activation_forward(name, x) = y``: ``x`` is the pre-activation and ``y``
     the output; only the one the derivative needs must be given (the other may be None)."""
     where = "activation_backward"

@@ -8,16 +8,16 @@ with ``xp`` the zero-padded input (see ``cnnsim.geometry`` for the padding forms
 ``connections (F, C)`` bool restricts which input maps each filter reads
 (LeNet-5's C3 table; grouped convolution as in the two-GPU AlexNet).
 """
+
 from __future__ import annotations
 
 from typing import Optional
 
-from ..typing import Array, Padding, Size
 import numpy as np
 
 from .. import geometry
-from ..kernels import conv as K
 from ..kernels.conv import direct as _definition
+from ..typing import Array, Padding, Size
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
 
@@ -27,22 +27,28 @@ def _prepare(x, w, stride, padding, connections, where, x_name="x"):
     w = as_float_array(w, "w", where, 4, "(F, C, KH, KW)")
     same_dtype(where, **{x_name: x, "w": w})
     if w.shape[1] != x.shape[1]:
-        raise ValueError(f"{where}: input has {x.shape[1]} channels but the weights expect "
-                         f"{w.shape[1]} (w has shape {w.shape} = (F, C, KH, KW))")
-    win = geometry.window(x.shape[2:], w.shape[2:], stride if stride is not None else 1,
-                          padding, where)
+        raise ValueError(
+            f"{where}: input has {x.shape[1]} channels but the weights expect "
+            f"{w.shape[1]} (w has shape {w.shape} = (F, C, KH, KW))"
+        )
+    win = geometry.window(
+        x.shape[2:], w.shape[2:], stride if stride is not None else 1, padding, where
+    )
     mask = connection_mask(connections, w.shape[0], w.shape[1], where)
     return x, w, win, mask
 
 
-def connection_mask(connections: Optional[Array], f: int, c: int, where: str = "conv2d") -> Optional[Array]:
+def connection_mask(
+    connections: Optional[Array], f: int, c: int, where: str = "conv2d"
+) -> Optional[Array]:
     """``connections`` (bool (F, C) or None) -> uint8 (F, C) table for the kernels."""
     if connections is None:
         return np.ones((f, c), dtype=np.uint8)
     m = np.asarray(connections)
     if m.shape != (f, c):
-        raise ValueError(f"{where}: connection table must have shape (F, C) = {(f, c)}, "
-                         f"got {m.shape}")
+        raise ValueError(
+            f"{where}: connection table must have shape (F, C) = {(f, c)}, got {m.shape}"
+        )
     if m.dtype != np.bool_ and not np.isin(m, (0, 1)).all():
         raise ValueError(f"{where}: connection table must hold booleans (or 0/1)")
     return np.ascontiguousarray(m.astype(np.uint8))
@@ -50,6 +56,7 @@ def connection_mask(connections: Optional[Array], f: int, c: int, where: str = "
 
 class _Definition:
     """The definition loops (``kernels/conv/direct.py``) under the kernel names used here."""
+
     conv2d_forward = staticmethod(_definition.forward)
     conv2d_backward_input = staticmethod(_definition.backward_input)
     conv2d_backward_weight = staticmethod(_definition.backward_weight)
@@ -72,8 +79,14 @@ def _work(x, w, win):
     return x.shape[0] * w.size * win.out_hw[0] * win.out_hw[1] // 5
 
 
-def conv2d(x: Array, w: Array, b: Optional[Array] = None, stride: Size = 1, padding: Padding = "valid",
-           connections: Optional[Array] = None) -> Array:
+def conv2d(
+    x: Array,
+    w: Array,
+    b: Optional[Array] = None,
+    stride: Size = 1,
+    padding: Padding = "valid",
+    connections: Optional[Array] = None,
+) -> Array:
     """Direct 2-D convolution. ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)`` or None.
 
     Returns ``y (N, F, H_out, W_out)`` with ``H_out = floor((H + p_top + p_bottom - KH)/s_h) + 1``.
@@ -90,8 +103,14 @@ def conv2d(x: Array, w: Array, b: Optional[Array] = None, stride: Size = 1, padd
     return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads)
 
 
-def conv2d_backward(dy: Array, x: Array, w: Array, stride: Size = 1, padding: Padding = "valid",
-                    connections: Optional[Array] = None) -> tuple[Array, Array, Array]:
+def conv2d_backward(
+    dy: Array,
+    x: Array,
+    w: Array,
+    stride: Size = 1,
+    padding: Padding = "valid",
+    connections: Optional[Array] = None,
+) -> tuple[Array, Array, Array]:
     """Gradients of ``conv2d``: returns ``(dx (N, C, H, W), dw (F, C, KH, KW), db (F,))``.
 
     ``dx = full correlation of dy with the flipped kernel`` (cut to the unpadded input),
@@ -105,5 +124,7 @@ def conv2d_backward(dy: Array, x: Array, w: Array, stride: Size = 1, padding: Pa
     check_shape(dy, (x.shape[0], w.shape[0]) + win.out_hw, "dy", where, "(N, F, H_out, W_out)")
     k = _finite_or_direct(kernels_for("conv", 2 * _work(x, w, win)), dy, x, w)
     dx = k.conv2d_backward_input(dy, w, mask, x.shape[2], x.shape[3], *win.kernel_stride, *win.pads)
-    dw, db = k.conv2d_backward_weight(dy, x, mask, w.shape[2], w.shape[3], *win.kernel_stride, *win.pads)
+    dw, db = k.conv2d_backward_weight(
+        dy, x, mask, w.shape[2], w.shape[3], *win.kernel_stride, *win.pads
+    )
     return dx, dw, db

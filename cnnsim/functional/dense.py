@@ -11,13 +11,14 @@ The kernels do not call BLAS, so results are identical for any thread count.
 ``x[n, c, i, j]`` (channels-first, as PyTorch's ``nn.Flatten``; Keras with
 channels-last orders the same numbers differently).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..typing import Array
 import numpy as np
 
+from ..typing import Array
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
 
@@ -32,8 +33,10 @@ def _prepare(x, w, where, x_name="x"):
     w = as_float_array(w, "w", where, 2, "(D_in, D_out)")
     same_dtype(where, **{x_name: x, "w": w})
     if x.shape[1] != w.shape[0]:
-        raise ValueError(f"{where}: {x_name} has {x.shape[1]} features but w expects "
-                         f"{w.shape[0]} (w has shape {w.shape} = (D_in, D_out))")
+        raise ValueError(
+            f"{where}: {x_name} has {x.shape[1]} features but w expects "
+            f"{w.shape[0]} (w has shape {w.shape} = (D_in, D_out))"
+        )
     return x, w
 
 
@@ -84,6 +87,7 @@ def flatten_backward(dy: Array, x_shape: Sequence[int]) -> Array:
     dy = as_float_array(dy, "dy", where, 2, "(N, D)")
     x_shape = tuple(int(s) for s in x_shape)
     if len(x_shape) < 2 or x_shape[0] != dy.shape[0] or int(np.prod(x_shape[1:])) != dy.shape[1]:
-        raise ValueError(f"flatten_backward: dy of shape {dy.shape} does not flatten x of "
-                         f"shape {x_shape}")
+        raise ValueError(
+            f"flatten_backward: dy of shape {dy.shape} does not flatten x of shape {x_shape}"
+        )
     return dy.reshape(x_shape)

@@ -11,13 +11,14 @@ At inference (``training=False``) or with ``rate == 0`` dropout is the identity:
 ``(x, None)``. The mask is drawn in NumPy from the seeded Generator, so the same seed
 gives the same mask on every machine; the kernel only multiplies.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Union
 
-from ..typing import Array
 import numpy as np
 
+from ..typing import Array
 from ._check import as_float_array, check_shape, finite_number, same_dtype
 from ._dispatch import kernels_for, to_target
 
@@ -27,12 +28,14 @@ def _generator(rng, where):
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
-    raise TypeError(f"{where}: rng must be a numpy.random.Generator or an int seed, "
-                    f"got {type(rng).__name__}")
+    raise TypeError(
+        f"{where}: rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__}"
+    )
 
 
-def dropout(x: Array, rate: float, rng: Union[np.random.Generator, int], training: bool = True
-            ) -> tuple[Array, Optional[Array]]:
+def dropout(
+    x: Array, rate: float, rng: Union[np.random.Generator, int], training: bool = True
+) -> tuple[Array, Optional[Array]]:
     """``(y, mask)``: ``y = x * mask`` with ``mask`` of ``x``'s shape and dtype (0 or 1/(1-rate)).
 
     ``rng`` is a ``numpy.random.Generator`` (advanced by the draw) or an int seed.
@@ -46,7 +49,7 @@ def dropout(x: Array, rate: float, rng: Union[np.random.Generator, int], trainin
     if not training or rate == 0.0:
         return x, None
     g = _generator(rng, where)
-    keep = g.random(x.shape) >= rate            # P(keep) = 1 - rate
+    keep = g.random(x.shape) >= rate  # P(keep) = 1 - rate
     # drawn on the host (same seed, same mask on every target), then copied once to the
     # device on the "cuda" target so that forward and backward both use it there
     mask = to_target((keep / (1.0 - rate)).astype(x.dtype))

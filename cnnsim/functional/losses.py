@@ -8,11 +8,12 @@
 Fusing the softmax with the logarithm avoids ``log(0)`` and ``exp`` overflow: logits of
 1000 are fine.
 """
+
 from __future__ import annotations
 
-from ..typing import Array
 import numpy as np
 
+from ..typing import Array
 from ._check import as_float_array
 from ._dispatch import kernels_for
 

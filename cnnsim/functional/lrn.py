@@ -18,6 +18,7 @@ i.e. a window of ``r + 1`` maps (TensorFlow's ``depth_radius = r//2`` still matc
 PyTorch's even ``size`` windows are lopsided and do not). ``k > 0`` and ``alpha >= 0``
 keep the base of the power positive; ``beta`` is any finite number.
 """
+
 from __future__ import annotations
 
 from ..typing import Array
@@ -42,8 +43,9 @@ def lrn(x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float =
     return kernels_for("lrn", 20 * x.size).lrn_forward(x, r, k, alpha, beta)
 
 
-def lrn_backward(dy: Array, x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4,
-                 beta: float = 0.75) -> Array:
+def lrn_backward(
+    dy: Array, x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75
+) -> Array:
     """Gradient of ``lrn``: ``dx (N, C, H, W)``. With ``s_i`` the base of the power,
 
     ``dx_j = dy_j s_j^(-beta) - 2 alpha beta a_j sum_{i: |i - j| <= r//2} dy_i a_i s_i^(-beta-1)``.

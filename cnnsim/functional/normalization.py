@@ -28,13 +28,14 @@ gradient flows through the batch mean and variance,
 in inference the statistics are constants, ``dx = gamma dy / sqrt(running_var + eps)``.
 Both give ``dgamma = sum dy x_hat`` and ``dbeta = sum dy`` (per channel).
 """
+
 from __future__ import annotations
 
-from ..typing import Array
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..typing import Array
 from ._check import FLOATS, as_float_array, check_shape, finite_number, same_dtype
 from ._dispatch import kernels_for, to_host
 
@@ -42,13 +43,14 @@ from ._dispatch import kernels_for, to_host
 @dataclass
 class BatchNormCache:
     """What ``batch_norm_backward`` needs, plus the statistics used (for traces)."""
-    x_hat: np.ndarray        # normalized input, viewed (N, C, H, W)
-    inv_std: np.ndarray      # (C,) 1 / sqrt(var + eps) of the statistics used
-    gamma: np.ndarray        # (C,)
-    mean: np.ndarray         # (C,) batch mean (training) or running mean (inference)
-    var: np.ndarray          # (C,) biased batch variance (training) or running variance
+
+    x_hat: np.ndarray  # normalized input, viewed (N, C, H, W)
+    inv_std: np.ndarray  # (C,) 1 / sqrt(var + eps) of the statistics used
+    gamma: np.ndarray  # (C,)
+    mean: np.ndarray  # (C,) batch mean (training) or running mean (inference)
+    var: np.ndarray  # (C,) biased batch variance (training) or running variance
     training: bool
-    x_shape: tuple           # the caller's shape: (N, C, H, W) or (N, D)
+    x_shape: tuple  # the caller's shape: (N, C, H, W) or (N, D)
 
 
 def _as4(a):
@@ -58,20 +60,32 @@ def _as4(a):
 def _running(a, name, c, where):
     if not isinstance(a, np.ndarray) or a.dtype.type not in FLOATS:
         got = f"dtype {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
-        raise TypeError(f"{where}: {name} must be a float32/float64 NumPy array "
-                        f"(it is updated in place), got {got}")
+        raise TypeError(
+            f"{where}: {name} must be a float32/float64 NumPy array "
+            f"(it is updated in place), got {got}"
+        )
     if a.shape != (c,):
         raise ValueError(f"{where}: expected {name} of shape ({c},), got {a.shape}")
     return a
 
 
-def batch_norm(x: Array, gamma: Array, beta: Array, running_mean: Array, running_var: Array,
-               training: bool, momentum: float = 0.9, eps: float = 1e-5) -> tuple[Array, BatchNormCache]:
+def batch_norm(
+    x: Array,
+    gamma: Array,
+    beta: Array,
+    running_mean: Array,
+    running_var: Array,
+    training: bool,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+) -> tuple[Array, BatchNormCache]:
     """``(y, cache)``; ``y`` has ``x``'s shape. See the module docstring for the formulas."""
     where = "batch_norm"
     x = as_float_array(x, "x", where)
     if x.ndim not in (2, 4):
-        raise ValueError(f"{where}: expected x of rank 2 (N, D) or 4 (N, C, H, W), got shape {x.shape}")
+        raise ValueError(
+            f"{where}: expected x of rank 2 (N, D) or 4 (N, C, H, W), got shape {x.shape}"
+        )
     c = x.shape[1]
     gamma = as_float_array(gamma, "gamma", where, 1, "(C,)")
     beta = as_float_array(beta, "beta", where, 1, "(C,)")
@@ -89,8 +103,10 @@ def batch_norm(x: Array, gamma: Array, beta: Array, running_mean: Array, running
     if training:
         m = x4.shape[0] * x4.shape[2] * x4.shape[3]
         if m < 2:
-            raise ValueError(f"{where}: training needs at least 2 values per channel "
-                             f"(N*H*W), got x of shape {x.shape}")
+            raise ValueError(
+                f"{where}: training needs at least 2 values per channel "
+                f"(N*H*W), got x of shape {x.shape}"
+            )
         y, x_hat, mean, var, inv_std = k.batch_norm_train_forward(x4, gamma, beta, eps)
         unbiased = to_host(var).astype(np.float64) * (m / (m - 1))
         running_mean *= momentum
@@ -112,11 +128,14 @@ def batch_norm_backward(dy: Array, cache: BatchNormCache) -> tuple[Array, Array,
     """``(dx, dgamma (C,), dbeta (C,))`` for the mode recorded in ``cache``."""
     where = "batch_norm_backward"
     if not isinstance(cache, BatchNormCache):
-        raise TypeError(f"{where}: cache must be the BatchNormCache returned by batch_norm, "
-                        f"got {type(cache).__name__}")
+        raise TypeError(
+            f"{where}: cache must be the BatchNormCache returned by batch_norm, "
+            f"got {type(cache).__name__}"
+        )
     dy = as_float_array(dy, "dy", where)
     check_shape(dy, cache.x_shape, "dy", where, "(the shape of x)")
     same_dtype(where, dy=dy, x=cache.x_hat)
     dx, dgamma, dbeta = kernels_for("normalization", 4 * dy.size).batch_norm_backward(
-        _as4(dy), cache.x_hat, cache.gamma, cache.inv_std, cache.training)
+        _as4(dy), cache.x_hat, cache.gamma, cache.inv_std, cache.training
+    )
     return dx.reshape(cache.x_shape), dgamma, dbeta

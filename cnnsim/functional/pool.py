@@ -23,14 +23,15 @@ explicit padding >= size) outputs 0, has argmax -1, and passes no gradient.
 ``global_avg_pool(x (N, C, H, W)) -> y (N, C)``, ``y[n, c] = mean_{i,j} x[n, c, i, j]``
 (GoogLeNet's and ResNet's head); backward ``dx[n, c, i, j] = dy[n, c] / (H W)``.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..typing import Array, Padding, Size
 import numpy as np
 
 from .. import geometry
+from ..typing import Array, Padding, Size
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
 
@@ -64,7 +65,9 @@ def _check_dy(dy, x, win, where):
     return dy
 
 
-def max_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
+def max_pool2d(
+    x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid"
+) -> Array:
     """Max pooling: ``x (N, C, H, W) -> y (N, C, H_out, W_out)``,
     ``y[n, c, i, j] = max of the real cells of window (i, j)``.
 
@@ -74,7 +77,9 @@ def max_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding:
     return kernels_for("pool", _work(x, win)).max_pool2d_forward(x, *_geom(win), _force_nan_rule(x))
 
 
-def max_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
+def max_pool2d_backward(
+    dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid"
+) -> Array:
     """Gradient of ``max_pool2d``: ``dx (N, C, H, W)``.
 
     Each ``dy[n, c, i, j]`` goes to the winner of window (i, j) (the first maximal cell in
@@ -83,10 +88,14 @@ def max_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Si
     where = "max_pool2d_backward"
     x, win = _prepare(x, size, stride, padding, where)
     dy = _check_dy(dy, x, win, where)
-    return kernels_for("pool", _work(x, win)).max_pool2d_backward(dy, x, *_geom(win), _force_nan_rule(x))
+    return kernels_for("pool", _work(x, win)).max_pool2d_backward(
+        dy, x, *_geom(win), _force_nan_rule(x)
+    )
 
 
-def max_pool2d_argmax(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
+def max_pool2d_argmax(
+    x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid"
+) -> Array:
     """The winner of every max-pooling window: ``idx (N, C, H_out, W_out)`` int64.
 
     ``idx`` is the flat index ``row * W + col`` into the (H, W) input map (row-major, the
@@ -106,8 +115,13 @@ def real_fraction(win):
     return np.outer(rows, cols) / (fh * fw)
 
 
-def avg_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid",
-               count_include_pad: bool = False) -> Array:
+def avg_pool2d(
+    x: Array,
+    size: Size = 2,
+    stride: Optional[Size] = None,
+    padding: Padding = "valid",
+    count_include_pad: bool = False,
+) -> Array:
     """Average pooling: ``x (N, C, H, W) -> y (N, C, H_out, W_out)``,
     ``y[n, c, i, j] = (sum of the real cells of window (i, j)) / (their count)``, or
     ``/ (size_h * size_w)`` with ``count_include_pad=True``.
@@ -119,8 +133,14 @@ def avg_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding:
     return y
 
 
-def avg_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None,
-                        padding: Padding = "valid", count_include_pad: bool = False) -> Array:
+def avg_pool2d_backward(
+    dy: Array,
+    x: Array,
+    size: Size = 2,
+    stride: Optional[Size] = None,
+    padding: Padding = "valid",
+    count_include_pad: bool = False,
+) -> Array:
     """Gradient of ``avg_pool2d``: ``dx (N, C, H, W)``; every real cell of window (i, j)
     receives ``dy[n, c, i, j] / count(i, j)`` (``/ (size_h * size_w)`` with
     ``count_include_pad=True``). ``x`` supplies the shape (and dtype)."""
@@ -129,7 +149,9 @@ def avg_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Si
     dy = _check_dy(dy, x, win, where)
     if count_include_pad and any(win.pads):
         dy = np.ascontiguousarray(dy * real_fraction(win).astype(dy.dtype))
-    return kernels_for("pool", _work(x, win)).avg_pool2d_backward(dy, x.shape[2], x.shape[3], *_geom(win))
+    return kernels_for("pool", _work(x, win)).avg_pool2d_backward(
+        dy, x.shape[2], x.shape[3], *_geom(win)
+    )
 
 
 def global_avg_pool(x: Array) -> Array:
@@ -146,6 +168,10 @@ def global_avg_pool_backward(dy: Array, x_shape: Sequence[int]) -> Array:
     dy = as_float_array(dy, "dy", where, 2, "(N, C)")
     x_shape = tuple(int(s) for s in x_shape)
     if len(x_shape) != 4 or x_shape[:2] != dy.shape or x_shape[2] * x_shape[3] == 0:
-        raise ValueError(f"{where}: dy of shape {dy.shape} does not match x of shape {x_shape} "
-                         "(expected x (N, C, H, W) with dy (N, C))")
-    return kernels_for("pool", dy.size * x_shape[2] * x_shape[3]).global_avg_pool_backward(dy, x_shape[2], x_shape[3])
+        raise ValueError(
+            f"{where}: dy of shape {dy.shape} does not match x of shape {x_shape} "
+            "(expected x (N, C, H, W) with dy (N, C))"
+        )
+    return kernels_for("pool", dy.size * x_shape[2] * x_shape[3]).global_avg_pool_backward(
+        dy, x_shape[2], x_shape[3]
+    )

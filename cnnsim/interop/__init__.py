@@ -14,6 +14,7 @@
 
 Nothing here touches the network: weights are files the user gives.
 """
+
 from .state_dict import read_state_dict  # noqa: F401
 from .torchvision import load_torchvision, torchvision_state_dict  # noqa: F401
 
@@ -21,10 +22,12 @@ from .torchvision import load_torchvision, torchvision_state_dict  # noqa: F401
 def from_onnx(path, **options):
     """Read an ONNX file into a cnnsim network (see ``cnnsim.interop.onnx_io``)."""
     from .onnx_io import from_onnx as _f
+
     return _f(path, **options)
 
 
 def to_onnx(net, path, **options):
     """Write a built cnnsim network to an ONNX file (see ``cnnsim.interop.onnx_io``)."""
     from .onnx_io import to_onnx as _t
+
     return _t(net, path, **options)

@@ -13,6 +13,7 @@ Preprocessing (torchvision's ``Resize(256)``, ``CenterCrop(224)``, ``ToTensor()`
 ``CLASSES`` is the list torchvision ships with its weights (``weights.meta["categories"]``),
 index = the output unit.
 """
+
 import functools
 import pathlib
 
@@ -48,7 +49,7 @@ def resize(img, oh, ow):
     """``img (C, H, W) -> (C, oh, ow)`` with PIL's antialiased bilinear filter."""
     c, h, w = img.shape
     rh, rw = _resample_matrix(h, oh), _resample_matrix(w, ow)
-    return rh @ img.astype(np.float64) @ rw.T        # (oh, H) @ (C, H, W) @ (W, ow)
+    return rh @ img.astype(np.float64) @ rw.T  # (oh, H) @ (C, H, W) @ (W, ow)
 
 
 def preprocess(img, resize_to=256, crop=224, mean=MEAN, std=STD):
@@ -59,8 +60,9 @@ def preprocess(img, resize_to=256, crop=224, mean=MEAN, std=STD):
     img = np.asarray(img)
     notes = []
     if img.ndim != 3 or img.shape[0] not in (1, 3):
-        raise ValueError(f"imagenet preprocess: expected an image (3, H, W) or (1, H, W), "
-                         f"got shape {img.shape}")
+        raise ValueError(
+            f"imagenet preprocess: expected an image (3, H, W) or (1, H, W), got shape {img.shape}"
+        )
     if img.shape[0] == 1:
         img = np.repeat(img, 3, axis=0)
         notes.append("grayscale repeated into RGB")
@@ -74,13 +76,16 @@ def preprocess(img, resize_to=256, crop=224, mean=MEAN, std=STD):
         oh, ow = int(resize_to * h / w), resize_to
     x = resize(img, oh, ow)
     top, left = int(round((oh - crop) / 2.0)), int(round((ow - crop) / 2.0))
-    x = x[:, top:top + crop, left:left + crop]
+    x = x[:, top : top + crop, left : left + crop]
     m = np.asarray(mean, np.float64)[:, None, None]
     s = np.asarray(std, np.float64)[:, None, None]
     x = (x - m) / s
-    notes.insert(0, f"ImageNet preprocessing: resized {h}x{w} -> {oh}x{ow} (shorter side "
-                    f"{resize_to}, antialiased bilinear), centre crop {crop}x{crop}, "
-                    f"(v - mean) / std with mean {tuple(mean)}, std {tuple(std)}")
+    notes.insert(
+        0,
+        f"ImageNet preprocessing: resized {h}x{w} -> {oh}x{ow} (shorter side "
+        f"{resize_to}, antialiased bilinear), centre crop {crop}x{crop}, "
+        f"(v - mean) / std with mean {tuple(mean)}, std {tuple(std)}",
+    )
     return np.ascontiguousarray(x, dtype=np.float32), "; ".join(notes)
 
 
@@ -89,5 +94,6 @@ def top_k(probs, k=5):
     probs = np.asarray(probs).ravel()
     names = classes()
     order = np.argsort(-probs, kind="stable")[:k]
-    return [(int(i), names[i] if probs.size == len(names) else str(i), float(probs[i]))
-            for i in order]
+    return [
+        (int(i), names[i] if probs.size == len(names) else str(i), float(probs[i])) for i in order
+    ]

@@ -56,6 +56,7 @@ subgraphs run in onnxruntime; importing them back is not supported (a one-line e
 the first node). GoogLeNet's auxiliary heads (extra outputs) are not exported: the file is
 the inference network.
 """
+
 import os
 
 import numpy as np
@@ -66,10 +67,28 @@ from .torchvision import to_cnnsim, to_torch
 
 OPSET = 13
 
-SUPPORTED_OPS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "LRN",
-                 "BatchNormalization", "Relu", "Sigmoid", "Tanh", "Softmax", "LeakyRelu",
-                 "Gemm", "MatMul", "Add", "Concat", "Flatten", "Reshape", "Dropout",
-                 "Identity", "Constant")
+SUPPORTED_OPS = (
+    "Conv",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "LRN",
+    "BatchNormalization",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LeakyRelu",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Concat",
+    "Flatten",
+    "Reshape",
+    "Dropout",
+    "Identity",
+    "Constant",
+)
 _ACTS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax"}
 _FUSE_INTO = ("Conv", "Gemm", "MatMul", "Add")
 
@@ -82,14 +101,16 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise RuntimeError("ONNX import/export needs the onnx package: pip install "
-                           "'cnnsim[onnx]'") from None
+        raise RuntimeError(
+            "ONNX import/export needs the onnx package: pip install 'cnnsim[onnx]'"
+        ) from None
     return onnx
 
 
 # =========================================================================================
 # import
 # =========================================================================================
+
 
 class _Reader:
     def __init__(self, model, where):
@@ -105,9 +126,9 @@ class _Reader:
         for node in g.node:
             for i in node.input:
                 self.consumers.setdefault(i, []).append(node)
-        self.val = {}          # ONNX tensor name -> cnnsim Tensor
-        self.vec = set()       # names whose cnnsim value is (C,) where ONNX has (C, 1, 1)
-        self.skip = set()      # ids of nodes absorbed into an earlier layer
+        self.val = {}  # ONNX tensor name -> cnnsim Tensor
+        self.vec = set()  # names whose cnnsim value is (C,) where ONNX has (C, 1, 1)
+        self.skip = set()  # ids of nodes absorbed into an earlier layer
         self.names = set()
 
     # ---- helpers --------------------------------------------------------------------
@@ -115,7 +136,11 @@ class _Reader:
         raise OnnxError(f"{self.where}: node {self._name(node)!r} ({node.op_type}): {msg}")
 
     def _name(self, node):
-        return node.name.lstrip("/") if node.name else f"{node.op_type}_{list(self.g.node).index(node)}"
+        return (
+            node.name.lstrip("/")
+            if node.name
+            else f"{node.op_type}_{list(self.g.node).index(node)}"
+        )
 
     def layer_name(self, node):
         name = self._name(node)
@@ -131,9 +156,12 @@ class _Reader:
         out = {}
         for a in node.attribute:
             if a.name not in allowed:
-                self.fail(node, f"unsupported attribute {a.name!r}; cnnsim reads "
-                                f"{', '.join(allowed) or 'none'} for {node.op_type} "
-                                f"(supported operators: {', '.join(SUPPORTED_OPS)})")
+                self.fail(
+                    node,
+                    f"unsupported attribute {a.name!r}; cnnsim reads "
+                    f"{', '.join(allowed) or 'none'} for {node.op_type} "
+                    f"(supported operators: {', '.join(SUPPORTED_OPS)})",
+                )
             v = self.helper.get_attribute_value(a)
             out[a.name] = v.decode() if isinstance(v, bytes) else v
         return out
@@ -142,8 +170,11 @@ class _Reader:
         if name in self.val:
             return self.val[name]
         if name in self.const:
-            self.fail(node, f"input {name!r} is a constant where cnnsim needs a tensor "
-                            f"computed from the network input")
+            self.fail(
+                node,
+                f"input {name!r} is a constant where cnnsim needs a tensor "
+                f"computed from the network input",
+            )
         self.fail(node, f"input {name!r} is not computed before this node")
 
     def constant(self, node, name, what):
@@ -167,7 +198,9 @@ class _Reader:
         if nxt.name and nxt.name != f"{producer.name}/{nxt.op_type.lower()}":
             return None, out_name
         if nxt.op_type == "Softmax":
-            axis = {a.name: self.helper.get_attribute_value(a) for a in nxt.attribute}.get("axis", -1)
+            axis = {a.name: self.helper.get_attribute_value(a) for a in nxt.attribute}.get(
+                "axis", -1
+            )
             if axis not in (1, -1):
                 return None, out_name
         elif list(nxt.attribute):
@@ -183,17 +216,22 @@ class _Reader:
     # ---- the walk -------------------------------------------------------------------
     def run(self, model_name):
         import cnnsim
+
         g = self.g
         ins = [i for i in g.input if i.name not in self.const]
         if len(ins) != 1:
-            raise OnnxError(f"{self.where}: expected one network input, got "
-                            f"{len(ins)} ({', '.join(i.name for i in ins)})")
+            raise OnnxError(
+                f"{self.where}: expected one network input, got "
+                f"{len(ins)} ({', '.join(i.name for i in ins)})"
+            )
         dims = ins[0].type.tensor_type.shape.dim
         shape = tuple(d.dim_value for d in dims)[1:]
         if len(dims) not in (2, 4) or not all(s > 0 for s in shape):
-            raise OnnxError(f"{self.where}: input {ins[0].name!r} must be (N, C, H, W) or "
-                            f"(N, D) with known sizes besides N, got "
-                            f"{[d.dim_value or d.dim_param for d in dims]}")
+            raise OnnxError(
+                f"{self.where}: input {ins[0].name!r} must be (N, C, H, W) or "
+                f"(N, D) with known sizes besides N, got "
+                f"{[d.dim_value or d.dim_param for d in dims]}"
+            )
         x = cnnsim.Input(shape)
         self.put(ins[0].name, x)
         for node in g.node:
@@ -220,7 +258,7 @@ class _Reader:
 
     def op_Identity(self, node):
         self.attrs(node, ())
-        if node.input[0] in self.const:       # exporters alias shared weights this way
+        if node.input[0] in self.const:  # exporters alias shared weights this way
             self.const[node.output[0]] = self.const[node.input[0]]
             return
         self.put(node.output[0], self.tensor(node, node.input[0]), node.input[0] in self.vec)
@@ -228,8 +266,11 @@ class _Reader:
     def _maps(self, node):
         x = self.tensor(node, node.input[0])
         if len(x.shape) != 3 or node.input[0] in self.vec:
-            self.fail(node, f"expects maps (N, C, H, W), got (N, {', '.join(map(str, x.shape))})"
-                            + (" (after GlobalAveragePool)" if node.input[0] in self.vec else ""))
+            self.fail(
+                node,
+                f"expects maps (N, C, H, W), got (N, {', '.join(map(str, x.shape))})"
+                + (" (after GlobalAveragePool)" if node.input[0] in self.vec else ""),
+            )
         return x
 
     def _padding(self, node, a, x, kernel, strides):
@@ -241,10 +282,12 @@ class _Reader:
             return "same"
         if auto == "SAME_LOWER":
             t, b, l, r = geometry.normalize_padding("same", x.shape[1:], kernel, strides)
-            return (b, t, r, l)          # the odd extra row/column goes first
+            return (b, t, r, l)  # the odd extra row/column goes first
         if auto != "NOTSET":
-            self.fail(node, f"unsupported auto_pad {auto!r}; supported: NOTSET, VALID, "
-                            f"SAME_UPPER, SAME_LOWER")
+            self.fail(
+                node,
+                f"unsupported auto_pad {auto!r}; supported: NOTSET, VALID, SAME_UPPER, SAME_LOWER",
+            )
         if len(pads) != 4:
             self.fail(node, f"pads must have 4 entries (2-D), got {pads}")
         return (pads[0], pads[2], pads[1], pads[3])
@@ -262,19 +305,32 @@ class _Reader:
         a = self.attrs(node, ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
         x = self._maps(node)
         w = self.constant(node, node.input[1], "weight")
-        b = self.constant(node, node.input[2], "bias") if len(node.input) > 2 and node.input[2] else None
+        b = (
+            self.constant(node, node.input[2], "bias")
+            if len(node.input) > 2 and node.input[2]
+            else None
+        )
         a.setdefault("kernel_shape", list(w.shape[2:]))
         k, s = self._window(node, a)
         pad = self._padding(node, a, x, k, s)
         g = int(a.get("group", 1))
         act, out = self.fused_act(node.output[0], node)
-        layer = L.Conv2D(w.shape[0], k, s, pad, activation=act, use_bias=b is not None,
-                         groups=g, name=self.layer_name(node))
+        layer = L.Conv2D(
+            w.shape[0],
+            k,
+            s,
+            pad,
+            activation=act,
+            use_bias=b is not None,
+            groups=g,
+            name=self.layer_name(node),
+        )
         y = layer(x)
         wc = to_cnnsim(layer, "w", w)
         if wc is None or wc.shape != layer.params["w"].shape:
-            self.fail(node, f"weight shape {w.shape} does not fit {x.shape[0]} input maps "
-                            f"with group={g}")
+            self.fail(
+                node, f"weight shape {w.shape} does not fit {x.shape[0]} input maps with group={g}"
+            )
         layer.params["w"] = np.ascontiguousarray(wc, np.float32)
         if b is not None:
             layer.params["b"] = np.ascontiguousarray(b.reshape(-1), np.float32)
@@ -291,11 +347,19 @@ class _Reader:
             if isinstance(pad, str):
                 pad = geometry.normalize_padding(pad, x.shape[1:], k, s)
             t, b, l, r = pad
-            (t, b2), (l, r2) = (_ceil_pads(n, kk, ss, p0, p1) for n, kk, ss, p0, p1 in
-                                ((x.shape[1], k[0], s[0], t, b), (x.shape[2], k[1], s[1], l, r)))
+            (t, b2), (l, r2) = (
+                _ceil_pads(n, kk, ss, p0, p1)
+                for n, kk, ss, p0, p1 in (
+                    (x.shape[1], k[0], s[0], t, b),
+                    (x.shape[2], k[1], s[1], l, r),
+                )
+            )
             if cls is L.AvgPool2D and (b2, r2) != (b, r):
-                self.fail(node, "ceil_mode=1 on AveragePool is supported only where it does "
-                                "not change the output size")
+                self.fail(
+                    node,
+                    "ceil_mode=1 on AveragePool is supported only where it does "
+                    "not change the output size",
+                )
             pad = (t, b2, l, r2)
         opts = {}
         if cls is L.AvgPool2D:
@@ -306,12 +370,34 @@ class _Reader:
     def op_MaxPool(self, node):
         if len(node.output) > 1 and node.output[1]:
             self.fail(node, "the Indices output is not supported")
-        self._pool(node, L.MaxPool2D, ("auto_pad", "ceil_mode", "dilations", "kernel_shape",
-                                       "pads", "storage_order", "strides"))
+        self._pool(
+            node,
+            L.MaxPool2D,
+            (
+                "auto_pad",
+                "ceil_mode",
+                "dilations",
+                "kernel_shape",
+                "pads",
+                "storage_order",
+                "strides",
+            ),
+        )
 
     def op_AveragePool(self, node):
-        self._pool(node, L.AvgPool2D, ("auto_pad", "ceil_mode", "count_include_pad",
-                                       "kernel_shape", "pads", "strides", "dilations"))
+        self._pool(
+            node,
+            L.AvgPool2D,
+            (
+                "auto_pad",
+                "ceil_mode",
+                "count_include_pad",
+                "kernel_shape",
+                "pads",
+                "strides",
+                "dilations",
+            ),
+        )
 
     def op_GlobalAveragePool(self, node):
         self.attrs(node, ())
@@ -323,10 +409,18 @@ class _Reader:
         x = self._maps(node)
         size = int(a["size"])
         if size % 2 == 0:
-            self.fail(node, f"size={size} is even: ONNX's window is then not centred; cnnsim's "
-                            f"LRN (the lecture's formula) needs an odd size")
-        layer = L.LRN(r=size, k=a.get("bias", 1.0), alpha=a.get("alpha", 1e-4) / size,
-                      beta=a.get("beta", 0.75), name=self.layer_name(node))
+            self.fail(
+                node,
+                f"size={size} is even: ONNX's window is then not centred; cnnsim's "
+                f"LRN (the lecture's formula) needs an odd size",
+            )
+        layer = L.LRN(
+            r=size,
+            k=a.get("bias", 1.0),
+            alpha=a.get("alpha", 1e-4) / size,
+            beta=a.get("beta", 0.75),
+            name=self.layer_name(node),
+        )
         self.put(node.output[0], layer(x))
 
     def op_BatchNormalization(self, node):
@@ -336,14 +430,23 @@ class _Reader:
         if len(node.output) > 1 and any(node.output[1:]):
             self.fail(node, "running-statistics outputs are not supported (inference only)")
         x = self.tensor(node, node.input[0])
-        vals = [self.constant(node, n, what) for n, what in
-                zip(node.input[1:5], ("scale", "B", "mean", "var"))]
-        layer = L.BatchNorm(momentum=a.get("momentum", 0.9), eps=a.get("epsilon", 1e-5),
-                            name=self.layer_name(node))
+        vals = [
+            self.constant(node, n, what)
+            for n, what in zip(node.input[1:5], ("scale", "B", "mean", "var"))
+        ]
+        layer = L.BatchNorm(
+            momentum=a.get("momentum", 0.9), eps=a.get("epsilon", 1e-5), name=self.layer_name(node)
+        )
         y = layer(x)
-        for (d, key), v in zip(((layer.params, "gamma"), (layer.params, "beta"),
-                                (layer.buffers, "running_mean"), (layer.buffers, "running_var")),
-                               vals):
+        for (d, key), v in zip(
+            (
+                (layer.params, "gamma"),
+                (layer.params, "beta"),
+                (layer.buffers, "running_mean"),
+                (layer.buffers, "running_var"),
+            ),
+            vals,
+        ):
             d[key] = np.ascontiguousarray(v.reshape(-1), np.float32)
         self.put(node.output[0], y, node.input[0] in self.vec)
 
@@ -368,8 +471,11 @@ class _Reader:
         a = self.attrs(node, ("axis",))
         x = self.tensor(node, node.input[0])
         if len(x.shape) != 1 or a.get("axis", -1) not in (1, -1):
-            self.fail(node, f"Softmax is supported over the last axis of (N, K), got input "
-                            f"(N, {', '.join(map(str, x.shape))}) and axis {a.get('axis', -1)}")
+            self.fail(
+                node,
+                f"Softmax is supported over the last axis of (N, K), got input "
+                f"(N, {', '.join(map(str, x.shape))}) and axis {a.get('axis', -1)}",
+            )
         self._activation(node, "softmax")
 
     def op_LeakyRelu(self, node):
@@ -381,8 +487,11 @@ class _Reader:
     def _vector(self, node):
         x = self.tensor(node, node.input[0])
         if len(x.shape) != 1:
-            self.fail(node, f"expects a vector input (N, D), got (N, {', '.join(map(str, x.shape))}); "
-                            f"put a Flatten before it")
+            self.fail(
+                node,
+                f"expects a vector input (N, D), got (N, {', '.join(map(str, x.shape))}); "
+                f"put a Flatten before it",
+            )
         return x
 
     def _dense(self, node, w, b, out):
@@ -390,14 +499,15 @@ class _Reader:
         if w.ndim != 2 or w.shape[0] != x.shape[0]:
             self.fail(node, f"weight shape {w.shape} does not fit an input of {x.shape[0]}")
         act, out = self.fused_act(out, node)
-        layer = L.Dense(w.shape[1], activation=act, use_bias=b is not None,
-                        name=self.layer_name(node))
+        layer = L.Dense(
+            w.shape[1], activation=act, use_bias=b is not None, name=self.layer_name(node)
+        )
         y = layer(x)
         layer.params["w"] = np.ascontiguousarray(w, np.float32)
         if b is not None:
-            layer.params["b"] = np.ascontiguousarray(np.broadcast_to(b.reshape(-1) if b.size > 1
-                                                                     else b, (w.shape[1],)),
-                                                     np.float32)
+            layer.params["b"] = np.ascontiguousarray(
+                np.broadcast_to(b.reshape(-1) if b.size > 1 else b, (w.shape[1],)), np.float32
+            )
         self.put(out, y)
 
     def op_Gemm(self, node):
@@ -430,8 +540,9 @@ class _Reader:
     def op_Add(self, node):
         self.attrs(node, ())
         if any(i in self.const for i in node.input):
-            self.fail(node, "an Add of a constant is supported only as the bias right after "
-                            "a MatMul")
+            self.fail(
+                node, "an Add of a constant is supported only as the bias right after a MatMul"
+            )
         a, b = (self.tensor(node, i) for i in node.input)
         act, out = self.fused_act(node.output[0], node)
         layer = L.Add(activation=act, name=self.layer_name(node))
@@ -441,13 +552,16 @@ class _Reader:
         a = self.attrs(node, ("axis",))
         xs = [self.tensor(node, i) for i in node.input]
         if a.get("axis") != 1 or any(len(t.shape) != 3 for t in xs):
-            self.fail(node, f"only concatenation of maps along axis 1 (depth) is supported, "
-                            f"got axis {a.get('axis')}")
+            self.fail(
+                node,
+                f"only concatenation of maps along axis 1 (depth) is supported, "
+                f"got axis {a.get('axis')}",
+            )
         self.put(node.output[0], L.DepthConcat(name=self.layer_name(node))(xs))
 
     def _flatten(self, node):
         x = self.tensor(node, node.input[0])
-        if len(x.shape) == 1:                # already (N, D): GlobalAvgPool's vector
+        if len(x.shape) == 1:  # already (N, D): GlobalAvgPool's vector
             self.put(node.output[0], x)
             return
         self.put(node.output[0], L.Flatten(name=self.layer_name(node))(x))
@@ -477,8 +591,11 @@ class _Reader:
         if len(node.input) > 2 and node.input[2]:
             self.fail(node, "a training_mode input is not supported (inference only)")
         x = self.tensor(node, node.input[0])
-        self.put(node.output[0], L.Dropout(ratio, name=self.layer_name(node))(x),
-                 node.input[0] in self.vec)
+        self.put(
+            node.output[0],
+            L.Dropout(ratio, name=self.layer_name(node))(x),
+            node.input[0] in self.vec,
+        )
 
 
 def _ceil_pads(n, k, s, before, after):
@@ -498,8 +615,10 @@ def from_onnx(path, name=None):
             raise FileNotFoundError(f"{where}: no such file")
         try:
             model = onnx.load(os.fspath(path))
-        except Exception as e:   # protobuf's DecodeError and friends: one line
-            raise OnnxError(f"{where}: not an ONNX model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        except Exception as e:  # protobuf's DecodeError and friends: one line
+            raise OnnxError(
+                f"{where}: not an ONNX model ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            ) from None
         default = os.path.splitext(os.path.basename(path))[0]
     else:
         model, where, default = path, "reading ONNX model", "onnx"
@@ -510,6 +629,7 @@ def from_onnx(path, name=None):
 # =========================================================================================
 # export
 # =========================================================================================
+
 
 class _Writer:
     def __init__(self, net):
@@ -522,7 +642,7 @@ class _Writer:
         self.dtype = np.float32
 
     def const(self, name, a, dtype=None):
-        a = np.array(a, dtype or self.dtype, order="C")     # 0-d stays 0-d (Dropout's ratio)
+        a = np.array(a, dtype or self.dtype, order="C")  # 0-d stays 0-d (Dropout's ratio)
         self.inits.append(self.nh.from_array(a, name))
         return name
 
@@ -542,12 +662,15 @@ class _Writer:
             return self.node("Tanh", [x], out, f"{path}/tanh")
         if act == "softmax":
             return self.node("Softmax", [x], out, f"{path}/softmax", axis=1)
-        if act == "scaled_tanh":       # 1.7159 tanh(2x/3), LeCun et al. 1998
-            a = self.node("Mul", [x, self.const(f"{path}/two_thirds", 2.0 / 3.0)],
-                          f"{path}:x23", f"{path}/scale_in")
+        if act == "scaled_tanh":  # 1.7159 tanh(2x/3), LeCun et al. 1998
+            a = self.node(
+                "Mul",
+                [x, self.const(f"{path}/two_thirds", 2.0 / 3.0)],
+                f"{path}:x23",
+                f"{path}/scale_in",
+            )
             t = self.node("Tanh", [a], f"{path}:tanh", f"{path}/tanh")
-            return self.node("Mul", [t, self.const(f"{path}/A", 1.7159)], out,
-                             f"{path}/scale_out")
+            return self.node("Mul", [t, self.const(f"{path}/A", 1.7159)], out, f"{path}/scale_out")
         raise OnnxError(f"to_onnx: layer {path!r}: activation {act!r} has no ONNX export")
 
     def layer(self, layer, ins, out):
@@ -578,18 +701,40 @@ class _Writer:
         if "b" in layer.params:
             inputs.append(self.const(f"{path}.bias", layer.params["b"]))
         z = self._core_out(layer, out, path)
-        self.node("Conv", inputs, z, path, kernel_shape=list(layer.kernel_size),
-                  strides=list(layer.stride), pads=self._pads(layer), group=layer.groups)
+        self.node(
+            "Conv",
+            inputs,
+            z,
+            path,
+            kernel_shape=list(layer.kernel_size),
+            strides=list(layer.stride),
+            pads=self._pads(layer),
+            group=layer.groups,
+        )
         self._fused(layer, z, out, path)
 
     def k_MaxPool2D(self, layer, ins, out, path):
-        self.node("MaxPool", ins, out, path, kernel_shape=list(layer.size),
-                  strides=list(layer.stride), pads=self._pads(layer))
+        self.node(
+            "MaxPool",
+            ins,
+            out,
+            path,
+            kernel_shape=list(layer.size),
+            strides=list(layer.stride),
+            pads=self._pads(layer),
+        )
 
     def k_AvgPool2D(self, layer, ins, out, path):
-        self.node("AveragePool", ins, out, path, kernel_shape=list(layer.size),
-                  strides=list(layer.stride), pads=self._pads(layer),
-                  count_include_pad=int(getattr(layer, "count_include_pad", False)))
+        self.node(
+            "AveragePool",
+            ins,
+            out,
+            path,
+            kernel_shape=list(layer.size),
+            strides=list(layer.stride),
+            pads=self._pads(layer),
+            count_include_pad=int(getattr(layer, "count_include_pad", False)),
+        )
 
     def k_GlobalAvgPool(self, layer, ins, out, path):
         m = self.node("GlobalAveragePool", ins, f"{path}:maps", path)
@@ -597,26 +742,43 @@ class _Writer:
 
     def k_LRN(self, layer, ins, out, path):
         if layer.r % 2 == 0:
-            raise OnnxError(f"to_onnx: layer {path!r} (LRN): r={layer.r} is even; ONNX's "
-                            f"window of an even size is not centred")
-        self.node("LRN", ins, out, path, size=layer.r, alpha=layer.alpha * layer.r,
-                  beta=layer.beta, bias=layer.k)
+            raise OnnxError(
+                f"to_onnx: layer {path!r} (LRN): r={layer.r} is even; ONNX's "
+                f"window of an even size is not centred"
+            )
+        self.node(
+            "LRN",
+            ins,
+            out,
+            path,
+            size=layer.r,
+            alpha=layer.alpha * layer.r,
+            beta=layer.beta,
+            bias=layer.k,
+        )
 
     def k_BatchNorm(self, layer, ins, out, path):
         p, b = layer.params, layer.buffers
-        self.node("BatchNormalization",
-                  [ins[0], self.const(f"{path}.weight", p["gamma"]),
-                   self.const(f"{path}.bias", p["beta"]),
-                   self.const(f"{path}.running_mean", b["running_mean"]),
-                   self.const(f"{path}.running_var", b["running_var"])],
-                  out, path, epsilon=layer.eps, momentum=layer.momentum)
+        self.node(
+            "BatchNormalization",
+            [
+                ins[0],
+                self.const(f"{path}.weight", p["gamma"]),
+                self.const(f"{path}.bias", p["beta"]),
+                self.const(f"{path}.running_mean", b["running_mean"]),
+                self.const(f"{path}.running_var", b["running_var"]),
+            ],
+            out,
+            path,
+            epsilon=layer.eps,
+            momentum=layer.momentum,
+        )
 
     def k_Dense(self, layer, ins, out, path):
         z = self._core_out(layer, out, path)
         w = self.const(f"{path}.weight", layer.params["w"])
         if "b" in layer.params:
-            self.node("Gemm", [ins[0], w, self.const(f"{path}.bias", layer.params["b"])], z,
-                      path)
+            self.node("Gemm", [ins[0], w, self.const(f"{path}.bias", layer.params["b"])], z, path)
         else:
             self.node("MatMul", [ins[0], w], z, path)
         self._fused(layer, z, out, path)
@@ -629,8 +791,9 @@ class _Writer:
 
     def k_Activation(self, layer, ins, out, path):
         if layer.activation in ("relu", "sigmoid", "tanh", "softmax"):
-            op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh",
-                  "softmax": "Softmax"}[layer.activation]
+            op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}[
+                layer.activation
+            ]
             kw = {"axis": 1} if op == "Softmax" else {}
             self.node(op, ins, out, path, **kw)
         else:
@@ -644,8 +807,9 @@ class _Writer:
         acc = ins[0]
         for k, t in enumerate(ins[1:], start=1):
             last = k == len(ins) - 1
-            acc = self.node("Add", [acc, t], z if last else f"{path}:sum{k}",
-                            path if last else f"{path}/add{k}")
+            acc = self.node(
+                "Add", [acc, t], z if last else f"{path}:sum{k}", path if last else f"{path}/add{k}"
+            )
         self._fused(layer, z, out, path)
 
     def k_DepthConcat(self, layer, ins, out, path):
@@ -653,28 +817,50 @@ class _Writer:
 
     def k_Subsampling(self, layer, ins, out, path):
         c = layer.input_shape[0]
-        p = self.node("AveragePool", ins, f"{path}:mean", path, kernel_shape=list(layer.size),
-                      strides=list(layer.stride))
-        m = self.node("Mul", [p, self.const(f"{path}.coef", layer.params["coef"].reshape(c, 1, 1))],
-                      f"{path}:scaled", f"{path}/coef")
+        p = self.node(
+            "AveragePool",
+            ins,
+            f"{path}:mean",
+            path,
+            kernel_shape=list(layer.size),
+            strides=list(layer.stride),
+        )
+        m = self.node(
+            "Mul",
+            [p, self.const(f"{path}.coef", layer.params["coef"].reshape(c, 1, 1))],
+            f"{path}:scaled",
+            f"{path}/coef",
+        )
         z = self._core_out(layer, out, path)
-        self.node("Add", [m, self.const(f"{path}.bias", layer.params["bias"].reshape(c, 1, 1))],
-                  z, f"{path}/bias")
+        self.node(
+            "Add",
+            [m, self.const(f"{path}.bias", layer.params["bias"].reshape(c, 1, 1))],
+            z,
+            f"{path}/bias",
+        )
         self._fused(layer, z, out, path)
 
     def k_RBF(self, layer, ins, out, path):
         # y_k = sum_j (x_j - w_kj)^2 = |x|^2 - 2 x.w_k + |w_k|^2
         w = np.asarray(layer.prototypes, np.float64)
-        xw = self.node("MatMul", [ins[0], self.const(f"{path}.minus_2w", -2.0 * w.T)],
-                       f"{path}:xw", f"{path}/dot")
-        ww = self.node("Add", [xw, self.const(f"{path}.w_sq", (w * w).sum(axis=1))],
-                       f"{path}:xw_ww", f"{path}/plus_w_sq")
-        xx = self.node("ReduceSumSquare", ins, f"{path}:x_sq", f"{path}/x_sq", axes=[1],
-                       keepdims=1)
+        xw = self.node(
+            "MatMul",
+            [ins[0], self.const(f"{path}.minus_2w", -2.0 * w.T)],
+            f"{path}:xw",
+            f"{path}/dot",
+        )
+        ww = self.node(
+            "Add",
+            [xw, self.const(f"{path}.w_sq", (w * w).sum(axis=1))],
+            f"{path}:xw_ww",
+            f"{path}/plus_w_sq",
+        )
+        xx = self.node("ReduceSumSquare", ins, f"{path}:x_sq", f"{path}/x_sq", axes=[1], keepdims=1)
         self.node("Add", [ww, xx], out, path)
 
     def run(self, name):
         from ..graph import graph_of
+
         net = self.net
         g = graph_of(net)
         order = g.order([0])
@@ -686,14 +872,14 @@ class _Writer:
         edge_name[out_edge] = "output"
         for k in order:
             node = g.nodes[k]
-            self.layer(node.layer, [edge_name[e] for e in node.inputs],
-                       edge_name[node.output])
+            self.layer(node.layer, [edge_name[e] for e in node.inputs], edge_name[node.output])
         f = self.tp.FLOAT
         x = self.h.make_tensor_value_info("input", f, ["N", *net.input_shape])
         y = self.h.make_tensor_value_info("output", f, ["N", *net.output_shape])
         graph = self.h.make_graph(self.nodes, name, [x], [y], self.inits)
-        model = self.h.make_model(graph, producer_name="cnnsim",
-                                  opset_imports=[self.h.make_opsetid("", OPSET)])
+        model = self.h.make_model(
+            graph, producer_name="cnnsim", opset_imports=[self.h.make_opsetid("", OPSET)]
+        )
         model.ir_version = 8
         return model
 
@@ -703,8 +889,10 @@ def to_onnx(net, path=None, name=None):
     ``onnx.ModelProto``. Input ``"input" (N, *net.input_shape)``, output ``"output"``."""
     onnx = _onnx()
     if not getattr(net, "built", False):
-        raise OnnxError(f"to_onnx: network {getattr(net, 'name', net)!r} is not built; give it "
-                        f"an input_shape first")
+        raise OnnxError(
+            f"to_onnx: network {getattr(net, 'name', net)!r} is not built; give it "
+            f"an input_shape first"
+        )
     model = _Writer(net).run(name or net.name)
     onnx.checker.check_model(model)
     if path is not None:

@@ -29,12 +29,17 @@ auxiliary heads (``aux1.*``, ``aux2.*``) that its pretrained model does not use;
 skipped and reported. Every other missing key, extra key or shape mismatch is a one-line
 error naming the parameter, and nothing is loaded.
 """
+
 import numpy as np
 
 from .state_dict import read_state_dict
 
-SUPPORTED = ("alexnet (variant torchvision)", "googlenet (variant torchvision)", "resnet18",
-             "resnet34")
+SUPPORTED = (
+    "alexnet (variant torchvision)",
+    "googlenet (variant torchvision)",
+    "resnet18",
+    "resnet34",
+)
 _IGNORED_SUFFIX = ".num_batches_tracked"
 
 
@@ -46,16 +51,24 @@ def _entries(net):
     """``[(torchvision prefix, leaf)]`` for every leaf with parameters."""
     name = net.name
     if name == "alexnet-torchvision":
-        idx = {"C1": "features.0", "C3": "features.3", "C5": "features.6", "C6": "features.8",
-               "C7": "features.10", "F9": "classifier.1", "F10": "classifier.4",
-               "Out": "classifier.6"}
+        idx = {
+            "C1": "features.0",
+            "C3": "features.3",
+            "C5": "features.6",
+            "C6": "features.8",
+            "C7": "features.10",
+            "F9": "classifier.1",
+            "F10": "classifier.4",
+            "Out": "classifier.6",
+        }
         return [(idx[leaf.path], leaf) for leaf in net.leaves() if leaf.params]
     if name == "googlenet-torchvision":
         return [(_googlenet_name(leaf.path), leaf) for leaf in net.leaves() if leaf.params]
     if name in ("resnet18", "resnet34"):
         return [(_resnet_name(leaf.path), leaf) for leaf in net.leaves() if leaf.params]
-    raise WeightsError(f"no torchvision names for network {name!r}; supported: "
-                       f"{', '.join(SUPPORTED)}")
+    raise WeightsError(
+        f"no torchvision names for network {name!r}; supported: {', '.join(SUPPORTED)}"
+    )
 
 
 def _googlenet_name(path):
@@ -70,22 +83,24 @@ def _googlenet_name(path):
 def _resnet_name(path):
     # conv2_1/main/conv_a -> layer1.0.conv1 ; conv3_1/shortcut/bn -> layer2.0.downsample.1
     if "/" not in path:
-        return path                                   # conv1, bn1, fc
+        return path  # conv1, bn1, fc
     unit, part, leaf = path.split("/")
-    stage, u = unit[len("conv"):].split("_")
+    stage, u = unit[len("conv") :].split("_")
     prefix = f"layer{int(stage) - 1}.{int(u) - 1}"
     if part == "shortcut":
         return f"{prefix}.downsample.{0 if leaf == 'conv' else 1}"
-    return prefix + "." + {"conv_a": "conv1", "bn_a": "bn1", "conv_b": "conv2",
-                           "bn_b": "bn2"}[leaf]
+    return prefix + "." + {"conv_a": "conv1", "bn_a": "bn1", "conv_b": "conv2", "bn_b": "bn2"}[leaf]
 
 
 def _slots(leaf):
     """``[(torch suffix, dict, key)]``: where each torchvision tensor of ``leaf`` goes."""
     if leaf.kind == "BatchNorm":
-        return [("weight", leaf.params, "gamma"), ("bias", leaf.params, "beta"),
-                ("running_mean", leaf.buffers, "running_mean"),
-                ("running_var", leaf.buffers, "running_var")]
+        return [
+            ("weight", leaf.params, "gamma"),
+            ("bias", leaf.params, "beta"),
+            ("running_mean", leaf.buffers, "running_mean"),
+            ("running_var", leaf.buffers, "running_var"),
+        ]
     out = [("weight", leaf.params, "w")]
     if "b" in leaf.params:
         out.append(("bias", leaf.params, "b"))
@@ -106,7 +121,7 @@ def to_cnnsim(leaf, key, a):
         full = np.zeros((f,) + (c,) + a.shape[2:], a.dtype)
         fo, ci = f // g, c // g
         for k in range(g):
-            full[k * fo:(k + 1) * fo, k * ci:(k + 1) * ci] = a[k * fo:(k + 1) * fo]
+            full[k * fo : (k + 1) * fo, k * ci : (k + 1) * ci] = a[k * fo : (k + 1) * fo]
         return full
     return a
 
@@ -118,7 +133,7 @@ def to_torch(leaf, key, w):
     if key == "w" and leaf.kind == "Conv2D" and leaf.groups > 1:
         g, f, c = leaf.groups, w.shape[0], w.shape[1]
         fo, ci = f // g, c // g
-        return np.concatenate([w[k * fo:(k + 1) * fo, k * ci:(k + 1) * ci] for k in range(g)])
+        return np.concatenate([w[k * fo : (k + 1) * fo, k * ci : (k + 1) * ci] for k in range(g)])
     return w
 
 
@@ -144,8 +159,12 @@ def load_torchvision(net, source):
     """
     sd = read_state_dict(source) if not isinstance(source, dict) else dict(source)
     where = f"loading torchvision weights into {net.name!r}"
-    skipped = sorted(k for k in sd if k.endswith(_IGNORED_SUFFIX)
-                     or (net.name == "googlenet-torchvision" and k.split(".")[0] in ("aux1", "aux2")))
+    skipped = sorted(
+        k
+        for k in sd
+        if k.endswith(_IGNORED_SUFFIX)
+        or (net.name == "googlenet-torchvision" and k.split(".")[0] in ("aux1", "aux2"))
+    )
     for k in skipped:
         sd.pop(k)
     try:
@@ -157,20 +176,26 @@ def load_torchvision(net, source):
         for suffix, d, key in _slots(leaf):
             name = f"{prefix}.{suffix}"
             if name not in sd:
-                raise WeightsError(f"{where}: missing parameter {name!r} (for layer "
-                                   f"{leaf.path!r}, {key} {tuple(_torch_shape(leaf, key, d[key]))})")
+                raise WeightsError(
+                    f"{where}: missing parameter {name!r} (for layer "
+                    f"{leaf.path!r}, {key} {tuple(_torch_shape(leaf, key, d[key]))})"
+                )
             a = np.asarray(sd.pop(name))
             want = tuple(_torch_shape(leaf, key, d[key]))
             conv = to_cnnsim(leaf, key, a) if a.shape == want else None
             if conv is None or conv.shape != d[key].shape:
-                raise WeightsError(f"{where}: parameter {name!r} has shape {tuple(a.shape)}, "
-                                   f"layer {leaf.path!r} expects {want}")
+                raise WeightsError(
+                    f"{where}: parameter {name!r} has shape {tuple(a.shape)}, "
+                    f"layer {leaf.path!r} expects {want}"
+                )
             new.append((d, key, conv))
     if sd:
         extra = sorted(sd)
         more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
-        raise WeightsError(f"{where}: unexpected parameter {extra[0]!r}{more}; is this the "
-                           f"state dict of {net.name}?")
+        raise WeightsError(
+            f"{where}: unexpected parameter {extra[0]!r}{more}; is this the "
+            f"state dict of {net.name}?"
+        )
     for d, key, a in new:
         d[key] = np.ascontiguousarray(a, dtype=d[key].dtype)
     return {"loaded": len(new), "skipped": skipped}

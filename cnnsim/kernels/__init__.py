@@ -6,6 +6,7 @@ numba.cuda twins live in ``cnnsim.kernels.cuda`` with the same signatures.
 Importing this package chooses the vector width of every kernel compiled afterwards
 (:func:`use_vector_width`, ``config.vector_width``).
 """
+
 import os
 
 from .. import config
@@ -38,14 +39,17 @@ def use_vector_width(width=None):
         import llvmlite.binding as ll
         from numba.core import config as nconfig
         from numba.core.registry import cpu_target
+
         feats = ll.get_host_cpu_features()
-    except Exception as e:   # no host feature map (unusual platform): leave Numba alone
+    except Exception as e:  # no host feature map (unusual platform): leave Numba alone
         return f"LLVM's choice (host features unknown: {type(e).__name__})"
     if not feats.get("avx512f", False):
         return "LLVM's choice (config.vector_width = 512, but this CPU has no AVX-512)"
-    if "_toplevel_target_context" in vars(cpu_target):   # something compiled before us
-        return ("LLVM's choice (config.vector_width = 512, but Numba compiled code before "
-                "cnnsim was imported; import cnnsim first)")
+    if "_toplevel_target_context" in vars(cpu_target):  # something compiled before us
+        return (
+            "LLVM's choice (config.vector_width = 512, but Numba compiled code before "
+            "cnnsim was imported; import cnnsim first)"
+        )
     if nconfig.CPU_FEATURES is None:
         nconfig.CPU_FEATURES = feats.flatten() + ",-prefer-256-bit"
     return "512-bit: LLVM's prefer-256-bit tuning switched off (config.vector_width = 512)"
@@ -59,12 +63,16 @@ def cuda_available():
     try:
         from numba import cuda
     except Exception as e:  # numba-cuda missing or broken
-        return False, ("CUDA target: numba.cuda could not be imported "
-                       f"({type(e).__name__}: {e}); install it with pip install 'cnnsim[cuda]'")
+        return False, (
+            "CUDA target: numba.cuda could not be imported "
+            f"({type(e).__name__}: {e}); install it with pip install 'cnnsim[cuda]'"
+        )
     try:
         if cuda.is_available():
             return True, "ok"
     except Exception:
         pass
-    return False, ("CUDA target: no CUDA GPU or driver found; to run the CUDA kernels "
-                   "without a GPU set NUMBA_ENABLE_CUDASIM=1 (slow simulator), or use --target cpu")
+    return False, (
+        "CUDA target: no CUDA GPU or driver found; to run the CUDA kernels "
+        "without a GPU set NUMBA_ENABLE_CUDASIM=1 (slow simulator), or use --target cpu"
+    )

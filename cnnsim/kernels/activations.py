@@ -13,6 +13,7 @@ so results do not depend on the thread count.
                                                      derivative A S (1 - tanh(S x)^2)
     softmax(x)[n, k] = exp(x[n, k] - m_n) / sum_j exp(x[n, j] - m_n),  m_n = max_j x[n, j]
 """
+
 import math
 
 import numpy as np
@@ -52,7 +53,7 @@ def relu_forward(x):
     y = np.empty_like(f)
     for i in prange(f.size):
         v = f[i]
-        y[i] = 0.0 if v <= 0 else v     # NaN passes through, as in NumPy's maximum
+        y[i] = 0.0 if v <= 0 else v  # NaN passes through, as in NumPy's maximum
     return y.reshape(x.shape)
 
 

@@ -16,6 +16,7 @@ fixed order, so results are identical for any number of threads. The loops are l
 out so the innermost one runs over contiguous memory (rows of ``w`` / ``dy``) and can
 be vectorised by LLVM: the vector lanes are *different outputs*, never a reordered sum.
 """
+
 import numpy as np
 from numba import njit, prange
 
@@ -61,7 +62,7 @@ def dense_forward(x, w, b):
                 x2 = x[n0 + nn, k + 2]
                 x3 = x[n0 + nn, k + 3]
                 a = acc[nn]
-                for jj in range(j1 - j0):      # contiguous: vectorises over outputs
+                for jj in range(j1 - j0):  # contiguous: vectorises over outputs
                     s = a[jj]
                     s += x0 * w0[jj]
                     s += x1 * w1[jj]
@@ -132,10 +133,10 @@ def dense_backward_weight(dy, x):
         row = dw[k]
         x0 = x[0, k]
         g0 = dy[0]
-        for j in range(d_out):                 # the first sample writes (no zero-fill pass:
-            row[j] = x0 * g0[j]                # dw is 150 MB for AlexNet's F8)
-        for n in range(1, n4, 4):              # four samples per pass over the row,
-            x0 = x[n, k]                       # still added in increasing n
+        for j in range(d_out):  # the first sample writes (no zero-fill pass:
+            row[j] = x0 * g0[j]  # dw is 150 MB for AlexNet's F8)
+        for n in range(1, n4, 4):  # four samples per pass over the row,
+            x0 = x[n, k]  # still added in increasing n
             x1 = x[n + 1, k]
             x2 = x[n + 2, k]
             x3 = x[n + 3, k]
@@ -143,7 +144,7 @@ def dense_backward_weight(dy, x):
             g1 = dy[n + 1]
             g2 = dy[n + 2]
             g3 = dy[n + 3]
-            for j in range(d_out):             # contiguous: vectorises over outputs
+            for j in range(d_out):  # contiguous: vectorises over outputs
                 s = row[j]
                 s += x0 * g0[j]
                 s += x1 * g1[j]

@@ -13,6 +13,7 @@ exp is only taken of non-positive numbers, so logits like 1000 neither overflow 
 lose the loss to log(0). The mean over N is summed serially in row order (in float64),
 so it does not depend on the thread count.
 """
+
 import math
 
 import numpy as np

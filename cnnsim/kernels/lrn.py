@@ -16,6 +16,7 @@ row of every map, squares it once (in float64: float32 inputs never overflow) an
 window directly (O(C*r) per pixel; a running sum would compute inf - inf and lose the small
 terms at extremes), with the inner loops over contiguous W. Fixed order: results do not depend on the thread count.
 """
+
 import numpy as np
 from numba import njit, prange
 

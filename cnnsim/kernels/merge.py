@@ -11,6 +11,7 @@ Arrays in, arrays out; no validation (``cnnsim.functional.merge`` validates once
 Every output element is written by one prange iteration (sums in a fixed order), so
 results do not depend on the thread count.
 """
+
 import numpy as np
 from numba import njit, prange
 

@@ -20,6 +20,7 @@ One prange iteration owns one channel and sums in a fixed order (n, then h, w), 
 float64, so results do not depend on the thread count. The variance is computed in two
 passes (mean first, then squared deviations), which stays accurate when |mean| >> std.
 """
+
 import math
 
 import numpy as np
@@ -113,7 +114,9 @@ def batch_norm_backward(dy, x_hat, gamma, inv_std, training):
             for n in range(n_):
                 for i in range(h_):
                     for j in range(w_):
-                        dx[n, c, i, j] = scale * (dy[n, c, i, j] - mean_g - x_hat[n, c, i, j] * mean_gx)
+                        dx[n, c, i, j] = scale * (
+                            dy[n, c, i, j] - mean_g - x_hat[n, c, i, j] * mean_gx
+                        )
         else:
             for n in range(n_):
                 for i in range(h_):

@@ -33,6 +33,7 @@ Global average pooling (one window covering the whole map):
     global_avg_pool_forward(x)    y[n, c] = (1/(H W)) sum_{i,j} x[n, c, i, j]
     global_avg_pool_backward(dy, h, w)   dx[n, c, i, j] = dy[n, c] / (H W)
 """
+
 import numpy as np
 from numba import njit, prange
 
@@ -80,13 +81,13 @@ def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fa
         yp = y[p // c_, p % c_]
         nan_map = nan_aware or _map_has_nan(xp)
         for i in range(ho):
-            r0 = i * sh - top                       # first window row, input coordinates
-            u0, u1 = max(0, -r0), min(kh, h - r0)   # real rows of the window: [u0, u1)
+            r0 = i * sh - top  # first window row, input coordinates
+            u0, u1 = max(0, -r0), min(kh, h - r0)  # real rows of the window: [u0, u1)
             for j in range(wo):
                 c0 = j * sw - left
                 v0, v1 = max(0, -c0), min(kw, w - c0)
                 if u0 >= u1 or v0 >= v1:
-                    yp[i, j] = 0.0                  # window entirely in padding
+                    yp[i, j] = 0.0  # window entirely in padding
                     continue
                 # the value-only form of ``_winner``'s scan (same rule; tracking the
                 # position too costs the forward about 25%)
@@ -172,9 +173,9 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right):
                 c0 = j * sw - left
                 v0, v1 = max(0, -c0), min(kw, w - c0)
                 if u0 >= u1 or v0 >= v1:
-                    yp[i, j] = 0.0                  # window entirely in padding
+                    yp[i, j] = 0.0  # window entirely in padding
                     continue
-                s = 0.0                             # float64 accumulator, fixed order
+                s = 0.0  # float64 accumulator, fixed order
                 for u in range(u0, u1):
                     for v in range(v0, v1):
                         s += xp[r0 + u, c0 + v]

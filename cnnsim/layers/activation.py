@@ -1,14 +1,16 @@
 """Stand-alone activation layers (the same functions Conv2D/Dense can fuse)."""
+
+import numpy as np
+
 from .. import functional as F
 from .base import Layer
 from .describe import num, source
-import numpy as np
-
-from .explain import act_slope64, fmt_pos, term, act64, explain_elementwise
+from .explain import act64, act_slope64, explain_elementwise, fmt_pos, term
 
 
 class Activation(Layer):
     """``Activation("relu")`` etc.; see ``cnnsim.functional.ACTIVATIONS``."""
+
     kind = "Activation"
 
     @classmethod
@@ -25,23 +27,35 @@ class Activation(Layer):
         y = np.asarray(step.y[sample], dtype=np.float64)
         if step.activation == "softmax":
             c = pos[0]
-            return [term(f"{step.name} unit {o}", y[o] * ((o == c) - y[c]), dy[o], "softmax")
-                    for o in range(y.size)]
+            return [
+                term(f"{step.name} unit {o}", y[o] * ((o == c) - y[c]), dy[o], "softmax")
+                for o in range(y.size)
+            ]
         p = tuple(pos)
-        return [term(f"{step.name} {fmt_pos(pos)}", act_slope64(step.activation, y[p]), dy[p],
-                     f"{step.activation}' at this input")]
+        return [
+            term(
+                f"{step.name} {fmt_pos(pos)}",
+                act_slope64(step.activation, y[p]),
+                dy[p],
+                f"{step.activation}' at this input",
+            )
+        ]
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """``f(x) = y`` at the same position."""
-        return [f"  x = {num(c.sum)} (same position of {source(c)})",
-                f"  {c.activation}({num(c.sum)}) = {num(c.output)}"]
+        return [
+            f"  x = {num(c.sum)} (same position of {source(c)})",
+            f"  {c.activation}({num(c.sum)}) = {num(c.output)}",
+        ]
 
     def __init__(self, activation, name=None):
         super().__init__(name or activation)
         if activation not in F.ACTIVATIONS:
-            raise ValueError(f"Activation {self.name!r}: unknown activation {activation!r}; "
-                             f"expected one of {F.ACTIVATIONS}")
+            raise ValueError(
+                f"Activation {self.name!r}: unknown activation {activation!r}; "
+                f"expected one of {F.ACTIVATIONS}"
+            )
         self.activation = activation
 
     def forward(self, x, training=False):
@@ -59,6 +73,7 @@ class Activation(Layer):
 
 class LeakyReLU(Layer):
     """``y = x if x > 0 else alpha * x`` (ONNX's LeakyRelu, default alpha 0.01)."""
+
     kind = "LeakyReLU"
 
     @classmethod

@@ -16,30 +16,30 @@ Containers (``Sequential``, ``Concat``, ``ResidualUnit``) hold children and add 
 of their own to the counts. Every leaf call is announced to the active observers
 (``observe``) so the step-through engine can record a trace without the layers knowing it.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Union
-
-import numpy.typing as npt
-
-from ..typing import Array, Shape
 import contextlib
 import time
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import config
 from ..graph import Tensor
+from ..typing import Array, Shape
 from .describe import act_line, num, source
 from .explain import ALL, ExplainError
 from .fields import FieldError, window_box
 
-_CLASSES: dict[str, type] = {}    # kind -> Layer class (for traces read back from files)
+_CLASSES: dict[str, type] = {}  # kind -> Layer class (for traces read back from files)
 
 
 def layer_class(kind: str) -> type[Layer]:
     """The Layer class of a ``kind`` name (a step of a loaded trace), or ``Layer``."""
     return _CLASSES.get(kind, Layer)
+
 
 _observers: list[Any] = []
 
@@ -100,20 +100,33 @@ class Layer:
         from: per input, a list of ``(maps, box)`` (``cnnsim.layers.fields``)."""
         ins = step.input_shape if isinstance(step.input_shape, list) else [step.input_shape]
         n = len(ins)
-        if cls.field == "keep" and any(len(s) == 3 and len(step.output_shape) == 3 and
-                                       tuple(s[1:]) != tuple(step.output_shape[1:]) for s in ins):
-            raise FieldError(f"receptive_field: layer {step.name!r} ({step.kind}) changes the "
-                             f"map size but says it keeps the field; give its class a 'field' "
-                             f"(and a geometry())")
-        inner = ALL if cls.field == "global" else \
-            window_box(step, box) if cls.field == "window" else box
+        if cls.field == "keep" and any(
+            len(s) == 3
+            and len(step.output_shape) == 3
+            and tuple(s[1:]) != tuple(step.output_shape[1:])
+            for s in ins
+        ):
+            raise FieldError(
+                f"receptive_field: layer {step.name!r} ({step.kind}) changes the "
+                f"map size but says it keeps the field; give its class a 'field' "
+                f"(and a geometry())"
+            )
+        inner = (
+            ALL
+            if cls.field == "global"
+            else window_box(step, box)
+            if cls.field == "window"
+            else box
+        )
         return [[(cls.input_maps(step, maps, k), inner)] for k in range(n)]
 
     @classmethod
     def explain(cls, step, c):
         """Fill ``c`` (``Connections``) for neuron ``(c.map, c.row, c.col)`` of ``step``."""
-        raise ExplainError(f"connections: layer {step.name!r} of type {step.kind} is not "
-                           f"supported; supported: {', '.join(explainable_kinds())}")
+        raise ExplainError(
+            f"connections: layer {step.name!r} of type {step.kind} is not "
+            f"supported; supported: {', '.join(explainable_kinds())}"
+        )
 
     @classmethod
     def describe(cls, c, top=10, width=100):
@@ -143,8 +156,9 @@ class Layer:
     def grad_terms(cls, step, k, sample, pos):
         """dL/d(input ``k`` at ``pos``) as a list of terms ``weight * upstream`` (one per
         output neuron of ``step`` that reads it; ``cnnsim.layers.explain.term``)."""
-        raise ExplainError(f"gradient: layer {step.name!r} of type {step.kind} does not "
-                           f"explain its backward pass")
+        raise ExplainError(
+            f"gradient: layer {step.name!r} of type {step.kind} does not explain its backward pass"
+        )
 
     def engine_params(self):
         """Arrays a trace keeps for this layer: parameters, buffers and, where one is in
@@ -155,13 +169,13 @@ class Layer:
 
     def __init__(self, name: Optional[str] = None) -> None:
         self.name = name or type(self).__name__.lower()
-        self.path = self.name          # qualified name inside a network, set by containers
+        self.path = self.name  # qualified name inside a network, set by containers
         self.params: dict[str, Array] = {}
         self.grads: dict[str, Array] = {}
-        self.input_shape: Any = None    # (C, H, W) / (D,); a list of them for merges
+        self.input_shape: Any = None  # (C, H, W) / (D,); a list of them for merges
         self.output_shape: Optional[Shape] = None
         self.built = False
-        self.activation = None         # name of the (fused) activation, for tables
+        self.activation = None  # name of the (fused) activation, for tables
 
     # ---- contract --------------------------------------------------------------------
     def build(self, input_shape: Shape, rng: Union[np.random.Generator, int, None] = None) -> Shape:
@@ -206,7 +220,7 @@ class Layer:
     # ---- machinery shared by every layer ---------------------------------------------
     def __call__(self, x: Any, training: bool = False) -> Any:
         first = x[0] if isinstance(x, (list, tuple)) and x else x
-        if isinstance(first, Tensor):           # building a graph (cnnsim.graph)
+        if isinstance(first, Tensor):  # building a graph (cnnsim.graph)
             return Tensor.apply(self, x)
         if not self.built:
             self.build(np.shape(x)[1:])
@@ -223,8 +237,10 @@ class Layer:
 
     def backprop(self, dy: Array) -> Array:
         if not getattr(self, "_forward_ran", False):
-            raise LayerError(f"layer {self.path!r} ({self.kind}): backprop before any forward "
-                             f"pass; call the layer (y = layer(x)) first, then backprop(dy)")
+            raise LayerError(
+                f"layer {self.path!r} ({self.kind}): backprop before any forward "
+                f"pass; call the layer (y = layer(x)) first, then backprop(dy)"
+            )
         dx = self.backward(dy)
         if not self.is_container:
             for obs in list(_observers):
@@ -233,17 +249,24 @@ class Layer:
 
     def _check_input(self, x):
         if not isinstance(x, np.ndarray) and not _is_device_array(x):
-            raise TypeError(f"layer {self.path!r} ({self.kind}): expected a NumPy array, "
-                            f"got {type(x).__name__}")
+            raise TypeError(
+                f"layer {self.path!r} ({self.kind}): expected a NumPy array, got {type(x).__name__}"
+            )
         if x.dtype.type not in (np.float32, np.float64):
-            raise TypeError(f"layer {self.path!r} ({self.kind}): expected float32 or float64 "
-                            f"input, got dtype {x.dtype}")
+            raise TypeError(
+                f"layer {self.path!r} ({self.kind}): expected float32 or float64 "
+                f"input, got dtype {x.dtype}"
+            )
         if len(x.shape) >= 1 and x.shape[0] == 0:
-            raise LayerError(f"layer {self.path!r} ({self.kind}): the batch is empty (N = 0, "
-                             f"shape {tuple(x.shape)}); give at least one sample")
+            raise LayerError(
+                f"layer {self.path!r} ({self.kind}): the batch is empty (N = 0, "
+                f"shape {tuple(x.shape)}); give at least one sample"
+            )
         if tuple(x.shape[1:]) != self.input_shape:
-            raise LayerError(f"layer {self.path!r} ({self.kind}): expected input of shape "
-                             f"(N, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+            raise LayerError(
+                f"layer {self.path!r} ({self.kind}): expected input of shape "
+                f"(N, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}"
+            )
 
     def all_leaves(self) -> list[Layer]:
         """Every leaf, extra outputs' (auxiliary heads') included (``cnnsim.Model``)."""
@@ -269,7 +292,7 @@ class Layer:
 
     def zero_grads(self) -> None:
         for leaf in self.all_leaves():
-            for k, v in leaf.grads.items():
+            for v in leaf.grads.values():
                 v[...] = 0
 
     def astype(self, dtype: npt.DTypeLike) -> Layer:
@@ -285,7 +308,9 @@ class Layer:
 
 
 def explainable_kinds():
-    return sorted(k for k, c in _CLASSES.items() if c.explain.__func__ is not Layer.explain.__func__)
+    return sorted(
+        k for k, c in _CLASSES.items() if c.explain.__func__ is not Layer.explain.__func__
+    )
 
 
 def _is_device_array(x):

@@ -15,6 +15,7 @@ leaves however deeply it is nested.
 Qualified names: the children of the outermost container keep their own names
 (``C1``, ``S2``, ...); deeper leaves are ``parent/child`` (``inception_3a/b2_3x3``).
 """
+
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,10 @@ class Container(Layer):
         seen = {}
         for k, child in enumerate(children):
             if child.name in seen:
-                raise ValueError(f"{self.kind} {self.name!r}: two children named {child.name!r} "
-                                 f"(positions {seen[child.name]} and {k}); names must be unique")
+                raise ValueError(
+                    f"{self.kind} {self.name!r}: two children named {child.name!r} "
+                    f"(positions {seen[child.name]} and {k}); names must be unique"
+                )
             seen[child.name] = k
             child._parent = self
             child.path = self._child_path(child)
@@ -98,6 +101,7 @@ class Container(Layer):
         """The lecture's table of this network (prints as text, renders as HTML in
         Jupyter): ``cnnsim.display.summary(net)``."""
         from ..display import summary
+
         return summary(self)
 
     def _repr_html_(self):
@@ -137,12 +141,15 @@ class Sequential(Container):
         return x
 
     def get_config(self):
-        return {"name": self.name, "layers": [l.get_config() | {"class": type(l).__name__}
-                                              for l in self.layers]}
+        return {
+            "name": self.name,
+            "layers": [l.get_config() | {"class": type(l).__name__} for l in self.layers],
+        }
 
 
 class Concat(Container):
     """Parallel branches on the same input, joined along depth (an inception module)."""
+
     kind = "Concat"
     #: tables name it after GoogLeNet's module, the one the lecture shows
     title = "Inception"
@@ -162,8 +169,10 @@ class Concat(Container):
         outs = [b.build(shape, rng) for b in self.branches]
         for k, o in enumerate(outs):
             if len(o) != 3 or o[1:] != outs[0][1:]:
-                raise LayerError(f"{self.kind} {self.path!r}: branch {k} ({self.branches[k].name}) "
-                                 f"gives {o} but branch 0 gives {outs[0]}; maps must share H, W")
+                raise LayerError(
+                    f"{self.kind} {self.path!r}: branch {k} ({self.branches[k].name}) "
+                    f"gives {o} but branch 0 gives {outs[0]}; maps must share H, W"
+                )
         return self.merge.build(outs)
 
     def wire(self, x):
@@ -180,12 +189,12 @@ class ResidualUnit(Container):
     ``shortcut=None`` is the identity; pass a layer (a 1x1 strided Conv2D, maybe with
     BatchNorm) as the projection when the main path changes the shape.
     """
+
     kind = "ResidualUnit"
     title = "Residual unit"
 
     def role_of(self, child):
-        return "Shortcut" if child is self.shortcut else "Main path" if child is self.main \
-            else None
+        return "Shortcut" if child is self.shortcut else "Main path" if child is self.main else None
 
     def __init__(self, main, shortcut=None, activation="relu", name=None):
         super().__init__(name or "residual")

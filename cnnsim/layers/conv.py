@@ -2,9 +2,11 @@
 
 ``x (N, C, H, W) -> z = conv2d(x, w, b) (N, F, H_out, W_out) -> y = act(z)``
 """
+
 import numpy as np
 
-from .. import config, functional as F, geometry
+from .. import config, geometry
+from .. import functional as F
 from ..functional._check import positive_int
 from .base import ALL, Layer
 from .describe import act_line, grid, num, ranges, side_by_side, source
@@ -19,13 +21,25 @@ class Conv2D(Layer):
     convolution); weights outside the table are held at zero and not counted as parameters.
     ``groups=g`` is a shorthand for the block-diagonal table of a g-way grouped convolution.
     """
+
     kind = "Conv2D"
     field = "window"
     title = "Convolution"
     explain_form = "patches"
 
-    def __init__(self, filters, kernel_size, stride=1, padding="valid", activation=None,
-                 use_bias=True, connections=None, groups=1, init=None, name=None):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        stride=1,
+        padding="valid",
+        activation=None,
+        use_bias=True,
+        connections=None,
+        groups=1,
+        init=None,
+        name=None,
+    ):
         super().__init__(name)
         where = f"Conv2D {self.name!r}"
         self.filters = positive_int(filters, "filters", where)
@@ -34,13 +48,18 @@ class Conv2D(Layer):
         self.padding = padding
         self.activation = activation if activation not in (None, "linear") else None
         if self.activation is not None and self.activation not in F.ACTIVATIONS:
-            raise ValueError(f"Conv2D {self.name!r}: unknown activation {activation!r}; "
-                             f"expected one of {F.ACTIVATIONS}")
+            raise ValueError(
+                f"Conv2D {self.name!r}: unknown activation {activation!r}; "
+                f"expected one of {F.ACTIVATIONS}"
+            )
         self.use_bias = use_bias
         self.connections = None if connections is None else np.asarray(connections, dtype=bool)
         self.groups = positive_int(groups, "groups", where)
-        self.init = (parse_init(init, f"Conv2D {self.name!r}: init") if init else
-                     DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot"))
+        self.init = (
+            parse_init(init, f"Conv2D {self.name!r}: init")
+            if init
+            else DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot")
+        )
 
     def compute_output_shape(self, input_shape):
         where = f"layer {self.path!r} (Conv2D)"
@@ -48,25 +67,30 @@ class Conv2D(Layer):
             raise ValueError(f"{where}: expected input maps (C, H, W), got shape {input_shape}")
         c = input_shape[0]
         self._table = self._make_table(c, where)
-        self.window = geometry.window(input_shape[1:], self.kernel_size, self.stride,
-                                      self.padding, where)
+        self.window = geometry.window(
+            input_shape[1:], self.kernel_size, self.stride, self.padding, where
+        )
         return (self.filters,) + self.window.out_hw
 
     def _make_table(self, c, where):
         if self.connections is not None:
             if self.connections.shape != (self.filters, c):
-                raise ValueError(f"{where}: connection table must be (filters, input maps) = "
-                                 f"{(self.filters, c)}, got {self.connections.shape}")
+                raise ValueError(
+                    f"{where}: connection table must be (filters, input maps) = "
+                    f"{(self.filters, c)}, got {self.connections.shape}"
+                )
             return self.connections
         if self.groups > 1:
             g = self.groups
             if c % g or self.filters % g:
-                raise ValueError(f"{where}: groups={g} must divide both the input maps ({c}) "
-                                 f"and the filters ({self.filters})")
+                raise ValueError(
+                    f"{where}: groups={g} must divide both the input maps ({c}) "
+                    f"and the filters ({self.filters})"
+                )
             t = np.zeros((self.filters, c), dtype=bool)
             fo, ci = self.filters // g, c // g
             for k in range(g):
-                t[k * fo:(k + 1) * fo, k * ci:(k + 1) * ci] = True
+                t[k * fo : (k + 1) * fo, k * ci : (k + 1) * ci] = True
             return t
         return None
 
@@ -82,7 +106,9 @@ class Conv2D(Layer):
         self.params = {"w": w}
         if self.use_bias:
             self.params["b"] = np.zeros(self.filters, dtype=config.dtype)
-        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}  # calloc: no memory until written
+        self.grads = {
+            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
+        }  # calloc: no memory until written
 
     def forward(self, x, training=False):
         w = self.params["w"]
@@ -94,8 +120,9 @@ class Conv2D(Layer):
     def backward(self, dy):
         x, z, y = self._cache
         dz = F.activation_backward(self.activation or "linear", dy, z, y)
-        dx, dw, db = F.conv2d_backward(dz, x, self.params["w"], self.stride, self.padding,
-                                       self._table)
+        dx, dw, db = F.conv2d_backward(
+            dz, x, self.params["w"], self.stride, self.padding, self._table
+        )
         self.grads["w"] = dw
         if self.use_bias:
             self.grads["b"] = db
@@ -116,8 +143,12 @@ class Conv2D(Layer):
         return self.connected() * fh * fw * ho * wo
 
     def geometry(self):
-        return {"kernel": self.kernel_size, "stride": self.stride, "padding": self.window.pads,
-                "padding_spec": self.padding}
+        return {
+            "kernel": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.window.pads,
+            "padding_spec": self.padding,
+        }
 
     def engine_params(self):
         p = super().engine_params()
@@ -150,7 +181,7 @@ class Conv2D(Layer):
             fo, ci = step.output_shape[0] // g, step.input_shape[0] // g
             t = np.zeros((step.output_shape[0], step.input_shape[0]), dtype=bool)
             for k in range(g):
-                t[k * fo:(k + 1) * fo, k * ci:(k + 1) * ci] = True
+                t[k * fo : (k + 1) * fo, k * ci : (k + 1) * ci] = True
             return t
         return None
 
@@ -162,29 +193,36 @@ class Conv2D(Layer):
         w = step.params["w"]
         table = step.params.get("table")
         chans = [k for k in range(x.shape[0]) if table is None or table[c.map, k]]
-        patch = np.stack([window_patch(step, c, x[k]) for k in chans]) if chans else \
-            np.zeros((0,) + tuple(step.geometry["kernel"]))
+        patch = (
+            np.stack([window_patch(step, c, x[k]) for k in chans])
+            if chans
+            else np.zeros((0,) + tuple(step.geometry["kernel"]))
+        )
         wk = w[c.map, chans].astype(np.float64)
         prod = patch * wk
         bias = float(step.params["b"][c.map]) if "b" in step.params else 0.0
         z = float(prod.sum()) + bias
         c.channels, c.inputs, c.weights, c.products, c.bias, c.sum = chans, patch, wk, prod, bias, z
         if step.activation == "softmax":
-            raise ExplainError(f"connections: softmax fused into a convolution ({step.name!r}) "
-                               f"is not supported")
+            raise ExplainError(
+                f"connections: softmax fused into a convolution ({step.name!r}) is not supported"
+            )
         c.output = act64(step.activation, z)
         c.scale = float(np.abs(prod).sum() + abs(bias))
         n_in, groups = x.shape[0], int((step.facts or {}).get("groups") or 1)
         if table is None:
-            c.details["reads"] = "input map 0 (the only one)" if n_in == 1 else \
-                f"all {n_in} input maps"
+            c.details["reads"] = (
+                "input map 0 (the only one)" if n_in == 1 else f"all {n_in} input maps"
+            )
         elif groups > 1:
             g = c.map // (step.output_shape[0] // groups)
-            c.details["reads"] = (f"group {g} of {groups}: input maps {ranges(chans)} "
-                                  f"({len(chans)} of {n_in})")
+            c.details["reads"] = (
+                f"group {g} of {groups}: input maps {ranges(chans)} ({len(chans)} of {n_in})"
+            )
         else:
-            c.details["reads"] = (f"connection table row {c.map}: input maps {ranges(chans)} "
-                                  f"({len(chans)} of {n_in})")
+            c.details["reads"] = (
+                f"connection table row {c.map}: input maps {ranges(chans)} ({len(chans)} of {n_in})"
+            )
 
     @classmethod
     def grad_terms(cls, step, k, sample, pos):
@@ -198,8 +236,14 @@ class Conv2D(Layer):
         for oi, oj, u, v in window_readers(step, i, j):
             for f in range(w.shape[0]):
                 if table is None or table[f, c]:
-                    out.append(term(f"{step.name} map {f} ({oi},{oj})", w[f, c, u, v],
-                                    dz[f, oi, oj], f"w[{f},{c},{u},{v}]"))
+                    out.append(
+                        term(
+                            f"{step.name} map {f} ({oi},{oj})",
+                            w[f, c, u, v],
+                            dz[f, oi, oj],
+                            f"w[{f},{c},{u},{v}]",
+                        )
+                    )
         return out
 
     @classmethod
@@ -215,7 +259,7 @@ class Conv2D(Layer):
         f, c, u, v = index
         table = step.params.get("table")
         if table is not None and not table[f, c]:
-            return []                      # not in the connection table: held at 0
+            return []  # not in the connection table: held at 0
         (sh, sw), (t, _, l, _) = step.geometry["stride"], step.geometry["padding"]
         ho, wo = step.output_shape[1:]
         h, w_ = step.input_shape[1:]
@@ -227,33 +271,52 @@ class Conv2D(Layer):
                 for j in range(wo):
                     b = j * sw - l + v
                     if 0 <= a < h and 0 <= b < w_ and dz[f, i, j] != 0:
-                        out.append(term(f"input map {c} ({a},{b}) -> {fmt_pos((f, i, j))}"
-                                        + (f" sample {n}" if n else ""),
-                                        step.x[n, c, a, b], dz[f, i, j]))
+                        out.append(
+                            term(
+                                f"input map {c} ({a},{b}) -> {fmt_pos((f, i, j))}"
+                                + (f" sample {n}" if n else ""),
+                                step.x[n, c, a, b],
+                                dz[f, i, j],
+                            )
+                        )
         return out
 
     @classmethod
     def describe(cls, c, top=10, width=100, maps=3):
         """The maps read (by name), each patch x kernel = products, the sum, bias and
         activation."""
-        lines = [f"  reads {c.details['reads']} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]}, "
-                 f"cols {c.cols[0]}..{c.cols[-1]}"]
+        lines = [
+            f"  reads {c.details['reads']} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]}, "
+            f"cols {c.cols[0]}..{c.cols[-1]}"
+        ]
         if c.padded is not None and c.padded.any():
-            lines.append(f"  {int(c.padded.sum())} of {c.padded.size} window cells are zero "
-                         f"padding (shown as pad, value 0)")
+            lines.append(
+                f"  {int(c.padded.sum())} of {c.padded.size} window cells are zero "
+                f"padding (shown as pad, value 0)"
+            )
         shown = range(len(c.channels)) if top is None else range(min(maps, len(c.channels)))
         for k in shown:
-            lines.append(f"  input map {c.channels[k]}: patch x kernel w[{c.map},{c.channels[k]}]"
-                         f" = products (sum {num(c.products[k].sum())})")
-            lines += side_by_side([["patch"] + grid(c.inputs[k], padded=c.padded),
-                                   ["kernel"] + grid(c.weights[k]),
-                                   ["products"] + grid(c.products[k])], width)
+            lines.append(
+                f"  input map {c.channels[k]}: patch x kernel w[{c.map},{c.channels[k]}]"
+                f" = products (sum {num(c.products[k].sum())})"
+            )
+            lines += side_by_side(
+                [
+                    ["patch"] + grid(c.inputs[k], padded=c.padded),
+                    ["kernel"] + grid(c.weights[k]),
+                    ["products"] + grid(c.products[k]),
+                ],
+                width,
+            )
         if len(c.channels) > len(shown):
-            rest = np.asarray(c.products)[len(shown):].sum()
-            lines.append(f"  ... {len(c.channels) - len(shown)} more input maps, products "
-                         f"summing to {num(rest)} (--all shows them)")
-        lines.append(f"  z = sum of products {num(c.sum - c.bias)} + bias {num(c.bias)} = "
-                     f"{num(c.sum)}")
+            rest = np.asarray(c.products)[len(shown) :].sum()
+            lines.append(
+                f"  ... {len(c.channels) - len(shown)} more input maps, products "
+                f"summing to {num(rest)} (--all shows them)"
+            )
+        lines.append(
+            f"  z = sum of products {num(c.sum - c.bias)} + bias {num(c.bias)} = {num(c.sum)}"
+        )
         return lines + act_line(c, c.sum)
 
     @property
@@ -262,7 +325,14 @@ class Conv2D(Layer):
         return self._table
 
     def get_config(self):
-        return {"name": self.name, "filters": self.filters, "kernel_size": self.kernel_size,
-                "stride": self.stride, "padding": self.padding, "activation": self.activation,
-                "use_bias": self.use_bias, "groups": self.groups,
-                "connections": None if self.connections is None else self.connections.tolist()}
+        return {
+            "name": self.name,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+            "groups": self.groups,
+            "connections": None if self.connections is None else self.connections.tolist(),
+        }

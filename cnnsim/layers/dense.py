@@ -1,7 +1,9 @@
 """Dense (fully connected) and Flatten. ``x (N, D_in) -> y = act(x @ w + b) (N, D_out)``."""
+
 import numpy as np
 
-from .. import config, functional as F
+from .. import config
+from .. import functional as F
 from ..functional._check import positive_int
 from .base import ALL, Layer
 from .describe import act_line, num, source, top_products
@@ -15,6 +17,7 @@ class Dense(Layer):
     With ``activation="softmax"`` on the output layer, training fuses the softmax with the
     cross-entropy loss (``emit_logits`` is set by the trainer): numerically stable.
     """
+
     kind = "Dense"
     field = "global"
     title = "Fully connected"
@@ -34,17 +37,24 @@ class Dense(Layer):
         c.scale = float(np.abs(prod).sum() + abs(b[c.map]))
         if all_z is not None:
             e = np.exp(all_z - all_z.max())
-            c.details.update(logits=all_z.tolist(), shift=float(all_z.max()), exp=e.tolist(),
-                             normalizer=float(e.sum()), probabilities=(e / e.sum()).tolist(),
-                             prediction=int(np.argmax(all_z)))
+            c.details.update(
+                logits=all_z.tolist(),
+                shift=float(all_z.max()),
+                exp=e.tolist(),
+                normalizer=float(e.sum()),
+                probabilities=(e / e.sum()).tolist(),
+                prediction=int(np.argmax(all_z)),
+            )
 
     @classmethod
     def grad_terms(cls, step, k, sample, pos):
         """``dL/dx[d] = sum_j w[d, j] dL/dz[j]``."""
         dz = dz_of(step, sample)
         w = step.params["w"]
-        return [term(f"{step.name} unit {j}", w[pos[0], j], dz[j], f"w[{pos[0]},{j}]")
-                for j in range(w.shape[1])]
+        return [
+            term(f"{step.name} unit {j}", w[pos[0], j], dz[j], f"w[{pos[0]},{j}]")
+            for j in range(w.shape[1])
+        ]
 
     @classmethod
     def weight_of(cls, c, k):
@@ -55,29 +65,46 @@ class Dense(Layer):
     def weight_grad_terms(cls, step, index):
         """``dL/dw[d, j] = sum_n x[n, d] dL/dz[n, j]``."""
         d, j = index
-        return [term(f"input {d} -> unit {j}" + (f" sample {n}" if n else ""), step.x[n, d],
-                     dz_of(step, n)[j]) for n in range(step.y.shape[0])]
+        return [
+            term(
+                f"input {d} -> unit {j}" + (f" sample {n}" if n else ""),
+                step.x[n, d],
+                dz_of(step, n)[j],
+            )
+            for n in range(step.y.shape[0])
+        ]
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """The largest contributions x * w (top ``top``, None: all), the rest in one line,
         the bias, the activation; a softmax output: logits, exp, normaliser, probability."""
         lines = top_products(c, lambda i: f"input {i}", top)
-        lines.append(f"  z = sum of products {num(c.sum - c.bias)} + bias {num(c.bias)} = "
-                     f"{num(c.sum)}")
+        lines.append(
+            f"  z = sum of products {num(c.sum - c.bias)} + bias {num(c.bias)} = {num(c.sum)}"
+        )
         d = c.details
         if "logits" not in d:
             return lines + act_line(c, c.sum)
-        lines.append(f"  softmax over the {len(d['logits'])} units (logits shifted by their "
-                     f"max {num(d['shift'])} so exp cannot overflow):")
+        lines.append(
+            f"  softmax over the {len(d['logits'])} units (logits shifted by their "
+            f"max {num(d['shift'])} so exp cannot overflow):"
+        )
         for j, (z, e, q) in enumerate(zip(d["logits"], d["exp"], d["probabilities"])):
-            if top is not None and len(d["logits"]) > 20 and j != c.map and j not in \
-                    np.argsort(d["logits"])[-5:]:
+            if (
+                top is not None
+                and len(d["logits"]) > 20
+                and j != c.map
+                and j not in np.argsort(d["logits"])[-5:]
+            ):
                 continue
-            lines.append(f"    unit {j:4d}: logit {num(z, 9)}  exp(logit - max) {num(e, 9)}  "
-                         f"p = {num(q, 9)}" + ("   <- this neuron" if j == c.map else ""))
-        lines.append(f"  normaliser sum exp = {num(d['normalizer'])}; p = {num(d['exp'][c.map])}"
-                     f" / {num(d['normalizer'])} = {num(c.output)}")
+            lines.append(
+                f"    unit {j:4d}: logit {num(z, 9)}  exp(logit - max) {num(e, 9)}  "
+                f"p = {num(q, 9)}" + ("   <- this neuron" if j == c.map else "")
+            )
+        lines.append(
+            f"  normaliser sum exp = {num(d['normalizer'])}; p = {num(d['exp'][c.map])}"
+            f" / {num(d['normalizer'])} = {num(c.output)}"
+        )
         lines.append(f"  prediction: class {d['prediction']} (largest probability)")
         return lines
 
@@ -86,25 +113,36 @@ class Dense(Layer):
         self.units = positive_int(units, "units", f"Dense {self.name!r}")
         self.activation = activation if activation not in (None, "linear") else None
         if self.activation is not None and self.activation not in F.ACTIVATIONS:
-            raise ValueError(f"Dense {self.name!r}: unknown activation {activation!r}; "
-                             f"expected one of {F.ACTIVATIONS}")
+            raise ValueError(
+                f"Dense {self.name!r}: unknown activation {activation!r}; "
+                f"expected one of {F.ACTIVATIONS}"
+            )
         self.use_bias = use_bias
-        self.init = (parse_init(init, f"Dense {self.name!r}: init") if init else
-                     DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot"))
+        self.init = (
+            parse_init(init, f"Dense {self.name!r}: init")
+            if init
+            else DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot")
+        )
         self.emit_logits = False
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 1:
-            raise ValueError(f"layer {self.path!r} (Dense): expected a vector input (D,), got "
-                             f"shape {input_shape}; put a Flatten layer before it")
+            raise ValueError(
+                f"layer {self.path!r} (Dense): expected a vector input (D,), got "
+                f"shape {input_shape}; put a Flatten layer before it"
+            )
         return (self.units,)
 
     def _build_params(self, input_shape, rng):
         d = input_shape[0]
-        self.params = {"w": init_weights(self.init, (d, self.units), d, self.units, rng, config.dtype)}
+        self.params = {
+            "w": init_weights(self.init, (d, self.units), d, self.units, rng, config.dtype)
+        }
         if self.use_bias:
             self.params["b"] = np.zeros(self.units, dtype=config.dtype)
-        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}  # calloc: no memory until written
+        self.grads = {
+            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
+        }  # calloc: no memory until written
 
     def _act(self):
         if self.activation is None or (self.emit_logits and self.activation == "softmax"):
@@ -130,12 +168,17 @@ class Dense(Layer):
         return self.input_shape[0] * self.units
 
     def get_config(self):
-        return {"name": self.name, "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias}
+        return {
+            "name": self.name,
+            "units": self.units,
+            "activation": self.activation,
+            "use_bias": self.use_bias,
+        }
 
 
 class Flatten(Layer):
     """``x (N, C, H, W) -> y (N, C*H*W)`` in C order."""
+
     kind = "Flatten"
     keeps_range = True
     field = "flatten"
@@ -155,8 +198,11 @@ class Flatten(Layer):
         for u in sorted(maps):
             c, i, j = (int(v) for v in np.unravel_index(u, step.input_shape))
             b = parts.get(c)
-            parts[c] = (i, i, j, j) if b is None else (min(b[0], i), max(b[1], i),
-                                                       min(b[2], j), max(b[3], j))
+            parts[c] = (
+                (i, i, j, j)
+                if b is None
+                else (min(b[0], i), max(b[1], i), min(b[2], j), max(b[3], j))
+            )
         return [[({c}, b) for c, b in parts.items()]]
 
     @classmethod
@@ -182,10 +228,15 @@ class Flatten(Layer):
     def describe(cls, c, top=10, width=100):
         """Which map/row/col of the input the element came from."""
         idx = c.details["input_index"]
-        where = (f"map {idx[0]}, row {idx[1]}, col {idx[2]}" if len(idx) == 3
-                 else "element " + ",".join(map(str, idx)))
-        return [f"  element {c.map} = {where} of {source(c)} (C order: map by map, row by "
-                f"row): value {num(c.output)}, copied unchanged"]
+        where = (
+            f"map {idx[0]}, row {idx[1]}, col {idx[2]}"
+            if len(idx) == 3
+            else "element " + ",".join(map(str, idx))
+        )
+        return [
+            f"  element {c.map} = {where} of {source(c)} (C order: map by map, row by "
+            f"row): value {num(c.output)}, copied unchanged"
+        ]
 
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)

@@ -6,6 +6,7 @@ line) that explain neuron ``c`` (a ``cnnsim.engine.connections.Connections`` fil
 header ("neuron C1 (Conv2D) map 0, row 3, col 5") and the check ("equals the recorded
 value within 2e-7").
 """
+
 import numpy as np
 
 
@@ -36,7 +37,7 @@ def grid(a, mark=None, padded=None, width=6):
             if padded is not None and padded[u, v]:
                 s = "pad"
             else:
-                s = short(a[u, v])               # short: grids side by side fit 80 columns
+                s = short(a[u, v])  # short: grids side by side fit 80 columns
             if mark is not None and (u, v) == tuple(mark):
                 s = f"[{s}]"
             cells.append(f"{s:>{width}}")
@@ -52,8 +53,10 @@ def side_by_side(blocks, width, indent="    ", sep=" | "):
     def flush():
         h = max(len(b) for b in band)
         for r in range(h):
-            out.append((indent + sep.join(b[r] if r < len(b) else " " * len(b[0])
-                                          for b in band)).rstrip())
+            out.append(
+                (indent + sep.join(b[r] if r < len(b) else " " * len(b[0]) for b in band)).rstrip()
+            )
+
     for b in blocks:
         w = max(len(line) for line in b)
         b = [line.ljust(w) for line in b]
@@ -96,13 +99,19 @@ def top_products(c, names, top=10, label="input"):
     order = c.ranked()
     n = len(order)
     shown = order if top is None else order[:top]
-    lines = [f"  {n} inputs; {'all' if len(shown) == n else f'the {len(shown)} largest'} "
-             f"contributions by |x * w| ({label}: x * w = product):"]
+    lines = [
+        f"  {n} inputs; {'all' if len(shown) == n else f'the {len(shown)} largest'} "
+        f"contributions by |x * w| ({label}: x * w = product):"
+    ]
     for i in shown:
-        lines.append(f"    {names(int(i)):>22}: {num(c.inputs[i], 9)} * {num(c.weights[i], 9)} = "
-                     f"{num(c.products[i], 9)}")
-    rest = order[len(shown):]
+        lines.append(
+            f"    {names(int(i)):>22}: {num(c.inputs[i], 9)} * {num(c.weights[i], 9)} = "
+            f"{num(c.products[i], 9)}"
+        )
+    rest = order[len(shown) :]
     if len(rest):
-        lines.append(f"    {f'the other {len(rest)}':>22}: sum {num(np.asarray(c.products)[rest].sum())}"
-                     f"  (--all lists them)")
+        lines.append(
+            f"    {f'the other {len(rest)}':>22}: sum {num(np.asarray(c.products)[rest].sum())}"
+            f"  (--all lists them)"
+        )
     return lines

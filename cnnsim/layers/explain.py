@@ -13,11 +13,12 @@ summary, the same facts taken from a built layer without running it):
 
 Everything here is NumPy on arrays; the window rule is ``cnnsim.geometry.window_span``.
 """
+
 import numpy as np
 
 from .. import geometry
 
-ALL = "all"          # every map / the whole input
+ALL = "all"  # every map / the whole input
 
 
 class ExplainError(ValueError):
@@ -58,7 +59,7 @@ def window_patch(step, c, xmap):
     ri = [k for k, ok in enumerate(rin) if ok]
     ci = [k for k, ok in enumerate(cin) if ok]
     if ri and ci:
-        win[np.ix_(ri, ci)] = xmap[rows[ri[0]]:rows[ri[-1]] + 1, cols[ci[0]]:cols[ci[-1]] + 1]
+        win[np.ix_(ri, ci)] = xmap[rows[ri[0]] : rows[ri[-1]] + 1, cols[ci[0]] : cols[ci[-1]] + 1]
     c.rows, c.cols, c.padded = rows, cols, padded
     return win
 
@@ -114,8 +115,13 @@ def dz_of(step, sample):
 def term(reader, weight, upstream, note=""):
     """One term of a gradient sum: ``weight * upstream``; ``reader`` names the neuron that
     reads the input, ``weight`` its local derivative, ``upstream`` its dL/dz."""
-    return {"reader": reader, "weight": float(weight), "upstream": float(upstream),
-            "product": float(weight) * float(upstream) + 0.0, "note": note}   # + 0.0: no -0
+    return {
+        "reader": reader,
+        "weight": float(weight),
+        "upstream": float(upstream),
+        "product": float(weight) * float(upstream) + 0.0,
+        "note": note,
+    }  # + 0.0: no -0
 
 
 def same_position_terms(step, k, sample, pos, slope=1.0, note="copied"):

@@ -16,6 +16,7 @@ The affine summary follows ``geometry.rf_through`` (the recurrence
 with different fields meet (an inception module's concat) the maps keep their own field,
 and an add takes the union of its terms' (same jump: ``min`` start, ``max`` end).
 """
+
 from dataclasses import dataclass, field
 
 from .. import geometry
@@ -60,8 +61,9 @@ def window_box(step, box):
     if box is ALL:
         return ALL
     (fh, fw), (sh, sw), (t, _, l, _) = (step.geometry[n] for n in ("kernel", "stride", "padding"))
-    return geometry.window_span(box[0], box[1], fh, sh, t) + \
-        geometry.window_span(box[2], box[3], fw, sw, l)
+    return geometry.window_span(box[0], box[1], fh, sh, t) + geometry.window_span(
+        box[2], box[3], fw, sw, l
+    )
 
 
 def _inputs(step):
@@ -89,15 +91,16 @@ def box_back(steps, target, maps, box, clipped):
         for mkey, b in reqs.items():
             if b is None:
                 continue
-            for src, shp, parts in zip(step.sources, _inputs(step),
-                                       step.cls.route(step, mkey, b)):
+            for src, shp, parts in zip(step.sources, _inputs(step), step.cls.route(step, mkey, b)):
                 if src is None:
-                    raise FieldError(f"receptive_field: the input of {step.name!r} was not "
-                                     f"produced by a recorded layer; cannot follow it")
+                    raise FieldError(
+                        f"receptive_field: the input of {step.name!r} was not "
+                        f"produced by a recorded layer; cannot follow it"
+                    )
                 hw = hw_of(shp)
                 for m, ib in parts:
                     if m is not ALL and not m:
-                        continue            # not this branch
+                        continue  # not this branch
                     ib = full(ib, hw)
                     if clipped:
                         ib = clip(ib, hw)
@@ -117,6 +120,7 @@ class MapFields:
     """The fields of one step's output maps: ``of_map[m]`` indexes ``fields``; a field is
     per axis ``{jump: (start, end)}`` of neuron index 0 (several jumps where paths with
     different strides meet), or None (a vector output, or one that sees everything)."""
+
     fields: list
     of_map: list = field(default_factory=list)
 
@@ -131,8 +135,8 @@ class MapFields:
         for f in fs:
             if f is None or any(len(a) != 1 for a in f):
                 return None
-            (jh, (sh, eh)), = f[0].items()
-            (jw, (sw, ew)), = f[1].items()
+            ((jh, (sh, eh)),) = f[0].items()
+            ((jw, (sw, ew)),) = f[1].items()
             out.append(((eh - sh + 1, ew - sw + 1), (jh, jw), (sh, sw)))
         return out[0] if m is not None else out
 
@@ -151,12 +155,14 @@ def map_fields(steps, upto=None):
     """``[MapFields]`` for steps ``0 .. upto`` (all by default)."""
     last = len(steps) - 1 if upto is None else upto
     out = []
-    for step in steps[:last + 1]:
+    for step in steps[: last + 1]:
         ins = []
         for src in step.sources:
             if src is None:
-                raise FieldError(f"receptive_field: the input of {step.name!r} was not "
-                                 f"produced by a recorded layer; cannot follow it")
+                raise FieldError(
+                    f"receptive_field: the input of {step.name!r} was not "
+                    f"produced by a recorded layer; cannot follow it"
+                )
             ins.append(MapFields([_IMAGE]) if src == INPUT else out[src])
         kind = step.cls.field
         if kind in ("global", "flatten") or len(step.output_shape) != 3:
@@ -207,6 +213,7 @@ def _through(step, f):
 @dataclass
 class StaticStep:
     """What the field arithmetic needs of one graph node (the facts a trace step holds)."""
+
     index: int
     name: str
     cls: type
@@ -225,10 +232,19 @@ def static_steps(net):
     for node in g.nodes:
         layer = node.layer
         geo = layer.geometry()
-        out.append(StaticStep(
-            index=node.index, name=layer.path, cls=type(layer),
-            geometry=None if not geo else {k: tuple(geo[k]) for k in ("kernel", "stride",
-                                                                      "padding")},
-            input_shape=layer.input_shape, output_shape=tuple(layer.output_shape),
-            sources=g.sources(node), facts=layer.get_config(), params=layer.engine_params()))
+        out.append(
+            StaticStep(
+                index=node.index,
+                name=layer.path,
+                cls=type(layer),
+                geometry=None
+                if not geo
+                else {k: tuple(geo[k]) for k in ("kernel", "stride", "padding")},
+                input_shape=layer.input_shape,
+                output_shape=tuple(layer.output_shape),
+                sources=g.sources(node),
+                facts=layer.get_config(),
+                params=layer.engine_params(),
+            )
+        )
     return out

@@ -9,15 +9,22 @@
 For a convolution ``w (F, C, KH, KW)``: fan_in = C*KH*KW, fan_out = F*KH*KW
 (with a connection table, fan_in counts only the connected maps).
 """
+
 import contextlib
 
 import numpy as np
 
 INITIALIZERS = ("lecun", "glorot", "he", "zeros")
 
-DEFAULT_FOR_ACTIVATION = {"relu": "he", "sigmoid": "glorot", "tanh": "glorot",
-                          "scaled_tanh": "lecun", "softmax": "glorot", "linear": "glorot",
-                          None: "glorot"}
+DEFAULT_FOR_ACTIVATION = {
+    "relu": "he",
+    "sigmoid": "glorot",
+    "tanh": "glorot",
+    "scaled_tanh": "lecun",
+    "softmax": "glorot",
+    "linear": "glorot",
+    None: "glorot",
+}
 
 
 _SHAPES_ONLY: list = []
@@ -34,14 +41,16 @@ def parse_init(spec, where="init"):
         return s
     if s.startswith("normal:"):
         try:
-            std = float(s[len("normal:"):])
+            std = float(s[len("normal:") :])
         except ValueError:
             std = float("nan")
         if not (std > 0 and np.isfinite(std)):
             raise ValueError(f"{where}: normal:STD needs a standard deviation > 0, got {spec!r}")
         return f"normal:{std:g}"
-    raise ValueError(f"{where}: unknown initializer {spec!r}; expected normal:STD (e.g. "
-                     f"normal:0.01), {', '.join(INITIALIZERS[:-1])}")
+    raise ValueError(
+        f"{where}: unknown initializer {spec!r}; expected normal:STD (e.g. "
+        f"normal:0.01), {', '.join(INITIALIZERS[:-1])}"
+    )
 
 
 @contextlib.contextmanager
@@ -66,7 +75,7 @@ def init_weights(kind, shape, fan_in, fan_out, rng, dtype):
         w *= draw(np.sqrt((1.0 if kind == "lecun" else 2.0) / fan_in))
     elif kind == "glorot":
         lim = np.sqrt(6.0 / (fan_in + fan_out))
-        w = rng.random(shape, dtype=draw)     # U[0, 1) -> U[-lim, lim)
+        w = rng.random(shape, dtype=draw)  # U[0, 1) -> U[-lim, lim)
         w *= draw(2 * lim)
         w -= draw(lim)
     elif str(kind).startswith("normal:"):
@@ -75,5 +84,5 @@ def init_weights(kind, shape, fan_in, fan_out, rng, dtype):
     elif kind == "zeros":
         w = np.zeros(shape, dtype=draw)
     else:
-        parse_init(kind)    # raises the one-line error
+        parse_init(kind)  # raises the one-line error
     return np.ascontiguousarray(w, dtype=dtype)

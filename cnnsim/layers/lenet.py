@@ -23,9 +23,11 @@
 Both are small element-wise NumPy expressions around the Numba pooling kernels (no Python
 loop over pixels).
 """
+
 import numpy as np
 
-from .. import config, functional as F, geometry
+from .. import config, geometry
+from .. import functional as F
 from .base import Layer
 from .describe import act_line, grid, num, source
 from .explain import act64, dz_of, term, window_patch, window_readers
@@ -33,6 +35,7 @@ from .explain import act64, dz_of, term, window_patch, window_readers
 
 class Subsampling(Layer):
     """LeNet-5's trainable subsampling: ``act(coef * avgpool2x2(x) + bias)`` per map."""
+
     kind = "Subsampling"
     field = "window"
     explain_form = "window"
@@ -59,30 +62,37 @@ class Subsampling(Layer):
         dz = dz_of(step, sample)
         coef = float(step.params["coef"][ch])
         n = step.geometry["kernel"][0] * step.geometry["kernel"][1]
-        return [term(f"{step.name} map {ch} ({oi},{oj})", coef / n, dz[ch, oi, oj],
-                     f"coef/{n}") for oi, oj, _, _ in window_readers(step, i, j)]
+        return [
+            term(f"{step.name} map {ch} ({oi},{oj})", coef / n, dz[ch, oi, oj], f"coef/{n}")
+            for oi, oj, _, _ in window_readers(step, i, j)
+        ]
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """The window, its mean, ``coef * mean + bias``, the squashing function."""
         d = c.details
-        lines = [f"  window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]}, cols "
-                 f"{c.cols[0]}..{c.cols[-1]}:"]
+        lines = [
+            f"  window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]}, cols "
+            f"{c.cols[0]}..{c.cols[-1]}:"
+        ]
         lines += ["    " + row for row in grid(c.inputs, padded=c.padded)]
         lines.append(f"  mean of {d['count']} inputs = {num(d['mean'])}")
-        lines.append(f"  z = coef {num(d['coef'])} * mean {num(d['mean'])} + bias {num(c.bias)}"
-                     f" = {num(c.sum)}")
+        lines.append(
+            f"  z = coef {num(d['coef'])} * mean {num(d['mean'])} + bias {num(c.bias)}"
+            f" = {num(c.sum)}"
+        )
         return lines + act_line(c, c.sum)
 
     def __init__(self, size=2, activation="scaled_tanh", name=None):
         super().__init__(name)
         where = f"Subsampling {self.name!r}"
         self.size = geometry.pair(size, "pool size", where)
-        self.stride = self.size                        # non-overlapping, as in the paper
+        self.stride = self.size  # non-overlapping, as in the paper
         self.activation = activation if activation not in (None, "linear") else None
         if self.activation is not None and self.activation not in F.ACTIVATIONS:
-            raise ValueError(f"{where}: unknown activation {activation!r}; expected one of "
-                             f"{F.ACTIVATIONS}")
+            raise ValueError(
+                f"{where}: unknown activation {activation!r}; expected one of {F.ACTIVATIONS}"
+            )
 
     def compute_output_shape(self, input_shape):
         where = f"layer {self.path!r} (Subsampling)"
@@ -94,9 +104,13 @@ class Subsampling(Layer):
     def _build_params(self, input_shape, rng):
         c = input_shape[0]
         # coef = 1, bias = 0: the layer starts as a plain average pool followed by act
-        self.params = {"coef": np.ones(c, dtype=config.dtype),
-                       "bias": np.zeros(c, dtype=config.dtype)}
-        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}  # calloc: no memory until written
+        self.params = {
+            "coef": np.ones(c, dtype=config.dtype),
+            "bias": np.zeros(c, dtype=config.dtype),
+        }
+        self.grads = {
+            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
+        }  # calloc: no memory until written
 
     def forward(self, x, training=False):
         p = F.avg_pool2d(x, self.size, self.stride, "valid")
@@ -120,8 +134,12 @@ class Subsampling(Layer):
         return int(np.prod(self.output_shape))
 
     def geometry(self):
-        return {"kernel": self.size, "stride": self.stride, "padding": self.window.pads,
-                "padding_spec": "valid"}
+        return {
+            "kernel": self.size,
+            "stride": self.stride,
+            "padding": self.window.pads,
+            "padding_spec": "valid",
+        }
 
     def get_config(self):
         return {"name": self.name, "size": self.size, "activation": self.activation}
@@ -129,6 +147,7 @@ class Subsampling(Layer):
 
 class RBF(Layer):
     """Euclidean radial-basis output units: ``y[n, k] = sum_j (x[n, j] - w[k, j])^2``."""
+
     kind = "RBF"
     field = "global"
     explain_form = "vector"
@@ -146,8 +165,9 @@ class RBF(Layer):
         c.activation = None
         c.scale = c.output
         y = step.y[c.sample].astype(np.float64)
-        c.details.update(rank=int((y < y[c.map]).sum()), prediction=int(np.argmin(y)),
-                         penalties=y.tolist())
+        c.details.update(
+            rank=int((y < y[c.map]).sum()), prediction=int(np.argmin(y)), penalties=y.tolist()
+        )
 
     @classmethod
     def grad_terms(cls, step, k, sample, pos):
@@ -156,29 +176,39 @@ class RBF(Layer):
         x = float(step.x[sample, j])
         w = step.params["w"]
         dy = np.asarray(step.grad_y[sample], dtype=np.float64)
-        return [term(f"{step.name} unit {q}", 2 * (x - float(w[q, j])), dy[q], "2 (x_j - w_j)")
-                for q in range(dy.size)]
+        return [
+            term(f"{step.name} unit {q}", 2 * (x - float(w[q, j])), dy[q], "2 (x_j - w_j)")
+            for q in range(dy.size)
+        ]
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """sum_j (x_j - w_j)^2 with the prototype w, and what the penalty means."""
         order = c.ranked()
         shown = order if top is None else order[:top]
-        lines = [f"  y_{c.map} = sum_j (x_j - w_j)^2: the squared distance from the input "
-                 f"({len(c.inputs)} values of {source(c)}) to class {c.map}'s prototype w",
-                 f"  the {'' if top is None else f'{len(shown)} '}largest terms "
-                 f"(j: x_j - w_j, squared):"]
+        lines = [
+            f"  y_{c.map} = sum_j (x_j - w_j)^2: the squared distance from the input "
+            f"({len(c.inputs)} values of {source(c)}) to class {c.map}'s prototype w",
+            f"  the {'' if top is None else f'{len(shown)} '}largest terms "
+            f"(j: x_j - w_j, squared):",
+        ]
         for j in shown:
-            lines.append(f"    {int(j):4d}: ({num(c.inputs[j], 9)} - {num(c.weights[j], 6)})^2 = "
-                         f"{num(c.products[j], 9)}")
-        rest = order[len(shown):]
+            lines.append(
+                f"    {int(j):4d}: ({num(c.inputs[j], 9)} - {num(c.weights[j], 6)})^2 = "
+                f"{num(c.products[j], 9)}"
+            )
+        rest = order[len(shown) :]
         if len(rest):
-            lines.append(f"    the other {len(rest)}: sum {num(np.asarray(c.products)[rest].sum())}"
-                         f" (--all lists them)")
+            lines.append(
+                f"    the other {len(rest)}: sum {num(np.asarray(c.products)[rest].sum())}"
+                f" (--all lists them)"
+            )
         d = c.details
-        lines.append(f"  penalty {num(c.output)}: a penalty, not a score: the smallest wins. "
-                     f"Class {c.map} ranks {d['rank'] + 1} of {len(d['penalties'])}; prediction: "
-                     f"class {d['prediction']} (the closest prototype)")
+        lines.append(
+            f"  penalty {num(c.output)}: a penalty, not a score: the smallest wins. "
+            f"Class {c.map} ranks {d['rank'] + 1} of {len(d['penalties'])}; prediction: "
+            f"class {d['prediction']} (the closest prototype)"
+        )
         return lines
 
     def __init__(self, units, trainable=False, name=None):
@@ -190,8 +220,10 @@ class RBF(Layer):
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 1:
-            raise ValueError(f"layer {self.path!r} (RBF): expected a vector input (D,), got "
-                             f"shape {input_shape}; put a Flatten layer before it")
+            raise ValueError(
+                f"layer {self.path!r} (RBF): expected a vector input (D,), got "
+                f"shape {input_shape}; put a Flatten layer before it"
+            )
         return (self.units,)
 
     def _build_params(self, input_shape, rng):
@@ -211,19 +243,19 @@ class RBF(Layer):
 
     def forward(self, x, training=False):
         w = self.prototypes.astype(x.dtype, copy=False)
-        d = x[:, None, :] - w[None, :, :]                 # (N, K, D)
+        d = x[:, None, :] - w[None, :, :]  # (N, K, D)
         self._cache = d
         return np.ascontiguousarray((d * d).sum(axis=2))
 
     def backward(self, dy):
         d = self._cache
-        g = 2.0 * dy[:, :, None] * d                       # d y[n,k] / d x[n,j] = 2 (x - w)
+        g = 2.0 * dy[:, :, None] * d  # d y[n,k] / d x[n,j] = 2 (x - w)
         if self.trainable:
             self.grads["w"] = (-g.sum(axis=0)).astype(self.params["w"].dtype)
         return np.ascontiguousarray(g.sum(axis=1))
 
     def macs(self):
-        return self.input_shape[0] * self.units            # one (x - w)^2 accumulate each
+        return self.input_shape[0] * self.units  # one (x - w)^2 accumulate each
 
     def get_config(self):
         return {"name": self.name, "units": self.units, "trainable": self.trainable}

@@ -5,9 +5,10 @@
 TensorFlow: ``depth_radius = r // 2``, ``bias = k``; PyTorch: ``LocalResponseNorm(size=r,
 alpha=alpha * r, beta=beta, k=k)`` (PyTorch divides alpha by the window size).
 """
-from .. import functional as F
+
 import numpy as np
 
+from .. import functional as F
 from .base import ALL, Layer
 from .describe import num, source
 from .explain import term
@@ -37,13 +38,25 @@ class LRN(Layer):
         s = k + alpha * float((a * a).sum())
         c.channels, c.inputs, c.rows, c.cols = chans, a, [c.row], [c.col]
         c.sum = s
-        c.details.update(normalizer=s, formula="b_i = a_i (k + alpha sum a_j^2)^(-beta)",
-                         r=r, k=k, alpha=alpha, beta=beta, a=float(x[c.map]))
+        c.details.update(
+            normalizer=s,
+            formula="b_i = a_i (k + alpha sum a_j^2)^(-beta)",
+            r=r,
+            k=k,
+            alpha=alpha,
+            beta=beta,
+            a=float(x[c.map]),
+        )
         c.output = float(x[c.map] * s ** (-beta))
         c.scale = abs(c.output)
-        c.details.update(j_low=chans[0], j_high=chans[-1], a_j=a.tolist(),
-                         a_j_squared=(a * a).tolist(), sum_squares=float((a * a).sum()),
-                         power=float(s ** (-beta)))
+        c.details.update(
+            j_low=chans[0],
+            j_high=chans[-1],
+            a_j=a.tolist(),
+            a_j_squared=(a * a).tolist(),
+            sum_squares=float((a * a).sum()),
+            power=float(s ** (-beta)),
+        )
 
     @classmethod
     def grad_terms(cls, step, k, sample, pos):
@@ -58,32 +71,44 @@ class LRN(Layer):
         out = []
         for i in range(max(0, j - r // 2), min(j + r // 2, n - 1) + 1):
             lo, hi = max(0, i - r // 2), min(i + r // 2, n - 1)
-            s = kk + alpha * float((a[lo:hi + 1] ** 2).sum())
-            d = (s ** -beta if i == j else 0.0) - 2 * alpha * beta * a[i] * a[j] * s ** (-beta - 1)
-            out.append(term(f"{step.name} map {i} ({row},{col})", d, dy[i, row, col],
-                            "own map: scale and normaliser" if i == j else "normaliser"))
+            s = kk + alpha * float((a[lo : hi + 1] ** 2).sum())
+            d = (s**-beta if i == j else 0.0) - 2 * alpha * beta * a[i] * a[j] * s ** (-beta - 1)
+            out.append(
+                term(
+                    f"{step.name} map {i} ({row},{col})",
+                    d,
+                    dy[i, row, col],
+                    "own map: scale and normaliser" if i == j else "normaliser",
+                )
+            )
         return out
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """The lecture's formula with the numbers in it."""
         d = c.details
-        lines = [f"  b_i = a_i (k + alpha * sum_j a_j^2)^(-beta), i = map {c.map}, r = {d['r']}, "
-                 f"k = {num(d['k'])}, alpha = {num(d['alpha'])}, beta = {num(d['beta'])}",
-                 f"  a_i = {num(d['a'])} (map {c.map} of {source(c)} at row {c.row}, col {c.col})",
-                 f"  window of maps j = {d['j_low']}..{d['j_high']} "
-                 f"(max(0, i - r//2) .. min(i + r//2, C - 1)):"]
+        lines = [
+            f"  b_i = a_i (k + alpha * sum_j a_j^2)^(-beta), i = map {c.map}, r = {d['r']}, "
+            f"k = {num(d['k'])}, alpha = {num(d['alpha'])}, beta = {num(d['beta'])}",
+            f"  a_i = {num(d['a'])} (map {c.map} of {source(c)} at row {c.row}, col {c.col})",
+            f"  window of maps j = {d['j_low']}..{d['j_high']} "
+            f"(max(0, i - r//2) .. min(i + r//2, C - 1)):",
+        ]
         shown = len(c.channels) if top is None else min(len(c.channels), max(top, 5))
         for j, a, a2 in list(zip(c.channels, d["a_j"], d["a_j_squared"]))[:shown]:
-            lines.append(f"    j = {j:4d}: a_j = {num(a, 10)}   a_j^2 = {num(a2, 10)}"
-                         + ("   <- the neuron's own map" if j == c.map else ""))
+            lines.append(
+                f"    j = {j:4d}: a_j = {num(a, 10)}   a_j^2 = {num(a2, 10)}"
+                + ("   <- the neuron's own map" if j == c.map else "")
+            )
         if shown < len(c.channels):
             lines.append(f"    ... {len(c.channels) - shown} more maps (--all)")
-        lines += [f"  sum a_j^2 = {num(d['sum_squares'])}",
-                  f"  k + alpha * sum = {num(d['k'])} + {num(d['alpha'])} * {num(d['sum_squares'])}"
-                  f" = {num(d['normalizer'])}",
-                  f"  ({num(d['normalizer'])})^(-{num(d['beta'])}) = {num(d['power'])}",
-                  f"  b_i = {num(d['a'])} * {num(d['power'])} = {num(c.output)}"]
+        lines += [
+            f"  sum a_j^2 = {num(d['sum_squares'])}",
+            f"  k + alpha * sum = {num(d['k'])} + {num(d['alpha'])} * {num(d['sum_squares'])}"
+            f" = {num(d['normalizer'])}",
+            f"  ({num(d['normalizer'])})^(-{num(d['beta'])}) = {num(d['power'])}",
+            f"  b_i = {num(d['a'])} * {num(d['power'])} = {num(c.output)}",
+        ]
         return lines
 
     def __init__(self, r=5, k=2.0, alpha=1e-4, beta=0.75, name=None):
@@ -92,8 +117,9 @@ class LRN(Layer):
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"layer {self.path!r} (LRN): expected input maps (C, H, W), "
-                             f"got shape {input_shape}")
+            raise ValueError(
+                f"layer {self.path!r} (LRN): expected input maps (C, H, W), got shape {input_shape}"
+            )
         return input_shape
 
     def forward(self, x, training=False):

@@ -3,6 +3,7 @@
 They take a *list* of arrays and are built by their container (``ResidualUnit``,
 ``Concat``), which knows the shapes of the paths that meet here.
 """
+
 import numpy as np
 
 from .. import functional as F
@@ -21,16 +22,21 @@ class _Merge(Layer):
 
     def _check_input(self, xs):
         if not isinstance(xs, (list, tuple)) or len(xs) != len(self.input_shape):
-            raise LayerError(f"layer {self.path!r} ({self.kind}): expected a list of "
-                             f"{len(self.input_shape)} arrays")
+            raise LayerError(
+                f"layer {self.path!r} ({self.kind}): expected a list of "
+                f"{len(self.input_shape)} arrays"
+            )
         for k, (x, shp) in enumerate(zip(xs, self.input_shape)):
             if tuple(x.shape[1:]) != shp:
-                raise LayerError(f"layer {self.path!r} ({self.kind}): input {k} should have "
-                                 f"shape (N, {', '.join(map(str, shp))}), got {tuple(x.shape)}")
+                raise LayerError(
+                    f"layer {self.path!r} ({self.kind}): input {k} should have "
+                    f"shape (N, {', '.join(map(str, shp))}), got {tuple(x.shape)}"
+                )
 
 
 class Add(_Merge):
     """The skip connection: ``y = act(a + b)`` with ``a`` the main path, ``b`` the shortcut."""
+
     kind = "Add"
 
     @classmethod
@@ -50,17 +56,20 @@ class Add(_Merge):
     def grad_terms(cls, step, k, sample, pos):
         """``d(a + b)/da = d(a + b)/db = 1``: the gradient is copied to both paths, so the
         shortcut carries it back unchanged, however small the main path's is."""
-        return same_position_terms(step, k, sample, pos, 1.0,
-                                   f"copied to the {'main path' if k == 0 else 'shortcut'}")
+        return same_position_terms(
+            step, k, sample, pos, 1.0, f"copied to the {'main path' if k == 0 else 'shortcut'}"
+        )
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """Each term with its path (main / shortcut, by layer name), the sum, the
         activation."""
         a, b = c.details["terms"]["main"], c.details["terms"]["shortcut"]
-        return [f"  main path (from {source(c, 0)}): {num(a, 10)}",
-                f"  shortcut  (from {source(c, 1)}): {num(b, 10)}",
-                f"  sum = {num(a)} + {num(b)} = {num(c.sum)}"] + act_line(c, c.sum)
+        return [
+            f"  main path (from {source(c, 0)}): {num(a, 10)}",
+            f"  shortcut  (from {source(c, 1)}): {num(b, 10)}",
+            f"  sum = {num(a)} + {num(b)} = {num(c.sum)}",
+        ] + act_line(c, c.sum)
 
     def __init__(self, activation=None, name=None):
         super().__init__(name or "add")
@@ -69,9 +78,11 @@ class Add(_Merge):
     def compute_output_shape(self, input_shapes):
         a, b = input_shapes
         if a != b:
-            raise LayerError(f"layer {self.path!r} (Add): the main path gives {a} but the "
-                             f"shortcut gives {b}; use a projection shortcut (1x1 conv) when "
-                             f"shapes change")
+            raise LayerError(
+                f"layer {self.path!r} (Add): the main path gives {a} but the "
+                f"shortcut gives {b}; use a projection shortcut (1x1 conv) when "
+                f"shapes change"
+            )
         return a
 
     def forward(self, xs, training=False):
@@ -91,6 +102,7 @@ class Add(_Merge):
 
 class DepthConcat(_Merge):
     """Stack the branches' maps along the channel axis (the inception module's output)."""
+
     kind = "DepthConcat"
     keeps_range = True
     title = "Depth concat"
@@ -111,9 +123,14 @@ class DepthConcat(_Merge):
         v = float(at(step.x[k], c.sample, ch, c.row, c.col))
         c.inputs = np.array([v])
         c.rows, c.cols, c.channels = [c.row], [c.col], [ch]
-        c.details.update(branch=k, channel=ch, source=step.sources[k],
-                         first_map=sum(s[0] for s in step.input_shape[:k]),
-                         branch_maps=step.input_shape[k][0], branches=len(step.input_shape))
+        c.details.update(
+            branch=k,
+            channel=ch,
+            source=step.sources[k],
+            first_map=sum(s[0] for s in step.input_shape[:k]),
+            branch_maps=step.input_shape[k][0],
+            branches=len(step.input_shape),
+        )
         c.sum = c.output = v
         c.scale = abs(v)
 
@@ -127,19 +144,22 @@ class DepthConcat(_Merge):
         """Map c of branch k is map ``start_k + c`` of the output: its gradient is routed
         back to that branch alone."""
         start = sum(s[0] for s in step.input_shape[:k])
-        return same_position_terms(step, k, sample, (start + pos[0],) + tuple(pos[1:]), 1.0,
-                                   f"routed back to branch {k}")
+        return same_position_terms(
+            step, k, sample, (start + pos[0],) + tuple(pos[1:]), 1.0, f"routed back to branch {k}"
+        )
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """Which branch, which of its maps; the value copied."""
         d = c.details
         lo, n = d["first_map"], d["branch_maps"]
-        return [f"  map {c.map} comes from branch {d['branch']} of {d['branches']} "
-                f"({source(c, d['branch'])}), which made maps {lo}..{lo + n - 1} here: it is that "
-                f"branch's map {d['channel']}",
-                f"  value {num(c.output)} copied unchanged (explain it one level down: "
-                f"--neuron {source(c, d['branch'])}:{d['channel']}:{c.row}:{c.col}, or --down)"]
+        return [
+            f"  map {c.map} comes from branch {d['branch']} of {d['branches']} "
+            f"({source(c, d['branch'])}), which made maps {lo}..{lo + n - 1} here: it is that "
+            f"branch's map {d['channel']}",
+            f"  value {num(c.output)} copied unchanged (explain it one level down: "
+            f"--neuron {source(c, d['branch'])}:{d['channel']}:{c.row}:{c.col}, or --down)",
+        ]
 
     def __init__(self, name=None):
         super().__init__(name or "concat")
@@ -147,8 +167,10 @@ class DepthConcat(_Merge):
     def compute_output_shape(self, input_shapes):
         hw = {tuple(s[1:]) for s in input_shapes}
         if len(hw) != 1:
-            raise LayerError(f"layer {self.path!r} (DepthConcat): branches must share the map "
-                             f"size, got {[tuple(s) for s in input_shapes]}")
+            raise LayerError(
+                f"layer {self.path!r} (DepthConcat): branches must share the map "
+                f"size, got {[tuple(s) for s in input_shapes]}"
+            )
         return (sum(s[0] for s in input_shapes),) + tuple(input_shapes[0][1:])
 
     def forward(self, xs, training=False):

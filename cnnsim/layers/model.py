@@ -25,6 +25,7 @@ Bad wiring (a cycle, a tensor of another graph, two layers with one name, a laye
 twice or with another shape, an output not depending on the input) raises a one-line
 ``ValueError`` naming the layer(s), before anything is changed.
 """
+
 import numpy as np
 
 from ..graph import Graph
@@ -51,14 +52,18 @@ class Model(Container):
             path = "/".join([c.name for c in node.scope] + [node.layer.name])
             other = paths.setdefault(path, node.layer)
             if other is not node.layer:
-                raise ValueError(f"Model {name!r}: two layers named {path!r} "
-                                 f"({other.kind} and {node.layer.kind}); names must be unique")
+                raise ValueError(
+                    f"Model {name!r}: two layers named {path!r} "
+                    f"({other.kind} and {node.layer.kind}); names must be unique"
+                )
         names = {}
         for t in tops:
             other = names.setdefault(t.name, t)
             if other is not t:
-                raise ValueError(f"Model {name!r}: two layers named {t.name!r} "
-                                 f"({other.kind} and {t.kind}); names must be unique")
+                raise ValueError(
+                    f"Model {name!r}: two layers named {t.name!r} "
+                    f"({other.kind} and {t.kind}); names must be unique"
+                )
         super().__init__(name)
         self._tops = tops
         self._main = main
@@ -84,15 +89,19 @@ class Model(Container):
 
     def all_leaves(self):
         """Every leaf: the main output's, then the extra outputs' (``aux_heads``)."""
-        return [self.graph.nodes[k].layer for k in sorted(
-            range(len(self.graph.nodes)), key=lambda k: (k not in self._main, k))]
+        return [
+            self.graph.nodes[k].layer
+            for k in sorted(range(len(self.graph.nodes)), key=lambda k: (k not in self._main, k))
+        ]
 
     def build(self, input_shape, rng=None):
         """Already built (its weights are kept); inside a container its names are
         qualified again (``block/C1``)."""
         if tuple(int(s) for s in input_shape) != self.input_shape:
-            raise ValueError(f"Model {self.name!r} takes input {self.input_shape}; it cannot be "
-                             f"rebuilt for {tuple(input_shape)}")
+            raise ValueError(
+                f"Model {self.name!r} takes input {self.input_shape}; it cannot be "
+                f"rebuilt for {tuple(input_shape)}"
+            )
         self._repath()
         return self.output_shape
 
@@ -143,10 +152,11 @@ class Model(Container):
         reaches that output); returns dx. Needs a ``forward_all`` pass."""
         dys = list(dys)
         if len(dys) != len(self.graph.outputs):
-            raise ValueError(f"Model {self.name!r}: expected {len(self.graph.outputs)} output "
-                             f"gradients, got {len(dys)}")
-        return self.graph.backward({e: d for e, d in zip(self.graph.outputs, dys)
-                                    if d is not None})
+            raise ValueError(
+                f"Model {self.name!r}: expected {len(self.graph.outputs)} output "
+                f"gradients, got {len(dys)}"
+            )
+        return self.graph.backward({e: d for e, d in zip(self.graph.outputs, dys) if d is not None})
 
     def forward_with_aux(self, x, training=True):
         """``(y, [extra outputs])`` (GoogLeNet's name for ``forward_all``)."""
@@ -161,12 +171,16 @@ class Model(Container):
         if isinstance(daux, dict):
             missing = set(heads) - set(daux)
             if missing:
-                raise ValueError(f"{where}: missing gradients for heads {sorted(missing)}; "
-                                 f"expected {sorted(heads)}")
+                raise ValueError(
+                    f"{where}: missing gradients for heads {sorted(missing)}; "
+                    f"expected {sorted(heads)}"
+                )
             daux = [daux[h] for h in heads]
         else:
             daux = list(daux)
             if len(daux) != len(heads):
-                raise ValueError(f"{where}: expected {len(heads)} head gradients "
-                                 f"({', '.join(heads)}), got {len(daux)}")
+                raise ValueError(
+                    f"{where}: expected {len(heads)} head gradients "
+                    f"({', '.join(heads)}), got {len(daux)}"
+                )
         return self.backward_all([dy] + daux)

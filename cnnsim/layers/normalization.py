@@ -1,8 +1,10 @@
 """Batch normalization (Ioffe & Szegedy, 2015): per-channel statistics of the batch in
 training, running averages at inference (formulas in ``cnnsim.functional.normalization``)."""
+
 import numpy as np
 
-from .. import config, functional as F
+from .. import config
+from .. import functional as F
 from .base import Layer
 from .describe import num
 from .explain import explain_elementwise, same_position_terms
@@ -16,6 +18,7 @@ class BatchNorm(Layer):
     Training uses the batch statistics and updates the running averages
     (``running = momentum * running + (1 - momentum) * batch``); inference uses the running ones.
     """
+
     kind = "BatchNorm"
     title = "Batch norm"
 
@@ -26,8 +29,9 @@ class BatchNorm(Layer):
         eps = step.facts.get("eps", 1e-5)
         mean, var = float(p["running_mean"][c.map]), float(p["running_var"][c.map])
         g, bt = float(p["gamma"][c.map]), float(p["beta"][c.map])
-        c.details.update(mean=mean, var=var, gamma=g, beta=bt, eps=eps,
-                         statistics="running (inference)")
+        c.details.update(
+            mean=mean, var=var, gamma=g, beta=bt, eps=eps, statistics="running (inference)"
+        )
         explain_elementwise(step, c, lambda v: g * (v - mean) / np.sqrt(var + eps) + bt)
         c.details["x_hat"] = (c.sum - mean) / np.sqrt(var + eps)
         c.activation = None
@@ -44,13 +48,15 @@ class BatchNorm(Layer):
     def describe(cls, c, top=10, width=100):
         """x, the mean and variance used (running averages at inference), gamma, beta."""
         d = c.details
-        return [f"  y = gamma * (x - mean) / sqrt(var + eps) + beta, map {c.map}; statistics "
-                f"used: {d['statistics']} averages",
-                f"  x = {num(c.sum)}, mean = {num(d['mean'])}, var = {num(d['var'])}, "
-                f"eps = {num(d['eps'])}",
-                f"  (x - mean) / sqrt(var + eps) = {num(d['x_hat'])}",
-                f"  gamma {num(d['gamma'])} * {num(d['x_hat'])} + beta {num(d['beta'])} = "
-                f"{num(c.output)}"]
+        return [
+            f"  y = gamma * (x - mean) / sqrt(var + eps) + beta, map {c.map}; statistics "
+            f"used: {d['statistics']} averages",
+            f"  x = {num(c.sum)}, mean = {num(d['mean'])}, var = {num(d['var'])}, "
+            f"eps = {num(d['eps'])}",
+            f"  (x - mean) / sqrt(var + eps) = {num(d['x_hat'])}",
+            f"  gamma {num(d['gamma'])} * {num(d['x_hat'])} + beta {num(d['beta'])} = "
+            f"{num(c.output)}",
+        ]
 
     def __init__(self, momentum=0.9, eps=1e-5, name=None):
         super().__init__(name)
@@ -58,15 +64,29 @@ class BatchNorm(Layer):
 
     def _build_params(self, input_shape, rng):
         c = input_shape[0]
-        self.params = {"gamma": np.ones(c, dtype=config.dtype), "beta": np.zeros(c, dtype=config.dtype)}
-        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}  # calloc: no memory until written
-        self.buffers = {"running_mean": np.zeros(c, dtype=config.dtype),
-                        "running_var": np.ones(c, dtype=config.dtype)}
+        self.params = {
+            "gamma": np.ones(c, dtype=config.dtype),
+            "beta": np.zeros(c, dtype=config.dtype),
+        }
+        self.grads = {
+            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
+        }  # calloc: no memory until written
+        self.buffers = {
+            "running_mean": np.zeros(c, dtype=config.dtype),
+            "running_var": np.ones(c, dtype=config.dtype),
+        }
 
     def forward(self, x, training=False):
-        y, self._cache = F.batch_norm(x, self.params["gamma"], self.params["beta"],
-                                      self.buffers["running_mean"], self.buffers["running_var"],
-                                      training, self.momentum, self.eps)
+        y, self._cache = F.batch_norm(
+            x,
+            self.params["gamma"],
+            self.params["beta"],
+            self.buffers["running_mean"],
+            self.buffers["running_var"],
+            training,
+            self.momentum,
+            self.eps,
+        )
         return y
 
     def backward(self, dy):
@@ -75,7 +95,7 @@ class BatchNorm(Layer):
         return dx
 
     def macs(self):
-        return int(np.prod(self.input_shape))   # one multiply-add per element at inference
+        return int(np.prod(self.input_shape))  # one multiply-add per element at inference
 
     def get_config(self):
         return {"name": self.name, "momentum": self.momentum, "eps": self.eps}

@@ -1,4 +1,5 @@
 """Pooling layers: no weights, only a window. ``x (N, C, H, W) -> y (N, C, H_out, W_out)``."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -46,15 +47,25 @@ class _Pool2D(Layer):
         return 0
 
     def geometry(self):
-        return {"kernel": self.size, "stride": self.stride, "padding": self.window.pads,
-                "padding_spec": self.padding}
+        return {
+            "kernel": self.size,
+            "stride": self.stride,
+            "padding": self.window.pads,
+            "padding_spec": self.padding,
+        }
 
     def get_config(self):
-        return {"name": self.name, "size": self.size, "stride": self.stride, "padding": self.padding}
+        return {
+            "name": self.name,
+            "size": self.size,
+            "stride": self.stride,
+            "padding": self.padding,
+        }
 
 
 class MaxPool2D(_Pool2D):
     """Max pooling; ties send the gradient to the first maximal input (row-major)."""
+
     kind = "MaxPool2D"
     keeps_range = True
     title = "Max pooling"
@@ -68,7 +79,7 @@ class MaxPool2D(_Pool2D):
             return
         real = ~c.padded
         masked = np.where(real, win, -np.inf)
-        k = int(np.argmax(masked))            # first maximum in row-major order
+        k = int(np.argmax(masked))  # first maximum in row-major order
         u, v = divmod(k, win.shape[1])
         c.details["winner"] = (c.rows[u], c.cols[v])
         c.details["winner_offset"] = (u, v)
@@ -89,27 +100,40 @@ class MaxPool2D(_Pool2D):
             win = window_patch(step, c, xmap)
             masked = np.where(~c.padded, win, -np.inf)
             wins = divmod(int(np.argmax(masked)), win.shape[1]) == (u, v)
-            out.append(term(f"{step.name} map {ch} ({oi},{oj})", 1.0 if wins else 0.0,
-                            dy[ch, oi, oj], "the winner" if wins else "not the winner"))
+            out.append(
+                term(
+                    f"{step.name} map {ch} ({oi},{oj})",
+                    1.0 if wins else 0.0,
+                    dy[ch, oi, oj],
+                    "the winner" if wins else "not the winner",
+                )
+            )
         return out
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """The window (padding marked, winner in [brackets]), "1 of n inputs pass", the tie
         rule when several cells hold the maximum."""
-        lines = [f"  max over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
-                 f" cols {c.cols[0]}..{c.cols[-1]} (pad = padding, never chosen; [winner]):"]
+        lines = [
+            f"  max over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
+            f" cols {c.cols[0]}..{c.cols[-1]} (pad = padding, never chosen; [winner]):"
+        ]
         if c.details.get("empty"):
             return lines + ["  the window lies entirely in padding: output 0"]
         lines += ["    " + row for row in grid(c.inputs, c.details["winner_offset"], c.padded)]
         r, q = c.details["winner"]
-        lines.append(f"  max = {num(c.output)} at input row {r}, col {q}: 1 of "
-                     f"{c.details['count']} inputs passes, the other {c.details['dropped']} are "
-                     f"dropped (and get no gradient)")
+        lines.append(
+            f"  max = {num(c.output)} at input row {r}, col {q}: 1 of "
+            f"{c.details['count']} inputs passes, the other {c.details['dropped']} are "
+            f"dropped (and get no gradient)"
+        )
         if c.details["ties"] > 1:
-            lines.append(f"  tie: {c.details['ties']} cells hold the maximum; the first in "
-                         f"row-major order wins (it alone receives the gradient)")
+            lines.append(
+                f"  tie: {c.details['ties']} cells hold the maximum; the first in "
+                f"row-major order wins (it alone receives the gradient)"
+            )
         return lines
+
     _fwd = staticmethod(F.max_pool2d)
     _bwd = staticmethod(F.max_pool2d_backward)
 
@@ -118,6 +142,7 @@ class AvgPool2D(_Pool2D):
     """Average pooling; padded cells are not counted in the mean (TensorFlow's rule), or,
     with ``count_include_pad=True``, count as zeros (PyTorch's default, ONNX's
     ``count_include_pad=1``): the divisor is then the whole window."""
+
     kind = "AvgPool2D"
     keeps_range = True
     title = "Avg pooling"
@@ -151,17 +176,19 @@ class AvgPool2D(_Pool2D):
         for oi, oj, _, _ in window_readers(step, i, j):
             c = _Where(oi, oj)
             window_patch(step, c, np.zeros((h, w)))
-            n = int(c.padded.size if (step.facts or {}).get("count_include_pad")
-                    else (~c.padded).sum())
-            out.append(term(f"{step.name} map {ch} ({oi},{oj})", 1.0 / n, dy[ch, oi, oj],
-                            f"1/{n}"))
+            n = int(
+                c.padded.size if (step.facts or {}).get("count_include_pad") else (~c.padded).sum()
+            )
+            out.append(term(f"{step.name} map {ch} ({oi},{oj})", 1.0 / n, dy[ch, oi, oj], f"1/{n}"))
         return out
 
     @classmethod
     def describe(cls, c, top=10, width=100):
         """The window (padding marked), the count of real inputs, their mean."""
-        lines = [f"  mean over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
-                 f" cols {c.cols[0]}..{c.cols[-1]} (pad = padding):"]
+        lines = [
+            f"  mean over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
+            f" cols {c.cols[0]}..{c.cols[-1]} (pad = padding):"
+        ]
         if c.details.get("empty"):
             return lines + ["  the window lies entirely in padding: output 0"]
         lines += ["    " + row for row in grid(c.inputs, padded=c.padded)]
@@ -179,8 +206,9 @@ class AvgPool2D(_Pool2D):
         return F.avg_pool2d(x, self.size, self.stride, self.padding, self.count_include_pad)
 
     def backward(self, dy):
-        return F.avg_pool2d_backward(dy, self._x, self.size, self.stride, self.padding,
-                                     self.count_include_pad)
+        return F.avg_pool2d_backward(
+            dy, self._x, self.size, self.stride, self.padding, self.count_include_pad
+        )
 
     def get_config(self):
         return super().get_config() | {"count_include_pad": self.count_include_pad}
@@ -188,6 +216,7 @@ class AvgPool2D(_Pool2D):
 
 class GlobalAvgPool(Layer):
     """Mean of each map: ``x (N, C, H, W) -> y (N, C)`` (GoogLeNet, ResNet heads)."""
+
     kind = "GlobalAvgPool"
     keeps_range = True
     field = "global"
@@ -196,7 +225,7 @@ class GlobalAvgPool(Layer):
 
     @classmethod
     def input_maps(cls, step, maps, k=0):
-        return maps                       # unit c is the mean of map c
+        return maps  # unit c is the mean of map c
 
     @classmethod
     def explain(cls, step, c):
@@ -223,13 +252,16 @@ class GlobalAvgPool(Layer):
         lines = [f"  unit {c.map} = mean of the whole map {c.map} of {source(c)} ({h}x{w})"]
         if c.inputs.size <= 49:
             lines += ["    " + row for row in grid(c.inputs)]
-        return lines + [f"  sum {num(c.details['total'])} / {c.details['count']} = mean "
-                        f"{num(c.output)}"]
+        return lines + [
+            f"  sum {num(c.details['total'])} / {c.details['count']} = mean {num(c.output)}"
+        ]
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"layer {self.path!r} (GlobalAvgPool): expected input maps "
-                             f"(C, H, W), got shape {input_shape}")
+            raise ValueError(
+                f"layer {self.path!r} (GlobalAvgPool): expected input maps "
+                f"(C, H, W), got shape {input_shape}"
+            )
         return (input_shape[0],)
 
     def forward(self, x, training=False):
@@ -242,6 +274,7 @@ class GlobalAvgPool(Layer):
 
 class _Where:
     """The neuron position ``window_patch`` needs (row, col) and what it fills."""
+
     def __init__(self, row, col):
         self.row, self.col = row, col
 

@@ -1,4 +1,5 @@
 """Dropout: a layer that behaves differently in training (batch norm: ``normalization``)."""
+
 import numpy as np
 
 from .. import functional as F
@@ -11,6 +12,7 @@ class Dropout(Layer):
     """Inverted dropout: in training keep each unit with probability ``1 - rate`` and scale
     by ``1 / (1 - rate)``; identity at inference. Seeded: the mask stream is drawn from a
     Generator created at build time from the network's seed."""
+
     kind = "Dropout"
     keeps_range = True
 
@@ -30,11 +32,13 @@ class Dropout(Layer):
     def describe(cls, c, top=10, width=100):
         """Kept or dropped, and the scale (inference: every unit kept, scale 1)."""
         rate = c.details["rate"]
-        return [f"  x = {num(c.sum)} (same position of {source(c)})",
-                f"  inference: dropout is off, the unit is kept and scaled by 1: output "
-                f"{num(c.output)}",
-                f"  (in training each unit is kept with probability {num(1 - rate)} and scaled "
-                f"by 1/(1 - {num(rate)}) = {num(1 / (1 - rate))}, or dropped to 0)"]
+        return [
+            f"  x = {num(c.sum)} (same position of {source(c)})",
+            f"  inference: dropout is off, the unit is kept and scaled by 1: output "
+            f"{num(c.output)}",
+            f"  (in training each unit is kept with probability {num(1 - rate)} and scaled "
+            f"by 1/(1 - {num(rate)}) = {num(1 / (1 - rate))}, or dropped to 0)",
+        ]
 
     def __init__(self, rate=0.5, name=None):
         super().__init__(name)

@@ -7,6 +7,7 @@
 ``MODELS`` maps a name to its builder; every builder accepts ``input_shape``,
 ``num_classes``, ``width`` (a width multiplier) and ``seed`` where they make sense.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -21,6 +22,7 @@ def register(name: str) -> Callable[[Builder], Builder]:
     def deco(fn):
         MODELS[name] = fn
         return fn
+
     return deco
 
 
@@ -42,14 +44,15 @@ def available() -> list[str]:
 def _load_all():
     import importlib
     import pkgutil
+
     for m in pkgutil.iter_modules(__path__):
         if not m.name.startswith("_"):
             importlib.import_module(f"{__name__}.{m.name}")
 
 
 # The builders themselves, so ``models.lenet5(...)`` works as well as ``models.build("lenet5")``.
-from .lenet import lenet5  # noqa: E402,F401
 from .alexnet import alexnet  # noqa: E402,F401
 from .googlenet import googlenet  # noqa: E402,F401
+from .lenet import lenet5  # noqa: E402,F401
 from .resnet import resnet18, resnet34  # noqa: E402,F401
-from .towers import tower, resnet_cifar, plain_cifar  # noqa: E402,F401
+from .towers import plain_cifar, resnet_cifar, tower  # noqa: E402,F401

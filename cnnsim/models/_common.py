@@ -5,6 +5,7 @@ paper's) table *declares*: the maps and size of named layers, the total paramete
 ``cnnsim.models.summary`` compares those declarations with the shapes and counts the
 network really has, and turns every disagreement into a note.
 """
+
 import math
 from dataclasses import dataclass, field
 from typing import Optional
@@ -37,8 +38,12 @@ def scaled(maps, width, multiple=1):
 
 
 def check_width(width, where):
-    if (not isinstance(width, (int, float)) or isinstance(width, bool)
-            or not math.isfinite(width) or width <= 0):
+    if (
+        not isinstance(width, (int, float))
+        or isinstance(width, bool)
+        or not math.isfinite(width)
+        or width <= 0
+    ):
         raise ValueError(f"{where}: width must be a positive number, got {width!r}")
     return float(width)
 
@@ -49,7 +54,9 @@ def check_input_shape(input_shape, where, channels=None):
     except (TypeError, ValueError):
         raise TypeError(f"{where}: input_shape must be (C, H, W), got {input_shape!r}") from None
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"{where}: input_shape must be (C, H, W) of positive ints, got {input_shape!r}")
+        raise ValueError(
+            f"{where}: input_shape must be (C, H, W) of positive ints, got {input_shape!r}"
+        )
     if channels is not None and shape[0] != channels:
         raise ValueError(f"{where}: expected {channels} input channel(s), got input_shape {shape}")
     return shape
@@ -57,5 +64,7 @@ def check_input_shape(input_shape, where, channels=None):
 
 def check_choice(value, choices, what, where):
     if value not in choices:
-        raise ValueError(f"{where}: unknown {what} {value!r}; expected one of {', '.join(map(repr, choices))}")
+        raise ValueError(
+            f"{where}: unknown {what} {value!r}; expected one of {', '.join(map(repr, choices))}"
+        )
     return value

@@ -51,24 +51,33 @@ divide alpha by the window); the paper's ``k = 2, n = 5, alpha = 1e-4, beta = 0.
 ``r = 5, k = 2, alpha = 1e-4`` (nor does the paper). PyTorch's ``LocalResponseNorm(size=5,
 alpha=5 * alpha, beta, k)`` is the same function (PyTorch divides alpha by ``size``).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
+
 from .. import layers as L
 from . import register
 from ._common import Reference, check_choice, check_input_shape, check_width, scaled
 
 #: torchvision's ImageNet preprocessing (``transforms.Resize(256)``, ``CenterCrop(224)``,
 #: ``Normalize(mean, std)`` on RGB in [0, 1])
-IMAGENET_PREPROCESS = dict(resize=256, crop=224, mean=(0.485, 0.456, 0.406),
-                           std=(0.229, 0.224, 0.225))
+IMAGENET_PREPROCESS = dict(
+    resize=256, crop=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+)
 LECTURE_LRN = dict(r=5, k=1.0, alpha=0.00002, beta=0.75)
 PAPER_LRN = dict(r=5, k=2.0, alpha=1e-4, beta=0.75)
 
 
 @register("alexnet")
-def alexnet(variant: str = "lecture", input_shape: Optional[Sequence[int]] = None, num_classes: int = 1000,
-            width: float = 1.0, dropout: float = 0.5, seed: int = 0) -> L.Sequential:
+def alexnet(
+    variant: str = "lecture",
+    input_shape: Optional[Sequence[int]] = None,
+    num_classes: int = 1000,
+    width: float = 1.0,
+    dropout: float = 0.5,
+    seed: int = 0,
+) -> L.Sequential:
     """AlexNet as a built ``Sequential``; ``width`` scales every map and unit count
     (``alexnet(width=0.125, input_shape=(3, 67, 67))`` is a fast toy)."""
     where = "alexnet"
@@ -77,10 +86,11 @@ def alexnet(variant: str = "lecture", input_shape: Optional[Sequence[int]] = Non
     if variant == "torchvision":
         return _torchvision(input_shape, num_classes, width, dropout, seed)
     paper = variant == "paper"
-    input_shape = check_input_shape(input_shape or ((3, 227, 227) if paper else (3, 224, 224)),
-                                    where)
-    g = 2 if paper else 1                       # the paper's two GPUs
-    m = lambda n: scaled(n, width, g)           # noqa: E731
+    input_shape = check_input_shape(
+        input_shape or ((3, 227, 227) if paper else (3, 224, 224)), where
+    )
+    g = 2 if paper else 1  # the paper's two GPUs
+    m = lambda n: scaled(n, width, g)  # noqa: E731
     lrn = PAPER_LRN if paper else LECTURE_LRN
     pad = "same"
     layers = [
@@ -99,8 +109,10 @@ def alexnet(variant: str = "lecture", input_shape: Optional[Sequence[int]] = Non
         layers.append(L.MaxPool2D(3, 2, "valid", name="S8"))
     layers.append(L.Flatten(name="flatten"))
     for name in fc:
-        layers += [L.Dense(scaled(4096, width), activation="relu", name=name),
-                   L.Dropout(dropout, name=f"{name}_dropout")]
+        layers += [
+            L.Dense(scaled(4096, width), activation="relu", name=name),
+            L.Dropout(dropout, name=f"{name}_dropout"),
+        ]
     layers.append(L.Dense(num_classes, activation="softmax", name="Out"))
     net = L.Sequential(layers, input_shape=input_shape, seed=seed, name=f"alexnet-{variant}")
     if width == 1.0:
@@ -126,51 +138,83 @@ def _torchvision(input_shape, num_classes, width, dropout, seed):
     hw = L.Sequential(list(layers), input_shape=input_shape, name="probe").output_shape[1:]
     if hw != (6, 6):
         if hw[0] % 6 or hw[1] % 6:
-            raise ValueError(f"{where}: input_shape {input_shape} gives {hw[0]}x{hw[1]} maps "
-                             f"after S8; torchvision's adaptive average pool to 6x6 is "
-                             f"reproduced only for multiples of 6 (a 224x224 input gives 6x6)")
+            raise ValueError(
+                f"{where}: input_shape {input_shape} gives {hw[0]}x{hw[1]} maps "
+                f"after S8; torchvision's adaptive average pool to 6x6 is "
+                f"reproduced only for multiples of 6 (a 224x224 input gives 6x6)"
+            )
         layers.append(L.AvgPool2D((hw[0] // 6, hw[1] // 6), name="avgpool"))
     layers.append(L.Flatten(name="flatten"))
     for name in ("F9", "F10"):
-        layers += [L.Dropout(dropout, name=f"{name}_dropout"),
-                   L.Dense(m(4096), activation="relu", name=name)]
+        layers += [
+            L.Dropout(dropout, name=f"{name}_dropout"),
+            L.Dense(m(4096), activation="relu", name=name),
+        ]
     layers.append(L.Dense(num_classes, activation="softmax", name="Out"))
     net = L.Sequential(layers, input_shape=input_shape, seed=seed, name="alexnet-torchvision")
     net.preprocess = dict(IMAGENET_PREPROCESS)
     if width == 1.0 and input_shape == (3, 224, 224):
         net.reference = Reference(
-            source="torchvision.models.alexnet", input_shape=(3, 224, 224),
-            layers={"C1": (64, 55, 55), "S2": (64, 27, 27), "C3": (192, 27, 27),
-                    "S4": (192, 13, 13), "C5": (384, 13, 13), "C6": (256, 13, 13),
-                    "C7": (256, 13, 13), "S8": (256, 6, 6), "F9": (4096,), "F10": (4096,),
-                    "Out": (1000,)},
+            source="torchvision.models.alexnet",
+            input_shape=(3, 224, 224),
+            layers={
+                "C1": (64, 55, 55),
+                "S2": (64, 27, 27),
+                "C3": (192, 27, 27),
+                "S4": (192, 13, 13),
+                "C5": (384, 13, 13),
+                "C6": (256, 13, 13),
+                "C7": (256, 13, 13),
+                "S8": (256, 6, 6),
+                "F9": (4096,),
+                "F10": (4096,),
+                "Out": (1000,),
+            },
             total_params=61_100_840 if num_classes == 1000 else None,
-            remarks=["torchvision's AlexNet (Krizhevsky 2014, \"One weird trick\"): 64, 192, "
-                     "384, 256, 256 maps, no LRN, no two-GPU groups; dropout 50% before F9 "
-                     "and F10 (training only).",
-                     "Its AdaptiveAvgPool2d((6, 6)) is the identity on S8's 6x6 maps and is "
-                     "left out."])
+            remarks=[
+                'torchvision\'s AlexNet (Krizhevsky 2014, "One weird trick"): 64, 192, '
+                "384, 256, 256 maps, no LRN, no two-GPU groups; dropout 50% before F9 "
+                "and F10 (training only).",
+                "Its AdaptiveAvgPool2d((6, 6)) is the identity on S8's 6x6 maps and is left out.",
+            ],
+        )
     return net
 
 
 def _lrn_remark(lrn, paper):
-    src = ("the paper's k=2, n=5, alpha=1e-4, beta=0.75" if paper else
-           "Géron's depth_radius=2, bias=1, alpha=0.00002, beta=0.75 (TensorFlow)")
-    return (f"LRN after C1 and C3: {src} -> r = {lrn['r']} (r//2 = {lrn['r'] // 2}), "
-            f"k = {lrn['k']:g}, alpha = {lrn['alpha']:g}, beta = {lrn['beta']:g}; alpha is not "
-            f"divided by the window (PyTorch's LocalResponseNorm would take "
-            f"alpha = {lrn['alpha'] * lrn['r']:g}).")
+    src = (
+        "the paper's k=2, n=5, alpha=1e-4, beta=0.75"
+        if paper
+        else "Géron's depth_radius=2, bias=1, alpha=0.00002, beta=0.75 (TensorFlow)"
+    )
+    return (
+        f"LRN after C1 and C3: {src} -> r = {lrn['r']} (r//2 = {lrn['r'] // 2}), "
+        f"k = {lrn['k']:g}, alpha = {lrn['alpha']:g}, beta = {lrn['beta']:g}; alpha is not "
+        f"divided by the window (PyTorch's LocalResponseNorm would take "
+        f"alpha = {lrn['alpha'] * lrn['r']:g})."
+    )
 
 
 def _lecture_reference(net):
     ref = Reference(
         source="the lecture's table (Géron 2017, Table 14-2)",
         input_shape=(3, 224, 224),
-        layers={"C1": (96, 55, 55), "S2": (96, 27, 27), "C3": (256, 27, 27),
-                "S4": (256, 13, 13), "C5": (384, 13, 13), "C6": (384, 13, 13),
-                "C7": (256, 13, 13), "F8": (4096,), "F9": (4096,), "Out": (1000,)},
-        hints={"C1": "the paper's 55 comes from a 227x227 input with VALID padding: "
-                     "(227 - 11) / 4 + 1 = 55 (see --variant paper)."},
+        layers={
+            "C1": (96, 55, 55),
+            "S2": (96, 27, 27),
+            "C3": (256, 27, 27),
+            "S4": (256, 13, 13),
+            "C5": (384, 13, 13),
+            "C6": (384, 13, 13),
+            "C7": (256, 13, 13),
+            "F8": (4096,),
+            "F9": (4096,),
+            "Out": (1000,),
+        },
+        hints={
+            "C1": "the paper's 55 comes from a 227x227 input with VALID padding: "
+            "(227 - 11) / 4 + 1 = 55 (see --variant paper)."
+        },
     )
     f8 = net.find("F8")
     ref.remarks = [_lrn_remark(LECTURE_LRN, False)]
@@ -179,7 +223,8 @@ def _lecture_reference(net):
         ref.remarks.append(
             f"The table has no pooling after C7, so F8 reads {c7[0]}x{c7[1]}x{c7[2]} = "
             f"{f8.input_shape[0]:,} inputs and holds {f8.param_count():,} parameters; the "
-            f"paper pools to 6x6x256 = 9,216 inputs first (60,965,224 parameters in all).")
+            f"paper pools to 6x6x256 = 9,216 inputs first (60,965,224 parameters in all)."
+        )
     ref.remarks.append("Dropout 50% on the outputs of F8 and F9 (training only).")
     return ref
 
@@ -188,10 +233,19 @@ def _paper_reference(net):
     return Reference(
         source="Krizhevsky et al. 2012",
         input_shape=(3, 227, 227),
-        layers={"C1": (96, 55, 55), "S2": (96, 27, 27), "C3": (256, 27, 27),
-                "S4": (256, 13, 13), "C5": (384, 13, 13), "C6": (384, 13, 13),
-                "C7": (256, 13, 13), "S8": (256, 6, 6), "F9": (4096,), "F10": (4096,),
-                "Out": (1000,)},
+        layers={
+            "C1": (96, 55, 55),
+            "S2": (96, 27, 27),
+            "C3": (256, 27, 27),
+            "S4": (256, 13, 13),
+            "C5": (384, 13, 13),
+            "C6": (384, 13, 13),
+            "C7": (256, 13, 13),
+            "S8": (256, 6, 6),
+            "F9": (4096,),
+            "F10": (4096,),
+            "Out": (1000,),
+        },
         total_params=60_965_224,
         total_hint="the paper's count is for 1000 classes on a 227x227 input.",
         remarks=[
@@ -201,4 +255,5 @@ def _paper_reference(net):
             "(227 - 11) / 4 + 1 = 55.",
             _lrn_remark(PAPER_LRN, True),
             "Dropout 50% on the outputs of F9 and F10 (training only).",
-        ])
+        ],
+    )

@@ -75,6 +75,7 @@ preprocessing with mean 0.5 and std 0.5 (``net.preprocess``).
 LRN constants: Caffe's GoogLeNet uses ``local_size 5, alpha 1e-4, beta 0.75, k 1``, and
 Caffe divides alpha by the window, so ours is ``r = 5, k = 1, alpha = 2e-5, beta = 0.75``.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -96,24 +97,37 @@ INCEPTION = {
     "5a": (256, 160, 320, 32, 128, 128),
     "5b": (384, 192, 384, 48, 128, 128),
 }
-CONCAT_DEPTHS = {"3a": 256, "3b": 480, "4a": 512, "4b": 512, "4c": 512, "4d": 528,
-                 "4e": 832, "5a": 832, "5b": 1024}
+CONCAT_DEPTHS = {
+    "3a": 256,
+    "3b": 480,
+    "4a": 512,
+    "4b": 512,
+    "4c": 512,
+    "4d": 528,
+    "4e": 832,
+    "5a": 832,
+    "5b": 1024,
+}
 LRN = dict(r=5, k=1.0, alpha=2e-5, beta=0.75)
 AUX_TAPS = {"aux1": "inception_4a", "aux2": "inception_4d"}
-PAPER_PARAMS_K = 6797.7   # the sum of Table 1's "params" column, in thousands
+PAPER_PARAMS_K = 6797.7  # the sum of Table 1's "params" column, in thousands
 ALEXNET_PAPER_PARAMS = 60_965_224
 
 
 def inception(name, n1, n3r, n3, n5r, n5, pp):
     """One inception module with the paper's six numbers (every conv with ReLU)."""
     conv = lambda f, k, nm: L.Conv2D(f, k, 1, "same", activation="relu", name=nm)  # noqa: E731
-    return L.Concat([
-        conv(n1, 1, "1x1"),
-        L.Sequential([conv(n3r, 1, "3x3_reduce"), conv(n3, 3, "3x3")], name="3x3"),
-        L.Sequential([conv(n5r, 1, "5x5_reduce"), conv(n5, 5, "5x5")], name="5x5"),
-        L.Sequential([L.MaxPool2D(3, 1, "same", name="pool"), conv(pp, 1, "pool_proj")],
-                     name="pool"),
-    ], name=name)
+    return L.Concat(
+        [
+            conv(n1, 1, "1x1"),
+            L.Sequential([conv(n3r, 1, "3x3_reduce"), conv(n3, 3, "3x3")], name="3x3"),
+            L.Sequential([conv(n5r, 1, "5x5_reduce"), conv(n5, 5, "5x5")], name="5x5"),
+            L.Sequential(
+                [L.MaxPool2D(3, 1, "same", name="pool"), conv(pp, 1, "pool_proj")], name="pool"
+            ),
+        ],
+        name=name,
+    )
 
 
 class GoogLeNet(L.Model):
@@ -128,15 +142,18 @@ def aux_head(name, tap, hw, num_classes, width):
     """Avg pool 5x5/3 VALID (or the whole map when it is smaller than 5x5), conv 128 1x1,
     FC 1024, dropout 70%, FC ``num_classes`` softmax."""
     k, s = (5, 3) if min(hw) >= 5 else (min(hw), 1)
-    head = L.Sequential([
-        L.AvgPool2D(k, s, "valid", name="pool"),
-        L.Conv2D(scaled(128, width), 1, activation="relu", name="conv"),
-        L.Flatten(name="flatten"),
-        L.Dense(scaled(1024, width), activation="relu", name="fc1"),
-        L.Dropout(0.7, name="dropout"),
-        L.Dense(num_classes, activation="softmax", name="fc2"),
-    ], name=name)
-    head.layers[-1].emit_logits = True     # softmax fused into the training loss
+    head = L.Sequential(
+        [
+            L.AvgPool2D(k, s, "valid", name="pool"),
+            L.Conv2D(scaled(128, width), 1, activation="relu", name="conv"),
+            L.Flatten(name="flatten"),
+            L.Dense(scaled(1024, width), activation="relu", name="fc1"),
+            L.Dropout(0.7, name="dropout"),
+            L.Dense(num_classes, activation="softmax", name="fc2"),
+        ],
+        name=name,
+    )
+    head.layers[-1].emit_logits = True  # softmax fused into the training loss
     head.tap = tap
     return head
 
@@ -146,8 +163,14 @@ def _after(hw, k, s, pad):
 
 
 @register("googlenet")
-def googlenet(input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 1000, width: float = 1.0,
-              aux: bool = True, seed: int = 0, variant: str = "paper") -> GoogLeNet:
+def googlenet(
+    input_shape: Sequence[int] = (3, 224, 224),
+    num_classes: int = 1000,
+    width: float = 1.0,
+    aux: bool = True,
+    seed: int = 0,
+    variant: str = "paper",
+) -> GoogLeNet:
     """GoogLeNet (Table 1) as a built ``GoogLeNet``; ``aux=False`` leaves out the heads.
 
     ``width`` scales every map count and the heads' units (not ``num_classes``);
@@ -183,7 +206,7 @@ def googlenet(input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 100
             layers.append(L.MaxPool2D(3, 2, "same", name=f"pool{3 if key == '3b' else 4}"))
             hw = _after(hw, 3, 2, "same")
     layers += [
-        L.AvgPool2D(hw, 1, "valid", name="pool5"),       # 7x7/1 on a 224x224 input
+        L.AvgPool2D(hw, 1, "valid", name="pool5"),  # 7x7/1 on a 224x224 input
         L.Flatten(name="flatten"),
         L.Dropout(0.4, name="dropout"),
         L.Dense(num_classes, activation="softmax", name="fc"),
@@ -201,42 +224,65 @@ def googlenet(input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 100
 
 
 def _reference(net):
-    sizes = {"conv1": (64, 112, 112), "pool1": (64, 56, 56), "conv2": (192, 56, 56),
-             "pool2": (192, 28, 28), "pool3": (480, 14, 14), "pool4": (832, 7, 7),
-             "pool5": (1024, 1, 1), "fc": (1000,)}
+    sizes = {
+        "conv1": (64, 112, 112),
+        "pool1": (64, 56, 56),
+        "conv2": (192, 56, 56),
+        "pool2": (192, 28, 28),
+        "pool3": (480, 14, 14),
+        "pool4": (832, 7, 7),
+        "pool5": (1024, 1, 1),
+        "fc": (1000,),
+    }
     for key, d in CONCAT_DEPTHS.items():
         hw = {"3": 28, "4": 14, "5": 7}[key[0]]
         sizes[f"inception_{key}"] = (d, hw, hw)
     total = net.param_count()
-    ref = Reference(source="Szegedy et al. 2014, Table 1", input_shape=(3, 224, 224),
-                    layers=sizes)
+    ref = Reference(source="Szegedy et al. 2014, Table 1", input_shape=(3, 224, 224), layers=sizes)
     ref.remarks = [
         f"{total:,} parameters without the auxiliary heads (weights and biases); the paper's "
         f"Table 1 column sums to about {PAPER_PARAMS_K / 1000:.1f} M (rounded, and it lists "
         f"conv1 as 2.7K where 7x7x3x64 = 9,408 weights).",
         f"AlexNet (paper) has {ALEXNET_PAPER_PARAMS:,}: {ALEXNET_PAPER_PARAMS / total:.1f} times "
-        f"more (the lecture's \"10 times fewer\").",
+        f'more (the lecture\'s "10 times fewer").',
     ]
     if net.aux_heads:
         modules = [l.path for l in net.walk() if isinstance(l, L.Concat)]
-        ordinal = lambda k: f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"  # noqa: E731
-        where = ", ".join(f"{k} on {h.tap}" + (f" (the {ordinal(modules.index(h.tap) + 1)} of "
-                                               f"the {len(modules)} inception modules)"
-                                               if h.tap in modules else "")
-                          for k, h in net.aux_heads.items())
+        ordinal = lambda k: (
+            f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+        )  # noqa: E731
+        where = ", ".join(
+            f"{k} on {h.tap}"
+            + (
+                f" (the {ordinal(modules.index(h.tap) + 1)} of "
+                f"the {len(modules)} inception modules)"
+                if h.tap in modules
+                else ""
+            )
+            for k, h in net.aux_heads.items()
+        )
         ref.remarks.append(
             f"Auxiliary heads {where}: "
             f"{net.aux_param_count():,} more parameters, training only (loss weight "
-            f"{net.aux_weight:g}), not counted in the total.")
-    ref.remarks.append("LRN: Caffe's local_size 5, alpha 1e-4 (divided by the window), beta "
-                       "0.75, k 1 -> r = 5, k = 1, alpha = 2e-5, beta = 0.75.")
+            f"{net.aux_weight:g}), not counted in the total."
+        )
+    ref.remarks.append(
+        "LRN: Caffe's local_size 5, alpha 1e-4 (divided by the window), beta "
+        "0.75, k 1 -> r = 5, k = 1, alpha = 2e-5, beta = 0.75."
+    )
     return ref
 
 
 def basic_conv(maps, kernel, padding, name, stride=1):
     """torchvision's ``BasicConv2d``: ``conv`` (no bias), ``bn`` (eps 0.001), ``relu``."""
-    return L.Sequential([L.Conv2D(maps, kernel, stride, padding, use_bias=False, name="conv"),
-                         L.BatchNorm(eps=1e-3, name="bn"), L.ReLU("relu")], name=name)
+    return L.Sequential(
+        [
+            L.Conv2D(maps, kernel, stride, padding, use_bias=False, name="conv"),
+            L.BatchNorm(eps=1e-3, name="bn"),
+            L.ReLU("relu"),
+        ],
+        name=name,
+    )
 
 
 def _ceil_pool(size, stride, hw, name):
@@ -254,15 +300,22 @@ def _after_pads(hw, k, s, pads):
 
 def tv_inception(name, n1, n3r, n3, n5r, n5, pp):
     """torchvision's ``Inception`` block (branch3's second conv is 3x3, see module)."""
-    return L.Concat([
-        basic_conv(n1, 1, 0, "branch1"),
-        L.Sequential([basic_conv(n3r, 1, 0, "3x3_reduce"), basic_conv(n3, 3, 1, "3x3")],
-                     name="branch2"),
-        L.Sequential([basic_conv(n5r, 1, 0, "3x3_reduce"), basic_conv(n5, 3, 1, "3x3")],
-                     name="branch3"),
-        L.Sequential([L.MaxPool2D(3, 1, 1, name="pool"), basic_conv(pp, 1, 0, "pool_proj")],
-                     name="branch4"),
-    ], name=name)
+    return L.Concat(
+        [
+            basic_conv(n1, 1, 0, "branch1"),
+            L.Sequential(
+                [basic_conv(n3r, 1, 0, "3x3_reduce"), basic_conv(n3, 3, 1, "3x3")], name="branch2"
+            ),
+            L.Sequential(
+                [basic_conv(n5r, 1, 0, "3x3_reduce"), basic_conv(n5, 3, 1, "3x3")], name="branch3"
+            ),
+            L.Sequential(
+                [L.MaxPool2D(3, 1, 1, name="pool"), basic_conv(pp, 1, 0, "pool_proj")],
+                name="branch4",
+            ),
+        ],
+        name=name,
+    )
 
 
 def _torchvision(input_shape, num_classes, width, seed):
@@ -282,11 +335,17 @@ def _torchvision(input_shape, num_classes, width, seed):
             k = 3 if key == "3b" else 2
             pool, hw = _ceil_pool(k, 2, hw, f"maxpool{3 if key == '3b' else 4}")
             layers.append(pool)
-    layers += [L.GlobalAvgPool(name="avgpool"), L.Dropout(0.2, name="dropout"),
-               L.Dense(num_classes, activation="softmax", name="fc")]
+    layers += [
+        L.GlobalAvgPool(name="avgpool"),
+        L.Dropout(0.2, name="dropout"),
+        L.Dense(num_classes, activation="softmax", name="fc"),
+    ]
     net = L.Sequential(layers, input_shape=input_shape, seed=seed, name="googlenet-torchvision")
     from .alexnet import IMAGENET_PREPROCESS
+
     net.preprocess = dict(IMAGENET_PREPROCESS, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-    net.preprocess_note = ("mean 0.5, std 0.5: torchvision's transform_input=True of its "
-                           "pretrained GoogLeNet, applied as preprocessing")
+    net.preprocess_note = (
+        "mean 0.5, std 0.5: torchvision's transform_input=True of its "
+        "pretrained GoogLeNet, applied as preprocessing"
+    )
     return net

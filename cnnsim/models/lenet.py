@@ -25,9 +25,11 @@ C3's connection table (Table I): map ``j`` reads S2 maps
 ``variant="modern"``: full C3, plain average pooling (no parameters), ``activation``
 (default tanh) everywhere, softmax output: 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
+
 import numpy as np
 
 from .. import layers as L
@@ -54,9 +56,15 @@ _GERON = "the lecture's table (Géron 2017, Table 14-1)"
 
 
 @register("lenet5")
-def lenet5(variant: str = "paper", input_shape: Sequence[int] = (1, 32, 32), num_classes: int = 10,
-           output: Optional[str] = None, activation: Optional[str] = None, rbf_trainable: bool = False,
-           seed: int = 0) -> L.Sequential:
+def lenet5(
+    variant: str = "paper",
+    input_shape: Sequence[int] = (1, 32, 32),
+    num_classes: int = 10,
+    output: Optional[str] = None,
+    activation: Optional[str] = None,
+    rbf_trainable: bool = False,
+    seed: int = 0,
+) -> L.Sequential:
     """LeNet-5 as a built ``Sequential`` with layers C1, S2, C3, S4, C5, F6, Out.
 
     ``variant``: "paper" or "modern". ``output``: "rbf" (paper default) or "softmax"
@@ -72,41 +80,69 @@ def lenet5(variant: str = "paper", input_shape: Sequence[int] = (1, 32, 32), num
     check_choice(output, ("rbf", "softmax"), "output", where)
     act = activation or ("scaled_tanh" if paper else "tanh")
     if paper:
-        pools: list[L.Layer] = [L.Subsampling(2, activation=act, name="S2"),
-                 L.Subsampling(2, activation=act, name="S4")]
+        pools: list[L.Layer] = [
+            L.Subsampling(2, activation=act, name="S2"),
+            L.Subsampling(2, activation=act, name="S4"),
+        ]
     else:
         pools = [L.AvgPool2D(2, 2, name="S2"), L.AvgPool2D(2, 2, name="S4")]
-    out = (L.RBF(num_classes, trainable=rbf_trainable, name="Out") if output == "rbf"
-           else L.Dense(num_classes, activation="softmax", name="Out"))
-    net = L.Sequential([
-        L.Conv2D(6, 5, activation=act, name="C1"),
-        pools[0],
-        L.Conv2D(16, 5, activation=act, connections=c3_table() if paper else None, name="C3"),
-        pools[1],
-        L.Conv2D(120, 5, activation=act, name="C5"),
-        L.Flatten(name="flatten"),
-        L.Dense(84, activation=act, name="F6"),
-        out,
-    ], input_shape=input_shape, seed=seed, name=f"lenet5-{variant}")
+    out = (
+        L.RBF(num_classes, trainable=rbf_trainable, name="Out")
+        if output == "rbf"
+        else L.Dense(num_classes, activation="softmax", name="Out")
+    )
+    net = L.Sequential(
+        [
+            L.Conv2D(6, 5, activation=act, name="C1"),
+            pools[0],
+            L.Conv2D(16, 5, activation=act, connections=c3_table() if paper else None, name="C3"),
+            pools[1],
+            L.Conv2D(120, 5, activation=act, name="C5"),
+            L.Flatten(name="flatten"),
+            L.Dense(84, activation=act, name="F6"),
+            out,
+        ],
+        input_shape=input_shape,
+        seed=seed,
+        name=f"lenet5-{variant}",
+    )
 
     ref = Reference(
         source=_GERON if not paper else "LeCun et al. 1998 / " + _GERON,
         input_shape=(1, 32, 32),
-        layers={"C1": (6, 28, 28), "S2": (6, 14, 14), "C3": (16, 10, 10), "S4": (16, 5, 5),
-                "C5": (120, 1, 1), "F6": (84,), "Out": (10,)},
-        hints={"C5": "C5 is a 5x5 convolution that becomes a 1x1 map only on a 32x32 input "
-                     "(28x28 MNIST digits must be zero-padded by 2)."},
+        layers={
+            "C1": (6, 28, 28),
+            "S2": (6, 14, 14),
+            "C3": (16, 10, 10),
+            "S4": (16, 5, 5),
+            "C5": (120, 1, 1),
+            "F6": (84,),
+            "Out": (10,),
+        },
+        hints={
+            "C5": "C5 is a 5x5 convolution that becomes a 1x1 map only on a 32x32 input "
+            "(28x28 MNIST digits must be zero-padded by 2)."
+        },
     )
-    slides = ("The lecture's slides draw sigmoid units in the hidden layers and tanh at F6; "
-              "this model uses " + (f"{act} everywhere" if activation else
-                                    "the paper's scaled tanh 1.7159 tanh(2a/3)" if paper else
-                                    "tanh everywhere") +
-              " (try the slides' with cnnsim train lenet5 --activation sigmoid, or "
-              "lenet5(activation=\"sigmoid\"); cnnsim experiment lenet-gap compares them).")
+    slides = (
+        "The lecture's slides draw sigmoid units in the hidden layers and tanh at F6; "
+        "this model uses "
+        + (
+            f"{act} everywhere"
+            if activation
+            else "the paper's scaled tanh 1.7159 tanh(2a/3)"
+            if paper
+            else "tanh everywhere"
+        )
+        + " (try the slides' with cnnsim train lenet5 --activation sigmoid, or "
+        'lenet5(activation="sigmoid"); cnnsim experiment lenet-gap compares them).'
+    )
     if paper:
         ref.total_params = 60_000
-        ref.total_hint = ("the paper's 60,000 counts C1..F6 only (the RBF prototypes are fixed); "
-                          "options that add trainable output weights change the total.")
+        ref.total_hint = (
+            "the paper's 60,000 counts C1..F6 only (the RBF prototypes are fixed); "
+            "options that add trainable output weights change the total."
+        )
         ref.remarks = [
             "60,000 trainable parameters = C1 156 + S2 12 + C3 1,516 + S4 32 + C5 48,120 + "
             "F6 10,164; the RBF's 84x10 = 840 prototype weights are fixed (+-1 codes) and not "
@@ -117,10 +153,12 @@ def lenet5(variant: str = "paper", input_shape: Sequence[int] = (1, 32, 32), num
         ]
     else:
         # the lecture's table has no parameter column: 61,706 is our arithmetic, not its
-        ref.remarks = ["Modern LeNet-5: full C3 (2,416 parameters), parameter-free average "
-                       "pooling, softmax output: 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706 "
-                       "parameters with biases for 10 classes (computed here; the lecture's "
-                       "table lists no parameter counts)."]
+        ref.remarks = [
+            "Modern LeNet-5: full C3 (2,416 parameters), parameter-free average "
+            "pooling, softmax output: 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706 "
+            "parameters with biases for 10 classes (computed here; the lecture's "
+            "table lists no parameter counts)."
+        ]
     ref.remarks.append(slides)
     net.reference = ref
     return net

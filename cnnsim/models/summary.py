@@ -25,18 +25,24 @@ field, an add the union of its terms'; ``cnnsim.layers.fields``), or None for ve
 "max"}}`` over the maps (``jump``: effective stride; ``start``: where neuron (0, 0)'s field
 starts, minus the effective padding). The table shows ``27`` or a range ``27-59``.
 """
+
 from __future__ import annotations
 
+import inspect
 from typing import Any, Optional, Sequence
 
 from ..layers.base import Layer
-import inspect
-
 from ..layers.fields import map_fields, static_steps
 from ..layers.initializers import shapes_only
 
-ACT_NAMES = {"relu": "ReLU", "softmax": "Softmax", "tanh": "tanh", "scaled_tanh": "scaled tanh",
-             "sigmoid": "sigmoid", "rbf": "RBF"}
+ACT_NAMES = {
+    "relu": "ReLU",
+    "softmax": "Softmax",
+    "tanh": "tanh",
+    "scaled_tanh": "scaled tanh",
+    "sigmoid": "sigmoid",
+    "rbf": "RBF",
+}
 
 
 def _padding(geo):
@@ -62,8 +68,10 @@ def _rf(fields):
     out = {}
     for k, key in enumerate(("size", "jump", "start")):
         vals = [s[k] for s in per_map]
-        out[key] = {"min": [min(v[0] for v in vals), min(v[1] for v in vals)],
-                    "max": [max(v[0] for v in vals), max(v[1] for v in vals)]}
+        out[key] = {
+            "min": [min(v[0] for v in vals), min(v[1] for v in vals)],
+            "max": [max(v[0] for v in vals), max(v[1] for v in vals)],
+        }
     return out
 
 
@@ -101,12 +109,17 @@ def summarize(net: Layer, model: Optional[str] = None, dense_twin: bool = False)
         return layer_row(layer, type_name, fields.get(out.path))
 
     rows = [row(l) for l in net.walk() if l is not net and id(l) not in aux]
-    for hname, head in heads.items():
+    for head in heads.values():
         rows.append(row(head, "Aux classifier"))
         rows += [row(l) for l in head.walk() if l is not head]
     extra = [dense_twin_note(net)] if dense_twin else []
-    return {"model": model or net.name, "input_shape": list(net.input_shape), "layers": rows,
-            "total_params": int(net.param_count()), "notes": notes(net) + extra}
+    return {
+        "model": model or net.name,
+        "input_shape": list(net.input_shape),
+        "layers": rows,
+        "total_params": int(net.param_count()),
+        "notes": notes(net) + extra,
+    }
 
 
 def dense_twin_note(net):
@@ -127,9 +140,11 @@ def dense_twin_note(net):
             n_out *= int(v)
         twin += (n_in + 1) * n_out
     total = int(net.param_count())
-    return (f"All-dense twin: its {len(convs)} convolutions ({conv_params:,} parameters) as dense "
-            f"layers with the same inputs and outputs would have {twin:,} parameters, a network "
-            f"of {total - conv_params + twin:,} instead of {total:,}.")
+    return (
+        f"All-dense twin: its {len(convs)} convolutions ({conv_params:,} parameters) as dense "
+        f"layers with the same inputs and outputs would have {twin:,} parameters, a network "
+        f"of {total - conv_params + twin:,} instead of {total:,}."
+    )
 
 
 def _fmt_shape(shape):
@@ -164,8 +179,10 @@ def _shape_note(layer, declared, source):
             if (h, fh, sh, (t, b)) != (w, fw, sw, (l, r)):
                 formula += "; " + _axis_formula(w, fw, sw, (l, r), pad)
             stride_txt = f"{sh}" if sh == sw else f"{sh}x{sw}"
-            head += (f"{h}x{w} with {fh}x{fw} stride {stride_txt} {pad_txt} gives "
-                     f"{real[1]}x{real[2]} ({formula})")
+            head += (
+                f"{h}x{w} with {fh}x{fw} stride {stride_txt} {pad_txt} gives "
+                f"{real[1]}x{real[2]} ({formula})"
+            )
         else:
             head += f"the arithmetic gives {real[1]}x{real[2]}"
         text = f"{head}, not the table's {declared[1]}x{declared[2]} ({source})"
@@ -173,8 +190,10 @@ def _shape_note(layer, declared, source):
             text += f"; and {real[0]} maps, not {declared[0]}"
         return text
     if real != tuple(declared):
-        return (f"{name}: the network gives {_fmt_shape(real)}, not the table's "
-                f"{_fmt_shape(declared)} ({source})")
+        return (
+            f"{name}: the network gives {_fmt_shape(real)}, not the table's "
+            f"{_fmt_shape(declared)} ({source})"
+        )
     return None
 
 
@@ -185,8 +204,10 @@ def notes(net):
         return []
     out = []
     if tuple(net.input_shape) != tuple(ref.input_shape):
-        out.append(f"Input {_fmt_shape(net.input_shape)} differs from the {_fmt_shape(ref.input_shape)} "
-                   f"of {ref.source}; the sizes below are compared with the table anyway.")
+        out.append(
+            f"Input {_fmt_shape(net.input_shape)} differs from the {_fmt_shape(ref.input_shape)} "
+            f"of {ref.source}; the sizes below are compared with the table anyway."
+        )
     for name, declared in ref.layers.items():
         try:
             layer = net.find(name)
@@ -200,8 +221,10 @@ def notes(net):
     if ref.total_params is not None:
         total = net.param_count()
         if total != ref.total_params:
-            out.append(f"Total: {total:,} trainable parameters, not the {ref.total_params:,} of "
-                       f"{ref.source}" + (f"; {ref.total_hint}" if ref.total_hint else "."))
+            out.append(
+                f"Total: {total:,} trainable parameters, not the {ref.total_params:,} of "
+                f"{ref.source}" + (f"; {ref.total_hint}" if ref.total_hint else ".")
+            )
         else:
             out.append(f"Total: {total:,} trainable parameters, as in {ref.source}.")
     return out + list(ref.remarks)
@@ -221,23 +244,31 @@ def default_input_shape(builder, options=None):
     return tuple(default.default)
 
 
-def describe(name: str, variant: Optional[str] = None, input_size: Optional[Sequence[int]] = None,
-             dense_twin: bool = False, **options: Any) -> dict[str, Any]:
+def describe(
+    name: str,
+    variant: Optional[str] = None,
+    input_size: Optional[Sequence[int]] = None,
+    dense_twin: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
     """Build model ``name`` without drawing random weights and summarize it.
 
     ``input_size=(H, W)`` keeps the model's number of input channels.
     """
-    from . import MODELS, build, _load_all
+    from . import MODELS, _load_all, build
+
     _load_all()
     if variant is not None:
         options["variant"] = variant
     if input_size is not None:
         key = name.lower().replace("-", "").replace("_", "")
-        builder = next((fn for k, fn in MODELS.items()
-                        if k.replace("-", "").replace("_", "") == key), None)
+        builder = next(
+            (fn for k, fn in MODELS.items() if k.replace("-", "").replace("_", "") == key), None
+        )
         if builder is not None:
-            shape = default_input_shape(builder, {k: v for k, v in options.items()
-                                                  if k != "input_shape"})
+            shape = default_input_shape(
+                builder, {k: v for k, v in options.items() if k != "input_shape"}
+            )
             c = shape[0] if shape else 3
             options["input_shape"] = (c, int(input_size[0]), int(input_size[1]))
     with shapes_only():
@@ -248,14 +279,28 @@ def describe(name: str, variant: Optional[str] = None, input_size: Optional[Sequ
 
 # ---- text ------------------------------------------------------------------------------
 
-COLUMNS = ("Layer", "Type", "Maps", "Size", "Kernel size", "Stride", "Padding", "Activation",
-           "Output shape", "Params", "MACs", "RF", "Jump", "Start")
-RIGHT = {2, 9, 10, 11, 12, 13}        # right-aligned columns
+COLUMNS = (
+    "Layer",
+    "Type",
+    "Maps",
+    "Size",
+    "Kernel size",
+    "Stride",
+    "Padding",
+    "Activation",
+    "Output shape",
+    "Params",
+    "MACs",
+    "RF",
+    "Jump",
+    "Start",
+)
+RIGHT = {2, 9, 10, 11, 12, 13}  # right-aligned columns
 
 
 def _span(lo, hi, sep="-"):
     """``27``, ``27-59``; non-square ``27x31``, ``27x31-59x63``."""
-    one = lambda v: str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"   # noqa: E731
+    one = lambda v: str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"  # noqa: E731
     return one(lo) if lo == hi else f"{one(lo)}{sep}{one(hi)}"
 
 
@@ -263,9 +308,11 @@ def rf_cells(rf):
     """The RF, Jump and Start cells of a row's ``rf`` entry."""
     if rf is None:
         return ["-", "-", "-"]
-    return [_span(rf["size"]["min"], rf["size"]["max"]),
-            _span(rf["jump"]["min"], rf["jump"]["max"]),
-            _span(rf["start"]["min"], rf["start"]["max"], sep="..")]
+    return [
+        _span(rf["size"]["min"], rf["size"]["max"]),
+        _span(rf["jump"]["min"], rf["jump"]["max"]),
+        _span(rf["start"]["min"], rf["start"]["max"], sep=".."),
+    ]
 
 
 def _pair_txt(v):
@@ -291,7 +338,9 @@ def _cells(row, indent):
         "-" if row["maps"] is None else str(row["maps"]),
         "x".join(map(str, size)) if len(size) == 2 else f"{size[0]:,}",
         _pair_txt(row["kernel"]),
-        "-" if stride is None else (str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"),
+        "-"
+        if stride is None
+        else (str(stride[0]) if stride[0] == stride[1] else f"{stride[0]}x{stride[1]}"),
         pad_txt,
         ACT_NAMES.get(row["activation"], row["activation"] or "-"),
         "x".join(map(str, row["output_shape"])),
@@ -316,8 +365,10 @@ def lecture_notation(row):
     return f"{kern} + {stride}({p})"
 
 
-NOTATION_KEY = ("Notation (the GoogLeNet slides'): kernel + stride(padding), e.g. 3x3 + 2(S) = "
-                "3x3 window, stride 2, SAME padding; V = VALID.")
+NOTATION_KEY = (
+    "Notation (the GoogLeNet slides'): kernel + stride(padding), e.g. 3x3 + 2(S) = "
+    "3x3 window, stride 2, SAME padding; V = VALID."
+)
 
 
 def format_table(data: dict[str, Any], indent: int = 2, notation: str = "table") -> str:
@@ -326,29 +377,50 @@ def format_table(data: dict[str, Any], indent: int = 2, notation: str = "table")
     ``notation="lecture"`` replaces the kernel, stride and padding columns by one column in
     the GoogLeNet slides' notation (:func:`lecture_notation`)."""
     shp = data["input_shape"]
-    first = ["In", "Input", str(shp[0]), "x".join(map(str, shp[1:])) if len(shp) == 3 else
-             str(shp[0]), "-", "-", "-", "-", "x".join(map(str, shp)), "0", "0", "1", "1", "0"]
+    first = [
+        "In",
+        "Input",
+        str(shp[0]),
+        "x".join(map(str, shp[1:])) if len(shp) == 3 else str(shp[0]),
+        "-",
+        "-",
+        "-",
+        "-",
+        "x".join(map(str, shp)),
+        "0",
+        "0",
+        "1",
+        "1",
+        "0",
+    ]
     body = [first] + [_cells(r, indent) for r in data["layers"]]
     columns: tuple[str, ...] = COLUMNS
     right = RIGHT
-    if notation == "lecture":   # kernel, stride, padding (columns 4-6) become one column
+    if notation == "lecture":  # kernel, stride, padding (columns 4-6) become one column
         columns = COLUMNS[:4] + ("Patch size/stride",) + COLUMNS[7:]
         right = {k if k < 4 else k - 2 for k in RIGHT if k not in (4, 5, 6)}
-        body = [c[:4] + ["-"] + c[7:] for c in body[:1]] + \
-               [c[:4] + [lecture_notation(r)] + c[7:] for c, r in zip(body[1:], data["layers"])]
+        body = [c[:4] + ["-"] + c[7:] for c in body[:1]] + [
+            c[:4] + [lecture_notation(r)] + c[7:] for c, r in zip(body[1:], data["layers"])
+        ]
     elif notation != "table":
         raise ValueError(f"format_table: notation must be 'table' or 'lecture', got {notation!r}")
     widths = [max(len(c), *(len(r[k]) for r in body)) for k, c in enumerate(columns)]
-    fmt = lambda cells: "  ".join(c.rjust(w) if k in right else c.ljust(w)   # noqa: E731
-                                  for k, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    lines = [f"{data['model']}: input {'x'.join(map(str, shp))}", fmt(columns),
-             fmt(["-" * w for w in widths])]
+    fmt = lambda cells: "  ".join(
+        c.rjust(w) if k in right else c.ljust(w)  # noqa: E731
+        for k, (c, w) in enumerate(zip(cells, widths))
+    ).rstrip()
+    lines = [
+        f"{data['model']}: input {'x'.join(map(str, shp))}",
+        fmt(columns),
+        fmt(["-" * w for w in widths]),
+    ]
     lines += [fmt(r) for r in body]
     main = [r for r in data["layers"] if "/" not in r["name"] and r["type"] != "Aux classifier"]
     macs = sum(r["macs"] for r in main)
     lines.append("")
-    lines.append(f"Total: {data['total_params']:,} trainable parameters, "
-                 f"{macs:,} multiply-adds per image")
+    lines.append(
+        f"Total: {data['total_params']:,} trainable parameters, {macs:,} multiply-adds per image"
+    )
     notes = list(data["notes"]) + ([NOTATION_KEY] if notation == "lecture" else [])
     if notes:
         lines.append("")

@@ -25,9 +25,11 @@ convolutions of ``width`` maps, named ``conv1 .. conv<depth>``, each followed by
 last conv stays plain). ``[l for l in net.leaves() if isinstance(l, L.Conv2D)]`` lists
 conv1..conv<depth> in order, in both forms.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
+
 from .. import layers as L
 from ..layers.initializers import DEFAULT_FOR_ACTIVATION
 from . import register
@@ -42,8 +44,11 @@ def _cifar(n, residual, input_shape, num_classes, width, seed, name):
     width = check_width(width, where)
     input_shape = check_input_shape(input_shape, where)
     m = lambda k: scaled(k, width)  # noqa: E731
-    layers = [L.Conv2D(m(16), 3, 1, 1, use_bias=False, init="he", name="conv1"),
-              L.BatchNorm(name="bn1"), L.ReLU("relu1")]
+    layers = [
+        L.Conv2D(m(16), 3, 1, 1, use_bias=False, init="he", name="conv1"),
+        L.BatchNorm(name="bn1"),
+        L.ReLU("relu1"),
+    ]
     in_maps = m(16)
     for stage, maps in enumerate((16, 32, 64), start=1):
         for u in range(1, n + 1):
@@ -51,21 +56,36 @@ def _cifar(n, residual, input_shape, num_classes, width, seed, name):
             layers.append(basic_unit(f"stage{stage}_{u}", in_maps, m(maps), stride, residual))
             in_maps = m(maps)
     layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="fc")]
-    return L.Sequential(layers, input_shape=input_shape, seed=seed,
-                        name=f"{'resnet' if residual else 'plain'}{6 * n + 2}")
+    return L.Sequential(
+        layers,
+        input_shape=input_shape,
+        seed=seed,
+        name=f"{'resnet' if residual else 'plain'}{6 * n + 2}",
+    )
 
 
 @register("resnet_cifar")
-def resnet_cifar(n: int = 3, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10, width: float = 1.0,
-                 residual: bool = True, seed: int = 0) -> L.Sequential:
+def resnet_cifar(
+    n: int = 3,
+    input_shape: Sequence[int] = (3, 32, 32),
+    num_classes: int = 10,
+    width: float = 1.0,
+    residual: bool = True,
+    seed: int = 0,
+) -> L.Sequential:
     """CIFAR ResNet with ``6n + 2`` layers (n=3: ResNet-20, n=9: ResNet-56); projection
     shortcuts (option B) where the shape changes; ``residual=False`` is ``plain_cifar``."""
     return _cifar(n, residual, input_shape, num_classes, width, seed, "resnet_cifar")
 
 
 @register("plain_cifar")
-def plain_cifar(n: int = 3, input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10, width: float = 1.0,
-                seed: int = 0) -> L.Sequential:
+def plain_cifar(
+    n: int = 3,
+    input_shape: Sequence[int] = (3, 32, 32),
+    num_classes: int = 10,
+    width: float = 1.0,
+    seed: int = 0,
+) -> L.Sequential:
     """The plain twin of ``resnet_cifar(n)``: the same ``6n + 2`` layers, no shortcuts."""
     return _cifar(n, False, input_shape, num_classes, width, seed, "plain_cifar")
 
@@ -82,8 +102,13 @@ def _span_unit(name, in_maps, maps, stride, span):
             layers.append(L.ReLU(f"relu_{'abcdefgh'[k]}"))
     shortcut = None
     if stride != 1 or in_maps != maps:
-        shortcut = L.Sequential([L.Conv2D(maps, 1, stride, "valid", use_bias=False, init="he",
-                                          name="conv"), L.BatchNorm(name="bn")], name="shortcut")
+        shortcut = L.Sequential(
+            [
+                L.Conv2D(maps, 1, stride, "valid", use_bias=False, init="he", name="conv"),
+                L.BatchNorm(name="bn"),
+            ],
+            name="shortcut",
+        )
     return L.ResidualUnit(L.Sequential(layers, name="main"), shortcut, activation="relu", name=name)
 
 
@@ -100,13 +125,18 @@ def skip_cifar(n=3, span=2, input_shape=(3, 32, 32), num_classes=10, width=1.0, 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{where}: n must be a positive int (depth 6n + 2), got {n!r}")
     if isinstance(span, bool) or not isinstance(span, int) or span < 0 or (span and (2 * n) % span):
-        raise ValueError(f"{where}: span must be 0 (plain) or a divisor of 2n = {2 * n} "
-                         f"(layers per stage), got {span!r}")
+        raise ValueError(
+            f"{where}: span must be 0 (plain) or a divisor of 2n = {2 * n} "
+            f"(layers per stage), got {span!r}"
+        )
     width = check_width(width, where)
     input_shape = check_input_shape(input_shape, where)
     m = lambda k: scaled(k, width)  # noqa: E731
-    layers = [L.Conv2D(m(16), 3, 1, 1, use_bias=False, init="he", name="conv1"),
-              L.BatchNorm(name="bn1"), L.ReLU("relu1")]
+    layers = [
+        L.Conv2D(m(16), 3, 1, 1, use_bias=False, init="he", name="conv1"),
+        L.BatchNorm(name="bn1"),
+        L.ReLU("relu1"),
+    ]
     in_maps, per_unit = m(16), span or 1
     for stage, maps in enumerate((16, 32, 64), start=1):
         for u in range(1, 2 * n // per_unit + 1):
@@ -114,14 +144,23 @@ def skip_cifar(n=3, span=2, input_shape=(3, 32, 32), num_classes=10, width=1.0, 
             layers.append(_span_unit(f"stage{stage}_{u}", in_maps, m(maps), stride, span))
             in_maps = m(maps)
     layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="fc")]
-    return L.Sequential(layers, input_shape=input_shape, seed=seed,
-                        name=f"skip{span}_{6 * n + 2}")
+    return L.Sequential(layers, input_shape=input_shape, seed=seed, name=f"skip{span}_{6 * n + 2}")
 
 
 @register("tower")
-def tower(depth: int = 10, activation: str = "sigmoid", residual: bool = False, width: int = 8,
-          input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10, kernel_size: int = 3,
-          batchnorm: bool = False, init: Optional[str] = None, unit: str = "pre", seed: int = 0) -> L.Sequential:
+def tower(
+    depth: int = 10,
+    activation: str = "sigmoid",
+    residual: bool = False,
+    width: int = 8,
+    input_shape: Sequence[int] = (1, 28, 28),
+    num_classes: int = 10,
+    kernel_size: int = 3,
+    batchnorm: bool = False,
+    init: Optional[str] = None,
+    unit: str = "pre",
+    seed: int = 0,
+) -> L.Sequential:
     """``depth`` conv layers ``conv1..conv<depth>`` (``width`` maps, 3x3 SAME, stride 1) with
     ``activation``, plain or residual (units over two layers), then ``pool`` and ``out``.
 
@@ -148,9 +187,12 @@ def tower(depth: int = 10, activation: str = "sigmoid", residual: bool = False, 
         raise ValueError(f"{where}: width (maps per layer) must be a positive int, got {width!r}")
     input_shape = check_input_shape(input_shape, where)
     from .. import functional as F
+
     if activation not in F.ACTIVATIONS or activation == "softmax":
-        raise ValueError(f"{where}: unknown activation {activation!r}; expected one of "
-                         f"{', '.join(a for a in F.ACTIVATIONS if a != 'softmax')}")
+        raise ValueError(
+            f"{where}: unknown activation {activation!r}; expected one of "
+            f"{', '.join(a for a in F.ACTIVATIONS if a != 'softmax')}"
+        )
 
     def conv(k, act):
         """conv<k> with ``act`` (None: no activation); with batchnorm: conv, bn, act."""
@@ -158,10 +200,15 @@ def tower(depth: int = 10, activation: str = "sigmoid", residual: bool = False, 
         # carry no activation of their own: their output still feeds ``activation``.
         scheme = init or DEFAULT_FOR_ACTIVATION.get(activation, "glorot")
         if not batchnorm:
-            return [L.Conv2D(width, kernel_size, 1, "same", activation=act, init=scheme,
-                             name=f"conv{k}")]
-        out = [L.Conv2D(width, kernel_size, 1, "same", use_bias=False, init=scheme,
-                        name=f"conv{k}"), L.BatchNorm(name=f"bn{k}")]
+            return [
+                L.Conv2D(
+                    width, kernel_size, 1, "same", activation=act, init=scheme, name=f"conv{k}"
+                )
+            ]
+        out = [
+            L.Conv2D(width, kernel_size, 1, "same", use_bias=False, init=scheme, name=f"conv{k}"),
+            L.BatchNorm(name=f"bn{k}"),
+        ]
         return out + ([L.Activation(act, name=f"act{k}")] if act else [])
 
     if unit not in ("pre", "post"):
@@ -180,8 +227,12 @@ def tower(depth: int = 10, activation: str = "sigmoid", residual: bool = False, 
                 layers += conv(k, activation)
                 k += 1
     layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="out")]
-    return L.Sequential(layers, input_shape=input_shape, seed=seed,
-                        name=f"{'residual' if residual else 'plain'}_tower{depth}")
+    return L.Sequential(
+        layers,
+        input_shape=input_shape,
+        seed=seed,
+        name=f"{'residual' if residual else 'plain'}_tower{depth}",
+    )
 
 
 def _pre_activation_stack(depth, activation, conv):

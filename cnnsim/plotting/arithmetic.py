@@ -21,6 +21,7 @@ Public functions:
 
 Figures use the object-oriented API on an Agg canvas: no display, no pyplot state.
 """
+
 import math
 import os
 
@@ -32,8 +33,18 @@ from PIL import Image
 
 from .._atomic import atomic_path
 from ..arithmetic import (  # the facts and texts the pictures draw
-    GENERAL_FORMULA, _conv_facts, _fmt_value, _hw, _list_or_none, _pool_facts, _pool_input,
-    _stride_label, check_neuron, neuron_formula, padding_label)
+    GENERAL_FORMULA,
+    _conv_facts,
+    _fmt_value,
+    _hw,
+    _list_or_none,
+    _pool_facts,
+    _pool_input,
+    _stride_label,
+    check_neuron,
+    neuron_formula,
+    padding_label,
+)
 from ..geometry import window as _window
 
 # -- colours (colour-blind friendly blue/orange; grey for padding) ------------------------
@@ -49,12 +60,21 @@ C_WIN_EDGE = "#17427a"
 C_OUT = "#eef6ee"
 C_WINNER = "#f5a742"
 C_DROPPED = "#b9b9b9"
-WINDOW_COLORS = ["#2f6db5", "#d1495b", "#3a9d5d", "#8e5bb5", "#e08a1e", "#16a3b0",
-                 "#b5651d", "#c44fa0"]
+WINDOW_COLORS = [
+    "#2f6db5",
+    "#d1495b",
+    "#3a9d5d",
+    "#8e5bb5",
+    "#e08a1e",
+    "#16a3b0",
+    "#b5651d",
+    "#c44fa0",
+]
+
 
 def _pretty(s):
     """ASCII formula -> typeset-looking text for figures."""
-    return (s.replace("...", "\u2026").replace(" - ", " \u2212 ").replace("*", "\u00b7"))
+    return s.replace("...", "\u2026").replace(" - ", " \u2212 ").replace("*", "\u00b7")
 
 
 # -- drawing helpers ----------------------------------------------------------------------------
@@ -74,7 +94,7 @@ class _Layout:
         c = self.cell
         self.gap = 1.4
         self.left, self.right = 0.75, 0.45
-        self.top = 0.35 + 0.3 * title_lines + 0.35     # title block + column tick labels
+        self.top = 0.35 + 0.3 * title_lines + 0.35  # title block + column tick labels
         self.bottom = 0.45 + 0.26 * footer_lines + 0.55  # grid caption, footer, legend
         grid_w = pw * c + self.gap + ow * c
         self.width = max(9.0, self.left + grid_w + self.right)
@@ -82,7 +102,12 @@ class _Layout:
         self.left += extra / 2
         self.height = self.top + ph * c + self.bottom
         self.in_rect = (self.left, self.bottom, pw * c, ph * c)
-        self.out_rect = (self.left + pw * c + self.gap, self.bottom + (ph - oh) / 2 * c, ow * c, oh * c)
+        self.out_rect = (
+            self.left + pw * c + self.gap,
+            self.bottom + (ph - oh) / 2 * c,
+            ow * c,
+            oh * c,
+        )
 
     def axes(self, fig, rect):
         x, y, w, h = rect
@@ -123,30 +148,87 @@ def _draw_padded_input(ax, win, fontsize, pad_zeros=True, grid=True):
     ax.set_aspect("equal")
     ax.add_patch(Rectangle((0, 0), w, h, facecolor=C_INPUT, linewidth=0, zorder=0))
     handles = []
-    strips = [(-pl, -pt, w + pl + pr, pt), (-pl, h, w + pl + pr, pb), (-pl, 0, pl, h), (w, 0, pr, h)]
+    strips = [
+        (-pl, -pt, w + pl + pr, pt),
+        (-pl, h, w + pl + pr, pb),
+        (-pl, 0, pl, h),
+        (w, 0, pr, h),
+    ]
     for x0, y0, sw, sh in strips:
         if sw > 0 and sh > 0:
-            ax.add_patch(Rectangle((x0, y0), sw, sh, facecolor=C_PAD, edgecolor=C_PAD_HATCH,
-                                   hatch="///", linewidth=0, zorder=0))
+            ax.add_patch(
+                Rectangle(
+                    (x0, y0),
+                    sw,
+                    sh,
+                    facecolor=C_PAD,
+                    edgecolor=C_PAD_HATCH,
+                    hatch="///",
+                    linewidth=0,
+                    zorder=0,
+                )
+            )
     if any(win.pads):
-        handles.append(Patch(facecolor=C_PAD, edgecolor=C_PAD_HATCH, hatch="///",
-                             label="zero padding (reads as 0)"))
+        handles.append(
+            Patch(
+                facecolor=C_PAD,
+                edgecolor=C_PAD_HATCH,
+                hatch="///",
+                label="zero padding (reads as 0)",
+            )
+        )
         if pad_zeros and fontsize >= 6:
             for r in range(-pt, h + pb):
                 for c in range(-pl, w + pr):
                     if not (0 <= r < h and 0 <= c < w):
-                        ax.text(c + 0.5, r + 0.5, "0", ha="center", va="center",
-                                fontsize=fontsize * 0.85, color="#7a7a7a", zorder=1)
+                        ax.text(
+                            c + 0.5,
+                            r + 0.5,
+                            "0",
+                            ha="center",
+                            va="center",
+                            fontsize=fontsize * 0.85,
+                            color="#7a7a7a",
+                            zorder=1,
+                        )
     unused_r, unused_c = win.unused()
     for r in unused_r:
-        ax.add_patch(Rectangle((0, r), w, 1, facecolor=C_UNUSED, edgecolor=C_UNUSED_EDGE,
-                               hatch="xx", linewidth=0, alpha=0.8, zorder=0.5))
+        ax.add_patch(
+            Rectangle(
+                (0, r),
+                w,
+                1,
+                facecolor=C_UNUSED,
+                edgecolor=C_UNUSED_EDGE,
+                hatch="xx",
+                linewidth=0,
+                alpha=0.8,
+                zorder=0.5,
+            )
+        )
     for c in unused_c:
-        ax.add_patch(Rectangle((c, 0), 1, h, facecolor=C_UNUSED, edgecolor=C_UNUSED_EDGE,
-                               hatch="xx", linewidth=0, alpha=0.8, zorder=0.5))
+        ax.add_patch(
+            Rectangle(
+                (c, 0),
+                1,
+                h,
+                facecolor=C_UNUSED,
+                edgecolor=C_UNUSED_EDGE,
+                hatch="xx",
+                linewidth=0,
+                alpha=0.8,
+                zorder=0.5,
+            )
+        )
     if unused_r or unused_c:
-        handles.append(Patch(facecolor=C_UNUSED, edgecolor=C_UNUSED_EDGE, hatch="xx",
-                             label="unused: the stride never reaches it"))
+        handles.append(
+            Patch(
+                facecolor=C_UNUSED,
+                edgecolor=C_UNUSED_EDGE,
+                hatch="xx",
+                label="unused: the stride never reaches it",
+            )
+        )
     if grid:  # cells smaller than ~2 mm would turn into a grey blur
         _grid(ax, -pl, w + pr, -pt, h + pb)
     ax.add_patch(Rectangle((0, 0), w, h, fill=False, edgecolor=C_BORDER, linewidth=1.6, zorder=3))
@@ -167,8 +249,17 @@ def _draw_output_grid(ax, out_hw, fontsize, grid=True):
 
 
 def _caption(ax, text):
-    ax.annotate(text, xy=(0.5, 0), xycoords="axes fraction", xytext=(0, -5),
-                textcoords="offset points", ha="center", va="top", fontsize=10, color=C_BORDER)
+    ax.annotate(
+        text,
+        xy=(0.5, 0),
+        xycoords="axes fraction",
+        xytext=(0, -5),
+        textcoords="offset points",
+        ha="center",
+        va="top",
+        fontsize=10,
+        color=C_BORDER,
+    )
 
 
 def _fit(fs, text):
@@ -226,7 +317,9 @@ class _ConvPicture:
 
     def __init__(self, win, padding, dpi=100, cell=None):
         self.win, self.padding = win, padding
-        self.layout = L = _Layout(win.padded_hw, win.out_hw, title_lines=3, footer_lines=1, cell=cell)
+        self.layout = L = _Layout(
+            win.padded_hw, win.out_hw, title_lines=3, footer_lines=1, cell=cell
+        )
         self.fig = fig = _new_figure(L.width, L.height, dpi)
         self.fs = fs = _font(L.cell)
         self.ax_in = L.axes(fig, L.in_rect)
@@ -239,35 +332,86 @@ class _ConvPicture:
         if ow <= 12 and L.cell >= 0.3:
             for i in range(oh):
                 for j in range(ow):
-                    self.out_labels[(i, j)] = self.ax_out.text(j + 0.5, i + 0.5, f"{i},{j}", ha="center", va="center",
-                                     fontsize=fs * 0.8, color="#5c6b5c", zorder=1)
+                    self.out_labels[(i, j)] = self.ax_out.text(
+                        j + 0.5,
+                        i + 0.5,
+                        f"{i},{j}",
+                        ha="center",
+                        va="center",
+                        fontsize=fs * 0.8,
+                        color="#5c6b5c",
+                        zorder=1,
+                    )
         # one dot per output neuron at the centre of its window: the stride made visible
         cy = [win.rows(i)[0] + win.kernel[0] / 2 for i in range(oh)]
         cx = [win.cols(j)[0] + win.kernel[1] / 2 for j in range(ow)]
         if L.cell >= 0.1:
             gx, gy = np.meshgrid(cx, cy)
-            self.ax_in.scatter(gx.ravel(), gy.ravel(), s=max(4, (L.cell * 72 * 0.16) ** 2),
-                               color="#59606e", zorder=4, linewidths=0)
-            handles.append(self.ax_in.scatter([], [], s=20, color="#59606e",
-                                              label="window centres (one per output neuron)"))
-        handles.append(Patch(facecolor=C_WIN, alpha=0.45, edgecolor=C_WIN_EDGE, label="window → neuron"))
+            self.ax_in.scatter(
+                gx.ravel(),
+                gy.ravel(),
+                s=max(4, (L.cell * 72 * 0.16) ** 2),
+                color="#59606e",
+                zorder=4,
+                linewidths=0,
+            )
+            handles.append(
+                self.ax_in.scatter(
+                    [], [], s=20, color="#59606e", label="window centres (one per output neuron)"
+                )
+            )
+        handles.append(
+            Patch(facecolor=C_WIN, alpha=0.45, edgecolor=C_WIN_EDGE, label="window → neuron")
+        )
         ph, pw = win.padded_hw
         cap = f"input {h}x{w}" + (f", zero-padded to {ph}x{pw}" if any(win.pads) else "")
         _caption(self.ax_in, cap)
         _caption(self.ax_out, f"output {oh}x{ow}")
-        title = (f"{_hw(win.in_hw)} input, {_hw(win.kernel)} kernel, {_stride_label(win.stride)}, "
-                 f"{padding_label(padding, win.pads)} \u2192 {_hw(win.out_hw)} output")
-        fig.text(0.5, L.y(0.22), title, ha="center", va="top", fontsize=13, fontweight="bold",
-                 color=C_BORDER)
-        fig.text(0.5, L.y(0.55), _pretty("neuron (i, j) reads " + GENERAL_FORMULA), ha="center",
-                 va="top", fontsize=9.5, color="#4a5263")
-        self.t_neuron = fig.text(0.5, L.y(0.84), "", ha="center", va="top", fontsize=10.5,
-                                 color=C_WIN_EDGE)
-        self.t_footer = fig.text(0.5, (L.bottom - 0.42) / L.height, "", ha="center", va="top",
-                                 fontsize=9, color="#4a5263")
+        title = (
+            f"{_hw(win.in_hw)} input, {_hw(win.kernel)} kernel, {_stride_label(win.stride)}, "
+            f"{padding_label(padding, win.pads)} \u2192 {_hw(win.out_hw)} output"
+        )
+        fig.text(
+            0.5,
+            L.y(0.22),
+            title,
+            ha="center",
+            va="top",
+            fontsize=13,
+            fontweight="bold",
+            color=C_BORDER,
+        )
+        fig.text(
+            0.5,
+            L.y(0.55),
+            _pretty("neuron (i, j) reads " + GENERAL_FORMULA),
+            ha="center",
+            va="top",
+            fontsize=9.5,
+            color="#4a5263",
+        )
+        self.t_neuron = fig.text(
+            0.5, L.y(0.84), "", ha="center", va="top", fontsize=10.5, color=C_WIN_EDGE
+        )
+        self.t_footer = fig.text(
+            0.5,
+            (L.bottom - 0.42) / L.height,
+            "",
+            ha="center",
+            va="top",
+            fontsize=9,
+            color="#4a5263",
+        )
         ncol = min(len(handles), 4)
-        fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8.5, frameon=False,
-                   bbox_to_anchor=(0.5, 0.04 / L.height * 0 + 0.005), handlelength=1.6)
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=ncol,
+            fontsize=8.5,
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.04 / L.height * 0 + 0.005),
+            handlelength=1.6,
+        )
         self._overlay = []
 
     def show(self, i, j, frame_note=""):
@@ -276,18 +420,61 @@ class _ConvPicture:
         win, ax_in, ax_out = self.win, self.ax_in, self.ax_out
         rows, cols = win.rows(i), win.cols(j)
         fh, fw = win.kernel
-        o = [ax_in.add_patch(Rectangle((cols[0], rows[0]), fw, fh, facecolor=C_WIN, alpha=0.35,
-                                       linewidth=0, zorder=2.5)),
-             ax_in.add_patch(Rectangle((cols[0], rows[0]), fw, fh, fill=False, edgecolor=C_WIN_EDGE,
-                                       linewidth=2.6, zorder=5)),
-             ax_in.scatter([cols[0] + fw / 2], [rows[0] + fh / 2], s=max(10, (self.layout.cell * 72 * 0.3) ** 2),
-                           color=C_WIN_EDGE, zorder=6, linewidths=0),
-             ax_out.add_patch(Rectangle((j, i), 1, 1, facecolor=C_WIN, alpha=0.75, edgecolor=C_WIN_EDGE,
-                                        linewidth=2.6, zorder=5))]
-        for (xa, ya), (xb, yb) in (((cols[-1] + 1, rows[0]), (j, i)), ((cols[-1] + 1, rows[-1] + 1), (j, i + 1))):
-            con = ConnectionPatch((xa, ya), (xb, yb), coordsA="data", coordsB="data", axesA=ax_in,
-                                  axesB=ax_out, color=C_WIN, alpha=0.55, linewidth=1.2, linestyle="--",
-                                  zorder=6)
+        o = [
+            ax_in.add_patch(
+                Rectangle(
+                    (cols[0], rows[0]), fw, fh, facecolor=C_WIN, alpha=0.35, linewidth=0, zorder=2.5
+                )
+            ),
+            ax_in.add_patch(
+                Rectangle(
+                    (cols[0], rows[0]),
+                    fw,
+                    fh,
+                    fill=False,
+                    edgecolor=C_WIN_EDGE,
+                    linewidth=2.6,
+                    zorder=5,
+                )
+            ),
+            ax_in.scatter(
+                [cols[0] + fw / 2],
+                [rows[0] + fh / 2],
+                s=max(10, (self.layout.cell * 72 * 0.3) ** 2),
+                color=C_WIN_EDGE,
+                zorder=6,
+                linewidths=0,
+            ),
+            ax_out.add_patch(
+                Rectangle(
+                    (j, i),
+                    1,
+                    1,
+                    facecolor=C_WIN,
+                    alpha=0.75,
+                    edgecolor=C_WIN_EDGE,
+                    linewidth=2.6,
+                    zorder=5,
+                )
+            ),
+        ]
+        for (xa, ya), (xb, yb) in (
+            ((cols[-1] + 1, rows[0]), (j, i)),
+            ((cols[-1] + 1, rows[-1] + 1), (j, i + 1)),
+        ):
+            con = ConnectionPatch(
+                (xa, ya),
+                (xb, yb),
+                coordsA="data",
+                coordsB="data",
+                axesA=ax_in,
+                axesB=ax_out,
+                color=C_WIN,
+                alpha=0.55,
+                linewidth=1.2,
+                linestyle="--",
+                zorder=6,
+            )
             o.append(self.fig.add_artist(con))
         self._overlay = o
         for (a, b), t in self.out_labels.items():
@@ -300,12 +487,17 @@ class _ConvPicture:
         fr, fc = neuron_formula(win, i, j)
         self.t_neuron.set_text(_pretty(f"neuron ({i}, {j}): rows {fr},   cols {fc}") + frame_note)
         f = _conv_facts(win, self.padding, i, j)["neuron"]
-        (h, w), (ur, uc) = win.in_hw, win.unused()
-        foot = (f"in the zero-padded input (the lecture's i\u00b7s_h \u2026 i\u00b7s_h + f_h \u2212 1): "
-                if any(win.pads) else "no padding: the lecture's i\u00b7s_h \u2026 i\u00b7s_h + f_h \u2212 1 "
-                "gives the same ")
-        foot += (f"rows {f['padded_rows'][0]} \u2026 {f['padded_rows'][-1]}, "
-                f"cols {f['padded_cols'][0]} \u2026 {f['padded_cols'][-1]}")
+        ur, uc = win.unused()
+        foot = (
+            "in the zero-padded input (the lecture's i\u00b7s_h \u2026 i\u00b7s_h + f_h \u2212 1): "
+            if any(win.pads)
+            else "no padding: the lecture's i\u00b7s_h \u2026 i\u00b7s_h + f_h \u2212 1 "
+            "gives the same "
+        )
+        foot += (
+            f"rows {f['padded_rows'][0]} \u2026 {f['padded_rows'][-1]}, "
+            f"cols {f['padded_cols'][0]} \u2026 {f['padded_cols'][-1]}"
+        )
         if f["reads_padding"]:
             foot += "  \u2022  this window reads zero padding"
         foot += f"\nunused input rows: {_list_or_none(ur)}  \u2022  unused input cols: {_list_or_none(uc)}"
@@ -339,8 +531,9 @@ def _frame_order(out_hw, max_frames):
     return [(k // out_hw[1], k % out_hw[1]) for k in range(0, n, step)], step
 
 
-def conv_arithmetic_animation(input_hw, kernel, stride=1, padding="valid", path="conv.gif",
-                              fps=2, dpi=72, max_frames=300):
+def conv_arithmetic_animation(
+    input_hw, kernel, stride=1, padding="valid", path="conv.gif", fps=2, dpi=72, max_frames=300
+):
     """Animated GIF of the window sliding over every output neuron, row by row.
 
     One frame per output neuron (every k-th neuron when there are more than
@@ -368,8 +561,9 @@ class _PoolPicture:
         self.x, self.win, self.padding, self.kind = x, win, padding, kind
         self.facts = f = _pool_facts(x, win, padding, kind)
         self.y = np.array(f["y"])
-        self.layout = L = _Layout(win.padded_hw, win.out_hw, title_lines=2, footer_lines=1,
-                                  cell=cell or None)
+        self.layout = L = _Layout(
+            win.padded_hw, win.out_hw, title_lines=2, footer_lines=1, cell=cell or None
+        )
         self.fig = fig = _new_figure(L.width, L.height, dpi)
         self.fs = fs = _font(L.cell)
         self.ax_in = L.axes(fig, L.in_rect)
@@ -377,9 +571,14 @@ class _PoolPicture:
         fine = L.cell >= 0.08
         handles = _draw_padded_input(self.ax_in, win, fs, pad_zeros=False, grid=fine)
         if any(win.pads):  # pooling pads are not zeros: relabel
-            handles[0] = Patch(facecolor=C_PAD, edgecolor=C_PAD_HATCH, hatch="///",
-                               label="padding (max: never wins)" if kind == "max"
-                               else "padding (not counted in the mean)")
+            handles[0] = Patch(
+                facecolor=C_PAD,
+                edgecolor=C_PAD_HATCH,
+                hatch="///",
+                label="padding (max: never wins)"
+                if kind == "max"
+                else "padding (not counted in the mean)",
+            )
         _draw_output_grid(self.ax_out, win.out_hw, fs, grid=fine)
         (h, w), (oh, ow) = x.shape, win.out_hw
         winners = {tuple(p) for p in (f["winners"] or []) if p is not None}
@@ -388,19 +587,28 @@ class _PoolPicture:
         for r in range(h):
             for c in range(w):
                 if kind == "max" and (r, c) not in winners:
-                    self.ax_in.add_patch(Rectangle((c, r), 1, 1, facecolor="#e9e9e9", linewidth=0,
-                                                   zorder=0.2))
+                    self.ax_in.add_patch(
+                        Rectangle((c, r), 1, 1, facecolor="#e9e9e9", linewidth=0, zorder=0.2)
+                    )
                 if show_values:
                     win_cell = kind == "max" and (r, c) in winners
                     lab = _fmt_value(x[r, c], x)
                     self.cell_text[(r, c)] = self.ax_in.text(
-                        c + 0.5, r + 0.5, lab, ha="center", va="center",
-                        fontsize=_fit(fs, lab), zorder=7, fontweight="bold" if win_cell else "normal",
-                        color=C_BORDER if (win_cell or kind == "avg") else "#9a9a9a")
+                        c + 0.5,
+                        r + 0.5,
+                        lab,
+                        ha="center",
+                        va="center",
+                        fontsize=_fit(fs, lab),
+                        zorder=7,
+                        fontweight="bold" if win_cell else "normal",
+                        color=C_BORDER if (win_cell or kind == "avg") else "#9a9a9a",
+                    )
         if kind == "max":
-            for (r, c) in winners:
-                self.ax_in.add_patch(Rectangle((c, r), 1, 1, facecolor=C_WINNER, alpha=0.85,
-                                               linewidth=0, zorder=0.6))
+            for r, c in winners:
+                self.ax_in.add_patch(
+                    Rectangle((c, r), 1, 1, facecolor=C_WINNER, alpha=0.85, linewidth=0, zorder=0.6)
+                )
             handles.append(Patch(facecolor=C_WINNER, label="winner: passes to the output"))
             handles.append(Patch(facecolor="#e9e9e9", edgecolor="#bdbdbd", label="dropped"))
         # each window outlined in its own colour; the output cell bordered in the same colour
@@ -409,23 +617,49 @@ class _PoolPicture:
         self.win_colors = {}
         for i in range(oh):
             for j in range(ow):
-                col = WINDOW_COLORS[(i * (ow if ow % len(WINDOW_COLORS) else ow + 1) + j)
-                                    % len(WINDOW_COLORS)]
+                col = WINDOW_COLORS[
+                    (i * (ow if ow % len(WINDOW_COLORS) else ow + 1) + j) % len(WINDOW_COLORS)
+                ]
                 self.win_colors[(i, j)] = col
                 rows, cols = win.rows(i), win.cols(j)
                 inset = 0.07 + (0.07 * ((i + j) % 2) if overlap else 0)
                 if n_win <= 400:
-                    self.ax_in.add_patch(Rectangle(
-                        (cols[0] + inset, rows[0] + inset), win.kernel[1] - 2 * inset,
-                        win.kernel[0] - 2 * inset, fill=False, edgecolor=col,
-                        linewidth=1.8, zorder=5))
-                    self.ax_out.add_patch(Rectangle((j + 0.07, i + 0.07), 0.86, 0.86, fill=False,
-                                                    edgecolor=col, linewidth=1.8, zorder=5))
+                    self.ax_in.add_patch(
+                        Rectangle(
+                            (cols[0] + inset, rows[0] + inset),
+                            win.kernel[1] - 2 * inset,
+                            win.kernel[0] - 2 * inset,
+                            fill=False,
+                            edgecolor=col,
+                            linewidth=1.8,
+                            zorder=5,
+                        )
+                    )
+                    self.ax_out.add_patch(
+                        Rectangle(
+                            (j + 0.07, i + 0.07),
+                            0.86,
+                            0.86,
+                            fill=False,
+                            edgecolor=col,
+                            linewidth=1.8,
+                            zorder=5,
+                        )
+                    )
                 if kind == "max":
-                    self.ax_out.add_patch(Rectangle((j, i), 1, 1, facecolor=C_WINNER, alpha=0.85,
-                                                    linewidth=0, zorder=0.6))
-        handles.append(Patch(facecolor="none", edgecolor=WINDOW_COLORS[0], linewidth=1.8,
-                             label="pooling window \u2192 its output (same colour)"))
+                    self.ax_out.add_patch(
+                        Rectangle(
+                            (j, i), 1, 1, facecolor=C_WINNER, alpha=0.85, linewidth=0, zorder=0.6
+                        )
+                    )
+        handles.append(
+            Patch(
+                facecolor="none",
+                edgecolor=WINDOW_COLORS[0],
+                linewidth=1.8,
+                label="pooling window \u2192 its output (same colour)",
+            )
+        )
         self.out_text = {}
         if show_values:
             for i in range(oh):
@@ -433,21 +667,60 @@ class _PoolPicture:
                     v = self.y[i, j]
                     lab = _fmt_value(v, x)
                     self.out_text[(i, j)] = self.ax_out.text(
-                        j + 0.5, i + 0.5, lab, ha="center", va="center", fontsize=_fit(fs, lab), zorder=7, color=C_BORDER,
-                        fontweight="bold" if kind == "max" else "normal")
+                        j + 0.5,
+                        i + 0.5,
+                        lab,
+                        ha="center",
+                        va="center",
+                        fontsize=_fit(fs, lab),
+                        zorder=7,
+                        color=C_BORDER,
+                        fontweight="bold" if kind == "max" else "normal",
+                    )
         _caption(self.ax_in, f"input {h}x{w}")
         _caption(self.ax_out, f"output {oh}x{ow}")
-        fig.text(0.5, L.y(0.22), f["title"].replace("->", "\u2192"), ha="center", va="top",
-                 fontsize=13, fontweight="bold", color=C_BORDER)
-        fig.text(0.5, L.y(0.56), f["summary"], ha="center", va="top", fontsize=10.5,
-                 color="#b06a00" if kind == "max" else C_WIN_EDGE)
-        foot = ("ties: the first maximum in row-major order wins  \u2022  " if f["ties"] else "")
-        foot += (f"unused input rows: {_list_or_none(f['unused']['rows'])}  \u2022  "
-                 f"unused input cols: {_list_or_none(f['unused']['cols'])}")
-        self.t_footer = fig.text(0.5, (L.bottom - 0.42) / L.height, foot, ha="center", va="top",
-                                 fontsize=9, color="#4a5263")
-        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=8.5,
-                   frameon=False, bbox_to_anchor=(0.5, 0.005), handlelength=1.6)
+        fig.text(
+            0.5,
+            L.y(0.22),
+            f["title"].replace("->", "\u2192"),
+            ha="center",
+            va="top",
+            fontsize=13,
+            fontweight="bold",
+            color=C_BORDER,
+        )
+        fig.text(
+            0.5,
+            L.y(0.56),
+            f["summary"],
+            ha="center",
+            va="top",
+            fontsize=10.5,
+            color="#b06a00" if kind == "max" else C_WIN_EDGE,
+        )
+        foot = "ties: the first maximum in row-major order wins  \u2022  " if f["ties"] else ""
+        foot += (
+            f"unused input rows: {_list_or_none(f['unused']['rows'])}  \u2022  "
+            f"unused input cols: {_list_or_none(f['unused']['cols'])}"
+        )
+        self.t_footer = fig.text(
+            0.5,
+            (L.bottom - 0.42) / L.height,
+            foot,
+            ha="center",
+            va="top",
+            fontsize=9,
+            color="#4a5263",
+        )
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=min(len(handles), 3),
+            fontsize=8.5,
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.005),
+            handlelength=1.6,
+        )
         self._overlay = []
 
     def show(self, k, order, frame_note=""):
@@ -456,33 +729,74 @@ class _PoolPicture:
             a.remove()
         win = self.win
         i, j = order[k]
-        done = set(order[:k + 1])
+        done = set(order[: k + 1])
         for (a, b), t in self.out_text.items():
             t.set_visible((a, b) in done)
         rows, cols = win.rows(i), win.cols(j)
-        o = [self.ax_in.add_patch(Rectangle((cols[0], rows[0]), win.kernel[1], win.kernel[0],
-                                            facecolor=C_WIN, alpha=0.25, edgecolor=C_WIN_EDGE,
-                                            linewidth=3, zorder=6)),
-             self.ax_out.add_patch(Rectangle((j, i), 1, 1, facecolor=C_WIN, alpha=0.35,
-                                             edgecolor=C_WIN_EDGE, linewidth=3, zorder=6))]
+        o = [
+            self.ax_in.add_patch(
+                Rectangle(
+                    (cols[0], rows[0]),
+                    win.kernel[1],
+                    win.kernel[0],
+                    facecolor=C_WIN,
+                    alpha=0.25,
+                    edgecolor=C_WIN_EDGE,
+                    linewidth=3,
+                    zorder=6,
+                )
+            ),
+            self.ax_out.add_patch(
+                Rectangle(
+                    (j, i),
+                    1,
+                    1,
+                    facecolor=C_WIN,
+                    alpha=0.35,
+                    edgecolor=C_WIN_EDGE,
+                    linewidth=3,
+                    zorder=6,
+                )
+            ),
+        ]
         v = self.y[i, j]
         if self.kind == "max":
             p = self.facts["winners"][i * win.out_hw[1] + j]
-            what = "only padding" if p is None else f"max = {_fmt_value(v, self.x)} at ({p[0]}, {p[1]})"
+            what = (
+                "only padding"
+                if p is None
+                else f"max = {_fmt_value(v, self.x)} at ({p[0]}, {p[1]})"
+            )
             if p is not None:
-                o.append(self.ax_in.add_patch(Rectangle((p[1], p[0]), 1, 1, fill=False,
-                                                        edgecolor="#b06a00", linewidth=3, zorder=6.5)))
+                o.append(
+                    self.ax_in.add_patch(
+                        Rectangle(
+                            (p[1], p[0]),
+                            1,
+                            1,
+                            fill=False,
+                            edgecolor="#b06a00",
+                            linewidth=3,
+                            zorder=6.5,
+                        )
+                    )
+                )
         else:
-            real = any(0 <= r < self.x.shape[0] for r in rows) and any(0 <= c < self.x.shape[1] for c in cols)
+            real = any(0 <= r < self.x.shape[0] for r in rows) and any(
+                0 <= c < self.x.shape[1] for c in cols
+            )
             what = f"mean = {_fmt_value(v, self.x)}" if real else "only padding: 0"
-        self.t_footer.set_text(f"window ({i}, {j}): rows {rows[0]} \u2026 {rows[-1]}, "
-                               f"cols {cols[0]} \u2026 {cols[-1]}  \u2192  {what}{frame_note}")
+        self.t_footer.set_text(
+            f"window ({i}, {j}): rows {rows[0]} \u2026 {rows[-1]}, "
+            f"cols {cols[0]} \u2026 {cols[-1]}  \u2192  {what}{frame_note}"
+        )
         self._overlay = o
         return o + [self.t_footer] + [self.out_text[p] for p in done if p in self.out_text]
 
 
-def pool_figure(input_hw, size=2, stride=None, padding="valid", kind="max", x=None, seed=0,
-                dpi=100):
+def pool_figure(
+    input_hw, size=2, stride=None, padding="valid", kind="max", x=None, seed=0, dpi=100
+):
     """Pooling explained: input values, every window outlined, winners, output, pass fraction.
 
     ``x`` is a 2-D ``(H, W)`` array (or ``(1, 1, H, W)``); by default seeded distinct
@@ -499,8 +813,19 @@ def pool_figure(input_hw, size=2, stride=None, padding="valid", kind="max", x=No
     return _PoolPicture(x, win, padding, kind, dpi=dpi).fig
 
 
-def pool_animation(input_hw, size=2, stride=None, padding="valid", kind="max", x=None, seed=0,
-                   path="pool.gif", fps=1.5, dpi=72, max_frames=300):
+def pool_animation(
+    input_hw,
+    size=2,
+    stride=None,
+    padding="valid",
+    kind="max",
+    x=None,
+    seed=0,
+    path="pool.gif",
+    fps=1.5,
+    dpi=72,
+    max_frames=300,
+):
     """Animated GIF of the pooling window sliding over the input, filling the output in."""
     where = "pool_animation"
     if kind not in ("max", "avg"):
@@ -519,8 +844,13 @@ def pool_animation(input_hw, size=2, stride=None, padding="valid", kind="max", x
     return _save_atomic(frames, path, duration=int(round(1000 / fps)))
 
 
-__all__ = ["conv_arithmetic_figure", "conv_arithmetic_animation", "pool_figure", "pool_animation",
-           "save_figure"]
+__all__ = [
+    "conv_arithmetic_figure",
+    "conv_arithmetic_animation",
+    "pool_figure",
+    "pool_animation",
+    "save_figure",
+]
 
 
 def save_figure(fig, path, dpi=None):

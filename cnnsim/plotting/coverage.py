@@ -10,6 +10,7 @@ cross-correlation vs the mathematical convolution.
   ``(x * w)[i, j] = sum_{m,n} x[i*s + m, j*s + n] w[f-1-m, f-1-n]``. Both are shown on a
   small seeded integer input.
 """
+
 import textwrap
 
 import numpy as np
@@ -17,10 +18,12 @@ from matplotlib.figure import Figure
 
 from ..geometry import coverage, window
 
-FLIP_WHY = ("Why it does not matter for learning: the kernel is learned, and a flipped kernel "
-            "is just another kernel, so a network trained with either operation learns the "
-            "flipped weights of the other and computes the same function (only weights moved "
-            "between conventions must be flipped).")
+FLIP_WHY = (
+    "Why it does not matter for learning: the kernel is learned, and a flipped kernel "
+    "is just another kernel, so a network trained with either operation learns the "
+    "flipped weights of the other and computes the same function (only weights moved "
+    "between conventions must be flipped)."
+)
 
 
 def coverage_facts(input_hw, kernel, stride=1, padding="valid", where="explain conv"):
@@ -30,27 +33,40 @@ def coverage_facts(input_hw, kernel, stride=1, padding="valid", where="explain c
     win = window(input_hw, kernel, stride, padding, where=where)
     counts = coverage(win)
     flat = [c for row in counts for c in row]
-    return {"input": list(win.in_hw), "kernel": list(win.kernel), "stride": list(win.stride),
-            "pads": list(win.pads), "output": list(win.out_hw), "counts": counts,
-            "min": min(flat), "max": max(flat),
-            "overlap": sum(c > 1 for c in flat), "gaps": sum(c == 0 for c in flat)}
+    return {
+        "input": list(win.in_hw),
+        "kernel": list(win.kernel),
+        "stride": list(win.stride),
+        "pads": list(win.pads),
+        "output": list(win.out_hw),
+        "counts": counts,
+        "min": min(flat),
+        "max": max(flat),
+        "overlap": sum(c > 1 for c in flat),
+        "gaps": sum(c == 0 for c in flat),
+    }
 
 
 def coverage_explanation(facts):
     """The counts as a grid, and what they mean."""
     (h, w), (fh, fw), (sh, sw) = facts["input"], facts["kernel"], facts["stride"]
     oh, ow = facts["output"]
-    lines = [f"Coverage: how many of the {oh}x{ow} output neurons read each pixel of the "
-             f"{h}x{w} input", f"({fh}x{fw} kernel, stride {sh}x{sw}, padding "
-             f"{'/'.join(map(str, facts['pads']))} top/bottom/left/right)", ""]
+    lines = [
+        f"Coverage: how many of the {oh}x{ow} output neurons read each pixel of the {h}x{w} input",
+        f"({fh}x{fw} kernel, stride {sh}x{sw}, padding "
+        f"{'/'.join(map(str, facts['pads']))} top/bottom/left/right)",
+        "",
+    ]
     width = max(len(str(facts["max"])), 1)
     for row in facts["counts"]:
         lines.append("  " + " ".join(str(c).rjust(width) for c in row))
     lines.append("")
     n = h * w
     if facts["overlap"]:
-        lines.append(f"overlap: {facts['overlap']} of {n} pixels are read by more than one neuron "
-                     f"(up to {facts['max']}):")
+        lines.append(
+            f"overlap: {facts['overlap']} of {n} pixels are read by more than one neuron "
+            f"(up to {facts['max']}):"
+        )
         lines.append("  the receptive fields overlap (stride < kernel)")
     if facts["gaps"]:
         lines.append(f"gaps: {facts['gaps']} of {n} pixels are read by no neuron")
@@ -73,18 +89,28 @@ def coverage_figure(facts, dpi=100):
         for r in range(h):
             for c in range(w):
                 v = counts[r, c]
-                ax.text(c, r, str(v), ha="center", va="center", fontsize=8,
-                        color="white" if v < 0.6 * max(1, counts.max()) else "black")
+                ax.text(
+                    c,
+                    r,
+                    str(v),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if v < 0.6 * max(1, counts.max()) else "black",
+                )
     fh, fw = facts["kernel"]
     sh, sw = facts["stride"]
-    ax.set_title(f"{h}x{w} input, {fh}x{fw} kernel, stride {sh}x{sw}: output neurons reading "
-                 f"each pixel\n(overlap: {facts['overlap']} pixels, gaps: {facts['gaps']})",
-                 fontsize=9)
+    ax.set_title(
+        f"{h}x{w} input, {fh}x{fw} kernel, stride {sh}x{sw}: output neurons reading "
+        f"each pixel\n(overlap: {facts['overlap']} pixels, gaps: {facts['gaps']})",
+        fontsize=9,
+    )
     ax.set_xlabel("input column")
     ax.set_ylabel("input row")
     top = max(1, int(counts.max()))
-    fig.colorbar(im, ax=ax, label="neurons reading the pixel",
-                 ticks=range(0, top + 1, max(1, top // 8)))
+    fig.colorbar(
+        im, ax=ax, label="neurons reading the pixel", ticks=range(0, top + 1, max(1, top // 8))
+    )
     fig.tight_layout()
     return fig
 
@@ -107,7 +133,7 @@ def flip_facts(input_hw, kernel, stride=1, padding="valid", seed=0, where="expla
     x = _seeded_input(h, w, seed)
     k = np.arange(1, fh * fw + 1, dtype=np.int64).reshape(fh, fw)
     xp = np.zeros((h + t + b, w + l + r), dtype=np.int64)
-    xp[t:t + h, l:l + w] = x
+    xp[t : t + h, l : l + w] = x
     oh, ow = win.out_hw
     cross = [[0] * ow for _ in range(oh)]
     conv = [[0] * ow for _ in range(oh)]
@@ -118,9 +144,15 @@ def flip_facts(input_hw, kernel, stride=1, padding="valid", seed=0, where="expla
                     v = int(xp[i * sh + m, j * sw + n])
                     cross[i][j] += v * int(k[m, n])
                     conv[i][j] += v * int(k[fh - 1 - m, fw - 1 - n])
-    return {"input": x.tolist(), "kernel": k.tolist(), "flipped": k[::-1, ::-1].tolist(),
-            "cross_correlation": cross, "convolution": conv, "equal": cross == conv,
-            "seed": seed}
+    return {
+        "input": x.tolist(),
+        "kernel": k.tolist(),
+        "flipped": k[::-1, ::-1].tolist(),
+        "cross_correlation": cross,
+        "convolution": conv,
+        "equal": cross == conv,
+        "seed": seed,
+    }
 
 
 def _grid(rows, indent="    "):
@@ -129,15 +161,32 @@ def _grid(rows, indent="    "):
 
 
 def flip_explanation(facts):
-    lines = ["Cross-correlation vs convolution (seeded integer input, kernel 1..f*f)", "",
-             "  input"] + _grid(facts["input"]) + ["", "  kernel w"] + _grid(facts["kernel"]) + \
-            ["", "  w flipped (rows and columns reversed)"] + _grid(facts["flipped"]) + \
-            ["", "  cross-correlation, y[i,j] = sum x[i*s+m, j*s+n] w[m,n]",
-             "  (what CNN layers compute: cnnsim, PyTorch, TensorFlow)"] + _grid(facts["cross_correlation"]) + \
-            ["", "  convolution, y[i,j] = sum x[i*s+m, j*s+n] w[f-1-m, f-1-n]",
-             "  (the maths definition: kernel flipped)"] + _grid(facts["convolution"]) + [""]
-    lines.append("  the two differ" if not facts["equal"] else
-                 "  the two agree here (the kernel is symmetric under the flip)")
+    lines = (
+        ["Cross-correlation vs convolution (seeded integer input, kernel 1..f*f)", "", "  input"]
+        + _grid(facts["input"])
+        + ["", "  kernel w"]
+        + _grid(facts["kernel"])
+        + ["", "  w flipped (rows and columns reversed)"]
+        + _grid(facts["flipped"])
+        + [
+            "",
+            "  cross-correlation, y[i,j] = sum x[i*s+m, j*s+n] w[m,n]",
+            "  (what CNN layers compute: cnnsim, PyTorch, TensorFlow)",
+        ]
+        + _grid(facts["cross_correlation"])
+        + [
+            "",
+            "  convolution, y[i,j] = sum x[i*s+m, j*s+n] w[f-1-m, f-1-n]",
+            "  (the maths definition: kernel flipped)",
+        ]
+        + _grid(facts["convolution"])
+        + [""]
+    )
+    lines.append(
+        "  the two differ"
+        if not facts["equal"]
+        else "  the two agree here (the kernel is symmetric under the flip)"
+    )
     lines.append("")
     lines += textwrap.wrap(FLIP_WHY, 92)
     return "\n".join(lines)

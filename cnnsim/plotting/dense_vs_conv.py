@@ -1,4 +1,5 @@
 """The dense-vs-convolution bar chart (``cnnsim explain dense-vs-conv``)."""
+
 from matplotlib.figure import Figure
 
 
@@ -13,7 +14,7 @@ def dense_vs_conv_figure(result):
     for ax, key, label in zip(axes, ("params", "macs"), ("parameters", "multiply-adds per image")):
         vals = [r[key] for r in rows]
         ypos = list(range(len(rows)))[::-1]
-        ax.barh(ypos, vals, color=colors[:len(rows)])
+        ax.barh(ypos, vals, color=colors[: len(rows)])
         ax.set_xscale("log")
         for y, v in zip(ypos, vals):
             ax.text(v, y, f" {v:,}", va="center", fontsize=8)
@@ -24,7 +25,10 @@ def dense_vs_conv_figure(result):
     axes[0].set_yticklabels(names, fontsize=8)
     c, h, w = result["config"]["input_shape"]
     sv = result["savings"]
-    fig.suptitle(f"Input {c}x{h}x{w}: local connectivity saves {sv['local_connectivity']:,.0f}x, "
-                 f"weight sharing {sv['weight_sharing']:,.0f}x the parameters", fontsize=10)
+    fig.suptitle(
+        f"Input {c}x{h}x{w}: local connectivity saves {sv['local_connectivity']:,.0f}x, "
+        f"weight sharing {sv['weight_sharing']:,.0f}x the parameters",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

@@ -1,4 +1,5 @@
 """Gradient-flow figures (return ``matplotlib.figure.Figure``)."""
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -31,14 +32,23 @@ def gradflow_figure(result, key="grad_norm"):
         e = result[kind]
         _norm_axis(ax, e["layers"], e[key], color, "at initialization")
         if "trained" in e:
-            _norm_axis(ax, e["layers"], e["trained"][key], color,
-                       f"after {cfg.get('steps')} SGD steps", "s--", 0.5)
+            _norm_axis(
+                ax,
+                e["layers"],
+                e["trained"][key],
+                color,
+                f"after {cfg.get('steps')} SGD steps",
+                "s--",
+                0.5,
+            )
         ax.set_title(f"{kind}: first/last hidden = {e.get('first_last_ratio', float('nan')):.2e}")
         ax.legend(fontsize=8)
     axes[0].set_ylabel(NORM_LABEL)
     unit = cfg.get("unit", "pre")
-    fig.suptitle(f"Gradient flow, depth {cfg.get('depth')} {cfg.get('activation')} tower: "
-                 f"plain vs residual ({unit}-activation units: {UNIT_FORMULA[unit]})")
+    fig.suptitle(
+        f"Gradient flow, depth {cfg.get('depth')} {cfg.get('activation')} tower: "
+        f"plain vs residual ({unit}-activation units: {UNIT_FORMULA[unit]})"
+    )
     fig.tight_layout()
     return fig
 
@@ -51,12 +61,22 @@ def trace_gradflow_figure(rows, title):
     ax = fig.add_subplot(1, 1, 1)
     w = [r for r in rows if r["norm_w"] is not None]
     if w:
-        _norm_axis(ax, [r["name"] for r in w], [r["norm_w"] for r in w], "tab:blue",
-                   "‖∂L/∂W‖₂ of each layer with weights")
+        _norm_axis(
+            ax,
+            [r["name"] for r in w],
+            [r["norm_w"] for r in w],
+            "tab:blue",
+            "‖∂L/∂W‖₂ of each layer with weights",
+        )
         ax.set_ylabel(NORM_LABEL)
     else:
-        _norm_axis(ax, [r["name"] for r in rows], [r["norm_y"] for r in rows], "tab:green",
-                   "‖∂L/∂y‖₂ of each step")
+        _norm_axis(
+            ax,
+            [r["name"] for r in rows],
+            [r["norm_y"] for r in rows],
+            "tab:green",
+            "‖∂L/∂y‖₂ of each step",
+        )
         ax.set_ylabel("‖∂L/∂y‖₂ (log scale)")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)

@@ -4,6 +4,7 @@
 array ``(C, H, W)`` / ``(N, C, H, W)`` / vector; returns a ``matplotlib.figure.Figure``.
 ``kernels_figure(step)`` draws a conv layer's learned kernels (a first layer's as RGB tiles).
 """
+
 import math
 
 import numpy as np
@@ -15,8 +16,9 @@ def _maps(obj, sample):
     a = obj
     if hasattr(obj, "y"):
         if obj.y is None:
-            raise ValueError(f"feature_maps_figure: step {obj.name!r} was recorded without "
-                             f"arrays (light mode)")
+            raise ValueError(
+                f"feature_maps_figure: step {obj.name!r} was recorded without arrays (light mode)"
+            )
         name, a = f"{obj.name} ({obj.kind})", obj.y[sample]
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 4:
@@ -30,7 +32,7 @@ def feature_maps_figure(obj, sample=0, max_maps=64, title=None, cmap="gray", cen
     gradient: 0 drawn neutral in a diverging ``cmap``)."""
     name, a = _maps(obj, sample)
     if a.ndim == 3 and a.shape[1:] == (1, 1):
-        a = a[:, 0, 0]                     # 1x1 maps: one value each, a bar says more
+        a = a[:, 0, 0]  # 1x1 maps: one value each, a bar says more
     title = title or (f"{name}: output {tuple(a.shape)}" if name else f"maps {tuple(a.shape)}")
     if a.ndim == 1:
         fig = Figure(figsize=(8, 2.6), dpi=100)
@@ -55,8 +57,9 @@ def feature_maps_figure(obj, sample=0, max_maps=64, title=None, cmap="gray", cen
         if centered:
             vhi = max(abs(lo), abs(hi)) or 1e-12
             vlo = -vhi
-        ax.imshow(m, cmap=cmap, vmin=vlo, vmax=vhi if vhi > vlo else vlo + 1e-12,
-                  interpolation="nearest")
+        ax.imshow(
+            m, cmap=cmap, vmin=vlo, vmax=vhi if vhi > vlo else vlo + 1e-12, interpolation="nearest"
+        )
         ax.set_title(f"#{k}  [{lo:.2g}, {hi:.2g}]", fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -80,8 +83,9 @@ def input_figure(image, title="input"):
 def _show_image(ax, img):
     if img.shape[0] == 3:
         lo, hi = img.min(), img.max()
-        ax.imshow(np.moveaxis((img - lo) / (hi - lo if hi > lo else 1), 0, -1),
-                  interpolation="nearest")
+        ax.imshow(
+            np.moveaxis((img - lo) / (hi - lo if hi > lo else 1), 0, -1), interpolation="nearest"
+        )
     else:
         ax.imshow(img[0] if img.ndim == 3 else img, cmap="gray", interpolation="nearest")
 
@@ -102,8 +106,9 @@ def kernels_figure(obj, max_filters=64, title=None):
     if hasattr(obj, "params"):
         name, w = f"{obj.name} ({obj.kind})", obj.params.get("w")
         if w is None:
-            raise ValueError(f"kernels_figure: step {obj.name!r} was recorded without "
-                             f"weights (light mode)")
+            raise ValueError(
+                f"kernels_figure: step {obj.name!r} was recorded without weights (light mode)"
+            )
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 4:
         raise ValueError(f"kernels_figure: expected weights (F, C, KH, KW), got {w.shape}")
@@ -112,17 +117,21 @@ def kernels_figure(obj, max_filters=64, title=None):
     cols = min(n, 8 if kh > 5 else 16)
     rows = math.ceil(n / cols)
     how = {3: "RGB, each filter scaled to [0, 1]", 1: "gray, each filter scaled"}.get(
-        c, "per filter: its strongest input map (largest L2 norm), blue < 0 < red")
-    title = title or (f"{name}: {f} learned kernels {kh}x{kw} over {c} maps" if name
-                      else f"kernels {w.shape}")
+        c, "per filter: its strongest input map (largest L2 norm), blue < 0 < red"
+    )
+    title = title or (
+        f"{name}: {f} learned kernels {kh}x{kw} over {c} maps" if name else f"kernels {w.shape}"
+    )
     fig = Figure(figsize=(1.1 * cols + 0.4, 1.25 * rows + 0.8), dpi=100)
     for k in range(n):
         ax = fig.add_subplot(rows, cols, k + 1)
         if c == 3:
             t = w[k]
             lo, hi = t.min(), t.max()
-            ax.imshow(np.moveaxis((t - lo) / (hi - lo if hi > lo else 1.0), 0, -1),
-                      interpolation="nearest")
+            ax.imshow(
+                np.moveaxis((t - lo) / (hi - lo if hi > lo else 1.0), 0, -1),
+                interpolation="nearest",
+            )
             ax.set_title(f"#{k}", fontsize=6)
         elif c == 1:
             ax.imshow(w[k, 0], cmap="gray", interpolation="nearest")

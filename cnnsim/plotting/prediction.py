@@ -1,5 +1,6 @@
 """A bar chart of a network's answer: the probability of every class, the prediction and
 the true label marked (from :func:`cnnsim.display.prediction`)."""
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -25,7 +26,15 @@ def prediction_figure(pred, title="prediction"):
     ax.set_ylim(0, 1.05)
     truth = "" if pred.get("true_label") is None else f", true label {pred['true_label']}"
     ax.set_title(f"{title}: predicts {pred['name']}{truth}", fontsize=10)
-    ax.text(0.99, 0.97, pred["rule"], transform=ax.transAxes, ha="right", va="top", fontsize=6,
-            wrap=True)
+    ax.text(
+        0.99,
+        0.97,
+        pred["rule"],
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=6,
+        wrap=True,
+    )
     fig.tight_layout()
     return fig

@@ -1,5 +1,6 @@
 """A neuron's receptive field on the input image: the theoretical box and the effective
 heat map (``cnnsim.engine.receptive_field``)."""
+
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -29,17 +30,22 @@ def receptive_field_figure(image, rf, erf=None):
     ax.set_xlim(min(-0.5, u[2] - 0.5), max(w - 0.5, u[3] + 0.5))
     ax.set_ylim(max(h - 0.5, u[1] + 0.5), min(-0.5, u[0] - 0.5))
     jump = "" if rf.jump is None else f", jump {rf.jump[0]}x{rf.jump[1]}"
-    ax.set_title(f"{rf.layer} ({rf.row}, {rf.col}): rows {rf.top}..{rf.bottom}, cols "
-                 f"{rf.left}..{rf.right}\nsize {rf.size[0]}x{rf.size[1]}{jump} "
-                 f"(dashed: unclipped)", fontsize=8)
+    ax.set_title(
+        f"{rf.layer} ({rf.row}, {rf.col}): rows {rf.top}..{rf.bottom}, cols "
+        f"{rf.left}..{rf.right}\nsize {rf.size[0]}x{rf.size[1]}{jump} "
+        f"(dashed: unclipped)",
+        fontsize=8,
+    )
     if erf is not None:
         ax2 = fig.add_subplot(1, 2, 2)
         im = ax2.imshow(erf.heat, cmap="magma", interpolation="nearest")
         _box(ax2, rf.clipped, edgecolor="cyan", linewidth=1.2)
         fig.colorbar(im, ax=ax2, fraction=0.046, pad=0.04)
         sup = erf.support()
-        ax2.set_title(f"effective RF of map {erf.map}: |d y / d x|\nnonzero in "
-                      f"{'none' if sup is None else f'rows {sup[0]}..{sup[1]}, cols {sup[2]}..{sup[3]}'}",
-                      fontsize=8)
+        ax2.set_title(
+            f"effective RF of map {erf.map}: |d y / d x|\nnonzero in "
+            f"{'none' if sup is None else f'rows {sup[0]}..{sup[1]}, cols {sup[2]}..{sup[3]}'}",
+            fontsize=8,
+        )
     fig.tight_layout()
     return fig

@@ -6,6 +6,7 @@
 * ``train_sweep_figure``: final training and test error vs depth (or the swept setting)
   with error bars (std over seeds), one line per model / setting.
 """
+
 import math
 
 import numpy as np
@@ -39,7 +40,7 @@ def gradflow_sweep_figure(summary):
     some seed's gradient underflowed to exactly zero in a layer: infinite spread)."""
     depths = sorted(_values(summary, "depth"))
     acts = _values(summary, "activation")
-    kinds = sorted(_values(summary, "residual"))          # False (plain), True (residual)
+    kinds = sorted(_values(summary, "residual"))  # False (plain), True (residual)
     fixed = ("depth", "activation", "residual", "seeds", "failed", "underflow_seeds")
     others = [n for n in summary[0] if n not in fixed and not n.endswith(("_mean", "_std"))]
     varying = [n for n in others if len(_values(summary, n)) > 1]
@@ -51,8 +52,11 @@ def gradflow_sweep_figure(summary):
             row_keys.append(k)
     finite = [r["spread_mean"] for r in summary if math.isfinite(r.get("spread_mean", math.nan))]
     vmax = max(finite + [1.0])
-    fig = Figure(figsize=(4.2 * len(kinds) + 1.6, 1.4 + (0.5 * len(depths) + 0.7) * len(row_keys)),
-                 dpi=110, layout="constrained")
+    fig = Figure(
+        figsize=(4.2 * len(kinds) + 1.6, 1.4 + (0.5 * len(depths) + 0.7) * len(row_keys)),
+        dpi=110,
+        layout="constrained",
+    )
     axes = np.atleast_2d(fig.subplots(len(row_keys), len(kinds), squeeze=False))
     im = None
     for i, rk in enumerate(row_keys):
@@ -74,13 +78,25 @@ def gradflow_sweep_figure(summary):
                 else:
                     text[d][a] = "failed" if r["failed"] else "n/a"
             # square-root colour scale: one spread of 60 must not wash out 0..5
-            im = ax.imshow(grid, cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=vmax),
-                           aspect="auto", origin="lower")
+            im = ax.imshow(
+                grid,
+                cmap="viridis",
+                norm=PowerNorm(0.5, vmin=0, vmax=vmax),
+                aspect="auto",
+                origin="lower",
+            )
             for d in range(len(depths)):
                 for a in range(len(acts)):
                     light = np.isfinite(grid[d, a]) and grid[d, a] < 0.4 * vmax
-                    ax.text(a, d, text[d][a], ha="center", va="center", fontsize=7,
-                            color="white" if light else "black")
+                    ax.text(
+                        a,
+                        d,
+                        text[d][a],
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if light else "black",
+                    )
             ax.set_xticks(range(len(acts)))
             ax.set_xticklabels(acts)
             ax.set_yticks(range(len(depths)))
@@ -90,20 +106,29 @@ def gradflow_sweep_figure(summary):
             if i == 0:
                 ax.set_title("residual" if res else "plain", fontsize=10)
     fig.colorbar(im, ax=axes.ravel().tolist(), label=_SPREAD, shrink=0.9)
-    fig.suptitle("Gradient spread at initialization: 0 = every conv layer gets the same "
-                 "gradient, k = 10^k times\nbetween the best- and the worst-fed layer; "
-                 f"mean ± std over seeds ({_label(constant)})"
-                 + ("\n\"0 grad\": in that many seeds some layer's gradient underflowed to exactly "
-                    "0 (float32): infinite spread" if any(r.get("underflow_seeds") for r in summary)
-                    else ""), fontsize=9)
+    fig.suptitle(
+        "Gradient spread at initialization: 0 = every conv layer gets the same "
+        "gradient, k = 10^k times\nbetween the best- and the worst-fed layer; "
+        f"mean ± std over seeds ({_label(constant)})"
+        + (
+            '\n"0 grad": in that many seeds some layer\'s gradient underflowed to exactly '
+            "0 (float32): infinite spread"
+            if any(r.get("underflow_seeds") for r in summary)
+            else ""
+        ),
+        fontsize=9,
+    )
     return fig
 
 
 def train_sweep_figure(summary):
     """Final training error and test error (mean +- std over seeds) vs depth, or vs the
     first other swept setting when depth is not swept; one line per remaining setting."""
-    varying = [n for n in ("depth", "lr", "batch", "epochs", "width", "variant", "model", "data")
-               if len(_values(summary, n)) > 1]
+    varying = [
+        n
+        for n in ("depth", "lr", "batch", "epochs", "width", "variant", "model", "data")
+        if len(_values(summary, n)) > 1
+    ]
     x_name = "depth" if "depth" in varying else (varying[0] if varying else "model")
     series = [n for n in varying if n != x_name]
     xs = _values(summary, x_name)
@@ -116,8 +141,11 @@ def train_sweep_figure(summary):
         k = {n: r.get(n) for n in series}
         if k not in groups:
             groups.append(k)
-    for ax, metric, title in zip(axes, ("train_error", "test_error"),
-                                 ("training error (final epoch)", "test error (final epoch)")):
+    for ax, metric, title in zip(
+        axes,
+        ("train_error", "test_error"),
+        ("training error (final epoch)", "test error (final epoch)"),
+    ):
         for g in groups:
             pts = [r for r in summary if all(r.get(n) == v for n, v in g.items())]
             pts.sort(key=lambda r: xs.index(r.get(x_name)))
@@ -125,8 +153,15 @@ def train_sweep_figure(summary):
             y = [r[f"{metric}_mean"] for r in pts]
             e = [r[f"{metric}_std"] for r in pts]
             seeds = min((r["seeds"] for r in pts), default=0)
-            ax.errorbar(x, y, yerr=e, marker="o", capsize=4, ls="-" if numeric else "none",
-                        label=f"{_label(g) or pts[0].get('model')} ({seeds} seeds)")
+            ax.errorbar(
+                x,
+                y,
+                yerr=e,
+                marker="o",
+                capsize=4,
+                ls="-" if numeric else "none",
+                label=f"{_label(g) or pts[0].get('model')} ({seeds} seeds)",
+            )
         ax.set_xlabel(x_name)
         if numeric:
             ax.set_xticks(xs)

@@ -1,4 +1,5 @@
 """Figures of training: loss/accuracy curves, and several runs compared (degradation)."""
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -10,6 +11,7 @@ def training_figure(history, title="training"):
     per-batch losses (grey) at their fraction of the way through (step / steps per epoch),
     so both line up for any number of epochs, one included."""
     from matplotlib.ticker import MaxNLocator
+
     ep = history["epochs"]
     fig = Figure(figsize=(10, 4), dpi=110)
     a1, a2 = fig.subplots(1, 2)
@@ -18,8 +20,14 @@ def training_figure(history, title="training"):
     if steps and ep:
         per_epoch = len(steps) / len(ep)
         first = e[0] - 1
-        a1.plot([first + (k + 1) / per_epoch for k in range(len(steps))],
-                [s[1] for s in steps], color="grey", alpha=0.3, lw=0.8, label="each batch")
+        a1.plot(
+            [first + (k + 1) / per_epoch for k in range(len(steps))],
+            [s[1] for s in steps],
+            color="grey",
+            alpha=0.3,
+            lw=0.8,
+            label="each batch",
+        )
     a1.plot(e, [r["train_loss"] for r in ep], "o-", label="train (epoch mean)")
     if ep and "val_loss" in ep[0]:
         a1.plot(e, [r["val_loss"] for r in ep], "s-", label="test")
@@ -45,8 +53,13 @@ def curves_figure(curves, title, ylabel="training loss"):
     fig = Figure(figsize=(6.5, 4.2), dpi=110)
     ax = fig.subplots()
     for name, v in curves.items():
-        ax.plot(np.arange(1, len(v) + 1), v, ("--" if "plain" in name else "-"), marker="o", label=name)
-    ax.set_xlabel("epoch"); ax.set_ylabel(ylabel); ax.set_title(title)
-    ax.grid(alpha=0.3); ax.legend()
+        ax.plot(
+            np.arange(1, len(v) + 1), v, ("--" if "plain" in name else "-"), marker="o", label=name
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     return fig

@@ -7,29 +7,35 @@
 random ``probe``, so every output entry matters). Each input is perturbed entry by entry:
 ``(f(x + h e_k) - f(x - h e_k)) / 2h``.
 """
+
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from ..typing import Array
-from dataclasses import dataclass, field
-
 import numpy as np
+
+from ..typing import Array
 
 
 @dataclass
 class GradReport:
     ok: bool
     max_rel_error: float
-    worst: list = field(default_factory=list)   # (input index, position, analytic, numeric)
+    worst: list = field(default_factory=list)  # (input index, position, analytic, numeric)
 
     def __str__(self):
         head = f"gradcheck {'passed' if self.ok else 'FAILED'}: max relative error {self.max_rel_error:.3g}"
-        rows = [f"  input {i} at {pos}: analytic {a:.10g}, numeric {n:.10g}" for i, pos, a, n in self.worst]
+        rows = [
+            f"  input {i} at {pos}: analytic {a:.10g}, numeric {n:.10g}"
+            for i, pos, a, n in self.worst
+        ]
         return "\n".join([head] + rows)
 
 
-def numeric_grad(f: Callable[..., Any], inputs: Sequence[Array], index: int, h: float = 1e-6) -> Array:
+def numeric_grad(
+    f: Callable[..., Any], inputs: Sequence[Array], index: int, h: float = 1e-6
+) -> Array:
     """d f / d inputs[index] by central differences (inputs are float64 arrays)."""
     x = inputs[index]
     g = np.zeros_like(x, dtype=np.float64)
@@ -46,8 +52,16 @@ def numeric_grad(f: Callable[..., Any], inputs: Sequence[Array], index: int, h: 
     return g
 
 
-def gradcheck(fn: Callable[..., Any], *inputs: Array, grads: Sequence[Optional[Array]], probe_seed: int = 0,
-              h: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, top: int = 5) -> GradReport:
+def gradcheck(
+    fn: Callable[..., Any],
+    *inputs: Array,
+    grads: Sequence[Optional[Array]],
+    probe_seed: int = 0,
+    h: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    top: int = 5,
+) -> GradReport:
     """Compare analytic ``grads`` (one per input, None to skip) with finite differences.
 
     ``fn(*inputs)`` may return an array: it is reduced against a fixed random probe, and the
@@ -65,7 +79,9 @@ def gradcheck(fn: Callable[..., Any], *inputs: Array, grads: Sequence[Optional[A
         num = numeric_grad(scalar, xs, i, h)
         g = np.asarray(g, dtype=np.float64)
         if g.shape != num.shape:
-            return GradReport(False, np.inf, [(i, f"shape {g.shape} vs {num.shape}", np.nan, np.nan)])
+            return GradReport(
+                False, np.inf, [(i, f"shape {g.shape} vs {num.shape}", np.nan, np.nan)]
+            )
         err = np.abs(g - num)
         rel = err / np.maximum(np.abs(num) + np.abs(g), 1e-12)
         bad = err > atol + rtol * np.abs(num)

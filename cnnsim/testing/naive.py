@@ -3,12 +3,14 @@
 Plain Python loops over NumPy scalars, straight from the lecture's formulas.
 Use them only on small shapes. Homework may compare against them too.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..typing import Array, Padding, Size
 import numpy as np
+
+from ..typing import Array, Padding, Size
 
 
 def _pad_amounts_1d(n, f, s, padding):
@@ -22,7 +24,9 @@ def _pad_amounts_1d(n, f, s, padding):
     raise ValueError(padding)
 
 
-def pads(h: int, w: int, fh: int, fw: int, sh: int, sw: int, padding: Padding) -> tuple[int, int, int, int]:
+def pads(
+    h: int, w: int, fh: int, fw: int, sh: int, sw: int, padding: Padding
+) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) from any padding form."""
     if isinstance(padding, str):
         t, b = _pad_amounts_1d(h, fh, sh, padding)
@@ -36,8 +40,14 @@ def pads(h: int, w: int, fh: int, fw: int, sh: int, sw: int, padding: Padding) -
     return t, b, l, r
 
 
-def conv2d(x: Array, w: Array, b: Optional[Array] = None, stride: Size = 1, padding: Padding = "valid",
-           connections: Optional[Array] = None) -> Array:
+def conv2d(
+    x: Array,
+    w: Array,
+    b: Optional[Array] = None,
+    stride: Size = 1,
+    padding: Padding = "valid",
+    connections: Optional[Array] = None,
+) -> Array:
     """y[n,f,i,j] = b[f] + sum_c sum_u sum_v w[f,c,u,v] * x_padded[n,c,i*sh+u,j*sw+v]."""
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     n_, c_, h, wd = x.shape
@@ -56,7 +66,7 @@ def conv2d(x: Array, w: Array, b: Optional[Array] = None, stride: Size = 1, padd
                             continue
                         for u in range(fh):
                             for v in range(fw):
-                                row = i * sh + u - t   # position in the unpadded input
+                                row = i * sh + u - t  # position in the unpadded input
                                 col = j * sw + v - l
                                 if 0 <= row < h and 0 <= col < wd:  # else: zero padding
                                     s += float(w[f, c, u, v]) * float(x[n, c, row, col])
@@ -64,8 +74,14 @@ def conv2d(x: Array, w: Array, b: Optional[Array] = None, stride: Size = 1, padd
     return y.astype(x.dtype)
 
 
-def conv2d_backward(dy: Array, x: Array, w: Array, stride: Size = 1, padding: Padding = "valid",
-                    connections: Optional[Array] = None) -> tuple[Array, Array, Array]:
+def conv2d_backward(
+    dy: Array,
+    x: Array,
+    w: Array,
+    stride: Size = 1,
+    padding: Padding = "valid",
+    connections: Optional[Array] = None,
+) -> tuple[Array, Array, Array]:
     """Backward by the chain rule, one product at a time: (dx, dw, db)."""
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     n_, c_, h, wd = x.shape
@@ -95,6 +111,7 @@ def conv2d_backward(dy: Array, x: Array, w: Array, stride: Size = 1, padding: Pa
 
 # ---- pooling -------------------------------------------------------------------------
 # A window's cells in row-major order; padded cells are simply not part of the window.
+
 
 def _pool_geometry(x, size, stride, padding):
     kh, kw = (size, size) if isinstance(size, int) else tuple(size)
@@ -128,7 +145,9 @@ def _max_winner(plane, cells):
     return winner
 
 
-def max_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
+def max_pool2d(
+    x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid"
+) -> Array:
     """y = max over the real (non-padded) cells of each window; 0 for an all-padding one."""
     kh, kw, sh, sw, t, l, ho, wo = _pool_geometry(x, size, stride, padding)
     n_, c_, h, w = x.shape
@@ -143,7 +162,9 @@ def max_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding:
     return y
 
 
-def max_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
+def max_pool2d_backward(
+    dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid"
+) -> Array:
     """dx[winner of window (i, j)] += dy[i, j]; the winner is the first maximum."""
     kh, kw, sh, sw, t, l, ho, wo = _pool_geometry(x, size, stride, padding)
     n_, c_, h, w = x.shape
@@ -158,7 +179,9 @@ def max_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Si
     return dx.astype(x.dtype)
 
 
-def avg_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
+def avg_pool2d(
+    x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid"
+) -> Array:
     """y = sum of the real cells / number of real cells (padding is not counted)."""
     kh, kw, sh, sw, t, l, ho, wo = _pool_geometry(x, size, stride, padding)
     n_, c_, h, w = x.shape
@@ -173,7 +196,9 @@ def avg_pool2d(x: Array, size: Size = 2, stride: Optional[Size] = None, padding:
     return y.astype(x.dtype)
 
 
-def avg_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid") -> Array:
+def avg_pool2d_backward(
+    dy: Array, x: Array, size: Size = 2, stride: Optional[Size] = None, padding: Padding = "valid"
+) -> Array:
     """Each real cell of window (i, j) gets dy[i, j] / (number of real cells)."""
     kh, kw, sh, sw, t, l, ho, wo = _pool_geometry(x, size, stride, padding)
     n_, c_, h, w = x.shape
@@ -190,13 +215,14 @@ def avg_pool2d_backward(dy: Array, x: Array, size: Size = 2, stride: Optional[Si
 
 # ---- local response normalization ----------------------------------------------------
 
+
 def _lrn_base(x, n, i, row, col, r, k, alpha):
     """s_i = k + alpha * sum_{j=max(0, i - r//2)}^{min(i + r//2, f_n - 1)} a_j^2."""
     f_n = x.shape[1]
     total = 0.0
     for j in range(max(0, i - r // 2), min(i + r // 2, f_n - 1) + 1):
         v = float(x[n, j, row, col])
-        total += v * v       # not v ** 2: Python's ** raises OverflowError, * gives inf
+        total += v * v  # not v ** 2: Python's ** raises OverflowError, * gives inf
     return k + alpha * total
 
 
@@ -213,8 +239,9 @@ def lrn(x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float =
     return y.astype(x.dtype)
 
 
-def lrn_backward(dy: Array, x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4,
-                 beta: float = 0.75) -> Array:
+def lrn_backward(
+    dy: Array, x: Array, r: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75
+) -> Array:
     """Chain rule term by term: b_i depends on a_i directly and on every a_j of its window.
 
     db_i/da_j = [i == j] s_i^-beta - 2 alpha beta a_i a_j s_i^(-beta-1)  (j in window(i)).
@@ -234,14 +261,13 @@ def lrn_backward(dy: Array, x: Array, r: int = 5, k: float = 2.0, alpha: float =
                         # a_i s^(-beta) / s * a_j: the same product, in an order whose
                         # intermediates never overflow (a_i * a_j = inf at 1e200 would
                         # make inf * 0 = NaN where the true value is 0)
-                        dx[n, j, row, col] -= (g * 2 * alpha * beta * (a_i * s ** (-beta))
-                                               / s * a_j)
+                        dx[n, j, row, col] -= g * 2 * alpha * beta * (a_i * s ** (-beta)) / s * a_j
     return dx.astype(x.dtype)
 
 
 # ---- dense, activations, losses, batch norm, merge (plain loops, float64) -------------
 
-import math as _math
+import math as _math  # noqa: E402  (kept beside the plain loops that use it)
 
 
 def dense(x: Array, w: Array, b: Optional[Array] = None) -> Array:
@@ -289,11 +315,13 @@ def _sigmoid1(v):
 
 def activation(name: str, x: Array) -> Array:
     """The lecture's activation functions, one scalar at a time."""
-    f = {"linear": lambda v: v,
-         "relu": lambda v: v if v > 0 or v != v else 0.0,     # NaN stays NaN (max(NaN, 0))
-         "sigmoid": _sigmoid1,
-         "tanh": _math.tanh,
-         "scaled_tanh": lambda v: 1.7159 * _math.tanh(2.0 * v / 3.0)}
+    f = {
+        "linear": lambda v: v,
+        "relu": lambda v: v if v > 0 or v != v else 0.0,  # NaN stays NaN (max(NaN, 0))
+        "sigmoid": _sigmoid1,
+        "tanh": _math.tanh,
+        "scaled_tanh": lambda v: 1.7159 * _math.tanh(2.0 * v / 3.0),
+    }
     if name == "softmax":
         return softmax(x)
     return _elementwise(f[name], x)
@@ -301,17 +329,19 @@ def activation(name: str, x: Array) -> Array:
 
 def activation_backward(name: str, dy: Array, x: Array) -> Array:
     """dx = dy * f'(x), with f' written from the pre-activation x (softmax: full Jacobian)."""
-    d = {"linear": lambda g, v: g,
-         "relu": lambda g, v: g if v > 0 else 0.0,
-         "sigmoid": lambda g, v: g * _sigmoid1(v) * (1.0 - _sigmoid1(v)),
-         "tanh": lambda g, v: g * (1.0 - _math.tanh(v) ** 2),
-         "scaled_tanh": lambda g, v: g * 1.7159 * (2.0 / 3.0) / _math.cosh(2.0 * v / 3.0) ** 2}
+    d = {
+        "linear": lambda g, v: g,
+        "relu": lambda g, v: g if v > 0 else 0.0,
+        "sigmoid": lambda g, v: g * _sigmoid1(v) * (1.0 - _sigmoid1(v)),
+        "tanh": lambda g, v: g * (1.0 - _math.tanh(v) ** 2),
+        "scaled_tanh": lambda g, v: g * 1.7159 * (2.0 / 3.0) / _math.cosh(2.0 * v / 3.0) ** 2,
+    }
     if name == "softmax":
         y = softmax(x).astype(np.float64)
         n_, k_ = y.shape
         dx = np.zeros((n_, k_))
         for n in range(n_):
-            for i in range(k_):          # dx_i = sum_j dy_j dy_j/dx_i, J_ji = y_j (delta_ij - y_i)
+            for i in range(k_):  # dx_i = sum_j dy_j dy_j/dx_i, J_ji = y_j (delta_ij - y_i)
                 for j in range(k_):
                     jac = y[n, j] * ((1.0 if i == j else 0.0) - y[n, i])
                     dx[n, i] += float(dy[n, j]) * jac
@@ -360,8 +390,14 @@ def _channel_values(x, c):
     return [float(x4[n, c, p]) for n in range(x4.shape[0]) for p in range(x4.shape[2])]
 
 
-def batch_norm(x: Array, gamma: Array, beta: Array, mean: Optional[Array] = None,
-               var: Optional[Array] = None, eps: float = 1e-5) -> tuple[Array, Array, Array]:
+def batch_norm(
+    x: Array,
+    gamma: Array,
+    beta: Array,
+    mean: Optional[Array] = None,
+    var: Optional[Array] = None,
+    eps: float = 1e-5,
+) -> tuple[Array, Array, Array]:
     """Per-channel normalization. mean/var None: batch statistics (biased variance).
 
     Returns (y, batch_mean, batch_var_biased) -- the statistics actually used."""
@@ -375,12 +411,20 @@ def batch_norm(x: Array, gamma: Array, beta: Array, mean: Optional[Array] = None
         mus[c], vs[c] = mu, v
         for n in range(x4.shape[0]):
             for p in range(x4.shape[2]):
-                y[n, c, p] = float(gamma[c]) * (x4[n, c, p] - mu) / _math.sqrt(v + eps) + float(beta[c])
+                y[n, c, p] = float(gamma[c]) * (x4[n, c, p] - mu) / _math.sqrt(v + eps) + float(
+                    beta[c]
+                )
     return y.reshape(x.shape).astype(x.dtype), mus, vs
 
 
-def batch_norm_backward(dy: Array, x: Array, gamma: Array, mean: Optional[Array] = None,
-                        var: Optional[Array] = None, eps: float = 1e-5) -> tuple[Array, Array, Array]:
+def batch_norm_backward(
+    dy: Array,
+    x: Array,
+    gamma: Array,
+    mean: Optional[Array] = None,
+    var: Optional[Array] = None,
+    eps: float = 1e-5,
+) -> tuple[Array, Array, Array]:
     """(dx, dgamma, dbeta) by backprop through the graph step by step (Ioffe & Szegedy,
     sec. 3): x_hat -> var -> mean, in training mode (mean/var None), else with fixed stats."""
     x4 = x.reshape(x.shape[0], x.shape[1], -1).astype(np.float64)
@@ -405,10 +449,15 @@ def batch_norm_backward(dy: Array, x: Array, gamma: Array, mean: Optional[Array]
         if not train:
             dx[:, c, :] = dxhat / s
             continue
-        dvar = sum(dxhat[n, p] * (x4[n, c, p] - mu) * -0.5 * (v + eps) ** -1.5
-                   for n in range(n_) for p in range(p_))
-        dmu = sum(-dxhat[n, p] / s for n in range(n_) for p in range(p_)) \
+        dvar = sum(
+            dxhat[n, p] * (x4[n, c, p] - mu) * -0.5 * (v + eps) ** -1.5
+            for n in range(n_)
+            for p in range(p_)
+        )
+        dmu = (
+            sum(-dxhat[n, p] / s for n in range(n_) for p in range(p_))
             + dvar * sum(-2.0 * (x4[n, c, p] - mu) for n in range(n_) for p in range(p_)) / m
+        )
         for n in range(n_):
             for p in range(p_):
                 dx[n, c, p] = dxhat[n, p] / s + dvar * 2.0 * (x4[n, c, p] - mu) / m + dmu / m

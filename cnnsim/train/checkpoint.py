@@ -4,6 +4,7 @@ Keys: ``param/<layer path>/<name>``, ``buffer/<layer path>/<name>``, ``opt/<key>
 ``meta`` (JSON: format version, model name, epoch, anything the caller adds). Loading checks
 that every name and shape matches the network and says what differs.
 """
+
 import json
 
 import numpy as np
@@ -33,7 +34,7 @@ def save_checkpoint(path, net, optimizer=None, **meta):
             arrays[f"opt/{k}"] = v
     meta = {"format": FORMAT, "model": net.name, **meta}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with atomic_path(path) as tmp:      # never a half-written checkpoint
+    with atomic_path(path) as tmp:  # never a half-written checkpoint
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
     return path
@@ -42,26 +43,34 @@ def save_checkpoint(path, net, optimizer=None, **meta):
 def default_max_bytes(net):
     """The most a checkpoint of ``net`` may hold: its parameters and buffers three times
     over (the weights plus Adam's two moments) and 16 MiB for metadata and history."""
-    own = sum(v.nbytes for layer in net.all_leaves()
-              for d in (layer.params, getattr(layer, "buffers", {})) for v in d.values())
-    return 3 * own + 16 * 2 ** 20
+    own = sum(
+        v.nbytes
+        for layer in net.all_leaves()
+        for d in (layer.params, getattr(layer, "buffers", {}))
+        for v in d.values()
+    )
+    return 3 * own + 16 * 2**20
 
 
 def _checked(path, key, a, expect=None):
     """A real float array with finite entries (and ``expect``'s shape), or CheckpointError."""
     if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
-        raise CheckpointError(f"{path}: {key} has dtype {a.dtype}; checkpoints hold float32 "
-                              f"or float64 numbers")
+        raise CheckpointError(
+            f"{path}: {key} has dtype {a.dtype}; checkpoints hold float32 or float64 numbers"
+        )
     if expect is not None and a.shape != expect.shape:
-        raise CheckpointError(f"{path}: {key} has shape {a.shape}, the network expects "
-                              f"{expect.shape}")
+        raise CheckpointError(
+            f"{path}: {key} has shape {a.shape}, the network expects {expect.shape}"
+        )
     if not np.all(np.isfinite(a)):
-        raise CheckpointError(f"{path}: {key} holds NaN or infinite values; refusing to load "
-                              f"a diverged or damaged checkpoint")
+        raise CheckpointError(
+            f"{path}: {key} holds NaN or infinite values; refusing to load "
+            f"a diverged or damaged checkpoint"
+        )
     return a
 
 
-def load_checkpoint(path, net, optimizer=None, max_bytes=None):
+def load_checkpoint(path, net, optimizer=None, max_bytes=None):  # noqa: C901  (one check per field of a file from outside)
     """Load into ``net`` (and ``optimizer``); returns the metadata dict.
 
     Everything is checked before the network is touched: the arrays' declared sizes
@@ -79,8 +88,9 @@ def load_checkpoint(path, net, optimizer=None, max_bytes=None):
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: not a cnnsim checkpoint (no readable metadata)")
     if meta.get("format") != FORMAT:
-        raise CheckpointError(printable(f"{path}: checkpoint format {meta.get('format')!r:.60}, "
-                                        f"expected {FORMAT!r}"))
+        raise CheckpointError(
+            printable(f"{path}: checkpoint format {meta.get('format')!r:.60}, expected {FORMAT!r}")
+        )
     model = printable(meta.get("model"), 60)
     staged = []
     for layer in net.all_leaves():
@@ -88,27 +98,38 @@ def load_checkpoint(path, net, optimizer=None, max_bytes=None):
             for k, v in d.items():
                 key = f"{group}/{layer.path}/{k}"
                 if key not in z:
-                    raise CheckpointError(f"{path}: no {group} {layer.path}.{k} (saved from model "
-                                          f"{model!r}, loading into {net.name!r})")
+                    raise CheckpointError(
+                        f"{path}: no {group} {layer.path}.{k} (saved from model "
+                        f"{model!r}, loading into {net.name!r})"
+                    )
                 staged.append((v, _checked(path, f"{layer.path}.{k}", z[key], v)))
     opt_state = None
     if optimizer is not None and "optimizer" in meta:
         o = meta["optimizer"]
-        if (not isinstance(o, dict) or isinstance(o.get("t"), bool)
-                or not isinstance(o.get("t"), int) or o["t"] < 0
-                or not isinstance(o.get("lr"), (int, float)) or not np.isfinite(o["lr"])):
+        if (
+            not isinstance(o, dict)
+            or isinstance(o.get("t"), bool)
+            or not isinstance(o.get("t"), int)
+            or o["t"] < 0
+            or not isinstance(o.get("lr"), (int, float))
+            or not np.isfinite(o["lr"])
+        ):
             raise CheckpointError(f"{path}: damaged optimizer metadata")
         arrays = {k[4:]: _checked(path, k, z[k]).copy() for k in z if k.startswith("opt/")}
         if any("|" not in k for k in arrays):
             raise CheckpointError(f"{path}: damaged optimizer state")
         opt_state = {"t": o["t"], "lr": o["lr"], "arrays": arrays}
     for key, kind in (("epoch", int), ("step", int)):
-        if key in meta and (isinstance(meta[key], bool) or not isinstance(meta[key], kind)
-                            or meta[key] < 0):
-            raise CheckpointError(f"{path}: {key} must be a non-negative integer, got "
-                                  f"{printable(repr(meta[key]), 40)}")
-    if "history" in meta and not (isinstance(meta["history"], dict) and isinstance(
-            meta["history"].get("epochs", []), list)):
+        if key in meta and (
+            isinstance(meta[key], bool) or not isinstance(meta[key], kind) or meta[key] < 0
+        ):
+            raise CheckpointError(
+                f"{path}: {key} must be a non-negative integer, got "
+                f"{printable(repr(meta[key]), 40)}"
+            )
+    if "history" in meta and not (
+        isinstance(meta["history"], dict) and isinstance(meta["history"].get("epochs", []), list)
+    ):
         raise CheckpointError(f"{path}: damaged training history")
     for v, a in staged:
         v[...] = a

@@ -1,4 +1,5 @@
 """Getting a dataset into a model's input shape, for training and evaluation."""
+
 import numpy as np
 
 from ..data import DataError, load_dataset
@@ -16,7 +17,7 @@ def load_for_model(data, input_shape, data_dir=None, limit=None, test_limit=None
         try:
             load_dataset("mnist", "test", data_dir, limit=1)
             data = "mnist"
-        except DataError as e:   # not present: fall back, and say why
+        except DataError as e:  # not present: fall back, and say why
             note = f"MNIST not found ({str(e).splitlines()[0]}); using synthetic digits instead"
             data = "synthetic"
     xtr, ytr = load_dataset(data, "train", data_dir, limit=limit)
@@ -26,8 +27,11 @@ def load_for_model(data, input_shape, data_dir=None, limit=None, test_limit=None
         note += f": {len(xtr)} train / {len(xte)} test images"
     else:
         note = note or f"{data}: {len(xtr)} train / {len(xte)} test images"
-    return (shape_for(xtr, input_shape), ytr.astype(np.int64)), \
-           (shape_for(xte, input_shape), yte.astype(np.int64)), note
+    return (
+        (shape_for(xtr, input_shape), ytr.astype(np.int64)),
+        (shape_for(xte, input_shape), yte.astype(np.int64)),
+        note,
+    )
 
 
 def shape_for(images, input_shape):

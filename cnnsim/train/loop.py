@@ -7,6 +7,7 @@ A non-finite loss stops training with ``TrainingDiverged`` naming the step and t
 layer whose output (or, failing that, whose gradient) stopped being finite; the last good
 checkpoint (end of the previous epoch) is left untouched.
 """
+
 import math
 import os
 import sys
@@ -23,7 +24,6 @@ from .losses import network_loss, predict_scores
 from .metrics import accuracy, top_k_error
 from .schedule import StepLR
 
-
 #: the progress bar's loss is the mean over this many latest batches (it follows the
 #: current weights); the epoch line reports the mean over every batch of the epoch
 RUNNING = 50
@@ -35,8 +35,8 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class History:
-    epochs: list = field(default_factory=list)   # one dict per epoch
-    steps: list = field(default_factory=list)    # (step, loss, batch accuracy)
+    epochs: list = field(default_factory=list)  # one dict per epoch
+    steps: list = field(default_factory=list)  # (step, loss, batch accuracy)
 
     def as_dict(self):
         return {"epochs": self.epochs, "steps": [list(s) for s in self.steps]}
@@ -61,8 +61,21 @@ class _FirstNonFinite:
 
 
 class Trainer:
-    def __init__(self, net, optimizer, batch_size=64, seed=0, schedule=None, augment=None,
-                 out_dir=None, progress=True, on_step=None, aux_weight=0.3, meta=None, on_epoch=None):
+    def __init__(
+        self,
+        net,
+        optimizer,
+        batch_size=64,
+        seed=0,
+        schedule=None,
+        augment=None,
+        out_dir=None,
+        progress=True,
+        on_step=None,
+        aux_weight=0.3,
+        meta=None,
+        on_epoch=None,
+    ):
         self.net, self.optimizer = net, optimizer
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -70,10 +83,10 @@ class Trainer:
         self.augment = augment
         self.out_dir = out_dir
         self.progress = progress
-        self.on_step = on_step          # callback(trainer, step) e.g. gradient-flow records
+        self.on_step = on_step  # callback(trainer, step) e.g. gradient-flow records
         self.aux_weight = aux_weight
-        self.on_epoch = on_epoch        # callback(record) as each epoch ends (after the test)
-        self.meta = dict(meta or {})    # saved in every checkpoint (e.g. the preprocessing)
+        self.on_epoch = on_epoch  # callback(record) as each epoch ends (after the test)
+        self.meta = dict(meta or {})  # saved in every checkpoint (e.g. the preprocessing)
         self.step = 0
         self.start_epoch = 0
         self.history = History()
@@ -97,23 +110,38 @@ class Trainer:
             if self.on_epoch is not None:
                 self.on_epoch(rec)
             if self.out_dir:
-                save_checkpoint(self.checkpoint_path(), self.net, self.optimizer, epoch=epoch + 1,
-                                step=self.step, history=self.history.as_dict(),
-                                **self.meta)
+                save_checkpoint(
+                    self.checkpoint_path(),
+                    self.net,
+                    self.optimizer,
+                    epoch=epoch + 1,
+                    step=self.step,
+                    history=self.history.as_dict(),
+                    **self.meta,
+                )
         self.start_epoch += epochs
         return self.history
 
     def _epoch(self, x, y, epoch):
-        rng = np.random.default_rng([self.seed, epoch])   # same seed, same order
+        rng = np.random.default_rng([self.seed, epoch])  # same seed, same order
         order = rng.permutation(len(x))
         n_batches = math.ceil(len(x) / self.batch_size)
         t0 = time.perf_counter()
         losses, correct, seen = [], 0, 0
-        bar = click.progressbar(length=n_batches, label=f"epoch {epoch + 1}", file=sys.stderr,
-                                show_eta=True, item_show_func=lambda s: s) if self.progress else None
+        bar = (
+            click.progressbar(
+                length=n_batches,
+                label=f"epoch {epoch + 1}",
+                file=sys.stderr,
+                show_eta=True,
+                item_show_func=lambda s: s,
+            )
+            if self.progress
+            else None
+        )
         try:
             for b in range(n_batches):
-                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                idx = order[b * self.batch_size : (b + 1) * self.batch_size]
                 xb, yb = x[idx], y[idx]
                 if self.augment is not None:
                     xb = self.augment(xb, rng)
@@ -124,18 +152,28 @@ class Trainer:
                 seen += len(yb)
                 self.history.steps.append((self.step, loss, hits / len(yb)))
                 if bar is not None:
-                    bar.update(1, f"loss {np.mean(losses[-RUNNING:]):.4f} (mean of the last "
-                                  f"{min(RUNNING, len(losses))} batches), acc {correct / seen:.3f}")
+                    bar.update(
+                        1,
+                        f"loss {np.mean(losses[-RUNNING:]):.4f} (mean of the last "
+                        f"{min(RUNNING, len(losses))} batches), acc {correct / seen:.3f}",
+                    )
         finally:
             if bar is not None:
                 bar.render_finish()
-        return {"epoch": epoch + 1, "lr": self.optimizer.lr, "train_loss": float(np.mean(losses)),
-                "train_accuracy": correct / max(seen, 1), "seconds": time.perf_counter() - t0}
+        return {
+            "epoch": epoch + 1,
+            "lr": self.optimizer.lr,
+            "train_loss": float(np.mean(losses)),
+            "train_accuracy": correct / max(seen, 1),
+            "seconds": time.perf_counter() - t0,
+        }
 
     def train_step(self, xb, yb):
         self.step += 1
         loss, probs = network_loss(self.net, xb, yb, training=True, aux_weight=self.aux_weight)
-        grads_ok = all(np.all(np.isfinite(to_host(l.grads[k]))) for l, k, _ in self.net.parameters())
+        grads_ok = all(
+            np.all(np.isfinite(to_host(l.grads[k]))) for l, k, _ in self.net.parameters()
+        )
         if not math.isfinite(loss) or not grads_ok:
             self._diverged(xb, yb, loss)
         self.optimizer.step(self.net)
@@ -144,14 +182,22 @@ class Trainer:
         return loss, probs
 
     def _check_weights(self):
-        bad = [f"{l.path}.{k}" for l, k, p in self.net.parameters()
-               if not np.all(np.isfinite(to_host(p)))]
+        bad = [
+            f"{l.path}.{k}"
+            for l, k, p in self.net.parameters()
+            if not np.all(np.isfinite(to_host(p)))
+        ]
         if bad:
-            keep = (f"; last good checkpoint kept at {self.checkpoint_path()}"
-                    if self.checkpoint_path() and os.path.exists(self.checkpoint_path()) else "")
-            raise TrainingDiverged(f"training diverged at step {self.step}: the update made "
-                                   f"{len(bad)} parameter(s) non-finite, first {bad[0]} (try a "
-                                   f"lower learning rate){keep}")
+            keep = (
+                f"; last good checkpoint kept at {self.checkpoint_path()}"
+                if self.checkpoint_path() and os.path.exists(self.checkpoint_path())
+                else ""
+            )
+            raise TrainingDiverged(
+                f"training diverged at step {self.step}: the update made "
+                f"{len(bad)} parameter(s) non-finite, first {bad[0]} (try a "
+                f"lower learning rate){keep}"
+            )
 
     def _diverged(self, xb, yb, loss):
         finder = _FirstNonFinite()
@@ -166,20 +212,28 @@ class Trainer:
             where = f"the gradient flowing back through layer {finder.backward!r}"
         else:
             where = "the loss"
-        keep = (f"; last good checkpoint kept at {self.checkpoint_path()}"
-                if self.checkpoint_path() and os.path.exists(self.checkpoint_path()) else "")
-        raise TrainingDiverged(f"training diverged at step {self.step}: loss = {loss}; "
-                               f"non-finite values first appeared in {where} (try a lower "
-                               f"learning rate){keep}")
+        keep = (
+            f"; last good checkpoint kept at {self.checkpoint_path()}"
+            if self.checkpoint_path() and os.path.exists(self.checkpoint_path())
+            else ""
+        )
+        raise TrainingDiverged(
+            f"training diverged at step {self.step}: loss = {loss}; "
+            f"non-finite values first appeared in {where} (try a lower "
+            f"learning rate){keep}"
+        )
 
     def evaluate(self, x, y, batch_size=256):
         scores = predict_scores(self.net, x, batch_size)
         eps = 1e-12
         if np.all(scores >= 0) and np.allclose(scores.sum(axis=1), 1, atol=1e-3):
             probs = scores
-        else:   # logits or negative distances: softmax them for the loss
+        else:  # logits or negative distances: softmax them for the loss
             z = scores - scores.max(axis=1, keepdims=True)
             probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
         loss = float(-np.mean(np.log(probs[np.arange(len(y)), y] + eps)))
-        return {"val_loss": loss, "val_accuracy": accuracy(scores, y),
-                "val_top5_error": top_k_error(scores, y, 5)}
+        return {
+            "val_loss": loss,
+            "val_accuracy": accuracy(scores, y),
+            "val_top5_error": top_k_error(scores, y, 5),
+        }

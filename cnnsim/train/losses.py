@@ -5,6 +5,7 @@ The output layer's softmax is fused with the cross-entropy (the stable log-sum-e
 layer emits logits. An RBF output (LeNet-5's paper variant) gives distances; their negatives
 serve as logits (closest prototype = most likely class).
 """
+
 import numpy as np
 
 from .. import functional as F
@@ -24,8 +25,11 @@ def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
     """
     leaf = output_leaf(net)
     outs = net.output_leaves() if hasattr(net, "output_leaves") else [leaf]
-    fused = {id(l): (l, l.emit_logits) for l in outs
-             if getattr(l, "activation", None) == "softmax" and hasattr(l, "emit_logits")}
+    fused = {
+        id(l): (l, l.emit_logits)
+        for l in outs
+        if getattr(l, "activation", None) == "softmax" and hasattr(l, "emit_logits")
+    }
     sign = -1.0 if leaf.penalty_output else 1.0
     for l, _ in fused.values():
         l.emit_logits = True
@@ -57,5 +61,5 @@ def predict_scores(net, x, batch_size=256):
     """Class scores (probabilities, or negative RBF distances) for ``x``, in batches."""
     leaf = output_leaf(net)
     sign = -1.0 if leaf.penalty_output else 1.0
-    outs = [sign * to_host(net(x[i:i + batch_size], False)) for i in range(0, len(x), batch_size)]
+    outs = [sign * to_host(net(x[i : i + batch_size], False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(outs) if outs else np.zeros((0,) + net.output_shape)

@@ -1,4 +1,5 @@
 """Accuracy and the lecture's top-k error (ILSVRC reports top-5)."""
+
 import numpy as np
 
 

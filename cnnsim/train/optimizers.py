@@ -8,6 +8,7 @@
 State is keyed by ``(layer path, parameter name)`` so it can be checkpointed.
 Biases and batch-norm parameters are not decayed (the usual convention).
 """
+
 import numpy as np
 
 from ..functional._check import finite_number
@@ -31,7 +32,7 @@ class Optimizer:
     def step(self, net):
         self.t += 1
         for layer, name, p in net.parameters():
-            g = to_host(layer.grads[name])   # grads live on the device on "cuda"
+            g = to_host(layer.grads[name])  # grads live on the device on "cuda"
             if self.weight_decay and _decays(layer, name):
                 g = g + self.weight_decay * p
             self._update(f"{layer.path}.{name}", p, g)
@@ -70,9 +71,11 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
-        self.beta1, self.beta2, self.eps = (finite_number(beta1, "beta1", "Adam", nonnegative=True),
-                                            finite_number(beta2, "beta2", "Adam", nonnegative=True),
-                                            finite_number(eps, "eps", "Adam", positive=True))
+        self.beta1, self.beta2, self.eps = (
+            finite_number(beta1, "beta1", "Adam", nonnegative=True),
+            finite_number(beta2, "beta2", "Adam", nonnegative=True),
+            finite_number(eps, "eps", "Adam", positive=True),
+        )
         if self.beta1 >= 1 or self.beta2 >= 1:
             raise ValueError(f"Adam: beta1 and beta2 must be in [0, 1), got {beta1!r}, {beta2!r}")
 
@@ -83,8 +86,8 @@ class Adam(Optimizer):
         m += (1 - self.beta1) * g
         v *= self.beta2
         v += (1 - self.beta2) * g * g
-        mh = m / (1 - self.beta1 ** self.t)
-        vh = v / (1 - self.beta2 ** self.t)
+        mh = m / (1 - self.beta1**self.t)
+        vh = v / (1 - self.beta2**self.t)
         p -= (self.lr * mh / (np.sqrt(vh) + self.eps)).astype(p.dtype)
 
 
@@ -111,6 +114,7 @@ def default_lr(net, name):
     6,000 images). LeCun et al. (1998) also trained with small steps (0.0005 to 0.00001).
     """
     from .losses import output_leaf
+
     if name.lower() == "adam":
         return 1e-3
     return 1e-3 if output_leaf(net).penalty_output else 0.05

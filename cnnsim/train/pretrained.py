@@ -10,18 +10,21 @@ preprocessing the network learned with (``meta["preprocess"]``, see
     net = models.build("lenet5")
     meta = load_pretrained(net)          # None when nothing is shipped for this network
 """
+
 import pathlib
 
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "weights"
 
 #: network name -> (file in WEIGHTS_DIR, the command that produced it)
 SHIPPED = {
-    "lenet5-paper": ("lenet5-paper.npz",
-                     "cnnsim train lenet5 --variant paper --data mnist --epochs 10 "
-                     "--out runs/lenet5-paper"),
-    "lenet5-modern": ("lenet5-modern.npz",
-                      "cnnsim train lenet5 --variant modern --data mnist --epochs 2 "
-                      "--out runs/lenet5-modern"),
+    "lenet5-paper": (
+        "lenet5-paper.npz",
+        "cnnsim train lenet5 --variant paper --data mnist --epochs 10 --out runs/lenet5-paper",
+    ),
+    "lenet5-modern": (
+        "lenet5-modern.npz",
+        "cnnsim train lenet5 --variant modern --data mnist --epochs 2 --out runs/lenet5-modern",
+    ),
 }
 
 
@@ -39,6 +42,7 @@ def load_pretrained(net):
     """Load the shipped weights into ``net``; returns the checkpoint's metadata, or None
     when nothing is shipped for it."""
     from .checkpoint import load_checkpoint
+
     p = pretrained_path(net)
     return None if p is None else load_checkpoint(p, net)
 
@@ -51,8 +55,9 @@ def measured_accuracy(meta):
 
 def describe(meta):
     """One phrase for a header: 'trained on MNIST (10 epochs), 98.1% test accuracy'."""
-    data = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(meta.get("data"),
-                                                                     meta.get("data", "?"))
+    data = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(
+        meta.get("data"), meta.get("data", "?")
+    )
     acc = measured_accuracy(meta)
     ep = meta.get("epoch")
     text = f"trained on {data}" + (f" ({ep} epoch{'s' if ep != 1 else ''})" if ep else "")

@@ -11,6 +11,7 @@ simulator runs every GPU thread as a Python thread, so fewer threads = faster te
 kernels' logic is the same for any launch size (a power of two). ``test_real_launch.py``
 checks that once at the real sizes (128 threads, 16x16 tiles) on small shapes.
 """
+
 import os
 
 import numpy as np
@@ -26,6 +27,7 @@ if not (SIM or GPU):
 @pytest.fixture(autouse=True)
 def cuda_target():
     from cnnsim import config
+
     saved = (config.target, config.threads_per_block, config.tile)
     config.set_target("cuda")
     if SIM:

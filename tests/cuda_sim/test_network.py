@@ -1,19 +1,22 @@
 """Small networks end to end on the "cuda" target, against the same networks on the CPU:
 activations stay on the device from layer to layer, parameters' gradients match."""
+
 import numpy as np
 import pytest
 
-from cnnsim import config, functional as F, layers as L, to_host
+from cnnsim import config, to_host
+from cnnsim import functional as F
+from cnnsim import layers as L
 from cnnsim.kernels.cuda._util import is_device, to_device
 
 
 def run(build, x, labels, target, training=False):
     """Forward, fused softmax cross-entropy, backward; everything brought to the host."""
-    net = build()                      # fresh net, same seed: same weights, same dropout masks
+    net = build()  # fresh net, same seed: same weights, same dropout masks
     config.set_target(target)
     seen = []
 
-    class Types:                        # records where every leaf's output lives
+    class Types:  # records where every leaf's output lives
         def on_forward(self, layer, x_, y, seconds):
             seen.append((layer.path, is_device(y)))
 
@@ -44,18 +47,32 @@ def compare(build, x, labels, training=False):
 
 def test_conv_relu_maxpool_flatten_dense_softmax(rng):
     def build():
-        return L.Sequential([L.Conv2D(2, 3, activation="relu"), L.MaxPool2D(2), L.Flatten(),
-                             L.Dense(3)], input_shape=(1, 6, 6), seed=0)
+        return L.Sequential(
+            [L.Conv2D(2, 3, activation="relu"), L.MaxPool2D(2), L.Flatten(), L.Dense(3)],
+            input_shape=(1, 6, 6),
+            seed=0,
+        )
+
     x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
     compare(build, x, np.array([0, 2]))
 
 
 def test_lrn_avgpool_batchnorm_dropout_gap_training(rng):
     def build():
-        return L.Sequential([L.Conv2D(3, 2, padding="same", stride=2, activation="tanh"),
-                             L.LRN(r=3, alpha=0.1), L.BatchNorm(), L.AvgPool2D(2, stride=1),
-                             L.Dropout(0.5), L.GlobalAvgPool(), L.Dense(2, activation="sigmoid")],
-                            input_shape=(2, 5, 5), seed=3)
+        return L.Sequential(
+            [
+                L.Conv2D(3, 2, padding="same", stride=2, activation="tanh"),
+                L.LRN(r=3, alpha=0.1),
+                L.BatchNorm(),
+                L.AvgPool2D(2, stride=1),
+                L.Dropout(0.5),
+                L.GlobalAvgPool(),
+                L.Dense(2, activation="sigmoid"),
+            ],
+            input_shape=(2, 5, 5),
+            seed=3,
+        )
+
     x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
     compare(build, x, np.array([1, 0]), training=True)
 
@@ -91,8 +108,11 @@ def test_batch_norm_running_statistics_stay_on_host(rng):
 
 def test_trace_end_to_end_on_cuda(rng):
     trace_mod = pytest.importorskip("cnnsim.engine.trace")
-    net = L.Sequential([L.Conv2D(2, 3, activation="relu"), L.MaxPool2D(2), L.Flatten(),
-                        L.Dense(3)], input_shape=(1, 6, 6), seed=0)
+    net = L.Sequential(
+        [L.Conv2D(2, 3, activation="relu"), L.MaxPool2D(2), L.Flatten(), L.Dense(3)],
+        input_shape=(1, 6, 6),
+        seed=0,
+    )
     x = rng.standard_normal((1, 1, 6, 6)).astype(np.float32)
     config.set_target("cpu")
     ref = trace_mod.record(net, x)
@@ -111,13 +131,33 @@ def test_residual_and_inception_training_steps_match_cpu(rng):
     from cnnsim.train.losses import network_loss
 
     def build():
-        inc = L.Concat([L.Sequential([L.Conv2D(1, 1, activation="relu", name="a")], name="b1"),
-                        L.Sequential([L.MaxPool2D(2, 1, "same", name="p")], name="b2")], name="inc")
-        res = L.ResidualUnit([L.Conv2D(3, 3, padding="same", activation="tanh", name="c1"),
-                              L.Conv2D(3, 3, padding="same", name="c2")], activation="relu", name="res")
-        return L.Sequential([L.Conv2D(2, 3, padding="same", activation="relu", name="C1"), inc, res,
-                             L.GlobalAvgPool(name="gap"), L.Dense(3, activation="softmax", name="out")],
-                            input_shape=(1, 4, 4), seed=2)
+        inc = L.Concat(
+            [
+                L.Sequential([L.Conv2D(1, 1, activation="relu", name="a")], name="b1"),
+                L.Sequential([L.MaxPool2D(2, 1, "same", name="p")], name="b2"),
+            ],
+            name="inc",
+        )
+        res = L.ResidualUnit(
+            [
+                L.Conv2D(3, 3, padding="same", activation="tanh", name="c1"),
+                L.Conv2D(3, 3, padding="same", name="c2"),
+            ],
+            activation="relu",
+            name="res",
+        )
+        return L.Sequential(
+            [
+                L.Conv2D(2, 3, padding="same", activation="relu", name="C1"),
+                inc,
+                res,
+                L.GlobalAvgPool(name="gap"),
+                L.Dense(3, activation="softmax", name="out"),
+            ],
+            input_shape=(1, 4, 4),
+            seed=2,
+        )
+
     x = rng.standard_normal((2, 1, 4, 4)).astype(np.float32)
     labels = np.array([0, 2])
     results = {}

@@ -1,12 +1,25 @@
 """Every CUDA twin against its CPU kernel (same arguments), on tiny shapes."""
+
 import numpy as np
 import pytest
 
 from cnnsim import config, to_host
-from cnnsim.kernels import (activations as CA, conv as CC, dense as CD, losses as CL,
-                            lrn as CR, merge as CM, normalization as CN, pool as CP)
-from cnnsim.kernels.cuda import (activations as GA, conv as GC, dense as GD, losses as GL,
-                                 lrn as GR, merge as GM, normalization as GN, pool as GP)
+from cnnsim.kernels import activations as CA
+from cnnsim.kernels import conv as CC
+from cnnsim.kernels import dense as CD
+from cnnsim.kernels import losses as CL
+from cnnsim.kernels import lrn as CR
+from cnnsim.kernels import merge as CM
+from cnnsim.kernels import normalization as CN
+from cnnsim.kernels import pool as CP
+from cnnsim.kernels.cuda import activations as GA
+from cnnsim.kernels.cuda import conv as GC
+from cnnsim.kernels.cuda import dense as GD
+from cnnsim.kernels.cuda import losses as GL
+from cnnsim.kernels.cuda import lrn as GR
+from cnnsim.kernels.cuda import merge as GM
+from cnnsim.kernels.cuda import normalization as GN
+from cnnsim.kernels.cuda import pool as GP
 from cnnsim.kernels.cuda._util import is_device, to_device
 
 
@@ -25,9 +38,9 @@ def arr(rng, shape, dtype=np.float32):
 
 # ---- convolution -------------------------------------------------------------------
 CONV_CASES = [  # (stride, pads (t, b, l, r), kernel, mask or None, dtype)
-    ((1, 1), (0, 0, 0, 0), (3, 3), None, np.float32),                 # valid
-    ((2, 1), (1, 2, 0, 1), (3, 2), [[1, 0], [1, 1]], np.float32),      # uneven pads + table
-    ((2, 2), (1, 1, 1, 1), (2, 2), None, np.float64),                  # float64, stride 2
+    ((1, 1), (0, 0, 0, 0), (3, 3), None, np.float32),  # valid
+    ((2, 1), (1, 2, 0, 1), (3, 2), [[1, 0], [1, 1]], np.float32),  # uneven pads + table
+    ((2, 2), (1, 1, 1, 1), (2, 2), None, np.float64),  # float64, stride 2
 ]
 
 
@@ -40,8 +53,11 @@ def test_conv_twins(rng, stride, pads, kernel, mask, dtype):
     y = CC.conv2d_forward(x, w, b, m, *stride, *pads)
     close(GC.conv2d_forward(x, w, b, m, *stride, *pads), y, dtype)
     dy = arr(rng, y.shape, dtype)
-    close(GC.conv2d_backward_input(dy, w, m, 5, 5, *stride, *pads),
-          CC.conv2d_backward_input(dy, w, m, 5, 5, *stride, *pads), dtype)
+    close(
+        GC.conv2d_backward_input(dy, w, m, 5, 5, *stride, *pads),
+        CC.conv2d_backward_input(dy, w, m, 5, 5, *stride, *pads),
+        dtype,
+    )
     dw, db = CC.conv2d_backward_weight(dy, x, m, *kernel, *stride, *pads)
     gdw, gdb = GC.conv2d_backward_weight(dy, x, m, *kernel, *stride, *pads)
     close(gdw, dw, dtype)
@@ -60,7 +76,7 @@ def test_conv_lecture_case_and_determinism(rng):
     dy = arr(rng, (1, 1, 3, 4))
     a = [to_host(t) for t in GC.conv2d_backward_weight(dy, x, m, 3, 3, 2, 2, 1, 1, 1, 1)]
     b2 = [to_host(t) for t in GC.conv2d_backward_weight(dy, x, m, 3, 3, 2, 2, 1, 1, 1, 1)]
-    for u, v in zip(a, b2):          # block reductions in a fixed order: bit-identical
+    for u, v in zip(a, b2):  # block reductions in a fixed order: bit-identical
         assert np.array_equal(u, v)
 
 
@@ -71,15 +87,17 @@ def test_conv_device_inputs(rng):
     b = arr(rng, (2,))
     m = np.ones((2, 2), np.uint8)
     dx_, dw_ = to_device(x), to_device(w)
-    close(GC.conv2d_forward(dx_, dw_, b, m, 1, 1, 0, 0, 0, 0),
-          CC.conv2d_forward(x, w, b, m, 1, 1, 0, 0, 0, 0))
+    close(
+        GC.conv2d_forward(dx_, dw_, b, m, 1, 1, 0, 0, 0, 0),
+        CC.conv2d_forward(x, w, b, m, 1, 1, 0, 0, 0, 0),
+    )
 
 
 # ---- pooling -----------------------------------------------------------------------
 POOL_CASES = [  # (kernel, stride, pads)
-    ((3, 3), (2, 2), (0, 0, 0, 0)),        # AlexNet's overlapping 3x3/2
-    ((2, 2), (2, 2), (0, 1, 0, 1)),        # "same" on an odd input
-    ((2, 2), (2, 2), (2, 0, 0, 0)),        # first row of windows entirely in padding
+    ((3, 3), (2, 2), (0, 0, 0, 0)),  # AlexNet's overlapping 3x3/2
+    ((2, 2), (2, 2), (0, 1, 0, 1)),  # "same" on an odd input
+    ((2, 2), (2, 2), (2, 0, 0, 0)),  # first row of windows entirely in padding
 ]
 
 
@@ -92,21 +110,26 @@ def test_pool_twins(rng, k, s, pads):
     idx = to_host(GP.max_pool2d_argmax(x, *k, *s, *pads))
     assert np.array_equal(idx, CP.max_pool2d_argmax(x, *k, *s, *pads))
     dy = arr(rng, y.shape)
-    close(GP.max_pool2d_backward(dy, x, *k, *s, *pads), CP.max_pool2d_backward(dy, x, *k, *s, *pads))
+    close(
+        GP.max_pool2d_backward(dy, x, *k, *s, *pads), CP.max_pool2d_backward(dy, x, *k, *s, *pads)
+    )
     close(GP.avg_pool2d_forward(x, *k, *s, *pads), CP.avg_pool2d_forward(x, *k, *s, *pads))
-    close(GP.avg_pool2d_backward(dy, 5, 5, *k, *s, *pads),
-          CP.avg_pool2d_backward(dy, 5, 5, *k, *s, *pads))
+    close(
+        GP.avg_pool2d_backward(dy, 5, 5, *k, *s, *pads),
+        CP.avg_pool2d_backward(dy, 5, 5, *k, *s, *pads),
+    )
 
 
 def test_max_pool_nan_wins(rng):
     x = arr(rng, (1, 1, 4, 4))
     x[0, 0, 1, 1] = np.nan
     geom = (2, 2, 2, 2, 0, 0, 0, 0)
-    y = to_host(GP.max_pool2d_forward(x, *geom, True))    # nan_aware, as F passes it
+    y = to_host(GP.max_pool2d_forward(x, *geom, True))  # nan_aware, as F passes it
     assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[0, 0, 1, 1])
     np.testing.assert_array_equal(y, CP.max_pool2d_forward(x, *geom, True))
-    assert np.array_equal(to_host(GP.max_pool2d_argmax(x, *geom, True)),
-                          CP.max_pool2d_argmax(x, *geom, True))
+    assert np.array_equal(
+        to_host(GP.max_pool2d_argmax(x, *geom, True)), CP.max_pool2d_argmax(x, *geom, True)
+    )
     dy = arr(rng, y.shape)
     close(GP.max_pool2d_backward(dy, x, *geom, True), CP.max_pool2d_backward(dy, x, *geom, True))
 
@@ -114,7 +137,7 @@ def test_max_pool_nan_wins(rng):
 # ---- LRN ---------------------------------------------------------------------------
 @pytest.mark.parametrize("r,dtype", [(5, np.float32), (3, np.float64)])
 def test_lrn_twins(rng, r, dtype):
-    x = arr(rng, (1, 5, 2, 3), dtype)      # the window clips at the first and last maps
+    x = arr(rng, (1, 5, 2, 3), dtype)  # the window clips at the first and last maps
     args = (r, 2.0, 0.1, 0.75)
     close(GR.lrn_forward(x, *args), CR.lrn_forward(x, *args), dtype)
     dy = arr(rng, x.shape, dtype)
@@ -136,12 +159,13 @@ def test_dense_twins(rng, n, d_in, d_out, dtype):
 
 
 # ---- activations -------------------------------------------------------------------
-@pytest.mark.parametrize("name,uses", [("relu", "x"), ("sigmoid", "y"), ("tanh", "y"),
-                                       ("scaled_tanh", "x")])
+@pytest.mark.parametrize(
+    "name,uses", [("relu", "x"), ("sigmoid", "y"), ("tanh", "y"), ("scaled_tanh", "x")]
+)
 def test_elementwise_activation_twins(rng, name, uses):
     x = arr(rng, (2, 3, 2, 2)) * 3
-    x[0, 0, 0, 0] = 0.0                      # relu's subgradient at 0 is 0
-    x[0, 0, 0, 1] = -30.0                    # sigmoid's stable branch
+    x[0, 0, 0, 0] = 0.0  # relu's subgradient at 0 is 0
+    x[0, 0, 0, 1] = -30.0  # sigmoid's stable branch
     fwd_c, fwd_g = getattr(CA, name + "_forward"), getattr(GA, name + "_forward")
     y = fwd_c(x)
     close(fwd_g(x), y)
@@ -156,10 +180,10 @@ def test_relu_nan_passes(rng):
     assert np.isnan(y[0, 0]) and y[0, 1] == 0 and y[0, 2] == 2
 
 
-@pytest.mark.parametrize("k", [3, 19])     # fewer and more classes than threads per block
+@pytest.mark.parametrize("k", [3, 19])  # fewer and more classes than threads per block
 def test_softmax_twins(rng, k):
     x = arr(rng, (3, k)) * 4
-    x[1, 0] = 1000.0                         # no overflow
+    x[1, 0] = 1000.0  # no overflow
     y = CA.softmax_forward(x)
     close(GA.softmax_forward(x), y)
     dy = arr(rng, x.shape)
@@ -177,14 +201,17 @@ def test_cross_entropy_twins(rng, dtype):
     assert isinstance(gloss, (float, np.floating)) and np.isfinite(gloss)
     np.testing.assert_allclose(gloss, loss, rtol=1e-6 if dtype == np.float32 else 1e-12)
     close(gprobs, probs, dtype)
-    close(GL.softmax_cross_entropy_backward(probs, lab),
-          CL.softmax_cross_entropy_backward(probs, lab), dtype)
+    close(
+        GL.softmax_cross_entropy_backward(probs, lab),
+        CL.softmax_cross_entropy_backward(probs, lab),
+        dtype,
+    )
 
 
 # ---- batch norm --------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_norm_twins(rng, dtype):
-    x = arr(rng, (2, 3, 2, 3), dtype) * 2 + 5      # |mean| > std: the two-pass variance
+    x = arr(rng, (2, 3, 2, 3), dtype) * 2 + 5  # |mean| > std: the two-pass variance
     gamma, beta = arr(rng, (3,), dtype), arr(rng, (3,), dtype)
     out_c = CN.batch_norm_train_forward(x, gamma, beta, 1e-5)
     out_g = GN.batch_norm_train_forward(x, gamma, beta, 1e-5)
@@ -193,12 +220,16 @@ def test_batch_norm_twins(rng, dtype):
     x_hat, inv_std = out_c[1], out_c[4]
     dy = arr(rng, x.shape, dtype)
     for training in (True, False):
-        for g, c in zip(GN.batch_norm_backward(dy, x_hat, gamma, inv_std, training),
-                        CN.batch_norm_backward(dy, x_hat, gamma, inv_std, training)):
+        for g, c in zip(
+            GN.batch_norm_backward(dy, x_hat, gamma, inv_std, training),
+            CN.batch_norm_backward(dy, x_hat, gamma, inv_std, training),
+        ):
             close(g, c, dtype)
     mean, var = arr(rng, (3,), dtype), np.abs(arr(rng, (3,), dtype)) + 0.5
-    for g, c in zip(GN.batch_norm_eval_forward(x, gamma, beta, mean, var, 1e-3),
-                    CN.batch_norm_eval_forward(x, gamma, beta, mean, var, 1e-3)):
+    for g, c in zip(
+        GN.batch_norm_eval_forward(x, gamma, beta, mean, var, 1e-3),
+        CN.batch_norm_eval_forward(x, gamma, beta, mean, var, 1e-3),
+    ):
         close(g, c, dtype)
 
 
@@ -208,7 +239,7 @@ def test_merge_twins(rng):
     close(GM.add(a, b), CM.add(a, b))
     close(GM.multiply(a, b), CM.multiply(a, b))
     c = arr(rng, (2, 1, 2, 2))
-    dst = GM.take_channels(np.zeros((2, 4, 2, 2), np.float32), 0, 4)   # a device array
+    dst = GM.take_channels(np.zeros((2, 4, 2, 2), np.float32), 0, 4)  # a device array
     GM.copy_channels(dst, a, 0)
     GM.copy_channels(dst, c, 3)
     close(dst, np.concatenate([a, c], axis=1))
@@ -216,7 +247,7 @@ def test_merge_twins(rng):
 
 
 def test_global_avg_pool_twins(rng):
-    x = arr(rng, (2, 3, 3, 5))                 # 15 values per map: more than one stride
+    x = arr(rng, (2, 3, 3, 5))  # 15 values per map: more than one stride
     y = CP.global_avg_pool_forward(x)
     close(GP.global_avg_pool_forward(x), y)
     dy = arr(rng, y.shape)
@@ -226,16 +257,24 @@ def test_global_avg_pool_twins(rng):
 # the contract: the public kernels the functional API calls, with the CPU's signatures
 CONTRACT = {
     "conv": ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"],
-    "pool": ["max_pool2d_forward", "max_pool2d_argmax", "max_pool2d_backward",
-             "avg_pool2d_forward", "avg_pool2d_backward", "global_avg_pool_forward",
-             "global_avg_pool_backward"],
+    "pool": [
+        "max_pool2d_forward",
+        "max_pool2d_argmax",
+        "max_pool2d_backward",
+        "avg_pool2d_forward",
+        "avg_pool2d_backward",
+        "global_avg_pool_forward",
+        "global_avg_pool_backward",
+    ],
     "lrn": ["lrn_forward", "lrn_backward"],
     "dense": ["dense_forward", "dense_backward_input", "dense_backward_weight"],
-    "activations": [f"{a}_{d}" for a in ("relu", "sigmoid", "tanh", "scaled_tanh", "softmax")
-                    for d in ("forward", "backward")],
+    "activations": [
+        f"{a}_{d}"
+        for a in ("relu", "sigmoid", "tanh", "scaled_tanh", "softmax")
+        for d in ("forward", "backward")
+    ],
     "losses": ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward"],
-    "normalization": ["batch_norm_train_forward", "batch_norm_eval_forward",
-                      "batch_norm_backward"],
+    "normalization": ["batch_norm_train_forward", "batch_norm_eval_forward", "batch_norm_backward"],
     "merge": ["add", "multiply", "copy_channels", "take_channels"],
 }
 
@@ -244,6 +283,7 @@ CONTRACT = {
 def test_twins_have_the_cpu_signatures(family):
     import importlib
     import inspect
+
     cpu = importlib.import_module(f"cnnsim.kernels.{family}")
     gpu = importlib.import_module(f"cnnsim.kernels.cuda.{family}")
     for name in CONTRACT[family]:

@@ -52,6 +52,7 @@ meet real inputs with a zero ``dy`` in the weight gradient (so an infinite or Na
 could still reach a NaN there; inputs are finite in use, and training stops at the first
 non-finite value anyway).
 """
+
 import numpy as np
 from numba import njit
 
@@ -91,9 +92,9 @@ from .layouts import (
     zeros_like_bias,
 )
 
-LANES_MIN = 64      # batch-lane layout when stride 1 and N * W_out >= this (8 AVX2 vectors)
+LANES_MIN = 64  # batch-lane layout when stride 1 and N * W_out >= this (8 AVX2 vectors)
 NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one
-DIRECT_MAX_MACS = 1_000    # calls with fewer multiply-adds run the plain loops (direct.py)
+DIRECT_MAX_MACS = 1_000  # calls with fewer multiply-adds run the plain loops (direct.py)
 
 
 @njit(cache=True)
@@ -148,6 +149,7 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
 
 # ---- the fast path: layouts + blocked micro-kernels (same results to rounding) ----
 
+
 @njit(cache=True)
 def _lanes(n_, wo, sh, sw):
     """Use the batch-lane layout (``layouts.to_lanes``): stride 1 and enough images
@@ -158,8 +160,14 @@ def _lanes(n_, wo, sh, sw):
 
 @njit(cache=True)
 def _full_window(x_shape, w_shape, top, bottom, left, right):
-    return (top == 0 and bottom == 0 and left == 0 and right == 0
-            and x_shape[2] == w_shape[2] and x_shape[3] == w_shape[3])
+    return (
+        top == 0
+        and bottom == 0
+        and left == 0
+        and right == 0
+        and x_shape[2] == w_shape[2]
+        and x_shape[3] == w_shape[3]
+    )
 
 
 @njit(cache=True)
@@ -221,8 +229,9 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     if _lanes(n_, in_w, sh, sw):
         if _scatter_dx(ho * wo, in_h * in_w, c_):
             dyt = rows_to_lanes(dy, round_up(f_, 4), 1, 0)
-            dxt = lanes_input_grad(dyt, lanes_dx_weights(w, mask, dyt.shape[1]), n_,
-                                   in_h, in_w, top, left)
+            dxt = lanes_input_grad(
+                dyt, lanes_dx_weights(w, mask, dyt.shape[1]), n_, in_h, in_w, top, left
+            )
             return lanes_to_rows(dxt, c_, in_h, in_w, n_, 1, 0)
         # correlate dy, zero-padded by K-1-pad (negative: cropped), over dx's own rows
         # and columns only (not the padding that would be cut afterwards)
@@ -231,16 +240,23 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
         rows, ng, slack = lane_rows(in_h, in_w, wd, n_)
         dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd, slack)
         offs, wg = dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
-        yt = plane_conv(dyt, rows * wd * n_, ng, offs * n_, wg, zeros_like_bias(wg),
-                        (rows - 1) * wd * n_ + in_w * n_)
+        yt = plane_conv(
+            dyt,
+            rows * wd * n_,
+            ng,
+            offs * n_,
+            wg,
+            zeros_like_bias(wg),
+            (rows - 1) * wd * n_ + in_w * n_,
+        )
         return lanes_to_rows(yt, c_, in_h, in_w, n_, rows, wd * n_)
     hp = in_h + top + bottom
     wp = in_w + left + right
     qh = (kh + sh - 1) // sh
     qw = (kw + sw - 1) // sw
-    hx = (hp + sh - 1) // sh           # rows of each phase plane of dxp
+    hx = (hp + sh - 1) // sh  # rows of each phase plane of dxp
     wx = (wp + sw - 1) // sw
-    hd = hx + qh - 1                   # padded dy plane: qh-1 zero rows on top
+    hd = hx + qh - 1  # padded dy plane: qh-1 zero rows on top
     wd = wx + qw - 1
     dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
     offs, wg = dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd)
@@ -258,8 +274,9 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     n_, c_, h, wd = x.shape
     f_ = dy.shape[1]
     if _full_window(x.shape, (f_, c_, kh, kw), top, bottom, left, right):
-        dw2, db = full_window_dw(dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd),
-                                  mask_rows(mask, kh, kw))
+        dw2, db = full_window_dw(
+            dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd), mask_rows(mask, kh, kw)
+        )
         return dw2.reshape(f_, c_, kh, kw), db
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
     if _lanes(n_, wo, sh, sw):
@@ -283,4 +300,3 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
                     dw[f, c, u, v] = dwg[f, (c * kh + u) * kw + v]
     db = bias_grad(dy)
     return dw, db
-

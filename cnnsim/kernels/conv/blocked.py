@@ -23,13 +23,14 @@ reduction additionally uses ``'reassoc'`` so the dot products over ``p`` vectori
 order is fixed by the compiled loop, not by the thread count (each ``dw`` element is
 computed by exactly one iteration of one thread).
 """
+
 import numpy as np
 from numba import njit, prange
 
-WIDE_MIN_MAPS = 20   # output maps from which the 5-map block pays (see block_shape)
-CH = 512   # flat positions per chunk (5 rows x 512 float32 = 10 KiB of accumulators)
-FBW = 2    # filters per block in the weight gradient
-GW = 4     # taps per block in the weight gradient
+WIDE_MIN_MAPS = 20  # output maps from which the 5-map block pays (see block_shape)
+CH = 512  # flat positions per chunk (5 rows x 512 float32 = 10 KiB of accumulators)
+FBW = 2  # filters per block in the weight gradient
+GW = 4  # taps per block in the weight gradient
 
 _FM = {"contract"}
 _FM_RED = {"contract", "reassoc"}
@@ -82,7 +83,7 @@ def _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P):
         g = t // nb
         fb = t % nb
         base = g * gstride
-        acc = np.empty((5, CH), dtype=xflat.dtype)   # one allocation per work item
+        acc = np.empty((5, CH), dtype=xflat.dtype)  # one allocation per work item
         a0 = acc[0]
         a1 = acc[1]
         a2 = acc[2]
@@ -96,9 +97,9 @@ def _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P):
                 o0 = base + p0 + offs[r]
                 o1 = base + p0 + offs[r + 1]
                 o2 = base + p0 + offs[r + 2]
-                x0 = xflat[o0:o0 + m]
-                x1 = xflat[o1:o1 + m]
-                x2 = xflat[o2:o2 + m]
+                x0 = xflat[o0 : o0 + m]
+                x1 = xflat[o1 : o1 + m]
+                x2 = xflat[o2 : o2 + m]
                 # the 15 weights of this (block, 3 taps): scalars for the whole loop
                 w = wg[fb, r]
                 w00, w01, w02, w03, w04 = w[0], w[1], w[2], w[3], w[4]
@@ -117,7 +118,7 @@ def _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P):
                     a3[p] = a3[p] + w03 * v0 + w13 * v1 + w23 * v2
                     a4[p] = a4[p] + w04 * v0 + w14 * v1 + w24 * v2
             for k in range(5):
-                yf[g, fb * 5 + k, p0:p0 + m] = acc[k, :m]
+                yf[g, fb * 5 + k, p0 : p0 + m] = acc[k, :m]
     return yf
 
 
@@ -144,10 +145,10 @@ def _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P):
                 o1 = base + p0 + offs[r + 1]
                 o2 = base + p0 + offs[r + 2]
                 o3 = base + p0 + offs[r + 3]
-                x0 = xflat[o0:o0 + m]
-                x1 = xflat[o1:o1 + m]
-                x2 = xflat[o2:o2 + m]
-                x3 = xflat[o3:o3 + m]
+                x0 = xflat[o0 : o0 + m]
+                x1 = xflat[o1 : o1 + m]
+                x2 = xflat[o2 : o2 + m]
+                x3 = xflat[o3 : o3 + m]
                 w = wg[fb, r]
                 w00, w01, w02 = w[0], w[1], w[2]
                 w = wg[fb, r + 1]
@@ -165,7 +166,7 @@ def _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P):
                     a1[p] = a1[p] + w01 * v0 + w11 * v1 + w21 * v2 + w31 * v3
                     a2[p] = a2[p] + w02 * v0 + w12 * v1 + w22 * v2 + w32 * v3
             for k in range(3):
-                yf[g, fb * 3 + k, p0:p0 + m] = acc[k, :m]
+                yf[g, fb * 3 + k, p0 : p0 + m] = acc[k, :m]
     return yf
 
 
@@ -190,9 +191,9 @@ def blocked_weight_grad(dyf, xflat, gstride, offs, P):
     nfb = f2 // FBW
     nrb = r_ // GW
     dwg = np.zeros((f2, r_), dtype=xflat.dtype)
-    zero = np.zeros(1, dtype=xflat.dtype)[0]   # 0 of the input's dtype
+    zero = np.zeros(1, dtype=xflat.dtype)[0]  # 0 of the input's dtype
     for t in prange(nfb * nrb):
-        fb = t // nrb          # filter block outer: consecutive items share dy
+        fb = t // nrb  # filter block outer: consecutive items share dy
         r = (t % nrb) * GW
         f = fb * FBW
         s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
@@ -200,10 +201,10 @@ def blocked_weight_grad(dyf, xflat, gstride, offs, P):
             d0 = dyf[g, f]
             d1 = dyf[g, f + 1]
             base = g * gstride
-            x0 = xflat[base + offs[r]:base + offs[r] + P]
-            x1 = xflat[base + offs[r + 1]:base + offs[r + 1] + P]
-            x2 = xflat[base + offs[r + 2]:base + offs[r + 2] + P]
-            x3 = xflat[base + offs[r + 3]:base + offs[r + 3] + P]
+            x0 = xflat[base + offs[r] : base + offs[r] + P]
+            x1 = xflat[base + offs[r + 1] : base + offs[r + 1] + P]
+            x2 = xflat[base + offs[r + 2] : base + offs[r + 2] + P]
+            x3 = xflat[base + offs[r + 3] : base + offs[r + 3] + P]
             for p in range(P):
                 e0 = d0[p]
                 e1 = d1[p]
@@ -261,26 +262,26 @@ def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
         a1[:] = 0.0
         a2[:] = 0.0
         for u in range(kh):
-            i = r + top - u                     # the dy row that reaches input row r via u
+            i = r + top - u  # the dy row that reaches input row r via u
             if i < 0 or i >= ho:
                 continue
             dyrow = dyt[i]
             for v in range(kw):
-                j_lo = max(0, left - v)         # dy columns that land inside dx
+                j_lo = max(0, left - v)  # dy columns that land inside dx
                 j_hi = min(wo, in_w + left - v)
                 if j_hi <= j_lo:
                     continue
                 m = (j_hi - j_lo) * n_
                 ao = (j_lo + v - left) * n_
-                b0 = a0[ao:ao + m]
-                b1 = a1[ao:ao + m]
-                b2 = a2[ao:ao + m]
+                b0 = a0[ao : ao + m]
+                b1 = a1[ao : ao + m]
+                b2 = a2[ao : ao + m]
                 xo = j_lo * n_
                 for f in range(0, f4, 4):
-                    x0 = dyrow[f, xo:xo + m]
-                    x1 = dyrow[f + 1, xo:xo + m]
-                    x2 = dyrow[f + 2, xo:xo + m]
-                    x3 = dyrow[f + 3, xo:xo + m]
+                    x0 = dyrow[f, xo : xo + m]
+                    x1 = dyrow[f + 1, xo : xo + m]
+                    x2 = dyrow[f + 2, xo : xo + m]
+                    x3 = dyrow[f + 3, xo : xo + m]
                     w = wx[cb, u, v, f]
                     w00, w01, w02 = w[0], w[1], w[2]
                     w = wx[cb, u, v, f + 1]
@@ -306,6 +307,7 @@ def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
 # phase-plane machinery would compute one useful position per plane plus junk, so these
 # loops run over contiguous rows instead, vectorised over outputs (lanes = different
 # outputs, every sum in increasing order).
+
 
 @njit(cache=True, parallel=True)
 def full_window_forward(x2, wt, b):
@@ -363,4 +365,3 @@ def full_window_dw(dy2, x2, mask_rows):
             if keep[d] == 0:
                 acc[d] = 0.0
     return dw, db
-

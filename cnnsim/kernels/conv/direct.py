@@ -27,6 +27,7 @@ window NaN where the definition gives ``inf``, or let a NaN reach filters not co
 its map. ``functional.conv`` checks once per call (:func:`all_finite`) and sends the rare
 non-finite call here, where only real terms are visited (as ``testing.naive.conv2d``).
 """
+
 import numpy as np
 from numba import njit, prange
 
@@ -51,7 +52,7 @@ def forward(x, w, b, mask, sh, sw, top, bottom, left, right):
                     for u in range(kh):
                         r = i * sh + u - top
                         if r < 0 or r >= h:
-                            continue            # a padding row: nothing to add
+                            continue  # a padding row: nothing to add
                         for v in range(kw):
                             s = j * sw + v - left
                             if 0 <= s < wd:

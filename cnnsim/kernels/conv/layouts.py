@@ -23,12 +23,13 @@ array. Two layouts:
 Also here: the tap offsets and the blocked weight arrays that go with each layout.
 Nothing in this module multiplies; it only moves numbers.
 """
+
 import numpy as np
 from numba import njit, prange
 
 from .blocked import block_shape
 
-LANE_RUN = 192     # batch lanes: take output rows together until a run is this long
+LANE_RUN = 192  # batch lanes: take output rows together until a run is this long
 
 
 @njit(cache=True)
@@ -121,7 +122,7 @@ def crop_rows(yf, f_, ho, wo, pitch):
         n = nf // f_
         f = nf % f_
         for i in range(ho):
-            y[n, f, i, :] = yf[n, f, i * pitch:i * pitch + wo]
+            y[n, f, i, :] = yf[n, f, i * pitch : i * pitch + wo]
     return y
 
 
@@ -202,11 +203,12 @@ def flat_rows(dy, f_pad, pitch):
         n = nf // f_
         f = nf % f_
         for i in range(ho):
-            dyf[n, f, i * pitch:i * pitch + wo] = dy[n, f, i, :]
+            dyf[n, f, i * pitch : i * pitch + wo] = dy[n, f, i, :]
     return dyf
 
 
 # ---- the batch-lane layout (stride 1, a batch of images) ----
+
 
 @njit(cache=True)
 def lane_rows(ho, wo, pitch, n_):
@@ -318,6 +320,5 @@ def mask_rows(mask, kh, kw):
     m = np.empty((f_, c_ * kh * kw), dtype=np.uint8)
     for f in range(f_):
         for c in range(c_):
-            m[f, c * kh * kw:(c + 1) * kh * kw] = mask[f, c]
+            m[f, c * kh * kw : (c + 1) * kh * kw] = mask[f, c]
     return m
-

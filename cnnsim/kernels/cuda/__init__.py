@@ -7,10 +7,11 @@ return device arrays, so activations stay on the GPU from layer to layer; bring 
 back with ``cnnsim.to_host``. Importing this package without a usable GPU (and without
 the simulator, ``NUMBA_ENABLE_CUDASIM=1``) raises a one-line RuntimeError that says so.
 """
+
 from .. import cuda_available as _cuda_available
 
 _ok, _why = _cuda_available()
 if not _ok:
     raise RuntimeError(_why)
 
-from ._util import to_device, to_host, is_device  # noqa: E402,F401
+from ._util import is_device, to_device, to_host  # noqa: E402,F401

@@ -14,6 +14,7 @@ Determinism: a block reduction has each thread sum a fixed, strided subset of th
 tree (``sm[t] += sm[t + s]`` for ``s = T/2, T/4, ..., 1``). No float atomics anywhere, so
 the same input and launch size give bit-identical results on every run.
 """
+
 import functools
 
 import numpy as np
@@ -70,8 +71,10 @@ def threads():
     """Threads per block (``config.threads_per_block``), checked to be a power of two."""
     t = int(config.threads_per_block)
     if t < 1 or t & (t - 1) or t > 1024:
-        raise ValueError(f"cnnsim.config.threads_per_block must be a power of two in [1, 1024], "
-                         f"got {config.threads_per_block!r}")
+        raise ValueError(
+            f"cnnsim.config.threads_per_block must be a power of two in [1, 1024], "
+            f"got {config.threads_per_block!r}"
+        )
     return t
 
 
@@ -118,7 +121,7 @@ def block_sum(sm, t, n):
         cuda.syncthreads()
         s //= 2
     total = sm[0]
-    cuda.syncthreads()       # sm may be reused right after
+    cuda.syncthreads()  # sm may be reused right after
     return total
 
 

@@ -11,12 +11,22 @@ Row-wise softmax of ``x (N, K)``: one block per row; its threads take strided sh
 the row, and the row max and the sum of exponentials are block reductions in shared
 memory (fixed tree order, float64), so the whole GPU works even for one long row.
 """
+
 import math
 
 from numba import cuda, float64
 
 from ..activations import SCALED_TANH_A, SCALED_TANH_S
-from ._util import block_max, block_sum, empty, grid1d, per_threads, reduce_launch, threads, to_device
+from ._util import (
+    block_max,
+    block_sum,
+    empty,
+    grid1d,
+    per_threads,
+    reduce_launch,
+    threads,
+    to_device,
+)
 
 
 def _flat(a):
@@ -142,7 +152,7 @@ def _softmax_kernels(nt):
     def fwd(x, y):
         sm = cuda.shared.array(nt, float64)
         t = cuda.threadIdx.x
-        n = cuda.blockIdx.x                   # one block per row
+        n = cuda.blockIdx.x  # one block per row
         k_ = x.shape[1]
         m = -math.inf
         k = t

@@ -13,6 +13,7 @@ by one thread and summed in increasing index order (as on the CPU), so results a
 deterministic; the tiles are built per dtype (shared arrays need their type at compile
 time). ``db`` is a column sum over the batch: one thread per column, in increasing n.
 """
+
 import numpy as np
 from numba import cuda, from_dtype
 
@@ -48,7 +49,7 @@ def _matmul(dtype, t_, trans_a, trans_b, with_bias):
                 sb[ty, tx] = zero
             cuda.syncthreads()
             for q in range(t_):
-                acc += sa[ty, q] * sb[q, tx]      # padded entries are 0 * 0: no effect
+                acc += sa[ty, q] * sb[q, tx]  # padded entries are 0 * 0: no effect
             cuda.syncthreads()
         if row < m and col < p:
             if with_bias:

@@ -10,13 +10,22 @@ reductions in float64), then one block reduces the N row losses in a fixed tree 
 the scalar loss is the only value copied to the host (the caller wants a number).
 Backward: one thread per element.
 """
+
 import math
 
 import numpy as np
 from numba import cuda, float64
 
-from ._util import (block_max, block_sum, empty, grid1d, per_threads, reduce_launch, threads,
-                    to_device)
+from ._util import (
+    block_max,
+    block_sum,
+    empty,
+    grid1d,
+    per_threads,
+    reduce_launch,
+    threads,
+    to_device,
+)
 
 
 @per_threads

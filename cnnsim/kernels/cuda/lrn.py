@@ -10,6 +10,7 @@ Launch: one thread per element ``(n, c, h, w)``; the thread sums its own window 
 the CPU kernel's running sum, which needs a per-thread buffer of C values. Adjacent threads
 read adjacent columns, so loads coalesce. Results agree with the CPU to float tolerance.
 """
+
 import math
 
 from numba import cuda
@@ -64,8 +65,9 @@ def _backward(dy, x, r, k, alpha, beta, dx):
     for i in range(lo, hi + 1):
         si = _base(x, n, i, row, q, hw, k, alpha)
         acc += float(dy[n, i, row, q]) * float(x[n, i, row, q]) * math.pow(si, -beta) / si
-    dx[n, j, row, q] = (dy[n, j, row, q] * math.pow(sj, -beta)
-                        - 2.0 * alpha * beta * x[n, j, row, q] * acc)
+    dx[n, j, row, q] = (
+        dy[n, j, row, q] * math.pow(sj, -beta) - 2.0 * alpha * beta * x[n, j, row, q] * acc
+    )
 
 
 def lrn_forward(x, r, k, alpha, beta):

@@ -5,6 +5,7 @@ concatenation and its backward (global average pooling: ``cuda.pool``).
     copy_channels(dst, src, c0): dst[:, c0:c0+C_i] = src  (in place, one thread per src value)
     take_channels(src, c0, c) -> src[:, c0:c0+c]          (one thread per output value)
 """
+
 from numba import cuda
 
 from ._util import empty, grid1d, to_device

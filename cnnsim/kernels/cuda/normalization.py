@@ -11,6 +11,7 @@ strided shares of the M values and a fixed shared-memory tree (float64) adds the
 variance takes a second pass over ``(x - mu)^2`` (accurate when |mean| >> std). The same
 block then writes its channel. Inference needs no reduction: one thread per element.
 """
+
 import math
 
 from numba import cuda, float64
@@ -30,7 +31,7 @@ def _kernels(nt):
     def train_fwd(x, gamma, beta, eps, y, x_hat, mean, var, inv_std):
         sm = cuda.shared.array(nt, float64)
         t = cuda.threadIdx.x
-        c = cuda.blockIdx.x                  # one block per channel
+        c = cuda.blockIdx.x  # one block per channel
         n_, _, h_, w_ = x.shape
         m = n_ * h_ * w_
         s = 0.0
@@ -112,8 +113,9 @@ def batch_norm_train_forward(x, gamma, beta, eps):
     x_hat = empty(x.shape, x.dtype)
     mean, var, inv_std = (empty((c_,), x.dtype) for _ in range(3))
     if c_:
-        _kernels(threads())[0][reduce_launch(c_)](x, gamma, beta, float(eps), y, x_hat,
-                                                 mean, var, inv_std)
+        _kernels(threads())[0][reduce_launch(c_)](
+            x, gamma, beta, float(eps), y, x_hat, mean, var, inv_std
+        )
     return y, x_hat, mean, var, inv_std
 
 
@@ -158,6 +160,7 @@ def batch_norm_backward(dy, x_hat, gamma, inv_std, training):
     dgamma = empty((c_,), dy.dtype)
     dbeta = empty((c_,), dy.dtype)
     if c_:
-        _kernels(threads())[1][reduce_launch(c_)](dy, x_hat, gamma, inv_std, bool(training),
-                                                 dx, dgamma, dbeta)
+        _kernels(threads())[1][reduce_launch(c_)](
+            dy, x_hat, gamma, inv_std, bool(training), dx, dgamma, dbeta
+        )
     return dx, dgamma, dbeta

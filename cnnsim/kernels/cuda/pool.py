@@ -14,10 +14,10 @@ windows (AlexNet's 3x3/2) need no atomics and the sums are deterministic.
         shared-memory tree reduction in float64 (fixed order)
     global_avg_pool_backward(dy, h, w): one thread per dx value, dy[n, c] / (H W)
 """
+
 from numba import cuda, float64
 
-from ._util import (block_sum, empty, grid1d, per_threads, reduce_launch, threads, to_device,
-                    zero_of)
+from ._util import block_sum, empty, grid1d, per_threads, reduce_launch, threads, to_device, zero_of
 
 
 @cuda.jit(device=True)
@@ -172,6 +172,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fa
 def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
     """``idx (N, C, H_out, W_out)`` int64: flat ``row * W + col`` of each window's winner."""
     import numpy as np
+
     x = to_device(x)
     idx = empty(_out(x, kh, kw, sh, sw, top, bottom, left, right), np.int64)
     if idx.size:
@@ -184,8 +185,9 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_awa
     dy, x = to_device(dy), to_device(x)
     dx = empty(x.shape, dy.dtype)
     if dx.size:
-        _max_backward[grid1d(dx.size)](dy, x, kh, kw, sh, sw, top, left, bool(nan_aware),
-                                             zero_of(dy), dx)
+        _max_backward[grid1d(dx.size)](
+            dy, x, kh, kw, sh, sw, top, left, bool(nan_aware), zero_of(dy), dx
+        )
     return dx
 
 
@@ -214,7 +216,7 @@ def _gap_kernel(nt):
     def gap(x, y):
         sm = cuda.shared.array(nt, float64)
         t = cuda.threadIdx.x
-        b = cuda.blockIdx.x                  # one block per map (n, c)
+        b = cuda.blockIdx.x  # one block per map (n, c)
         c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
         n = b // c_
         c = b % c_

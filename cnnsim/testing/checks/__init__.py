@@ -39,12 +39,30 @@ cases also use ``stride=None``, meaning stride = size). To check a function that
 less, pick the cases: ``check_conv2d(fn, cases=[c for c in conv2d_cases() if
 c.params["padding"] != "same"])``.
 """
-from .report import ATOL, RTOL, Case, CaseResult, CheckReport  # noqa: F401
-from .conv import (check_conv2d, check_conv2d_backward, check_output_size,  # noqa: F401
-                   conv2d_backward_cases, conv2d_cases)
-from .pool import check_avg_pool2d, check_max_pool2d, pool_cases  # noqa: F401
-from .lrn import check_lrn, lrn_cases  # noqa: F401
 
-__all__ = ["Case", "CaseResult", "CheckReport", "check_conv2d", "check_conv2d_backward",
-           "check_max_pool2d", "check_avg_pool2d", "check_lrn", "check_output_size",
-           "conv2d_cases", "conv2d_backward_cases", "pool_cases", "lrn_cases"]
+from .conv import (  # noqa: F401
+    check_conv2d,
+    check_conv2d_backward,
+    check_output_size,
+    conv2d_backward_cases,
+    conv2d_cases,
+)
+from .lrn import check_lrn, lrn_cases  # noqa: F401
+from .pool import check_avg_pool2d, check_max_pool2d, pool_cases  # noqa: F401
+from .report import ATOL, RTOL, Case, CaseResult, CheckReport  # noqa: F401
+
+__all__ = [
+    "Case",
+    "CaseResult",
+    "CheckReport",
+    "check_conv2d",
+    "check_conv2d_backward",
+    "check_max_pool2d",
+    "check_avg_pool2d",
+    "check_lrn",
+    "check_output_size",
+    "conv2d_cases",
+    "conv2d_backward_cases",
+    "pool_cases",
+    "lrn_cases",
+]

@@ -6,4 +6,5 @@ loops, one GPU thread per output element (the CPU's ``direct.py`` loops with the
 be fast on these shapes (each thread's loop is short and the grid is large), so every
 call takes the direct path.
 """
+
 from .direct import conv2d_backward_input, conv2d_backward_weight, conv2d_forward  # noqa: F401

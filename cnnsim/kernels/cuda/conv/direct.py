@@ -14,6 +14,7 @@ Launches (no float atomics; every output written by one thread or one block):
   threads take strided shares of the ``N*H_out*W_out`` products, then a fixed tree
   reduction in shared memory (float64) adds them: deterministic.
 """
+
 from numba import cuda, float64
 
 from .._util import (
@@ -84,8 +85,8 @@ def _backward_input(dy, w, mask, sh, sw, top, left, zero, dx):
     q //= h
     c = q % c_
     n = q // c_
-    p = p0 + top            # row in the padded input
-    pc = q0 + left          # column in the padded input
+    p = p0 + top  # row in the padded input
+    pc = q0 + left  # column in the padded input
     acc = zero
     for f in range(f_):
         if mask[f, c] == 0:
@@ -124,7 +125,7 @@ def _weight_kernels(nt):
     def dw_kernel(dy, x, mask, sh, sw, top, left, dw):
         sm = cuda.shared.array(nt, float64)
         t = cuda.threadIdx.x
-        g = cuda.blockIdx.x                  # one block per dw[f, c, u, v]
+        g = cuda.blockIdx.x  # one block per dw[f, c, u, v]
         f_, c_, kh, kw = dw.shape
         v = g % kw
         q = g // kw
@@ -156,7 +157,7 @@ def _weight_kernels(nt):
     def db_kernel(dy, db):
         sm = cuda.shared.array(nt, float64)
         t = cuda.threadIdx.x
-        f = cuda.blockIdx.x                  # one block per db[f]
+        f = cuda.blockIdx.x  # one block per db[f]
         n_, _, ho, wo = dy.shape
         m = n_ * ho * wo
         s = 0.0
