@@ -55,22 +55,7 @@ def summary_html(data):
     from .models import summary as S
 
     shp = data["input_shape"]
-    first = [
-        "In",
-        "Input",
-        str(shp[0]),
-        "x".join(map(str, shp[1:])) if len(shp) == 3 else str(shp[0]),
-        "-",
-        "-",
-        "-",
-        "-",
-        "x".join(map(str, shp)),
-        "0",
-        "0",
-        "1",
-        "1",
-        "0",
-    ]
+    first = S.input_row(data)
     rows = [first] + [S._cells(r, 2) for r in data["layers"]]
     main = [r for r in data["layers"] if "/" not in r["name"] and r["type"] != "Aux classifier"]
     macs = sum(r["macs"] for r in main)

@@ -371,17 +371,15 @@ NOTATION_KEY = (
 )
 
 
-def format_table(data: dict[str, Any], indent: int = 2, notation: str = "table") -> str:
-    """The summary as an aligned text table (nested layers indented), totals and notes.
-
-    ``notation="lecture"`` replaces the kernel, stride and padding columns by one column in
-    the GoogLeNet slides' notation (:func:`lecture_notation`)."""
+def input_row(data: dict[str, Any]) -> list[str]:
+    """The table's first row: the network input (no parameters; field 1, jump 1, start 0)."""
     shp = data["input_shape"]
-    first = [
+    flat = "x".join(map(str, shp[1:])) if len(shp) == 3 else str(shp[0])
+    return [
         "In",
         "Input",
         str(shp[0]),
-        "x".join(map(str, shp[1:])) if len(shp) == 3 else str(shp[0]),
+        flat,
         "-",
         "-",
         "-",
@@ -393,6 +391,15 @@ def format_table(data: dict[str, Any], indent: int = 2, notation: str = "table")
         "1",
         "0",
     ]
+
+
+def format_table(data: dict[str, Any], indent: int = 2, notation: str = "table") -> str:
+    """The summary as an aligned text table (nested layers indented), totals and notes.
+
+    ``notation="lecture"`` replaces the kernel, stride and padding columns by one column in
+    the GoogLeNet slides' notation (:func:`lecture_notation`)."""
+    shp = data["input_shape"]
+    first = input_row(data)
     body = [first] + [_cells(r, indent) for r in data["layers"]]
     columns: tuple[str, ...] = COLUMNS
     right = RIGHT
