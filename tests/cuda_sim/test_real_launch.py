@@ -15,7 +15,6 @@ from cnnsim.kernels import conv as CC
 from cnnsim.kernels import dense as CD
 from cnnsim.kernels import losses as CL
 from cnnsim.kernels import lrn as CR
-from cnnsim.kernels import merge as CM
 from cnnsim.kernels import normalization as CN
 from cnnsim.kernels import pool as CP
 from cnnsim.kernels.cuda import activations as GA
@@ -23,7 +22,6 @@ from cnnsim.kernels.cuda import conv as GC
 from cnnsim.kernels.cuda import dense as GD
 from cnnsim.kernels.cuda import losses as GL
 from cnnsim.kernels.cuda import lrn as GR
-from cnnsim.kernels.cuda import merge as GM
 from cnnsim.kernels.cuda import normalization as GN
 from cnnsim.kernels.cuda import pool as GP
 
@@ -72,7 +70,7 @@ def test_reductions_over_more_values_than_threads(rng):
     ):
         close(g, c)
     m = arr(rng, (1, 2, 12, 12))  # 144 values per map
-    close(GM.global_avg_pool_forward(m), CM.global_avg_pool_forward(m))
+    close(GP.global_avg_pool_forward(m), CP.global_avg_pool_forward(m))
 
 
 def test_conv_weight_gradient_reduces_over_many_positions(rng):
