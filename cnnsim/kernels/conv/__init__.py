@@ -68,6 +68,7 @@ from .blocked import (
     lanes_input_grad,
     plane_conv,
 )
+from . import regtile
 from .direct import backward_input as direct_backward_input
 from .direct import backward_weight as direct_backward_weight
 from .direct import bias_grad
@@ -195,6 +196,8 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         y2 = full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
         return y2.reshape(n_, f_, 1, 1)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
+    if regtile.applies(f_, wo * n_, x.itemsize, sh, sw, kh, kw):
+        return regtile.forward(x, w, b, mask, top, bottom, left, right)
     fb, g = block_shape(f_)
     bias = np.zeros(round_up(f_, fb), dtype=x.dtype)
     bias[:f_] = b
@@ -226,6 +229,8 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
         dx2 = full_window_dx(dy.reshape(n_, f_), masked_rows(w, mask))
         return dx2.reshape(n_, c_, in_h, in_w)
+    if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, top, bottom, left, right):
+        return regtile.backward_input(dy, w, mask, top, bottom, left, right)
     if _lanes(n_, in_w, sh, sw):
         if _scatter_dx(ho * wo, in_h * in_w, c_):
             dyt = rows_to_lanes(dy, round_up(f_, 4), 1, 0)

@@ -1,0 +1,215 @@
+"""Register-tiled direct convolution: stride-1 forward and ``dx`` (see ``cnnsim.kernels.conv``).
+
+The loop it replaces is :func:`direct.forward <cnnsim.kernels.conv.direct.forward>`:
+
+    for n, f, i, j:                        # every output
+        acc = b[f]
+        for c, u, v:                       # the reduction, in this order
+            acc += w[f, c, u, v] * xp[n, c, i + u, j + v]
+        y[n, f, i, j] = acc
+
+The blocked kernels (:mod:`.blocked`) keep their partial sums in memory and stream them
+through the core once per 3 taps; they run at 31-35 % of an AVX-512 core's FMA peak,
+bound by those loads and stores. Here, as in oneDNN, a **tile** of outputs stays in
+vector registers for the whole reduction over ``(c, u, v)``:
+
+    for each (block of FB maps, output row i):       # one prange work item
+        for each tile of RW consecutive positions p of that row:
+            a[k, :] = b[block]        for k < RW      # RW x FB sums: RW*NV registers
+            for c, u, v:                               # same order as direct.forward
+                wv = w[block, c, u, v]                 # NV vectors of FB maps, loaded once
+                for k < RW:
+                    a[k, :] += xp[c, i + u, p + k + v] * wv   # one input broadcast, NV FMAs
+            y[block, i, p + k] = a[k, :]
+
+Each step of the reduction loads NV weight vectors and RW input scalars for RW * NV
+vector multiply-adds, and no accumulator moves. Tiles (``regtile_tiles``, written by
+``tools/gen_regtile.py``): with 32 vector registers (AVX-512) **8 x 3** (24 accumulators,
+FB = 48 float32 maps) or **12 x 2** (FB = 32); with 16 (AVX2) **4 x 3** or **6 x 2**.
+:func:`tile_for` picks, from the shapes only, the one that computes the fewest padded
+outputs. The vectors are written with :mod:`.simd` (Numba has no vector type); the
+compiled reduction loop is ``vfmadd231ps`` with a broadcast operand on ``zmm``/``ymm``
+registers and no accumulator load or store (docs/performance.md, round three).
+
+**Layouts.** Inputs in batch lanes (``layouts.to_lanes``: ``xt[c, I, J, n]``, images
+innermost), so position ``p = j*N + n`` of output row ``i`` reads ``xt`` at ``c*plane +
+i*pitch + p + toff[u, v]`` with ``toff = (u*Wp + v)*N``: every tap is a constant offset.
+A row has ``Wo*N`` positions, rounded up to whole tiles (the extra ones read the next
+columns or the slack and are dropped). Weights ``wp[block, c, u*KW + v, FB]`` (FB maps
+contiguous; maps beyond F and pairs outside the connection table are 0). Output
+``yb[block, i, p, FB]``, reordered to ``(N, F, Ho, Wo)`` at the end. The channels are taken
+in blocks whose weights fill ~16 KiB (they stay in L1 while the tiles of the row pass);
+between blocks a tile's sums go to ``yb`` and come back, which does not change the order
+of the additions.
+
+**Same numbers everywhere.** Every output is owned by one work item and summed over
+``(c, u, v)`` in order, from the bias, one fused multiply-add per term: the result does
+not depend on the thread count, the tile, the channel block or the vector width.
+
+``dx`` of a stride-1 layer is the same loop on ``dy`` padded by ``K - 1 - pad`` with the
+flipped kernels, input channels as the output maps (:func:`backward_input`).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .layouts import to_lanes
+from .regtile_tiles import tile_4x3, tile_6x2, tile_8x3, tile_12x2
+from .simd import VEC_BITS, VEC_REGS, lanes
+
+if VEC_REGS >= 32:
+    RW_A, NV_A, _tile_a = 8, 3, tile_8x3
+    RW_B, NV_B, _tile_b = 12, 2, tile_12x2
+else:
+    RW_A, NV_A, _tile_a = 4, 3, tile_4x3
+    RW_B, NV_B, _tile_b = 6, 2, tile_6x2
+LANES32 = lanes(np.dtype(np.float32))
+LANES64 = lanes(np.dtype(np.float64))
+MAX_WASTE = 1.25  # use the tile when it computes at most this many outputs per real one
+BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the tiles pass)
+
+
+@njit(cache=True)
+def tile_for(maps, positions, itemsize):
+    """``(RW, NV, FB, work)``: the tile for ``maps`` output maps and ``positions = Wo*N``
+    per output row that computes the fewest outputs (``work``, padding included; ties: the
+    first). FB = NV vectors of maps. ``(0, 0, 0, 0)`` on a CPU without FMA vectors.
+    Depends on the shapes and the CPU only."""
+    lanes_ = LANES32 if itemsize == 4 else LANES64
+    if lanes_ == 0:
+        return 0, 0, 0, 0
+    fa = NV_A * lanes_
+    fb = NV_B * lanes_
+    work_a = -(-maps // fa) * fa * (-(-positions // RW_A) * RW_A)
+    work_b = -(-maps // fb) * fb * (-(-positions // RW_B) * RW_B)
+    if work_b < work_a:
+        return RW_B, NV_B, fb, work_b
+    return RW_A, NV_A, fa, work_a
+
+
+@njit(cache=True)
+def applies(maps, positions, itemsize, sh, sw, kh, kw):
+    """Run a stride-1 layer (kernels larger than 1x1) on the register tile? Only when the
+    CPU has FMA vectors and the tile computes at most ``MAX_WASTE`` outputs per real one
+    (not LeNet-sized layers: 6 or 16 maps in blocks of 32 or 48)."""
+    if sh != 1 or sw != 1 or kh * kw < 2:
+        return False
+    rw, nv, fbw, work = tile_for(maps, positions, itemsize)
+    return rw > 0 and work <= MAX_WASTE * maps * positions
+
+
+@njit(cache=True, parallel=True)
+def pack_weights(w, mask, fbw, flip):
+    """``w (F, C, KH, KW)`` -> ``wp (ceil(M/fbw), K, KH*KW, fbw)``, the weights of the
+    correlation the tile runs. ``flip`` False (forward): ``M, K = F, C``, ``wp[f // fbw,
+    c, u*KW + v, f % fbw] = w[f, c, u, v]``. ``flip`` True (``dx``): ``M, K = C, F`` and
+    the kernel turned by 180 degrees, ``wp[c // fbw, f, (KH-1-u)*KW + KW-1-v, c % fbw] =
+    w[f, c, u, v]``. Pairs outside the connection table and the padding maps are 0."""
+    f_, c_, kh, kw = w.shape
+    m_, k_ = (c_, f_) if flip else (f_, c_)
+    nb = -(-m_ // fbw)
+    wp = np.zeros((nb, k_, kh * kw, fbw), dtype=w.dtype)
+    for t in prange(nb * k_):
+        blk = t // k_
+        k = t % k_
+        for mm in range(min(fbw, m_ - blk * fbw)):
+            m = blk * fbw + mm
+            f, c = (k, m) if flip else (m, k)
+            if mask[f, c] == 0:
+                continue
+            for u in range(kh):
+                for v in range(kw):
+                    if flip:
+                        wp[blk, k, (kh - 1 - u) * kw + kw - 1 - v, mm] = w[f, c, u, v]
+                    else:
+                        wp[blk, k, u * kw + v, mm] = w[f, c, u, v]
+    return wp
+
+
+@njit(cache=True, parallel=True)
+def from_tiles(yb, maps, wo, n_):
+    """``yb (NB, Ho, >= Wo*N, FB)`` -> ``y (N, maps, Ho, Wo)``, ``y[n, f, i, j] =
+    yb[f // FB, i, j*N + n, f % FB]`` (padding maps and positions dropped)."""
+    nb, ho, _, fbw = yb.shape
+    y = np.empty((n_, maps, ho, wo), dtype=yb.dtype)
+    for t in prange(nb * ho):
+        blk = t // ho
+        i = t % ho
+        for mm in range(min(fbw, maps - blk * fbw)):
+            for n in range(n_):
+                for j in range(wo):
+                    y[n, blk * fbw + mm, i, j] = yb[blk, i, j * n_ + n, mm]
+    return y
+
+
+@njit(cache=True)
+def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw):
+    """``y (N, maps, Ho, Wo)``, ``y[n, m, i, j] = bias[m] + sum_{k,u,v} wp[m // FB, k,
+    u*KW + v, m % FB] * xp[n, k, i + u, j + v]`` for ``x (N, K, H, W)`` zero-padded by
+    ``(top, bottom, left, right)`` (each >= 0), with the tile of ``rw`` positions
+    (:func:`tile_for`). ``bias (NB, FB)``."""
+    n_, k_, h, wd = x.shape
+    fbw = wp.shape[3]
+    hp = h + top + bottom
+    wpad = wd + left + right
+    ho = hp - kh + 1
+    wo = wpad - kw + 1
+    ntile = -(-(wo * n_) // rw)
+    # the last tile of the last row reads up to ntile*rw + (kw-1)*N past its row start
+    xt = to_lanes(x, top, left, hp, wpad, ntile * rw + kw * n_)
+    toff = np.empty(kh * kw, dtype=np.int64)
+    for u in range(kh):
+        for v in range(kw):
+            toff[u * kw + v] = (u * wpad + v) * n_
+    cb = max(1, BLOCK_BYTES // (kh * kw * fbw * x.itemsize))
+    yb = np.empty((wp.shape[0], ho, ntile * rw, fbw), dtype=x.dtype)
+    args = (xt, hp * wpad * n_, wpad * n_, wp, toff, bias, cb, ntile, yb)
+    if rw == RW_A:
+        _tile_a(*args)
+    else:
+        _tile_b(*args)
+    return from_tiles(yb, maps, wo, n_)
+
+
+@njit(cache=True)
+def forward(x, w, b, mask, top, bottom, left, right):
+    """``y (N, F, Ho, Wo)`` of a stride-1 layer from ``x (N, C, H, W)``, ``w (F, C, KH,
+    KW)``, ``b (F,)``; needs FMA vectors (``VEC_BITS > 0``); fastest where :func:`applies`."""
+    n_, c_, h, wd = x.shape
+    f_, _, kh, kw = w.shape
+    wo = wd + left + right - kw + 1
+    rw, nv, fbw, work = tile_for(f_, wo * n_, x.itemsize)
+    wp = pack_weights(w, mask, fbw, False)
+    bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
+    bias.reshape(-1)[:f_] = b
+    return correlate(x, wp, bias, f_, kh, kw, top, bottom, left, right, rw)
+
+
+@njit(cache=True)
+def backward_input(dy, w, mask, top, bottom, left, right):
+    """``dx (N, C, H, W)`` of a stride-1 layer: ``dy (N, F, Ho, Wo)`` zero-padded by
+    ``K - 1 - pad`` correlated with the flipped kernels, channels as output maps
+    (``dx[n, c, r, s] = sum_{f,u,v} w[f, c, u, v] dy[n, f, r + top - u, s + left - v]``,
+    the loop of :func:`direct.backward_input`). Needs every pad ``<= K - 1`` and FMA
+    vectors; fastest where :func:`applies_dx`."""
+    n_, f_, ho, wo = dy.shape
+    _, c_, kh, kw = w.shape
+    in_w = wo + kw - 1 - left - right
+    rw, nv, fbw, work = tile_for(c_, in_w * n_, dy.itemsize)
+    wp = pack_weights(w, mask, fbw, True)
+    bias = np.zeros((wp.shape[0], fbw), dtype=dy.dtype)
+    return correlate(
+        dy, wp, bias, c_, kh, kw, kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right, rw
+    )
+
+
+@njit(cache=True)
+def applies_dx(c_, in_w, n_, itemsize, sh, sw, kh, kw, top, bottom, left, right):
+    """:func:`applies` for ``dx`` (``C`` output maps, ``W*N`` positions per row), when the
+    padding leaves ``dy``'s own padding non-negative (every pad ``<= K - 1``)."""
+    if max(top, bottom) > kh - 1 or max(left, right) > kw - 1:
+        return False
+    return applies(c_, in_w * n_, itemsize, sh, sw, kh, kw)
+
+
+__all__ = ["VEC_BITS", "applies", "applies_dx", "backward_input", "forward", "tile_for"]

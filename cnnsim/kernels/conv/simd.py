@@ -1,0 +1,161 @@
+"""SIMD vectors for Numba: the four operations the register tile (:mod:`.regtile`) needs.
+
+Numba has no vector type, and LLVM vectorizes only innermost loops over arrays, so a
+kernel cannot say "keep these 24 vectors in registers across this loop". Here a
+:class:`Vec` is a Numba type whose value *is* an LLVM vector ``<L x float>``; a local
+variable of that type lives in a register (LLVM's mem2reg turns it into an SSA value), so
+accumulators written as ``a = vfma_bcast(a, s, w)`` inside a loop stay in registers for
+the whole loop (checked in the generated code: ``vfmadd231ps`` on ``zmm``/``ymm`` with no
+accumulator loads or stores in the loop; docs/performance.md, round three).
+
+* ``vload(arr, i)`` -> ``arr[i : i + L]`` as a vector, ``vstore(arr, i, v)`` the reverse;
+* ``vfma_bcast(a, s, w)`` -> ``a + s * w`` lane by lane with ``s`` a scalar broadcast to
+  every lane, in one rounding (``llvm.fma``: the same result as a scalar ``fma`` per lane,
+  so a tile computes exactly what the scalar loop with fused multiply-adds would);
+* ``at(arr, i)`` -> ``arr[i]`` without Numba's negative-index wraparound (which costs a
+  compare and a conditional move per load in the hot loop).
+
+``L`` = :data:`VEC_BITS` / (bits of the array's dtype): 16 float32 / 8 float64 on an
+AVX-512 CPU, 8 / 4 with AVX2. **No bounds checks**: ``arr`` must be a contiguous 1-D array
+and the caller guarantees ``0 <= i`` and ``i + L <= len(arr)`` (the layouts add slack).
+
+:data:`VEC_BITS` and :data:`VEC_REGS` come from the CPU features Numba compiles for
+(``NUMBA_CPU_FEATURES`` when set, else the host's); Numba's cache is keyed by those
+features, so a cached kernel always matches them. ``VEC_BITS = 0``: no FMA vectors
+(the register tile is not used). The explicit vectors use the full width even where
+LLVM's tuning prefers 256 bits for its own loop vectorizer (``config.vector_width``).
+"""
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+
+def _cpu_features():
+    """``{feature: enabled}`` of the CPU Numba compiles for."""
+    from numba.core import config as nconfig
+
+    if nconfig.CPU_FEATURES:
+        return {f[1:]: f[0] == "+" for f in nconfig.CPU_FEATURES.split(",") if f}
+    try:
+        import llvmlite.binding as ll
+
+        return dict(ll.get_host_cpu_features())
+    except Exception:  # no host feature map (unusual platform): no vectors
+        return {}
+
+
+def _vector_shape(feats):
+    """``(VEC_BITS, VEC_REGS)`` for a feature map: AVX-512 has 32 512-bit registers, AVX2
+    with FMA 16 256-bit ones; anything else (0, 0): the register tile is not used."""
+    if feats.get("avx512f", False):
+        return 512, 32
+    if feats.get("avx2", False) and feats.get("fma", False):
+        return 256, 16
+    return 0, 0
+
+
+VEC_BITS, VEC_REGS = _vector_shape(_cpu_features())
+
+
+class Vec(types.Type):
+    """An LLVM vector of ``lanes`` values of ``dtype`` (a Numba scalar type)."""
+
+    def __init__(self, dtype, lanes):
+        self.dtype = dtype
+        self.lanes = lanes
+        super().__init__(name=f"Vec({dtype}, {lanes})")
+
+
+@register_model(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        elem = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(elem, fe_type.lanes))
+
+
+def lanes(dtype):
+    """Lanes of a :class:`Vec` of ``dtype`` (a NumPy or Numba dtype) on this CPU."""
+    bits = getattr(dtype, "bitwidth", None) or 8 * dtype.itemsize
+    return VEC_BITS // bits if VEC_BITS else 0
+
+
+def _vec_of(arr):
+    if not (isinstance(arr, types.Array) and isinstance(arr.dtype, types.Float)):
+        return None
+    return Vec(arr.dtype, lanes(arr.dtype))
+
+
+def _address(context, builder, aryty, ary, idx):
+    data = context.make_array(aryty)(context, builder, ary).data
+    return builder.gep(data, [idx])
+
+
+def _elem_align(context, dtype):
+    return context.get_abi_alignment(context.get_value_type(dtype))
+
+
+@intrinsic
+def vload(typingctx, arr, idx):
+    """``arr[idx : idx + L]`` of a contiguous 1-D float array, as a :class:`Vec`."""
+    vt = _vec_of(arr)
+    if vt is None or not isinstance(idx, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        p = _address(context, builder, sig.args[0], args[0], args[1])
+        vp = builder.bitcast(p, ir.PointerType(context.get_value_type(vt)))
+        return builder.load(vp, align=_elem_align(context, arr.dtype))
+
+    return vt(arr, idx), codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, idx, v):
+    """``arr[idx : idx + L] = v``."""
+    if not (isinstance(v, Vec) and _vec_of(arr) == v and isinstance(idx, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        p = _address(context, builder, sig.args[0], args[0], args[1])
+        vp = builder.bitcast(p, ir.PointerType(args[2].type))
+        builder.store(args[2], vp, align=_elem_align(context, arr.dtype))
+        return context.get_dummy_value()
+
+    return types.none(arr, idx, v), codegen
+
+
+@intrinsic
+def vfma_bcast(typingctx, acc, s, w):
+    """``acc + s * w`` lane by lane, ``s`` a scalar broadcast to every lane, one rounding."""
+    if not (isinstance(acc, Vec) and w == acc and isinstance(s, types.Number)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        a, x, wv = args
+        vty = a.type
+        x = context.cast(builder, x, sig.args[1], acc.dtype)
+        i32 = ir.IntType(32)
+        one = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(i32, 0))
+        zeros = ir.Constant(ir.VectorType(i32, vty.count), None)
+        bcast = builder.shuffle_vector(one, ir.Constant(vty, ir.Undefined), zeros)
+        suffix = "f32" if isinstance(vty.element, ir.FloatType) else "f64"
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{vty.count}{suffix}"
+        )
+        return builder.call(fma, [bcast, wv, a])
+
+    return acc(acc, s, w), codegen
+
+
+@intrinsic
+def at(typingctx, arr, idx):
+    """``arr[idx]`` of a contiguous 1-D array, without wraparound or bounds check."""
+    if not (isinstance(arr, types.Array) and isinstance(idx, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.load(_address(context, builder, sig.args[0], args[0], args[1]))
+
+    return arr.dtype(arr, idx), codegen
