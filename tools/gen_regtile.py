@@ -78,8 +78,46 @@ def tile(rw, nv):
     return "\n".join(out)
 
 
+def dw_tile(rw, nv):
+    """The weight gradient's tile: RW taps x NV vectors of maps, summed over positions."""
+    acc = [[f"a{k}_{v}" for v in range(nv)] for k in range(rw)]
+    out = [
+        "",
+        "",
+        "@njit(cache=True, parallel=True)",
+        f"def dw_tile_{rw}x{nv}(xt, pitch, xoff, dyb, npos, i0, i1, dwb):",
+        f'    """{rw} taps x {nv} vectors of maps per tile; see regtile.dw_tile_loop."""',
+        "    nfb, fbw = dyb.shape[0], dyb.shape[3]",
+        f"    L = fbw // {nv}  # lanes per vector",
+        f"    nr = xoff.shape[0] // {rw}",
+        "    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)",
+        "        fb = t // nr",
+        f"        r0 = (t % nr) * {rw}",
+    ]
+    out += [f"        o{k} = xoff[r0 + {k}]" for k in range(rw)]
+    out.append("        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)")
+    for k in range(rw):
+        out += [f"        {acc[k][v]} = vload(g, (r0 + {k}) * fbw + {v} * L)" for v in range(nv)]
+    out += [
+        "        for i in range(i0, i1):",
+        "            d = dyb[fb, i].reshape(-1)",
+        "            xb = i * pitch",
+        "            for q in range(npos):",
+        "                di = q * fbw",
+    ]
+    out += [f"                w{v} = vload(d, di + {v} * L)" for v in range(nv)]
+    for k in range(rw):
+        out.append(f"                s = at(xt, xb + q + o{k})")
+        out += [
+            f"                {acc[k][v]} = vfma_bcast({acc[k][v]}, s, w{v})" for v in range(nv)
+        ]
+    for k in range(rw):
+        out += [f"        vstore(g, (r0 + {k}) * fbw + {v} * L, {acc[k][v]})" for v in range(nv)]
+    return "\n".join(out)
+
+
 def main():
-    text = HEAD + "".join(tile(rw, nv) for rw, nv in TILES) + "\n"
+    text = HEAD + "".join(tile(rw, nv) + dw_tile(rw, nv) for rw, nv in TILES) + "\n"
     path = pathlib.Path(__file__).resolve().parents[1] / "cnnsim/kernels/conv/regtile_tiles.py"
     path.write_text(text)
     print(f"wrote {path}")

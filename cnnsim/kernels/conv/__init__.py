@@ -9,6 +9,9 @@ package, read in this order:
   that make every kernel tap a constant offset into one flat array.
 * :mod:`~cnnsim.kernels.conv.blocked`: the register-blocked micro-kernels over those
   layouts, each documented with the direct loop it replaces.
+* :mod:`~cnnsim.kernels.conv.regtile`: the register tile (outputs held in vector
+  registers across the whole reduction, :mod:`~cnnsim.kernels.conv.simd`) that runs the
+  stride-1 forward, ``dx`` and ``dw`` of layers with enough maps (``regtile.applies``).
 * this module: the three entry points, choosing the path from the shapes only.
 
 Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, W_out)``;
@@ -56,6 +59,7 @@ non-finite value anyway).
 import numpy as np
 from numba import njit
 
+from . import regtile
 from .blocked import (
     FBW,
     GW,
@@ -68,7 +72,6 @@ from .blocked import (
     lanes_input_grad,
     plane_conv,
 )
-from . import regtile
 from .direct import backward_input as direct_backward_input
 from .direct import backward_weight as direct_backward_weight
 from .direct import bias_grad
@@ -283,6 +286,8 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
             dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd), mask_rows(mask, kh, kw)
         )
         return dw2.reshape(f_, c_, kh, kw), db
+    if regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
+        return regtile.backward_weight(dy, x, mask, kh, kw, top, bottom, left, right)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
     if _lanes(n_, wo, sh, sw):
         rows, ng, slack = lane_rows(ho, wo, wq, n_)

@@ -53,20 +53,31 @@ flipped kernels, input channels as the output maps (:func:`backward_input`).
 import numpy as np
 from numba import njit, prange
 
+from .direct import bias_grad
 from .layouts import to_lanes
-from .regtile_tiles import tile_4x3, tile_6x2, tile_8x3, tile_12x2
+from .regtile_tiles import (
+    dw_tile_4x3,
+    dw_tile_6x2,
+    dw_tile_8x3,
+    dw_tile_12x2,
+    tile_4x3,
+    tile_6x2,
+    tile_8x3,
+    tile_12x2,
+)
 from .simd import VEC_BITS, VEC_REGS, lanes
 
 if VEC_REGS >= 32:
-    RW_A, NV_A, _tile_a = 8, 3, tile_8x3
-    RW_B, NV_B, _tile_b = 12, 2, tile_12x2
+    RW_A, NV_A, _tile_a, _dw_tile_a = 8, 3, tile_8x3, dw_tile_8x3
+    RW_B, NV_B, _tile_b, _dw_tile_b = 12, 2, tile_12x2, dw_tile_12x2
 else:
-    RW_A, NV_A, _tile_a = 4, 3, tile_4x3
-    RW_B, NV_B, _tile_b = 6, 2, tile_6x2
+    RW_A, NV_A, _tile_a, _dw_tile_a = 4, 3, tile_4x3, dw_tile_4x3
+    RW_B, NV_B, _tile_b, _dw_tile_b = 6, 2, tile_6x2, dw_tile_6x2
 LANES32 = lanes(np.dtype(np.float32))
 LANES64 = lanes(np.dtype(np.float64))
 MAX_WASTE = 1.25  # use the tile when it computes at most this many outputs per real one
 BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the tiles pass)
+CHUNK_BYTES = 262144  # dw: dy rows of one block of maps per pass (L2 holds them)
 
 
 @njit(cache=True)
@@ -212,4 +223,92 @@ def applies_dx(c_, in_w, n_, itemsize, sh, sw, kh, kw, top, bottom, left, right)
     return applies(c_, in_w * n_, itemsize, sh, sw, kh, kw)
 
 
-__all__ = ["VEC_BITS", "applies", "applies_dx", "backward_input", "forward", "tile_for"]
+# ---- the weight gradient: the same tile, taps in place of positions ----
+
+
+@njit(cache=True)
+def applies_dw(f_, c_, kh, kw, itemsize, sh, sw):
+    """Run ``dw`` of a stride-1 layer on the tile: :func:`applies` with the ``C*KH*KW``
+    taps in place of the positions of a row."""
+    return applies(f_, c_ * kh * kw, itemsize, sh, sw, kh, kw)
+
+
+@njit(cache=True, parallel=True)
+def to_tiles(dy, fbw):
+    """``dy (N, F, Ho, Wo)`` -> ``dyb (ceil(F/fbw), Ho, Wo*N, fbw)``, the tile's output
+    layout: ``dyb[f // fbw, i, j*N + n, f % fbw] = dy[n, f, i, j]``, padding maps 0."""
+    n_, f_, ho, wo = dy.shape
+    nb = -(-f_ // fbw)
+    dyb = np.zeros((nb, ho, wo * n_, fbw), dtype=dy.dtype)
+    for t in prange(nb * ho):
+        blk = t // ho
+        i = t % ho
+        for mm in range(min(fbw, f_ - blk * fbw)):
+            for j in range(wo):
+                for n in range(n_):
+                    dyb[blk, i, j * n_ + n, mm] = dy[n, blk * fbw + mm, i, j]
+    return dyb
+
+
+@njit(cache=True)
+def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
+    """``dw (F, C, KH, KW)`` and ``db (F,)`` of a stride-1 layer, replacing the loop of
+    :func:`direct.backward_weight`
+    (``dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] xp[n, c, i + u, j + v]``)::
+
+        for each (block of FB maps, tile of RW taps r = (c, u, v)):   # one work item
+            a[k, :] = 0                       for k < RW              # in registers
+            for i, p = (j, n):                # every output position, in this order
+                                              # (rows in chunks that fit L2: CHUNK_BYTES)
+                d = dy[block, i, p]           # NV vectors of FB maps, loaded once
+                for k < RW:
+                    a[k, :] += xp[c_k, i + u_k, p + v_k] * d     # one broadcast, NV FMAs
+            dw[block, r + k] = a[k, :]
+
+    The forward's tile with the taps of ``w`` as the outputs and the positions as the
+    reduction; ``dy`` in the forward's output layout (:func:`to_tiles`), ``x`` in batch
+    lanes. Entries outside the connection table are 0. Needs FMA vectors; fastest where
+    :func:`applies_dw`."""
+    n_, c_, h, wd = x.shape
+    f_, ho, wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    hp = h + top + bottom
+    wpad = wd + left + right
+    r_ = c_ * kh * kw
+    rw, nv, fbw, work = tile_for(f_, r_, x.itemsize)
+    xt = to_lanes(x, top, left, hp, wpad, 0)
+    xoff = np.zeros(-(-r_ // rw) * rw, dtype=np.int64)  # padding taps read x[0], dropped
+    for c in range(c_):
+        for u in range(kh):
+            for v in range(kw):
+                xoff[(c * kh + u) * kw + v] = c * hp * wpad * n_ + (u * wpad + v) * n_
+    dyb = to_tiles(dy, fbw)
+    dwb = np.zeros((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
+    # rows in chunks whose dy (per block of maps) stays in L2 while every tap tile reads
+    # it; the sums go to dwb between chunks, in row order (the same additions)
+    rows = max(1, CHUNK_BYTES // (wo * n_ * fbw * x.itemsize))
+    for i0 in range(0, ho, rows):
+        args = (xt, wpad * n_, xoff, dyb, wo * n_, i0, min(ho, i0 + rows), dwb)
+        if rw == RW_A:
+            _dw_tile_a(*args)
+        else:
+            _dw_tile_b(*args)
+    dw = np.zeros((f_, c_, kh, kw), dtype=x.dtype)
+    for f in range(f_):
+        for c in range(c_):
+            if mask[f, c] != 0:
+                for u in range(kh):
+                    for v in range(kw):
+                        dw[f, c, u, v] = dwb[f // fbw, (c * kh + u) * kw + v, f % fbw]
+    return dw, bias_grad(dy)
+
+
+__all__ = [
+    "VEC_BITS",
+    "applies",
+    "applies_dw",
+    "applies_dx",
+    "backward_input",
+    "backward_weight",
+    "forward",
+    "tile_for",
+]

@@ -146,6 +146,114 @@ def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
 
 
 @njit(cache=True, parallel=True)
+def dw_tile_8x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
+    """8 taps x 3 vectors of maps per tile; see regtile.dw_tile_loop."""
+    nfb, fbw = dyb.shape[0], dyb.shape[3]
+    L = fbw // 3  # lanes per vector
+    nr = xoff.shape[0] // 8
+    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
+        fb = t // nr
+        r0 = (t % nr) * 8
+        o0 = xoff[r0 + 0]
+        o1 = xoff[r0 + 1]
+        o2 = xoff[r0 + 2]
+        o3 = xoff[r0 + 3]
+        o4 = xoff[r0 + 4]
+        o5 = xoff[r0 + 5]
+        o6 = xoff[r0 + 6]
+        o7 = xoff[r0 + 7]
+        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)
+        a0_0 = vload(g, (r0 + 0) * fbw + 0 * L)
+        a0_1 = vload(g, (r0 + 0) * fbw + 1 * L)
+        a0_2 = vload(g, (r0 + 0) * fbw + 2 * L)
+        a1_0 = vload(g, (r0 + 1) * fbw + 0 * L)
+        a1_1 = vload(g, (r0 + 1) * fbw + 1 * L)
+        a1_2 = vload(g, (r0 + 1) * fbw + 2 * L)
+        a2_0 = vload(g, (r0 + 2) * fbw + 0 * L)
+        a2_1 = vload(g, (r0 + 2) * fbw + 1 * L)
+        a2_2 = vload(g, (r0 + 2) * fbw + 2 * L)
+        a3_0 = vload(g, (r0 + 3) * fbw + 0 * L)
+        a3_1 = vload(g, (r0 + 3) * fbw + 1 * L)
+        a3_2 = vload(g, (r0 + 3) * fbw + 2 * L)
+        a4_0 = vload(g, (r0 + 4) * fbw + 0 * L)
+        a4_1 = vload(g, (r0 + 4) * fbw + 1 * L)
+        a4_2 = vload(g, (r0 + 4) * fbw + 2 * L)
+        a5_0 = vload(g, (r0 + 5) * fbw + 0 * L)
+        a5_1 = vload(g, (r0 + 5) * fbw + 1 * L)
+        a5_2 = vload(g, (r0 + 5) * fbw + 2 * L)
+        a6_0 = vload(g, (r0 + 6) * fbw + 0 * L)
+        a6_1 = vload(g, (r0 + 6) * fbw + 1 * L)
+        a6_2 = vload(g, (r0 + 6) * fbw + 2 * L)
+        a7_0 = vload(g, (r0 + 7) * fbw + 0 * L)
+        a7_1 = vload(g, (r0 + 7) * fbw + 1 * L)
+        a7_2 = vload(g, (r0 + 7) * fbw + 2 * L)
+        for i in range(i0, i1):
+            d = dyb[fb, i].reshape(-1)
+            xb = i * pitch
+            for q in range(npos):
+                di = q * fbw
+                w0 = vload(d, di + 0 * L)
+                w1 = vload(d, di + 1 * L)
+                w2 = vload(d, di + 2 * L)
+                s = at(xt, xb + q + o0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                a0_2 = vfma_bcast(a0_2, s, w2)
+                s = at(xt, xb + q + o1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                a1_2 = vfma_bcast(a1_2, s, w2)
+                s = at(xt, xb + q + o2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                a2_2 = vfma_bcast(a2_2, s, w2)
+                s = at(xt, xb + q + o3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                a3_2 = vfma_bcast(a3_2, s, w2)
+                s = at(xt, xb + q + o4)
+                a4_0 = vfma_bcast(a4_0, s, w0)
+                a4_1 = vfma_bcast(a4_1, s, w1)
+                a4_2 = vfma_bcast(a4_2, s, w2)
+                s = at(xt, xb + q + o5)
+                a5_0 = vfma_bcast(a5_0, s, w0)
+                a5_1 = vfma_bcast(a5_1, s, w1)
+                a5_2 = vfma_bcast(a5_2, s, w2)
+                s = at(xt, xb + q + o6)
+                a6_0 = vfma_bcast(a6_0, s, w0)
+                a6_1 = vfma_bcast(a6_1, s, w1)
+                a6_2 = vfma_bcast(a6_2, s, w2)
+                s = at(xt, xb + q + o7)
+                a7_0 = vfma_bcast(a7_0, s, w0)
+                a7_1 = vfma_bcast(a7_1, s, w1)
+                a7_2 = vfma_bcast(a7_2, s, w2)
+        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
+        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
+        vstore(g, (r0 + 0) * fbw + 2 * L, a0_2)
+        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
+        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
+        vstore(g, (r0 + 1) * fbw + 2 * L, a1_2)
+        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
+        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
+        vstore(g, (r0 + 2) * fbw + 2 * L, a2_2)
+        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
+        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
+        vstore(g, (r0 + 3) * fbw + 2 * L, a3_2)
+        vstore(g, (r0 + 4) * fbw + 0 * L, a4_0)
+        vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
+        vstore(g, (r0 + 4) * fbw + 2 * L, a4_2)
+        vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
+        vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)
+        vstore(g, (r0 + 5) * fbw + 2 * L, a5_2)
+        vstore(g, (r0 + 6) * fbw + 0 * L, a6_0)
+        vstore(g, (r0 + 6) * fbw + 1 * L, a6_1)
+        vstore(g, (r0 + 6) * fbw + 2 * L, a6_2)
+        vstore(g, (r0 + 7) * fbw + 0 * L, a7_0)
+        vstore(g, (r0 + 7) * fbw + 1 * L, a7_1)
+        vstore(g, (r0 + 7) * fbw + 2 * L, a7_2)
+
+
+@njit(cache=True, parallel=True)
 def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
     """12 positions x 2 vectors of maps per tile; see regtile.tile_loop."""
     nfb, c_, kk, fbw = wp.shape
@@ -283,6 +391,121 @@ def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
 
 
 @njit(cache=True, parallel=True)
+def dw_tile_12x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
+    """12 taps x 2 vectors of maps per tile; see regtile.dw_tile_loop."""
+    nfb, fbw = dyb.shape[0], dyb.shape[3]
+    L = fbw // 2  # lanes per vector
+    nr = xoff.shape[0] // 12
+    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
+        fb = t // nr
+        r0 = (t % nr) * 12
+        o0 = xoff[r0 + 0]
+        o1 = xoff[r0 + 1]
+        o2 = xoff[r0 + 2]
+        o3 = xoff[r0 + 3]
+        o4 = xoff[r0 + 4]
+        o5 = xoff[r0 + 5]
+        o6 = xoff[r0 + 6]
+        o7 = xoff[r0 + 7]
+        o8 = xoff[r0 + 8]
+        o9 = xoff[r0 + 9]
+        o10 = xoff[r0 + 10]
+        o11 = xoff[r0 + 11]
+        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)
+        a0_0 = vload(g, (r0 + 0) * fbw + 0 * L)
+        a0_1 = vload(g, (r0 + 0) * fbw + 1 * L)
+        a1_0 = vload(g, (r0 + 1) * fbw + 0 * L)
+        a1_1 = vload(g, (r0 + 1) * fbw + 1 * L)
+        a2_0 = vload(g, (r0 + 2) * fbw + 0 * L)
+        a2_1 = vload(g, (r0 + 2) * fbw + 1 * L)
+        a3_0 = vload(g, (r0 + 3) * fbw + 0 * L)
+        a3_1 = vload(g, (r0 + 3) * fbw + 1 * L)
+        a4_0 = vload(g, (r0 + 4) * fbw + 0 * L)
+        a4_1 = vload(g, (r0 + 4) * fbw + 1 * L)
+        a5_0 = vload(g, (r0 + 5) * fbw + 0 * L)
+        a5_1 = vload(g, (r0 + 5) * fbw + 1 * L)
+        a6_0 = vload(g, (r0 + 6) * fbw + 0 * L)
+        a6_1 = vload(g, (r0 + 6) * fbw + 1 * L)
+        a7_0 = vload(g, (r0 + 7) * fbw + 0 * L)
+        a7_1 = vload(g, (r0 + 7) * fbw + 1 * L)
+        a8_0 = vload(g, (r0 + 8) * fbw + 0 * L)
+        a8_1 = vload(g, (r0 + 8) * fbw + 1 * L)
+        a9_0 = vload(g, (r0 + 9) * fbw + 0 * L)
+        a9_1 = vload(g, (r0 + 9) * fbw + 1 * L)
+        a10_0 = vload(g, (r0 + 10) * fbw + 0 * L)
+        a10_1 = vload(g, (r0 + 10) * fbw + 1 * L)
+        a11_0 = vload(g, (r0 + 11) * fbw + 0 * L)
+        a11_1 = vload(g, (r0 + 11) * fbw + 1 * L)
+        for i in range(i0, i1):
+            d = dyb[fb, i].reshape(-1)
+            xb = i * pitch
+            for q in range(npos):
+                di = q * fbw
+                w0 = vload(d, di + 0 * L)
+                w1 = vload(d, di + 1 * L)
+                s = at(xt, xb + q + o0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                s = at(xt, xb + q + o1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                s = at(xt, xb + q + o2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                s = at(xt, xb + q + o3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                s = at(xt, xb + q + o4)
+                a4_0 = vfma_bcast(a4_0, s, w0)
+                a4_1 = vfma_bcast(a4_1, s, w1)
+                s = at(xt, xb + q + o5)
+                a5_0 = vfma_bcast(a5_0, s, w0)
+                a5_1 = vfma_bcast(a5_1, s, w1)
+                s = at(xt, xb + q + o6)
+                a6_0 = vfma_bcast(a6_0, s, w0)
+                a6_1 = vfma_bcast(a6_1, s, w1)
+                s = at(xt, xb + q + o7)
+                a7_0 = vfma_bcast(a7_0, s, w0)
+                a7_1 = vfma_bcast(a7_1, s, w1)
+                s = at(xt, xb + q + o8)
+                a8_0 = vfma_bcast(a8_0, s, w0)
+                a8_1 = vfma_bcast(a8_1, s, w1)
+                s = at(xt, xb + q + o9)
+                a9_0 = vfma_bcast(a9_0, s, w0)
+                a9_1 = vfma_bcast(a9_1, s, w1)
+                s = at(xt, xb + q + o10)
+                a10_0 = vfma_bcast(a10_0, s, w0)
+                a10_1 = vfma_bcast(a10_1, s, w1)
+                s = at(xt, xb + q + o11)
+                a11_0 = vfma_bcast(a11_0, s, w0)
+                a11_1 = vfma_bcast(a11_1, s, w1)
+        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
+        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
+        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
+        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
+        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
+        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
+        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
+        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
+        vstore(g, (r0 + 4) * fbw + 0 * L, a4_0)
+        vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
+        vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
+        vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)
+        vstore(g, (r0 + 6) * fbw + 0 * L, a6_0)
+        vstore(g, (r0 + 6) * fbw + 1 * L, a6_1)
+        vstore(g, (r0 + 7) * fbw + 0 * L, a7_0)
+        vstore(g, (r0 + 7) * fbw + 1 * L, a7_1)
+        vstore(g, (r0 + 8) * fbw + 0 * L, a8_0)
+        vstore(g, (r0 + 8) * fbw + 1 * L, a8_1)
+        vstore(g, (r0 + 9) * fbw + 0 * L, a9_0)
+        vstore(g, (r0 + 9) * fbw + 1 * L, a9_1)
+        vstore(g, (r0 + 10) * fbw + 0 * L, a10_0)
+        vstore(g, (r0 + 10) * fbw + 1 * L, a10_1)
+        vstore(g, (r0 + 11) * fbw + 0 * L, a11_0)
+        vstore(g, (r0 + 11) * fbw + 1 * L, a11_1)
+
+
+@njit(cache=True, parallel=True)
 def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
     """4 positions x 3 vectors of maps per tile; see regtile.tile_loop."""
     nfb, c_, kk, fbw = wp.shape
@@ -366,6 +589,70 @@ def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
 
 
 @njit(cache=True, parallel=True)
+def dw_tile_4x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
+    """4 taps x 3 vectors of maps per tile; see regtile.dw_tile_loop."""
+    nfb, fbw = dyb.shape[0], dyb.shape[3]
+    L = fbw // 3  # lanes per vector
+    nr = xoff.shape[0] // 4
+    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
+        fb = t // nr
+        r0 = (t % nr) * 4
+        o0 = xoff[r0 + 0]
+        o1 = xoff[r0 + 1]
+        o2 = xoff[r0 + 2]
+        o3 = xoff[r0 + 3]
+        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)
+        a0_0 = vload(g, (r0 + 0) * fbw + 0 * L)
+        a0_1 = vload(g, (r0 + 0) * fbw + 1 * L)
+        a0_2 = vload(g, (r0 + 0) * fbw + 2 * L)
+        a1_0 = vload(g, (r0 + 1) * fbw + 0 * L)
+        a1_1 = vload(g, (r0 + 1) * fbw + 1 * L)
+        a1_2 = vload(g, (r0 + 1) * fbw + 2 * L)
+        a2_0 = vload(g, (r0 + 2) * fbw + 0 * L)
+        a2_1 = vload(g, (r0 + 2) * fbw + 1 * L)
+        a2_2 = vload(g, (r0 + 2) * fbw + 2 * L)
+        a3_0 = vload(g, (r0 + 3) * fbw + 0 * L)
+        a3_1 = vload(g, (r0 + 3) * fbw + 1 * L)
+        a3_2 = vload(g, (r0 + 3) * fbw + 2 * L)
+        for i in range(i0, i1):
+            d = dyb[fb, i].reshape(-1)
+            xb = i * pitch
+            for q in range(npos):
+                di = q * fbw
+                w0 = vload(d, di + 0 * L)
+                w1 = vload(d, di + 1 * L)
+                w2 = vload(d, di + 2 * L)
+                s = at(xt, xb + q + o0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                a0_2 = vfma_bcast(a0_2, s, w2)
+                s = at(xt, xb + q + o1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                a1_2 = vfma_bcast(a1_2, s, w2)
+                s = at(xt, xb + q + o2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                a2_2 = vfma_bcast(a2_2, s, w2)
+                s = at(xt, xb + q + o3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                a3_2 = vfma_bcast(a3_2, s, w2)
+        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
+        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
+        vstore(g, (r0 + 0) * fbw + 2 * L, a0_2)
+        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
+        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
+        vstore(g, (r0 + 1) * fbw + 2 * L, a1_2)
+        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
+        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
+        vstore(g, (r0 + 2) * fbw + 2 * L, a2_2)
+        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
+        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
+        vstore(g, (r0 + 3) * fbw + 2 * L, a3_2)
+
+
+@njit(cache=True, parallel=True)
 def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
     """6 positions x 2 vectors of maps per tile; see regtile.tile_loop."""
     nfb, c_, kk, fbw = wp.shape
@@ -446,3 +733,70 @@ def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
                 vstore(y, q + 9 * L, a4_1)
                 vstore(y, q + 10 * L, a5_0)
                 vstore(y, q + 11 * L, a5_1)
+
+
+@njit(cache=True, parallel=True)
+def dw_tile_6x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
+    """6 taps x 2 vectors of maps per tile; see regtile.dw_tile_loop."""
+    nfb, fbw = dyb.shape[0], dyb.shape[3]
+    L = fbw // 2  # lanes per vector
+    nr = xoff.shape[0] // 6
+    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
+        fb = t // nr
+        r0 = (t % nr) * 6
+        o0 = xoff[r0 + 0]
+        o1 = xoff[r0 + 1]
+        o2 = xoff[r0 + 2]
+        o3 = xoff[r0 + 3]
+        o4 = xoff[r0 + 4]
+        o5 = xoff[r0 + 5]
+        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)
+        a0_0 = vload(g, (r0 + 0) * fbw + 0 * L)
+        a0_1 = vload(g, (r0 + 0) * fbw + 1 * L)
+        a1_0 = vload(g, (r0 + 1) * fbw + 0 * L)
+        a1_1 = vload(g, (r0 + 1) * fbw + 1 * L)
+        a2_0 = vload(g, (r0 + 2) * fbw + 0 * L)
+        a2_1 = vload(g, (r0 + 2) * fbw + 1 * L)
+        a3_0 = vload(g, (r0 + 3) * fbw + 0 * L)
+        a3_1 = vload(g, (r0 + 3) * fbw + 1 * L)
+        a4_0 = vload(g, (r0 + 4) * fbw + 0 * L)
+        a4_1 = vload(g, (r0 + 4) * fbw + 1 * L)
+        a5_0 = vload(g, (r0 + 5) * fbw + 0 * L)
+        a5_1 = vload(g, (r0 + 5) * fbw + 1 * L)
+        for i in range(i0, i1):
+            d = dyb[fb, i].reshape(-1)
+            xb = i * pitch
+            for q in range(npos):
+                di = q * fbw
+                w0 = vload(d, di + 0 * L)
+                w1 = vload(d, di + 1 * L)
+                s = at(xt, xb + q + o0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                s = at(xt, xb + q + o1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                s = at(xt, xb + q + o2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                s = at(xt, xb + q + o3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                s = at(xt, xb + q + o4)
+                a4_0 = vfma_bcast(a4_0, s, w0)
+                a4_1 = vfma_bcast(a4_1, s, w1)
+                s = at(xt, xb + q + o5)
+                a5_0 = vfma_bcast(a5_0, s, w0)
+                a5_1 = vfma_bcast(a5_1, s, w1)
+        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
+        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
+        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
+        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
+        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
+        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
+        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
+        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
+        vstore(g, (r0 + 4) * fbw + 0 * L, a4_0)
+        vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
+        vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
+        vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)

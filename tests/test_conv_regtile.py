@@ -1,0 +1,136 @@
+"""The register-tiled stride-1 convolution (forward, dx, dw) (cnnsim.kernels.conv.regtile) against the
+slow reference, on shapes that do not fit the tiles (maps and channels not multiples of
+a block, rows not multiples of a tile, asymmetric padding, connection tables)."""
+
+import numpy as np
+import pytest
+
+from cnnsim import functional as F
+from cnnsim.kernels.conv import regtile
+from cnnsim.kernels.conv.simd import VEC_BITS
+from cnnsim.testing import naive
+from cnnsim.testing.gradcheck import gradcheck, probe_for
+
+pytestmark = pytest.mark.skipif(
+    VEC_BITS == 0, reason="this CPU has no AVX2+FMA or AVX-512: the register tile is not used"
+)
+
+# (N, C, F, H, W, KH, KW, (top, bottom, left, right)): every pad <= K - 1 so dx runs too
+SHAPES = [
+    (2, 5, 37, 7, 9, 3, 3, (1, 1, 1, 1)),
+    (3, 7, 50, 6, 5, 3, 2, (2, 0, 1, 0)),
+    (1, 3, 33, 9, 8, 5, 5, (2, 2, 2, 2)),
+    (2, 4, 20, 5, 6, 2, 3, (0, 1, 2, 0)),
+    (5, 1, 9, 4, 4, 3, 3, (0, 0, 0, 0)),
+]
+TILES = [(regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)]
+
+
+def _case(shape, dtype, rng):
+    n, c, f, h, w_, kh, kw, pads = shape
+    x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+    w = rng.standard_normal((f, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    conn = rng.random((f, c)) > 0.3
+    return x, w, b, conn, pads
+
+
+def _tile_forward(x, w, b, conn, pads, tile):
+    """The forward through one given tile (bypassing regtile.tile_for)."""
+    rw, nv = tile
+    fbw = nv * (regtile.LANES32 if x.dtype == np.float32 else regtile.LANES64)
+    wp = regtile.pack_weights(w, conn.astype(np.uint8), fbw, False)
+    bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
+    bias.reshape(-1)[: w.shape[0]] = b
+    return regtile.correlate(x, wp, bias, w.shape[0], *w.shape[2:], *pads, rw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_regtile_forward_and_dx_match_reference(shape, dtype, rng):
+    x, w, b, conn, pads = _case(shape, dtype, rng)
+    mask = conn.astype(np.uint8)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    ref = naive.conv2d(x, w, b, 1, pads, conn)
+    y = regtile.forward(x, w, b, mask, *pads)
+    assert y.dtype == dtype and y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = regtile.backward_input(dy, w, mask, *pads)
+    dx_ref, dw_ref, db_ref = naive.conv2d_backward(dy, x, w, 1, pads, conn)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol)
+    dw, db = regtile.backward_weight(dy, x, mask, *w.shape[2:], *pads)
+    assert dw.dtype == dtype and dw.shape == w.shape
+    np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(db, db_ref, rtol=tol, atol=tol)
+    assert np.all(dw[~conn] == 0)
+
+
+@pytest.mark.parametrize("shape", SHAPES[:3])
+def test_every_tile_gives_the_same_bits(shape, rng):
+    """Every output is summed over (c, u, v) in order from the bias, one FMA per term,
+    whatever tile computes it: both tiles agree to the last bit (and match the reference)."""
+    x, w, b, conn, pads = _case(shape, np.float32, rng)
+    y_a, y_b = (_tile_forward(x, w, b, conn, pads, t) for t in TILES)
+    np.testing.assert_array_equal(y_a, y_b)
+    np.testing.assert_allclose(y_a, naive.conv2d(x, w, b, 1, pads, conn), rtol=1e-4, atol=1e-4)
+
+
+def test_regtile_bit_identical_across_thread_counts(rng):
+    import numba
+
+    x, w, b, conn, pads = _case(SHAPES[0], np.float32, rng)
+    mask = conn.astype(np.uint8)
+    dy = rng.standard_normal((2, 37, 7, 9)).astype(np.float32)
+    before = numba.get_num_threads()
+    outs = []
+    try:
+        for t in sorted({1, 2, before}):
+            numba.set_num_threads(t)
+            y = regtile.forward(x, w, b, mask, *pads)
+            dx = regtile.backward_input(dy, w, mask, *pads)
+            outs.append((y, dx, *regtile.backward_weight(dy, x, mask, 3, 3, *pads)))
+    finally:
+        numba.set_num_threads(before)
+    for out in outs[1:]:
+        for a, c in zip(outs[0], out):
+            np.testing.assert_array_equal(a, c)
+
+
+def test_the_tile_is_chosen_by_shape_for_lecture_layers():
+    # AlexNet C3 at batch 8 (384 maps, 13 x 8 positions per row): tiled, forward and dx
+    assert regtile.applies(384, 13 * 8, 4, 1, 1, 3, 3)
+    assert regtile.applies_dx(256, 13, 8, 4, 1, 1, 3, 3, 1, 1, 1, 1)
+    assert regtile.applies_dw(384, 256, 3, 3, 4, 1, 1)
+    # ResNet's 3x3 layer (64 maps, 56 x 8 positions)
+    assert regtile.applies(64, 56 * 8, 4, 1, 1, 3, 3)
+    # not: LeNet-5 C1 (6 maps), strided layers, 1x1 kernels, padding beyond K - 1 for dx
+    assert not regtile.applies(6, 28 * 64, 4, 1, 1, 5, 5)
+    assert not regtile.applies(384, 13 * 8, 4, 2, 2, 3, 3)
+    assert not regtile.applies(384, 13 * 8, 4, 1, 1, 1, 1)
+    assert not regtile.applies_dx(256, 13, 8, 4, 1, 1, 3, 3, 3, 0, 0, 0)
+
+
+def test_functional_conv_through_the_tile_matches_reference_and_gradients(rng):
+    """F.conv2d / F.conv2d_backward reach the tile (asserted) and agree with the reference
+    and with finite differences in float64."""
+    n, c, f, hw = 4, 16, 16, 6  # 16 float64 maps x 24 positions a row: whole tiles
+    x = rng.standard_normal((n, c, hw, hw))
+    w = rng.standard_normal((f, c, 3, 3))
+    b = rng.standard_normal(f)
+    conn = rng.random((f, c)) > 0.2
+    assert regtile.applies(f, hw * n, 8, 1, 1, 3, 3)
+    assert regtile.applies_dx(c, hw, n, 8, 1, 1, 3, 3, 1, 1, 1, 1)
+    assert regtile.applies_dw(f, c, 3, 3, 8, 1, 1)
+    y = F.conv2d(x, w, b, 1, "same", conn)
+    np.testing.assert_allclose(y, naive.conv2d(x, w, b, 1, "same", conn), rtol=1e-10, atol=1e-10)
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip(
+        F.conv2d_backward(dy, x, w, 1, "same", conn),
+        naive.conv2d_backward(dy, x, w, 1, "same", conn),
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    fn = lambda x, w, b: F.conv2d(x, w, b, 1, "same", conn)
+    grads = F.conv2d_backward(probe_for(y.shape), x, w, 1, "same", conn)
+    assert gradcheck(fn, x, w, b, grads=grads).ok
