@@ -34,7 +34,7 @@ def tile(rw, nv):
         "",
         "@njit(cache=True, parallel=True)",
         f"def tile_{rw}x{nv}(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):",
-        f'    """{rw} positions x {nv} vectors of maps per tile; see regtile.tile_loop."""',
+        f'    """{rw} positions x {nv} vectors of maps per tile: the loop in the docstring of regtile."""',
         "    nfb, c_, kk, fbw = wp.shape",
         "    ho = yb.shape[1]",
         f"    L = fbw // {nv}  # lanes per vector",
@@ -85,9 +85,9 @@ def dw_tile(rw, nv):
         "",
         "",
         "@njit(cache=True, parallel=True)",
-        f"def dw_tile_{rw}x{nv}(xt, pitch, xoff, dyb, npos, i0, i1, dwb):",
-        f'    """{rw} taps x {nv} vectors of maps per tile; see regtile.dw_tile_loop."""',
-        "    nfb, fbw = dyb.shape[0], dyb.shape[3]",
+        f"def dw_tile_{rw}x{nv}(xt, pitch, xoff, dyb, npos, zero, dwb):",
+        f'    """{rw} taps x {nv} vectors of maps per tile: the loop of regtile.backward_weight."""',
+        "    nfb, ho, _, fbw = dyb.shape",
         f"    L = fbw // {nv}  # lanes per vector",
         f"    nr = xoff.shape[0] // {rw}",
         "    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)",
@@ -95,11 +95,11 @@ def dw_tile(rw, nv):
         f"        r0 = (t % nr) * {rw}",
     ]
     out += [f"        o{k} = xoff[r0 + {k}]" for k in range(rw)]
-    out.append("        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)")
+    out.append("        z = vload(zero, 0)")
     for k in range(rw):
-        out += [f"        {acc[k][v]} = vload(g, (r0 + {k}) * fbw + {v} * L)" for v in range(nv)]
+        out += [f"        {acc[k][v]} = z" for v in range(nv)]
     out += [
-        "        for i in range(i0, i1):",
+        "        for i in range(ho):",
         "            d = dyb[fb, i].reshape(-1)",
         "            xb = i * pitch",
         "            for q in range(npos):",
@@ -111,6 +111,7 @@ def dw_tile(rw, nv):
         out += [
             f"                {acc[k][v]} = vfma_bcast({acc[k][v]}, s, w{v})" for v in range(nv)
         ]
+    out.append("        g = dwb[fb].reshape(-1)")
     for k in range(rw):
         out += [f"        vstore(g, (r0 + {k}) * fbw + {v} * L, {acc[k][v]})" for v in range(nv)]
     return "\n".join(out)

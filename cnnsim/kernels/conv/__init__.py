@@ -111,43 +111,49 @@ def use_direct(macs):
     return macs < DIRECT_MAX_MACS
 
 
-@njit(cache=True)
-def _macs(n_, f_, c_, kh, kw, ho, wo):
-    return n_ * f_ * c_ * kh * kw * ho * wo
+# The three entry points are plain Python, so that a layer compiles only the path it takes:
+# the register tile's kernels (regtile) cost ~20 s of compilation per dtype, which
+# LeNet-sized layers (never tiled) must not pay on a cold start.
 
 
-@njit(cache=True)
 def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``:
-    :func:`direct.forward` for small calls, else :func:`fast_forward`."""
+    :func:`direct.forward` for small calls, :func:`regtile.forward` for the stride-1
+    layers it fits (``regtile.applies``), else :func:`fast_forward`."""
     n_, c_, h, wd = x.shape
     f_, _, kh, kw = w.shape
     ho = (h + top + bottom - kh) // sh + 1
     wo = (wd + left + right - kw) // sw + 1
-    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+    if use_direct(n_ * f_ * c_ * kh * kw * ho * wo):
         return direct_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
+    if regtile.applies(f_, wo * n_, x.itemsize, sh, sw, kh, kw):
+        return regtile.forward(x, w, b, mask, top, bottom, left, right)
     return fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
 
 
-@njit(cache=True)
 def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     """``dx (N, C, H, W)`` from ``dy (N, F, H_out, W_out)`` and ``w (F, C, KH, KW)``:
-    :func:`direct.backward_input` for small calls, else :func:`fast_backward_input`."""
+    :func:`direct.backward_input` for small calls, :func:`regtile.backward_input` where
+    it fits, else :func:`fast_backward_input`."""
     n_, f_, ho, wo = dy.shape
     _, c_, kh, kw = w.shape
-    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+    if use_direct(n_ * f_ * c_ * kh * kw * ho * wo):
         return direct_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
+    if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, top, bottom, left, right):
+        return regtile.backward_input(dy, w, mask, top, bottom, left, right)
     return fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
 
 
-@njit(cache=True)
 def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     """``dw (F, C, KH, KW)`` and ``db (F,)`` from ``dy (N, F, H_out, W_out)`` and ``x``:
-    :func:`direct.backward_weight` for small calls, else :func:`fast_backward_weight`."""
+    :func:`direct.backward_weight` for small calls, :func:`regtile.backward_weight` where
+    it fits, else :func:`fast_backward_weight`."""
     n_, f_, ho, wo = dy.shape
     c_ = x.shape[1]
-    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+    if use_direct(n_ * f_ * c_ * kh * kw * ho * wo):
         return direct_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
+    if regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
+        return regtile.backward_weight(dy, x, mask, kh, kw, top, bottom, left, right)
     return fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
 
 
@@ -199,8 +205,6 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         y2 = full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
         return y2.reshape(n_, f_, 1, 1)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
-    if regtile.applies(f_, wo * n_, x.itemsize, sh, sw, kh, kw):
-        return regtile.forward(x, w, b, mask, top, bottom, left, right)
     fb, g = block_shape(f_)
     bias = np.zeros(round_up(f_, fb), dtype=x.dtype)
     bias[:f_] = b
@@ -232,8 +236,6 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
         dx2 = full_window_dx(dy.reshape(n_, f_), masked_rows(w, mask))
         return dx2.reshape(n_, c_, in_h, in_w)
-    if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, top, bottom, left, right):
-        return regtile.backward_input(dy, w, mask, top, bottom, left, right)
     if _lanes(n_, in_w, sh, sw):
         if _scatter_dx(ho * wo, in_h * in_w, c_):
             dyt = rows_to_lanes(dy, round_up(f_, 4), 1, 0)
@@ -286,8 +288,6 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
             dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd), mask_rows(mask, kh, kw)
         )
         return dw2.reshape(f_, c_, kh, kw), db
-    if regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
-        return regtile.backward_weight(dy, x, mask, kh, kw, top, bottom, left, right)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
     if _lanes(n_, wo, sh, sw):
         rows, ng, slack = lane_rows(ho, wo, wq, n_)

@@ -77,7 +77,6 @@ LANES32 = lanes(np.dtype(np.float32))
 LANES64 = lanes(np.dtype(np.float64))
 MAX_WASTE = 1.25  # use the tile when it computes at most this many outputs per real one
 BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the tiles pass)
-CHUNK_BYTES = 262144  # dw: dy rows of one block of maps per pass (L2 holds them)
 
 
 @njit(cache=True)
@@ -259,7 +258,6 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
         for each (block of FB maps, tile of RW taps r = (c, u, v)):   # one work item
             a[k, :] = 0                       for k < RW              # in registers
             for i, p = (j, n):                # every output position, in this order
-                                              # (rows in chunks that fit L2: CHUNK_BYTES)
                 d = dy[block, i, p]           # NV vectors of FB maps, loaded once
                 for k < RW:
                     a[k, :] += xp[c_k, i + u_k, p + v_k] * d     # one broadcast, NV FMAs
@@ -270,7 +268,7 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
     lanes. Entries outside the connection table are 0. Needs FMA vectors; fastest where
     :func:`applies_dw`."""
     n_, c_, h, wd = x.shape
-    f_, ho, wo = dy.shape[1], dy.shape[2], dy.shape[3]
+    f_, wo = dy.shape[1], dy.shape[3]
     hp = h + top + bottom
     wpad = wd + left + right
     r_ = c_ * kh * kw
@@ -282,16 +280,13 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
             for v in range(kw):
                 xoff[(c * kh + u) * kw + v] = c * hp * wpad * n_ + (u * wpad + v) * n_
     dyb = to_tiles(dy, fbw)
-    dwb = np.zeros((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
-    # rows in chunks whose dy (per block of maps) stays in L2 while every tap tile reads
-    # it; the sums go to dwb between chunks, in row order (the same additions)
-    rows = max(1, CHUNK_BYTES // (wo * n_ * fbw * x.itemsize))
-    for i0 in range(0, ho, rows):
-        args = (xt, wpad * n_, xoff, dyb, wo * n_, i0, min(ho, i0 + rows), dwb)
-        if rw == RW_A:
-            _dw_tile_a(*args)
-        else:
-            _dw_tile_b(*args)
+    dwb = np.empty((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
+    zero = np.zeros(fbw, dtype=x.dtype)
+    args = (xt, wpad * n_, xoff, dyb, wo * n_, zero, dwb)
+    if rw == RW_A:
+        _dw_tile_a(*args)
+    else:
+        _dw_tile_b(*args)
     dw = np.zeros((f_, c_, kh, kw), dtype=x.dtype)
     for f in range(f_):
         for c in range(c_):

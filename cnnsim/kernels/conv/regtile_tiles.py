@@ -12,7 +12,7 @@ from .simd import at, vfma_bcast, vload, vstore
 
 @njit(cache=True, parallel=True)
 def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
-    """8 positions x 3 vectors of maps per tile; see regtile.tile_loop."""
+    """8 positions x 3 vectors of maps per tile: the loop in the docstring of regtile."""
     nfb, c_, kk, fbw = wp.shape
     ho = yb.shape[1]
     L = fbw // 3  # lanes per vector
@@ -146,9 +146,9 @@ def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
 
 
 @njit(cache=True, parallel=True)
-def dw_tile_8x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
-    """8 taps x 3 vectors of maps per tile; see regtile.dw_tile_loop."""
-    nfb, fbw = dyb.shape[0], dyb.shape[3]
+def dw_tile_8x3(xt, pitch, xoff, dyb, npos, zero, dwb):
+    """8 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight."""
+    nfb, ho, _, fbw = dyb.shape
     L = fbw // 3  # lanes per vector
     nr = xoff.shape[0] // 8
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
@@ -162,32 +162,32 @@ def dw_tile_8x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
         o5 = xoff[r0 + 5]
         o6 = xoff[r0 + 6]
         o7 = xoff[r0 + 7]
-        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)
-        a0_0 = vload(g, (r0 + 0) * fbw + 0 * L)
-        a0_1 = vload(g, (r0 + 0) * fbw + 1 * L)
-        a0_2 = vload(g, (r0 + 0) * fbw + 2 * L)
-        a1_0 = vload(g, (r0 + 1) * fbw + 0 * L)
-        a1_1 = vload(g, (r0 + 1) * fbw + 1 * L)
-        a1_2 = vload(g, (r0 + 1) * fbw + 2 * L)
-        a2_0 = vload(g, (r0 + 2) * fbw + 0 * L)
-        a2_1 = vload(g, (r0 + 2) * fbw + 1 * L)
-        a2_2 = vload(g, (r0 + 2) * fbw + 2 * L)
-        a3_0 = vload(g, (r0 + 3) * fbw + 0 * L)
-        a3_1 = vload(g, (r0 + 3) * fbw + 1 * L)
-        a3_2 = vload(g, (r0 + 3) * fbw + 2 * L)
-        a4_0 = vload(g, (r0 + 4) * fbw + 0 * L)
-        a4_1 = vload(g, (r0 + 4) * fbw + 1 * L)
-        a4_2 = vload(g, (r0 + 4) * fbw + 2 * L)
-        a5_0 = vload(g, (r0 + 5) * fbw + 0 * L)
-        a5_1 = vload(g, (r0 + 5) * fbw + 1 * L)
-        a5_2 = vload(g, (r0 + 5) * fbw + 2 * L)
-        a6_0 = vload(g, (r0 + 6) * fbw + 0 * L)
-        a6_1 = vload(g, (r0 + 6) * fbw + 1 * L)
-        a6_2 = vload(g, (r0 + 6) * fbw + 2 * L)
-        a7_0 = vload(g, (r0 + 7) * fbw + 0 * L)
-        a7_1 = vload(g, (r0 + 7) * fbw + 1 * L)
-        a7_2 = vload(g, (r0 + 7) * fbw + 2 * L)
-        for i in range(i0, i1):
+        z = vload(zero, 0)
+        a0_0 = z
+        a0_1 = z
+        a0_2 = z
+        a1_0 = z
+        a1_1 = z
+        a1_2 = z
+        a2_0 = z
+        a2_1 = z
+        a2_2 = z
+        a3_0 = z
+        a3_1 = z
+        a3_2 = z
+        a4_0 = z
+        a4_1 = z
+        a4_2 = z
+        a5_0 = z
+        a5_1 = z
+        a5_2 = z
+        a6_0 = z
+        a6_1 = z
+        a6_2 = z
+        a7_0 = z
+        a7_1 = z
+        a7_2 = z
+        for i in range(ho):
             d = dyb[fb, i].reshape(-1)
             xb = i * pitch
             for q in range(npos):
@@ -227,6 +227,7 @@ def dw_tile_8x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
                 a7_0 = vfma_bcast(a7_0, s, w0)
                 a7_1 = vfma_bcast(a7_1, s, w1)
                 a7_2 = vfma_bcast(a7_2, s, w2)
+        g = dwb[fb].reshape(-1)
         vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
         vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
         vstore(g, (r0 + 0) * fbw + 2 * L, a0_2)
@@ -255,7 +256,7 @@ def dw_tile_8x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
 
 @njit(cache=True, parallel=True)
 def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
-    """12 positions x 2 vectors of maps per tile; see regtile.tile_loop."""
+    """12 positions x 2 vectors of maps per tile: the loop in the docstring of regtile."""
     nfb, c_, kk, fbw = wp.shape
     ho = yb.shape[1]
     L = fbw // 2  # lanes per vector
@@ -391,9 +392,9 @@ def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
 
 
 @njit(cache=True, parallel=True)
-def dw_tile_12x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
-    """12 taps x 2 vectors of maps per tile; see regtile.dw_tile_loop."""
-    nfb, fbw = dyb.shape[0], dyb.shape[3]
+def dw_tile_12x2(xt, pitch, xoff, dyb, npos, zero, dwb):
+    """12 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight."""
+    nfb, ho, _, fbw = dyb.shape
     L = fbw // 2  # lanes per vector
     nr = xoff.shape[0] // 12
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
@@ -411,32 +412,32 @@ def dw_tile_12x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
         o9 = xoff[r0 + 9]
         o10 = xoff[r0 + 10]
         o11 = xoff[r0 + 11]
-        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)
-        a0_0 = vload(g, (r0 + 0) * fbw + 0 * L)
-        a0_1 = vload(g, (r0 + 0) * fbw + 1 * L)
-        a1_0 = vload(g, (r0 + 1) * fbw + 0 * L)
-        a1_1 = vload(g, (r0 + 1) * fbw + 1 * L)
-        a2_0 = vload(g, (r0 + 2) * fbw + 0 * L)
-        a2_1 = vload(g, (r0 + 2) * fbw + 1 * L)
-        a3_0 = vload(g, (r0 + 3) * fbw + 0 * L)
-        a3_1 = vload(g, (r0 + 3) * fbw + 1 * L)
-        a4_0 = vload(g, (r0 + 4) * fbw + 0 * L)
-        a4_1 = vload(g, (r0 + 4) * fbw + 1 * L)
-        a5_0 = vload(g, (r0 + 5) * fbw + 0 * L)
-        a5_1 = vload(g, (r0 + 5) * fbw + 1 * L)
-        a6_0 = vload(g, (r0 + 6) * fbw + 0 * L)
-        a6_1 = vload(g, (r0 + 6) * fbw + 1 * L)
-        a7_0 = vload(g, (r0 + 7) * fbw + 0 * L)
-        a7_1 = vload(g, (r0 + 7) * fbw + 1 * L)
-        a8_0 = vload(g, (r0 + 8) * fbw + 0 * L)
-        a8_1 = vload(g, (r0 + 8) * fbw + 1 * L)
-        a9_0 = vload(g, (r0 + 9) * fbw + 0 * L)
-        a9_1 = vload(g, (r0 + 9) * fbw + 1 * L)
-        a10_0 = vload(g, (r0 + 10) * fbw + 0 * L)
-        a10_1 = vload(g, (r0 + 10) * fbw + 1 * L)
-        a11_0 = vload(g, (r0 + 11) * fbw + 0 * L)
-        a11_1 = vload(g, (r0 + 11) * fbw + 1 * L)
-        for i in range(i0, i1):
+        z = vload(zero, 0)
+        a0_0 = z
+        a0_1 = z
+        a1_0 = z
+        a1_1 = z
+        a2_0 = z
+        a2_1 = z
+        a3_0 = z
+        a3_1 = z
+        a4_0 = z
+        a4_1 = z
+        a5_0 = z
+        a5_1 = z
+        a6_0 = z
+        a6_1 = z
+        a7_0 = z
+        a7_1 = z
+        a8_0 = z
+        a8_1 = z
+        a9_0 = z
+        a9_1 = z
+        a10_0 = z
+        a10_1 = z
+        a11_0 = z
+        a11_1 = z
+        for i in range(ho):
             d = dyb[fb, i].reshape(-1)
             xb = i * pitch
             for q in range(npos):
@@ -479,6 +480,7 @@ def dw_tile_12x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
                 s = at(xt, xb + q + o11)
                 a11_0 = vfma_bcast(a11_0, s, w0)
                 a11_1 = vfma_bcast(a11_1, s, w1)
+        g = dwb[fb].reshape(-1)
         vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
         vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
         vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
@@ -507,7 +509,7 @@ def dw_tile_12x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
 
 @njit(cache=True, parallel=True)
 def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
-    """4 positions x 3 vectors of maps per tile; see regtile.tile_loop."""
+    """4 positions x 3 vectors of maps per tile: the loop in the docstring of regtile."""
     nfb, c_, kk, fbw = wp.shape
     ho = yb.shape[1]
     L = fbw // 3  # lanes per vector
@@ -589,9 +591,9 @@ def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
 
 
 @njit(cache=True, parallel=True)
-def dw_tile_4x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
-    """4 taps x 3 vectors of maps per tile; see regtile.dw_tile_loop."""
-    nfb, fbw = dyb.shape[0], dyb.shape[3]
+def dw_tile_4x3(xt, pitch, xoff, dyb, npos, zero, dwb):
+    """4 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight."""
+    nfb, ho, _, fbw = dyb.shape
     L = fbw // 3  # lanes per vector
     nr = xoff.shape[0] // 4
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
@@ -601,20 +603,20 @@ def dw_tile_4x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
         o1 = xoff[r0 + 1]
         o2 = xoff[r0 + 2]
         o3 = xoff[r0 + 3]
-        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)
-        a0_0 = vload(g, (r0 + 0) * fbw + 0 * L)
-        a0_1 = vload(g, (r0 + 0) * fbw + 1 * L)
-        a0_2 = vload(g, (r0 + 0) * fbw + 2 * L)
-        a1_0 = vload(g, (r0 + 1) * fbw + 0 * L)
-        a1_1 = vload(g, (r0 + 1) * fbw + 1 * L)
-        a1_2 = vload(g, (r0 + 1) * fbw + 2 * L)
-        a2_0 = vload(g, (r0 + 2) * fbw + 0 * L)
-        a2_1 = vload(g, (r0 + 2) * fbw + 1 * L)
-        a2_2 = vload(g, (r0 + 2) * fbw + 2 * L)
-        a3_0 = vload(g, (r0 + 3) * fbw + 0 * L)
-        a3_1 = vload(g, (r0 + 3) * fbw + 1 * L)
-        a3_2 = vload(g, (r0 + 3) * fbw + 2 * L)
-        for i in range(i0, i1):
+        z = vload(zero, 0)
+        a0_0 = z
+        a0_1 = z
+        a0_2 = z
+        a1_0 = z
+        a1_1 = z
+        a1_2 = z
+        a2_0 = z
+        a2_1 = z
+        a2_2 = z
+        a3_0 = z
+        a3_1 = z
+        a3_2 = z
+        for i in range(ho):
             d = dyb[fb, i].reshape(-1)
             xb = i * pitch
             for q in range(npos):
@@ -638,6 +640,7 @@ def dw_tile_4x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
                 a3_0 = vfma_bcast(a3_0, s, w0)
                 a3_1 = vfma_bcast(a3_1, s, w1)
                 a3_2 = vfma_bcast(a3_2, s, w2)
+        g = dwb[fb].reshape(-1)
         vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
         vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
         vstore(g, (r0 + 0) * fbw + 2 * L, a0_2)
@@ -654,7 +657,7 @@ def dw_tile_4x3(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
 
 @njit(cache=True, parallel=True)
 def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
-    """6 positions x 2 vectors of maps per tile; see regtile.tile_loop."""
+    """6 positions x 2 vectors of maps per tile: the loop in the docstring of regtile."""
     nfb, c_, kk, fbw = wp.shape
     ho = yb.shape[1]
     L = fbw // 2  # lanes per vector
@@ -736,9 +739,9 @@ def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
 
 
 @njit(cache=True, parallel=True)
-def dw_tile_6x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
-    """6 taps x 2 vectors of maps per tile; see regtile.dw_tile_loop."""
-    nfb, fbw = dyb.shape[0], dyb.shape[3]
+def dw_tile_6x2(xt, pitch, xoff, dyb, npos, zero, dwb):
+    """6 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight."""
+    nfb, ho, _, fbw = dyb.shape
     L = fbw // 2  # lanes per vector
     nr = xoff.shape[0] // 6
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
@@ -750,20 +753,20 @@ def dw_tile_6x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
         o3 = xoff[r0 + 3]
         o4 = xoff[r0 + 4]
         o5 = xoff[r0 + 5]
-        g = dwb[fb].reshape(-1)  # the sums of rows < i0 (zeros at first)
-        a0_0 = vload(g, (r0 + 0) * fbw + 0 * L)
-        a0_1 = vload(g, (r0 + 0) * fbw + 1 * L)
-        a1_0 = vload(g, (r0 + 1) * fbw + 0 * L)
-        a1_1 = vload(g, (r0 + 1) * fbw + 1 * L)
-        a2_0 = vload(g, (r0 + 2) * fbw + 0 * L)
-        a2_1 = vload(g, (r0 + 2) * fbw + 1 * L)
-        a3_0 = vload(g, (r0 + 3) * fbw + 0 * L)
-        a3_1 = vload(g, (r0 + 3) * fbw + 1 * L)
-        a4_0 = vload(g, (r0 + 4) * fbw + 0 * L)
-        a4_1 = vload(g, (r0 + 4) * fbw + 1 * L)
-        a5_0 = vload(g, (r0 + 5) * fbw + 0 * L)
-        a5_1 = vload(g, (r0 + 5) * fbw + 1 * L)
-        for i in range(i0, i1):
+        z = vload(zero, 0)
+        a0_0 = z
+        a0_1 = z
+        a1_0 = z
+        a1_1 = z
+        a2_0 = z
+        a2_1 = z
+        a3_0 = z
+        a3_1 = z
+        a4_0 = z
+        a4_1 = z
+        a5_0 = z
+        a5_1 = z
+        for i in range(ho):
             d = dyb[fb, i].reshape(-1)
             xb = i * pitch
             for q in range(npos):
@@ -788,6 +791,7 @@ def dw_tile_6x2(xt, pitch, xoff, dyb, npos, i0, i1, dwb):
                 s = at(xt, xb + q + o5)
                 a5_0 = vfma_bcast(a5_0, s, w0)
                 a5_1 = vfma_bcast(a5_1, s, w1)
+        g = dwb[fb].reshape(-1)
         vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
         vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
         vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
