@@ -13,6 +13,8 @@
                      (512-bit vectors on AVX-512 CPUs; measured slower for cnnsim's fwd+bwd,
                      see docs/performance.md). Applied once, before the first kernel
                      compiles (``cnnsim.kernels.use_vector_width``). Env: CNNSIM_VECTOR_WIDTH.
+                     (The register tile, ``kernels.conv.regtile``, writes its vectors
+                     explicitly and always uses the CPU's full width.)
 
 The target may also be set with the ``CNNSIM_TARGET`` environment variable.
 """

@@ -1,4 +1,4 @@
-"""Register-tiled direct convolution: stride-1 forward and ``dx`` (see ``cnnsim.kernels.conv``).
+"""Register-tiled direct convolution: stride-1 forward, ``dx``, ``dw`` (``cnnsim.kernels.conv``).
 
 The loop it replaces is :func:`direct.forward <cnnsim.kernels.conv.direct.forward>`:
 
@@ -47,7 +47,11 @@ of the additions.
 not depend on the thread count, the tile, the channel block or the vector width.
 
 ``dx`` of a stride-1 layer is the same loop on ``dy`` padded by ``K - 1 - pad`` with the
-flipped kernels, input channels as the output maps (:func:`backward_input`).
+flipped kernels, input channels as the output maps (:func:`backward_input`); ``dw`` the
+same tile with the taps as outputs and the positions as the reduction
+(:func:`backward_weight`). Used where :func:`applies` (chosen in the entry points of
+``cnnsim.kernels.conv``); inputs holding inf/NaN go to ``direct.py`` before that (padding
+and junk positions would multiply them by 0).
 """
 
 import numpy as np
