@@ -79,7 +79,9 @@ else:
     RW_B, NV_B, _tile_b, _dw_tile_b = 6, 2, tile_6x2, dw_tile_6x2
 LANES32 = lanes(np.dtype(np.float32))
 LANES64 = lanes(np.dtype(np.float64))
-MAX_WASTE = 1.25  # use the tile when it computes at most this many outputs per real one
+# use the tile when it computes at most this many outputs per real one: the AVX-512 tile
+# is ~2x the blocked path's speed, the AVX2 one 1.2-1.5x (docs/performance.md)
+MAX_WASTE = 1.6 if VEC_REGS >= 32 else 1.25
 BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the tiles pass)
 
 
@@ -105,7 +107,8 @@ def tile_for(maps, positions, itemsize):
 def applies(maps, positions, itemsize, sh, sw, kh, kw):
     """Run a stride-1 layer (kernels larger than 1x1) on the register tile? Only when the
     CPU has FMA vectors and the tile computes at most ``MAX_WASTE`` outputs per real one
-    (not LeNet-sized layers: 6 or 16 maps in blocks of 32 or 48)."""
+    (not LeNet-sized layers: 6 or 16 maps in blocks of 32 or 48; yes for AlexNet C3's
+    ``dx`` on one image: 256 maps in 288, 13 positions a row in 16)."""
     if sh != 1 or sw != 1 or kh * kw < 2:
         return False
     rw, nv, fbw, work = tile_for(maps, positions, itemsize)
