@@ -193,6 +193,11 @@ class Layer:
     def _build_params(self, input_shape, rng):
         pass
 
+    def _alloc_grads(self) -> None:
+        """``grads``: a zero array per parameter, same shape and dtype (np.zeros is calloc:
+        no memory is touched until a gradient is written)."""
+        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}
+
     def forward(self, x: Array, training: bool = False) -> Array:
         raise NotImplementedError
 

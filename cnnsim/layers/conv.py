@@ -106,9 +106,7 @@ class Conv2D(Layer):
         self.params = {"w": w}
         if self.use_bias:
             self.params["b"] = np.zeros(self.filters, dtype=config.dtype)
-        self.grads = {
-            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
-        }  # calloc: no memory until written
+        self._alloc_grads()
 
     def forward(self, x, training=False):
         w = self.params["w"]

@@ -140,9 +140,7 @@ class Dense(Layer):
         }
         if self.use_bias:
             self.params["b"] = np.zeros(self.units, dtype=config.dtype)
-        self.grads = {
-            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
-        }  # calloc: no memory until written
+        self._alloc_grads()
 
     def _act(self):
         if self.activation is None or (self.emit_logits and self.activation == "softmax"):

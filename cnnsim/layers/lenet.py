@@ -108,9 +108,7 @@ class Subsampling(Layer):
             "coef": np.ones(c, dtype=config.dtype),
             "bias": np.zeros(c, dtype=config.dtype),
         }
-        self.grads = {
-            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
-        }  # calloc: no memory until written
+        self._alloc_grads()
 
     def forward(self, x, training=False):
         p = F.avg_pool2d(x, self.size, self.stride, "valid")

@@ -68,9 +68,7 @@ class BatchNorm(Layer):
             "gamma": np.ones(c, dtype=config.dtype),
             "beta": np.zeros(c, dtype=config.dtype),
         }
-        self.grads = {
-            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
-        }  # calloc: no memory until written
+        self._alloc_grads()
         self.buffers = {
             "running_mean": np.zeros(c, dtype=config.dtype),
             "running_var": np.ones(c, dtype=config.dtype),

@@ -154,29 +154,12 @@ def _draw_padded_input(ax, win, fontsize, pad_zeros=True, grid=True):
         (-pl, 0, pl, h),
         (w, 0, pr, h),
     ]
+    padded = {"facecolor": C_PAD, "edgecolor": C_PAD_HATCH, "hatch": "///"}
     for x0, y0, sw, sh in strips:
         if sw > 0 and sh > 0:
-            ax.add_patch(
-                Rectangle(
-                    (x0, y0),
-                    sw,
-                    sh,
-                    facecolor=C_PAD,
-                    edgecolor=C_PAD_HATCH,
-                    hatch="///",
-                    linewidth=0,
-                    zorder=0,
-                )
-            )
+            ax.add_patch(Rectangle((x0, y0), sw, sh, linewidth=0, zorder=0, **padded))
     if any(win.pads):
-        handles.append(
-            Patch(
-                facecolor=C_PAD,
-                edgecolor=C_PAD_HATCH,
-                hatch="///",
-                label="zero padding (reads as 0)",
-            )
-        )
+        handles.append(Patch(**padded, label="zero padding (reads as 0)"))
         if pad_zeros and fontsize >= 6:
             for r in range(-pt, h + pb):
                 for c in range(-pl, w + pr):
@@ -192,43 +175,12 @@ def _draw_padded_input(ax, win, fontsize, pad_zeros=True, grid=True):
                             zorder=1,
                         )
     unused_r, unused_c = win.unused()
-    for r in unused_r:
-        ax.add_patch(
-            Rectangle(
-                (0, r),
-                w,
-                1,
-                facecolor=C_UNUSED,
-                edgecolor=C_UNUSED_EDGE,
-                hatch="xx",
-                linewidth=0,
-                alpha=0.8,
-                zorder=0.5,
-            )
-        )
-    for c in unused_c:
-        ax.add_patch(
-            Rectangle(
-                (c, 0),
-                1,
-                h,
-                facecolor=C_UNUSED,
-                edgecolor=C_UNUSED_EDGE,
-                hatch="xx",
-                linewidth=0,
-                alpha=0.8,
-                zorder=0.5,
-            )
-        )
+    unused = {"facecolor": C_UNUSED, "edgecolor": C_UNUSED_EDGE, "hatch": "xx"}
+    rects = [((0, r), w, 1) for r in unused_r] + [((c, 0), 1, h) for c in unused_c]
+    for xy, rw, rh in rects:  # rows, then columns the stride never reaches
+        ax.add_patch(Rectangle(xy, rw, rh, linewidth=0, alpha=0.8, zorder=0.5, **unused))
     if unused_r or unused_c:
-        handles.append(
-            Patch(
-                facecolor=C_UNUSED,
-                edgecolor=C_UNUSED_EDGE,
-                hatch="xx",
-                label="unused: the stride never reaches it",
-            )
-        )
+        handles.append(Patch(**unused, label="unused: the stride never reaches it"))
     if grid:  # cells smaller than ~2 mm would turn into a grey blur
         _grid(ax, -pl, w + pr, -pt, h + pb)
     ax.add_patch(Rectangle((0, 0), w, h, fill=False, edgecolor=C_BORDER, linewidth=1.6, zorder=3))
