@@ -13,18 +13,7 @@ from cnnsim import arithmetic as AR
 from cnnsim.cli.main import cli
 from cnnsim.plotting import arithmetic as A
 
-LECTURE = [
-    "explain",
-    "conv",
-    "--input",
-    "5x7",
-    "--kernel",
-    "3",
-    "--stride",
-    "2",
-    "--padding",
-    "same",
-]
+LECTURE = ("explain conv --input 5x7 --kernel 3 --stride 2 --padding same").split()
 
 
 def run(args):
@@ -104,20 +93,10 @@ def test_cli_conv_json_writes_no_file_with_no_plot(tmp_path):
 def test_cli_conv_explicit_padding_forms():
     d = json.loads(
         run(
-            [
-                "explain",
-                "conv",
-                "--input",
-                "4x6",
-                "--kernel",
-                "3x2",
-                "--stride",
-                "1x2",
-                "--padding",
-                "0,1,2,0",
-                "--no-plot",
-                "--json",
-            ]
+            (
+                "explain conv --input 4x6 --kernel 3x2 --stride 1x2 --padding "
+                "0,1,2,0 --no-plot --json"
+            ).split()
         ).output
     )
     assert d["pads"] == {"top": 0, "bottom": 1, "left": 2, "right": 0}
@@ -132,18 +111,7 @@ def test_cli_conv_explicit_padding_forms():
         (["--input", "5x7", "--kernel", "9"], "larger than the padded input"),
         (["--input", "5x7", "--kernel", "3", "--padding", "full"], "expected valid, same"),
         (
-            [
-                "--input",
-                "5x7",
-                "--kernel",
-                "3",
-                "--stride",
-                "2",
-                "--padding",
-                "same",
-                "--neuron",
-                "3,0",
-            ],
+            ("--input 5x7 --kernel 3 --stride 2 --padding same --neuron 3,0").split(),
             "row must be in 0..2 and col in 0..3",
         ),
         (["--input", "5x7", "--kernel", "3", "--neuron", "a,b"], "expected ROW,COL"),
@@ -227,18 +195,7 @@ def test_cli_pool_reports_25_percent_and_json(tmp_path):
     with runner.isolated_filesystem(temp_dir=tmp_path):
         r = runner.invoke(
             cli,
-            [
-                "explain",
-                "pool",
-                "--input",
-                "4x4",
-                "--size",
-                "2",
-                "--stride",
-                "2",
-                "--gif",
-                "pool.gif",
-            ],
+            "explain pool --input 4x4 --size 2 --stride 2 --gif pool.gif".split(),
             catch_exceptions=False,
         )
         assert r.exit_code == 0, r.output

@@ -152,19 +152,10 @@ def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
     r = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--data",
-            "synthetic",
-            "--limit",
-            "256",
-            "--test-limit",
-            "64",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--out",
+            *(
+                "train lenet5 --data synthetic --limit 256 --test-limit 64 "
+                "--epochs 1 --batch-size 32 --out"
+            ).split(),
             str(out),
             "--quiet",
         ],
@@ -178,17 +169,7 @@ def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
     r2 = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--data",
-            "synthetic",
-            "--limit",
-            "256",
-            "--test-limit",
-            "64",
-            "--epochs",
-            "2",
-            "--out",
+            *("train lenet5 --data synthetic --limit 256 --test-limit 64 --epochs 2 --out").split(),
             str(out),
             "--resume",
             "--quiet",
