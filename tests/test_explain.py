@@ -103,6 +103,16 @@ def test_cli_conv_explicit_padding_forms():
     assert d["output"] == [3, 4]  # (4+1-3)/1+1, (6+2-2)/2+1
 
 
+def _exit_2_nothing_written(tmp_path, argv, message):
+    """``argv`` fails as a usage error (exit 2) naming ``message`` and writes no file."""
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        r = runner.invoke(cli, argv)
+        assert r.exit_code == 2, r.output
+        assert message in r.output
+        assert os.listdir(".") == []
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -121,12 +131,7 @@ def test_cli_conv_explicit_padding_forms():
     ],
 )
 def test_cli_conv_bad_input_exit_2_nothing_written(tmp_path, args, message):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        r = runner.invoke(cli, ["explain", "conv"] + args)
-        assert r.exit_code == 2, r.output
-        assert message in r.output
-        assert os.listdir(".") == []
+    _exit_2_nothing_written(tmp_path, ["explain", "conv"] + args, message)
 
 
 def test_help_teaches():
@@ -231,12 +236,7 @@ def test_cli_pool_reports_25_percent_and_json(tmp_path):
     ],
 )
 def test_cli_pool_bad_input_exit_2_nothing_written(tmp_path, args, message):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        r = runner.invoke(cli, ["explain", "pool"] + args)
-        assert r.exit_code == 2, r.output
-        assert message in r.output
-        assert os.listdir(".") == []
+    _exit_2_nothing_written(tmp_path, ["explain", "pool"] + args, message)
 
 
 def test_pool_figure_and_library_errors():
