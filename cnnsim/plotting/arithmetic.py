@@ -200,6 +200,15 @@ def _draw_output_grid(ax, out_hw, fontsize, grid=True):
     _ticks(ax, 0, oh, 0, ow, oh, ow, fontsize)
 
 
+def _headline(fig, L, title, line, line_y, **line_style):
+    """The figure's bold title and, under it at ``L.y(line_y)``, one line of explanation
+    (both centred; ``line_style``: its fontsize and color)."""
+    fig.text(
+        0.5, L.y(0.22), title, ha="center", va="top", fontsize=13, fontweight="bold", color=C_BORDER
+    )
+    fig.text(0.5, L.y(line_y), line, ha="center", va="top", **line_style)
+
+
 def _caption(ax, text):
     ax.annotate(
         text,
@@ -323,25 +332,8 @@ class _ConvPicture:
             f"{_hw(win.in_hw)} input, {_hw(win.kernel)} kernel, {_stride_label(win.stride)}, "
             f"{padding_label(padding, win.pads)} \u2192 {_hw(win.out_hw)} output"
         )
-        fig.text(
-            0.5,
-            L.y(0.22),
-            title,
-            ha="center",
-            va="top",
-            fontsize=13,
-            fontweight="bold",
-            color=C_BORDER,
-        )
-        fig.text(
-            0.5,
-            L.y(0.55),
-            _pretty("neuron (i, j) reads " + GENERAL_FORMULA),
-            ha="center",
-            va="top",
-            fontsize=9.5,
-            color="#4a5263",
-        )
+        line = _pretty("neuron (i, j) reads " + GENERAL_FORMULA)
+        _headline(fig, L, title, line, 0.55, fontsize=9.5, color="#4a5263")
         self.t_neuron = fig.text(
             0.5, L.y(0.84), "", ha="center", va="top", fontsize=10.5, color=C_WIN_EDGE
         )
@@ -631,22 +623,12 @@ class _PoolPicture:
                     )
         _caption(self.ax_in, f"input {h}x{w}")
         _caption(self.ax_out, f"output {oh}x{ow}")
-        fig.text(
-            0.5,
-            L.y(0.22),
+        _headline(
+            fig,
+            L,
             f["title"].replace("->", "\u2192"),
-            ha="center",
-            va="top",
-            fontsize=13,
-            fontweight="bold",
-            color=C_BORDER,
-        )
-        fig.text(
-            0.5,
-            L.y(0.56),
             f["summary"],
-            ha="center",
-            va="top",
+            0.56,
             fontsize=10.5,
             color="#b06a00" if kind == "max" else C_WIN_EDGE,
         )
