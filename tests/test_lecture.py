@@ -151,7 +151,7 @@ def test_coverage_cli_overlap_gaps_and_tiling(tmp_path):
 
 def test_flip_cross_correlation_vs_convolution_by_hand():
     from cnnsim import functional as F
-    from cnnsim.plotting.coverage import flip_facts
+    from cnnsim.arithmetic import flip_facts
 
     f = flip_facts((4, 4), 2, 1, "valid", seed=0)
     x, k = np.array(f["input"]), np.array(f["kernel"])

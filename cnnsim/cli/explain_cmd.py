@@ -322,20 +322,21 @@ def conv(
 
 
 def _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot, as_json, coverage, where):
+    from .. import arithmetic as AR
     from ..plotting import coverage as CV
 
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     _geometry(input_hw, kernel, stride, padding, where)
     if coverage:
-        facts = CV.coverage_facts(input_hw, kernel, stride, padding, where)
-        text = CV.coverage_explanation(facts)
+        facts = AR.coverage_facts(input_hw, kernel, stride, padding, where)
+        text = AR.coverage_explanation(facts)
         if png:
             from ..plotting.arithmetic import save_figure
 
             save_figure(CV.coverage_figure(facts), png)
     else:
-        facts = CV.flip_facts(input_hw, kernel, stride, padding, where=where)
-        text = CV.flip_explanation(facts)
+        facts = AR.flip_facts(input_hw, kernel, stride, padding, where=where)
+        text = AR.flip_explanation(facts)
     files = {"png": png}
     click.echo(_dumps({**facts, "files": files}) if as_json else text)
     _report_files(files, as_json)
