@@ -145,6 +145,16 @@ def block_max(sm, t, n):
 
 
 @cuda.jit(device=True)
+def nchw(t, c_, h_, w_):
+    """``(n, c, i, j)`` of flat index ``t`` in a C-contiguous ``(N, c_, h_, w_)`` array."""
+    j = t % w_
+    q = t // w_
+    i = q % h_
+    q //= h_
+    return q // c_, q % c_, i, j
+
+
+@cuda.jit(device=True)
 def row_max(x, n, sm, t, nt):
     """Max of row ``n`` of ``x (N, K)`` as a float: each of the block's ``nt`` threads
     scans a strided share (a NaN wins), then ``block_max`` over the shared ``sm``."""

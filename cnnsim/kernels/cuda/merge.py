@@ -8,7 +8,7 @@ concatenation and its backward (global average pooling: ``cuda.pool``).
 
 from numba import cuda
 
-from ._util import elementwise, empty, grid1d, to_device
+from ._util import elementwise, empty, grid1d, nchw, to_device
 
 
 @cuda.jit
@@ -41,12 +41,7 @@ def _copy_channels(dst, src, c0):
     if t >= src.size:
         return
     _, ci, h_, w_ = src.shape
-    j = t % w_
-    q = t // w_
-    i = q % h_
-    q //= h_
-    c = q % ci
-    n = q // ci
+    n, c, i, j = nchw(t, ci, h_, w_)
     dst[n, c0 + c, i, j] = src[n, c, i, j]
 
 
@@ -63,12 +58,7 @@ def _take_channels(src, c0, out):
     if t >= out.size:
         return
     _, c_, h_, w_ = out.shape
-    j = t % w_
-    q = t // w_
-    i = q % h_
-    q //= h_
-    k = q % c_
-    n = q // c_
+    n, k, i, j = nchw(t, c_, h_, w_)
     out[n, k, i, j] = src[n, c0 + k, i, j]
 
 
