@@ -134,3 +134,28 @@ def test_functional_conv_through_the_tile_matches_reference_and_gradients(rng):
     fn = lambda x, w, b: F.conv2d(x, w, b, 1, "same", conn)
     grads = F.conv2d_backward(probe_for(y.shape), x, w, 1, "same", conn)
     assert gradcheck(fn, x, w, b, grads=grads).ok
+
+
+def test_full_window_layers_keep_their_dot_product_path(rng):
+    """LeNet-5's C5 (kernel = input, 120 maps): the tile would fit the shapes, but the entry
+    points keep the full-window path (same bits as fast_forward / fast_backward_*)."""
+    from cnnsim.kernels import conv as k
+
+    x = rng.standard_normal((64, 16, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((120, 16, 5, 5)).astype(np.float32)
+    b = rng.standard_normal(120).astype(np.float32)
+    mask = np.ones((120, 16), np.uint8)
+    dy = rng.standard_normal((64, 120, 1, 1)).astype(np.float32)
+    geo = (1, 1, 0, 0, 0, 0)
+    np.testing.assert_array_equal(
+        k.conv2d_forward(x, w, b, mask, *geo), k.fast_forward(x, w, b, mask, *geo)
+    )
+    np.testing.assert_array_equal(
+        k.conv2d_backward_input(dy, w, mask, 5, 5, *geo),
+        k.fast_backward_input(dy, w, mask, 5, 5, *geo),
+    )
+    for got, want in zip(
+        k.conv2d_backward_weight(dy, x, mask, 5, 5, *geo),
+        k.fast_backward_weight(dy, x, mask, 5, 5, *geo),
+    ):
+        np.testing.assert_array_equal(got, want)

@@ -113,7 +113,8 @@ def use_direct(macs):
 
 # The three entry points are plain Python, so that a layer compiles only the path it takes:
 # the register tile's kernels (regtile) cost ~20 s of compilation per dtype, which
-# LeNet-sized layers (never tiled) must not pay on a cold start.
+# LeNet-sized layers (never tiled) must not pay on a cold start. Full-window layers
+# (LeNet-5's C5) keep their dot-product path (fast_*: one output position per image).
 
 
 def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
@@ -126,7 +127,9 @@ def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     wo = (wd + left + right - kw) // sw + 1
     if use_direct(n_ * f_ * c_ * kh * kw * ho * wo):
         return direct_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
-    if regtile.applies(f_, wo * n_, x.itemsize, sh, sw, kh, kw):
+    if not _full_window(x.shape, w.shape, top, bottom, left, right) and regtile.applies(
+        f_, wo * n_, x.itemsize, sh, sw, kh, kw
+    ):
         return regtile.forward(x, w, b, mask, top, bottom, left, right)
     return fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
 
@@ -139,7 +142,9 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
     _, c_, kh, kw = w.shape
     if use_direct(n_ * f_ * c_ * kh * kw * ho * wo):
         return direct_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
-    if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, top, bottom, left, right):
+    if not _full_window(
+        (n_, c_, in_h, in_w), w.shape, top, bottom, left, right
+    ) and regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, top, bottom, left, right):
         return regtile.backward_input(dy, w, mask, top, bottom, left, right)
     return fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
 
@@ -152,7 +157,9 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
     c_ = x.shape[1]
     if use_direct(n_ * f_ * c_ * kh * kw * ho * wo):
         return direct_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
-    if regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
+    if not _full_window(x.shape, (f_, c_, kh, kw), top, bottom, left, right) and regtile.applies_dw(
+        f_, c_, kh, kw, x.itemsize, sh, sw
+    ):
         return regtile.backward_weight(dy, x, mask, kh, kw, top, bottom, left, right)
     return fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
 
