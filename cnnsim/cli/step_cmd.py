@@ -150,28 +150,36 @@ PREPARING = "preparing kernels (compiling any this model needs for the first tim
 
 
 def _kernel_dispatchers():
-    """Every cached Numba function of the CPU kernel modules (imported: cheap, no compiling)."""
+    """Every cached Numba function of the CPU kernel modules, sub-packages (``conv``)
+    included and both twins of each parallel kernel (``kernels._twins``); importing them
+    is cheap and compiles nothing. The CUDA twins (``kernels.cuda``) are not counted."""
     import importlib
     import pkgutil
 
     from numba.core.dispatcher import Dispatcher
 
     import cnnsim.kernels as K
+    from cnnsim.kernels._twins import ParallelKernel
 
-    found = []
-    for m in pkgutil.iter_modules(K.__path__):
-        if m.ispkg or m.name.startswith("_"):
+    names = []
+    for m in pkgutil.iter_modules(K.__path__, "cnnsim.kernels."):
+        if m.name.rsplit(".", 1)[1].startswith("_") or m.name.endswith(".cuda"):
             continue
+        names.append(m.name)
+        if m.ispkg:
+            sub = importlib.import_module(m.name)
+            names += [s.name for s in pkgutil.iter_modules(sub.__path__, m.name + ".")]
+    found = []
+    for name in names:
         try:
-            mod = importlib.import_module(f"cnnsim.kernels.{m.name}")
+            mod = importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module that cannot load is not ours to report
             continue
-        found += [
-            v
-            for v in vars(mod).values()
-            if isinstance(v, Dispatcher) and getattr(v, "_cache", None) is not None
-        ]
-    return found
+        for v in vars(mod).values():
+            for d in v.dispatchers() if isinstance(v, ParallelKernel) else (v,):
+                if isinstance(d, Dispatcher) and getattr(d, "_cache", None) is not None:
+                    found.append(d)
+    return list({id(d): d for d in found}.values())  # a package re-exports its modules' kernels
 
 
 def _cache_empty(dispatchers):

@@ -24,10 +24,12 @@ passes (mean first, then squared deviations), which stays accurate when |mean| >
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._twins import parallel_kernel
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def batch_norm_train_forward(x, gamma, beta, eps):
     """``(y, x_hat, mean (C,), var (C,) biased, inv_std (C,))`` from batch statistics."""
     n_, c_, h_, w_ = x.shape
@@ -66,7 +68,7 @@ def batch_norm_train_forward(x, gamma, beta, eps):
     return y, x_hat, mean, var, inv_std
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def batch_norm_eval_forward(x, gamma, beta, mean, var, eps):
     """``(y, x_hat, inv_std (C,))`` normalizing with the given ``mean``/``var`` (C,)."""
     n_, c_, h_, w_ = x.shape
@@ -88,7 +90,7 @@ def batch_norm_eval_forward(x, gamma, beta, mean, var, eps):
     return y, x_hat, inv_std
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def batch_norm_backward(dy, x_hat, gamma, inv_std, training):
     """``(dx, dgamma (C,), dbeta (C,))``; ``training`` selects the formula (see module doc)."""
     n_, c_, h_, w_ = dy.shape
