@@ -16,8 +16,8 @@ the three modules above one after another (a microsecond per call), so Numba com
 only what a model's layers use, at their first call: LeNet-5's forward pass at batch 1
 compiles the phase-plane and full-window pieces with the 3-map block and nothing of the
 batch lanes, the 5-map block, the plain loops or the backward passes. (When the choice
-was made inside one ``@njit`` function, its first call compiled every path: 15 s of a
-22 s first run; see docs/performance.md, "The first run".)
+was made inside one ``@njit`` function, its first call compiled every path: about
+10 s of a 22 s first run; see docs/performance.md, "The first run".)
 
 Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, W_out)``;
 ``mask (F, C)`` uint8 connection table (1 = filter f reads map c).
