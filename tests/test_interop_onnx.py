@@ -486,6 +486,84 @@ def test_cli_step_and_summary_take_an_onnx_path(tmp_path):
     assert r.exit_code == 2 and "not an ONNX model" in r.output
 
 
+def test_cli_step_keeps_the_weights_of_an_onnx_file(tmp_path):
+    """An exported lenet5-modern is named like the shipped one: its own weights are shown,
+    never replaced by the shipped ones."""
+    from click.testing import CliRunner
+
+    from cnnsim.cli.main import cli
+
+    to_onnx(models.lenet5(variant="modern", seed=3), tmp_path / "l.onnx")
+    r = CliRunner().invoke(cli, ["step", str(tmp_path / "l.onnx"), "--seed", "0"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())  # the header wraps
+    assert f"weights from {tmp_path / 'l.onnx'}" in text and "shipped" not in text
+    r = CliRunner().invoke(cli, ["step", str(tmp_path / "l.onnx"), "--untrained"])
+    assert r.exit_code == 2 and "is an ONNX file: it takes no --untrained" in r.output
+
+
+def test_cli_train_takes_an_onnx_file_and_writes_it_back_trained(tmp_path):
+    from click.testing import CliRunner
+
+    from cnnsim.cli.main import cli
+    from cnnsim.train.checkpoint import load_checkpoint
+
+    src, out = tmp_path / "t.onnx", tmp_path / "out"
+    to_onnx(models.tower(depth=2, width=2, activation="relu", seed=1), src)
+    args = ["--data", "synthetic", "--limit", "32", "--test-limit", "16", "--epochs", "1"]
+    r = CliRunner().invoke(
+        cli, ["train", str(src), *args, "--batch-size", "16", "--out", str(out), "--quiet"]
+    )
+    assert r.exit_code == 0, r.output
+    assert (out / "checkpoint.npz").is_file() and "model.onnx" in r.output
+    before, trained = from_onnx(src), from_onnx(out / "model.onnx")
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    assert not np.allclose(before(x), trained(x))  # it learned from the file's weights
+    load_checkpoint(out / "checkpoint.npz", before)  # the checkpoint is that network
+    np.testing.assert_array_equal(before(x), trained(x))
+    np.testing.assert_allclose(_ort(out / "model.onnx", x), trained(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "{d}/t.onnx", "--variant", "paper"], "is an ONNX file: it takes no --variant"),
+        (["train", "{d}/t.onnx", "--activation", "relu"], "it takes no --activation"),
+        (["train", "{d}/bad.onnx"], "not an ONNX model"),
+        (["train", "{d}/missing.onnx"], "no such file"),
+        (
+            [
+                "train",
+                "{d}/five.onnx",
+                "--data",
+                "synthetic",
+                "--limit",
+                "16",
+                "--test-limit",
+                "16",
+            ],
+            "at least 10 class scores",
+        ),
+        (["sweep", "train", "{d}/t.onnx"], "a sweep builds zoo models by name"),
+    ],
+)
+def test_cli_onnx_errors_are_one_line(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from cnnsim.cli.main import cli
+
+    to_onnx(models.tower(depth=1, width=2), tmp_path / "t.onnx")
+    to_onnx(models.tower(depth=1, width=2, num_classes=5), tmp_path / "five.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    args = [a.format(d=tmp_path) for a in args] + ["--out", str(tmp_path / "o")][
+        : 2 * (args[0] == "train")
+    ]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("Error:") and message in last, r.output
+
+
 # ---- count_include_pad, LeakyReLU (layers the importer needs) ---------------------------
 
 

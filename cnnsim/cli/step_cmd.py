@@ -585,8 +585,8 @@ def step(  # noqa: C901  (to split into parse, run, print: open, issue 21)
     from cnnsim.engine import Stepper
     from cnnsim.engine.connections import check_neuron
 
-    if is_onnx(model):
-        net = load_onnx(model, **{"--variant": variant})
+    if is_onnx(model):  # the file carries its weights: nothing shipped replaces them
+        net = load_onnx(model, **{"--variant": variant, "--untrained": untrained})
     else:
         try:
             net = models.build(model, **({"variant": variant} if variant else {}))
@@ -606,12 +606,15 @@ def step(  # noqa: C901  (to split into parse, run, print: open, issue 21)
         )
     elif weights_file is not None:
         weights = _load_weights(net, weights_file)
+    elif is_onnx(model):
+        weights = f"weights from {model}"
     elif not untrained:
         from cnnsim.train.pretrained import describe, load_pretrained
 
         meta = load_pretrained(net)
         if meta is not None:
             weights = f"{describe(meta)} (shipped weights; --untrained shows the initial ones)"
+    weights_from = checkpoint or weights_file or (model if is_onnx(model) else None)
     leaves = list(net.leaves())
     leaf_names = [l.path for l in leaves]
     all_names = [l.path for l in net.walk() if l is not net]
@@ -682,7 +685,7 @@ def step(  # noqa: C901  (to split into parse, run, print: open, issue 21)
         out(_neuron_text(conn, rf, width or 10_000, top=view["top"]))
 
     def show_end():
-        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint or weights_file)
+        state["pred"] = _prediction(stepper, label, meta, untrained, weights_from)
         if state["pred"] is not None:
             out(prediction_text(state["pred"], lim))
 
@@ -697,7 +700,7 @@ def step(  # noqa: C901  (to split into parse, run, print: open, issue 21)
             show_end()
     tr = stepper.trace
     if state["pred"] is None and stepper.done:
-        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint or weights_file)
+        state["pred"] = _prediction(stepper, label, meta, untrained, weights_from)
     if backward:
         view["backward"] = (net, grad_label, label)
     _finish(
@@ -734,8 +737,9 @@ def _neuron_view_options(
     return {"top": None if show_all else 10, "down": down, "width": 10_000}
 
 
-def _prediction(stepper, label, meta, untrained, checkpoint):
-    """The prediction dict of a finished run (None when the output is not a class vector)."""
+def _prediction(stepper, label, meta, untrained, given):
+    """The prediction dict of a finished run (None when the output is not a class vector).
+    ``given``: the file the weights came from (checkpoint, --weights, the .onnx), or None."""
     y = stepper.output[0]
     if y.ndim != 1 or y.size < 2:
         return None
@@ -749,7 +753,7 @@ def _prediction(stepper, label, meta, untrained, checkpoint):
         names, k = imagenet.classes(), 5
     penalty = bool(getattr(stepper.trace.steps[-1].cls, "penalty_output", False))
     pred = prediction(y, "RBF" if penalty else stepper.trace.steps[-1].kind, label, names, k=k)
-    pred["weights"] = "checkpoint" if checkpoint else "shipped" if meta else "untrained"
+    pred["weights"] = "given" if given else "shipped" if meta else "untrained"
     if pred["weights"] == "untrained":
         pred["rule"] += "; untrained weights: the answer means nothing yet"
     return pred

@@ -73,6 +73,7 @@ from .onnx_patterns import (
     PATTERN_OPS,
     PATTERNS,
     Patterns,
+    owned,
     read_hints,
     table_from_hint,
     table_hint,
@@ -371,9 +372,9 @@ class _Reader(Patterns):
             self.fail(
                 node, f"weight shape {w.shape} does not fit {x.shape[0]} input maps with group={g}"
             )
-        layer.params["w"] = np.ascontiguousarray(wc, np.float32)
+        layer.params["w"] = owned(wc)
         if b is not None:
-            layer.params["b"] = np.ascontiguousarray(b.reshape(-1), np.float32)
+            layer.params["b"] = owned(b.reshape(-1))
         self.put(out, y)
 
     def _pool(self, node, cls, allowed):
@@ -485,7 +486,7 @@ class _Reader(Patterns):
             ),
             vals,
         ):
-            d[key] = np.ascontiguousarray(v.reshape(-1), np.float32)
+            d[key] = owned(v.reshape(-1))
         self.put(node.output[0], y, node.input[0] in self.vec)
 
     def _activation(self, node, name):
@@ -546,10 +547,10 @@ class _Reader(Patterns):
         )
         layer.emit_logits = logits  # a softmax the loss applies: the layer gives logits
         y = layer(x)
-        layer.params["w"] = np.ascontiguousarray(w, np.float32)
+        layer.params["w"] = owned(w)
         if b is not None:
-            layer.params["b"] = np.ascontiguousarray(
-                np.broadcast_to(b.reshape(-1) if b.size > 1 else b, (w.shape[1],)), np.float32
+            layer.params["b"] = owned(
+                np.broadcast_to(b.reshape(-1) if b.size > 1 else b, (w.shape[1],))
             )
         self.put(out, y)
 

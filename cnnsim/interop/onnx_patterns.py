@@ -42,6 +42,12 @@ PATTERNS = (
 )
 
 
+def owned(a):
+    """A float32 C-contiguous copy the layer owns (ONNX's arrays are read-only views of
+    the file, and two nodes may share one initializer)."""
+    return np.array(a, dtype=np.float32, order="C")
+
+
 def read_hints(model, where, error):
     """``{node name: {hint: value}}`` from the model's ``cnnsim.layers`` metadata ({} when
     absent); a value that is not a JSON object of objects is ``error`` (one line)."""
@@ -187,9 +193,7 @@ class Patterns:
             w.shape[0], trainable=bool(hint.get("trainable")), name=self.layer_name(add_x)
         )
         y = layer(x)
-        (layer.params if layer.trainable else layer.buffers)["w"] = np.ascontiguousarray(
-            w, np.float32
-        )
+        (layer.params if layer.trainable else layer.buffers)["w"] = owned(w)
         self.skip.update(id(n) for n in (mm, add_w, red, add_x))
         self.put(add_x.output[0], y)
 
@@ -221,7 +225,7 @@ class Patterns:
         act, out = self.fused_act(add.output[0], node)
         layer = L.Subsampling(k, activation=act, name=self.layer_name(node))
         y = layer(x)
-        layer.params["coef"] = np.ascontiguousarray(coef, np.float32)
-        layer.params["bias"] = np.ascontiguousarray(bias, np.float32)
+        layer.params["coef"] = owned(coef)
+        layer.params["bias"] = owned(bias)
         self.put(out, y)
         return True
