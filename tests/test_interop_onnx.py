@@ -359,6 +359,8 @@ def _same_leaves(net, back):
             for k in da:
                 np.testing.assert_array_equal(da[k], db[k], err_msg=f"{a.path}.{k}")
     assert back.param_count() == net.param_count()
+    for attr in ("preprocess", "preprocess_note"):  # torchvision models' ImageNet preprocessing
+        assert getattr(back, attr, None) == getattr(net, attr, None), attr
 
 
 @pytest.mark.parametrize(
@@ -434,13 +436,21 @@ def test_a_mul_outside_the_patterns_is_one_line(tmp_path):
     assert "\n" not in str(e.value)
 
 
-def test_bad_metadata_is_one_line(tmp_path):
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("cnnsim.layers", "{not json", "metadata 'cnnsim.layers' is not JSON"),
+        ("cnnsim.layers", '{"conv1": 3}', "'cnnsim.layers' must map node names to objects"),
+        ("cnnsim.preprocess", '{"resize": 256}', "'cnnsim.preprocess' must be JSON"),
+    ],
+)
+def test_bad_metadata_is_one_line(tmp_path, key, value, message):
     net = models.tower(depth=1, width=2)
     m = to_onnx(net)
     p = m.metadata_props.add()
-    p.key, p.value = "cnnsim.layers", "{not json"
+    p.key, p.value = key, value
     onnx.save(m, str(tmp_path / "b.onnx"))
-    with pytest.raises(OnnxError, match="metadata 'cnnsim.layers' is not JSON") as e:
+    with pytest.raises(OnnxError, match=message) as e:
         from_onnx(tmp_path / "b.onnx")
     assert "\n" not in str(e.value)
 

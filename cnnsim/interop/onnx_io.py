@@ -75,9 +75,11 @@ from .onnx_patterns import (
     Patterns,
     owned,
     read_hints,
+    read_preprocess,
     table_from_hint,
     table_hint,
     write_hints,
+    write_preprocess,
 )
 from .torchvision import to_cnnsim, to_torch
 
@@ -134,6 +136,7 @@ class _Reader(Patterns):
         self.nh = onnx.numpy_helper
         self.helper = onnx.helper
         self.where = where
+        self.model = model
         g = model.graph
         self.g = g
         self.const = {t.name: self.nh.to_array(t) for t in g.initializer}
@@ -280,7 +283,9 @@ class _Reader(Patterns):
                     f"{self.where}: the graph computes nothing (output {out!r} = input)"
                 )
         outs = [self.val[o] for o in self.outputs]
-        return cnnsim.Model(x, outs if len(outs) > 1 else outs[0], name=model_name, seed=None)
+        net = cnnsim.Model(x, outs if len(outs) > 1 else outs[0], name=model_name, seed=None)
+        read_preprocess(self.model, net, self.where, OnnxError)
+        return net
 
     # ---- operators ------------------------------------------------------------------
     def op_Constant(self, node):
@@ -953,6 +958,7 @@ class _Writer:
         )
         model.ir_version = 8
         write_hints(model, self.hints)
+        write_preprocess(model, net)
         return model
 
 

@@ -24,7 +24,10 @@ What the arithmetic cannot say travels in the model's metadata (``metadata_props
 a connection table (``table``: LeNet-5's C3 is written as a full convolution whose
 unconnected kernels are zero), trainable RBF prototypes (``trainable``), a softmax layer that
 gives logits (``emit_logits``: GoogLeNet's auxiliary heads, whose softmax the loss applies)
-and an ``Activation("linear")`` layer (``activation``, written as an ``Identity``).
+and an ``Activation("linear")`` layer (``activation``, written as an ``Identity``). A
+torchvision-compatible model's ImageNet preprocessing (``net.preprocess``: resize, crop,
+mean, std, and its note) travels as ``cnnsim.preprocess``, so ``cnnsim step`` prepares a
+photo for the imported network as for the zoo model.
 """
 
 import json
@@ -35,6 +38,7 @@ from .. import layers as L
 
 SCALED_TANH = (2.0 / 3.0, 1.7159)  # 1.7159 tanh(2x/3), cnnsim.functional.scaled_tanh
 METADATA_KEY = "cnnsim.layers"
+PREPROCESS_KEY = "cnnsim.preprocess"
 PATTERN_OPS = ("Mul", "ReduceSumSquare")
 PATTERNS = (
     "Mul(x, 2/3) -> Tanh -> Mul(1.7159) (scaled tanh), AveragePool -> Mul(coef) -> "
@@ -69,6 +73,44 @@ def write_hints(model, hints):
     if hints:
         p = model.metadata_props.add()
         p.key, p.value = METADATA_KEY, json.dumps(hints, sort_keys=True)
+
+
+def write_preprocess(model, net):
+    """Store ``net.preprocess`` (and ``net.preprocess_note``) in ``model``'s metadata."""
+    pre = getattr(net, "preprocess", None)
+    if pre:
+        p = model.metadata_props.add()
+        note = getattr(net, "preprocess_note", None)
+        p.key, p.value = PREPROCESS_KEY, json.dumps(dict(pre, **({"note": note} if note else {})))
+
+
+def read_preprocess(model, net, where, error):
+    """Set ``net.preprocess`` (and ``preprocess_note``) from ``model``'s metadata, if any;
+    anything but ``{resize, crop: int, mean, std: 3 numbers}`` is ``error`` (one line)."""
+    for p in model.metadata_props:
+        if p.key != PREPROCESS_KEY:
+            continue
+        try:
+            pre = json.loads(p.value)
+            pre = {
+                "resize": int(pre["resize"]),
+                "crop": int(pre["crop"]),
+                "mean": tuple(float(v) for v in pre["mean"]),
+                "std": tuple(float(v) for v in pre["std"]),
+                "note": pre.get("note"),
+            }
+            ok = len(pre["mean"]) == len(pre["std"]) == 3 and min(pre["std"]) > 0
+        except (ValueError, TypeError, KeyError, AttributeError):
+            ok = False
+        if not ok:
+            raise error(
+                f"{where}: metadata {PREPROCESS_KEY!r} must be JSON "
+                f'{{"resize": int, "crop": int, "mean": [3 numbers], "std": [3 positive]}}'
+            )
+        note = pre.pop("note")
+        net.preprocess = pre
+        if note:
+            net.preprocess_note = str(note)
 
 
 def table_hint(table):
