@@ -428,6 +428,28 @@ def test_hand_written_subsampling_and_scaled_tanh_are_recognised(tmp_path):
     assert isinstance(layer, L.Subsampling) and layer.activation == "scaled_tanh"
 
 
+@pytest.mark.parametrize("rbf", [True, False])
+def test_hand_written_rbf_in_another_order(tmp_path, rbf):
+    """|x|^2 first (as another tool may order it), then -2 x.w + |w|^2: an RBF. With a
+    constant that is not |w|^2 it is no RBF, and the one line names ReduceSumSquare."""
+    w = np.where(RNG.random((3, 5)) < 0.5, -1.0, 1.0).astype(np.float32)
+    ww = (w * w).sum(axis=1) + (0 if rbf else 1)
+    g = G((5,))
+    g.add("ReduceSumSquare", ["x"], "xx", axes=[1], keepdims=1)
+    g.add("MatMul", ["x", g.init("m2w", -2 * w.T)], "xw")
+    g.add("Add", ["xw", g.init("ww", ww.astype(np.float32))], "xw_ww")
+    g.add("Add", ["xw_ww", "xx"], "y", name="Out")
+    path = g.save(tmp_path / "r.onnx")
+    if not rbf:
+        with pytest.raises(OnnxError, match=r"\(ReduceSumSquare\): .*only inside an RBF"):
+            from_onnx(path)
+        return
+    net = _same(path)
+    (layer,) = net.leaves()
+    assert isinstance(layer, L.RBF) and layer.path == "Out"
+    np.testing.assert_array_equal(layer.prototypes, w)
+
+
 def test_a_mul_outside_the_patterns_is_one_line(tmp_path):
     g = G((2, 4, 4))
     g.add("Mul", ["x", g.init("k", np.float32(3.0))], "y")
@@ -508,6 +530,11 @@ def test_cli_step_keeps_the_weights_of_an_onnx_file(tmp_path):
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())  # the header wraps
     assert f"weights from {tmp_path / 'l.onnx'}" in text and "shipped" not in text
+    r = CliRunner().invoke(
+        cli, ["step", str(tmp_path / "l.onnx"), "--html", str(tmp_path / "l.html"), "--seed", "0"]
+    )
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "l.html").stat().st_size > 0
     r = CliRunner().invoke(cli, ["step", str(tmp_path / "l.onnx"), "--untrained"])
     assert r.exit_code == 2 and "is an ONNX file: it takes no --untrained" in r.output
 
