@@ -464,6 +464,7 @@ def test_a_mul_outside_the_patterns_is_one_line(tmp_path):
         ("cnnsim.layers", "{not json", "metadata 'cnnsim.layers' is not JSON"),
         ("cnnsim.layers", '{"conv1": 3}', "'cnnsim.layers' must map node names to objects"),
         ("cnnsim.preprocess", '{"resize": 256}', "'cnnsim.preprocess' must be JSON"),
+        ("cnnsim.layers", '{"conv1": {"table": ["01"]}}', "not 2 rows of 1 zeros and ones"),
     ],
 )
 def test_bad_metadata_is_one_line(tmp_path, key, value, message):

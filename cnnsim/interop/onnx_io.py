@@ -359,6 +359,14 @@ class _Reader(Patterns):
         pad = self._padding(node, a, x, k, s)
         g = int(a.get("group", 1))
         table = self.hint(node).get("table")
+        if table is not None:
+            table = table_from_hint(table, (w.shape[0], x.shape[0]))
+            if table is None or g != 1:
+                self.fail(
+                    node,
+                    f"metadata 'cnnsim.layers' gives a connection table that is not "
+                    f"{w.shape[0]} rows of {x.shape[0]} zeros and ones (group 1)",
+                )
         act, out = self.fused_act(node.output[0], node)
         layer = L.Conv2D(
             w.shape[0],
@@ -367,7 +375,7 @@ class _Reader(Patterns):
             pad,
             activation=act,
             use_bias=b is not None,
-            connections=None if table is None else table_from_hint(table),
+            connections=table,
             groups=g,
             name=self.layer_name(node),
         )

@@ -118,7 +118,15 @@ def table_hint(table):
     return ["".join("1" if v else "0" for v in row) for row in np.asarray(table, bool)]
 
 
-def table_from_hint(rows):
+def table_from_hint(rows, shape):
+    """The ``(F, C)`` bool table of ``table_hint``'s rows, or None when ``rows`` is not
+    ``F`` strings of ``C`` zeros and ones."""
+    if (
+        not isinstance(rows, list)
+        or len(rows) != shape[0]
+        or not all(isinstance(r, str) and len(r) == shape[1] and set(r) <= {"0", "1"} for r in rows)
+    ):
+        return None
     return np.array([[ch == "1" for ch in row] for row in rows], dtype=bool)
 
 
