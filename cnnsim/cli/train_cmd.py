@@ -135,8 +135,9 @@ def train(
       cnnsim train lenet5 --data synthetic --limit 2000 --epochs 1
       cnnsim train lenet5 --variant modern --activation sigmoid --limit 2000 --epochs 1
       cnnsim train mynet.onnx --data mnist --out runs/mynet    # also writes model.onnx
-    An ONNX model is trained from the weights in its file (--seed only shuffles); it
-    must take 1x28x28 or 1x32x32 images and give at least 10 class scores. The trained
+    An ONNX model is trained from the weights in its file (--seed draws the order of the
+    images and the dropout, not the weights); it must take 1x28x28 or 1x32x32 images and
+    give at least 10 class scores. The trained
     network is written back as OUT/model.onnx, next to the checkpoint
     (cnnsim step mynet.onnx --checkpoint OUT/checkpoint.npz shows it, too).
     A loss that becomes NaN or infinite stops training with the step and layer where it
@@ -256,7 +257,7 @@ def _train(
         )
     except (DataError, ValueError, OSError) as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
-    _check_classes(net, max(int(ytr.max()), int(yte.max())) + 1 if len(ytr) else 0)
+    _check_classes(net, int(max(ytr.max(initial=-1), yte.max(initial=-1))) + 1)
     click.echo(f"{net.name}: {net.param_count():,} parameters; data: {note}", err=True)
     lr = lr if lr is not None else default_lr(net, optimizer)
     opt = make_optimizer(optimizer, lr, momentum, weight_decay)
