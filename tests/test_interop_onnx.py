@@ -486,11 +486,18 @@ def test_functional_model_export(tmp_path):
     j = L.Add(name="skip")([s2, c3])
     m = L.DepthConcat(name="cat")([s2, j])
     out = L.Dense(5, activation="softmax", name="out")(L.Flatten(name="flat")(m))
-    net = cnnsim.Model(x, out, name="mynet")
+    aux = L.Dense(5, activation="softmax", name="aux")(L.Flatten(name="aux_flat")(s2))
+    net = cnnsim.Model(x, [out, aux], name="mynet")  # an extra output, as model.py shows
     xs = np.random.default_rng(0).standard_normal((3, 1, 12, 12)).astype(np.float32)
-    to_onnx(net, tmp_path / "f.onnx")
-    np.testing.assert_allclose(_ort(tmp_path / "f.onnx", xs), net(xs), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(from_onnx(tmp_path / "f.onnx")(xs), net(xs))
+    m = to_onnx(net, tmp_path / "f.onnx")
+    assert [o.name for o in m.graph.output] == ["output", "aux:output"]
+    s = ort.InferenceSession(str(tmp_path / "f.onnx"), providers=["CPUExecutionProvider"])
+    for ref, y in zip(s.run(None, {"input": xs}), net.forward_all(xs)):
+        np.testing.assert_allclose(ref, y, rtol=1e-5, atol=1e-6)
+    back = from_onnx(tmp_path / "f.onnx")
+    _same_leaves(net, back)
+    for got, y in zip(back.forward_all(xs), net.forward_all(xs)):
+        np.testing.assert_array_equal(got, y)
 
 
 # ---- CLI -------------------------------------------------------------------------------
