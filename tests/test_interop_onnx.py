@@ -514,6 +514,13 @@ def test_cli_step_and_summary_take_an_onnx_path(tmp_path):
     assert r.exit_code == 0, r.output
     assert "conv2_1/main/conv_a" in r.output and f"{net.param_count():,}" in r.output
     r = CliRunner().invoke(
+        cli, ["summary", str(tmp_path / "r.onnx"), "--dense-twin", "--notation", "lecture"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "All-dense twin" in r.output
+    zoo = CliRunner().invoke(cli, ["summary", "resnet18", "--notation", "lecture"])
+    assert zoo.exit_code == 0 and "All-dense twin" not in zoo.output
+    r = CliRunner().invoke(
         cli,
         ["step", str(tmp_path / "r.onnx"), "--seed", "0", "--neuron", "conv2_1/main/conv_a:0:3:3"],
     )
