@@ -228,7 +228,14 @@ class Patterns:
             other = [i for i in add_x.input if i != node.output[0]]
             add_w = self.producer.get(other[0]) if len(other) == 1 else None
         if add_w is not None and add_w.op_type == "Add":
-            mm = next((self.producer[i] for i in add_w.input if i in self.producer), None)
+            mm = next(
+                (
+                    self.producer[i]
+                    for i in add_w.input
+                    if i in self.producer and self.producer[i].op_type == "MatMul"
+                ),
+                None,
+            )
         if mm is None or self.rbf_nodes(mm) is None:
             self.fail(node, f"ReduceSumSquare is supported only inside an RBF: {PATTERNS}")
         self.rbf(mm)
