@@ -622,8 +622,7 @@ def _check_arrays(s, where, n):
     for key, a in list(s.params.items()) + list(s.grad_params.items()):
         if not isinstance(a, np.ndarray) or (a.dtype.kind not in "fb"):
             raise ValueError(
-                f"{where}: parameter {key!r:.40} has dtype "
-                f"{getattr(a, 'dtype', type(a).__name__)}"
+                f"{where}: parameter {key!r:.40} has dtype {getattr(a, 'dtype', type(a).__name__)}"
             )
 
 
