@@ -138,6 +138,18 @@ def test_table_of_big_models_fits_without_running_them(model):
 
 
 # ---- 5. interactive from a pipe ----------------------------------------------------------------
+def test_warm_up_watches_every_cpu_kernel_module_packages_included():
+    """The first-run detection and the "compiled / loaded" counts see the kernels of the
+    conv package too (a package's modules were skipped), each once, and no CUDA twin."""
+    from cnnsim.cli.warm_up import _kernel_dispatchers
+
+    found = _kernel_dispatchers()
+    mods = {d.py_func.__module__ for d in found}
+    assert {"cnnsim.kernels.conv", "cnnsim.kernels.conv.direct", "cnnsim.kernels.pool"} <= mods
+    assert not any(".cuda" in m for m in mods)
+    assert len({id(d) for d in found}) == len(found)
+
+
 def test_piped_interactive_session_as_a_real_process():
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
     p = subprocess.run(

@@ -85,7 +85,7 @@ class StepRequest:
     grad_label: Optional[int] = None
 
     @property
-    def lim(self):
+    def text_width(self):
         """The width prose is wrapped at (no limit with --wide)."""
         return self.width or 10_000
 
@@ -275,8 +275,8 @@ def trace_model(req, out):
     warm_up(net, x[None], lambda s: click.echo(s, err=True))
     keep = [req.neuron[0]] if (req.light and req.neuron) else None
     stepper = Stepper(net, x[None], light=req.light, keep=keep, model=req.model)
-    show = _Show(req, out, stepper, StepTable([step_cells(s) for s in plan], req.width, req.wide))
-    show.label, show.meta = label, meta
+    table = StepTable([step_cells(s) for s in plan], req.width, req.wide)
+    show = _Show(req, out, stepper, table, label, meta)
     out(show.table.header())
     if req.interactive:
         interactive_loop(stepper, reader(out), out, show.step, show.neuron, show.end)
@@ -294,21 +294,22 @@ def trace_model(req, out):
 class _Show:
     """What a run prints as it goes: a step's row, a neuron, the prediction (kept)."""
 
-    def __init__(self, req, out, stepper, table):
+    def __init__(self, req, out, stepper, table, label, meta):
         self.req, self.out, self.stepper, self.table = req, out, stepper, table
-        self.label = self.meta = self.pred = None
+        self.label, self.meta = label, meta  # for the prediction: true label, weights
+        self.pred = None
 
     def step(self, s):
         self.out(self.table.fmt(step_cells(s)))
 
     def neuron(self, lname, m, r, c):
         conn, rf = _neuron(self.stepper.trace, lname, m, r, c)
-        self.out(neuron_text(conn, rf, self.req.lim, top=self.req.top))
+        self.out(neuron_text(conn, rf, self.req.text_width, top=self.req.top))
 
     def end(self):
         self.pred = _prediction(self.stepper, self.label, self.meta, self.req)
         if self.pred is not None:
-            self.out(prediction_text(self.pred, self.req.lim))
+            self.out(prediction_text(self.pred, self.req.text_width))
 
 
 def _model(req):
@@ -498,7 +499,7 @@ def _imagenet_input(net):
 # ---- printing ------------------------------------------------------------------------------
 def _print_header(req, out, net, weights, described, warning, steps):
     """Which model and weights, what input and how it was prepared, how many steps."""
-    lim = req.lim
+    lim = req.text_width
     out(wrap(f"{req.model} ({net.name}): {weights}", lim, "  "))
     out(wrap(f"input {shape_text(net.input_shape)}: {described[0]}", lim, "  "))
     for note in described[1:]:
@@ -587,7 +588,7 @@ def _neuron_report(req, tr, out):
     conn, rf = _neuron(tr, *req.neuron)
     low = nv.down(tr, conn) if req.down else None
     if not req.as_json:
-        out(neuron_text(conn, rf, req.lim, top=req.top))
+        out(neuron_text(conn, rf, req.text_width, top=req.top))
         if low is not None:
             out(nv.down_text(low, req.top))
     return conn, rf, low

@@ -9,29 +9,41 @@ COMPILING = "compiling kernels for this machine, first run only"
 PREPARING = "preparing kernels (compiling any this model needs for the first time)"
 
 
+def _kernel_modules(path, prefix):
+    """Names of the CPU kernel modules under ``path``, packages (``conv/``) included; the
+    CUDA twins (``cuda/``) and private modules left out."""
+    import pkgutil
+
+    names = []
+    for m in pkgutil.iter_modules(path):
+        if m.name.startswith("_") or m.name == "cuda":
+            continue
+        names.append(prefix + m.name)
+        if m.ispkg:
+            names += _kernel_modules([f"{path[0]}/{m.name}"], f"{prefix}{m.name}.")
+    return names
+
+
 def _kernel_dispatchers():
     """Every cached Numba function of the CPU kernel modules (imported: cheap, no compiling)."""
     import importlib
-    import pkgutil
 
     from numba.core.dispatcher import Dispatcher
 
     import cnnsim.kernels as K
 
-    found = []
-    for m in pkgutil.iter_modules(K.__path__):
-        if m.ispkg or m.name.startswith("_"):
-            continue
+    found = {}  # id -> dispatcher: a kernel imported by another module counts once
+    for name in _kernel_modules(list(K.__path__), "cnnsim.kernels."):
         try:
-            mod = importlib.import_module(f"cnnsim.kernels.{m.name}")
+            mod = importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module that cannot load is not ours to report
             continue
-        found += [
-            v
+        found.update(
+            (id(v), v)
             for v in vars(mod).values()
             if isinstance(v, Dispatcher) and getattr(v, "_cache", None) is not None
-        ]
-    return found
+        )
+    return list(found.values())
 
 
 def _cache_empty(dispatchers):

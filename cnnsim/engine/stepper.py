@@ -85,13 +85,16 @@ class Stepper:
         """Leaf paths of a layer or container name; one-line KeyError when unknown."""
         if name in self._names:
             return [name]
-        try:
-            return [l.path for l in self.net.find(name).leaves()]
-        except KeyError:
-            raise KeyError(
-                f"no layer named {name!r} in {self.trace.model!r}; valid names: "
-                f"{', '.join(self._names)}"
-            ) from None
+        net: Any = self.net  # a container (a lone leaf has no find: its name is in _names)
+        if hasattr(net, "find"):
+            try:
+                return [l.path for l in net.find(name).leaves()]
+            except KeyError:
+                pass
+        raise KeyError(
+            f"no layer named {name!r} in {self.trace.model!r}; valid names: "
+            f"{', '.join(self._names)}"
+        )
 
     def index_of(self, name: str) -> int:
         """Index of the step after which the layer ``name`` has run (a container: its last

@@ -148,6 +148,8 @@ def layer_step(layer: Layer, index: int = 0) -> Step:
     name, type, shapes (``input_shape`` a list of tuples for a merge), geometry and
     activation; no statistics, arrays or time yet."""
     shape = layer.input_shape
+    if shape is None or layer.output_shape is None:
+        raise TraceError(f"layer {layer.path!r} has no shapes yet: build the network first")
     return Step(
         index=index,
         name=layer.path,
