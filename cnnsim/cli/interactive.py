@@ -144,7 +144,9 @@ COMMANDS = (
     Command(("r",), "r NAME", "run on to layer NAME", Session.run_to, takes_arg=True),
     Command(("b", "back"), "b, back", "show the previous layer again", Session.back),
     Command(("l", "list"), "l, list", "the layers run so far", Session.list_steps),
-    Command(("s", "show"), "s NAME", "show a layer that has run (its row)", Session.show, True),
+    Command(
+        ("s", "show"), "s NAME", "show a layer that has run (its row)", Session.show, takes_arg=True
+    ),
     Command(
         ("n",),
         "n LAYER:MAP:ROW:COL",
