@@ -6,6 +6,7 @@ epoch, naming the network being trained.
 """
 
 import json
+import textwrap
 
 import click
 
@@ -183,7 +184,27 @@ def degradation(
         progress=_progress(quiet or as_json),
         size=size,
     )
-    _finish(res, as_json, out, "Degradation: training error", curves_table(res["runs"]))
+    _finish(res, as_json, out, "Degradation: training error", _degradation_lines(res))
+
+
+def _degradation_lines(res):
+    """The curves, then the final training errors as plain/residual x depth, then the
+    verdict (``cnnsim.experiments.degradation.verdict``)."""
+    from ..experiments.degradation import CHANCE, final_errors
+
+    depths, epochs = res["config"]["depths"], res["config"]["epochs"]
+    final = final_errors(res["runs"], depths)
+    lines = curves_table(res["runs"]) + [
+        "",
+        f"final training error (epoch {epochs}; lower is better, {CHANCE} is guessing)",
+        f"{'':<10}" + "".join(f"{f'{d} layers':>11}" for d in depths),
+    ]
+    for kind, errs in final.items():
+        lines.append(f"{kind:<10}" + "".join(f"{e:>11.3f}" for e in errs))
+    v = res["verdict"]
+    lines.append("")
+    text = "verdict: " + (v["text"] if v else "one depth only: nothing to compare")
+    return lines + textwrap.wrap(text, 100, subsequent_indent=" " * 9)
 
 
 @experiment.command("skip-span")

@@ -52,6 +52,11 @@ def degradation(
                 residual=(kind == "resnet"),
                 seed=seed,
             )
+    if progress is not None:
+        progress(
+            f"training {len(builders)} networks one after the other ({', '.join(builders)}), "
+            f"{epochs} epoch{'s' * (epochs != 1)} each on {len(xtr)} images; one line per epoch"
+        )
     runs = train_runs(
         builders, (xtr, ytr), (xte, yte), epochs, batch_size, lr, seed, progress=progress
     )
@@ -69,4 +74,67 @@ def degradation(
             "data": note,
         },
         "runs": runs,
+        "verdict": verdict(runs, depths),
+    }
+
+
+# Two final training errors closer than this count as equal: 10 of the 500 default training
+# images, about the epoch-to-epoch wobble of a converged net at a fixed learning rate.
+TOLERANCE = 0.02
+CHANCE = 0.9  # training error of a guess among 10 classes
+
+
+def final_errors(runs, depths):
+    """``{"plain": [...], "residual": [...]}``: the last epoch's training error of each net,
+    in the order of ``depths``."""
+    return {
+        kind: [runs[f"{prefix}-{d}"]["train_error"][-1] for d in depths]
+        for kind, prefix in (("plain", "plain"), ("residual", "resnet"))
+    }
+
+
+def verdict(runs, depths, tolerance=TOLERANCE):
+    """Did the deepest plain net end with a higher training error than the shallowest one,
+    and did its residual twin not? Compares the last epoch's training errors (``runs`` as
+    ``degradation()`` returns them); "higher" means by more than ``tolerance``.
+
+    Returns ``{"shallow", "deep", "plain", "residual"`` (the two errors, shallow first),
+    ``"plain_degrades", "residual_degrades", "text"}``, or None for a single depth. The
+    text says what the numbers show, also when that is not degradation."""
+    if len(depths) < 2:
+        return None
+    shallow, deep = min(depths), max(depths)
+    err = final_errors(runs, (shallow, deep))
+    (ps, pd), (rs, rd) = err["plain"], err["residual"]
+    plain_worse, resid_worse = pd - ps > tolerance, rd - rs > tolerance
+    pair = lambda s, d: f"{d:.3f} vs {s:.3f}"  # noqa: E731
+    plain = f"the {deep}-layer plain net"
+    if min(ps, pd, rs, rd) > CHANCE - 0.1:
+        text = (
+            f"not trained enough to judge: every training error is near chance ({CHANCE}); "
+            "train longer or on more images"
+        )
+    elif plain_worse and not resid_worse:
+        text = (
+            f"{plain} trains WORSE than the {shallow}-layer one ({pair(ps, pd)}): "
+            f"degradation; the residual one does not ({pair(rs, rd)})"
+        )
+    elif plain_worse:
+        text = (
+            f"{plain} trains worse than the {shallow}-layer one ({pair(ps, pd)}), but so "
+            f"does the residual one ({pair(rs, rd)}): the shortcuts did not help here"
+        )
+    else:
+        text = (
+            f"no degradation this time: {plain} trains about as well as the {shallow}-layer "
+            f"one or better ({pair(ps, pd)}; under {tolerance} apart counts as equal)"
+        )
+    return {
+        "shallow": shallow,
+        "deep": deep,
+        "plain": [ps, pd],
+        "residual": [rs, rd],
+        "plain_degrades": bool(plain_worse),
+        "residual_degrades": bool(resid_worse),
+        "text": text,
     }
