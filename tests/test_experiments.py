@@ -102,6 +102,10 @@ def test_degradation_verdict_says_what_the_final_errors_show():
     assert v["plain"] == [0.05, 0.30] and v["residual"] == [0.04, 0.03]
     assert v["text"].startswith("the 20-layer plain net trains WORSE than the 8-layer one")
     assert "(0.300 vs 0.050): degradation; the residual one does not (0.030 vs 0.040)" in v["text"]
+    assert v["text"].endswith("(0.030 vs 0.040)")
+    v = verdict(_runs((0.05, 0.30), (0.008, 0.024)), [8, 20])  # higher, but within 0.02
+    assert v["plain_degrades"] and not v["residual_degrades"]
+    assert v["text"].endswith("(0.024 vs 0.008, under 0.02 apart: about the same)")
     # the residual twin degrades too: no claim that the shortcuts helped
     v = verdict(_runs((0.05, 0.30), (0.04, 0.20)), [8, 20])
     assert v["plain_degrades"] and v["residual_degrades"]
