@@ -142,7 +142,7 @@ def _common(fn):
     help="image size (28x28 digits block-averaged)",
 )
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=0.1, show_default=True, type=POSITIVE)
+@click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
 @click.option(
     "--lr-step",
     default=12,
