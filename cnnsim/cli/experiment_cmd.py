@@ -36,7 +36,15 @@ def _ints(text, option):
 
 
 def _progress(quiet):
-    return None if quiet else (lambda line: click.echo(line, err=True))
+    """The progress callback (stderr); on a first run (Numba's cache holds none of cnnsim's
+    kernels) it says at once that the kernels compile before the first epoch line."""
+    if quiet:
+        return None
+    from .step_cmd import COMPILING, _cache_empty, _kernel_dispatchers
+
+    if _cache_empty(_kernel_dispatchers()):
+        click.echo(f"{COMPILING}: the first epoch line comes after it (a minute or so)", err=True)
+    return lambda line: click.echo(line, err=True)
 
 
 def _run(fn, *args, **kw):
