@@ -129,20 +129,8 @@ TRACE_COLUMNS = (
     "sat",
     "ms",
 )
-COMPACT_COLUMNS = (
-    "#",
-    "layer",
-    "type",
-    "output",
-    "kernel/stride/pad",
-    "activation",
-    "min",
-    "mean",
-    "max",
-    "zeros",
-    "sat",
-    "ms",
-)
+# the same columns with "input -> output" shortened to "output"
+COMPACT_COLUMNS = tuple("output" if c == "input -> output" else c for c in TRACE_COLUMNS)
 RIGHT = {"#", "min", "mean", "max", "zeros", "sat", "ms"}
 DROP_ORDER = ("sat", "zeros", "activation", "kernel/stride/pad", "min", "max", "type")
 MAX_WIDTH = 100

@@ -327,21 +327,10 @@ def test_training_says_which_loss_prints_each_epoch_and_stores_the_preprocessing
     r = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--variant",
-            "modern",
-            "--data",
-            "synthetic",
-            "--limit",
-            "128",
-            "--test-limit",
-            "32",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "32",
-            "--out",
+            *(
+                "train lenet5 --variant modern --data synthetic --limit 128 "
+                "--test-limit 32 --epochs 2 --batch-size 32 --out"
+            ).split(),
             str(out),
         ],
     )

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from cases import tiny_data
 from click.testing import CliRunner
 
 from cnnsim import layers as L
@@ -28,14 +29,6 @@ def tiny_net(seed=0):
         seed=seed,
         name="tiny",
     )
-
-
-def tiny_data(n=24, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    x = rng.standard_normal((n, 1, 6, 6)).astype(np.float32) * 0.1
-    x[np.arange(n), 0, y * 2, :] += 1.0  # class = which row is bright: learnable
-    return x, y
 
 
 def test_top_k_error_and_accuracy():
@@ -152,19 +145,10 @@ def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
     r = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--data",
-            "synthetic",
-            "--limit",
-            "256",
-            "--test-limit",
-            "64",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--out",
+            *(
+                "train lenet5 --data synthetic --limit 256 --test-limit 64 "
+                "--epochs 1 --batch-size 32 --out"
+            ).split(),
             str(out),
             "--quiet",
         ],
@@ -178,17 +162,7 @@ def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
     r2 = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--data",
-            "synthetic",
-            "--limit",
-            "256",
-            "--test-limit",
-            "64",
-            "--epochs",
-            "2",
-            "--out",
+            *("train lenet5 --data synthetic --limit 256 --test-limit 64 --epochs 2 --out").split(),
             str(out),
             "--resume",
             "--quiet",

@@ -27,6 +27,18 @@ def _select_target(ctx, param, value):
     return value
 
 
+def stack_options(opts):
+    """Decorator applying the click options ``opts`` so that ``--help`` lists them in
+    this order (click applies decorators bottom-up, hence the reversal)."""
+
+    def decorate(command):
+        for opt in reversed(opts):
+            command = opt(command)
+        return command
+
+    return decorate
+
+
 def target_option(command):
     """Decorator: ``--target cpu|cuda`` on a click command (applied before it runs)."""
     return click.option(

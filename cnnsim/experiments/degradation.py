@@ -19,7 +19,7 @@ of degradation.
 
 from .. import models
 from ..train.schedule import StepLR
-from .runs import load_digits, train_runs
+from .runs import load_digits, run_config, train_runs
 
 
 def degradation(
@@ -77,20 +77,9 @@ def degradation(
         progress=progress,
         schedule=StepLR(lr, lr_step or None),
     )
+    own = {"depths": list(depths), "width": width, "lr_step": lr_step}
     return {
-        "config": {
-            "depths": list(depths),
-            "width": width,
-            "train_images": len(xtr),
-            "test_images": len(xte),
-            "size": size,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "lr_step": lr_step,
-            "seed": seed,
-            "data": note,
-        },
+        "config": run_config(own, xtr, xte, note, epochs, batch_size, lr, seed, size),
         "runs": runs,
         "verdict": verdict(runs, depths),
     }
