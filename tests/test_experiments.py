@@ -141,12 +141,12 @@ def test_degradation_cli_table_and_verdict_agree_with_the_curves():
 def test_experiment_says_when_kernels_compile_first(monkeypatch):
     """On a first run (empty Numba cache) the silence before the first epoch line is
     explained on stderr; with a warm cache, and with --quiet, nothing is added."""
-    from cnnsim.cli import step_cmd
+    from cnnsim.cli import warm_up
 
     args = ["experiment", "degradation", "--depths", "8", "--width", "0.125"]
     args += ["--limit", "16", "--test-limit", "10", "--epochs", "1"]
     for empty, quiet, said in ((True, False, True), (False, False, False), (True, True, False)):
-        monkeypatch.setattr(step_cmd, "_cache_empty", lambda d, empty=empty: empty)
+        monkeypatch.setattr(warm_up, "_cache_empty", lambda d, empty=empty: empty)
         r = CliRunner().invoke(cli, args + (["--quiet"] if quiet else []))
         assert r.exit_code == 0, r.output
         assert ("compiling kernels for this machine, first run only" in r.stderr) == said

@@ -40,7 +40,7 @@ def _progress(quiet):
     kernels) it says at once that the kernels compile before the first epoch line."""
     if quiet:
         return None
-    from .step_cmd import COMPILING, _cache_empty, _kernel_dispatchers
+    from .warm_up import COMPILING, _cache_empty, _kernel_dispatchers
 
     if _cache_empty(_kernel_dispatchers()):
         click.echo(f"{COMPILING}: the first epoch line comes after it (a minute or so)", err=True)
