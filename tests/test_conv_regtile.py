@@ -138,7 +138,7 @@ def test_functional_conv_through_the_tile_matches_reference_and_gradients(rng):
 
 def test_full_window_layers_keep_their_dot_product_path(rng):
     """LeNet-5's C5 (kernel = input, 120 maps): the tile would fit the shapes, but the entry
-    points keep the full-window path (same bits as fast_forward / fast_backward_*)."""
+    points keep the full-window path (same bits as its functions)."""
     from cnnsim.kernels import conv as k
 
     x = rng.standard_normal((64, 16, 5, 5)).astype(np.float32)
@@ -148,14 +148,14 @@ def test_full_window_layers_keep_their_dot_product_path(rng):
     dy = rng.standard_normal((64, 120, 1, 1)).astype(np.float32)
     geo = (1, 1, 0, 0, 0, 0)
     np.testing.assert_array_equal(
-        k.conv2d_forward(x, w, b, mask, *geo), k.fast_forward(x, w, b, mask, *geo)
+        k.conv2d_forward(x, w, b, mask, *geo), k._forward_full_window(x, w, b, mask)
     )
     np.testing.assert_array_equal(
         k.conv2d_backward_input(dy, w, mask, 5, 5, *geo),
-        k.fast_backward_input(dy, w, mask, 5, 5, *geo),
+        k._dx_full_window(dy, w, mask, 5, 5),
     )
     for got, want in zip(
         k.conv2d_backward_weight(dy, x, mask, 5, 5, *geo),
-        k.fast_backward_weight(dy, x, mask, 5, 5, *geo),
+        k._dw_full_window(dy, x, mask, 5, 5),
     ):
         np.testing.assert_array_equal(got, want)

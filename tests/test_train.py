@@ -100,6 +100,36 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
         load_checkpoint(str(tmp_path / "bad.npz"), net)
 
 
+@pytest.mark.parametrize(
+    "field,value",
+    [("lr", -0.1), ("lr", True), ("lr", 10**400), ("t", -1), ("t", 1.5), ("t", False)],
+)
+def test_damaged_optimizer_metadata_is_refused_before_the_network_is_touched(
+    tmp_path, field, value
+):
+    """A negative learning rate used to pass the checks and fail in the optimizer after
+    the weights were already overwritten."""
+    import json
+
+    net, opt = tiny_net(), SGD(0.1)
+    Trainer(net, opt, 8, 0, progress=False).fit(tiny_data(16), None, 1)
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, net, opt, epoch=1)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["optimizer"][field] = value
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    other, opt2 = tiny_net(seed=9), SGD(0.1)
+    before = [p.copy() for _, _, p in other.parameters()]
+    with pytest.raises(CheckpointError, match="damaged optimizer metadata"):
+        load_checkpoint(path, other, opt2)
+    for b, (_, _, p) in zip(before, other.parameters()):
+        np.testing.assert_array_equal(b, p)
+    assert opt2.lr == 0.1 and opt2.t == 0
+
+
 def test_nan_stops_training_naming_step_and_layer(tmp_path):
     x, y = tiny_data(16)
     net = tiny_net()
