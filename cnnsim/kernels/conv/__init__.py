@@ -72,6 +72,9 @@ from .direct import backward_input as direct_backward_input
 from .direct import backward_weight as direct_backward_weight
 from .direct import bias_grad
 from .direct import forward as direct_forward
+from .pointwise import backward_input as pointwise_backward_input
+from .pointwise import backward_weight as pointwise_backward_weight
+from .pointwise import forward as pointwise_forward
 from .layouts import (
     crop_rows,
     dx_taps_and_weights,
@@ -171,6 +174,12 @@ def _full_window(x_shape, w_shape, top, bottom, left, right):
 
 
 @njit(cache=True)
+def _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+    """A 1x1 kernel, stride 1, no padding: a matrix product (``pointwise.py``)."""
+    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and top + bottom + left + right == 0
+
+
+@njit(cache=True)
 def _scatter_dx(dy_positions, dx_positions, c_):
     """Batch-lane ``dx``: scatter the ``dy`` rows (useful multiply-adds only, 3-map blocks)
     rather than correlate the zero-padded ``dy`` (every ``dx`` position times every tap,
@@ -194,6 +203,8 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         wt = np.ascontiguousarray(masked_rows(w, mask).T)
         y2 = full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
         return y2.reshape(n_, f_, 1, 1)
+    if _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+        return pointwise_forward(x, w, b, mask)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
     fb, g = block_shape(f_)
     bias = np.zeros(round_up(f_, fb), dtype=x.dtype)
@@ -226,6 +237,8 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
         dx2 = full_window_dx(dy.reshape(n_, f_), masked_rows(w, mask))
         return dx2.reshape(n_, c_, in_h, in_w)
+    if _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+        return pointwise_backward_input(dy, w, mask)
     if _lanes(n_, in_w, sh, sw):
         if _scatter_dx(ho * wo, in_h * in_w, c_):
             dyt = rows_to_lanes(dy, round_up(f_, 4), 1, 0)
@@ -278,6 +291,8 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
             dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd), mask_rows(mask, kh, kw)
         )
         return dw2.reshape(f_, c_, kh, kw), db
+    if _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+        return pointwise_backward_weight(dy, x, mask)
     ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
     if _lanes(n_, wo, sh, sw):
         rows, ng, slack = lane_rows(ho, wo, wq, n_)
