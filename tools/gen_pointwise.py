@@ -54,7 +54,7 @@ def micro_kernel(mr=MR, nr=NR):
 def main():
     path = pathlib.Path(__file__).resolve().parents[1] / "cnnsim/kernels/conv/pointwise.py"
     text = path.read_text()
-    new = BEGIN + "\n\n" + micro_kernel() + END
+    new = BEGIN + "\n\n" + micro_kernel() + "\n\n" + END
     text, n = re.subn(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: new, text, flags=re.S)
     if n != 1:
         raise SystemExit(f"{path}: expected one generated block, found {n}")

@@ -72,9 +72,6 @@ from .direct import backward_input as direct_backward_input
 from .direct import backward_weight as direct_backward_weight
 from .direct import bias_grad
 from .direct import forward as direct_forward
-from .pointwise import backward_input as pointwise_backward_input
-from .pointwise import backward_weight as pointwise_backward_weight
-from .pointwise import forward as pointwise_forward
 from .layouts import (
     crop_rows,
     dx_taps_and_weights,
@@ -94,6 +91,9 @@ from .layouts import (
     to_phase_planes,
     zeros_like_bias,
 )
+from .pointwise import backward_input as pointwise_backward_input
+from .pointwise import backward_weight as pointwise_backward_weight
+from .pointwise import forward as pointwise_forward
 
 LANES_MIN = 64  # batch-lane layout when stride 1 and N * W_out >= this (8 AVX2 vectors)
 NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one

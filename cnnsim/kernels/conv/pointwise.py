@@ -191,9 +191,7 @@ def backward_input(dy, w, mask):
     n_, f_, h, wd = dy.shape
     c_ = w.shape[1]
     ap = pack_rows(np.ascontiguousarray(w.reshape(f_, c_).T), np.ascontiguousarray(mask.T))
-    dx = product_over_channels(
-        ap, dy.reshape(n_, f_, h * wd), np.zeros(c_, dtype=dy.dtype), c_
-    )
+    dx = product_over_channels(ap, dy.reshape(n_, f_, h * wd), np.zeros(c_, dtype=dy.dtype), c_)
     return dx.reshape(n_, c_, h, wd)
 
 
@@ -540,4 +538,6 @@ def tile_kernel(a, ka, b, kb, kc, c):
     c[5, 13] = c5_13
     c[5, 14] = c5_14
     c[5, 15] = c5_15
+
+
 # ---- end of generated code ----
