@@ -9,6 +9,8 @@ package, read in this order:
   that make every kernel tap a constant offset into one flat array.
 * :mod:`~cnnsim.kernels.conv.blocked`: the register-blocked micro-kernels over those
   layouts, each documented with the direct loop it replaces.
+* :mod:`~cnnsim.kernels.conv.pointwise`: 1x1 layers (stride 1, no padding) as the matrix
+  product they are: packed panels and a 6 x 16 register-tile micro-kernel.
 * this module: the three entry points, choosing the path from the shapes only.
 
 Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, W_out)``;

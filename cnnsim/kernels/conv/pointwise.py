@@ -86,19 +86,20 @@ def product_over_channels(ap, src, bias, m_):
     packed as ``ap`` (:func:`pack_rows`), ``src (N, K, P)``, ``bias (M,)``. The forward
     pass (``A = w``, ``src = x``) and ``dx`` (``A = w.T``, ``src = dy``, zero bias).
 
-    One ``prange`` item per (image, run of ``NC`` positions): it packs its ``B`` panels
+    One ``prange`` item per (image, run of at most ``NC`` positions): it packs its ``B`` panels
     (``src[n, :, p0:p0+NC]`` as ``NC / NR`` panels of ``K x NR``) and, one ``KC`` block of
     ``k`` at a time, runs every ``MR``-row panel of ``A`` over every ``B`` panel (the ``B``
     panel stays in L1 while the ``A`` panels stream past it from L2), then writes its
     ``M x NC`` slice of ``out``."""
     n_, k_, p_ = src.shape
     nb = _blocks(p_, NC)
+    run = _blocks(_blocks(p_, nb), NR) * NR  # equal runs of whole panels (784 -> 4 x 196)
     mb_ = ap.shape[0]
     out = np.empty((n_, m_, p_), dtype=src.dtype)
     for t in prange(n_ * nb):
         n = t // nb
-        p0 = (t % nb) * NC
-        np_ = min(NC, p_ - p0)
+        p0 = (t % nb) * run
+        np_ = min(run, p_ - p0)
         nq = _blocks(np_, NR)
         bp = np.zeros((nq, k_, NR), dtype=src.dtype)
         pack_columns(src, n, p0, np_, bp)
