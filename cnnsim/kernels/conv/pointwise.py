@@ -161,12 +161,21 @@ def product_over_positions(dp, x3, f_):
         for n in range(n_):
             for p0 in range(0, p_, kb):
                 kc = min(kb, p_ - p0)
-                for c in range(nc):
-                    row = x3[n, c0 + c, p0 : p0 + kc]
-                    dst = bp[c // NR]
-                    j = c % NR
-                    for k in range(kc):
-                        dst[k, j] = row[k]
+                if nc == nq * NR:  # whole panels: one position at a time, 16 channels
+                    for q in range(nq):  # (a contiguous 16-number store per position)
+                        xs = x3[n, c0 + q * NR : c0 + q * NR + NR, p0 : p0 + kc]
+                        dst = bp[q]
+                        for k in range(kc):
+                            d = dst[k]
+                            for j in range(NR):
+                                d[j] = xs[j, k]
+                else:  # the last, partial panel: channel by channel
+                    for c in range(nc):
+                        row = x3[n, c0 + c, p0 : p0 + kc]
+                        dst = bp[c // NR]
+                        j = c % NR
+                        for k in range(kc):
+                            dst[k, j] = row[k]
                 for i in range(fb):
                     for q in range(nq):
                         tile_kernel(dp[i], n * p_ + p0, bp[q], 0, kc, acc[q, i])
