@@ -38,11 +38,14 @@ def micro_kernel(mr=MR, nr=NR):
     for m in range(mr):
         for j in range(nr):
             out.append(f"    c{m}_{j} = c[{m}, {j}]")
-    out.append("    for k in range(kc):")
+    out.append("    # unsigned row indices: no negative-index fix-up inside the loop")
+    out.append("    ua = np.uint64(ka)")
+    out.append("    ub = np.uint64(kb)")
+    out.append("    for k in range(np.uint64(kc)):")
     for j in range(nr):
-        out.append(f"        b{j} = b[kb + k, {j}]")
+        out.append(f"        b{j} = b[ub + k, {j}]")
     for m in range(mr):
-        out.append(f"        a{m} = a[ka + k, {m}]")
+        out.append(f"        a{m} = a[ua + k, {m}]")
         for j in range(nr):
             out.append(f"        c{m}_{j} += a{m} * b{j}")
     for m in range(mr):

@@ -333,24 +333,27 @@ def tile_kernel(a, ka, b, kb, kc, c):
     c5_13 = c[5, 13]
     c5_14 = c[5, 14]
     c5_15 = c[5, 15]
-    for k in range(kc):
-        b0 = b[kb + k, 0]
-        b1 = b[kb + k, 1]
-        b2 = b[kb + k, 2]
-        b3 = b[kb + k, 3]
-        b4 = b[kb + k, 4]
-        b5 = b[kb + k, 5]
-        b6 = b[kb + k, 6]
-        b7 = b[kb + k, 7]
-        b8 = b[kb + k, 8]
-        b9 = b[kb + k, 9]
-        b10 = b[kb + k, 10]
-        b11 = b[kb + k, 11]
-        b12 = b[kb + k, 12]
-        b13 = b[kb + k, 13]
-        b14 = b[kb + k, 14]
-        b15 = b[kb + k, 15]
-        a0 = a[ka + k, 0]
+    # unsigned row indices: no negative-index fix-up inside the loop
+    ua = np.uint64(ka)
+    ub = np.uint64(kb)
+    for k in range(np.uint64(kc)):
+        b0 = b[ub + k, 0]
+        b1 = b[ub + k, 1]
+        b2 = b[ub + k, 2]
+        b3 = b[ub + k, 3]
+        b4 = b[ub + k, 4]
+        b5 = b[ub + k, 5]
+        b6 = b[ub + k, 6]
+        b7 = b[ub + k, 7]
+        b8 = b[ub + k, 8]
+        b9 = b[ub + k, 9]
+        b10 = b[ub + k, 10]
+        b11 = b[ub + k, 11]
+        b12 = b[ub + k, 12]
+        b13 = b[ub + k, 13]
+        b14 = b[ub + k, 14]
+        b15 = b[ub + k, 15]
+        a0 = a[ua + k, 0]
         c0_0 += a0 * b0
         c0_1 += a0 * b1
         c0_2 += a0 * b2
@@ -367,7 +370,7 @@ def tile_kernel(a, ka, b, kb, kc, c):
         c0_13 += a0 * b13
         c0_14 += a0 * b14
         c0_15 += a0 * b15
-        a1 = a[ka + k, 1]
+        a1 = a[ua + k, 1]
         c1_0 += a1 * b0
         c1_1 += a1 * b1
         c1_2 += a1 * b2
@@ -384,7 +387,7 @@ def tile_kernel(a, ka, b, kb, kc, c):
         c1_13 += a1 * b13
         c1_14 += a1 * b14
         c1_15 += a1 * b15
-        a2 = a[ka + k, 2]
+        a2 = a[ua + k, 2]
         c2_0 += a2 * b0
         c2_1 += a2 * b1
         c2_2 += a2 * b2
@@ -401,7 +404,7 @@ def tile_kernel(a, ka, b, kb, kc, c):
         c2_13 += a2 * b13
         c2_14 += a2 * b14
         c2_15 += a2 * b15
-        a3 = a[ka + k, 3]
+        a3 = a[ua + k, 3]
         c3_0 += a3 * b0
         c3_1 += a3 * b1
         c3_2 += a3 * b2
@@ -418,7 +421,7 @@ def tile_kernel(a, ka, b, kb, kc, c):
         c3_13 += a3 * b13
         c3_14 += a3 * b14
         c3_15 += a3 * b15
-        a4 = a[ka + k, 4]
+        a4 = a[ua + k, 4]
         c4_0 += a4 * b0
         c4_1 += a4 * b1
         c4_2 += a4 * b2
@@ -435,7 +438,7 @@ def tile_kernel(a, ka, b, kb, kc, c):
         c4_13 += a4 * b13
         c4_14 += a4 * b14
         c4_15 += a4 * b15
-        a5 = a[ka + k, 5]
+        a5 = a[ua + k, 5]
         c5_0 += a5 * b0
         c5_1 += a5 * b1
         c5_2 += a5 * b2
