@@ -129,20 +129,8 @@ TRACE_COLUMNS = (
     "sat",
     "ms",
 )
-COMPACT_COLUMNS = (
-    "#",
-    "layer",
-    "type",
-    "output",
-    "kernel/stride/pad",
-    "activation",
-    "min",
-    "mean",
-    "max",
-    "zeros",
-    "sat",
-    "ms",
-)
+# the same columns with "input -> output" shortened to "output"
+COMPACT_COLUMNS = tuple("output" if c == "input -> output" else c for c in TRACE_COLUMNS)
 RIGHT = {"#", "min", "mean", "max", "zeros", "sat", "ms"}
 DROP_ORDER = ("sat", "zeros", "activation", "kernel/stride/pad", "min", "max", "type")
 MAX_WIDTH = 100
@@ -154,9 +142,10 @@ SAT_HELP = (
 )
 
 
-def _shape(s):
+def shape_text(s):
+    """``(6, 28, 28)`` -> "6x28x28"; a merge's list of shapes joined by "+"."""
     if isinstance(s, list):
-        return "+".join(_shape(t) for t in s)
+        return "+".join(shape_text(t) for t in s)
     return "x".join(str(v) for v in s)
 
 
@@ -194,8 +183,8 @@ def step_cells(step):
         "#": str(step.index),
         "layer": step.name,
         "type": step.kind,
-        "input -> output": f"{_shape(step.input_shape)} -> {_shape(step.output_shape)}",
-        "output": _shape(step.output_shape),
+        "input -> output": f"{shape_text(step.input_shape)} -> {shape_text(step.output_shape)}",
+        "output": shape_text(step.output_shape),
         "kernel/stride/pad": _geom(step.geometry),
         "activation": step.activation or "-",
         "min": _num(st.get("min")),
@@ -290,7 +279,7 @@ def trace_html(trace):
     """HTML table of a ``cnnsim.engine.Trace``: one row per step, the statistics of its
     output (min / mean / max, fraction of zeros, fraction saturated) and its time."""
     caption = (
-        f"{trace.model}: input {_shape(trace.input_shape)}, batch {trace.batch}, "
+        f"{trace.model}: input {shape_text(trace.input_shape)}, batch {trace.batch}, "
         f"{len(trace.steps)} steps"
     )
     foot = (
@@ -426,6 +415,7 @@ __all__ = [
     "prediction",
     "prediction_text",
     "neuron_text",
+    "shape_text",
 ]
 
 
@@ -477,7 +467,7 @@ def trace_repr(trace):
     """A Trace in at most REPR_LINES lines: a title and the step table (first and last
     rows when there are many); ``print(cnnsim.display.trace_text(trace))`` shows all."""
     title = (
-        f"Trace of {trace.model}: input {_shape(trace.input_shape)}, batch "
+        f"Trace of {trace.model}: input {shape_text(trace.input_shape)}, batch "
         f"{trace.batch}, {len(trace.steps)} steps"
     )
     return title + "\n" + trace_text(trace, width=MAX_WIDTH, limit_rows=REPR_LINES - 4)

@@ -7,7 +7,7 @@ axis, ``Padding`` every padding form ``cnnsim.geometry`` accepts.
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Tuple, Union
+from typing import AbstractSet, Any, Dict, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -19,4 +19,30 @@ IntPair = Tuple[int, int]
 Size = Union[int, Sequence[int]]
 Padding = Union[str, int, Sequence[int]]
 
-__all__ = ["Array", "FloatArray", "Shape", "IntPair", "Size", "Padding"]
+# What the layers' engine hooks (``explain``, ``route``, ``grad_terms``, ...) take. A step
+# is a recorded ``cnnsim.engine.trace.Step`` (or a built network's node seen the same
+# way) and ``c`` a ``cnnsim.engine.connections.Connections``: the layers sit below the
+# engine and never import it, so these two names tell the reader what comes, not mypy.
+StepLike = Any
+ConnectionsLike = Any
+#: a set of map indices, or ``cnnsim.layers.explain.ALL`` ("all": every map)
+Maps = Union[AbstractSet[int], str]
+#: rows and columns ``(r0, r1, c0, c1)`` of a map, or ALL (the whole map)
+Box = Union[Tuple[int, int, int, int], str]
+#: one term of a gradient sum (``cnnsim.layers.explain.term``: reader, weight, upstream,
+#: product, note)
+Term = Dict[str, Any]
+
+__all__ = [
+    "Array",
+    "FloatArray",
+    "Shape",
+    "IntPair",
+    "Size",
+    "Padding",
+    "StepLike",
+    "ConnectionsLike",
+    "Maps",
+    "Box",
+    "Term",
+]

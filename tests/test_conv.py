@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from cases import padding_st
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,12 +35,17 @@ def test_same_padding_puts_odd_extra_bottom_right():
     assert geometry.output_size(224, 11, 4, "same") == 56
 
 
-padding_st = st.one_of(
-    st.sampled_from(["valid", "same"]),
-    st.integers(0, 2),
-    st.tuples(st.integers(0, 2), st.integers(0, 2)),
-    st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
-)
+def _table_dtype_seed(draw, c, f):
+    """The tail of every conv case: a connection table (or None), a dtype, a seed."""
+    table = draw(
+        st.one_of(
+            st.none(),
+            st.lists(st.lists(st.booleans(), min_size=c, max_size=c), min_size=f, max_size=f),
+        )
+    )
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**31))
+    return table, dtype, seed
 
 
 @st.composite
@@ -52,14 +58,7 @@ def conv_case(draw):
     t, b, l, r = geometry.normalize_padding(pad, (h, w), (fh, fw), (sh, sw))
     if h + t + b < fh or w + l + r < fw:
         h, w = fh + 1, fw + 2  # keep the geometry possible (impossible ones are tested apart)
-    table = draw(
-        st.one_of(
-            st.none(),
-            st.lists(st.lists(st.booleans(), min_size=c, max_size=c), min_size=f, max_size=f),
-        )
-    )
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    seed = draw(st.integers(0, 2**31))
+    table, dtype, seed = _table_dtype_seed(draw, c, f)
     return n, c, f, h, w, (fh, fw), (sh, sw), pad, table, dtype, seed
 
 
@@ -75,14 +74,7 @@ def lane_case(draw):
         h, w = fh + 1, fw + 2
     wo = w + l + r - fw + 1
     n = max(n, -(-conv_kernels.LANES_MIN // wo))
-    table = draw(
-        st.one_of(
-            st.none(),
-            st.lists(st.lists(st.booleans(), min_size=c, max_size=c), min_size=f, max_size=f),
-        )
-    )
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    seed = draw(st.integers(0, 2**31))
+    table, dtype, seed = _table_dtype_seed(draw, c, f)
     return n, c, f, h, w, (fh, fw), (1, 1), pad, table, dtype, seed
 
 

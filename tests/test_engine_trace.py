@@ -7,7 +7,7 @@ import pytest
 from engine_nets import small_googlenet_resnet
 
 from cnnsim import models
-from cnnsim.engine import Stepper, Trace, TraceError, record
+from cnnsim.engine import Stepper, Trace, TraceError, planned_steps, record
 from cnnsim.engine.stats import array_stats, grad_stats
 
 
@@ -55,6 +55,28 @@ def test_stepper_equals_recording_and_stops_where_asked(rng):
         assert a.name == b.name and a.sources == b.sources and a.stats == b.stats
         np.testing.assert_array_equal(a.y, b.y)
     np.testing.assert_array_equal(st.output, full.output)
+
+
+@pytest.mark.parametrize("build", [small_googlenet_resnet, lambda: models.build("lenet5")])
+def test_planned_steps_are_the_recorded_steps_before_the_run(build, rng):
+    """What a table is sized from (and --neuron checked against) before there is an
+    input: the same steps, in the same order, with the same shapes, geometry and
+    activation as the run records; and a Stepper's index of a container is its last leaf."""
+    net = build()
+    plan = planned_steps(net)
+    tr = record(net, rng.random((1,) + tuple(net.input_shape)).astype(np.float32), light=True)
+    keys = ("index", "name", "kind", "input_shape", "output_shape", "geometry", "activation")
+    assert [[getattr(s, k) for k in keys] for s in plan] == [
+        [getattr(s, k) for k in keys] for s in tr
+    ]
+    assert all(not s.stats and not s.kept for s in plan)
+    st = Stepper(net, tr.input)
+    for s in plan:
+        assert st.index_of(s.name) == s.index and st.leaves_of(s.name) == [s.name]
+    if "res1/add" in st.names():  # a container: its last leaf
+        assert st.index_of("res1") == st.names().index("res1/add")
+    with pytest.raises(KeyError, match="no layer named 'nope'"):
+        st.index_of("nope")
 
 
 def test_stats_and_light_mode(rng):

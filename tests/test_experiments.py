@@ -45,19 +45,7 @@ def test_gradflow_cli_json_table_and_figure(tmp_path):
     out = tmp_path / "g.png"
     r = CliRunner().invoke(
         cli,
-        [
-            "gradflow",
-            "--depth",
-            "4",
-            "--width",
-            "2",
-            "--batch",
-            "4",
-            "--activation",
-            "tanh",
-            "--out",
-            str(out),
-        ],
+        [*("gradflow --depth 4 --width 2 --batch 4 --activation tanh --out").split(), str(out)],
     )
     assert r.exit_code == 0, r.output
     assert "first/last hidden layer gradient ratio" in r.output

@@ -13,18 +13,7 @@ from cnnsim import arithmetic as AR
 from cnnsim.cli.main import cli
 from cnnsim.plotting import arithmetic as A
 
-LECTURE = [
-    "explain",
-    "conv",
-    "--input",
-    "5x7",
-    "--kernel",
-    "3",
-    "--stride",
-    "2",
-    "--padding",
-    "same",
-]
+LECTURE = ("explain conv --input 5x7 --kernel 3 --stride 2 --padding same").split()
 
 
 def run(args):
@@ -104,24 +93,24 @@ def test_cli_conv_json_writes_no_file_with_no_plot(tmp_path):
 def test_cli_conv_explicit_padding_forms():
     d = json.loads(
         run(
-            [
-                "explain",
-                "conv",
-                "--input",
-                "4x6",
-                "--kernel",
-                "3x2",
-                "--stride",
-                "1x2",
-                "--padding",
-                "0,1,2,0",
-                "--no-plot",
-                "--json",
-            ]
+            (
+                "explain conv --input 4x6 --kernel 3x2 --stride 1x2 --padding "
+                "0,1,2,0 --no-plot --json"
+            ).split()
         ).output
     )
     assert d["pads"] == {"top": 0, "bottom": 1, "left": 2, "right": 0}
     assert d["output"] == [3, 4]  # (4+1-3)/1+1, (6+2-2)/2+1
+
+
+def _exit_2_nothing_written(tmp_path, argv, message):
+    """``argv`` fails as a usage error (exit 2) naming ``message`` and writes no file."""
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        r = runner.invoke(cli, argv)
+        assert r.exit_code == 2, r.output
+        assert message in r.output
+        assert os.listdir(".") == []
 
 
 @pytest.mark.parametrize(
@@ -132,18 +121,7 @@ def test_cli_conv_explicit_padding_forms():
         (["--input", "5x7", "--kernel", "9"], "larger than the padded input"),
         (["--input", "5x7", "--kernel", "3", "--padding", "full"], "expected valid, same"),
         (
-            [
-                "--input",
-                "5x7",
-                "--kernel",
-                "3",
-                "--stride",
-                "2",
-                "--padding",
-                "same",
-                "--neuron",
-                "3,0",
-            ],
+            ("--input 5x7 --kernel 3 --stride 2 --padding same --neuron 3,0").split(),
             "row must be in 0..2 and col in 0..3",
         ),
         (["--input", "5x7", "--kernel", "3", "--neuron", "a,b"], "expected ROW,COL"),
@@ -153,12 +131,7 @@ def test_cli_conv_explicit_padding_forms():
     ],
 )
 def test_cli_conv_bad_input_exit_2_nothing_written(tmp_path, args, message):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        r = runner.invoke(cli, ["explain", "conv"] + args)
-        assert r.exit_code == 2, r.output
-        assert message in r.output
-        assert os.listdir(".") == []
+    _exit_2_nothing_written(tmp_path, ["explain", "conv"] + args, message)
 
 
 def test_help_teaches():
@@ -227,18 +200,7 @@ def test_cli_pool_reports_25_percent_and_json(tmp_path):
     with runner.isolated_filesystem(temp_dir=tmp_path):
         r = runner.invoke(
             cli,
-            [
-                "explain",
-                "pool",
-                "--input",
-                "4x4",
-                "--size",
-                "2",
-                "--stride",
-                "2",
-                "--gif",
-                "pool.gif",
-            ],
+            "explain pool --input 4x4 --size 2 --stride 2 --gif pool.gif".split(),
             catch_exceptions=False,
         )
         assert r.exit_code == 0, r.output
@@ -274,12 +236,7 @@ def test_cli_pool_reports_25_percent_and_json(tmp_path):
     ],
 )
 def test_cli_pool_bad_input_exit_2_nothing_written(tmp_path, args, message):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        r = runner.invoke(cli, ["explain", "pool"] + args)
-        assert r.exit_code == 2, r.output
-        assert message in r.output
-        assert os.listdir(".") == []
+    _exit_2_nothing_written(tmp_path, ["explain", "pool"] + args, message)
 
 
 def test_pool_figure_and_library_errors():

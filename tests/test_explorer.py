@@ -47,15 +47,11 @@ def browser():
         b = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=(
+                "--no-sandbox --disable-gpu --disable-quic --no-first-run "
+                "--disable-background-networking --disable-component-update "
+                "--disable-sync"
+            ).split(),
         )
         yield b
         b.close()
@@ -486,20 +482,10 @@ def test_explain_conv_page_lecture_example(browser, tmp_path):
     r = CliRunner().invoke(
         cli,
         [
-            "explain",
-            "conv",
-            "--input",
-            "5x7",
-            "--kernel",
-            "3",
-            "--stride",
-            "2",
-            "--padding",
-            "same",
-            "--neuron",
-            "1,2",
-            "--no-plot",
-            "--html",
+            *(
+                "explain conv --input 5x7 --kernel 3 --stride 2 --padding "
+                "same --neuron 1,2 --no-plot --html"
+            ).split(),
             str(out),
         ],
     )

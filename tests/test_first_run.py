@@ -102,25 +102,28 @@ def test_step_output_fits_the_terminal(columns):
 @pytest.mark.parametrize("model", ["googlenet", "alexnet", "resnet34"])
 def test_table_of_big_models_fits_without_running_them(model):
     """Column widths are fixed before the first row (rows stream), from the layers alone."""
-    from cnnsim.cli.step_cmd import _table
-    from cnnsim.display import step_cells
+    from cnnsim.display import StepTable, step_cells
+    from cnnsim.engine import planned_steps
     from cnnsim.engine.trace import Step
 
     try:
         net = models.build(model)
     except (ValueError, TypeError) as e:
         pytest.skip(f"{model}: {e}")
-    leaves = list(net.leaves())
+    plan = planned_steps(net)
+    cells = [step_cells(s) for s in plan]
     for columns in (80, 100):
-        t = _table(leaves, wide=False, width=columns)
+        t = StepTable(cells, width=columns)
         assert len(t.header()) <= columns
-        for i, l in enumerate(leaves):
+        for p in plan:
             s = Step(
-                i,
-                l.path,
-                l.kind,
-                l.input_shape,
-                l.output_shape,
+                p.index,
+                p.name,
+                p.kind,
+                p.input_shape,
+                p.output_shape,
+                p.geometry,
+                p.activation,
                 stats={
                     "min": -1.2345e-5,
                     "mean": -123456.7,
@@ -131,10 +134,22 @@ def test_table_of_big_models_fits_without_running_them(model):
                 seconds=12.345,
             )
             assert len(t.fmt(step_cells(s))) <= columns
-    assert "input -> output" in _table(leaves, wide=True).header()
+    assert "input -> output" in StepTable(cells, wide=True).header()
 
 
 # ---- 5. interactive from a pipe ----------------------------------------------------------------
+def test_warm_up_watches_every_cpu_kernel_module_packages_included():
+    """The first-run detection and the "compiled / loaded" counts see the kernels of the
+    conv package too (a package's modules were skipped), each once, and no CUDA twin."""
+    from cnnsim.cli.warm_up import _kernel_dispatchers
+
+    found = _kernel_dispatchers()
+    mods = {d.py_func.__module__ for d in found}
+    assert {"cnnsim.kernels.conv", "cnnsim.kernels.conv.direct", "cnnsim.kernels.pool"} <= mods
+    assert not any(".cuda" in m for m in mods)
+    assert len({id(d) for d in found}) == len(found)
+
+
 def test_piped_interactive_session_as_a_real_process():
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
     p = subprocess.run(
@@ -327,21 +342,10 @@ def test_training_says_which_loss_prints_each_epoch_and_stores_the_preprocessing
     r = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--variant",
-            "modern",
-            "--data",
-            "synthetic",
-            "--limit",
-            "128",
-            "--test-limit",
-            "32",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "32",
-            "--out",
+            *(
+                "train lenet5 --variant modern --data synthetic --limit 128 "
+                "--test-limit 32 --epochs 2 --batch-size 32 --out"
+            ).split(),
             str(out),
         ],
     )

@@ -44,21 +44,10 @@ def test_dense_vs_conv_cli_text_json_figure_and_errors(tmp_path):
     png = tmp_path / "d.png"
     r = run(
         [
-            "explain",
-            "dense-vs-conv",
-            "--input",
-            "1x32x32",
-            "--units",
-            "84",
-            "--filters",
-            "6",
-            "--kernel",
-            "5",
-            "--stride",
-            "1",
-            "--padding",
-            "valid",
-            "--out",
+            *(
+                "explain dense-vs-conv --input 1x32x32 --units 84 --filters 6 "
+                "--kernel 5 --stride 1 --padding valid --out"
+            ).split(),
             str(png),
             "--json",
         ]
@@ -140,55 +129,19 @@ def test_coverage_cli_overlap_gaps_and_tiling(tmp_path):
     png = tmp_path / "c.png"
     r = run(
         [
-            "explain",
-            "conv",
-            "--input",
-            "5x7",
-            "--kernel",
-            "3",
-            "--stride",
-            "2",
-            "--padding",
-            "same",
-            "--coverage",
-            "--out",
+            *(
+                "explain conv --input 5x7 --kernel 3 --stride 2 --padding same --coverage --out"
+            ).split(),
             str(png),
         ]
     )
     assert r.exit_code == 0
     assert "  1 2 1 2 1 2 1\n  2 4 2 4 2 4 2" in r.output and "overlap: 23 of 35" in r.output
     assert png.stat().st_size > 5000
-    r = run(
-        [
-            "explain",
-            "conv",
-            "--input",
-            "6x6",
-            "--kernel",
-            "2",
-            "--stride",
-            "3",
-            "--coverage",
-            "--no-plot",
-            "--json",
-        ]
-    )
+    r = run(("explain conv --input 6x6 --kernel 2 --stride 3 --coverage --no-plot --json").split())
     data = json.loads(r.output)
     assert data["gaps"] == 36 - 16 and data["overlap"] == 0 and data["max"] == 1
-    r = run(
-        [
-            "explain",
-            "conv",
-            "--input",
-            "6x6",
-            "--kernel",
-            "2",
-            "--stride",
-            "2",
-            "--coverage",
-            "--no-plot",
-        ]
-    )
+    r = run(("explain conv --input 6x6 --kernel 2 --stride 2 --coverage --no-plot").split())
     assert "exactly one neuron" in r.output
     r = CliRunner().invoke(
         cli, ["explain", "conv", "--input", "5x5", "--kernel", "3", "--coverage", "--flip"]
@@ -198,7 +151,7 @@ def test_coverage_cli_overlap_gaps_and_tiling(tmp_path):
 
 def test_flip_cross_correlation_vs_convolution_by_hand():
     from cnnsim import functional as F
-    from cnnsim.plotting.coverage import flip_facts
+    from cnnsim.arithmetic import flip_facts
 
     f = flip_facts((4, 4), 2, 1, "valid", seed=0)
     x, k = np.array(f["input"]), np.array(f["kernel"])
@@ -294,24 +247,10 @@ def test_skip_span_experiment_small_and_cli(tmp_path):
     assert again["runs"]["span1-8"]["train_loss"] == res["runs"]["span1-8"]["train_loss"]
     r = CliRunner().invoke(
         cli,
-        [
-            "experiment",
-            "skip-span",
-            "--span",
-            "0,2",
-            "--depth",
-            "8",
-            "--width",
-            "0.125",
-            "--limit",
-            "32",
-            "--test-limit",
-            "16",
-            "--epochs",
-            "1",
-            "--size",
-            "7",
-        ],
+        (
+            "experiment skip-span --span 0,2 --depth 8 --width 0.125 "
+            "--limit 32 --test-limit 16 --epochs 1 --size 7"
+        ).split(),
     )
     assert r.exit_code == 0, r.output
     assert "[2/2] span2-8: epoch 1/1" in r.stderr and "span0-8" in r.stdout
@@ -322,22 +261,10 @@ def test_skip_span_experiment_small_and_cli(tmp_path):
 def test_degradation_prints_which_net_is_training():
     r = CliRunner().invoke(
         cli,
-        [
-            "experiment",
-            "degradation",
-            "--depths",
-            "8",
-            "--width",
-            "0.125",
-            "--limit",
-            "32",
-            "--test-limit",
-            "16",
-            "--epochs",
-            "2",
-            "--size",
-            "7",
-        ],
+        (
+            "experiment degradation --depths 8 --width 0.125 --limit 32 "
+            "--test-limit 16 --epochs 2 --size 7"
+        ).split(),
     )
     assert r.exit_code == 0, r.output
     assert "[1/2] plain-8: epoch 1/2, training error" in r.stderr
@@ -385,24 +312,11 @@ def test_train_activation_and_lighting_options(tmp_path):
     r = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--variant",
-            "modern",
-            "--activation",
-            "sigmoid",
-            "--data",
-            "synthetic",
-            "--limit",
-            "32",
-            "--test-limit",
-            "16",
-            "--epochs",
-            "1",
-            "--quiet",
-            "--augment",
-            "lighting",
-            "--out",
+            *(
+                "train lenet5 --variant modern --activation sigmoid --data "
+                "synthetic --limit 32 --test-limit 16 --epochs 1 --quiet "
+                "--augment lighting --out"
+            ).split(),
             str(out),
         ],
     )
@@ -455,16 +369,6 @@ def test_wide_deep_and_dropout_small():
     assert a["train_loss"] != b["train_loss"]  # and it changes training
     r = CliRunner().invoke(
         cli,
-        [
-            "experiment",
-            "dropout",
-            "--limit",
-            "32",
-            "--test-limit",
-            "16",
-            "--epochs",
-            "1",
-            "--quiet",
-        ],
+        ("experiment dropout --limit 32 --test-limit 16 --epochs 1 --quiet").split(),
     )
     assert r.exit_code == 0 and "test - training error" in r.output

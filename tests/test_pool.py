@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from cases import padding_st
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -126,14 +127,6 @@ def test_alexnet_overlapping_pool_shapes():
     x = np.zeros((1, 2, 55, 55), np.float32)
     assert F.max_pool2d(x, 3, 2).shape == (1, 2, 27, 27)
     assert F.max_pool2d(x, 3, 2).dtype == np.float32
-
-
-padding_st = st.one_of(
-    st.sampled_from(["valid", "same"]),
-    st.integers(0, 2),
-    st.tuples(st.integers(0, 2), st.integers(0, 2)),
-    st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
-)
 
 
 @st.composite

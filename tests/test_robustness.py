@@ -486,16 +486,7 @@ def test_read_only_output_folders():
             ["step", "lenet5", "--plot", os.path.join(ro, "p")],
             ["gradflow", "--depth", "2", "--out", os.path.join(ro, "g.png")],
             ["experiment", "degradation", "--out", os.path.join(ro, "d.png")],
-            [
-                "explain",
-                "conv",
-                "--input",
-                "5x7",
-                "--kernel",
-                "3",
-                "--out",
-                os.path.join(ro, "e.png"),
-            ],
+            [*"explain conv --input 5x7 --kernel 3 --out".split(), os.path.join(ro, "e.png")],
             ["explain", "pool", "--input", "4x4", "--gif", os.path.join(ro, "p.gif")],
         ]
         for args in cases:
@@ -765,20 +756,10 @@ def test_kill_during_write_keeps_the_old_file_and_leaves_no_part(tmp_path, what,
     if what == "train":
         out = tmp_path / "run"
         args = [
-            "train",
-            "lenet5",
-            "--data",
-            "synthetic",
-            "--limit",
-            "16",
-            "--test-limit",
-            "10",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "16",
-            "--quiet",
-            "--out",
+            *(
+                "train lenet5 --data synthetic --limit 16 --test-limit 10 "
+                "--epochs 1 --batch-size 16 --quiet --out"
+            ).split(),
             out,
         ]
         target = out / "checkpoint.npz"
@@ -825,19 +806,7 @@ def test_kill_during_write_keeps_the_old_file_and_leaves_no_part(tmp_path, what,
 
 # ---- 7. one writer per --out; 14. --resume to the same total ------------------------------
 
-TRAIN = [
-    "train",
-    "lenet5",
-    "--data",
-    "synthetic",
-    "--limit",
-    "16",
-    "--test-limit",
-    "10",
-    "--batch-size",
-    "16",
-    "--quiet",
-]
+TRAIN = ("train lenet5 --data synthetic --limit 16 --test-limit 10 --batch-size 16 --quiet").split()
 
 
 def test_second_writer_refused(tmp_path):
@@ -936,17 +905,10 @@ def test_fuzz_explain_conv_options(inp, kernel, stride, padding):
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     opt=st.sampled_from(
-        [
-            "--lr",
-            "--momentum",
-            "--weight-decay",
-            "--lr-step",
-            "--seed",
-            "--epochs",
-            "--batch-size",
-            "--limit",
-            "--max-load-bytes",
-        ]
+        (
+            "--lr --momentum --weight-decay --lr-step --seed --epochs "
+            "--batch-size --limit --max-load-bytes"
+        ).split()
     ),
     value=NUMBERS,
 )

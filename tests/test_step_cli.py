@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cnnsim.cli.interactive import COMMANDS, help_text, interactive_loop, lookup
 from cnnsim.cli.main import cli
-from cnnsim.cli.step_cmd import interactive_loop
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -159,6 +159,43 @@ def test_bad_image_and_corrupt_trace(tmp_path):
     (tmp_path / "t.npz").write_bytes(b"garbage")
     r = run("--load", str(tmp_path / "t.npz"))
     assert r.exit_code == 2 and "not a readable cnnsim trace" in r.output
+
+
+def test_unusable_files_are_one_line_usage_mistakes_keep_the_usage_block(tmp_path):
+    """A file that cannot be used is not a mistake in the command line: one ``Error:``
+    line naming the option, no usage block (exit 2 all the same); an option that does not
+    go together with another keeps click's usage block."""
+    (tmp_path / "t.npz").write_bytes(b"garbage")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    for args, option in (
+        (["--load", str(tmp_path / "t.npz")], "--load"),
+        (["lenet5", "--image", str(tmp_path / "bad.png")], "--image"),
+        (["lenet5", "--checkpoint", str(tmp_path / "t.npz")], "--checkpoint"),
+    ):
+        r = run(*args)
+        assert r.exit_code == 2, r.output
+        assert r.output.startswith(f"Error: {option}: ") and "Usage:" not in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    r = run("lenet5", "--json", "--interactive")
+    assert r.exit_code == 2 and "Usage:" in r.output and "do not go together" in r.output
+
+
+def test_neuron_of_a_layer_an_interactive_session_did_not_reach():
+    r = CliRunner().invoke(
+        cli, ["step", "lenet5", "--interactive", "--neuron", "C3:0:0:0"], input="\nq\n"
+    )
+    assert r.exit_code == 2
+    assert "Error: --neuron: layer 'C3' has not run (not reached yet); layers run: C1" in r.output
+
+
+def test_interactive_help_and_dispatch_come_from_one_table():
+    text = help_text()
+    assert text.splitlines()[1:] == [f"  {c.usage:<17}  {c.help}" for c in COMMANDS]
+    assert lookup("")[0].usage == "Enter or next" and lookup("next")[0] is lookup("")[0]
+    assert lookup("r   C3") == (lookup("r C3")[0], "C3")
+    for wrong in ("r", "s", "n", "b x", "q now", "bogus", "p 1"):
+        assert lookup(wrong) == (None, ""), wrong
+    assert lookup("exit")[0] is lookup("q")[0] and lookup("h")[0] is lookup("?")[0]
 
 
 def test_interactive_reads_commands_from_a_pipe():

@@ -156,27 +156,11 @@ def test_same_numbers_in_process_pool_and_dask(tmp_path):
 def test_resume_after_a_kill_has_no_duplicates_and_no_gaps(tmp_path):
     out = tmp_path / "sweep"
     args = [
-        "gradflow",
-        "--depth",
-        "3,4,5",
-        "--activation",
-        "sigmoid,relu",
-        "--init",
-        "he",
-        "--residual",
-        "both",
-        "--seed",
-        "0-2",
-        "--width",
-        "2",
-        "--batch",
-        "3",
-        "--dtype",
-        "float32",
-        "--workers",
-        "1",
-        "--quiet",
-        "--out",
+        *(
+            "gradflow --depth 3,4,5 --activation sigmoid,relu --init he "
+            "--residual both --seed 0-2 --width 2 --batch 3 --dtype "
+            "float32 --workers 1 --quiet --out"
+        ).split(),
         str(out),
     ]  # 36 tasks
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -207,19 +191,7 @@ def test_resume_after_a_kill_has_no_duplicates_and_no_gaps(tmp_path):
     assert len(keys) == 36 == len(set(keys))  # no duplicates
     assert set(keys) == {
         S.task_key(t)
-        for t in S.grid(
-            {
-                "depth": [3, 4, 5],
-                "activation": ["sigmoid", "relu"],
-                "init": ["he"],
-                "batchnorm": [False],
-                "residual": [False, True],
-                "width": [2],
-                "batch": [3],
-                "dtype": ["float32"],
-                "seed": [0, 1, 2],
-            }
-        )
+        for t in S.grid({**SMALL, "depth": [3, 4, 5], "dtype": ["float32"], "seed": [0, 1, 2]})
     }  # no gaps
     assert open(res).read().splitlines()[: len(before)] == before  # kept, not rerun
     assert f"{36 - len(before)} tasks ran" in r.output
@@ -320,28 +292,11 @@ def test_a_failing_task_records_its_error_and_the_exit_code_says_so(tmp_path, mo
     monkeypatch.setitem(S.TASKS, "gradflow", flaky)
     out = tmp_path / "sweep"
     args = [
-        "sweep",
-        "gradflow",
-        "--depth",
-        "3,4",
-        "--activation",
-        "relu",
-        "--init",
-        "he",
-        "--residual",
-        "plain",
-        "--seed",
-        "0-1",
-        "--width",
-        "2",
-        "--batch",
-        "3",
-        "--dtype",
-        "float32",
-        "--workers",
-        "1",
-        "--quiet",
-        "--out",
+        *(
+            "sweep gradflow --depth 3,4 --activation relu --init he "
+            "--residual plain --seed 0-1 --width 2 --batch 3 --dtype "
+            "float32 --workers 1 --quiet --out"
+        ).split(),
         str(out),
     ]
     r = CliRunner().invoke(cli, args)
@@ -372,29 +327,11 @@ def test_train_sweep_tiny(tmp_path):
     r = CliRunner().invoke(
         cli,
         [
-            "sweep",
-            "train",
-            "tower",
-            "--depth",
-            "2,3",
-            "--width",
-            "2",
-            "--lr",
-            "0.05",
-            "--epochs",
-            "1",
-            "--seed",
-            "0-1",
-            "--batch",
-            "16",
-            "--limit",
-            "32",
-            "--test-limit",
-            "16",
-            "--workers",
-            "1",
-            "--quiet",
-            "--out",
+            *(
+                "sweep train tower --depth 2,3 --width 2 --lr 0.05 --epochs 1 "
+                "--seed 0-1 --batch 16 --limit 32 --test-limit 16 --workers 1 "
+                "--quiet --out"
+            ).split(),
             str(tmp_path),
         ],
     )
@@ -476,19 +413,7 @@ def test_numba_threads_per_worker_share_the_cores():
 def test_gradflow_init_and_batchnorm_recorded_in_json():
     r = CliRunner().invoke(
         cli,
-        [
-            "gradflow",
-            "--depth",
-            "3",
-            "--width",
-            "2",
-            "--batch",
-            "2",
-            "--init",
-            "normal:1e-2",
-            "--batchnorm",
-            "--json",
-        ],
+        ("gradflow --depth 3 --width 2 --batch 2 --init normal:1e-2 --batchnorm --json").split(),
     )
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
@@ -516,25 +441,10 @@ def test_normal_std_initializer_draws_the_asked_spread():
 
 def test_cli_scheduler_address_runs_on_that_cluster(tmp_path):
     distributed = _distributed()
-    args = [
-        "sweep",
-        "gradflow",
-        "--depth",
-        "3",
-        "--activation",
-        "sigmoid,relu",
-        "--init",
-        "he",
-        "--residual",
-        "both",
-        "--seed",
-        "0-1",
-        "--width",
-        "2",
-        "--batch",
-        "3",
-        "--quiet",
-    ]
+    args = (
+        "sweep gradflow --depth 3 --activation sigmoid,relu --init he "
+        "--residual both --seed 0-1 --width 2 --batch 3 --quiet"
+    ).split()
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from cases import tiny_data
 from click.testing import CliRunner
 
 from cnnsim import layers as L
@@ -28,14 +29,6 @@ def tiny_net(seed=0):
         seed=seed,
         name="tiny",
     )
-
-
-def tiny_data(n=24, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    x = rng.standard_normal((n, 1, 6, 6)).astype(np.float32) * 0.1
-    x[np.arange(n), 0, y * 2, :] += 1.0  # class = which row is bright: learnable
-    return x, y
 
 
 def test_top_k_error_and_accuracy():
@@ -107,6 +100,36 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
         load_checkpoint(str(tmp_path / "bad.npz"), net)
 
 
+@pytest.mark.parametrize(
+    "field,value",
+    [("lr", -0.1), ("lr", True), ("lr", 10**400), ("t", -1), ("t", 1.5), ("t", False)],
+)
+def test_damaged_optimizer_metadata_is_refused_before_the_network_is_touched(
+    tmp_path, field, value
+):
+    """A negative learning rate used to pass the checks and fail in the optimizer after
+    the weights were already overwritten."""
+    import json
+
+    net, opt = tiny_net(), SGD(0.1)
+    Trainer(net, opt, 8, 0, progress=False).fit(tiny_data(16), None, 1)
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, net, opt, epoch=1)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["optimizer"][field] = value
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    other, opt2 = tiny_net(seed=9), SGD(0.1)
+    before = [p.copy() for _, _, p in other.parameters()]
+    with pytest.raises(CheckpointError, match="damaged optimizer metadata"):
+        load_checkpoint(path, other, opt2)
+    for b, (_, _, p) in zip(before, other.parameters()):
+        np.testing.assert_array_equal(b, p)
+    assert opt2.lr == 0.1 and opt2.t == 0
+
+
 def test_nan_stops_training_naming_step_and_layer(tmp_path):
     x, y = tiny_data(16)
     net = tiny_net()
@@ -152,19 +175,10 @@ def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
     r = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--data",
-            "synthetic",
-            "--limit",
-            "256",
-            "--test-limit",
-            "64",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--out",
+            *(
+                "train lenet5 --data synthetic --limit 256 --test-limit 64 "
+                "--epochs 1 --batch-size 32 --out"
+            ).split(),
             str(out),
             "--quiet",
         ],
@@ -178,17 +192,7 @@ def test_train_cli_writes_metrics_plot_and_checkpoint(tmp_path):
     r2 = CliRunner().invoke(
         cli,
         [
-            "train",
-            "lenet5",
-            "--data",
-            "synthetic",
-            "--limit",
-            "256",
-            "--test-limit",
-            "64",
-            "--epochs",
-            "2",
-            "--out",
+            *("train lenet5 --data synthetic --limit 256 --test-limit 64 --epochs 2 --out").split(),
             str(out),
             "--resume",
             "--quiet",

@@ -5,6 +5,7 @@ compares every optimizer buffer and the next step, the whole-network loss of eac
 
 import numpy as np
 import pytest
+from cases import tiny_data
 
 from cnnsim import layers as L
 from cnnsim import models
@@ -156,21 +157,13 @@ def tiny_net(seed=0):
     )
 
 
-def tiny_data(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    x = rng.standard_normal((n, 1, 6, 6)).astype(np.float32) * 0.1
-    x[np.arange(n), 0, y * 2, :] += 1.0
-    return x, y
-
-
 @pytest.mark.parametrize(
     "make_opt",
     [lambda: SGD(0.1, momentum=0.9, weight_decay=0.01), lambda: Adam(0.01, weight_decay=0.01)],
     ids=["sgd", "adam"],
 )
 def test_checkpoint_round_trip_restores_every_buffer_and_the_next_step(make_opt, tmp_path):
-    x, y = tiny_data()
+    x, y = tiny_data(16)
     net, opt = tiny_net(), make_opt()
     Trainer(net, opt, 8, 0, progress=False).fit((x, y), None, 2)  # t = 4, state non-zero
     path = str(tmp_path / "c.npz")

@@ -18,6 +18,7 @@ TYPED = [
     "cnnsim/engine",
     "cnnsim/models",
     "cnnsim/testing",
+    "cnnsim/arithmetic.py",
 ]
 
 
@@ -34,3 +35,35 @@ def test_public_packages_type_check():
         timeout=600,
     )
     assert proc.returncode == 0, f"mypy found type errors:\n{proc.stdout}{proc.stderr}"
+
+
+def test_ci_checks_the_same_list():
+    """.ci/run's mypy line names exactly the paths above (one list, not two that drift)."""
+    text = (ROOT / ".ci" / "run").read_text().replace("\\\n", " ")
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("mypy "))
+    assert line.split()[1:] == TYPED
+
+
+def test_every_public_layer_method_is_annotated():
+    """Each public layer class's ``__init__`` and public methods (those defined in
+    cnnsim.layers) annotate every parameter and the return type."""
+    import inspect
+
+    from cnnsim import layers
+
+    missing = []
+    for cls in vars(layers).values():
+        if not (inspect.isclass(cls) and issubclass(cls, layers.Layer)):
+            continue
+        for k in inspect.getmro(cls):
+            if not k.__module__.startswith("cnnsim.layers"):
+                continue
+            for mname, f in vars(k).items():
+                f = getattr(f, "__func__", f)  # classmethods
+                if not inspect.isfunction(f) or (mname.startswith("_") and mname != "__init__"):
+                    continue
+                params = [p for p in inspect.signature(f).parameters if p not in ("self", "cls")]
+                ann = f.__annotations__
+                if "return" not in ann or any(p not in ann for p in params):
+                    missing.append(f"{k.__name__}.{mname}")
+    assert not missing, f"not annotated: {sorted(set(missing))}"

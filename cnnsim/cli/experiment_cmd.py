@@ -9,7 +9,7 @@ import json
 
 import click
 
-from .options import FIGURE_EXTS, POSITIVE, SEED, check_output_file, target_option
+from .options import FIGURE_EXTS, POSITIVE, SEED, check_output_file, stack_options, target_option
 
 EXAMPLES = """\b
   cnnsim experiment degradation    deeper plain nets train worse; residual ones don't
@@ -65,7 +65,10 @@ def curves_table(runs, key="train_error", last=6):
     return lines
 
 
-def _finish(res, as_json, out, title, lines):
+def _finish(res, show, title, lines):
+    """Print the result (or ``--json``) and, with ``--out``, write the training-error
+    figure; ``show`` is the ``(as_json, out)`` pair ``_train`` returns."""
+    as_json, out = show
     if out:
         from .._atomic import save_figure
         from ..plotting.training import curves_figure
@@ -86,30 +89,84 @@ def _finish(res, as_json, out, title, lines):
         click.echo(f"figure written to {out}")
 
 
-def _common(fn):
-    """Options shared by the training experiments."""
-    for opt in reversed(
-        [
+def _training(epochs, lr, limit=None, size=None, batch_size=False):
+    """Decorator: the options every training experiment shares, with this experiment's
+    defaults: ``--epochs``, ``--limit`` (when ``limit`` is given), ``--test-limit``,
+    ``--size`` (when ``size`` is given), ``--batch-size`` (when ``batch_size``), ``--lr``,
+    then ``--data``, ``--data-dir``, ``--seed``, ``--quiet``, ``--json``, ``--out``. The
+    command receives them as keyword arguments and hands them to ``_train`` whole."""
+    opts = [
+        click.option("--epochs", default=epochs, show_default=True, type=click.IntRange(1, 200))
+    ]
+    if limit is not None:
+        opts.append(
             click.option(
-                "--data",
-                default="synthetic",
+                "--limit",
+                default=limit,
                 show_default=True,
-                type=click.Choice(["synthetic", "mnist", "fashion-mnist"]),
-            ),
-            click.option("--data-dir", type=click.Path(file_okay=False)),
-            click.option("--seed", default=0, show_default=True, type=SEED),
-            click.option("--quiet", is_flag=True, help="no progress lines on stderr"),
-            click.option("--json", "as_json", is_flag=True, help="print the curves as JSON"),
+                type=click.IntRange(10),
+                help="training images",
+            )
+        )
+    opts.append(
+        click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
+    )
+    if size is not None:
+        opts.append(
             click.option(
-                "--out",
-                type=click.Path(dir_okay=False),
-                callback=lambda c, p, v: v and check_output_file(v, "--out", FIGURE_EXTS),
-                help="write the training-error figure (PNG)",
-            ),
-        ]
-    ):
-        fn = opt(fn)
-    return fn
+                "--size",
+                default=size,
+                show_default=True,
+                type=click.Choice(["7", "14", "28"]),
+                callback=lambda c, p, v: int(v),
+                help="image size (28x28 digits block-averaged)",
+            )
+        )
+    if batch_size:
+        opts.append(
+            click.option(
+                "--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096)
+            )
+        )
+    opts += [
+        click.option("--lr", default=lr, show_default=True, type=POSITIVE),
+        click.option(
+            "--data",
+            default="synthetic",
+            show_default=True,
+            type=click.Choice(["synthetic", "mnist", "fashion-mnist"]),
+        ),
+        click.option("--data-dir", type=click.Path(file_okay=False)),
+        click.option("--seed", default=0, show_default=True, type=SEED),
+        click.option("--quiet", is_flag=True, help="no progress lines on stderr"),
+        click.option("--json", "as_json", is_flag=True, help="print the curves as JSON"),
+        click.option(
+            "--out",
+            type=click.Path(dir_okay=False),
+            callback=lambda c, p, v: v and check_output_file(v, "--out", FIGURE_EXTS),
+            help="write the training-error figure (PNG)",
+        ),
+    ]
+    return stack_options(opts)
+
+
+def _train(fn, training, **own):
+    """Run the experiment ``fn`` with its own arguments ``own`` and the shared options
+    ``training`` (from ``_training``); returns ``(result, (as_json, out))``. Progress
+    lines go to stderr unless ``--quiet`` or ``--json``."""
+    training = dict(training)
+    quiet, as_json, out = training.pop("quiet"), training.pop("as_json"), training.pop("out")
+    res = _run(fn, **own, **training, progress=_progress(quiet or as_json))
+    return res, (as_json, out)
+
+
+_cifar_width = click.option(
+    "--width",
+    default=0.25,
+    show_default=True,
+    type=POSITIVE,
+    help="map multiplier of the 16/32/64 CIFAR widths",
+)
 
 
 @experiment.command()
@@ -120,45 +177,9 @@ def _common(fn):
     show_default=True,
     help="comma-separated 6n+2 depths (8, 14, 20, 32, 44, 56, ...)",
 )
-@click.option(
-    "--width",
-    default=0.25,
-    show_default=True,
-    type=POSITIVE,
-    help="map multiplier of the 16/32/64 CIFAR widths",
-)
-@click.option("--epochs", default=20, show_default=True, type=click.IntRange(1, 200))
-@click.option(
-    "--limit", default=500, show_default=True, type=click.IntRange(10), help="training images"
-)
-@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option(
-    "--size",
-    default=14,
-    show_default=True,
-    type=click.Choice(["7", "14", "28"]),
-    callback=lambda c, p, v: int(v),
-    help="image size (28x28 digits block-averaged)",
-)
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=0.1, show_default=True, type=POSITIVE)
-@_common
-def degradation(
-    depths,
-    width,
-    epochs,
-    limit,
-    test_limit,
-    size,
-    batch_size,
-    lr,
-    data,
-    data_dir,
-    seed,
-    quiet,
-    as_json,
-    out,
-):
+@_cifar_width
+@_training(epochs=20, lr=0.1, limit=500, size=14, batch_size=True)
+def degradation(depths, width, **training):
     """Plain vs residual nets of several depths (He et al. 2015, fig. 1 and 6).
 
     Trains each net on the same images with the same seed and reports the training error
@@ -168,22 +189,8 @@ def degradation(
     """
     from ..experiments.degradation import degradation as run
 
-    res = _run(
-        run,
-        _ints(depths, "--depths"),
-        width,
-        limit,
-        test_limit,
-        epochs,
-        batch_size,
-        lr,
-        seed,
-        data,
-        data_dir,
-        progress=_progress(quiet or as_json),
-        size=size,
-    )
-    _finish(res, as_json, out, "Degradation: training error", curves_table(res["runs"]))
+    res, show = _train(run, training, depths=_ints(depths, "--depths"), width=width)
+    _finish(res, show, "Degradation: training error", curves_table(res["runs"]))
 
 
 @experiment.command("skip-span")
@@ -198,37 +205,9 @@ def degradation(
 @click.option(
     "--depth", "depths", default="20,56", show_default=True, help="comma-separated 6n+2 depths"
 )
-@click.option("--width", default=0.25, show_default=True, type=POSITIVE)
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(1, 200))
-@click.option("--limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option(
-    "--size",
-    default=14,
-    show_default=True,
-    type=click.Choice(["7", "14", "28"]),
-    callback=lambda c, p, v: int(v),
-)
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=0.1, show_default=True, type=POSITIVE)
-@_common
-def skip_span(
-    spans,
-    depths,
-    width,
-    epochs,
-    limit,
-    test_limit,
-    size,
-    batch_size,
-    lr,
-    data,
-    data_dir,
-    seed,
-    quiet,
-    as_json,
-    out,
-):
+@_cifar_width
+@_training(epochs=10, lr=0.1, limit=500, size=14, batch_size=True)
+def skip_span(spans, depths, width, **training):
     """Shortcuts over 0 (plain), 1 or 2 layers: "skipping a single layer didn't give much
     improvement" (He et al. 2015, sec. 3.1), measured.
 
@@ -239,23 +218,14 @@ def skip_span(
     """
     from ..experiments.skip_span import skip_span as run
 
-    res = _run(
+    res, show = _train(
         run,
-        _ints(spans, "--span"),
-        _ints(depths, "--depth"),
-        width,
-        limit,
-        test_limit,
-        epochs,
-        batch_size,
-        lr,
-        seed,
-        data,
-        data_dir,
-        size,
-        progress=_progress(quiet or as_json),
+        training,
+        spans=_ints(spans, "--span"),
+        depths=_ints(depths, "--depth"),
+        width=width,
     )
-    _finish(res, as_json, out, "Skip span: training error", curves_table(res["runs"]))
+    _finish(res, show, "Skip span: training error", curves_table(res["runs"]))
 
 
 def _gap_lines(res):
@@ -287,25 +257,8 @@ def _gap_lines(res):
     show_default=True,
     help="training-set sizes (small vs larger), comma-separated",
 )
-@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1, 200))
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
-@_common
-def lenet_gap(
-    activations,
-    limits,
-    test_limit,
-    epochs,
-    batch_size,
-    lr,
-    data,
-    data_dir,
-    seed,
-    quiet,
-    as_json,
-    out,
-):
+@_training(epochs=3, lr=0.05, batch_size=True)
+def lenet_gap(activations, limits, **training):
     """LeNet-5's gap: slow to train, hard to train, neurons die, lack of data.
 
     Trains LeNet-5 (modern variant) with each activation on a small and a larger training
@@ -315,30 +268,19 @@ def lenet_gap(
     from ..experiments.lenet_gap import lenet_gap as run
 
     acts = tuple(a.strip() for a in activations.split(",") if a.strip())
-    res = _run(
-        run,
-        acts,
-        _ints(limits, "--limits"),
-        test_limit,
-        epochs,
-        batch_size,
-        lr,
-        seed,
-        data,
-        data_dir,
-        progress=_progress(quiet or as_json),
-    )
-    _finish(res, as_json, out, "LeNet-5: training error", _gap_lines(res))
+    res, show = _train(run, training, activations=acts, limits=_ints(limits, "--limits"))
+    _finish(res, show, "LeNet-5: training error", _gap_lines(res))
+
+
+def _per_run(res, line):
+    """The curves table, a blank line, then ``line(name, run)`` for each run."""
+    return curves_table(res["runs"]) + [""] + [line(n, r) for n, r in res["runs"].items()]
 
 
 @experiment.command("wide-deep")
 @target_option
-@click.option("--epochs", default=8, show_default=True, type=click.IntRange(1, 200))
-@click.option("--limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
-@_common
-def wide_deep(epochs, limit, test_limit, lr, data, data_dir, seed, quiet, as_json, out):
+@_training(epochs=8, lr=0.05, limit=500)
+def wide_deep(**training):
     """The same number of parameters as 2 wide layers (32 maps) or 8 narrow ones (12 maps).
 
     Both are 3x3 conv + batch norm + ReLU towers ending in global average pooling; the deep
@@ -346,38 +288,19 @@ def wide_deep(epochs, limit, test_limit, lr, data, data_dir, seed, quiet, as_jso
     """
     from ..experiments.capacity import wide_vs_deep
 
-    res = _run(
-        wide_vs_deep,
-        limit,
-        test_limit,
-        epochs,
-        32,
-        lr,
-        seed,
-        data,
-        data_dir,
-        progress=_progress(quiet or as_json),
+    res, show = _train(wide_vs_deep, training)
+    lines = _per_run(
+        res,
+        lambda name, r: f"{name}: receptive field {r['receptive_field']}x{r['receptive_field']}",
     )
-    lines = (
-        curves_table(res["runs"])
-        + [""]
-        + [
-            f"{name}: receptive field {r['receptive_field']}x{r['receptive_field']}"
-            for name, r in res["runs"].items()
-        ]
-    )
-    _finish(res, as_json, out, "Wide vs deep: training error", lines)
+    _finish(res, show, "Wide vs deep: training error", lines)
 
 
 @experiment.command("dropout")
 @target_option
 @click.option("--rate", default=0.5, show_default=True, type=click.FloatRange(0, 0.95))
-@click.option("--epochs", default=12, show_default=True, type=click.IntRange(1, 200))
-@click.option("--limit", default=200, show_default=True, type=click.IntRange(10))
-@click.option("--test-limit", default=500, show_default=True, type=click.IntRange(10))
-@click.option("--lr", default=0.05, show_default=True, type=POSITIVE)
-@_common
-def dropout(rate, epochs, limit, test_limit, lr, data, data_dir, seed, quiet, as_json, out):
+@_training(epochs=12, lr=0.05, limit=200)
+def dropout(rate, **training):
     """Dropout on and off: a small CNN with a 256-unit dense layer on few images.
 
     Without dropout the training error falls toward 0 while the test error stays higher
@@ -385,28 +308,11 @@ def dropout(rate, epochs, limit, test_limit, lr, data, data_dir, seed, quiet, as
     """
     from ..experiments.capacity import dropout_on_off
 
-    res = _run(
-        dropout_on_off,
-        rate,
-        limit,
-        test_limit,
-        epochs,
-        32,
-        lr,
-        seed,
-        data,
-        data_dir,
-        progress=_progress(quiet or as_json),
+    res, show = _train(dropout_on_off, training, rate=rate)
+    lines = _per_run(
+        res, lambda name, r: f"{name}: test - training error at the end {r['gap'][-1]:+.3f}"
     )
-    lines = (
-        curves_table(res["runs"])
-        + [""]
-        + [
-            f"{name}: test - training error at the end {r['gap'][-1]:+.3f}"
-            for name, r in res["runs"].items()
-        ]
-    )
-    _finish(res, as_json, out, "Dropout on/off: training error", lines)
+    _finish(res, show, "Dropout on/off: training error", lines)
 
 
 @experiment.command("aux-heads")

@@ -10,7 +10,7 @@ import os
 import click
 
 from ..geometry import window
-from .options import check_output_file
+from .options import check_output_file, stack_options
 
 PNG_EXTS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
@@ -164,6 +164,41 @@ def _report_files(files, as_json):
             click.echo(f"wrote {path}", err=as_json)
 
 
+def _picture_options(default, what="Picture", gif=None, json_what="the numbers", html=False):
+    """Decorator: the output options of an explain command: ``--out`` (the picture, default
+    ``default``), ``--no-plot``, ``--gif`` (when ``gif``, its help), ``--json`` (prints
+    ``json_what``) and ``--html`` (when ``html``)."""
+    opts = [
+        click.option(
+            "--out",
+            "out",
+            type=click.Path(dir_okay=False),
+            default=default,
+            show_default=True,
+            help=f"{what} to write (.png, .svg, .pdf, .jpg).",
+        ),
+        click.option("--no-plot", is_flag=True, help="Write no picture; only print."),
+    ]
+    if gif:
+        opts.append(click.option("--gif", type=click.Path(dir_okay=False), default=None, help=gif))
+    json_help = f"Print {json_what} as JSON" + (
+        " instead of text ('wrote ...' goes to stderr)." if html else "."
+    )
+    opts.append(click.option("--json", "as_json", is_flag=True, help=json_help))
+    if html:
+        opts.append(
+            click.option(
+                "--html",
+                "html_path",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="Also write the figure as an interactive page: click any output neuron "
+                "to see its window, products and sum (offline, one file).",
+            )
+        )
+    return stack_options(opts)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def explain():
     """The lecture's arithmetic, drawn: convolution windows and pooling.
@@ -201,34 +236,11 @@ def explain():
     show_default=True,
     help="Output neuron ROW,COL whose window is highlighted.",
 )
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False),
-    default="explain_conv.png",
-    show_default=True,
-    help="Picture to write (.png, .svg, .pdf, .jpg).",
-)
-@click.option("--no-plot", is_flag=True, help="Write no picture; only print.")
-@click.option(
-    "--gif",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write an animated GIF of the window sliding over every neuron.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the geometry as JSON instead of text ('wrote ...' goes to stderr).",
-)
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write the figure as an interactive page: click any output neuron to "
-    "see its window, products and sum (offline, one file).",
+@_picture_options(
+    "explain_conv.png",
+    gif="Also write an animated GIF of the window sliding over every neuron.",
+    json_what="the geometry",
+    html=True,
 )
 @click.option(
     "--coverage",
@@ -310,20 +322,21 @@ def conv(
 
 
 def _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot, as_json, coverage, where):
+    from .. import arithmetic as AR
     from ..plotting import coverage as CV
 
     png = None if no_plot else _check_path(out, PNG_EXTS, "--out")
     _geometry(input_hw, kernel, stride, padding, where)
     if coverage:
-        facts = CV.coverage_facts(input_hw, kernel, stride, padding, where)
-        text = CV.coverage_explanation(facts)
+        facts = AR.coverage_facts(input_hw, kernel, stride, padding, where)
+        text = AR.coverage_explanation(facts)
         if png:
             from ..plotting.arithmetic import save_figure
 
             save_figure(CV.coverage_figure(facts), png)
     else:
-        facts = CV.flip_facts(input_hw, kernel, stride, padding, where=where)
-        text = CV.flip_explanation(facts)
+        facts = AR.flip_facts(input_hw, kernel, stride, padding, where=where)
+        text = AR.flip_explanation(facts)
     files = {"png": png}
     click.echo(_dumps({**facts, "files": files}) if as_json else text)
     _report_files(files, as_json)
@@ -356,16 +369,7 @@ def _coverage_or_flip(input_hw, kernel, stride, padding, out, no_plot, as_json, 
     show_default=True,
     help="valid | same | P | PH,PW | T,B,L,R (the counts of weights do not depend on it).",
 )
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False),
-    default="dense_vs_conv.png",
-    show_default=True,
-    help="Bar chart to write (.png, .svg, .pdf, .jpg).",
-)
-@click.option("--no-plot", is_flag=True, help="Write no picture; only print.")
-@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@_picture_options("dense_vs_conv.png", what="Bar chart", json_what="the numbers")
 def dense_vs_conv(input_chw, units, filters, kernel, stride, padding, out, no_plot, as_json):
     """Why CNNs: parameters and multiply-adds of a dense layer vs a convolution.
 
@@ -437,34 +441,11 @@ def dense_vs_conv(input_chw, units, filters, kernel, stride, padding, out, no_pl
 @click.option(
     "--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of the random input."
 )
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False),
-    default="explain_pool.png",
-    show_default=True,
-    help="Picture to write (.png, .svg, .pdf, .jpg).",
-)
-@click.option("--no-plot", is_flag=True, help="Write no picture; only print.")
-@click.option(
-    "--gif",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write an animated GIF of the window sliding, filling the output in.",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the facts as JSON instead of text ('wrote ...' goes to stderr).",
-)
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Also write the figure as an interactive page: click any output neuron to "
-    "see its window, products and sum (offline, one file).",
+@_picture_options(
+    "explain_pool.png",
+    gif="Also write an animated GIF of the window sliding, filling the output in.",
+    json_what="the facts",
+    html=True,
 )
 def pool(
     input_hw, size, stride, padding, kind, values, seed, out, no_plot, gif, as_json, html_path

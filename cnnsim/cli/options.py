@@ -27,6 +27,18 @@ def _select_target(ctx, param, value):
     return value
 
 
+def stack_options(opts):
+    """Decorator applying the click options ``opts`` so that ``--help`` lists them in
+    this order (click applies decorators bottom-up, hence the reversal)."""
+
+    def decorate(command):
+        for opt in reversed(opts):
+            command = opt(command)
+        return command
+
+    return decorate
+
+
 def target_option(command):
     """Decorator: ``--target cpu|cuda`` on a click command (applied before it runs)."""
     return click.option(
@@ -182,3 +194,29 @@ def load_onnx(path, **unused):
         return from_onnx(path)
     except (ValueError, OSError, RuntimeError) as e:
         raise click.BadParameter(str(e).splitlines()[0], param_hint="MODEL") from None
+
+
+def parse_neuron(value, option="--neuron"):
+    """``LAYER:MAP:ROW:COL`` -> (layer, map, row, col); a one-line usage error if malformed
+    (the layer name may itself hold ':', so the last three fields are split off)."""
+    parts = value.rsplit(":", 3)
+    if len(parts) != 4:
+        raise click.BadParameter(f"expected LAYER:MAP:ROW:COL, got {value!r}", param_hint=option)
+    try:
+        m, r, c = (int(p) for p in parts[1:])
+    except ValueError:
+        raise click.BadParameter(
+            f"MAP, ROW and COL must be integers, got {value!r}", param_hint=option
+        ) from None
+    return parts[0], m, r, c
+
+
+class InputError(click.ClickException):
+    """What an option points at cannot be used (an unreadable image, a damaged trace or
+    checkpoint): ``Error: OPTION: what is wrong`` on one line, exit code 2 like a usage
+    error, without click's usage block (the command line itself was fine)."""
+
+    exit_code = 2
+
+    def __init__(self, message, option):
+        super().__init__(f"{option}: {message}")

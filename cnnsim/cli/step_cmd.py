@@ -2,401 +2,143 @@
 
 Prints, per step, the layer's name, type, input -> output shape, kernel/stride/padding,
 activation and statistics of its output (min / mean / max, fraction of zeros, fraction
-saturated). Usage errors (unknown model, layer or sample, neuron out of range, unreadable
-image, corrupt trace file) are one line on stderr with exit code 2; nothing is written
-unless the whole run succeeded.
+saturated). Usage errors (unknown model, layer or sample, neuron out of range, options
+that do not go together) are click's usage errors; a file that cannot be used (unreadable
+image, corrupt trace or checkpoint) is one line; both exit with code 2 and nothing is
+written unless the whole run succeeded.
+
+The command is three parts, as the other commands: ``parse_request`` turns the options into
+a ``StepRequest`` (plain values, checked for consistency); ``trace_model`` /
+``show_saved`` call the engine (``cnnsim.engine``: ``planned_steps``, ``Stepper``,
+``connections``) and print through ``cnnsim.display`` (the step table, a neuron, the
+prediction); ``_finish`` writes what was asked (JSON, figures, trace, HTML).
 """
 
 import json
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
+from dataclasses import dataclass
+from typing import Optional
 
 import click
 import numpy as np
 
 from .._text import safe_filename
-from ..display import (  # noqa: F401
+from ..display import (
     MAX_WIDTH,
-    SAT_HELP,
     StepTable,
+    neuron_text,
     prediction,
     prediction_text,
+    shape_text,
     step_cells,
     terminal_width,
     wrap,
 )
-from ..display import neuron_text as _neuron_text
+from .interactive import interactive_loop, reader
 from .options import (
     MAX_LOAD_HELP,
+    InputError,
     check_output_dir,
     check_output_file,
     is_onnx,
     load_onnx,
+    parse_neuron,
     target_option,
 )
 from .view_cmd import html_option
+from .warm_up import warm_up
 
 
-def _shape(s):
-    if isinstance(s, list):
-        return "+".join(_shape(t) for t in s)
-    return "x".join(str(v) for v in s)
+# ---- the request -------------------------------------------------------------------------
+@dataclass
+class StepRequest:
+    """What ``cnnsim step`` was asked to do, after the checks that need no model (options
+    that do not go together, the form of --neuron, output paths): plain values only."""
+
+    model: Optional[str] = None  # a zoo name or FILE.onnx; None with load_path
+    load_path: Optional[str] = None  # --load: show a saved trace instead
+    image: Optional[str] = None
+    invert: Optional[bool] = None
+    sample: Optional[str] = None
+    seed: Optional[int] = None
+    variant: Optional[str] = None
+    weights_file: Optional[str] = None
+    checkpoint: Optional[str] = None
+    untrained: bool = False
+    max_load_bytes: Optional[int] = None
+    layer: Optional[str] = None  # stop after this layer
+    neuron: Optional[tuple] = None  # (layer, map, row, col)
+    interactive: bool = False
+    light: bool = False
+    save: Optional[str] = None
+    html_path: Optional[str] = None
+    plot_dir: Optional[str] = None
+    as_json: bool = False
+    wide: bool = False
+    width: Optional[int] = None  # most columns of a line; None: --wide (no limit)
+    top: Optional[int] = 10  # a neuron's largest terms listed; None: --all
+    down: bool = False
+    backward: bool = False
+    grad_label: Optional[int] = None
+
+    @property
+    def text_width(self):
+        """The width prose is wrapped at (no limit with --wide)."""
+        return self.width or 10_000
 
 
-class _LeafRow:
-    """The cells a leaf's row will have, known before it runs (to size the columns)."""
-
-    def __init__(self, i, layer):
-        from cnnsim.engine.trace import _geometry, _layer_activation
-
-        self.index, self.name, self.kind = i, layer.path, layer.kind
-        self.input_shape, self.output_shape = layer.input_shape, layer.output_shape
-        self.geometry, self.activation = _geometry(layer), _layer_activation(layer)
-        self.stats, self.seconds = {}, 0.0
-
-
-def _table(leaves, wide, width=None):
-    return StepTable([step_cells(_LeafRow(i, l)) for i, l in enumerate(leaves)], width, wide)
-
-
-# ---- neuron ----------------------------------------------------------------------------
-def _parse_neuron(value):
-    parts = value.rsplit(":", 3)
-    if len(parts) != 4:
-        raise click.BadParameter(
-            f"expected LAYER:MAP:ROW:COL, got {value!r}", param_hint="--neuron"
-        )
-    try:
-        m, r, c = (int(p) for p in parts[1:])
-    except ValueError:
-        raise click.BadParameter(
-            f"MAP, ROW and COL must be integers, got {value!r}", param_hint="--neuron"
-        ) from None
-    return parts[0], m, r, c
+def parse_request(neuron=None, show_all=False, **options):
+    """The click options -> a checked ``StepRequest`` (click.UsageError, BadParameter)."""
+    req = StepRequest(**options, top=None if show_all else 10)
+    for bad, message in _conflicts(req, neuron):
+        if bad:
+            raise click.UsageError(message)
+    req.width = None if req.wide else min(terminal_width(), MAX_WIDTH)
+    req.neuron = parse_neuron(neuron) if neuron else None
+    if req.save is not None:
+        check_output_file(req.save, "--save")
+    if req.plot_dir is not None:
+        check_output_dir(req.plot_dir, "--plot")
+    return req
 
 
-# ---- input -----------------------------------------------------------------------------
-def _digit_spec(net, meta):
-    """The preprocessing of a digit model (LeNet-5 style, 1x32x32 or 1x28x28): the one its
-    checkpoint stores, else the one ``cnnsim train`` would use; None for other models."""
-    if meta and meta.get("preprocess"):
-        return meta["preprocess"], "as in training"
-    shape = tuple(net.input_shape)
-    if shape in ((1, 32, 32), (1, 28, 28)):
-        from cnnsim.data.preprocess import preprocess_spec
-
-        return preprocess_spec(shape), "as `cnnsim train` prepares MNIST"
-    return None, ""
-
-
-def _input(net, image, sample, seed, spec=None, why="", invert=None):
-    """-> (x (C, H, W), description lines, true label or None, warning or None)."""
-    from cnnsim.data import prepare, samples
-    from cnnsim.data.preprocess import apply_preprocess, describe_preprocess
-
-    shape = tuple(net.input_shape)
-    if seed is not None:
-        x = np.random.default_rng(seed).random(shape, dtype=np.float32)
-        return x, [f"random input, uniform in [0, 1), seed {seed}"], None, None
-    label, notes, warning = None, [], None
-    try:
-        if image is not None:
-            hint = "--image"
-            img, notes = prepare.read_image(image)
-            what = f"image {image}"
-        else:
-            hint = "--sample"
-            name = sample or ("digit3" if shape[0] == 1 else "color")
-            img = samples.load_sample(name)
-            info = samples.sample_info(name)
-            label = info.get("label")
-            what = f"sample {name!r}"
-            if info.get("index") is not None:
-                what += f" (MNIST test image #{info['index']}, true label {label})"
-        if spec is not None:
-            g, more, warning = prepare.digit_like(img, invert)
-            notes += more
-            x = apply_preprocess(g[None], spec)[0]
-            notes.append(f"{describe_preprocess(spec)} ({why})")
-        elif image is not None and _imagenet_input(net):
-            from cnnsim.interop import imagenet
-
-            pre = net.preprocess
-            x, note = imagenet.preprocess(img, pre["resize"], pre["crop"], pre["mean"], pre["std"])
-            extra = getattr(net, "preprocess_note", None)
-            notes.append(note + (f" ({extra})" if extra else ""))
-        else:
-            x, note = samples.fit_to(img, shape)
-            notes += [note] if note else []
-    except ValueError as e:
-        raise click.BadParameter(
-            f"{e} (the model needs {_shape(shape)})", param_hint=hint
-        ) from None
-    return x, [what] + notes, label, warning
+def _conflicts(r, neuron):
+    """(the options are wrong, what to say) for each rule, in the order they are told."""
+    inputs = (("--image", r.image), ("--sample", r.sample), ("--seed", r.seed))
+    given = [n for n, v in inputs if v is not None]
+    loaded = r.load_path is not None
+    model_options = (r.variant, r.checkpoint, r.untrained, r.weights_file, r.interactive, r.light)
+    backward = r.backward or r.grad_label is not None
+    return (
+        (len(given) > 1, f"choose one input: {' or '.join(given)}"),
+        (not loaded and r.model is None, "missing argument MODEL (or give --load TRACE.npz)"),
+        (
+            loaded and bool(r.model or given or any(model_options)),
+            "--load shows a saved trace: it takes no MODEL, input, --variant, --weights, "
+            "--checkpoint, --untrained, --interactive or --light",
+        ),
+        (
+            r.weights_file is not None and r.checkpoint is not None,
+            "choose one of --weights (torchvision) and --checkpoint (cnnsim)",
+        ),
+        (r.as_json and r.interactive, "--json and --interactive do not go together"),
+        (bool(r.checkpoint and r.untrained), "--checkpoint and --untrained do not go together"),
+        (
+            backward and (loaded or r.light or r.interactive or r.layer is not None),
+            "--backward needs a full forward pass of MODEL: it takes no "
+            "--load, --light, --interactive or --layer",
+        ),
+        (
+            r.grad_label is not None and not r.backward,
+            "--label is the class for --backward's loss; add --backward",
+        ),
+        (r.down and not neuron, "--down explains one level below --neuron; add --neuron"),
+    )
 
 
-def _imagenet_input(net):
-    """True for a torchvision-compatible model (it states its ImageNet preprocessing)."""
-    pre = getattr(net, "preprocess", None)
-    return pre is not None and tuple(net.input_shape) == (3, pre["crop"], pre["crop"])
-
-
-# ---- compiling ---------------------------------------------------------------------------
-COMPILING = "compiling kernels for this machine, first run only"
-PREPARING = "preparing kernels (compiling any this model needs for the first time)"
-
-
-def _kernel_dispatchers():
-    """Every cached Numba function of the CPU kernel modules (imported: cheap, no compiling)."""
-    import importlib
-    import pkgutil
-
-    from numba.core.dispatcher import Dispatcher
-
-    import cnnsim.kernels as K
-
-    found = []
-    for m in pkgutil.iter_modules(K.__path__):
-        if m.ispkg or m.name.startswith("_"):
-            continue
-        try:
-            mod = importlib.import_module(f"cnnsim.kernels.{m.name}")
-        except Exception:  # noqa: BLE001 - a module that cannot load is not ours to report
-            continue
-        found += [
-            v
-            for v in vars(mod).values()
-            if isinstance(v, Dispatcher) and getattr(v, "_cache", None) is not None
-        ]
-    return found
-
-
-def _cache_empty(dispatchers):
-    """True when Numba's cache holds nothing of cnnsim's kernels yet (a first run)."""
-    import os
-
-    try:
-        return not any(os.path.exists(d._cache._cache_file._index_path) for d in dispatchers)
-    except AttributeError:  # Numba's cache internals moved: fall back to timing
-        return False
-
-
-def _counts(dispatchers):
-    """(kernel signatures compiled, loaded from the cache) by this process so far."""
-    try:
-        return (
-            sum(len(d.stats.cache_misses) for d in dispatchers),
-            sum(len(d.stats.cache_hits) for d in dispatchers),
-        )
-    except AttributeError:
-        return None, None
-
-
-def warm_up(net, x, echo, after=1.0):
-    """Run ``net`` once on ``x`` so that every kernel the trace calls is compiled (or loaded
-    from Numba's cache) before anything is timed; returns the seconds taken.
-
-    Numba compiles a kernel at its first call, for the dtypes and paths actually used (here
-    the model's dtype and the layers it has), and caches the machine code on disk. When
-    the cache is empty the message says "compiling ... first run only" at once, with the
-    layers done so far; otherwise it speaks only when preparing takes longer than
-    ``after`` seconds (new kernels for this model, or a busy machine), and the last line
-    counts what was compiled and what was loaded."""
-    import threading
-    import time
-
-    from cnnsim import config
-    from cnnsim.layers.base import observe
-
-    leaves = [l.path for l in net.leaves()]
-    disps = _kernel_dispatchers() if config.target == "cpu" else []
-    first = _cache_empty(disps)
-    state = {"told": False, "done": 0, "lock": threading.Lock()}
-    t0 = time.perf_counter()
-
-    def tell(what):
-        with state["lock"]:
-            if state["done"] < len(leaves) and not state["told"]:
-                state["told"] = True
-                echo(f"{what} ...")
-
-    from cnnsim.engine.stats import array_stats
-
-    class _Progress:
-        def on_forward(self, layer, xin, y, dt):
-            if not state["done"]:
-                array_stats(y)  # the trace's statistics kernel: compiled here, not later
-            with state["lock"]:
-                state["done"] += 1
-                if state["told"]:
-                    echo(
-                        f"  {layer.path} ready ({state['done']}/{len(leaves)}, "
-                        f"{time.perf_counter() - t0:.1f} s)"
-                    )
-
-        def on_backward(self, *a):
-            pass
-
-    if first:
-        tell(COMPILING)
-    timer = threading.Timer(after, tell, (PREPARING,))
-    timer.daemon = True
-    timer.start()
-    try:
-        with observe(_Progress()):
-            net.forward(x)
-    finally:
-        timer.cancel()
-    took = time.perf_counter() - t0
-    if state["told"]:
-        made, loaded = _counts(disps)
-        what = (
-            "kernels ready"
-            if made is None
-            else f"{made} kernel(s) compiled, {loaded} loaded from the cache"
-        )
-        echo(f"{what}, in {took:.1f} s; the ms column times warm calls")
-    return took
-
-
-# ---- interactive -----------------------------------------------------------------------
-INTERACTIVE_HELP = """commands:
-  Enter or next      run the next layer (after b: show the next one already run)
-  r NAME             run on to layer NAME
-  b, back            show the previous layer again
-  l, list            the layers run so far
-  s NAME             show a layer that has run (its row)
-  n LAYER:MAP:ROW:COL  a neuron's connections and receptive field (a layer that has run)
-  p                  the prediction (once the last layer has run)
-  ?, help            this help
-  q, quit            leave"""
-
-
-def interactive_loop(stepper, read, echo, show_step, show_neuron, show_end=None):  # noqa: C901  (a command table would split it: open, issue 21)
-    """Drive ``stepper`` from commands returned by ``read()`` (None = end of input).
-
-    The session stays open after the last layer until ``q`` (or the end of the input), so
-    every layer and neuron can still be inspected. ``b`` moves a cursor back over the steps
-    already run; Enter moves it forward again, running a new layer only at the frontier."""
-    echo("interactive: Enter = next layer, ? = help, q = quit")
-    cursor = stepper.position  # index of the next step Enter shows
-    names = stepper.names()
-
-    def reached(name):
-        leaves = stepper._leaves_of(name)
-        idx = names.index(leaves[-1])
-        if idx >= stepper.position:
-            raise ValueError(
-                f"layer {name!r} not reached yet (it is step {idx}; "
-                f"{stepper.position} of {len(names)} steps have run): "
-                f"'r {name}' runs on to it"
-            )
-        return idx
-
-    def forward():
-        nonlocal cursor
-        if cursor < stepper.position:
-            show_step(stepper.trace.steps[cursor])
-        elif stepper.done:
-            echo("the forward pass is complete: b, l, s NAME, n ..., p, or q to leave")
-            return
-        else:
-            show_step(stepper.next())
-            if stepper.done and show_end is not None:
-                show_end()
-        cursor += 1
-
-    while True:
-        cmd = read()
-        if cmd is None:
-            break
-        cmd = cmd.strip()
-        word, _, arg = cmd.partition(" ")
-        arg = arg.strip()
-        try:
-            if cmd in ("", "next"):
-                forward()
-            elif cmd in ("q", "quit", "exit"):
-                break
-            elif cmd in ("?", "h", "help"):
-                echo(INTERACTIVE_HELP)
-            elif cmd in ("b", "back"):
-                if cursor <= 1:
-                    echo("already at the first layer")
-                    cursor = min(cursor, 1)
-                    if stepper.position:
-                        show_step(stepper.trace.steps[0])
-                else:
-                    cursor -= 1
-                    show_step(stepper.trace.steps[cursor - 1])
-            elif cmd in ("l", "list"):
-                if not stepper.position:
-                    echo("no layer has run yet (Enter runs the first)")
-                for s in stepper.trace.steps[: stepper.position]:
-                    show_step(s)
-                rest = len(names) - stepper.position
-                if rest:
-                    echo(
-                        f"({rest} more to run: {', '.join(names[stepper.position :][:6])}"
-                        f"{', ...' if rest > 6 else ''})"
-                    )
-            elif word == "r" and arg:
-                stop = names.index(stepper._leaves_of(arg)[-1])
-                if stop < stepper.position:
-                    raise ValueError(f"layer {arg!r} has already run (s {arg} shows it)")
-                cursor = stepper.position
-                while stepper.position <= stop:
-                    forward()
-            elif word in ("s", "show") and arg:
-                show_step(stepper.trace.steps[reached(arg)])
-            elif word == "n" and arg:
-                spec = _parse_neuron(arg)
-                reached(spec[0])
-                show_neuron(*spec)
-            elif cmd == "p":
-                if not stepper.done:
-                    raise ValueError(
-                        f"the last layer has not run yet ('r {names[-1]}' runs on to it)"
-                    )
-                if show_end is not None:
-                    show_end()
-            else:
-                echo(f"unknown command {cmd!r}; ? lists the commands")
-        except (KeyError, ValueError, click.BadParameter) as e:
-            msg = e.message if isinstance(e, click.BadParameter) else (e.args[0] if e.args else e)
-            echo(f"error: {msg}")
-        except Exception as e:  # noqa: BLE001 - keep the session alive
-            echo(f"error: {type(e).__name__}: {e}")
-    return stepper
-
-
-def _reader(echo):
-    """Commands from a terminal (with a prompt) or from a pipe (echoed, so a transcript
-    reads like a session); None at the end of the input."""
-    if sys.stdin.isatty():
-
-        def read():
-            try:
-                return input("> ")
-            except EOFError:
-                return None
-
-        return read
-
-    def read_pipe():
-        line = sys.stdin.readline()
-        if not line:
-            return None
-        echo(f"> {line.rstrip()}")
-        return line
-
-    return read_pipe
-
-
-# ---- the command -----------------------------------------------------------------------
 @click.command("step")
 @click.argument("model", required=False, metavar="MODEL|FILE.onnx")
 @click.option(
@@ -489,32 +231,7 @@ def _reader(echo):
     help="class for --backward's loss (default: the sample's true label, else the prediction).",
 )
 @target_option
-def step(  # noqa: C901  (to split into parse, run, print: open, issue 21)
-    model,
-    image,
-    invert,
-    sample,
-    seed,
-    layer,
-    neuron,
-    interactive,
-    save,
-    html_path,
-    plot_dir,
-    as_json,
-    light,
-    load_path,
-    variant,
-    weights_file,
-    checkpoint,
-    untrained,
-    wide,
-    max_load_bytes,
-    show_all,
-    down,
-    backward,
-    grad_label,
-):
+def step(**options):
     """Trace MODEL's forward pass, one layer at a time.
 
     \b
@@ -531,210 +248,268 @@ def step(  # noqa: C901  (to split into parse, run, print: open, issue 21)
       cnnsim step lenet5 --sample digit7 --backward --neuron S2:0:5:5
       cnnsim step resnet18 --backward --plot out/
     """
-    given = [
-        n for n, v in (("--image", image), ("--sample", sample), ("--seed", seed)) if v is not None
-    ]
-    if len(given) > 1:
-        raise click.UsageError(f"choose one input: {' or '.join(given)}")
-    if load_path is None and model is None:
-        raise click.UsageError("missing argument MODEL (or give --load TRACE.npz)")
-    if load_path is not None and (
-        model or given or interactive or light or variant or checkpoint or untrained or weights_file
-    ):
+    req = parse_request(**options)
+    out = (lambda s: click.echo(s, err=True)) if req.as_json else click.echo
+    if req.load_path is not None:
+        show_saved(req, out)
+    else:
+        trace_model(req, out)
+
+
+# ---- running a model -----------------------------------------------------------------------
+def trace_model(req, out):
+    """Build the model and its weights, check --layer / --neuron against it, prepare the
+    input, then step through it (interactively or on to --layer) printing each row."""
+    from cnnsim.engine import Stepper, planned_steps
+
+    net, meta, weights = _model(req)
+    plan = planned_steps(net)
+    stop = _check_targets(req, net, plan)
+    spec, why = _digit_spec(net, meta)
+    if req.invert is not None and spec is None:
         raise click.UsageError(
-            "--load shows a saved trace: it takes no MODEL, input, "
-            "--variant, --weights, --checkpoint, --untrained, --interactive "
-            "or --light"
+            "--invert / --no-invert apply to digit models (1-channel 28x28 or 32x32 input)"
         )
-    if weights_file is not None and checkpoint is not None:
-        raise click.UsageError("choose one of --weights (torchvision) and --checkpoint (cnnsim)")
-    if as_json and interactive:
-        raise click.UsageError("--json and --interactive do not go together")
-    if checkpoint and untrained:
-        raise click.UsageError("--checkpoint and --untrained do not go together")
-    view = _neuron_view_options(
-        show_all, down, neuron, backward, grad_label, load_path, light, interactive, layer
-    )
-    view["width"] = None if wide else min(terminal_width(), MAX_WIDTH)
-    nspec = _parse_neuron(neuron) if neuron else None
-    if save is not None:
-        check_output_file(save, "--save")
-    if plot_dir is not None:
-        check_output_dir(plot_dir, "--plot")
-    out = (lambda s: click.echo(s, err=True)) if as_json else click.echo
-    width = None if wide else min(terminal_width(), MAX_WIDTH)
+    x, described, label, warning = _input(net, req, spec, why)
+    _print_header(req, out, net, weights, described, warning, len(plan))
+    warm_up(net, x[None], lambda s: click.echo(s, err=True))
+    keep = [req.neuron[0]] if (req.light and req.neuron) else None
+    stepper = Stepper(net, x[None], light=req.light, keep=keep, model=req.model)
+    table = StepTable([step_cells(s) for s in plan], req.width, req.wide)
+    show = _Show(req, out, stepper, table, label, meta)
+    out(show.table.header())
+    if req.interactive:
+        interactive_loop(stepper, reader(out), out, show.step, show.neuron, show.end)
+        out(show.table.footnote())
+    else:
+        while not stepper.done and (stop is None or stepper.position <= stop):
+            show.step(stepper.next())
+        out(show.table.footnote())
+        if stepper.done:
+            show.end()
+    backward = (net, req.grad_label, label) if req.backward else None
+    _finish(req, stepper.trace, out, net=net, x=x, pred=show.pred, backward=backward)
 
-    if load_path is not None:
-        _show_loaded(
-            load_path,
-            layer,
-            nspec,
-            save,
-            plot_dir,
-            as_json,
-            out,
-            wide,
-            width,
-            html_path,
-            max_load_bytes,
-            view,
-        )
-        return
 
+class _Show:
+    """What a run prints as it goes: a step's row, a neuron, the prediction (kept)."""
+
+    def __init__(self, req, out, stepper, table, label, meta):
+        self.req, self.out, self.stepper, self.table = req, out, stepper, table
+        self.label, self.meta = label, meta  # for the prediction: true label, weights
+        self.pred = None
+
+    def step(self, s):
+        self.out(self.table.fmt(step_cells(s)))
+
+    def neuron(self, lname, m, r, c):
+        conn, rf = _neuron(self.stepper.trace, lname, m, r, c)
+        self.out(neuron_text(conn, rf, self.req.text_width, top=self.req.top))
+
+    def end(self):
+        self.pred = _prediction(self.stepper, self.label, self.meta, self.req)
+        if self.pred is not None:
+            self.out(prediction_text(self.pred, self.req.text_width))
+
+
+def _model(req):
+    """(the network, its checkpoint's metadata or None, the line saying which weights)."""
     from cnnsim import models
-    from cnnsim.engine import Stepper
-    from cnnsim.engine.connections import check_neuron
 
-    if is_onnx(model):
-        net = load_onnx(model, **{"--variant": variant})
+    if is_onnx(req.model):
+        net = load_onnx(req.model, **{"--variant": req.variant})
     else:
         try:
-            net = models.build(model, **({"variant": variant} if variant else {}))
+            net = models.build(req.model, **({"variant": req.variant} if req.variant else {}))
         except (ValueError, TypeError) as e:
             raise click.BadParameter(str(e).splitlines()[0], param_hint="MODEL") from None
-    meta, weights = None, "untrained: initial weights"
-    if checkpoint is not None:
-        from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
-        from cnnsim.train.pretrained import describe
-
-        try:
-            meta = load_checkpoint(checkpoint, net, max_bytes=max_load_bytes)
-        except (CheckpointError, OSError) as e:
-            raise click.BadParameter(str(e).splitlines()[0], param_hint="--checkpoint") from None
-        weights = f"loaded trained weights from {checkpoint} (epoch {meta.get('epoch', '?')})" + (
-            f": {describe(meta)}" if meta.get("data") else ""
-        )
-    elif weights_file is not None:
-        weights = _load_weights(net, weights_file)
-    elif not untrained:
+    if req.checkpoint is not None:
+        return (net, *_load_checkpoint(net, req))
+    if req.weights_file is not None:
+        return net, None, _load_weights(net, req.weights_file)
+    if not req.untrained:
         from cnnsim.train.pretrained import describe, load_pretrained
 
         meta = load_pretrained(net)
         if meta is not None:
-            weights = f"{describe(meta)} (shipped weights; --untrained shows the initial ones)"
-    leaves = list(net.leaves())
-    leaf_names = [l.path for l in leaves]
-    all_names = [l.path for l in net.walk() if l is not net]
+            return (
+                net,
+                meta,
+                f"{describe(meta)} (shipped weights; --untrained shows the initial ones)",
+            )
+    return net, None, "untrained: initial weights"
+
+
+def _load_checkpoint(net, req):
+    """``--checkpoint``: trained weights into ``net``; (metadata, the line that says so)."""
+    from cnnsim.train.checkpoint import CheckpointError, load_checkpoint
+    from cnnsim.train.pretrained import describe
+
+    try:
+        meta = load_checkpoint(req.checkpoint, net, max_bytes=req.max_load_bytes)
+    except (CheckpointError, OSError) as e:
+        raise InputError(str(e).splitlines()[0], "--checkpoint") from None
+    said = f"loaded trained weights from {req.checkpoint} (epoch {meta.get('epoch', '?')})"
+    return meta, said + (f": {describe(meta)}" if meta.get("data") else "")
+
+
+def _load_weights(net, weights_file):
+    """``--weights``: a torchvision state dict into ``net`` (one line if it cannot be
+    used); returns the line that says what was loaded."""
+    from cnnsim.interop import load_torchvision
+
+    try:
+        rep = load_torchvision(net, weights_file)
+    except (ValueError, OSError, RuntimeError) as e:
+        raise InputError(str(e).splitlines()[0], "--weights") from None
+    skipped = (
+        f"; skipped {len(rep['skipped'])} tensors the inference network does not "
+        f"use (batch-norm counters, auxiliary heads)"
+        if rep["skipped"]
+        else ""
+    )
+    return f"loaded {rep['loaded']} torchvision tensors from {weights_file}{skipped}"
+
+
+def _check_targets(req, net, plan):
+    """--layer and --neuron against the model before anything runs (``plan``: its
+    ``planned_steps``); returns the index of the last step to run (None: all)."""
+    names = [s.name for s in plan]
+    every = {l.path for l in net.walk() if l is not net}
 
     def known(name, hint):
-        if name not in all_names:
+        if name not in every:
             raise click.BadParameter(
-                f"no layer named {name!r} in {model}; valid names: {', '.join(leaf_names)}",
+                f"no layer named {name!r} in {req.model}; valid names: {', '.join(names)}",
                 param_hint=hint,
             )
-        return name
 
     stop = None
-    if layer is not None:
-        known(layer, "--layer")
-        stop = leaf_names.index([l.path for l in net.find(layer).leaves()][-1])
-    if nspec is not None:
-        lname, m, r, c = nspec
-        known(lname, "--neuron")
-        target = net.find(lname)
-        if target.is_container:
-            raise click.BadParameter(
-                f"{lname!r} is a container; name one of its layers: "
-                f"{', '.join(l.path for l in target.leaves())}",
-                param_hint="--neuron",
-            )
+    if req.layer is not None:
+        known(req.layer, "--layer")
+        stop = names.index([l.path for l in net.find(req.layer).leaves()][-1])
+    if req.neuron is not None:
+        known(req.neuron[0], "--neuron")
+        _check_neuron(req, net, plan, stop)
+    return stop
 
-        class _S:
-            name, output_shape = lname, tuple(target.output_shape)
 
-        try:
-            check_neuron(_S, m, r, c)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--neuron") from None
-        if stop is not None and leaf_names.index(lname) > stop:
-            raise click.BadParameter(
-                f"layer {lname!r} runs after --layer {layer!r}", param_hint="--neuron"
-            )
+def _check_neuron(req, net, plan, stop):
+    """--neuron names a leaf layer, inside its output, that runs (before --layer)."""
+    from cnnsim.engine.connections import check_neuron
 
-    spec, why = _digit_spec(net, meta)
-    if invert is not None and spec is None:
-        raise click.UsageError(
-            "--invert / --no-invert apply to digit models (1-channel 28x28 or 32x32 input)"
+    lname, m, r, c = req.neuron
+    target = net.find(lname)
+    if target.is_container:
+        raise click.BadParameter(
+            f"{lname!r} is a container; name one of its layers: "
+            f"{', '.join(l.path for l in target.leaves())}",
+            param_hint="--neuron",
         )
-    x, described, label, warning = _input(net, image, sample, seed, spec, why, invert)
-    lim = width or 10_000
-    variant_name = net.name if net.name != model else model
-    out(wrap(f"{model} ({variant_name}): {weights}", lim, "  "))
-    out(wrap(f"input {_shape(net.input_shape)}: {described[0]}", lim, "  "))
+    k = [s.name for s in plan].index(lname)
+    try:
+        check_neuron(plan[k], m, r, c)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--neuron") from None
+    if stop is not None and k > stop:
+        raise click.BadParameter(
+            f"layer {lname!r} runs after --layer {req.layer!r}", param_hint="--neuron"
+        )
+
+
+def _digit_spec(net, meta):
+    """The preprocessing of a digit model (LeNet-5 style, 1x32x32 or 1x28x28): the one its
+    checkpoint stores, else the one ``cnnsim train`` would use; None for other models."""
+    if meta and meta.get("preprocess"):
+        return meta["preprocess"], "as in training"
+    shape = tuple(net.input_shape)
+    if shape in ((1, 32, 32), (1, 28, 28)):
+        from cnnsim.data.preprocess import preprocess_spec
+
+        return preprocess_spec(shape), "as `cnnsim train` prepares MNIST"
+    return None, ""
+
+
+def _input(net, req, spec=None, why=""):
+    """-> (x (C, H, W), description lines, true label or None, warning or None).
+
+    A --sample that does not fit the model is a usage error; an --image that cannot be
+    read or used is one line (``InputError``)."""
+    shape = tuple(net.input_shape)
+    if req.seed is not None:
+        x = np.random.default_rng(req.seed).random(shape, dtype=np.float32)
+        return x, [f"random input, uniform in [0, 1), seed {req.seed}"], None, None
+    try:
+        img, what, notes, label = _picture(req, shape)
+        x, more, warning = _prepare(net, img, req, spec, why)
+    except ValueError as e:
+        msg = f"{e} (the model needs {shape_text(shape)})"
+        if req.image is not None:
+            raise InputError(msg, "--image") from None
+        raise click.BadParameter(msg, param_hint="--sample") from None
+    return x, [what] + notes + more, label, warning
+
+
+def _picture(req, shape):
+    """(picture, what it is, notes on reading it, true label or None) of --image or
+    --sample (default: digit3 for a 1-channel model, else the colour picture)."""
+    from cnnsim.data import prepare, samples
+
+    if req.image is not None:
+        img, notes = prepare.read_image(req.image)
+        return img, f"image {req.image}", notes, None
+    name = req.sample or ("digit3" if shape[0] == 1 else "color")
+    img = samples.load_sample(name)
+    info = samples.sample_info(name)
+    label = info.get("label")
+    what = f"sample {name!r}"
+    if info.get("index") is not None:
+        what += f" (MNIST test image #{info['index']}, true label {label})"
+    return img, what, [], label
+
+
+def _prepare(net, img, req, spec, why):
+    """The picture as the model's input: (x (C, H, W), notes, warning or None). Digit models
+    get their training preprocessing (``spec``), ImageNet models theirs; other models the
+    picture fitted to their input shape."""
+    from cnnsim.data import prepare, samples
+    from cnnsim.data.preprocess import apply_preprocess, describe_preprocess
+
+    if spec is not None:
+        g, notes, warning = prepare.digit_like(img, req.invert)
+        x = apply_preprocess(g[None], spec)[0]
+        return x, notes + [f"{describe_preprocess(spec)} ({why})"], warning
+    if req.image is not None and _imagenet_input(net):
+        from cnnsim.interop import imagenet
+
+        pre = net.preprocess
+        x, note = imagenet.preprocess(img, pre["resize"], pre["crop"], pre["mean"], pre["std"])
+        extra = getattr(net, "preprocess_note", None)
+        return x, [note + (f" ({extra})" if extra else "")], None
+    x, note = samples.fit_to(img, tuple(net.input_shape))
+    return x, [note] if note else [], None
+
+
+def _imagenet_input(net):
+    """True for a torchvision-compatible model (it states its ImageNet preprocessing)."""
+    pre = getattr(net, "preprocess", None)
+    return pre is not None and tuple(net.input_shape) == (3, pre["crop"], pre["crop"])
+
+
+# ---- printing ------------------------------------------------------------------------------
+def _print_header(req, out, net, weights, described, warning, steps):
+    """Which model and weights, what input and how it was prepared, how many steps."""
+    lim = req.text_width
+    out(wrap(f"{req.model} ({net.name}): {weights}", lim, "  "))
+    out(wrap(f"input {shape_text(net.input_shape)}: {described[0]}", lim, "  "))
     for note in described[1:]:
         out(wrap(f"  {note}", lim, "    "))
     if warning:
         click.echo(wrap(f"warning: {warning}", lim, "  "), err=True)
-    out(f"{len(leaf_names)} steps, {net.param_count():,} parameters")
-
-    warm_up(net, x[None], lambda s: click.echo(s, err=True))
-    keep = [nspec[0]] if (light and nspec) else None
-    stepper = Stepper(net, x[None], light=light, keep=keep, model=model)
-    table = _table(leaves, wide, width)
-    out(table.header())
-    state = {"pred": None}
-
-    def show_step(s):
-        out(table.fmt(step_cells(s)))
-
-    def show_neuron(lname, m, r, c):
-        conn, rf = _neuron(stepper.trace, lname, m, r, c)
-        out(_neuron_text(conn, rf, width or 10_000, top=view["top"]))
-
-    def show_end():
-        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint or weights_file)
-        if state["pred"] is not None:
-            out(prediction_text(state["pred"], lim))
-
-    if interactive:
-        interactive_loop(stepper, _reader(out), out, show_step, show_neuron, show_end)
-        out(table.footnote())
-    else:
-        while not stepper.done and (stop is None or stepper.position <= stop):
-            show_step(stepper.next())
-        out(table.footnote())
-        if stepper.done:
-            show_end()
-    tr = stepper.trace
-    if state["pred"] is None and stepper.done:
-        state["pred"] = _prediction(stepper, label, meta, untrained, checkpoint or weights_file)
-    if backward:
-        view["backward"] = (net, grad_label, label)
-    _finish(
-        tr,
-        nspec,
-        save,
-        plot_dir,
-        as_json,
-        out,
-        net=net,
-        x=x,
-        pred=state["pred"],
-        width=width,
-        html_path=html_path,
-        view=view,
-    )
+    out(f"{steps} steps, {net.param_count():,} parameters")
 
 
-def _neuron_view_options(
-    show_all, down, neuron, backward, grad_label, load_path, light, interactive, layer
-):
-    """Check --all / --down / --backward / --label; the view dict ``_finish`` reads."""
-    if (backward or grad_label is not None) and (
-        load_path is not None or light or interactive or layer is not None
-    ):
-        raise click.UsageError(
-            "--backward needs a full forward pass of MODEL: it takes no "
-            "--load, --light, --interactive or --layer"
-        )
-    if grad_label is not None and not backward:
-        raise click.UsageError("--label is the class for --backward's loss; add --backward")
-    if down and not neuron:
-        raise click.UsageError("--down explains one level below --neuron; add --neuron")
-    return {"top": None if show_all else 10, "down": down, "width": 10_000}
-
-
-def _prediction(stepper, label, meta, untrained, checkpoint):
+def _prediction(stepper, label, meta, req):
     """The prediction dict of a finished run (None when the output is not a class vector)."""
     y = stepper.output[0]
     if y.ndim != 1 or y.size < 2:
@@ -747,33 +522,18 @@ def _prediction(stepper, label, meta, untrained, checkpoint):
         from cnnsim.interop import imagenet
 
         names, k = imagenet.classes(), 5
-    penalty = bool(getattr(stepper.trace.steps[-1].cls, "penalty_output", False))
-    pred = prediction(y, "RBF" if penalty else stepper.trace.steps[-1].kind, label, names, k=k)
-    pred["weights"] = "checkpoint" if checkpoint else "shipped" if meta else "untrained"
+    last = stepper.trace.steps[-1]
+    penalty = bool(getattr(last.cls, "penalty_output", False))
+    pred = prediction(y, "RBF" if penalty else last.kind, label, names, k=k)
+    loaded = req.checkpoint or req.weights_file
+    pred["weights"] = "checkpoint" if loaded else "shipped" if meta else "untrained"
     if pred["weights"] == "untrained":
         pred["rule"] += "; untrained weights: the answer means nothing yet"
     return pred
 
 
-def _load_weights(net, weights_file):
-    """``--weights``: a torchvision state dict into ``net`` (one-line usage error if not);
-    returns the line that says what was loaded."""
-    from cnnsim.interop import load_torchvision
-
-    try:
-        rep = load_torchvision(net, weights_file)
-    except (ValueError, OSError, RuntimeError) as e:
-        raise click.BadParameter(str(e).splitlines()[0], param_hint="--weights") from None
-    skipped = (
-        f"; skipped {len(rep['skipped'])} tensors the inference network does not "
-        f"use (batch-norm counters, auxiliary heads)"
-        if rep["skipped"]
-        else ""
-    )
-    return f"loaded {rep['loaded']} torchvision tensors from {weights_file}{skipped}"
-
-
 def _neuron(trace, lname, m, r, c):
+    """(Connections, ReceptiveField or None) of a neuron (usage error if it has none)."""
     from cnnsim.engine.connections import connections
     from cnnsim.engine.receptive_field import receptive_field
 
@@ -790,58 +550,64 @@ def _neuron(trace, lname, m, r, c):
     return conn, rf
 
 
-def _finish(
-    tr,
-    nspec,
-    save,
-    plot_dir,
-    as_json,
-    out,
-    net=None,
-    x=None,
-    pred=None,
-    width=None,
-    html_path=None,
-    view=None,
-):
+# ---- after the run: the neuron, JSON, files -------------------------------------------------
+def _finish(req, tr, out, net=None, x=None, pred=None, backward=None):
+    """--neuron (and --down), --backward, then --json, --plot, --save and --html."""
     from . import neuron_view as nv
 
-    view = view or {"top": 10, "down": False}
-    conn = rf = low = None
-    if nspec is not None:
-        if nspec[0] not in tr.names():
-            raise click.BadParameter(
-                f"layer {nspec[0]!r} has not run (not reached yet); valid "
-                f"layers: {', '.join(tr.names())}",
-                param_hint="--neuron",
-            )
-        conn, rf = _neuron(tr, *nspec)
-        low = nv.down(tr, conn) if view["down"] else None
-        if not as_json:
-            out(_neuron_text(conn, rf, width or 10_000, top=view["top"]))
-            if low is not None:
-                out(nv.down_text(low, view["top"]))
-    back = nv.backward_report(tr, conn, view, out, as_json)
-    if as_json:
-        d = tr.to_dict()
-        d["prediction"] = pred
-        d["neuron"] = None
-        if conn is not None:
-            d["neuron"] = conn.to_dict(view["top"])
-            d["neuron"]["receptive_field"] = None if rf is None else rf.to_dict()
-            d["neuron"]["down"] = None if low is None else low.to_dict(view["top"])
-        if back is not None:
-            d["backward"] = nv.backward_json(*back, view["top"])
-        click.echo(json.dumps(d))
-    if plot_dir is not None:
+    view = {"top": req.top, "down": req.down, "width": req.width, "backward": backward}
+    conn, rf, low = _neuron_report(req, tr, out)
+    back = nv.backward_report(tr, conn, view, out, req.as_json)
+    if req.as_json:
+        click.echo(json.dumps(_json(req, tr, pred, conn, rf, low, back)))
+    if req.plot_dir is not None:
         extra = nv.backward_figures(tr, *back[1:]) if back else []
-        files = _plots(tr, conn, rf, plot_dir, net, x, pred, extra)
-        out(f"wrote {len(files)} figures to {plot_dir}")
-    if save is not None:
-        tr.save(save)
-        out(f"wrote trace ({len(tr)} steps) to {save}")
-    if html_path is not None:
-        _html(tr, nspec, html_path, out, net, x)
+        files = _plots(tr, conn, rf, req.plot_dir, net, x, pred, extra)
+        out(f"wrote {len(files)} figures to {req.plot_dir}")
+    if req.save is not None:
+        tr.save(req.save)
+        out(f"wrote trace ({len(tr)} steps) to {req.save}")
+    if req.html_path is not None:
+        _html(tr, req.neuron, req.html_path, out, net, x)
+
+
+def _neuron_report(req, tr, out):
+    """--neuron after the run: (Connections, ReceptiveField, one level down), printed
+    unless --json; (None, None, None) without --neuron."""
+    from . import neuron_view as nv
+
+    if req.neuron is None:
+        return None, None, None
+    names = tr.names()
+    if req.neuron[0] not in names:  # an interactive session that ended before it
+        raise InputError(
+            f"layer {req.neuron[0]!r} has not run (not reached yet); layers run: "
+            f"{', '.join(names) or 'none'}",
+            "--neuron",
+        )
+    conn, rf = _neuron(tr, *req.neuron)
+    low = nv.down(tr, conn) if req.down else None
+    if not req.as_json:
+        out(neuron_text(conn, rf, req.text_width, top=req.top))
+        if low is not None:
+            out(nv.down_text(low, req.top))
+    return conn, rf, low
+
+
+def _json(req, tr, pred, conn, rf, low, back):
+    """The --json document: the trace, the prediction, the neuron, the backward pass."""
+    from . import neuron_view as nv
+
+    d = tr.to_dict()
+    d["prediction"] = pred
+    d["neuron"] = None
+    if conn is not None:
+        d["neuron"] = conn.to_dict(req.top)
+        d["neuron"]["receptive_field"] = None if rf is None else rf.to_dict()
+        d["neuron"]["down"] = None if low is None else low.to_dict(req.top)
+    if back is not None:
+        d["backward"] = nv.backward_json(*back, req.top)
+    return d
 
 
 def _html(tr, nspec, path, out, net, x):
@@ -858,9 +624,28 @@ def _html(tr, nspec, path, out, net, x):
 
 def _plots(tr, conn, rf, plot_dir, net, x, pred=None, extra=()):
     """Render every figure into a temporary folder, then move them in: all or nothing."""
+    figs = _figures(tr, conn, rf, net, x, pred) + list(extra)
+    dest = pathlib.Path(plot_dir)
+    parent = dest.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=".cnnsim-plots-", dir=parent))
+    try:
+        for name, make in figs:
+            fig = make()
+            fig.savefig(tmp / name)
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, _ in figs:
+            os.replace(tmp / name, dest / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [dest / n for n, _ in figs]
+
+
+def _figures(tr, conn, rf, net, x, pred):
+    """(file name, make) pairs: the input, feature maps and kernels of every kept step,
+    the prediction, and the neuron's connections and receptive field."""
     from cnnsim.plotting.maps import feature_maps_figure, input_figure, kernels_figure
     from cnnsim.plotting.neuron import neuron_figure
-    from cnnsim.plotting.receptive import receptive_field_figure
 
     figs = []
     if tr.input is not None:
@@ -879,74 +664,46 @@ def _plots(tr, conn, rf, plot_dir, net, x, pred=None, extra=()):
     if conn is not None:
         figs.append(("neuron_connections.png", lambda: neuron_figure(conn)))
         if rf is not None and tr.input is not None:
-
-            def rf_fig():
-                erf = None
-                if net is not None:
-                    from cnnsim.engine.receptive_field import effective_receptive_field
-
-                    erf = effective_receptive_field(
-                        net, x, conn.layer, conn.map, conn.row, conn.col
-                    )
-                return receptive_field_figure(tr.input[0], rf, erf)
-
-            figs.append(("receptive_field.png", rf_fig))
-    figs += list(extra)
-    dest = pathlib.Path(plot_dir)
-    parent = dest.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=".cnnsim-plots-", dir=parent))
-    try:
-        for name, make in figs:
-            fig = make()
-            fig.savefig(tmp / name)
-        dest.mkdir(parents=True, exist_ok=True)
-        for name, _ in figs:
-            os.replace(tmp / name, dest / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return [dest / n for n, _ in figs]
+            figs.append(("receptive_field.png", lambda: _rf_figure(tr, conn, rf, net, x)))
+    return figs
 
 
-def _show_loaded(
-    path,
-    layer,
-    nspec,
-    save,
-    plot_dir,
-    as_json,
-    out,
-    wide=False,
-    width=None,
-    html_path=None,
-    max_load_bytes=None,
-    view=None,
-):
+def _rf_figure(tr, conn, rf, net, x):
+    """The receptive field on the input, with the effective one when the net is at hand."""
+    from cnnsim.plotting.receptive import receptive_field_figure
+
+    erf = None
+    if net is not None:
+        from cnnsim.engine.receptive_field import effective_receptive_field
+
+        erf = effective_receptive_field(net, x, conn.layer, conn.map, conn.row, conn.col)
+    return receptive_field_figure(tr.input[0], rf, erf)
+
+
+# ---- a saved trace ---------------------------------------------------------------------------
+def show_saved(req, out):
+    """--load: the table of a saved trace (on to --layer), then what ``_finish`` writes."""
     from cnnsim._npz import DEFAULT_MAX_LOAD_BYTES
     from cnnsim.engine import Trace, TraceError
 
     try:
-        tr = Trace.load(path, max_load_bytes or DEFAULT_MAX_LOAD_BYTES)
+        tr = Trace.load(req.load_path, req.max_load_bytes or DEFAULT_MAX_LOAD_BYTES)
     except TraceError as e:
-        raise click.BadParameter(str(e), param_hint="--load") from None
+        raise InputError(str(e), "--load") from None
     names = tr.names()
-    stop = len(tr) - 1
-    if layer is not None:
-        if layer not in names:
+    for name, hint in ((req.layer, "--layer"), (req.neuron and req.neuron[0], "--neuron")):
+        if name is not None and name not in names:
             raise click.BadParameter(
-                f"no layer named {layer!r} in this trace; valid names: {', '.join(names)}",
-                param_hint="--layer",
+                f"no layer named {name!r} in this trace; valid names: {', '.join(names)}",
+                param_hint=hint,
             )
-        stop = names.index(layer)
-    if nspec is not None and nspec[0] not in names:
-        raise click.BadParameter(
-            f"no layer named {nspec[0]!r} in this trace; valid names: {', '.join(names)}",
-            param_hint="--neuron",
-        )
-    table = StepTable([step_cells(s) for s in tr], width, wide)
-    out(f"trace of {tr.model} from {path}: input {_shape(tr.input_shape)}, {len(tr)} steps")
+    stop = len(tr) - 1 if req.layer is None else names.index(req.layer)
+    table = StepTable([step_cells(s) for s in tr], req.width, req.wide)
+    out(
+        f"trace of {tr.model} from {req.load_path}: input {shape_text(tr.input_shape)}, {len(tr)} steps"
+    )
     out(table.header())
     for s in tr.steps[: stop + 1]:
         out(table.fmt(step_cells(s)))
     out(table.footnote())
-    _finish(tr, nspec, save, plot_dir, as_json, out, width=width, html_path=html_path, view=view)
+    _finish(req, tr, out)

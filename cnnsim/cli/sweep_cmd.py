@@ -7,7 +7,7 @@ import time
 
 import click
 
-from .options import INIT_HELP, InitType
+from .options import INIT_HELP, InitType, stack_options
 
 
 # ----------------------------------------------------------------------------- lists
@@ -120,9 +120,7 @@ def where_options(command):
         ),
         click.option("--quiet", is_flag=True, help="no progress bar"),
     ]
-    for o in reversed(opts):
-        command = o(command)
-    return command
+    return stack_options(opts)(command)
 
 
 def _backend(workers, dask_mode, scheduler):

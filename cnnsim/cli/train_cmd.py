@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+from types import SimpleNamespace
 
 import click
 
@@ -101,28 +102,7 @@ from .options import (
     help=MAX_LOAD_HELP + " [default: 3x the model's parameters]",
 )
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def train(
-    model,
-    data,
-    data_dir,
-    epochs,
-    batch_size,
-    lr,
-    optimizer,
-    momentum,
-    weight_decay,
-    lr_step,
-    limit,
-    test_limit,
-    variant,
-    augment,
-    activation,
-    seed,
-    out,
-    resume,
-    max_load_bytes,
-    quiet,
-):
+def train(model, **options):
     """Train MODEL (e.g. lenet5) and report loss, accuracy and top-5 error per epoch.
 
     \b
@@ -140,16 +120,17 @@ def train(
     from .._lock import FolderLock
     from .._memory import check_fits, training_bytes
 
-    check_output_dir(out, "--out")
-    opts = {"seed": seed}
-    if variant:
-        opts["variant"] = variant
-    if activation:
-        opts["activation"] = activation
+    a = SimpleNamespace(**options)
+    check_output_dir(a.out, "--out")
+    opts = {"seed": a.seed}
+    if a.variant:
+        opts["variant"] = a.variant
+    if a.activation:
+        opts["activation"] = a.activation
     try:
         net = models.build(model, **opts)
     except TypeError as e:
-        if activation and "activation" in str(e):
+        if a.activation and "activation" in str(e):
             raise click.BadParameter(
                 f"{model} has no activation option", param_hint="--activation"
             ) from None
@@ -157,57 +138,19 @@ def train(
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     check_fits(
-        training_bytes(net, batch_size),
-        f"training {net.name} at batch {batch_size}",
+        training_bytes(net, a.batch_size),
+        f"training {net.name} at batch {a.batch_size}",
         "--batch-size",
     )
-    os.makedirs(out, exist_ok=True)
-    with FolderLock(out, "cnnsim train"):
-        clean_stale_parts(out)  # what a killed run left (kill -9 cannot be caught)
-        _train(
-            net,
-            data,
-            data_dir,
-            epochs,
-            batch_size,
-            lr,
-            optimizer,
-            momentum,
-            weight_decay,
-            lr_step,
-            limit,
-            test_limit,
-            augment,
-            seed,
-            out,
-            resume,
-            max_load_bytes,
-            quiet,
-            variant,
-        )
+    os.makedirs(a.out, exist_ok=True)
+    with FolderLock(a.out, "cnnsim train"):
+        clean_stale_parts(a.out)  # what a killed run left (kill -9 cannot be caught)
+        _train(net, a)
 
 
-def _train(
-    net,
-    data,
-    data_dir,
-    epochs,
-    batch_size,
-    lr,
-    optimizer,
-    momentum,
-    weight_decay,
-    lr_step,
-    limit,
-    test_limit,
-    augment,
-    seed,
-    out,
-    resume,
-    max_load_bytes,
-    quiet,
-    variant=None,
-):
+def _train(net, a):
+    """Load the data, train ``net`` with the options ``a`` (the command's, by name) and
+    write metrics, figure and checkpoint to ``a.out``."""
     from ..data import DataError
     from ..train import (
         StepLR,
@@ -222,20 +165,20 @@ def _train(
 
     try:
         (xtr, ytr), (xte, yte), note = load_for_model(
-            data, net.input_shape, data_dir, limit, test_limit
+            a.data, net.input_shape, a.data_dir, a.limit, a.test_limit
         )
     except (DataError, ValueError, OSError) as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
     click.echo(f"{net.name}: {net.param_count():,} parameters; data: {note}", err=True)
-    lr = lr if lr is not None else default_lr(net, optimizer)
-    opt = make_optimizer(optimizer, lr, momentum, weight_decay)
+    lr = a.lr if a.lr is not None else default_lr(net, a.optimizer)
+    opt = make_optimizer(a.optimizer, lr, a.momentum, a.weight_decay)
     aug = None
-    if augment != "none":
+    if a.augment != "none":
         from ..data import augment as augment_fn
 
-        shifts = augment in ("shift", "all")
-        flip = shifts and data not in ("mnist", "auto", "synthetic")  # digits: no mirrors
-        lighting = 0.1 if augment in ("lighting", "all") else 0.0  # AlexNet's std
+        shifts = a.augment in ("shift", "all")
+        flip = shifts and a.data not in ("mnist", "auto", "synthetic")  # digits: no mirrors
+        lighting = 0.1 if a.augment in ("lighting", "all") else 0.0  # AlexNet's std
         aug = lambda xb, rng: augment_fn(
             xb,
             rng,
@@ -245,27 +188,28 @@ def _train(
         )
     from ..data.preprocess import preprocess_spec
 
+    data = a.data
     if data == "auto":
         data = "mnist" if note.startswith("mnist") else "synthetic"
     # every dataset cnnsim loads has 28x28 images; the checkpoint says how they were prepared
     meta = {
         "data": data,
         "preprocess": preprocess_spec(net.input_shape, (28, 28)),
-        "variant": variant or net.name.split("-", 1)[-1],
+        "variant": a.variant or net.name.split("-", 1)[-1],
     }
     trainer = Trainer(
         net,
         opt,
-        batch_size,
-        seed,
-        StepLR(lr, lr_step or None),
+        a.batch_size,
+        a.seed,
+        StepLR(lr, a.lr_step or None),
         aug,
-        out,
-        progress=not quiet,
+        a.out,
+        progress=not a.quiet,
         meta=meta,
         on_epoch=lambda r: click.echo(_epoch_line(r)),
     )
-    if not quiet:
+    if not a.quiet:
         from ..train.loop import RUNNING
 
         click.echo(
@@ -274,36 +218,36 @@ def _train(
             f"higher losses) and the test set's accuracy",
             err=True,
         )
-    os.makedirs(out, exist_ok=True)
-    if resume:
+    os.makedirs(a.out, exist_ok=True)
+    if a.resume:
         try:
-            meta = load_checkpoint(trainer.checkpoint_path(), net, opt, max_bytes=max_load_bytes)
+            meta = load_checkpoint(trainer.checkpoint_path(), net, opt, max_bytes=a.max_load_bytes)
         except (CheckpointError, OSError) as e:
             raise click.ClickException(str(e)) from None
         trainer.start_epoch, trainer.step = meta.get("epoch", 0), meta.get("step", 0)
         trainer.history.epochs = meta.get("history", {}).get("epochs", [])
-        click.echo(f"resumed from epoch {trainer.start_epoch} of {epochs}", err=True)
-        if trainer.start_epoch >= epochs:
+        click.echo(f"resumed from epoch {trainer.start_epoch} of {a.epochs}", err=True)
+        if trainer.start_epoch >= a.epochs:
             click.echo(
-                f"{out} already holds {trainer.start_epoch} epochs (--epochs {epochs}): "
+                f"{a.out} already holds {trainer.start_epoch} epochs (--epochs {a.epochs}): "
                 f"nothing to train; raise --epochs to train further"
             )
             return
     try:
         # --epochs is the total: a resumed run continues up to it, not beyond
-        trainer.fit((xtr, ytr), (xte, yte), epochs - trainer.start_epoch)
+        trainer.fit((xtr, ytr), (xte, yte), a.epochs - trainer.start_epoch)
     except BaseException as e:
         # keep what was learned so far, but never let a second failure here (a full disk)
         # hide the first one
         try:
-            _write_metrics(trainer.history, out, net.name)
+            _write_metrics(trainer.history, a.out, net.name)
         except OSError:
             pass
         if isinstance(e, TrainingDiverged):
             raise click.ClickException(str(e)) from None
         raise
-    _write_metrics(trainer.history, out, net.name)
-    click.echo(f"wrote {out}/metrics.csv, metrics.json, training.png, checkpoint.npz")
+    _write_metrics(trainer.history, a.out, net.name)
+    click.echo(f"wrote {a.out}/metrics.csv, metrics.json, training.png, checkpoint.npz")
 
 
 def _epoch_line(r):

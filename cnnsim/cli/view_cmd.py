@@ -84,7 +84,7 @@ def view(trace, out_path, layers, neurons, budget_mb):
     """
     from cnnsim.engine import Trace, TraceError
 
-    from .step_cmd import _parse_neuron
+    from .options import parse_neuron
 
     try:
         tr = Trace.load(trace)
@@ -92,5 +92,5 @@ def view(trace, out_path, layers, neurons, budget_mb):
         raise click.BadParameter(
             f"{e}; save a full trace with `cnnsim step MODEL --save FILE.npz`", param_hint="TRACE"
         ) from None
-    nspecs = [_parse_neuron(n) for n in _names(neurons) or []]
+    nspecs = [parse_neuron(n, "--neurons") for n in _names(neurons) or []]
     write_explorer(tr, out_path, click.echo, _names(layers), nspecs, budget_mb, param_hint="--out")

@@ -10,4 +10,4 @@ from .backward import grad_of, weight_grad_of  # noqa: E402,F401
 from .connections import connections  # noqa: E402,F401
 from .receptive_field import effective_receptive_field, receptive_field  # noqa: E402,F401
 from .stepper import Stepper  # noqa: F401
-from .trace import Step, Trace, TraceError, record  # noqa: F401
+from .trace import Step, Trace, TraceError, planned_steps, record  # noqa: F401

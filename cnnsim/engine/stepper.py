@@ -81,17 +81,25 @@ class Stepper:
     def names(self):
         return list(self._names)
 
-    def _leaves_of(self, name):
+    def leaves_of(self, name: str) -> list[str]:
         """Leaf paths of a layer or container name; one-line KeyError when unknown."""
         if name in self._names:
             return [name]
-        try:
-            return [l.path for l in self.net.find(name).leaves()]
-        except KeyError:
-            raise KeyError(
-                f"no layer named {name!r} in {self.trace.model!r}; valid names: "
-                f"{', '.join(self._names)}"
-            ) from None
+        net: Any = self.net  # a container (a lone leaf has no find: its name is in _names)
+        if hasattr(net, "find"):
+            try:
+                return [l.path for l in net.find(name).leaves()]
+            except KeyError:
+                pass
+        raise KeyError(
+            f"no layer named {name!r} in {self.trace.model!r}; valid names: "
+            f"{', '.join(self._names)}"
+        )
+
+    def index_of(self, name: str) -> int:
+        """Index of the step after which the layer ``name`` has run (a container: its last
+        leaf); one-line KeyError when unknown."""
+        return self._names.index(self.leaves_of(name)[-1])
 
     # ---- moving ----------------------------------------------------------------------
     def next(self) -> Step:
@@ -125,8 +133,7 @@ class Stepper:
     def run_to(self, name: str) -> Optional[Step]:
         """Step until the layer ``name`` (a container: its last leaf) has run; returns its
         Step. Raises KeyError for unknown names and ValueError if it has already run."""
-        target = self._leaves_of(name)[-1]
-        idx = self._names.index(target)
+        idx = self.index_of(name)
         if idx < self._given:
             raise ValueError(
                 f"layer {name!r} has already run (step {idx}); the stepper is at step {self._given}"
@@ -138,10 +145,10 @@ class Stepper:
 
     def break_at(self, name: str) -> None:
         """Stop ``run()`` after the layer ``name`` (a container: after its last leaf)."""
-        self.breakpoints.add(self._leaves_of(name)[-1])
+        self.breakpoints.add(self.leaves_of(name)[-1])
 
     def clear_break(self, name: str) -> None:
-        self.breakpoints.discard(self._leaves_of(name)[-1])
+        self.breakpoints.discard(self.leaves_of(name)[-1])
 
     def run(self) -> Optional[Step]:
         """Step to the next breakpoint, or to the end; returns the last Step run (None if

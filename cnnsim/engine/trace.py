@@ -143,6 +143,33 @@ def _geometry(layer):
     }
 
 
+def layer_step(layer: Layer, index: int = 0) -> Step:
+    """The Step a leaf layer's call will record, as far as it is known before the call:
+    name, type, shapes (``input_shape`` a list of tuples for a merge), geometry and
+    activation; no statistics, arrays or time yet."""
+    shape = layer.input_shape
+    if shape is None or layer.output_shape is None:
+        raise TraceError(f"layer {layer.path!r} has no shapes yet: build the network first")
+    return Step(
+        index=index,
+        name=layer.path,
+        kind=layer.kind,
+        input_shape=[tuple(s) for s in shape] if isinstance(shape, list) else tuple(shape),
+        output_shape=tuple(layer.output_shape),
+        geometry=_geometry(layer),
+        activation=_layer_activation(layer),
+        layer=layer,
+    )
+
+
+def planned_steps(net: Layer) -> list[Step]:
+    """The steps ``record(net, x)`` and a ``Stepper`` produce, in the same order, before
+    anything runs (``layer_step`` of each leaf): what a table needs to size its columns,
+    or a neuron's address to be checked, before there is an input."""
+    g = graph_of(net)
+    return [layer_step(g.nodes[k].layer, i) for i, k in enumerate(g.order([0]))]
+
+
 class Recorder:
     """The observer that turns leaf calls into Steps (used by ``record`` and ``Stepper``).
 
@@ -522,60 +549,86 @@ def _float_array(a, what, shape=None):
     return a
 
 
-def _check_loaded(tr):  # noqa: C901  (one check per field of a file from outside)
+def _check_loaded(tr):
     """Types and consistency of a loaded trace (a tampered file must not display false
-    shapes, crash later, or put escape codes on a terminal). Raises ValueError/TypeError."""
+    shapes, crash later, or put escape codes on a terminal). Raises ValueError/TypeError
+    naming the first bad field; each step goes through ``_STEP_CHECKS`` in order."""
     if not isinstance(tr.model, str) or not isinstance(tr.meta, dict):
         raise ValueError("model must be a name and meta a mapping")
     tr.model = printable(tr.model, 80)
     tr.input_shape = _ints(tr.input_shape, "input_shape", 1)
     tr.input = _float_array(tr.input, "input", tr.input_shape)
     tr.output = _float_array(tr.output, "output")
-    n = len(tr.steps)
     for k, s in enumerate(tr.steps):
-        where = f"step {k}"
         if s.index != k:
-            raise ValueError(f"{where}: index {s.index!r:.40}, expected {k}")
-        if not isinstance(s.name, str) or not isinstance(s.kind, str):
-            raise ValueError(f"{where}: name and type must be text")
-        s.name, s.kind = printable(s.name, 120), printable(s.kind, 40)
-        if s.activation is not None:
-            if not isinstance(s.activation, str):
-                raise ValueError(f"{where}: activation must be text")
-            s.activation = printable(s.activation, 40)
-        s.output_shape = _ints(s.output_shape, f"{where} output_shape", 1)
-        if s.merge:
-            s.input_shape = [_ints(t, f"{where} input_shape", 1) for t in s.input_shape]
-        else:
-            s.input_shape = _ints(s.input_shape, f"{where} input_shape", 1)
-        if s.geometry is not None:
-            if set(s.geometry) != {"kernel", "stride", "padding"}:
-                raise ValueError(f"{where}: geometry must hold kernel, stride and padding")
-            for key in ("kernel", "stride"):
-                if len(_ints(s.geometry[key], f"{where} {key}", 1)) != 2:
-                    raise ValueError(f"{where}: {key} must be (h, w)")
-            if len(_ints(s.geometry["padding"], f"{where} padding")) != 4:
-                raise ValueError(f"{where}: padding must be (top, bottom, left, right)")
-        s.stats = _numbers(s.stats, f"{where} stats") or {}
-        s.grad_stats = _numbers(s.grad_stats, f"{where} grad_stats")
-        s.seconds = _number(s.seconds, f"{where} seconds") or 0.0
-        s.sources = list(_ints(s.sources, f"{where} sources", -1, n))
-        if not isinstance(s.facts, dict):
-            raise ValueError(f"{where}: facts must be a mapping")
-        s.y = _float_array(s.y, f"{where} y", s.output_shape)
-        s.grad_y = _float_array(s.grad_y, f"{where} grad_y", s.output_shape)
-        if s.merge:
-            s.x = _float_array(s.x, f"{where} x")
-            s.grad_x = _float_array(s.grad_x, f"{where} grad_x")
-        else:
-            s.x = _float_array(s.x, f"{where} x", s.input_shape)
-            s.grad_x = _float_array(s.grad_x, f"{where} grad_x", s.input_shape)
-        for key, a in list(s.params.items()) + list(s.grad_params.items()):
-            if not isinstance(a, np.ndarray) or (a.dtype.kind not in "fb"):
-                raise ValueError(
-                    f"{where}: parameter {key!r:.40} has dtype "
-                    f"{getattr(a, 'dtype', type(a).__name__)}"
-                )
+            raise ValueError(f"step {k}: index {s.index!r:.40}, expected {k}")
+        for check in _STEP_CHECKS:
+            check(s, f"step {k}", len(tr.steps))
+
+
+def _check_texts(s, where, n):
+    """Name, type and activation: text, made safe to print."""
+    if not isinstance(s.name, str) or not isinstance(s.kind, str):
+        raise ValueError(f"{where}: name and type must be text")
+    s.name, s.kind = printable(s.name, 120), printable(s.kind, 40)
+    if s.activation is not None:
+        if not isinstance(s.activation, str):
+            raise ValueError(f"{where}: activation must be text")
+        s.activation = printable(s.activation, 40)
+
+
+def _check_shapes(s, where, n):
+    s.output_shape = _ints(s.output_shape, f"{where} output_shape", 1)
+    if s.merge:
+        s.input_shape = [_ints(t, f"{where} input_shape", 1) for t in s.input_shape]
+    else:
+        s.input_shape = _ints(s.input_shape, f"{where} input_shape", 1)
+
+
+# geometry field -> (length, smallest value, what it must be)
+_GEOMETRY = {
+    "kernel": (2, 1, "(h, w)"),
+    "stride": (2, 1, "(h, w)"),
+    "padding": (4, 0, "(top, bottom, left, right)"),
+}
+
+
+def _check_geometry(s, where, n):
+    if s.geometry is None:
+        return
+    if set(s.geometry) != set(_GEOMETRY):
+        raise ValueError(f"{where}: geometry must hold kernel, stride and padding")
+    for key, (length, lo, form) in _GEOMETRY.items():
+        if len(_ints(s.geometry[key], f"{where} {key}", lo)) != length:
+            raise ValueError(f"{where}: {key} must be {form}")
+
+
+def _check_facts(s, where, n):
+    """Statistics and settings: numbers, sources in range, facts a mapping."""
+    s.stats = _numbers(s.stats, f"{where} stats") or {}
+    s.grad_stats = _numbers(s.grad_stats, f"{where} grad_stats")
+    s.seconds = _number(s.seconds, f"{where} seconds") or 0.0
+    s.sources = list(_ints(s.sources, f"{where} sources", -1, n))
+    if not isinstance(s.facts, dict):
+        raise ValueError(f"{where}: facts must be a mapping")
+
+
+def _check_arrays(s, where, n):
+    """Outputs and inputs (and their gradients) float arrays of the shapes the step states
+    (a merge's inputs: a list of them); parameters real or boolean arrays."""
+    s.y = _float_array(s.y, f"{where} y", s.output_shape)
+    s.grad_y = _float_array(s.grad_y, f"{where} grad_y", s.output_shape)
+    shape = None if s.merge else s.input_shape
+    s.x = _float_array(s.x, f"{where} x", shape)
+    s.grad_x = _float_array(s.grad_x, f"{where} grad_x", shape)
+    for key, a in list(s.params.items()) + list(s.grad_params.items()):
+        if not isinstance(a, np.ndarray) or (a.dtype.kind not in "fb"):
+            raise ValueError(
+                f"{where}: parameter {key!r:.40} has dtype {getattr(a, 'dtype', type(a).__name__)}"
+            )
+
+
+_STEP_CHECKS = (_check_texts, _check_shapes, _check_geometry, _check_facts, _check_arrays)
 
 
 def expand_names(net: Layer, names: Iterable[str]) -> set[str]:

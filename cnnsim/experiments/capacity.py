@@ -14,7 +14,7 @@ and ``test_error``, ``params``, ``seconds``); read the numbers, not the promise.
 
 from .. import layers as L
 from .. import models
-from .runs import load_digits, train_runs
+from .runs import load_digits, run_config, train_runs
 
 TOWERS = {"wide (2 x 32 maps)": (2, 32), "deep (8 x 12 maps)": (8, 12)}
 
@@ -54,16 +54,7 @@ def wide_vs_deep(
         runs[name]["depth"], runs[name]["width"] = d, w
         runs[name]["receptive_field"] = 2 * d + 1
     return {
-        "config": {
-            "train_images": len(xtr),
-            "test_images": len(xte),
-            "size": size,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "seed": seed,
-            "data": note,
-        },
+        "config": run_config({}, xtr, xte, note, epochs, batch_size, lr, seed, size),
         "runs": runs,
     }
 
@@ -114,15 +105,6 @@ def dropout_on_off(
     for r in runs.values():
         r["gap"] = [t - e for t, e in zip(r["test_error"], r["train_error"])]
     return {
-        "config": {
-            "rate": rate,
-            "train_images": len(xtr),
-            "test_images": len(xte),
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "seed": seed,
-            "data": note,
-        },
+        "config": run_config({"rate": rate}, xtr, xte, note, epochs, batch_size, lr, seed),
         "runs": runs,
     }

@@ -13,7 +13,7 @@ The defaults are chosen to show the effect quickly on 2 cores: 500 digits averag
 """
 
 from .. import models
-from .runs import load_digits, train_runs
+from .runs import load_digits, run_config, train_runs
 
 
 def degradation(
@@ -55,18 +55,8 @@ def degradation(
     runs = train_runs(
         builders, (xtr, ytr), (xte, yte), epochs, batch_size, lr, seed, progress=progress
     )
+    own = {"depths": list(depths), "width": width}
     return {
-        "config": {
-            "depths": list(depths),
-            "width": width,
-            "train_images": len(xtr),
-            "test_images": len(xte),
-            "size": size,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "seed": seed,
-            "data": note,
-        },
+        "config": run_config(own, xtr, xte, note, epochs, batch_size, lr, seed, size),
         "runs": runs,
     }

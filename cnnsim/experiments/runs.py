@@ -85,3 +85,15 @@ def train_runs(
             run[key] = [x[key] for x in extra]
         runs[name] = run
     return runs
+
+
+def run_config(own, train, test, note, epochs, batch_size, lr, seed, size=None):
+    """An experiment's ``config`` record: its own settings ``own`` first, then what every
+    training experiment shares, in one order: ``train_images`` / ``test_images`` (the
+    lengths of ``train`` and ``test``), ``size`` (only where the experiment chose the image
+    size), ``epochs``, ``batch_size``, ``lr``, ``seed`` and ``data`` (the loader's ``note``)."""
+    cfg = {**own, "train_images": len(train), "test_images": len(test)}
+    if size is not None:
+        cfg["size"] = size
+    cfg.update(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, data=note)
+    return cfg

@@ -11,7 +11,7 @@ digits with these settings, nothing more.
 """
 
 from .. import models
-from .runs import load_digits, train_runs
+from .runs import load_digits, run_config, train_runs
 
 
 def skip_span(
@@ -57,19 +57,8 @@ def skip_span(
     runs = train_runs(
         builders, (xtr, ytr), (xte, yte), epochs, batch_size, lr, seed, progress=progress
     )
+    own = {"spans": list(spans), "depths": list(depths), "width": width}
     return {
-        "config": {
-            "spans": list(spans),
-            "depths": list(depths),
-            "width": width,
-            "train_images": len(xtr),
-            "test_images": len(xte),
-            "size": size,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "seed": seed,
-            "data": note,
-        },
+        "config": run_config(own, xtr, xte, note, epochs, batch_size, lr, seed, size),
         "runs": runs,
     }

@@ -27,6 +27,19 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True)
+def _normalize_channel(x, c, mu, inv, g, bt, x_hat, y):
+    """Channel ``c``: ``x_hat = (x - mu) inv`` and ``y = g x_hat + bt``, written in place
+    (training passes the batch's mu, inference the running one)."""
+    n_, _, h_, w_ = x.shape
+    for n in range(n_):
+        for i in range(h_):
+            for j in range(w_):
+                xh = (x[n, c, i, j] - mu) * inv
+                x_hat[n, c, i, j] = xh
+                y[n, c, i, j] = g * xh + bt
+
+
 @njit(cache=True, parallel=True)
 def batch_norm_train_forward(x, gamma, beta, eps):
     """``(y, x_hat, mean (C,), var (C,) biased, inv_std (C,))`` from batch statistics."""
@@ -52,14 +65,7 @@ def batch_norm_train_forward(x, gamma, beta, eps):
                     q += d * d
         v = q / m
         inv = 1.0 / math.sqrt(v + eps)
-        g = gamma[c]
-        bt = beta[c]
-        for n in range(n_):
-            for i in range(h_):
-                for j in range(w_):
-                    xh = (x[n, c, i, j] - mu) * inv
-                    x_hat[n, c, i, j] = xh
-                    y[n, c, i, j] = g * xh + bt
+        _normalize_channel(x, c, mu, inv, gamma[c], beta[c], x_hat, y)
         mean[c] = mu
         var[c] = v
         inv_std[c] = inv
@@ -76,14 +82,7 @@ def batch_norm_eval_forward(x, gamma, beta, mean, var, eps):
     for c in prange(c_):
         mu = mean[c]
         inv = 1.0 / math.sqrt(var[c] + eps)
-        g = gamma[c]
-        bt = beta[c]
-        for n in range(n_):
-            for i in range(h_):
-                for j in range(w_):
-                    xh = (x[n, c, i, j] - mu) * inv
-                    x_hat[n, c, i, j] = xh
-                    y[n, c, i, j] = g * xh + bt
+        _normalize_channel(x, c, mu, inv, gamma[c], beta[c], x_hat, y)
         inv_std[c] = inv
     return y, x_hat, inv_std
 

@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Iterator, Optional, Union
+from inspect import getattr_static
+from typing import Any, Iterator, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from .. import config
 from ..graph import Tensor
-from ..typing import Array, Shape
+from ..typing import Array, Box, ConnectionsLike, Maps, Shape, StepLike, Term
 from .describe import act_line, num, source
 from .explain import ALL, ExplainError
 from .fields import FieldError, window_box
 
-_CLASSES: dict[str, type] = {}  # kind -> Layer class (for traces read back from files)
+_CLASSES: dict[str, type[Layer]] = {}  # kind -> Layer class (for traces read back from files)
 
 
 def layer_class(kind: str) -> type[Layer]:
@@ -45,7 +46,7 @@ _observers: list[Any] = []
 
 
 @contextlib.contextmanager
-def observe(observer):
+def observe(observer: Any) -> Iterator[Any]:
     """Within the block, ``observer.on_forward(layer, x, y, seconds)`` and
     ``observer.on_backward(layer, dy, dx)`` are called for every leaf layer."""
     _observers.append(observer)
@@ -87,7 +88,7 @@ class Layer:
 
     # ---- what the layer is to the step-through engine (from a recorded step) ---------
     @classmethod
-    def input_maps(cls, step, maps, k=0):
+    def input_maps(cls, step: StepLike, maps: Maps, k: int = 0) -> Maps:
         """Maps of input ``k`` that output ``maps`` (a set of map indices, or ``ALL``)
         read. Default: the same maps (pooling, activations, batch norm, dropout, add)."""
         if cls.field == "global":
@@ -95,7 +96,7 @@ class Layer:
         return maps
 
     @classmethod
-    def route(cls, step, maps, box):
+    def route(cls, step: StepLike, maps: Maps, box: Box) -> list[list[tuple[Maps, Box]]]:
         """Where output ``maps`` (a set or ALL) at ``box`` ((r0, r1, c0, c1) or ALL) read
         from: per input, a list of ``(maps, box)`` (``cnnsim.layers.fields``)."""
         ins = step.input_shape if isinstance(step.input_shape, list) else [step.input_shape]
@@ -121,7 +122,7 @@ class Layer:
         return [[(cls.input_maps(step, maps, k), inner)] for k in range(n)]
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """Fill ``c`` (``Connections``) for neuron ``(c.map, c.row, c.col)`` of ``step``."""
         raise ExplainError(
             f"connections: layer {step.name!r} of type {step.kind} is not "
@@ -129,7 +130,7 @@ class Layer:
         )
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """Lines that explain neuron ``c`` (filled by ``explain``) in words and numbers
         (``cnnsim.layers.describe``); default: the input value(s) and the facts."""
         lines = []
@@ -141,26 +142,26 @@ class Layer:
         return lines
 
     @classmethod
-    def explain_down(cls, c):
+    def explain_down(cls, c: ConnectionsLike) -> Optional[tuple[int, int, int, int]]:
         """``(source step index, map, row, col)``: the neuron one level down that neuron
         ``c`` merely copies (a depth concat's branch), or None."""
         return None
 
     @classmethod
-    def weight_of(cls, c, k):
+    def weight_of(cls, c: ConnectionsLike, k: int) -> Optional[tuple[int, ...]]:
         """Index into ``w`` of the weight behind ``c.products`` (flat index ``k``), or None
         when the layer has no trainable weights."""
         return None
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """dL/d(input ``k`` at ``pos``) as a list of terms ``weight * upstream`` (one per
         output neuron of ``step`` that reads it; ``cnnsim.layers.explain.term``)."""
         raise ExplainError(
             f"gradient: layer {step.name!r} of type {step.kind} does not explain its backward pass"
         )
 
-    def engine_params(self):
+    def engine_params(self) -> dict[str, Array]:
         """Arrays a trace keeps for this layer: parameters, buffers and, where one is in
         force, the connection ``table``."""
         p = dict(self.params)
@@ -175,11 +176,11 @@ class Layer:
         self.input_shape: Any = None  # (C, H, W) / (D,); a list of them for merges
         self.output_shape: Optional[Shape] = None
         self.built = False
-        self.activation = None  # name of the (fused) activation, for tables
+        self.activation: Optional[str] = None  # name of the (fused) activation, for tables
 
     # ---- contract --------------------------------------------------------------------
-    def build(self, input_shape: Shape, rng: Union[np.random.Generator, int, None] = None) -> Shape:
-        """Check ``input_shape``, create parameters with ``rng``, set ``output_shape``."""
+    def build(self, input_shape: Any, rng: Union[np.random.Generator, int, None] = None) -> Shape:
+        """Check ``input_shape`` (a ``Shape``; merges: a list of them), create parameters with ``rng``, set ``output_shape``."""
         input_shape = tuple(int(s) for s in input_shape)
         self.output_shape = tuple(self.compute_output_shape(input_shape))
         self.input_shape = input_shape
@@ -187,16 +188,23 @@ class Layer:
         self.built = True
         return self.output_shape
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def compute_output_shape(self, input_shape: Any) -> Shape:
         return input_shape
 
     def _build_params(self, input_shape, rng):
         pass
 
-    def forward(self, x: Array, training: bool = False) -> Array:
+    def _alloc_grads(self) -> None:
+        """``grads``: a zero array per parameter, same shape and dtype (np.zeros is calloc:
+        no memory is touched until a gradient is written)."""
+        self.grads = {k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()}
+
+    def forward(self, x: Any, training: bool = False) -> Any:
+        """``y`` from ``x (N, *input_shape)`` (merges: a list of arrays, one per input)."""
         raise NotImplementedError
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array) -> Any:
+        """``dx`` (merges: a list, one per input) from ``dy``; fills ``grads``."""
         raise NotImplementedError
 
     def param_count(self) -> int:
@@ -307,9 +315,11 @@ class Layer:
         return f"{type(self).__name__}(name={self.path!r}, output_shape={self.output_shape})"
 
 
-def explainable_kinds():
+def explainable_kinds() -> list[str]:
     return sorted(
-        k for k, c in _CLASSES.items() if c.explain.__func__ is not Layer.explain.__func__
+        k
+        for k, c in _CLASSES.items()
+        if getattr_static(c, "explain") is not getattr_static(Layer, "explain")
     )
 
 
@@ -319,5 +329,5 @@ def _is_device_array(x):
     return hasattr(x, "__cuda_array_interface__") or hasattr(x, "copy_to_host")
 
 
-def default_dtype():
+def default_dtype() -> npt.DTypeLike:
     return config.dtype

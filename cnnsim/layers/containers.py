@@ -16,11 +16,14 @@ Qualified names: the children of the outermost container keep their own names
 (``C1``, ``S2``, ...); deeper leaves are ``parent/child`` (``inception_3a/b2_3x3``).
 """
 
-from typing import Any
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ..graph import Graph, Input
+from ..graph import Graph, Input, Tensor
+from ..typing import Array, Shape
 from .base import _CLASSES, Layer, LayerError
 from .merge import Add, DepthConcat
 
@@ -56,7 +59,7 @@ class Container(Layer):
             if child.is_container:
                 child._repath()
 
-    def build(self, input_shape, rng=None):
+    def build(self, input_shape: Any, rng: Union[np.random.Generator, int, None] = None) -> Shape:
         if self._parent is None:
             self.path = self.name
         rng = rng if rng is not None else np.random.default_rng(0)
@@ -67,37 +70,41 @@ class Container(Layer):
         self._compile()
         return self.output_shape
 
+    def _build_children(self, shape, rng):
+        """Build the children on ``shape``; returns the output shape (each container)."""
+        raise NotImplementedError
+
     def _compile(self):
         """``self.graph``: this container's wiring over its leaves, compiled once."""
         x = Input(self.input_shape, name=f"{self.name} input")
         self.graph = Graph([x], [self.wire(x)])
 
-    def wire(self, x):
+    def wire(self, x: Tensor) -> Tensor:
         """Call the children on the symbolic Tensor ``x``; returns the output Tensor."""
         raise NotImplementedError
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         values = self.graph.forward(x, training, outputs=[0])
         return values[self.graph.outputs[0]]
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return self.graph.backward({self.graph.outputs[0]: dy})
 
     def _check_input(self, x):
         # containers check the full shape; children check their own
         super()._check_input(x)
 
-    def param_count(self):
+    def param_count(self) -> int:
         return sum(l.param_count() for l in self.leaves())
 
-    def macs(self):
+    def macs(self) -> int:
         return sum(l.macs() for l in self.leaves())
 
-    def role_of(self, child):
+    def role_of(self, child: Layer) -> Optional[str]:
         """What a child container is to this one, for tables ("Branch", ...), or None."""
         return None
 
-    def summary(self):
+    def summary(self) -> Any:
         """The lecture's table of this network (prints as text, renders as HTML in
         Jupyter): ``cnnsim.display.summary(net)``."""
         from ..display import summary
@@ -107,7 +114,7 @@ class Container(Layer):
     def _repr_html_(self):
         return self.summary()._repr_html_()
 
-    def find(self, path):
+    def find(self, path: str) -> Layer:
         """The layer (leaf or container) with this qualified name."""
         for l in self.walk():
             if l.path == path:
@@ -119,7 +126,13 @@ class Container(Layer):
 class Sequential(Container):
     kind = "Sequential"
 
-    def __init__(self, layers, input_shape=None, seed=0, name=None):
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        input_shape: Optional[Sequence[int]] = None,
+        seed: int = 0,
+        name: Optional[str] = None,
+    ) -> None:
         super().__init__(name or "sequential")
         self.layers = list(layers)
         if not self.layers:
@@ -127,7 +140,7 @@ class Sequential(Container):
         if input_shape is not None:
             self.build(input_shape, np.random.default_rng(seed))
 
-    def children(self):
+    def children(self) -> list[Layer]:
         return self.layers
 
     def _build_children(self, shape, rng):
@@ -135,12 +148,12 @@ class Sequential(Container):
             shape = child.build(shape, rng)
         return shape
 
-    def wire(self, x):
+    def wire(self, x: Tensor) -> Tensor:
         for child in self.layers:
             x = child(x)
         return x
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "layers": [l.get_config() | {"class": type(l).__name__} for l in self.layers],
@@ -154,15 +167,15 @@ class Concat(Container):
     #: tables name it after GoogLeNet's module, the one the lecture shows
     title = "Inception"
 
-    def role_of(self, child):
+    def role_of(self, child: Layer) -> Optional[str]:
         return "Branch" if any(child is b for b in self.branches) else None
 
-    def __init__(self, branches, name=None):
+    def __init__(self, branches: Sequence[Layer], name: Optional[str] = None) -> None:
         super().__init__(name or "concat")
         self.branches = list(branches)
         self.merge = DepthConcat("concat")
 
-    def children(self):
+    def children(self) -> list[Layer]:
         return self.branches + [self.merge]
 
     def _build_children(self, shape, rng):
@@ -175,7 +188,7 @@ class Concat(Container):
                 )
         return self.merge.build(outs)
 
-    def wire(self, x):
+    def wire(self, x: Tensor) -> Tensor:
         return self.merge([b(x) for b in self.branches])
 
 
@@ -193,10 +206,16 @@ class ResidualUnit(Container):
     kind = "ResidualUnit"
     title = "Residual unit"
 
-    def role_of(self, child):
+    def role_of(self, child: Layer) -> Optional[str]:
         return "Shortcut" if child is self.shortcut else "Main path" if child is self.main else None
 
-    def __init__(self, main, shortcut=None, activation="relu", name=None):
+    def __init__(
+        self,
+        main: Layer,
+        shortcut: Optional[Layer] = None,
+        activation: Optional[str] = "relu",
+        name: Optional[str] = None,
+    ) -> None:
         super().__init__(name or "residual")
         self.main = main if isinstance(main, Layer) else Sequential(main, name="main")
         if shortcut is not None and not isinstance(shortcut, Layer):
@@ -205,7 +224,7 @@ class ResidualUnit(Container):
         self.add = Add(activation, "add")
         self.activation = activation
 
-    def children(self):
+    def children(self) -> list[Layer]:
         return [self.main] + ([self.shortcut] if self.shortcut is not None else []) + [self.add]
 
     def _build_children(self, shape, rng):
@@ -213,7 +232,7 @@ class ResidualUnit(Container):
         b = self.shortcut.build(shape, rng) if self.shortcut is not None else shape
         return self.add.build([a, b])
 
-    def wire(self, x):
+    def wire(self, x: Tensor) -> Tensor:
         a = self.main(x)
         s = self.shortcut(x) if self.shortcut is not None else x
         return self.add([a, s])

@@ -3,11 +3,17 @@
 ``x (N, C, H, W) -> z = conv2d(x, w, b) (N, F, H_out, W_out) -> y = act(z)``
 """
 
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, cast
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import config, geometry
 from .. import functional as F
 from ..functional._check import positive_int
+from ..typing import Array, ConnectionsLike, Maps, Padding, Shape, Size, StepLike, Term
 from .base import ALL, Layer
 from .describe import act_line, grid, num, ranges, side_by_side, source
 from .explain import ExplainError, act64, dz_of, fmt_pos, term, window_patch, window_readers
@@ -29,17 +35,17 @@ class Conv2D(Layer):
 
     def __init__(
         self,
-        filters,
-        kernel_size,
-        stride=1,
-        padding="valid",
-        activation=None,
-        use_bias=True,
-        connections=None,
-        groups=1,
-        init=None,
-        name=None,
-    ):
+        filters: int,
+        kernel_size: Size,
+        stride: Size = 1,
+        padding: Padding = "valid",
+        activation: Optional[str] = None,
+        use_bias: bool = True,
+        connections: Optional[npt.ArrayLike] = None,
+        groups: int = 1,
+        init: Optional[str] = None,
+        name: Optional[str] = None,
+    ) -> None:
         super().__init__(name)
         where = f"Conv2D {self.name!r}"
         self.filters = positive_int(filters, "filters", where)
@@ -61,7 +67,7 @@ class Conv2D(Layer):
             else DEFAULT_FOR_ACTIVATION.get(self.activation, "glorot")
         )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         where = f"layer {self.path!r} (Conv2D)"
         if len(input_shape) != 3:
             raise ValueError(f"{where}: expected input maps (C, H, W), got shape {input_shape}")
@@ -106,18 +112,16 @@ class Conv2D(Layer):
         self.params = {"w": w}
         if self.use_bias:
             self.params["b"] = np.zeros(self.filters, dtype=config.dtype)
-        self.grads = {
-            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
-        }  # calloc: no memory until written
+        self._alloc_grads()
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         w = self.params["w"]
         z = F.conv2d(x, w, self.params.get("b"), self.stride, self.padding, self._table)
         y = F.activation_forward(self.activation or "linear", z)
         self._cache = (x, z, y)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         x, z, y = self._cache
         dz = F.activation_backward(self.activation or "linear", dy, z, y)
         dx, dw, db = F.conv2d_backward(
@@ -128,21 +132,21 @@ class Conv2D(Layer):
             self.grads["b"] = db
         return dx
 
-    def connected(self):
+    def connected(self) -> int:
         """Number of (filter, input map) pairs connected."""
         c = self.input_shape[0]
         return self.filters * c if self._table is None else int(self._table.sum())
 
-    def param_count(self):
+    def param_count(self) -> int:
         fh, fw = self.kernel_size
         return self.connected() * fh * fw + (self.filters if self.use_bias else 0)
 
-    def macs(self):
+    def macs(self) -> int:
         fh, fw = self.kernel_size
-        ho, wo = self.output_shape[1:]
+        ho, wo = cast(Shape, self.output_shape)[1:]
         return self.connected() * fh * fw * ho * wo
 
-    def geometry(self):
+    def geometry(self) -> Optional[dict]:
         return {
             "kernel": self.kernel_size,
             "stride": self.stride,
@@ -150,14 +154,14 @@ class Conv2D(Layer):
             "padding_spec": self.padding,
         }
 
-    def engine_params(self):
+    def engine_params(self) -> dict[str, Array]:
         p = super().engine_params()
         if self._table is not None:
             p["table"] = np.asarray(self._table, dtype=bool)
         return p
 
     @classmethod
-    def input_maps(cls, step, maps, k=0):
+    def input_maps(cls, step: StepLike, maps: Maps, k: int = 0) -> Maps:
         """The input maps the filters ``maps`` read: all, or their rows of the connection
         table (LeNet-5's C3, a grouped convolution)."""
         table = cls._step_table(step)
@@ -186,7 +190,7 @@ class Conv2D(Layer):
         return None
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """``z = b[f] + sum_{c in table[f]} sum_{u,v} w[f,c,u,v] xp[c, i*s_h - p_t + u,
         j*s_w - p_l + v]``, ``y = act(z)``; ``sum`` is z."""
         x = step.x[c.sample]
@@ -225,7 +229,7 @@ class Conv2D(Layer):
             )
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """``dL/dx[c,i,j] = sum_f sum_{u,v} w[f,c,u,v] dL/dz[f, (i+p_t-u)/s_h, (j+p_l-v)/s_w]``
         (integer positions only): the gradient map correlated with the *flipped* kernel."""
         c, i, j = pos
@@ -247,13 +251,13 @@ class Conv2D(Layer):
         return out
 
     @classmethod
-    def weight_of(cls, c, k):
+    def weight_of(cls, c: ConnectionsLike, k: int) -> Optional[tuple[int, ...]]:
         """Product k of the (C', f_h, f_w) patch is weight ``w[map, channels[k'], u, v]``."""
         kk, u, v = np.unravel_index(int(k), np.shape(c.products))
         return (c.map, int(c.channels[kk]), int(u), int(v))
 
     @classmethod
-    def weight_grad_terms(cls, step, index):
+    def weight_grad_terms(cls, step: StepLike, index: Tuple[int, ...]) -> list[Term]:
         """``dL/dw[f,c,u,v] = sum_n sum_{i,j} xp[n, c, i s_h - p_t + u, j s_w - p_l + v]
         dL/dz[n, f, i, j]`` (padding reads 0 and is left out)."""
         f, c, u, v = index
@@ -282,7 +286,9 @@ class Conv2D(Layer):
         return out
 
     @classmethod
-    def describe(cls, c, top=10, width=100, maps=3):
+    def describe(
+        cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100, maps: int = 3
+    ) -> list[str]:
         """The maps read (by name), each patch x kernel = products, the sum, bias and
         activation."""
         lines = [
@@ -320,11 +326,11 @@ class Conv2D(Layer):
         return lines + act_line(c, c.sum)
 
     @property
-    def table(self):
+    def table(self) -> Optional[Array]:
         """The (F, C) connection table in force (None = fully connected)."""
         return self._table
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "filters": self.filters,

@@ -1,10 +1,15 @@
 """Dense (fully connected) and Flatten. ``x (N, D_in) -> y = act(x @ w + b) (N, D_out)``."""
 
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
 import numpy as np
 
 from .. import config
 from .. import functional as F
 from ..functional._check import positive_int
+from ..typing import Array, Box, ConnectionsLike, Maps, Shape, StepLike, Term
 from .base import ALL, Layer
 from .describe import act_line, num, source, top_products
 from .explain import act64, dz_of, same_position_terms, term
@@ -24,7 +29,7 @@ class Dense(Layer):
     explain_form = "vector"
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """Every input with its weight ``w[:, j]``; products ``x_k w[k, j]``."""
         x = step.x[c.sample].astype(np.float64)
         w = step.params["w"].astype(np.float64)
@@ -47,7 +52,7 @@ class Dense(Layer):
             )
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """``dL/dx[d] = sum_j w[d, j] dL/dz[j]``."""
         dz = dz_of(step, sample)
         w = step.params["w"]
@@ -57,12 +62,12 @@ class Dense(Layer):
         ]
 
     @classmethod
-    def weight_of(cls, c, k):
+    def weight_of(cls, c: ConnectionsLike, k: int) -> Optional[tuple[int, ...]]:
         """Product k is ``x_k w[k, map]``."""
         return (int(k), c.map)
 
     @classmethod
-    def weight_grad_terms(cls, step, index):
+    def weight_grad_terms(cls, step: StepLike, index: Tuple[int, ...]) -> list[Term]:
         """``dL/dw[d, j] = sum_n x[n, d] dL/dz[n, j]``."""
         d, j = index
         return [
@@ -75,7 +80,7 @@ class Dense(Layer):
         ]
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """The largest contributions x * w (top ``top``, None: all), the rest in one line,
         the bias, the activation; a softmax output: logits, exp, normaliser, probability."""
         lines = top_products(c, lambda i: f"input {i}", top)
@@ -108,7 +113,14 @@ class Dense(Layer):
         lines.append(f"  prediction: class {d['prediction']} (largest probability)")
         return lines
 
-    def __init__(self, units, activation=None, use_bias=True, init=None, name=None):
+    def __init__(
+        self,
+        units: int,
+        activation: Optional[str] = None,
+        use_bias: bool = True,
+        init: Optional[str] = None,
+        name: Optional[str] = None,
+    ) -> None:
         super().__init__(name)
         self.units = positive_int(units, "units", f"Dense {self.name!r}")
         self.activation = activation if activation not in (None, "linear") else None
@@ -125,7 +137,7 @@ class Dense(Layer):
         )
         self.emit_logits = False
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 1:
             raise ValueError(
                 f"layer {self.path!r} (Dense): expected a vector input (D,), got "
@@ -140,22 +152,20 @@ class Dense(Layer):
         }
         if self.use_bias:
             self.params["b"] = np.zeros(self.units, dtype=config.dtype)
-        self.grads = {
-            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
-        }  # calloc: no memory until written
+        self._alloc_grads()
 
     def _act(self):
         if self.activation is None or (self.emit_logits and self.activation == "softmax"):
             return "linear"
         return self.activation
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         z = F.dense(x, self.params["w"], self.params.get("b"))
         y = F.activation_forward(self._act(), z)
         self._cache = (x, z, y)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         x, z, y = self._cache
         dz = F.activation_backward(self._act(), dy, z, y)
         dx, dw, db = F.dense_backward(dz, x, self.params["w"])
@@ -164,10 +174,10 @@ class Dense(Layer):
             self.grads["b"] = db
         return dx
 
-    def macs(self):
+    def macs(self) -> int:
         return self.input_shape[0] * self.units
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "units": self.units,
@@ -184,17 +194,17 @@ class Flatten(Layer):
     field = "flatten"
 
     @classmethod
-    def input_maps(cls, step, maps, k=0):
-        if maps is ALL or len(step.input_shape) != 3:
+    def input_maps(cls, step: StepLike, maps: Maps, k: int = 0) -> Maps:
+        if isinstance(maps, str) or len(step.input_shape) != 3:  # ALL
             return ALL
         return {int(np.unravel_index(u, step.input_shape)[0]) for u in maps}
 
     @classmethod
-    def route(cls, step, maps, box):
+    def route(cls, step: StepLike, maps: Maps, box: Box) -> list[list[tuple[Maps, Box]]]:
         """Unit u reads one position (c, i, j) of its input (C order)."""
-        if maps is ALL or len(step.input_shape) != 3:
+        if isinstance(maps, str) or len(step.input_shape) != 3:  # ALL
             return [[(ALL, ALL)]]
-        parts = {}
+        parts: dict[int, tuple[int, int, int, int]] = {}
         for u in sorted(maps):
             c, i, j = (int(v) for v in np.unravel_index(u, step.input_shape))
             b = parts.get(c)
@@ -206,7 +216,7 @@ class Flatten(Layer):
         return [[({c}, b) for c, b in parts.items()]]
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """Unit u is one input value (C order)."""
         shp = step.input_shape
         idx = np.unravel_index(c.map, shp)
@@ -219,13 +229,13 @@ class Flatten(Layer):
         c.scale = abs(v)
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Element u is input (c, i, j): its gradient comes back unchanged."""
         u = int(np.ravel_multi_index(tuple(pos), step.input_shape))
         return same_position_terms(step, k, sample, (u,), 1.0, "copied back to its position")
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """Which map/row/col of the input the element came from."""
         idx = c.details["input_index"]
         where = (
@@ -238,12 +248,12 @@ class Flatten(Layer):
             f"row): value {num(c.output)}, copied unchanged"
         ]
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (int(np.prod(input_shape)),)
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         self._shape = x.shape
         return F.flatten(x)
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return F.flatten_backward(dy, self._shape)

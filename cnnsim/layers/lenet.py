@@ -24,10 +24,15 @@ Both are small element-wise NumPy expressions around the Numba pooling kernels (
 loop over pixels).
 """
 
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, cast
+
 import numpy as np
 
 from .. import config, geometry
 from .. import functional as F
+from ..typing import Array, ConnectionsLike, Shape, Size, StepLike, Term
 from .base import Layer
 from .describe import act_line, grid, num, source
 from .explain import act64, dz_of, term, window_patch, window_readers
@@ -41,7 +46,7 @@ class Subsampling(Layer):
     explain_form = "window"
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """LeNet-5's S2/S4: ``y = act(coef[c] * mean(window) + bias[c])``."""
         xmap = step.x[c.sample, c.map].astype(np.float64)
         win = window_patch(step, c, xmap)
@@ -56,7 +61,7 @@ class Subsampling(Layer):
         c.scale = float(abs(coef) * np.abs(vals).mean() + abs(bias))
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Each window reading the input passes back ``coef / count`` of its dL/dz."""
         ch, i, j = pos
         dz = dz_of(step, sample)
@@ -68,7 +73,7 @@ class Subsampling(Layer):
         ]
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """The window, its mean, ``coef * mean + bias``, the squashing function."""
         d = c.details
         lines = [
@@ -83,7 +88,9 @@ class Subsampling(Layer):
         )
         return lines + act_line(c, c.sum)
 
-    def __init__(self, size=2, activation="scaled_tanh", name=None):
+    def __init__(
+        self, size: Size = 2, activation: Optional[str] = "scaled_tanh", name: Optional[str] = None
+    ) -> None:
         super().__init__(name)
         where = f"Subsampling {self.name!r}"
         self.size = geometry.pair(size, "pool size", where)
@@ -94,7 +101,7 @@ class Subsampling(Layer):
                 f"{where}: unknown activation {activation!r}; expected one of {F.ACTIVATIONS}"
             )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         where = f"layer {self.path!r} (Subsampling)"
         if len(input_shape) != 3:
             raise ValueError(f"{where}: expected input maps (C, H, W), got shape {input_shape}")
@@ -108,11 +115,9 @@ class Subsampling(Layer):
             "coef": np.ones(c, dtype=config.dtype),
             "bias": np.zeros(c, dtype=config.dtype),
         }
-        self.grads = {
-            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
-        }  # calloc: no memory until written
+        self._alloc_grads()
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         p = F.avg_pool2d(x, self.size, self.stride, "valid")
         coef = self.params["coef"].astype(x.dtype, copy=False)
         bias = self.params["bias"].astype(x.dtype, copy=False)
@@ -121,7 +126,7 @@ class Subsampling(Layer):
         self._cache = (x, p, z, y)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         x, p, z, y = self._cache
         dz = F.activation_backward(self.activation or "linear", dy, z, y)
         self.grads["coef"] = np.einsum("nchw,nchw->c", dz, p).astype(self.params["coef"].dtype)
@@ -129,11 +134,11 @@ class Subsampling(Layer):
         dp = np.ascontiguousarray(dz * self.params["coef"].astype(dz.dtype)[None, :, None, None])
         return F.avg_pool2d_backward(dp, x, self.size, self.stride, "valid")
 
-    def macs(self):
+    def macs(self) -> int:
         # one multiply-add (coef * mean + bias) per output; the averaging adds are not counted
-        return int(np.prod(self.output_shape))
+        return int(np.prod(cast(Shape, self.output_shape)))
 
-    def geometry(self):
+    def geometry(self) -> Optional[dict]:
         return {
             "kernel": self.size,
             "stride": self.stride,
@@ -141,7 +146,7 @@ class Subsampling(Layer):
             "padding_spec": "valid",
         }
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "size": self.size, "activation": self.activation}
 
 
@@ -154,7 +159,7 @@ class RBF(Layer):
     penalty_output = True
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """LeNet-5's output: ``y_k = sum_j (x_j - w[k, j])^2`` (a penalty: the class is
         argmin); the products are the squares."""
         x = step.x[c.sample].astype(np.float64)
@@ -170,7 +175,7 @@ class RBF(Layer):
         )
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """``dy_k/dx_j = 2 (x_j - w[k, j])``, for every class k."""
         j = pos[0]
         x = float(step.x[sample, j])
@@ -182,7 +187,7 @@ class RBF(Layer):
         ]
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """sum_j (x_j - w_j)^2 with the prototype w, and what the penalty means."""
         order = c.ranked()
         shown = order if top is None else order[:top]
@@ -211,14 +216,14 @@ class RBF(Layer):
         )
         return lines
 
-    def __init__(self, units, trainable=False, name=None):
+    def __init__(self, units: int, trainable: bool = False, name: Optional[str] = None) -> None:
         super().__init__(name)
         self.units = int(units)
         self.trainable = bool(trainable)
         self.activation = "rbf"
-        self.buffers = {}
+        self.buffers: dict[str, Array] = {}
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 1:
             raise ValueError(
                 f"layer {self.path!r} (RBF): expected a vector input (D,), got "
@@ -237,25 +242,25 @@ class RBF(Layer):
             self.params, self.grads, self.buffers = {}, {}, {"w": w}
 
     @property
-    def prototypes(self):
+    def prototypes(self) -> Array:
         """``w (K, D)``: the prototype (target code) of each class, one per row."""
         return self.params["w"] if self.trainable else self.buffers["w"]
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         w = self.prototypes.astype(x.dtype, copy=False)
         d = x[:, None, :] - w[None, :, :]  # (N, K, D)
         self._cache = d
         return np.ascontiguousarray((d * d).sum(axis=2))
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         d = self._cache
         g = 2.0 * dy[:, :, None] * d  # d y[n,k] / d x[n,j] = 2 (x - w)
         if self.trainable:
             self.grads["w"] = (-g.sum(axis=0)).astype(self.params["w"].dtype)
         return np.ascontiguousarray(g.sum(axis=1))
 
-    def macs(self):
+    def macs(self) -> int:
         return self.input_shape[0] * self.units  # one (x - w)^2 accumulate each
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "units": self.units, "trainable": self.trainable}

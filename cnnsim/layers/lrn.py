@@ -6,9 +6,14 @@ TensorFlow: ``depth_radius = r // 2``, ``bias = k``; PyTorch: ``LocalResponseNor
 alpha=alpha * r, beta=beta, k=k)`` (PyTorch divides alpha by the window size).
 """
 
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
 import numpy as np
 
 from .. import functional as F
+from ..typing import Array, ConnectionsLike, Maps, Shape, StepLike, Term
 from .base import ALL, Layer
 from .describe import num, source
 from .explain import term
@@ -19,7 +24,7 @@ class LRN(Layer):
     explain_form = "maps"
 
     @classmethod
-    def input_maps(cls, step, maps, k=0):
+    def input_maps(cls, step: StepLike, maps: Maps, k: int = 0) -> Maps:
         """Map i reads maps ``max(0, i - r//2) .. min(i + r//2, C - 1)``."""
         if maps is ALL:
             return ALL
@@ -27,7 +32,7 @@ class LRN(Layer):
         return {j for i in maps for j in range(max(0, i - r // 2), min(i + r // 2, n - 1) + 1)}
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """The maps ``j = max(0, i - r//2) .. min(i + r//2, C - 1)`` at (row, col); ``sum``
         is the normalizer ``s = k + alpha sum a_j^2``, ``y = a_i s^-beta``."""
         f = step.facts
@@ -59,7 +64,7 @@ class LRN(Layer):
         )
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Map j is read by every b_i with |i - j| <= r//2:
         ``db_i/da_j = [i = j] s_i^-beta - 2 alpha beta a_i a_j s_i^(-beta-1)``."""
         f = step.facts
@@ -84,7 +89,7 @@ class LRN(Layer):
         return out
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """The lecture's formula with the numbers in it."""
         d = c.details
         lines = [
@@ -111,23 +116,30 @@ class LRN(Layer):
         ]
         return lines
 
-    def __init__(self, r=5, k=2.0, alpha=1e-4, beta=0.75, name=None):
+    def __init__(
+        self,
+        r: int = 5,
+        k: float = 2.0,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        name: Optional[str] = None,
+    ) -> None:
         super().__init__(name)
         self.r, self.k, self.alpha, self.beta = int(r), float(k), float(alpha), float(beta)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 3:
             raise ValueError(
                 f"layer {self.path!r} (LRN): expected input maps (C, H, W), got shape {input_shape}"
             )
         return input_shape
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         self._x = x
         return F.lrn(x, self.r, self.k, self.alpha, self.beta)
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return F.lrn_backward(dy, self._x, self.r, self.k, self.alpha, self.beta)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "r": self.r, "k": self.k, "alpha": self.alpha, "beta": self.beta}

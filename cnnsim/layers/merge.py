@@ -4,16 +4,23 @@ They take a *list* of arrays and are built by their container (``ResidualUnit``,
 ``Concat``), which knows the shapes of the paths that meet here.
 """
 
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple, Union
+
 import numpy as np
 
 from .. import functional as F
+from ..typing import Array, ConnectionsLike, Maps, Shape, StepLike, Term
 from .base import ALL, Layer, LayerError
 from .describe import act_line, num, source
 from .explain import act64, at, same_position_terms
 
 
 class _Merge(Layer):
-    def build(self, input_shapes, rng=None):
+    def build(
+        self, input_shapes: Sequence[Shape], rng: Union[np.random.Generator, int, None] = None
+    ) -> Shape:
         input_shapes = [tuple(int(s) for s in shp) for shp in input_shapes]
         self.output_shape = tuple(self.compute_output_shape(input_shapes))
         self.input_shape = input_shapes
@@ -40,7 +47,7 @@ class Add(_Merge):
     kind = "Add"
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """The two terms (main path, shortcut), ``sum = a + b``, ``y = act(sum)``."""
         a = float(at(step.x[0], c.sample, c.map, c.row, c.col))
         b = float(at(step.x[1], c.sample, c.map, c.row, c.col))
@@ -53,7 +60,7 @@ class Add(_Merge):
         c.scale = abs(a) + abs(b)
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """``d(a + b)/da = d(a + b)/db = 1``: the gradient is copied to both paths, so the
         shortcut carries it back unchanged, however small the main path's is."""
         return same_position_terms(
@@ -61,7 +68,7 @@ class Add(_Merge):
         )
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """Each term with its path (main / shortcut, by layer name), the sum, the
         activation."""
         a, b = c.details["terms"]["main"], c.details["terms"]["shortcut"]
@@ -71,11 +78,11 @@ class Add(_Merge):
             f"  sum = {num(a)} + {num(b)} = {num(c.sum)}",
         ] + act_line(c, c.sum)
 
-    def __init__(self, activation=None, name=None):
+    def __init__(self, activation: Optional[str] = None, name: Optional[str] = None) -> None:
         super().__init__(name or "add")
         self.activation = activation if activation not in (None, "linear") else None
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         a, b = input_shapes
         if a != b:
             raise LayerError(
@@ -85,18 +92,18 @@ class Add(_Merge):
             )
         return a
 
-    def forward(self, xs, training=False):
+    def forward(self, xs: Sequence[Array], training: bool = False) -> Array:
         z = F.add(xs[0], xs[1])
         y = F.activation_forward(self.activation or "linear", z)
         self._cache = (z, y)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> list[Array]:
         z, y = self._cache
         dz = F.activation_backward(self.activation or "linear", dy, z, y)
         return list(F.add_backward(dz))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "activation": self.activation}
 
 
@@ -108,7 +115,7 @@ class DepthConcat(_Merge):
     title = "Depth concat"
 
     @classmethod
-    def input_maps(cls, step, maps, k=0):
+    def input_maps(cls, step: StepLike, maps: Maps, k: int = 0) -> Maps:
         """Only the maps branch ``k`` made: map m comes from one branch alone."""
         start = sum(s[0] for s in step.input_shape[:k])
         n = step.input_shape[k][0]
@@ -117,7 +124,7 @@ class DepthConcat(_Merge):
         return {m - start for m in maps if start <= m < start + n}
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """The branch the map came from (``branch``, ``source``, ``channel``)."""
         k, ch = _branch_of(step.input_shape, c.map)
         v = float(at(step.x[k], c.sample, ch, c.row, c.col))
@@ -135,12 +142,12 @@ class DepthConcat(_Merge):
         c.scale = abs(v)
 
     @classmethod
-    def explain_down(cls, c):
+    def explain_down(cls, c: ConnectionsLike) -> Optional[tuple[int, int, int, int]]:
         """The branch's neuron this map copies."""
         return c.details["source"], c.details["channel"], c.row, c.col
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Map c of branch k is map ``start_k + c`` of the output: its gradient is routed
         back to that branch alone."""
         start = sum(s[0] for s in step.input_shape[:k])
@@ -149,7 +156,7 @@ class DepthConcat(_Merge):
         )
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """Which branch, which of its maps; the value copied."""
         d = c.details
         lo, n = d["first_map"], d["branch_maps"]
@@ -161,10 +168,10 @@ class DepthConcat(_Merge):
             f"--neuron {source(c, d['branch'])}:{d['channel']}:{c.row}:{c.col}, or --down)",
         ]
 
-    def __init__(self, name=None):
+    def __init__(self, name: Optional[str] = None) -> None:
         super().__init__(name or "concat")
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         hw = {tuple(s[1:]) for s in input_shapes}
         if len(hw) != 1:
             raise LayerError(
@@ -173,13 +180,13 @@ class DepthConcat(_Merge):
             )
         return (sum(s[0] for s in input_shapes),) + tuple(input_shapes[0][1:])
 
-    def forward(self, xs, training=False):
+    def forward(self, xs: Sequence[Array], training: bool = False) -> Array:
         return F.depth_concat(list(xs))
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> list[Array]:
         return F.depth_concat_backward(dy, [s[0] for s in self.input_shape])
 
-    def source_of(self, channel):
+    def source_of(self, channel: int) -> tuple[int, int]:
         """``(branch index, channel within that branch)`` of an output map."""
         return _branch_of(self.input_shape, channel)
 

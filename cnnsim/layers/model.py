@@ -26,16 +26,22 @@ twice or with another shape, an output not depending on the input) raises a one-
 ``ValueError`` naming the layer(s), before anything is changed.
 """
 
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Sequence, Union, cast
+
 import numpy as np
 
-from ..graph import Graph
+from ..graph import Graph, Tensor
+from ..typing import Array, Shape
+from .base import Layer
 from .containers import Container
 
 
 class Model(Container):
     kind = "Model"
 
-    def __init__(self, inputs, outputs, name="model", seed=0):
+    def __init__(self, inputs: Any, outputs: Any, name: str = "model", seed: int = 0) -> None:
         ins = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         if len(ins) != 1:
@@ -43,7 +49,8 @@ class Model(Container):
         graph = Graph(ins, outs)
         main = set(graph.order([0]))
         ordered = sorted(range(len(graph.nodes)), key=lambda k: (k not in main, k))
-        tops, paths = [], {}
+        tops: list[Layer] = []
+        paths: dict[str, Layer] = {}
         for k in ordered:
             node = graph.nodes[k]
             top = node.scope[0] if node.scope else node.layer
@@ -56,7 +63,7 @@ class Model(Container):
                     f"Model {name!r}: two layers named {path!r} "
                     f"({other.kind} and {node.layer.kind}); names must be unique"
                 )
-        names = {}
+        names: dict[str, Layer] = {}
         for t in tops:
             other = names.setdefault(t.name, t)
             if other is not t:
@@ -79,22 +86,22 @@ class Model(Container):
                 node.layer.build(node.layer.input_shape, rng)
 
     # ---- the container contract ------------------------------------------------------
-    def children(self):
+    def children(self) -> list[Layer]:
         """Top-level layers: those the main output needs, then the extra outputs' heads."""
         return list(self._tops)
 
-    def leaves(self):
+    def leaves(self) -> Iterator[Layer]:
         """The leaves ``net(x)`` runs (the main output's), in execution order."""
         yield from self.graph.leaves([0])
 
-    def all_leaves(self):
+    def all_leaves(self) -> list[Layer]:
         """Every leaf: the main output's, then the extra outputs' (``aux_heads``)."""
         return [
             self.graph.nodes[k].layer
             for k in sorted(range(len(self.graph.nodes)), key=lambda k: (k not in self._main, k))
         ]
 
-    def build(self, input_shape, rng=None):
+    def build(self, input_shape: Shape, rng: Union[np.random.Generator, int, None] = None) -> Shape:
         """Already built (its weights are kept); inside a container its names are
         qualified again (``block/C1``)."""
         if tuple(int(s) for s in input_shape) != self.input_shape:
@@ -103,9 +110,9 @@ class Model(Container):
                 f"rebuilt for {tuple(input_shape)}"
             )
         self._repath()
-        return self.output_shape
+        return cast(Shape, self.output_shape)
 
-    def wire(self, x):
+    def wire(self, x: Tensor) -> Tensor:
         """Inline the main output's layers on ``x`` (a Model used as a block inside a
         container or another Model); extra outputs are left out."""
         values = {self.graph.inputs[0]: x}
@@ -115,12 +122,12 @@ class Model(Container):
             values[node.output] = node.layer(ins if node.merge else ins[0])
         return values[self.graph.outputs[0]]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "outputs": len(self.graph.outputs)}
 
     # ---- several outputs -------------------------------------------------------------
     @property
-    def aux_heads(self):
+    def aux_heads(self) -> dict[str, Layer]:
         """``{name: layer}``: the top-level layer making each extra output, in output order."""
         heads = {}
         for e in self.graph.outputs[1:]:
@@ -129,25 +136,25 @@ class Model(Container):
             heads[top.name] = top
         return heads
 
-    def output_leaves(self):
+    def output_leaves(self) -> list[Layer]:
         """The leaf making each output, in output order."""
         return [self.graph.nodes[self.graph.edges[e].producer].layer for e in self.graph.outputs]
 
-    def aux_param_count(self):
+    def aux_param_count(self) -> int:
         main = {id(l) for l in self.leaves()}
         return sum(l.param_count() for l in self.all_leaves() if id(l) not in main)
 
-    def parameters(self, include_aux=True):
+    def parameters(self, include_aux: bool = True) -> list[tuple[Layer, str, Array]]:
         leaves = self.all_leaves() if include_aux else list(self.leaves())
         return [(l, k, v) for l in leaves for k, v in l.params.items()]
 
-    def forward_all(self, x, training=False):
+    def forward_all(self, x: Array, training: bool = False) -> list[Array]:
         """Every output, ``[main, extra 1, ...]``, from one pass."""
         self._check_input(x)
         values = self.graph.forward(x, training)
         return [values[e] for e in self.graph.outputs]
 
-    def backward_all(self, dys):
+    def backward_all(self, dys: Sequence[Optional[Array]]) -> Array:
         """Backward from every output at once: ``dys`` in output order (None: no gradient
         reaches that output); returns dx. Needs a ``forward_all`` pass."""
         dys = list(dys)
@@ -158,12 +165,14 @@ class Model(Container):
             )
         return self.graph.backward({e: d for e, d in zip(self.graph.outputs, dys) if d is not None})
 
-    def forward_with_aux(self, x, training=True):
+    def forward_with_aux(self, x: Array, training: bool = True) -> tuple[Array, list[Array]]:
         """``(y, [extra outputs])`` (GoogLeNet's name for ``forward_all``)."""
         ys = self.forward_all(x, training)
         return ys[0], ys[1:]
 
-    def backward_with_aux(self, dy, daux):
+    def backward_with_aux(
+        self, dy: Array, daux: Union[Sequence[Optional[Array]], dict[str, Optional[Array]]]
+    ) -> Array:
         """``backward_all`` with the extra outputs' gradients as a list in output order, or
         a dict by head name (``aux_heads``)."""
         where = f"{type(self).__name__}.backward_with_aux"

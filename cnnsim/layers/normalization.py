@@ -1,10 +1,15 @@
 """Batch normalization (Ioffe & Szegedy, 2015): per-channel statistics of the batch in
 training, running averages at inference (formulas in ``cnnsim.functional.normalization``)."""
 
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
 import numpy as np
 
 from .. import config
 from .. import functional as F
+from ..typing import Array, ConnectionsLike, StepLike, Term
 from .base import Layer
 from .describe import num
 from .explain import explain_elementwise, same_position_terms
@@ -23,7 +28,7 @@ class BatchNorm(Layer):
     title = "Batch norm"
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """Inference: ``gamma (v - running_mean) / sqrt(running_var + eps) + beta``."""
         p = step.params
         eps = step.facts.get("eps", 1e-5)
@@ -37,7 +42,7 @@ class BatchNorm(Layer):
         c.activation = None
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Inference: ``dy/dx = gamma / sqrt(running_var + eps)``."""
         p, m = step.params, pos[0]
         eps = step.facts.get("eps", 1e-5)
@@ -45,7 +50,7 @@ class BatchNorm(Layer):
         return same_position_terms(step, k, sample, pos, g, "gamma / sqrt(var + eps)")
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """x, the mean and variance used (running averages at inference), gamma, beta."""
         d = c.details
         return [
@@ -58,7 +63,9 @@ class BatchNorm(Layer):
             f"{num(c.output)}",
         ]
 
-    def __init__(self, momentum=0.9, eps=1e-5, name=None):
+    def __init__(
+        self, momentum: float = 0.9, eps: float = 1e-5, name: Optional[str] = None
+    ) -> None:
         super().__init__(name)
         self.momentum, self.eps = float(momentum), float(eps)
 
@@ -68,15 +75,13 @@ class BatchNorm(Layer):
             "gamma": np.ones(c, dtype=config.dtype),
             "beta": np.zeros(c, dtype=config.dtype),
         }
-        self.grads = {
-            k: np.zeros(v.shape, v.dtype) for k, v in self.params.items()
-        }  # calloc: no memory until written
+        self._alloc_grads()
         self.buffers = {
             "running_mean": np.zeros(c, dtype=config.dtype),
             "running_var": np.ones(c, dtype=config.dtype),
         }
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         y, self._cache = F.batch_norm(
             x,
             self.params["gamma"],
@@ -89,13 +94,13 @@ class BatchNorm(Layer):
         )
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         dx, dg, db = F.batch_norm_backward(dy, self._cache)
         self.grads["gamma"], self.grads["beta"] = dg, db
         return dx
 
-    def macs(self):
+    def macs(self) -> int:
         return int(np.prod(self.input_shape))  # one multiply-add per element at inference
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "momentum": self.momentum, "eps": self.eps}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
 from .. import functional as F
 from .. import geometry
-from ..typing import Array
+from ..typing import Array, ConnectionsLike, Maps, Padding, Shape, Size, StepLike, Term
 from .base import Layer
 from .describe import grid, num, source
 from .explain import term, window_patch, window_readers
@@ -21,32 +21,38 @@ class _Pool2D(Layer):
     _fwd: Callable[..., Array]
     _bwd: Callable[..., Array]
 
-    def __init__(self, size=2, stride=None, padding="valid", name=None):
+    def __init__(
+        self,
+        size: Size = 2,
+        stride: Optional[Size] = None,
+        padding: Padding = "valid",
+        name: Optional[str] = None,
+    ) -> None:
         super().__init__(name)
         where = f"{self.kind} {self.name!r}"
         self.size = geometry.pair(size, "pool size", where)
         self.stride = geometry.pair(self.size if stride is None else stride, "stride", where)
         self.padding = padding
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         where = f"layer {self.path!r} ({self.kind})"
         if len(input_shape) != 3:
             raise ValueError(f"{where}: expected input maps (C, H, W), got shape {input_shape}")
         self.window = geometry.window(input_shape[1:], self.size, self.stride, self.padding, where)
         return (input_shape[0],) + self.window.out_hw
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         self._x = x
         return type(self)._fwd(x, self.size, self.stride, self.padding)
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return type(self)._bwd(dy, self._x, self.size, self.stride, self.padding)
 
-    def macs(self):
+    def macs(self) -> int:
         # comparisons / additions, counted as operations per output (no multiplies)
         return 0
 
-    def geometry(self):
+    def geometry(self) -> Optional[dict]:
         return {
             "kernel": self.size,
             "stride": self.stride,
@@ -54,7 +60,7 @@ class _Pool2D(Layer):
             "padding_spec": self.padding,
         }
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "size": self.size,
@@ -71,7 +77,7 @@ class MaxPool2D(_Pool2D):
     title = "Max pooling"
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """The window's real cells and the winner (first maximum, row-major); ``sum`` is
         the max."""
         win = _pool_window(step, c)
@@ -89,7 +95,7 @@ class MaxPool2D(_Pool2D):
         c.sum = c.output = float(masked.flat[k])
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Only the winner of a window receives its gradient (weight 1; the others 0)."""
         ch, i, j = pos
         dy = np.asarray(step.grad_y[sample], dtype=np.float64)
@@ -111,7 +117,7 @@ class MaxPool2D(_Pool2D):
         return out
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """The window (padding marked, winner in [brackets]), "1 of n inputs pass", the tie
         rule when several cells hold the maximum."""
         lines = [
@@ -147,12 +153,19 @@ class AvgPool2D(_Pool2D):
     keeps_range = True
     title = "Avg pooling"
 
-    def __init__(self, size=2, stride=None, padding="valid", count_include_pad=False, name=None):
+    def __init__(
+        self,
+        size: Size = 2,
+        stride: Optional[Size] = None,
+        padding: Padding = "valid",
+        count_include_pad: bool = False,
+        name: Optional[str] = None,
+    ) -> None:
         super().__init__(size, stride, padding, name)
         self.count_include_pad = bool(count_include_pad)
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """The window's real cells and their mean (padding not counted unless the layer
         says ``count_include_pad``)."""
         win = _pool_window(step, c)
@@ -166,7 +179,7 @@ class AvgPool2D(_Pool2D):
         c.sum = c.output = float(vals.sum() / n)
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Each window that reads the input passes back ``1 / (its divisor)`` (real inputs,
         or the whole window with ``count_include_pad``)."""
         ch, i, j = pos
@@ -183,7 +196,7 @@ class AvgPool2D(_Pool2D):
         return out
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """The window (padding marked), the count of real inputs, their mean."""
         lines = [
             f"  mean over the window of map {c.map} of {source(c)}, rows {c.rows[0]}..{c.rows[-1]},"
@@ -201,16 +214,16 @@ class AvgPool2D(_Pool2D):
         lines.append(f"  {how}: sum {num(c.details['total'])} / {n} = mean {num(c.output)}")
         return lines
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         self._x = x
         return F.avg_pool2d(x, self.size, self.stride, self.padding, self.count_include_pad)
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return F.avg_pool2d_backward(
             dy, self._x, self.size, self.stride, self.padding, self.count_include_pad
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return super().get_config() | {"count_include_pad": self.count_include_pad}
 
 
@@ -224,11 +237,11 @@ class GlobalAvgPool(Layer):
     explain_form = "window"
 
     @classmethod
-    def input_maps(cls, step, maps, k=0):
+    def input_maps(cls, step: StepLike, maps: Maps, k: int = 0) -> Maps:
         return maps  # unit c is the mean of map c
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """The whole map and its mean."""
         xmap = step.x[c.sample, c.map].astype(np.float64)
         c.channels, c.inputs = [c.map], xmap
@@ -239,14 +252,14 @@ class GlobalAvgPool(Layer):
         c.scale = float(np.abs(xmap).sum())
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Unit c is the mean of map c: ``1 / (H W)`` of its gradient."""
         h, w = step.input_shape[1:]
         dy = np.asarray(step.grad_y[sample], dtype=np.float64)
         return [term(f"{step.name} unit {pos[0]}", 1.0 / (h * w), dy[pos[0]], f"1/{h * w}")]
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """The whole map's size, its sum and mean."""
         h, w = c.inputs.shape
         lines = [f"  unit {c.map} = mean of the whole map {c.map} of {source(c)} ({h}x{w})"]
@@ -256,7 +269,7 @@ class GlobalAvgPool(Layer):
             f"  sum {num(c.details['total'])} / {c.details['count']} = mean {num(c.output)}"
         ]
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 3:
             raise ValueError(
                 f"layer {self.path!r} (GlobalAvgPool): expected input maps "
@@ -264,19 +277,20 @@ class GlobalAvgPool(Layer):
             )
         return (input_shape[0],)
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         self._shape = x.shape
         return F.global_avg_pool(x)
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return F.global_avg_pool_backward(dy, self._shape)
 
 
 class _Where:
     """The neuron position ``window_patch`` needs (row, col) and what it fills."""
 
-    def __init__(self, row, col):
+    def __init__(self, row: int, col: int) -> None:
         self.row, self.col = row, col
+        self.padded: Any = None  # (fh, fw) bool, filled by window_patch
 
 
 def _pool_window(step, c):

@@ -1,8 +1,13 @@
 """Dropout: a layer that behaves differently in training (batch norm: ``normalization``)."""
 
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
 import numpy as np
 
 from .. import functional as F
+from ..typing import Array, ConnectionsLike, StepLike, Term
 from .base import Layer
 from .describe import num, source
 from .explain import explain_elementwise, same_position_terms
@@ -17,19 +22,19 @@ class Dropout(Layer):
     keeps_range = True
 
     @classmethod
-    def explain(cls, step, c):
+    def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """At inference the identity."""
         explain_elementwise(step, c, lambda v: v)
         c.details["rate"] = float(step.facts.get("rate", 0.0))
         c.activation = None
 
     @classmethod
-    def grad_terms(cls, step, k, sample, pos):
+    def grad_terms(cls, step: StepLike, k: int, sample: int, pos: Tuple[int, ...]) -> list[Term]:
         """Inference: the identity, the gradient passes unchanged."""
         return same_position_terms(step, k, sample, pos, 1.0, "kept (inference)")
 
     @classmethod
-    def describe(cls, c, top=10, width=100):
+    def describe(cls, c: ConnectionsLike, top: Optional[int] = 10, width: int = 100) -> list[str]:
         """Kept or dropped, and the scale (inference: every unit kept, scale 1)."""
         rate = c.details["rate"]
         return [
@@ -40,7 +45,7 @@ class Dropout(Layer):
             f"by 1/(1 - {num(rate)}) = {num(1 / (1 - rate))}, or dropped to 0)",
         ]
 
-    def __init__(self, rate=0.5, name=None):
+    def __init__(self, rate: float = 0.5, name: Optional[str] = None) -> None:
         super().__init__(name)
         self.rate = float(rate)
         if not 0.0 <= self.rate < 1.0:
@@ -49,15 +54,15 @@ class Dropout(Layer):
     def _build_params(self, input_shape, rng):
         self.rng = np.random.default_rng(rng.integers(2**63))
 
-    def reseed(self, seed):
+    def reseed(self, seed: Optional[int]) -> None:
         self.rng = np.random.default_rng(seed)
 
-    def forward(self, x, training=False):
+    def forward(self, x: Array, training: bool = False) -> Array:
         y, self._mask = F.dropout(x, self.rate, self.rng, training)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return F.dropout_backward(dy, self._mask)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "rate": self.rate}

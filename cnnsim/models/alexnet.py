@@ -54,7 +54,7 @@ alpha=5 * alpha, beta, k)`` is the same function (PyTorch divides alpha by ``siz
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .. import layers as L
 from . import register
@@ -65,8 +65,8 @@ from ._common import Reference, check_choice, check_input_shape, check_width, sc
 IMAGENET_PREPROCESS = dict(
     resize=256, crop=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
 )
-LECTURE_LRN = dict(r=5, k=1.0, alpha=0.00002, beta=0.75)
-PAPER_LRN = dict(r=5, k=2.0, alpha=1e-4, beta=0.75)
+LECTURE_LRN: dict[str, Any] = dict(r=5, k=1.0, alpha=0.00002, beta=0.75)
+PAPER_LRN: dict[str, Any] = dict(r=5, k=2.0, alpha=1e-4, beta=0.75)
 
 
 @register("alexnet")

@@ -78,7 +78,7 @@ Caffe divides alpha by the window, so ours is ``r = 5, k = 1, alpha = 2e-5, beta
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from .. import geometry
 from .. import layers as L
@@ -108,7 +108,7 @@ CONCAT_DEPTHS = {
     "5a": 832,
     "5b": 1024,
 }
-LRN = dict(r=5, k=1.0, alpha=2e-5, beta=0.75)
+LRN: dict[str, Any] = dict(r=5, k=1.0, alpha=2e-5, beta=0.75)
 AUX_TAPS = {"aux1": "inception_4a", "aux2": "inception_4d"}
 PAPER_PARAMS_K = 6797.7  # the sum of Table 1's "params" column, in thousands
 ALEXNET_PAPER_PARAMS = 60_965_224

@@ -43,6 +43,21 @@ def conv_bn(maps, kernel, stride, padding, suffix):
     ]
 
 
+def projection_shortcut(in_maps, maps, stride):
+    """The shortcut of a residual unit (He et al. 2015, option B): ``None`` (identity)
+    where the shape is kept, else a 1x1 conv of ``stride`` (no bias, He init) and batch
+    norm, named ``shortcut`` (``conv``, ``bn``), mapping ``in_maps`` to ``maps``."""
+    if stride == 1 and in_maps == maps:
+        return None
+    return L.Sequential(
+        [
+            L.Conv2D(maps, 1, stride, "valid", use_bias=False, init="he", name="conv"),
+            L.BatchNorm(name="bn"),
+        ],
+        name="shortcut",
+    )
+
+
 def basic_unit(name, in_maps, maps, stride=1, residual=True):
     """The two-layer unit. ``residual=False`` gives the *plain* twin (same layers, no
     shortcut): ``Sequential(main, relu)`` with the same leaf names as the residual unit."""
@@ -52,16 +67,9 @@ def basic_unit(name, in_maps, maps, stride=1, residual=True):
     )
     if not residual:
         return L.Sequential([main, L.ReLU("relu")], name=name)
-    shortcut = None
-    if stride != 1 or in_maps != maps:
-        shortcut = L.Sequential(
-            [
-                L.Conv2D(maps, 1, stride, "valid", use_bias=False, init="he", name="conv"),
-                L.BatchNorm(name="bn"),
-            ],
-            name="shortcut",
-        )
-    return L.ResidualUnit(main, shortcut, activation="relu", name=name)
+    return L.ResidualUnit(
+        main, projection_shortcut(in_maps, maps, stride), activation="relu", name=name
+    )
 
 
 def resnet(

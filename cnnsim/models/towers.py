@@ -34,13 +34,19 @@ from .. import layers as L
 from ..layers.initializers import DEFAULT_FOR_ACTIVATION
 from . import register
 from ._common import check_input_shape, check_width, scaled
-from .resnet import basic_unit, conv_bn
+from .resnet import basic_unit, conv_bn, projection_shortcut
 
 
-def _cifar(n, residual, input_shape, num_classes, width, seed, name):
-    where = name
+def _check_n(n, where):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{where}: n must be a positive int (depth 6n + 2), got {n!r}")
+
+
+def _cifar_net(where, units, make_unit, input_shape, num_classes, width, seed, name):
+    """The CIFAR layout (He et al. 2015, sec. 4.2): conv1 (16 maps, 3x3) + bn + ReLU, three
+    stages of 16, 32, 64 maps (times ``width``) of ``units`` units each, built by
+    ``make_unit(name, in_maps, maps, stride)`` (stride 2 at the first unit of stages 2 and
+    3), global average pooling, a softmax ``fc``."""
     width = check_width(width, where)
     input_shape = check_input_shape(input_shape, where)
     m = lambda k: scaled(k, width)  # noqa: E731
@@ -51,16 +57,25 @@ def _cifar(n, residual, input_shape, num_classes, width, seed, name):
     ]
     in_maps = m(16)
     for stage, maps in enumerate((16, 32, 64), start=1):
-        for u in range(1, n + 1):
+        for u in range(1, units + 1):
             stride = 2 if (u == 1 and stage > 1) else 1
-            layers.append(basic_unit(f"stage{stage}_{u}", in_maps, m(maps), stride, residual))
+            layers.append(make_unit(f"stage{stage}_{u}", in_maps, m(maps), stride))
             in_maps = m(maps)
     layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="fc")]
-    return L.Sequential(
-        layers,
-        input_shape=input_shape,
-        seed=seed,
-        name=f"{'resnet' if residual else 'plain'}{6 * n + 2}",
+    return L.Sequential(layers, input_shape=input_shape, seed=seed, name=name)
+
+
+def _cifar(n, residual, input_shape, num_classes, width, seed, where):
+    _check_n(n, where)
+    return _cifar_net(
+        where,
+        n,
+        lambda name, in_maps, maps, stride: basic_unit(name, in_maps, maps, stride, residual),
+        input_shape,
+        num_classes,
+        width,
+        seed,
+        f"{'resnet' if residual else 'plain'}{6 * n + 2}",
     )
 
 
@@ -100,15 +115,7 @@ def _span_unit(name, in_maps, maps, stride, span):
         layers += conv_bn(maps, 3, stride if k == 0 else 1, 1, "abcdefgh"[k])
         if k < span - 1:
             layers.append(L.ReLU(f"relu_{'abcdefgh'[k]}"))
-    shortcut = None
-    if stride != 1 or in_maps != maps:
-        shortcut = L.Sequential(
-            [
-                L.Conv2D(maps, 1, stride, "valid", use_bias=False, init="he", name="conv"),
-                L.BatchNorm(name="bn"),
-            ],
-            name="shortcut",
-        )
+    shortcut = projection_shortcut(in_maps, maps, stride)
     return L.ResidualUnit(L.Sequential(layers, name="main"), shortcut, activation="relu", name=name)
 
 
@@ -122,29 +129,22 @@ def skip_cifar(n=3, span=2, input_shape=(3, 32, 32), num_classes=10, width=1.0, 
     where the shape changes. The slide's claim "skipping a single layer didn't give much
     improvement" is ``cnnsim experiment skip-span``."""
     where = "skip_cifar"
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{where}: n must be a positive int (depth 6n + 2), got {n!r}")
+    _check_n(n, where)
     if isinstance(span, bool) or not isinstance(span, int) or span < 0 or (span and (2 * n) % span):
         raise ValueError(
             f"{where}: span must be 0 (plain) or a divisor of 2n = {2 * n} "
             f"(layers per stage), got {span!r}"
         )
-    width = check_width(width, where)
-    input_shape = check_input_shape(input_shape, where)
-    m = lambda k: scaled(k, width)  # noqa: E731
-    layers = [
-        L.Conv2D(m(16), 3, 1, 1, use_bias=False, init="he", name="conv1"),
-        L.BatchNorm(name="bn1"),
-        L.ReLU("relu1"),
-    ]
-    in_maps, per_unit = m(16), span or 1
-    for stage, maps in enumerate((16, 32, 64), start=1):
-        for u in range(1, 2 * n // per_unit + 1):
-            stride = 2 if (u == 1 and stage > 1) else 1
-            layers.append(_span_unit(f"stage{stage}_{u}", in_maps, m(maps), stride, span))
-            in_maps = m(maps)
-    layers += [L.GlobalAvgPool(name="pool"), L.Dense(num_classes, activation="softmax", name="fc")]
-    return L.Sequential(layers, input_shape=input_shape, seed=seed, name=f"skip{span}_{6 * n + 2}")
+    return _cifar_net(
+        where,
+        2 * n // (span or 1),
+        lambda name, in_maps, maps, stride: _span_unit(name, in_maps, maps, stride, span),
+        input_shape,
+        num_classes,
+        width,
+        seed,
+        f"skip{span}_{6 * n + 2}",
+    )
 
 
 @register("tower")

@@ -154,29 +154,12 @@ def _draw_padded_input(ax, win, fontsize, pad_zeros=True, grid=True):
         (-pl, 0, pl, h),
         (w, 0, pr, h),
     ]
+    padded = {"facecolor": C_PAD, "edgecolor": C_PAD_HATCH, "hatch": "///"}
     for x0, y0, sw, sh in strips:
         if sw > 0 and sh > 0:
-            ax.add_patch(
-                Rectangle(
-                    (x0, y0),
-                    sw,
-                    sh,
-                    facecolor=C_PAD,
-                    edgecolor=C_PAD_HATCH,
-                    hatch="///",
-                    linewidth=0,
-                    zorder=0,
-                )
-            )
+            ax.add_patch(Rectangle((x0, y0), sw, sh, linewidth=0, zorder=0, **padded))
     if any(win.pads):
-        handles.append(
-            Patch(
-                facecolor=C_PAD,
-                edgecolor=C_PAD_HATCH,
-                hatch="///",
-                label="zero padding (reads as 0)",
-            )
-        )
+        handles.append(Patch(**padded, label="zero padding (reads as 0)"))
         if pad_zeros and fontsize >= 6:
             for r in range(-pt, h + pb):
                 for c in range(-pl, w + pr):
@@ -192,43 +175,12 @@ def _draw_padded_input(ax, win, fontsize, pad_zeros=True, grid=True):
                             zorder=1,
                         )
     unused_r, unused_c = win.unused()
-    for r in unused_r:
-        ax.add_patch(
-            Rectangle(
-                (0, r),
-                w,
-                1,
-                facecolor=C_UNUSED,
-                edgecolor=C_UNUSED_EDGE,
-                hatch="xx",
-                linewidth=0,
-                alpha=0.8,
-                zorder=0.5,
-            )
-        )
-    for c in unused_c:
-        ax.add_patch(
-            Rectangle(
-                (c, 0),
-                1,
-                h,
-                facecolor=C_UNUSED,
-                edgecolor=C_UNUSED_EDGE,
-                hatch="xx",
-                linewidth=0,
-                alpha=0.8,
-                zorder=0.5,
-            )
-        )
+    unused = {"facecolor": C_UNUSED, "edgecolor": C_UNUSED_EDGE, "hatch": "xx"}
+    rects = [((0, r), w, 1) for r in unused_r] + [((c, 0), 1, h) for c in unused_c]
+    for xy, rw, rh in rects:  # rows, then columns the stride never reaches
+        ax.add_patch(Rectangle(xy, rw, rh, linewidth=0, alpha=0.8, zorder=0.5, **unused))
     if unused_r or unused_c:
-        handles.append(
-            Patch(
-                facecolor=C_UNUSED,
-                edgecolor=C_UNUSED_EDGE,
-                hatch="xx",
-                label="unused: the stride never reaches it",
-            )
-        )
+        handles.append(Patch(**unused, label="unused: the stride never reaches it"))
     if grid:  # cells smaller than ~2 mm would turn into a grey blur
         _grid(ax, -pl, w + pr, -pt, h + pb)
     ax.add_patch(Rectangle((0, 0), w, h, fill=False, edgecolor=C_BORDER, linewidth=1.6, zorder=3))
@@ -246,6 +198,15 @@ def _draw_output_grid(ax, out_hw, fontsize, grid=True):
         _grid(ax, 0, ow, 0, oh)
     ax.add_patch(Rectangle((0, 0), ow, oh, fill=False, edgecolor=C_BORDER, linewidth=1.6, zorder=3))
     _ticks(ax, 0, oh, 0, ow, oh, ow, fontsize)
+
+
+def _headline(fig, L, title, line, line_y, **line_style):
+    """The figure's bold title and, under it at ``L.y(line_y)``, one line of explanation
+    (both centred; ``line_style``: its fontsize and color)."""
+    fig.text(
+        0.5, L.y(0.22), title, ha="center", va="top", fontsize=13, fontweight="bold", color=C_BORDER
+    )
+    fig.text(0.5, L.y(line_y), line, ha="center", va="top", **line_style)
 
 
 def _caption(ax, text):
@@ -371,25 +332,8 @@ class _ConvPicture:
             f"{_hw(win.in_hw)} input, {_hw(win.kernel)} kernel, {_stride_label(win.stride)}, "
             f"{padding_label(padding, win.pads)} \u2192 {_hw(win.out_hw)} output"
         )
-        fig.text(
-            0.5,
-            L.y(0.22),
-            title,
-            ha="center",
-            va="top",
-            fontsize=13,
-            fontweight="bold",
-            color=C_BORDER,
-        )
-        fig.text(
-            0.5,
-            L.y(0.55),
-            _pretty("neuron (i, j) reads " + GENERAL_FORMULA),
-            ha="center",
-            va="top",
-            fontsize=9.5,
-            color="#4a5263",
-        )
+        line = _pretty("neuron (i, j) reads " + GENERAL_FORMULA)
+        _headline(fig, L, title, line, 0.55, fontsize=9.5, color="#4a5263")
         self.t_neuron = fig.text(
             0.5, L.y(0.84), "", ha="center", va="top", fontsize=10.5, color=C_WIN_EDGE
         )
@@ -679,22 +623,12 @@ class _PoolPicture:
                     )
         _caption(self.ax_in, f"input {h}x{w}")
         _caption(self.ax_out, f"output {oh}x{ow}")
-        fig.text(
-            0.5,
-            L.y(0.22),
+        _headline(
+            fig,
+            L,
             f["title"].replace("->", "\u2192"),
-            ha="center",
-            va="top",
-            fontsize=13,
-            fontweight="bold",
-            color=C_BORDER,
-        )
-        fig.text(
-            0.5,
-            L.y(0.56),
             f["summary"],
-            ha="center",
-            va="top",
+            0.56,
             fontsize=10.5,
             color="#b06a00" if kind == "max" else C_WIN_EDGE,
         )

@@ -6,6 +6,7 @@ that every name and shape matches the network and says what differs.
 """
 
 import json
+import math
 
 import numpy as np
 
@@ -70,7 +71,7 @@ def _checked(path, key, a, expect=None):
     return a
 
 
-def load_checkpoint(path, net, optimizer=None, max_bytes=None):  # noqa: C901  (one check per field of a file from outside)
+def load_checkpoint(path, net, optimizer=None, max_bytes=None):
     """Load into ``net`` (and ``optimizer``); returns the metadata dict.
 
     Everything is checked before the network is touched: the arrays' declared sizes
@@ -81,6 +82,21 @@ def load_checkpoint(path, net, optimizer=None, max_bytes=None):  # noqa: C901  (
     if max_bytes is None:
         max_bytes = default_max_bytes(net)
     z = read_npz(path, max_bytes, "checkpoint", CheckpointError)
+    meta = _read_meta(path, z)
+    staged = _staged_params(path, z, net, printable(meta.get("model"), 60))
+    opt_state = None
+    if optimizer is not None and "optimizer" in meta:
+        opt_state = _optimizer_state(path, z, meta["optimizer"])
+    _check_progress(path, meta)
+    for v, a in staged:
+        v[...] = a
+    if opt_state is not None:
+        optimizer.load_state_dict(opt_state)
+    return meta
+
+
+def _read_meta(path, z):
+    """The metadata dict of a cnnsim checkpoint (JSON in a uint8 array), format checked."""
     try:
         meta = json.loads(bytes(z["meta"]).decode()) if z["meta"].dtype == np.uint8 else None
     except (KeyError, ValueError, UnicodeDecodeError, RecursionError):
@@ -91,7 +107,11 @@ def load_checkpoint(path, net, optimizer=None, max_bytes=None):  # noqa: C901  (
         raise CheckpointError(
             printable(f"{path}: checkpoint format {meta.get('format')!r:.60}, expected {FORMAT!r}")
         )
-    model = printable(meta.get("model"), 60)
+    return meta
+
+
+def _staged_params(path, z, net, model):
+    """(network array, checked file array) for every parameter and buffer of ``net``."""
     staged = []
     for layer in net.all_leaves():
         for group, d in (("param", layer.params), ("buffer", getattr(layer, "buffers", {}))):
@@ -103,36 +123,50 @@ def load_checkpoint(path, net, optimizer=None, max_bytes=None):  # noqa: C901  (
                         f"{model!r}, loading into {net.name!r})"
                     )
                 staged.append((v, _checked(path, f"{layer.path}.{k}", z[key], v)))
-    opt_state = None
-    if optimizer is not None and "optimizer" in meta:
-        o = meta["optimizer"]
-        if (
-            not isinstance(o, dict)
-            or isinstance(o.get("t"), bool)
-            or not isinstance(o.get("t"), int)
-            or o["t"] < 0
-            or not isinstance(o.get("lr"), (int, float))
-            or not np.isfinite(o["lr"])
-        ):
-            raise CheckpointError(f"{path}: damaged optimizer metadata")
-        arrays = {k[4:]: _checked(path, k, z[k]).copy() for k in z if k.startswith("opt/")}
-        if any("|" not in k for k in arrays):
-            raise CheckpointError(f"{path}: damaged optimizer state")
-        opt_state = {"t": o["t"], "lr": o["lr"], "arrays": arrays}
-    for key, kind in (("epoch", int), ("step", int)):
-        if key in meta and (
-            isinstance(meta[key], bool) or not isinstance(meta[key], kind) or meta[key] < 0
-        ):
-            raise CheckpointError(
-                f"{path}: {key} must be a non-negative integer, got "
-                f"{printable(repr(meta[key]), 40)}"
-            )
-    if "history" in meta and not (
-        isinstance(meta["history"], dict) and isinstance(meta["history"].get("epochs", []), list)
-    ):
-        raise CheckpointError(f"{path}: damaged training history")
-    for v, a in staged:
-        v[...] = a
-    if opt_state is not None:
-        optimizer.load_state_dict(opt_state)
-    return meta
+    return staged
+
+
+def _count(v):
+    """A non-negative integer (a bool is not one)."""
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _rate(v):
+    """A finite positive number (what ``Optimizer`` accepts as a learning rate)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v) and v > 0
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _history(v):
+    return isinstance(v, dict) and isinstance(v.get("epochs", []), list)
+
+
+# The optimizer's metadata: field -> check (any failure: "damaged optimizer metadata").
+_OPTIMIZER_FIELDS = {"t": _count, "lr": _rate}
+# Fields of the metadata a resumed run reads: key -> (check, message when it fails).
+_PROGRESS_FIELDS = {
+    "epoch": (_count, "epoch must be a non-negative integer, got {got}"),
+    "step": (_count, "step must be a non-negative integer, got {got}"),
+    "history": (_history, "damaged training history"),
+}
+
+
+def _optimizer_state(path, z, o):
+    """The optimizer's ``state_dict`` from metadata ``o`` and the ``opt/`` arrays."""
+    if not isinstance(o, dict) or not all(ok(o.get(k)) for k, ok in _OPTIMIZER_FIELDS.items()):
+        raise CheckpointError(f"{path}: damaged optimizer metadata")
+    arrays = {k[4:]: _checked(path, k, z[k]).copy() for k in z if k.startswith("opt/")}
+    if any("|" not in k for k in arrays):
+        raise CheckpointError(f"{path}: damaged optimizer state")
+    return {"t": o["t"], "lr": o["lr"], "arrays": arrays}
+
+
+def _check_progress(path, meta):
+    for key, (ok, message) in _PROGRESS_FIELDS.items():
+        if key in meta and not ok(meta[key]):
+            got = printable(repr(meta[key]), 40)
+            raise CheckpointError(f"{path}: {message.format(got=got)}")

@@ -181,6 +181,11 @@ class Trainer:
             self.on_step(self, self.step)
         return loss, probs
 
+    def _kept(self):
+        """The end of a divergence message: where the last good checkpoint is, if any."""
+        path = self.checkpoint_path()
+        return f"; last good checkpoint kept at {path}" if path and os.path.exists(path) else ""
+
     def _check_weights(self):
         bad = [
             f"{l.path}.{k}"
@@ -188,15 +193,10 @@ class Trainer:
             if not np.all(np.isfinite(to_host(p)))
         ]
         if bad:
-            keep = (
-                f"; last good checkpoint kept at {self.checkpoint_path()}"
-                if self.checkpoint_path() and os.path.exists(self.checkpoint_path())
-                else ""
-            )
             raise TrainingDiverged(
                 f"training diverged at step {self.step}: the update made "
                 f"{len(bad)} parameter(s) non-finite, first {bad[0]} (try a "
-                f"lower learning rate){keep}"
+                f"lower learning rate){self._kept()}"
             )
 
     def _diverged(self, xb, yb, loss):
@@ -212,15 +212,10 @@ class Trainer:
             where = f"the gradient flowing back through layer {finder.backward!r}"
         else:
             where = "the loss"
-        keep = (
-            f"; last good checkpoint kept at {self.checkpoint_path()}"
-            if self.checkpoint_path() and os.path.exists(self.checkpoint_path())
-            else ""
-        )
         raise TrainingDiverged(
             f"training diverged at step {self.step}: loss = {loss}; "
             f"non-finite values first appeared in {where} (try a lower "
-            f"learning rate){keep}"
+            f"learning rate){self._kept()}"
         )
 
     def evaluate(self, x, y, batch_size=256):

@@ -16,6 +16,7 @@ the same input and launch size give bit-identical results on every run.
 """
 
 import functools
+import math
 
 import numpy as np
 from numba import cuda
@@ -141,6 +142,41 @@ def block_max(sm, t, n):
     total = sm[0]
     cuda.syncthreads()
     return total
+
+
+@cuda.jit(device=True)
+def nchw(t, c_, h_, w_):
+    """``(n, c, i, j)`` of flat index ``t`` in a C-contiguous ``(N, c_, h_, w_)`` array."""
+    j = t % w_
+    q = t // w_
+    i = q % h_
+    q //= h_
+    return q // c_, q % c_, i, j
+
+
+@cuda.jit(device=True)
+def row_max(x, n, sm, t, nt):
+    """Max of row ``n`` of ``x (N, K)`` as a float: each of the block's ``nt`` threads
+    scans a strided share (a NaN wins), then ``block_max`` over the shared ``sm``."""
+    m = -math.inf
+    k = t
+    while k < x.shape[1]:
+        v = float(x[n, k])
+        if v > m or v != v:
+            m = v
+        k += nt
+    sm[t] = m
+    return block_max(sm, t, nt)
+
+
+def elementwise(kernel, *arrays):
+    """Launch ``kernel(*flat inputs, flat y)`` with one thread per element, ``y`` a new
+    device array of the first input's shape and dtype (inputs: same shape, C-contiguous)."""
+    arrays = [to_device(a) for a in arrays]
+    y = empty(arrays[0].shape, arrays[0].dtype)
+    if y.size:
+        kernel[grid1d(y.size)](*(a.reshape(a.size) for a in arrays), y.reshape(y.size))
+    return y
 
 
 def per_threads(factory):

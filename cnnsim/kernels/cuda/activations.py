@@ -18,35 +18,15 @@ from numba import cuda, float64
 
 from ..activations import SCALED_TANH_A, SCALED_TANH_S
 from ._util import (
-    block_max,
     block_sum,
+    elementwise,
     empty,
-    grid1d,
     per_threads,
     reduce_launch,
+    row_max,
     threads,
     to_device,
 )
-
-
-def _flat(a):
-    return a.reshape(a.size)
-
-
-def _unary(kernel, x):
-    x = to_device(x)
-    y = empty(x.shape, x.dtype)
-    if y.size:
-        kernel[grid1d(y.size)](_flat(x), _flat(y))
-    return y
-
-
-def _binary(kernel, a, b):
-    a, b = to_device(a), to_device(b)
-    y = empty(a.shape, a.dtype)
-    if y.size:
-        kernel[grid1d(y.size)](_flat(a), _flat(b), _flat(y))
-    return y
 
 
 @cuda.jit
@@ -113,37 +93,37 @@ def _stanh_b(dy, x, dx):
 
 
 def relu_forward(x):
-    return _unary(_relu, x)
+    return elementwise(_relu, x)
 
 
 def relu_backward(dy, x):
     """dx = dy where x > 0, else 0."""
-    return _binary(_relu_b, dy, x)
+    return elementwise(_relu_b, dy, x)
 
 
 def sigmoid_forward(x):
-    return _unary(_sigmoid, x)
+    return elementwise(_sigmoid, x)
 
 
 def sigmoid_backward(dy, y):
-    return _binary(_sigmoid_b, dy, y)
+    return elementwise(_sigmoid_b, dy, y)
 
 
 def tanh_forward(x):
-    return _unary(_tanh, x)
+    return elementwise(_tanh, x)
 
 
 def tanh_backward(dy, y):
-    return _binary(_tanh_b, dy, y)
+    return elementwise(_tanh_b, dy, y)
 
 
 def scaled_tanh_forward(x):
-    return _unary(_stanh, x)
+    return elementwise(_stanh, x)
 
 
 def scaled_tanh_backward(dy, x):
     """dx = dy * A S (1 - tanh(S x)^2), from the pre-activation x."""
-    return _binary(_stanh_b, dy, x)
+    return elementwise(_stanh_b, dy, x)
 
 
 @per_threads
@@ -154,15 +134,7 @@ def _softmax_kernels(nt):
         t = cuda.threadIdx.x
         n = cuda.blockIdx.x  # one block per row
         k_ = x.shape[1]
-        m = -math.inf
-        k = t
-        while k < k_:
-            v = float(x[n, k])
-            if v > m or v != v:
-                m = v
-            k += nt
-        sm[t] = m
-        m = block_max(sm, t, nt)
+        m = row_max(x, n, sm, t, nt)
         s = 0.0
         k = t
         while k < k_:

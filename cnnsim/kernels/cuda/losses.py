@@ -16,16 +16,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ._util import (
-    block_max,
-    block_sum,
-    empty,
-    grid1d,
-    per_threads,
-    reduce_launch,
-    threads,
-    to_device,
-)
+from ._util import block_sum, empty, grid1d, per_threads, reduce_launch, row_max, threads, to_device
 
 
 @per_threads
@@ -36,15 +27,7 @@ def _kernels(nt):
         t = cuda.threadIdx.x
         n = cuda.blockIdx.x
         k_ = z.shape[1]
-        m = -math.inf
-        k = t
-        while k < k_:
-            v = float(z[n, k])
-            if v > m or v != v:
-                m = v
-            k += nt
-        sm[t] = m
-        m = block_max(sm, t, nt)
+        m = row_max(z, n, sm, t, nt)
         s = 0.0
         k = t
         while k < k_:

@@ -8,11 +8,7 @@ concatenation and its backward (global average pooling: ``cuda.pool``).
 
 from numba import cuda
 
-from ._util import empty, grid1d, to_device
-
-
-def _flat(a):
-    return a.reshape(a.size)
+from ._util import elementwise, empty, grid1d, nchw, to_device
 
 
 @cuda.jit
@@ -29,22 +25,14 @@ def _mul(a, b, y):
         y[i] = a[i] * b[i]
 
 
-def _binary(kernel, a, b):
-    a, b = to_device(a), to_device(b)
-    y = empty(a.shape, a.dtype)
-    if y.size:
-        kernel[grid1d(y.size)](_flat(a), _flat(b), _flat(y))
-    return y
-
-
 def add(a, b):
     """``a + b`` element-wise (same shape, C-contiguous)."""
-    return _binary(_add, a, b)
+    return elementwise(_add, a, b)
 
 
 def multiply(a, b):
     """``a * b`` element-wise (same shape, C-contiguous)."""
-    return _binary(_mul, a, b)
+    return elementwise(_mul, a, b)
 
 
 @cuda.jit
@@ -53,12 +41,7 @@ def _copy_channels(dst, src, c0):
     if t >= src.size:
         return
     _, ci, h_, w_ = src.shape
-    j = t % w_
-    q = t // w_
-    i = q % h_
-    q //= h_
-    c = q % ci
-    n = q // ci
+    n, c, i, j = nchw(t, ci, h_, w_)
     dst[n, c0 + c, i, j] = src[n, c, i, j]
 
 
@@ -75,12 +58,7 @@ def _take_channels(src, c0, out):
     if t >= out.size:
         return
     _, c_, h_, w_ = out.shape
-    j = t % w_
-    q = t // w_
-    i = q % h_
-    q //= h_
-    k = q % c_
-    n = q // c_
+    n, k, i, j = nchw(t, c_, h_, w_)
     out[n, k, i, j] = src[n, c0 + k, i, j]
 
 

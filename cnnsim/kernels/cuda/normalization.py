@@ -16,7 +16,7 @@ import math
 
 from numba import cuda, float64
 
-from ._util import block_sum, empty, grid1d, per_threads, reduce_launch, threads, to_device
+from ._util import block_sum, empty, grid1d, nchw, per_threads, reduce_launch, threads, to_device
 
 
 @cuda.jit(device=True)
@@ -125,12 +125,7 @@ def _eval_fwd(x, gamma, beta, mean, var, eps, y, x_hat, inv_std):
     if t >= x.size:
         return
     _, c_, h_, w_ = x.shape
-    j = t % w_
-    q = t // w_
-    i = q % h_
-    q //= h_
-    c = q % c_
-    n = q // c_
+    n, c, i, j = nchw(t, c_, h_, w_)
     inv = 1.0 / math.sqrt(var[c] + eps)
     xh = (x[n, c, i, j] - mean[c]) * inv
     x_hat[n, c, i, j] = xh

@@ -1,0 +1,23 @@
+"""Test inputs shared by several test files (imported as ``from cases import ...``):
+hypothesis strategies for the window arithmetic, and tiny learnable data for training."""
+
+import numpy as np
+from hypothesis import strategies as st
+
+#: every way a padding can be written: valid / same, P, (PH, PW), (T, B, L, R)
+padding_st = st.one_of(
+    st.sampled_from(["valid", "same"]),
+    st.integers(0, 2),
+    st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+)
+
+
+def tiny_data(n=24, seed=0):
+    """``x (n, 1, 6, 6)`` float32, ``y (n,)`` in 0..2: the class is which row is bright,
+    so a tiny net can learn it in a few steps."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.standard_normal((n, 1, 6, 6)).astype(np.float32) * 0.1
+    x[np.arange(n), 0, y * 2, :] += 1.0  # class = which row is bright: learnable
+    return x, y
