@@ -10,7 +10,6 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-numba.set_num_threads(1)
 from cnnsim.kernels.conv import fast_backward_weight
 from cnnsim.kernels.conv.pointwise import MR, NR, _blocks, pack_positions, tile_kernel
 
@@ -79,7 +78,9 @@ def run(n, c, hw, f, k):
         )
 
 
-print("resnet 3x3 dw")
-run(8, 64, 56, 64, 3)
-print("alexnet c5 dw")
-run(8, 384, 13, 256, 3)
+if __name__ == "__main__":
+    numba.set_num_threads(1)
+    print("resnet 3x3 dw")
+    run(8, 64, 56, 64, 3)
+    print("alexnet c5 dw")
+    run(8, 384, 13, 256, 3)
