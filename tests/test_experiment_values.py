@@ -158,3 +158,14 @@ def test_degradation_reports_error_as_one_minus_accuracy(monkeypatch):
         hits = sum(acc * min(16, 48 - 16 * k) for k, (_, _, acc) in enumerate(h.steps))
         assert run["train_error"] == [pytest.approx(1 - hits / 48)]
         assert run["params"] == net.param_count()
+
+
+def test_degradation_divides_the_learning_rate_by_10_every_lr_step_epochs(monkeypatch):
+    _Recording.trained = []
+    monkeypatch.setattr(runs_module, "Trainer", _Recording)
+    degradation_module.degradation(
+        depths=(8,), width=0.125, limit=32, test_limit=16, epochs=3, batch_size=16, lr=0.1,
+        lr_step=2,
+    )  # fmt: skip
+    *_, h = _Recording.trained[-1]  # resnet-8, after its third epoch
+    assert [e["lr"] for e in h.epochs] == pytest.approx([0.1, 0.1, 0.01])

@@ -293,65 +293,189 @@ def test_node_names_become_layer_names(tmp_path):
 
 ZOO = [
     ("lenet5", dict(variant="modern")),
+    ("lenet5", dict(variant="modern", activation="relu")),
     ("lenet5", dict(variant="paper")),
     ("lenet5", dict(variant="paper", output="softmax")),
+    ("lenet5", dict(variant="paper", activation="sigmoid", rbf_trainable=True)),
     ("alexnet", dict(variant="lecture", width=0.125, input_shape=(3, 67, 67))),
     ("alexnet", dict(variant="paper", width=0.125, input_shape=(3, 67, 67))),
     ("alexnet", dict(variant="torchvision", width=0.0625)),
-    ("googlenet", dict(width=0.0625, input_shape=(3, 64, 64))),
+    ("googlenet", dict(width=0.0625, input_shape=(3, 64, 64))),  # with its auxiliary heads
     ("googlenet", dict(variant="torchvision", width=0.0625, input_shape=(3, 64, 64))),
     ("resnet18", dict(width=0.125, input_shape=(3, 32, 32))),
     ("resnet34", dict(width=0.0625, input_shape=(3, 32, 32))),
     ("resnet_cifar", dict(n=1, width=0.5)),
     ("plain_cifar", dict(n=1, width=0.5)),
+    ("skip_cifar", dict(n=1, span=1, width=0.5)),
+    ("skip_cifar", dict(n=1, span=0, width=0.5)),
     ("tower", dict(depth=4, residual=True, batchnorm=True)),
+    ("tower", dict(depth=3, residual=True, unit="post", activation="relu")),
+    ("tower", dict(depth=3, batchnorm=True, activation="scaled_tanh")),
+    ("tower", dict(depth=2, batchnorm=True, activation="linear")),
 ]
+
+
+def test_zoo_list_covers_every_model():
+    assert set(models.available()) <= {n for n, _ in ZOO}
 
 
 def _randomise_bn(net, seed=1):
     r = np.random.default_rng(seed)
-    for leaf in net.leaves():
-        if leaf.kind == "BatchNorm":
+    for leaf in net.all_leaves():
+        if isinstance(leaf, L.BatchNorm):
             n = leaf.params["gamma"].size
             leaf.buffers["running_mean"][:] = r.standard_normal(n) * 0.3
             leaf.buffers["running_var"][:] = r.random(n) + 0.5
             leaf.params["beta"][:] = r.standard_normal(n) * 0.1
 
 
+def _outputs(net, x):
+    """Every output: the network's, then the extra ones (GoogLeNet's auxiliary heads)."""
+    return net.forward_all(x) if hasattr(net, "forward_all") else [net(x)]
+
+
+def _same_leaves(net, back):
+    """``back`` is ``net``: the same leaves (path, class, activation, geometry, connection
+    table, logits flag, trainable prototypes), parameters and buffers."""
+    got = {l.path: l for l in back.all_leaves()}
+    assert sorted(got) == sorted(l.path for l in net.all_leaves())
+    for a in net.all_leaves():
+        b = got[a.path]
+        assert type(a) is type(b), a.path
+        ca, cb = a.get_config(), b.get_config()
+        for k in ("padding", "name"):  # "same" comes back explicit; a name is its path
+            ca.pop(k, None), cb.pop(k, None)
+        assert ca == cb, a.path
+        assert a.geometry() == b.geometry() or (
+            {k: v for k, v in a.geometry().items() if k != "padding_spec"}
+            == {k: v for k, v in b.geometry().items() if k != "padding_spec"}
+        ), a.path
+        for attr in ("activation", "emit_logits", "trainable", "table"):
+            va, vb = getattr(a, attr, None), getattr(b, attr, None)
+            assert np.array_equal(va, vb) if attr == "table" else va == vb, (a.path, attr)
+        for d in ("params", "buffers"):
+            da, db = getattr(a, d, {}), getattr(b, d, {})
+            assert sorted(da) == sorted(db), (a.path, d)
+            for k in da:
+                np.testing.assert_array_equal(da[k], db[k], err_msg=f"{a.path}.{k}")
+    assert back.param_count() == net.param_count()
+    for attr in ("preprocess", "preprocess_note"):  # torchvision models' ImageNet preprocessing
+        assert getattr(back, attr, None) == getattr(net, attr, None), attr
+
+
 @pytest.mark.parametrize(
-    "name,opts", ZOO, ids=[f"{n}-{o.get('variant', '')}{o.get('output', '')}" for n, o in ZOO]
+    "name,opts", ZOO, ids=[f"{n}-" + "-".join(f"{v}" for v in o.values()) for n, o in ZOO]
 )
 def test_zoo_export_runs_in_onnxruntime_and_imports_back(tmp_path, name, opts):
     net = models.build(name, **opts)
     _randomise_bn(net)
     x = np.random.default_rng(2).standard_normal((2,) + net.input_shape).astype(np.float32)
-    y = net(x)
+    ys = _outputs(net, x)
     path = tmp_path / "m.onnx"
     to_onnx(net, path)
-    ref = _ort(path, x)
-    np.testing.assert_allclose(ref, y, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(y).max())))
-    composite = {l.kind for l in net.leaves()} & {"Subsampling", "RBF"} or any(
-        getattr(l, "activation", None) == "scaled_tanh" for l in net.leaves()
-    )
-    if composite:  # written as subgraphs: import refuses them by name
-        with pytest.raises(
-            OnnxError, match=r"node '.*' \((Mul|AveragePool|MatMul|Add)\)|unsupported operator"
-        ):
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert len(s.get_outputs()) == len(ys)  # the auxiliary heads too
+    for ref, y in zip(s.run(None, {"input": x}), ys):
+        np.testing.assert_allclose(ref, y, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(y).max())))
+    back = from_onnx(path)
+    _same_leaves(net, back)
+    assert len(_outputs(back, x)) == len(ys)
+    for got, y in zip(_outputs(back, x), ys):
+        np.testing.assert_array_equal(got, y)
+
+
+def test_googlenet_aux_heads_are_named_outputs_giving_logits(tmp_path):
+    net = models.googlenet(width=0.0625, input_shape=(3, 64, 64))
+    m = to_onnx(net, tmp_path / "g.onnx")
+    assert [o.name for o in m.graph.output] == ["output", "aux1:output", "aux2:output"]
+    back = from_onnx(tmp_path / "g.onnx")
+    heads = back.output_leaves()[1:]
+    assert [l.path for l in heads] == ["aux1/fc2", "aux2/fc2"]
+    assert all(l.activation == "softmax" and l.emit_logits for l in heads)
+    assert back.aux_param_count() == net.aux_param_count() > 0
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    s = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    aux1 = s.run(["aux1:output"], {"input": x})[0]
+    assert not np.allclose(aux1.sum(axis=1), 1.0)  # logits, as cnnsim's heads give them
+    np.testing.assert_allclose(aux1, net.forward_all(x)[1], rtol=1e-4, atol=1e-5)
+
+
+def test_lenet5_paper_subgraphs_are_read_back_as_their_layers(tmp_path):
+    net = models.lenet5(variant="paper")
+    m = to_onnx(net, tmp_path / "l.onnx")
+    ops = [n.op_type for n in m.graph.node]
+    assert {"Mul", "ReduceSumSquare", "AveragePool"} <= set(ops)  # onnx has no such layers
+    back = from_onnx(tmp_path / "l.onnx")
+    kinds = {l.path: (type(l).__name__, l.activation) for l in back.leaves()}
+    assert kinds["S2"] == ("Subsampling", "scaled_tanh")
+    assert kinds["C1"] == ("Conv2D", "scaled_tanh")
+    assert kinds["Out"][0] == "RBF" and not list(back.leaves())[-1].trainable
+    c3 = {l.path: l for l in back.leaves()}["C3"]
+    np.testing.assert_array_equal(c3.table, models.lenet.c3_table())
+    assert c3.param_count() == 1516  # 60 kernels of 25 + 16 biases, not 96 kernels
+
+
+def test_hand_written_subsampling_and_scaled_tanh_are_recognised(tmp_path):
+    g = G((2, 6, 6))
+    g.add("AveragePool", ["x"], "p", name="pool", kernel_shape=[2, 2], strides=[2, 2])
+    g.add("Mul", ["p", g.init("coef", _w(2, 1, 1))], "m")
+    g.add("Add", ["m", g.init("bias", _w(2, 1, 1))], "a")
+    g.add("Mul", ["a", g.init("k", np.float32(2 / 3))], "s", name="pool/scale_in")  # fused
+    g.add("Tanh", ["s"], "t")
+    g.add("Mul", ["t", g.init("A", np.float32(1.7159))], "y")
+    net = _same(g.save(tmp_path / "s.onnx"))
+    (layer,) = net.leaves()
+    assert isinstance(layer, L.Subsampling) and layer.activation == "scaled_tanh"
+
+
+@pytest.mark.parametrize("rbf", [True, False])
+def test_hand_written_rbf_in_another_order(tmp_path, rbf):
+    """|x|^2 first (as another tool may order it), then -2 x.w + |w|^2: an RBF. With a
+    constant that is not |w|^2 it is no RBF, and the one line names ReduceSumSquare."""
+    w = np.where(RNG.random((3, 5)) < 0.5, -1.0, 1.0).astype(np.float32)
+    ww = (w * w).sum(axis=1) + (0 if rbf else 1)
+    g = G((5,))
+    g.add("ReduceSumSquare", ["x"], "xx", axes=[1], keepdims=1)
+    g.add("MatMul", ["x", g.init("m2w", -2 * w.T)], "xw")
+    g.add("Add", ["xw", g.init("ww", ww.astype(np.float32))], "xw_ww")
+    g.add("Add", ["xw_ww", "xx"], "y", name="Out")
+    path = g.save(tmp_path / "r.onnx")
+    if not rbf:
+        with pytest.raises(OnnxError, match=r"\(ReduceSumSquare\): .*only inside an RBF"):
             from_onnx(path)
         return
-    back = from_onnx(path)
-    got = {l.path: l for l in back.leaves()}
-    assert sorted((p, l.kind) for p, l in got.items()) == sorted(
-        (l.path, l.kind) for l in net.leaves()
-    )
-    for a in net.leaves():
-        b = got[a.path]
-        assert getattr(a, "activation", None) == getattr(b, "activation", None), a.path
-        for k in a.params:
-            np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=f"{a.path}.{k}")
-        for k in getattr(a, "buffers", {}):
-            np.testing.assert_array_equal(a.buffers[k], b.buffers[k], err_msg=f"{a.path}.{k}")
-    np.testing.assert_allclose(back(x), y, rtol=1e-6, atol=1e-7)
+    net = _same(path)
+    (layer,) = net.leaves()
+    assert isinstance(layer, L.RBF) and layer.path == "Out"
+    np.testing.assert_array_equal(layer.prototypes, w)
+
+
+def test_a_mul_outside_the_patterns_is_one_line(tmp_path):
+    g = G((2, 4, 4))
+    g.add("Mul", ["x", g.init("k", np.float32(3.0))], "y")
+    with pytest.raises(OnnxError, match=r"node 'y' \(Mul\): Mul is supported only inside") as e:
+        from_onnx(g.save(tmp_path / "m.onnx"))
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("cnnsim.layers", "{not json", "metadata 'cnnsim.layers' is not JSON"),
+        ("cnnsim.layers", '{"conv1": 3}', "'cnnsim.layers' must map node names to objects"),
+        ("cnnsim.preprocess", '{"resize": 256}', "'cnnsim.preprocess' must be JSON"),
+        ("cnnsim.layers", '{"conv1": {"table": ["01"]}}', "not 2 rows of 1 zeros and ones"),
+    ],
+)
+def test_bad_metadata_is_one_line(tmp_path, key, value, message):
+    net = models.tower(depth=1, width=2)
+    m = to_onnx(net)
+    p = m.metadata_props.add()
+    p.key, p.value = key, value
+    onnx.save(m, str(tmp_path / "b.onnx"))
+    with pytest.raises(OnnxError, match=message) as e:
+        from_onnx(tmp_path / "b.onnx")
+    assert "\n" not in str(e.value)
 
 
 def test_functional_model_export(tmp_path):
@@ -362,11 +486,18 @@ def test_functional_model_export(tmp_path):
     j = L.Add(name="skip")([s2, c3])
     m = L.DepthConcat(name="cat")([s2, j])
     out = L.Dense(5, activation="softmax", name="out")(L.Flatten(name="flat")(m))
-    net = cnnsim.Model(x, out, name="mynet")
+    aux = L.Dense(5, activation="softmax", name="aux")(L.Flatten(name="aux_flat")(s2))
+    net = cnnsim.Model(x, [out, aux], name="mynet")  # an extra output, as model.py shows
     xs = np.random.default_rng(0).standard_normal((3, 1, 12, 12)).astype(np.float32)
-    to_onnx(net, tmp_path / "f.onnx")
-    np.testing.assert_allclose(_ort(tmp_path / "f.onnx", xs), net(xs), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(from_onnx(tmp_path / "f.onnx")(xs), net(xs))
+    m = to_onnx(net, tmp_path / "f.onnx")
+    assert [o.name for o in m.graph.output] == ["output", "aux:output"]
+    s = ort.InferenceSession(str(tmp_path / "f.onnx"), providers=["CPUExecutionProvider"])
+    for ref, y in zip(s.run(None, {"input": xs}), net.forward_all(xs)):
+        np.testing.assert_allclose(ref, y, rtol=1e-5, atol=1e-6)
+    back = from_onnx(tmp_path / "f.onnx")
+    _same_leaves(net, back)
+    for got, y in zip(back.forward_all(xs), net.forward_all(xs)):
+        np.testing.assert_array_equal(got, y)
 
 
 # ---- CLI -------------------------------------------------------------------------------
@@ -383,6 +514,13 @@ def test_cli_step_and_summary_take_an_onnx_path(tmp_path):
     assert r.exit_code == 0, r.output
     assert "conv2_1/main/conv_a" in r.output and f"{net.param_count():,}" in r.output
     r = CliRunner().invoke(
+        cli, ["summary", str(tmp_path / "r.onnx"), "--dense-twin", "--notation", "lecture"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "All-dense twin" in r.output
+    zoo = CliRunner().invoke(cli, ["summary", "resnet18", "--notation", "lecture"])
+    assert zoo.exit_code == 0 and "All-dense twin" not in zoo.output
+    r = CliRunner().invoke(
         cli,
         ["step", str(tmp_path / "r.onnx"), "--seed", "0", "--neuron", "conv2_1/main/conv_a:0:3:3"],
     )
@@ -393,6 +531,89 @@ def test_cli_step_and_summary_take_an_onnx_path(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     r = CliRunner().invoke(cli, ["summary", str(tmp_path / "bad.onnx")])
     assert r.exit_code == 2 and "not an ONNX model" in r.output
+
+
+def test_cli_step_keeps_the_weights_of_an_onnx_file(tmp_path):
+    """An exported lenet5-modern is named like the shipped one: its own weights are shown,
+    never replaced by the shipped ones."""
+    from click.testing import CliRunner
+
+    from cnnsim.cli.main import cli
+
+    to_onnx(models.lenet5(variant="modern", seed=3), tmp_path / "l.onnx")
+    r = CliRunner().invoke(cli, ["step", str(tmp_path / "l.onnx"), "--seed", "0"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())  # the header wraps
+    assert f"weights from {tmp_path / 'l.onnx'}" in text and "shipped" not in text
+    r = CliRunner().invoke(
+        cli, ["step", str(tmp_path / "l.onnx"), "--html", str(tmp_path / "l.html"), "--seed", "0"]
+    )
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "l.html").stat().st_size > 0
+    r = CliRunner().invoke(cli, ["step", str(tmp_path / "l.onnx"), "--untrained"])
+    assert r.exit_code == 2 and "is an ONNX file: it takes no --untrained" in r.output
+
+
+def test_cli_train_takes_an_onnx_file_and_writes_it_back_trained(tmp_path):
+    from click.testing import CliRunner
+
+    from cnnsim.cli.main import cli
+    from cnnsim.train.checkpoint import load_checkpoint
+
+    src, out = tmp_path / "t.onnx", tmp_path / "out"
+    to_onnx(models.tower(depth=2, width=2, activation="relu", seed=1), src)
+    args = ["--data", "synthetic", "--limit", "32", "--test-limit", "16", "--epochs", "1"]
+    r = CliRunner().invoke(
+        cli, ["train", str(src), *args, "--batch-size", "16", "--out", str(out), "--quiet"]
+    )
+    assert r.exit_code == 0, r.output
+    assert (out / "checkpoint.npz").is_file() and "model.onnx" in r.output
+    before, trained = from_onnx(src), from_onnx(out / "model.onnx")
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    assert not np.allclose(before(x), trained(x))  # it learned from the file's weights
+    load_checkpoint(out / "checkpoint.npz", before)  # the checkpoint is that network
+    np.testing.assert_array_equal(before(x), trained(x))
+    np.testing.assert_allclose(_ort(out / "model.onnx", x), trained(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "{d}/t.onnx", "--variant", "paper"], "is an ONNX file: it takes no --variant"),
+        (["train", "{d}/t.onnx", "--activation", "relu"], "it takes no --activation"),
+        (["train", "{d}/bad.onnx"], "not an ONNX model"),
+        (["train", "{d}/missing.onnx"], "no such file"),
+        (
+            [
+                "train",
+                "{d}/five.onnx",
+                "--data",
+                "synthetic",
+                "--limit",
+                "16",
+                "--test-limit",
+                "16",
+            ],
+            "at least 10 class scores",
+        ),
+        (["sweep", "train", "{d}/t.onnx"], "a sweep builds zoo models by name"),
+    ],
+)
+def test_cli_onnx_errors_are_one_line(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from cnnsim.cli.main import cli
+
+    to_onnx(models.tower(depth=1, width=2), tmp_path / "t.onnx")
+    to_onnx(models.tower(depth=1, width=2, num_classes=5), tmp_path / "five.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    args = [a.format(d=tmp_path) for a in args] + ["--out", str(tmp_path / "o")][
+        : 2 * (args[0] == "train")
+    ]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, r.output
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("Error:") and message in last, r.output
 
 
 # ---- count_include_pad, LeakyReLU (layers the importer needs) ---------------------------

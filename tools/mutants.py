@@ -157,6 +157,14 @@ MUTANTS = [
         ["tests/test_experiment_values.py", "-k", "degradation"],
     ),
     Mutant(
+        "degradation-verdict-inverted",
+        "cnnsim/experiments/degradation.py",
+        "plain_worse, resid_worse = pd - ps > tolerance, rd - rs > tolerance",
+        "plain_worse, resid_worse = ps - pd > tolerance, rd - rs > tolerance",
+        "the degradation verdict calls the deeper plain net worse when it trains better",
+        ["tests/test_experiments.py", "-k", "verdict"],
+    ),
+    Mutant(
         "dead-fraction-inverted",
         "cnnsim/experiments/gradflow.py",
         'rec["dead"] = float(1.0 - alive.mean())',

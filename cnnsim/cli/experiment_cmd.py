@@ -6,6 +6,7 @@ epoch, naming the network being trained.
 """
 
 import json
+import textwrap
 
 import click
 
@@ -35,7 +36,15 @@ def _ints(text, option):
 
 
 def _progress(quiet):
-    return None if quiet else (lambda line: click.echo(line, err=True))
+    """The progress callback (stderr); on a first run (Numba's cache holds none of cnnsim's
+    kernels) it says at once that the kernels compile before the first epoch line."""
+    if quiet:
+        return None
+    from .warm_up import COMPILING, _cache_empty, _kernel_dispatchers
+
+    if _cache_empty(_kernel_dispatchers()):
+        click.echo(f"{COMPILING}: the first epoch line comes after it (a minute or so)", err=True)
+    return lambda line: click.echo(line, err=True)
 
 
 def _run(fn, *args, **kw):
@@ -89,11 +98,12 @@ def _finish(res, show, title, lines):
         click.echo(f"figure written to {out}")
 
 
-def _training(epochs, lr, limit=None, size=None, batch_size=False):
+def _training(epochs, lr, limit=None, size=None, batch_size=None):
     """Decorator: the options every training experiment shares, with this experiment's
     defaults: ``--epochs``, ``--limit`` (when ``limit`` is given), ``--test-limit``,
-    ``--size`` (when ``size`` is given), ``--batch-size`` (when ``batch_size``), ``--lr``,
-    then ``--data``, ``--data-dir``, ``--seed``, ``--quiet``, ``--json``, ``--out``. The
+    ``--size`` (when ``size`` is given), ``--batch-size`` (when ``batch_size``, its default,
+    is given), ``--lr``, then ``--data``, ``--data-dir``, ``--seed``, ``--quiet``,
+    ``--json``, ``--out``. The
     command receives them as keyword arguments and hands them to ``_train`` whole."""
     opts = [
         click.option("--epochs", default=epochs, show_default=True, type=click.IntRange(1, 200))
@@ -122,10 +132,10 @@ def _training(epochs, lr, limit=None, size=None, batch_size=False):
                 help="image size (28x28 digits block-averaged)",
             )
         )
-    if batch_size:
+    if batch_size is not None:
         opts.append(
             click.option(
-                "--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096)
+                "--batch-size", default=batch_size, show_default=True, type=click.IntRange(1, 4096)
             )
         )
     opts += [
@@ -173,24 +183,52 @@ _cifar_width = click.option(
 @target_option
 @click.option(
     "--depths",
-    default="20,56",
+    default="8,32",
     show_default=True,
     help="comma-separated 6n+2 depths (8, 14, 20, 32, 44, 56, ...)",
 )
 @_cifar_width
-@_training(epochs=20, lr=0.1, limit=500, size=14, batch_size=True)
+@_training(epochs=16, lr=0.05, limit=500, size=14, batch_size=16)
+@click.option(
+    "--lr-step",
+    default=12,
+    show_default=True,
+    type=click.IntRange(0),
+    help="divide the learning rate by 10 every this many epochs (0 = never)",
+)
 def degradation(depths, width, **training):
     """Plain vs residual nets of several depths (He et al. 2015, fig. 1 and 6).
 
-    Trains each net on the same images with the same seed and reports the training error
-    per epoch: the deeper plain net ends higher than the shallower one, while the residual
-    nets do not degrade. Scaled down (narrow, 500 digits at 14x14, 20 epochs: about 40 s
-    of CPU time): expect the trend, not the paper's numbers.
+    Trains each net on the same images with the same seed, prints the training error per
+    epoch, the final training errors side by side and a verdict computed from them: does
+    the deeper plain net end higher than the shallower one (degradation), and its residual
+    twin not? Scaled down (4/8/16 maps, 500 digits at 14x14, 16 epochs, the learning rate
+    divided by 10 for the last 4): expect the trend, not the paper's numbers.
     """
     from ..experiments.degradation import degradation as run
 
     res, show = _train(run, training, depths=_ints(depths, "--depths"), width=width)
-    _finish(res, show, "Degradation: training error", curves_table(res["runs"]))
+    _finish(res, show, "Degradation: training error", _degradation_lines(res))
+
+
+def _degradation_lines(res):
+    """The curves, then the final training errors as plain/residual x depth, then the
+    verdict (``cnnsim.experiments.degradation.verdict``)."""
+    from ..experiments.degradation import CHANCE, final_errors
+
+    depths, epochs = res["config"]["depths"], res["config"]["epochs"]
+    final = final_errors(res["runs"], depths)
+    lines = curves_table(res["runs"]) + [
+        "",
+        f"final training error (epoch {epochs}; lower is better, {CHANCE} is guessing)",
+        f"{'':<10}" + "".join(f"{f'{d} layers':>11}" for d in depths),
+    ]
+    for kind, errs in final.items():
+        lines.append(f"{kind:<10}" + "".join(f"{e:>11.3f}" for e in errs))
+    v = res["verdict"]
+    lines.append("")
+    text = "verdict: " + (v["text"] if v else "one depth only: nothing to compare")
+    return lines + textwrap.wrap(text, 100, subsequent_indent=" " * 9)
 
 
 @experiment.command("skip-span")
@@ -206,7 +244,7 @@ def degradation(depths, width, **training):
     "--depth", "depths", default="20,56", show_default=True, help="comma-separated 6n+2 depths"
 )
 @_cifar_width
-@_training(epochs=10, lr=0.1, limit=500, size=14, batch_size=True)
+@_training(epochs=10, lr=0.1, limit=500, size=14, batch_size=32)
 def skip_span(spans, depths, width, **training):
     """Shortcuts over 0 (plain), 1 or 2 layers: "skipping a single layer didn't give much
     improvement" (He et al. 2015, sec. 3.1), measured.
@@ -257,7 +295,7 @@ def _gap_lines(res):
     show_default=True,
     help="training-set sizes (small vs larger), comma-separated",
 )
-@_training(epochs=3, lr=0.05, batch_size=True)
+@_training(epochs=3, lr=0.05, batch_size=32)
 def lenet_gap(activations, limits, **training):
     """LeNet-5's gap: slow to train, hard to train, neurons die, lack of data.
 

@@ -316,8 +316,8 @@ def _model(req):
     """(the network, its checkpoint's metadata or None, the line saying which weights)."""
     from cnnsim import models
 
-    if is_onnx(req.model):
-        net = load_onnx(req.model, **{"--variant": req.variant})
+    if is_onnx(req.model):  # the file carries its weights: nothing shipped replaces them
+        net = load_onnx(req.model, **{"--variant": req.variant, "--untrained": req.untrained})
     else:
         try:
             net = models.build(req.model, **({"variant": req.variant} if req.variant else {}))
@@ -327,6 +327,8 @@ def _model(req):
         return (net, *_load_checkpoint(net, req))
     if req.weights_file is not None:
         return net, None, _load_weights(net, req.weights_file)
+    if is_onnx(req.model):
+        return net, None, f"weights from {req.model}"
     if not req.untrained:
         from cnnsim.train.pretrained import describe, load_pretrained
 
@@ -525,8 +527,8 @@ def _prediction(stepper, label, meta, req):
     last = stepper.trace.steps[-1]
     penalty = bool(getattr(last.cls, "penalty_output", False))
     pred = prediction(y, "RBF" if penalty else last.kind, label, names, k=k)
-    loaded = req.checkpoint or req.weights_file
-    pred["weights"] = "checkpoint" if loaded else "shipped" if meta else "untrained"
+    given = req.checkpoint or req.weights_file or is_onnx(req.model)  # a file's weights
+    pred["weights"] = "given" if given else "shipped" if meta else "untrained"
     if pred["weights"] == "untrained":
         pred["rule"] += "; untrained weights: the answer means nothing yet"
     return pred

@@ -100,9 +100,19 @@ def summary(model, variant, input_size, options, notation, dense_twin, as_json, 
         net = load_onnx(
             model, **{"--variant": variant, "--input-size": input_size, "--option": options}
         )
-        data = S.summarize(net, model)
-        click.echo(json.dumps(data, indent=2) if as_json else S.format_table(data))
-        return
+        data = S.summarize(net, model, dense_twin=dense_twin)
+    else:
+        data = _zoo(model, names, variant, input_size, options, dense_twin)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(S.format_table(data, notation=notation))
+
+
+def _zoo(model, names, variant, input_size, options, dense_twin):
+    """The summary data of the zoo model MODEL (one-line usage errors)."""
+    from ..models import summary as S
+
     key = model.lower().replace("-", "").replace("_", "")
     if key not in {n.replace("-", "").replace("_", "") for n in names}:
         raise click.BadParameter(
@@ -118,7 +128,4 @@ def summary(model, variant, input_size, options, notation, dense_twin, as_json, 
         raise click.UsageError(f"{model}: {e}".replace("\n", " ")) from None
     except ValueError as e:
         raise click.UsageError(str(e).replace("\n", " ")) from None
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        click.echo(S.format_table(data, notation=notation))
+    return data

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from .options import INIT_HELP, InitType, stack_options
+from .options import INIT_HELP, InitType, is_onnx, stack_options
 
 
 # ----------------------------------------------------------------------------- lists
@@ -482,6 +482,13 @@ def train_sweep(
     from ..layers.initializers import shapes_only
 
     model_list = ListType(str, "MODEL").convert(models, None, None)
+    files = [m for m in model_list if is_onnx(m)]
+    if files:  # a sweep's axes (depth, width, seed) rebuild a zoo model on every worker
+        raise click.BadParameter(
+            f"{files[0]} is an ONNX file; a sweep builds zoo models by name on every worker "
+            f"(depth, width and seed are its axes); train the file with cnnsim train {files[0]}",
+            param_hint="MODELS",
+        )
     widths = (
         [None]
         if width is None

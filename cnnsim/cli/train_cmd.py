@@ -1,4 +1,5 @@
-"""``cnnsim train``: train a model of the zoo and write metrics, a plot and a checkpoint."""
+"""``cnnsim train``: train a model of the zoo (or one read from an ONNX file) and write
+metrics, a plot and a checkpoint (and, for an ONNX file, the trained network as ONNX)."""
 
 import csv
 import io
@@ -15,13 +16,15 @@ from .options import (
     SEED,
     FiniteFloat,
     check_output_dir,
+    is_onnx,
+    load_onnx,
     target_option,
 )
 
 
 @click.command(short_help="Train a model (LeNet-5 on MNIST, ...) and plot its curves.")
 @target_option
-@click.argument("model")
+@click.argument("model", metavar="MODEL|FILE.onnx")
 @click.option(
     "--data",
     default="auto",
@@ -111,32 +114,26 @@ def train(model, **options):
       cnnsim train lenet5 --data mnist --epochs 10 --out runs/lenet5
       cnnsim train lenet5 --data synthetic --limit 2000 --epochs 1
       cnnsim train lenet5 --variant modern --activation sigmoid --limit 2000 --epochs 1
+      cnnsim train mynet.onnx --data mnist --out runs/mynet    # also writes model.onnx
+    An ONNX model is trained from the weights in its file (--seed draws the order of the
+    images and the dropout, not the weights); it must take 1x28x28 or 1x32x32 images and
+    give at least 10 class scores. The trained network is written back as OUT/model.onnx,
+    next to the checkpoint (cnnsim step mynet.onnx --checkpoint OUT/checkpoint.npz shows
+    it, too).
     A loss that becomes NaN or infinite stops training with the step and layer where it
     first appeared; the last good checkpoint is kept. One run at a time writes to an
     --out folder (a second one is refused); every file there is written atomically.
     """
-    from .. import models
     from .._atomic import clean_stale_parts
     from .._lock import FolderLock
     from .._memory import check_fits, training_bytes
 
     a = SimpleNamespace(**options)
     check_output_dir(a.out, "--out")
-    opts = {"seed": a.seed}
-    if a.variant:
-        opts["variant"] = a.variant
-    if a.activation:
-        opts["activation"] = a.activation
-    try:
-        net = models.build(model, **opts)
-    except TypeError as e:
-        if a.activation and "activation" in str(e):
-            raise click.BadParameter(
-                f"{model} has no activation option", param_hint="--activation"
-            ) from None
-        raise click.UsageError(str(e)) from None
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
+    if is_onnx(model):
+        net = load_onnx(model, **{"--variant": a.variant, "--activation": a.activation})
+    else:
+        net = _build(model, a.variant, a.activation, a.seed)
     check_fits(
         training_bytes(net, a.batch_size),
         f"training {net.name} at batch {a.batch_size}",
@@ -146,6 +143,40 @@ def train(model, **options):
     with FolderLock(a.out, "cnnsim train"):
         clean_stale_parts(a.out)  # what a killed run left (kill -9 cannot be caught)
         _train(net, a)
+        if is_onnx(model):
+            _write_onnx(net, os.path.join(a.out, "model.onnx"))
+
+
+def _build(model, variant, activation, seed):
+    """The zoo model MODEL with the options given (one-line usage errors)."""
+    from .. import models
+
+    opts = {"seed": seed}
+    if variant:
+        opts["variant"] = variant
+    if activation:
+        opts["activation"] = activation
+    try:
+        net = models.build(model, **opts)
+    except TypeError as e:
+        if activation and "activation" in str(e):
+            raise click.BadParameter(
+                f"{model} has no activation option", param_hint="--activation"
+            ) from None
+        raise click.UsageError(str(e)) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    return net
+
+
+def _write_onnx(net, path):
+    """The trained network as ONNX (written whole or not at all)."""
+    from .._atomic import atomic_path
+    from ..interop import to_onnx
+
+    with atomic_path(path) as tmp:
+        to_onnx(net, tmp)
+    click.echo(f"wrote {path} (the trained network, for onnxruntime and other tools)")
 
 
 def _train(net, a):
@@ -169,6 +200,7 @@ def _train(net, a):
         )
     except (DataError, ValueError, OSError) as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
+    _check_classes(net, int(max(ytr.max(initial=-1), yte.max(initial=-1))) + 1)
     click.echo(f"{net.name}: {net.param_count():,} parameters; data: {note}", err=True)
     lr = a.lr if a.lr is not None else default_lr(net, a.optimizer)
     opt = make_optimizer(a.optimizer, lr, a.momentum, a.weight_decay)
@@ -248,6 +280,16 @@ def _train(net, a):
         raise
     _write_metrics(trainer.history, a.out, net.name)
     click.echo(f"wrote {a.out}/metrics.csv, metrics.json, training.png, checkpoint.npz")
+
+
+def _check_classes(net, n):
+    """The network must give one score per class of the data (an imported network may not)."""
+    shape = tuple(net.output_shape)
+    if len(shape) != 1 or shape[0] < n:
+        raise click.UsageError(
+            f"{net.name} gives outputs of shape {shape}; training on this data needs a "
+            f"vector of at least {n} class scores"
+        )
 
 
 def _epoch_line(r):

@@ -25,12 +25,14 @@ def _kernel_modules(path, prefix):
 
 
 def _kernel_dispatchers():
-    """Every cached Numba function of the CPU kernel modules (imported: cheap, no compiling)."""
+    """Every cached Numba function of the CPU kernel modules (imported: cheap, no compiling),
+    both twins of each parallel kernel (``cnnsim.kernels._twins``) included."""
     import importlib
 
     from numba.core.dispatcher import Dispatcher
 
     import cnnsim.kernels as K
+    from cnnsim.kernels._twins import ParallelKernel
 
     found = {}  # id -> dispatcher: a kernel imported by another module counts once
     for name in _kernel_modules(list(K.__path__), "cnnsim.kernels."):
@@ -39,9 +41,10 @@ def _kernel_dispatchers():
         except Exception:  # noqa: BLE001 - a module that cannot load is not ours to report
             continue
         found.update(
-            (id(v), v)
+            (id(d), d)
             for v in vars(mod).values()
-            if isinstance(v, Dispatcher) and getattr(v, "_cache", None) is not None
+            for d in (v.dispatchers() if isinstance(v, ParallelKernel) else (v,))
+            if isinstance(d, Dispatcher) and getattr(d, "_cache", None) is not None
         )
     return list(found.values())
 

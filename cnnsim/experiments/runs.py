@@ -43,6 +43,7 @@ def train_runs(
     progress=None,
     on_epoch=None,
     augment=None,
+    schedule=None,
 ):
     """Train each ``builders[name]()`` network on ``train`` with SGD (same seed: same
     initialization and batch order for all) and evaluate on ``test`` after each epoch.
@@ -50,13 +51,20 @@ def train_runs(
     Returns ``{name: {"train_loss", "train_error", "test_error" (lists per epoch; the
     training error is measured during the epoch), "params", "seconds"}}`` in the order of
     ``builders``. ``progress(text)`` gets one line per epoch ("[2/4] plain-56: epoch 3/10
-    ..."); ``on_epoch(name, net, record)`` may add entries to the epoch's record.
+    ..."); ``on_epoch(name, net, record)`` may add entries to the epoch's record;
+    ``schedule(epoch)`` gives the learning rate of each epoch (default: ``lr`` throughout).
     """
     runs = {}
     for k, (name, build) in enumerate(builders.items(), start=1):
         net = build()
         trainer = Trainer(
-            net, SGD(lr, momentum=momentum), batch_size, seed, augment=augment, progress=False
+            net,
+            SGD(lr, momentum=momentum),
+            batch_size,
+            seed,
+            schedule=schedule,
+            augment=augment,
+            progress=False,
         )
         t0 = time.perf_counter()
         extra = []

@@ -21,7 +21,9 @@ def kernels_for(family, work=None):
     element of a cheap element-wise pass, 8 per tanh/exp, 0.2 per conv multiply-add). Below
     ``config.serial_work`` the CPU kernels run on one thread: starting a parallel region
     and waking the worker threads costs more than the work saves (see
-    docs/performance.md, "Dispatch", for the measured crossover). The choice depends on the
+    docs/performance.md, "Dispatch", for the measured crossover). At one thread the
+    parallel kernels run their serial twins (``cnnsim.kernels._twins``), which also
+    compile 2-3x faster: a batch-1 trace compiles no parallel code at all. The choice depends on the
     call's size only, never on the machine's load or what else runs, and results are the
     same either way (every kernel is deterministic across thread counts).
     """

@@ -43,52 +43,61 @@ def _k(a, per=1):
     return kernels_for("activations", a.size * per)
 
 
+def _flat(kernel, *arrays):
+    """Run an element-wise kernel on 1-D views of ``arrays`` (same shape, C-contiguous) and
+    give the result their shape back: Numba then compiles one version per dtype instead of
+    one per rank (a LeNet-5 trace has 4-D maps and a 2-D F6 output; docs/performance.md,
+    "The first run"). ``reshape(size)``: a view, also of a CUDA device array."""
+    shape = arrays[0].shape
+    return kernel(*(a.reshape(a.size) for a in arrays)).reshape(shape)
+
+
 def relu(x: Array) -> Array:
     """``max(x, 0)`` element-wise."""
     x = _one(x, "x", "relu")
-    return _k(x).relu_forward(x)
+    return _flat(_k(x).relu_forward, x)
 
 
 def relu_backward(dy: Array, x: Array) -> Array:
     """``dx = dy`` where the pre-activation ``x > 0``, else 0."""
     dy, x = _pair(dy, x, "x", "relu_backward")
-    return _k(dy).relu_backward(dy, x)
+    return _flat(_k(dy).relu_backward, dy, x)
 
 
 def sigmoid(x: Array) -> Array:
     """``1 / (1 + exp(-x))``, computed without overflow for any |x|."""
     x = _one(x, "x", "sigmoid")
-    return _k(x, 8).sigmoid_forward(x)
+    return _flat(_k(x, 8).sigmoid_forward, x)
 
 
 def sigmoid_backward(dy: Array, y: Array) -> Array:
     """``dx = dy * y * (1 - y)`` from the output ``y``."""
     dy, y = _pair(dy, y, "y", "sigmoid_backward")
-    return _k(dy).sigmoid_backward(dy, y)
+    return _flat(_k(dy).sigmoid_backward, dy, y)
 
 
 def tanh(x: Array) -> Array:
     """``tanh(x)`` element-wise."""
     x = _one(x, "x", "tanh")
-    return _k(x, 8).tanh_forward(x)
+    return _flat(_k(x, 8).tanh_forward, x)
 
 
 def tanh_backward(dy: Array, y: Array) -> Array:
     """``dx = dy * (1 - y^2)`` from the output ``y``."""
     dy, y = _pair(dy, y, "y", "tanh_backward")
-    return _k(dy).tanh_backward(dy, y)
+    return _flat(_k(dy).tanh_backward, dy, y)
 
 
 def scaled_tanh(x: Array) -> Array:
     """LeNet-5's squashing function ``1.7159 tanh(2x/3)`` (LeCun et al. 1998)."""
     x = _one(x, "x", "scaled_tanh")
-    return _k(x, 8).scaled_tanh_forward(x)
+    return _flat(_k(x, 8).scaled_tanh_forward, x)
 
 
 def scaled_tanh_backward(dy: Array, x: Array) -> Array:
     """``dx = dy * 1.7159 * (2/3) * (1 - tanh(2x/3)^2)`` from the pre-activation ``x``."""
     dy, x = _pair(dy, x, "x", "scaled_tanh_backward")
-    return _k(dy, 8).scaled_tanh_backward(dy, x)
+    return _flat(_k(dy, 8).scaled_tanh_backward, dy, x)
 
 
 def softmax(x: Array) -> Array:

@@ -26,8 +26,9 @@ def from_onnx(path, **options):
     return _f(path, **options)
 
 
-def to_onnx(net, path, **options):
-    """Write a built cnnsim network to an ONNX file (see ``cnnsim.interop.onnx_io``)."""
+def to_onnx(net, path=None, **options):
+    """Write a built cnnsim network to an ONNX file (``path=None``: only return the
+    ``onnx.ModelProto``; see ``cnnsim.interop.onnx_io``)."""
     from .onnx_io import to_onnx as _t
 
     return _t(net, path, **options)

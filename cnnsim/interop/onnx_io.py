@@ -2,7 +2,7 @@
 
 Needs the ``onnx`` package (``pip install 'cnnsim[onnx]'``); nothing else in cnnsim does.
 
-**Import.** The ONNX graph becomes a ``cnnsim.Model`` (``Input`` -> layers -> outputs[0]),
+**Import.** The ONNX graph becomes a ``cnnsim.Model`` (``Input`` -> layers -> outputs),
 one cnnsim layer per ONNX node, named after the node (a leading ``/`` is dropped; nodes
 without a name get ``<op>_<k>``). Operators and how they map (attributes as the ONNX spec
 defines them; an operator or attribute value not listed is a one-line ``OnnxError`` that
@@ -43,18 +43,24 @@ Identity             nothing (the tensor is passed on)
 
 Weights come from initializers (or ``Constant`` nodes). The network input is the graph's
 one non-initializer input, ``(N, C, H, W)`` or ``(N, D)``; the batch dimension may be
-symbolic. Containers are not rebuilt: an import is one flat graph of leaves.
+symbolic. Every graph output becomes an output of the Model: the first is the network's,
+the others are extra outputs (as GoogLeNet's auxiliary heads: training adds their losses
+with weight 0.3, ``cnnsim.Model``). Explicit pads become ``"valid"`` (all zero), one int
+(all equal) or ``(top, bottom, left, right)``. Float attributes, stored as float32, come
+back as their shortest decimal (``1e-05``, not ``9.99999975e-06``). Containers are not
+rebuilt: an import is one flat graph of leaves named by their paths (``inception_3a/1x1``).
 
 **Export.** ``to_onnx(net, path)`` writes any built network (every zoo model, any
-``Model``) as opset 13: one node (or a few) per leaf, named after the leaf's path, so an
-import gives the same leaves back (same names, kinds, weights and outputs). Layers that
-ONNX has no single operator for are written as small subgraphs: a fused activation as a
-second node, ``scaled_tanh`` as ``Mul -> Tanh -> Mul``, LeNet-5's ``Subsampling`` as
-``AveragePool -> Mul -> Add``, its ``RBF`` as ``|x|^2 - 2 x.w + |w|^2`` (ReduceSumSquare,
-MatMul, Add), a sparse connection table as a full convolution with zero weights. Those
-subgraphs run in onnxruntime; importing them back is not supported (a one-line error names
-the first node). GoogLeNet's auxiliary heads (extra outputs) are not exported: the file is
-the inference network.
+``Model``) as opset 13: one node (or a few) per leaf, named after the leaf's path, every
+output of the graph (``"output"``, then ``"<head>:output"`` for each of ``aux_heads``:
+GoogLeNet's ``aux1:output`` and ``aux2:output``, which give logits as cnnsim's heads do).
+Layers that ONNX has no single operator for are written as small subgraphs: a fused
+activation as a second node, ``scaled_tanh`` as ``Mul -> Tanh -> Mul``, LeNet-5's
+``Subsampling`` as ``AveragePool -> Mul -> Add``, its ``RBF`` as ``|x|^2 - 2 x.w + |w|^2``
+(ReduceSumSquare, MatMul, Add), a sparse connection table as a full convolution with zero
+weights. All of them run in onnxruntime, and the import reads each back as its one cnnsim
+layer (``cnnsim.interop.onnx_patterns``), so ``from_onnx(to_onnx(net, path))`` is the same
+network: the same leaves, names, weights, connection tables and outputs.
 """
 
 import os
@@ -63,6 +69,18 @@ import numpy as np
 
 from .. import geometry
 from .. import layers as L
+from .onnx_patterns import (
+    PATTERN_OPS,
+    PATTERNS,
+    Patterns,
+    owned,
+    read_hints,
+    read_preprocess,
+    table_from_hint,
+    table_hint,
+    write_hints,
+    write_preprocess,
+)
 from .torchvision import to_cnnsim, to_torch
 
 OPSET = 13
@@ -112,17 +130,20 @@ def _onnx():
 # =========================================================================================
 
 
-class _Reader:
+class _Reader(Patterns):
     def __init__(self, model, where):
         onnx = _onnx()
         self.nh = onnx.numpy_helper
         self.helper = onnx.helper
         self.where = where
+        self.model = model
         g = model.graph
         self.g = g
         self.const = {t.name: self.nh.to_array(t) for t in g.initializer}
         self.outputs = [o.name for o in g.output]
         self.consumers = {}
+        self.producer = {o: node for node in g.node for o in node.output if o}
+        self.hints = read_hints(model, where, OnnxError)
         for node in g.node:
             for i in node.input:
                 self.consumers.setdefault(i, []).append(node)
@@ -142,8 +163,8 @@ class _Reader:
             else f"{node.op_type}_{list(self.g.node).index(node)}"
         )
 
-    def layer_name(self, node):
-        name = self._name(node)
+    def layer_name(self, node, base=None):
+        name = base or self._name(node)
         base, k = name, 1
         while name in self.names:
             k += 1
@@ -163,6 +184,8 @@ class _Reader:
                     f"(supported operators: {', '.join(SUPPORTED_OPS)})",
                 )
             v = self.helper.get_attribute_value(a)
+            if isinstance(v, float):
+                v = _short(v)
             out[a.name] = v.decode() if isinstance(v, bytes) else v
         return out
 
@@ -193,6 +216,12 @@ class _Reader:
         fused activation (``<producer>/<op in lower case>``) or not at all: it is absorbed
         into the producer (one layer, one step). Any other named node stays a layer."""
         nxt = self.sole_consumer(out_name)
+        st = self.scaled_tanh_nodes(nxt) if nxt is not None else None
+        if st is not None:
+            if nxt.name and nxt.name != f"{producer.name}/scale_in":
+                return None, out_name
+            self.skip.update(id(n) for n in st)
+            return "scaled_tanh", st[-1].output[0]
         if nxt is None or nxt.op_type not in _ACTS:
             return None, out_name
         if nxt.name and nxt.name != f"{producer.name}/{nxt.op_type.lower()}":
@@ -237,17 +266,26 @@ class _Reader:
         for node in g.node:
             if id(node) in self.skip:
                 continue
-            if node.op_type not in SUPPORTED_OPS:
-                self.fail(node, f"unsupported operator; supported: {', '.join(SUPPORTED_OPS)}")
+            if node.op_type not in SUPPORTED_OPS + PATTERN_OPS:
+                self.fail(
+                    node,
+                    f"unsupported operator; supported: {', '.join(SUPPORTED_OPS)} "
+                    f"(and the subgraphs {PATTERNS})",
+                )
             getattr(self, "op_" + node.op_type)(node)
         if not self.outputs:
             raise OnnxError(f"{self.where}: the graph has no output")
-        out = self.outputs[0]
-        if out not in self.val:
-            raise OnnxError(f"{self.where}: output {out!r} is not computed from the input")
-        if self.val[out] is x:
-            raise OnnxError(f"{self.where}: the graph computes nothing (output = input)")
-        return cnnsim.Model(x, self.val[out], name=model_name, seed=None)
+        for out in self.outputs:
+            if out not in self.val:
+                raise OnnxError(f"{self.where}: output {out!r} is not computed from the input")
+            if self.val[out] is x:
+                raise OnnxError(
+                    f"{self.where}: the graph computes nothing (output {out!r} = input)"
+                )
+        outs = [self.val[o] for o in self.outputs]
+        net = cnnsim.Model(x, outs if len(outs) > 1 else outs[0], name=model_name, seed=None)
+        read_preprocess(self.model, net, self.where, OnnxError)
+        return net
 
     # ---- operators ------------------------------------------------------------------
     def op_Constant(self, node):
@@ -260,6 +298,9 @@ class _Reader:
         self.attrs(node, ())
         if node.input[0] in self.const:  # exporters alias shared weights this way
             self.const[node.output[0]] = self.const[node.input[0]]
+            return
+        if self.hint(node).get("activation") == "linear":  # cnnsim's Activation("linear")
+            self._activation(node, "linear")
             return
         self.put(node.output[0], self.tensor(node, node.input[0]), node.input[0] in self.vec)
 
@@ -290,7 +331,10 @@ class _Reader:
             )
         if len(pads) != 4:
             self.fail(node, f"pads must have 4 entries (2-D), got {pads}")
-        return (pads[0], pads[2], pads[1], pads[3])
+        t, l, b, r = pads
+        if t == b == l == r:  # "valid" or one int, as a table shows them
+            return "valid" if t == 0 else int(t)
+        return (t, b, l, r)
 
     def _window(self, node, a):
         k = list(a.get("kernel_shape", []))
@@ -314,6 +358,15 @@ class _Reader:
         k, s = self._window(node, a)
         pad = self._padding(node, a, x, k, s)
         g = int(a.get("group", 1))
+        table = self.hint(node).get("table")
+        if table is not None:
+            table = table_from_hint(table, (w.shape[0], x.shape[0]))
+            if table is None or g != 1:
+                self.fail(
+                    node,
+                    f"metadata 'cnnsim.layers' gives a connection table that is not "
+                    f"{w.shape[0]} rows of {x.shape[0]} zeros and ones (group 1)",
+                )
         act, out = self.fused_act(node.output[0], node)
         layer = L.Conv2D(
             w.shape[0],
@@ -322,6 +375,7 @@ class _Reader:
             pad,
             activation=act,
             use_bias=b is not None,
+            connections=table,
             groups=g,
             name=self.layer_name(node),
         )
@@ -331,9 +385,9 @@ class _Reader:
             self.fail(
                 node, f"weight shape {w.shape} does not fit {x.shape[0]} input maps with group={g}"
             )
-        layer.params["w"] = np.ascontiguousarray(wc, np.float32)
+        layer.params["w"] = owned(wc)
         if b is not None:
-            layer.params["b"] = np.ascontiguousarray(b.reshape(-1), np.float32)
+            layer.params["b"] = owned(b.reshape(-1))
         self.put(out, y)
 
     def _pool(self, node, cls, allowed):
@@ -344,7 +398,7 @@ class _Reader:
         if a.get("storage_order", 0):
             self.fail(node, "unsupported storage_order=1 (column-major indices)")
         if a.get("ceil_mode", 0):
-            if isinstance(pad, str):
+            if not isinstance(pad, tuple):
                 pad = geometry.normalize_padding(pad, x.shape[1:], k, s)
             t, b, l, r = pad
             (t, b2), (l, r2) = (
@@ -385,19 +439,17 @@ class _Reader:
         )
 
     def op_AveragePool(self, node):
-        self._pool(
-            node,
-            L.AvgPool2D,
-            (
-                "auto_pad",
-                "ceil_mode",
-                "count_include_pad",
-                "kernel_shape",
-                "pads",
-                "strides",
-                "dilations",
-            ),
+        allowed = (
+            "auto_pad",
+            "ceil_mode",
+            "count_include_pad",
+            "kernel_shape",
+            "pads",
+            "strides",
+            "dilations",
         )
+        if not self.subsampling(node, self.attrs(node, allowed)):
+            self._pool(node, L.AvgPool2D, allowed)
 
     def op_GlobalAveragePool(self, node):
         self.attrs(node, ())
@@ -447,7 +499,7 @@ class _Reader:
             ),
             vals,
         ):
-            d[key] = np.ascontiguousarray(v.reshape(-1), np.float32)
+            d[key] = owned(v.reshape(-1))
         self.put(node.output[0], y, node.input[0] in self.vec)
 
     def _activation(self, node, name):
@@ -499,14 +551,19 @@ class _Reader:
         if w.ndim != 2 or w.shape[0] != x.shape[0]:
             self.fail(node, f"weight shape {w.shape} does not fit an input of {x.shape[0]}")
         act, out = self.fused_act(out, node)
+        logits = act is None and bool(self.hint(node).get("emit_logits"))
         layer = L.Dense(
-            w.shape[1], activation=act, use_bias=b is not None, name=self.layer_name(node)
+            w.shape[1],
+            activation="softmax" if logits else act,
+            use_bias=b is not None,
+            name=self.layer_name(node),
         )
+        layer.emit_logits = logits  # a softmax the loss applies: the layer gives logits
         y = layer(x)
-        layer.params["w"] = np.ascontiguousarray(w, np.float32)
+        layer.params["w"] = owned(w)
         if b is not None:
-            layer.params["b"] = np.ascontiguousarray(
-                np.broadcast_to(b.reshape(-1) if b.size > 1 else b, (w.shape[1],)), np.float32
+            layer.params["b"] = owned(
+                np.broadcast_to(b.reshape(-1) if b.size > 1 else b, (w.shape[1],))
             )
         self.put(out, y)
 
@@ -525,6 +582,9 @@ class _Reader:
 
     def op_MatMul(self, node):
         self.attrs(node, ())
+        if self.rbf_nodes(node) is not None:
+            self.rbf(node)
+            return
         w = self.constant(node, node.input[1], "B")
         nxt = self.sole_consumer(node.output[0])
         b, out = None, node.output[0]
@@ -587,7 +647,7 @@ class _Reader:
             self.fail(node, "the mask output is not supported")
         ratio = a.get("ratio", 0.5)
         if len(node.input) > 1 and node.input[1]:
-            ratio = float(self.constant(node, node.input[1], "ratio"))
+            ratio = _short(float(self.constant(node, node.input[1], "ratio")))
         if len(node.input) > 2 and node.input[2]:
             self.fail(node, "a training_mode input is not supported (inference only)")
         x = self.tensor(node, node.input[0])
@@ -596,6 +656,12 @@ class _Reader:
             L.Dropout(ratio, name=self.layer_name(node))(x),
             node.input[0] in self.vec,
         )
+
+
+def _short(v):
+    """ONNX stores floats as float32 (1e-05 comes back as 9.99999975e-06): the shortest
+    decimal that float32 stands for (1e-05), the number the network was written with."""
+    return float(str(np.float32(v)))
 
 
 def _ceil_pads(n, k, s, before, after):
@@ -639,6 +705,7 @@ class _Writer:
         self.tp = onnx.TensorProto
         self.net = net
         self.nodes, self.inits = [], []
+        self.hints = {}  # node name -> what the arithmetic cannot say (onnx_patterns)
         self.dtype = np.float32
 
     def const(self, name, a, dtype=None):
@@ -674,11 +741,15 @@ class _Writer:
         raise OnnxError(f"to_onnx: layer {path!r}: activation {act!r} has no ONNX export")
 
     def layer(self, layer, ins, out):
-        path, kind = layer.path, layer.kind
-        fn = getattr(self, "k_" + kind, None)
-        if fn is None:
-            raise OnnxError(f"to_onnx: layer {path!r} ({kind}) has no ONNX export")
-        fn(layer, ins, out, path)
+        """Write ``layer`` by its class (``k_<class name>``, the nearest base class that
+        has one: a subclass of Conv2D is written as a Conv2D)."""
+        for cls in type(layer).__mro__:
+            fn = getattr(self, "k_" + cls.__name__, None)
+            if fn is not None:
+                return fn(layer, ins, out, layer.path)
+        raise OnnxError(
+            f"to_onnx: layer {layer.path!r} ({type(layer).__name__}) has no ONNX export"
+        )
 
     def _fused(self, layer, core_out, out, path):
         act = layer._act() if hasattr(layer, "_act") else layer.activation
@@ -711,6 +782,8 @@ class _Writer:
             pads=self._pads(layer),
             group=layer.groups,
         )
+        if layer.connections is not None:  # written full, its unconnected kernels zero
+            self.hints[path] = {"table": table_hint(layer.table)}
         self._fused(layer, z, out, path)
 
     def k_MaxPool2D(self, layer, ins, out, path):
@@ -781,6 +854,8 @@ class _Writer:
             self.node("Gemm", [ins[0], w, self.const(f"{path}.bias", layer.params["b"])], z, path)
         else:
             self.node("MatMul", [ins[0], w], z, path)
+        if layer.activation == "softmax" and layer._act() == "linear":
+            self.hints[path] = {"emit_logits": True}  # it gives logits; the loss applies softmax
         self._fused(layer, z, out, path)
 
     def k_Flatten(self, layer, ins, out, path):
@@ -790,7 +865,10 @@ class _Writer:
         self.node("Dropout", [ins[0], self.const(f"{path}.ratio", layer.rate)], out, path)
 
     def k_Activation(self, layer, ins, out, path):
-        if layer.activation in ("relu", "sigmoid", "tanh", "softmax"):
+        if layer.activation == "linear":
+            self.hints[path] = {"activation": "linear"}
+            self.node("Identity", ins, out, path)
+        elif layer.activation in ("relu", "sigmoid", "tanh", "softmax"):
             op = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax"}[
                 layer.activation
             ]
@@ -857,36 +935,54 @@ class _Writer:
         )
         xx = self.node("ReduceSumSquare", ins, f"{path}:x_sq", f"{path}/x_sq", axes=[1], keepdims=1)
         self.node("Add", [ww, xx], out, path)
+        if layer.trainable:
+            self.hints[path] = {"trainable": True}
 
     def run(self, name):
         from ..graph import graph_of
 
         net = self.net
         g = graph_of(net)
-        order = g.order([0])
+        order = g.order()  # every output's layers: GoogLeNet's auxiliary heads too
         edge_name = {g.inputs[0]: "input"}
         for k in order:
             node = g.nodes[k]
             edge_name[node.output] = node.layer.path
-        out_edge = g.outputs[0]
-        edge_name[out_edge] = "output"
+        outs = _output_names(net, g)
+        for e, n in zip(g.outputs, outs):
+            edge_name[e] = n
         for k in order:
             node = g.nodes[k]
             self.layer(node.layer, [edge_name[e] for e in node.inputs], edge_name[node.output])
         f = self.tp.FLOAT
         x = self.h.make_tensor_value_info("input", f, ["N", *net.input_shape])
-        y = self.h.make_tensor_value_info("output", f, ["N", *net.output_shape])
-        graph = self.h.make_graph(self.nodes, name, [x], [y], self.inits)
+        ys = [
+            self.h.make_tensor_value_info(n, f, ["N", *g.edges[e].shape])
+            for e, n in zip(g.outputs, outs)
+        ]
+        graph = self.h.make_graph(self.nodes, name, [x], ys, self.inits)
         model = self.h.make_model(
             graph, producer_name="cnnsim", opset_imports=[self.h.make_opsetid("", OPSET)]
         )
         model.ir_version = 8
+        write_hints(model, self.hints)
+        write_preprocess(model, net)
         return model
+
+
+def _output_names(net, g):
+    """``"output"`` for the network's output, ``"<head>:output"`` for each extra output
+    (``aux_heads``: GoogLeNet's ``aux1:output``, ``aux2:output``)."""
+    heads = list(getattr(net, "aux_heads", {}))
+    if len(heads) == len(g.outputs) - 1:
+        return ["output"] + [f"{h}:output" for h in heads]
+    return ["output"] + [f"output_{k}" for k in range(1, len(g.outputs))]  # two of one head
 
 
 def to_onnx(net, path=None, name=None):
     """Write the built network ``net`` to ``path`` as ONNX (opset 13); returns the
-    ``onnx.ModelProto``. Input ``"input" (N, *net.input_shape)``, output ``"output"``."""
+    ``onnx.ModelProto``. Input ``"input" (N, *net.input_shape)``, outputs ``"output"`` and
+    ``"<head>:output"`` for each extra output (GoogLeNet's auxiliary heads)."""
     onnx = _onnx()
     if not getattr(net, "built", False):
         raise OnnxError(

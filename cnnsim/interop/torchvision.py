@@ -32,6 +32,7 @@ error naming the parameter, and nothing is loaded.
 
 import numpy as np
 
+from .. import layers as L
 from .state_dict import read_state_dict
 
 SUPPORTED = (
@@ -94,7 +95,7 @@ def _resnet_name(path):
 
 def _slots(leaf):
     """``[(torch suffix, dict, key)]``: where each torchvision tensor of ``leaf`` goes."""
-    if leaf.kind == "BatchNorm":
+    if isinstance(leaf, L.BatchNorm):
         return [
             ("weight", leaf.params, "gamma"),
             ("bias", leaf.params, "beta"),
@@ -109,9 +110,9 @@ def _slots(leaf):
 
 def to_cnnsim(leaf, key, a):
     """A torchvision tensor -> the array for ``leaf.params[key]`` (None: shape mismatch)."""
-    if key == "w" and leaf.kind == "Dense":
+    if key == "w" and isinstance(leaf, L.Dense):
         return a.T if a.ndim == 2 else None
-    if key == "w" and leaf.kind == "Conv2D":
+    if key == "w" and isinstance(leaf, L.Conv2D):
         f, c = leaf.params["w"].shape[:2]
         g = leaf.groups
         if a.ndim != 4 or a.shape[0] != f or a.shape[1] * g != c:
@@ -128,9 +129,9 @@ def to_cnnsim(leaf, key, a):
 
 def to_torch(leaf, key, w):
     """The inverse of ``to_cnnsim``: our array -> torchvision's layout."""
-    if key == "w" and leaf.kind == "Dense":
+    if key == "w" and isinstance(leaf, L.Dense):
         return np.ascontiguousarray(w.T)
-    if key == "w" and leaf.kind == "Conv2D" and leaf.groups > 1:
+    if key == "w" and isinstance(leaf, L.Conv2D) and leaf.groups > 1:
         g, f, c = leaf.groups, w.shape[0], w.shape[1]
         fo, ci = f // g, c // g
         return np.concatenate([w[k * fo : (k + 1) * fo, k * ci : (k + 1) * ci] for k in range(g)])

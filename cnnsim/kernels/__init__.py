@@ -1,7 +1,9 @@
 """Numba kernels: plain functions over arrays, no validation, no classes.
 
-CPU kernels are ``@njit(cache=True)`` (``parallel=True`` where it pays); their
-numba.cuda twins live in ``cnnsim.kernels.cuda`` with the same signatures.
+CPU kernels are ``@njit(cache=True)``; where threads pay they are ``@parallel_kernel``
+(:mod:`cnnsim.kernels._twins`: a ``parallel=True`` Numba function and a serial twin,
+the twin used for calls run on one thread). Their numba.cuda twins live in
+``cnnsim.kernels.cuda`` with the same signatures.
 
 Importing this package chooses the vector width of every kernel compiled afterwards
 (:func:`use_vector_width`, ``config.vector_width``).

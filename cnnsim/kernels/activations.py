@@ -19,6 +19,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._twins import parallel_kernel
+
 #: LeNet-5's squashing function f(a) = A tanh(S a) (LeCun et al. 1998, appendix A)
 SCALED_TANH_A = 1.7159
 SCALED_TANH_S = 2.0 / 3.0
@@ -47,7 +49,7 @@ def _tanh32(v):
     return v if abs(v) < np.float32(0.0004) else p / q
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def relu_forward(x):
     f = x.ravel()
     y = np.empty_like(f)
@@ -57,7 +59,7 @@ def relu_forward(x):
     return y.reshape(x.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def leaky_relu_forward(x, alpha):
     """y = x if x > 0 else alpha x (ONNX LeakyRelu; NaN passes through)."""
     f = x.ravel()
@@ -69,7 +71,7 @@ def leaky_relu_forward(x, alpha):
     return y.reshape(x.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def leaky_relu_backward(dy, x, alpha):
     """dx = dy where x > 0, else alpha dy."""
     g = dy.ravel()
@@ -81,7 +83,7 @@ def leaky_relu_backward(dy, x, alpha):
     return dx.reshape(dy.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def relu_backward(dy, x):
     """dx = dy where x > 0, else 0 (the subgradient at exactly 0 is taken as 0)."""
     g = dy.ravel()
@@ -92,7 +94,7 @@ def relu_backward(dy, x):
     return dx.reshape(dy.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def sigmoid_forward(x):
     """Stable for large |x|: exp is only ever taken of a non-positive number."""
     f = x.ravel()
@@ -107,7 +109,7 @@ def sigmoid_forward(x):
     return y.reshape(x.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def sigmoid_backward(dy, y):
     g = dy.ravel()
     f = y.ravel()
@@ -117,7 +119,7 @@ def sigmoid_backward(dy, y):
     return dx.reshape(dy.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def tanh_forward(x):
     f = x.ravel()
     y = np.empty_like(f)
@@ -130,7 +132,7 @@ def tanh_forward(x):
     return y.reshape(x.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def tanh_backward(dy, y):
     g = dy.ravel()
     f = y.ravel()
@@ -140,7 +142,7 @@ def tanh_backward(dy, y):
     return dx.reshape(dy.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def scaled_tanh_forward(x):
     f = x.ravel()
     y = np.empty_like(f)
@@ -154,7 +156,7 @@ def scaled_tanh_forward(x):
     return y.reshape(x.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def scaled_tanh_backward(dy, x):
     """dx = dy * A S (1 - tanh(S x)^2), from the pre-activation x."""
     g = dy.ravel()
@@ -172,7 +174,7 @@ def scaled_tanh_backward(dy, x):
     return dx.reshape(dy.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def softmax_forward(x):
     """Row-wise softmax of ``x (N, K)``; the row max is subtracted so exp never overflows."""
     n_, k_ = x.shape
@@ -193,7 +195,7 @@ def softmax_forward(x):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def softmax_backward(dy, y):
     """dx[n, k] = y[n, k] (dy[n, k] - sum_j dy[n, j] y[n, j])  (the softmax Jacobian-vector product)."""
     n_, k_ = y.shape

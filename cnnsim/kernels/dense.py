@@ -18,7 +18,9 @@ be vectorised by LLVM: the vector lanes are *different outputs*, never a reorder
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._twins import parallel_kernel
 
 #: columns of ``y`` handled by one prange task: the (N_BLOCK, J_BLOCK) accumulator tile
 #: stays in cache while a band of ``w`` streams through once; 1024 float32 = one 4 KiB
@@ -31,7 +33,7 @@ N_BLOCK = 16
 LANES = 16
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def dense_forward(x, w, b):
     """``y (N, D_out) = x (N, D_in) @ w (D_in, D_out) + b (D_out,)``.
 
@@ -82,7 +84,7 @@ def dense_forward(x, w, b):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def dense_backward_input(dy, w):
     """``dx (N, D_in) = dy (N, D_out) @ w.T``.
 
@@ -117,7 +119,7 @@ def dense_backward_input(dy, w):
     return dx
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def dense_backward_weight(dy, x):
     """``dw (D_in, D_out) = x.T @ dy`` and ``db (D_out,) = sum_n dy[n, :]``.
 

@@ -17,10 +17,12 @@ so it does not depend on the thread count.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._twins import parallel_kernel
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def softmax_cross_entropy_forward(logits, labels):
     """``(loss, probs (N, K))``: mean cross-entropy (a float64 scalar) and the softmax."""
     n_, k_ = logits.shape
@@ -44,7 +46,7 @@ def softmax_cross_entropy_forward(logits, labels):
     return total / n_, probs
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def softmax_cross_entropy_backward(probs, labels):
     """``dlogits (N, K) = (probs - onehot(labels)) / N``."""
     n_, k_ = probs.shape

@@ -20,6 +20,8 @@ terms at extremes), with the inner loops over contiguous W. Fixed order: results
 import numpy as np
 from numba import njit, prange
 
+from ._twins import parallel_kernel
+
 
 @njit(cache=True, inline="always")
 def _window_sum_rows(t, h, out):
@@ -54,7 +56,7 @@ def _window_sums(a, r, k, alpha, s):
             s[i, q] = k + alpha * s[i, q]
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def lrn_forward(x, r, k, alpha, beta):
     """``y (N, C, H, W)``, ``y_i = x_i * (k + alpha * window sum of x^2)^(-beta)``."""
     n_, c_, h_, w_ = x.shape
@@ -71,7 +73,7 @@ def lrn_forward(x, r, k, alpha, beta):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def lrn_backward(dy, x, r, k, alpha, beta):
     """``dx (N, C, H, W)`` from ``dy (N, C, H, W)`` and ``x`` (formula in the module doc)."""
     n_, c_, h_, w_ = x.shape

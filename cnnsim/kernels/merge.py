@@ -13,10 +13,12 @@ results do not depend on the thread count.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._twins import parallel_kernel
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def add(a, b):
     """``a + b`` element-wise (same shape, C-contiguous)."""
     fa = a.ravel()
@@ -27,7 +29,7 @@ def add(a, b):
     return y.reshape(a.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def multiply(a, b):
     """``a * b`` element-wise (same shape, C-contiguous)."""
     fa = a.ravel()
@@ -38,7 +40,7 @@ def multiply(a, b):
     return y.reshape(a.shape)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def copy_channels(dst, src, c0):
     """Write ``src (N, C_i, H, W)`` into ``dst[:, c0:c0 + C_i]`` of ``dst (N, C, H, W)``."""
     n_, ci = src.shape[0], src.shape[1]
@@ -48,7 +50,7 @@ def copy_channels(dst, src, c0):
         dst[n, c0 + c] = src[n, c]
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def take_channels(src, c0, c):
     """``src[:, c0:c0 + c]`` of ``src (N, C, H, W)`` as a new C-contiguous array."""
     n_, _, h_, w_ = src.shape

@@ -26,6 +26,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._twins import parallel_kernel
+
 
 @njit(cache=True)
 def _normalize_channel(x, c, mu, inv, g, bt, x_hat, y):
@@ -40,7 +42,7 @@ def _normalize_channel(x, c, mu, inv, g, bt, x_hat, y):
                 y[n, c, i, j] = g * xh + bt
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def batch_norm_train_forward(x, gamma, beta, eps):
     """``(y, x_hat, mean (C,), var (C,) biased, inv_std (C,))`` from batch statistics."""
     n_, c_, h_, w_ = x.shape
@@ -72,7 +74,7 @@ def batch_norm_train_forward(x, gamma, beta, eps):
     return y, x_hat, mean, var, inv_std
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def batch_norm_eval_forward(x, gamma, beta, mean, var, eps):
     """``(y, x_hat, inv_std (C,))`` normalizing with the given ``mean``/``var`` (C,)."""
     n_, c_, h_, w_ = x.shape
@@ -87,7 +89,7 @@ def batch_norm_eval_forward(x, gamma, beta, mean, var, eps):
     return y, x_hat, inv_std
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def batch_norm_backward(dy, x_hat, gamma, inv_std, training):
     """``(dx, dgamma (C,), dbeta (C,))``; ``training`` selects the formula (see module doc)."""
     n_, c_, h_, w_ = dy.shape

@@ -37,6 +37,8 @@ Global average pooling (one window covering the whole map):
 import numpy as np
 from numba import njit, prange
 
+from ._twins import parallel_kernel
+
 
 @njit(cache=True, inline="always")
 def _map_has_nan(xp):
@@ -69,7 +71,7 @@ def _winner(xp, r0, c0, u0, u1, v0, v1, nan_aware):
     return br, bc
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
     """``y (N, C, H_out, W_out)``: the max over the real cells of each window."""
     n_, c_, h, w = x.shape
@@ -101,7 +103,7 @@ def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fa
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
     """``idx (N, C, H_out, W_out)`` int64: flat index ``row * W + col`` into the map of the
     winning input cell (first maximum in row-major order); -1 for an all-padding window."""
@@ -127,7 +129,7 @@ def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fal
     return idx
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
     """``dx (N, C, H, W)``: each ``dy[n, c, i, j]`` goes to its window's winner only.
 
@@ -156,7 +158,7 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_awa
     return dx
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def avg_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right):
     """``y (N, C, H_out, W_out)``: the mean of the real cells of each window."""
     n_, c_, h, w = x.shape
@@ -183,7 +185,7 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def avg_pool2d_backward(dy, in_h, in_w, kh, kw, sh, sw, top, bottom, left, right):
     """``dx (N, C, H, W)``: each real cell of a window receives ``dy / count``."""
     n_, c_, ho, wo = dy.shape
@@ -209,7 +211,7 @@ def avg_pool2d_backward(dy, in_h, in_w, kh, kw, sh, sw, top, bottom, left, right
 
 
 # ---- global average pooling (GoogLeNet's and ResNet's head) ----------------------------
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def global_avg_pool_forward(x):
     """``y (N, C)``: the mean of each map of ``x (N, C, H, W)``, summed row by row."""
     n_, c_, h_, w_ = x.shape
@@ -226,7 +228,7 @@ def global_avg_pool_forward(x):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def global_avg_pool_backward(dy, h, w):
     """``dx (N, C, H, W)``: each input of a map gets ``dy[n, c] / (H W)``."""
     n_, c_ = dy.shape

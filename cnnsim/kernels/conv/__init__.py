@@ -13,6 +13,14 @@ package, read in this order:
   product they are: packed panels and a 6 x 16 register-tile micro-kernel.
 * this module: the three entry points, choosing the path from the shapes only.
 
+The entry points and the paths are plain Python: each path calls the compiled pieces of
+the three modules above one after another (a microsecond per call), so Numba compiles
+only what a model's layers use, at their first call: LeNet-5's forward pass at batch 1
+compiles the phase-plane and full-window pieces with the 3-map block and nothing of the
+batch lanes, the 5-map block, the plain loops or the backward passes. (When the choice
+was made inside one ``@njit`` function, its first call compiled every path: about
+10 s of a 22 s first run; see docs/performance.md, "The first run".)
+
 Shapes: ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``, ``y (N, F, H_out, W_out)``;
 ``mask (F, C)`` uint8 connection table (1 = filter f reads map c).
 
@@ -56,7 +64,6 @@ non-finite value anyway).
 """
 
 import numpy as np
-from numba import njit
 
 from .blocked import (
     FBW,
@@ -102,7 +109,9 @@ NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5
 DIRECT_MAX_MACS = 1_000  # calls with fewer multiply-adds run the plain loops (direct.py)
 
 
-@njit(cache=True)
+# ---- the choice of path: shapes only, so a given call always takes the same path ----
+
+
 def use_direct(macs):
     """Run the plain loops of ``direct.py``? Only for calls of fewer than ``DIRECT_MAX_MACS``
     multiply-adds, where the fast path's fixed cost (layout copies, several parallel
@@ -112,12 +121,48 @@ def use_direct(macs):
     return macs < DIRECT_MAX_MACS
 
 
-@njit(cache=True)
 def _macs(n_, f_, c_, kh, kw, ho, wo):
     return n_ * f_ * c_ * kh * kw * ho * wo
 
 
-@njit(cache=True)
+def _lanes(n_, wo, sh, sw):
+    """Use the batch-lane layout (``layouts.to_lanes``): stride 1 and enough images
+    times output columns to fill the vector loop. Depends on the shapes only, so a given
+    call always takes the same path (determinism)."""
+    return sh == 1 and sw == 1 and n_ >= 2 and n_ * wo >= LANES_MIN
+
+
+def _full_window(x_shape, w_shape, top, bottom, left, right):
+    """The kernel covers the whole unpadded input (output 1x1: LeNet-5's C5)."""
+    return (
+        top == 0
+        and bottom == 0
+        and left == 0
+        and right == 0
+        and x_shape[2] == w_shape[2]
+        and x_shape[3] == w_shape[3]
+    )
+
+
+def _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+    """A 1x1 kernel, stride 1, no padding: a matrix product (``pointwise.py``)."""
+    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and top + bottom + left + right == 0
+
+
+def _scatter_dx(dy_positions, dx_positions, c_):
+    """Batch-lane ``dx``: scatter the ``dy`` rows (useful multiply-adds only, 3-map blocks)
+    rather than correlate the zero-padded ``dy`` (every ``dx`` position times every tap,
+    in 5-map blocks when there are enough maps)? Whichever does less work, counting the
+    3-map block as ``NARROW_COST`` times slower per multiply-add (measured). Scatter wins
+    where the padding is large (LeNet-5 C3: 100 dy vs 196 dx positions per map, 2x);
+    "same" layers (AlexNet C3/C5, ResNet) correlate, 7-15 % faster there."""
+    corr = dx_positions * (1.0 if c_ >= WIDE_MIN_MAPS else NARROW_COST)
+    return dy_positions * NARROW_COST < corr
+
+
+# ---- the three entry points ----
+
+
 def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``:
     :func:`direct.forward` for small calls, else :func:`fast_forward`."""
@@ -130,7 +175,6 @@ def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     return fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
 
 
-@njit(cache=True)
 def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     """``dx (N, C, H, W)`` from ``dy (N, F, H_out, W_out)`` and ``w (F, C, KH, KW)``:
     :func:`direct.backward_input` for small calls, else :func:`fast_backward_input`."""
@@ -141,7 +185,6 @@ def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, ri
     return fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
 
 
-@njit(cache=True)
 def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     """``dw (F, C, KH, KW)`` and ``db (F,)`` from ``dy (N, F, H_out, W_out)`` and ``x``:
     :func:`direct.backward_weight` for small calls, else :func:`fast_backward_weight`."""
@@ -155,78 +198,24 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
 # ---- the fast path: layouts + blocked micro-kernels (same results to rounding) ----
 
 
-@njit(cache=True)
-def _lanes(n_, wo, sh, sw):
-    """Use the batch-lane layout (``layouts.to_lanes``): stride 1 and enough images
-    times output columns to fill the vector loop. Depends on the shapes only, so a given
-    call always takes the same path (determinism)."""
-    return sh == 1 and sw == 1 and n_ >= 2 and n_ * wo >= LANES_MIN
-
-
-@njit(cache=True)
-def _full_window(x_shape, w_shape, top, bottom, left, right):
-    return (
-        top == 0
-        and bottom == 0
-        and left == 0
-        and right == 0
-        and x_shape[2] == w_shape[2]
-        and x_shape[3] == w_shape[3]
-    )
-
-
-@njit(cache=True)
-def _pointwise(kh, kw, sh, sw, top, bottom, left, right):
-    """A 1x1 kernel, stride 1, no padding: a matrix product (``pointwise.py``)."""
-    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and top + bottom + left + right == 0
-
-
-@njit(cache=True)
-def _scatter_dx(dy_positions, dx_positions, c_):
-    """Batch-lane ``dx``: scatter the ``dy`` rows (useful multiply-adds only, 3-map blocks)
-    rather than correlate the zero-padded ``dy`` (every ``dx`` position times every tap,
-    in 5-map blocks when there are enough maps)? Whichever does less work, counting the
-    3-map block as ``NARROW_COST`` times slower per multiply-add (measured). Scatter wins
-    where the padding is large (LeNet-5 C3: 100 dy vs 196 dx positions per map, 2x);
-    "same" layers (AlexNet C3/C5, ResNet) correlate, 7-15 % faster there."""
-    corr = dx_positions * (1.0 if c_ >= WIDE_MIN_MAPS else NARROW_COST)
-    return dy_positions * NARROW_COST < corr
-
-
-@njit(cache=True)
 def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``.
 
     ``y[n,f,i,j] = b[f] + sum_{c,u,v} mask[f,c] w[f,c,u,v] xp[n,c,i*sh+u,j*sw+v]``.
     """
-    n_, c_, h, wd = x.shape
-    f_, _, kh, kw = w.shape
-    if _full_window(x.shape, w.shape, top, bottom, left, right):
-        wt = np.ascontiguousarray(masked_rows(w, mask).T)
-        y2 = full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
-        return y2.reshape(n_, f_, 1, 1)
-    if _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+    pads = (top, bottom, left, right)
+    if _full_window(x.shape, w.shape, *pads):
+        return _forward_full_window(x, w, b, mask)
+    h, wd = x.shape[2:]
+    kh, kw = w.shape[2:]
+    if _pointwise(kh, kw, sh, sw, *pads):
         return pointwise_forward(x, w, b, mask)
-    ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
-    fb, g = block_shape(f_)
-    bias = np.zeros(round_up(f_, fb), dtype=x.dtype)
-    bias[:f_] = b
-    if _lanes(n_, wo, sh, sw):
-        # one group per output row (or a few short ones), positions (j, n)
-        rows, ng, slack = lane_rows(ho, wo, wq, n_)
-        xt = to_lanes(x, top, left, hq, wq, slack)
-        offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
-        wg = forward_weights(w, mask, offs.shape[0], fb)
-        yt = plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, (rows - 1) * wq * n_ + wo * n_)
-        return lanes_to_rows(yt, f_, ho, wo, n_, rows, wq * n_)
-    xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
-    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, g)
-    wg = forward_weights(w, mask, offs.shape[0], fb)
-    yf = plane_conv(xf.reshape(-1), xf.shape[1], n_, offs, wg, bias, ho * wq)
-    return crop_rows(yf, f_, ho, wo, wq)
+    geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
+    if _lanes(x.shape[0], geometry[1], sh, sw):
+        return _forward_lanes(x, w, b, mask, top, left, geometry)
+    return _forward_planes(x, w, b, mask, sh, sw, top, left, geometry)
 
 
-@njit(cache=True)
 def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     """``dx (N, C, H, W)`` from ``dy (N, F, H_out, W_out)`` and ``w (F, C, KH, KW)``.
 
@@ -234,52 +223,19 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     cut. Computed as a stride-1 direct convolution of ``dy`` (zero-padded by
     ``ceil(K/s) - 1``) with the flipped kernels, one output map per (channel, stride phase).
     """
-    n_, f_, ho, wo = dy.shape
-    _, c_, kh, kw = w.shape
+    n_, _, ho, wo = dy.shape
+    c_ = w.shape[1]
     if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
-        dx2 = full_window_dx(dy.reshape(n_, f_), masked_rows(w, mask))
-        return dx2.reshape(n_, c_, in_h, in_w)
-    if _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+        return _dx_full_window(dy, w, mask, in_h, in_w)
+    if _pointwise(*w.shape[2:], sh, sw, top, bottom, left, right):
         return pointwise_backward_input(dy, w, mask)
     if _lanes(n_, in_w, sh, sw):
         if _scatter_dx(ho * wo, in_h * in_w, c_):
-            dyt = rows_to_lanes(dy, round_up(f_, 4), 1, 0)
-            dxt = lanes_input_grad(
-                dyt, lanes_dx_weights(w, mask, dyt.shape[1]), n_, in_h, in_w, top, left
-            )
-            return lanes_to_rows(dxt, c_, in_h, in_w, n_, 1, 0)
-        # correlate dy, zero-padded by K-1-pad (negative: cropped), over dx's own rows
-        # and columns only (not the padding that would be cut afterwards)
-        hd = in_h + kh - 1
-        wd = in_w + kw - 1
-        rows, ng, slack = lane_rows(in_h, in_w, wd, n_)
-        dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd, slack)
-        offs, wg = dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
-        yt = plane_conv(
-            dyt,
-            rows * wd * n_,
-            ng,
-            offs * n_,
-            wg,
-            zeros_like_bias(wg),
-            (rows - 1) * wd * n_ + in_w * n_,
-        )
-        return lanes_to_rows(yt, c_, in_h, in_w, n_, rows, wd * n_)
-    hp = in_h + top + bottom
-    wp = in_w + left + right
-    qh = (kh + sh - 1) // sh
-    qw = (kw + sw - 1) // sw
-    hx = (hp + sh - 1) // sh  # rows of each phase plane of dxp
-    wx = (wp + sw - 1) // sw
-    hd = hx + qh - 1  # padded dy plane: qh-1 zero rows on top
-    wd = wx + qw - 1
-    dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
-    offs, wg = dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd)
-    yf = plane_conv(dyf.reshape(-1), dyf.shape[1], n_, offs, wg, zeros_like_bias(wg), hx * wd)
-    return scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, wd)
+            return _dx_lanes_scatter(dy, w, mask, in_h, in_w, top, left)
+        return _dx_lanes_correlate(dy, w, mask, in_h, in_w, top, left)
+    return _dx_planes(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
 
 
-@njit(cache=True)
 def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     """``dw (F, C, KH, KW)`` and ``db (F,)`` from ``dy (N, F, H_out, W_out)`` and ``x``.
 
@@ -288,32 +244,148 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     """
     n_, c_, h, wd = x.shape
     f_ = dy.shape[1]
-    if _full_window(x.shape, (f_, c_, kh, kw), top, bottom, left, right):
-        dw2, db = full_window_dw(
-            dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd), mask_rows(mask, kh, kw)
-        )
-        return dw2.reshape(f_, c_, kh, kw), db
-    if _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+    pads = (top, bottom, left, right)
+    if _full_window(x.shape, (f_, c_, kh, kw), *pads):
+        return _dw_full_window(dy, x, mask, kh, kw)
+    if _pointwise(kh, kw, sh, sw, *pads):
         return pointwise_backward_weight(dy, x, mask)
-    ho, wo, qh, qw, hq, wq = phase_geometry(h, wd, kh, kw, sh, sw, top, bottom, left, right)
-    if _lanes(n_, wo, sh, sw):
-        rows, ng, slack = lane_rows(ho, wo, wq, n_)
-        xt = to_lanes(x, top, left, hq, wq, slack)
-        offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, GW) * n_
-        dyt = rows_to_lanes(dy, round_up(f_, FBW), rows, wq * n_)
-        dwg = blocked_weight_grad(dyt, xt, rows * wq * n_, offs, dyt.shape[2])
+    geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
+    if _lanes(n_, geometry[1], sh, sw):
+        dwg = _dwg_lanes(dy, x, kh, kw, top, left, geometry)
     else:
-        xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
-        offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, GW)
-        dyf = flat_rows(dy, round_up(f_, FBW), wq)
-        dwg = blocked_weight_grad(dyf, xf.reshape(-1), xf.shape[1], offs, ho * wq)
-    dw = np.zeros((f_, c_, kh, kw), dtype=dy.dtype)
-    for f in range(f_):
-        for c in range(c_):
-            if mask[f, c] == 0:
-                continue
-            for u in range(kh):
-                for v in range(kw):
-                    dw[f, c, u, v] = dwg[f, (c * kh + u) * kw + v]
-    db = bias_grad(dy)
-    return dw, db
+        dwg = _dwg_planes(dy, x, kh, kw, sh, sw, top, left, geometry)
+    # blocked rows (filters rounded up, taps (c, u, v) rounded up) -> dw; 0 where the
+    # connection table has no (f, c) pair (np.where copies the sums bit for bit)
+    dw = dwg[:f_, : c_ * kh * kw].reshape(f_, c_, kh, kw)
+    dw = np.where(mask[:, :, None, None] != 0, dw, dw.dtype.type(0))
+    return dw, bias_grad(dy)
+
+
+# ---- forward, one function per path ----
+
+
+def _forward_full_window(x, w, b, mask):
+    n_, c_, h, wd = x.shape
+    wt = np.ascontiguousarray(masked_rows(w, mask).T)
+    y2 = full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
+    return y2.reshape(n_, w.shape[0], 1, 1)
+
+
+def _padded_bias(b, fb, dtype):
+    bias = np.zeros(round_up(b.shape[0], fb), dtype=dtype)
+    bias[: b.shape[0]] = b
+    return bias
+
+
+def _forward_lanes(x, w, b, mask, top, left, geometry):
+    """One group per output row (or a few short ones), positions ``(j, n)``."""
+    n_, c_ = x.shape[:2]
+    f_, _, kh, kw = w.shape
+    ho, wo, _, _, hq, wq = geometry
+    fb, g = block_shape(f_)
+    rows, ng, slack = lane_rows(ho, wo, wq, n_)
+    xt = to_lanes(x, top, left, hq, wq, slack)
+    offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
+    wg = forward_weights(w, mask, offs.shape[0], fb)
+    bias = _padded_bias(b, fb, x.dtype)
+    yt = plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, (rows - 1) * wq * n_ + wo * n_)
+    return lanes_to_rows(yt, f_, ho, wo, n_, rows, wq * n_)
+
+
+def _forward_planes(x, w, b, mask, sh, sw, top, left, geometry):
+    """Each image's stride phases as flat planes at row pitch ``wq``; junk columns cut."""
+    n_, c_ = x.shape[:2]
+    f_, _, kh, kw = w.shape
+    ho, wo, _, qw, hq, wq = geometry
+    fb, g = block_shape(f_)
+    xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
+    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, g)
+    wg = forward_weights(w, mask, offs.shape[0], fb)
+    bias = _padded_bias(b, fb, x.dtype)
+    yf = plane_conv(xf.reshape(-1), xf.shape[1], n_, offs, wg, bias, ho * wq)
+    return crop_rows(yf, f_, ho, wo, wq)
+
+
+# ---- dx, one function per path ----
+
+
+def _dx_full_window(dy, w, mask, in_h, in_w):
+    n_, f_ = dy.shape[:2]
+    dx2 = full_window_dx(dy.reshape(n_, f_), masked_rows(w, mask))
+    return dx2.reshape(n_, w.shape[1], in_h, in_w)
+
+
+def _dx_lanes_scatter(dy, w, mask, in_h, in_w, top, left):
+    n_, f_ = dy.shape[:2]
+    dyt = rows_to_lanes(dy, round_up(f_, 4), 1, 0)
+    dxt = lanes_input_grad(dyt, lanes_dx_weights(w, mask, dyt.shape[1]), n_, in_h, in_w, top, left)
+    return lanes_to_rows(dxt, w.shape[1], in_h, in_w, n_, 1, 0)
+
+
+def _dx_lanes_correlate(dy, w, mask, in_h, in_w, top, left):
+    """Correlate ``dy``, zero-padded by ``K-1-pad`` (negative: cropped), over ``dx``'s own
+    rows and columns only (not the padding that would be cut afterwards)."""
+    n_ = dy.shape[0]
+    _, c_, kh, kw = w.shape
+    hd = in_h + kh - 1
+    wd = in_w + kw - 1
+    rows, ng, slack = lane_rows(in_h, in_w, wd, n_)
+    dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd, slack)
+    offs, wg = dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
+    yt = plane_conv(
+        dyt,
+        rows * wd * n_,
+        ng,
+        offs * n_,
+        wg,
+        zeros_like_bias(wg),
+        (rows - 1) * wd * n_ + in_w * n_,
+    )
+    return lanes_to_rows(yt, c_, in_h, in_w, n_, rows, wd * n_)
+
+
+def _dx_planes(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
+    """Phase planes of ``dxp``: a stride-1 correlation of the padded ``dy`` per phase."""
+    n_ = dy.shape[0]
+    _, c_, kh, kw = w.shape
+    qh = (kh + sh - 1) // sh
+    qw = (kw + sw - 1) // sw
+    hx = (in_h + top + bottom + sh - 1) // sh  # rows of each phase plane of dxp
+    wx = (in_w + left + right + sw - 1) // sw
+    hd = hx + qh - 1  # padded dy plane: qh-1 zero rows on top
+    wd = wx + qw - 1
+    dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
+    offs, wg = dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd)
+    yf = plane_conv(dyf.reshape(-1), dyf.shape[1], n_, offs, wg, zeros_like_bias(wg), hx * wd)
+    return scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, wd)
+
+
+# ---- dw, one function per path (blocked rows dwg (F2, R); fast_backward_weight unblocks) ----
+
+
+def _dw_full_window(dy, x, mask, kh, kw):
+    n_, c_, h, wd = x.shape
+    f_ = dy.shape[1]
+    dw2, db = full_window_dw(
+        dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd), mask_rows(mask, kh, kw)
+    )
+    return dw2.reshape(f_, c_, kh, kw), db
+
+
+def _dwg_lanes(dy, x, kh, kw, top, left, geometry):
+    n_, c_ = x.shape[:2]
+    ho, wo, _, _, hq, wq = geometry
+    rows, _, slack = lane_rows(ho, wo, wq, n_)
+    xt = to_lanes(x, top, left, hq, wq, slack)
+    offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, GW) * n_
+    dyt = rows_to_lanes(dy, round_up(dy.shape[1], FBW), rows, wq * n_)
+    return blocked_weight_grad(dyt, xt, rows * wq * n_, offs, dyt.shape[2])
+
+
+def _dwg_planes(dy, x, kh, kw, sh, sw, top, left, geometry):
+    c_ = x.shape[1]
+    ho, _, _, qw, hq, wq = geometry
+    xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
+    offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, GW)
+    dyf = flat_rows(dy, round_up(dy.shape[1], FBW), wq)
+    return blocked_weight_grad(dyf, xf.reshape(-1), xf.shape[1], offs, ho * wq)

@@ -27,6 +27,8 @@ computed by exactly one iteration of one thread).
 import numpy as np
 from numba import njit, prange
 
+from .._twins import parallel_kernel
+
 WIDE_MIN_MAPS = 20  # output maps from which the 5-map block pays (see block_shape)
 CH = 512  # flat positions per chunk (5 rows x 512 float32 = 10 KiB of accumulators)
 FBW = 2  # filters per block in the weight gradient
@@ -48,7 +50,6 @@ def block_shape(maps):
     return 3, 4
 
 
-@njit(cache=True)
 def plane_conv(xflat, gstride, ng, offs, wg, bias, P):
     """For every group ``g < ng`` (an image, or one output row of the batch-lane layout)
     and position ``p < P``:
@@ -65,13 +66,16 @@ def plane_conv(xflat, gstride, ng, offs, wg, bias, P):
     contiguous loop over ``p`` and the loop over ``c, u, v`` the loop over taps ``r``. It
     also computes ``dx`` (:func:`direct.backward_input`) as a stride-1 convolution of the
     zero-padded ``dy`` with the flipped kernels (layouts.dx_taps_and_weights).
+
+    Plain Python choosing the compiled micro-kernel by the block's width, so that a model
+    whose layers all use one block shape compiles only that one.
     """
     if wg.shape[2] == 5:
         return _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P)
     return _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P)
 
 
-@njit(cache=True, fastmath=_FM, parallel=True)
+@parallel_kernel(fastmath=_FM)
 def _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P):
     """:func:`plane_conv` with blocks of 5 maps, 3 taps per pass: each loaded input vector
     feeds 5 multiply-adds, each accumulator loaded and stored feeds 3. One ``prange``
@@ -117,12 +121,14 @@ def _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P):
                     a2[p] = a2[p] + w02 * v0 + w12 * v1 + w22 * v2
                     a3[p] = a3[p] + w03 * v0 + w13 * v1 + w23 * v2
                     a4[p] = a4[p] + w04 * v0 + w14 * v1 + w24 * v2
-            for k in range(5):
-                yf[g, fb * 5 + k, p0 : p0 + m] = acc[k, :m]
+            for k in range(5):  # element loops, not slice copies: see _twins (compile)
+                out = yf[g, fb * 5 + k]
+                for p in range(m):
+                    out[p0 + p] = acc[k, p]
     return yf
 
 
-@njit(cache=True, fastmath=_FM, parallel=True)
+@parallel_kernel(fastmath=_FM)
 def _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P):
     """:func:`plane_conv` with blocks of 3 maps, 4 taps per pass (for few output maps)."""
     nb = wg.shape[0]
@@ -165,12 +171,14 @@ def _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P):
                     a0[p] = a0[p] + w00 * v0 + w10 * v1 + w20 * v2 + w30 * v3
                     a1[p] = a1[p] + w01 * v0 + w11 * v1 + w21 * v2 + w31 * v3
                     a2[p] = a2[p] + w02 * v0 + w12 * v1 + w22 * v2 + w32 * v3
-            for k in range(3):
-                yf[g, fb * 3 + k, p0 : p0 + m] = acc[k, :m]
+            for k in range(3):  # element loops, not slice copies: see _twins (compile)
+                out = yf[g, fb * 3 + k]
+                for p in range(m):
+                    out[p0 + p] = acc[k, p]
     return yf
 
 
-@njit(cache=True, fastmath=_FM_RED, parallel=True)
+@parallel_kernel(fastmath=_FM_RED)
 def blocked_weight_grad(dyf, xflat, gstride, offs, P):
     """``dwg[f, r] = sum_g sum_p dyf[g, f, p] * xflat[g*gstride + p + offs[r]]``.
 
@@ -231,7 +239,7 @@ def blocked_weight_grad(dyf, xflat, gstride, offs, P):
     return dwg
 
 
-@njit(cache=True, fastmath=_FM, parallel=True)
+@parallel_kernel(fastmath=_FM)
 def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
     """``dx`` of a stride-1 convolution in the batch-lane layout, by scattering each ``dy``
     row into the input row it came from (the transposed convolution, useful work only):
@@ -309,7 +317,7 @@ def lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left):
 # outputs, every sum in increasing order).
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def full_window_forward(x2, wt, b):
     """``y (N, F) = b + x2 (N, D) @ wt (D, F)``; one image per iteration, sum over d in order."""
     n_, d_ = x2.shape
@@ -317,7 +325,8 @@ def full_window_forward(x2, wt, b):
     y = np.empty((n_, f_), dtype=x2.dtype)
     for n in prange(n_):
         acc = y[n]
-        acc[:] = b
+        for f in range(f_):
+            acc[f] = b[f]
         for d in range(d_):
             xv = x2[n, d]
             row = wt[d]
@@ -326,7 +335,7 @@ def full_window_forward(x2, wt, b):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def full_window_dx(dy2, wm):
     """``dx (N, D) = dy2 (N, F) @ wm (F, D)``; one image per iteration, sum over f in order."""
     n_, f_ = dy2.shape
@@ -342,7 +351,7 @@ def full_window_dx(dy2, wm):
     return dx
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def full_window_dw(dy2, x2, mask_rows):
     """``dw (F, D) = dy2.T @ x2`` (sum over n in order), ``db[f] = sum_n dy2[n, f]``;
     one filter per iteration; rows outside the connection table stay 0."""

@@ -31,8 +31,10 @@ non-finite call here, where only real terms are visited (as ``testing.naive.conv
 import numpy as np
 from numba import njit, prange
 
+from .._twins import parallel_kernel
 
-@njit(cache=True, parallel=True)
+
+@parallel_kernel()
 def forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     """``y (N, F, H_out, W_out)``: one ``prange`` iteration per (image, filter)."""
     n_, c_, h, wd = x.shape
@@ -61,7 +63,7 @@ def forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     return y
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     """``dx (N, C, H, W)``: each input position gathers the outputs that read it
     (``i*sh + u = r + top``, ``j*sw + v = s + left``); one iteration per (image, channel)."""
@@ -89,7 +91,7 @@ def backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     return dx
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     """``dw (F, C, KH, KW)`` and ``db (F,)``; one iteration per (filter, channel).
     Entries outside the connection table are 0."""

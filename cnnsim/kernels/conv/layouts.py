@@ -20,13 +20,16 @@ array. Two layouts:
    LeNet-5 C3's work, 13 % of AlexNet C3's). The same hot loops run on it; only the
    offsets and the group stride differ.
 
-Also here: the tap offsets and the blocked weight arrays that go with each layout.
-Nothing in this module multiplies; it only moves numbers.
+Also here: the tap offsets and the blocked weight arrays that go with each layout, and
+the sizes of each layout (:func:`phase_geometry`, :func:`lane_rows`: plain Python, used
+by the paths of ``cnnsim.kernels.conv`` before any compiled code runs). Nothing in this
+module multiplies; it only moves numbers.
 """
 
 import numpy as np
 from numba import njit, prange
 
+from .._twins import parallel_kernel
 from .blocked import block_shape
 
 LANE_RUN = 192  # batch lanes: take output rows together until a run is this long
@@ -37,7 +40,6 @@ def round_up(a, m):
     return (a + m - 1) // m * m
 
 
-@njit(cache=True)
 def phase_geometry(h, w, kh, kw, sh, sw, top, bottom, left, right):
     """Sizes of the phase layout: ``(ho, wo, qh, qw, hq, wq)``.
 
@@ -53,7 +55,7 @@ def phase_geometry(h, w, kh, kw, sh, sw, top, bottom, left, right):
     return ho, wo, qh, qw, ho + qh - 1, wo + qw - 1
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def to_phase_planes(x, sh, sw, top, left, hq, wq, slack):
     """``x (N, C, H, W)`` -> ``xf (N, C*sh*sw*hq*wq + slack)``, zero-padded phase planes.
 
@@ -113,7 +115,7 @@ def forward_weights(w, mask, r_pad, FB):
     return wg
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def crop_rows(yf, f_, ho, wo, pitch):
     """``yf (N, F', ho*pitch)`` flat -> ``y (N, f_, ho, wo)`` (drop junk columns and maps)."""
     n_ = yf.shape[0]
@@ -122,7 +124,8 @@ def crop_rows(yf, f_, ho, wo, pitch):
         n = nf // f_
         f = nf % f_
         for i in range(ho):
-            y[n, f, i, :] = yf[n, f, i * pitch : i * pitch + wo]
+            for j in range(wo):
+                y[n, f, i, j] = yf[n, f, i * pitch + j]
     return y
 
 
@@ -170,7 +173,7 @@ def zeros_like_bias(wg):
     return np.zeros(wg.shape[0] * wg.shape[2], dtype=wg.dtype)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, pitch):
     """Phase planes of ``dxp`` (flat, row pitch ``pitch``) -> ``dx (N, C, H, W)``, cutting
     the padding: ``dx[n, c, I*sh + a - top, J*sw + b - left] = yf[n, co, I*pitch + J]``."""
@@ -193,7 +196,7 @@ def scatter_phases(yf, c_, in_h, in_w, sh, sw, top, left, hx, wx, pitch):
     return dx
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def flat_rows(dy, f_pad, pitch):
     """``dy (N, F, ho, wo)`` -> ``dyf (N, f_pad, ho*pitch)``: rows at pitch ``pitch``,
     junk columns and extra maps 0 (so they add nothing to a dot product)."""
@@ -203,14 +206,14 @@ def flat_rows(dy, f_pad, pitch):
         n = nf // f_
         f = nf % f_
         for i in range(ho):
-            dyf[n, f, i * pitch : i * pitch + wo] = dy[n, f, i, :]
+            for j in range(wo):
+                dyf[n, f, i * pitch + j] = dy[n, f, i, j]
     return dyf
 
 
 # ---- the batch-lane layout (stride 1, a batch of images) ----
 
 
-@njit(cache=True)
 def lane_rows(ho, wo, pitch, n_):
     """``(rows, groups, slack)``: output rows per group of the batch-lane hot loop. One
     row is ``wo*N`` positions; when that is short (AlexNet C5 at batch 8: 104), the loop's
@@ -224,7 +227,7 @@ def lane_rows(ho, wo, pitch, n_):
     return rows, ng, (ng * rows - ho) * pitch * n_
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def to_lanes(x, top, left, hp, wp, slack):
     """``x (N, C, H, W)`` -> ``xt (C*hp*wp*N + slack,)`` flat, ``xt[((c*hp + I)*wp + J)*N + n]
     = x[n, c, I - top, J - left]`` (0 outside ``x``; ``top``/``left`` may be negative,
@@ -247,7 +250,7 @@ def to_lanes(x, top, left, hp, wp, slack):
     return xt
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def rows_to_lanes(dy, f_pad, rows, pitch):
     """``dy (N, F, ho, wo)`` -> ``dyt (ceil(ho/rows), f_pad, (rows-1)*pitch + wo*N)``, the
     layout of :func:`plane_conv`'s output in lanes: output row ``i`` is group
@@ -267,7 +270,7 @@ def rows_to_lanes(dy, f_pad, rows, pitch):
     return dyt
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def lanes_to_rows(yt, f_, ho, wo, n_, rows, pitch):
     """``yt`` in the layout of :func:`rows_to_lanes` -> ``y (N, f_, ho, wo)`` (junk
     positions and maps beyond ``f_`` dropped)."""

@@ -1,0 +1,68 @@
+"""Parallel kernels with a serial twin: ``@parallel_kernel(...)`` instead of
+``@njit(cache=True, parallel=True, ...)``.
+
+Why: Numba takes 2-3x longer to compile a ``parallel=True`` function than the same loops
+compiled serially (measured, one core: ``dense_forward`` 1.9 s vs 0.6 s,
+``to_phase_planes`` 1.4 s vs 0.5 s), and calls too small to gain from threads run on one
+thread anyway (``functional._dispatch.kernels_for``, ``config.serial_work``). So each
+kernel is two Numba functions over the same Python source, each compiled only at its
+first call and cached on disk separately:
+
+* ``kernel.parallel``: ``prange`` loops spread over Numba's threads;
+* ``kernel.serial``: the same loops on the calling thread (``prange`` acts as ``range``).
+
+Calling ``kernel(...)`` runs the serial twin when Numba's thread count is 1 (a small call,
+or a machine or worker limited to one thread), else the parallel one. A batch-1
+``cnnsim step`` compiles the serial twins only (docs/performance.md, "The first run").
+
+Results are the same bits either way: ``prange`` only hands whole iterations to threads,
+and every output element is computed by one iteration, by the same loop code in the same
+order (the determinism contract; the ``*_deterministic_across_threads`` tests compare the
+two). Only kernels called from Python are twins; one called from another Numba function
+stays a plain ``@njit`` function.
+"""
+
+import functools
+import types
+
+import numba
+from numba import njit
+
+
+class ParallelKernel:
+    """A ``parallel=True`` Numba kernel and its serial twin (see the module docstring)."""
+
+    def __init__(self, fn, options):
+        self.py_func = fn
+        self.parallel = njit(cache=True, parallel=True, **options)(fn)
+        # a copy of the function under its own name: Numba names its cache files after
+        # the function, so the two compiled versions are cached side by side
+        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
+        twin.__qualname__ = fn.__qualname__ + "_serial"
+        twin.__module__ = fn.__module__
+        twin.__doc__ = fn.__doc__
+        twin.__defaults__ = fn.__defaults__
+        self.serial = njit(cache=True, **options)(twin)
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args):
+        if numba.get_num_threads() == 1:
+            return self.serial(*args)
+        return self.parallel(*args)
+
+    def dispatchers(self):
+        """Both Numba functions (for counting what was compiled or loaded from the cache)."""
+        return (self.parallel, self.serial)
+
+    def __repr__(self):
+        return f"<parallel kernel {self.__module__}.{self.__qualname__} (and serial twin)>"
+
+
+def parallel_kernel(**options):
+    """Decorator: ``@parallel_kernel(fastmath=...)`` makes a :class:`ParallelKernel` with
+    ``options`` passed to both of its Numba functions (``cache=True`` always)."""
+
+    def make(fn):
+        return ParallelKernel(fn, options)
+
+    return make
