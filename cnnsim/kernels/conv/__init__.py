@@ -12,10 +12,12 @@ package, read in this order:
 * :mod:`~cnnsim.kernels.conv.regtile`: the register tile (outputs held in vector
   registers across the whole reduction, :mod:`~cnnsim.kernels.conv.simd`) that runs the
   stride-1 forward, ``dx`` and ``dw`` of layers with enough maps (``regtile.applies``).
+* :mod:`~cnnsim.kernels.conv.pointwise`: 1x1 layers (stride 1, no padding) as the matrix
+  product they are: packed panels and a 6 x 16 register-tile micro-kernel.
 * this module: the three entry points, choosing the path from the shapes only.
 
 The entry points and the paths are plain Python: each path calls the compiled pieces of
-the three modules above one after another (a microsecond per call), so Numba compiles
+the modules above one after another (a microsecond per call), so Numba compiles
 only what a model's layers use, at their first call: LeNet-5's forward pass at batch 1
 compiles the phase-plane and full-window pieces with the 3-map block and nothing of the
 batch lanes, the 5-map block, the plain loops or the backward passes. (When the choice
@@ -102,6 +104,9 @@ from .layouts import (
     to_phase_planes,
     zeros_like_bias,
 )
+from .pointwise import backward_input as pointwise_backward_input
+from .pointwise import backward_weight as pointwise_backward_weight
+from .pointwise import forward as pointwise_forward
 
 LANES_MIN = 64  # batch-lane layout when stride 1 and N * W_out >= this (8 AVX2 vectors)
 NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one
@@ -141,6 +146,11 @@ def _full_window(x_shape, w_shape, top, bottom, left, right):
         and x_shape[2] == w_shape[2]
         and x_shape[3] == w_shape[3]
     )
+
+
+def _pointwise(kh, kw, sh, sw, top, bottom, left, right):
+    """A 1x1 kernel, stride 1, no padding: a matrix product (``pointwise.py``)."""
+    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and top + bottom + left + right == 0
 
 
 def _scatter_dx(dy_positions, dx_positions, c_):
@@ -202,6 +212,8 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         return _forward_full_window(x, w, b, mask)
     h, wd = x.shape[2:]
     kh, kw = w.shape[2:]
+    if _pointwise(kh, kw, sh, sw, *pads):
+        return pointwise_forward(x, w, b, mask)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
     if regtile.applies(w.shape[0], geometry[1] * x.shape[0], x.itemsize, sh, sw, kh, kw):
         return regtile.forward(x, w, b, mask, *pads)
@@ -221,6 +233,8 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     c_ = w.shape[1]
     if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
         return _dx_full_window(dy, w, mask, in_h, in_w)
+    if _pointwise(*w.shape[2:], sh, sw, top, bottom, left, right):
+        return pointwise_backward_input(dy, w, mask)
     kh, kw = w.shape[2:]
     if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, top, bottom, left, right):
         return regtile.backward_input(dy, w, mask, top, bottom, left, right)
@@ -242,6 +256,8 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     pads = (top, bottom, left, right)
     if _full_window(x.shape, (f_, c_, kh, kw), *pads):
         return _dw_full_window(dy, x, mask, kh, kw)
+    if _pointwise(kh, kw, sh, sw, *pads):
+        return pointwise_backward_weight(dy, x, mask)
     if regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
         return regtile.backward_weight(dy, x, mask, kh, kw, *pads)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)

@@ -159,7 +159,6 @@ def from_tiles(yb, maps, wo, n_):
     return y
 
 
-@njit(cache=True)
 def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw):
     """``y (N, maps, Ho, Wo)``, ``y[n, m, i, j] = bias[m] + sum_{k,u,v} wp[m // FB, k,
     u*KW + v, m % FB] * xp[n, k, i + u, j + v]`` for ``x (N, K, H, W)`` zero-padded by
@@ -174,10 +173,8 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw):
     ntile = -(-(wo * n_) // rw)
     # the last tile of the last row reads up to ntile*rw + (kw-1)*N past its row start
     xt = to_lanes(x, top, left, hp, wpad, ntile * rw + kw * n_)
-    toff = np.empty(kh * kw, dtype=np.int64)
-    for u in range(kh):
-        for v in range(kw):
-            toff[u * kw + v] = (u * wpad + v) * n_
+    # offset of tap (u, v) in the batch-lane rows: (u * wpad + v) * N
+    toff = ((np.arange(kh)[:, None] * wpad + np.arange(kw)[None, :]) * n_).ravel()
     cb = max(1, BLOCK_BYTES // (kh * kw * fbw * x.itemsize))
     yb = np.empty((wp.shape[0], ho, ntile * rw, fbw), dtype=x.dtype)
     args = (xt, hp * wpad * n_, wpad * n_, wp, toff, bias, cb, ntile, yb)
@@ -188,7 +185,6 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw):
     return from_tiles(yb, maps, wo, n_)
 
 
-@njit(cache=True)
 def forward(x, w, b, mask, top, bottom, left, right):
     """``y (N, F, Ho, Wo)`` of a stride-1 layer from ``x (N, C, H, W)``, ``w (F, C, KH,
     KW)``, ``b (F,)``; needs FMA vectors (``VEC_BITS > 0``); fastest where :func:`applies`."""
@@ -202,7 +198,6 @@ def forward(x, w, b, mask, top, bottom, left, right):
     return correlate(x, wp, bias, f_, kh, kw, top, bottom, left, right, rw)
 
 
-@njit(cache=True)
 def backward_input(dy, w, mask, top, bottom, left, right):
     """``dx (N, C, H, W)`` of a stride-1 layer: ``dy (N, F, Ho, Wo)`` zero-padded by
     ``K - 1 - pad`` correlated with the flipped kernels, channels as output maps
@@ -256,7 +251,6 @@ def to_tiles(dy, fbw):
     return dyb
 
 
-@njit(cache=True)
 def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
     """``dw (F, C, KH, KW)`` and ``db (F,)`` of a stride-1 layer, replacing the loop of
     :func:`direct.backward_weight`
@@ -282,10 +276,12 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
     rw, nv, fbw, work = tile_for(f_, r_, x.itemsize)
     xt = to_lanes(x, top, left, hp, wpad, 0)
     xoff = np.zeros(-(-r_ // rw) * rw, dtype=np.int64)  # padding taps read x[0], dropped
-    for c in range(c_):
-        for u in range(kh):
-            for v in range(kw):
-                xoff[(c * kh + u) * kw + v] = c * hp * wpad * n_ + (u * wpad + v) * n_
+    # tap r = (c, u, v) starts at c * hp * wpad * N + (u * wpad + v) * N
+    xoff[:r_] = (
+        np.arange(c_)[:, None, None] * hp * wpad
+        + np.arange(kh)[None, :, None] * wpad
+        + np.arange(kw)[None, None, :]
+    ).ravel() * n_
     dyb = to_tiles(dy, fbw)
     dwb = np.empty((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
     zero = np.zeros(fbw, dtype=x.dtype)
@@ -294,13 +290,10 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
         _dw_tile_a(*args)
     else:
         _dw_tile_b(*args)
-    dw = np.zeros((f_, c_, kh, kw), dtype=x.dtype)
-    for f in range(f_):
-        for c in range(c_):
-            if mask[f, c] != 0:
-                for u in range(kh):
-                    for v in range(kw):
-                        dw[f, c, u, v] = dwb[f // fbw, (c * kh + u) * kw + v, f % fbw]
+    # dw[f, c, u, v] = dwb[f // fbw, (c * KH + u) * KW + v, f % fbw]; 0 off the table
+    # (np.where copies the sums bit for bit)
+    dw = dwb.transpose(0, 2, 1).reshape(-1, dwb.shape[1])[:f_, :r_].reshape(f_, c_, kh, kw)
+    dw = np.where(mask[:, :, None, None] != 0, dw, dw.dtype.type(0))
     return dw, bias_grad(dy)
 
 

@@ -1,0 +1,131 @@
+"""The 1x1 convolution as a matrix product (kernels/conv/pointwise.py): against the slow
+reference, finite differences, thread-count determinism, and the shape test that sends
+1x1 layers there."""
+
+import numba
+import numpy as np
+import pytest
+
+from cnnsim import functional as F
+from cnnsim.functional.conv import connection_mask
+from cnnsim.kernels import conv as conv_kernels
+from cnnsim.kernels.conv import pointwise
+from cnnsim.testing import naive
+from cnnsim.testing.gradcheck import gradcheck, probe_for
+
+# (N, C, F, H, W): tile-sized and awkward (F, C, positions not multiples of the 6 x 16
+# tile), C > KC (two reduction blocks forward), H*W > KC (two position blocks in dw),
+# a run of positions longer than NC (two work items per image), a single position.
+SHAPES = [
+    (2, 16, 12, 4, 8),
+    (3, 19, 13, 5, 7),
+    (1, 300, 7, 3, 3),
+    (2, 5, 8, 17, 17),
+    (1, 3, 2, 1, 1),
+    (4, 1, 1, 2, 3),
+]
+
+
+def _case(rng, shape, dtype, masked):
+    n, c, f, h, w = shape
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((f, c, 1, 1)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    conn = rng.random((f, c)) > 0.3 if masked else None
+    return x, wt, b, conn
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_pointwise_kernels_match_reference(shape, masked, dtype, rng):
+    x, w, b, conn = _case(rng, shape, dtype, masked)
+    mask = connection_mask(conn, w.shape[0], w.shape[1])
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    y = pointwise.forward(x, w, b, mask)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, naive.conv2d(x, w, b, 1, "valid", conn), rtol=tol, atol=tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    want = naive.conv2d_backward(dy, x, w, 1, "valid", conn)
+    dx = pointwise.backward_input(dy, w, mask)
+    dw, db = pointwise.backward_weight(dy, x, mask)
+    for got, ref in zip((dx, dw, db), want):
+        assert got.dtype == dtype and got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
+    if conn is not None:  # weights outside the connection table: gradient exactly 0
+        assert np.all(dw[~conn] == 0)
+
+
+def test_pointwise_hand_worked():
+    # y[0, f, p] = b[f] + sum_c w[f, c] x[0, c, p]: two maps, three filters, one masked
+    x = np.array([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # (1, 2, 1, 2)
+    w = np.array([[1.0, 10.0], [2.0, 0.5], [-1.0, 1.0]]).reshape(3, 2, 1, 1)
+    b = np.array([0.0, 1.0, 100.0])
+    mask = np.array([[1, 1], [1, 0], [1, 1]], dtype=np.uint8)  # filter 1 ignores map 1
+    y = pointwise.forward(x, w, b, mask)
+    np.testing.assert_array_equal(y[0, :, 0], [[31.0, 42.0], [3.0, 5.0], [102.0, 102.0]])
+    dy = np.ones((1, 3, 1, 2))
+    dx = pointwise.backward_input(dy, w, mask)
+    np.testing.assert_array_equal(dx[0, :, 0], [[2.0, 2.0], [11.0, 11.0]])
+    dw, db = pointwise.backward_weight(dy, x, mask)
+    np.testing.assert_array_equal(dw[:, :, 0, 0], [[3.0, 7.0], [3.0, 0.0], [3.0, 7.0]])
+    np.testing.assert_array_equal(db, [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 5, 3, 6), (1, 17, 9, 4, 5)])
+def test_pointwise_backward_finite_differences(shape, rng):
+    x, w, b, conn = _case(rng, shape, np.float64, True)
+    mask = connection_mask(conn, w.shape[0], w.shape[1])
+
+    def fn(x, w, b):
+        return pointwise.forward(x, w, b, mask)
+
+    y = fn(x, w, b)
+    dy = probe_for(y.shape)
+    grads = (pointwise.backward_input(dy, w, mask), *pointwise.backward_weight(dy, x, mask))
+    rep = gradcheck(fn, x, w, b, grads=grads)
+    assert rep.ok, str(rep)
+
+
+def test_pointwise_deterministic_across_threads(rng):
+    x, w, b, conn = _case(rng, (3, 40, 20, 9, 11), np.float32, True)
+    mask = connection_mask(conn, w.shape[0], w.shape[1])
+    dy = rng.standard_normal((3, 20, 9, 11)).astype(np.float32)
+    before = numba.get_num_threads()
+    outs = []
+    try:
+        for t in sorted({1, 2, before}):
+            numba.set_num_threads(t)
+            fwd = pointwise.forward(x, w, b, mask)
+            outs.append(
+                (
+                    fwd,
+                    pointwise.backward_input(dy, w, mask),
+                    *pointwise.backward_weight(dy, x, mask),
+                )
+            )
+    finally:
+        numba.set_num_threads(before)
+    for out in outs[1:]:
+        for a, c in zip(outs[0], out):
+            np.testing.assert_array_equal(a, c)
+
+
+def test_one_by_one_layers_take_the_matrix_product():
+    assert conv_kernels._pointwise(1, 1, 1, 1, 0, 0, 0, 0)
+    assert not conv_kernels._pointwise(1, 1, 2, 2, 0, 0, 0, 0)  # strided: phase planes
+    assert not conv_kernels._pointwise(1, 1, 1, 1, 1, 1, 1, 1)  # padded
+    assert not conv_kernels._pointwise(3, 3, 1, 1, 0, 0, 0, 0)
+    # through the public API (above the direct loops' size): the same numbers, bit for bit
+    rng = np.random.default_rng(3)
+    x, w, b, conn = _case(rng, (2, 24, 10, 6, 7), np.float32, True)
+    mask = connection_mask(conn, w.shape[0], w.shape[1])
+    assert not conv_kernels.use_direct(2 * 24 * 10 * 6 * 7)
+    np.testing.assert_array_equal(
+        F.conv2d(x, w, b, connections=conn), pointwise.forward(x, w, b, mask)
+    )
+    dy = rng.standard_normal((2, 10, 6, 7)).astype(np.float32)
+    dx, dw, db = F.conv2d_backward(dy, x, w, connections=conn)
+    np.testing.assert_array_equal(dx, pointwise.backward_input(dy, w, mask))
+    for got, want in zip((dw, db), pointwise.backward_weight(dy, x, mask)):
+        np.testing.assert_array_equal(got, want)
