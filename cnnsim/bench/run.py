@@ -287,7 +287,7 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
         repeat = 1 if is_quick else 7
     rng = np.random.default_rng(seed)
     pk = peak.peaks(threads)  # before the rows: the header, and each row's share of it
-    rows = [bench_case(c, repeat, torch, rng, pk["fma_gflops"]) for c in cases]
+    rows = [bench_case(c, repeat, torch, rng, pk["peak_gflops"]) for c in cases]
     ext = {}
     for name, fn in EXTENSIONS.items():
         if name not in ext_names:

@@ -26,10 +26,16 @@ def format_report(rep):
     pk = env.get("peak")
     if pk:
         lines.append(
-            f"vectors: {pk['vector']['bits']}-bit ({pk['vector']['why']}); measured peak: "
-            f"FMA loop {pk['fma_gflops']:.0f} GFLOP/s on {env['threads']} threads, "
+            f"vectors: {pk['vector']['bits']}-bit ({pk['vector']['why']}); measured peak "
+            f"on {env['threads']} threads: FMA loop {pk['fma_gflops']:.0f} GFLOP/s, "
             f"numpy sgemm {pk['sgemm_gflops']:.0f} GFLOP/s"
         )
+        if pk.get("simd_fma_gflops"):
+            lines.append(
+                f"  register tile's explicit {pk['simd_bits']}-bit vectors: FMA loop "
+                f"{pk['simd_fma_gflops']:.0f} GFLOP/s; '% of peak' is of "
+                f"{pk['peak_gflops']:.0f} GFLOP/s"
+            )
     if env["openblas_env"]:
         lines.append(f"note: {env['openblas_env']} set; they can slow NumPy's BLAS (im2col column)")
     lines.append(f"method: {env['method']}")
