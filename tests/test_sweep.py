@@ -263,6 +263,53 @@ def test_dask_worker_killed_mid_task_reruns_elsewhere(tmp_path):
         assert results[r["key"]] == r["result"]
 
 
+def test_dask_result_lost_after_it_finished_is_recomputed_under_a_users_client(tmp_path):
+    """A worker dies holding results that are finished but not yet fetched, while the
+    caller has a Client of its own open (as in a notebook). Fetching them must recompute
+    them on the sweep's own client, not fail with "bound to a different event loop"."""
+    distributed = _distributed()
+    import logging
+
+    tasks = S.grid(dict(SMALL, seed=[0, 1, 2]))  # 24 quick tasks
+    killed = []
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        pids = client.run(os.getpid)
+
+        def on_row(row, done, total):
+            if killed:
+                return
+            deadline = time.monotonic() + 60
+            while client.processing() and any(client.processing().values()):
+                assert time.monotonic() < deadline, "the tasks never finished"
+                time.sleep(0.05)
+            held = {}  # worker -> finished results it holds, not yet fetched
+            for workers in client.who_has().values():
+                for w in workers:
+                    held[w] = held.get(w, 0) + 1
+            w = max(held, key=held.get)
+            killed.append(held[w])
+            os.kill(pids[w], signal.SIGKILL)
+
+        rep = run_sweep(
+            "gradflow", tasks, str(tmp_path), Dask(address=cluster.scheduler_address), on_row=on_row
+        )
+    assert killed and killed[0] > 0, "no finished result was waiting on a worker"
+    assert rep["failed"] == 0 and rep["ran"] == len(tasks)
+    rows, results = _results(tmp_path / "results.jsonl")
+    assert len(rows) == len(tasks) == len({r["key"] for r in rows})
+    ref = run_sweep("gradflow", tasks, str(tmp_path / "ref"), Serial())
+    assert {r["key"]: r["result"] for r in ref["rows"]} == results
+
+
 def test_pool_worker_killed_mid_task_reruns_in_a_new_pool(tmp_path):
     tasks = _grid_slow()
     killed = []

@@ -228,7 +228,11 @@ class Dask:
         for i, t in enumerate(tasks):
             f = client.submit(_call, kind, t, threads, key=f"cnnsim-{kind}-{run}-{i}", pure=False)
             futs[f.key] = (f, t)
-        for f in distributed.as_completed([f for f, _ in futs.values()]):
+        # loop=client.loop: without it as_completed tracks the futures on the *current*
+        # client's loop (a notebook's own Client, say), and a result that must be
+        # recomputed after its worker died is then awaited on the wrong event loop.
+        done = distributed.as_completed([f for f, _ in futs.values()], loop=client.loop)
+        for f in done:
             t = futs.pop(f.key)[1]
             if f.status == "finished":
                 emit(f.result())
