@@ -167,6 +167,7 @@ class Graph:
             return e.index
 
         self.inputs = [edge(t, INPUT) for t in inputs]
+        self._input_set = set(self.inputs)
         for c in calls:
             ins = [edge_of[id(t)] for t in c.inputs]
             node = Node(len(self.nodes), c.layer, ins, None, c.merge, c.scope)
@@ -236,11 +237,13 @@ class Graph:
             self.run_node(k, values, training)
         return values
 
-    def backward(self, grads):
+    def backward(self, grads, input_grad=True):
         """Backpropagate ``grads`` (dict edge -> dL/d(edge), usually output edges) through
         the nodes of the last forward; returns the input's gradient (a list when the graph
         has several inputs). Each edge's gradient is the sum of its consumers', added in
-        execution order (a fixed order: same numbers every run)."""
+        execution order (a fixed order: same numbers every run). ``input_grad=False``: the
+        caller does not need the input's gradient (a training step); layers that read only
+        the graph's inputs may skip it (``Layer.backprop``) and None comes back."""
         parts = {e: [(len(self.nodes), g)] for e, g in grads.items() if g is not None}
         for k in range(len(self.nodes) - 1, -1, -1):
             node = self.nodes[k]
@@ -252,7 +255,10 @@ class Graph:
                     f"backward: layer {node.name!r} did not run in the last "
                     f"forward pass; run the forward pass for this output first"
                 )
-            dx = node.layer.backprop(g)
+            skip = not input_grad and all(e in self._input_set for e in node.inputs)
+            dx = node.layer.backprop(g, input_grad=not skip)
+            if dx is None:  # skipped: only the graph's inputs would have received it
+                continue
             dxs = dx if node.merge else [dx]
             for e, d in zip(node.inputs, dxs):
                 parts.setdefault(e, []).append((k, d))

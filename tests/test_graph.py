@@ -360,3 +360,76 @@ def test_a_model_is_a_block_inside_a_container():
     outer = cnnsim.Model(z, L.Dense(3, name="d2")(L.Flatten(name="f2")(block(z))), seed=None)
     assert [n.name for n in outer.graph.nodes] == ["block/c", "block/p", "block/skip", "f2", "d2"]
     np.testing.assert_array_equal(outer(xx), outer.find("d2")(outer.find("f2")(block(xx))))
+
+
+# ------------------------------------------------------- a training step's input gradient
+class _Count:
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *a):
+        self.calls += 1
+        return self.fn(*a)
+
+
+def _grads(net):
+    return {(l.path, k): v.copy() for l in net.leaves() for k, v in l.grads.items()}
+
+
+@pytest.mark.parametrize("name", ["lenet5", "functional"])
+def test_training_backward_skips_the_input_gradient_and_nothing_else(name, monkeypatch):
+    """``backprop(dy, input_grad=False)`` (what a training step runs) leaves out dx of the
+    layers that read the images (LeNet-5's C1; both branches of a two-branch Model) and
+    fills every parameter gradient with the same bits as the full backward pass."""
+    from cnnsim.kernels import conv as K
+
+    if name == "lenet5":
+        net = models.lenet5(variant="modern")
+        first = 1  # C1 reads the images
+    else:  # two convolutions read the input; their sum feeds a dense head
+        x_in = cnnsim.Input((2, 6, 6))
+        a = L.Conv2D(3, 3, padding="same", name="A")(x_in)
+        b = L.Conv2D(3, 1, name="B")(x_in)
+        s = L.Add(name="sum")([a, b])
+        net = cnnsim.Model(x_in, L.Dense(4, name="out")(L.Flatten(name="flat")(s)))
+        net.build((2, 6, 6))
+        first = 2
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, *net.input_shape)).astype(np.float32)
+    dy = rng.standard_normal((3, *net.output_shape)).astype(np.float32)
+    spy = _Count(K.conv2d_backward_input)
+    monkeypatch.setattr(K, "conv2d_backward_input", spy)
+    net(x, True)
+    dx = net.backprop(dy)
+    full, n_full = _grads(net), spy.calls
+    assert dx.shape == x.shape
+    net(x, True)
+    assert net.backprop(dy, input_grad=False) is None
+    assert spy.calls - n_full == n_full - first  # only the input's layers skipped dx
+    part = _grads(net)
+    assert part.keys() == full.keys()
+    for k in full:
+        np.testing.assert_array_equal(part[k], full[k], err_msg=str(k))
+
+
+def test_a_trace_recording_gradients_still_gets_every_input_gradient():
+    """While an observer listens (a trace), ``input_grad=False`` is ignored: every layer's
+    ``dx`` is computed and reported, the first layer's included."""
+    from cnnsim.layers.base import observe
+
+    net = models.lenet5(variant="modern")
+    x = np.random.default_rng(1).standard_normal((2, *net.input_shape)).astype(np.float32)
+    seen = {}
+
+    class Obs:
+        def on_forward(self, layer, x, y, seconds):
+            pass
+
+        def on_backward(self, layer, dy, dx):
+            seen[layer.name] = dx
+
+    net(x, True)
+    with observe(Obs()):
+        dx = net.backprop(np.ones((2, 10), np.float32), input_grad=False)
+    assert dx is not None and dx.shape == x.shape
+    np.testing.assert_array_equal(seen["C1"], dx)

@@ -110,12 +110,14 @@ def conv2d_backward(
     stride: Size = 1,
     padding: Padding = "valid",
     connections: Optional[Array] = None,
-) -> tuple[Array, Array, Array]:
+    input_grad: bool = True,
+) -> tuple[Optional[Array], Array, Array]:
     """Gradients of ``conv2d``: returns ``(dx (N, C, H, W), dw (F, C, KH, KW), db (F,))``.
 
     ``dx = full correlation of dy with the flipped kernel`` (cut to the unpadded input),
     ``dw[f, c, u, v] = sum_{n,i,j} dy[n, f, i, j] xp[n, c, i*s_h + u, j*s_w + v]``,
     ``db[f] = sum_{n,i,j} dy[n, f, i, j]``. Weights outside the connection table get 0.
+    ``input_grad=False``: ``dx`` is not computed (None), e.g. for a network's first layer.
     """
     where = "conv2d_backward"
     x, w, win, mask = _prepare(x, w, stride, padding, connections, where)
@@ -123,7 +125,11 @@ def conv2d_backward(
     same_dtype(where, dy=dy, x=x)
     check_shape(dy, (x.shape[0], w.shape[0]) + win.out_hw, "dy", where, "(N, F, H_out, W_out)")
     k = _finite_or_direct(kernels_for("conv", 2 * _work(x, w, win)), dy, x, w)
-    dx = k.conv2d_backward_input(dy, w, mask, x.shape[2], x.shape[3], *win.kernel_stride, *win.pads)
+    dx = None
+    if input_grad:
+        dx = k.conv2d_backward_input(
+            dy, w, mask, x.shape[2], x.shape[3], *win.kernel_stride, *win.pads
+        )
     dw, db = k.conv2d_backward_weight(
         dy, x, mask, w.shape[2], w.shape[3], *win.kernel_stride, *win.pads
     )

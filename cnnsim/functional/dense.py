@@ -53,10 +53,13 @@ def dense(x: Array, w: Array, b: Optional[Array] = None) -> Array:
     return kernels_for("dense", _work(x, w)).dense_forward(x, w, b)
 
 
-def dense_backward(dy: Array, x: Array, w: Array) -> tuple[Array, Array, Array]:
+def dense_backward(
+    dy: Array, x: Array, w: Array, input_grad: bool = True
+) -> tuple[Optional[Array], Array, Array]:
     """Gradients of ``dense``: ``(dx (N, D_in), dw (D_in, D_out), db (D_out,))``.
 
-    ``dx = dy w^T``, ``dw = x^T dy``, ``db = sum_n dy[n]``.
+    ``dx = dy w^T``, ``dw = x^T dy``, ``db = sum_n dy[n]``. ``input_grad=False``: ``dx`` is
+    not computed (None), e.g. for a network's first layer.
     """
     where = "dense_backward"
     x, w = _prepare(x, w, where)
@@ -64,7 +67,7 @@ def dense_backward(dy: Array, x: Array, w: Array) -> tuple[Array, Array, Array]:
     same_dtype(where, dy=dy, x=x)
     check_shape(dy, (x.shape[0], w.shape[1]), "dy", where, "(N, D_out)")
     k = kernels_for("dense", 2 * _work(x, w))
-    dx = k.dense_backward_input(dy, w)
+    dx = k.dense_backward_input(dy, w) if input_grad else None
     dw, db = k.dense_backward_weight(dy, x)
     return dx, dw, db
 

@@ -87,8 +87,8 @@ class Container(Layer):
         values = self.graph.forward(x, training, outputs=[0])
         return values[self.graph.outputs[0]]
 
-    def backward(self, dy: Array) -> Array:
-        return self.graph.backward({self.graph.outputs[0]: dy})
+    def backward(self, dy: Array, input_grad: bool = True) -> Any:
+        return self.graph.backward({self.graph.outputs[0]: dy}, input_grad=input_grad)
 
     def _check_input(self, x):
         # containers check the full shape; children check their own

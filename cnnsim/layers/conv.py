@@ -29,6 +29,7 @@ class Conv2D(Layer):
     """
 
     kind = "Conv2D"
+    skips_input_grad = True
     field = "window"
     title = "Convolution"
     explain_form = "patches"
@@ -121,11 +122,11 @@ class Conv2D(Layer):
         self._cache = (x, z, y)
         return y
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array, input_grad: bool = True) -> Optional[Array]:
         x, z, y = self._cache
         dz = F.activation_backward(self.activation or "linear", dy, z, y)
         dx, dw, db = F.conv2d_backward(
-            dz, x, self.params["w"], self.stride, self.padding, self._table
+            dz, x, self.params["w"], self.stride, self.padding, self._table, input_grad
         )
         self.grads["w"] = dw
         if self.use_bias:

@@ -24,6 +24,7 @@ class Dense(Layer):
     """
 
     kind = "Dense"
+    skips_input_grad = True
     field = "global"
     title = "Fully connected"
     explain_form = "vector"
@@ -165,10 +166,10 @@ class Dense(Layer):
         self._cache = (x, z, y)
         return y
 
-    def backward(self, dy: Array) -> Array:
+    def backward(self, dy: Array, input_grad: bool = True) -> Optional[Array]:
         x, z, y = self._cache
         dz = F.activation_backward(self._act(), dy, z, y)
-        dx, dw, db = F.dense_backward(dz, x, self.params["w"])
+        dx, dw, db = F.dense_backward(dz, x, self.params["w"], input_grad)
         self.grads["w"] = dw
         if self.use_bias:
             self.grads["b"] = db

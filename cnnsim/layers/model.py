@@ -154,16 +154,18 @@ class Model(Container):
         values = self.graph.forward(x, training)
         return [values[e] for e in self.graph.outputs]
 
-    def backward_all(self, dys: Sequence[Optional[Array]]) -> Array:
+    def backward_all(self, dys: Sequence[Optional[Array]], input_grad: bool = True) -> Any:
         """Backward from every output at once: ``dys`` in output order (None: no gradient
-        reaches that output); returns dx. Needs a ``forward_all`` pass."""
+        reaches that output); returns dx (None with ``input_grad=False``: see
+        ``Layer.backprop``). Needs a ``forward_all`` pass."""
         dys = list(dys)
         if len(dys) != len(self.graph.outputs):
             raise ValueError(
                 f"Model {self.name!r}: expected {len(self.graph.outputs)} output "
                 f"gradients, got {len(dys)}"
             )
-        return self.graph.backward({e: d for e, d in zip(self.graph.outputs, dys) if d is not None})
+        grads = {e: d for e, d in zip(self.graph.outputs, dys) if d is not None}
+        return self.graph.backward(grads, input_grad=input_grad)
 
     def forward_with_aux(self, x: Array, training: bool = True) -> tuple[Array, list[Array]]:
         """``(y, [extra outputs])`` (GoogLeNet's name for ``forward_all``)."""
@@ -171,8 +173,11 @@ class Model(Container):
         return ys[0], ys[1:]
 
     def backward_with_aux(
-        self, dy: Array, daux: Union[Sequence[Optional[Array]], dict[str, Optional[Array]]]
-    ) -> Array:
+        self,
+        dy: Array,
+        daux: Union[Sequence[Optional[Array]], dict[str, Optional[Array]]],
+        input_grad: bool = True,
+    ) -> Any:
         """``backward_all`` with the extra outputs' gradients as a list in output order, or
         a dict by head name (``aux_heads``)."""
         where = f"{type(self).__name__}.backward_with_aux"
@@ -192,4 +197,4 @@ class Model(Container):
                     f"{where}: expected {len(heads)} head gradients "
                     f"({', '.join(heads)}), got {len(daux)}"
                 )
-        return self.backward_all([dy] + daux)
+        return self.backward_all([dy] + daux, input_grad)

@@ -48,9 +48,9 @@ def network_loss(net, x, labels, training=True, backward=True, aux_weight=0.3):
             dy = dy if sign == 1.0 else -to_host(dy)
             if use_aux:
                 daux = [aux_weight * F.softmax_cross_entropy_backward(p, labels) for _, p in aux]
-                net.backward_with_aux(dy, daux)
+                net.backward_with_aux(dy, daux, input_grad=False)
             else:
-                net.backprop(dy)
+                net.backprop(dy, input_grad=False)  # nothing needs d(loss)/d(images)
     finally:
         for l, old in fused.values():
             l.emit_logits = old
