@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import time
 from inspect import getattr_static
-from typing import Any, Iterator, Optional, Tuple, Union
+from typing import Any, Iterator, Optional, Tuple, Union, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -260,10 +260,12 @@ class Layer:
                 f"pass; call the layer (y = layer(x)) first, then backprop(dy)"
             )
         if not input_grad and not _observers:
+            # containers, and the leaves that set skips_input_grad, take the keyword
+            layer = cast(Any, self)
             if self.is_container:
-                return self.backward(dy, input_grad=False)
+                return layer.backward(dy, input_grad=False)
             if self.skips_input_grad:
-                self.backward(dy, input_grad=False)
+                layer.backward(dy, input_grad=False)
                 return None
         dx = self.backward(dy)
         if not self.is_container:
