@@ -113,7 +113,7 @@ def test_pointwise_deterministic_across_threads(rng):
 
 def test_one_by_one_layers_take_the_matrix_product():
     assert conv_kernels._pointwise(1, 1, 1, 1, 0, 0, 0, 0)
-    assert not conv_kernels._pointwise(1, 1, 2, 2, 0, 0, 0, 0)  # strided: phase planes
+    assert conv_kernels._pointwise(1, 1, 2, 2, 0, 0, 0, 0)  # strided: subsampled product
     assert not conv_kernels._pointwise(1, 1, 1, 1, 1, 1, 1, 1)  # padded
     assert not conv_kernels._pointwise(3, 3, 1, 1, 0, 0, 0, 0)
     # through the public API (above the direct loops' size): the same numbers, bit for bit
@@ -129,3 +129,28 @@ def test_one_by_one_layers_take_the_matrix_product():
     np.testing.assert_array_equal(dx, pointwise.backward_input(dy, w, mask))
     for got, want in zip((dw, db), pointwise.backward_weight(dy, x, mask)):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("stride", [(2, 2), (3, 2), (2, 1)])
+@pytest.mark.parametrize("hw", [(8, 8), (7, 9)])
+def test_strided_one_by_one_layers_match_reference(stride, hw, rng):
+    """A strided 1x1 layer (ResNet's downsampling shortcut) reads every s-th pixel: the
+    matrix product over those pixels forward and for dw; dx puts its result on them and
+    0 on the pixels never read. Through the public API, against the slow reference, odd
+    sizes included (the last row/column read or not)."""
+    h, w_ = hw
+    x, w, b, conn = _case(rng, (3, 20, 12, h, w_), np.float32, True)
+    assert conv_kernels._pointwise(1, 1, *stride, 0, 0, 0, 0)
+    y = F.conv2d(x, w, b, stride, connections=conn)
+    np.testing.assert_allclose(
+        y, naive.conv2d(x, w, b, stride, "valid", conn), rtol=1e-5, atol=1e-5
+    )
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    got = F.conv2d_backward(dy, x, w, stride, connections=conn)
+    want = naive.conv2d_backward(dy, x, w, stride, "valid", conn)
+    for g, r in zip(got, want):
+        assert g.shape == r.shape
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+    skipped = np.ones(x.shape[2:], bool)
+    skipped[:: stride[0], :: stride[1]] = False
+    assert np.all(got[0][:, :, skipped] == 0)

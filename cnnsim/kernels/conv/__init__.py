@@ -12,8 +12,9 @@ package, read in this order:
 * :mod:`~cnnsim.kernels.conv.regtile`: the register tile (outputs held in vector
   registers across the whole reduction, :mod:`~cnnsim.kernels.conv.simd`) that runs the
   stride-1 forward, ``dx`` and ``dw`` of layers with enough maps (``regtile.applies``).
-* :mod:`~cnnsim.kernels.conv.pointwise`: 1x1 layers (stride 1, no padding) as the matrix
-  product they are: packed panels and a 6 x 16 register-tile micro-kernel.
+* :mod:`~cnnsim.kernels.conv.pointwise`: 1x1 layers (no padding) as the matrix product
+  they are: packed panels and a 6 x 16 register-tile micro-kernel (a strided 1x1 layer
+  is that product over the pixels it reads).
 * this module: the three entry points, choosing the path from the shapes only.
 
 The entry points and the paths are plain Python: each path calls the compiled pieces of
@@ -149,8 +150,18 @@ def _full_window(x_shape, w_shape, top, bottom, left, right):
 
 
 def _pointwise(kh, kw, sh, sw, top, bottom, left, right):
-    """A 1x1 kernel, stride 1, no padding: a matrix product (``pointwise.py``)."""
-    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and top + bottom + left + right == 0
+    """A 1x1 kernel, no padding: a matrix product (``pointwise.py``). With a stride it
+    reads every ``sh``-th row and ``sw``-th column only (ResNet's downsampling shortcuts):
+    the same product over that subsampled input, taken by :func:`_every`."""
+    return kh == 1 and kw == 1 and top + bottom + left + right == 0
+
+
+def _every(x, sh, sw):
+    """``x[:, :, ::sh, ::sw]`` as a C-contiguous array (``x`` itself at stride 1): the
+    pixels a 1x1 kernel with stride ``(sh, sw)`` reads."""
+    if sh == 1 and sw == 1:
+        return x
+    return np.ascontiguousarray(x[:, :, ::sh, ::sw])
 
 
 def _scatter_dx(dy_positions, dx_positions, c_):
@@ -213,7 +224,7 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     h, wd = x.shape[2:]
     kh, kw = w.shape[2:]
     if _pointwise(kh, kw, sh, sw, *pads):
-        return pointwise_forward(x, w, b, mask)
+        return pointwise_forward(_every(x, sh, sw), w, b, mask)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
     if regtile.applies(w.shape[0], geometry[1] * x.shape[0], x.itemsize, sh, sw, kh, kw):
         return regtile.forward(x, w, b, mask, *pads)
@@ -234,7 +245,11 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
         return _dx_full_window(dy, w, mask, in_h, in_w)
     if _pointwise(*w.shape[2:], sh, sw, top, bottom, left, right):
-        return pointwise_backward_input(dy, w, mask)
+        if sh == 1 and sw == 1:
+            return pointwise_backward_input(dy, w, mask)
+        dx = np.zeros((n_, c_, in_h, in_w), dtype=dy.dtype)  # unread pixels get no gradient
+        dx[:, :, ::sh, ::sw] = pointwise_backward_input(dy, w, mask)
+        return dx
     kh, kw = w.shape[2:]
     if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, top, bottom, left, right):
         return regtile.backward_input(dy, w, mask, top, bottom, left, right)
@@ -257,7 +272,7 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     if _full_window(x.shape, (f_, c_, kh, kw), *pads):
         return _dw_full_window(dy, x, mask, kh, kw)
     if _pointwise(kh, kw, sh, sw, *pads):
-        return pointwise_backward_weight(dy, x, mask)
+        return pointwise_backward_weight(dy, _every(x, sh, sw), mask)
     if regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
         return regtile.backward_weight(dy, x, mask, kh, kw, *pads)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
