@@ -317,3 +317,19 @@ def test_conv_deterministic_across_threads(monkeypatch):
         for out in outs[1:]:
             for a, b in zip(outs[0], out):
                 np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, (1 << 16) + 3, 3 * (1 << 16)])
+def test_all_finite_finds_one_bad_number_anywhere(size):
+    """The finiteness check that sends non-finite inputs to the definition loops: one NaN
+    or inf anywhere (first, last, a chunk border) in arrays of one or several chunks."""
+    from cnnsim.kernels.conv.direct import FINITE_CHUNK, all_finite
+
+    a = np.linspace(-3e38, 3e38, size).astype(np.float32)
+    assert all_finite(a.reshape(-1, 1))
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in {0, size // 2, FINITE_CHUNK - 1, FINITE_CHUNK, size - 1}:
+            if 0 <= where < size:
+                b = a.copy()
+                b[where] = bad
+                assert not all_finite(b), (bad, where)

@@ -134,17 +134,35 @@ def bias_grad(dy):
     return db
 
 
-@njit(cache=True, fastmath={"reassoc"})
-def all_finite(a):
+FINITE_CHUNK = 1 << 16  # elements per work item of all_finite
+
+
+@parallel_kernel(fastmath={"reassoc"})
+def all_finite_kernel(a):
     """True when every element of ``a`` (any shape, C-contiguous) is finite.
 
     ``v * 0`` is 0 for a finite ``v`` and NaN for ``inf``/``NaN``, and NaN stays NaN in a
     sum: one branch-free pass. ``reassoc`` (and no other fast-math flag: ``nnan``/``nsz``
     would let LLVM fold ``v * 0`` to 0) lets it vectorize the sum, whose order cannot
     matter here (every term is 0 or NaN). No early exit: a branch in the loop stops the
-    vectorization (measured 44 ms vs 2.2 ms for AlexNet's C2 input at batch 128)."""
+    vectorization (measured 44 ms vs 2.2 ms for AlexNet's C2 input at batch 128). Chunks
+    of ``FINITE_CHUNK`` elements are checked in parallel (a ResNet-18 stem output at batch
+    8, 6.4 M numbers: 0.89 ms on one thread, 0.47 ms on two)."""
     f = a.reshape(-1)
-    acc = f[0] * 0 if f.shape[0] else a.dtype.type(0) * 0
-    for i in range(f.shape[0]):
-        acc += f[i] * 0
-    return acc == 0
+    n = f.shape[0]
+    chunks = (n + FINITE_CHUNK - 1) // FINITE_CHUNK
+    bad = np.zeros(chunks, dtype=np.uint8)
+    for t in prange(chunks):
+        seg = f[t * FINITE_CHUNK : min(n, t * FINITE_CHUNK + FINITE_CHUNK)]
+        acc = seg[0] * 0
+        for i in range(seg.shape[0]):
+            acc += seg[i] * 0
+        bad[t] = acc != 0
+    return not bad.any()
+
+
+def all_finite(a):
+    """:func:`all_finite_kernel`, on the calling thread for arrays of one chunk or less."""
+    if a.size <= FINITE_CHUNK:
+        return all_finite_kernel.serial(a)
+    return all_finite_kernel(a)
