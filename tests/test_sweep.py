@@ -2,6 +2,7 @@
 LocalCluster in-process and with 2 processes), resume after a kill, worker death, failing
 tasks, the CLI's list/range parsing; and `cnnsim gradflow --init/--batchnorm`."""
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -224,12 +225,12 @@ def _grid_slow():
     return S.grid(dict(SMALL, depth=[12], width=[4], batch=[8], seed=[0, 1, 2]))
 
 
-def test_dask_worker_killed_mid_task_reruns_elsewhere(tmp_path):
-    distributed = _distributed()
+@contextlib.contextmanager
+def _two_worker_cluster(distributed):
+    """A real LocalCluster of two one-thread worker processes and a Client watching it
+    (the test's own; the sweep connects by address, as ``--scheduler`` does)."""
     import logging
 
-    tasks = _grid_slow()
-    killed = []
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -240,6 +241,14 @@ def test_dask_worker_killed_mid_task_reruns_elsewhere(tmp_path):
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
+        yield cluster, client
+
+
+def test_dask_worker_killed_mid_task_reruns_elsewhere(tmp_path):
+    distributed = _distributed()
+    tasks = _grid_slow()
+    killed = []
+    with _two_worker_cluster(distributed) as (cluster, client):
         pids = client.run(os.getpid)
 
         def on_row(row, done, total):
@@ -268,20 +277,9 @@ def test_dask_result_lost_after_it_finished_is_recomputed_under_a_users_client(t
     caller has a Client of its own open (as in a notebook). Fetching them must recompute
     them on the sweep's own client, not fail with "bound to a different event loop"."""
     distributed = _distributed()
-    import logging
-
     tasks = S.grid(dict(SMALL, seed=[0, 1, 2]))  # 24 quick tasks
     killed = []
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    with _two_worker_cluster(distributed) as (cluster, client):
         pids = client.run(os.getpid)
 
         def on_row(row, done, total):
