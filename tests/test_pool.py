@@ -175,6 +175,14 @@ def _check_pool(case):
         0,
     )
     np.testing.assert_array_equal(got, y)
+    # the one-pass forward gives the same two, and a backward from its winners the same bits
+    y1, idx1 = F.max_pool2d_with_indices(x, size, stride, pad)
+    np.testing.assert_array_equal(y1, y)
+    np.testing.assert_array_equal(idx1, idx)
+    np.testing.assert_array_equal(
+        F.max_pool2d_backward(dy, x, size, stride, pad, indices=idx1),
+        F.max_pool2d_backward(dy, x, size, stride, pad),
+    )
     ya = F.avg_pool2d(x, size, stride, pad)
     assert ya.dtype == dtype
     np.testing.assert_allclose(ya, naive.avg_pool2d(x, size, stride, pad), rtol=tol, atol=tol)
@@ -271,3 +279,32 @@ def test_pool_deterministic_across_threads(monkeypatch):
     numba.set_num_threads(before)
     for a, b in zip(outs[0], outs[-1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_max_pool_backward_from_indices_refuses_wrong_ones():
+    x = np.zeros((1, 2, 4, 4))
+    dy = np.ones((1, 2, 2, 2))
+    for bad in (np.zeros((1, 2, 3, 3), np.int64), np.zeros((1, 2, 2, 2), np.int32)):
+        with pytest.raises(ValueError, match="expected indices of shape") as e:
+            F.max_pool2d_backward(dy, x, 2, indices=bad)
+        assert str(e.value).startswith("max_pool2d_backward") and "\n" not in str(e.value)
+
+
+def test_max_pool_layer_training_keeps_winners_and_matches_the_scan(rng):
+    """In training the layer keeps the forward's winners and its backward uses them; the
+    output and the gradient are the bits of the inference-time forward and the scanning
+    backward (overlapping 3x3/2 windows, ties, NaN in one map)."""
+    from cnnsim import layers as L
+
+    pool = L.MaxPool2D(3, 2, padding="same")
+    pool.build((3, 9, 9))
+    x = np.round(rng.standard_normal((2, 3, 9, 9)) * 2).astype(np.float32)
+    x[1, 2, 4, 4] = np.nan
+    y_eval = pool(x, False)
+    dy = rng.standard_normal(y_eval.shape).astype(np.float32)
+    dx_scan = pool.backprop(dy)
+    assert pool._winners is None
+    y_train = pool(x, True)
+    assert pool._winners is not None
+    np.testing.assert_array_equal(y_train, y_eval)
+    np.testing.assert_array_equal(pool.backprop(dy), dx_scan)

@@ -38,4 +38,5 @@ from .pool import (  # noqa: F401
     max_pool2d,
     max_pool2d_argmax,
     max_pool2d_backward,
+    max_pool2d_with_indices,
 )

@@ -158,6 +158,56 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_awa
     return dx
 
 
+@parallel_kernel()
+def max_pool2d_forward_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
+    """``(y, idx)``: :func:`max_pool2d_forward` and :func:`max_pool2d_argmax` from one scan
+    (a training step keeps ``idx`` so that its backward needs no second scan)."""
+    n_, c_, h, w = x.shape
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (w + left + right - kw) // sw + 1
+    y = np.empty((n_, c_, ho, wo), dtype=x.dtype)
+    idx = np.empty((n_, c_, ho, wo), dtype=np.int64)
+    for p in prange(n_ * c_):
+        xp = x[p // c_, p % c_]
+        yp = y[p // c_, p % c_]
+        ip = idx[p // c_, p % c_]
+        nan_map = nan_aware or _map_has_nan(xp)
+        for i in range(ho):
+            r0 = i * sh - top
+            u0, u1 = max(0, -r0), min(kh, h - r0)
+            for j in range(wo):
+                c0 = j * sw - left
+                v0, v1 = max(0, -c0), min(kw, w - c0)
+                if u0 >= u1 or v0 >= v1:
+                    yp[i, j] = 0.0
+                    ip[i, j] = -1
+                    continue
+                br, bc = _winner(xp, r0, c0, u0, u1, v0, v1, nan_map)
+                yp[i, j] = xp[br, bc]
+                ip[i, j] = br * w + bc
+    return y, idx
+
+
+@parallel_kernel()
+def max_pool2d_backward_argmax(dy, idx, in_h, in_w, kh, kw, sh, sw, top, bottom, left, right):
+    """``dx (N, C, H, W)`` from the winners ``idx`` that :func:`max_pool2d_forward_argmax`
+    recorded: ``dy[n, c, i, j]`` is added at ``idx[n, c, i, j]`` (-1: nowhere), windows in
+    increasing ``(i, j)`` as in :func:`max_pool2d_backward`, so the sums are the same bits.
+    (The window geometry is unused here; the CUDA twin gathers with it.)"""
+    n_, c_, ho, wo = dy.shape
+    dx = np.zeros((n_, c_, in_h, in_w), dtype=dy.dtype)
+    for p in prange(n_ * c_):
+        gp = dy[p // c_, p % c_]
+        ip = idx[p // c_, p % c_]
+        dp = dx[p // c_, p % c_].reshape(in_h * in_w)
+        for i in range(ho):
+            for j in range(wo):
+                k = ip[i, j]
+                if k >= 0:
+                    dp[k] += gp[i, j]
+    return dx
+
+
 @njit(cache=True)
 def _is_2x2_valid(kh, kw, sh, sw, top, bottom, left, right):
     """A 2x2 window with stride 2 and no padding: the loops over the window's cells cost

@@ -76,6 +76,21 @@ class MaxPool2D(_Pool2D):
     keeps_range = True
     title = "Max pooling"
 
+    def forward(self, x: Array, training: bool = False) -> Array:
+        # training: keep each window's winner, so backward adds dy there without a second
+        # scan of x (the numbers are the same either way)
+        self._x = x
+        self._winners: Optional[Array] = None
+        if not training:
+            return F.max_pool2d(x, self.size, self.stride, self.padding)
+        y, self._winners = F.max_pool2d_with_indices(x, self.size, self.stride, self.padding)
+        return y
+
+    def backward(self, dy: Array) -> Array:
+        return F.max_pool2d_backward(
+            dy, self._x, self.size, self.stride, self.padding, self._winners
+        )
+
     @classmethod
     def explain(cls, step: StepLike, c: ConnectionsLike) -> None:
         """The window's real cells and the winner (first maximum, row-major); ``sum`` is
@@ -139,9 +154,6 @@ class MaxPool2D(_Pool2D):
                 f"row-major order wins (it alone receives the gradient)"
             )
         return lines
-
-    _fwd = staticmethod(F.max_pool2d)
-    _bwd = staticmethod(F.max_pool2d_backward)
 
 
 class AvgPool2D(_Pool2D):

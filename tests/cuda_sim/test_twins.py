@@ -113,6 +113,13 @@ def test_pool_twins(rng, k, s, pads):
     close(
         GP.max_pool2d_backward(dy, x, *k, *s, *pads), CP.max_pool2d_backward(dy, x, *k, *s, *pads)
     )
+    gy, gidx = GP.max_pool2d_forward_argmax(x, *k, *s, *pads)  # one pass: the same two
+    close(gy, y)
+    assert np.array_equal(to_host(gidx), idx)
+    close(
+        GP.max_pool2d_backward_argmax(dy, idx, 5, 5, *k, *s, *pads),
+        CP.max_pool2d_backward(dy, x, *k, *s, *pads),
+    )
     close(GP.avg_pool2d_forward(x, *k, *s, *pads), CP.avg_pool2d_forward(x, *k, *s, *pads))
     close(
         GP.avg_pool2d_backward(dy, 5, 5, *k, *s, *pads),
@@ -261,6 +268,8 @@ CONTRACT = {
         "max_pool2d_forward",
         "max_pool2d_argmax",
         "max_pool2d_backward",
+        "max_pool2d_forward_argmax",
+        "max_pool2d_backward_argmax",
         "avg_pool2d_forward",
         "avg_pool2d_backward",
         "global_avg_pool_forward",

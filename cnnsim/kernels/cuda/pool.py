@@ -119,6 +119,38 @@ def _max_backward(dy, x, kh, kw, sh, sw, top, left, nan_aware, zero, dx):
 
 
 @cuda.jit
+def _max_forward_argmax(x, kh, kw, sh, sw, top, left, nan_aware, y, idx):
+    t = cuda.grid(1)
+    if t >= y.size:
+        return
+    n, c, i, j = _unflat(t, y.shape[1], y.shape[2], y.shape[3])
+    br, bc = _winner(x, n, c, i, j, kh, kw, sh, sw, top, left, nan_aware)
+    if br < 0:
+        y[n, c, i, j] = 0
+        idx[n, c, i, j] = -1
+    else:
+        y[n, c, i, j] = x[n, c, br, bc]
+        idx[n, c, i, j] = br * x.shape[3] + bc
+
+
+@cuda.jit
+def _max_backward_argmax(dy, idx, kh, kw, sh, sw, top, left, zero, dx):
+    t = cuda.grid(1)
+    if t >= dx.size:
+        return
+    n, c, r, q = _unflat(t, dx.shape[1], dx.shape[2], dx.shape[3])
+    i0, i1 = _windows(r, sh, top, kh, dy.shape[2])
+    j0, j1 = _windows(q, sw, left, kw, dy.shape[3])
+    cell = r * dx.shape[3] + q
+    acc = zero
+    for i in range(i0, i1):
+        for j in range(j0, j1):
+            if idx[n, c, i, j] == cell:
+                acc += dy[n, c, i, j]
+    dx[n, c, r, q] = acc
+
+
+@cuda.jit
 def _avg_forward(x, kh, kw, sh, sw, top, left, zero, y):
     t = cuda.grid(1)
     if t >= y.size:
@@ -188,6 +220,29 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_awa
         _max_backward[grid1d(dx.size)](
             dy, x, kh, kw, sh, sw, top, left, bool(nan_aware), zero_of(dy), dx
         )
+    return dx
+
+
+def max_pool2d_forward_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
+    """``(y, idx)`` from one pass: the max and the flat index of its cell."""
+    import numpy as np
+
+    x = to_device(x)
+    shape = _out(x, kh, kw, sh, sw, top, bottom, left, right)
+    y = empty(shape, x.dtype)
+    idx = empty(shape, np.int64)
+    if y.size:
+        _max_forward_argmax[grid1d(y.size)](x, kh, kw, sh, sw, top, left, bool(nan_aware), y, idx)
+    return y, idx
+
+
+def max_pool2d_backward_argmax(dy, idx, in_h, in_w, kh, kw, sh, sw, top, bottom, left, right):
+    """``dx (N, C, H, W)`` from the forward's winners ``idx``: each input cell gathers the
+    ``dy`` of the windows (increasing ``(i, j)``) whose winner it is."""
+    dy, idx = to_device(dy), to_device(idx)
+    dx = empty((dy.shape[0], dy.shape[1], in_h, in_w), dy.dtype)
+    if dx.size:
+        _max_backward_argmax[grid1d(dx.size)](dy, idx, kh, kw, sh, sw, top, left, zero_of(dy), dx)
     return dx
 
 
