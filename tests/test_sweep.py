@@ -244,68 +244,71 @@ def _two_worker_cluster(distributed):
         yield cluster, client
 
 
-def test_dask_worker_killed_mid_task_reruns_elsewhere(tmp_path):
+def _dask_sweep_killing(tmp_path, tasks, victim):
+    """Run the gradflow sweep on a two-worker cluster, connecting by address as
+    ``--scheduler`` does, while this test's own Client watches (as a notebook's would).
+    After a row comes back, ``victim(client)`` names a worker to SIGKILL (None: ask again
+    at the next row); one worker is killed at most. Returns the report and the victim."""
     distributed = _distributed()
-    tasks = _grid_slow()
     killed = []
     with _two_worker_cluster(distributed) as (cluster, client):
         pids = client.run(os.getpid)
 
         def on_row(row, done, total):
-            if killed:
-                return
-            busy = [w for w, keys in client.processing().items() if keys]
-            if busy:  # a worker holding a task right now
-                killed.append((busy[0], client.processing()[busy[0]]))
-                os.kill(pids[busy[0]], signal.SIGKILL)
+            if not killed:
+                w = victim(client)
+                if w is not None:
+                    killed.append(w)
+                    os.kill(pids[w], signal.SIGKILL)
 
-        # the sweep connects by address, as --scheduler does; this client only watches
         rep = run_sweep(
             "gradflow", tasks, str(tmp_path), Dask(address=cluster.scheduler_address), on_row=on_row
         )
-    assert killed, "no worker was busy when the first row came back"
+    return rep, killed
+
+
+def _every_row_once(tmp_path, tasks, rep, check=None):
+    """No row lost or doubled; the rows of ``check`` (default: all) equal a serial run's."""
     assert rep["failed"] == 0 and rep["ran"] == len(tasks)
     rows, results = _results(tmp_path / "results.jsonl")
-    assert len(rows) == len(tasks) == len({r["key"] for r in rows})  # none lost or doubled
-    ref = run_sweep("gradflow", tasks[-2:], str(tmp_path / "ref"), Serial())
+    assert len(rows) == len(tasks) == len({r["key"] for r in rows})
+    ref = run_sweep("gradflow", check or tasks, str(tmp_path / "ref"), Serial())
     for r in ref["rows"]:
         assert results[r["key"]] == r["result"]
+
+
+def test_dask_worker_killed_mid_task_reruns_elsewhere(tmp_path):
+    tasks = _grid_slow()
+
+    def busy_worker(client):  # a worker holding a task right now
+        busy = [w for w, keys in client.processing().items() if keys]
+        return busy[0] if busy else None
+
+    rep, killed = _dask_sweep_killing(tmp_path, tasks, busy_worker)
+    assert killed, "no worker was busy when a row came back"
+    _every_row_once(tmp_path, tasks, rep, check=tasks[-2:])
 
 
 def test_dask_result_lost_after_it_finished_is_recomputed_under_a_users_client(tmp_path):
     """A worker dies holding results that are finished but not yet fetched, while the
     caller has a Client of its own open (as in a notebook). Fetching them must recompute
     them on the sweep's own client, not fail with "bound to a different event loop"."""
-    distributed = _distributed()
     tasks = S.grid(dict(SMALL, seed=[0, 1, 2]))  # 24 quick tasks
-    killed = []
-    with _two_worker_cluster(distributed) as (cluster, client):
-        pids = client.run(os.getpid)
+    held = {}  # worker -> finished results it holds, not yet fetched
 
-        def on_row(row, done, total):
-            if killed:
-                return
-            deadline = time.monotonic() + 60
-            while client.processing() and any(client.processing().values()):
-                assert time.monotonic() < deadline, "the tasks never finished"
-                time.sleep(0.05)
-            held = {}  # worker -> finished results it holds, not yet fetched
-            for workers in client.who_has().values():
-                for w in workers:
-                    held[w] = held.get(w, 0) + 1
-            w = max(held, key=held.get)
-            killed.append(held[w])
-            os.kill(pids[w], signal.SIGKILL)
+    def holder_of_most_results(client):
+        deadline = time.monotonic() + 60
+        while any(client.processing().values()):
+            assert time.monotonic() < deadline, "the tasks never finished"
+            time.sleep(0.05)
+        for workers in client.who_has().values():
+            for w in workers:
+                held[w] = held.get(w, 0) + 1
+        return max(held, key=held.get)
 
-        rep = run_sweep(
-            "gradflow", tasks, str(tmp_path), Dask(address=cluster.scheduler_address), on_row=on_row
-        )
-    assert killed and killed[0] > 0, "no finished result was waiting on a worker"
-    assert rep["failed"] == 0 and rep["ran"] == len(tasks)
-    rows, results = _results(tmp_path / "results.jsonl")
-    assert len(rows) == len(tasks) == len({r["key"] for r in rows})
-    ref = run_sweep("gradflow", tasks, str(tmp_path / "ref"), Serial())
-    assert {r["key"]: r["result"] for r in ref["rows"]} == results
+    rep, killed = _dask_sweep_killing(tmp_path, tasks, holder_of_most_results)
+    assert killed and held[killed[0]] > 0, "no finished result was waiting on a worker"
+    _every_row_once(tmp_path, tasks, rep)
 
 
 def test_pool_worker_killed_mid_task_reruns_in_a_new_pool(tmp_path):

@@ -129,7 +129,8 @@ def max_pool2d_argmax(
     position with ``divmod(idx, W)``.
     """
     x, win = _prepare(x, size, stride, padding, "max_pool2d_argmax")
-    return kernels_for("pool", _work(x, win)).max_pool2d_argmax(x, *_geom(win), _force_nan_rule(x))
+    k = kernels_for("pool", _work(x, win))
+    return k.max_pool2d_forward_argmax(x, *_geom(win), _force_nan_rule(x))[1]
 
 
 def real_fraction(win):

@@ -104,32 +104,6 @@ def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fa
 
 
 @parallel_kernel()
-def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
-    """``idx (N, C, H_out, W_out)`` int64: flat index ``row * W + col`` into the map of the
-    winning input cell (first maximum in row-major order); -1 for an all-padding window."""
-    n_, c_, h, w = x.shape
-    ho = (h + top + bottom - kh) // sh + 1
-    wo = (w + left + right - kw) // sw + 1
-    idx = np.empty((n_, c_, ho, wo), dtype=np.int64)
-    for p in prange(n_ * c_):
-        xp = x[p // c_, p % c_]
-        ip = idx[p // c_, p % c_]
-        nan_map = nan_aware or _map_has_nan(xp)
-        for i in range(ho):
-            r0 = i * sh - top
-            u0, u1 = max(0, -r0), min(kh, h - r0)
-            for j in range(wo):
-                c0 = j * sw - left
-                v0, v1 = max(0, -c0), min(kw, w - c0)
-                if u0 >= u1 or v0 >= v1:
-                    ip[i, j] = -1
-                    continue
-                br, bc = _winner(xp, r0, c0, u0, u1, v0, v1, nan_map)
-                ip[i, j] = br * w + bc
-    return idx
-
-
-@parallel_kernel()
 def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
     """``dx (N, C, H, W)``: each ``dy[n, c, i, j]`` goes to its window's winner only.
 
@@ -160,8 +134,10 @@ def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_awa
 
 @parallel_kernel()
 def max_pool2d_forward_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
-    """``(y, idx)``: :func:`max_pool2d_forward` and :func:`max_pool2d_argmax` from one scan
-    (a training step keeps ``idx`` so that its backward needs no second scan)."""
+    """``(y, idx)``: :func:`max_pool2d_forward` and ``idx (N, C, H_out, W_out)`` int64, the
+    flat index ``row * W + col`` in its map of each window's winner (first maximum in
+    row-major order; -1 for an all-padding window), from one scan. A training step keeps
+    ``idx`` so that its backward needs no second scan."""
     n_, c_, h, w = x.shape
     ho = (h + top + bottom - kh) // sh + 1
     wo = (w + left + right - kw) // sw + 1

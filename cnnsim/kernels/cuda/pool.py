@@ -5,7 +5,7 @@ max ties go to the FIRST maximal cell in row-major order (with ``nan_aware``, wh
 the functional API passes when ``x`` holds a NaN, a NaN wins); an all-padding
 window outputs 0, has argmax -1 and passes no gradient; avg divides by the real-cell count.
 
-Launches: one thread per output element for the forwards and the argmax; one thread per
+Launches: one thread per output element for the forwards (with or without the argmax); one thread per
 *input* element for the backwards, which gathers from every window containing its cell
 (windows in increasing ``(i, j)``, the CPU order) instead of scattering, so overlapping
 windows (AlexNet's 3x3/2) need no atomics and the sums are deterministic.
@@ -86,19 +86,6 @@ def _max_forward(x, kh, kw, sh, sw, top, left, nan_aware, y):
         y[n, c, i, j] = 0
     else:
         y[n, c, i, j] = x[n, c, br, bc]
-
-
-@cuda.jit
-def _argmax(x, kh, kw, sh, sw, top, left, nan_aware, idx):
-    t = cuda.grid(1)
-    if t >= idx.size:
-        return
-    n, c, i, j = _unflat(t, idx.shape[1], idx.shape[2], idx.shape[3])
-    br, bc = _winner(x, n, c, i, j, kh, kw, sh, sw, top, left, nan_aware)
-    if br < 0:
-        idx[n, c, i, j] = -1
-    else:
-        idx[n, c, i, j] = br * x.shape[3] + bc
 
 
 @cuda.jit
@@ -199,17 +186,6 @@ def max_pool2d_forward(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=Fa
     if y.size:
         _max_forward[grid1d(y.size)](x, kh, kw, sh, sw, top, left, bool(nan_aware), y)
     return y
-
-
-def max_pool2d_argmax(x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
-    """``idx (N, C, H_out, W_out)`` int64: flat ``row * W + col`` of each window's winner."""
-    import numpy as np
-
-    x = to_device(x)
-    idx = empty(_out(x, kh, kw, sh, sw, top, bottom, left, right), np.int64)
-    if idx.size:
-        _argmax[grid1d(idx.size)](x, kh, kw, sh, sw, top, left, bool(nan_aware), idx)
-    return idx
 
 
 def max_pool2d_backward(dy, x, kh, kw, sh, sw, top, bottom, left, right, nan_aware=False):
