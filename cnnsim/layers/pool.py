@@ -79,14 +79,16 @@ class MaxPool2D(_Pool2D):
     def forward(self, x: Array, training: bool = False) -> Array:
         # training: keep each window's winner, so backward adds dy there without a second
         # scan of x (the numbers are the same either way)
-        self._x = x
         self._winners: Optional[Array] = None
         if not training:
-            return F.max_pool2d(x, self.size, self.stride, self.padding)
+            return super().forward(x, training)
+        self._x = x
         y, self._winners = F.max_pool2d_with_indices(x, self.size, self.stride, self.padding)
         return y
 
     def backward(self, dy: Array) -> Array:
+        if self._winners is None:
+            return super().backward(dy)
         return F.max_pool2d_backward(
             dy, self._x, self.size, self.stride, self.padding, self._winners
         )
@@ -154,6 +156,9 @@ class MaxPool2D(_Pool2D):
                 f"row-major order wins (it alone receives the gradient)"
             )
         return lines
+
+    _fwd = staticmethod(F.max_pool2d)
+    _bwd = staticmethod(F.max_pool2d_backward)
 
 
 class AvgPool2D(_Pool2D):
