@@ -1,5 +1,5 @@
-"""The register-tiled stride-1 convolution (forward, dx, dw) (cnnsim.kernels.conv.regtile) against the
-slow reference, on shapes that do not fit the tiles (maps and channels not multiples of
+"""The register-tiled convolution (cnnsim.kernels.conv.regtile: forward, dx, dw; strided
+forward and dw) against the slow reference, on shapes that do not fit the tiles (maps and channels not multiples of
 a block, rows not multiples of a tile, asymmetric padding, connection tables)."""
 
 import numpy as np
@@ -105,9 +105,15 @@ def test_the_tile_is_chosen_by_shape_for_lecture_layers():
     assert regtile.applies_dw(384, 256, 3, 3, 4, 1, 1)
     # ResNet's 3x3 layer (64 maps, 56 x 8 positions)
     assert regtile.applies(64, 56 * 8, 4, 1, 1, 3, 3)
-    # not: LeNet-5 C1 (6 maps), strided layers, 1x1 kernels, padding beyond K - 1 for dx
+    # strided layers (ResNet's 3x3/2 and 7x7/2 stem, AlexNet C1 11x11/4): forward and dw
+    # on their stride phases; dx keeps the phase planes
+    assert regtile.applies(128, 28 * 8, 4, 2, 2, 3, 3)
+    assert regtile.applies(96, 55 * 8, 4, 4, 4, 11, 11)
+    assert regtile.applies_dw(128, 64, 3, 3, 4, 2, 2)
+    assert not regtile.applies_dx(64, 56, 8, 4, 2, 2, 3, 3, 1, 1, 1, 1)
+    # not: LeNet-5 C1 (6 maps), unequal strides, 1x1 kernels, padding beyond K - 1 for dx
     assert not regtile.applies(6, 28 * 64, 4, 1, 1, 5, 5)
-    assert not regtile.applies(384, 13 * 8, 4, 2, 2, 3, 3)
+    assert not regtile.applies(384, 13 * 8, 4, 2, 1, 3, 3)
     assert not regtile.applies(384, 13 * 8, 4, 1, 1, 1, 1)
     assert not regtile.applies_dx(256, 13, 8, 4, 1, 1, 3, 3, 3, 0, 0, 0)
 
@@ -159,3 +165,88 @@ def test_full_window_layers_keep_their_dot_product_path(rng):
         k._dw_full_window(dy, x, mask, 5, 5),
     ):
         np.testing.assert_array_equal(got, want)
+
+
+# (N, C, F, H, W, K, stride, (top, bottom, left, right)): ResNet's 3x3/2 and 7x7/2 stem,
+# AlexNet C1's 11x11/4, 5x5/3; odd sizes, asymmetric and zero padding
+STRIDED = [
+    (2, 5, 40, 11, 13, 3, 2, (1, 1, 1, 1)),
+    (3, 3, 48, 17, 15, 7, 2, (3, 2, 3, 2)),
+    (2, 4, 36, 23, 23, 11, 4, (0, 0, 0, 0)),
+    (2, 6, 50, 9, 10, 3, 2, (0, 1, 0, 1)),
+    (1, 7, 33, 12, 12, 5, 3, (2, 2, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", STRIDED)
+def test_strided_forward_and_dw_on_stride_phases_match_reference(shape, dtype, rng):
+    """A strided layer on the tile: its input as stride phases in batch lanes
+    (``layouts.to_phase_lanes``), where every tap is a constant offset again."""
+    n, c, f, h, w_, k, s, pads = shape
+    x, w, b, conn, _ = _case((n, c, f, h, w_, k, k, pads), dtype, rng)
+    mask = conn.astype(np.uint8)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    ref = naive.conv2d(x, w, b, s, pads, conn)
+    y = regtile.forward(x, w, b, mask, *pads, s)
+    assert y.dtype == dtype and y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    _, dw_ref, db_ref = naive.conv2d_backward(dy, x, w, s, pads, conn)
+    dw, db = regtile.backward_weight(dy, x, mask, k, k, *pads, s)
+    assert dw.dtype == dtype and dw.shape == w.shape
+    np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(db, db_ref, rtol=tol, atol=tol)
+    assert np.all(dw[~conn] == 0)
+
+
+def test_strided_tile_same_bits_for_every_tile_and_thread_count(rng):
+    import numba
+
+    n, c, f, h, w_, k, s, pads = STRIDED[1]
+    x, w, b, conn, _ = _case((n, c, f, h, w_, k, k, pads), np.float32, rng)
+    mask = conn.astype(np.uint8)
+    ys = []
+    for rw, nv in TILES:
+        fbw = nv * regtile.LANES32
+        wp = regtile.pack_weights(w, mask, fbw, False)
+        bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
+        bias.reshape(-1)[:f] = b
+        ys.append(regtile.correlate(x, wp, bias, f, k, k, *pads, rw, s))
+    np.testing.assert_array_equal(ys[0], ys[1])
+    dy = rng.standard_normal(ys[0].shape).astype(np.float32)
+    before = numba.get_num_threads()
+    outs = []
+    try:
+        for t in sorted({1, 2, before}):
+            numba.set_num_threads(t)
+            y = regtile.forward(x, w, b, mask, *pads, s)
+            outs.append((y, *regtile.backward_weight(dy, x, mask, k, k, *pads, s)))
+    finally:
+        numba.set_num_threads(before)
+    for out in outs[1:]:
+        for a, c_ in zip(outs[0], out):
+            np.testing.assert_array_equal(a, c_)
+
+
+def test_functional_strided_conv_through_the_tile_matches_gradients(rng):
+    """F.conv2d / F.conv2d_backward of a 3x3/2 "same" layer reach the tile for the forward
+    and dw (asserted) and agree with the reference and finite differences in float64."""
+    n, c, f, hw = 4, 6, 16, 9
+    x = rng.standard_normal((n, c, hw, hw))
+    w = rng.standard_normal((f, c, 3, 3))
+    b = rng.standard_normal(f)
+    conn = rng.random((f, c)) > 0.2
+    assert regtile.applies(f, 5 * n, 8, 2, 2, 3, 3)
+    assert regtile.applies_dw(f, c, 3, 3, 8, 2, 2)
+    y = F.conv2d(x, w, b, 2, "same", conn)
+    np.testing.assert_allclose(y, naive.conv2d(x, w, b, 2, "same", conn), rtol=1e-10, atol=1e-10)
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip(
+        F.conv2d_backward(dy, x, w, 2, "same", conn),
+        naive.conv2d_backward(dy, x, w, 2, "same", conn),
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    fn = lambda x, w, b: F.conv2d(x, w, b, 2, "same", conn)
+    grads = F.conv2d_backward(probe_for(y.shape), x, w, 2, "same", conn)
+    assert gradcheck(fn, x, w, b, grads=grads).ok

@@ -227,7 +227,7 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         return pointwise_forward(_every(x, sh, sw), w, b, mask)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
     if regtile.applies(w.shape[0], geometry[1] * x.shape[0], x.itemsize, sh, sw, kh, kw):
-        return regtile.forward(x, w, b, mask, *pads)
+        return regtile.forward(x, w, b, mask, *pads, sh)
     if _lanes(x.shape[0], geometry[1], sh, sw):
         return _forward_lanes(x, w, b, mask, top, left, geometry)
     return _forward_planes(x, w, b, mask, sh, sw, top, left, geometry)
@@ -274,7 +274,7 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     if _pointwise(kh, kw, sh, sw, *pads):
         return pointwise_backward_weight(dy, _every(x, sh, sw), mask)
     if regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
-        return regtile.backward_weight(dy, x, mask, kh, kw, *pads)
+        return regtile.backward_weight(dy, x, mask, kh, kw, *pads, sh)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
     if _lanes(n_, geometry[1], sh, sw):
         dwg = _dwg_lanes(dy, x, kh, kw, top, left, geometry)

@@ -58,7 +58,7 @@ import numpy as np
 from numba import njit, prange
 
 from .direct import bias_grad
-from .layouts import to_lanes
+from .layouts import forward_taps, to_lanes, to_phase_lanes
 from .regtile_tiles import (
     dw_tile_4x3,
     dw_tile_6x2,
@@ -105,11 +105,12 @@ def tile_for(maps, positions, itemsize):
 
 @njit(cache=True)
 def applies(maps, positions, itemsize, sh, sw, kh, kw):
-    """Run a stride-1 layer (kernels larger than 1x1) on the register tile? Only when the
-    CPU has FMA vectors and the tile computes at most ``MAX_WASTE`` outputs per real one
-    (not LeNet-sized layers: 6 or 16 maps in blocks of 32 or 48; yes for AlexNet C3's
-    ``dx`` on one image: 256 maps in 288, 13 positions a row in 16)."""
-    if sh != 1 or sw != 1 or kh * kw < 2:
+    """Run a layer (kernels larger than 1x1, the same stride down and across) on the
+    register tile? Only when the CPU has FMA vectors and the tile computes at most
+    ``MAX_WASTE`` outputs per real one (not LeNet-sized layers: 6 or 16 maps in blocks of
+    32 or 48; yes for AlexNet C3's ``dx`` on one image: 256 maps in 288, 13 positions a row
+    in 16). Strided layers read their input as stride phases (:func:`_lanes_of`)."""
+    if sh != sw or kh * kw < 2:
         return False
     rw, nv, fbw, work = tile_for(maps, positions, itemsize)
     return rw > 0 and work <= MAX_WASTE * maps * positions
@@ -159,25 +160,47 @@ def from_tiles(yb, maps, wo, n_):
     return y
 
 
-def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw):
+def _lanes_of(x, kh, kw, s, top, bottom, left, right, slack):
+    """``(xt, ho, wo, hq, wq)``: ``x (N, C, H, W)`` zero-padded by ``(top, bottom, left,
+    right)`` in batch lanes, for a layer of stride ``s``: the padded maps themselves at
+    stride 1 (:func:`~.layouts.to_lanes`, ``hq x wq`` = the padded size), else their ``s x
+    s`` stride phases (:func:`~.layouts.to_phase_lanes`, ``hq = ho + (kh-1)//s`` rows of
+    ``wq = wo + (kw-1)//s``), each channel's phases one after another. Tap ``(c, u, v)``
+    of output ``(i, j)`` is then at ``c*plane + i*wq*N + j*N + off[u, v]`` with
+    ``off = forward_taps(...)*N`` (:func:`_tap_offsets`), ``plane = s*s*hq*wq*N``."""
+    n_, c_, h, wd = x.shape
+    ho = (h + top + bottom - kh) // s + 1
+    wo = (wd + left + right - kw) // s + 1
+    hq = ho + (kh - 1) // s
+    wq = wo + (kw - 1) // s
+    if s == 1:
+        return to_lanes(x, top, left, hq, wq, slack), ho, wo, hq, wq
+    return to_phase_lanes(x, s, s, top, left, hq, wq, slack), ho, wo, hq, wq
+
+
+def _tap_offsets(c_, kh, kw, s, hq, wq, n_, multiple):
+    """Offsets in the layout of :func:`_lanes_of` of the taps ``(c, u, v)`` in this order
+    (``(u*wq + v)*N`` plus the channel's planes at stride 1), zero-padded to a multiple of
+    ``multiple`` (such padding taps read ``xt[0]``; their results are dropped)."""
+    return forward_taps(c_, kh, kw, s, s, hq, wq, multiple) * n_
+
+
+def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
     """``y (N, maps, Ho, Wo)``, ``y[n, m, i, j] = bias[m] + sum_{k,u,v} wp[m // FB, k,
-    u*KW + v, m % FB] * xp[n, k, i + u, j + v]`` for ``x (N, K, H, W)`` zero-padded by
+    u*KW + v, m % FB] * xp[n, k, i*s + u, j*s + v]`` for ``x (N, K, H, W)`` zero-padded by
     ``(top, bottom, left, right)`` (each >= 0), with the tile of ``rw`` positions
     (:func:`tile_for`). ``bias (NB, FB)``."""
-    n_, k_, h, wd = x.shape
+    n_, k_ = x.shape[:2]
     fbw = wp.shape[3]
-    hp = h + top + bottom
-    wpad = wd + left + right
-    ho = hp - kh + 1
-    wo = wpad - kw + 1
+    ho = (x.shape[2] + top + bottom - kh) // s + 1
+    wo = (x.shape[3] + left + right - kw) // s + 1
     ntile = -(-(wo * n_) // rw)
     # the last tile of the last row reads up to ntile*rw + (kw-1)*N past its row start
-    xt = to_lanes(x, top, left, hp, wpad, ntile * rw + kw * n_)
-    # offset of tap (u, v) in the batch-lane rows: (u * wpad + v) * N
-    toff = ((np.arange(kh)[:, None] * wpad + np.arange(kw)[None, :]) * n_).ravel()
+    xt, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right, ntile * rw + kw * n_)
+    toff = _tap_offsets(1, kh, kw, s, hq, wq, n_, 1)  # channel 0; channels: plane apart
     cb = max(1, BLOCK_BYTES // (kh * kw * fbw * x.itemsize))
     yb = np.empty((wp.shape[0], ho, ntile * rw, fbw), dtype=x.dtype)
-    args = (xt, hp * wpad * n_, wpad * n_, wp, toff, bias, cb, ntile, yb)
+    args = (xt, s * s * hq * wq * n_, wq * n_, wp, toff, bias, cb, ntile, yb)
     if rw == RW_A:
         _tile_a(*args)
     else:
@@ -185,17 +208,18 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw):
     return from_tiles(yb, maps, wo, n_)
 
 
-def forward(x, w, b, mask, top, bottom, left, right):
-    """``y (N, F, Ho, Wo)`` of a stride-1 layer from ``x (N, C, H, W)``, ``w (F, C, KH,
-    KW)``, ``b (F,)``; needs FMA vectors (``VEC_BITS > 0``); fastest where :func:`applies`."""
+def forward(x, w, b, mask, top, bottom, left, right, s=1):
+    """``y (N, F, Ho, Wo)`` of a layer of stride ``s`` from ``x (N, C, H, W)``, ``w (F, C,
+    KH, KW)``, ``b (F,)``; needs FMA vectors (``VEC_BITS > 0``); fastest where
+    :func:`applies`."""
     n_, c_, h, wd = x.shape
     f_, _, kh, kw = w.shape
-    wo = wd + left + right - kw + 1
+    wo = (wd + left + right - kw) // s + 1
     rw, nv, fbw, work = tile_for(f_, wo * n_, x.itemsize)
     wp = pack_weights(w, mask, fbw, False)
     bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
     bias.reshape(-1)[:f_] = b
-    return correlate(x, wp, bias, f_, kh, kw, top, bottom, left, right, rw)
+    return correlate(x, wp, bias, f_, kh, kw, top, bottom, left, right, rw, s)
 
 
 def backward_input(dy, w, mask, top, bottom, left, right):
@@ -218,8 +242,9 @@ def backward_input(dy, w, mask, top, bottom, left, right):
 @njit(cache=True)
 def applies_dx(c_, in_w, n_, itemsize, sh, sw, kh, kw, top, bottom, left, right):
     """:func:`applies` for ``dx`` (``C`` output maps, ``W*N`` positions per row), when the
-    padding leaves ``dy``'s own padding non-negative (every pad ``<= K - 1``)."""
-    if max(top, bottom) > kh - 1 or max(left, right) > kw - 1:
+    padding leaves ``dy``'s own padding non-negative (every pad ``<= K - 1``); stride 1 only
+    (a strided layer's ``dx`` runs the phase planes of ``cnnsim.kernels.conv``)."""
+    if sh != 1 or sw != 1 or max(top, bottom) > kh - 1 or max(left, right) > kw - 1:
         return False
     return applies(c_, in_w * n_, itemsize, sh, sw, kh, kw)
 
@@ -229,8 +254,8 @@ def applies_dx(c_, in_w, n_, itemsize, sh, sw, kh, kw, top, bottom, left, right)
 
 @njit(cache=True)
 def applies_dw(f_, c_, kh, kw, itemsize, sh, sw):
-    """Run ``dw`` of a stride-1 layer on the tile: :func:`applies` with the ``C*KH*KW``
-    taps in place of the positions of a row."""
+    """Run ``dw`` on the tile: :func:`applies` with the ``C*KH*KW`` taps in place of the
+    positions of a row."""
     return applies(f_, c_ * kh * kw, itemsize, sh, sw, kh, kw)
 
 
@@ -251,10 +276,10 @@ def to_tiles(dy, fbw):
     return dyb
 
 
-def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
-    """``dw (F, C, KH, KW)`` and ``db (F,)`` of a stride-1 layer, replacing the loop of
-    :func:`direct.backward_weight`
-    (``dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] xp[n, c, i + u, j + v]``)::
+def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1):
+    """``dw (F, C, KH, KW)`` and ``db (F,)`` of a layer of stride ``s``, replacing the loop
+    of :func:`direct.backward_weight`
+    (``dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] xp[n, c, i*s + u, j*s + v]``)::
 
         for each (block of FB maps, tile of RW taps r = (c, u, v)):   # one work item
             a[k, :] = 0                       for k < RW              # in registers
@@ -268,24 +293,16 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right):
     reduction; ``dy`` in the forward's output layout (:func:`to_tiles`), ``x`` in batch
     lanes. Entries outside the connection table are 0. Needs FMA vectors; fastest where
     :func:`applies_dw`."""
-    n_, c_, h, wd = x.shape
-    f_, wo = dy.shape[1], dy.shape[3]
-    hp = h + top + bottom
-    wpad = wd + left + right
+    n_, c_ = x.shape[:2]
+    f_ = dy.shape[1]
     r_ = c_ * kh * kw
     rw, nv, fbw, work = tile_for(f_, r_, x.itemsize)
-    xt = to_lanes(x, top, left, hp, wpad, 0)
-    xoff = np.zeros(-(-r_ // rw) * rw, dtype=np.int64)  # padding taps read x[0], dropped
-    # tap r = (c, u, v) starts at c * hp * wpad * N + (u * wpad + v) * N
-    xoff[:r_] = (
-        np.arange(c_)[:, None, None] * hp * wpad
-        + np.arange(kh)[None, :, None] * wpad
-        + np.arange(kw)[None, None, :]
-    ).ravel() * n_
+    xt, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right, 0)
+    xoff = _tap_offsets(c_, kh, kw, s, hq, wq, n_, rw)  # tap r = (c, u, v) of output (0, 0)
     dyb = to_tiles(dy, fbw)
     dwb = np.empty((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
     zero = np.zeros(fbw, dtype=x.dtype)
-    args = (xt, wpad * n_, xoff, dyb, wo * n_, zero, dwb)
+    args = (xt, wq * n_, xoff, dyb, wo * n_, zero, dwb)
     if rw == RW_A:
         _dw_tile_a(*args)
     else:
