@@ -118,27 +118,31 @@ def test_the_tile_is_chosen_by_shape_for_lecture_layers():
     assert not regtile.applies_dx(256, 13, 8, 4, 1, 1, 3, 3, 3, 0, 0, 0)
 
 
-def test_functional_conv_through_the_tile_matches_reference_and_gradients(rng):
-    """F.conv2d / F.conv2d_backward reach the tile (asserted) and agree with the reference
-    and with finite differences in float64."""
-    n, c, f, hw = 4, 16, 16, 6  # 16 float64 maps x 24 positions a row: whole tiles
+@pytest.mark.parametrize("stride,hw", [(1, 6), (2, 9)])
+def test_functional_conv_through_the_tile_matches_reference_and_gradients(stride, hw, rng):
+    """F.conv2d / F.conv2d_backward of a 3x3 "same" layer reach the tile (asserted: the
+    forward and dw at either stride, dx at stride 1) and agree with the reference and
+    with finite differences in float64."""
+    n, c, f = 4, 16, 16  # 16 float64 maps x 24 positions a row at stride 1: whole tiles
     x = rng.standard_normal((n, c, hw, hw))
     w = rng.standard_normal((f, c, 3, 3))
     b = rng.standard_normal(f)
     conn = rng.random((f, c)) > 0.2
-    assert regtile.applies(f, hw * n, 8, 1, 1, 3, 3)
-    assert regtile.applies_dx(c, hw, n, 8, 1, 1, 3, 3, 1, 1, 1, 1)
-    assert regtile.applies_dw(f, c, 3, 3, 8, 1, 1)
-    y = F.conv2d(x, w, b, 1, "same", conn)
-    np.testing.assert_allclose(y, naive.conv2d(x, w, b, 1, "same", conn), rtol=1e-10, atol=1e-10)
+    wo = -(-hw // stride)
+    assert regtile.applies(f, wo * n, 8, stride, stride, 3, 3)
+    assert regtile.applies_dx(c, hw, n, 8, stride, stride, 3, 3, 1, 1, 1, 1) == (stride == 1)
+    assert regtile.applies_dw(f, c, 3, 3, 8, stride, stride)
+    y = F.conv2d(x, w, b, stride, "same", conn)
+    want_y = naive.conv2d(x, w, b, stride, "same", conn)
+    np.testing.assert_allclose(y, want_y, rtol=1e-10, atol=1e-10)
     dy = rng.standard_normal(y.shape)
     for got, want in zip(
-        F.conv2d_backward(dy, x, w, 1, "same", conn),
-        naive.conv2d_backward(dy, x, w, 1, "same", conn),
+        F.conv2d_backward(dy, x, w, stride, "same", conn),
+        naive.conv2d_backward(dy, x, w, stride, "same", conn),
     ):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
-    fn = lambda x, w, b: F.conv2d(x, w, b, 1, "same", conn)
-    grads = F.conv2d_backward(probe_for(y.shape), x, w, 1, "same", conn)
+    fn = lambda x, w, b: F.conv2d(x, w, b, stride, "same", conn)
+    grads = F.conv2d_backward(probe_for(y.shape), x, w, stride, "same", conn)
     assert gradcheck(fn, x, w, b, grads=grads).ok
 
 
@@ -227,26 +231,3 @@ def test_strided_tile_same_bits_for_every_tile_and_thread_count(rng):
     for out in outs[1:]:
         for a, c_ in zip(outs[0], out):
             np.testing.assert_array_equal(a, c_)
-
-
-def test_functional_strided_conv_through_the_tile_matches_gradients(rng):
-    """F.conv2d / F.conv2d_backward of a 3x3/2 "same" layer reach the tile for the forward
-    and dw (asserted) and agree with the reference and finite differences in float64."""
-    n, c, f, hw = 4, 6, 16, 9
-    x = rng.standard_normal((n, c, hw, hw))
-    w = rng.standard_normal((f, c, 3, 3))
-    b = rng.standard_normal(f)
-    conn = rng.random((f, c)) > 0.2
-    assert regtile.applies(f, 5 * n, 8, 2, 2, 3, 3)
-    assert regtile.applies_dw(f, c, 3, 3, 8, 2, 2)
-    y = F.conv2d(x, w, b, 2, "same", conn)
-    np.testing.assert_allclose(y, naive.conv2d(x, w, b, 2, "same", conn), rtol=1e-10, atol=1e-10)
-    dy = rng.standard_normal(y.shape)
-    for got, want in zip(
-        F.conv2d_backward(dy, x, w, 2, "same", conn),
-        naive.conv2d_backward(dy, x, w, 2, "same", conn),
-    ):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
-    fn = lambda x, w, b: F.conv2d(x, w, b, 2, "same", conn)
-    grads = F.conv2d_backward(probe_for(y.shape), x, w, 2, "same", conn)
-    assert gradcheck(fn, x, w, b, grads=grads).ok

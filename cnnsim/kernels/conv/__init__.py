@@ -11,7 +11,8 @@ package, read in this order:
   layouts, each documented with the direct loop it replaces.
 * :mod:`~cnnsim.kernels.conv.regtile`: the register tile (outputs held in vector
   registers across the whole reduction, :mod:`~cnnsim.kernels.conv.simd`) that runs the
-  stride-1 forward, ``dx`` and ``dw`` of layers with enough maps (``regtile.applies``).
+  forward and ``dw`` (any stride) and the stride-1 ``dx`` of layers with enough maps
+  (``regtile.applies``).
 * :mod:`~cnnsim.kernels.conv.pointwise`: 1x1 layers (no padding) as the matrix product
   they are: packed panels and a 6 x 16 register-tile micro-kernel (a strided 1x1 layer
   is that product over the pixels it reads).

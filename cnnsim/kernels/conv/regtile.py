@@ -1,4 +1,5 @@
-"""Register-tiled direct convolution: stride-1 forward, ``dx``, ``dw`` (``cnnsim.kernels.conv``).
+"""Register-tiled direct convolution (``cnnsim.kernels.conv``): forward and ``dw`` at any
+stride, ``dx`` at stride 1.
 
 The loop it replaces is :func:`direct.forward <cnnsim.kernels.conv.direct.forward>`:
 
@@ -45,6 +46,11 @@ of the additions.
 **Same numbers everywhere.** Every output is owned by one work item and summed over
 ``(c, u, v)`` in order, from the bias, one fused multiply-add per term: the result does
 not depend on the thread count, the tile, the channel block or the vector width.
+
+**Strided layers** read their input as the ``s x s`` stride phases of the padded maps in
+batch lanes (``layouts.to_phase_lanes``, :func:`_lanes_of`): tap ``(u, v)`` of output
+``(i, j)`` is phase ``(u % s, v % s)`` at ``(i + u // s, j + v // s)``, again a constant
+offset, so the same tiles run them with no wasted multiply-add.
 
 ``dx`` of a stride-1 layer is the same loop on ``dy`` padded by ``K - 1 - pad`` with the
 flipped kernels, input channels as the output maps (:func:`backward_input`); ``dw`` the
