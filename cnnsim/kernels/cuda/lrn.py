@@ -15,7 +15,7 @@ import math
 
 from numba import cuda
 
-from ._util import empty, grid1d, to_device
+from ._util import empty, grid1d, nchw, to_device
 
 
 @cuda.jit(device=True)
@@ -31,21 +31,12 @@ def _base(x, n, i, row, q, hw, k, alpha):
     return k + alpha * acc
 
 
-@cuda.jit(device=True)
-def _unflat(t, c_, h_, w_):
-    q = t % w_
-    p = t // w_
-    row = p % h_
-    p //= h_
-    return p // c_, p % c_, row, q
-
-
 @cuda.jit
 def _forward(x, r, k, alpha, beta, y):
     t = cuda.grid(1)
     if t >= y.size:
         return
-    n, i, row, q = _unflat(t, x.shape[1], x.shape[2], x.shape[3])
+    n, i, row, q = nchw(t, x.shape[1], x.shape[2], x.shape[3])
     s = _base(x, n, i, row, q, r // 2, k, alpha)
     y[n, i, row, q] = x[n, i, row, q] * math.pow(s, -beta)
 
@@ -56,7 +47,7 @@ def _backward(dy, x, r, k, alpha, beta, dx):
     if t >= dx.size:
         return
     c_ = x.shape[1]
-    n, j, row, q = _unflat(t, c_, x.shape[2], x.shape[3])
+    n, j, row, q = nchw(t, c_, x.shape[2], x.shape[3])
     hw = r // 2
     sj = _base(x, n, j, row, q, hw, k, alpha)
     lo = j - hw if j - hw > 0 else 0

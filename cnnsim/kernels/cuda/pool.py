@@ -17,7 +17,17 @@ windows (AlexNet's 3x3/2) need no atomics and the sums are deterministic.
 
 from numba import cuda, float64
 
-from ._util import block_sum, empty, grid1d, per_threads, reduce_launch, threads, to_device, zero_of
+from ._util import (
+    block_sum,
+    empty,
+    grid1d,
+    nchw,
+    per_threads,
+    reduce_launch,
+    threads,
+    to_device,
+    zero_of,
+)
 
 
 @cuda.jit(device=True)
@@ -56,15 +66,6 @@ def _winner(x, n, c, i, j, kh, kw, sh, sw, top, left, nan_aware):
 
 
 @cuda.jit(device=True)
-def _unflat(t, c_, ho, wo):
-    j = t % wo
-    q = t // wo
-    i = q % ho
-    q //= ho
-    return q // c_, q % c_, i, j
-
-
-@cuda.jit(device=True)
 def _windows(p, s, pad, k, nout):
     """Output indices ``[lo, hi)`` whose window covers input index ``p``."""
     a = p + pad - k + 1
@@ -80,7 +81,7 @@ def _max_forward(x, kh, kw, sh, sw, top, left, nan_aware, y):
     t = cuda.grid(1)
     if t >= y.size:
         return
-    n, c, i, j = _unflat(t, y.shape[1], y.shape[2], y.shape[3])
+    n, c, i, j = nchw(t, y.shape[1], y.shape[2], y.shape[3])
     br, bc = _winner(x, n, c, i, j, kh, kw, sh, sw, top, left, nan_aware)
     if br < 0:
         y[n, c, i, j] = 0
@@ -93,7 +94,7 @@ def _max_backward(dy, x, kh, kw, sh, sw, top, left, nan_aware, zero, dx):
     t = cuda.grid(1)
     if t >= dx.size:
         return
-    n, c, r, q = _unflat(t, dx.shape[1], dx.shape[2], dx.shape[3])
+    n, c, r, q = nchw(t, dx.shape[1], dx.shape[2], dx.shape[3])
     i0, i1 = _windows(r, sh, top, kh, dy.shape[2])
     j0, j1 = _windows(q, sw, left, kw, dy.shape[3])
     acc = zero
@@ -110,7 +111,7 @@ def _max_forward_argmax(x, kh, kw, sh, sw, top, left, nan_aware, y, idx):
     t = cuda.grid(1)
     if t >= y.size:
         return
-    n, c, i, j = _unflat(t, y.shape[1], y.shape[2], y.shape[3])
+    n, c, i, j = nchw(t, y.shape[1], y.shape[2], y.shape[3])
     br, bc = _winner(x, n, c, i, j, kh, kw, sh, sw, top, left, nan_aware)
     if br < 0:
         y[n, c, i, j] = 0
@@ -125,7 +126,7 @@ def _max_backward_argmax(dy, idx, kh, kw, sh, sw, top, left, zero, dx):
     t = cuda.grid(1)
     if t >= dx.size:
         return
-    n, c, r, q = _unflat(t, dx.shape[1], dx.shape[2], dx.shape[3])
+    n, c, r, q = nchw(t, dx.shape[1], dx.shape[2], dx.shape[3])
     i0, i1 = _windows(r, sh, top, kh, dy.shape[2])
     j0, j1 = _windows(q, sw, left, kw, dy.shape[3])
     cell = r * dx.shape[3] + q
@@ -142,7 +143,7 @@ def _avg_forward(x, kh, kw, sh, sw, top, left, zero, y):
     t = cuda.grid(1)
     if t >= y.size:
         return
-    n, c, i, j = _unflat(t, y.shape[1], y.shape[2], y.shape[3])
+    n, c, i, j = nchw(t, y.shape[1], y.shape[2], y.shape[3])
     h, w = x.shape[2], x.shape[3]
     r0, u0, u1 = _span(i, sh, top, kh, h)
     c0, v0, v1 = _span(j, sw, left, kw, w)
@@ -161,7 +162,7 @@ def _avg_backward(dy, kh, kw, sh, sw, top, left, zero, dx):
     t = cuda.grid(1)
     if t >= dx.size:
         return
-    n, c, r, q = _unflat(t, dx.shape[1], dx.shape[2], dx.shape[3])
+    n, c, r, q = nchw(t, dx.shape[1], dx.shape[2], dx.shape[3])
     h, w = dx.shape[2], dx.shape[3]
     i0, i1 = _windows(r, sh, top, kh, dy.shape[2])
     j0, j1 = _windows(q, sw, left, kw, dy.shape[3])
