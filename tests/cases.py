@@ -21,3 +21,22 @@ def tiny_data(n=24, seed=0):
     x = rng.standard_normal((n, 1, 6, 6)).astype(np.float32) * 0.1
     x[np.arange(n), 0, y * 2, :] += 1.0  # class = which row is bright: learnable
     return x, y
+
+
+def same_bits_at_every_thread_count(run):
+    """Call ``run()`` (returning a tuple of arrays) with Numba at 1, 2 and its current
+    number of threads, and assert each array is the same, bit for bit, every time (the
+    determinism contract). Restores the thread count."""
+    import numba
+
+    before = numba.get_num_threads()
+    outs = []
+    try:
+        for t in sorted({1, 2, before}):
+            numba.set_num_threads(t)
+            outs.append(run())
+    finally:
+        numba.set_num_threads(before)
+    for out in outs[1:]:
+        for a, c in zip(outs[0], out):
+            np.testing.assert_array_equal(a, c)

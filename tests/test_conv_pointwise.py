@@ -2,9 +2,9 @@
 reference, finite differences, thread-count determinism, and the shape test that sends
 1x1 layers there."""
 
-import numba
 import numpy as np
 import pytest
+from cases import same_bits_at_every_thread_count
 
 from cnnsim import functional as F
 from cnnsim.functional.conv import connection_mask
@@ -91,24 +91,13 @@ def test_pointwise_deterministic_across_threads(rng):
     x, w, b, conn = _case(rng, (3, 40, 20, 9, 11), np.float32, True)
     mask = connection_mask(conn, w.shape[0], w.shape[1])
     dy = rng.standard_normal((3, 20, 9, 11)).astype(np.float32)
-    before = numba.get_num_threads()
-    outs = []
-    try:
-        for t in sorted({1, 2, before}):
-            numba.set_num_threads(t)
-            fwd = pointwise.forward(x, w, b, mask)
-            outs.append(
-                (
-                    fwd,
-                    pointwise.backward_input(dy, w, mask),
-                    *pointwise.backward_weight(dy, x, mask),
-                )
-            )
-    finally:
-        numba.set_num_threads(before)
-    for out in outs[1:]:
-        for a, c in zip(outs[0], out):
-            np.testing.assert_array_equal(a, c)
+    same_bits_at_every_thread_count(
+        lambda: (
+            pointwise.forward(x, w, b, mask),
+            pointwise.backward_input(dy, w, mask),
+            *pointwise.backward_weight(dy, x, mask),
+        )
+    )
 
 
 def test_one_by_one_layers_take_the_matrix_product():

@@ -4,6 +4,7 @@ a block, rows not multiples of a tile, asymmetric padding, connection tables).""
 
 import numpy as np
 import pytest
+from cases import same_bits_at_every_thread_count
 
 from cnnsim import functional as F
 from cnnsim.kernels.conv import regtile
@@ -35,14 +36,14 @@ def _case(shape, dtype, rng):
     return x, w, b, conn, pads
 
 
-def _tile_forward(x, w, b, conn, pads, tile):
-    """The forward through one given tile (bypassing regtile.tile_for)."""
+def _tile_forward(x, w, b, conn, pads, tile, s=1):
+    """The forward (stride ``s``) through one given tile (bypassing regtile.tile_for)."""
     rw, nv = tile
     fbw = nv * (regtile.LANES32 if x.dtype == np.float32 else regtile.LANES64)
     wp = regtile.pack_weights(w, conn.astype(np.uint8), fbw, False)
     bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
     bias.reshape(-1)[: w.shape[0]] = b
-    return regtile.correlate(x, wp, bias, w.shape[0], *w.shape[2:], *pads, rw)
+    return regtile.correlate(x, wp, bias, w.shape[0], *w.shape[2:], *pads, rw, s)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -78,24 +79,16 @@ def test_every_tile_gives_the_same_bits(shape, rng):
 
 
 def test_regtile_bit_identical_across_thread_counts(rng):
-    import numba
-
     x, w, b, conn, pads = _case(SHAPES[0], np.float32, rng)
     mask = conn.astype(np.uint8)
     dy = rng.standard_normal((2, 37, 7, 9)).astype(np.float32)
-    before = numba.get_num_threads()
-    outs = []
-    try:
-        for t in sorted({1, 2, before}):
-            numba.set_num_threads(t)
-            y = regtile.forward(x, w, b, mask, *pads)
-            dx = regtile.backward_input(dy, w, mask, *pads)
-            outs.append((y, dx, *regtile.backward_weight(dy, x, mask, 3, 3, *pads)))
-    finally:
-        numba.set_num_threads(before)
-    for out in outs[1:]:
-        for a, c in zip(outs[0], out):
-            np.testing.assert_array_equal(a, c)
+    same_bits_at_every_thread_count(
+        lambda: (
+            regtile.forward(x, w, b, mask, *pads),
+            regtile.backward_input(dy, w, mask, *pads),
+            *regtile.backward_weight(dy, x, mask, 3, 3, *pads),
+        )
+    )
 
 
 def test_the_tile_is_chosen_by_shape_for_lecture_layers():
@@ -205,29 +198,15 @@ def test_strided_forward_and_dw_on_stride_phases_match_reference(shape, dtype, r
 
 
 def test_strided_tile_same_bits_for_every_tile_and_thread_count(rng):
-    import numba
-
     n, c, f, h, w_, k, s, pads = STRIDED[1]
     x, w, b, conn, _ = _case((n, c, f, h, w_, k, k, pads), np.float32, rng)
     mask = conn.astype(np.uint8)
-    ys = []
-    for rw, nv in TILES:
-        fbw = nv * regtile.LANES32
-        wp = regtile.pack_weights(w, mask, fbw, False)
-        bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
-        bias.reshape(-1)[:f] = b
-        ys.append(regtile.correlate(x, wp, bias, f, k, k, *pads, rw, s))
+    ys = [_tile_forward(x, w, b, conn, pads, t, s) for t in TILES]
     np.testing.assert_array_equal(ys[0], ys[1])
     dy = rng.standard_normal(ys[0].shape).astype(np.float32)
-    before = numba.get_num_threads()
-    outs = []
-    try:
-        for t in sorted({1, 2, before}):
-            numba.set_num_threads(t)
-            y = regtile.forward(x, w, b, mask, *pads, s)
-            outs.append((y, *regtile.backward_weight(dy, x, mask, k, k, *pads, s)))
-    finally:
-        numba.set_num_threads(before)
-    for out in outs[1:]:
-        for a, c_ in zip(outs[0], out):
-            np.testing.assert_array_equal(a, c_)
+    same_bits_at_every_thread_count(
+        lambda: (
+            regtile.forward(x, w, b, mask, *pads, s),
+            *regtile.backward_weight(dy, x, mask, k, k, *pads, s),
+        )
+    )
