@@ -82,8 +82,9 @@ def max_pool2d_with_indices(
 ) -> tuple[Array, Array]:
     """``(y, idx)``: :func:`max_pool2d` and :func:`max_pool2d_argmax` from one pass over
     ``x`` (PyTorch's ``return_indices``). Give ``idx`` to :func:`max_pool2d_backward` and
-    it adds each gradient at the recorded winner instead of finding it again (a training
-    step: GoogLeNet's pooling backward 94 -> 20 ms a step at batch 8)."""
+    it adds each gradient at the recorded winner instead of finding it again (GoogLeNet's
+    13 max pools at batch 8, one training step: forward 48 -> 81 ms, backward 94 -> 21 ms;
+    cProfile, 2 threads)."""
     x, win = _prepare(x, size, stride, padding, "max_pool2d_with_indices")
     k = kernels_for("pool", _work(x, win))
     return k.max_pool2d_forward_argmax(x, *_geom(win), _force_nan_rule(x))

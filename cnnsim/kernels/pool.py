@@ -187,7 +187,8 @@ def max_pool2d_backward_argmax(dy, idx, in_h, in_w, kh, kw, sh, sw, top, bottom,
 @njit(cache=True)
 def _is_2x2_valid(kh, kw, sh, sw, top, bottom, left, right):
     """A 2x2 window with stride 2 and no padding: the loops over the window's cells cost
-    more than the four additions, so the pooling kernels unroll this case (5-8x faster)."""
+    more than the four additions, so the pooling kernels unroll this case (64x6x28x28,
+    one thread: forward 4.4x, backward 5.4x faster)."""
     return kh == 2 and kw == 2 and sh == 2 and sw == 2 and top + bottom + left + right == 0
 
 

@@ -252,8 +252,8 @@ class Layer:
 
         ``input_grad=False`` (a training step: nothing upstream of the network's input
         needs its gradient) lets the first convolution or dense layer skip ``dx``, the
-        costliest part of its backward pass (LeNet-5 C1: 0.7 of 1.6 ms at batch 64), and
-        returns None. While a trace records gradients every ``dx`` is computed."""
+        costliest part of its backward pass (LeNet-5 C1 at batch 64: dx 0.76 ms, dw 0.49
+        ms), and returns None. While a trace records gradients every ``dx`` is computed."""
         if not getattr(self, "_forward_ran", False):
             raise LayerError(
                 f"layer {self.path!r} ({self.kind}): backprop before any forward "

@@ -166,19 +166,23 @@ def from_tiles(yb, maps, wo, n_):
     return y
 
 
-def _lanes_of(x, kh, kw, s, top, bottom, left, right, slack):
+def _lanes_of(x, kh, kw, s, top, bottom, left, right, rw=0):
     """``(xt, ho, wo, hq, wq)``: ``x (N, C, H, W)`` zero-padded by ``(top, bottom, left,
     right)`` in batch lanes, for a layer of stride ``s``: the padded maps themselves at
     stride 1 (:func:`~.layouts.to_lanes`, ``hq x wq`` = the padded size), else their ``s x
     s`` stride phases (:func:`~.layouts.to_phase_lanes`, ``hq = ho + (kh-1)//s`` rows of
     ``wq = wo + (kw-1)//s``), each channel's phases one after another. Tap ``(c, u, v)``
     of output ``(i, j)`` is then at ``c*plane + i*wq*N + j*N + off[u, v]`` with
-    ``off = forward_taps(...)*N`` (:func:`_tap_offsets`), ``plane = s*s*hq*wq*N``."""
+    ``off = forward_taps(...)*N`` (:func:`_tap_offsets`), ``plane = s*s*hq*wq*N``.
+    ``rw``: the forward's tile; its last tile of a row reads up to ``ceil(Wo*N / rw)*rw +
+    (kw-1)*N`` past the row's start, so that many zeros follow the last plane (``dw``,
+    ``rw = 0``, reads no junk positions)."""
     n_, c_, h, wd = x.shape
     ho = (h + top + bottom - kh) // s + 1
     wo = (wd + left + right - kw) // s + 1
     hq = ho + (kh - 1) // s
     wq = wo + (kw - 1) // s
+    slack = -(-(wo * n_) // rw) * rw + kw * n_ if rw else 0
     if s == 1:
         return to_lanes(x, top, left, hq, wq, slack), ho, wo, hq, wq
     return to_phase_lanes(x, s, s, top, left, hq, wq, slack), ho, wo, hq, wq
@@ -196,13 +200,10 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
     u*KW + v, m % FB] * xp[n, k, i*s + u, j*s + v]`` for ``x (N, K, H, W)`` zero-padded by
     ``(top, bottom, left, right)`` (each >= 0), with the tile of ``rw`` positions
     (:func:`tile_for`). ``bias (NB, FB)``."""
-    n_, k_ = x.shape[:2]
+    n_ = x.shape[0]
     fbw = wp.shape[3]
-    ho = (x.shape[2] + top + bottom - kh) // s + 1
-    wo = (x.shape[3] + left + right - kw) // s + 1
+    xt, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right, rw)
     ntile = -(-(wo * n_) // rw)
-    # the last tile of the last row reads up to ntile*rw + (kw-1)*N past its row start
-    xt, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right, ntile * rw + kw * n_)
     toff = _tap_offsets(1, kh, kw, s, hq, wq, n_, 1)  # channel 0; channels: plane apart
     cb = max(1, BLOCK_BYTES // (kh * kw * fbw * x.itemsize))
     yb = np.empty((wp.shape[0], ho, ntile * rw, fbw), dtype=x.dtype)
@@ -303,7 +304,7 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1):
     f_ = dy.shape[1]
     r_ = c_ * kh * kw
     rw, nv, fbw, work = tile_for(f_, r_, x.itemsize)
-    xt, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right, 0)
+    xt, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right)
     xoff = _tap_offsets(c_, kh, kw, s, hq, wq, n_, rw)  # tap r = (c, u, v) of output (0, 0)
     dyb = to_tiles(dy, fbw)
     dwb = np.empty((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
