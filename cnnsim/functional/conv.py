@@ -19,7 +19,7 @@ from .. import geometry
 from ..kernels.conv import direct as _definition
 from ..typing import Array, Padding, Size
 from ._check import as_float_array, check_shape, same_dtype
-from ._dispatch import kernels_for
+from ._dispatch import cpu_kernels_for, kernels_for
 
 
 def _prepare(x, w, stride, padding, connections, where, x_name="x"):
@@ -62,14 +62,17 @@ class _Definition:
     conv2d_backward_weight = staticmethod(_definition.backward_weight)
 
 
-def _finite_or_direct(k, *arrays):
-    """The kernels to use: ``k`` (the fast ones) when every array is finite, else the
-    definition loops (the fast kernels multiply padding and disconnected weights by 0, and
-    0 * inf is NaN). One pass over the arrays per call; on the cuda target (device arrays)
-    the fast kernels are used as they are."""
+def _finite_or_direct(work, *arrays):
+    """The kernels to use for a call of ``work`` (:func:`_work`): the fast ones when every
+    array is finite, else the definition loops (the fast kernels multiply padding and
+    disconnected weights by 0, and 0 * inf is NaN). One pass over the arrays per call, on
+    as many threads as the call itself gets; on the cuda target (device arrays) the fast
+    kernels are used as they are."""
+    k = kernels_for("conv", work)
     if any(hasattr(a, "copy_to_host") for a in arrays):
         return k
-    if all(_definition.all_finite(a) for a in arrays):
+    check = cpu_kernels_for("conv.direct", work).all_finite
+    if all(check(a) for a in arrays):
         return k
     return _Definition
 
@@ -99,7 +102,7 @@ def conv2d(
         b = as_float_array(b, "b", where, 1, "(F,)")
         check_shape(b, (w.shape[0],), "b", where, "(F,)")
         same_dtype(where, x=x, b=b)
-    k = _finite_or_direct(kernels_for("conv", _work(x, w, win)), x, w)
+    k = _finite_or_direct(_work(x, w, win), x, w)
     return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads)
 
 
@@ -124,7 +127,7 @@ def conv2d_backward(
     dy = as_float_array(dy, "dy", where, 4, "(N, F, H_out, W_out)")
     same_dtype(where, dy=dy, x=x)
     check_shape(dy, (x.shape[0], w.shape[0]) + win.out_hw, "dy", where, "(N, F, H_out, W_out)")
-    k = _finite_or_direct(kernels_for("conv", 2 * _work(x, w, win)), dy, x, w)
+    k = _finite_or_direct(2 * _work(x, w, win), dy, x, w)
     dx = None
     if input_grad:
         dx = k.conv2d_backward_input(

@@ -138,7 +138,7 @@ FINITE_CHUNK = 1 << 16  # elements per work item of all_finite
 
 
 @parallel_kernel(fastmath={"reassoc"})
-def all_finite_kernel(a):
+def all_finite(a):
     """True when every element of ``a`` (any shape, C-contiguous) is finite.
 
     ``v * 0`` is 0 for a finite ``v`` and NaN for ``inf``/``NaN``, and NaN stays NaN in a
@@ -147,7 +147,8 @@ def all_finite_kernel(a):
     matter here (every term is 0 or NaN). No early exit: a branch in the loop stops the
     vectorization (measured 44 ms vs 2.2 ms for AlexNet's C2 input at batch 128). Chunks
     of ``FINITE_CHUNK`` elements are checked in parallel (a ResNet-18 stem output at batch
-    8, 6.4 M numbers: 0.89 ms on one thread, 0.47 ms on two)."""
+    8, 6.4 M numbers: 0.89 ms on one thread, 0.47 ms on two); the functional layer runs
+    it with the threads of the convolution it guards (``kernels_for``'s size rule)."""
     f = a.reshape(-1)
     n = f.shape[0]
     chunks = (n + FINITE_CHUNK - 1) // FINITE_CHUNK
@@ -159,10 +160,3 @@ def all_finite_kernel(a):
             acc += seg[i] * 0
         bad[t] = acc != 0
     return not bad.any()
-
-
-def all_finite(a):
-    """:func:`all_finite_kernel`, on the calling thread for arrays of one chunk or less."""
-    if a.size <= FINITE_CHUNK:
-        return all_finite_kernel.serial(a)
-    return all_finite_kernel(a)
