@@ -457,8 +457,10 @@ def test_cli_memory_estimate_names_the_options(files):
 
 def test_read_only_output_folders():
     """8 commands into a folder the user cannot write: one clean line each, before work.
-    Run as a separate process, as user nobody when the tests run as root (root ignores
-    folder permissions)."""
+    Run as a separate process; when the tests run as root (who ignores folder permissions
+    through CAP_DAC_OVERRIDE), as root without that capability: still the owner of a
+    private checkout (a clone in ``mktemp -d``, mode 0700, which user nobody could not
+    even import from), but bound by the read-only folder's mode."""
     import shutil
     import tempfile
 
@@ -466,7 +468,7 @@ def test_read_only_output_folders():
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
             pytest.skip("running as root and setpriv (util-linux) is absent")
-        prefix = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
     top = tempfile.mkdtemp(prefix="cnnsim-ro-")
     try:
         os.chmod(top, 0o755)
