@@ -40,3 +40,30 @@ def same_bits_at_every_thread_count(run):
     for out in outs[1:]:
         for a, c in zip(outs[0], out):
             np.testing.assert_array_equal(a, c)
+
+
+def without_dac_override():
+    """Command prefix under which a child process respects folder permissions: nothing for
+    an ordinary user; for root (who ignores them through CAP_DAC_OVERRIDE) ``setpriv``
+    dropping that capability, so that root still reads its own private checkout (a clone
+    in ``mktemp -d`` is mode 0700, which another user could not even import from). Skips
+    the calling test, saying why, where that is not possible here."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root and setpriv (util-linux) is absent")
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "import cnnsim"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        why = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE here: {why}")
+    return prefix

@@ -15,6 +15,7 @@ import shutil
 
 import numpy as np
 import pytest
+from cases import without_dac_override
 
 import cnnsim
 from cnnsim import layers as L
@@ -380,11 +381,7 @@ def test_unwritable_folder_leaves_nothing(tmp_path):
     import subprocess
     import sys
 
-    prefix = []
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("running as root and setpriv (util-linux) is absent")
-        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    prefix = without_dac_override()
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)

@@ -17,6 +17,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from cases import without_dac_override
 from click.testing import CliRunner
 
 import cnnsim.functional as F
@@ -464,11 +465,7 @@ def test_read_only_output_folders():
     import shutil
     import tempfile
 
-    prefix = []
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("running as root and setpriv (util-linux) is absent")
-        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    prefix = without_dac_override()
     top = tempfile.mkdtemp(prefix="cnnsim-ro-")
     try:
         os.chmod(top, 0o755)
