@@ -15,6 +15,10 @@
                      compiles (``cnnsim.kernels.use_vector_width``). Env: CNNSIM_VECTOR_WIDTH.
                      (The register tile, ``kernels.conv.regtile``, writes its vectors
                      explicitly and always uses the CPU's full width.)
+``keep_freed_memory`` True: glibc keeps freed memory (up to 256 MiB) for the next kernel
+                     outputs instead of mapping fresh pages per call (measured and
+                     explained in ``cnnsim.kernels.keep_freed_memory``). Applied when
+                     ``cnnsim.kernels`` is imported. Env: CNNSIM_KEEP_FREED_MEMORY=0 (or false, no, off).
 
 The target may also be set with the ``CNNSIM_TARGET`` environment variable.
 """
@@ -29,6 +33,12 @@ threads_per_block = 128
 tile = 16
 serial_work = int(os.environ.get("CNNSIM_SERIAL_WORK", 2_000_000))
 vector_width = os.environ.get("CNNSIM_VECTOR_WIDTH", "auto").strip().lower() or "auto"
+keep_freed_memory = os.environ.get("CNNSIM_KEEP_FREED_MEMORY", "1").strip().lower() not in (
+    "0",
+    "false",
+    "no",
+    "off",
+)
 TARGETS = ("cpu", "cuda")
 
 target = os.environ.get("CNNSIM_TARGET", "cpu").strip().lower() or "cpu"

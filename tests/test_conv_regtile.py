@@ -7,6 +7,7 @@ import pytest
 from cases import same_bits_at_every_thread_count
 
 from cnnsim import functional as F
+from cnnsim.kernels import conv
 from cnnsim.kernels.conv import regtile
 from cnnsim.kernels.conv.simd import VEC_BITS
 from cnnsim.testing import naive
@@ -99,11 +100,14 @@ def test_the_tile_is_chosen_by_shape_for_lecture_layers():
     # ResNet's 3x3 layer (64 maps, 56 x 8 positions)
     assert regtile.applies(64, 56 * 8, 4, 1, 1, 3, 3)
     # strided layers (ResNet's 3x3/2 and 7x7/2 stem, AlexNet C1 11x11/4): forward and dw
-    # on their stride phases; dx keeps the phase planes
+    # on their stride phases; dx as one stride-1 problem per phase (ResNet's 3x3/2), not
+    # where the phases have too few maps for the tile (the stem's 3 channels)
     assert regtile.applies(128, 28 * 8, 4, 2, 2, 3, 3)
     assert regtile.applies(96, 55 * 8, 4, 4, 4, 11, 11)
     assert regtile.applies_dw(128, 64, 3, 3, 4, 2, 2)
     assert not regtile.applies_dx(64, 56, 8, 4, 2, 2, 3, 3, 1, 1, 1, 1)
+    assert conv._phases_on_tile(64, 8, 28, 28, 4, 2, 2, 3, 3)
+    assert not conv._phases_on_tile(3, 8, 112, 112, 4, 2, 2, 7, 7)
     # not: LeNet-5 C1 (6 maps), unequal strides, 1x1 kernels, padding beyond K - 1 for dx
     assert not regtile.applies(6, 28 * 64, 4, 1, 1, 5, 5)
     assert not regtile.applies(384, 13 * 8, 4, 2, 1, 3, 3)
@@ -114,8 +118,8 @@ def test_the_tile_is_chosen_by_shape_for_lecture_layers():
 @pytest.mark.parametrize("stride,hw", [(1, 6), (2, 9)])
 def test_functional_conv_through_the_tile_matches_reference_and_gradients(stride, hw, rng):
     """F.conv2d / F.conv2d_backward of a 3x3 "same" layer reach the tile (asserted: the
-    forward and dw at either stride, dx at stride 1) and agree with the reference and
-    with finite differences in float64."""
+    forward and dw at either stride, dx at stride 1 and by stride phases at stride 2) and
+    agree with the reference and with finite differences in float64."""
     n, c, f = 4, 16, 16  # 16 float64 maps x 24 positions a row at stride 1: whole tiles
     x = rng.standard_normal((n, c, hw, hw))
     w = rng.standard_normal((f, c, 3, 3))
@@ -124,6 +128,7 @@ def test_functional_conv_through_the_tile_matches_reference_and_gradients(stride
     wo = -(-hw // stride)
     assert regtile.applies(f, wo * n, 8, stride, stride, 3, 3)
     assert regtile.applies_dx(c, hw, n, 8, stride, stride, 3, 3, 1, 1, 1, 1) == (stride == 1)
+    assert conv._phases_on_tile(c, n, wo, wo, 8, stride, stride, 3, 3) == (stride == 2)
     assert regtile.applies_dw(f, c, 3, 3, 8, stride, stride)
     y = F.conv2d(x, w, b, stride, "same", conn)
     want_y = naive.conv2d(x, w, b, stride, "same", conn)
@@ -210,3 +215,43 @@ def test_strided_tile_same_bits_for_every_tile_and_thread_count(rng):
             *regtile.backward_weight(dy, x, mask, k, k, *pads, s),
         )
     )
+
+
+# dx of strided layers with enough input maps for the tile: (N, C, F, H, W, K, stride,
+# pads); a phase whose rows or columns no window reads (the 4x4/2 valid layer's last row,
+# 5x5/3 with more padding on one side), kernels not a multiple of the stride
+STRIDED_DX = [
+    (2, 40, 24, 11, 13, 3, 2, (1, 1, 1, 1)),
+    (3, 48, 20, 9, 10, 4, 2, (0, 0, 0, 0)),
+    (4, 40, 16, 15, 15, 5, 3, (2, 0, 1, 2)),
+    (2, 36, 12, 23, 21, 11, 4, (5, 5, 5, 5)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", STRIDED_DX)
+def test_strided_dx_by_stride_phases_matches_reference(shape, dtype, rng):
+    """``dx`` of a strided layer as one stride-1 problem per stride phase
+    (``conv._dx_phases``), taken through the public entry point, against the reference;
+    pixels no window reads get exactly 0."""
+    n, c, f, h, w_, k, s, pads = shape
+    x, w, b, conn, _ = _case((n, c, f, h, w_, k, k, pads), dtype, rng)
+    mask = conn.astype(np.uint8)
+    ho = (h + pads[0] + pads[1] - k) // s + 1
+    wo = (w_ + pads[2] + pads[3] - k) // s + 1
+    assert conv._phases_on_tile(c, n, ho, wo, x.itemsize, s, s, k, k)
+    dy = rng.standard_normal((n, f, ho, wo)).astype(dtype)
+    want, _, _ = naive.conv2d_backward(dy, x, w, s, pads, conn)
+    got = conv.conv2d_backward_input(dy, w, mask, h, w_, s, s, *pads)
+    assert got.dtype == dtype and got.shape == x.shape
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(got[want == 0], 0)
+
+
+def test_strided_dx_by_stride_phases_same_bits_at_every_thread_count(rng):
+    n, c, f, h, w_, k, s, pads = STRIDED_DX[0]
+    x, w, b, conn, _ = _case((n, c, f, h, w_, k, k, pads), np.float32, rng)
+    dy = rng.standard_normal((n, f, 6, 7)).astype(np.float32)
+    mask = conn.astype(np.uint8)
+    same_bits_at_every_thread_count(lambda: conv._dx_phases(dy, w, mask, h, w_, s, 1, 1))

@@ -49,6 +49,8 @@ def cpu_model():
 def environment(threads):
     import numba
 
+    from ..kernels import MEMORY_WHY
+
     torch = baselines.torch_module()
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -60,6 +62,7 @@ def environment(threads):
         "numba": numba.__version__,
         "torch": torch.__version__ if torch else None,
         "blas": baselines.blas_info(),
+        "memory": MEMORY_WHY,
         # older OpenBLAS builds need these on some machines; they slow current NumPy's BLAS,
         # so the im2col baseline should be read with them in mind
         "openblas_env": {

@@ -23,6 +23,8 @@ def format_report(rep):
         f"numpy {env['numpy']}  numba {env['numba']}  torch {env['torch'] or 'not installed'}"
         f"  BLAS: {env['blas']}",
     ]
+    if env.get("memory"):
+        lines.append(f"allocator: {env['memory']}")
     pk = env.get("peak")
     if pk:
         lines.append(

@@ -6,7 +6,9 @@ the twin used for calls run on one thread). Their numba.cuda twins live in
 ``cnnsim.kernels.cuda`` with the same signatures.
 
 Importing this package chooses the vector width of every kernel compiled afterwards
-(:func:`use_vector_width`, ``config.vector_width``).
+(:func:`use_vector_width`, ``config.vector_width``) and lets the C allocator keep freed
+memory for the next kernel's outputs (:func:`keep_freed_memory`,
+``config.keep_freed_memory``).
 """
 
 import os
@@ -81,6 +83,50 @@ def use_slp_vectorizer():
 
 
 SLP_WHY = use_slp_vectorizer()
+
+
+MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value (64-bit)
+TRIM_THRESHOLD = 256 << 20
+
+
+def keep_freed_memory(enabled=None):
+    """Let the C allocator reuse the memory of freed kernel outputs; returns a one-line why.
+
+    Kernels allocate their outputs inside Numba (``np.empty``), which takes them from the
+    C library's ``malloc``. glibc serves blocks over 128 KiB with a fresh ``mmap`` and
+    gives them back to the system on ``free``, so every call pays a page fault per 4 KiB
+    of output when it first writes it: writing two fresh 8x64x112x112 float32 maps took
+    13.7 ms against 1.8 ms into memory used before (measured, 2 threads; NumPy's own
+    ``np.empty`` asks for huge pages and pays little). With ``mmap`` reserved for blocks
+    over ``MMAP_THRESHOLD`` and freed memory kept up to ``TRIM_THRESHOLD``, the next
+    call's outputs land in memory already mapped: a LeNet-5 training step at batch 64 went
+    from 6.2 to 5.3-5.4 ms. The cost: a process keeps up to 256 MiB it has freed instead of
+    returning it to the system (it is reused by the next allocation). Only the thresholds
+    change, never the arithmetic. Glibc only (Linux); elsewhere nothing is changed.
+    ``config.keep_freed_memory`` / ``CNNSIM_KEEP_FREED_MEMORY=0`` switch it off.
+    """
+    if enabled is None:
+        enabled = config.keep_freed_memory
+    if not enabled:
+        return "the C allocator's defaults (config.keep_freed_memory off)"
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return "the C allocator's defaults (not glibc)"
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+        ok = libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD) == 1
+        ok = libc.mallopt(m_trim_threshold, TRIM_THRESHOLD) == 1 and ok
+    except (OSError, AttributeError) as e:
+        return f"the C allocator's defaults (mallopt unavailable: {type(e).__name__})"
+    if not ok:
+        return "the C allocator's defaults (mallopt refused the thresholds)"
+    return "freed memory kept for reuse (glibc mmap threshold 32 MiB, trim threshold 256 MiB)"
+
+
+MEMORY_WHY = keep_freed_memory()
 
 
 def cuda_available():

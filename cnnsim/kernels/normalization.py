@@ -16,8 +16,8 @@ Training (batch statistics):
 Inference uses given (running) mean and var instead; then mu and var are constants and
 ``dx = gamma_c inv_std dy``.
 
-One prange iteration owns one channel and sums in a fixed order (n, then h, w), in
-float64, so results do not depend on the thread count. The variance is computed in two
+One prange iteration owns one channel and sums in float64 in an order fixed by the code
+(eight running sums, :func:`_sum`), so results do not depend on the thread count. The variance is computed in two
 passes (mean first, then squared deviations), which stays accurate when |mean| >> std.
 """
 
@@ -28,18 +28,96 @@ from numba import njit, prange
 
 from ._twins import parallel_kernel
 
+LANES = 8  # independent running sums per channel (see _sum)
+
 
 @njit(cache=True)
-def _normalize_channel(x, c, mu, inv, g, bt, x_hat, y):
-    """Channel ``c``: ``x_hat = (x - mu) inv`` and ``y = g x_hat + bt``, written in place
-    (training passes the batch's mu, inference the running one)."""
-    n_, _, h_, w_ = x.shape
+def _sum(a3, c):
+    """``sum a`` over channel ``c`` of ``a3 (N, C, H*W)``, in float64.
+
+    ``LANES`` running sums: element ``k`` of a row goes to sum ``k % LANES`` (a row's tail
+    to the first ones), and the sums are added in order at the end. One running sum
+    would make every addition wait for the one before (about 4 cycles each); eight
+    independent ones fill a vector register. The order is fixed by this code, not by the
+    compiler or the thread count, so results are the same on every run."""
+    acc = np.zeros(LANES)
+    n_, _, hw = a3.shape
     for n in range(n_):
-        for i in range(h_):
-            for j in range(w_):
-                xh = (x[n, c, i, j] - mu) * inv
-                x_hat[n, c, i, j] = xh
-                y[n, c, i, j] = g * xh + bt
+        row = a3[n, c]
+        k = 0
+        while k + LANES <= hw:
+            for lane in range(LANES):
+                acc[lane] += row[k + lane]
+            k += LANES
+        for lane in range(hw - k):
+            acc[lane] += row[k + lane]
+    return _total(acc)
+
+
+@njit(cache=True)
+def _sum_sq_dev(a3, c, mu):
+    """``sum (a - mu)^2`` over channel ``c`` of ``a3 (N, C, H*W)``, in float64, in the
+    order of :func:`_sum`."""
+    acc = np.zeros(LANES)
+    n_, _, hw = a3.shape
+    for n in range(n_):
+        row = a3[n, c]
+        k = 0
+        while k + LANES <= hw:
+            for lane in range(LANES):
+                d = row[k + lane] - mu
+                acc[lane] += d * d
+            k += LANES
+        for lane in range(hw - k):
+            d = row[k + lane] - mu
+            acc[lane] += d * d
+    return _total(acc)
+
+
+@njit(cache=True)
+def _total(acc):
+    s = 0.0
+    for lane in range(LANES):
+        s += acc[lane]
+    return s
+
+
+@njit(cache=True)
+def _sum_and_dot(a3, b3, c):
+    """``(sum a, sum a * b)`` over channel ``c`` of ``a3, b3 (N, C, H*W)``, in float64, in
+    the order of :func:`_sum` (one pass over both)."""
+    acc = np.zeros(LANES)
+    dot = np.zeros(LANES)
+    n_, _, hw = a3.shape
+    for n in range(n_):
+        ra = a3[n, c]
+        rb = b3[n, c]
+        k = 0
+        while k + LANES <= hw:
+            for lane in range(LANES):
+                g = np.float64(ra[k + lane])
+                acc[lane] += g
+                dot[lane] += g * rb[k + lane]
+            k += LANES
+        for lane in range(hw - k):
+            g = np.float64(ra[k + lane])
+            acc[lane] += g
+            dot[lane] += g * rb[k + lane]
+    return _total(acc), _total(dot)
+
+
+@njit(cache=True)
+def _normalize_channel(x3, c, mu, inv, g, bt, x_hat3, y3):
+    """Channel ``c`` of ``(N, C, H*W)`` views: ``x_hat = (x - mu) inv`` and ``y = g x_hat +
+    bt``, written in place (training passes the batch's mu, inference the running one)."""
+    for n in range(x3.shape[0]):
+        row = x3[n, c]
+        hrow = x_hat3[n, c]
+        yrow = y3[n, c]
+        for k in range(row.shape[0]):
+            xh = (row[k] - mu) * inv
+            hrow[k] = xh
+            yrow[k] = g * xh + bt
 
 
 @parallel_kernel()
@@ -49,25 +127,17 @@ def batch_norm_train_forward(x, gamma, beta, eps):
     m = n_ * h_ * w_
     y = np.empty_like(x)
     x_hat = np.empty_like(x)
+    x3 = x.reshape(n_, c_, h_ * w_)
+    xh3 = x_hat.reshape(x3.shape)
+    y3 = y.reshape(x3.shape)
     mean = np.empty(c_, dtype=x.dtype)
     var = np.empty(c_, dtype=x.dtype)
     inv_std = np.empty(c_, dtype=x.dtype)
     for c in prange(c_):
-        s = 0.0
-        for n in range(n_):
-            for i in range(h_):
-                for j in range(w_):
-                    s += x[n, c, i, j]
-        mu = s / m
-        q = 0.0
-        for n in range(n_):
-            for i in range(h_):
-                for j in range(w_):
-                    d = x[n, c, i, j] - mu
-                    q += d * d
-        v = q / m
+        mu = _sum(x3, c) / m
+        v = _sum_sq_dev(x3, c, mu) / m
         inv = 1.0 / math.sqrt(v + eps)
-        _normalize_channel(x, c, mu, inv, gamma[c], beta[c], x_hat, y)
+        _normalize_channel(x3, c, mu, inv, gamma[c], beta[c], xh3, y3)
         mean[c] = mu
         var[c] = v
         inv_std[c] = inv
@@ -80,11 +150,14 @@ def batch_norm_eval_forward(x, gamma, beta, mean, var, eps):
     n_, c_, h_, w_ = x.shape
     y = np.empty_like(x)
     x_hat = np.empty_like(x)
+    x3 = x.reshape(n_, c_, h_ * w_)
+    xh3 = x_hat.reshape(x3.shape)
+    y3 = y.reshape(x3.shape)
     inv_std = np.empty(c_, dtype=x.dtype)
     for c in prange(c_):
         mu = mean[c]
         inv = 1.0 / math.sqrt(var[c] + eps)
-        _normalize_channel(x, c, mu, inv, gamma[c], beta[c], x_hat, y)
+        _normalize_channel(x3, c, mu, inv, gamma[c], beta[c], xh3, y3)
         inv_std[c] = inv
     return y, x_hat, inv_std
 
@@ -95,32 +168,26 @@ def batch_norm_backward(dy, x_hat, gamma, inv_std, training):
     n_, c_, h_, w_ = dy.shape
     m = n_ * h_ * w_
     dx = np.empty_like(dy)
+    dy3 = dy.reshape(n_, c_, h_ * w_)
+    xh3 = x_hat.reshape(dy3.shape)
+    dx3 = dx.reshape(dy3.shape)
     dgamma = np.empty(c_, dtype=dy.dtype)
     dbeta = np.empty(c_, dtype=dy.dtype)
     for c in prange(c_):
-        sg = 0.0
-        sgx = 0.0
-        for n in range(n_):
-            for i in range(h_):
-                for j in range(w_):
-                    g = dy[n, c, i, j]
-                    sg += g
-                    sgx += g * x_hat[n, c, i, j]
+        sg, sgx = _sum_and_dot(dy3, xh3, c)
         dgamma[c] = sgx
         dbeta[c] = sg
         scale = gamma[c] * inv_std[c]
-        if training:
-            mean_g = sg / m
-            mean_gx = sgx / m
-            for n in range(n_):
-                for i in range(h_):
-                    for j in range(w_):
-                        dx[n, c, i, j] = scale * (
-                            dy[n, c, i, j] - mean_g - x_hat[n, c, i, j] * mean_gx
-                        )
-        else:
-            for n in range(n_):
-                for i in range(h_):
-                    for j in range(w_):
-                        dx[n, c, i, j] = scale * dy[n, c, i, j]
+        mean_g = sg / m
+        mean_gx = sgx / m
+        for n in range(n_):
+            g = dy3[n, c]
+            xh = xh3[n, c]
+            d = dx3[n, c]
+            if training:
+                for k in range(g.shape[0]):
+                    d[k] = scale * (g[k] - mean_g - xh[k] * mean_gx)
+            else:
+                for k in range(g.shape[0]):
+                    d[k] = scale * g[k]
     return dx, dgamma, dbeta

@@ -132,21 +132,25 @@ def pack_weights(w, mask, fbw, flip):
     f_, c_, kh, kw = w.shape
     m_, k_ = (c_, f_) if flip else (f_, c_)
     nb = -(-m_ // fbw)
-    wp = np.zeros((nb, k_, kh * kw, fbw), dtype=w.dtype)
+    taps = kh * kw
+    w3 = w.reshape(f_, c_, taps)  # tap index r = u*KW + v without a division per number
+    wp = np.empty((nb, k_, taps, fbw), dtype=w.dtype)  # every element written once below
     for t in prange(nb * k_):
         blk = t // k_
         k = t % k_
-        for mm in range(min(fbw, m_ - blk * fbw)):
+        dst = wp[blk, k]
+        for mm in range(fbw):
             m = blk * fbw + mm
             f, c = (k, m) if flip else (m, k)
-            if mask[f, c] == 0:
-                continue
-            for u in range(kh):
-                for v in range(kw):
-                    if flip:
-                        wp[blk, k, (kh - 1 - u) * kw + kw - 1 - v, mm] = w[f, c, u, v]
-                    else:
-                        wp[blk, k, u * kw + v, mm] = w[f, c, u, v]
+            if m >= m_ or mask[f, c] == 0:
+                for r in range(taps):
+                    dst[r, mm] = 0
+            elif flip:  # (KH-1-u)*KW + KW-1-v = taps-1-r
+                for r in range(taps):
+                    dst[taps - 1 - r, mm] = w3[f, c, r]
+            else:
+                for r in range(taps):
+                    dst[r, mm] = w3[f, c, r]
     return wp
 
 
@@ -272,14 +276,22 @@ def to_tiles(dy, fbw):
     layout: ``dyb[f // fbw, i, j*N + n, f % fbw] = dy[n, f, i, j]``, padding maps 0."""
     n_, f_, ho, wo = dy.shape
     nb = -(-f_ // fbw)
-    dyb = np.zeros((nb, ho, wo * n_, fbw), dtype=dy.dtype)
+    dyb = np.empty((nb, ho, wo * n_, fbw), dtype=dy.dtype)  # every element written once
     for t in prange(nb * ho):
         blk = t // ho
         i = t % ho
-        for mm in range(min(fbw, f_ - blk * fbw)):
-            for j in range(wo):
-                for n in range(n_):
-                    dyb[blk, i, j * n_ + n, mm] = dy[n, blk * fbw + mm, i, j]
+        live = min(fbw, f_ - blk * fbw)
+        dst = dyb[blk, i]
+        # FB maps of one position in a row (contiguous stores); their reads stay in L1
+        # for the next positions (map by map took 1.4x as long at 8x64x56x56, 3.7x at
+        # 8x50x13x13)
+        for j in range(wo):
+            for n in range(n_):
+                p = j * n_ + n
+                for mm in range(live):
+                    dst[p, mm] = dy[n, blk * fbw + mm, i, j]
+                for mm in range(live, fbw):
+                    dst[p, mm] = 0
     return dyb
 
 
@@ -314,11 +326,31 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1):
         _dw_tile_a(*args)
     else:
         _dw_tile_b(*args)
-    # dw[f, c, u, v] = dwb[f // fbw, (c * KH + u) * KW + v, f % fbw]; 0 off the table
-    # (np.where copies the sums bit for bit)
-    dw = dwb.transpose(0, 2, 1).reshape(-1, dwb.shape[1])[:f_, :r_].reshape(f_, c_, kh, kw)
-    dw = np.where(mask[:, :, None, None] != 0, dw, dw.dtype.type(0))
-    return dw, bias_grad(dy)
+    return from_dw_tiles(dwb, mask, kh, kw), bias_grad(dy)
+
+
+@njit(cache=True, parallel=True)
+def from_dw_tiles(dwb, mask, kh, kw):
+    """``dwb (NB, >= C*KH*KW, FB)`` -> ``dw (F, C, KH, KW)``, ``dw[f, c, u, v] = dwb[f //
+    FB, (c*KH + u)*KW + v, f % FB]`` where ``mask[f, c]``, else 0 (the sums copied bit for
+    bit; one pass instead of NumPy's transpose copy and ``np.where``: 28 -> 4 ms of a
+    ResNet-18 step's ``dw``)."""
+    f_, c_ = mask.shape
+    fbw = dwb.shape[2]
+    taps = kh * kw
+    dw = np.empty((f_, c_, kh, kw), dtype=dwb.dtype)
+    d3 = dw.reshape(f_, c_, taps)
+    for f in prange(f_):
+        src = dwb[f // fbw]
+        mm = f % fbw
+        for c in range(c_):
+            if mask[f, c] == 0:
+                for r in range(taps):
+                    d3[f, c, r] = 0
+            else:
+                for r in range(taps):
+                    d3[f, c, r] = src[c * taps + r, mm]
+    return dw
 
 
 __all__ = [
