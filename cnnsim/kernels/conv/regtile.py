@@ -333,8 +333,8 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1):
 def from_dw_tiles(dwb, mask, kh, kw):
     """``dwb (NB, >= C*KH*KW, FB)`` -> ``dw (F, C, KH, KW)``, ``dw[f, c, u, v] = dwb[f //
     FB, (c*KH + u)*KW + v, f % FB]`` where ``mask[f, c]``, else 0 (the sums copied bit for
-    bit; one pass instead of NumPy's transpose copy and ``np.where``: 28 -> 4 ms of a
-    ResNet-18 step's ``dw``)."""
+    bit; one pass instead of NumPy's transpose copy and ``np.where``: ``backward_weight``
+    of ResNet-18's 512-map 3x3 layer at batch 8, 15.9 -> 7.5 ms on 2 threads)."""
     f_, c_ = mask.shape
     fbw = dwb.shape[2]
     taps = kh * kw
