@@ -181,7 +181,8 @@ def _path_fns(path, stride, padding, conn, hw, wshape):
 
     def bwd(dy, x, w):
         dx = dxf(dy, w, mask, x.shape[2], x.shape[3], *win.stride, *win.pads)
-        return (dx, *dwf(dy, x, mask, w.shape[2], w.shape[3], *win.stride, *win.pads))
+        dw = dwf(dy, x, mask, w.shape[2], w.shape[3], *win.stride, *win.pads)
+        return dx, dw, direct.bias_grad(dy)
 
     return fwd, bwd
 

@@ -60,6 +60,7 @@ class _Definition:
     conv2d_forward = staticmethod(_definition.forward)
     conv2d_backward_input = staticmethod(_definition.backward_input)
     conv2d_backward_weight = staticmethod(_definition.backward_weight)
+    conv2d_bias_grad = staticmethod(_definition.bias_grad)
 
 
 def _finite_or_direct(work, *arrays):
@@ -114,13 +115,15 @@ def conv2d_backward(
     padding: Padding = "valid",
     connections: Optional[Array] = None,
     input_grad: bool = True,
-) -> tuple[Optional[Array], Array, Array]:
+    bias_grad: bool = True,
+) -> tuple[Optional[Array], Array, Optional[Array]]:
     """Gradients of ``conv2d``: returns ``(dx (N, C, H, W), dw (F, C, KH, KW), db (F,))``.
 
     ``dx = full correlation of dy with the flipped kernel`` (cut to the unpadded input),
     ``dw[f, c, u, v] = sum_{n,i,j} dy[n, f, i, j] xp[n, c, i*s_h + u, j*s_w + v]``,
     ``db[f] = sum_{n,i,j} dy[n, f, i, j]``. Weights outside the connection table get 0.
-    ``input_grad=False``: ``dx`` is not computed (None), e.g. for a network's first layer.
+    ``input_grad=False``: ``dx`` is not computed (None), e.g. for a network's first layer;
+    ``bias_grad=False``: ``db`` is not computed (None), for a layer without a bias.
     """
     where = "conv2d_backward"
     x, w, win, mask = _prepare(x, w, stride, padding, connections, where)
@@ -133,7 +136,8 @@ def conv2d_backward(
         dx = k.conv2d_backward_input(
             dy, w, mask, x.shape[2], x.shape[3], *win.kernel_stride, *win.pads
         )
-    dw, db = k.conv2d_backward_weight(
+    dw = k.conv2d_backward_weight(
         dy, x, mask, w.shape[2], w.shape[3], *win.kernel_stride, *win.pads
     )
+    db = k.conv2d_bias_grad(dy) if bias_grad else None
     return dx, dw, db

@@ -126,7 +126,14 @@ class Conv2D(Layer):
         x, z, y = self._cache
         dz = F.activation_backward(self.activation or "linear", dy, z, y)
         dx, dw, db = F.conv2d_backward(
-            dz, x, self.params["w"], self.stride, self.padding, self._table, input_grad
+            dz,
+            x,
+            self.params["w"],
+            self.stride,
+            self.padding,
+            self._table,
+            input_grad,
+            self.use_bias,
         )
         self.grads["w"] = dw
         if self.use_bias:

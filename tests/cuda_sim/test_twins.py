@@ -58,10 +58,12 @@ def test_conv_twins(rng, stride, pads, kernel, mask, dtype):
         CC.conv2d_backward_input(dy, w, m, 5, 5, *stride, *pads),
         dtype,
     )
-    dw, db = CC.conv2d_backward_weight(dy, x, m, *kernel, *stride, *pads)
-    gdw, gdb = GC.conv2d_backward_weight(dy, x, m, *kernel, *stride, *pads)
-    close(gdw, dw, dtype)
-    close(gdb, db, dtype)
+    close(
+        GC.conv2d_backward_weight(dy, x, m, *kernel, *stride, *pads),
+        CC.conv2d_backward_weight(dy, x, m, *kernel, *stride, *pads),
+        dtype,
+    )
+    close(GC.conv2d_bias_grad(dy), CC.conv2d_bias_grad(dy), dtype)
 
 
 def test_conv_lecture_case_and_determinism(rng):
@@ -74,8 +76,14 @@ def test_conv_lecture_case_and_determinism(rng):
     assert y.shape == (1, 1, 3, 4)
     close(y, CC.conv2d_forward(x, w, b, m, 2, 2, 1, 1, 1, 1))
     dy = arr(rng, (1, 1, 3, 4))
-    a = [to_host(t) for t in GC.conv2d_backward_weight(dy, x, m, 3, 3, 2, 2, 1, 1, 1, 1)]
-    b2 = [to_host(t) for t in GC.conv2d_backward_weight(dy, x, m, 3, 3, 2, 2, 1, 1, 1, 1)]
+    a = [
+        to_host(GC.conv2d_backward_weight(dy, x, m, 3, 3, 2, 2, 1, 1, 1, 1)),
+        to_host(GC.conv2d_bias_grad(dy)),
+    ]
+    b2 = [
+        to_host(GC.conv2d_backward_weight(dy, x, m, 3, 3, 2, 2, 1, 1, 1, 1)),
+        to_host(GC.conv2d_bias_grad(dy)),
+    ]
     for u, v in zip(a, b2):  # block reductions in a fixed order: bit-identical
         assert np.array_equal(u, v)
 
@@ -263,7 +271,12 @@ def test_global_avg_pool_twins(rng):
 
 # the contract: the public kernels the functional API calls, with the CPU's signatures
 CONTRACT = {
-    "conv": ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"],
+    "conv": [
+        "conv2d_forward",
+        "conv2d_backward_input",
+        "conv2d_backward_weight",
+        "conv2d_bias_grad",
+    ],
     "pool": [
         "max_pool2d_forward",
         "max_pool2d_backward",

@@ -353,24 +353,20 @@ def full_window_dx(dy2, wm):
 
 @parallel_kernel()
 def full_window_dw(dy2, x2, mask_rows):
-    """``dw (F, D) = dy2.T @ x2`` (sum over n in order), ``db[f] = sum_n dy2[n, f]``;
-    one filter per iteration; rows outside the connection table stay 0."""
+    """``dw (F, D) = dy2.T @ x2`` (sum over n in order); one filter per iteration; rows
+    outside the connection table stay 0."""
     n_, f_ = dy2.shape
     d_ = x2.shape[1]
     dw = np.zeros((f_, d_), dtype=dy2.dtype)
-    db = np.zeros(f_, dtype=dy2.dtype)
     for f in prange(f_):
         acc = dw[f]
-        s = 0.0
         for n in range(n_):
             g = dy2[n, f]
-            s += g
             row = x2[n]
             for d in range(d_):
                 acc[d] += g * row[d]
-        db[f] = s
         keep = mask_rows[f]
         for d in range(d_):
             if keep[d] == 0:
                 acc[d] = 0.0
-    return dw, db
+    return dw

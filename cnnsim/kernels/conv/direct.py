@@ -93,8 +93,8 @@ def backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
 
 @parallel_kernel()
 def backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
-    """``dw (F, C, KH, KW)`` and ``db (F,)``; one iteration per (filter, channel).
-    Entries outside the connection table are 0."""
+    """``dw (F, C, KH, KW)``; one iteration per (filter, channel). Entries outside the
+    connection table are 0. (The bias gradient is :func:`bias_grad`.)"""
     n_, c_, h, wd = x.shape
     f_, ho, wo = dy.shape[1], dy.shape[2], dy.shape[3]
     dw = np.zeros((f_, c_, kh, kw), dtype=dy.dtype)
@@ -116,7 +116,7 @@ def backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
                             if 0 <= s < wd:
                                 acc += dy[n, f, i, j] * x[n, c, r, s]
                 dw[f, c, u, v] = acc
-    return dw, bias_grad(dy)
+    return dw
 
 
 @njit(cache=True, parallel=True)

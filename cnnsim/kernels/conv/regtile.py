@@ -63,7 +63,6 @@ and junk positions would multiply them by 0).
 import numpy as np
 from numba import njit, prange
 
-from .direct import bias_grad
 from .layouts import forward_taps, to_lanes, to_phase_lanes
 from .regtile_tiles import (
     dw_tile_4x3,
@@ -296,7 +295,7 @@ def to_tiles(dy, fbw):
 
 
 def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1):
-    """``dw (F, C, KH, KW)`` and ``db (F,)`` of a layer of stride ``s``, replacing the loop
+    """``dw (F, C, KH, KW)`` of a layer of stride ``s``, replacing the loop
     of :func:`direct.backward_weight`
     (``dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] xp[n, c, i*s + u, j*s + v]``)::
 
@@ -326,7 +325,7 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1):
         _dw_tile_a(*args)
     else:
         _dw_tile_b(*args)
-    return from_dw_tiles(dwb, mask, kh, kw), bias_grad(dy)
+    return from_dw_tiles(dwb, mask, kh, kw)
 
 
 @njit(cache=True, parallel=True)

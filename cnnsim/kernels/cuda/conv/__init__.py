@@ -7,4 +7,9 @@ be fast on these shapes (each thread's loop is short and the grid is large), so 
 call takes the direct path.
 """
 
-from .direct import conv2d_backward_input, conv2d_backward_weight, conv2d_forward  # noqa: F401
+from .direct import (  # noqa: F401
+    conv2d_backward_input,
+    conv2d_backward_weight,
+    conv2d_bias_grad,
+    conv2d_forward,
+)

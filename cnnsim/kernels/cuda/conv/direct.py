@@ -10,7 +10,7 @@ Launches (no float atomics; every output written by one thread or one block):
   checks (no padded copy), the sum runs over ``c, u, v`` in the CPU kernel's order.
 * backward_input: one thread per ``dx`` element, *gathering* the outputs that read it
   (``i*sh + u = row + top``), over ``f, u, v`` in the CPU order: no scatter, no race.
-* backward_weight: one block per ``dw[f, c, u, v]`` (and per ``db[f]``): the block's
+* backward_weight: one block per ``dw[f, c, u, v]`` (bias_grad: per ``db[f]``): the block's
   threads take strided shares of the ``N*H_out*W_out`` products, then a fixed tree
   reduction in shared memory (float64) adds them: deterministic.
 """
@@ -174,18 +174,25 @@ def _weight_kernels(nt):
 
 
 def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
-    """``dw (F, C, KH, KW)`` and ``db (F,)`` from ``dy (N, F, H_out, W_out)`` and ``x``.
+    """``dw (F, C, KH, KW)`` from ``dy (N, F, H_out, W_out)`` and ``x``.
 
-    One block per weight (and per bias): strided partial sums + a fixed tree reduction.
+    One block per weight: strided partial sums + a fixed tree reduction.
     """
     dy, x, mask = to_device(dy), to_device(x), to_device(mask)
     f_ = dy.shape[1]
     c_ = x.shape[1]
     dw = empty((f_, c_, kh, kw), dy.dtype)
-    db = empty((f_,), dy.dtype)
-    dw_k, db_k = _weight_kernels(threads())
     if dw.size:
-        dw_k[reduce_launch(dw.size)](dy, x, mask, sh, sw, top, left, dw)
+        _weight_kernels(threads())[0][reduce_launch(dw.size)](dy, x, mask, sh, sw, top, left, dw)
+    return dw
+
+
+def conv2d_bias_grad(dy):
+    """``db (F,)``, ``db[f] = sum_{n,i,j} dy[n, f, i, j]``: one block per filter, strided
+    partial sums + a fixed tree reduction."""
+    dy = to_device(dy)
+    f_ = dy.shape[1]
+    db = empty((f_,), dy.dtype)
     if f_:
-        db_k[reduce_launch(f_)](dy, db)
-    return dw, db
+        _weight_kernels(threads())[1][reduce_launch(f_)](dy, db)
+    return db
