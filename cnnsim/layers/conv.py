@@ -136,7 +136,7 @@ class Conv2D(Layer):
             self.use_bias,
         )
         self.grads["w"] = dw
-        if self.use_bias:
+        if db is not None:  # computed only for a layer with a bias
             self.grads["b"] = db
         return dx
 
