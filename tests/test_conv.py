@@ -334,3 +334,28 @@ def test_all_finite_finds_one_bad_number_anywhere(size):
                 b = a.copy()
                 b[where] = bad
                 assert not all_finite(b), (bad, where)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_layer_without_bias_skips_the_bias_gradient(use_bias, rng, monkeypatch):
+    """``F.conv2d_backward(bias_grad=False)`` returns ``db = None`` and the same ``dx`` and
+    ``dw`` bits; a ``Conv2D`` without a bias never calls the bias-gradient kernel."""
+    from cnnsim import layers as L
+
+    x = rng.standard_normal((4, 8, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((4, 16, 9, 9)).astype(np.float32)
+    full = F.conv2d_backward(dy, x, w, 1, "same")
+    part = F.conv2d_backward(dy, x, w, 1, "same", bias_grad=False)
+    assert part[2] is None and full[2].shape == (16,)
+    for got, want in zip(part[:2], full[:2]):
+        np.testing.assert_array_equal(got, want)
+    calls = []
+    real = conv_kernels.conv2d_bias_grad
+    monkeypatch.setattr(conv_kernels, "conv2d_bias_grad", lambda d: calls.append(1) or real(d))
+    layer = L.Conv2D(16, 3, padding="same", use_bias=use_bias)
+    layer.build((8, 9, 9), rng=0)
+    layer.forward(x, training=True)
+    layer.backward(dy)
+    assert len(calls) == int(use_bias)
+    assert ("b" in layer.grads) == use_bias

@@ -181,6 +181,15 @@ def test_seeded_build_is_deterministic():
         np.testing.assert_array_equal(va, vb)
 
 
+def test_a_layer_built_with_an_int_seed_equals_one_built_with_its_generator():
+    a, b, c = (L.Conv2D(4, 3) for _ in range(3))
+    a.build((2, 6, 6), rng=7)
+    b.build((2, 6, 6), rng=np.random.default_rng(7))
+    c.build((2, 6, 6))  # no rng: seed 0
+    np.testing.assert_array_equal(a.params["w"], b.params["w"])
+    assert not np.array_equal(a.params["w"], c.params["w"])
+
+
 @pytest.mark.parametrize(
     "make,shape,msg",
     [

@@ -184,7 +184,8 @@ class Layer:
         input_shape = tuple(int(s) for s in input_shape)
         self.output_shape = tuple(self.compute_output_shape(input_shape))
         self.input_shape = input_shape
-        self._build_params(input_shape, rng if rng is not None else np.random.default_rng(0))
+        # an int is a seed; None is seed 0 (reproducible by default)
+        self._build_params(input_shape, np.random.default_rng(0 if rng is None else rng))
         self.built = True
         return self.output_shape
 
