@@ -359,3 +359,68 @@ def test_layer_without_bias_skips_the_bias_gradient(use_bias, rng, monkeypatch):
     layer.backward(dy)
     assert len(calls) == int(use_bias)
     assert ("b" in layer.grads) == use_bias
+
+
+# (what, N, C, F, H, K, stride, pads): one case per fast path of kernels.conv
+FAST_PATHS = [
+    ("register tile", 4, 40, 48, 12, 3, 1, (1, 1, 1, 1)),
+    ("register tile, stride 2 (dx by stride phases)", 4, 40, 40, 11, 3, 2, (1, 1, 1, 1)),
+    ("1x1 product", 2, 24, 10, 6, 1, 1, (0, 0, 0, 0)),
+    ("batch lanes", 16, 3, 5, 8, 3, 1, (0, 0, 0, 0)),
+    ("phase planes", 1, 20, 21, 9, 3, 2, (1, 1, 1, 1)),
+    ("full window", 8, 6, 30, 5, 5, 1, (0, 0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+@pytest.mark.parametrize("where", ["x", "w", "dy"])
+@pytest.mark.parametrize("case", FAST_PATHS, ids=[c[0] for c in FAST_PATHS])
+def test_non_finite_inputs_leave_every_fast_path_for_the_definition(case, where, bad, rng):
+    """An inf or NaN anywhere in an input of a fast path: the path declines (None: the
+    register tile notices while copying, the others check first) and the entry point
+    returns the definition loops' numbers (``direct.py``, which visits no padding, junk
+    position or disconnected weight), NaN for NaN."""
+    from cnnsim.kernels.conv import direct
+
+    _, n, c, f, h, k, s, pads = case
+    x = rng.standard_normal((n, c, h, h)).astype(np.float32)
+    w = rng.standard_normal((f, c, k, k)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    mask = (rng.random((f, c)) < 0.8).astype(np.uint8)
+    ho = (h + pads[0] + pads[1] - k) // s + 1
+    dy = rng.standard_normal((n, f, ho, ho)).astype(np.float32)
+    if case[0].startswith("register tile"):  # the paths that check while they copy
+        from cnnsim.kernels.conv import regtile
+
+        assert regtile.applies(f, ho * n, 4, s, s, k, k) and regtile.applies_dw(f, c, k, k, 4, s, s)
+        assert regtile.applies_dx(c, h, n, 4, s, s, k, k, *pads) or conv_kernels._phases_on_tile(
+            c, n, ho, ho, 4, s, s, k, k
+        )
+    target = {"x": x, "w": w, "dy": dy}[where]
+    target.reshape(-1)[rng.integers(target.size)] = bad
+    geo = (s, s, *pads)
+    calls = {
+        "forward": (
+            lambda: conv_kernels.fast_forward(x, w, b, mask, *geo),
+            lambda: conv_kernels.conv2d_forward(x, w, b, mask, *geo),
+            lambda: direct.forward(x, w, b, mask, *geo),
+            ("x", "w"),
+        ),
+        "dx": (
+            lambda: conv_kernels.fast_backward_input(dy, w, mask, h, h, *geo),
+            lambda: conv_kernels.conv2d_backward_input(dy, w, mask, h, h, *geo),
+            lambda: direct.backward_input(dy, w, mask, h, h, *geo),
+            ("dy", "w"),
+        ),
+        "dw": (
+            lambda: conv_kernels.fast_backward_weight(dy, x, mask, k, k, *geo),
+            lambda: conv_kernels.conv2d_backward_weight(dy, x, mask, k, k, *geo),
+            lambda: direct.backward_weight(dy, x, mask, k, k, *geo),
+            ("dy", "x"),
+        ),
+    }
+    for name, (fast, entry, definition, reads) in calls.items():
+        if where not in reads:
+            continue
+        assert fast() is None, f"{name}: the fast path ran on an input holding {bad}"
+        np.testing.assert_array_equal(entry(), definition(), err_msg=name)

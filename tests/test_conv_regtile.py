@@ -41,7 +41,8 @@ def _tile_forward(x, w, b, conn, pads, tile, s=1):
     """The forward (stride ``s``) through one given tile (bypassing regtile.tile_for)."""
     rw, nv = tile
     fbw = nv * (regtile.LANES32 if x.dtype == np.float32 else regtile.LANES64)
-    wp = regtile.pack_weights(w, conn.astype(np.uint8), fbw, False)
+    wp, ok = regtile.pack_weights(w, conn.astype(np.uint8), fbw, False)
+    assert ok
     bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
     bias.reshape(-1)[: w.shape[0]] = b
     return regtile.correlate(x, wp, bias, w.shape[0], *w.shape[2:], *pads, rw, s)

@@ -29,12 +29,6 @@ def kernels_for(family, work=None):
     """
     if config.target == "cuda":
         return importlib.import_module(f"cnnsim.kernels.cuda.{family}")
-    return cpu_kernels_for(family, work)
-
-
-def cpu_kernels_for(family, work=None):
-    """:func:`kernels_for` on the CPU whatever the target (host-side checks, such as the
-    finiteness pass before the convolution kernels)."""
     mod = _CPU.get(family)
     if mod is None:
         mod = _CPU[family] = importlib.import_module(f"cnnsim.kernels.{family}")

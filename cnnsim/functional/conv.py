@@ -16,10 +16,9 @@ from typing import Optional
 import numpy as np
 
 from .. import geometry
-from ..kernels.conv import direct as _definition
 from ..typing import Array, Padding, Size
 from ._check import as_float_array, check_shape, same_dtype
-from ._dispatch import cpu_kernels_for, kernels_for
+from ._dispatch import kernels_for
 
 
 def _prepare(x, w, stride, padding, connections, where, x_name="x"):
@@ -54,30 +53,6 @@ def connection_mask(
     return np.ascontiguousarray(m.astype(np.uint8))
 
 
-class _Definition:
-    """The definition loops (``kernels/conv/direct.py``) under the kernel names used here."""
-
-    conv2d_forward = staticmethod(_definition.forward)
-    conv2d_backward_input = staticmethod(_definition.backward_input)
-    conv2d_backward_weight = staticmethod(_definition.backward_weight)
-    conv2d_bias_grad = staticmethod(_definition.bias_grad)
-
-
-def _finite_or_direct(work, *arrays):
-    """The kernels to use for a call of ``work`` (:func:`_work`): the fast ones when every
-    array is finite, else the definition loops (the fast kernels multiply padding and
-    disconnected weights by 0, and 0 * inf is NaN). One pass over the arrays per call, on
-    as many threads as the call itself gets; on the cuda target (device arrays) the fast
-    kernels are used as they are."""
-    k = kernels_for("conv", work)
-    if any(hasattr(a, "copy_to_host") for a in arrays):
-        return k
-    check = cpu_kernels_for("conv.direct", work).all_finite
-    if all(check(a) for a in arrays):
-        return k
-    return _Definition
-
-
 def _work(x, w, win):
     # nanoseconds of one core, roughly: 0.2 per multiply-add (blocked, vectorized kernel)
     return x.shape[0] * w.size * win.out_hw[0] * win.out_hw[1] // 5
@@ -103,7 +78,7 @@ def conv2d(
         b = as_float_array(b, "b", where, 1, "(F,)")
         check_shape(b, (w.shape[0],), "b", where, "(F,)")
         same_dtype(where, x=x, b=b)
-    k = _finite_or_direct(_work(x, w, win), x, w)
+    k = kernels_for("conv", _work(x, w, win))
     return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads)
 
 
@@ -130,7 +105,7 @@ def conv2d_backward(
     dy = as_float_array(dy, "dy", where, 4, "(N, F, H_out, W_out)")
     same_dtype(where, dy=dy, x=x)
     check_shape(dy, (x.shape[0], w.shape[0]) + win.out_hw, "dy", where, "(N, F, H_out, W_out)")
-    k = _finite_or_direct(2 * _work(x, w, win), dy, x, w)
+    k = kernels_for("conv", 2 * _work(x, w, win))
     dx = None
     if input_grad:
         dx = k.conv2d_backward_input(

@@ -84,9 +84,9 @@ from .blocked import (
     lanes_input_grad,
     plane_conv,
 )
+from .direct import all_finite, bias_grad
 from .direct import backward_input as direct_backward_input
 from .direct import backward_weight as direct_backward_weight
-from .direct import bias_grad
 from .direct import forward as direct_forward
 from .layouts import (
     crop_rows,
@@ -192,24 +192,30 @@ def _scatter_dx(dy_positions, dx_positions, c_):
 
 def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``:
-    :func:`direct.forward` for small calls, else :func:`fast_forward`."""
+    :func:`direct.forward` for small calls and for inputs holding inf or NaN, else
+    :func:`fast_forward`."""
     n_, c_, h, wd = x.shape
     f_, _, kh, kw = w.shape
     ho = (h + top + bottom - kh) // sh + 1
     wo = (wd + left + right - kw) // sw + 1
-    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
-        return direct_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
-    return fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
+    if not use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+        y = fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
+        if y is not None:
+            return y
+    return direct_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
 
 
 def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     """``dx (N, C, H, W)`` from ``dy (N, F, H_out, W_out)`` and ``w (F, C, KH, KW)``:
-    :func:`direct.backward_input` for small calls, else :func:`fast_backward_input`."""
+    :func:`direct.backward_input` for small calls and for inputs holding inf or NaN, else
+    :func:`fast_backward_input`."""
     n_, f_, ho, wo = dy.shape
     _, c_, kh, kw = w.shape
-    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
-        return direct_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
-    return fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
+    if not use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+        dx = fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
+        if dx is not None:
+            return dx
+    return direct_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
 
 
 def conv2d_bias_grad(dy):
@@ -220,12 +226,22 @@ def conv2d_bias_grad(dy):
 
 def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     """``dw (F, C, KH, KW)`` from ``dy (N, F, H_out, W_out)`` and ``x``:
-    :func:`direct.backward_weight` for small calls, else :func:`fast_backward_weight`."""
+    :func:`direct.backward_weight` for small calls and for inputs holding inf or NaN, else
+    :func:`fast_backward_weight`."""
     n_, f_, ho, wo = dy.shape
     c_ = x.shape[1]
-    if use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
-        return direct_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
-    return fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
+    if not use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
+        dw = fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
+        if dw is not None:
+            return dw
+    return direct_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
+
+
+def _finite(*arrays):
+    """No inf or NaN in any of ``arrays`` (:func:`direct.all_finite`, one pass each): the
+    check before the fast paths that do not make it while copying their input (the
+    register tile does, ``layouts.finite``)."""
+    return all(all_finite(a) for a in arrays)
 
 
 # ---- the fast path: layouts + blocked micro-kernels (same results to rounding) ----
@@ -235,17 +251,27 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``.
 
     ``y[n,f,i,j] = b[f] + sum_{c,u,v} mask[f,c] w[f,c,u,v] xp[n,c,i*sh+u,j*sw+v]``.
+    None when ``x`` or ``w`` holds inf or NaN: these paths multiply padding, junk
+    positions and disconnected weights by 0, and ``0 * inf`` is NaN (``direct.py`` visits
+    none of them).
     """
     pads = (top, bottom, left, right)
-    if _full_window(x.shape, w.shape, *pads):
-        return _forward_full_window(x, w, b, mask)
     h, wd = x.shape[2:]
     kh, kw = w.shape[2:]
-    if _pointwise(kh, kw, sh, sw, *pads):
-        return pointwise_forward(_every(x, sh, sw), w, b, mask)
+    full = _full_window(x.shape, w.shape, *pads)
+    pointwise = _pointwise(kh, kw, sh, sw, *pads)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
-    if regtile.applies(w.shape[0], geometry[1] * x.shape[0], x.itemsize, sh, sw, kh, kw):
-        return regtile.forward(x, w, b, mask, *pads, sh)
+    wo = geometry[1]
+    if not (full or pointwise) and regtile.applies(
+        w.shape[0], wo * x.shape[0], x.itemsize, sh, sw, kh, kw
+    ):
+        return regtile.forward(x, w, b, mask, *pads, sh)  # checks while it copies
+    if not _finite(x, w):
+        return None
+    if full:
+        return _forward_full_window(x, w, b, mask)
+    if pointwise:
+        return pointwise_forward(_every(x, sh, sw), w, b, mask)
     if _lanes(x.shape[0], geometry[1], sh, sw):
         return _forward_lanes(x, w, b, mask, top, left, geometry)
     return _forward_planes(x, w, b, mask, sh, sw, top, left, geometry)
@@ -257,22 +283,29 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     ``dxp[n, c, i*sh + u, j*sw + v] += w[f, c, u, v] * dy[n, f, i, j]``, then the padding is
     cut. Computed as a stride-1 direct convolution of ``dy`` (zero-padded by
     ``ceil(K/s) - 1``) with the flipped kernels, one output map per (channel, stride phase).
+    None when ``dy`` or ``w`` holds inf or NaN (see :func:`fast_forward`).
     """
     n_, _, ho, wo = dy.shape
     c_ = w.shape[1]
-    if _full_window((n_, c_, in_h, in_w), w.shape, top, bottom, left, right):
+    kh, kw = w.shape[2:]
+    pads = (top, bottom, left, right)
+    full = _full_window((n_, c_, in_h, in_w), w.shape, *pads)
+    pointwise = _pointwise(kh, kw, sh, sw, *pads)
+    if not (full or pointwise):  # the tile's paths check while they copy
+        if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, *pads):
+            return regtile.backward_input(dy, w, mask, *pads)
+        if _phases_on_tile(c_, n_, ho, wo, dy.itemsize, sh, sw, kh, kw):
+            return _dx_phases(dy, w, mask, in_h, in_w, sh, top, left)
+    if not _finite(dy, w):
+        return None
+    if full:
         return _dx_full_window(dy, w, mask, in_h, in_w)
-    if _pointwise(*w.shape[2:], sh, sw, top, bottom, left, right):
+    if pointwise:
         if sh == 1 and sw == 1:
             return pointwise_backward_input(dy, w, mask)
         dx = np.zeros((n_, c_, in_h, in_w), dtype=dy.dtype)  # unread pixels get no gradient
         dx[:, :, ::sh, ::sw] = pointwise_backward_input(dy, w, mask)
         return dx
-    kh, kw = w.shape[2:]
-    if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, top, bottom, left, right):
-        return regtile.backward_input(dy, w, mask, top, bottom, left, right)
-    if _phases_on_tile(c_, n_, ho, wo, dy.itemsize, sh, sw, kh, kw):
-        return _dx_phases(dy, w, mask, in_h, in_w, sh, top, left)
     if _lanes(n_, in_w, sh, sw):
         if _scatter_dx(ho * wo, in_h * in_w, c_):
             return _dx_lanes_scatter(dy, w, mask, in_h, in_w, top, left)
@@ -284,17 +317,22 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     """``dw (F, C, KH, KW)`` from ``dy (N, F, H_out, W_out)`` and ``x``.
 
     dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] * xp[n, c, i*sh + u, j*sw + v]; entries
-    outside the connection table are 0.
+    outside the connection table are 0. None when ``dy`` or ``x`` holds inf or NaN (see
+    :func:`fast_forward`).
     """
     n_, c_, h, wd = x.shape
     f_ = dy.shape[1]
     pads = (top, bottom, left, right)
-    if _full_window(x.shape, (f_, c_, kh, kw), *pads):
+    full = _full_window(x.shape, (f_, c_, kh, kw), *pads)
+    pointwise = _pointwise(kh, kw, sh, sw, *pads)
+    if not (full or pointwise) and regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
+        return regtile.backward_weight(dy, x, mask, kh, kw, *pads, sh)  # checks as it copies
+    if not _finite(dy, x):
+        return None
+    if full:
         return _dw_full_window(dy, x, mask, kh, kw)
-    if _pointwise(kh, kw, sh, sw, *pads):
+    if pointwise:
         return pointwise_backward_weight(dy, _every(x, sh, sw), mask)
-    if regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
-        return regtile.backward_weight(dy, x, mask, kh, kw, *pads, sh)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
     if _lanes(n_, geometry[1], sh, sw):
         dwg = _dwg_lanes(dy, x, kh, kw, top, left, geometry)
@@ -329,7 +367,7 @@ def _forward_lanes(x, w, b, mask, top, left, geometry):
     ho, wo, _, _, hq, wq = geometry
     fb, g = block_shape(f_)
     rows, ng, slack = lane_rows(ho, wo, wq, n_)
-    xt = to_lanes(x, top, left, hq, wq, slack)
+    xt, _ = to_lanes(x, top, left, hq, wq, slack)  # checked before (_finite)
     offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
     wg = forward_weights(w, mask, offs.shape[0], fb)
     bias = _padded_bias(b, fb, x.dtype)
@@ -375,7 +413,7 @@ def _dx_lanes_correlate(dy, w, mask, in_h, in_w, top, left):
     hd = in_h + kh - 1
     wd = in_w + kw - 1
     rows, ng, slack = lane_rows(in_h, in_w, wd, n_)
-    dyt = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd, slack)
+    dyt, _ = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd, slack)  # checked before
     offs, wg = dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd)
     yt = plane_conv(
         dyt,
@@ -437,6 +475,8 @@ def _dx_phases(dy, w, mask, in_h, in_w, s, top, left):
                 continue
             wq = np.ascontiguousarray(w[:, :, a::s, b::s])
             dxq = fast_backward_input(dy, wq, mask, ho + qh - 1, wo + qw - 1, 1, 1, 0, 0, 0, 0)
+            if dxq is None:  # inf or NaN in dy or w
+                return None
             dx[:, :, r0 : r0 + s * rows : s, c0 : c0 + s * cols : s] = dxq[
                 :, :, i0 : i0 + rows, j0 : j0 + cols
             ]
@@ -457,7 +497,7 @@ def _dwg_lanes(dy, x, kh, kw, top, left, geometry):
     n_, c_ = x.shape[:2]
     ho, wo, _, _, hq, wq = geometry
     rows, _, slack = lane_rows(ho, wo, wq, n_)
-    xt = to_lanes(x, top, left, hq, wq, slack)
+    xt, _ = to_lanes(x, top, left, hq, wq, slack)  # checked before (_finite)
     offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, GW) * n_
     dyt = rows_to_lanes(dy, round_up(dy.shape[1], FBW), rows, wq * n_)
     return blocked_weight_grad(dyt, xt, rows * wq * n_, offs, dyt.shape[2])

@@ -24,8 +24,10 @@ These loops are also the path for inputs holding ``inf`` or ``NaN``: the fast ke
 multiply a few zeros they do not need (padding rows of the phase planes, taps that round a
 block up, zero weights outside the connection table), and ``0 * inf = NaN`` would turn a
 window NaN where the definition gives ``inf``, or let a NaN reach filters not connected to
-its map. ``functional.conv`` checks once per call (:func:`all_finite`) and sends the rare
-non-finite call here, where only real terms are visited (as ``testing.naive.conv2d``).
+its map. The entry points of ``kernels.conv`` send the rare non-finite call here, where
+only real terms are visited (as ``testing.naive.conv2d``): the register tile finds out
+while it copies its inputs (``layouts.finite``), the other fast paths check first
+(:func:`all_finite`).
 """
 
 import numpy as np

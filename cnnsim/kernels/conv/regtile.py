@@ -63,7 +63,7 @@ and junk positions would multiply them by 0).
 import numpy as np
 from numba import njit, prange
 
-from .layouts import forward_taps, to_lanes, to_phase_lanes
+from .layouts import finite, forward_taps, to_lanes, to_phase_lanes
 from .regtile_tiles import (
     dw_tile_4x3,
     dw_tile_6x2,
@@ -127,13 +127,15 @@ def pack_weights(w, mask, fbw, flip):
     correlation the tile runs. ``flip`` False (forward): ``M, K = F, C``, ``wp[f // fbw,
     c, u*KW + v, f % fbw] = w[f, c, u, v]``. ``flip`` True (``dx``): ``M, K = C, F`` and
     the kernel turned by 180 degrees, ``wp[c // fbw, f, (KH-1-u)*KW + KW-1-v, c % fbw] =
-    w[f, c, u, v]``. Pairs outside the connection table and the padding maps are 0."""
+    w[f, c, u, v]``. Pairs outside the connection table and the padding maps are 0.
+    Returns ``(wp, ok)``, ``ok``: every weight copied is finite (``layouts.finite``)."""
     f_, c_, kh, kw = w.shape
     m_, k_ = (c_, f_) if flip else (f_, c_)
     nb = -(-m_ // fbw)
     taps = kh * kw
     w3 = w.reshape(f_, c_, taps)  # tap index r = u*KW + v without a division per number
     wp = np.empty((nb, k_, taps, fbw), dtype=w.dtype)  # every element written once below
+    bad = np.zeros(nb * k_, dtype=np.uint8)
     for t in prange(nb * k_):
         blk = t // k_
         k = t % k_
@@ -150,7 +152,8 @@ def pack_weights(w, mask, fbw, flip):
             else:
                 for r in range(taps):
                     dst[r, mm] = w3[f, c, r]
-    return wp
+        bad[t] = not finite(dst.reshape(-1))
+    return wp, not bad.any()
 
 
 @njit(cache=True, parallel=True)
@@ -170,7 +173,7 @@ def from_tiles(yb, maps, wo, n_):
 
 
 def _lanes_of(x, kh, kw, s, top, bottom, left, right, rw=0):
-    """``(xt, ho, wo, hq, wq)``: ``x (N, C, H, W)`` zero-padded by ``(top, bottom, left,
+    """``(xt, ok, ho, wo, hq, wq)``: ``x (N, C, H, W)`` zero-padded by ``(top, bottom, left,
     right)`` in batch lanes, for a layer of stride ``s``: the padded maps themselves at
     stride 1 (:func:`~.layouts.to_lanes`, ``hq x wq`` = the padded size), else their ``s x
     s`` stride phases (:func:`~.layouts.to_phase_lanes`, ``hq = ho + (kh-1)//s`` rows of
@@ -179,7 +182,7 @@ def _lanes_of(x, kh, kw, s, top, bottom, left, right, rw=0):
     ``off = forward_taps(...)*N`` (:func:`_tap_offsets`), ``plane = s*s*hq*wq*N``.
     ``rw``: the forward's tile; its last tile of a row reads up to ``ceil(Wo*N / rw)*rw +
     (kw-1)*N`` past the row's start, so that many zeros follow the last plane (``dw``,
-    ``rw = 0``, reads no junk positions)."""
+    ``rw = 0``, reads no junk positions). ``ok``: every number copied is finite."""
     n_, c_, h, wd = x.shape
     ho = (h + top + bottom - kh) // s + 1
     wo = (wd + left + right - kw) // s + 1
@@ -187,8 +190,10 @@ def _lanes_of(x, kh, kw, s, top, bottom, left, right, rw=0):
     wq = wo + (kw - 1) // s
     slack = -(-(wo * n_) // rw) * rw + kw * n_ if rw else 0
     if s == 1:
-        return to_lanes(x, top, left, hq, wq, slack), ho, wo, hq, wq
-    return to_phase_lanes(x, s, s, top, left, hq, wq, slack), ho, wo, hq, wq
+        xt, ok = to_lanes(x, top, left, hq, wq, slack)
+    else:
+        xt, ok = to_phase_lanes(x, s, s, top, left, hq, wq, slack)
+    return xt, ok, ho, wo, hq, wq
 
 
 def _tap_offsets(c_, kh, kw, s, hq, wq, n_, multiple):
@@ -202,10 +207,12 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
     """``y (N, maps, Ho, Wo)``, ``y[n, m, i, j] = bias[m] + sum_{k,u,v} wp[m // FB, k,
     u*KW + v, m % FB] * xp[n, k, i*s + u, j*s + v]`` for ``x (N, K, H, W)`` zero-padded by
     ``(top, bottom, left, right)`` (each >= 0), with the tile of ``rw`` positions
-    (:func:`tile_for`). ``bias (NB, FB)``."""
+    (:func:`tile_for`). ``bias (NB, FB)``. None when ``x`` holds inf or NaN."""
     n_ = x.shape[0]
     fbw = wp.shape[3]
-    xt, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right, rw)
+    xt, ok, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right, rw)
+    if not ok:
+        return None
     ntile = -(-(wo * n_) // rw)
     toff = _tap_offsets(1, kh, kw, s, hq, wq, n_, 1)  # channel 0; channels: plane apart
     cb = max(1, BLOCK_BYTES // (kh * kw * fbw * x.itemsize))
@@ -221,12 +228,15 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
 def forward(x, w, b, mask, top, bottom, left, right, s=1):
     """``y (N, F, Ho, Wo)`` of a layer of stride ``s`` from ``x (N, C, H, W)``, ``w (F, C,
     KH, KW)``, ``b (F,)``; needs FMA vectors (``VEC_BITS > 0``); fastest where
-    :func:`applies`."""
+    :func:`applies`. None when ``x`` or ``w`` holds inf or NaN (``kernels.conv`` then runs
+    the definition loops: here padding and junk positions would meet them with 0)."""
     n_, c_, h, wd = x.shape
     f_, _, kh, kw = w.shape
     wo = (wd + left + right - kw) // s + 1
     rw, nv, fbw, work = tile_for(f_, wo * n_, x.itemsize)
-    wp = pack_weights(w, mask, fbw, False)
+    wp, ok = pack_weights(w, mask, fbw, False)
+    if not ok:
+        return None
     bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
     bias.reshape(-1)[:f_] = b
     return correlate(x, wp, bias, f_, kh, kw, top, bottom, left, right, rw, s)
@@ -237,12 +247,15 @@ def backward_input(dy, w, mask, top, bottom, left, right):
     ``K - 1 - pad`` correlated with the flipped kernels, channels as output maps
     (``dx[n, c, r, s] = sum_{f,u,v} w[f, c, u, v] dy[n, f, r + top - u, s + left - v]``,
     the loop of :func:`direct.backward_input`). Needs every pad ``<= K - 1`` and FMA
-    vectors; fastest where :func:`applies_dx`."""
+    vectors; fastest where :func:`applies_dx`. None when ``dy`` or ``w`` holds inf or
+    NaN."""
     n_, f_, ho, wo = dy.shape
     _, c_, kh, kw = w.shape
     in_w = wo + kw - 1 - left - right
     rw, nv, fbw, work = tile_for(c_, in_w * n_, dy.itemsize)
-    wp = pack_weights(w, mask, fbw, True)
+    wp, ok = pack_weights(w, mask, fbw, True)
+    if not ok:
+        return None
     bias = np.zeros((wp.shape[0], fbw), dtype=dy.dtype)
     return correlate(
         dy, wp, bias, c_, kh, kw, kh - 1 - top, kh - 1 - bottom, kw - 1 - left, kw - 1 - right, rw
@@ -271,11 +284,13 @@ def applies_dw(f_, c_, kh, kw, itemsize, sh, sw):
 
 @njit(cache=True, parallel=True)
 def to_tiles(dy, fbw):
-    """``dy (N, F, Ho, Wo)`` -> ``dyb (ceil(F/fbw), Ho, Wo*N, fbw)``, the tile's output
-    layout: ``dyb[f // fbw, i, j*N + n, f % fbw] = dy[n, f, i, j]``, padding maps 0."""
+    """``(dyb, ok)``: ``dy (N, F, Ho, Wo)`` -> ``dyb (ceil(F/fbw), Ho, Wo*N, fbw)``, the
+    tile's output layout: ``dyb[f // fbw, i, j*N + n, f % fbw] = dy[n, f, i, j]``, padding
+    maps 0; ``ok``: every number is finite."""
     n_, f_, ho, wo = dy.shape
     nb = -(-f_ // fbw)
     dyb = np.empty((nb, ho, wo * n_, fbw), dtype=dy.dtype)  # every element written once
+    bad = np.zeros(nb * ho, dtype=np.uint8)
     for t in prange(nb * ho):
         blk = t // ho
         i = t % ho
@@ -291,7 +306,8 @@ def to_tiles(dy, fbw):
                     dst[p, mm] = dy[n, blk * fbw + mm, i, j]
                 for mm in range(live, fbw):
                     dst[p, mm] = 0
-    return dyb
+        bad[t] = not finite(dst.reshape(-1))
+    return dyb, not bad.any()
 
 
 def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1):
@@ -310,14 +326,16 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1):
     The forward's tile with the taps of ``w`` as the outputs and the positions as the
     reduction; ``dy`` in the forward's output layout (:func:`to_tiles`), ``x`` in batch
     lanes. Entries outside the connection table are 0. Needs FMA vectors; fastest where
-    :func:`applies_dw`."""
+    :func:`applies_dw`. None when ``dy`` or ``x`` holds inf or NaN."""
     n_, c_ = x.shape[:2]
     f_ = dy.shape[1]
     r_ = c_ * kh * kw
     rw, nv, fbw, work = tile_for(f_, r_, x.itemsize)
-    xt, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right)
+    xt, ok, ho, wo, hq, wq = _lanes_of(x, kh, kw, s, top, bottom, left, right)
     xoff = _tap_offsets(c_, kh, kw, s, hq, wq, n_, rw)  # tap r = (c, u, v) of output (0, 0)
-    dyb = to_tiles(dy, fbw)
+    dyb, dy_ok = to_tiles(dy, fbw)
+    if not (ok and dy_ok):
+        return None
     dwb = np.empty((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
     zero = np.zeros(fbw, dtype=x.dtype)
     args = (xt, wq * n_, xoff, dyb, wo * n_, zero, dwb)
