@@ -57,7 +57,8 @@ def test_corner_neuron_reads_padding_and_unused_rows_are_reported():
 # -- the CLI, conv ------------------------------------------------------------------------------
 def test_cli_conv_lecture_example_text_png_and_gif(tmp_path):
     runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
+    with pytest.MonkeyPatch.context() as mp:  # in tmp_path, back afterwards
+        mp.chdir(tmp_path)
         r = runner.invoke(
             cli, LECTURE + ["--neuron", "1,2", "--gif", "slide.gif"], catch_exceptions=False
         )
@@ -77,7 +78,8 @@ def test_cli_conv_lecture_example_text_png_and_gif(tmp_path):
 
 def test_cli_conv_json_writes_no_file_with_no_plot(tmp_path):
     runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
+    with pytest.MonkeyPatch.context() as mp:  # in tmp_path, back afterwards
+        mp.chdir(tmp_path)
         r = runner.invoke(cli, LECTURE + ["--neuron", "2,3", "--json", "--no-plot"])
         assert r.exit_code == 0, r.output
         d = json.loads(r.output)
@@ -106,7 +108,8 @@ def test_cli_conv_explicit_padding_forms():
 def _exit_2_nothing_written(tmp_path, argv, message):
     """``argv`` fails as a usage error (exit 2) naming ``message`` and writes no file."""
     runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
+    with pytest.MonkeyPatch.context() as mp:  # in tmp_path, back afterwards
+        mp.chdir(tmp_path)
         r = runner.invoke(cli, argv)
         assert r.exit_code == 2, r.output
         assert message in r.output
@@ -197,7 +200,8 @@ def test_pool_fraction_is_counted_not_assumed():
 
 def test_cli_pool_reports_25_percent_and_json(tmp_path):
     runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
+    with pytest.MonkeyPatch.context() as mp:  # in tmp_path, back afterwards
+        mp.chdir(tmp_path)
         r = runner.invoke(
             cli,
             "explain pool --input 4x4 --size 2 --stride 2 --gif pool.gif".split(),
