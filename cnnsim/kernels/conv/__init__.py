@@ -64,9 +64,10 @@ Which layout and block a call uses depends on the shapes only, never on the thre
 or the machine load. Every output element is written by exactly one thread and summed in
 a fixed order, so results do not depend on the thread count (determinism is a contract).
 Masked-off (filter, channel) pairs get weight 0 in the blocked layout, and junk positions
-meet real inputs with a zero ``dy`` in the weight gradient (so an infinite or NaN input
-could still reach a NaN there; inputs are finite in use, and training stops at the first
-non-finite value anyway).
+meet real inputs with a zero ``dy`` in the weight gradient; ``0 * inf`` would be NaN, so
+a call whose inputs hold inf or NaN runs ``direct.py`` instead: the fast paths return
+None for it (the register tile finds out while copying its inputs, the others check
+first), and the entry points below fall back.
 """
 
 import numpy as np
@@ -272,7 +273,7 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         return _forward_full_window(x, w, b, mask)
     if pointwise:
         return pointwise_forward(_every(x, sh, sw), w, b, mask)
-    if _lanes(x.shape[0], geometry[1], sh, sw):
+    if _lanes(x.shape[0], wo, sh, sw):
         return _forward_lanes(x, w, b, mask, top, left, geometry)
     return _forward_planes(x, w, b, mask, sh, sw, top, left, geometry)
 
