@@ -32,16 +32,9 @@ from ._twins import parallel_kernel
 # sum k % 8 (a row's tail to the first ones) and the sums are added in order at the end.
 # One running sum makes every addition wait for the one before (about 4 cycles); eight
 # independent ones fill a vector register. Scalars rather than an 8-element array, so that
-# they stay in registers: the array version (the same numbers) was 2.3-2.5x slower, its
+# they stay in registers: the array version (the same numbers) was 1.8-2.5x slower, its
 # sums going through memory at every step. The order is fixed by this code, not by the
 # compiler or the thread count, so results are the same on every run.
-
-
-@njit(cache=True)
-def _at(r, k, t):
-    """``r[k]`` as float64 when ``k < t`` (the row's tail), else 0: adding it leaves a sum
-    unchanged (no sum here is ever -0.0, so ``s + 0.0 == s`` bit for bit)."""
-    return np.float64(r[k]) if k < t else 0.0
 
 
 @njit(cache=True)
@@ -62,14 +55,15 @@ def _sum(a3, c):
             s6 += r[k + 6]
             s7 += r[k + 7]
             k += 8
-        t = r.shape[0]  # the tail, 0-7 numbers from k on, to the first sums
-        s0 += _at(r, k, t)
-        s1 += _at(r, k + 1, t)
-        s2 += _at(r, k + 2, t)
-        s3 += _at(r, k + 3, t)
-        s4 += _at(r, k + 4, t)
-        s5 += _at(r, k + 5, t)
-        s6 += _at(r, k + 6, t)
+        t = r.shape[0]  # the tail, 0-7 numbers from k on, to the first sums (adding
+        # 0.0 leaves a sum unchanged bit for bit: none here is ever -0.0)
+        s0 += r[k] if k < t else 0.0
+        s1 += r[k + 1] if k + 1 < t else 0.0
+        s2 += r[k + 2] if k + 2 < t else 0.0
+        s3 += r[k + 3] if k + 3 < t else 0.0
+        s4 += r[k + 4] if k + 4 < t else 0.0
+        s5 += r[k + 5] if k + 5 < t else 0.0
+        s6 += r[k + 6] if k + 6 < t else 0.0
     return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
 
 
@@ -92,13 +86,13 @@ def _sum_sq_dev(a3, c, mu):
             s7 += _sq(r[k + 7] - mu)
             k += 8
         t = r.shape[0]
-        s0 += _sq(_at(r, k, t) - mu) if k < t else 0.0
-        s1 += _sq(_at(r, k + 1, t) - mu) if k + 1 < t else 0.0
-        s2 += _sq(_at(r, k + 2, t) - mu) if k + 2 < t else 0.0
-        s3 += _sq(_at(r, k + 3, t) - mu) if k + 3 < t else 0.0
-        s4 += _sq(_at(r, k + 4, t) - mu) if k + 4 < t else 0.0
-        s5 += _sq(_at(r, k + 5, t) - mu) if k + 5 < t else 0.0
-        s6 += _sq(_at(r, k + 6, t) - mu) if k + 6 < t else 0.0
+        s0 += _sq(r[k] - mu) if k < t else 0.0
+        s1 += _sq(r[k + 1] - mu) if k + 1 < t else 0.0
+        s2 += _sq(r[k + 2] - mu) if k + 2 < t else 0.0
+        s3 += _sq(r[k + 3] - mu) if k + 3 < t else 0.0
+        s4 += _sq(r[k + 4] - mu) if k + 4 < t else 0.0
+        s5 += _sq(r[k + 5] - mu) if k + 5 < t else 0.0
+        s6 += _sq(r[k + 6] - mu) if k + 6 < t else 0.0
     return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7
 
 
@@ -136,20 +130,20 @@ def _sum_and_dot(a3, b3, c):
             d7 += np.float64(r[k + 7]) * q[k + 7]
             k += 8
         t = r.shape[0]
-        s0 += _at(r, k, t)
-        s1 += _at(r, k + 1, t)
-        s2 += _at(r, k + 2, t)
-        s3 += _at(r, k + 3, t)
-        s4 += _at(r, k + 4, t)
-        s5 += _at(r, k + 5, t)
-        s6 += _at(r, k + 6, t)
-        d0 += _at(r, k, t) * _at(q, k, t)
-        d1 += _at(r, k + 1, t) * _at(q, k + 1, t)
-        d2 += _at(r, k + 2, t) * _at(q, k + 2, t)
-        d3 += _at(r, k + 3, t) * _at(q, k + 3, t)
-        d4 += _at(r, k + 4, t) * _at(q, k + 4, t)
-        d5 += _at(r, k + 5, t) * _at(q, k + 5, t)
-        d6 += _at(r, k + 6, t) * _at(q, k + 6, t)
+        s0 += r[k] if k < t else 0.0
+        s1 += r[k + 1] if k + 1 < t else 0.0
+        s2 += r[k + 2] if k + 2 < t else 0.0
+        s3 += r[k + 3] if k + 3 < t else 0.0
+        s4 += r[k + 4] if k + 4 < t else 0.0
+        s5 += r[k + 5] if k + 5 < t else 0.0
+        s6 += r[k + 6] if k + 6 < t else 0.0
+        d0 += np.float64(r[k]) * q[k] if k < t else 0.0
+        d1 += np.float64(r[k + 1]) * q[k + 1] if k + 1 < t else 0.0
+        d2 += np.float64(r[k + 2]) * q[k + 2] if k + 2 < t else 0.0
+        d3 += np.float64(r[k + 3]) * q[k + 3] if k + 3 < t else 0.0
+        d4 += np.float64(r[k + 4]) * q[k + 4] if k + 4 < t else 0.0
+        d5 += np.float64(r[k + 5]) * q[k + 5] if k + 5 < t else 0.0
+        d6 += np.float64(r[k + 6]) * q[k + 6] if k + 6 < t else 0.0
     return (
         s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7,
         d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7,

@@ -182,8 +182,9 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
     f_ = dy.shape[1]
     c_ = x.shape[1]
     dw = empty((f_, c_, kh, kw), dy.dtype)
+    dw_kernel, _ = _weight_kernels(threads())
     if dw.size:
-        _weight_kernels(threads())[0][reduce_launch(dw.size)](dy, x, mask, sh, sw, top, left, dw)
+        dw_kernel[reduce_launch(dw.size)](dy, x, mask, sh, sw, top, left, dw)
     return dw
 
 
@@ -193,6 +194,7 @@ def conv2d_bias_grad(dy):
     dy = to_device(dy)
     f_ = dy.shape[1]
     db = empty((f_,), dy.dtype)
+    _, db_kernel = _weight_kernels(threads())
     if f_:
-        _weight_kernels(threads())[1][reduce_launch(f_)](dy, db)
+        db_kernel[reduce_launch(f_)](dy, db)
     return db
