@@ -179,6 +179,8 @@ class Graph:
         self._by_layer = {id(n.layer): n.index for n in self.nodes}
         self._ran = set()
         self._orders = {}
+        self._pairs = None  # node k -> the pair (k, k+1) run as one pass (fused_pairs)
+        self._fused = {}  # node k+1 -> that pair, for the pairs the last forward fused
 
     # ---- questions -------------------------------------------------------------------
     def node_of(self, layer):
@@ -210,10 +212,35 @@ class Graph:
     def leaves(self, outputs=None):
         return [self.nodes[k].layer for k in self.order(outputs)]
 
+    def fused_pairs(self):
+        """``{k: pair}``: node ``k`` and node ``k + 1`` may run as one pass. Node ``k + 1``
+        is the only reader of node ``k``'s output, which is not a network output, and
+        ``layer_k.fuse_next(layer_k1)`` returned the pair (an object with ``ready()``,
+        ``forward(x, training) -> (y_k, y_k1)`` and ``backward(dy_k1, input_grad) ->
+        dx``: ``cnnsim.layers.fusion``). Found once, at the first forward pass."""
+        if self._pairs is None:
+            self._pairs = {}
+            for node in self.nodes[:-1]:
+                nxt = self.nodes[node.index + 1]
+                fuse = getattr(node.layer, "fuse_next", None)
+                if (
+                    fuse is None
+                    or node.merge
+                    or nxt.merge
+                    or self.edges[node.output].consumers != [nxt.index]
+                    or node.output in self.outputs
+                ):
+                    continue
+                pair = fuse(nxt.layer)
+                if pair is not None:
+                    self._pairs[node.index] = pair
+        return self._pairs
+
     # ---- running ---------------------------------------------------------------------
     def begin(self):
         """Start a forward pass run node by node (``run_node``): forget the last one."""
         self._ran = set()
+        self._fused = {}
 
     def run_node(self, k, values, training=False):
         """Run node ``k`` reading/writing ``values`` (a dict edge -> array); returns its
@@ -231,9 +258,21 @@ class Graph:
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         values = dict(zip(self.inputs, xs))
         self.begin()
+        pairs = self.fused_pairs()
         for k in self.order(outputs):
             if until is not None and k > until:
                 break
+            if k in self._ran:  # the second node of a pair run as one pass
+                continue
+            pair = pairs.get(k)
+            if pair is not None and (until is None or k + 1 <= until) and pair.ready():
+                node, nxt = self.nodes[k], self.nodes[k + 1]
+                values[node.output], values[nxt.output] = pair.forward(
+                    values[node.inputs[0]], training
+                )
+                self._ran.update((k, k + 1))
+                self._fused[k + 1] = pair
+                continue
             self.run_node(k, values, training)
         return values
 
@@ -255,13 +294,20 @@ class Graph:
                     f"backward: layer {node.name!r} did not run in the last "
                     f"forward pass; run the forward pass for this output first"
                 )
-            skip = not input_grad and all(e in self._input_set for e in node.inputs)
-            dx = node.layer.backprop(g, input_grad=not skip)
+            pair = self._fused.get(k)
+            # nodes k-1 and k ran as one pass: their backward is one too, from node k's
+            # gradient to node k-1's input
+            first = node if pair is None else self.nodes[k - 1]
+            skip = not input_grad and all(e in self._input_set for e in first.inputs)
+            if pair is None:
+                dx = node.layer.backprop(g, input_grad=not skip)
+            else:
+                dx = pair.backward(g, input_grad=not skip)
             if dx is None:  # skipped: only the graph's inputs would have received it
                 continue
-            dxs = dx if node.merge else [dx]
-            for e, d in zip(node.inputs, dxs):
-                parts.setdefault(e, []).append((k, d))
+            dxs = dx if first.merge else [dx]
+            for e, d in zip(first.inputs, dxs):
+                parts.setdefault(e, []).append((first.index, d))
         dxs = [_sum(parts.get(e)) for e in self.inputs]
         return dxs[0] if len(dxs) == 1 else dxs
 

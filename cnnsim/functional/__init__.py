@@ -23,7 +23,12 @@ from .activations import (  # noqa: F401
     tanh,
     tanh_backward,
 )
-from .conv import conv2d, conv2d_backward  # noqa: F401
+from .conv import (  # noqa: F401
+    conv2d,
+    conv2d_avgpool,
+    conv2d_avgpool_backward,
+    conv2d_backward,
+)
 from .dense import dense, dense_backward, flatten, flatten_backward  # noqa: F401
 from .dropout import dropout, dropout_backward  # noqa: F401
 from .losses import softmax_cross_entropy, softmax_cross_entropy_backward  # noqa: F401

@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import geometry
+from .. import config, geometry
 from ..typing import Array, Padding, Size
 from ._check import as_float_array, check_shape, same_dtype
 from ._dispatch import kernels_for
@@ -116,3 +116,94 @@ def conv2d_backward(
     )
     db = k.conv2d_bias_grad(dy) if bias_grad else None
     return dx, dw, db
+
+
+# ---- a convolution, its activation and 2x2 average pooling in one pass ----------------
+
+
+def conv2d_avgpool(
+    x: Array,
+    w: Array,
+    b: Optional[Array],
+    padding: Padding = "valid",
+    connections: Optional[Array] = None,
+    activation: Optional[str] = None,
+) -> Optional[tuple[Array, Array, Array]]:
+    """``(y, p, y_lanes)``: ``y = activation(conv2d(x, w, b, 1, padding, connections))`` and
+    ``p`` its 2x2 average pooling with stride 2, in one pass after the convolution
+    (LeNet-5's C1 -> S2), the same numbers as ``conv2d``, ``activation_forward`` and
+    ``avg_pool2d`` one after another; ``y_lanes``: ``y`` in the kernels' batch-lane layout,
+    what :func:`conv2d_avgpool_backward` reads. None when that pass does not apply, and
+    the caller runs the three:
+    an activation other than linear/tanh/sigmoid, a layer off the batch-lane path (small
+    batches, many maps: ``cnnsim.kernels.conv.conv2d_act_avgpool``), inf/NaN in the
+    input, or the cuda target."""
+    code = _act_code(activation)
+    if code is None:
+        return None
+    where = "conv2d_avgpool"
+    x, w, win, mask = _prepare(x, w, 1, padding, connections, where)
+    if b is None:
+        b = np.zeros(w.shape[0], dtype=x.dtype)
+    else:
+        b = as_float_array(b, "b", where, 1, "(F,)")
+        check_shape(b, (w.shape[0],), "b", where, "(F,)")
+        same_dtype(where, x=x, b=b)
+    k = kernels_for("conv", _work(x, w, win) + _pooled_work(x, w, win))
+    return k.conv2d_act_avgpool(x, w, b, mask, code, *win.pads)
+
+
+def conv2d_avgpool_backward(
+    dp: Array,
+    y_lanes: Array,
+    x: Array,
+    w: Array,
+    padding: Padding = "valid",
+    connections: Optional[Array] = None,
+    activation: Optional[str] = None,
+    input_grad: bool = True,
+    bias_grad: bool = True,
+) -> Optional[tuple[Optional[Array], Array, Optional[Array]]]:
+    """``(dx, dw, db)`` of :func:`conv2d_avgpool` from ``dp``, the gradient of the pooled
+    map ``p``, and ``y_lanes``, the activated map as :func:`conv2d_avgpool` returned it: the
+    same numbers as ``avg_pool2d_backward``,
+    ``activation_backward`` and ``conv2d_backward`` one after another. ``input_grad`` /
+    ``bias_grad`` as in :func:`conv2d_backward`. None when the one pass does not apply
+    (as for :func:`conv2d_avgpool`; also a layer whose ``dx`` does not take the batch-lane
+    scatter)."""
+    code = _act_code(activation)
+    if code is None:
+        return None
+    where = "conv2d_avgpool_backward"
+    x, w, win, mask = _prepare(x, w, 1, padding, connections, where)
+    ho, wo = win.out_hw
+    dp = as_float_array(dp, "dp", where, 4, "(N, F, H_out//2, W_out//2)")
+    y_lanes = as_float_array(y_lanes, "y_lanes", where, 3, "(H_out, F, W_out*N)")
+    same_dtype(where, dp=dp, y_lanes=y_lanes, x=x)
+    check_shape(y_lanes, (ho, w.shape[0], wo * x.shape[0]), "y_lanes", where, "(H_out, F, W_out*N)")
+    check_shape(
+        dp, (x.shape[0], w.shape[0], ho // 2, wo // 2), "dp", where, "(N, F, H_out//2, W_out//2)"
+    )
+    k = kernels_for("conv", 2 * _work(x, w, win) + _pooled_work(x, w, win))
+    r = k.conv2d_act_avgpool_backward(dp, y_lanes, x, w, mask, code, *win.pads, input_grad)
+    if r is None:
+        return None
+    dx, dw, db = r
+    return dx, dw, (db if bias_grad else None)
+
+
+def _pooled_work(x, w, win):
+    # the element-wise part of the fused pass: the activation (8 per element, as in
+    # functional.activations) and the pooling's reads and writes
+    return 10 * x.shape[0] * w.shape[0] * win.out_hw[0] * win.out_hw[1]
+
+
+def _act_code(activation):
+    """The fused kernels' code of ``activation`` (``kernels.activations.ACT_CODES``), or
+    None where they do not apply (another activation; the cuda target, which has no
+    fused kernels)."""
+    from ..kernels.activations import ACT_CODES
+
+    if config.target != "cpu":
+        return None
+    return ACT_CODES.get(activation or "linear")

@@ -49,6 +49,56 @@ def _tanh32(v):
     return v if abs(v) < np.float32(0.0004) else p / q
 
 
+@njit(cache=True, inline="always")
+def _sigmoid(v):
+    """Stable for large |v|: exp is only ever taken of a non-positive number."""
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, inline="always")
+def _sigmoid_grad(g, y):
+    """``dx`` of the sigmoid from ``dy = g`` and its output ``y``."""
+    return g * y * (1.0 - y)
+
+
+@njit(cache=True, inline="always")
+def _tanh_grad(g, y):
+    """``dx`` of tanh from ``dy = g`` and its output ``y``."""
+    return g * (1.0 - y * y)
+
+
+#: activations a fused kernel applies per element (``cnnsim.kernels.conv.pooled``): their
+#: backward needs the output ``y`` only
+ACT_CODES = {"linear": 0, "tanh": 1, "sigmoid": 2}
+
+
+@njit(cache=True, inline="always")
+def act_value(code, v, is32):
+    """The activation ``code`` (``ACT_CODES``) of ``v``: the expression of its element-wise
+    kernel (``is32``: the array is float32, for tanh's float32 form)."""
+    if code == 1:
+        if is32:
+            return _tanh32(v)
+        return math.tanh(v)
+    if code == 2:
+        return _sigmoid(v)
+    return v
+
+
+@njit(cache=True, inline="always")
+def act_grad(code, g, y):
+    """``dx`` of the activation ``code`` from ``dy = g`` and the output ``y``: the
+    expression of its backward kernel."""
+    if code == 1:
+        return _tanh_grad(g, y)
+    if code == 2:
+        return _sigmoid_grad(g, y)
+    return g
+
+
 @parallel_kernel()
 def relu_forward(x):
     f = x.ravel()
@@ -100,12 +150,7 @@ def sigmoid_forward(x):
     f = x.ravel()
     y = np.empty_like(f)
     for i in prange(f.size):
-        v = f[i]
-        if v >= 0:
-            y[i] = 1.0 / (1.0 + math.exp(-v))
-        else:
-            e = math.exp(v)
-            y[i] = e / (1.0 + e)
+        y[i] = _sigmoid(f[i])
     return y.reshape(x.shape)
 
 
@@ -115,7 +160,7 @@ def sigmoid_backward(dy, y):
     f = y.ravel()
     dx = np.empty_like(g)
     for i in prange(g.size):
-        dx[i] = g[i] * f[i] * (1.0 - f[i])
+        dx[i] = _sigmoid_grad(g[i], f[i])
     return dx.reshape(dy.shape)
 
 
@@ -138,7 +183,7 @@ def tanh_backward(dy, y):
     f = y.ravel()
     dx = np.empty_like(g)
     for i in prange(g.size):
-        dx[i] = g[i] * (1.0 - f[i] * f[i])
+        dx[i] = _tanh_grad(g[i], f[i])
     return dx.reshape(dy.shape)
 
 

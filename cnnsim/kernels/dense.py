@@ -88,34 +88,43 @@ def dense_forward(x, w, b):
 def dense_backward_input(dy, w):
     """``dx (N, D_in) = dy (N, D_out) @ w.T``.
 
-    dx[n, k] is a dot product of two contiguous rows, ``dy[n, :]`` and ``w[k, :]``. It is
-    summed in LANES interleaved partial sums (lane l takes j = l, l + LANES, ...), then the
-    lanes are added in order: a fixed order, independent of the thread count, that lets
-    the loop vectorise without fastmath.
+    ``dx[n, k]`` is a dot product of two rows, ``dy[n, :]`` and ``w[k, :]``, summed in LANES
+    interleaved partial sums (lane l takes j = l, l + LANES, ... below the last whole
+    group of LANES), the lanes then added in order, then the leftover j: a fixed order,
+    independent of the thread count. The loop runs over every ``k`` at once (``wt = w.T``,
+    contiguous), so it vectorises over outputs ``k`` and computes each partial sum with
+    exactly the operations of the per-``k`` loop it replaces (``lanes[l] += dy[n, j + l]
+    * w[k, j + l]``): LeNet-5's F6 at batch 64, 0.22 -> 0.02 ms (one thread).
     """
     n_, d_out = dy.shape
     d_in = w.shape[0]
+    wt = np.ascontiguousarray(w.T)
     dx = np.empty((n_, d_in), dtype=dy.dtype)
-    nb = (n_ + N_BLOCK - 1) // N_BLOCK
     full = (d_out // LANES) * LANES
-    for t in prange(nb * d_in):
-        k = t % d_in
-        n0 = (t // d_in) * N_BLOCK
-        n1 = min(n0 + N_BLOCK, n_)
-        wk = w[k]
-        lanes = np.empty(LANES, dtype=dy.dtype)
-        for n in range(n0, n1):
+    for t in prange((n_ + N_BLOCK - 1) // N_BLOCK):
+        part = np.zeros((LANES, d_in), dtype=dy.dtype)  # the partial sums, every k
+        for n in range(t * N_BLOCK, min(n_, (t + 1) * N_BLOCK)):
             g = dy[n]
-            lanes[:] = 0
+            part[:] = 0
             for j in range(0, full, LANES):
                 for ll in range(LANES):
-                    lanes[ll] += g[j + ll] * wk[j + ll]
-            s = lanes[0]
+                    gv = g[j + ll]
+                    row = wt[j + ll]
+                    p = part[ll]
+                    for k in range(d_in):  # contiguous: vectorises over outputs
+                        p[k] += gv * row[k]
+            s = dx[n]
+            for k in range(d_in):
+                s[k] = part[0, k]
             for ll in range(1, LANES):
-                s += lanes[ll]
+                p = part[ll]
+                for k in range(d_in):
+                    s[k] += p[k]
             for j in range(full, d_out):
-                s += g[j] * wk[j]
-            dx[n, k] = s
+                gv = g[j]
+                row = wt[j]
+                for k in range(d_in):
+                    s[k] += gv * row[k]
     return dx
 
 

@@ -17,7 +17,9 @@ from ..typing import Array, ConnectionsLike, Maps, Padding, Shape, Size, StepLik
 from .base import ALL, Layer
 from .describe import act_line, grid, num, ranges, side_by_side, source
 from .explain import ExplainError, act64, dz_of, fmt_pos, term, window_patch, window_readers
+from .fusion import ConvAvgPool
 from .initializers import DEFAULT_FOR_ACTIVATION, init_weights, parse_init
+from .pool import AvgPool2D
 
 
 class Conv2D(Layer):
@@ -139,6 +141,23 @@ class Conv2D(Layer):
         if db is not None:  # computed only for a layer with a bias
             self.grads["b"] = db
         return dx
+
+    def fuse_next(self, nxt: Layer) -> Optional[Any]:
+        """The pair ``(self, nxt)`` as one pass (``cnnsim.layers.fusion``) when ``nxt`` is a
+        2x2 average pooling with stride 2 and no padding, this layer has stride 1 and an
+        activation whose backward reads its output (linear, tanh, sigmoid); else None."""
+        from ..kernels.activations import ACT_CODES  # the kernels load at the first call
+
+        if (
+            isinstance(nxt, AvgPool2D)
+            and nxt.size == (2, 2)
+            and nxt.stride == (2, 2)
+            and nxt.window.pads == (0, 0, 0, 0)
+            and self.stride == (1, 1)
+            and (self.activation or "linear") in ACT_CODES
+        ):
+            return ConvAvgPool(self, nxt)
+        return None
 
     def connected(self) -> int:
         """Number of (filter, input map) pairs connected."""

@@ -111,6 +111,7 @@ from .layouts import (
 from .pointwise import backward_input as pointwise_backward_input
 from .pointwise import backward_weight as pointwise_backward_weight
 from .pointwise import forward as pointwise_forward
+from .pooled import lanes_act_pool, pool_act_grad_lanes
 
 LANES_MIN = 64  # batch-lane layout when stride 1 and N * W_out >= this (8 AVX2 vectors)
 NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one
@@ -238,6 +239,88 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
     return direct_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
 
 
+# ---- a convolution, its activation and a 2x2/2 average pooling in one pass (pooled.py) ----
+
+
+def _pooled_lanes(n_, c_, f_, h, wd, kh, kw, top, bottom, left, right, itemsize):
+    """The geometry ``phase_geometry(...)`` when a stride-1 layer's forward and ``dw`` take
+    the batch-lane path with one output row per group (the layout of :mod:`.pooled`),
+    exactly as :func:`fast_forward` and :func:`fast_backward_weight` would route them;
+    else None. Shapes only."""
+    pads = (top, bottom, left, right)
+    geometry = phase_geometry(h, wd, kh, kw, 1, 1, *pads)
+    ho, wo, _, _, _, wq = geometry
+    if (
+        ho < 2
+        or wo < 2
+        or use_direct(_macs(n_, f_, c_, kh, kw, ho, wo))
+        or _full_window((n_, c_, h, wd), (f_, c_, kh, kw), *pads)
+        or _pointwise(kh, kw, 1, 1, *pads)
+        or regtile.applies(f_, wo * n_, itemsize, 1, 1, kh, kw)
+        or regtile.applies_dw(f_, c_, kh, kw, itemsize, 1, 1)
+        or not _lanes(n_, wo, 1, 1)
+        or lane_rows(ho, wo, wq, n_)[0] != 1
+    ):
+        return None
+    return geometry
+
+
+def conv2d_act_avgpool(x, w, b, mask, act, top, bottom, left, right):
+    """``(y, p, yl)``: ``y = act(conv2d_forward(x, w, b, ...))`` at stride 1 and ``p`` its
+    2x2 average pooling with stride 2 (``y (N, F, Ho, Wo)``, ``p (N, F, Ho//2, Wo//2)``),
+    the same numbers as the three kernels one after another, in one pass after the
+    convolution (:func:`pooled.lanes_act_pool`); ``yl``: ``y`` in batch lanes, for
+    :func:`conv2d_act_avgpool_backward`. ``act``: ``activations.ACT_CODES``.
+    None when the layer does not take the batch-lane path (:func:`_pooled_lanes`) or an
+    input holds inf or NaN: the caller then runs the three steps."""
+    n_, c_, h, wd = x.shape
+    f_, _, kh, kw = w.shape
+    geometry = _pooled_lanes(n_, c_, f_, h, wd, kh, kw, top, bottom, left, right, x.itemsize)
+    if geometry is None or not all_finite(w):
+        return None
+    ho, wo, _, _, hq, wq = geometry
+    xt, ok = to_lanes(x, top, left, hq, wq, 0)  # one row per group: no slack needed
+    if not ok:
+        return None
+    yt = _conv_lanes(xt, n_, w, b, mask, geometry, 1)
+    return lanes_act_pool(yt, f_, ho, wo, n_, act)
+
+
+def conv2d_act_avgpool_backward(dp, yl, x, w, mask, act, top, bottom, left, right, input_grad):
+    """``(dx, dw, db)`` of :func:`conv2d_act_avgpool` from the pooled map's gradient ``dp``
+    and the activated map in batch lanes ``yl``: the pooling's and the activation's backward, then
+    :func:`conv2d_backward_input` / :func:`conv2d_backward_weight` /
+    :func:`conv2d_bias_grad`, the same numbers, with ``dz`` written once, straight into
+    batch lanes (:func:`pooled.pool_act_grad_lanes`). ``input_grad=False``: ``dx`` is
+    None. None when the layer does not take the batch-lane paths (``dx``: the scatter,
+    :func:`_scatter_dx`) or a number is inf or NaN."""
+    n_, c_, h, wd = x.shape
+    f_, _, kh, kw = w.shape
+    pads = (top, bottom, left, right)
+    geometry = _pooled_lanes(n_, c_, f_, h, wd, kh, kw, *pads, x.itemsize)
+    if geometry is None:
+        return None
+    ho, wo, _, _, hq, wq = geometry
+    if input_grad and (
+        regtile.applies_dx(c_, wd, n_, x.itemsize, 1, 1, kh, kw, *pads)
+        or not _lanes(n_, wd, 1, 1)
+        or not _scatter_dx(ho * wo, h * wd, c_)
+        or not all_finite(w)
+    ):
+        return None
+    # the scatter reads maps in fours, the weight gradient in pairs (FBW): zero maps
+    # beyond F change neither (each sum is its own work item)
+    dzt, db, ok = pool_act_grad_lanes(dp, yl, act, round_up(f_, 4 if input_grad else FBW))
+    if not ok:
+        return None
+    xt, ok = to_lanes(x, top, left, hq, wq, 0)
+    if not ok:
+        return None
+    dw = _unblock_dw(_dwg_from_lanes(dzt, xt, n_, c_, kh, kw, geometry, 1), mask, kh, kw)
+    dx = _dx_scatter_from_lanes(dzt, n_, w, mask, h, wd, top, left) if input_grad else None
+    return dx, dw, db
+
+
 def _finite(*arrays):
     """No inf or NaN in any of ``arrays`` (:func:`direct.all_finite`, one pass each): the
     check before the fast paths that do not make it while copying their input (the
@@ -339,8 +422,14 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
         dwg = _dwg_lanes(dy, x, kh, kw, top, left, geometry)
     else:
         dwg = _dwg_planes(dy, x, kh, kw, sh, sw, top, left, geometry)
-    # blocked rows (filters rounded up, taps (c, u, v) rounded up) -> dw; 0 where the
-    # connection table has no (f, c) pair (np.where copies the sums bit for bit)
+    return _unblock_dw(dwg, mask, kh, kw)
+
+
+def _unblock_dw(dwg, mask, kh, kw):
+    """Blocked rows ``dwg`` (filters rounded up, taps ``(c, u, v)`` rounded up) -> ``dw (F,
+    C, KH, KW)``; 0 where the connection table has no ``(f, c)`` pair (``np.where`` copies
+    the sums bit for bit)."""
+    f_, c_ = mask.shape
     dw = dwg[:f_, : c_ * kh * kw].reshape(f_, c_, kh, kw)
     return np.where(mask[:, :, None, None] != 0, dw, dw.dtype.type(0))
 
@@ -363,17 +452,26 @@ def _padded_bias(b, fb, dtype):
 
 def _forward_lanes(x, w, b, mask, top, left, geometry):
     """One group per output row (or a few short ones), positions ``(j, n)``."""
-    n_, c_ = x.shape[:2]
-    f_, _, kh, kw = w.shape
+    n_ = x.shape[0]
+    ho, wo, _, _, hq, wq = geometry
+    rows, _, slack = lane_rows(ho, wo, wq, n_)
+    xt, _ = to_lanes(x, top, left, hq, wq, slack)  # checked before (_finite)
+    yt = _conv_lanes(xt, n_, w, b, mask, geometry, rows)
+    return lanes_to_rows(yt, w.shape[0], ho, wo, n_, rows, wq * n_)
+
+
+def _conv_lanes(xt, n_, w, b, mask, geometry, rows):
+    """The output of ``n_`` images in batch lanes (``yt (groups, F_pad, run)``,
+    :func:`rows_to_lanes`'s layout) from their input already in them (``xt``,
+    :func:`to_lanes`)."""
+    f_, c_, kh, kw = w.shape
     ho, wo, _, _, hq, wq = geometry
     fb, g = block_shape(f_)
-    rows, ng, slack = lane_rows(ho, wo, wq, n_)
-    xt, _ = to_lanes(x, top, left, hq, wq, slack)  # checked before (_finite)
+    ng = -(-ho // rows)
     offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
     wg = forward_weights(w, mask, offs.shape[0], fb)
-    bias = _padded_bias(b, fb, x.dtype)
-    yt = plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, (rows - 1) * wq * n_ + wo * n_)
-    return lanes_to_rows(yt, f_, ho, wo, n_, rows, wq * n_)
+    bias = _padded_bias(b, fb, xt.dtype)
+    return plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, (rows - 1) * wq * n_ + wo * n_)
 
 
 def _forward_planes(x, w, b, mask, sh, sw, top, left, geometry):
@@ -402,6 +500,12 @@ def _dx_full_window(dy, w, mask, in_h, in_w):
 def _dx_lanes_scatter(dy, w, mask, in_h, in_w, top, left):
     n_, f_ = dy.shape[:2]
     dyt = rows_to_lanes(dy, round_up(f_, 4), 1, 0)
+    return _dx_scatter_from_lanes(dyt, n_, w, mask, in_h, in_w, top, left)
+
+
+def _dx_scatter_from_lanes(dyt, n_, w, mask, in_h, in_w, top, left):
+    """``dx`` from ``dy`` already in batch lanes, one row per group (``dyt (Ho, F4, Wo*N)``,
+    maps rounded up to a multiple of 4)."""
     dxt = lanes_input_grad(dyt, lanes_dx_weights(w, mask, dyt.shape[1]), n_, in_h, in_w, top, left)
     return lanes_to_rows(dxt, w.shape[1], in_h, in_w, n_, 1, 0)
 
@@ -490,7 +594,8 @@ def _dx_phases(dy, w, mask, in_h, in_w, s, top, left):
 def _dw_full_window(dy, x, mask, kh, kw):
     n_, c_, h, wd = x.shape
     f_ = dy.shape[1]
-    dw2 = full_window_dw(dy.reshape(n_, f_), x.reshape(n_, c_ * h * wd), mask_rows(mask, kh, kw))
+    dy2t = np.ascontiguousarray(dy.reshape(n_, f_).T)
+    dw2 = full_window_dw(dy2t, x.reshape(n_, c_ * h * wd), mask_rows(mask, kh, kw))
     return dw2.reshape(f_, c_, kh, kw)
 
 
@@ -499,8 +604,16 @@ def _dwg_lanes(dy, x, kh, kw, top, left, geometry):
     ho, wo, _, _, hq, wq = geometry
     rows, _, slack = lane_rows(ho, wo, wq, n_)
     xt, _ = to_lanes(x, top, left, hq, wq, slack)  # checked before (_finite)
-    offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, GW) * n_
     dyt = rows_to_lanes(dy, round_up(dy.shape[1], FBW), rows, wq * n_)
+    return _dwg_from_lanes(dyt, xt, n_, c_, kh, kw, geometry, rows)
+
+
+def _dwg_from_lanes(dyt, xt, n_, c_, kh, kw, geometry, rows):
+    """Blocked ``dw`` rows from ``dy`` and ``x`` already in batch lanes (``dyt``:
+    :func:`rows_to_lanes`'s layout, maps a multiple of ``FBW``; ``xt``: :func:`to_lanes`)."""
+    wq = geometry[5]
+    hq = geometry[4]
+    offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, GW) * n_
     return blocked_weight_grad(dyt, xt, rows * wq * n_, offs, dyt.shape[2])
 
 

@@ -123,15 +123,34 @@ def backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
 
 @njit(cache=True, parallel=True)
 def bias_grad(dy):
-    """``db[f] = sum_{n,i,j} dy[n, f, i, j]``, one thread per f, fixed order."""
+    """``db[f] = sum_n (sum_{i,j} dy[n, f, i, j])``: each image's map summed row by row in
+    float64, then the images' sums added in order; one thread per f. The per-image sums
+    (four images at a time, to overlap the additions' latency) are what the batch-lane
+    kernels compute too, one image per vector lane (``pooled.pool_act_grad_lanes``): the
+    same numbers either way."""
     n_, f_, ho, wo = dy.shape
     db = np.zeros(f_, dtype=dy.dtype)
+    n4 = n_ - n_ % 4
     for f in prange(f_):
         s = 0.0
-        for n in range(n_):
+        for n in range(0, n4, 4):
+            a0 = a1 = a2 = a3 = 0.0
             for i in range(ho):
                 for j in range(wo):
-                    s += dy[n, f, i, j]
+                    a0 += dy[n, f, i, j]
+                    a1 += dy[n + 1, f, i, j]
+                    a2 += dy[n + 2, f, i, j]
+                    a3 += dy[n + 3, f, i, j]
+            s += a0
+            s += a1
+            s += a2
+            s += a3
+        for n in range(n4, n_):
+            a = 0.0
+            for i in range(ho):
+                for j in range(wo):
+                    a += dy[n, f, i, j]
+            s += a
         db[f] = s
     return db
 

@@ -1,0 +1,136 @@
+"""A convolution, its activation and a 2x2/2 average pooling as one pass over the batch
+lanes (LeNet-5's C1 -> S2 and C3 -> S4): the fused ends of the batch-lane path of
+:mod:`cnnsim.kernels.conv`.
+
+Unfused, a training step walks each full-size map five times after the convolution: the
+output back from batch lanes to ``(N, F, H, W)``, the activation, the pooling; then the
+pooling's backward, the activation's backward, the bias sum and ``dy`` into batch lanes
+again (LeNet-5 at batch 64: 1.2 MB a pass, about 0.1 ms each). Here
+
+* :func:`lanes_act_pool` takes the convolution's output in batch lanes and writes the
+  activated map ``y (N, F, H, W)`` and its pooling ``p (N, F, H//2, W//2)`` in one pass;
+* :func:`pool_act_grad_lanes` takes the pooled map's gradient ``dp`` and ``y``, and
+  writes ``dz`` (the gradient at the convolution's output, before the activation)
+  straight into the batch lanes the weight and input gradients read, with the bias
+  gradient and the inf/NaN check on the way.
+
+**Same numbers as the layers one by one**, bit for bit: every element is computed by the
+same expression as in the unfused kernels (the activations of
+:mod:`cnnsim.kernels.activations`: :func:`act_value`, :func:`act_grad`; the pooling's
+float64 sum of the four cells in row-major order, divided by 4; ``dp / 4`` rounded to the
+map's dtype, as the pooling's backward stores it), and the bias gradient is summed over
+``(n, i, j)`` in the order of :func:`direct.bias_grad <.direct.bias_grad>`
+(tests/test_fused.py compares the two paths on random layers).
+
+Layout (``rows = 1`` of :func:`~.layouts.lane_rows`): ``yt[i, f, j*N + n]`` is output
+``(n, f, i, j)``; maps ``f >= F`` are padding (0 in ``dzt``).
+"""
+
+import numpy as np
+from numba import prange
+
+from .._twins import parallel_kernel
+from ..activations import act_grad, act_value
+
+
+@parallel_kernel()
+def lanes_act_pool(yt, f_, ho, wo, n_, act):
+    """``(y, p, yl)``: ``y (N, F, ho, wo) = act(yt)`` with ``yt (ho, F_pad, wo*N)`` the
+    convolution's output in batch lanes (bias included); ``p (N, F, ho//2, wo//2)`` the
+    mean of each 2x2 block of ``y`` (an odd last row or column is read by no window, as
+    in ``pool.avg_pool2d_forward``); ``yl (ho, F, wo*N)``: ``y`` in batch lanes, for the
+    backward (:func:`pool_act_grad_lanes`). ``act``: an activation code
+    (``activations.ACT_CODES``). One work item per (map, pair of rows)."""
+    y = np.empty((n_, f_, ho, wo), dtype=yt.dtype)
+    yl = np.empty((ho, f_, wo * n_), dtype=yt.dtype)
+    hp = ho // 2
+    wp = wo // 2
+    p = np.empty((n_, f_, hp, wp), dtype=yt.dtype)
+    is32 = yt.itemsize == 4
+    pairs = (ho + 1) // 2
+    for t in prange(f_ * pairs):
+        f = t // pairs
+        i0 = 2 * (t % pairs)
+        i1 = min(ho, i0 + 2)
+        # the activation over a whole row of the lanes (contiguous: vectorised), then
+        # out to each image's row; the pooling reads the two rows while they are in L1
+        for i in range(i0, i1):
+            src = yt[i, f]
+            row = yl[i, f]
+            for k in range(wo * n_):
+                row[k] = act_value(act, src[k], is32)
+            for n in range(n_):
+                dst = y[n, f, i]
+                for j in range(wo):
+                    dst[j] = row[j * n_ + n]
+        if i1 - i0 < 2:  # the odd last row: no window reads it
+            continue
+        a = yl[i0, f]
+        b = yl[i0 + 1, f]
+        for n in range(n_):
+            dst = p[n, f, i0 // 2]
+            for jj in range(wp):
+                s = 0.0  # as avg_pool2d_forward: float64, row-major, then / 4
+                s += a[2 * jj * n_ + n]
+                s += a[(2 * jj + 1) * n_ + n]
+                s += b[2 * jj * n_ + n]
+                s += b[(2 * jj + 1) * n_ + n]
+                dst[jj] = s / 4
+    return y, p, yl
+
+
+@parallel_kernel()
+def pool_act_grad_lanes(dp, yl, act, f_pad):
+    """``(dzt, db, ok)`` from ``dp (N, F, ho//2, wo//2)``, the gradient of the pooled map,
+    and ``yl (ho, F, wo*N)``, the activated map in batch lanes (:func:`lanes_act_pool`):
+
+        dz[n, f, i, j] = act'(y) * dp[n, f, i//2, j//2] / 4   (0 where no window reads)
+
+    in batch lanes, ``dzt (ho, f_pad, wo*N)``, ``dzt[i, f, j*N + n] = dz[n, f, i, j]``
+    (maps ``F..f_pad-1`` zero); ``db (F,)`` summed as :func:`direct.bias_grad
+    <.direct.bias_grad>` sums it (each image's map row by row in float64, one image per
+    lane here, then the images in order); ``ok``: every ``dz`` is finite (an inf or NaN
+    leaves its image's sum non-finite; finite float32 numbers cannot overflow a float64
+    sum of this length). One work item per map."""
+    ho, f_, run = yl.shape
+    n_ = dp.shape[0]
+    wo = run // n_
+    hp, wp = dp.shape[2], dp.shape[3]
+    dzt = np.empty((ho, f_pad, run), dtype=yl.dtype)
+    db = np.empty(f_, dtype=yl.dtype)
+    bad = np.zeros(f_pad, dtype=np.uint8)
+    zero = np.zeros(1, dtype=yl.dtype)[0]  # the pooling's dx where no window reads
+    for f in prange(f_pad):
+        if f >= f_:
+            for i in range(ho):
+                dzt[i, f, :] = 0
+            continue
+        # the pooling's share of dp, dp / 4 in the map's dtype (as avg_pool2d_backward
+        # stores it), in batch lanes: share[(ii*wp + jj)*N + n]
+        share = np.empty(hp * wp * n_, dtype=yl.dtype)
+        for n in range(n_):
+            gr = dp[n, f]
+            for ii in range(hp):
+                for jj in range(wp):
+                    share[(ii * wp + jj) * n_ + n] = gr[ii, jj] / 4
+        acc = np.zeros(n_)  # each image's sum (float64), over i, j in row-major order
+        for i in range(ho):
+            src = yl[i, f]
+            dst = dzt[i, f]
+            for j in range(wo):
+                o = j * n_
+                if i // 2 < hp and j // 2 < wp:
+                    q = (i // 2 * wp + j // 2) * n_
+                    for n in range(n_):  # contiguous: vectorised over images
+                        dst[o + n] = act_grad(act, share[q + n], src[o + n])
+                        acc[n] += dst[o + n]
+                else:
+                    for n in range(n_):
+                        dst[o + n] = act_grad(act, zero, src[o + n])
+                        acc[n] += dst[o + n]
+        s = 0.0
+        for n in range(n_):
+            s += acc[n]
+        db[f] = s
+        bad[f] = not np.isfinite(s)
+    return dzt, db, not bad.any()

@@ -1,0 +1,82 @@
+"""Layer pairs the graph runs as one kernel pass, when nobody is watching.
+
+LeNet-5's ``C1 -> S2`` and ``C3 -> S4`` are a convolution with tanh followed by 2x2
+average pooling. Run one layer at a time, a training step walks each full-size map five
+times after the convolution (back from the kernel's layout, tanh, the pooling; the
+pooling's and tanh's backward, the bias sum, into the kernel's layout again); fused
+(``F.conv2d_avgpool``), once each way. The graph (``cnnsim.graph.Graph.forward``) asks
+each node's layer for ``fuse_next(next_layer)`` and runs the pair through the object it
+returns, with the same numbers as the layers one by one, bit for bit.
+
+What a student sees does not change: while a trace or any other observer is listening
+(``cnnsim.layers.base.observe``), or on the cuda target, :meth:`ConvAvgPool.ready` is
+False and every layer runs on its own, announced as always. Each layer's cache is left
+as its own forward would leave it, so either layer can still be backpropagated alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .. import functional as F
+from ..typing import Array
+from . import base
+
+
+class ConvAvgPool:
+    """``Conv2D`` (stride 1; activation linear, tanh or sigmoid) followed by
+    ``AvgPool2D(2, 2)`` without padding, its only reader (``Conv2D.fuse_next``)."""
+
+    def __init__(self, conv: Any, pool: Any) -> None:
+        self.conv = conv
+        self.pool = pool
+        self._y_lanes: Optional[Array] = None  # the last fused forward's y, in batch lanes
+
+    def ready(self) -> bool:
+        """Run fused now? Not while observers listen (a trace records every layer)."""
+        return not base._observers
+
+    def forward(self, x: Array, training: bool = False) -> tuple[Array, Array]:
+        """``(y, p)``: the convolution's output and the pooled map."""
+        conv, pool = self.conv, self.pool
+        conv._check_input(x)
+        r = F.conv2d_avgpool(
+            x, conv.params["w"], conv.params.get("b"), conv.padding, conv._table, conv.activation
+        )
+        if r is None:  # this shape, input or target: one layer at a time
+            self._y_lanes = None
+            y = conv(x, training)
+            return y, pool(y, training)
+        y, p, self._y_lanes = r
+        # the caches each layer's own forward leaves (tanh's backward needs y, not z)
+        conv._cache = (x, None, y)
+        conv._forward_ran = True
+        pool._x = y
+        pool._forward_ran = True
+        return y, p
+
+    def backward(self, dp: Array, input_grad: bool = True) -> Optional[Array]:
+        """``dx`` from ``dp``, the pooled map's gradient; fills the convolution's grads.
+        ``input_grad=False``: None (``Layer.backprop``)."""
+        conv, pool = self.conv, self.pool
+        x, _, y = conv._cache
+        r = None
+        if self.ready() and self._y_lanes is not None:
+            r = F.conv2d_avgpool_backward(
+                dp,
+                self._y_lanes,
+                x,
+                conv.params["w"],
+                conv.padding,
+                conv._table,
+                conv.activation,
+                input_grad,
+                conv.use_bias,
+            )
+        if r is None:  # one layer at a time (observers hear both)
+            return conv.backprop(pool.backprop(dp), input_grad=input_grad)
+        dx, dw, db = r
+        conv.grads["w"] = dw
+        if db is not None:
+            conv.grads["b"] = db
+        return dx

@@ -1,0 +1,265 @@
+"""A convolution, its activation and 2x2 average pooling run as one pass (LeNet-5's C1 -> S2,
+``cnnsim.layers.fusion``): the same bits as the layers one by one, forward and backward,
+on LeNet-5 and on layers that stretch the layout (odd sizes, padding, batches that are no
+multiple of a vector, connection tables, no bias, float64); used only where it applies;
+never while a trace listens; inf/NaN fall back; the bias gradient's order."""
+
+import numpy as np
+import pytest
+
+import cnnsim
+from cnnsim import functional as F
+from cnnsim import layers as L
+from cnnsim import models
+from cnnsim.graph import graph_of
+from cnnsim.kernels.conv.direct import bias_grad
+from cnnsim.layers import observe
+from cnnsim.train import SGD, network_loss
+
+
+class _Listener:
+    """An observer that records which layers it heard (forces the layers one by one)."""
+
+    def __init__(self):
+        self.forward, self.backward = [], []
+
+    def on_forward(self, layer, x, y, seconds):
+        self.forward.append(layer.name)
+
+    def on_backward(self, layer, dy, dx):
+        self.backward.append(layer.name)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts of the fused functional calls that returned a result (not None)."""
+    calls = {"forward": 0, "backward": 0}
+    fwd, bwd = F.conv2d_avgpool, F.conv2d_avgpool_backward
+
+    def counted(name, fn):
+        def call(*a, **k):
+            r = fn(*a, **k)
+            calls[name] += r is not None
+            return r
+
+        return call
+
+    monkeypatch.setattr(F, "conv2d_avgpool", counted("forward", fwd))
+    monkeypatch.setattr(F, "conv2d_avgpool_backward", counted("backward", bwd))
+    return calls
+
+
+def _cast(net, dtype):
+    for layer in net.leaves():
+        for k in layer.params:
+            layer.params[k] = layer.params[k].astype(dtype)
+        layer._alloc_grads()
+    return net
+
+
+def _train(net, x, y, steps, fused):
+    """Losses, every gradient and the final weights of ``steps`` SGD steps, with the pairs
+    fused (nobody listening) or one layer at a time (a listener attached)."""
+    opt, out = SGD(0.05, 0.9), []
+    for _ in range(steps):
+        if fused:
+            loss = network_loss(net, x, y)
+        else:
+            with observe(_Listener()):
+                loss = network_loss(net, x, y)
+        out += [np.asarray(v) for v in (loss if isinstance(loss, tuple) else (loss,))]
+        out += [layer.grads[k].copy() for layer in net.leaves() for k in sorted(layer.grads)]
+        opt.step(net)
+    out += [layer.params[k].copy() for layer in net.leaves() for k in sorted(layer.params)]
+    return out
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "linear"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lenet5_trains_to_the_same_bits_fused_or_layer_by_layer(activation, dtype, spy):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 1, 32, 32)).astype(dtype)
+    y = rng.integers(0, 10, 64)
+    runs = []
+    for fused in (True, False):
+        net = _cast(models.lenet5(variant="modern", activation=activation), dtype)
+        runs.append(_train(net, x, y, 3, fused))
+    # 3 steps, fused runs only; float64's C3 (16 maps) takes the register tile, not the
+    # batch-lane path, so only C1 -> S2 fuses there
+    fused = 6 if dtype == np.float32 else 3
+    assert spy["forward"] == fused and spy["backward"] == fused
+    assert len(graph_of(net).fused_pairs()) == 2
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def _odd_net(padding, table, use_bias):
+    """Two conv + pool pairs on odd sizes: the second conv reads 3 maps, some through a
+    connection table; its pooled output drops an odd row or column."""
+    t = None
+    if table:
+        t = np.ones((5, 3), dtype=bool)
+        t[0, 1] = t[2, 0] = t[4, 2] = False
+    return L.Sequential(
+        [
+            L.Conv2D(3, 3, padding=padding, activation="tanh", name="c1"),
+            L.AvgPool2D(2, name="p1"),
+            L.Conv2D(5, 3, padding=padding, activation="sigmoid", use_bias=use_bias, name="c2"),
+            L.AvgPool2D(2, name="p2"),
+            L.Flatten(name="flat"),
+            L.Dense(4, activation="softmax", name="out"),
+        ],
+        name="odd",
+    )
+
+
+@pytest.mark.parametrize(
+    "n, h, w, padding, table, use_bias",
+    [
+        (37, 15, 13, "valid", False, True),  # batch no multiple of 4, 8 or 16; odd maps
+        (20, 12, 17, "same", True, False),  # padding, a connection table, no bias
+        (64, 11, 11, "valid", True, True),
+    ],
+)
+def test_odd_shapes_padding_tables_and_no_bias_give_the_same_bits(
+    n, h, w, padding, table, use_bias, spy
+):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 2, h, w)).astype(np.float32)
+    y = rng.integers(0, 4, n)
+    runs = []
+    for fused in (True, False):
+        net = _odd_net(padding, table, use_bias)
+        net.build((2, h, w), rng=7)
+        runs.append(_train(net, x, y, 2, fused))
+    assert spy["forward"] > 0 and spy["backward"] > 0  # at least one pair ran fused
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_trace_sees_every_layer_and_no_fused_pass(spy):
+    net = models.lenet5(variant="modern")
+    x = np.random.default_rng(0).standard_normal((64, 1, 32, 32)).astype(np.float32)
+    heard = _Listener()
+    with observe(heard):
+        network_loss(net, x, np.arange(64) % 10)
+    names = [layer.name for layer in net.leaves()]
+    assert heard.forward == names and heard.backward == names[::-1]
+    assert spy == {"forward": 0, "backward": 0}
+
+
+def test_a_listener_attached_after_a_fused_forward_hears_both_backward_steps(spy):
+    net = models.lenet5(variant="modern")
+    g = graph_of(net)
+    x = np.random.default_rng(0).standard_normal((64, 1, 32, 32)).astype(np.float32)
+    values = g.forward(x, training=True)
+    assert spy["forward"] == 2
+    heard = _Listener()
+    with observe(heard):
+        g.backward({g.outputs[0]: np.ones_like(values[g.outputs[0]])})
+    assert spy["backward"] == 0
+    assert heard.backward[-2:] == ["S2", "C1"]
+
+
+def test_small_batches_run_the_layers_one_by_one(spy):
+    """Batch 1 (``cnnsim step``): the batch-lane layout does not apply; nothing fuses."""
+    net = models.lenet5(variant="modern")
+    x = np.zeros((1, 1, 32, 32), dtype=np.float32)
+    network_loss(net, x, np.array([3]))
+    assert spy == {"forward": 0, "backward": 0}
+
+
+def test_pairs_are_only_a_conv_and_its_sole_reader_a_2x2_average_pool():
+    def pairs(layers):
+        net = L.Sequential(layers, name="n")
+        net.build((1, 13, 13))  # the conv's output is 11 x 11: "same" pooling pads it
+        g = graph_of(net)
+        return [(g.nodes[k].name, g.nodes[k + 1].name) for k in g.fused_pairs()]
+
+    conv = lambda **k: L.Conv2D(2, 3, name="c", **k)  # noqa: E731
+    assert pairs([conv(activation="tanh"), L.AvgPool2D(2, name="p")]) == [("c", "p")]
+    assert pairs([conv(activation="relu"), L.AvgPool2D(2, name="p")]) == []  # needs z
+    assert pairs([conv(stride=2), L.AvgPool2D(2, name="p")]) == []
+    assert pairs([conv(), L.AvgPool2D(3, name="p")]) == []
+    assert pairs([conv(), L.AvgPool2D(2, 1, name="p")]) == []
+    assert pairs([conv(), L.AvgPool2D(2, padding="same", name="p")]) == []
+    assert pairs([conv(), L.MaxPool2D(2, name="p")]) == []
+    # a second reader of the conv's output (a residual join) keeps the pair apart
+    x = L.Input((1, 12, 12))
+    c = L.Conv2D(1, 3, padding="same", name="c")
+    h = c(x)
+    p = L.AvgPool2D(2, name="p")(h)
+    up = L.Conv2D(1, 1, name="u")(h)
+    model = cnnsim.Model(x, [p, up])
+    assert graph_of(model).fused_pairs() == {}
+
+
+@pytest.mark.parametrize("where", ["x", "dp"])
+def test_inf_and_nan_fall_back_to_the_layers_one_by_one(where, spy):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((64, 1, 32, 32)).astype(np.float32)
+    if where == "x":
+        x[3, 0, 7, 9] = np.inf
+    results = []
+    for fused in (True, False):
+        net = models.lenet5(variant="modern")
+        g = graph_of(net)
+        listener = _Listener()
+        if fused:
+            values = g.forward(x, training=True)
+        else:
+            with observe(listener):
+                values = g.forward(x, training=True)
+        out = values[g.outputs[0]]
+        dy = np.ones_like(out)
+        if where == "dp":
+            dy[0, 0] = np.nan
+        if fused:
+            dx = g.backward({g.outputs[0]: dy})
+        else:
+            with observe(listener):
+                dx = g.backward({g.outputs[0]: dy})
+        results.append([out, dx] + [layer.grads[k] for layer in net.leaves() for k in layer.grads])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)  # NaN in the same places
+    if where == "x":  # C1 -> S2 declines; tanh(inf) = 1, so C3 -> S4 reads finite maps
+        assert spy["forward"] == 1
+    else:  # the NaN reaches both pairs' backward
+        assert spy["backward"] == 0
+
+
+def test_bias_gradient_sums_each_image_then_the_images_in_order(rng):
+    """``db[f] = sum_n (sum_{i,j} dy[n, f, i, j])``, float64, in exactly that order (the
+    fused kernel and ``direct.bias_grad`` share it): checked against plain Python."""
+    for n in (1, 3, 4, 9):
+        scale = 10.0 ** rng.integers(-3, 4, (n, 3, 5, 6))  # cancellation makes order show
+        dy = (rng.standard_normal((n, 3, 5, 6)) * scale).astype(np.float32)
+        want = np.empty(3, dtype=np.float32)
+        for f in range(3):
+            s = 0.0
+            for k in range(n):
+                a = 0.0
+                for v in dy[k, f].ravel().tolist():
+                    a += v
+                s += a
+            want[f] = s
+        np.testing.assert_array_equal(bias_grad(dy), want)
+
+
+def test_functional_fused_calls_name_what_is_wrong():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 1, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
+    y, p, lanes = F.conv2d_avgpool(x, w, None, activation="tanh")
+    np.testing.assert_array_equal(y, F.tanh(F.conv2d(x, w)))
+    np.testing.assert_array_equal(p, F.avg_pool2d(y, 2))
+    dp = np.ones_like(p)
+    with pytest.raises(
+        ValueError, match=r"conv2d_avgpool_backward: expected y_lanes .*\(H_out, F, W_out\*N\)"
+    ):
+        F.conv2d_avgpool_backward(dp, y, x, w, activation="tanh")
+    with pytest.raises(
+        ValueError, match=r"conv2d_avgpool_backward: expected dp of shape \(32, 4, 5, 5\)"
+    ):
+        F.conv2d_avgpool_backward(dp[:, :2], lanes, x, w, activation="tanh")
+    assert F.conv2d_avgpool(x, w, None, activation="relu") is None  # its backward needs z
