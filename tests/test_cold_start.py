@@ -17,14 +17,14 @@ PROBE = r"""
 import json
 import numpy as np
 from cnnsim import functional as F
-from cnnsim.kernels.conv import blocked, direct, layouts
+from cnnsim.kernels.conv import blocked, direct, layouts, regtile_tiles
 from cnnsim.kernels._twins import ParallelKernel
 
 rng = np.random.default_rng(0)
 x = rng.standard_normal((1, 1, 32, 32)).astype(np.float32)
 F.conv2d(x, rng.standard_normal((6, 1, 5, 5)).astype(np.float32))  # LeNet-5's C1
 compiled = {}
-for mod in (blocked, direct, layouts):
+for mod in (blocked, direct, layouts, regtile_tiles):
     for name, v in vars(mod).items():
         for kind, d in (("parallel", v.parallel), ("serial", v.serial)) if isinstance(
             v, ParallelKernel
@@ -40,10 +40,16 @@ def test_a_batch_1_convolution_compiles_its_own_path_only():
         [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=600
     )
     compiled = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    # phase planes with the 3-map block, on one thread (a small call): serial twins only
+    # phase planes with the block for 6 maps (the register tile of that width where the
+    # CPU has FMA vectors, else the 3-map loops), on one thread (a small call): serial
+    # twins only
+    from cnnsim.kernels.conv.blocked import _PLANE_TILES, block_shape
+
+    tile = _PLANE_TILES.get(block_shape(6)[0])
+    hot = "blocked._plane_conv_3x4" if tile is None else f"regtile_tiles.{tile.__name__}"
     assert {
         "layouts.to_phase_planes.serial",
-        "blocked._plane_conv_3x4.serial",
+        hot + ".serial",
         "layouts.crop_rows.serial",
     } <= compiled
     assert not [k for k in compiled if k.endswith(".parallel")], compiled
@@ -54,6 +60,7 @@ def test_a_batch_1_convolution_compiles_its_own_path_only():
         "lanes_to_rows",
         "rows_to_lanes",
         "_plane_conv_5x3",
+        *(("_plane_conv_3x4",) if tile is not None else ()),
         "full_window_forward",
         "lanes_input_grad",
         "blocked_weight_grad",

@@ -108,13 +108,21 @@ def _check_lane_case(case):
 )
 def test_conv_every_kernel_path_matches_reference(n, c, f, hw, k, s, pad, lanes, scatter, wide):
     from cnnsim.kernels.conv.blocked import block_shape
+    from cnnsim.kernels.conv.simd import VEC_REGS
 
     t, b, l, r = geometry.normalize_padding(pad, (hw, hw), (k, k), (s, s))
     ho = (hw + t + b - k) // s + 1
     assert conv_kernels._lanes(n, ho, s, s) == lanes
     if scatter is not None:
         assert conv_kernels._scatter_dx(ho * ho, hw * hw, c) == scatter
-    assert (block_shape(f)[0] == 5) == wide
+    if VEC_REGS == 0:  # the blocked loops: 5-map blocks from WIDE_MIN_MAPS maps
+        assert (block_shape(f)[0] == 5) == wide
+    else:  # the register tiles: the width that pads the fewest maps
+        fb = block_shape(f)[0]
+        assert fb in ((6, 8) if VEC_REGS >= 32 else (3, 4))
+        assert -(-f // fb) * fb == min(
+            -(-f // a) * a for a in ((6, 8) if VEC_REGS >= 32 else (3, 4))
+        )
     _check_against_reference((n, c, f, hw, hw, (k, k), (s, s), pad, None, np.float32, 7))
     table = (np.arange(f * c).reshape(f, c) % 3 != 0).tolist()  # a connection table
     _check_against_reference((n, c, f, hw, hw, (k, k), (s, s), pad, table, np.float64, 8))

@@ -252,3 +252,37 @@ def test_strided_dx_by_stride_phases_same_bits_at_every_thread_count(rng):
     dy = rng.standard_normal((n, f, 6, 7)).astype(np.float32)
     mask = conn.astype(np.uint8)
     same_bits_at_every_thread_count(lambda: conv._dx_phases(dy, w, mask, h, w_, s, 1, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plane_tiles_give_the_blocked_loops_bits(dtype, rng):
+    """``blocked.plane_conv`` with its sums in registers (``regtile_tiles.plane_tile_*``, every
+    width, AVX2's too) computes what the loops over memory compute, bit for bit: the
+    3-map tile against ``_plane_conv_3x4`` on the same blocked weights, every other tile
+    against it map by map; positions run past whole tiles, whole vectors and a last few."""
+    from cnnsim.kernels.conv import blocked, regtile_tiles
+    from cnnsim.kernels.conv.layouts import forward_taps, forward_weights, to_lanes
+
+    lanes = regtile.LANES32 if dtype == np.float32 else regtile.LANES64
+    for n, c, f, h, k in [(7, 3, 11, 9, 3), (16, 1, 6, 12, 5), (3, 6, 16, 8, 2)]:
+        x = rng.standard_normal((n, c, h, h)).astype(dtype)
+        w = rng.standard_normal((f, c, k, k)).astype(dtype)
+        mask = (rng.random((f, c)) > 0.2).astype(np.uint8)
+        ho = wq = hq = h  # "same"-like: read the planes at their own pitch
+        xt, ok = to_lanes(x, 0, 0, hq + k, wq + k, 0)
+        ng, gstride, P = ho, (wq + k) * n, (wq - 1) * n + 3  # not a multiple of a vector
+        outs = {}
+        for fb, tile in [(3, "3x4"), (4, "4x3"), (6, "6x4"), (8, "8x3")]:
+            offs = forward_taps(c, k, k, 1, 1, hq + k, wq + k, 4) * n
+            wg = forward_weights(w, mask, offs.shape[0], fb)
+            bias = rng.standard_normal(wg.shape[0] * fb).astype(dtype) if fb == 3 else None
+            if fb == 3:
+                b3 = bias
+                ref = blocked._plane_conv_3x4(xt, gstride, ng, offs, wg, bias, P)[:, :f]
+            else:
+                bias = np.zeros(wg.shape[0] * fb, dtype=dtype)
+                bias[:f] = b3[:f]
+            fn = getattr(regtile_tiles, f"plane_tile_{tile}")
+            outs[tile] = fn(xt, gstride, ng, offs, wg, bias, P, lanes, 0)[:, :f]
+        for tile, y in outs.items():
+            np.testing.assert_array_equal(y, ref, err_msg=f"tile {tile}, shape {(n, c, f, h, k)}")

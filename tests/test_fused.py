@@ -250,16 +250,14 @@ def test_functional_fused_calls_name_what_is_wrong():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32, 1, 12, 12)).astype(np.float32)
     w = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
-    y, p, lanes = F.conv2d_avgpool(x, w, None, activation="tanh")
+    y, p, saved = F.conv2d_avgpool(x, w, None, activation="tanh")
     np.testing.assert_array_equal(y, F.tanh(F.conv2d(x, w)))
     np.testing.assert_array_equal(p, F.avg_pool2d(y, 2))
     dp = np.ones_like(p)
-    with pytest.raises(
-        ValueError, match=r"conv2d_avgpool_backward: expected y_lanes .*\(H_out, F, W_out\*N\)"
-    ):
-        F.conv2d_avgpool_backward(dp, y, x, w, activation="tanh")
+    with pytest.raises(ValueError, match=r"conv2d_avgpool_backward: saved does not belong"):
+        F.conv2d_avgpool_backward(dp, (saved[0], y), x, w, activation="tanh")
     with pytest.raises(
         ValueError, match=r"conv2d_avgpool_backward: expected dp of shape \(32, 4, 5, 5\)"
     ):
-        F.conv2d_avgpool_backward(dp[:, :2], lanes, x, w, activation="tanh")
+        F.conv2d_avgpool_backward(dp[:, :2], saved, x, w, activation="tanh")
     assert F.conv2d_avgpool(x, w, None, activation="relu") is None  # its backward needs z

@@ -128,13 +128,13 @@ def conv2d_avgpool(
     padding: Padding = "valid",
     connections: Optional[Array] = None,
     activation: Optional[str] = None,
-) -> Optional[tuple[Array, Array, Array]]:
-    """``(y, p, y_lanes)``: ``y = activation(conv2d(x, w, b, 1, padding, connections))`` and
+) -> Optional[tuple[Array, Array, tuple[Array, Array]]]:
+    """``(y, p, saved)``: ``y = activation(conv2d(x, w, b, 1, padding, connections))`` and
     ``p`` its 2x2 average pooling with stride 2, in one pass after the convolution
     (LeNet-5's C1 -> S2), the same numbers as ``conv2d``, ``activation_forward`` and
-    ``avg_pool2d`` one after another; ``y_lanes``: ``y`` in the kernels' batch-lane layout,
-    what :func:`conv2d_avgpool_backward` reads. None when that pass does not apply, and
-    the caller runs the three:
+    ``avg_pool2d`` one after another; ``saved``: ``x`` and ``y`` in the kernels' batch-lane
+    layout, what :func:`conv2d_avgpool_backward` reads. None when that pass does not
+    apply, and the caller runs the three:
     an activation other than linear/tanh/sigmoid, a layer off the batch-lane path (small
     batches, many maps: ``cnnsim.kernels.conv.conv2d_act_avgpool``), inf/NaN in the
     input, or the cuda target."""
@@ -155,7 +155,7 @@ def conv2d_avgpool(
 
 def conv2d_avgpool_backward(
     dp: Array,
-    y_lanes: Array,
+    saved: tuple[Array, Array],
     x: Array,
     w: Array,
     padding: Padding = "valid",
@@ -165,8 +165,8 @@ def conv2d_avgpool_backward(
     bias_grad: bool = True,
 ) -> Optional[tuple[Optional[Array], Array, Optional[Array]]]:
     """``(dx, dw, db)`` of :func:`conv2d_avgpool` from ``dp``, the gradient of the pooled
-    map ``p``, and ``y_lanes``, the activated map as :func:`conv2d_avgpool` returned it: the
-    same numbers as ``avg_pool2d_backward``,
+    map ``p``, and what :func:`conv2d_avgpool` ``saved`` for it (``x`` and the activated map
+    in batch lanes): the same numbers as ``avg_pool2d_backward``,
     ``activation_backward`` and ``conv2d_backward`` one after another. ``input_grad`` /
     ``bias_grad`` as in :func:`conv2d_backward`. None when the one pass does not apply
     (as for :func:`conv2d_avgpool`; also a layer whose ``dx`` does not take the batch-lane
@@ -178,14 +178,19 @@ def conv2d_avgpool_backward(
     x, w, win, mask = _prepare(x, w, 1, padding, connections, where)
     ho, wo = win.out_hw
     dp = as_float_array(dp, "dp", where, 4, "(N, F, H_out//2, W_out//2)")
-    y_lanes = as_float_array(y_lanes, "y_lanes", where, 3, "(H_out, F, W_out*N)")
-    same_dtype(where, dp=dp, y_lanes=y_lanes, x=x)
-    check_shape(y_lanes, (ho, w.shape[0], wo * x.shape[0]), "y_lanes", where, "(H_out, F, W_out*N)")
+    same_dtype(where, dp=dp, x=x)
+    yl = saved[1]
+    if yl.dtype != x.dtype or yl.ndim != 3 or yl.shape[0] != ho or yl.shape[2] != wo * x.shape[0]:
+        raise ValueError(
+            f"{where}: saved does not belong to this layer and batch (its map in batch lanes "
+            f"has shape {yl.shape}, dtype {yl.dtype}; expected ({ho}, F, {wo * x.shape[0]}) = "
+            f"(H_out, F, W_out*N), {x.dtype}); pass what conv2d_avgpool returned"
+        )
     check_shape(
         dp, (x.shape[0], w.shape[0], ho // 2, wo // 2), "dp", where, "(N, F, H_out//2, W_out//2)"
     )
     k = kernels_for("conv", 2 * _work(x, w, win) + _pooled_work(x, w, win))
-    r = k.conv2d_act_avgpool_backward(dp, y_lanes, x, w, mask, code, *win.pads, input_grad)
+    r = k.conv2d_act_avgpool_backward(dp, saved, x, w, mask, code, *win.pads, input_grad)
     if r is None:
         return None
     dx, dw, db = r

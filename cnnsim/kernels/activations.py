@@ -88,6 +88,20 @@ def act_value(code, v, is32):
     return v
 
 
+@njit(cache=True, error_model="numpy")
+def act_run(a, start, stop, code, is32):
+    """``a[start:stop] = act(a[start:stop])`` in place (``act_value``), with float32 tanh in
+    a loop of its own: a loop whose body may call libm (float64 tanh, the sigmoid's exp)
+    is not vectorised, and LeNet-5's tanh would pay for that. A function of its own, not
+    inlined into the register tiles that call it: LLVM vectorises it there only alone."""
+    if code == 1 and is32:
+        for q in range(start, stop):
+            a[q] = _tanh32(a[q])
+    elif code != 0:
+        for q in range(start, stop):
+            a[q] = act_value(code, a[q], is32)
+
+
 @njit(cache=True, inline="always")
 def act_grad(code, g, y):
     """``dx`` of the activation ``code`` from ``dy = g`` and the output ``y``: the

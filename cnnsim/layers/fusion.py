@@ -30,7 +30,7 @@ class ConvAvgPool:
     def __init__(self, conv: Any, pool: Any) -> None:
         self.conv = conv
         self.pool = pool
-        self._y_lanes: Optional[Array] = None  # the last fused forward's y, in batch lanes
+        self._saved: Optional[tuple[Array, Array]] = None  # the last fused forward's
 
     def ready(self) -> bool:
         """Run fused now? Not while observers listen (a trace records every layer)."""
@@ -44,10 +44,10 @@ class ConvAvgPool:
             x, conv.params["w"], conv.params.get("b"), conv.padding, conv._table, conv.activation
         )
         if r is None:  # this shape, input or target: one layer at a time
-            self._y_lanes = None
+            self._saved = None
             y = conv(x, training)
             return y, pool(y, training)
-        y, p, self._y_lanes = r
+        y, p, self._saved = r
         # the caches each layer's own forward leaves (tanh's backward needs y, not z)
         conv._cache = (x, None, y)
         conv._forward_ran = True
@@ -61,10 +61,10 @@ class ConvAvgPool:
         conv, pool = self.conv, self.pool
         x, _, y = conv._cache
         r = None
-        if self.ready() and self._y_lanes is not None:
+        if self.ready() and self._saved is not None:
             r = F.conv2d_avgpool_backward(
                 dp,
-                self._y_lanes,
+                self._saved,
                 x,
                 conv.params["w"],
                 conv.padding,

@@ -111,7 +111,7 @@ from .layouts import (
 from .pointwise import backward_input as pointwise_backward_input
 from .pointwise import backward_weight as pointwise_backward_weight
 from .pointwise import forward as pointwise_forward
-from .pooled import lanes_act_pool, pool_act_grad_lanes
+from .pooled import lanes_to_rows_pool, pool_act_grad_lanes
 
 LANES_MIN = 64  # batch-lane layout when stride 1 and N * W_out >= this (8 AVX2 vectors)
 NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one
@@ -266,11 +266,13 @@ def _pooled_lanes(n_, c_, f_, h, wd, kh, kw, top, bottom, left, right, itemsize)
 
 
 def conv2d_act_avgpool(x, w, b, mask, act, top, bottom, left, right):
-    """``(y, p, yl)``: ``y = act(conv2d_forward(x, w, b, ...))`` at stride 1 and ``p`` its
+    """``(y, p, saved)``: ``y = act(conv2d_forward(x, w, b, ...))`` at stride 1 and ``p`` its
     2x2 average pooling with stride 2 (``y (N, F, Ho, Wo)``, ``p (N, F, Ho//2, Wo//2)``),
-    the same numbers as the three kernels one after another, in one pass after the
-    convolution (:func:`pooled.lanes_act_pool`); ``yl``: ``y`` in batch lanes, for
-    :func:`conv2d_act_avgpool_backward`. ``act``: ``activations.ACT_CODES``.
+    the same numbers as the three kernels one after another: the convolution applies the
+    activation as it stores its output in batch lanes, and one pass
+    (:func:`pooled.lanes_to_rows_pool`) writes ``y`` and ``p``. ``saved = (xt, yl)``: the
+    input and ``y`` in batch lanes, what :func:`conv2d_act_avgpool_backward` reads.
+    ``act``: ``activations.ACT_CODES``.
     None when the layer does not take the batch-lane path (:func:`_pooled_lanes`) or an
     input holds inf or NaN: the caller then runs the three steps."""
     n_, c_, h, wd = x.shape
@@ -282,13 +284,14 @@ def conv2d_act_avgpool(x, w, b, mask, act, top, bottom, left, right):
     xt, ok = to_lanes(x, top, left, hq, wq, 0)  # one row per group: no slack needed
     if not ok:
         return None
-    yt = _conv_lanes(xt, n_, w, b, mask, geometry, 1)
-    return lanes_act_pool(yt, f_, ho, wo, n_, act)
+    yl = _conv_lanes(xt, n_, w, b, mask, geometry, 1, act)
+    y, p = lanes_to_rows_pool(yl, f_, ho, wo, n_)
+    return y, p, (xt, yl)
 
 
-def conv2d_act_avgpool_backward(dp, yl, x, w, mask, act, top, bottom, left, right, input_grad):
+def conv2d_act_avgpool_backward(dp, saved, x, w, mask, act, top, bottom, left, right, input_grad):
     """``(dx, dw, db)`` of :func:`conv2d_act_avgpool` from the pooled map's gradient ``dp``
-    and the activated map in batch lanes ``yl``: the pooling's and the activation's backward, then
+    and what it ``saved`` (the input ``x`` and the activated map, in batch lanes): the pooling's and the activation's backward, then
     :func:`conv2d_backward_input` / :func:`conv2d_backward_weight` /
     :func:`conv2d_bias_grad`, the same numbers, with ``dz`` written once, straight into
     batch lanes (:func:`pooled.pool_act_grad_lanes`). ``input_grad=False``: ``dx`` is
@@ -310,10 +313,8 @@ def conv2d_act_avgpool_backward(dp, yl, x, w, mask, act, top, bottom, left, righ
         return None
     # the scatter reads maps in fours, the weight gradient in pairs (FBW): zero maps
     # beyond F change neither (each sum is its own work item)
+    xt, yl = saved
     dzt, db, ok = pool_act_grad_lanes(dp, yl, act, round_up(f_, 4 if input_grad else FBW))
-    if not ok:
-        return None
-    xt, ok = to_lanes(x, top, left, hq, wq, 0)
     if not ok:
         return None
     dw = _unblock_dw(_dwg_from_lanes(dzt, xt, n_, c_, kh, kw, geometry, 1), mask, kh, kw)
@@ -460,10 +461,10 @@ def _forward_lanes(x, w, b, mask, top, left, geometry):
     return lanes_to_rows(yt, w.shape[0], ho, wo, n_, rows, wq * n_)
 
 
-def _conv_lanes(xt, n_, w, b, mask, geometry, rows):
+def _conv_lanes(xt, n_, w, b, mask, geometry, rows, act=0):
     """The output of ``n_`` images in batch lanes (``yt (groups, F_pad, run)``,
     :func:`rows_to_lanes`'s layout) from their input already in them (``xt``,
-    :func:`to_lanes`)."""
+    :func:`to_lanes`); ``act``: an activation applied as it is stored (``plane_conv``)."""
     f_, c_, kh, kw = w.shape
     ho, wo, _, _, hq, wq = geometry
     fb, g = block_shape(f_)
@@ -471,7 +472,8 @@ def _conv_lanes(xt, n_, w, b, mask, geometry, rows):
     offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
     wg = forward_weights(w, mask, offs.shape[0], fb)
     bias = _padded_bias(b, fb, xt.dtype)
-    return plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, (rows - 1) * wq * n_ + wo * n_)
+    run = (rows - 1) * wq * n_ + wo * n_
+    return plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, run, act)
 
 
 def _forward_planes(x, w, b, mask, sh, sw, top, left, geometry):

@@ -28,6 +28,9 @@ import numpy as np
 from numba import njit, prange
 
 from .._twins import parallel_kernel
+from .pooled import activate
+from .regtile_tiles import plane_tile_3x4, plane_tile_4x3, plane_tile_6x4, plane_tile_8x3
+from .simd import VEC_REGS, lanes
 
 WIDE_MIN_MAPS = 20  # output maps from which the 5-map block pays (see block_shape)
 CH = 512  # flat positions per chunk (5 rows x 512 float32 = 10 KiB of accumulators)
@@ -35,29 +38,49 @@ FBW = 2  # filters per block in the weight gradient
 GW = 4  # taps per block in the weight gradient
 
 _FM = {"contract"}
+# the register-held form of plane_conv's loop (regtile_tiles.plane_tile_*), by block width:
+# with 32 vector registers 6 maps x 4 vectors of positions or 8 x 3 (24 sums, 4 or 3
+# inputs), with 16 registers 3 x 4 or 4 x 3; none without FMA vectors (VEC_REGS = 0)
+_PLANE_TILES = (
+    {6: plane_tile_6x4, 8: plane_tile_8x3}
+    if VEC_REGS >= 32
+    else {3: plane_tile_3x4, 4: plane_tile_4x3}
+    if VEC_REGS
+    else {}
+)
 _FM_RED = {"contract", "reassoc"}
 
 
 @njit(cache=True)
 def block_shape(maps):
-    """``(maps per block, taps per pass)`` of the hot loop for ``maps`` output maps: the
-    wide block (5 x 3) when there are enough maps to fill it, else the narrow one (3 x 4),
-    which wastes less on LeNet-sized layers (16 maps: 18 computed instead of 20; a first
-    layer's ``dx``: 3 instead of 5). Measured on this project's bench layers; see
-    docs/performance.md."""
+    """``(maps per block, taps per pass)`` of the hot loop for ``maps`` output maps.
+
+    With FMA vectors (the register tiles, :data:`_PLANE_TILES`): of the two tile widths
+    for this CPU (6 or 8 maps with 32 registers, 3 or 4 with 16), the one that computes
+    the fewest padding maps (ties: the wider), one tap per pass (LeNet-5's 6 maps: one
+    block of 6; 16 maps: two of 8). Without: the wide block (5 x 3) when there are enough
+    maps to fill it, else the narrow one (3 x 4), which wastes less on LeNet-sized layers.
+    The blocks only group the work: every sum is the same whatever the block."""
+    if VEC_REGS:
+        a, b = (6, 8) if VEC_REGS >= 32 else (3, 4)
+        if -(-maps // a) * a < -(-maps // b) * b:
+            return a, 1
+        return b, 1
     if maps >= WIDE_MIN_MAPS:
         return 5, 3
     return 3, 4
 
 
-def plane_conv(xflat, gstride, ng, offs, wg, bias, P):
+def plane_conv(xflat, gstride, ng, offs, wg, bias, P, act=0):
     """For every group ``g < ng`` (an image, or one output row of the batch-lane layout)
     and position ``p < P``:
     ``yf[g, f, p] = bias[f] + sum_r wg[f // FB, r, f % FB] * xflat[g*gstride + p + offs[r]]``.
 
     ``xflat (L,)`` flat input planes, ``offs (R,)`` tap offsets, ``wg (NB, R, FB)``
     weights blocked by ``FB`` output maps (``FB, G = block_shape(maps)``; R a multiple of
-    G), ``bias (NB*FB,)``. Returns ``yf (ng, NB*FB, P)``.
+    G), ``bias (NB*FB,)``. Returns ``yf (ng, NB*FB, P)``; ``act`` (``activations.ACT_CODES``,
+    0: none) applies that activation to every output (a convolution fused with the next
+    steps, ``kernels.conv.pooled``).
 
     Replaces the loop of :func:`direct.forward <cnnsim.kernels.conv.direct.forward>`
     (``acc = b[f]; acc += w[f, c, u, v] * x[n, c, r, s]`` over ``c, u, v``): in the flat
@@ -70,9 +93,14 @@ def plane_conv(xflat, gstride, ng, offs, wg, bias, P):
     Plain Python choosing the compiled micro-kernel by the block's width, so that a model
     whose layers all use one block shape compiles only that one.
     """
+    tile = _PLANE_TILES.get(wg.shape[2])
+    if tile is not None:  # the same sums, held in registers (regtile_tiles.plane_tile_*)
+        return tile(xflat, gstride, ng, offs, wg, bias, P, lanes(xflat.dtype), act)
     if wg.shape[2] == 5:
-        return _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P)
-    return _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P)
+        yf = _plane_conv_5x3(xflat, gstride, ng, offs, wg, bias, P)
+    else:
+        yf = _plane_conv_3x4(xflat, gstride, ng, offs, wg, bias, P)
+    return activate(yf, act) if act else yf
 
 
 @parallel_kernel(fastmath=_FM)
@@ -323,26 +351,51 @@ FW_ROWS = 4  # output rows per work item of the full-window kernels (rows of m r
 def _rows_axpy(acc, c, m):
     """``acc[a, :] += c[a, k] * m[k, :]`` for every row ``a``, ``k`` in increasing order:
     the loop ``for k: acc[a] += c[a, k] * m[k]`` (one rounding for the product, one for
-    the sum, as written) with four ``k`` per pass, so each accumulator is loaded and
-    stored once per four products (they are still added one ``k`` after another: the
-    same numbers). ``acc (A, D)``, ``c (A, K)``, ``m (K, D)``; LeNet-5's C5 forward at
-    batch 64: 0.21 -> 0.05 ms (one thread)."""
+    the sum, as written). ``acc (A, D)``, ``c (A, K)``, ``m (K, D)``. Four ``k`` per pass
+    and, for ``A = FW_ROWS = 4``, the four rows in the same pass: each row of ``m`` loaded
+    feeds four rows, each accumulator loaded and stored takes four products (still added
+    one ``k`` after another: the same numbers). LeNet-5's C5 forward at batch 64, one
+    thread: 0.21 -> 0.09 ms."""
     a_, k_ = c.shape
     d_ = m.shape[1]
     k4 = (k_ // 4) * 4
-    for k in range(0, k4, 4):
-        m0 = m[k]
-        m1 = m[k + 1]
-        m2 = m[k + 2]
-        m3 = m[k + 3]
-        for a in range(a_):
-            c0 = c[a, k]
-            c1 = c[a, k + 1]
-            c2 = c[a, k + 2]
-            c3 = c[a, k + 3]
-            row = acc[a]
+    if a_ == 4:
+        r0 = acc[0]
+        r1 = acc[1]
+        r2 = acc[2]
+        r3 = acc[3]
+        for k in range(0, k4, 4):
+            m0 = m[k]
+            m1 = m[k + 1]
+            m2 = m[k + 2]
+            m3 = m[k + 3]
+            c00, c01, c02, c03 = c[0, k], c[0, k + 1], c[0, k + 2], c[0, k + 3]
+            c10, c11, c12, c13 = c[1, k], c[1, k + 1], c[1, k + 2], c[1, k + 3]
+            c20, c21, c22, c23 = c[2, k], c[2, k + 1], c[2, k + 2], c[2, k + 3]
+            c30, c31, c32, c33 = c[3, k], c[3, k + 1], c[3, k + 2], c[3, k + 3]
             for d in range(d_):  # contiguous: vectorised over outputs
-                row[d] = row[d] + c0 * m0[d] + c1 * m1[d] + c2 * m2[d] + c3 * m3[d]
+                v0 = m0[d]
+                v1 = m1[d]
+                v2 = m2[d]
+                v3 = m3[d]
+                r0[d] = r0[d] + c00 * v0 + c01 * v1 + c02 * v2 + c03 * v3
+                r1[d] = r1[d] + c10 * v0 + c11 * v1 + c12 * v2 + c13 * v3
+                r2[d] = r2[d] + c20 * v0 + c21 * v1 + c22 * v2 + c23 * v3
+                r3[d] = r3[d] + c30 * v0 + c31 * v1 + c32 * v2 + c33 * v3
+    else:
+        for k in range(0, k4, 4):
+            m0 = m[k]
+            m1 = m[k + 1]
+            m2 = m[k + 2]
+            m3 = m[k + 3]
+            for a in range(a_):
+                c0 = c[a, k]
+                c1 = c[a, k + 1]
+                c2 = c[a, k + 2]
+                c3 = c[a, k + 3]
+                row = acc[a]
+                for d in range(d_):
+                    row[d] = row[d] + c0 * m0[d] + c1 * m1[d] + c2 * m2[d] + c3 * m3[d]
     for k in range(k4, k_):
         mk = m[k]
         for a in range(a_):

@@ -7,8 +7,9 @@ output back from batch lanes to ``(N, F, H, W)``, the activation, the pooling; t
 pooling's backward, the activation's backward, the bias sum and ``dy`` into batch lanes
 again (LeNet-5 at batch 64: 1.2 MB a pass, about 0.1 ms each). Here
 
-* :func:`lanes_act_pool` takes the convolution's output in batch lanes and writes the
-  activated map ``y (N, F, H, W)`` and its pooling ``p (N, F, H//2, W//2)`` in one pass;
+* the convolution applies the activation as it stores its output in batch lanes
+  (``blocked.plane_conv(..., act)``), and :func:`lanes_to_rows_pool` writes the activated
+  map ``y (N, F, H, W)`` and its pooling ``p (N, F, H//2, W//2)`` in one pass;
 * :func:`pool_act_grad_lanes` takes the pooled map's gradient ``dp`` and ``y``, and
   writes ``dz`` (the gradient at the convolution's output, before the activation)
   straight into the batch lanes the weight and input gradients read, with the bias
@@ -34,55 +35,64 @@ from ..activations import act_grad, act_value
 
 
 @parallel_kernel()
-def lanes_act_pool(yt, f_, ho, wo, n_, act):
-    """``(y, p, yl)``: ``y (N, F, ho, wo) = act(yt)`` with ``yt (ho, F_pad, wo*N)`` the
-    convolution's output in batch lanes (bias included); ``p (N, F, ho//2, wo//2)`` the
-    mean of each 2x2 block of ``y`` (an odd last row or column is read by no window, as
-    in ``pool.avg_pool2d_forward``); ``yl (ho, F, wo*N)``: ``y`` in batch lanes, for the
-    backward (:func:`pool_act_grad_lanes`). ``act``: an activation code
-    (``activations.ACT_CODES``). One work item per (map, pair of rows)."""
-    y = np.empty((n_, f_, ho, wo), dtype=yt.dtype)
-    yl = np.empty((ho, f_, wo * n_), dtype=yt.dtype)
+def activate(yt, act):
+    """``act(yt)`` element by element, in place (any shape, C-contiguous): the activation
+    of the convolution's output where the register tiles, which apply it as they store
+    (``regtile_tiles.plane_tile_*``), are not used (a CPU without FMA vectors)."""
+    f = yt.reshape(-1)
+    is32 = yt.itemsize == 4
+    for k in prange(f.shape[0]):
+        f[k] = act_value(act, f[k], is32)
+    return yt
+
+
+@parallel_kernel()
+def lanes_to_rows_pool(yl, f_, ho, wo, n_):
+    """``(y, p)``: ``yl (ho, F_pad, wo*N)``, the activated map in batch lanes, out to ``y (N,
+    F, ho, wo)``, and ``p (N, F, ho//2, wo//2)`` the mean of each 2x2 block of ``y`` (an odd
+    last row or column is read by no window, as in ``pool.avg_pool2d_forward``). One work
+    item per (map, pair of rows); the pooling reads the two rows while they are in L1."""
+    y = np.empty((n_, f_, ho, wo), dtype=yl.dtype)
     hp = ho // 2
     wp = wo // 2
-    p = np.empty((n_, f_, hp, wp), dtype=yt.dtype)
-    is32 = yt.itemsize == 4
+    p = np.empty((n_, f_, hp, wp), dtype=yl.dtype)
     pairs = (ho + 1) // 2
     for t in prange(f_ * pairs):
         f = t // pairs
         i0 = 2 * (t % pairs)
         i1 = min(ho, i0 + 2)
-        # the activation over a whole row of the lanes (contiguous: vectorised), then
-        # out to each image's row; the pooling reads the two rows while they are in L1
+        pooled = np.empty(wp * n_, dtype=yl.dtype)
         for i in range(i0, i1):
-            src = yt[i, f]
             row = yl[i, f]
-            for k in range(wo * n_):
-                row[k] = act_value(act, src[k], is32)
             for n in range(n_):
                 dst = y[n, f, i]
                 for j in range(wo):
                     dst[j] = row[j * n_ + n]
         if i1 - i0 < 2:  # the odd last row: no window reads it
             continue
+        # the pooled row in lanes (vectorised over images), then out to each image
         a = yl[i0, f]
         b = yl[i0 + 1, f]
+        for jj in range(wp):
+            o = 2 * jj * n_
+            for n in range(n_):
+                s = 0.0  # as avg_pool2d_forward: float64, row-major, then / 4
+                s += a[o + n]
+                s += a[o + n_ + n]
+                s += b[o + n]
+                s += b[o + n_ + n]
+                pooled[jj * n_ + n] = s / 4
         for n in range(n_):
             dst = p[n, f, i0 // 2]
             for jj in range(wp):
-                s = 0.0  # as avg_pool2d_forward: float64, row-major, then / 4
-                s += a[2 * jj * n_ + n]
-                s += a[(2 * jj + 1) * n_ + n]
-                s += b[2 * jj * n_ + n]
-                s += b[(2 * jj + 1) * n_ + n]
-                dst[jj] = s / 4
-    return y, p, yl
+                dst[jj] = pooled[jj * n_ + n]
+    return y, p
 
 
 @parallel_kernel()
 def pool_act_grad_lanes(dp, yl, act, f_pad):
     """``(dzt, db, ok)`` from ``dp (N, F, ho//2, wo//2)``, the gradient of the pooled map,
-    and ``yl (ho, F, wo*N)``, the activated map in batch lanes (:func:`lanes_act_pool`):
+    and ``yl (ho, F_pad, wo*N)``, the activated map in batch lanes:
 
         dz[n, f, i, j] = act'(y) * dp[n, f, i//2, j//2] / 4   (0 where no window reads)
 
@@ -92,8 +102,8 @@ def pool_act_grad_lanes(dp, yl, act, f_pad):
     lane here, then the images in order); ``ok``: every ``dz`` is finite (an inf or NaN
     leaves its image's sum non-finite; finite float32 numbers cannot overflow a float64
     sum of this length). One work item per map."""
-    ho, f_, run = yl.shape
-    n_ = dp.shape[0]
+    ho, _, run = yl.shape
+    n_, f_ = dp.shape[0], dp.shape[1]
     wo = run // n_
     hp, wp = dp.shape[2], dp.shape[3]
     dzt = np.empty((ho, f_pad, run), dtype=yl.dtype)

@@ -5,9 +5,12 @@ output row with every accumulator in a register; the loop, its layouts and the c
 of tile are documented in :mod:`cnnsim.kernels.conv.regtile`.
 """
 
+import numpy as np
 from numba import njit, prange
 
-from .simd import at, vfma_bcast, vload, vstore
+from .._twins import parallel_kernel
+from ..activations import act_run
+from .simd import at, fma, vfma_bcast, vload, vstore
 
 
 @njit(cache=True, parallel=True)
@@ -804,3 +807,540 @@ def dw_tile_6x2(xt, pitch, xoff, dyb, npos, zero, dwb):
         vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
         vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
         vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)
+
+
+@parallel_kernel()  # no fastmath: fma and vfma_bcast are explicit
+def plane_tile_6x4(xflat, gstride, ng, offs, wg, bias, P, L, act):
+    """6 maps x 4 vectors of positions per tile: blocked.plane_conv's loop with
+    the sums in registers (then one vector, then one position at a time); ``act``: the
+    activation applied to every output (``activations.ACT_CODES``; 0: none)."""
+    nb = wg.shape[0]
+    r_ = offs.shape[0]
+    yf = np.empty((ng, nb * 6, P), dtype=xflat.dtype)
+    is32 = xflat.itemsize == 4
+    span = 4 * L
+    full = P - P % span
+    ones = P - P % L
+    for t in prange(ng * nb):  # one work item per (group, block of maps)
+        g = t // nb
+        fb = t % nb
+        base = g * gstride
+        w = wg[fb].reshape(-1)  # w[r * FB + k]: tap r of map k
+        bb = np.empty(6 * L, dtype=xflat.dtype)  # each map's bias in every lane
+        for k in range(6):
+            bb[k * L : (k + 1) * L] = bias[fb * 6 + k]
+        y0 = yf[g, fb * 6 + 0]
+        y1 = yf[g, fb * 6 + 1]
+        y2 = yf[g, fb * 6 + 2]
+        y3 = yf[g, fb * 6 + 3]
+        y4 = yf[g, fb * 6 + 4]
+        y5 = yf[g, fb * 6 + 5]
+        b0 = vload(bb, 0 * L)
+        b1 = vload(bb, 1 * L)
+        b2 = vload(bb, 2 * L)
+        b3 = vload(bb, 3 * L)
+        b4 = vload(bb, 4 * L)
+        b5 = vload(bb, 5 * L)
+        for p in range(0, full, span):
+            a0_0 = b0
+            a0_1 = b0
+            a0_2 = b0
+            a0_3 = b0
+            a1_0 = b1
+            a1_1 = b1
+            a1_2 = b1
+            a1_3 = b1
+            a2_0 = b2
+            a2_1 = b2
+            a2_2 = b2
+            a2_3 = b2
+            a3_0 = b3
+            a3_1 = b3
+            a3_2 = b3
+            a3_3 = b3
+            a4_0 = b4
+            a4_1 = b4
+            a4_2 = b4
+            a4_3 = b4
+            a5_0 = b5
+            a5_1 = b5
+            a5_2 = b5
+            a5_3 = b5
+            for r in range(r_):
+                o = base + p + offs[r]
+                x0 = vload(xflat, o + 0 * L)
+                x1 = vload(xflat, o + 1 * L)
+                x2 = vload(xflat, o + 2 * L)
+                x3 = vload(xflat, o + 3 * L)
+                s = at(w, r * 6 + 0)
+                a0_0 = vfma_bcast(a0_0, s, x0)
+                a0_1 = vfma_bcast(a0_1, s, x1)
+                a0_2 = vfma_bcast(a0_2, s, x2)
+                a0_3 = vfma_bcast(a0_3, s, x3)
+                s = at(w, r * 6 + 1)
+                a1_0 = vfma_bcast(a1_0, s, x0)
+                a1_1 = vfma_bcast(a1_1, s, x1)
+                a1_2 = vfma_bcast(a1_2, s, x2)
+                a1_3 = vfma_bcast(a1_3, s, x3)
+                s = at(w, r * 6 + 2)
+                a2_0 = vfma_bcast(a2_0, s, x0)
+                a2_1 = vfma_bcast(a2_1, s, x1)
+                a2_2 = vfma_bcast(a2_2, s, x2)
+                a2_3 = vfma_bcast(a2_3, s, x3)
+                s = at(w, r * 6 + 3)
+                a3_0 = vfma_bcast(a3_0, s, x0)
+                a3_1 = vfma_bcast(a3_1, s, x1)
+                a3_2 = vfma_bcast(a3_2, s, x2)
+                a3_3 = vfma_bcast(a3_3, s, x3)
+                s = at(w, r * 6 + 4)
+                a4_0 = vfma_bcast(a4_0, s, x0)
+                a4_1 = vfma_bcast(a4_1, s, x1)
+                a4_2 = vfma_bcast(a4_2, s, x2)
+                a4_3 = vfma_bcast(a4_3, s, x3)
+                s = at(w, r * 6 + 5)
+                a5_0 = vfma_bcast(a5_0, s, x0)
+                a5_1 = vfma_bcast(a5_1, s, x1)
+                a5_2 = vfma_bcast(a5_2, s, x2)
+                a5_3 = vfma_bcast(a5_3, s, x3)
+            vstore(y0, p + 0 * L, a0_0)
+            vstore(y0, p + 1 * L, a0_1)
+            vstore(y0, p + 2 * L, a0_2)
+            vstore(y0, p + 3 * L, a0_3)
+            vstore(y1, p + 0 * L, a1_0)
+            vstore(y1, p + 1 * L, a1_1)
+            vstore(y1, p + 2 * L, a1_2)
+            vstore(y1, p + 3 * L, a1_3)
+            vstore(y2, p + 0 * L, a2_0)
+            vstore(y2, p + 1 * L, a2_1)
+            vstore(y2, p + 2 * L, a2_2)
+            vstore(y2, p + 3 * L, a2_3)
+            vstore(y3, p + 0 * L, a3_0)
+            vstore(y3, p + 1 * L, a3_1)
+            vstore(y3, p + 2 * L, a3_2)
+            vstore(y3, p + 3 * L, a3_3)
+            vstore(y4, p + 0 * L, a4_0)
+            vstore(y4, p + 1 * L, a4_1)
+            vstore(y4, p + 2 * L, a4_2)
+            vstore(y4, p + 3 * L, a4_3)
+            vstore(y5, p + 0 * L, a5_0)
+            vstore(y5, p + 1 * L, a5_1)
+            vstore(y5, p + 2 * L, a5_2)
+            vstore(y5, p + 3 * L, a5_3)
+        for p in range(full, ones, L):
+            a0_0 = b0
+            a1_0 = b1
+            a2_0 = b2
+            a3_0 = b3
+            a4_0 = b4
+            a5_0 = b5
+            for r in range(r_):
+                o = base + p + offs[r]
+                x0 = vload(xflat, o + 0 * L)
+                s = at(w, r * 6 + 0)
+                a0_0 = vfma_bcast(a0_0, s, x0)
+                s = at(w, r * 6 + 1)
+                a1_0 = vfma_bcast(a1_0, s, x0)
+                s = at(w, r * 6 + 2)
+                a2_0 = vfma_bcast(a2_0, s, x0)
+                s = at(w, r * 6 + 3)
+                a3_0 = vfma_bcast(a3_0, s, x0)
+                s = at(w, r * 6 + 4)
+                a4_0 = vfma_bcast(a4_0, s, x0)
+                s = at(w, r * 6 + 5)
+                a5_0 = vfma_bcast(a5_0, s, x0)
+            vstore(y0, p + 0 * L, a0_0)
+            vstore(y1, p + 0 * L, a1_0)
+            vstore(y2, p + 0 * L, a2_0)
+            vstore(y3, p + 0 * L, a3_0)
+            vstore(y4, p + 0 * L, a4_0)
+            vstore(y5, p + 0 * L, a5_0)
+        # the last positions one at a time: the same fused multiply-adds
+        for k in range(6):
+            yk = yf[g, fb * 6 + k]
+            for q in range(ones, P):
+                acc = bias[fb * 6 + k]
+                for r in range(r_):
+                    acc = fma(w[r * 6 + k], xflat[base + q + offs[r]], acc)
+                yk[q] = acc
+            if act != 0:  # the activation on the row just written (in L1/L2)
+                act_run(yk, 0, P, act, is32)
+    return yf
+
+
+@parallel_kernel()  # no fastmath: fma and vfma_bcast are explicit
+def plane_tile_8x3(xflat, gstride, ng, offs, wg, bias, P, L, act):
+    """8 maps x 3 vectors of positions per tile: blocked.plane_conv's loop with
+    the sums in registers (then one vector, then one position at a time); ``act``: the
+    activation applied to every output (``activations.ACT_CODES``; 0: none)."""
+    nb = wg.shape[0]
+    r_ = offs.shape[0]
+    yf = np.empty((ng, nb * 8, P), dtype=xflat.dtype)
+    is32 = xflat.itemsize == 4
+    span = 3 * L
+    full = P - P % span
+    ones = P - P % L
+    for t in prange(ng * nb):  # one work item per (group, block of maps)
+        g = t // nb
+        fb = t % nb
+        base = g * gstride
+        w = wg[fb].reshape(-1)  # w[r * FB + k]: tap r of map k
+        bb = np.empty(8 * L, dtype=xflat.dtype)  # each map's bias in every lane
+        for k in range(8):
+            bb[k * L : (k + 1) * L] = bias[fb * 8 + k]
+        y0 = yf[g, fb * 8 + 0]
+        y1 = yf[g, fb * 8 + 1]
+        y2 = yf[g, fb * 8 + 2]
+        y3 = yf[g, fb * 8 + 3]
+        y4 = yf[g, fb * 8 + 4]
+        y5 = yf[g, fb * 8 + 5]
+        y6 = yf[g, fb * 8 + 6]
+        y7 = yf[g, fb * 8 + 7]
+        b0 = vload(bb, 0 * L)
+        b1 = vload(bb, 1 * L)
+        b2 = vload(bb, 2 * L)
+        b3 = vload(bb, 3 * L)
+        b4 = vload(bb, 4 * L)
+        b5 = vload(bb, 5 * L)
+        b6 = vload(bb, 6 * L)
+        b7 = vload(bb, 7 * L)
+        for p in range(0, full, span):
+            a0_0 = b0
+            a0_1 = b0
+            a0_2 = b0
+            a1_0 = b1
+            a1_1 = b1
+            a1_2 = b1
+            a2_0 = b2
+            a2_1 = b2
+            a2_2 = b2
+            a3_0 = b3
+            a3_1 = b3
+            a3_2 = b3
+            a4_0 = b4
+            a4_1 = b4
+            a4_2 = b4
+            a5_0 = b5
+            a5_1 = b5
+            a5_2 = b5
+            a6_0 = b6
+            a6_1 = b6
+            a6_2 = b6
+            a7_0 = b7
+            a7_1 = b7
+            a7_2 = b7
+            for r in range(r_):
+                o = base + p + offs[r]
+                x0 = vload(xflat, o + 0 * L)
+                x1 = vload(xflat, o + 1 * L)
+                x2 = vload(xflat, o + 2 * L)
+                s = at(w, r * 8 + 0)
+                a0_0 = vfma_bcast(a0_0, s, x0)
+                a0_1 = vfma_bcast(a0_1, s, x1)
+                a0_2 = vfma_bcast(a0_2, s, x2)
+                s = at(w, r * 8 + 1)
+                a1_0 = vfma_bcast(a1_0, s, x0)
+                a1_1 = vfma_bcast(a1_1, s, x1)
+                a1_2 = vfma_bcast(a1_2, s, x2)
+                s = at(w, r * 8 + 2)
+                a2_0 = vfma_bcast(a2_0, s, x0)
+                a2_1 = vfma_bcast(a2_1, s, x1)
+                a2_2 = vfma_bcast(a2_2, s, x2)
+                s = at(w, r * 8 + 3)
+                a3_0 = vfma_bcast(a3_0, s, x0)
+                a3_1 = vfma_bcast(a3_1, s, x1)
+                a3_2 = vfma_bcast(a3_2, s, x2)
+                s = at(w, r * 8 + 4)
+                a4_0 = vfma_bcast(a4_0, s, x0)
+                a4_1 = vfma_bcast(a4_1, s, x1)
+                a4_2 = vfma_bcast(a4_2, s, x2)
+                s = at(w, r * 8 + 5)
+                a5_0 = vfma_bcast(a5_0, s, x0)
+                a5_1 = vfma_bcast(a5_1, s, x1)
+                a5_2 = vfma_bcast(a5_2, s, x2)
+                s = at(w, r * 8 + 6)
+                a6_0 = vfma_bcast(a6_0, s, x0)
+                a6_1 = vfma_bcast(a6_1, s, x1)
+                a6_2 = vfma_bcast(a6_2, s, x2)
+                s = at(w, r * 8 + 7)
+                a7_0 = vfma_bcast(a7_0, s, x0)
+                a7_1 = vfma_bcast(a7_1, s, x1)
+                a7_2 = vfma_bcast(a7_2, s, x2)
+            vstore(y0, p + 0 * L, a0_0)
+            vstore(y0, p + 1 * L, a0_1)
+            vstore(y0, p + 2 * L, a0_2)
+            vstore(y1, p + 0 * L, a1_0)
+            vstore(y1, p + 1 * L, a1_1)
+            vstore(y1, p + 2 * L, a1_2)
+            vstore(y2, p + 0 * L, a2_0)
+            vstore(y2, p + 1 * L, a2_1)
+            vstore(y2, p + 2 * L, a2_2)
+            vstore(y3, p + 0 * L, a3_0)
+            vstore(y3, p + 1 * L, a3_1)
+            vstore(y3, p + 2 * L, a3_2)
+            vstore(y4, p + 0 * L, a4_0)
+            vstore(y4, p + 1 * L, a4_1)
+            vstore(y4, p + 2 * L, a4_2)
+            vstore(y5, p + 0 * L, a5_0)
+            vstore(y5, p + 1 * L, a5_1)
+            vstore(y5, p + 2 * L, a5_2)
+            vstore(y6, p + 0 * L, a6_0)
+            vstore(y6, p + 1 * L, a6_1)
+            vstore(y6, p + 2 * L, a6_2)
+            vstore(y7, p + 0 * L, a7_0)
+            vstore(y7, p + 1 * L, a7_1)
+            vstore(y7, p + 2 * L, a7_2)
+        for p in range(full, ones, L):
+            a0_0 = b0
+            a1_0 = b1
+            a2_0 = b2
+            a3_0 = b3
+            a4_0 = b4
+            a5_0 = b5
+            a6_0 = b6
+            a7_0 = b7
+            for r in range(r_):
+                o = base + p + offs[r]
+                x0 = vload(xflat, o + 0 * L)
+                s = at(w, r * 8 + 0)
+                a0_0 = vfma_bcast(a0_0, s, x0)
+                s = at(w, r * 8 + 1)
+                a1_0 = vfma_bcast(a1_0, s, x0)
+                s = at(w, r * 8 + 2)
+                a2_0 = vfma_bcast(a2_0, s, x0)
+                s = at(w, r * 8 + 3)
+                a3_0 = vfma_bcast(a3_0, s, x0)
+                s = at(w, r * 8 + 4)
+                a4_0 = vfma_bcast(a4_0, s, x0)
+                s = at(w, r * 8 + 5)
+                a5_0 = vfma_bcast(a5_0, s, x0)
+                s = at(w, r * 8 + 6)
+                a6_0 = vfma_bcast(a6_0, s, x0)
+                s = at(w, r * 8 + 7)
+                a7_0 = vfma_bcast(a7_0, s, x0)
+            vstore(y0, p + 0 * L, a0_0)
+            vstore(y1, p + 0 * L, a1_0)
+            vstore(y2, p + 0 * L, a2_0)
+            vstore(y3, p + 0 * L, a3_0)
+            vstore(y4, p + 0 * L, a4_0)
+            vstore(y5, p + 0 * L, a5_0)
+            vstore(y6, p + 0 * L, a6_0)
+            vstore(y7, p + 0 * L, a7_0)
+        # the last positions one at a time: the same fused multiply-adds
+        for k in range(8):
+            yk = yf[g, fb * 8 + k]
+            for q in range(ones, P):
+                acc = bias[fb * 8 + k]
+                for r in range(r_):
+                    acc = fma(w[r * 8 + k], xflat[base + q + offs[r]], acc)
+                yk[q] = acc
+            if act != 0:  # the activation on the row just written (in L1/L2)
+                act_run(yk, 0, P, act, is32)
+    return yf
+
+
+@parallel_kernel()  # no fastmath: fma and vfma_bcast are explicit
+def plane_tile_3x4(xflat, gstride, ng, offs, wg, bias, P, L, act):
+    """3 maps x 4 vectors of positions per tile: blocked.plane_conv's loop with
+    the sums in registers (then one vector, then one position at a time); ``act``: the
+    activation applied to every output (``activations.ACT_CODES``; 0: none)."""
+    nb = wg.shape[0]
+    r_ = offs.shape[0]
+    yf = np.empty((ng, nb * 3, P), dtype=xflat.dtype)
+    is32 = xflat.itemsize == 4
+    span = 4 * L
+    full = P - P % span
+    ones = P - P % L
+    for t in prange(ng * nb):  # one work item per (group, block of maps)
+        g = t // nb
+        fb = t % nb
+        base = g * gstride
+        w = wg[fb].reshape(-1)  # w[r * FB + k]: tap r of map k
+        bb = np.empty(3 * L, dtype=xflat.dtype)  # each map's bias in every lane
+        for k in range(3):
+            bb[k * L : (k + 1) * L] = bias[fb * 3 + k]
+        y0 = yf[g, fb * 3 + 0]
+        y1 = yf[g, fb * 3 + 1]
+        y2 = yf[g, fb * 3 + 2]
+        b0 = vload(bb, 0 * L)
+        b1 = vload(bb, 1 * L)
+        b2 = vload(bb, 2 * L)
+        for p in range(0, full, span):
+            a0_0 = b0
+            a0_1 = b0
+            a0_2 = b0
+            a0_3 = b0
+            a1_0 = b1
+            a1_1 = b1
+            a1_2 = b1
+            a1_3 = b1
+            a2_0 = b2
+            a2_1 = b2
+            a2_2 = b2
+            a2_3 = b2
+            for r in range(r_):
+                o = base + p + offs[r]
+                x0 = vload(xflat, o + 0 * L)
+                x1 = vload(xflat, o + 1 * L)
+                x2 = vload(xflat, o + 2 * L)
+                x3 = vload(xflat, o + 3 * L)
+                s = at(w, r * 3 + 0)
+                a0_0 = vfma_bcast(a0_0, s, x0)
+                a0_1 = vfma_bcast(a0_1, s, x1)
+                a0_2 = vfma_bcast(a0_2, s, x2)
+                a0_3 = vfma_bcast(a0_3, s, x3)
+                s = at(w, r * 3 + 1)
+                a1_0 = vfma_bcast(a1_0, s, x0)
+                a1_1 = vfma_bcast(a1_1, s, x1)
+                a1_2 = vfma_bcast(a1_2, s, x2)
+                a1_3 = vfma_bcast(a1_3, s, x3)
+                s = at(w, r * 3 + 2)
+                a2_0 = vfma_bcast(a2_0, s, x0)
+                a2_1 = vfma_bcast(a2_1, s, x1)
+                a2_2 = vfma_bcast(a2_2, s, x2)
+                a2_3 = vfma_bcast(a2_3, s, x3)
+            vstore(y0, p + 0 * L, a0_0)
+            vstore(y0, p + 1 * L, a0_1)
+            vstore(y0, p + 2 * L, a0_2)
+            vstore(y0, p + 3 * L, a0_3)
+            vstore(y1, p + 0 * L, a1_0)
+            vstore(y1, p + 1 * L, a1_1)
+            vstore(y1, p + 2 * L, a1_2)
+            vstore(y1, p + 3 * L, a1_3)
+            vstore(y2, p + 0 * L, a2_0)
+            vstore(y2, p + 1 * L, a2_1)
+            vstore(y2, p + 2 * L, a2_2)
+            vstore(y2, p + 3 * L, a2_3)
+        for p in range(full, ones, L):
+            a0_0 = b0
+            a1_0 = b1
+            a2_0 = b2
+            for r in range(r_):
+                o = base + p + offs[r]
+                x0 = vload(xflat, o + 0 * L)
+                s = at(w, r * 3 + 0)
+                a0_0 = vfma_bcast(a0_0, s, x0)
+                s = at(w, r * 3 + 1)
+                a1_0 = vfma_bcast(a1_0, s, x0)
+                s = at(w, r * 3 + 2)
+                a2_0 = vfma_bcast(a2_0, s, x0)
+            vstore(y0, p + 0 * L, a0_0)
+            vstore(y1, p + 0 * L, a1_0)
+            vstore(y2, p + 0 * L, a2_0)
+        # the last positions one at a time: the same fused multiply-adds
+        for k in range(3):
+            yk = yf[g, fb * 3 + k]
+            for q in range(ones, P):
+                acc = bias[fb * 3 + k]
+                for r in range(r_):
+                    acc = fma(w[r * 3 + k], xflat[base + q + offs[r]], acc)
+                yk[q] = acc
+            if act != 0:  # the activation on the row just written (in L1/L2)
+                act_run(yk, 0, P, act, is32)
+    return yf
+
+
+@parallel_kernel()  # no fastmath: fma and vfma_bcast are explicit
+def plane_tile_4x3(xflat, gstride, ng, offs, wg, bias, P, L, act):
+    """4 maps x 3 vectors of positions per tile: blocked.plane_conv's loop with
+    the sums in registers (then one vector, then one position at a time); ``act``: the
+    activation applied to every output (``activations.ACT_CODES``; 0: none)."""
+    nb = wg.shape[0]
+    r_ = offs.shape[0]
+    yf = np.empty((ng, nb * 4, P), dtype=xflat.dtype)
+    is32 = xflat.itemsize == 4
+    span = 3 * L
+    full = P - P % span
+    ones = P - P % L
+    for t in prange(ng * nb):  # one work item per (group, block of maps)
+        g = t // nb
+        fb = t % nb
+        base = g * gstride
+        w = wg[fb].reshape(-1)  # w[r * FB + k]: tap r of map k
+        bb = np.empty(4 * L, dtype=xflat.dtype)  # each map's bias in every lane
+        for k in range(4):
+            bb[k * L : (k + 1) * L] = bias[fb * 4 + k]
+        y0 = yf[g, fb * 4 + 0]
+        y1 = yf[g, fb * 4 + 1]
+        y2 = yf[g, fb * 4 + 2]
+        y3 = yf[g, fb * 4 + 3]
+        b0 = vload(bb, 0 * L)
+        b1 = vload(bb, 1 * L)
+        b2 = vload(bb, 2 * L)
+        b3 = vload(bb, 3 * L)
+        for p in range(0, full, span):
+            a0_0 = b0
+            a0_1 = b0
+            a0_2 = b0
+            a1_0 = b1
+            a1_1 = b1
+            a1_2 = b1
+            a2_0 = b2
+            a2_1 = b2
+            a2_2 = b2
+            a3_0 = b3
+            a3_1 = b3
+            a3_2 = b3
+            for r in range(r_):
+                o = base + p + offs[r]
+                x0 = vload(xflat, o + 0 * L)
+                x1 = vload(xflat, o + 1 * L)
+                x2 = vload(xflat, o + 2 * L)
+                s = at(w, r * 4 + 0)
+                a0_0 = vfma_bcast(a0_0, s, x0)
+                a0_1 = vfma_bcast(a0_1, s, x1)
+                a0_2 = vfma_bcast(a0_2, s, x2)
+                s = at(w, r * 4 + 1)
+                a1_0 = vfma_bcast(a1_0, s, x0)
+                a1_1 = vfma_bcast(a1_1, s, x1)
+                a1_2 = vfma_bcast(a1_2, s, x2)
+                s = at(w, r * 4 + 2)
+                a2_0 = vfma_bcast(a2_0, s, x0)
+                a2_1 = vfma_bcast(a2_1, s, x1)
+                a2_2 = vfma_bcast(a2_2, s, x2)
+                s = at(w, r * 4 + 3)
+                a3_0 = vfma_bcast(a3_0, s, x0)
+                a3_1 = vfma_bcast(a3_1, s, x1)
+                a3_2 = vfma_bcast(a3_2, s, x2)
+            vstore(y0, p + 0 * L, a0_0)
+            vstore(y0, p + 1 * L, a0_1)
+            vstore(y0, p + 2 * L, a0_2)
+            vstore(y1, p + 0 * L, a1_0)
+            vstore(y1, p + 1 * L, a1_1)
+            vstore(y1, p + 2 * L, a1_2)
+            vstore(y2, p + 0 * L, a2_0)
+            vstore(y2, p + 1 * L, a2_1)
+            vstore(y2, p + 2 * L, a2_2)
+            vstore(y3, p + 0 * L, a3_0)
+            vstore(y3, p + 1 * L, a3_1)
+            vstore(y3, p + 2 * L, a3_2)
+        for p in range(full, ones, L):
+            a0_0 = b0
+            a1_0 = b1
+            a2_0 = b2
+            a3_0 = b3
+            for r in range(r_):
+                o = base + p + offs[r]
+                x0 = vload(xflat, o + 0 * L)
+                s = at(w, r * 4 + 0)
+                a0_0 = vfma_bcast(a0_0, s, x0)
+                s = at(w, r * 4 + 1)
+                a1_0 = vfma_bcast(a1_0, s, x0)
+                s = at(w, r * 4 + 2)
+                a2_0 = vfma_bcast(a2_0, s, x0)
+                s = at(w, r * 4 + 3)
+                a3_0 = vfma_bcast(a3_0, s, x0)
+            vstore(y0, p + 0 * L, a0_0)
+            vstore(y1, p + 0 * L, a1_0)
+            vstore(y2, p + 0 * L, a2_0)
+            vstore(y3, p + 0 * L, a3_0)
+        # the last positions one at a time: the same fused multiply-adds
+        for k in range(4):
+            yk = yf[g, fb * 4 + k]
+            for q in range(ones, P):
+                acc = bias[fb * 4 + k]
+                for r in range(r_):
+                    acc = fma(w[r * 4 + k], xflat[base + q + offs[r]], acc)
+                yk[q] = acc
+            if act != 0:  # the activation on the row just written (in L1/L2)
+                act_run(yk, 0, P, act, is32)
+    return yf

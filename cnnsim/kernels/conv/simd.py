@@ -13,7 +13,10 @@ accumulator loads or stores in the loop; docs/performance.md, round three).
   every lane, in one rounding (``llvm.fma``: the same result as a scalar ``fma`` per lane,
   so a tile computes exactly what the scalar loop with fused multiply-adds would);
 * ``at(arr, i)`` -> ``arr[i]`` without Numba's negative-index wraparound (which costs a
-  compare and a conditional move per load in the hot loop).
+  compare and a conditional move per load in the hot loop);
+* ``fma(a, b, c)`` -> ``a * b + c`` in one rounding for scalars (``llvm.fma``), so a kernel
+  needs no ``fastmath`` flag for its fused multiply-adds (a flag would reach everything
+  else the kernel computes, e.g. an activation's polynomial, and change its rounding).
 
 ``L`` = :data:`VEC_BITS` / (bits of the array's dtype): 16 float32 / 8 float64 on an
 AVX-512 CPU, 8 / 4 with AVX2. **No bounds checks**: ``arr`` must be a contiguous 1-D array
@@ -159,3 +162,20 @@ def at(typingctx, arr, idx):
         return builder.load(_address(context, builder, sig.args[0], args[0], args[1]))
 
     return arr.dtype(arr, idx), codegen
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` in one rounding (``llvm.fma``), for float scalars of one type."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ty = args[0].type
+        suffix = "f32" if isinstance(ty, ir.FloatType) else "f64"
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ty, [ty, ty, ty]), f"llvm.fma.{suffix}"
+        )
+        return builder.call(fn, list(args))
+
+    return a(a, b, c), codegen
