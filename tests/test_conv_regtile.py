@@ -286,3 +286,32 @@ def test_plane_tiles_give_the_blocked_loops_bits(dtype, rng):
             outs[tile] = fn(xt, gstride, ng, offs, wg, bias, P, lanes, 0)[:, :f]
         for tile, y in outs.items():
             np.testing.assert_array_equal(y, ref, err_msg=f"tile {tile}, shape {(n, c, f, h, k)}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dx_tiles_give_the_batch_lane_scatters_bits(dtype, rng):
+    """The batch-lane ``dx`` scatter with its sums in registers (``regtile_tiles.dx_tile_*``,
+    both widths) computes what ``blocked.lanes_input_grad`` computes, bit for bit: same
+    terms (the taps that reach each position, padding cut), same order, from 0. Batches
+    of whole vectors, one and more tiles per column, maps not multiples of a block."""
+    from cnnsim.kernels.conv import blocked, regtile_tiles
+    from cnnsim.kernels.conv.layouts import lanes_dx_weights, rows_to_lanes
+
+    lanes = regtile.LANES32 if dtype == np.float32 else regtile.LANES64
+    for n, c, f, ho, wo, kh, kw, top, left in [
+        (lanes, 6, 16, 10, 10, 5, 5, 0, 0),  # LeNet-5's C3 (valid): dx is 14 x 14
+        (4 * lanes, 5, 7, 6, 5, 3, 3, 1, 1),  # "same": the padding cut
+        (5 * lanes, 2, 3, 4, 7, 3, 2, 2, 0),  # a column in one tile and one more vector
+    ]:
+        in_h, in_w = ho + kh - 1 - 2 * top, wo + kw - 1 - 2 * left
+        dy = rng.standard_normal((n, f, ho, wo)).astype(dtype)
+        w = rng.standard_normal((f, c, kh, kw)).astype(dtype)
+        mask = (rng.random((f, c)) > 0.2).astype(np.uint8)
+        dyt = rows_to_lanes(dy, -(-f // 4) * 4, 1, 0)
+        ref = blocked.lanes_input_grad(
+            dyt, lanes_dx_weights(w, mask, dyt.shape[1], 3), n, in_h, in_w, top, left
+        )
+        for cb, tile in [(6, regtile_tiles.dx_tile_6x4), (3, regtile_tiles.dx_tile_3x4)]:
+            wx = lanes_dx_weights(w, mask, dyt.shape[1], cb)
+            got = tile(dyt, wx, n, in_h, in_w, top, left, lanes)
+            np.testing.assert_array_equal(got[:, :c], ref[:, :c], err_msg=f"{cb} maps, n={n}")

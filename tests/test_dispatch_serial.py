@@ -1,4 +1,4 @@
-"""Small CPU calls run on one Numba thread (config.serial_work); results do not change."""
+"""Small CPU calls run the kernels' serial twins (config.serial_work); results do not change."""
 
 import numba
 import numpy as np
@@ -8,15 +8,21 @@ from cnnsim import functional as F
 from cnnsim.functional import _dispatch
 
 
-def test_small_work_runs_on_one_thread_and_restores_count(monkeypatch):
+def test_small_work_runs_the_serial_twins_and_leaves_the_thread_count(monkeypatch):
     monkeypatch.setattr(config, "serial_work", 1000)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    kernel = _dispatch.kernels_for("activations").relu_forward  # a ParallelKernel
     seen = []
-    k = _dispatch.kernels_for("activations", 10)
-    monkeypatch.setattr(k._mod, "relu_forward", lambda x: seen.append(numba.get_num_threads()) or x)
+    for twin in ("serial", "parallel"):
+        real = getattr(kernel, twin)
+        monkeypatch.setattr(kernel, twin, lambda x, t=twin, f=real: seen.append(t) or f(x))
     before = numba.get_num_threads()
-    k.relu_forward(np.zeros(3))
-    assert seen == [1] and numba.get_num_threads() == before
-    assert _dispatch.kernels_for("activations", 10_000) is k._mod  # large: the module itself
+    small = _dispatch.kernels_for("activations", 10)
+    small.relu_forward(np.zeros(3))
+    _dispatch.kernels_for("activations", 10_000).relu_forward(np.zeros(3))
+    expected = "serial" if before == 1 else "parallel"  # a 1-core machine: serial either way
+    assert seen == ["serial", expected] and numba.get_num_threads() == before
+    assert _dispatch.kernels_for("activations", 10_000) is small._mod  # large: the module
 
 
 def test_serial_and_parallel_paths_agree(monkeypatch, rng):

@@ -4,12 +4,13 @@
 ``cnnsim.kernels.cuda.conv`` on the "cuda" target: same function names, same signatures.
 """
 
+import functools
 import importlib
 
-import numba
 import numpy as np
 
 from .. import config, to_host  # noqa: F401  (to_host: the one definition, cnnsim.to_host)
+from ..kernels._twins import serially
 
 _CPU: dict = {}
 
@@ -19,13 +20,15 @@ def kernels_for(family, work=None):
 
     ``work``: an estimate of the call's cost in nanoseconds of one core (about one per
     element of a cheap element-wise pass, 8 per tanh/exp, 0.2 per conv multiply-add). Below
-    ``config.serial_work`` the CPU kernels run on one thread: starting a parallel region
-    and waking the worker threads costs more than the work saves (see
-    docs/performance.md, "Dispatch", for the measured crossover). At one thread the
-    parallel kernels run their serial twins (``cnnsim.kernels._twins``), which also
-    compile 2-3x faster: a batch-1 trace compiles no parallel code at all. The choice depends on the
-    call's size only, never on the machine's load or what else runs, and results are the
-    same either way (every kernel is deterministic across thread counts).
+    ``config.serial_work`` the CPU kernels run on the calling thread: starting a parallel
+    region and waking the worker threads costs more than the work saves (see
+    docs/performance.md, "Dispatch", for the measured crossover). The parallel kernels
+    then run their serial twins (``cnnsim.kernels._twins.serially``), which also compile
+    2-3x faster: a batch-1 trace compiles no parallel code at all. (The register tiles,
+    used only for layers with many maps, are parallel functions without a twin.) The
+    choice depends on the call's size only, never on the machine's load or what else
+    runs, and results are the same either way (every kernel is deterministic across
+    thread counts).
     """
     if config.target == "cuda":
         return importlib.import_module(f"cnnsim.kernels.cuda.{family}")
@@ -38,7 +41,8 @@ def kernels_for(family, work=None):
 
 
 class _OneThread:
-    """A kernel module whose functions run with one Numba thread (see ``kernels_for``)."""
+    """A kernel module whose functions run on the calling thread (see ``kernels_for``):
+    every parallel kernel they call runs its serial twin (``_twins.serially``)."""
 
     __slots__ = ("_mod",)
 
@@ -47,18 +51,7 @@ class _OneThread:
 
     def __getattr__(self, name):
         fn = getattr(self._mod, name)
-
-        def call(*args):
-            n = numba.get_num_threads()
-            if n == 1:
-                return fn(*args)
-            numba.set_num_threads(1)
-            try:
-                return fn(*args)
-            finally:
-                numba.set_num_threads(n)
-
-        return call
+        return functools.partial(serially, fn)
 
 
 def empty(shape, dtype):

@@ -11,8 +11,9 @@ first call and cached on disk separately:
 * ``kernel.parallel``: ``prange`` loops spread over Numba's threads;
 * ``kernel.serial``: the same loops on the calling thread (``prange`` acts as ``range``).
 
-Calling ``kernel(...)`` runs the serial twin when Numba's thread count is 1 (a small call,
-or a machine or worker limited to one thread), else the parallel one. A batch-1
+Calling ``kernel(...)`` runs the serial twin inside :func:`serially` (a call too small for
+threads: ``functional._dispatch.kernels_for``) or when Numba's thread count is 1 (a
+machine or worker limited to one thread), else the parallel one. A batch-1
 ``cnnsim step`` compiles the serial twins only (docs/performance.md, "The first run").
 
 Results are the same bits either way: ``prange`` only hands whole iterations to threads,
@@ -23,10 +24,24 @@ stays a plain ``@njit`` function.
 """
 
 import functools
+import threading
 import types
 
 import numba
 from numba import njit
+
+_local = threading.local()  # .depth: calls of serially() in progress on this thread
+
+
+def serially(fn, *args):
+    """``fn(*args)`` with every parallel kernel it calls running its serial twin. A flag
+    instead of ``numba.set_num_threads(1)``: that call, and setting the count back, take
+    a process-wide lock each (about 1 us apiece, 16 calls per LeNet-5 training step)."""
+    _local.depth = getattr(_local, "depth", 0) + 1
+    try:
+        return fn(*args)
+    finally:
+        _local.depth -= 1
 
 
 class ParallelKernel:
@@ -53,7 +68,7 @@ class ParallelKernel:
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args):
-        if numba.get_num_threads() == 1:
+        if getattr(_local, "depth", 0) or numba.get_num_threads() == 1:
             return self.serial(*args)
         return self.parallel(*args)
 

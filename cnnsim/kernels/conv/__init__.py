@@ -112,7 +112,11 @@ from .pointwise import backward_input as pointwise_backward_input
 from .pointwise import backward_weight as pointwise_backward_weight
 from .pointwise import forward as pointwise_forward
 from .pooled import lanes_to_rows_pool, pool_act_grad_lanes
+from .regtile_tiles import dx_tile_3x4, dx_tile_6x4
+from .simd import VEC_REGS, lanes
 
+# the batch-lane dx scatter's register tile: (input maps per block, its kernel)
+DX_TILE = (6, dx_tile_6x4) if VEC_REGS >= 32 else (3, dx_tile_3x4)
 LANES_MIN = 64  # batch-lane layout when stride 1 and N * W_out >= this (8 AVX2 vectors)
 NARROW_COST = 1.15  # time per multiply-add of the 3-map block relative to the 5-map one
 DIRECT_MAX_MACS = 1_000  # calls with fewer multiply-adds run the plain loops (direct.py)
@@ -507,9 +511,18 @@ def _dx_lanes_scatter(dy, w, mask, in_h, in_w, top, left):
 
 def _dx_scatter_from_lanes(dyt, n_, w, mask, in_h, in_w, top, left):
     """``dx`` from ``dy`` already in batch lanes, one row per group (``dyt (Ho, F4, Wo*N)``,
-    maps rounded up to a multiple of 4)."""
-    dxt = lanes_input_grad(dyt, lanes_dx_weights(w, mask, dyt.shape[1]), n_, in_h, in_w, top, left)
-    return lanes_to_rows(dxt, w.shape[1], in_h, in_w, n_, 1, 0)
+    maps rounded up to a multiple of 4): :func:`lanes_input_grad`, or the same sums in
+    registers (``regtile_tiles.dx_tile_*``) when each column's images fill whole vectors."""
+    c_ = w.shape[1]
+    lanes_ = lanes(dyt.dtype)
+    if lanes_ and n_ % lanes_ == 0:
+        cb, tile = DX_TILE
+        wx = lanes_dx_weights(w, mask, dyt.shape[1], cb)
+        dxt = tile(dyt, wx, n_, in_h, in_w, top, left, lanes_)
+    else:
+        wx = lanes_dx_weights(w, mask, dyt.shape[1], 3)
+        dxt = lanes_input_grad(dyt, wx, n_, in_h, in_w, top, left)
+    return lanes_to_rows(dxt, c_, in_h, in_w, n_, 1, 0)
 
 
 def _dx_lanes_correlate(dy, w, mask, in_h, in_w, top, left):

@@ -31,7 +31,7 @@ while it copies its inputs (``layouts.finite``), the other fast paths check firs
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._twins import parallel_kernel
 
@@ -121,7 +121,7 @@ def backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     return dw
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def bias_grad(dy):
     """``db[f] = sum_n (sum_{i,j} dy[n, f, i, j])``: each image's map summed row by row in
     float64, then the images' sums added in order; one thread per f. The per-image sums

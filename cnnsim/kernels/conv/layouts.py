@@ -380,18 +380,19 @@ def lanes_to_rows(yt, f_, ho, wo, n_, rows, pitch):
 
 
 @njit(cache=True)
-def lanes_dx_weights(w, mask, f4):
-    """``w (F, C, KH, KW)`` -> ``wx (ceil(C/3), KH, KW, f4, 3)`` for
-    :func:`~cnnsim.kernels.blocked.lanes_input_grad`; disconnected pairs and the
+def lanes_dx_weights(w, mask, f4, cb):
+    """``w (F, C, KH, KW)`` -> ``wx (ceil(C/cb), KH, KW, f4, cb)``, the weights of ``cb``
+    input maps per block, for :func:`~cnnsim.kernels.blocked.lanes_input_grad` (``cb =
+    3``) and its register tiles (``regtile_tiles.dx_tile_*``); disconnected pairs and the
     padding maps 0."""
     f_, c_, kh, kw = w.shape
-    wx = np.zeros(((c_ + 2) // 3, kh, kw, f4, 3), dtype=w.dtype)
+    wx = np.zeros(((c_ + cb - 1) // cb, kh, kw, f4, cb), dtype=w.dtype)
     for f in range(f_):
         for c in range(c_):
             if mask[f, c] != 0:
                 for u in range(kh):
                     for v in range(kw):
-                        wx[c // 3, u, v, f, c % 3] = w[f, c, u, v]
+                        wx[c // cb, u, v, f, c % cb] = w[f, c, u, v]
     return wx
 
 

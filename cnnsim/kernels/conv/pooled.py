@@ -125,19 +125,20 @@ def pool_act_grad_lanes(dp, yl, act, f_pad):
                     share[(ii * wp + jj) * n_ + n] = gr[ii, jj] / 4
         acc = np.zeros(n_)  # each image's sum (float64), over i, j in row-major order
         for i in range(ho):
-            src = yl[i, f]
-            dst = dzt[i, f]
             for j in range(wo):
                 o = j * n_
+                y = yl[i, f, o : o + n_]  # one position of every image: contiguous, so the
+                d = dzt[i, f, o : o + n_]  # loops below run over vectors of images
                 if i // 2 < hp and j // 2 < wp:
                     q = (i // 2 * wp + j // 2) * n_
-                    for n in range(n_):  # contiguous: vectorised over images
-                        dst[o + n] = act_grad(act, share[q + n], src[o + n])
-                        acc[n] += dst[o + n]
-                else:
+                    g = share[q : q + n_]
                     for n in range(n_):
-                        dst[o + n] = act_grad(act, zero, src[o + n])
-                        acc[n] += dst[o + n]
+                        d[n] = act_grad(act, g[n], y[n])
+                else:  # no window reads this position: the pooling's dx is 0
+                    for n in range(n_):
+                        d[n] = act_grad(act, zero, y[n])
+                for n in range(n_):
+                    acc[n] += d[n]
         s = 0.0
         for n in range(n_):
             s += acc[n]

@@ -1344,3 +1344,273 @@ def plane_tile_4x3(xflat, gstride, ng, offs, wg, bias, P, L, act):
             if act != 0:  # the activation on the row just written (in L1/L2)
                 act_run(yk, 0, P, act, is32)
     return yf
+
+
+@parallel_kernel()
+def dx_tile_6x4(dyt, wx, n_, in_h, in_w, top, left, L):
+    """6 input maps x 4 vectors of images per tile: blocked.lanes_input_grad's
+    sums (from 0, over u, v, f in that order, the terms that reach the position) in
+    registers. ``wx (NB, KH, KW, F4, CB)``; every column's images in whole vectors
+    (``N`` a multiple of ``L``)."""
+    ho, f4, pw = dyt.shape
+    wo = pw // n_
+    nb, kh, kw = wx.shape[0], wx.shape[1], wx.shape[2]
+    dxt = np.empty((in_h, nb * 6, in_w * n_), dtype=dyt.dtype)
+    span = 4 * L
+    full = n_ - n_ % span
+    for t in prange(in_h * nb):  # one work item per (dx row, block of maps)
+        r = t // nb
+        cb = t % nb
+        w = wx[cb].reshape(-1)
+        z = vload(np.zeros(L, dtype=dyt.dtype), 0)
+        y0 = dxt[r, cb * 6 + 0]
+        y1 = dxt[r, cb * 6 + 1]
+        y2 = dxt[r, cb * 6 + 2]
+        y3 = dxt[r, cb * 6 + 3]
+        y4 = dxt[r, cb * 6 + 4]
+        y5 = dxt[r, cb * 6 + 5]
+        for jx in range(in_w):
+            for n0 in range(0, full, span):
+                p = jx * n_ + n0
+                a0_0 = z
+                a0_1 = z
+                a0_2 = z
+                a0_3 = z
+                a1_0 = z
+                a1_1 = z
+                a1_2 = z
+                a1_3 = z
+                a2_0 = z
+                a2_1 = z
+                a2_2 = z
+                a2_3 = z
+                a3_0 = z
+                a3_1 = z
+                a3_2 = z
+                a3_3 = z
+                a4_0 = z
+                a4_1 = z
+                a4_2 = z
+                a4_3 = z
+                a5_0 = z
+                a5_1 = z
+                a5_2 = z
+                a5_3 = z
+                for u in range(kh):
+                    i = r + top - u  # the dy row that reaches dx row r through u
+                    if i < 0 or i >= ho:
+                        continue
+                    d = dyt[i].reshape(-1)
+                    for v in range(kw):
+                        j = jx + left - v  # the dy column that reaches column jx through v
+                        if j < 0 or j >= wo:
+                            continue
+                        wi = (u * kw + v) * f4 * 6
+                        for f in range(f4):
+                            o = f * pw + j * n_ + n0
+                            x0 = vload(d, o + 0 * L)
+                            x1 = vload(d, o + 1 * L)
+                            x2 = vload(d, o + 2 * L)
+                            x3 = vload(d, o + 3 * L)
+                            s = at(w, wi + f * 6 + 0)
+                            a0_0 = vfma_bcast(a0_0, s, x0)
+                            a0_1 = vfma_bcast(a0_1, s, x1)
+                            a0_2 = vfma_bcast(a0_2, s, x2)
+                            a0_3 = vfma_bcast(a0_3, s, x3)
+                            s = at(w, wi + f * 6 + 1)
+                            a1_0 = vfma_bcast(a1_0, s, x0)
+                            a1_1 = vfma_bcast(a1_1, s, x1)
+                            a1_2 = vfma_bcast(a1_2, s, x2)
+                            a1_3 = vfma_bcast(a1_3, s, x3)
+                            s = at(w, wi + f * 6 + 2)
+                            a2_0 = vfma_bcast(a2_0, s, x0)
+                            a2_1 = vfma_bcast(a2_1, s, x1)
+                            a2_2 = vfma_bcast(a2_2, s, x2)
+                            a2_3 = vfma_bcast(a2_3, s, x3)
+                            s = at(w, wi + f * 6 + 3)
+                            a3_0 = vfma_bcast(a3_0, s, x0)
+                            a3_1 = vfma_bcast(a3_1, s, x1)
+                            a3_2 = vfma_bcast(a3_2, s, x2)
+                            a3_3 = vfma_bcast(a3_3, s, x3)
+                            s = at(w, wi + f * 6 + 4)
+                            a4_0 = vfma_bcast(a4_0, s, x0)
+                            a4_1 = vfma_bcast(a4_1, s, x1)
+                            a4_2 = vfma_bcast(a4_2, s, x2)
+                            a4_3 = vfma_bcast(a4_3, s, x3)
+                            s = at(w, wi + f * 6 + 5)
+                            a5_0 = vfma_bcast(a5_0, s, x0)
+                            a5_1 = vfma_bcast(a5_1, s, x1)
+                            a5_2 = vfma_bcast(a5_2, s, x2)
+                            a5_3 = vfma_bcast(a5_3, s, x3)
+                vstore(y0, p + 0 * L, a0_0)
+                vstore(y0, p + 1 * L, a0_1)
+                vstore(y0, p + 2 * L, a0_2)
+                vstore(y0, p + 3 * L, a0_3)
+                vstore(y1, p + 0 * L, a1_0)
+                vstore(y1, p + 1 * L, a1_1)
+                vstore(y1, p + 2 * L, a1_2)
+                vstore(y1, p + 3 * L, a1_3)
+                vstore(y2, p + 0 * L, a2_0)
+                vstore(y2, p + 1 * L, a2_1)
+                vstore(y2, p + 2 * L, a2_2)
+                vstore(y2, p + 3 * L, a2_3)
+                vstore(y3, p + 0 * L, a3_0)
+                vstore(y3, p + 1 * L, a3_1)
+                vstore(y3, p + 2 * L, a3_2)
+                vstore(y3, p + 3 * L, a3_3)
+                vstore(y4, p + 0 * L, a4_0)
+                vstore(y4, p + 1 * L, a4_1)
+                vstore(y4, p + 2 * L, a4_2)
+                vstore(y4, p + 3 * L, a4_3)
+                vstore(y5, p + 0 * L, a5_0)
+                vstore(y5, p + 1 * L, a5_1)
+                vstore(y5, p + 2 * L, a5_2)
+                vstore(y5, p + 3 * L, a5_3)
+            for n0 in range(full, n_, L):
+                p = jx * n_ + n0
+                a0_0 = z
+                a1_0 = z
+                a2_0 = z
+                a3_0 = z
+                a4_0 = z
+                a5_0 = z
+                for u in range(kh):
+                    i = r + top - u  # the dy row that reaches dx row r through u
+                    if i < 0 or i >= ho:
+                        continue
+                    d = dyt[i].reshape(-1)
+                    for v in range(kw):
+                        j = jx + left - v  # the dy column that reaches column jx through v
+                        if j < 0 or j >= wo:
+                            continue
+                        wi = (u * kw + v) * f4 * 6
+                        for f in range(f4):
+                            o = f * pw + j * n_ + n0
+                            x0 = vload(d, o + 0 * L)
+                            s = at(w, wi + f * 6 + 0)
+                            a0_0 = vfma_bcast(a0_0, s, x0)
+                            s = at(w, wi + f * 6 + 1)
+                            a1_0 = vfma_bcast(a1_0, s, x0)
+                            s = at(w, wi + f * 6 + 2)
+                            a2_0 = vfma_bcast(a2_0, s, x0)
+                            s = at(w, wi + f * 6 + 3)
+                            a3_0 = vfma_bcast(a3_0, s, x0)
+                            s = at(w, wi + f * 6 + 4)
+                            a4_0 = vfma_bcast(a4_0, s, x0)
+                            s = at(w, wi + f * 6 + 5)
+                            a5_0 = vfma_bcast(a5_0, s, x0)
+                vstore(y0, p + 0 * L, a0_0)
+                vstore(y1, p + 0 * L, a1_0)
+                vstore(y2, p + 0 * L, a2_0)
+                vstore(y3, p + 0 * L, a3_0)
+                vstore(y4, p + 0 * L, a4_0)
+                vstore(y5, p + 0 * L, a5_0)
+    return dxt
+
+
+@parallel_kernel()
+def dx_tile_3x4(dyt, wx, n_, in_h, in_w, top, left, L):
+    """3 input maps x 4 vectors of images per tile: blocked.lanes_input_grad's
+    sums (from 0, over u, v, f in that order, the terms that reach the position) in
+    registers. ``wx (NB, KH, KW, F4, CB)``; every column's images in whole vectors
+    (``N`` a multiple of ``L``)."""
+    ho, f4, pw = dyt.shape
+    wo = pw // n_
+    nb, kh, kw = wx.shape[0], wx.shape[1], wx.shape[2]
+    dxt = np.empty((in_h, nb * 3, in_w * n_), dtype=dyt.dtype)
+    span = 4 * L
+    full = n_ - n_ % span
+    for t in prange(in_h * nb):  # one work item per (dx row, block of maps)
+        r = t // nb
+        cb = t % nb
+        w = wx[cb].reshape(-1)
+        z = vload(np.zeros(L, dtype=dyt.dtype), 0)
+        y0 = dxt[r, cb * 3 + 0]
+        y1 = dxt[r, cb * 3 + 1]
+        y2 = dxt[r, cb * 3 + 2]
+        for jx in range(in_w):
+            for n0 in range(0, full, span):
+                p = jx * n_ + n0
+                a0_0 = z
+                a0_1 = z
+                a0_2 = z
+                a0_3 = z
+                a1_0 = z
+                a1_1 = z
+                a1_2 = z
+                a1_3 = z
+                a2_0 = z
+                a2_1 = z
+                a2_2 = z
+                a2_3 = z
+                for u in range(kh):
+                    i = r + top - u  # the dy row that reaches dx row r through u
+                    if i < 0 or i >= ho:
+                        continue
+                    d = dyt[i].reshape(-1)
+                    for v in range(kw):
+                        j = jx + left - v  # the dy column that reaches column jx through v
+                        if j < 0 or j >= wo:
+                            continue
+                        wi = (u * kw + v) * f4 * 3
+                        for f in range(f4):
+                            o = f * pw + j * n_ + n0
+                            x0 = vload(d, o + 0 * L)
+                            x1 = vload(d, o + 1 * L)
+                            x2 = vload(d, o + 2 * L)
+                            x3 = vload(d, o + 3 * L)
+                            s = at(w, wi + f * 3 + 0)
+                            a0_0 = vfma_bcast(a0_0, s, x0)
+                            a0_1 = vfma_bcast(a0_1, s, x1)
+                            a0_2 = vfma_bcast(a0_2, s, x2)
+                            a0_3 = vfma_bcast(a0_3, s, x3)
+                            s = at(w, wi + f * 3 + 1)
+                            a1_0 = vfma_bcast(a1_0, s, x0)
+                            a1_1 = vfma_bcast(a1_1, s, x1)
+                            a1_2 = vfma_bcast(a1_2, s, x2)
+                            a1_3 = vfma_bcast(a1_3, s, x3)
+                            s = at(w, wi + f * 3 + 2)
+                            a2_0 = vfma_bcast(a2_0, s, x0)
+                            a2_1 = vfma_bcast(a2_1, s, x1)
+                            a2_2 = vfma_bcast(a2_2, s, x2)
+                            a2_3 = vfma_bcast(a2_3, s, x3)
+                vstore(y0, p + 0 * L, a0_0)
+                vstore(y0, p + 1 * L, a0_1)
+                vstore(y0, p + 2 * L, a0_2)
+                vstore(y0, p + 3 * L, a0_3)
+                vstore(y1, p + 0 * L, a1_0)
+                vstore(y1, p + 1 * L, a1_1)
+                vstore(y1, p + 2 * L, a1_2)
+                vstore(y1, p + 3 * L, a1_3)
+                vstore(y2, p + 0 * L, a2_0)
+                vstore(y2, p + 1 * L, a2_1)
+                vstore(y2, p + 2 * L, a2_2)
+                vstore(y2, p + 3 * L, a2_3)
+            for n0 in range(full, n_, L):
+                p = jx * n_ + n0
+                a0_0 = z
+                a1_0 = z
+                a2_0 = z
+                for u in range(kh):
+                    i = r + top - u  # the dy row that reaches dx row r through u
+                    if i < 0 or i >= ho:
+                        continue
+                    d = dyt[i].reshape(-1)
+                    for v in range(kw):
+                        j = jx + left - v  # the dy column that reaches column jx through v
+                        if j < 0 or j >= wo:
+                            continue
+                        wi = (u * kw + v) * f4 * 3
+                        for f in range(f4):
+                            o = f * pw + j * n_ + n0
+                            x0 = vload(d, o + 0 * L)
+                            s = at(w, wi + f * 3 + 0)
+                            a0_0 = vfma_bcast(a0_0, s, x0)
+                            s = at(w, wi + f * 3 + 1)
+                            a1_0 = vfma_bcast(a1_0, s, x0)
+                            s = at(w, wi + f * 3 + 2)
+                            a2_0 = vfma_bcast(a2_0, s, x0)
+                vstore(y0, p + 0 * L, a0_0)
+                vstore(y1, p + 0 * L, a1_0)
+                vstore(y2, p + 0 * L, a2_0)
+    return dxt
