@@ -232,3 +232,37 @@ def test_paper_lenet5_learns_real_mnist_subset_at_the_default_rate(mnist_dir):
         (xtr, ytr), (xte, yte), 1
     )
     assert h.epochs[-1]["val_accuracy"] > 0.6, h.epochs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_momentum_kernel_gives_numpys_bits(dtype):
+    """``SGD.step`` runs one Numba pass per parameter (``kernels.optim.sgd_momentum``); it
+    must give exactly what NumPy's ``v *= mu; v -= lr * g; p += v`` gives, step after step."""
+    from cnnsim.train.optimizers import SGD
+
+    rng = np.random.default_rng(4)
+    shapes = [(7,), (3, 5), (40, 30)]
+    ps = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    gs = [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+    class _Layer:
+        def __init__(self, k):
+            self.path, self.params, self.grads = f"l{k}", {"w": ps[k].copy()}, {"w": gs[k]}
+
+    class _Net:
+        layers = [_Layer(k) for k in range(len(shapes))]
+
+        def parameters(self):
+            return [(layer, "w", layer.params["w"]) for layer in self.layers]
+
+    net, opt = _Net(), SGD(0.037, 0.91)
+    want, vel = [p.copy() for p in ps], [np.zeros_like(p) for p in ps]
+    for _ in range(4):
+        opt.step(net)
+        for p, v, g in zip(want, vel, gs):
+            v *= 0.91
+            v -= (0.037 * g).astype(dtype)
+            p += v
+    for layer, p, v in zip(net.layers, want, vel):
+        np.testing.assert_array_equal(layer.params["w"], p)
+        np.testing.assert_array_equal(opt.state[f"{layer.path}.w"]["v"], v)

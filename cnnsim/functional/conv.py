@@ -11,6 +11,7 @@ with ``xp`` the zero-padded input (see ``cnnsim.geometry`` for the padding forms
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import numpy as np
@@ -40,9 +41,10 @@ def _prepare(x, w, stride, padding, connections, where, x_name="x"):
 def connection_mask(
     connections: Optional[Array], f: int, c: int, where: str = "conv2d"
 ) -> Optional[Array]:
-    """``connections`` (bool (F, C) or None) -> uint8 (F, C) table for the kernels."""
+    """``connections`` (bool (F, C) or None) -> uint8 (F, C) table for the kernels (the
+    kernels only read it; the full table of a shape is made once)."""
     if connections is None:
-        return np.ones((f, c), dtype=np.uint8)
+        return _full_mask(f, c)
     m = np.asarray(connections)
     if m.shape != (f, c):
         raise ValueError(
@@ -51,6 +53,11 @@ def connection_mask(
     if m.dtype != np.bool_ and not np.isin(m, (0, 1)).all():
         raise ValueError(f"{where}: connection table must hold booleans (or 0/1)")
     return np.ascontiguousarray(m.astype(np.uint8))
+
+
+@functools.lru_cache(maxsize=64)
+def _full_mask(f, c):
+    return np.ones((f, c), dtype=np.uint8)
 
 
 def _work(x, w, win):

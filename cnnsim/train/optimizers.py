@@ -12,7 +12,7 @@ Biases and batch-norm parameters are not decayed (the usual convention).
 import numpy as np
 
 from ..functional._check import finite_number
-from ..functional._dispatch import to_host
+from ..functional._dispatch import kernels_for, to_host
 
 
 def _decays(layer, name):
@@ -61,8 +61,16 @@ class SGD(Optimizer):
         if self.momentum == 0.0:
             p -= (self.lr * g).astype(p.dtype)
             return
-        st = self.state.setdefault(key, {"v": np.zeros_like(p)})
+        st = self.state.get(key)
+        if st is None:  # not setdefault: its default would be a new array every step
+            st = self.state[key] = {"v": np.zeros_like(p)}
         v = st["v"]
+        if p.flags.c_contiguous and v.flags.c_contiguous and g.dtype == p.dtype:
+            # one pass instead of four NumPy ones (the same numbers: kernels.optim)
+            g = np.ascontiguousarray(g)
+            k = kernels_for("optim", p.size)
+            k.sgd_momentum(p, v, g, p.dtype.type(self.lr), p.dtype.type(self.momentum))
+            return
         v *= self.momentum
         v -= (self.lr * g).astype(p.dtype)
         p += v
@@ -80,7 +88,9 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: beta1 and beta2 must be in [0, 1), got {beta1!r}, {beta2!r}")
 
     def _update(self, key, p, g):
-        st = self.state.setdefault(key, {"m": np.zeros_like(p), "v": np.zeros_like(p)})
+        st = self.state.get(key)
+        if st is None:
+            st = self.state[key] = {"m": np.zeros_like(p), "v": np.zeros_like(p)}
         m, v = st["m"], st["v"]
         m *= self.beta1
         m += (1 - self.beta1) * g

@@ -70,6 +70,8 @@ None for it (the register tile finds out while copying its inputs, the others ch
 first), and the entry points below fall back.
 """
 
+import functools
+
 import numpy as np
 
 from . import regtile
@@ -246,11 +248,12 @@ def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right
 # ---- a convolution, its activation and a 2x2/2 average pooling in one pass (pooled.py) ----
 
 
+@functools.lru_cache(maxsize=256)
 def _pooled_lanes(n_, c_, f_, h, wd, kh, kw, top, bottom, left, right, itemsize):
     """The geometry ``phase_geometry(...)`` when a stride-1 layer's forward and ``dw`` take
     the batch-lane path with one output row per group (the layout of :mod:`.pooled`),
     exactly as :func:`fast_forward` and :func:`fast_backward_weight` would route them;
-    else None. Shapes only."""
+    else None. Shapes only, so the answer is kept (a training step asks four times)."""
     pads = (top, bottom, left, right)
     geometry = phase_geometry(h, wd, kh, kw, 1, 1, *pads)
     ho, wo, _, _, _, wq = geometry
@@ -442,9 +445,17 @@ def _unblock_dw(dwg, mask, kh, kw):
 # ---- forward, one function per path ----
 
 
+def _weight_rows(w, mask):
+    """``w`` as rows ``(F, C*KH*KW)`` with disconnected pairs 0 (:func:`masked_rows`); a
+    view of ``w`` itself when every pair is connected (no copy)."""
+    if mask.all():
+        return w.reshape(w.shape[0], -1)
+    return masked_rows(w, mask)
+
+
 def _forward_full_window(x, w, b, mask):
     n_, c_, h, wd = x.shape
-    wt = np.ascontiguousarray(masked_rows(w, mask).T)
+    wt = np.ascontiguousarray(_weight_rows(w, mask).T)
     y2 = full_window_forward(x.reshape(n_, c_ * h * wd), wt, b)
     return y2.reshape(n_, w.shape[0], 1, 1)
 
@@ -499,7 +510,7 @@ def _forward_planes(x, w, b, mask, sh, sw, top, left, geometry):
 
 def _dx_full_window(dy, w, mask, in_h, in_w):
     n_, f_ = dy.shape[:2]
-    dx2 = full_window_dx(dy.reshape(n_, f_), masked_rows(w, mask))
+    dx2 = full_window_dx(dy.reshape(n_, f_), _weight_rows(w, mask))
     return dx2.reshape(n_, w.shape[1], in_h, in_w)
 
 
