@@ -20,6 +20,11 @@
                      explained in ``cnnsim.kernels.keep_freed_memory``). Applied when
                      ``cnnsim.kernels`` is imported. Env: CNNSIM_KEEP_FREED_MEMORY=0 (or false, no, off).
 
+``fuse_layers``      True: a stride-1 convolution followed by a 2x2 average pooling (LeNet-5's
+                     C1 -> S2) runs as one kernel pass, with the same numbers and the same
+                     trace (``cnnsim.layers.fusion``); False: every layer on its own, to
+                     compare. Env: CNNSIM_FUSE_LAYERS=0 (or false, no, off).
+
 The target may also be set with the ``CNNSIM_TARGET`` environment variable.
 """
 
@@ -33,12 +38,9 @@ threads_per_block = 128
 tile = 16
 serial_work = int(os.environ.get("CNNSIM_SERIAL_WORK", 2_000_000))
 vector_width = os.environ.get("CNNSIM_VECTOR_WIDTH", "auto").strip().lower() or "auto"
-keep_freed_memory = os.environ.get("CNNSIM_KEEP_FREED_MEMORY", "1").strip().lower() not in (
-    "0",
-    "false",
-    "no",
-    "off",
-)
+_OFF = ("0", "false", "no", "off")
+keep_freed_memory = os.environ.get("CNNSIM_KEEP_FREED_MEMORY", "1").strip().lower() not in _OFF
+fuse_layers = os.environ.get("CNNSIM_FUSE_LAYERS", "1").strip().lower() not in _OFF
 TARGETS = ("cpu", "cuda")
 
 target = os.environ.get("CNNSIM_TARGET", "cpu").strip().lower() or "cpu"

@@ -2,15 +2,18 @@
 ``cnnsim.layers.fusion``): the same bits as the layers one by one, forward and backward,
 on LeNet-5 and on layers that stretch the layout (odd sizes, padding, batches that are no
 multiple of a vector, connection tables, no bias, float64); used only where it applies;
-never while a trace listens; inf/NaN fall back; the bias gradient's order."""
+a trace records the same steps and arrays; inf/NaN fall back; the bias gradient's order."""
+
+import contextlib
 
 import numpy as np
 import pytest
 
 import cnnsim
+from cnnsim import config, models
 from cnnsim import functional as F
 from cnnsim import layers as L
-from cnnsim import models
+from cnnsim.engine import record
 from cnnsim.graph import graph_of
 from cnnsim.kernels.conv.direct import bias_grad
 from cnnsim.layers import observe
@@ -57,16 +60,24 @@ def _cast(net, dtype):
     return net
 
 
+@contextlib.contextmanager
+def _fusing(on):
+    """``config.fuse_layers`` set to ``on`` within the block."""
+    before = config.fuse_layers
+    config.fuse_layers = on
+    try:
+        yield
+    finally:
+        config.fuse_layers = before
+
+
 def _train(net, x, y, steps, fused):
     """Losses, every gradient and the final weights of ``steps`` SGD steps, with the pairs
-    fused (nobody listening) or one layer at a time (a listener attached)."""
+    fused or one layer at a time (``config.fuse_layers``)."""
     opt, out = SGD(0.05, 0.9), []
     for _ in range(steps):
-        if fused:
+        with _fusing(fused):
             loss = network_loss(net, x, y)
-        else:
-            with observe(_Listener()):
-                loss = network_loss(net, x, y)
         out += [np.asarray(v) for v in (loss if isinstance(loss, tuple) else (loss,))]
         out += [layer.grads[k].copy() for layer in net.leaves() for k in sorted(layer.grads)]
         opt.step(net)
@@ -137,15 +148,35 @@ def test_odd_shapes_padding_tables_and_no_bias_give_the_same_bits(
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_trace_sees_every_layer_and_no_fused_pass(spy):
-    net = models.lenet5(variant="modern")
+def _trace_both_ways(net_for, x):
+    """A trace of a training step's forward and backward, fused and layer by layer."""
+    traces = []
+    for fused in (True, False):
+        net = net_for()
+        with _fusing(fused):
+            tr = record(net, x, training=True)
+            logits = tr.output
+            dy = np.ones_like(logits) / logits.size
+            tr.record_backward(net, dy)
+        traces.append(tr)
+    return traces
+
+
+def test_a_trace_records_the_same_steps_and_arrays_fused_or_not(spy):
+    """Fused, the pair announces both layers with the arrays the layers one by one give:
+    the same steps, outputs, inputs, statistics, gradients (the pooling's dx computed for
+    the trace); only the time moves: the convolution's step carries the pair's."""
     x = np.random.default_rng(0).standard_normal((64, 1, 32, 32)).astype(np.float32)
-    heard = _Listener()
-    with observe(heard):
-        network_loss(net, x, np.arange(64) % 10)
-    names = [layer.name for layer in net.leaves()]
-    assert heard.forward == names and heard.backward == names[::-1]
-    assert spy == {"forward": 0, "backward": 0}
+    fused, plain = _trace_both_ways(lambda: models.lenet5(variant="modern"), x)
+    assert spy["forward"] == 2 and spy["backward"] == 2  # the fused run used the pass
+    assert [s.name for s in fused.steps] == [s.name for s in plain.steps]
+    for a, b in zip(fused.steps, plain.steps):
+        assert a.sources == b.sources and a.stats == b.stats and a.grad_stats == b.grad_stats
+        for name in ("x", "y", "grad_y", "grad_x"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=a.name)
+        for k in a.grad_params or {}:
+            np.testing.assert_array_equal(a.grad_params[k], b.grad_params[k])
+    assert fused.steps[1].name == "S2" and fused.steps[1].seconds == 0.0
 
 
 def test_a_listener_attached_after_a_fused_forward_hears_both_backward_steps(spy):
@@ -156,9 +187,20 @@ def test_a_listener_attached_after_a_fused_forward_hears_both_backward_steps(spy
     assert spy["forward"] == 2
     heard = _Listener()
     with observe(heard):
-        g.backward({g.outputs[0]: np.ones_like(values[g.outputs[0]])})
-    assert spy["backward"] == 0
-    assert heard.backward[-2:] == ["S2", "C1"]
+        dx = g.backward({g.outputs[0]: np.ones_like(values[g.outputs[0]])}, input_grad=False)
+    assert spy["backward"] == 2
+    assert heard.backward == [layer.name for layer in net.leaves()][::-1]
+    assert dx is not None  # a listener gets every dx, as from the layers one by one
+
+
+def test_fusion_can_be_switched_off(spy):
+    net = models.lenet5(variant="modern")
+    x = np.zeros((64, 1, 32, 32), dtype=np.float32)
+    with _fusing(False):
+        network_loss(net, x, np.arange(64) % 10)
+    assert spy == {"forward": 0, "backward": 0}
+    network_loss(net, x, np.arange(64) % 10)
+    assert spy == {"forward": 2, "backward": 2}
 
 
 def test_small_batches_run_the_layers_one_by_one(spy):
@@ -204,21 +246,13 @@ def test_inf_and_nan_fall_back_to_the_layers_one_by_one(where, spy):
     for fused in (True, False):
         net = models.lenet5(variant="modern")
         g = graph_of(net)
-        listener = _Listener()
-        if fused:
+        with _fusing(fused):
             values = g.forward(x, training=True)
-        else:
-            with observe(listener):
-                values = g.forward(x, training=True)
-        out = values[g.outputs[0]]
-        dy = np.ones_like(out)
-        if where == "dp":
-            dy[0, 0] = np.nan
-        if fused:
+            out = values[g.outputs[0]]
+            dy = np.ones_like(out)
+            if where == "dp":
+                dy[0, 0] = np.nan
             dx = g.backward({g.outputs[0]: dy})
-        else:
-            with observe(listener):
-                dx = g.backward({g.outputs[0]: dy})
         results.append([out, dx] + [layer.grads[k] for layer in net.leaves() for k in layer.grads])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)  # NaN in the same places
