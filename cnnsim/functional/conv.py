@@ -38,6 +38,16 @@ def _prepare(x, w, stride, padding, connections, where, x_name="x"):
     return x, w, win, mask
 
 
+def _bias(b, x, w, where):
+    """``b (F,)`` checked against ``x`` and ``w``; zeros for a layer without a bias."""
+    if b is None:
+        return np.zeros(w.shape[0], dtype=x.dtype)
+    b = as_float_array(b, "b", where, 1, "(F,)")
+    check_shape(b, (w.shape[0],), "b", where, "(F,)")
+    same_dtype(where, x=x, b=b)
+    return b
+
+
 def connection_mask(
     connections: Optional[Array], f: int, c: int, where: str = "conv2d"
 ) -> Optional[Array]:
@@ -79,12 +89,7 @@ def conv2d(
     """
     where = "conv2d"
     x, w, win, mask = _prepare(x, w, stride, padding, connections, where)
-    if b is None:
-        b = np.zeros(w.shape[0], dtype=x.dtype)
-    else:
-        b = as_float_array(b, "b", where, 1, "(F,)")
-        check_shape(b, (w.shape[0],), "b", where, "(F,)")
-        same_dtype(where, x=x, b=b)
+    b = _bias(b, x, w, where)
     k = kernels_for("conv", _work(x, w, win))
     return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads)
 
@@ -150,12 +155,7 @@ def conv2d_avgpool(
         return None
     where = "conv2d_avgpool"
     x, w, win, mask = _prepare(x, w, 1, padding, connections, where)
-    if b is None:
-        b = np.zeros(w.shape[0], dtype=x.dtype)
-    else:
-        b = as_float_array(b, "b", where, 1, "(F,)")
-        check_shape(b, (w.shape[0],), "b", where, "(F,)")
-        same_dtype(where, x=x, b=b)
+    b = _bias(b, x, w, where)
     k = kernels_for("conv", _work(x, w, win) + _pooled_work(x, w, win))
     return k.conv2d_act_avgpool(x, w, b, mask, code, *win.pads)
 

@@ -17,7 +17,10 @@ package, read in this order:
 * :mod:`~cnnsim.kernels.conv.pointwise`: 1x1 layers (no padding) as the matrix product
   they are: packed panels and a 6 x 16 register-tile micro-kernel (a strided 1x1 layer
   is that product over the pixels it reads).
-* this module: the three entry points, choosing the path from the shapes only.
+* :mod:`~cnnsim.kernels.conv.pooled`: the ends of the batch-lane path when a 2x2 average
+  pooling follows (LeNet-5's C1 -> S2): the activated map and its pooling in one pass,
+  and back (:func:`conv2d_act_avgpool`, :func:`conv2d_act_avgpool_backward`).
+* this module: the entry points, choosing the path from the shapes only.
 
 The entry points and the paths are plain Python: each path calls the compiled pieces of
 the modules above one after another (a microsecond per call), so Numba compiles

@@ -15,6 +15,11 @@ replaces. No im2col matrix is ever built.
   fit AVX2's 16 vector registers, and the spills made it 20-30 % slower; the shapes were
   chosen by timing 10 variants on the bench layers.) Positions are processed in chunks
   of ``CH`` so the accumulator rows stay in L1 while the taps stream past.
+* **Register tiles.** On a CPU with FMA vectors :func:`plane_conv` and the batch-lane
+  ``dx`` scatter run the same sums with the accumulators in vector registers for the
+  whole sum over taps (``regtile_tiles.plane_tile_*``, ``dx_tile_*``: 6 or 8 maps x 4 or
+  3 vectors of positions with AVX-512; :func:`block_shape` then picks 6 or 8 maps), bit
+  for bit what the loops above compute; the loops remain for CPUs without them.
 
 Determinism: every output element is owned by one ``prange`` iteration and summed in a
 fixed tap order; ``fastmath={'contract'}`` only lets LLVM fuse ``a + w*x`` into one FMA
