@@ -192,8 +192,15 @@ def step_cells(step):
         "max": _num(st.get("max")),
         "zeros": _num(st.get("zeros"), True),
         "sat": _num(st.get("saturated"), True),
-        "ms": f"{1000 * step.seconds:.2f}",
+        "ms": _ms(step),
     }
+
+
+def _ms(step):
+    """A step's time in ms, or "in C1" when it ran as one kernel pass with C1, whose step
+    carries the time of both (``cnnsim.layers.fusion``)."""
+    with_ = (step.facts or {}).get("timed_with")
+    return f"in {with_}" if with_ else f"{1000 * step.seconds:.2f}"
 
 
 class StepTable:

@@ -13,6 +13,7 @@ import cnnsim
 from cnnsim import config, models
 from cnnsim import functional as F
 from cnnsim import layers as L
+from cnnsim.display import step_cells
 from cnnsim.engine import record
 from cnnsim.graph import graph_of
 from cnnsim.kernels.conv.direct import bias_grad
@@ -176,7 +177,10 @@ def test_a_trace_records_the_same_steps_and_arrays_fused_or_not(spy):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=a.name)
         for k in a.grad_params or {}:
             np.testing.assert_array_equal(a.grad_params[k], b.grad_params[k])
-    assert fused.steps[1].name == "S2" and fused.steps[1].seconds == 0.0
+    s2 = fused.steps[1]
+    assert s2.name == "S2" and s2.seconds == 0.0 and s2.facts["timed_with"] == "C1"
+    assert step_cells(s2)["ms"] == "in C1"  # the table says where its time went
+    assert "timed_with" not in plain.steps[1].facts and "timed_with" not in fused.steps[0].facts
 
 
 def test_a_listener_attached_after_a_fused_forward_hears_both_backward_steps(spy):

@@ -225,6 +225,8 @@ class Recorder:
             layer=layer,
         )
         step.facts["range_activation"] = range_act
+        if layer.timed_with is not None:  # ran as one pass with that layer, which has the time
+            step.facts["timed_with"] = layer.timed_with
         if keep:
             step.x = xs if isinstance(x, (list, tuple)) else x
             step.y = y

@@ -203,6 +203,9 @@ class Layer:
     #: ``backward(dy, input_grad=False)`` computes the parameters' gradients only
     #: (see :meth:`backprop`)
     skips_input_grad = False
+    #: while this layer's call is announced: the path of the layer whose step carries
+    #: its time, when the two ran as one kernel pass (``cnnsim.layers.fusion``); else None
+    timed_with: Optional[str] = None
 
     def forward(self, x: Any, training: bool = False) -> Any:
         """``y`` from ``x (N, *input_shape)`` (merges: a list of arrays, one per input)."""

@@ -15,7 +15,8 @@ the arrays the layers one by one would have given: the convolution's input and o
 the pooling's output; backward, the pooling's ``dy`` and ``dx`` (computed for the trace:
 the fused pass never forms it) and the convolution's. The one thing that differs is the
 time: the convolution's step carries the pair's whole time and the pooling's 0 s (they
-ran as one pass). ``config.fuse_layers = False`` runs every layer on its own.
+ran as one pass), which the pooling's step says (``facts["timed_with"]``: a trace table
+shows "in C1" as its time). ``config.fuse_layers = False`` runs every layer on its own.
 """
 
 from __future__ import annotations
@@ -64,8 +65,12 @@ class ConvAvgPool:
         listeners = list(base._observers)  # as the layers one by one announce themselves
         for obs in listeners:
             obs.on_forward(conv, x, y, seconds)
-        for obs in listeners:
-            obs.on_forward(pool, y, p, 0.0)
+        pool.timed_with = conv.path  # its time is in the convolution's step
+        try:
+            for obs in listeners:
+                obs.on_forward(pool, y, p, 0.0)
+        finally:
+            pool.timed_with = None
         return y, p
 
     def backward(self, dp: Array, input_grad: bool = True) -> Optional[Array]:
