@@ -11,8 +11,11 @@ Biases and batch-norm parameters are not decayed (the usual convention).
 
 import numpy as np
 
+from .. import config
 from ..functional._check import finite_number
-from ..functional._dispatch import kernels_for, to_host
+from ..functional._dispatch import to_host
+from ..kernels import optim as optim_kernels
+from ..kernels._twins import serially
 
 
 def _decays(layer, name):
@@ -66,10 +69,14 @@ class SGD(Optimizer):
             st = self.state[key] = {"v": np.zeros_like(p)}
         v = st["v"]
         if p.flags.c_contiguous and v.flags.c_contiguous and g.dtype == p.dtype:
-            # one pass instead of four NumPy ones (the same numbers: kernels.optim)
-            g = np.ascontiguousarray(g)
-            k = kernels_for("optim", p.size)
-            k.sgd_momentum(p, v, g, p.dtype.type(self.lr), p.dtype.type(self.momentum))
+            # one pass instead of four NumPy ones (the same numbers: kernels.optim); the
+            # parameters live on the host on every target
+            args = (p, v, np.ascontiguousarray(g), p.dtype.type(self.lr))
+            args += (p.dtype.type(self.momentum),)
+            if 4 * p.size < config.serial_work:  # ~4 ns an element: small, one thread
+                serially(optim_kernels.sgd_momentum, *args)
+            else:
+                optim_kernels.sgd_momentum(*args)
             return
         v *= self.momentum
         v -= (self.lr * g).astype(p.dtype)
