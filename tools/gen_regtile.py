@@ -125,6 +125,21 @@ def dw_tile(rw, nv):
     return "\n".join(out)
 
 
+def _fmas(acc, maps, nvec, sp, src, weight):
+    """The inner step of the lane tiles: ``nvec`` input vectors from ``src`` at ``o``, then
+    for each map its weight (``weight`` formatted with ``k``) times each of them."""
+    out = [f"{sp}x{v} = vload({src}, o + {v} * L)" for v in range(nvec)]
+    for k in range(maps):
+        out.append(f"{sp}s = at(w, {weight.format(k=k)})")
+        out += [f"{sp}{acc[k][v]} = vfma_bcast({acc[k][v]}, s, x{v})" for v in range(nvec)]
+    return out
+
+
+def _stores(acc, maps, nvec, sp):
+    """The lane tiles' sums out to each map's row at position ``p``."""
+    return [f"{sp}vstore(y{k}, p + {v} * L, {acc[k][v]})" for k in range(maps) for v in range(nvec)]
+
+
 def plane_tile(fb, rv):
     """The blocked path's loop (blocked.plane_conv) with FB maps x RV vectors of positions
     held in registers for the whole sum over taps."""
@@ -137,14 +152,8 @@ def plane_tile(fb, rv):
             f"{sp}for r in range(r_):",
             f"{sp}    o = base + p + offs[r]",
         ]
-        out += [f"{sp}    x{v} = vload(xflat, o + {v} * L)" for v in range(nvec)]
-        for k in range(fb):
-            out.append(f"{sp}    s = at(w, r * {fb} + {k})")
-            out += [f"{sp}    {acc[k][v]} = vfma_bcast({acc[k][v]}, s, x{v})" for v in range(nvec)]
-        out += [
-            f"{sp}vstore(y{k}, p + {v} * L, {acc[k][v]})" for k in range(fb) for v in range(nvec)
-        ]
-        return out
+        out += _fmas(acc, fb, nvec, sp + "    ", "xflat", f"r * {fb} + {{k}}")
+        return out + _stores(acc, fb, nvec, sp)
 
     out = [
         "",
@@ -214,17 +223,8 @@ def dx_tile(cb, nv):
             f"{sp}        for f in range(f4):",
             f"{sp}            o = f * pw + j * n_ + n0",
         ]
-        out += [f"{sp}            x{v} = vload(d, o + {v} * L)" for v in range(nvec)]
-        for k in range(cb):
-            out.append(f"{sp}            s = at(w, wi + f * {cb} + {k})")
-            out += [
-                f"{sp}            {acc[k][v]} = vfma_bcast({acc[k][v]}, s, x{v})"
-                for v in range(nvec)
-            ]
-        out += [
-            f"{sp}vstore(y{k}, p + {v} * L, {acc[k][v]})" for k in range(cb) for v in range(nvec)
-        ]
-        return out
+        out += _fmas(acc, cb, nvec, sp + "            ", "d", f"wi + f * {cb} + {{k}}")
+        return out + _stores(acc, cb, nvec, sp)
 
     out = [
         "",
