@@ -299,3 +299,19 @@ def test_functional_fused_calls_name_what_is_wrong():
     ):
         F.conv2d_avgpool_backward(dp[:, :2], saved, x, w, activation="tanh")
     assert F.conv2d_avgpool(x, w, None, activation="relu") is None  # its backward needs z
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fallback_activation_pass_gives_the_activation_kernels_bits(dtype):
+    """Without FMA vectors the convolution's output gets its activation in a pass of its
+    own (``pooled.activate``): the same bits as ``tanh_forward`` / ``sigmoid_forward``."""
+    from cnnsim.kernels import activations as A
+    from cnnsim.kernels.activations import ACT_CODES
+    from cnnsim.kernels.conv.pooled import activate
+
+    z = (np.random.default_rng(2).standard_normal((3, 5, 7)) * 4).astype(dtype)
+    z[0, 0, :3] = [np.nan, np.inf, -0.0]
+    for name in ("tanh", "sigmoid"):
+        want = getattr(A, f"{name}_forward")(z)
+        np.testing.assert_array_equal(activate(z.copy(), ACT_CODES[name]), want)
+    np.testing.assert_array_equal(activate(z.copy(), ACT_CODES["linear"]), z)

@@ -19,9 +19,9 @@ again (LeNet-5 at batch 64: 1.2 MB a pass, about 0.1 ms each). Here
 same expression as in the unfused kernels (the activations of
 :mod:`cnnsim.kernels.activations`: :func:`act_value`, :func:`act_grad`; the pooling's
 float64 sum of the four cells in row-major order, divided by 4; ``dp / 4`` rounded to the
-map's dtype, as the pooling's backward stores it), and the bias gradient is summed over
-``(n, i, j)`` in the order of :func:`direct.bias_grad <.direct.bias_grad>`
-(tests/test_fused.py compares the two paths on random layers).
+map's dtype, as the pooling's backward stores it), and the bias gradient is summed as
+:func:`direct.bias_grad <.direct.bias_grad>` sums it (each image's map row by row in
+float64, then the images in order; tests/test_fused.py compares the two paths).
 
 Layout (``rows = 1`` of :func:`~.layouts.lane_rows`): ``yt[i, f, j*N + n]`` is output
 ``(n, f, i, j)``; maps ``f >= F`` are padding (0 in ``dzt``).
