@@ -27,6 +27,7 @@ threads (at least 1), so workers x threads <= cores and no core is oversubscribe
 A task whose worker dies ``MAX_DEATHS`` times gets an error row.
 """
 
+import asyncio
 import os
 import time
 import uuid
@@ -234,15 +235,16 @@ class Dask:
         done = distributed.as_completed([f for f, _ in futs.values()], loop=client.loop)
         for f in done:
             t = futs.pop(f.key)[1]
-            if f.status == "finished":
-                emit(f.result())
-            else:  # the task itself never raises (run_task): its workers kept dying
-                try:
-                    e = f.exception()
-                except BaseException as lost:  # noqa: BLE001  (cancelled: the scheduler lost it)
-                    e = lost
+            # result() rather than the status as_completed saw: a result that was finished
+            # and then lost with its worker is recomputed meanwhile, and result() waits
+            # for it (reading the status raced with that and reported the task failed)
+            try:
+                result = f.result()
+            except (Exception, asyncio.CancelledError) as e:  # the task itself never
+                # raises (run_task): its workers kept dying, or the scheduler lost it
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                emit(error_row(kind, t, f"{type(e).__name__}: {msg}"))
+                result = error_row(kind, t, f"{type(e).__name__}: {msg}")
+            emit(result)
             f.release()
 
 
