@@ -77,7 +77,7 @@ class ConvAvgPool:
         """``dx`` from ``dp``, the pooled map's gradient; fills the convolution's grads.
         ``input_grad=False``: None (``Layer.backprop``), unless someone listens."""
         conv, pool = self.conv, self.pool
-        x, _, y = conv._cache
+        x = conv._cache[0]
         listeners = list(base._observers)
         r = None
         if self.ready() and self._saved is not None:
