@@ -4,11 +4,14 @@ import json
 
 import numpy as np
 import pytest
-from engine_nets import small_googlenet_resnet
+from engine_nets import small_alexnet, small_googlenet_resnet
 
 from cnnsim import models
 from cnnsim.engine import Stepper, Trace, TraceError, planned_steps, record
 from cnnsim.engine.stats import array_stats, grad_stats
+from cnnsim.engine.trace import Recorder
+from cnnsim.graph import graph_of
+from cnnsim.layers import observe
 
 
 def test_steps_follow_the_stated_order_and_data_flow(rng):
@@ -95,6 +98,45 @@ def test_stats_and_light_mode(rng):
     light = record(net, x, light=True, keep=["C3"])
     assert all(st.y is None for st in light if st.name != "C3")
     assert light["C3"].y is not None and light["C5"].stats == tr["C5"].stats
+
+
+class _Snapshots(Recorder):
+    """Takes each step's statistics from a copy of its output at the moment it is made."""
+
+    def __init__(self, trace, graph):
+        super().__init__(trace, graph=graph)
+        self.snaps = []
+
+    def on_forward(self, layer, x, y, seconds):
+        super().on_forward(layer, x, y, seconds)
+        rng_act = self.trace.steps[-1].facts["range_activation"]
+        self.snaps.append(array_stats(np.array(y, copy=True), rng_act))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [small_alexnet, small_googlenet_resnet, lambda: models.build("lenet5")],
+    ids=["alexnet-like", "googlenet-resnet-like", "lenet5"],
+)
+@pytest.mark.parametrize("training", [False, True])
+def test_deferred_stats_are_those_of_the_recorded_pass(build, training, rng):
+    """A kept step's statistics are computed on first read; by then the network has run
+    again (forward and backward, another input): they must still describe the recorded
+    output, i.e. nothing writes into an output after its layer returned it."""
+    net = build()
+    x = rng.random((3,) + net.input_shape).astype(np.float32)
+    tr = Trace(model="t", input_shape=x.shape[1:], input=x)
+    rec = _Snapshots(tr, graph_of(net))
+    with observe(rec):
+        y = net(x, training)
+    assert all(type(s.__dict__["_stats"]).__name__ == "Deferred" for s in tr)  # not yet read
+    for _ in range(2):
+        y2 = net(rng.random(x.shape).astype(np.float32), training)
+        net.backprop(rng.standard_normal(y2.shape).astype(np.float32))
+    assert len(rec.snaps) == len(tr.steps)
+    for st, snap in zip(tr, rec.snaps):
+        assert st.stats == snap, st.name
+    assert y is tr["softmax" if "softmax" in tr.names() else tr.names()[-1]].y
 
 
 def test_backward_records_every_gradient(rng):

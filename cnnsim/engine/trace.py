@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import pathlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -52,8 +53,16 @@ def _shape(a):
 
 
 def _json_safe(d):
+    """The entries of ``d`` that JSON can hold (one ``json.dumps`` when all can, as for
+    every built-in layer; else one per entry)."""
+    d = d or {}
+    try:
+        json.dumps(d)
+        return dict(d)
+    except (TypeError, ValueError):
+        pass
     out = {}
-    for k, v in (d or {}).items():
+    for k, v in d.items():
         try:
             json.dumps(v)
         except (TypeError, ValueError):
@@ -62,9 +71,45 @@ def _json_safe(d):
     return out
 
 
+class Deferred:
+    """A value worked out on first read: ``Deferred(fn)`` stands for ``fn()``."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
+class _OnFirstRead:
+    """A dataclass field that may hold a ``Deferred``: the first read calls it and keeps
+    the result, so later reads (and ``==``, ``save``) see an ordinary value.
+
+    The recorder defers a kept step's statistics this way: they are a pass over the output
+    that only someone looking at the step needs, and the arrays they describe stay in the
+    step. A LeNet-5 forward at batch 64 writes 0.5 M numbers; their statistics took 0.7-1.1
+    ms against a 1-3 ms forward (docs/performance.md, round three, eighth session)."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:  # the dataclass asks for the class default
+            return None
+        v = obj.__dict__[self.slot]
+        if isinstance(v, Deferred):
+            v = obj.__dict__[self.slot] = v.fn()
+        return v
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
+
+
 @dataclass
 class Step:
-    """One leaf layer call. Shapes exclude the batch axis."""
+    """One leaf layer call. Shapes exclude the batch axis.
+
+    The ``stats`` of a step that keeps its output are computed when first read
+    (``_OnFirstRead``), from the ``y`` the step holds."""
 
     index: int
     name: str  # qualified path, e.g. "inception_3a/b2/3x3"
@@ -73,7 +118,7 @@ class Step:
     output_shape: tuple
     geometry: Optional[dict] = None  # {"kernel", "stride", "padding" (t, b, l, r)} or None
     activation: Optional[str] = None  # function applied at the end of this layer, or None
-    stats: dict = field(default_factory=dict)
+    stats: Any = _OnFirstRead()  # dict, or a Deferred one (None given: {})
     seconds: float = 0.0
     sources: list = field(default_factory=list)
     facts: dict = field(default_factory=dict)  # layer settings (JSON), e.g. LRN's r, k
@@ -85,6 +130,10 @@ class Step:
     grad_params: dict = field(default_factory=dict)
     grad_stats: Optional[dict] = None  # {"y": {...}, "x": {...}, "w": {...}} norms etc.
     layer: Optional[Layer] = None  # the Layer (None for a loaded trace)
+
+    def __post_init__(self):
+        if self.__dict__["_stats"] is None:  # (the raw slot: a Deferred stays deferred)
+            self.stats = {}
 
     @property
     def kept(self):
@@ -218,7 +267,10 @@ class Recorder:
             output_shape=_shape(y),
             geometry=_geometry(layer),
             activation=act,
-            stats=array_stats(y, range_act),
+            # a kept output's statistics wait until someone reads them (_OnFirstRead)
+            stats=Deferred(partial(array_stats, y, range_act))
+            if keep
+            else array_stats(y, range_act),
             seconds=float(seconds),
             sources=srcs,
             facts=_json_safe(layer.get_config()),
