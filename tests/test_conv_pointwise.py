@@ -150,3 +150,23 @@ def test_strided_one_by_one_layers_match_reference(stride, hw, rng):
     skipped = np.ones(x.shape[2:], bool)
     skipped[:: stride[0], :: stride[1]] = False
     assert np.all(got[0][:, :, skipped] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_both_tile_widths_compute_the_plain_loop(dtype, rng):
+    """The 6 x 16 (256-bit) and 6 x 32 (512-bit) micro-kernels: one of them runs on a given
+    CPU; both must add the same terms in the same order. The wide tile equals the narrow
+    one on each half of its columns bit for bit, and both the float64 plain loop."""
+    k_, ka, kb, kc = 40, 3, 5, 31
+    a = rng.standard_normal((k_, pointwise.MR)).astype(dtype)
+    b = rng.standard_normal((k_, 32)).astype(dtype)
+    c0 = rng.standard_normal((pointwise.MR, 32)).astype(dtype)
+    wide = c0.copy()
+    pointwise.tile_6x32(a, ka, b, kb, kc, wide)
+    halves = [c0[:, :16].copy(), c0[:, 16:].copy()]
+    for h, cols in zip(halves, (slice(0, 16), slice(16, 32))):
+        pointwise.tile_6x16(a, ka, np.ascontiguousarray(b[:, cols]), kb, kc, h)
+    np.testing.assert_array_equal(wide, np.hstack(halves))
+    want = c0.astype(np.float64) + a[ka : ka + kc].T.astype(np.float64) @ b[kb : kb + kc]
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(wide, want, rtol=tol, atol=tol)

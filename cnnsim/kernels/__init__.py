@@ -65,11 +65,12 @@ VECTOR_WHY = use_vector_width()
 def use_slp_vectorizer():
     """Turn on LLVM's SLP (straight-line) vectorizer for the kernels compiled from now on.
 
-    Numba runs only the loop vectorizer by default (``NUMBA_SLP_VECTORIZE=0``). The 1x1
-    convolution's micro-kernel (:func:`cnnsim.kernels.conv.pointwise.tile_kernel`) keeps
-    its 6 x 16 accumulator tile in scalar variables so that they stay in registers; only
-    the SLP vectorizer packs those scalars into vector registers (without it the same
-    code runs one float at a time: 13 instead of 100 GFLOP/s on one core, measured). It
+    Numba runs only the loop vectorizer by default (``NUMBA_SLP_VECTORIZE=0``). It was
+    turned on for the 1x1 convolution's micro-kernel, whose 6 x 16 accumulator tile was
+    written as scalar variables that only the SLP vectorizer packs into vector registers
+    (13 instead of 100 GFLOP/s on one core without it). That tile now uses explicit
+    vectors (``pointwise.tile_6x16``/``tile_6x32``, eighth session); the setting stays,
+    since every kernel since has been timed with it (without it: not re-measured). It
     changes how code is vectorized, never the arithmetic (no reassociation), so results
     are unchanged. Numba reads the setting each time it optimizes a function, so this
     works whenever it is called. ``NUMBA_SLP_VECTORIZE``, when set, wins.

@@ -9,6 +9,8 @@ the whole loop (checked in the generated code: ``vfmadd231ps`` on ``zmm``/``ymm`
 accumulator loads or stores in the loop; docs/performance.md, round three).
 
 * ``vload(arr, i)`` -> ``arr[i : i + L]`` as a vector, ``vstore(arr, i, v)`` the reverse;
+  ``vload_n(arr, i, n)`` loads ``n`` lanes (a constant) whatever the CPU's width, for a
+  kernel whose tile shape is fixed (the 1x1 product's, :mod:`.pointwise`);
 * ``vfma_bcast(a, s, w)`` -> ``a + s * w`` lane by lane with ``s`` a scalar broadcast to
   every lane, in one rounding (``llvm.fma``: the same result as a scalar ``fma`` per lane,
   so a tile computes exactly what the scalar loop with fused multiply-adds would);
@@ -19,8 +21,10 @@ accumulator loads or stores in the loop; docs/performance.md, round three).
   else the kernel computes, e.g. an activation's polynomial, and change its rounding).
 
 ``L`` = :data:`VEC_BITS` / (bits of the array's dtype): 16 float32 / 8 float64 on an
-AVX-512 CPU, 8 / 4 with AVX2. **No bounds checks**: ``arr`` must be a contiguous 1-D array
-and the caller guarantees ``0 <= i`` and ``i + L <= len(arr)`` (the layouts add slack).
+AVX-512 CPU, 8 / 4 with AVX2. **No bounds checks**: ``arr`` must be C-contiguous (of any
+number of dimensions: ``i`` is a flat index into its data, so a kernel reads a 2-D panel
+without a ``reshape``, which costs a helper call per use) and the caller guarantees
+``0 <= i`` and ``i + L <= arr.size`` (the layouts add slack).
 
 :data:`VEC_BITS` and :data:`VEC_REGS` come from the CPU features Numba compiles for
 (``NUMBA_CPU_FEATURES`` when set, else the host's); Numba's cache is keyed by those
@@ -101,7 +105,7 @@ def _elem_align(context, dtype):
 
 @intrinsic
 def vload(typingctx, arr, idx):
-    """``arr[idx : idx + L]`` of a contiguous 1-D float array, as a :class:`Vec`."""
+    """``arr.flat[idx : idx + L]`` of a C-contiguous float array, as a :class:`Vec`."""
     vt = _vec_of(arr)
     if vt is None or not isinstance(idx, types.Integer):
         return None
@@ -114,10 +118,36 @@ def vload(typingctx, arr, idx):
     return vt(arr, idx), codegen
 
 
+@intrinsic(prefer_literal=True)
+def vload_n(typingctx, arr, idx, n):
+    """``arr.flat[idx : idx + n]`` as a :class:`Vec` of ``n`` lanes (``n`` a literal integer;
+    LLVM splits a vector wider than the CPU's into registers)."""
+    if not (
+        isinstance(arr, types.Array)
+        and isinstance(arr.dtype, types.Float)
+        and isinstance(idx, types.Integer)
+        and isinstance(n, types.IntegerLiteral)
+    ):
+        return None
+    vt = Vec(arr.dtype, n.literal_value)
+
+    def codegen(context, builder, sig, args):
+        p = _address(context, builder, sig.args[0], args[0], args[1])
+        vp = builder.bitcast(p, ir.PointerType(context.get_value_type(vt)))
+        return builder.load(vp, align=_elem_align(context, arr.dtype))
+
+    return vt(arr, idx, n), codegen
+
+
 @intrinsic
 def vstore(typingctx, arr, idx, v):
-    """``arr[idx : idx + L] = v``."""
-    if not (isinstance(v, Vec) and _vec_of(arr) == v and isinstance(idx, types.Integer)):
+    """``arr.flat[idx : idx + len(v)] = v`` (a vector of any width, of ``arr``'s dtype)."""
+    if not (
+        isinstance(v, Vec)
+        and isinstance(arr, types.Array)
+        and arr.dtype == v.dtype
+        and isinstance(idx, types.Integer)
+    ):
         return None
 
     def codegen(context, builder, sig, args):
@@ -154,7 +184,7 @@ def vfma_bcast(typingctx, acc, s, w):
 
 @intrinsic
 def at(typingctx, arr, idx):
-    """``arr[idx]`` of a contiguous 1-D array, without wraparound or bounds check."""
+    """``arr.flat[idx]`` of a C-contiguous array, without wraparound or bounds check."""
     if not (isinstance(arr, types.Array) and isinstance(idx, types.Integer)):
         return None
 
