@@ -139,6 +139,22 @@ def test_deferred_stats_are_those_of_the_recorded_pass(build, training, rng):
     assert y is tr["softmax" if "softmax" in tr.names() else tr.names()[-1]].y
 
 
+def test_facts_follow_a_layer_whose_settings_change_between_traces(rng):
+    """The recorder reuses a layer's JSON-checked settings while they are unchanged; a
+    change (a teacher sets LRN's k between two runs) shows in the next trace, not in the
+    earlier one."""
+    net = small_alexnet()
+    x = rng.random((2,) + net.input_shape).astype(np.float32)
+    first = record(net, x)
+    lrn = net.find("N1")
+    lrn.k = 3.0
+    second = record(net, x)
+    assert first["N1"].facts["k"] == 2.0 and second["N1"].facts["k"] == 3.0
+    assert second["C1"].facts == first["C1"].facts
+    second["C1"].facts["filters"] = -1  # a step's facts are its own copy
+    assert record(net, x)["C1"].facts["filters"] == 4
+
+
 def test_backward_records_every_gradient(rng):
     net = small_googlenet_resnet().astype(np.float64)
     x = rng.random((2,) + net.input_shape)
@@ -233,3 +249,17 @@ def test_bad_trace_files_give_one_line_errors(tmp_path, rng):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["junk.npz", "foreign.npz", "good.npz", "future.npz", "cut.npz"]
     )
+
+
+def test_a_setting_json_cannot_hold_is_left_out_of_the_facts(rng):
+    from cnnsim import layers as L
+
+    class Scaled(L.Activation):
+        def get_config(self):
+            return {**super().get_config(), "scale": np.array([2.0, 3.0]), "note": "x2"}
+
+    net = L.Sequential([L.Flatten(name="flat"), Scaled("relu", name="act")], input_shape=(4,))
+    x = rng.random((2, 4)).astype(np.float32)
+    for _ in range(2):  # the second time through the recorder's reuse of checked settings
+        facts = record(net, x)["act"].facts
+        assert "scale" not in facts and facts["note"] == "x2"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import weakref
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Iterable, Optional
@@ -69,6 +70,29 @@ def _json_safe(d):
             continue
         out[k] = v
     return out
+
+
+# layer -> (its last config, that config's JSON-safe entries). A trace records each
+# layer's settings at every call; serializing them to check was half of the recorder's
+# own time for LeNet-5 (C3's connection table), and a config rarely changes between calls.
+_FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _layer_facts(layer):
+    """``_json_safe(layer.get_config())``, reusing the last answer while the config is
+    equal to the one it was worked out for."""
+    cfg = layer.get_config()
+    hit = _FACTS.get(layer)
+    if hit is None or not _same(hit[0], cfg):
+        hit = _FACTS[layer] = (cfg, _json_safe(cfg))
+    return dict(hit[1])
+
+
+def _same(a, b):
+    try:
+        return bool(a == b)
+    except ValueError:  # an array among the values: "==" has no single answer
+        return False
 
 
 class Deferred:
@@ -273,7 +297,7 @@ class Recorder:
             else array_stats(y, range_act),
             seconds=float(seconds),
             sources=srcs,
-            facts=_json_safe(layer.get_config()),
+            facts=_layer_facts(layer),
             layer=layer,
         )
         step.facts["range_activation"] = range_act
