@@ -126,12 +126,23 @@ def dw_tile(rw, nv):
 
 
 def _fmas(acc, maps, nvec, sp, src, weight):
-    """The inner step of the lane tiles: ``nvec`` input vectors from ``src`` at ``o``, then
-    for each map its weight (``weight`` formatted with ``k``) times each of them."""
-    out = [f"{sp}x{v} = vload({src}, o + {v} * L)" for v in range(nvec)]
-    for k in range(maps):
-        out.append(f"{sp}s = at(w, {weight.format(k=k)})")
-        out += [f"{sp}{acc[k][v]} = vfma_bcast({acc[k][v]}, s, x{v})" for v in range(nvec)]
+    """The inner step of the lane tiles: each map's weight (``weight`` formatted with
+    ``k``) times each of ``nvec`` input vectors from ``src`` at ``o``, one multiply-add per
+    accumulator. Either all input vectors are loaded first and each weight is broadcast
+    once, or (fewer maps than vectors) the other way round: what stays live beside the
+    accumulators is the smaller of the two, so a 3 x 4 tile needs 12 + 3 + 1 = 16 AVX2
+    registers, not 12 + 4 + 1 = 17 (which spilled one accumulator every tap). Each
+    accumulator gets the same multiply-add either way."""
+    if maps >= nvec:
+        out = [f"{sp}x{v} = vload({src}, o + {v} * L)" for v in range(nvec)]
+        for k in range(maps):
+            out.append(f"{sp}s = at(w, {weight.format(k=k)})")
+            out += [f"{sp}{acc[k][v]} = vfma_bcast({acc[k][v]}, s, x{v})" for v in range(nvec)]
+        return out
+    out = [f"{sp}s{k} = at(w, {weight.format(k=k)})" for k in range(maps)]
+    for v in range(nvec):
+        out.append(f"{sp}x = vload({src}, o + {v} * L)")
+        out += [f"{sp}{acc[k][v]} = vfma_bcast({acc[k][v]}, s{k}, x)" for k in range(maps)]
     return out
 
 
