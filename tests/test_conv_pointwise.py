@@ -107,6 +107,10 @@ def test_pointwise_deterministic_across_threads(rng):
     )
 
 
+NO_FMA = "this CPU has no FMA vectors: 1x1 layers take the blocked paths"
+
+
+@pytest.mark.skipif(conv_kernels.VEC_BITS == 0, reason=NO_FMA)
 def test_one_by_one_layers_take_the_matrix_product():
     assert conv_kernels._pointwise(1, 1, 1, 1, 0, 0, 0, 0)
     assert conv_kernels._pointwise(1, 1, 2, 2, 0, 0, 0, 0)  # strided: subsampled product
@@ -136,7 +140,7 @@ def test_strided_one_by_one_layers_match_reference(stride, hw, rng):
     sizes included (the last row/column read or not)."""
     h, w_ = hw
     x, w, b, conn = _case(rng, (3, 20, 12, h, w_), np.float32, True)
-    assert conv_kernels._pointwise(1, 1, *stride, 0, 0, 0, 0)
+    assert conv_kernels._pointwise(1, 1, *stride, 0, 0, 0, 0) == (conv_kernels.VEC_BITS > 0)
     y = F.conv2d(x, w, b, stride, connections=conn)
     np.testing.assert_allclose(
         y, naive.conv2d(x, w, b, stride, "valid", conn), rtol=1e-5, atol=1e-5
@@ -150,6 +154,25 @@ def test_strided_one_by_one_layers_match_reference(stride, hw, rng):
     skipped = np.ones(x.shape[2:], bool)
     skipped[:: stride[0], :: stride[1]] = False
     assert np.all(got[0][:, :, skipped] == 0)
+
+
+def test_without_fma_vectors_one_by_one_layers_take_the_blocked_paths(monkeypatch, rng):
+    """Where the CPU has no FMA vectors the tile's explicit fused multiply-adds would be a
+    library call each: 1x1 layers then go to the blocked paths, with the reference's
+    numbers (strided and with a connection table)."""
+    monkeypatch.setattr(conv_kernels, "VEC_BITS", 0)
+    assert not conv_kernels._pointwise(1, 1, 1, 1, 0, 0, 0, 0)
+    x, w, b, conn = _case(rng, (4, 24, 10, 7, 9), np.float32, True)
+    for stride in (1, 2):
+        y = F.conv2d(x, w, b, stride, connections=conn)
+        np.testing.assert_allclose(
+            y, naive.conv2d(x, w, b, stride, "valid", conn), rtol=1e-5, atol=1e-5
+        )
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        got = F.conv2d_backward(dy, x, w, stride, connections=conn)
+        want = naive.conv2d_backward(dy, x, w, stride, "valid", conn)
+        for g, r in zip(got, want):
+            np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
