@@ -74,6 +74,7 @@ def environment(threads):
 
 
 PAIRED = ("cnnsim", "torch")  # the two implementations whose ratio is reported
+SETTLE_S = 0.2  # > OpenBLAS's and the OpenMP pools' spin after a call (~0.1 s)
 
 
 def _time_round_robin(fns, repeat):
@@ -82,16 +83,22 @@ def _time_round_robin(fns, repeat):
     other baseline on its own. Why apart: NumPy's OpenBLAS threads keep spinning for a
     while after a matrix product, and timed right after it cnnsim and PyTorch both ran
     2-4x slower on this 2-core machine (LeNet-5 C3); the baselines are for scale, not
-    for the ratio."""
-    for fn in fns.values():
-        fn()
+    for the ratio. So a baseline's warm-up, too, comes after the paired timings: OpenBLAS
+    threads spin for up to ~0.1 s after a call, and one warm-up right before the pairs
+    made LeNet-5 C3's fwd+bwd 5.8 ms instead of 1.4 (ratio 2.86 instead of 0.7-0.9). The
+    previous row's baselines spin likewise, hence a pause of ``SETTLE_S`` first (the
+    warm-up calls then wake the cores again)."""
     times = {k: [] for k in fns}
     paired = [k for k in PAIRED if k in fns]
+    time.sleep(SETTLE_S)
+    for k in paired:
+        fns[k]()
     for _ in range(repeat):
         for k in paired:
             _time_into(fns[k], times[k])
     for k, fn in fns.items():
         if k not in paired:
+            fn()
             for _ in range(repeat):
                 _time_into(fn, times[k])
     return {k: float(np.median(v)) for k, v in times.items()}
