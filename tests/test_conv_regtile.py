@@ -315,3 +315,46 @@ def test_dx_tiles_give_the_batch_lane_scatters_bits(dtype, rng):
             wx = lanes_dx_weights(w, mask, dyt.shape[1], cb)
             got = tile(dyt, wx, n, in_h, in_w, top, left, lanes)
             np.testing.assert_array_equal(got[:, :c], ref[:, :c], err_msg=f"{cb} maps, n={n}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "n,c,f,h,k,s,pad",
+    [
+        (1, 6, 16, 14, 5, 1, "valid"),  # LeNet-5 C3 on one image: phase planes
+        (2, 3, 6, 11, 3, 2, "same"),  # strided: planes forward and dx
+        (8, 4, 9, 12, 3, 1, "same"),  # batch lanes; dx correlates (same padding)
+    ],
+)
+def test_plane_conv_tiles_or_loops_by_size_give_the_same_bits(n, c, f, h, k, s, pad, dtype, rng):
+    """A call below ``blocked.TILE_MIN_WORK`` multiply-adds runs plane_conv's loops, one
+    above it the register tiles: the forward and both gradients are the same bits either
+    way (so the threshold changes speed and first-run compile time only)."""
+    from cnnsim.kernels.conv import blocked
+
+    x = rng.standard_normal((n, c, h, h)).astype(dtype)
+    w = rng.standard_normal((f, c, k, k)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    table = rng.random((f, c)) > 0.3
+    y = F.conv2d(x, w, b, s, pad, table)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    out = {}
+    seen = []
+
+    def spy(*args):  # plane_conv as the convolution paths call it; records ``tiles``
+        seen.append(args[8])
+        return blocked.plane_conv(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv, "plane_conv", spy)
+        for tiles, threshold in (("loops", 10**18), ("tiles", 0)):
+            mp.setattr(blocked, "TILE_MIN_WORK", threshold)
+            seen.clear()
+            out[tiles] = (F.conv2d(x, w, b, s, pad, table),) + F.conv2d_backward(
+                dy, x, w, s, pad, table
+            )[:2]
+            assert seen and set(seen) == {tiles == "tiles"}
+    for a, t in zip(out["loops"], out["tiles"]):
+        np.testing.assert_array_equal(a, t)
+    ref = naive.conv2d(x, w, b, s, pad, table)
+    np.testing.assert_allclose(out["loops"][0], ref, rtol=1e-4, atol=1e-4)

@@ -56,17 +56,32 @@ _PLANE_TILES = (
 _FM_RED = {"contract", "reassoc"}
 
 
+# multiply-adds of a call from which plane_conv takes the register tiles. Below, a call
+# takes tens of microseconds either way (LeNet-5 C1 on one image: tile 7 us, loop 11 us;
+# C3: tile 40 us, loop 20 us, the tile's last positions being scalar), while each tile
+# width costs 1-2 s to compile on its first use: `cnnsim step lenet5`'s first run
+# compiled two widths (3.1 s) where the loop for both layers takes 1.0 s
+TILE_MIN_WORK = 1_000_000
+
+
+def tiles_pay(work):
+    """Whether a call of ``work`` multiply-adds runs :func:`plane_conv` on the register tiles
+    (:data:`TILE_MIN_WORK`); the argument ``tiles`` of :func:`block_shape`."""
+    return work >= TILE_MIN_WORK
+
+
 @njit(cache=True)
-def block_shape(maps):
+def block_shape(maps, tiles=True):
     """``(maps per block, taps per pass)`` of the hot loop for ``maps`` output maps.
 
-    With FMA vectors (the register tiles, :data:`_PLANE_TILES`): of the two tile widths
-    for this CPU (6 or 8 maps with 32 registers, 3 or 4 with 16), the one that computes
-    the fewest padding maps (ties: the wider), one tap per pass (LeNet-5's 6 maps: one
-    block of 6; 16 maps: two of 8). Without: the wide block (5 x 3) when there are enough
-    maps to fill it, else the narrow one (3 x 4), which wastes less on LeNet-sized layers.
+    With FMA vectors (the register tiles, :data:`_PLANE_TILES`) and ``tiles`` (a call
+    large enough, :func:`tiles_pay`): of the two tile widths for this CPU (6 or 8 maps
+    with 32 registers, 3 or 4 with 16), the one that computes the fewest padding maps
+    (ties: the wider), one tap per pass (LeNet-5's 6 maps: one block of 6; 16 maps: two
+    of 8). Otherwise the loops': the wide block (5 x 3) when there are enough maps to
+    fill it, else the narrow one (3 x 4), which wastes less on LeNet-sized layers.
     The blocks only group the work: every sum is the same whatever the block."""
-    if VEC_REGS:
+    if VEC_REGS and tiles:
         a, b = (6, 8) if VEC_REGS >= 32 else (3, 4)
         if -(-maps // a) * a < -(-maps // b) * b:
             return a, 1
@@ -76,16 +91,17 @@ def block_shape(maps):
     return 3, 4
 
 
-def plane_conv(xflat, gstride, ng, offs, wg, bias, P, act=0):
+def plane_conv(xflat, gstride, ng, offs, wg, bias, P, act=0, tiles=True):
     """For every group ``g < ng`` (an image, or one output row of the batch-lane layout)
     and position ``p < P``:
     ``yf[g, f, p] = bias[f] + sum_r wg[f // FB, r, f % FB] * xflat[g*gstride + p + offs[r]]``.
 
     ``xflat (L,)`` flat input planes, ``offs (R,)`` tap offsets, ``wg (NB, R, FB)``
-    weights blocked by ``FB`` output maps (``FB, G = block_shape(maps)``; R a multiple of
+    weights blocked by ``FB`` output maps (``FB, G = block_shape(maps, tiles)``; R a multiple of
     G), ``bias (NB*FB,)``. Returns ``yf (ng, NB*FB, P)``; ``act`` (``activations.ACT_CODES``,
     0: none) applies that activation to every output (a convolution fused with the next
-    steps, ``kernels.conv.pooled``).
+    steps, ``kernels.conv.pooled``). ``tiles``: what ``block_shape`` was given for ``wg``
+    (False: the loops, whatever the width; AVX2's 3-map tile has the 3-map loop's width).
 
     Replaces the loop of :func:`direct.forward <cnnsim.kernels.conv.direct.forward>`
     (``acc = b[f]; acc += w[f, c, u, v] * x[n, c, r, s]`` over ``c, u, v``): in the flat
@@ -98,7 +114,7 @@ def plane_conv(xflat, gstride, ng, offs, wg, bias, P, act=0):
     Plain Python choosing the compiled micro-kernel by the block's width, so that a model
     whose layers all use one block shape compiles only that one.
     """
-    tile = _PLANE_TILES.get(wg.shape[2])
+    tile = _PLANE_TILES.get(wg.shape[2]) if tiles else None
     if tile is not None:  # the same sums, held in registers (regtile_tiles.plane_tile_*)
         return tile(xflat, gstride, ng, offs, wg, bias, P, lanes(xflat.dtype), act)
     if wg.shape[2] == 5:

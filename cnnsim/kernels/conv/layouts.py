@@ -130,8 +130,9 @@ def crop_rows(yf, f_, ho, wo, pitch):
 
 
 @njit(cache=True)
-def dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd):
-    """Tap offsets and blocked weights of ``dx`` as a stride-1 convolution of ``dy``.
+def dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd, tiles):
+    """Tap offsets and blocked weights of ``dx`` as a stride-1 convolution of ``dy``
+    (blocks for the register tiles or the loops: ``tiles``, as in ``block_shape``).
 
     Output "map" ``co = (c*sh + a)*sw + b`` is input channel c at stride phase (a, b);
     tap ``r = (f*qh + q')*qw + t'`` reads the padded ``dy`` plane f shifted by (q', t')
@@ -140,7 +141,7 @@ def dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd):
     """
     f_, c_, kh, kw = w.shape
     co_ = c_ * sh * sw
-    FB, G = block_shape(co_)
+    FB, G = block_shape(co_, tiles)
     r_ = f_ * qh * qw
     offs = np.zeros(round_up(r_, G), dtype=np.int64)
     for f in range(f_):
