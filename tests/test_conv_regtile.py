@@ -327,9 +327,9 @@ def test_dx_tiles_give_the_batch_lane_scatters_bits(dtype, rng):
     ],
 )
 def test_plane_conv_tiles_or_loops_by_size_give_the_same_bits(n, c, f, h, k, s, pad, dtype, rng):
-    """A call below ``blocked.TILE_MIN_WORK`` multiply-adds runs plane_conv's loops, one
-    above it the register tiles: the forward and both gradients are the same bits either
-    way (so the threshold changes speed and first-run compile time only)."""
+    """Whether plane_conv runs its loops or the register tiles (``blocked.tiles_pay``: the
+    call's size and its last positions), the forward and both gradients are the same
+    bits (so the choice changes speed and first-run compile time only)."""
     from cnnsim.kernels.conv import blocked
 
     x = rng.standard_normal((n, c, h, h)).astype(dtype)
@@ -347,8 +347,8 @@ def test_plane_conv_tiles_or_loops_by_size_give_the_same_bits(n, c, f, h, k, s, 
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(conv, "plane_conv", spy)
-        for tiles, threshold in (("loops", 10**18), ("tiles", 0)):
-            mp.setattr(blocked, "TILE_MIN_WORK", threshold)
+        for tiles in ("loops", "tiles"):
+            mp.setattr(conv, "tiles_pay", lambda *a, t=tiles == "tiles": t)
             seen.clear()
             out[tiles] = (F.conv2d(x, w, b, s, pad, table),) + F.conv2d_backward(
                 dy, x, w, s, pad, table
@@ -358,3 +358,22 @@ def test_plane_conv_tiles_or_loops_by_size_give_the_same_bits(n, c, f, h, k, s, 
         np.testing.assert_array_equal(a, t)
     ref = naive.conv2d(x, w, b, s, pad, table)
     np.testing.assert_allclose(out["loops"][0], ref, rtol=1e-4, atol=1e-4)
+
+
+def test_plane_conv_takes_the_tiles_for_large_calls_with_few_last_positions():
+    """``blocked.tiles_pay``: from ``TILE_MIN_WORK`` multiply-adds, and when the positions
+    left after whole vectors (computed one at a time by a tile) are at most half as many
+    as the whole vectors; never without FMA vectors."""
+    from cnnsim.kernels.conv import blocked
+    from cnnsim.kernels.conv.simd import lanes
+
+    big = blocked.TILE_MIN_WORK
+    assert not blocked.tiles_pay(big - 1, 4096, 4)
+    L = lanes(np.dtype(np.float32))
+    if L == 0:
+        assert not blocked.tiles_pay(big, 4096, 4)
+        return
+    assert blocked.tiles_pay(big, 64 * L, 4)  # whole vectors only
+    assert blocked.tiles_pay(big, 8 * L + 4, 4)  # 4 left after 8 vectors
+    assert not blocked.tiles_pay(big, 8 * L + 5, 4)
+    assert blocked.tiles_pay(big, 2 * lanes(np.dtype(np.float64)), 8)

@@ -505,13 +505,13 @@ def _conv_lanes(xt, n_, w, b, mask, geometry, rows, act=0):
     :func:`to_lanes`); ``act``: an activation applied as it is stored (``plane_conv``)."""
     f_, c_, kh, kw = w.shape
     ho, wo, _, _, hq, wq = geometry
-    tiles = tiles_pay(n_ * w.size * ho * wo)
+    run = (rows - 1) * wq * n_ + wo * n_
+    tiles = tiles_pay(n_ * w.size * ho * wo, run, xt.itemsize)
     fb, g = block_shape(f_, tiles)
     ng = -(-ho // rows)
     offs = forward_taps(c_, kh, kw, 1, 1, hq, wq, g) * n_
     wg = forward_weights(w, mask, offs.shape[0], fb)
     bias = _padded_bias(b, fb, xt.dtype)
-    run = (rows - 1) * wq * n_ + wo * n_
     return plane_conv(xt, rows * wq * n_, ng, offs, wg, bias, run, act, tiles)
 
 
@@ -520,7 +520,7 @@ def _forward_planes(x, w, b, mask, sh, sw, top, left, geometry):
     n_, c_ = x.shape[:2]
     f_, _, kh, kw = w.shape
     ho, wo, _, qw, hq, wq = geometry
-    tiles = tiles_pay(n_ * w.size * ho * wo)
+    tiles = tiles_pay(n_ * w.size * ho * wo, ho * wq, x.itemsize)
     fb, g = block_shape(f_, tiles)
     xf = to_phase_planes(x, sh, sw, top, left, hq, wq, qw + 8)
     offs = forward_taps(c_, kh, kw, sh, sw, hq, wq, g)
@@ -570,19 +570,11 @@ def _dx_lanes_correlate(dy, w, mask, in_h, in_w, top, left):
     wd = in_w + kw - 1
     rows, ng, slack = lane_rows(in_h, in_w, wd, n_)
     dyt, _ = to_lanes(dy, kh - 1 - top, kw - 1 - left, hd, wd, slack)  # checked before
-    tiles = tiles_pay(dy.size * c_ * kh * kw)
+    run = (rows - 1) * wd * n_ + in_w * n_
+    tiles = tiles_pay(dy.size * c_ * kh * kw, run, dy.itemsize)
     offs, wg = dx_taps_and_weights(w, mask, 1, 1, kh, kw, hd, wd, tiles)
-    yt = plane_conv(
-        dyt,
-        rows * wd * n_,
-        ng,
-        offs * n_,
-        wg,
-        zeros_like_bias(wg),
-        (rows - 1) * wd * n_ + in_w * n_,
-        0,
-        tiles,
-    )
+    bias = zeros_like_bias(wg)
+    yt = plane_conv(dyt, rows * wd * n_, ng, offs * n_, wg, bias, run, 0, tiles)
     return lanes_to_rows(yt, c_, in_h, in_w, n_, rows, wd * n_)
 
 
@@ -597,7 +589,7 @@ def _dx_planes(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     hd = hx + qh - 1  # padded dy plane: qh-1 zero rows on top
     wd = wx + qw - 1
     dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
-    tiles = tiles_pay(dy.size * w.size // w.shape[0])
+    tiles = tiles_pay(dy.size * w.size // w.shape[0], hx * wd, dy.itemsize)
     offs, wg = dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd, tiles)
     yf = plane_conv(
         dyf.reshape(-1), dyf.shape[1], n_, offs, wg, zeros_like_bias(wg), hx * wd, 0, tiles

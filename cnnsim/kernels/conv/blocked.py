@@ -57,17 +57,24 @@ _FM_RED = {"contract", "reassoc"}
 
 
 # multiply-adds of a call from which plane_conv takes the register tiles. Below, a call
-# takes tens of microseconds either way (LeNet-5 C1 on one image: tile 7 us, loop 11 us;
-# C3: tile 40 us, loop 20 us, the tile's last positions being scalar), while each tile
-# width costs 1-2 s to compile on its first use: `cnnsim step lenet5`'s first run
-# compiled two widths (3.1 s) where the loop for both layers takes 1.0 s
+# takes tens of microseconds either way (LeNet-5 C1 on one image: tile 7 us, loop 11 us),
+# while each tile width costs 1-2 s to compile on its first use: `cnnsim step lenet5`'s
+# first run compiled two widths (3.1 s) where the loop for both layers takes 1.0 s
 TILE_MIN_WORK = 1_000_000
 
 
-def tiles_pay(work):
-    """Whether a call of ``work`` multiply-adds runs :func:`plane_conv` on the register tiles
-    (:data:`TILE_MIN_WORK`); the argument ``tiles`` of :func:`block_shape`."""
-    return work >= TILE_MIN_WORK
+def tiles_pay(work, positions, itemsize):
+    """Whether a call of ``work`` multiply-adds over rows of ``positions`` outputs runs
+    :func:`plane_conv` on the register tiles (the argument ``tiles`` of
+    :func:`block_shape`): from :data:`TILE_MIN_WORK`, and when the positions left after
+    the whole vectors, which a tile computes one at a time, are at most half as many as
+    the whole vectors (``2 * (P % L) <= P // L``, L lanes). Measured, one image, 16
+    lanes: LeNet-5 C3's 140 positions (12 left after 8 vectors) took the 8-map tile
+    39 us and the loop 13; at 96 or 192 positions the tile 0.6x the loop's time."""
+    lanes_ = lanes(np.dtype(f"f{itemsize}"))
+    if work < TILE_MIN_WORK or not lanes_:
+        return False
+    return 2 * (positions % lanes_) <= positions // lanes_
 
 
 @njit(cache=True)
