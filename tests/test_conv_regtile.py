@@ -28,6 +28,16 @@ SHAPES = [
 TILES = [(regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)]
 
 
+@pytest.fixture(autouse=True)
+def _tiles_for_small_calls(monkeypatch):
+    """The shapes here are small, to be quick against the slow reference; calls this small
+    take no register tile in use (``blocked.TILE_MIN_WORK``: their compile time would
+    outweigh their run time), so these tests lower that threshold to reach the tiles."""
+    from cnnsim.kernels.conv import blocked
+
+    monkeypatch.setattr(blocked, "TILE_MIN_WORK", 0)
+
+
 def _case(shape, dtype, rng):
     n, c, f, h, w_, kh, kw, pads = shape
     x = rng.standard_normal((n, c, h, w_)).astype(dtype)
@@ -130,14 +140,25 @@ def test_functional_conv_through_the_tile_matches_reference_and_gradients(stride
     assert regtile.applies_dx(c, hw, n, 8, stride, stride, 3, 3, 1, 1, 1, 1) == (stride == 1)
     assert conv._phases_on_tile(c, n, wo, wo, 8, stride, stride, 3, 3) == (stride == 2)
     assert regtile.applies_dw(f, c, 3, 3, 8, stride, stride)
-    y = F.conv2d(x, w, b, stride, "same", conn)
+    reached = []
+    with pytest.MonkeyPatch.context() as mp:  # record which tile paths the calls take
+        for mod, name in [
+            (regtile, "forward"),
+            (regtile, "backward_input"),
+            (regtile, "backward_weight"),
+            (conv, "_dx_phases"),
+        ]:
+            fn = getattr(mod, name)
+            mp.setattr(mod, name, lambda *a, fn=fn, name=name: reached.append(name) or fn(*a))
+        y = F.conv2d(x, w, b, stride, "same", conn)
+        dy = rng.standard_normal(y.shape)
+        grads = F.conv2d_backward(dy, x, w, stride, "same", conn)
+    # stride 2: dx as stride-1 problems per phase, each on the tile (backward_input)
+    dx_paths = {"backward_input"} | ({"_dx_phases"} if stride == 2 else set())
+    assert set(reached) == {"forward", "backward_weight"} | dx_paths
     want_y = naive.conv2d(x, w, b, stride, "same", conn)
     np.testing.assert_allclose(y, want_y, rtol=1e-10, atol=1e-10)
-    dy = rng.standard_normal(y.shape)
-    for got, want in zip(
-        F.conv2d_backward(dy, x, w, stride, "same", conn),
-        naive.conv2d_backward(dy, x, w, stride, "same", conn),
-    ):
+    for got, want in zip(grads, naive.conv2d_backward(dy, x, w, stride, "same", conn)):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
     fn = lambda x, w, b: F.conv2d(x, w, b, stride, "same", conn)
     grads = F.conv2d_backward(probe_for(y.shape), x, w, stride, "same", conn)

@@ -82,6 +82,7 @@ from .blocked import (
     FBW,
     GW,
     WIDE_MIN_MAPS,
+    big_enough,
     block_shape,
     blocked_weight_grad,
     full_window_dw,
@@ -376,9 +377,12 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     full = _full_window(x.shape, w.shape, *pads)
     pointwise = _pointwise(kh, kw, sh, sw, *pads)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
-    wo = geometry[1]
-    if not (full or pointwise) and regtile.applies(
-        w.shape[0], wo * x.shape[0], x.itemsize, sh, sw, kh, kw
+    ho, wo = geometry[:2]
+    tiles = big_enough(x.shape[0] * w.size * ho * wo)  # multiply-adds of the call
+    if (
+        not (full or pointwise)
+        and tiles
+        and regtile.applies(w.shape[0], wo * x.shape[0], x.itemsize, sh, sw, kh, kw)
     ):
         return regtile.forward(x, w, b, mask, *pads, sh)  # checks while it copies
     if pointwise:  # checked after: see _finite_result
@@ -406,7 +410,8 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     pads = (top, bottom, left, right)
     full = _full_window((n_, c_, in_h, in_w), w.shape, *pads)
     pointwise = _pointwise(kh, kw, sh, sw, *pads)
-    if not (full or pointwise):  # the tile's paths check while they copy
+    tiles = big_enough(dy.size * c_ * kh * kw)  # multiply-adds of the call
+    if not (full or pointwise) and tiles:  # the tile's paths check while they copy
         if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, *pads):
             return regtile.backward_input(dy, w, mask, *pads)
         if _phases_on_tile(c_, n_, ho, wo, dy.itemsize, sh, sw, kh, kw):
@@ -440,7 +445,8 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     pads = (top, bottom, left, right)
     full = _full_window(x.shape, (f_, c_, kh, kw), *pads)
     pointwise = _pointwise(kh, kw, sh, sw, *pads)
-    if not (full or pointwise) and regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
+    tiles = big_enough(dy.size * c_ * kh * kw)  # multiply-adds of the call
+    if not (full or pointwise) and tiles and regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
         return regtile.backward_weight(dy, x, mask, kh, kw, *pads, sh)  # checks as it copies
     if pointwise:  # checked after: see _finite_result
         return _finite_result(pointwise_backward_weight(dy, _every(x, sh, sw), mask))

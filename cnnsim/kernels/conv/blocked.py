@@ -56,11 +56,18 @@ _PLANE_TILES = (
 _FM_RED = {"contract", "reassoc"}
 
 
-# multiply-adds of a call from which plane_conv takes the register tiles. Below, a call
-# takes tens of microseconds either way (LeNet-5 C1 on one image: tile 7 us, loop 11 us),
-# while each tile width costs 1-2 s to compile on its first use: `cnnsim step lenet5`'s
-# first run compiled two widths (3.1 s) where the loop for both layers takes 1.0 s
+# multiply-adds of a call from which it takes register tiles (plane_conv's, regtile's).
+# Below, a call takes tens of microseconds either way (LeNet-5 C1 on one image: tile 7 us,
+# loop 11 us), while each tile costs 1-2 s to compile on its first use: `cnnsim step
+# lenet5`'s first run compiled two plane-tile widths (3.1 s) where the loop for both
+# layers takes 1.0 s, and on AVX2 C3 took regtile's tile, packing and layouts (7 s)
 TILE_MIN_WORK = 1_000_000
+
+
+def big_enough(work):
+    """Whether a call of ``work`` multiply-adds may take register tiles at all
+    (:data:`TILE_MIN_WORK`)."""
+    return work >= TILE_MIN_WORK
 
 
 def tiles_pay(work, positions, itemsize):
@@ -72,7 +79,7 @@ def tiles_pay(work, positions, itemsize):
     lanes: LeNet-5 C3's 140 positions (12 left after 8 vectors) took the 8-map tile
     39 us and the loop 13; at 96 or 192 positions the tile 0.6x the loop's time."""
     lanes_ = lanes(np.dtype(f"f{itemsize}"))
-    if work < TILE_MIN_WORK or not lanes_:
+    if not big_enough(work) or not lanes_:
         return False
     return 2 * (positions % lanes_) <= positions // lanes_
 
