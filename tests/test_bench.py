@@ -142,3 +142,17 @@ def test_vector_width_is_read_from_the_generated_code_and_bad_settings_fail():
     assert vw["bits"] in (128, 256, 512) and vw["why"]
     with pytest.raises(ValueError, match="config.vector_width"):
         use_vector_width("1024")
+
+
+def test_peaks_keep_the_better_of_the_measurements_before_and_after_the_rows(monkeypatch):
+    """A peak measured while the machine was busy must not make rows exceed 100 % of it:
+    the bench measures before and after its rows and keeps the better of each figure."""
+    from cnnsim.bench import peak
+
+    first = {"fma_gflops": 90.0, "simd_fma_gflops": 117.0, "sgemm_gflops": 195.0}
+    monkeypatch.setattr(peak, "fma_peak", lambda t: 200.0)
+    monkeypatch.setattr(peak, "simd_fma_peak", lambda t: 230.0)
+    monkeypatch.setattr(peak, "sgemm_peak", lambda: 104.0)
+    pk = peak.peaks(2, before=first)
+    assert (pk["fma_gflops"], pk["simd_fma_gflops"], pk["sgemm_gflops"]) == (200.0, 230.0, 195.0)
+    assert pk["peak_gflops"] == 230.0

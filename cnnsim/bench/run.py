@@ -233,7 +233,7 @@ def _available_pool_ops():
     )
 
 
-def bench_case(case, repeat, torch, rng, peak_gflops=None):
+def bench_case(case, repeat, torch, rng):
     """One row: medians of forward and forward+backward per implementation, plus derived."""
     row = {
         "name": case.name,
@@ -262,8 +262,6 @@ def bench_case(case, repeat, torch, rng, peak_gflops=None):
         row["gflops"] = {
             k: {"forward": fl / fwd[k] / 1e9, "forward_backward": 3 * fl / fb[k] / 1e9} for k in fwd
         }
-        if peak_gflops:
-            row["share_of_peak"] = row["gflops"]["cnnsim"]["forward_backward"] / peak_gflops
         if case.naive_batch:
             row["naive"] = _naive_per_image(case, rng, fb["cnnsim"] / case.n)
     if torch is not None:
@@ -296,8 +294,15 @@ def run_bench(only=None, is_quick=False, repeat=None, threads=2, seed=0):
     if repeat is None:
         repeat = 1 if is_quick else 7
     rng = np.random.default_rng(seed)
-    pk = peak.peaks(threads)  # before the rows: the header, and each row's share of it
-    rows = [bench_case(c, repeat, torch, rng, pk["peak_gflops"]) for c in cases]
+    pk = peak.peaks(threads)  # before and after the rows: the header, each row's share
+    rows = [bench_case(c, repeat, torch, rng) for c in cases]
+    if cases:
+        pk = peak.peaks(threads, before=pk)
+        for row in rows:
+            if "gflops" in row:
+                row["share_of_peak"] = (
+                    row["gflops"]["cnnsim"]["forward_backward"] / pk["peak_gflops"]
+                )
     ext = {}
     for name, fn in EXTENSIONS.items():
         if name not in ext_names:
