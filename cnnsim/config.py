@@ -9,7 +9,8 @@
                      on one thread (see ``functional._dispatch.kernels_for``); 0 = never.
                      The call's size alone decides (measured crossover, docs/performance.md).
                      Env: CNNSIM_SERIAL_WORK.
-``vector_width``     "auto" (LLVM's choice: 256-bit on AVX-512 Intel CPUs), "256", or "512"
+``vector_width``     "auto" or "256" (256-bit loops on every AVX-512 CPU: the same sums, in the
+                     same order, on Intel and AMD), or "512"
                      (512-bit vectors on AVX-512 CPUs; measured slower for cnnsim's fwd+bwd,
                      see docs/performance.md). Applied once, before the first kernel
                      compiles (``cnnsim.kernels.use_vector_width``). Env: CNNSIM_VECTOR_WIDTH.

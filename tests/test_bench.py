@@ -156,3 +156,24 @@ def test_peaks_keep_the_better_of_the_measurements_before_and_after_the_rows(mon
     pk = peak.peaks(2, before=first)
     assert (pk["fma_gflops"], pk["simd_fma_gflops"], pk["sgemm_gflops"]) == (200.0, 230.0, 195.0)
     assert pk["peak_gflops"] == 230.0
+
+
+def test_auto_vector_width_compiles_256_bit_loops_on_every_avx512_cpu():
+    """LLVM's own choice differs between vendors (Intel: 256-bit loops, Zen 4: 512-bit), and
+    with it the order of the weight gradient's reordered sums: a training run gave other
+    numbers on each. With "auto" the kernels compile 256-bit loops on any AVX-512 CPU."""
+    import os
+
+    import llvmlite.binding as ll
+    import pytest
+    from numba.core import config as nconfig
+
+    from cnnsim import config
+    from cnnsim.bench import peak
+
+    if not ll.get_host_cpu_features().get("avx512f", False):
+        pytest.skip("this CPU has no AVX-512: LLVM's loops are 256-bit at most anyway")
+    if os.environ.get("NUMBA_CPU_FEATURES") or config.vector_width == "512":
+        pytest.skip("NUMBA_CPU_FEATURES or vector_width = 512 set: not the default")
+    assert nconfig.CPU_FEATURES.endswith(",+prefer-256-bit")
+    assert peak.vector_width()["bits"] == 256

@@ -398,3 +398,28 @@ def test_plane_conv_takes_the_tiles_for_large_calls_with_few_last_positions():
     assert blocked.tiles_pay(big, 8 * L + 4, 4)  # 4 left after 8 vectors
     assert not blocked.tiles_pay(big, 8 * L + 5, 4)
     assert blocked.tiles_pay(big, 2 * lanes(np.dtype(np.float64)), 8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "n,c,f,h,s", [(8, 32, 32, 8, 1), (4, 64, 64, 4, 1), (16, 16, 32, 8, 2), (2, 40, 48, 12, 1)]
+)
+def test_a_forward_kept_off_the_tile_by_its_size_has_the_tiles_bits(n, c, f, h, s, dtype, rng):
+    """A forward under ``blocked.TILE_MIN_WORK`` multiply-adds takes the phase-plane or
+    batch-lane path instead of the register tile (compile time): the same bits, so the
+    threshold never changes a number."""
+    from cnnsim.kernels.conv import blocked
+
+    x = rng.standard_normal((n, c, h, h)).astype(dtype)
+    w = rng.standard_normal((f, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    table = rng.random((f, c)) > 0.2
+    out, calls = [], []
+    with pytest.MonkeyPatch.context() as mp:
+        fwd = regtile.forward
+        mp.setattr(regtile, "forward", lambda *a: calls.append(1) or fwd(*a))
+        for threshold in (0, 10**18):  # the tile, then the other paths
+            mp.setattr(blocked, "TILE_MIN_WORK", threshold)
+            out.append(F.conv2d(x, w, b, s, "same", table))
+    assert len(calls) == 1  # the tile ran for the first call only
+    np.testing.assert_array_equal(out[0], out[1])

@@ -19,12 +19,17 @@ from .. import config
 def use_vector_width(width=None):
     """Choose the vector width of the kernels compiled from now on; returns a one-line why.
 
-    ``width`` (default ``config.vector_width``): "auto" leaves LLVM's choice, "512" lets
-    LLVM use 512-bit ``zmm`` vectors on an AVX-512 CPU, "256" is the same as "auto" on
-    CPUs whose LLVM tuning prefers 256 bits. LLVM's tuning for Intel AVX-512 CPUs (Ice
-    Lake on; Rocket Lake and Sapphire Rapids class here) sets ``prefer-256-bit``, so the
-    loops use ``ymm`` although ``zmm`` exist; "512" adds ``-prefer-256-bit`` to Numba's
-    target features. It is not the default because on the one AVX-512 machine measured
+    ``width`` (default ``config.vector_width``): "auto" and "256" let LLVM vectorize loops
+    with 256-bit vectors on every AVX-512 CPU, "512" lets it use 512-bit ``zmm`` vectors.
+    LLVM's tuning for Intel AVX-512 CPUs (Ice Lake on; Rocket Lake and Sapphire Rapids
+    class here) sets ``prefer-256-bit``, so the loops use ``ymm`` although ``zmm`` exist;
+    its tuning for AMD's Zen 4 does not. Loops whose sums LLVM may reorder (``reassoc``:
+    the weight-gradient dot products) then add in another order, and a training run on
+    a Zen 4 gave other numbers than on an Intel CPU (the dropout experiment's test error
+    0.202 instead of 0.162). So "auto" adds ``+prefer-256-bit`` on every AVX-512 CPU
+    (the same bits as an Intel CPU, checked on that experiment), and "512" adds
+    ``-prefer-256-bit``. The register tiles' explicit vectors (:mod:`.conv.simd`) keep
+    the CPU's full width either way. It is not the default because on the one AVX-512 machine measured
     (docs/performance.md, round three) 512-bit code made the forward pass ~10 % faster
     but ``dx`` and ``dw`` 10-25 % slower: fwd+bwd 10-20 % slower overall. It must run
     before Numba builds its code generator (the first compilation in the process); Numba's
@@ -37,8 +42,6 @@ def use_vector_width(width=None):
         raise ValueError(f"config.vector_width: expected 'auto', '256' or '512', got {width!r}")
     if os.environ.get("NUMBA_CPU_FEATURES"):
         return "NUMBA_CPU_FEATURES set: Numba's features as given"
-    if width != "512":
-        return "LLVM's choice for this CPU (config.vector_width = %s)" % width
     try:
         import llvmlite.binding as ll
         from numba.core import config as nconfig
@@ -48,15 +51,18 @@ def use_vector_width(width=None):
     except Exception as e:  # no host feature map (unusual platform): leave Numba alone
         return f"LLVM's choice (host features unknown: {type(e).__name__})"
     if not feats.get("avx512f", False):
-        return "LLVM's choice (config.vector_width = 512, but this CPU has no AVX-512)"
+        return "LLVM's choice for this CPU (no AVX-512; config.vector_width = %s)" % width
     if "_toplevel_target_context" in vars(cpu_target):  # something compiled before us
         return (
-            "LLVM's choice (config.vector_width = 512, but Numba compiled code before "
-            "cnnsim was imported; import cnnsim first)"
+            "LLVM's choice (config.vector_width = %s, but Numba compiled code before "
+            "cnnsim was imported; import cnnsim first)" % width
         )
     if nconfig.CPU_FEATURES is None:
-        nconfig.CPU_FEATURES = feats.flatten() + ",-prefer-256-bit"
-    return "512-bit: LLVM's prefer-256-bit tuning switched off (config.vector_width = 512)"
+        sign = "-" if width == "512" else "+"
+        nconfig.CPU_FEATURES = feats.flatten() + f",{sign}prefer-256-bit"
+    if width == "512":
+        return "512-bit: LLVM's prefer-256-bit tuning switched off (config.vector_width = 512)"
+    return "256-bit loops on every AVX-512 CPU: prefer-256-bit (config.vector_width = %s)" % width
 
 
 VECTOR_WHY = use_vector_width()

@@ -378,6 +378,9 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     pointwise = _pointwise(kh, kw, sh, sw, *pads)
     geometry = phase_geometry(h, wd, kh, kw, sh, sw, *pads)
     ho, wo = geometry[:2]
+    # small calls keep off the register tile (compile time, blocked.TILE_MIN_WORK); the
+    # paths below give the forward the same bits. Not for dx and dw: those are training
+    # calls, and dw's blocked dot products round differently from the tile's
     tiles = big_enough(x.shape[0] * w.size * ho * wo)  # multiply-adds of the call
     if (
         not (full or pointwise)
@@ -410,8 +413,7 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     pads = (top, bottom, left, right)
     full = _full_window((n_, c_, in_h, in_w), w.shape, *pads)
     pointwise = _pointwise(kh, kw, sh, sw, *pads)
-    tiles = big_enough(dy.size * c_ * kh * kw)  # multiply-adds of the call
-    if not (full or pointwise) and tiles:  # the tile's paths check while they copy
+    if not (full or pointwise):  # the tile's paths check while they copy
         if regtile.applies_dx(c_, in_w, n_, dy.itemsize, sh, sw, kh, kw, *pads):
             return regtile.backward_input(dy, w, mask, *pads)
         if _phases_on_tile(c_, n_, ho, wo, dy.itemsize, sh, sw, kh, kw):
@@ -445,8 +447,7 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     pads = (top, bottom, left, right)
     full = _full_window(x.shape, (f_, c_, kh, kw), *pads)
     pointwise = _pointwise(kh, kw, sh, sw, *pads)
-    tiles = big_enough(dy.size * c_ * kh * kw)  # multiply-adds of the call
-    if not (full or pointwise) and tiles and regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
+    if not (full or pointwise) and regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
         return regtile.backward_weight(dy, x, mask, kh, kw, *pads, sh)  # checks as it copies
     if pointwise:  # checked after: see _finite_result
         return _finite_result(pointwise_backward_weight(dy, _every(x, sh, sw), mask))

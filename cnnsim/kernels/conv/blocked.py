@@ -56,7 +56,8 @@ _PLANE_TILES = (
 _FM_RED = {"contract", "reassoc"}
 
 
-# multiply-adds of a call from which it takes register tiles (plane_conv's, regtile's).
+# multiply-adds of a call from which it takes register tiles (plane_conv's; regtile's for
+# the forward, whose other paths give the same bits).
 # Below, a call takes tens of microseconds either way (LeNet-5 C1 on one image: tile 7 us,
 # loop 11 us), while each tile costs 1-2 s to compile on its first use: `cnnsim step
 # lenet5`'s first run compiled two plane-tile widths (3.1 s) where the loop for both
