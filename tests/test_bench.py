@@ -177,3 +177,14 @@ def test_auto_vector_width_compiles_256_bit_loops_on_every_avx512_cpu():
         pytest.skip("NUMBA_CPU_FEATURES or vector_width = 512 set: not the default")
     assert nconfig.CPU_FEATURES.endswith(",+prefer-256-bit")
     assert peak.vector_width()["bits"] == 256
+
+
+def test_numba_floor_times_a_script_that_loads_one_cached_function():
+    """The scale printed beside the warm start of ``cnnsim step lenet5``: a fresh process
+    that imports Numba and calls one cached ``@njit`` function (cache filled first)."""
+    import os
+
+    from cnnsim.bench.extensions import numba_floor
+
+    cpu_s = numba_floor(dict(os.environ), 1)
+    assert 0.0 < cpu_s < 60.0
