@@ -131,16 +131,9 @@ def test_one_by_one_layers_take_the_matrix_product():
     np.testing.assert_array_equal(db, bias_grad(dy))
 
 
-@pytest.mark.parametrize("stride", [(2, 2), (3, 2), (2, 1)])
-@pytest.mark.parametrize("hw", [(8, 8), (7, 9)])
-def test_strided_one_by_one_layers_match_reference(stride, hw, rng):
-    """A strided 1x1 layer (ResNet's downsampling shortcut) reads every s-th pixel: the
-    matrix product over those pixels forward and for dw; dx puts its result on them and
-    0 on the pixels never read. Through the public API, against the slow reference, odd
-    sizes included (the last row/column read or not)."""
-    h, w_ = hw
-    x, w, b, conn = _case(rng, (3, 20, 12, h, w_), np.float32, True)
-    assert conv_kernels._pointwise(1, 1, *stride, 0, 0, 0, 0) == (conv_kernels.VEC_BITS > 0)
+def _matches_reference(x, w, b, stride, conn, rng):
+    """A valid 1x1 layer's forward and gradients through the public API against the slow
+    reference (float32 tolerances); returns ``(dx, dw, db)``."""
     y = F.conv2d(x, w, b, stride, connections=conn)
     np.testing.assert_allclose(
         y, naive.conv2d(x, w, b, stride, "valid", conn), rtol=1e-5, atol=1e-5
@@ -151,6 +144,20 @@ def test_strided_one_by_one_layers_match_reference(stride, hw, rng):
     for g, r in zip(got, want):
         assert g.shape == r.shape
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+    return got
+
+
+@pytest.mark.parametrize("stride", [(2, 2), (3, 2), (2, 1)])
+@pytest.mark.parametrize("hw", [(8, 8), (7, 9)])
+def test_strided_one_by_one_layers_match_reference(stride, hw, rng):
+    """A strided 1x1 layer (ResNet's downsampling shortcut) reads every s-th pixel: the
+    matrix product over those pixels forward and for dw; dx puts its result on them and
+    0 on the pixels never read. Through the public API, against the slow reference, odd
+    sizes included (the last row/column read or not)."""
+    h, w_ = hw
+    x, w, b, conn = _case(rng, (3, 20, 12, h, w_), np.float32, True)
+    assert conv_kernels._pointwise(1, 1, *stride, 0, 0, 0, 0) == (conv_kernels.VEC_BITS > 0)
+    got = _matches_reference(x, w, b, stride, conn, rng)
     skipped = np.ones(x.shape[2:], bool)
     skipped[:: stride[0], :: stride[1]] = False
     assert np.all(got[0][:, :, skipped] == 0)
@@ -164,15 +171,7 @@ def test_without_fma_vectors_one_by_one_layers_take_the_blocked_paths(monkeypatc
     assert not conv_kernels._pointwise(1, 1, 1, 1, 0, 0, 0, 0)
     x, w, b, conn = _case(rng, (4, 24, 10, 7, 9), np.float32, True)
     for stride in (1, 2):
-        y = F.conv2d(x, w, b, stride, connections=conn)
-        np.testing.assert_allclose(
-            y, naive.conv2d(x, w, b, stride, "valid", conn), rtol=1e-5, atol=1e-5
-        )
-        dy = rng.standard_normal(y.shape).astype(np.float32)
-        got = F.conv2d_backward(dy, x, w, stride, connections=conn)
-        want = naive.conv2d_backward(dy, x, w, stride, "valid", conn)
-        for g, r in zip(got, want):
-            np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+        _matches_reference(x, w, b, stride, conn, rng)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -8,7 +8,7 @@ from cases import same_bits_at_every_thread_count
 
 from cnnsim import functional as F
 from cnnsim.kernels import conv
-from cnnsim.kernels.conv import regtile
+from cnnsim.kernels.conv import blocked, regtile
 from cnnsim.kernels.conv.simd import VEC_BITS
 from cnnsim.testing import naive
 from cnnsim.testing.gradcheck import gradcheck, probe_for
@@ -26,6 +26,7 @@ SHAPES = [
     (5, 1, 9, 4, 4, 3, 3, (0, 0, 0, 0)),
 ]
 TILES = [(regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)]
+SHIPPED_TILE_MIN_WORK = blocked.TILE_MIN_WORK  # before the fixture below lowers it
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +34,6 @@ def _tiles_for_small_calls(monkeypatch):
     """The shapes here are small, to be quick against the slow reference; calls this small
     take no register tile in use (``blocked.TILE_MIN_WORK``: their compile time would
     outweigh their run time), so these tests lower that threshold to reach the tiles."""
-    from cnnsim.kernels.conv import blocked
-
     monkeypatch.setattr(blocked, "TILE_MIN_WORK", 0)
 
 
@@ -351,8 +350,6 @@ def test_plane_conv_tiles_or_loops_by_size_give_the_same_bits(n, c, f, h, k, s, 
     """Whether plane_conv runs its loops or the register tiles (``blocked.tiles_pay``: the
     call's size and its last positions), the forward and both gradients are the same
     bits (so the choice changes speed and first-run compile time only)."""
-    from cnnsim.kernels.conv import blocked
-
     x = rng.standard_normal((n, c, h, h)).astype(dtype)
     w = rng.standard_normal((f, c, k, k)).astype(dtype)
     b = rng.standard_normal(f).astype(dtype)
@@ -381,14 +378,15 @@ def test_plane_conv_tiles_or_loops_by_size_give_the_same_bits(n, c, f, h, k, s, 
     np.testing.assert_allclose(out["loops"][0], ref, rtol=1e-4, atol=1e-4)
 
 
-def test_plane_conv_takes_the_tiles_for_large_calls_with_few_last_positions():
+def test_plane_conv_takes_the_tiles_for_large_calls_with_few_last_positions(monkeypatch):
     """``blocked.tiles_pay``: from ``TILE_MIN_WORK`` multiply-adds, and when the positions
     left after whole vectors (computed one at a time by a tile) are at most half as many
     as the whole vectors; never without FMA vectors."""
-    from cnnsim.kernels.conv import blocked
     from cnnsim.kernels.conv.simd import lanes
 
-    big = blocked.TILE_MIN_WORK
+    monkeypatch.setattr(blocked, "TILE_MIN_WORK", SHIPPED_TILE_MIN_WORK)
+    big = SHIPPED_TILE_MIN_WORK
+    assert big == 1_000_000  # the figure the docs and the measured comparisons state
     assert not blocked.tiles_pay(big - 1, 4096, 4)
     L = lanes(np.dtype(np.float32))
     if L == 0:
@@ -408,8 +406,6 @@ def test_a_forward_kept_off_the_tile_by_its_size_has_the_tiles_bits(n, c, f, h, 
     """A forward under ``blocked.TILE_MIN_WORK`` multiply-adds takes the phase-plane or
     batch-lane path instead of the register tile (compile time): the same bits, so the
     threshold never changes a number."""
-    from cnnsim.kernels.conv import blocked
-
     x = rng.standard_normal((n, c, h, h)).astype(dtype)
     w = rng.standard_normal((f, c, 3, 3)).astype(dtype)
     b = rng.standard_normal(f).astype(dtype)

@@ -292,8 +292,8 @@ total(np.ones(3))
 def numba_floor(env, runs):
     """Median CPU seconds of the least a Numba program pays at start: a script that imports
     Numba and NumPy and calls one cached ``@njit`` function (cache filled by a first run).
-    The scale for ``step_start``'s warm figure on a given machine (0.9-1.0 s on a 2-vCPU
-    AMD VM where ``cnnsim step lenet5`` took 1.2-1.3 s)."""
+    The scale for ``step_start``'s warm figure on a given machine (0.72-0.92 s on a 2-vCPU
+    AMD VM where ``cnnsim step lenet5`` took 0.99-1.22 s, five bench runs)."""
     with tempfile.TemporaryDirectory() as d:
         script = os.path.join(d, "floor.py")
         with open(script, "w") as fh:

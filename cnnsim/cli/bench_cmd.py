@@ -29,8 +29,8 @@ def format_report(rep):
     if pk:
         lines.append(
             f"vectors: {pk['vector']['bits']}-bit ({pk['vector']['why']}); measured peak "
-            f"(best before and after the rows) on {env['threads']} threads: FMA loop {pk['fma_gflops']:.0f} GFLOP/s, "
-            f"numpy sgemm {pk['sgemm_gflops']:.0f} GFLOP/s"
+            f"(best before and after the rows) on {env['threads']} threads: "
+            f"FMA loop {pk['fma_gflops']:.0f} GFLOP/s, numpy sgemm {pk['sgemm_gflops']:.0f} GFLOP/s"
         )
         if pk.get("simd_fma_gflops"):
             lines.append(

@@ -29,8 +29,8 @@ def use_vector_width(width=None):
     0.202 instead of 0.162). So "auto" adds ``+prefer-256-bit`` on every AVX-512 CPU
     (the same bits as an Intel CPU, checked on that experiment), and "512" adds
     ``-prefer-256-bit``. The register tiles' explicit vectors (:mod:`.conv.simd`) keep
-    the CPU's full width either way. It is not the default because on the one AVX-512 machine measured
-    (docs/performance.md, round three) 512-bit code made the forward pass ~10 % faster
+    the CPU's full width either way. "512" is not the default because on the one
+    AVX-512 machine measured (docs/performance.md, round three) 512-bit code made the forward pass ~10 % faster
     but ``dx`` and ``dw`` 10-25 % slower: fwd+bwd 10-20 % slower overall. It must run
     before Numba builds its code generator (the first compilation in the process); Numba's
     cache keys include the features, so code of the other width is not reused.

@@ -596,7 +596,7 @@ def _dx_planes(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
     hd = hx + qh - 1  # padded dy plane: qh-1 zero rows on top
     wd = wx + qw - 1
     dyf = to_phase_planes(dy, 1, 1, qh - 1, qw - 1, hd, wd, qw + 8)
-    tiles = tiles_pay(dy.size * w.size // w.shape[0], hx * wd, dy.itemsize)
+    tiles = tiles_pay(dy.size * c_ * kh * kw, hx * wd, dy.itemsize)
     offs, wg = dx_taps_and_weights(w, mask, sh, sw, qh, qw, hd, wd, tiles)
     yf = plane_conv(
         dyf.reshape(-1), dyf.shape[1], n_, offs, wg, zeros_like_bias(wg), hx * wd, 0, tiles
