@@ -50,7 +50,7 @@ class TraceError(ValueError):
 
 
 def _shape(a):
-    return tuple(int(s) for s in a.shape[1:])
+    return tuple(map(int, a.shape[1:]))
 
 
 def _json_safe(d):
@@ -64,20 +64,21 @@ def _json_safe(d):
     return out
 
 
-# layer -> (its last config, that config's JSON-safe entries). A trace records each
-# layer's settings at every call; serializing them to check was half of the recorder's
-# own time for LeNet-5 (C3's connection table), and a config rarely changes between calls.
+# layer -> ((its last config, input shape), that config's JSON-safe entries, geometry).
+# A trace records each layer's settings at every call; serializing them to check was half
+# of the recorder's own time for LeNet-5 (C3's connection table), and a layer's settings
+# rarely change between calls. Its geometry follows from them and the input shape.
 _FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _layer_facts(layer):
-    """``_json_safe(layer.get_config())``, reusing the last answer while the config is
-    equal to the one it was worked out for."""
-    cfg = layer.get_config()
+    """``(_json_safe(layer.get_config()), _geometry(layer))``, reusing the last answer
+    while the config and the input shape are equal to those it was worked out for."""
+    key = (layer.get_config(), layer.input_shape)
     hit = _FACTS.get(layer)
-    if hit is None or not _same(hit[0], cfg):
-        hit = _FACTS[layer] = (cfg, _json_safe(cfg))
-    return dict(hit[1])
+    if hit is None or not _same(hit[0], key):
+        hit = _FACTS[layer] = (key, _json_safe(key[0]), _geometry(layer))
+    return dict(hit[1]), (None if hit[2] is None else dict(hit[2]))
 
 
 def _same(a, b):
@@ -265,23 +266,26 @@ class Recorder:
 
     def on_forward(self, layer, x, y, seconds):
         tr = self.trace
-        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        merge = isinstance(x, (list, tuple))
         node, srcs = self._sources(layer)
-        ranges = [
-            None if s in (INPUT, None) else tr.steps[s].facts.get("range_activation") for s in srcs
-        ]
         act = _layer_activation(layer)
         range_act = act
-        if act is None and layer.keeps_range and len(set(ranges)) == 1:
-            range_act = ranges[0]
+        if act is None and layer.keeps_range:
+            ranges = {
+                None if s in (INPUT, None) else tr.steps[s].facts.get("range_activation")
+                for s in srcs
+            }
+            if len(ranges) == 1:
+                range_act = ranges.pop()
         keep = self._keeps(layer.path)
+        facts, geometry = _layer_facts(layer)
         step = Step(
             index=len(tr.steps),
             name=layer.path,
             kind=layer.kind,
-            input_shape=[_shape(a) for a in xs] if isinstance(x, (list, tuple)) else _shape(x),
+            input_shape=[_shape(a) for a in x] if merge else _shape(x),
             output_shape=_shape(y),
-            geometry=_geometry(layer),
+            geometry=geometry,
             activation=act,
             # a kept output's statistics wait until someone reads them (_OnFirstRead)
             stats=Deferred(partial(array_stats, y, range_act))
@@ -289,14 +293,14 @@ class Recorder:
             else array_stats(y, range_act),
             seconds=float(seconds),
             sources=srcs,
-            facts=_layer_facts(layer),
+            facts=facts,
             layer=layer,
         )
-        step.facts["range_activation"] = range_act
+        facts["range_activation"] = range_act
         if layer.timed_with is not None:  # ran as one pass with that layer, which has the time
-            step.facts["timed_with"] = layer.timed_with
+            facts["timed_with"] = layer.timed_with
         if keep:
-            step.x = xs if isinstance(x, (list, tuple)) else x
+            step.x = list(x) if merge else x
             step.y = y
             step.params = layer.engine_params()
         tr.steps.append(step)
