@@ -32,6 +32,7 @@ from numba import njit, prange
 from .._twins import parallel_kernel
 from ..activations import act_run
 from .simd import at, fma, vfma_bcast, vload, vstore
+from .transposes import lanes_to_maps
 '''
 
 
@@ -41,15 +42,16 @@ def tile(rw, nv):
         "",
         "",
         "@njit(cache=True, parallel=True)",
-        f"def tile_{rw}x{nv}(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):",
-        f'    """{rw} positions x {nv} vectors of maps per tile: the loop in the docstring of regtile."""',
+        f"def tile_{rw}x{nv}(xt, plane, pitch, wp, toff, bias, cb, ntile, out):",
+        f'    """{rw} positions x {nv} vectors of maps per tile: the loop in the docstring of regtile;',
+        '    ``out (N, F, Ho, Wo)``."""',
         "    nfb, c_, kk, fbw = wp.shape",
-        "    ho = yb.shape[1]",
+        "    maps, ho = out.shape[1], out.shape[2]",
         f"    L = fbw // {nv}  # lanes per vector",
         "    for t in prange(nfb * ho):  # one work item per (block of maps, output row)",
         "        fb = t // ho",
         "        i = t % ho",
-        "        y = yb[fb, i].reshape(-1)",
+        f"        y = np.empty(ntile * {rw} * fbw, dtype=out.dtype)  # the row's sums (in L2)",
         "        w = wp[fb].reshape(-1)",
         "        bv = bias[fb]",
         "        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1",
@@ -83,6 +85,7 @@ def tile(rw, nv):
         ]
     for k in range(rw):
         out += [f"                vstore(y, q + {k * nv + v} * L, {acc[k][v]})" for v in range(nv)]
+    out.append("        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)")
     return "\n".join(out)
 
 

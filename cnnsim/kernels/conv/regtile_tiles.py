@@ -11,18 +11,20 @@ from numba import njit, prange
 from .._twins import parallel_kernel
 from ..activations import act_run
 from .simd import at, fma, vfma_bcast, vload, vstore
+from .transposes import lanes_to_maps
 
 
 @njit(cache=True, parallel=True)
-def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
-    """8 positions x 3 vectors of maps per tile: the loop in the docstring of regtile."""
+def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
+    """8 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
+    ``out (N, F, Ho, Wo)``."""
     nfb, c_, kk, fbw = wp.shape
-    ho = yb.shape[1]
+    maps, ho = out.shape[1], out.shape[2]
     L = fbw // 3  # lanes per vector
     for t in prange(nfb * ho):  # one work item per (block of maps, output row)
         fb = t // ho
         i = t % ho
-        y = yb[fb, i].reshape(-1)
+        y = np.empty(ntile * 8 * fbw, dtype=out.dtype)  # the row's sums (in L2)
         w = wp[fb].reshape(-1)
         bv = bias[fb]
         for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
@@ -146,6 +148,7 @@ def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
                 vstore(y, q + 21 * L, a7_0)
                 vstore(y, q + 22 * L, a7_1)
                 vstore(y, q + 23 * L, a7_2)
+        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @njit(cache=True, parallel=True)
@@ -258,15 +261,16 @@ def dw_tile_8x3(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True, parallel=True)
-def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
-    """12 positions x 2 vectors of maps per tile: the loop in the docstring of regtile."""
+def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
+    """12 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
+    ``out (N, F, Ho, Wo)``."""
     nfb, c_, kk, fbw = wp.shape
-    ho = yb.shape[1]
+    maps, ho = out.shape[1], out.shape[2]
     L = fbw // 2  # lanes per vector
     for t in prange(nfb * ho):  # one work item per (block of maps, output row)
         fb = t // ho
         i = t % ho
-        y = yb[fb, i].reshape(-1)
+        y = np.empty(ntile * 12 * fbw, dtype=out.dtype)  # the row's sums (in L2)
         w = wp[fb].reshape(-1)
         bv = bias[fb]
         for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
@@ -392,6 +396,7 @@ def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
                 vstore(y, q + 21 * L, a10_1)
                 vstore(y, q + 22 * L, a11_0)
                 vstore(y, q + 23 * L, a11_1)
+        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @njit(cache=True, parallel=True)
@@ -511,15 +516,16 @@ def dw_tile_12x2(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True, parallel=True)
-def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
-    """4 positions x 3 vectors of maps per tile: the loop in the docstring of regtile."""
+def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
+    """4 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
+    ``out (N, F, Ho, Wo)``."""
     nfb, c_, kk, fbw = wp.shape
-    ho = yb.shape[1]
+    maps, ho = out.shape[1], out.shape[2]
     L = fbw // 3  # lanes per vector
     for t in prange(nfb * ho):  # one work item per (block of maps, output row)
         fb = t // ho
         i = t % ho
-        y = yb[fb, i].reshape(-1)
+        y = np.empty(ntile * 4 * fbw, dtype=out.dtype)  # the row's sums (in L2)
         w = wp[fb].reshape(-1)
         bv = bias[fb]
         for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
@@ -591,6 +597,7 @@ def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
                 vstore(y, q + 9 * L, a3_0)
                 vstore(y, q + 10 * L, a3_1)
                 vstore(y, q + 11 * L, a3_2)
+        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @njit(cache=True, parallel=True)
@@ -659,15 +666,16 @@ def dw_tile_4x3(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True, parallel=True)
-def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
-    """6 positions x 2 vectors of maps per tile: the loop in the docstring of regtile."""
+def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
+    """6 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
+    ``out (N, F, Ho, Wo)``."""
     nfb, c_, kk, fbw = wp.shape
-    ho = yb.shape[1]
+    maps, ho = out.shape[1], out.shape[2]
     L = fbw // 2  # lanes per vector
     for t in prange(nfb * ho):  # one work item per (block of maps, output row)
         fb = t // ho
         i = t % ho
-        y = yb[fb, i].reshape(-1)
+        y = np.empty(ntile * 6 * fbw, dtype=out.dtype)  # the row's sums (in L2)
         w = wp[fb].reshape(-1)
         bv = bias[fb]
         for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
@@ -739,6 +747,7 @@ def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, yb):
                 vstore(y, q + 9 * L, a4_1)
                 vstore(y, q + 10 * L, a5_0)
                 vstore(y, q + 11 * L, a5_1)
+        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @njit(cache=True, parallel=True)

@@ -1,4 +1,4 @@
-"""SIMD vectors for Numba: the four operations the register tile (:mod:`.regtile`) needs.
+"""SIMD vectors for Numba: the operations the register tile (:mod:`.regtile`) needs.
 
 Numba has no vector type, and LLVM vectorizes only innermost loops over arrays, so a
 kernel cannot say "keep these 24 vectors in registers across this loop". Here a
@@ -18,7 +18,9 @@ accumulator loads or stores in the loop; docs/performance.md, round three).
   compare and a conditional move per load in the hot loop);
 * ``fma(a, b, c)`` -> ``a * b + c`` in one rounding for scalars (``llvm.fma``), so a kernel
   needs no ``fastmath`` flag for its fused multiply-adds (a flag would reach everything
-  else the kernel computes, e.g. an activation's polynomial, and change its rounding).
+  else the kernel computes, e.g. an activation's polynomial, and change its rounding);
+* ``transpose_block(src, s0, ss, dst, d0, ds, n)`` -> an ``n x n`` block transposed in
+  registers: the tile's layout changes move numbers this way (no arithmetic).
 
 ``L`` = :data:`VEC_BITS` / (bits of the array's dtype): 16 float32 / 8 float64 on an
 AVX-512 CPU, 8 / 4 with AVX2. **No bounds checks**: ``arr`` must be C-contiguous (of any
@@ -209,3 +211,73 @@ def fma(typingctx, a, b, c):
         return builder.call(fn, list(args))
 
     return a(a, b, c), codegen
+
+
+def _transpose(builder, rows):
+    """``rows`` (L LLVM vectors of L lanes, L a power of two) -> their transpose: log2(L)
+    rounds; round ``t`` swaps bit ``t`` of the row index with bit ``t`` of the lane index,
+    two shuffles per pair of rows ``(i, i | t)`` (``vpermt2ps``/``vshufps``/... as LLVM
+    sees fit)."""
+    L = len(rows)
+    i32 = ir.IntType(32)
+
+    def mask(ks):
+        return ir.Constant(ir.VectorType(i32, L), [ir.Constant(i32, k) for k in ks])
+
+    t = 1
+    while t < L:
+        # new row i (bit t clear) lane j: row i | (j & t), lane j & ~t; new row i | t:
+        # row i | (j & t), lane j | t (a lane index >= L picks from the second row)
+        lo = mask([j if not j & t else L + (j ^ t) for j in range(L)])
+        hi = mask([j | t if not j & t else L + j for j in range(L)])
+        out = list(rows)
+        for i in range(L):
+            if not i & t:
+                out[i] = builder.shuffle_vector(rows[i], rows[i | t], lo)
+                out[i | t] = builder.shuffle_vector(rows[i], rows[i | t], hi)
+        rows = out
+        t *= 2
+    return rows
+
+
+@intrinsic(prefer_literal=True)
+def transpose_block(typingctx, src, s0, ss, dst, d0, ds, n):
+    """``dst.flat[d0 + a*ds + b] = src.flat[s0 + b*ss + a]`` for ``a, b < n``: an ``n x n``
+    block (``n`` a literal power of two) read as ``n`` vectors, transposed in registers,
+    written as ``n`` vectors. The layout changes around the register tile are
+    transpositions; one number at a time they ran at ~4 cycles a number, this at ~0.5.
+    Offsets count elements from each array's first one (a C-contiguous array's flat
+    indices; the rows must have unit stride). No bounds checks (as :func:`vload`);
+    ``src`` and ``dst`` of one float dtype."""
+    if not (
+        isinstance(src, types.Array)
+        and isinstance(src.dtype, types.Float)
+        and isinstance(dst, types.Array)
+        and dst.dtype == src.dtype
+        and all(isinstance(a, types.Integer) for a in (s0, ss, d0, ds))
+        and isinstance(n, types.IntegerLiteral)
+    ):
+        return None
+    L = n.literal_value
+    if L < 1 or L & (L - 1):
+        return None
+    vt = Vec(src.dtype, L)
+
+    def codegen(context, builder, sig, args):
+        src_, dst_ = args[0], args[3]
+        s0_, ss_, d0_, ds_ = (
+            context.cast(builder, args[k], sig.args[k], types.intp) for k in (1, 2, 4, 5)
+        )
+        vp = ir.PointerType(context.get_value_type(vt))
+        align = _elem_align(context, src.dtype)
+
+        def at_row(aryty, ary, start, step, k):
+            idx = builder.add(start, builder.mul(step, ir.Constant(step.type, k)))
+            return builder.bitcast(_address(context, builder, aryty, ary, idx), vp)
+
+        rows = [builder.load(at_row(src, src_, s0_, ss_, b), align=align) for b in range(L)]
+        for a, col in enumerate(_transpose(builder, rows)):
+            builder.store(col, at_row(dst, dst_, d0_, ds_, a), align=align)
+        return context.get_dummy_value()
+
+    return types.none(src, s0, ss, dst, d0, ds, n), codegen
