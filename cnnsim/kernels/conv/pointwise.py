@@ -35,6 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from .simd import VEC_BITS, at, vfma_bcast, vload_n, vstore
+from .transposes import transpose_blocks
 
 MR = 6  # rows of the register tile (filters forward, channels for dx, filters for dw)
 # columns (positions forward and for dx, channels for dw): 2 vectors of the CPU's width
@@ -129,10 +130,15 @@ def pack_positions(dy3):
     n_, f_, p_ = dy3.shape
     dp = np.zeros((_blocks(f_, MR), n_ * p_, MR), dtype=dy3.dtype)
     for i in prange(dp.shape[0]):
-        for m in range(min(MR, f_ - i * MR)):
-            for n in range(n_):
+        live = min(MR, f_ - i * MR)
+        for n in range(n_):
+            # a live x P transposition, in register blocks where it is wide enough
+            s0 = (n * f_ + i * MR) * p_
+            if transpose_blocks(dy3, s0, p_, dp, (i * n_ * p_ + n * p_) * MR, MR, live, p_):
+                continue
+            dst = dp[i, n * p_ : n * p_ + p_]
+            for m in range(live):
                 row = dy3[n, i * MR + m]
-                dst = dp[i, n * p_ : n * p_ + p_]
                 for p in range(p_):
                     dst[p, m] = row[p]
     return dp
@@ -164,11 +170,14 @@ def product_over_positions(dp, x3, f_):
         for n in range(n_):
             for p0 in range(0, p_, kb):
                 kc = min(kb, p_ - p0)
-                if nc == nq * NR:  # whole panels: one position at a time, 16 channels
-                    for q in range(nq):  # (a contiguous 16-number store per position)
+                if nc == nq * NR:  # whole panels: NR x kc transpositions in blocks
+                    for q in range(nq):
+                        s0 = (n * c_ + c0 + q * NR) * p_ + p0
+                        if transpose_blocks(x3, s0, p_, bp, q * kb * NR, NR, NR, kc):
+                            continue
                         xs = x3[n, c0 + q * NR : c0 + q * NR + NR, p0 : p0 + kc]
                         dst = bp[q]
-                        for k in range(kc):
+                        for k in range(kc):  # one position at a time, NR channels
                             d = dst[k]
                             for j in range(NR):
                                 d[j] = xs[j, k]
