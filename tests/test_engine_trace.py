@@ -101,16 +101,21 @@ def test_stats_and_light_mode(rng):
 
 
 class _Snapshots(Recorder):
-    """Takes each step's statistics from a copy of its output at the moment it is made."""
+    """Keeps a copy of each output at the moment its layer returns it; ``snaps``: the
+    statistics of those copies (once the pass is over and its steps are built)."""
 
     def __init__(self, trace, graph):
         super().__init__(trace, graph=graph)
-        self.snaps = []
+        self.copies = []
 
     def on_forward(self, layer, x, y, seconds):
         super().on_forward(layer, x, y, seconds)
-        rng_act = self.trace.steps[-1].facts["range_activation"]
-        self.snaps.append(array_stats(np.array(y, copy=True), rng_act))
+        self.copies.append(np.array(y, copy=True))
+
+    @property
+    def snaps(self):
+        steps = self.trace.steps
+        return [array_stats(c, s.facts["range_activation"]) for c, s in zip(self.copies, steps)]
 
 
 @pytest.mark.parametrize(
@@ -129,6 +134,8 @@ def test_deferred_stats_are_those_of_the_recorded_pass(build, training, rng):
     rec = _Snapshots(tr, graph_of(net))
     with observe(rec):
         y = net(x, training)
+    rec.finish(y)  # the kept steps are built after the pass
+    assert len(tr.steps) == len(rec.copies) > 0
     assert all(isinstance(s.__dict__["_stats"], Deferred) for s in tr)  # not yet read
     for _ in range(2):
         y2 = net(rng.random(x.shape).astype(np.float32), training)
@@ -263,3 +270,56 @@ def test_a_setting_json_cannot_hold_is_left_out_of_the_facts(rng):
     for _ in range(2):  # the second time through the recorder's reuse of checked settings
         facts = record(net, x)["act"].facts
         assert "scale" not in facts and facts["note"] == "x2"
+
+
+class _BuildAtOnce(Recorder):
+    """Builds every step inside its layer's call (how the recorder worked before it
+    waited for the end of the pass)."""
+
+    def on_forward(self, layer, x, y, seconds):
+        super().on_forward(layer, x, y, seconds)
+        self.flush()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [small_alexnet, small_googlenet_resnet, lambda: models.build("lenet5")],
+    ids=["alexnet-like", "googlenet-resnet-like", "lenet5"],
+)
+def test_steps_built_after_the_pass_are_those_built_during_it(build, rng):
+    """``record`` builds the kept steps once the pass is over (less work between the
+    kernels); the trace must be the one built call by call: same steps, sources (joins and
+    fused pairs too), facts, statistics and arrays. A step that keeps nothing is built in
+    its call, so its arrays are not held."""
+    net = build()
+    x = rng.random((2,) + net.input_shape).astype(np.float32)
+    after = record(net, x)
+    tr = Trace(model=after.model, input_shape=after.input_shape, input=x, meta=after.meta)
+    rec = _BuildAtOnce(tr, graph=graph_of(net))
+    with observe(rec):
+        y = net(x)
+    rec.finish(y)
+    assert [s.name for s in after] == [s.name for s in tr] and len(tr) > 3
+    for a, b in zip(after, tr):
+        assert (a.index, a.kind, a.sources, a.facts, a.geometry, a.activation) == (
+            b.index,
+            b.kind,
+            b.sources,
+            b.facts,
+            b.geometry,
+            b.activation,
+        ), a.name
+        assert (a.input_shape, a.output_shape, a.stats) == (b.input_shape, b.output_shape, b.stats)
+        np.testing.assert_array_equal(a.y, b.y)
+
+    class Held(Recorder):  # how many calls wait, holding their arrays, after each call
+        held: list = []
+
+        def on_forward(self, layer, x, y, seconds):
+            super().on_forward(layer, x, y, seconds)
+            self.held.append(len(self._pending))
+
+    light = Held(Trace(model="l", input_shape=x.shape[1:], input=x), None, True, graph_of(net))
+    with observe(light):
+        light.finish(net(x))
+    assert light.held == [0] * len(tr) and len(light.trace) == len(tr)

@@ -1,26 +1,14 @@
-"""Transpositions in vector registers (simd.transpose_block, kernels.conv.transposes) and
+"""Transpositions in vector registers (simd.transpose_block through kernels.conv.transposes) and
 the layout changes built on them, against NumPy's transpose: every block side, both
 dtypes, offsets and pitches (negative too), rectangles whose sides are not multiples of a
 block (the overlapping last blocks), too narrow for blocks, and non-contiguous inputs."""
 
 import numpy as np
 import pytest
-from numba import njit
 
 from cnnsim.kernels.conv import layouts, regtile, transposes
-from cnnsim.kernels.conv.simd import transpose_block
 
 DTYPES = [np.float32, np.float64]
-
-
-@njit(cache=True)
-def _block(src, s0, ss, dst, d0, ds, side):
-    if side == 16:
-        transpose_block(src, s0, ss, dst, d0, ds, 16)
-    elif side == 8:
-        transpose_block(src, s0, ss, dst, d0, ds, 8)
-    else:
-        transpose_block(src, s0, ss, dst, d0, ds, 4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -30,7 +18,7 @@ def test_transpose_block_is_numpys_transpose(side, dtype):
     ss, ds = side + 3, side + 5  # row pitches wider than the block
     src = rng.standard_normal(7 + side * ss).astype(dtype)
     dst = np.full(11 + side * ds, -1.0, dtype=dtype)
-    _block(src, 7, ss, dst, 11, ds, side)
+    transposes.square(src, 7, ss, dst, 11, ds, side)
     a = src[7 : 7 + side * ss].reshape(side, ss)[:, :side]
     got = dst[11 : 11 + side * ds].reshape(side, ds)
     np.testing.assert_array_equal(got[:, :side], a.T)
@@ -41,7 +29,7 @@ def test_transpose_block_is_numpys_transpose(side, dtype):
 def test_transpose_block_with_a_negative_pitch_writes_rows_last_to_first(dtype):
     src = np.arange(64, dtype=dtype)
     dst = np.zeros(64, dtype=dtype)
-    _block(src, 0, 8, dst, 7 * 8, -8, 8)
+    transposes.square(src, 0, 8, dst, 7 * 8, -8, 8)
     np.testing.assert_array_equal(dst.reshape(8, 8), src.reshape(8, 8).T[::-1])
 
 

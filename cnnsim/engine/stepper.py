@@ -109,6 +109,7 @@ class Stepper:
         while len(self.trace.steps) <= self._given:
             with observe(self._rec):
                 self.graph.run_node(self._order[self._op], self._values)
+            self._rec.flush()
             self._op += 1
             if self._op == len(self._order):
                 outs = (

@@ -48,15 +48,20 @@ def transpose_blocks(src, s0, ss, dst, d0, ds, rows, cols):
         b0 = min(b, rows - side)
         for a in range(0, cols, side):
             a0 = min(a, cols - side)
-            s = s0 + b0 * ss + a0
-            d = d0 + a0 * ds + b0
-            if side == 16:
-                transpose_block(src, s, ss, dst, d, ds, 16)
-            elif side == 8:
-                transpose_block(src, s, ss, dst, d, ds, 8)
-            else:
-                transpose_block(src, s, ss, dst, d, ds, 4)
+            square(src, s0 + b0 * ss + a0, ss, dst, d0 + a0 * ds + b0, ds, side)
     return True
+
+
+@njit(cache=True)
+def square(src, s0, ss, dst, d0, ds, side):
+    """One ``side x side`` block (16, 8 or 4) of :func:`transpose_blocks`:
+    :func:`.simd.transpose_block` wants its side as a constant."""
+    if side == 16:
+        transpose_block(src, s0, ss, dst, d0, ds, 16)
+    elif side == 8:
+        transpose_block(src, s0, ss, dst, d0, ds, 8)
+    else:
+        transpose_block(src, s0, ss, dst, d0, ds, 4)
 
 
 @njit(cache=True)
