@@ -50,7 +50,7 @@ class TraceError(ValueError):
 
 
 def _shape(a):
-    return tuple(map(int, a.shape[1:]))
+    return tuple(a.shape[1:])  # a NumPy (or device) array's shape holds Python ints
 
 
 def _json_safe(d):
@@ -118,7 +118,7 @@ class _OnFirstRead:
         return v
 
     def __set__(self, obj, value):
-        obj.__dict__[self.slot] = value
+        obj.__dict__[self.slot] = {} if value is None else value
 
 
 @dataclass
@@ -147,10 +147,6 @@ class Step:
     grad_params: dict = field(default_factory=dict)
     grad_stats: Optional[dict] = None  # {"y": {...}, "x": {...}, "w": {...}} norms etc.
     layer: Optional[Layer] = None  # the Layer (None for a loaded trace)
-
-    def __post_init__(self):
-        if self.__dict__["_stats"] is None:  # (the raw slot: a Deferred stays deferred)
-            self.stats = {}
 
     @property
     def kept(self):
