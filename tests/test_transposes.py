@@ -52,7 +52,7 @@ def test_transpose_blocks_on_any_rectangle(rows, cols, dtype):
 
 
 def test_block_side_is_the_widest_block_that_fits():
-    side32 = transposes.SIDE32
+    side32 = transposes.LANES32
     assert transposes.block_side(3, 4) == 0
     for n in (4, 7, 8, 15, 16, 100):
         side = transposes.block_side(n, 4)

@@ -267,8 +267,9 @@ class Recorder:
         (each evicts the other's data from the caches; LeNet-5 at batch 64: 170-190 us
         added to a forward pass this way, 120-130 us built after it). A step that does not
         keep them is built now, so the arrays can go."""
-        self._pending.append((layer, x, y, seconds, layer.timed_with))
-        if not self._keeps(layer.path):
+        keep = self._keeps(layer.path)
+        self._pending.append((layer, x, y, seconds, layer.timed_with, keep))
+        if not keep:
             self.flush()
 
     def flush(self):
@@ -277,7 +278,7 @@ class Recorder:
         for call in pending:
             self._add_step(*call)
 
-    def _add_step(self, layer, x, y, seconds, timed_with):
+    def _add_step(self, layer, x, y, seconds, timed_with, keep):
         tr = self.trace
         merge = isinstance(x, (list, tuple))
         node, srcs = self._sources(layer)
@@ -290,7 +291,6 @@ class Recorder:
             }
             if len(ranges) == 1:
                 range_act = ranges.pop()
-        keep = self._keeps(layer.path)
         facts, geometry = _layer_facts(layer)
         step = Step(
             index=len(tr.steps),

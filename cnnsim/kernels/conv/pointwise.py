@@ -95,7 +95,7 @@ def product_over_channels(ap, src, bias, m_):
     and each ``MR``-row panel of ``A`` one ``MR x NR`` tile of sums runs over ``k``, one
     ``KC`` block at a time (the ``B`` panel stays in cache while the ``A`` panels stream
     past it from L2), and goes to ``out`` with the bias while it is in L1. (The blocks of
-    ``k`` outermost, with every tile's sums in an array of its own, took 2-4 % longer.)"""
+    ``k`` outermost, with every tile's sums in an array of its own, took 1-4 % longer.)"""
     n_, k_, p_ = src.shape
     nb = _blocks(p_, NC)
     run = _blocks(_blocks(p_, nb), NR) * NR  # equal runs of whole panels (784 -> 4 x 196)

@@ -77,7 +77,7 @@ from .regtile_tiles import (
     tile_8x3,
     tile_12x2,
 )
-from .simd import VEC_BITS, VEC_REGS, lanes
+from .simd import LANES32, LANES64, VEC_BITS, VEC_REGS
 from .transposes import transpose_blocks
 
 if VEC_REGS >= 32:
@@ -86,8 +86,6 @@ if VEC_REGS >= 32:
 else:
     RW_A, NV_A, _tile_a, _dw_tile_a = 4, 3, tile_4x3, dw_tile_4x3
     RW_B, NV_B, _tile_b, _dw_tile_b = 6, 2, tile_6x2, dw_tile_6x2
-LANES32 = lanes(np.dtype(np.float32))
-LANES64 = lanes(np.dtype(np.float64))
 # use the tile when it computes at most this many outputs per real one: the AVX-512 tile
 # is ~2x the blocked path's speed, the AVX2 one 1.2-1.5x (docs/performance.md)
 MAX_WASTE = 1.6 if VEC_REGS >= 32 else 1.25

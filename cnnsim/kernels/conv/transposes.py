@@ -9,13 +9,9 @@ shuffles and stored as vectors (:func:`.simd.transpose_block`), about 5x faster.
 Nothing here computes: the same numbers land in the same places either way.
 """
 
-import numpy as np
 from numba import njit
 
-from .simd import lanes, transpose_block
-
-SIDE32 = lanes(np.dtype(np.float32))  # the widest block: one register a row
-SIDE64 = lanes(np.dtype(np.float64))
+from .simd import LANES32, LANES64, transpose_block
 
 
 @njit(cache=True)
@@ -23,7 +19,7 @@ def block_side(n, itemsize):
     """The side of the blocks for a transposition whose shorter edge is ``n``: the widest
     of 16, 8, 4 that is at most ``n`` and a register's lanes; 0 (too short for blocks)
     when ``n < 4`` or the CPU has no FMA vectors."""
-    widest = SIDE32 if itemsize == 4 else SIDE64
+    widest = LANES32 if itemsize == 4 else LANES64  # one register a row
     for side in (16, 8, 4):
         if side <= n and side <= widest:
             return side
