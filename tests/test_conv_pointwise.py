@@ -24,6 +24,10 @@ SHAPES = [
     (2, 5, 8, 17, 17),
     (1, 3, 2, 1, 1),
     (4, 1, 1, 2, 3),
+    # whole panels read in place with more channels (forward) or maps (dx) than one block
+    # of the reduction (KC = 128 with AVX-512, 256 otherwise), and a partial panel after
+    (2, 300, 7, 6, 9),
+    (1, 5, 270, 8, 8),
 ]
 
 
@@ -175,20 +179,25 @@ def test_without_fma_vectors_one_by_one_layers_take_the_blocked_paths(monkeypatc
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_both_tile_widths_compute_the_plain_loop(dtype, rng):
-    """The 6 x 16 (256-bit) and 6 x 32 (512-bit) micro-kernels: one of them runs on a given
-    CPU; both must add the same terms in the same order. The wide tile equals the narrow
-    one on each half of its columns bit for bit, and both the float64 plain loop."""
-    k_, ka, kb, kc = 40, 3, 5, 31
-    a = rng.standard_normal((k_, pointwise.MR)).astype(dtype)
-    b = rng.standard_normal((k_, 32)).astype(dtype)
-    c0 = rng.standard_normal((pointwise.MR, 32)).astype(dtype)
+def test_both_tiles_compute_the_plain_loop(dtype, rng):
+    """The 6 x 16 (256-bit) and 8 x 32 (512-bit) micro-kernels: one of them runs on a given
+    CPU; both must add the same terms in the same order. ``B``'s rows are read ``pitch``
+    apart, as the forward pass reads the input in place (here 40 numbers apart, from
+    column 3). The wide tile equals the narrow one on each 6 x 16 piece it covers (rows
+    0-5 and 2-7, each half of the columns) bit for bit, and both the float64 plain loop."""
+    k_, ka, kb, kc, pitch, col = 40, 3, 5, 31, 40, 3
+    a = rng.standard_normal((k_, 8)).astype(dtype)
+    b = rng.standard_normal((k_, pitch)).astype(dtype)
+    c0 = rng.standard_normal((8, 32)).astype(dtype)
     wide = c0.copy()
-    pointwise.tile_6x32(a, ka, b, kb, kc, wide)
-    halves = [c0[:, :16].copy(), c0[:, 16:].copy()]
-    for h, cols in zip(halves, (slice(0, 16), slice(16, 32))):
-        pointwise.tile_6x16(a, ka, np.ascontiguousarray(b[:, cols]), kb, kc, h)
-    np.testing.assert_array_equal(wide, np.hstack(halves))
-    want = c0.astype(np.float64) + a[ka : ka + kc].T.astype(np.float64) @ b[kb : kb + kc]
+    pointwise.tile_8x32(a, ka, b, kb * pitch + col, pitch, kc, wide)
+    for rows in (slice(0, 6), slice(2, 8)):
+        for half in (0, 16):
+            piece = np.ascontiguousarray(c0[rows, half : half + 16])
+            a6 = np.ascontiguousarray(a[:, rows])
+            pointwise.tile_6x16(a6, ka, b, kb * pitch + col + half, pitch, kc, piece)
+            np.testing.assert_array_equal(wide[rows, half : half + 16], piece)
+    bk = b[kb : kb + kc, col : col + 32].astype(np.float64)
+    want = c0.astype(np.float64) + a[ka : ka + kc].T.astype(np.float64) @ bk
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(wide, want, rtol=tol, atol=tol)

@@ -75,7 +75,7 @@ def use_slp_vectorizer():
     turned on for the 1x1 convolution's micro-kernel, whose 6 x 16 accumulator tile was
     written as scalar variables that only the SLP vectorizer packs into vector registers
     (13 instead of 100 GFLOP/s on one core without it). That tile now uses explicit
-    vectors (``pointwise.tile_6x16``/``tile_6x32``, eighth session); the setting stays,
+    vectors (``pointwise.tile_6x16``/``tile_8x32``, eighth and twelfth sessions); the setting stays,
     since every kernel since has been timed with it (without it: not re-measured). It
     changes how code is vectorized, never the arithmetic (no reassociation), so results
     are unchanged. Numba reads the setting each time it optimizes a function, so this
