@@ -131,14 +131,22 @@ def test_to_tiles(view, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("flip", [False, True])
-def test_pack_weights(flip, dtype):
+@pytest.mark.parametrize(
+    "f, c, kh, kw",
+    # the second: 900 columns (c, u, v), more than one work item of the forward's packing
+    # (PACK_COLUMNS), the last one partial and starting inside a channel's taps
+    [(37, 21, 3, 2), (20, 100, 3, 3)],
+)
+def test_pack_weights(f, c, kh, kw, flip, dtype):
     rng = np.random.default_rng(2)
-    f, c, kh, kw, fbw = 37, 21, 3, 2, 16
+    fbw = 16
     w = rng.standard_normal((f, c, kh, kw)).astype(dtype)
     mask = (rng.random((f, c)) > 0.2).astype(np.uint8)
+    holes = np.argwhere(mask == 0)
+    w[tuple(holes[0])] = np.nan  # outside the table: packed as 0, not a reason to refuse
     wp, ok = regtile.pack_weights(w, mask, fbw, flip)
     assert ok
-    wm = w * mask[:, :, None, None]
+    wm = np.where(mask[:, :, None, None] == 1, w, 0)
     if flip:  # maps = input channels, the kernel turned by 180 degrees
         wm = wm[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     m, k = wm.shape[:2]
@@ -146,3 +154,6 @@ def test_pack_weights(flip, dtype):
     want[:m] = wm.reshape(m, k, kh * kw)
     want = want.reshape(-1, fbw, k, kh * kw).transpose(0, 2, 3, 1)  # [blk, k, r, m]
     np.testing.assert_array_equal(wp, want)
+    live = tuple(np.argwhere(mask == 1)[-1])
+    w[live] = np.inf
+    assert not regtile.pack_weights(w, mask, fbw, flip)[1]  # a weight in use: refused
