@@ -138,17 +138,18 @@ def test_residual_and_inception_training_steps_match_cpu(rng):
             ],
             name="inc",
         )
+        # few maps: the simulator runs one block of Python threads per weight gradient
         res = L.ResidualUnit(
             [
-                L.Conv2D(3, 3, padding="same", activation="tanh", name="c1"),
-                L.Conv2D(3, 3, padding="same", name="c2"),
+                L.Conv2D(2, 3, padding="same", activation="tanh", name="c1"),
+                L.Conv2D(2, 3, padding="same", name="c2"),
             ],
             activation="relu",
             name="res",
         )
         return L.Sequential(
             [
-                L.Conv2D(2, 3, padding="same", activation="relu", name="C1"),
+                L.Conv2D(1, 3, padding="same", activation="relu", name="C1"),
                 inc,
                 res,
                 L.GlobalAvgPool(name="gap"),
