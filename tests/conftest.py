@@ -24,6 +24,17 @@ SHARED_MNIST = pathlib.Path(
 )
 
 
+@pytest.fixture(autouse=True)
+def _terminal_width(monkeypatch):
+    """Tables fit the terminal (``display.terminal_width``: ``$COLUMNS`` first). Tests read
+    them at the width a run without a terminal gets, whatever terminal pytest runs in: at
+    ``COLUMNS=60`` three tests failed on columns a narrow table leaves out. A test about
+    the width sets ``COLUMNS`` itself (tests/test_first_run.py)."""
+    from cnnsim.display import MAX_WIDTH
+
+    monkeypatch.setenv("COLUMNS", str(MAX_WIDTH))
+
+
 def pytest_report_header(config):
     s = settings.default
     name = getattr(settings, "get_current_profile_name", lambda: settings._current_profile)()
