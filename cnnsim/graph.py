@@ -177,6 +177,8 @@ class Graph:
                 self.edges[e].consumers.append(node.index)
         self.outputs = [edge_of[id(t)] for t in outputs]
         self._by_layer = {id(n.layer): n.index for n in self.nodes}
+        # producers of each node's inputs, asked for at every traced leaf call
+        self._producers = [tuple(self.edges[e].producer for e in n.inputs) for n in self.nodes]
         self._ran = set()
         self._orders = {}
         self._pairs = None  # node k -> the pair (k, k+1) run as one pass (fused_pairs)
@@ -190,7 +192,7 @@ class Graph:
 
     def sources(self, node):
         """Producers of a node's inputs: node indices, ``INPUT`` for the network input."""
-        return [self.edges[e].producer for e in node.inputs]
+        return list(self._producers[node.index])
 
     def order(self, outputs=None):
         """Indices of the nodes needed for ``outputs`` (positions in ``self.outputs``; all

@@ -188,3 +188,29 @@ def test_numba_floor_times_a_script_that_loads_one_cached_function():
 
     cpu_s = numba_floor(dict(os.environ), 1)
     assert 0.0 < cpu_s < 60.0
+
+
+def test_trace_overhead_is_the_median_of_alternated_pairs(monkeypatch):
+    """The trace-overhead figure (issue 20's target) is the median paired difference over
+    the median plain call. A clock on which each trace takes 0.1 s more than the plain call
+    before it while the machine's speed swings from pair to pair gives exactly 10 %; the
+    best of each (the measure before) would give 0.9 / 0.8 - 1 = 12.5 %."""
+    import types
+
+    import numpy as np
+
+    from cnnsim import models
+    from cnnsim.bench import trace_cost
+
+    plain = [1.0, 1.2, 0.8, 1.0, 3.0]
+    ticks = iter([t for p in plain for t in (0.0, p, 0.0, p + 0.1)])
+    net = models.build("lenet5")
+    x = np.zeros((1, 1, 32, 32), np.float32)
+    net(x)
+    clock = types.SimpleNamespace(perf_counter=lambda: next(ticks))  # trace_cost's clock only
+    monkeypatch.setattr(trace_cost, "time", clock)
+    r = trace_cost.overhead(net, x, repeats=5)
+    assert r["pairs"] == 5 and r["plain_s"] == 1.0 and abs(r["traced_s"] - 1.1) < 1e-12
+    assert abs(r["overhead"] - 0.1) < 1e-12
+    assert r["best_plain_s"] == 0.8 and r["best_traced_s"] == 0.9
+    assert r["overhead_quartiles"][0] <= r["overhead_quartiles"][1]

@@ -158,8 +158,11 @@ def test_facts_follow_a_layer_whose_settings_change_between_traces(rng):
     second = record(net, x)
     assert first["N1"].facts["k"] == 2.0 and second["N1"].facts["k"] == 3.0
     assert second["C1"].facts == first["C1"].facts
-    second["C1"].facts["filters"] = -1  # a step's facts are its own copy
-    assert record(net, x)["C1"].facts["filters"] == 4
+    second["C1"].facts["filters"] = -1  # a step's facts and geometry are its own copies
+    second["C1"].geometry["stride"] = (9, 9)
+    third = record(net, x)["C1"]
+    assert third.facts["filters"] == 4 and third.geometry == first["C1"].geometry
+    assert third.geometry["stride"] != (9, 9)
 
 
 def test_backward_records_every_gradient(rng):

@@ -248,7 +248,7 @@ def trace_worker(model):
     net = build(model)
     batch = 64 if model == "lenet5" else 1
     x = rng.random((batch,) + tuple(net.input_shape), dtype=np.float32)
-    r = overhead(net, x, repeats=20 if model == "lenet5" else 5)
+    r = overhead(net, x, repeats=300 if model == "lenet5" else 20)
     r["batch"] = batch
     return r
 
@@ -256,8 +256,9 @@ def trace_worker(model):
 def trace_overhead(threads, repeat, is_quick):
     res = {
         "target": "<= 10 % (issue 20)",
-        "method": "best of repeated plain forward vs record(net, x) (full trace), in one "
-        "fresh process per model (cnnsim.bench.trace_cost.overhead)",
+        "method": "plain forward and record(net, x) (full trace) alternated, 300 pairs "
+        "(LeNet-5) / 20 (AlexNet): median paired difference over the median plain "
+        "forward, in one fresh process per model (cnnsim.bench.trace_cost.overhead)",
     }
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
     for model in ("lenet5",) if is_quick else ("lenet5", "alexnet"):

@@ -28,7 +28,6 @@ import json
 import pathlib
 import weakref
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -64,21 +63,28 @@ def _json_safe(d):
     return out
 
 
-# layer -> ((its last config, input shape), that config's JSON-safe entries, geometry).
-# A trace records each layer's settings at every call; serializing them to check was half
-# of the recorder's own time for LeNet-5 (C3's connection table), and a layer's settings
-# rarely change between calls. Its geometry follows from them and the input shape.
-_FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# layer -> ((its last config, input shape), the __dict__ of the Step its calls record as
+# far as that is known before a call: ``layer_step`` plus its settings as JSON ``facts``).
+# A trace records each layer's settings at every call; working them out again
+# (serializing C3's connection table to check it) was half of the recorder's own time
+# for LeNet-5, and building each Step through the dataclass's 21-argument __init__ a
+# third of the rest. A layer's settings rarely change between calls, so a step is a copy
+# of this prototype with the call's own values filled in (``Recorder._add_step``).
+_PROTOS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _layer_facts(layer):
-    """``(_json_safe(layer.get_config()), _geometry(layer))``, reusing the last answer
-    while the config and the input shape are equal to those it was worked out for."""
+def _prototype(layer):
+    """The prototype ``__dict__`` of ``layer``'s steps, reused while the layer's config and
+    input shape equal those it was built for. Its ``facts``, ``geometry`` and (merges)
+    ``input_shape`` are shared: copy them for a step."""
     key = (layer.get_config(), layer.input_shape)
-    hit = _FACTS.get(layer)
+    hit = _PROTOS.get(layer)
     if hit is None or not _same(hit[0], key):
-        hit = _FACTS[layer] = (key, _json_safe(key[0]), _geometry(layer))
-    return dict(hit[1]), (None if hit[2] is None else dict(hit[2]))
+        proto = layer_step(layer).__dict__
+        proto["facts"] = _json_safe(key[0])
+        proto["layer"] = None  # a value holding its weak key would keep the layer alive
+        hit = _PROTOS[layer] = (key, proto)
+    return hit[1]
 
 
 def _same(a, b):
@@ -89,12 +95,15 @@ def _same(a, b):
 
 
 class Deferred:
-    """A value worked out on first read: ``Deferred(fn)`` stands for ``fn()``."""
+    """A value worked out on first read: ``Deferred(fn, *args)`` stands for ``fn(*args)``."""
 
-    __slots__ = ("fn",)
+    __slots__ = ("fn", "args")
 
-    def __init__(self, fn):
-        self.fn = fn
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __call__(self):
+        return self.fn(*self.args)
 
 
 class _OnFirstRead:
@@ -114,7 +123,7 @@ class _OnFirstRead:
             return None
         v = obj.__dict__[self.slot]
         if isinstance(v, Deferred):
-            v = obj.__dict__[self.slot] = v.fn()
+            v = obj.__dict__[self.slot] = v()
         return v
 
     def __set__(self, obj, value):
@@ -186,6 +195,10 @@ class Step:
         }
 
 
+# where a Step keeps its statistics (or the Deferred standing for them) in its __dict__
+_STATS_SLOT = vars(Step)["stats"].slot
+
+
 def _layer_activation(layer):
     act = getattr(layer, "_act", None)
     if callable(act):
@@ -243,7 +256,7 @@ class Recorder:
         self.keep = None if keep is None else set(keep)
         self.light = light
         self.graph = graph
-        self._step_of = {}  # node index -> step index
+        self._step_of = {INPUT: INPUT}  # node index -> step index
         self._by_layer = {}  # id(layer) -> step index (for backward)
         self._pending = []  # calls whose steps are not built yet (on_forward)
 
@@ -258,7 +271,8 @@ class Recorder:
             raise TraceError(
                 f"record: layer {layer.path!r} ran but is not a node of the network's graph"
             )
-        srcs = [INPUT if p == INPUT else self._step_of.get(p) for p in self.graph.sources(node)]
+        step_of = self._step_of
+        srcs = [step_of.get(p) for p in self.graph.sources(node)]
         return node, srcs
 
     def on_forward(self, layer, x, y, seconds):
@@ -291,31 +305,36 @@ class Recorder:
             }
             if len(ranges) == 1:
                 range_act = ranges.pop()
-        facts, geometry = _layer_facts(layer)
-        step = Step(
-            index=len(tr.steps),
-            name=layer.path,
-            kind=layer.kind,
-            input_shape=[_shape(a) for a in x] if merge else _shape(x),
-            output_shape=_shape(y),
-            geometry=geometry,
-            activation=act,
-            # a kept output's statistics wait until someone reads them (_OnFirstRead)
-            stats=Deferred(partial(array_stats, y, range_act))
-            if keep
-            else array_stats(y, range_act),
-            seconds=float(seconds),
-            sources=srcs,
-            facts=facts,
-            layer=layer,
-        )
+        proto = _prototype(layer)
+        facts = dict(proto["facts"])
         facts["range_activation"] = range_act
         if timed_with is not None:  # ran as one pass with that layer, which has the time
             facts["timed_with"] = timed_with
+        # a copy of the prototype with this call's values (``_prototype``); the shapes are
+        # the layer's, which its call checked the input against
+        d = dict(proto)
+        d["index"] = len(tr.steps)
+        d["name"] = layer.path
+        if merge:
+            d["input_shape"] = list(proto["input_shape"])
+        if proto["geometry"] is not None:
+            d["geometry"] = dict(proto["geometry"])
+        d["activation"] = act
+        d["seconds"] = float(seconds)
+        d["sources"] = srcs
+        d["facts"] = facts
+        d["grad_params"] = {}
+        d["layer"] = layer
+        # a kept output's statistics wait until someone reads them (_OnFirstRead)
+        d[_STATS_SLOT] = Deferred(array_stats, y, range_act) if keep else array_stats(y, range_act)
         if keep:
-            step.x = list(x) if merge else x
-            step.y = y
-            step.params = layer.engine_params()
+            d["x"] = list(x) if merge else x
+            d["y"] = y
+            d["params"] = layer.engine_params()
+        else:
+            d["params"] = {}
+        step = object.__new__(Step)
+        step.__dict__ = d
         tr.steps.append(step)
         self._step_of[node.index] = step.index
         self._by_layer[id(layer)] = step.index
@@ -720,6 +739,19 @@ def _check_arrays(s, where, n):
 _STEP_CHECKS = (_check_texts, _check_shapes, _check_geometry, _check_facts, _check_arrays)
 
 
+_DTYPE_NAMES: dict = {}
+
+
+def _dtype_name(dtype):
+    """``str(dtype)``, remembered: NumPy works it out in Python code that took 10-40 us
+    when a forward pass had just cooled the caches (a LeNet-5 trace's whole budget is
+    about 150 us)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
 def expand_names(net: Layer, names: Iterable[str]) -> set[str]:
     """Leaf paths named by ``names`` (a container name stands for all its leaves); unknown
     names raise a one-line KeyError listing the valid ones."""
@@ -753,7 +785,7 @@ def record(
         input=x,
         meta={
             "batch": int(x.shape[0]),
-            "dtype": str(x.dtype),
+            "dtype": _dtype_name(x.dtype),
             "light": bool(light),
             "training": bool(training),
         },
