@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from .._twins import parallel_kernel
 from ..activations import act_run
-from .simd import at, fma, vfma_bcast, vload, vstore
+from .simd import at, fma, prefetch, vfma_bcast, vload, vstore
 from .transposes import lanes_to_maps
 
 
@@ -88,6 +88,7 @@ def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
                     xb = c * plane + i * pitch + p
                     for r in range(kk):
                         o = xb + toff[r]
+                        prefetch(xt, o + 32)  # this tap, 3 tiles on
                         wi = (c * kk + r) * fbw
                         w0 = vload(w, wi + 0 * L)
                         w1 = vload(w, wi + 1 * L)
@@ -333,6 +334,7 @@ def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
                     xb = c * plane + i * pitch + p
                     for r in range(kk):
                         o = xb + toff[r]
+                        prefetch(xt, o + 32)  # this tap, 3 tiles on
                         wi = (c * kk + r) * fbw
                         w0 = vload(w, wi + 0 * L)
                         w1 = vload(w, wi + 1 * L)
