@@ -20,9 +20,9 @@ PLANE_TILES = ((6, 4), (8, 3), (3, 4), (4, 3))
 DX_TILES = ((6, 4), (3, 4))
 
 # The AVX-512 tiles ask for their input PREFETCH elements (~3 tiles) ahead: at one thread
-# ResNet 3x3's forward tile ran ~10 % faster (32 and 128 alike), at two 0-5 %. The AVX2
-# tiles run without: there it was 3-7 % faster at one thread but 2-10 % slower at two
-# (docs/performance.md, fifteenth session).
+# ResNet 3x3's forward tile ran ~10 % faster (32 and 128 alike), at two 0-8 %. The AVX2
+# tiles run without: there it was mixed at one thread (0.88-1.07 of the time without)
+# and 0-10 % slower at two (docs/performance.md, fifteenth session).
 PREFETCH = 32
 PREFETCHED = ((8, 3), (12, 2))
 

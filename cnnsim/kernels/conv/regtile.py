@@ -34,7 +34,7 @@ compiled reduction loop is ``vfmadd231ps`` with a broadcast operand on ``zmm``/`
 registers and no accumulator load or store (docs/performance.md, round three).
 The AVX-512 tiles also ask for each tap's input 32 elements (~3 tiles) ahead
 (:func:`.simd.prefetch`): a channel block's rows are dozens of streams, more than the
-hardware prefetcher follows (ResNet 3x3's tile ~10 % faster at one thread, 0-5 % at two;
+hardware prefetcher follows (ResNet 3x3's tile ~10 % faster at one thread, 0-8 % at two;
 the AVX2 tiles were slower with it at two threads and run without).
 
 **Layouts.** Inputs in batch lanes (``layouts.to_lanes``: ``xt[c, I, J, n]``, images

@@ -209,7 +209,7 @@ def prefetch(typingctx, arr, idx):
     (``llvm.prefetch``: read, highest locality, data cache). The register tile's input
     rows of many channels are too many streams for the hardware prefetcher; asking for
     the line a few tiles ahead made ResNet's 3x3 forward tile ~10 % faster at one thread
-    and 0-5 % at two (docs/performance.md, fifteenth session)."""
+    and 0-8 % at two (docs/performance.md, fifteenth session)."""
     if not (isinstance(arr, types.Array) and isinstance(idx, types.Integer)):
         return None
 
