@@ -19,7 +19,7 @@ PLANE_TILES = ((6, 4), (8, 3), (3, 4), (4, 3))
 # (input maps, vectors of images) of the batch-lane dx scatter (blocked.lanes_input_grad)
 DX_TILES = ((6, 4), (3, 4))
 
-# The AVX-512 tiles ask for their input PREFETCH elements (~3 tiles) ahead: at one thread
+# The AVX-512 tiles ask for their input PREFETCH elements (3-4 tiles) ahead: at one thread
 # ResNet 3x3's forward tile ran ~10 % faster (32 and 128 alike), at two 0-8 %. The AVX2
 # tiles run without: there it was mixed at one thread (0.88-1.07 of the time without)
 # and 0-10 % slower at two (docs/performance.md, fifteenth session).
@@ -83,7 +83,9 @@ def tile(rw, nv):
         "                        o = xb + toff[r]",
     ]
     if (rw, nv) in PREFETCHED:
-        out.append(f"                        prefetch(xt, o + {PREFETCH})  # this tap, 3 tiles on")
+        out.append(
+            f"                        prefetch(xt, o + {PREFETCH})  # this tap, {PREFETCH} positions on"
+        )
     out += [
         "                        wi = (c * kk + r) * fbw",
     ]

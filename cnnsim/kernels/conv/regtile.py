@@ -32,7 +32,7 @@ FB = 48 float32 maps) or **12 x 2** (FB = 32); with 16 (AVX2) **4 x 3** or **6 x
 outputs. The vectors are written with :mod:`.simd` (Numba has no vector type); the
 compiled reduction loop is ``vfmadd231ps`` with a broadcast operand on ``zmm``/``ymm``
 registers and no accumulator load or store (docs/performance.md, round three).
-The AVX-512 tiles also ask for each tap's input 32 elements (~3 tiles) ahead
+The AVX-512 tiles also ask for each tap's input 32 positions (3-4 tiles) ahead
 (:func:`.simd.prefetch`): a channel block's rows are dozens of streams, more than the
 hardware prefetcher follows (ResNet 3x3's tile ~10 % faster at one thread, 0-8 % at two;
 the AVX2 tiles were slower with it at two threads and run without).

@@ -88,7 +88,7 @@ def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
                     xb = c * plane + i * pitch + p
                     for r in range(kk):
                         o = xb + toff[r]
-                        prefetch(xt, o + 32)  # this tap, 3 tiles on
+                        prefetch(xt, o + 32)  # this tap, 32 positions on
                         wi = (c * kk + r) * fbw
                         w0 = vload(w, wi + 0 * L)
                         w1 = vload(w, wi + 1 * L)
@@ -334,7 +334,7 @@ def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
                     xb = c * plane + i * pitch + p
                     for r in range(kk):
                         o = xb + toff[r]
-                        prefetch(xt, o + 32)  # this tap, 3 tiles on
+                        prefetch(xt, o + 32)  # this tap, 32 positions on
                         wi = (c * kk + r) * fbw
                         w0 = vload(w, wi + 0 * L)
                         w1 = vload(w, wi + 1 * L)
