@@ -54,7 +54,7 @@ def _tile_forward(x, w, b, conn, pads, tile, s=1):
     assert ok
     bias = np.zeros((wp.shape[0], fbw), dtype=x.dtype)
     bias.reshape(-1)[: w.shape[0]] = b
-    return regtile.correlate(x, wp, bias, w.shape[0], *w.shape[2:], *pads, rw, s)
+    return regtile.correlate(x, wp, bias, w.shape[0], *w.shape[2:], *pads, rw, s)[0]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -162,6 +162,104 @@ def test_functional_conv_through_the_tile_matches_reference_and_gradients(stride
     fn = lambda x, w, b: F.conv2d(x, w, b, stride, "same", conn)
     grads = F.conv2d_backward(probe_for(y.shape), x, w, stride, "same", conn)
     assert gradcheck(fn, x, w, b, grads=grads).ok
+
+
+def _count_layouts_of(x, monkeypatch):
+    """A list that grows by one each time the tile lays ``x`` itself out in batch lanes."""
+    calls = []
+    lanes_of = regtile._lanes_of
+
+    def counted(a, *rest):
+        if a is x:
+            calls.append(rest)
+        return lanes_of(a, *rest)
+
+    monkeypatch.setattr(regtile, "_lanes_of", counted)
+    return calls
+
+
+@pytest.mark.parametrize("stride,hw", [(1, 6), (2, 9)])
+def test_a_saved_forward_lays_the_input_out_once_for_the_weight_gradient(
+    stride, hw, rng, monkeypatch
+):
+    """``conv2d(save=True)`` keeps ``x`` as the tile laid it out; ``conv2d_backward(saved=)``
+    hands it to ``dw`` instead of laying ``x`` out again (two layouts of ``x`` -> one per
+    training step, counted), and every number is the same bits as without."""
+    n, c, f = 4, 16, 16  # float64 (as above): whole tiles at either stride
+    assert regtile.applies(f, -(-hw // stride) * n, 8, stride, stride, 3, 3)
+    x = rng.standard_normal((n, c, hw, hw))
+    w = rng.standard_normal((f, c, 3, 3))
+    b = rng.standard_normal(f)
+    conn = rng.random((f, c)) > 0.2
+    calls = _count_layouts_of(x, monkeypatch)
+    y = F.conv2d(x, w, b, stride, "same", conn)
+    dy = rng.standard_normal(y.shape)
+    plain = F.conv2d_backward(dy, x, w, stride, "same", conn)
+    assert len(calls) == 2  # the forward's and dw's
+    calls.clear()
+    y_saved, saved = F.conv2d(x, w, b, stride, "same", conn, save=True)
+    assert isinstance(saved, regtile.InputLanes)
+    reused = F.conv2d_backward(dy, x, w, stride, "same", conn, saved=saved)
+    assert len(calls) == 1  # the forward's only
+    np.testing.assert_array_equal(y_saved, y)
+    for got, want in zip(reused, plain):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_forward_off_the_tile_saves_nothing_and_its_backward_runs(rng):
+    """Where the forward does not lay ``x`` out (a 1x1 layer: the matrix product reads it in
+    place), ``saved`` is None and the backward is the plain call's."""
+    x = rng.standard_normal((2, 8, 5, 5))
+    w = rng.standard_normal((16, 8, 1, 1))
+    y, saved = F.conv2d(x, w, None, save=True)
+    assert saved is None
+    np.testing.assert_array_equal(y, F.conv2d(x, w))
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip(F.conv2d_backward(dy, x, w, saved=saved), F.conv2d_backward(dy, x, w)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_saved_from_another_layer_or_input_is_refused_by_name(rng):
+    x = rng.standard_normal((4, 16, 6, 6))
+    w = rng.standard_normal((16, 16, 3, 3))
+    y, saved = F.conv2d(x, w, None, 1, "same", save=True)
+    assert saved is not None
+    dy = np.ones_like(y)
+    with pytest.raises(ValueError, match=r"conv2d_backward: saved does not belong.*padding"):
+        F.conv2d_backward(np.ones((4, 16, 4, 4)), x, w, 1, "valid", saved=saved)
+    with pytest.raises(ValueError, match=r"saved does not belong.*\(4, 16, 6, 6\)"):
+        F.conv2d_backward(dy[:2], x[:2], w, 1, "same", saved=saved)
+    with pytest.raises(ValueError, match=r"saved does not belong.*float32"):
+        f32 = np.float32
+        F.conv2d_backward(dy.astype(f32), x.astype(f32), w.astype(f32), 1, "same", saved=saved)
+    with pytest.raises(
+        ValueError, match=r"saved must come from conv2d\(\.\.\., save=True\); got a tuple"
+    ):
+        F.conv2d_backward(dy, x, w, 1, "same", saved=(x, y))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_a_conv_layer_in_training_reuses_its_forward_layout(stride, rng, monkeypatch):
+    """``Conv2D.forward(training=True)`` keeps ``saved`` and its backward passes it on; the
+    gradients are the bits of a forward that kept nothing."""
+    from cnnsim import layers as L
+
+    conv = L.Conv2D(16, 3, stride, "same", activation="relu")
+    conv.build((16, 9, 9), rng)
+    conv = conv.astype(np.float64)
+    x = rng.standard_normal((4, 16, 9, 9))
+    calls = _count_layouts_of(x, monkeypatch)
+    y = conv.forward(x)  # inference: nothing kept
+    dy = rng.standard_normal(y.shape)
+    dx = conv.backward(dy)
+    grads = {k: g.copy() for k, g in conv.grads.items()}
+    assert len(calls) == 2
+    calls.clear()
+    np.testing.assert_array_equal(conv.forward(x, training=True), y)
+    np.testing.assert_array_equal(conv.backward(dy), dx)
+    assert len(calls) == 1
+    for k, g in grads.items():
+        np.testing.assert_array_equal(conv.grads[k], g)
 
 
 def test_full_window_layers_keep_their_dot_product_path(rng):

@@ -118,9 +118,9 @@ def _conv_impls(case, rng, torch):
     dy = rng.standard_normal((case.n, case.f) + win.out_hw).astype(np.float32)
     s, pad = case.s, case.padding
 
-    def cn_fb():
-        F.conv2d(x, w, b, s, pad)
-        F.conv2d_backward(dy, x, w, s, pad)
+    def cn_fb():  # as a training step (Conv2D) runs it: dw reads the forward's layout of x
+        _, saved = F.conv2d(x, w, b, s, pad, save=True)
+        F.conv2d_backward(dy, x, w, s, pad, saved=saved)
 
     def np_fb():
         _, cols = baselines.im2col_conv(x, w, b, s, win.pads)

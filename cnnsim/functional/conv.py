@@ -12,7 +12,7 @@ with ``xp`` the zero-padded input (see ``cnnsim.geometry`` for the padding forms
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -82,16 +82,21 @@ def conv2d(
     stride: Size = 1,
     padding: Padding = "valid",
     connections: Optional[Array] = None,
-) -> Array:
+    save: bool = False,
+) -> Any:
     """Direct 2-D convolution. ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)`` or None.
 
     Returns ``y (N, F, H_out, W_out)`` with ``H_out = floor((H + p_top + p_bottom - KH)/s_h) + 1``.
+    ``save=True`` (training): returns ``(y, saved)``, where ``saved`` is what the forward
+    pass can hand to :func:`conv2d_backward` for the same ``x`` (the input as the kernels
+    laid it out; None when there is nothing to reuse), so the backward pass does not lay
+    ``x`` out a second time. The results are the same bits either way.
     """
     where = "conv2d"
     x, w, win, mask = _prepare(x, w, stride, padding, connections, where)
     b = _bias(b, x, w, where)
     k = kernels_for("conv", _work(x, w, win))
-    return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads)
+    return k.conv2d_forward(x, w, b, mask, *win.kernel_stride, *win.pads, save)
 
 
 def conv2d_backward(
@@ -103,6 +108,7 @@ def conv2d_backward(
     connections: Optional[Array] = None,
     input_grad: bool = True,
     bias_grad: bool = True,
+    saved: Any = None,
 ) -> tuple[Optional[Array], Array, Optional[Array]]:
     """Gradients of ``conv2d``: returns ``(dx (N, C, H, W), dw (F, C, KH, KW), db (F,))``.
 
@@ -111,12 +117,15 @@ def conv2d_backward(
     ``db[f] = sum_{n,i,j} dy[n, f, i, j]``. Weights outside the connection table get 0.
     ``input_grad=False``: ``dx`` is not computed (None), e.g. for a network's first layer;
     ``bias_grad=False``: ``db`` is not computed (None), for a layer without a bias.
+    ``saved``: what ``conv2d(x, ..., save=True)`` returned with ``y`` for this ``x`` and
+    layer (or None); ``dw`` then reads ``x`` as that forward pass laid it out.
     """
     where = "conv2d_backward"
     x, w, win, mask = _prepare(x, w, stride, padding, connections, where)
     dy = as_float_array(dy, "dy", where, 4, "(N, F, H_out, W_out)")
     same_dtype(where, dy=dy, x=x)
     check_shape(dy, (x.shape[0], w.shape[0]) + win.out_hw, "dy", where, "(N, F, H_out, W_out)")
+    _check_saved(saved, x, w, win, where)
     k = kernels_for("conv", 2 * _work(x, w, win))
     dx = None
     if input_grad:
@@ -124,10 +133,31 @@ def conv2d_backward(
             dy, w, mask, x.shape[2], x.shape[3], *win.kernel_stride, *win.pads
         )
     dw = k.conv2d_backward_weight(
-        dy, x, mask, w.shape[2], w.shape[3], *win.kernel_stride, *win.pads
+        dy, x, mask, w.shape[2], w.shape[3], *win.kernel_stride, *win.pads, saved
     )
     db = k.conv2d_bias_grad(dy) if bias_grad else None
     return dx, dw, db
+
+
+def _check_saved(saved, x, w, win, where):
+    """``saved`` is None or what ``conv2d(..., save=True)`` kept for this ``x`` and layer."""
+    if saved is None:
+        return
+    how = "pass what conv2d(x, ..., save=True) returned with y, or None"
+    if not hasattr(saved, "belongs_to"):
+        raise ValueError(
+            f"{where}: saved must come from conv2d(..., save=True); got a "
+            f"{type(saved).__name__}; {how}"
+        )
+    sh, sw = win.kernel_stride
+    if sh != sw or not saved.belongs_to(x.shape, x.dtype, *w.shape[2:], sh, win.pads):
+        shape, dtype, kh, kw, s, pads = saved.key
+        raise ValueError(
+            f"{where}: saved does not belong to this layer and input: it was kept for x of "
+            f"shape {shape}, {np.dtype(dtype)}, a {kh}x{kw} kernel, stride {(s, s)}, padding "
+            f"{pads}; this call has x of shape {x.shape}, {x.dtype}, a {w.shape[2]}x"
+            f"{w.shape[3]} kernel, stride {(sh, sw)}, padding {win.pads}; {how}"
+        )
 
 
 # ---- a convolution, its activation and 2x2 average pooling in one pass ----------------

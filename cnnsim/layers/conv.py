@@ -119,13 +119,15 @@ class Conv2D(Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         w = self.params["w"]
-        z = F.conv2d(x, w, self.params.get("b"), self.stride, self.padding, self._table)
+        args = (x, w, self.params.get("b"), self.stride, self.padding, self._table)
+        # training: keep the input as the kernels laid it out, for the weight gradient
+        z, saved = F.conv2d(*args, save=True) if training else (F.conv2d(*args), None)
         y = F.activation_forward(self.activation or "linear", z)
-        self._cache = (x, z, y)
+        self._cache = (x, z, y, saved)
         return y
 
     def backward(self, dy: Array, input_grad: bool = True) -> Optional[Array]:
-        x, z, y = self._cache
+        x, z, y, saved = self._cache
         dz = F.activation_backward(self.activation or "linear", dy, z, y)
         dx, dw, db = F.conv2d_backward(
             dz,
@@ -136,6 +138,7 @@ class Conv2D(Layer):
             self._table,
             input_grad,
             self.use_bias,
+            saved,
         )
         self.grads["w"] = dw
         if db is not None:  # computed only for a layer with a bias

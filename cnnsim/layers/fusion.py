@@ -58,7 +58,7 @@ class ConvAvgPool:
             return y, pool(y, training)
         y, p, self._saved = r
         # the caches each layer's own forward leaves (tanh's backward needs y, not z)
-        conv._cache = (x, None, y)
+        conv._cache = (x, None, y, None)
         conv._forward_ran = True
         pool._x = y
         pool._forward_ran = True

@@ -207,19 +207,23 @@ def _scatter_dx(dy_positions, dx_positions, c_):
 # ---- the three entry points ----
 
 
-def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
+def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right, save=False):
     """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``:
     :func:`direct.forward` for small calls and for inputs holding inf or NaN, else
-    :func:`fast_forward`."""
+    :func:`fast_forward`. ``save``: ``(y, saved)`` instead, ``saved`` what
+    :func:`conv2d_backward_weight` of the same call can reuse: ``x`` in the register
+    tile's batch lanes (:class:`regtile.InputLanes`), or None where this forward did not
+    lay it out so."""
     n_, c_, h, wd = x.shape
     f_, _, kh, kw = w.shape
     ho = (h + top + bottom - kh) // sh + 1
     wo = (wd + left + right - kw) // sw + 1
     if not use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
-        y = fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
-        if y is not None:
-            return y
-    return direct_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
+        r = fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right, save)
+        if r is not None:
+            return r
+    y = direct_forward(x, w, b, mask, sh, sw, top, bottom, left, right)
+    return (y, None) if save else y
 
 
 def conv2d_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right):
@@ -241,17 +245,20 @@ def conv2d_bias_grad(dy):
     return bias_grad(dy)
 
 
-def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
+def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right, saved=None):
     """``dw (F, C, KH, KW)`` from ``dy (N, F, H_out, W_out)`` and ``x``:
     :func:`direct.backward_weight` for small calls and for inputs holding inf or NaN, else
-    :func:`fast_backward_weight`."""
+    :func:`fast_backward_weight`. ``saved``: what :func:`conv2d_forward` of this call
+    saved (or None); the register tile reads ``x``'s batch lanes from it instead of laying
+    ``x`` out again."""
     n_, f_, ho, wo = dy.shape
     c_ = x.shape[1]
+    pads = (top, bottom, left, right)
     if not use_direct(_macs(n_, f_, c_, kh, kw, ho, wo)):
-        dw = fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
+        dw = fast_backward_weight(dy, x, mask, kh, kw, sh, sw, *pads, saved)
         if dw is not None:
             return dw
-    return direct_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right)
+    return direct_backward_weight(dy, x, mask, kh, kw, sh, sw, *pads)
 
 
 # ---- a convolution, its activation and a 2x2/2 average pooling in one pass (pooled.py) ----
@@ -363,10 +370,11 @@ def _finite_result(out):
 # ---- the fast path: layouts + blocked micro-kernels (same results to rounding) ----
 
 
-def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
+def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right, save=False):
     """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``.
 
     ``y[n,f,i,j] = b[f] + sum_{c,u,v} mask[f,c] w[f,c,u,v] xp[n,c,i*sh+u,j*sw+v]``.
+    ``save``: ``(y, saved)`` as in :func:`conv2d_forward`.
     None when ``x`` or ``w`` holds inf or NaN: these paths multiply padding, junk
     positions and disconnected weights by 0, and ``0 * inf`` is NaN (``direct.py`` visits
     none of them).
@@ -387,14 +395,20 @@ def fast_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
         and tiles
         and regtile.applies(w.shape[0], wo * x.shape[0], x.itemsize, sh, sw, kh, kw)
     ):
-        return regtile.forward(x, w, b, mask, *pads, sh)  # checks while it copies
+        return regtile.forward(x, w, b, mask, *pads, sh, save)  # checks while it copies
+    y = _forward_off_tile(x, w, b, mask, sh, sw, top, left, full, pointwise, geometry)
+    return (y, None) if save and y is not None else y
+
+
+def _forward_off_tile(x, w, b, mask, sh, sw, top, left, full, pointwise, geometry):
+    """:func:`fast_forward` on the paths other than the register tile."""
     if pointwise:  # checked after: see _finite_result
         return _finite_result(pointwise_forward(_every(x, sh, sw), w, b, mask))
     if not _finite(x, w):
         return None
     if full:
         return _forward_full_window(x, w, b, mask)
-    if _lanes(x.shape[0], wo, sh, sw):
+    if _lanes(x.shape[0], geometry[1], sh, sw):
         return _forward_lanes(x, w, b, mask, top, left, geometry)
     return _forward_planes(x, w, b, mask, sh, sw, top, left, geometry)
 
@@ -435,12 +449,12 @@ def fast_backward_input(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, righ
     return _dx_planes(dy, w, mask, in_h, in_w, sh, sw, top, bottom, left, right)
 
 
-def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
+def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right, saved=None):
     """``dw (F, C, KH, KW)`` from ``dy (N, F, H_out, W_out)`` and ``x``.
 
     dw[f, c, u, v] = sum_{n, i, j} dy[n, f, i, j] * xp[n, c, i*sh + u, j*sw + v]; entries
-    outside the connection table are 0. None when ``dy`` or ``x`` holds inf or NaN (see
-    :func:`fast_forward`).
+    outside the connection table are 0. ``saved`` as in :func:`conv2d_backward_weight`.
+    None when ``dy`` or ``x`` holds inf or NaN (see :func:`fast_forward`).
     """
     n_, c_, h, wd = x.shape
     f_ = dy.shape[1]
@@ -448,7 +462,8 @@ def fast_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
     full = _full_window(x.shape, (f_, c_, kh, kw), *pads)
     pointwise = _pointwise(kh, kw, sh, sw, *pads)
     if not (full or pointwise) and regtile.applies_dw(f_, c_, kh, kw, x.itemsize, sh, sw):
-        return regtile.backward_weight(dy, x, mask, kh, kw, *pads, sh)  # checks as it copies
+        # checks as it copies (x's numbers: the forward that saved them checked them)
+        return regtile.backward_weight(dy, x, mask, kh, kw, *pads, sh, saved)
     if pointwise:  # checked after: see _finite_result
         return _finite_result(pointwise_backward_weight(dy, _every(x, sh, sw), mask))
     if not _finite(dy, x):

@@ -58,8 +58,9 @@ def _forward(x, w, b, mask, sh, sw, top, left, y):
     y[n, f, i, j] = acc
 
 
-def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
-    """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``."""
+def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right, save=False):
+    """``y (N, F, H_out, W_out)`` from ``x (N, C, H, W)``, ``w (F, C, KH, KW)``, ``b (F,)``;
+    ``save``: ``(y, None)`` (this kernel reads ``x`` in place: nothing to keep for ``dw``)."""
     x, w, b, mask = to_device(x), to_device(w), to_device(b), to_device(mask)
     n_, _, h, wd = x.shape
     f_, _, kh, kw = w.shape
@@ -68,7 +69,7 @@ def conv2d_forward(x, w, b, mask, sh, sw, top, bottom, left, right):
     y = empty((n_, f_, ho, wo), x.dtype)
     if y.size:
         _forward[grid1d(y.size)](x, w, b, mask, sh, sw, top, left, y)
-    return y
+    return (y, None) if save else y
 
 
 @cuda.jit
@@ -173,8 +174,9 @@ def _weight_kernels(nt):
     return dw_kernel, db_kernel
 
 
-def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right):
-    """``dw (F, C, KH, KW)`` from ``dy (N, F, H_out, W_out)`` and ``x``.
+def conv2d_backward_weight(dy, x, mask, kh, kw, sh, sw, top, bottom, left, right, saved=None):
+    """``dw (F, C, KH, KW)`` from ``dy (N, F, H_out, W_out)`` and ``x`` (``saved``, from the
+    CPU's forward, is not used here).
 
     One block per weight: strided partial sums + a fixed tree reduction.
     """
