@@ -5,7 +5,9 @@
 The estimate of a training step (``training_bytes``) counts, per sample, every leaf's
 output three times (the forward caches keep input, pre-activation and output) plus its
 gradient once, and the parameters four times (weights, gradients, two optimizer moments).
-It is an order of magnitude, meant to stop a run that cannot fit, not to budget one.
+It leaves out the copy of its input a convolution keeps in training, laid out for its
+weight gradient (``F.conv2d(save=True)``: at most about one more output per layer). It is
+an order of magnitude, meant to stop a run that cannot fit, not to budget one.
 The limit is the memory the system reports available (``MemAvailable``), or
 ``$CNNSIM_MEMORY_LIMIT`` bytes when set.
 """

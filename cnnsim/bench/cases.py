@@ -22,7 +22,9 @@ class ConvCase:
     k: int
     s: int = 1
     padding: object = "valid"
-    target: float = None  # max cnnsim/PyTorch ratio of forward+backward (None: none)
+    # max cnnsim/PyTorch ratio of forward+backward (None: none); 1.0 on the lecture's
+    # layers (issue 20: at or below PyTorch, on AVX2 and AVX-512 machines)
+    target: float = None
     naive_batch: int = 0  # >0: also time the slow reference at this batch size
 
     @property
@@ -64,7 +66,17 @@ CONV_CASES = [
         "lenet_c3", "LeNet-5 C3: 16@5x5 on 6x14x14", 64, 6, 14, 14, 16, 5, target=1.0, naive_batch=1
     ),
     ConvCase(
-        "alexnet_c1", "AlexNet C1: 96@11x11/4 SAME on 3x224x224", 8, 3, 224, 224, 96, 11, 4, "same"
+        "alexnet_c1",
+        "AlexNet C1: 96@11x11/4 SAME on 3x224x224",
+        8,
+        3,
+        224,
+        224,
+        96,
+        11,
+        4,
+        "same",
+        target=1.0,
     ),
     ConvCase(
         "alexnet_c3",
@@ -77,7 +89,7 @@ CONV_CASES = [
         5,
         1,
         "same",
-        target=1.5,
+        target=1.0,
     ),
     ConvCase(
         "alexnet_c5",
@@ -90,12 +102,12 @@ CONV_CASES = [
         3,
         1,
         "same",
-        target=1.5,
+        target=1.0,
     ),
     ConvCase(
-        "resnet_3x3", "ResNet 3x3 64->64 SAME at 56x56", 8, 64, 56, 56, 64, 3, 1, "same", target=1.5
+        "resnet_3x3", "ResNet 3x3 64->64 SAME at 56x56", 8, 64, 56, 56, 64, 3, 1, "same", target=1.0
     ),
-    ConvCase("inception_1x1", "Inception 1x1 192->64 at 28x28", 8, 192, 28, 28, 64, 1),
+    ConvCase("inception_1x1", "Inception 1x1 192->64 at 28x28", 8, 192, 28, 28, 64, 1, target=1.0),
 ]
 
 POOL_CASES = [
