@@ -96,6 +96,10 @@ else:
 # is ~2x the blocked path's speed, the AVX2 one 1.2-1.5x (docs/performance.md)
 MAX_WASTE = 1.6 if VEC_REGS >= 32 else 1.25
 BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the tiles pass)
+# the AVX2 tiles, which do not prefetch, also take at most this many bytes of input rows
+# (channels x KH rows) per channel block: ResNet's 3x3 layers at 56x56 / 28x28 ran 2-8 % faster
+# with 5 / 11 channels a block than with 28 (on AVX-512, with the prefetch, 0-5 % slower)
+BLOCK_ROWS_BYTES = 32768 if VEC_REGS < 32 else 0
 
 
 @njit(cache=True)
@@ -271,6 +275,16 @@ def _tap_offsets(c_, kh, kw, s, hq, wq, n_, multiple):
     return forward_taps(c_, kh, kw, s, s, hq, wq, multiple) * n_
 
 
+def _channel_block(kh, kw, fbw, pitch, itemsize):
+    """Channels per channel block of the forward tile: their weights fill ``BLOCK_BYTES``,
+    and on AVX2 their ``KH`` input rows of ``pitch`` numbers at most ``BLOCK_ROWS_BYTES``.
+    (Any block gives the same sums: only how often they go to memory changes.)"""
+    cb = BLOCK_BYTES // (kh * kw * fbw * itemsize)
+    if BLOCK_ROWS_BYTES:
+        cb = min(cb, BLOCK_ROWS_BYTES // (kh * pitch * itemsize))
+    return max(1, cb)
+
+
 def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
     """``(y, xt)``: ``y (N, maps, Ho, Wo)``, ``y[n, m, i, j] = bias[m] + sum_{k,u,v} wp[m //
     FB, k, u*KW + v, m % FB] * xp[n, k, i*s + u, j*s + v]`` for ``x (N, K, H, W)``
@@ -284,7 +298,7 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
         return None
     ntile = -(-(wo * n_) // rw)
     toff = _tap_offsets(1, kh, kw, s, hq, wq, n_, 1)  # channel 0; channels: plane apart
-    cb = max(1, BLOCK_BYTES // (kh * kw * fbw * x.itemsize))
+    cb = _channel_block(kh, kw, fbw, wq * n_, x.itemsize)
     y = np.empty((n_, maps, ho, wo), dtype=x.dtype)
     args = (xt, s * s * hq * wq * n_, wq * n_, wp, toff, bias, cb, ntile, y)
     if rw == RW_A:
