@@ -19,6 +19,12 @@ Marker options, before the colon (``<!-- measured slow tol=0.02: cnnsim ... -->`
              vectorized exp/log may differ in the last bit between CPU generations and a
              few hundred SGD steps can grow that. Text between numbers must match exactly.
 
+The slow blocks (training runs) are measured with the AVX-512 kernels (``MEASURED_WITH``).
+A CPU with AVX2 only runs other register tiles, so some layers take other paths whose
+float32 sums round differently, and a training run drifts to other numbers (the same
+from run to run on that machine): there the test skips those blocks, saying why, and
+this script refuses to rewrite them.
+
     python demos/make_measured_docs.py                 # rewrite all pages (minutes)
     python demos/make_measured_docs.py --fast          # only the blocks not marked slow
     python demos/make_measured_docs.py --check         # exit 1 where a page is stale
@@ -41,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 BLOCK = re.compile(
     r"(<!-- measured(?P<opts>[^:]*): (?P<cmd>.*?) -->\n```text\n)(?P<body>.*?)(```)", re.S
 )
+MEASURED_WITH = "AVX-512"  # the kernels the slow blocks' numbers come from (see above)
 NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -54,6 +61,13 @@ class Block:
 
     def __repr__(self):
         return f"{self.page.name}: {self.command}"
+
+
+def kernels():
+    """The kernels this CPU runs (``cnnsim.kernels.conv.simd.KERNELS``)."""
+    from cnnsim.kernels.conv.simd import KERNELS
+
+    return KERNELS
 
 
 def blocks(page):
@@ -144,6 +158,12 @@ def regenerate(page, fast=False, cwd=None):
     for b in blocks(page):
         if fast and b.slow:
             continue
+        if b.slow and kernels() != MEASURED_WITH:
+            sys.exit(
+                f"{b!r}: the slow blocks are measured with the {MEASURED_WITH} kernels and "
+                f"this CPU runs the {kernels()} ones; run with --fast, or on an "
+                f"{MEASURED_WITH} machine"
+            )
         print(f"running {b!r}", file=sys.stderr, flush=True)
         if b.command not in _DONE:
             _DONE[b.command] = run(b.command, cwd or DOCS)

@@ -52,6 +52,12 @@ def test_measured_block_is_what_the_command_prints(block, tmp_path):
 @pytest.mark.thorough
 @pytest.mark.parametrize("block", SLOW, ids=[repr(b) for b in SLOW])
 def test_slow_measured_block_is_what_the_command_prints(block, tmp_path):
+    if GEN.kernels() != GEN.MEASURED_WITH:
+        pytest.skip(
+            f"the docs' training numbers were measured with the {GEN.MEASURED_WITH} kernels; "
+            f"this CPU runs the {GEN.kernels()} ones, whose other tiles send some layers down "
+            f"other paths that round float32 sums differently, so training drifts elsewhere"
+        )
     _check(block, tmp_path)
 
 

@@ -69,6 +69,9 @@ def _vector_shape(feats):
 
 
 VEC_BITS, VEC_REGS = _vector_shape(_cpu_features())
+#: which kernels this CPU runs: the tiles (so the paths some layers take, and how their
+#: float32 sums round) differ between the three; within one, results are the same bits
+KERNELS = {512: "AVX-512", 256: "AVX2"}.get(VEC_BITS, "no vector")
 
 
 class Vec(types.Type):
