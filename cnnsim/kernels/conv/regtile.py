@@ -44,7 +44,7 @@ A row has ``Wo*N`` positions, rounded up to whole tiles (the extra ones read the
 columns or the slack and are dropped). Weights ``wp[block, c, u*KW + v, FB]`` (FB maps
 contiguous; maps beyond F and pairs outside the connection table are 0). The channels
 are taken in blocks whose weights fill ~16 KiB (they stay in L1 while the tiles of the
-row pass); between blocks a tile's sums go to the work item's ``row[p, FB]`` (positions x
+row pass; on AVX2, whose tiles do not prefetch, whose input rows also fit in 32 KiB); between blocks a tile's sums go to the work item's ``row[p, FB]`` (positions x
 maps, in L2) and come back, which does not change the order of the additions. At the
 end the row goes to ``y (N, F, Ho, Wo)``, transposed in register blocks while it is in
 cache (:func:`.transposes.lanes_to_maps`; a separate pass over a whole ``yb`` array
@@ -62,7 +62,8 @@ offset, so the same tiles run them with no wasted multiply-add.
 ``dx`` of a stride-1 layer is the same loop on ``dy`` padded by ``K - 1 - pad`` with the
 flipped kernels, input channels as the output maps (:func:`backward_input`); ``dw`` the
 same tile with the taps as outputs and the positions as the reduction
-(:func:`backward_weight`). Used where :func:`applies` (chosen in the entry points of
+(:func:`backward_weight`), which reads the forward's layout of the input when a training
+step kept it (:class:`InputLanes`). Used where :func:`applies` (chosen in the entry points of
 ``cnnsim.kernels.conv``); inputs holding inf/NaN go to ``direct.py`` before that (padding
 and junk positions would multiply them by 0).
 """
