@@ -44,11 +44,12 @@ A row has ``Wo*N`` positions, rounded up to whole tiles (the extra ones read the
 columns or the slack and are dropped). Weights ``wp[block, c, u*KW + v, FB]`` (FB maps
 contiguous; maps beyond F and pairs outside the connection table are 0). The channels
 are taken in blocks whose weights fill ~16 KiB (they stay in L1 while the tiles of the
-row pass; on AVX2, whose tiles do not prefetch, whose input rows also fit in 32 KiB); between blocks a tile's sums go to the work item's ``row[p, FB]`` (positions x
-maps, in L2) and come back, which does not change the order of the additions. At the
-end the row goes to ``y (N, F, Ho, Wo)``, transposed in register blocks while it is in
-cache (:func:`.transposes.lanes_to_maps`; a separate pass over a whole ``yb`` array
-after the tiles cost 8 % of the ResNet 3x3 forward more).
+row pass) and, on AVX2, whose tiles do not prefetch, whose input rows fit in 32 KiB
+(:func:`_channel_block`); between blocks a tile's sums go to the work item's ``row[p,
+FB]`` (positions x maps, in L2) and come back, which does not change the order of the
+additions. At the end the row goes to ``y (N, F, Ho, Wo)``, transposed in register
+blocks while it is in cache (:func:`.transposes.lanes_to_maps`; a separate pass over a
+whole ``yb`` array after the tiles cost 8 % of the ResNet 3x3 forward more).
 
 **Same numbers everywhere.** Every output is owned by one work item and summed over
 ``(c, u, v)`` in order, from the bias, one fused multiply-add per term: the result does
@@ -63,9 +64,9 @@ offset, so the same tiles run them with no wasted multiply-add.
 flipped kernels, input channels as the output maps (:func:`backward_input`); ``dw`` the
 same tile with the taps as outputs and the positions as the reduction
 (:func:`backward_weight`), which reads the forward's layout of the input when a training
-step kept it (:class:`InputLanes`). Used where :func:`applies` (chosen in the entry points of
-``cnnsim.kernels.conv``); inputs holding inf/NaN go to ``direct.py`` before that (padding
-and junk positions would multiply them by 0).
+step kept it (:class:`InputLanes`). Used where :func:`applies` (chosen in the entry points
+of ``cnnsim.kernels.conv``); inputs holding inf/NaN go to ``direct.py`` before that
+(padding and junk positions would multiply them by 0).
 """
 
 from typing import NamedTuple
@@ -327,9 +328,10 @@ def forward(x, w, b, mask, top, bottom, left, right, s=1, save=False):
     bias.reshape(-1)[:f_] = b
     pads = (top, bottom, left, right)
     r = correlate(x, wp, bias, f_, kh, kw, *pads, rw, s)
-    if r is None or not save:
-        return r if r is None else r[0]
-    return r[0], InputLanes(r[1], lanes_key(x.shape, x.dtype, kh, kw, s, pads))
+    if r is None:
+        return None
+    y, xt = r
+    return (y, InputLanes(xt, lanes_key(x.shape, x.dtype, kh, kw, s, pads))) if save else y
 
 
 def backward_input(dy, w, mask, top, bottom, left, right):
