@@ -88,6 +88,34 @@ def test_every_tile_gives_the_same_bits(shape, rng):
     np.testing.assert_allclose(y_a, naive.conv2d(x, w, b, 1, pads, conn), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_nine_tap_tiles_give_the_tiles_bits_and_take_3x3_layers(stride, rng, monkeypatch):
+    """The AVX2 tiles with a constant tap loop (``tile_4x3_k9``, ``tile_6x2_k9``) sum as every
+    tile does: the bits of ``regtile.forward`` (whichever tile this CPU runs), at stride 1
+    and on a strided layer's phases. ``correlate`` runs them, where ``FIXED_TAPS`` names
+    them, for kernels of 9 taps and only those (checked here with a recording stand-in, so
+    on every CPU)."""
+    from cnnsim.kernels.conv import regtile_tiles
+
+    x, w, b, conn, pads = _case(SHAPES[0], np.float32, rng)  # 3x3, 37 maps, 5 channels
+    mask = conn.astype(np.uint8)
+    want = regtile.forward(x, w, b, mask, *pads, stride)
+    for rw, nv in [(4, 3), (6, 2)]:
+        tile = getattr(regtile_tiles, f"tile_{rw}x{nv}_k9")
+        monkeypatch.setattr(regtile, "FIXED_TAPS", {(rw, 9): tile})
+        np.testing.assert_array_equal(_tile_forward(x, w, b, conn, pads, (rw, nv), stride), want)
+    ran = []
+    general = {regtile.RW_A: regtile._tile_a, regtile.RW_B: regtile._tile_b}
+    spies = {(rw, 9): lambda *a, rw=rw: ran.append(rw) or general[rw](*a) for rw in general}
+    monkeypatch.setattr(regtile, "FIXED_TAPS", spies)
+    for rw, nv in TILES:
+        np.testing.assert_array_equal(_tile_forward(x, w, b, conn, pads, (rw, nv), stride), want)
+    assert ran == [rw for rw, _ in TILES]
+    x5, w5, b5, conn5, pads5 = _case(SHAPES[2], np.float32, rng)  # 5x5: 25 taps
+    _tile_forward(x5, w5, b5, conn5, pads5, TILES[0], stride)
+    assert len(ran) == len(TILES)
+
+
 def test_channel_blocks_change_no_bits_and_avx2_blocks_keep_their_rows_in_l1(rng, monkeypatch):
     """A tile's sums leave the registers between channel blocks and come back, in the same
     order: one channel a block or all in one, the same bits. How many channels a block
