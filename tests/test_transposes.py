@@ -157,3 +157,29 @@ def test_pack_weights(f, c, kh, kw, flip, dtype):
     live = tuple(np.argwhere(mask == 1)[-1])
     w[live] = np.inf
     assert not regtile.pack_weights(w, mask, fbw, flip)[1]  # a weight in use: refused
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "f, c, kh, kw, fbw",
+    # 540 taps (c, u, v): more than one work item (PACK_COLUMNS), the last one partial and
+    # starting inside a channel's taps; 34 maps in blocks of 16: a last block of 2 maps,
+    # too few for register blocks (moved one number at a time); 5 maps: one short block
+    [(34, 60, 3, 3, 16), (5, 7, 5, 5, 8), (48, 3, 2, 2, 48)],
+)
+def test_from_dw_tiles(f, c, kh, kw, fbw, dtype):
+    """The weight gradient's tile sums ``dwb[blk, r, m]`` -> ``dw[f, c, u, v]`` (``f = blk*FB
+    + m``, ``r = (c*KH + u)*KW + v``), copied bit for bit, 0 outside the connection table;
+    rows of ``dwb`` past ``C*KH*KW`` (the tile's padding taps) are not read."""
+    rng = np.random.default_rng(3)
+    nb, r = -(-f // fbw), c * kh * kw
+    dwb = rng.standard_normal((nb, r + 5, fbw)).astype(dtype)
+    dwb[:, r:] = np.nan  # padding taps
+    mask = (rng.random((f, c)) > 0.2).astype(np.uint8)
+    dw = regtile.from_dw_tiles(dwb, mask, kh, kw)
+    want = dwb[:, :r].transpose(0, 2, 1).reshape(nb * fbw, c, kh, kw)[:f]
+    want = np.where(mask[:, :, None, None] == 1, want, 0)
+    assert dw.dtype == dtype and dw.shape == (f, c, kh, kw)
+    np.testing.assert_array_equal(dw, want)
+    full = regtile.from_dw_tiles(dwb, np.ones_like(mask), kh, kw)
+    np.testing.assert_array_equal(full, dwb[:, :r].transpose(0, 2, 1).reshape(-1, c, kh, kw)[:f])

@@ -27,7 +27,9 @@ vector registers for the whole reduction over ``(c, u, v)``:
 Each step of the reduction loads NV weight vectors and RW input scalars for RW * NV
 vector multiply-adds, and no accumulator moves. Tiles (``regtile_tiles``, written by
 ``tools/gen_regtile.py``): with 32 vector registers (AVX-512) **8 x 3** (24 accumulators,
-FB = 48 float32 maps) or **12 x 2** (FB = 32); with 16 (AVX2) **4 x 3** or **6 x 2**.
+FB = 48 float32 maps) or **12 x 2** (FB = 32); with 16 (AVX2) **4 x 3** or **6 x 2**,
+and for 3x3 kernels their twins whose tap loop runs a constant 9 times (``FIXED_TAPS``):
+LLVM unrolls it whole, which pays where a tap is only 12 multiply-adds.
 :func:`tile_for` picks, from the shapes only, the one that computes the fewest padded
 outputs. The vectors are written with :mod:`.simd` (Numba has no vector type); the
 compiled reduction loop is ``vfmadd231ps`` with a broadcast operand on ``zmm``/``ymm``
@@ -97,7 +99,8 @@ else:
     RW_A, NV_A, _tile_a, _dw_tile_a = 4, 3, tile_4x3, dw_tile_4x3
     RW_B, NV_B, _tile_b, _dw_tile_b = 6, 2, tile_6x2, dw_tile_6x2
 # tiles whose tap loop has a constant trip count, by (positions, taps a channel): on AVX2,
-# 3x3 kernels (tools/gen_regtile.py, NINE_TAPS: 9-13 % faster there, no change on AVX-512)
+# 3x3 kernels (tools/gen_regtile.py, NINE_TAPS: their forward 0.84-1.00 of the time of the
+# general tiles AVX2-class; no change with AVX-512's, 0.97-1.02)
 FIXED_TAPS = {} if VEC_REGS >= 32 else {(4, 9): tile_4x3_k9, (6, 9): tile_6x2_k9}
 # use the tile when it computes at most this many outputs per real one: the AVX-512 tile
 # is ~2x the blocked path's speed, the AVX2 one 1.2-1.5x (docs/performance.md)
