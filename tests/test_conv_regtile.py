@@ -89,31 +89,33 @@ def test_every_tile_gives_the_same_bits(shape, rng):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_nine_tap_tiles_give_the_tiles_bits_and_take_3x3_layers(stride, rng, monkeypatch):
-    """The AVX2 tiles with a constant tap loop (``tile_4x3_k9``, ``tile_6x2_k9``) sum as every
-    tile does: the bits of ``regtile.forward`` (whichever tile this CPU runs), at stride 1
-    and on a strided layer's phases. ``correlate`` runs them, where ``FIXED_TAPS`` names
-    them, for kernels of 9 taps and only those (checked here with a recording stand-in, so
-    on every CPU)."""
-    from cnnsim.kernels.conv import regtile_tiles
-
+def test_taps_as_a_tuple_give_the_same_bits_and_reach_the_tile_for_unrolled_kernels(
+    stride, rng, monkeypatch
+):
+    """Given its tap offsets as a tuple, a tile is compiled for exactly that many taps (a
+    loop LLVM unrolls: ``regtile.UNROLL_TAPS``, 3x3 kernels on AVX2) and sums as with an
+    array: the same bits, both tiles, at stride 1 and on a strided layer's phases.
+    ``correlate`` hands a tuple for the kernel sizes in ``UNROLL_TAPS`` and only those
+    (checked here with a recording stand-in, so on every CPU)."""
     x, w, b, conn, pads = _case(SHAPES[0], np.float32, rng)  # 3x3, 37 maps, 5 channels
-    mask = conn.astype(np.uint8)
-    want = regtile.forward(x, w, b, mask, *pads, stride)
-    for rw, nv in [(4, 3), (6, 2)]:
-        tile = getattr(regtile_tiles, f"tile_{rw}x{nv}_k9")
-        monkeypatch.setattr(regtile, "FIXED_TAPS", {(rw, 9): tile})
-        np.testing.assert_array_equal(_tile_forward(x, w, b, conn, pads, (rw, nv), stride), want)
-    ran = []
-    general = {regtile.RW_A: regtile._tile_a, regtile.RW_B: regtile._tile_b}
-    spies = {(rw, 9): lambda *a, rw=rw: ran.append(rw) or general[rw](*a) for rw in general}
-    monkeypatch.setattr(regtile, "FIXED_TAPS", spies)
-    for rw, nv in TILES:
-        np.testing.assert_array_equal(_tile_forward(x, w, b, conn, pads, (rw, nv), stride), want)
-    assert ran == [rw for rw, _ in TILES]
     x5, w5, b5, conn5, pads5 = _case(SHAPES[2], np.float32, rng)  # 5x5: 25 taps
-    _tile_forward(x5, w5, b5, conn5, pads5, TILES[0], stride)
-    assert len(ran) == len(TILES)
+    got = {}
+    for name in ("_tile_a", "_tile_b"):
+        tile = getattr(regtile, name)
+        seen = lambda *a, tile=tile, name=name: got.setdefault(name, []).append(a[4]) or tile(*a)
+        monkeypatch.setattr(regtile, name, seen)
+    for taps in [(), (9,)]:
+        monkeypatch.setattr(regtile, "UNROLL_TAPS", taps)
+        ys = [_tile_forward(x, w, b, conn, pads, t, stride) for t in TILES]
+        np.testing.assert_array_equal(ys[0], ys[1])
+        if not taps:
+            want = ys[0]
+        np.testing.assert_array_equal(ys[0], want)
+        _tile_forward(x5, w5, b5, conn5, pads5, TILES[0], stride)
+    offsets = got["_tile_a"]  # 3x3 array, 5x5 array, 3x3 tuple, 5x5 array
+    assert [type(o) for o in offsets] == [np.ndarray, np.ndarray, tuple, np.ndarray]
+    assert offsets[2] == tuple(offsets[0]) and len(offsets[2]) == 9
+    assert [type(o) for o in got["_tile_b"]] == [np.ndarray, tuple]
 
 
 def test_channel_blocks_change_no_bits_and_avx2_blocks_keep_their_rows_in_l1(rng, monkeypatch):

@@ -28,8 +28,8 @@ Each step of the reduction loads NV weight vectors and RW input scalars for RW *
 vector multiply-adds, and no accumulator moves. Tiles (``regtile_tiles``, written by
 ``tools/gen_regtile.py``): with 32 vector registers (AVX-512) **8 x 3** (24 accumulators,
 FB = 48 float32 maps) or **12 x 2** (FB = 32); with 16 (AVX2) **4 x 3** or **6 x 2**,
-and for 3x3 kernels their twins whose tap loop runs a constant 9 times (``FIXED_TAPS``):
-LLVM unrolls it whole, which pays where a tap is only 12 multiply-adds.
+whose tap loop, for 3x3 kernels, is compiled for exactly 9 taps (``UNROLL_TAPS``): LLVM
+unrolls it whole, which pays where a tap is only 12 multiply-adds.
 :func:`tile_for` picks, from the shapes only, the one that computes the fewest padded
 outputs. The vectors are written with :mod:`.simd` (Numba has no vector type); the
 compiled reduction loop is ``vfmadd231ps`` with a broadcast operand on ``zmm``/``ymm``
@@ -83,9 +83,7 @@ from .regtile_tiles import (
     dw_tile_8x3,
     dw_tile_12x2,
     tile_4x3,
-    tile_4x3_k9,
     tile_6x2,
-    tile_6x2_k9,
     tile_8x3,
     tile_12x2,
 )
@@ -98,10 +96,12 @@ if VEC_REGS >= 32:
 else:
     RW_A, NV_A, _tile_a, _dw_tile_a = 4, 3, tile_4x3, dw_tile_4x3
     RW_B, NV_B, _tile_b, _dw_tile_b = 6, 2, tile_6x2, dw_tile_6x2
-# tiles whose tap loop has a constant trip count, by (positions, taps a channel): on AVX2,
-# 3x3 kernels (tools/gen_regtile.py, NINE_TAPS: their forward 0.84-1.00 of the time of the
-# general tiles AVX2-class; no change with AVX-512's, 0.97-1.02)
-FIXED_TAPS = {} if VEC_REGS >= 32 else {(4, 9): tile_4x3_k9, (6, 9): tile_6x2_k9}
+# kernels (taps a channel) whose tap offsets the forward tile gets as a tuple: its tap loop
+# then has a trip count known when compiling (one compiled copy per count), which LLVM
+# unrolls whole. On AVX2, 3x3 kernels: a tap is 12 multiply-adds there, and the loop's own
+# instructions weigh (the forward on ResNet 3x3 and AlexNet C4/C5 took 0.84-1.00 of the
+# time, AVX2-class); with AVX-512's 24 a tap 0.97-1.02, and 5x5 gained nothing either
+UNROLL_TAPS = () if VEC_REGS >= 32 else (9,)
 # use the tile when it computes at most this many outputs per real one: the AVX-512 tile
 # is ~2x the blocked path's speed, the AVX2 one 1.2-1.5x (docs/performance.md)
 MAX_WASTE = 1.6 if VEC_REGS >= 32 else 1.25
@@ -310,7 +310,9 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
     toff = _tap_offsets(1, kh, kw, s, hq, wq, n_, 1)  # channel 0; channels: plane apart
     cb = _channel_block(kh, kw, fbw, wq * n_, x.itemsize)
     y = np.empty((n_, maps, ho, wo), dtype=x.dtype)
-    tile = FIXED_TAPS.get((rw, kh * kw)) or (_tile_a if rw == RW_A else _tile_b)
+    if kh * kw in UNROLL_TAPS:
+        toff = tuple(toff.tolist())
+    tile = _tile_a if rw == RW_A else _tile_b
     tile(xt, s * s * hq * wq * n_, wq * n_, wp, toff, bias, cb, ntile, y)
     return y, xt
 

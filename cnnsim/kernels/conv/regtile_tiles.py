@@ -17,7 +17,8 @@ from .transposes import lanes_to_maps
 @njit(cache=True, parallel=True)
 def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
     """8 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``."""
+    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, an array or a tuple (then
+    their number is a constant when compiling: regtile.UNROLL_TAPS)."""
     nfb, c_, kk, fbw = wp.shape
     maps, ho = out.shape[1], out.shape[2]
     L = fbw // 3  # lanes per vector
@@ -86,7 +87,7 @@ def tile_8x3(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
                     a7_2 = vload(y, q + 23 * L)
                 for c in range(c0, c1):
                     xb = c * plane + i * pitch + p
-                    for r in range(kk):
+                    for r in range(len(toff)):  # kk taps
                         o = xb + toff[r]
                         prefetch(xt, o + 32)  # this tap, 32 positions on
                         wi = (c * kk + r) * fbw
@@ -264,7 +265,8 @@ def dw_tile_8x3(xt, pitch, xoff, dyb, npos, zero, dwb):
 @njit(cache=True, parallel=True)
 def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
     """12 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``."""
+    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, an array or a tuple (then
+    their number is a constant when compiling: regtile.UNROLL_TAPS)."""
     nfb, c_, kk, fbw = wp.shape
     maps, ho = out.shape[1], out.shape[2]
     L = fbw // 2  # lanes per vector
@@ -332,7 +334,7 @@ def tile_12x2(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
                     a11_1 = vload(y, q + 23 * L)
                 for c in range(c0, c1):
                     xb = c * plane + i * pitch + p
-                    for r in range(kk):
+                    for r in range(len(toff)):  # kk taps
                         o = xb + toff[r]
                         prefetch(xt, o + 32)  # this tap, 32 positions on
                         wi = (c * kk + r) * fbw
@@ -520,7 +522,8 @@ def dw_tile_12x2(xt, pitch, xoff, dyb, npos, zero, dwb):
 @njit(cache=True, parallel=True)
 def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
     """4 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``."""
+    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, an array or a tuple (then
+    their number is a constant when compiling: regtile.UNROLL_TAPS)."""
     nfb, c_, kk, fbw = wp.shape
     maps, ho = out.shape[1], out.shape[2]
     L = fbw // 3  # lanes per vector
@@ -565,7 +568,7 @@ def tile_4x3(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
                     a3_2 = vload(y, q + 11 * L)
                 for c in range(c0, c1):
                     xb = c * plane + i * pitch + p
-                    for r in range(kk):
+                    for r in range(len(toff)):  # kk taps
                         o = xb + toff[r]
                         wi = (c * kk + r) * fbw
                         w0 = vload(w, wi + 0 * L)
@@ -670,7 +673,8 @@ def dw_tile_4x3(xt, pitch, xoff, dyb, npos, zero, dwb):
 @njit(cache=True, parallel=True)
 def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
     """6 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``."""
+    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, an array or a tuple (then
+    their number is a constant when compiling: regtile.UNROLL_TAPS)."""
     nfb, c_, kk, fbw = wp.shape
     maps, ho = out.shape[1], out.shape[2]
     L = fbw // 2  # lanes per vector
@@ -714,7 +718,7 @@ def tile_6x2(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
                     a5_1 = vload(y, q + 11 * L)
                 for c in range(c0, c1):
                     xb = c * plane + i * pitch + p
-                    for r in range(kk):
+                    for r in range(len(toff)):  # kk taps
                         o = xb + toff[r]
                         wi = (c * kk + r) * fbw
                         w0 = vload(w, wi + 0 * L)
@@ -818,176 +822,6 @@ def dw_tile_6x2(xt, pitch, xoff, dyb, npos, zero, dwb):
         vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
         vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
         vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)
-
-
-@njit(cache=True, parallel=True)
-def tile_4x3_k9(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
-    """4 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``, ``wp`` of 9 taps (a loop LLVM unrolls whole)."""
-    nfb, c_, kk, fbw = wp.shape
-    maps, ho = out.shape[1], out.shape[2]
-    L = fbw // 3  # lanes per vector
-    for t in prange(nfb * ho):  # one work item per (block of maps, output row)
-        fb = t // ho
-        i = t % ho
-        y = np.empty(ntile * 4 * fbw, dtype=out.dtype)  # the row's sums (in L2)
-        w = wp[fb].reshape(-1)
-        bv = bias[fb]
-        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
-            c1 = min(c_, c0 + cb)
-            for p in range(0, ntile * 4, 4):
-                q = p * fbw
-                if c0 == 0:  # start from the bias
-                    b0 = vload(bv, 0 * L)
-                    b1 = vload(bv, 1 * L)
-                    b2 = vload(bv, 2 * L)
-                    a0_0 = b0
-                    a0_1 = b1
-                    a0_2 = b2
-                    a1_0 = b0
-                    a1_1 = b1
-                    a1_2 = b2
-                    a2_0 = b0
-                    a2_1 = b1
-                    a2_2 = b2
-                    a3_0 = b0
-                    a3_1 = b1
-                    a3_2 = b2
-                else:  # continue the sums of the previous channel block
-                    a0_0 = vload(y, q + 0 * L)
-                    a0_1 = vload(y, q + 1 * L)
-                    a0_2 = vload(y, q + 2 * L)
-                    a1_0 = vload(y, q + 3 * L)
-                    a1_1 = vload(y, q + 4 * L)
-                    a1_2 = vload(y, q + 5 * L)
-                    a2_0 = vload(y, q + 6 * L)
-                    a2_1 = vload(y, q + 7 * L)
-                    a2_2 = vload(y, q + 8 * L)
-                    a3_0 = vload(y, q + 9 * L)
-                    a3_1 = vload(y, q + 10 * L)
-                    a3_2 = vload(y, q + 11 * L)
-                for c in range(c0, c1):
-                    xb = c * plane + i * pitch + p
-                    for r in range(9):
-                        o = xb + toff[r]
-                        wi = (c * kk + r) * fbw
-                        w0 = vload(w, wi + 0 * L)
-                        w1 = vload(w, wi + 1 * L)
-                        w2 = vload(w, wi + 2 * L)
-                        s = at(xt, o + 0)
-                        a0_0 = vfma_bcast(a0_0, s, w0)
-                        a0_1 = vfma_bcast(a0_1, s, w1)
-                        a0_2 = vfma_bcast(a0_2, s, w2)
-                        s = at(xt, o + 1)
-                        a1_0 = vfma_bcast(a1_0, s, w0)
-                        a1_1 = vfma_bcast(a1_1, s, w1)
-                        a1_2 = vfma_bcast(a1_2, s, w2)
-                        s = at(xt, o + 2)
-                        a2_0 = vfma_bcast(a2_0, s, w0)
-                        a2_1 = vfma_bcast(a2_1, s, w1)
-                        a2_2 = vfma_bcast(a2_2, s, w2)
-                        s = at(xt, o + 3)
-                        a3_0 = vfma_bcast(a3_0, s, w0)
-                        a3_1 = vfma_bcast(a3_1, s, w1)
-                        a3_2 = vfma_bcast(a3_2, s, w2)
-                vstore(y, q + 0 * L, a0_0)
-                vstore(y, q + 1 * L, a0_1)
-                vstore(y, q + 2 * L, a0_2)
-                vstore(y, q + 3 * L, a1_0)
-                vstore(y, q + 4 * L, a1_1)
-                vstore(y, q + 5 * L, a1_2)
-                vstore(y, q + 6 * L, a2_0)
-                vstore(y, q + 7 * L, a2_1)
-                vstore(y, q + 8 * L, a2_2)
-                vstore(y, q + 9 * L, a3_0)
-                vstore(y, q + 10 * L, a3_1)
-                vstore(y, q + 11 * L, a3_2)
-        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
-
-
-@njit(cache=True, parallel=True)
-def tile_6x2_k9(xt, plane, pitch, wp, toff, bias, cb, ntile, out):
-    """6 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``, ``wp`` of 9 taps (a loop LLVM unrolls whole)."""
-    nfb, c_, kk, fbw = wp.shape
-    maps, ho = out.shape[1], out.shape[2]
-    L = fbw // 2  # lanes per vector
-    for t in prange(nfb * ho):  # one work item per (block of maps, output row)
-        fb = t // ho
-        i = t % ho
-        y = np.empty(ntile * 6 * fbw, dtype=out.dtype)  # the row's sums (in L2)
-        w = wp[fb].reshape(-1)
-        bv = bias[fb]
-        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
-            c1 = min(c_, c0 + cb)
-            for p in range(0, ntile * 6, 6):
-                q = p * fbw
-                if c0 == 0:  # start from the bias
-                    b0 = vload(bv, 0 * L)
-                    b1 = vload(bv, 1 * L)
-                    a0_0 = b0
-                    a0_1 = b1
-                    a1_0 = b0
-                    a1_1 = b1
-                    a2_0 = b0
-                    a2_1 = b1
-                    a3_0 = b0
-                    a3_1 = b1
-                    a4_0 = b0
-                    a4_1 = b1
-                    a5_0 = b0
-                    a5_1 = b1
-                else:  # continue the sums of the previous channel block
-                    a0_0 = vload(y, q + 0 * L)
-                    a0_1 = vload(y, q + 1 * L)
-                    a1_0 = vload(y, q + 2 * L)
-                    a1_1 = vload(y, q + 3 * L)
-                    a2_0 = vload(y, q + 4 * L)
-                    a2_1 = vload(y, q + 5 * L)
-                    a3_0 = vload(y, q + 6 * L)
-                    a3_1 = vload(y, q + 7 * L)
-                    a4_0 = vload(y, q + 8 * L)
-                    a4_1 = vload(y, q + 9 * L)
-                    a5_0 = vload(y, q + 10 * L)
-                    a5_1 = vload(y, q + 11 * L)
-                for c in range(c0, c1):
-                    xb = c * plane + i * pitch + p
-                    for r in range(9):
-                        o = xb + toff[r]
-                        wi = (c * kk + r) * fbw
-                        w0 = vload(w, wi + 0 * L)
-                        w1 = vload(w, wi + 1 * L)
-                        s = at(xt, o + 0)
-                        a0_0 = vfma_bcast(a0_0, s, w0)
-                        a0_1 = vfma_bcast(a0_1, s, w1)
-                        s = at(xt, o + 1)
-                        a1_0 = vfma_bcast(a1_0, s, w0)
-                        a1_1 = vfma_bcast(a1_1, s, w1)
-                        s = at(xt, o + 2)
-                        a2_0 = vfma_bcast(a2_0, s, w0)
-                        a2_1 = vfma_bcast(a2_1, s, w1)
-                        s = at(xt, o + 3)
-                        a3_0 = vfma_bcast(a3_0, s, w0)
-                        a3_1 = vfma_bcast(a3_1, s, w1)
-                        s = at(xt, o + 4)
-                        a4_0 = vfma_bcast(a4_0, s, w0)
-                        a4_1 = vfma_bcast(a4_1, s, w1)
-                        s = at(xt, o + 5)
-                        a5_0 = vfma_bcast(a5_0, s, w0)
-                        a5_1 = vfma_bcast(a5_1, s, w1)
-                vstore(y, q + 0 * L, a0_0)
-                vstore(y, q + 1 * L, a0_1)
-                vstore(y, q + 2 * L, a1_0)
-                vstore(y, q + 3 * L, a1_1)
-                vstore(y, q + 4 * L, a2_0)
-                vstore(y, q + 5 * L, a2_1)
-                vstore(y, q + 6 * L, a3_0)
-                vstore(y, q + 7 * L, a3_1)
-                vstore(y, q + 8 * L, a4_0)
-                vstore(y, q + 9 * L, a4_1)
-                vstore(y, q + 10 * L, a5_0)
-                vstore(y, q + 11 * L, a5_1)
-        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @parallel_kernel()  # no fastmath: fma and vfma_bcast are explicit
