@@ -162,9 +162,8 @@ def test_pack_weights(f, c, kh, kw, flip, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "f, c, kh, kw, fbw",
-    # 540 taps (c, u, v): more than one work item (PACK_COLUMNS), the last one partial and
-    # starting inside a channel's taps; 34 maps in blocks of 16: a last block of 2 maps,
-    # too few for register blocks (moved one number at a time); 5 maps: one short block
+    # one work item per map: 34 maps in blocks of 16 (a last block of 2 maps), 5 maps in
+    # one short block of 8, 48 maps in one full block; 540, 175 and 12 taps (c, u, v)
     [(34, 60, 3, 3, 16), (5, 7, 5, 5, 8), (48, 3, 2, 2, 48)],
 )
 def test_from_dw_tiles(f, c, kh, kw, fbw, dtype):
