@@ -102,7 +102,7 @@ def test_taps_as_a_tuple_give_the_same_bits_and_reach_the_tile_for_unrolled_kern
     got = {}
     for name in ("_tile_a", "_tile_b"):
         tile = getattr(regtile, name)
-        seen = lambda *a, tile=tile, name=name: got.setdefault(name, []).append(a[4]) or tile(*a)
+        seen = lambda *a, tile=tile, name=name: got.setdefault(name, []).append(a[5]) or tile(*a)
         monkeypatch.setattr(regtile, name, seen)
     monkeypatch.setattr(regtile, "UNROLL_TAPS", ())  # arrays only
     want = _tile_forward(x, w, b, conn, pads, TILES[0], stride)

@@ -48,58 +48,70 @@ def tile(rw, nv):
     out = [
         "",
         "",
+        "@njit(cache=True)",
+        f"def row_{rw}x{nv}(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):",
+        f'    """The sums of one work item of :func:`tile_{rw}x{nv}` into ``y`` (positions x maps):',
+        "    input rows from ``xb0``, taps ``toff`` (offsets; an array or a tuple) of each",
+        '    channel, tap ``r`` of channel ``c`` weighted by ``w[(c*kk + r)*FB:][:FB]``."""',
+        "    fbw = bv.shape[0]",
+        f"    L = fbw // {nv}  # lanes per vector",
+        "    for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1",
+        "        c1 = min(c_, c0 + cb)",
+        f"        for p in range(0, ntile * {rw}, {rw}):",
+        "            q = p * fbw",
+        "            if c0 == 0:  # start from the bias",
+    ]
+    for v in range(nv):
+        out.append(f"                b{v} = vload(bv, {v} * L)")
+    for k in range(rw):
+        out += [f"                {acc[k][v]} = b{v}" for v in range(nv)]
+    out.append("            else:  # continue the sums of the previous channel block")
+    for k in range(rw):
+        out += [f"                {acc[k][v]} = vload(y, q + {k * nv + v} * L)" for v in range(nv)]
+    out += [
+        "            for c in range(c0, c1):",
+        "                xb = xb0 + c * plane + p",
+        "                for r in range(len(toff)):",
+        "                    o = xb + toff[r]",
+    ]
+    if (rw, nv) in PREFETCHED:
+        out.append(
+            f"                    prefetch(xt, o + {PREFETCH})  # this tap, {PREFETCH} positions on"
+        )
+    out.append("                    wi = (c * kk + r) * fbw")
+    out += [f"                    w{v} = vload(w, wi + {v} * L)" for v in range(nv)]
+    for k in range(rw):
+        out.append(f"                    s = at(xt, o + {k})")
+        out += [
+            f"                    {acc[k][v]} = vfma_bcast({acc[k][v]}, s, w{v})" for v in range(nv)
+        ]
+    for k in range(rw):
+        out += [f"            vstore(y, q + {k * nv + v} * L, {acc[k][v]})" for v in range(nv)]
+    out += [
+        "",
+        "",
         "@njit(cache=True, parallel=True)",
-        f"def tile_{rw}x{nv}(xt, plane, pitch, wp, toff, bias, cb, ntile, out):",
+        f"def tile_{rw}x{nv}(xt, plane, pitch, wp, toff, taps, rows, bias, cb, ntile, out):",
         f'    """{rw} positions x {nv} vectors of maps per tile: the loop in the docstring of regtile;',
-        "    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, an array or a tuple (then",
-        '    their number is a constant when compiling: regtile.UNROLL_TAPS)."""',
+        "    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple",
+        "    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``;",
+        '    output row ``i`` reads taps ``rows[i, 0] .. rows[i, 1] - 1`` of each channel."""',
         "    nfb, c_, kk, fbw = wp.shape",
         "    maps, ho = out.shape[1], out.shape[2]",
-        f"    L = fbw // {nv}  # lanes per vector",
         "    for t in prange(nfb * ho):  # one work item per (block of maps, output row)",
         "        fb = t // ho",
         "        i = t % ho",
         f"        y = np.empty(ntile * {rw} * fbw, dtype=out.dtype)  # the row's sums (in L2)",
         "        w = wp[fb].reshape(-1)",
-        "        bv = bias[fb]",
-        "        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1",
-        "            c1 = min(c_, c0 + cb)",
-        f"            for p in range(0, ntile * {rw}, {rw}):",
-        "                q = p * fbw",
-        "                if c0 == 0:  # start from the bias",
+        "        r0, r1 = rows[i, 0], rows[i, 1]",
+        "        if r1 - r0 == kk:  # every tap",
+        f"            row_{rw}x{nv}(xt, i * pitch, plane, w, kk, taps, bias[fb], c_, cb, ntile, y)",
+        "        else:  # kernel rows over the zero padding skipped: their terms are 0",
+        f"            row_{rw}x{nv}(",
+        "                xt, i * pitch, plane, w[r0 * fbw :], kk, toff[r0:r1], bias[fb], c_, cb, ntile, y",
+        "            )",
+        "        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)",
     ]
-    for v in range(nv):
-        out.append(f"                    b{v} = vload(bv, {v} * L)")
-    for k in range(rw):
-        out += [f"                    {acc[k][v]} = b{v}" for v in range(nv)]
-    out.append("                else:  # continue the sums of the previous channel block")
-    for k in range(rw):
-        out += [
-            f"                    {acc[k][v]} = vload(y, q + {k * nv + v} * L)" for v in range(nv)
-        ]
-    out += [
-        "                for c in range(c0, c1):",
-        "                    xb = c * plane + i * pitch + p",
-        "                    for r in range(len(toff)):  # kk taps",
-        "                        o = xb + toff[r]",
-    ]
-    if (rw, nv) in PREFETCHED:
-        out.append(
-            f"                        prefetch(xt, o + {PREFETCH})  # this tap, {PREFETCH} positions on"
-        )
-    out += [
-        "                        wi = (c * kk + r) * fbw",
-    ]
-    out += [f"                        w{v} = vload(w, wi + {v} * L)" for v in range(nv)]
-    for k in range(rw):
-        out.append(f"                        s = at(xt, o + {k})")
-        out += [
-            f"                        {acc[k][v]} = vfma_bcast({acc[k][v]}, s, w{v})"
-            for v in range(nv)
-        ]
-    for k in range(rw):
-        out += [f"                vstore(y, q + {k * nv + v} * L, {acc[k][v]})" for v in range(nv)]
-    out.append("        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)")
     return "\n".join(out)
 
 

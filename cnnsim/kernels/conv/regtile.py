@@ -308,13 +308,26 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
         return None
     ntile = -(-(wo * n_) // rw)
     toff = _tap_offsets(1, kh, kw, s, hq, wq, n_, 1)  # channel 0; channels: plane apart
+    taps = tuple(toff.tolist()) if kh * kw in UNROLL_TAPS else toff
+    rows = live_taps(ho, kh, kw, s, top, x.shape[2])
     cb = _channel_block(kh, kw, fbw, wq * n_, x.itemsize)
     y = np.empty((n_, maps, ho, wo), dtype=x.dtype)
-    if kh * kw in UNROLL_TAPS:
-        toff = tuple(toff.tolist())
     tile = _tile_a if rw == RW_A else _tile_b
-    tile(xt, s * s * hq * wq * n_, wq * n_, wp, toff, bias, cb, ntile, y)
+    tile(xt, s * s * hq * wq * n_, wq * n_, wp, toff, taps, rows, bias, cb, ntile, y)
     return y, xt
+
+
+def live_taps(ho, kh, kw, s, top, h):
+    """``rows (Ho, 2)``: output row ``i`` of a layer of stride ``s`` reads input row ``i*s +
+    u - top`` with kernel row ``u``, which is zero padding unless ``0 <= i*s + u - top <
+    h``; its taps ``r = u*KW + v`` that are not are ``rows[i, 0] <= r < rows[i, 1]`` (the
+    kernel rows are consecutive). The tile skips the others: each term there is ``w * 0``,
+    so the sums keep their order and their value (AlexNet C3, 5x5 on 27 rows padded by 2:
+    4.4 % of the multiply-adds; C5, 3x3 on 13 rows padded by 1: 5.1 %)."""
+    i = np.arange(ho) * s
+    u0 = np.clip(top - i, 0, kh)
+    u1 = np.clip(top + h - i, u0, kh)
+    return np.stack([u0 * kw, u1 * kw], axis=1).astype(np.int64)
 
 
 def forward(x, w, b, mask, top, bottom, left, right, s=1, save=False):
