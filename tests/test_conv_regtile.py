@@ -595,3 +595,74 @@ def test_prefetch_is_a_hint_that_changes_nothing_and_reaches_the_code():
     if platform.machine() in ("x86_64", "AMD64"):
         asm = next(iter(hinted.inspect_asm().values()))
         assert "prefetcht0" in asm, "llvm.prefetch did not reach the generated code"
+
+
+def _live_by_definition(ho, wo, kh, kw, s, top, left, h, wd, n_, rw):
+    """Per output row the kernel rows, per tile the kernel columns, that read the input
+    and not its padding (positions past ``Wo*N`` count as column ``Wo - 1``)."""
+    rows = [{u for u in range(kh) if 0 <= i * s + u - top < h} for i in range(ho)]
+    ntile = -(-(wo * n_) // rw)
+    cols = []
+    for t in range(ntile):
+        js = {min((t * rw + k) // n_, wo - 1) for k in range(rw)}
+        cols.append({v for v in range(kw) for j in js if 0 <= j * s + v - left < wd})
+    return rows, cols
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_live_taps_are_the_taps_that_read_the_input(seed):
+    """``live_taps`` against its definition, on random geometries (strides 1-3, padding up
+    to the kernel's size, batches of 1-9): each row's kernel rows are exactly those that
+    read the input; the column runs cover the row's tiles in order, and each tile's range
+    holds every kernel column one of its positions reads, and starts and ends on one."""
+    r = np.random.default_rng(seed)
+    kh, kw, s = int(r.integers(1, 6)), int(r.integers(1, 6)), int(r.integers(1, 4))
+    top, left = int(r.integers(0, kh)), int(r.integers(0, kw))
+    h, wd = int(r.integers(1, 9)), int(r.integers(1, 9))
+    ho = (h + top + int(r.integers(0, kh)) - kh) // s + 1
+    wo = (wd + left + int(r.integers(0, kw)) - kw) // s + 1
+    if ho < 1 or wo < 1:
+        ho, wo = max(ho, 1), max(wo, 1)
+    n_, rw = int(r.integers(1, 10)), int(r.choice([4, 6, 8, 12]))
+    rows, cols = regtile.live_taps(ho, wo, kh, kw, s, top, left, h, wd, n_, rw)
+    want_rows, want_cols = _live_by_definition(ho, wo, kh, kw, s, top, left, h, wd, n_, rw)
+    assert [set(range(a, b)) for a, b in rows] == want_rows
+    assert cols[0, 0] == 0 and cols[-1, 1] == len(want_cols) * rw
+    assert np.all(cols[1:, 0] == cols[:-1, 1]) and np.all(cols[:, 0] % rw == 0)
+    for p0, p1, v0, v1 in cols:
+        for t in range(p0 // rw, p1 // rw):
+            live = want_cols[t]
+            assert live <= set(range(v0, v1))
+            assert not live or (v0 in live and v1 - 1 in live)
+            assert live or v0 == v1
+
+
+@pytest.mark.parametrize("tile", TILES)
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[2], SHAPES[3]])
+def test_the_tile_never_reads_the_padding_it_skips(shape, tile, rng, monkeypatch):
+    """With a tile's positions one column each (batch = the tile's width), no tap the tile
+    runs reads zero padding: NaN written into all of it (as the tile sees it, in batch
+    lanes) changes no bit of the forward pass or of ``dx``, whose input is ``dy`` padded
+    by ``K - 1 - pad``. A tile that ran a padding tap would give NaN."""
+    _, c, f, h, w_, kh, kw, pads = shape
+    x, w, b, conn, _ = _case((tile[0], c, f, h, w_, kh, kw, pads), np.float32, rng)
+    mask = conn.astype(np.uint8)
+    fbw = tile[1] * regtile.LANES32
+    monkeypatch.setattr(regtile, "tile_for", lambda maps, positions, itemsize: (*tile, fbw, 0))
+    want = regtile.forward(x, w, b, mask, *pads)
+    dy = rng.standard_normal(want.shape).astype(np.float32)
+    want_dx = regtile.backward_input(dy, w, mask, *pads)
+    lanes_of = regtile._lanes_of
+
+    def poisoned(a, kh_, kw_, s, top, bottom, left, right, rw=0):
+        xt, ok, ho, wo, hq, wq = lanes_of(a, kh_, kw_, s, top, bottom, left, right, rw)
+        n_, c_, hh, ww = a.shape
+        planes = xt[: c_ * hq * wq * n_].reshape(c_, hq, wq, n_)
+        pad = np.ones((hq, wq), bool)
+        pad[top : top + hh, left : left + ww] = False
+        planes[:, pad, :] = np.nan
+        return xt, ok, ho, wo, hq, wq
+
+    monkeypatch.setattr(regtile, "_lanes_of", poisoned)
+    np.testing.assert_array_equal(regtile.forward(x, w, b, mask, *pads), want)
+    np.testing.assert_array_equal(regtile.backward_input(dy, w, mask, *pads), want_dx)

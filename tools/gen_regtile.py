@@ -40,6 +40,22 @@ from .._twins import parallel_kernel
 from ..activations import act_run
 from .simd import at, fma, prefetch, vfma_bcast, vload, vstore
 from .transposes import lanes_to_maps
+
+
+@njit(cache=True)
+def tap_subset(toff, kw, u0, u1, v0, v1):
+    """``(offsets, taps)`` of the kernel's taps ``u*KW + v`` with ``u0 <= u < u1`` and
+    ``v0 <= v < v1``, in that order: ``offsets[k] = toff[taps[k]]``."""
+    n = max(0, u1 - u0) * max(0, v1 - v0)
+    offsets = np.empty(n, dtype=toff.dtype)
+    taps = np.empty(n, dtype=np.int64)
+    k = 0
+    for u in range(u0, u1):
+        for v in range(v0, v1):
+            taps[k] = u * kw + v
+            offsets[k] = toff[u * kw + v]
+            k += 1
+    return offsets, taps
 '''
 
 
@@ -49,15 +65,16 @@ def tile(rw, nv):
         "",
         "",
         "@njit(cache=True)",
-        f"def row_{rw}x{nv}(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):",
-        f'    """The sums of one work item of :func:`tile_{rw}x{nv}` into ``y`` (positions x maps):',
-        "    input rows from ``xb0``, taps ``toff`` (offsets; an array or a tuple) of each",
-        '    channel, tap ``r`` of channel ``c`` weighted by ``w[(c*kk + r)*FB:][:FB]``."""',
+        f"def row_{rw}x{nv}(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):",
+        f'    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_{rw}x{nv}`: their sums',
+        "    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``",
+        "    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices",
+        '    ``u*KW + v``), or all of them in order (``tap`` None)."""',
         "    fbw = bv.shape[0]",
         f"    L = fbw // {nv}  # lanes per vector",
         "    for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1",
         "        c1 = min(c_, c0 + cb)",
-        f"        for p in range(0, ntile * {rw}, {rw}):",
+        f"        for p in range(p0, p1, {rw}):",
         "            q = p * fbw",
         "            if c0 == 0:  # start from the bias",
     ]
@@ -78,7 +95,12 @@ def tile(rw, nv):
         out.append(
             f"                    prefetch(xt, o + {PREFETCH})  # this tap, {PREFETCH} positions on"
         )
-    out.append("                    wi = (c * kk + r) * fbw")
+    out += [
+        "                    if tap is None:  # compiled apart (a None argument)",
+        "                        wi = (c * kk + r) * fbw",
+        "                    else:",
+        "                        wi = (c * kk + tap[r]) * fbw",
+    ]
     out += [f"                    w{v} = vload(w, wi + {v} * L)" for v in range(nv)]
     for k in range(rw):
         out.append(f"                    s = at(xt, o + {k})")
@@ -91,25 +113,29 @@ def tile(rw, nv):
         "",
         "",
         "@njit(cache=True, parallel=True)",
-        f"def tile_{rw}x{nv}(xt, plane, pitch, wp, toff, taps, rows, bias, cb, ntile, out):",
+        f"def tile_{rw}x{nv}(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):",
         f'    """{rw} positions x {nv} vectors of maps per tile: the loop in the docstring of regtile;',
         "    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple",
-        "    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``;",
-        '    output row ``i`` reads taps ``rows[i, 0] .. rows[i, 1] - 1`` of each channel."""',
+        "    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.",
+        "    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions",
+        "    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``",
+        '    (regtile.live_taps); the other taps read zero padding there."""',
         "    nfb, c_, kk, fbw = wp.shape",
+        "    kh = kk // kw",
         "    maps, ho = out.shape[1], out.shape[2]",
         "    for t in prange(nfb * ho):  # one work item per (block of maps, output row)",
         "        fb = t // ho",
         "        i = t % ho",
         f"        y = np.empty(ntile * {rw} * fbw, dtype=out.dtype)  # the row's sums (in L2)",
         "        w = wp[fb].reshape(-1)",
-        "        r0, r1 = rows[i, 0], rows[i, 1]",
-        "        if r1 - r0 == kk:  # every tap",
-        f"            row_{rw}x{nv}(xt, i * pitch, plane, w, kk, taps, bias[fb], c_, cb, ntile, y)",
-        "        else:  # kernel rows over the zero padding skipped: their terms are 0",
-        f"            row_{rw}x{nv}(",
-        "                xt, i * pitch, plane, w[r0 * fbw :], kk, toff[r0:r1], bias[fb], c_, cb, ntile, y",
-        "            )",
+        "        u0, u1 = rows[i, 0], rows[i, 1]",
+        "        for g in range(cols.shape[0]):",
+        "            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]",
+        "            if u1 - u0 == kh and v1 - v0 == kw:  # every tap",
+        f"                row_{rw}x{nv}(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)",
+        "            else:  # the taps over zero padding skipped: their terms are 0",
+        "                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)",
+        f"                row_{rw}x{nv}(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)",
         "        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)",
     ]
     return "\n".join(out)

@@ -15,15 +15,32 @@ from .transposes import lanes_to_maps
 
 
 @njit(cache=True)
-def row_8x3(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
-    """The sums of one work item of :func:`tile_8x3` into ``y`` (positions x maps):
-    input rows from ``xb0``, taps ``toff`` (offsets; an array or a tuple) of each
-    channel, tap ``r`` of channel ``c`` weighted by ``w[(c*kk + r)*FB:][:FB]``."""
+def tap_subset(toff, kw, u0, u1, v0, v1):
+    """``(offsets, taps)`` of the kernel's taps ``u*KW + v`` with ``u0 <= u < u1`` and
+    ``v0 <= v < v1``, in that order: ``offsets[k] = toff[taps[k]]``."""
+    n = max(0, u1 - u0) * max(0, v1 - v0)
+    offsets = np.empty(n, dtype=toff.dtype)
+    taps = np.empty(n, dtype=np.int64)
+    k = 0
+    for u in range(u0, u1):
+        for v in range(v0, v1):
+            taps[k] = u * kw + v
+            offsets[k] = toff[u * kw + v]
+            k += 1
+    return offsets, taps
+
+
+@njit(cache=True)
+def row_8x3(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):
+    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_8x3`: their sums
+    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``
+    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices
+    ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
     L = fbw // 3  # lanes per vector
     for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
         c1 = min(c_, c0 + cb)
-        for p in range(0, ntile * 8, 8):
+        for p in range(p0, p1, 8):
             q = p * fbw
             if c0 == 0:  # start from the bias
                 b0 = vload(bv, 0 * L)
@@ -83,7 +100,10 @@ def row_8x3(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
                 for r in range(len(toff)):
                     o = xb + toff[r]
                     prefetch(xt, o + 32)  # this tap, 32 positions on
-                    wi = (c * kk + r) * fbw
+                    if tap is None:  # compiled apart (a None argument)
+                        wi = (c * kk + r) * fbw
+                    else:
+                        wi = (c * kk + tap[r]) * fbw
                     w0 = vload(w, wi + 0 * L)
                     w1 = vload(w, wi + 1 * L)
                     w2 = vload(w, wi + 2 * L)
@@ -146,25 +166,29 @@ def row_8x3(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
 
 
 @njit(cache=True, parallel=True)
-def tile_8x3(xt, plane, pitch, wp, toff, taps, rows, bias, cb, ntile, out):
+def tile_8x3(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):
     """8 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
     ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple
-    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``;
-    output row ``i`` reads taps ``rows[i, 0] .. rows[i, 1] - 1`` of each channel."""
+    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.
+    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions
+    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``
+    (regtile.live_taps); the other taps read zero padding there."""
     nfb, c_, kk, fbw = wp.shape
+    kh = kk // kw
     maps, ho = out.shape[1], out.shape[2]
     for t in prange(nfb * ho):  # one work item per (block of maps, output row)
         fb = t // ho
         i = t % ho
         y = np.empty(ntile * 8 * fbw, dtype=out.dtype)  # the row's sums (in L2)
         w = wp[fb].reshape(-1)
-        r0, r1 = rows[i, 0], rows[i, 1]
-        if r1 - r0 == kk:  # every tap
-            row_8x3(xt, i * pitch, plane, w, kk, taps, bias[fb], c_, cb, ntile, y)
-        else:  # kernel rows over the zero padding skipped: their terms are 0
-            row_8x3(
-                xt, i * pitch, plane, w[r0 * fbw :], kk, toff[r0:r1], bias[fb], c_, cb, ntile, y
-            )
+        u0, u1 = rows[i, 0], rows[i, 1]
+        for g in range(cols.shape[0]):
+            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]
+            if u1 - u0 == kh and v1 - v0 == kw:  # every tap
+                row_8x3(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)
+            else:  # the taps over zero padding skipped: their terms are 0
+                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)
+                row_8x3(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)
         lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
@@ -278,15 +302,16 @@ def dw_tile_8x3(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True)
-def row_12x2(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
-    """The sums of one work item of :func:`tile_12x2` into ``y`` (positions x maps):
-    input rows from ``xb0``, taps ``toff`` (offsets; an array or a tuple) of each
-    channel, tap ``r`` of channel ``c`` weighted by ``w[(c*kk + r)*FB:][:FB]``."""
+def row_12x2(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):
+    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_12x2`: their sums
+    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``
+    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices
+    ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
     L = fbw // 2  # lanes per vector
     for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
         c1 = min(c_, c0 + cb)
-        for p in range(0, ntile * 12, 12):
+        for p in range(p0, p1, 12):
             q = p * fbw
             if c0 == 0:  # start from the bias
                 b0 = vload(bv, 0 * L)
@@ -345,7 +370,10 @@ def row_12x2(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
                 for r in range(len(toff)):
                     o = xb + toff[r]
                     prefetch(xt, o + 32)  # this tap, 32 positions on
-                    wi = (c * kk + r) * fbw
+                    if tap is None:  # compiled apart (a None argument)
+                        wi = (c * kk + r) * fbw
+                    else:
+                        wi = (c * kk + tap[r]) * fbw
                     w0 = vload(w, wi + 0 * L)
                     w1 = vload(w, wi + 1 * L)
                     s = at(xt, o + 0)
@@ -411,25 +439,29 @@ def row_12x2(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
 
 
 @njit(cache=True, parallel=True)
-def tile_12x2(xt, plane, pitch, wp, toff, taps, rows, bias, cb, ntile, out):
+def tile_12x2(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):
     """12 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
     ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple
-    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``;
-    output row ``i`` reads taps ``rows[i, 0] .. rows[i, 1] - 1`` of each channel."""
+    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.
+    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions
+    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``
+    (regtile.live_taps); the other taps read zero padding there."""
     nfb, c_, kk, fbw = wp.shape
+    kh = kk // kw
     maps, ho = out.shape[1], out.shape[2]
     for t in prange(nfb * ho):  # one work item per (block of maps, output row)
         fb = t // ho
         i = t % ho
         y = np.empty(ntile * 12 * fbw, dtype=out.dtype)  # the row's sums (in L2)
         w = wp[fb].reshape(-1)
-        r0, r1 = rows[i, 0], rows[i, 1]
-        if r1 - r0 == kk:  # every tap
-            row_12x2(xt, i * pitch, plane, w, kk, taps, bias[fb], c_, cb, ntile, y)
-        else:  # kernel rows over the zero padding skipped: their terms are 0
-            row_12x2(
-                xt, i * pitch, plane, w[r0 * fbw :], kk, toff[r0:r1], bias[fb], c_, cb, ntile, y
-            )
+        u0, u1 = rows[i, 0], rows[i, 1]
+        for g in range(cols.shape[0]):
+            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]
+            if u1 - u0 == kh and v1 - v0 == kw:  # every tap
+                row_12x2(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)
+            else:  # the taps over zero padding skipped: their terms are 0
+                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)
+                row_12x2(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)
         lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
@@ -550,15 +582,16 @@ def dw_tile_12x2(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True)
-def row_4x3(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
-    """The sums of one work item of :func:`tile_4x3` into ``y`` (positions x maps):
-    input rows from ``xb0``, taps ``toff`` (offsets; an array or a tuple) of each
-    channel, tap ``r`` of channel ``c`` weighted by ``w[(c*kk + r)*FB:][:FB]``."""
+def row_4x3(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):
+    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_4x3`: their sums
+    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``
+    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices
+    ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
     L = fbw // 3  # lanes per vector
     for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
         c1 = min(c_, c0 + cb)
-        for p in range(0, ntile * 4, 4):
+        for p in range(p0, p1, 4):
             q = p * fbw
             if c0 == 0:  # start from the bias
                 b0 = vload(bv, 0 * L)
@@ -593,7 +626,10 @@ def row_4x3(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
                 xb = xb0 + c * plane + p
                 for r in range(len(toff)):
                     o = xb + toff[r]
-                    wi = (c * kk + r) * fbw
+                    if tap is None:  # compiled apart (a None argument)
+                        wi = (c * kk + r) * fbw
+                    else:
+                        wi = (c * kk + tap[r]) * fbw
                     w0 = vload(w, wi + 0 * L)
                     w1 = vload(w, wi + 1 * L)
                     w2 = vload(w, wi + 2 * L)
@@ -628,25 +664,29 @@ def row_4x3(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
 
 
 @njit(cache=True, parallel=True)
-def tile_4x3(xt, plane, pitch, wp, toff, taps, rows, bias, cb, ntile, out):
+def tile_4x3(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):
     """4 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
     ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple
-    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``;
-    output row ``i`` reads taps ``rows[i, 0] .. rows[i, 1] - 1`` of each channel."""
+    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.
+    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions
+    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``
+    (regtile.live_taps); the other taps read zero padding there."""
     nfb, c_, kk, fbw = wp.shape
+    kh = kk // kw
     maps, ho = out.shape[1], out.shape[2]
     for t in prange(nfb * ho):  # one work item per (block of maps, output row)
         fb = t // ho
         i = t % ho
         y = np.empty(ntile * 4 * fbw, dtype=out.dtype)  # the row's sums (in L2)
         w = wp[fb].reshape(-1)
-        r0, r1 = rows[i, 0], rows[i, 1]
-        if r1 - r0 == kk:  # every tap
-            row_4x3(xt, i * pitch, plane, w, kk, taps, bias[fb], c_, cb, ntile, y)
-        else:  # kernel rows over the zero padding skipped: their terms are 0
-            row_4x3(
-                xt, i * pitch, plane, w[r0 * fbw :], kk, toff[r0:r1], bias[fb], c_, cb, ntile, y
-            )
+        u0, u1 = rows[i, 0], rows[i, 1]
+        for g in range(cols.shape[0]):
+            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]
+            if u1 - u0 == kh and v1 - v0 == kw:  # every tap
+                row_4x3(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)
+            else:  # the taps over zero padding skipped: their terms are 0
+                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)
+                row_4x3(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)
         lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
@@ -716,15 +756,16 @@ def dw_tile_4x3(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True)
-def row_6x2(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
-    """The sums of one work item of :func:`tile_6x2` into ``y`` (positions x maps):
-    input rows from ``xb0``, taps ``toff`` (offsets; an array or a tuple) of each
-    channel, tap ``r`` of channel ``c`` weighted by ``w[(c*kk + r)*FB:][:FB]``."""
+def row_6x2(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):
+    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_6x2`: their sums
+    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``
+    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices
+    ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
     L = fbw // 2  # lanes per vector
     for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
         c1 = min(c_, c0 + cb)
-        for p in range(0, ntile * 6, 6):
+        for p in range(p0, p1, 6):
             q = p * fbw
             if c0 == 0:  # start from the bias
                 b0 = vload(bv, 0 * L)
@@ -758,7 +799,10 @@ def row_6x2(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
                 xb = xb0 + c * plane + p
                 for r in range(len(toff)):
                     o = xb + toff[r]
-                    wi = (c * kk + r) * fbw
+                    if tap is None:  # compiled apart (a None argument)
+                        wi = (c * kk + r) * fbw
+                    else:
+                        wi = (c * kk + tap[r]) * fbw
                     w0 = vload(w, wi + 0 * L)
                     w1 = vload(w, wi + 1 * L)
                     s = at(xt, o + 0)
@@ -794,25 +838,29 @@ def row_6x2(xt, xb0, plane, w, kk, toff, bv, c_, cb, ntile, y):
 
 
 @njit(cache=True, parallel=True)
-def tile_6x2(xt, plane, pitch, wp, toff, taps, rows, bias, cb, ntile, out):
+def tile_6x2(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):
     """6 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
     ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple
-    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``;
-    output row ``i`` reads taps ``rows[i, 0] .. rows[i, 1] - 1`` of each channel."""
+    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.
+    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions
+    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``
+    (regtile.live_taps); the other taps read zero padding there."""
     nfb, c_, kk, fbw = wp.shape
+    kh = kk // kw
     maps, ho = out.shape[1], out.shape[2]
     for t in prange(nfb * ho):  # one work item per (block of maps, output row)
         fb = t // ho
         i = t % ho
         y = np.empty(ntile * 6 * fbw, dtype=out.dtype)  # the row's sums (in L2)
         w = wp[fb].reshape(-1)
-        r0, r1 = rows[i, 0], rows[i, 1]
-        if r1 - r0 == kk:  # every tap
-            row_6x2(xt, i * pitch, plane, w, kk, taps, bias[fb], c_, cb, ntile, y)
-        else:  # kernel rows over the zero padding skipped: their terms are 0
-            row_6x2(
-                xt, i * pitch, plane, w[r0 * fbw :], kk, toff[r0:r1], bias[fb], c_, cb, ntile, y
-            )
+        u0, u1 = rows[i, 0], rows[i, 1]
+        for g in range(cols.shape[0]):
+            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]
+            if u1 - u0 == kh and v1 - v0 == kw:  # every tap
+                row_6x2(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)
+            else:  # the taps over zero padding skipped: their terms are 0
+                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)
+                row_6x2(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)
         lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
