@@ -27,7 +27,7 @@ vector registers for the whole reduction over ``(c, u, v)``:
 Taps that read only zero padding are skipped (:func:`live_taps`): the kernel rows over
 the padding of output row ``i``, and at the ends of a row the kernel columns that no
 position of a tile reads. Their terms would be ``w * 0``, so the sums stay what they were;
-AlexNet C3 and C5 do 7.6 and 9.9 % fewer multiply-adds (oneDNN skips them too); their tiles
+AlexNet C3 and C5 do 7.6 and 9.9 % fewer multiply-adds (oneDNN's kernels skip them too); their tiles
 took 0.91-0.95 of the time (docs/performance.md, nineteenth session).
 
 Each step of the reduction loads NV weight vectors and RW input scalars for RW * NV
