@@ -214,3 +214,41 @@ def test_trace_overhead_is_the_median_of_alternated_pairs(monkeypatch):
     assert abs(r["overhead"] - 0.1) < 1e-12
     assert r["best_plain_s"] == 0.8 and r["best_traced_s"] == 0.9
     assert r["overhead_quartiles"][0] <= r["overhead_quartiles"][1]
+
+
+def test_pytorch_computes_the_same_layer_and_sees_the_shared_padding_as_padding(monkeypatch):
+    """The bench's PyTorch closures (what every ratio divides by) compute each lecture
+    layer as cnnsim does, forward and all gradients, and get the padding both sides share
+    as conv2d's own ``padding`` (pre-padding the input with F.pad made PyTorch do 2-9 %
+    more work); only SAME's one-sided extra is padded apart (AlexNet C1: 3 and 4)."""
+    import numpy as np
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="torch is in the test extra")
+    from cnnsim.bench import cases, run
+
+    byname = {c.name: c for c in cases.CONV_CASES}
+    assert byname["alexnet_c1"].torch_padding() == ((3, 3), (0, 1, 0, 1))
+    assert byname["alexnet_c3"].torch_padding() == ((2, 2), (0, 0, 0, 0))
+    assert byname["lenet_c3"].torch_padding() == ((0, 0), (0, 0, 0, 0))
+
+    seen = []
+    real_conv2d, real_pad = torch.nn.functional.conv2d, torch.nn.functional.pad
+    monkeypatch.setattr(
+        torch.nn.functional, "conv2d", lambda *a: seen.append(("conv2d", a[4])) or real_conv2d(*a)
+    )
+    monkeypatch.setattr(
+        torch.nn.functional, "pad", lambda x, p: seen.append(("pad", p)) or real_pad(x, p)
+    )
+    for case in cases.CONV_CASES:
+        case = cases.quick(case)
+        if case.name == "alexnet_c1":  # a smaller image, the same odd SAME geometry
+            case = cases.replace(case, h=35, w=35)
+        seen.clear()
+        fwd, fb = run._conv_impls(case, np.random.default_rng(1), torch)
+        both, extra = case.torch_padding()
+        y = fwd["torch"]().numpy()
+        assert seen == ([("pad", extra)] if any(extra) else []) + [("conv2d", both)], case.name
+        np.testing.assert_allclose(y, fwd["cnnsim"](), atol=2e-4)
+        for got, want in zip(fb["torch"](), fb["cnnsim"](), strict=True):
+            np.testing.assert_allclose(got.numpy(), want, rtol=2e-4, atol=2e-3)

@@ -34,6 +34,19 @@ class ConvCase:
     def window(self):
         return geometry.window((self.h, self.w), self.k, self.s, self.padding)
 
+    def torch_padding(self):
+        """How the bench calls PyTorch on this layer, as a PyTorch user writes it.
+
+        Returns ``(both, extra)``: ``both = (ph, pw)``, the padding shared by both sides,
+        goes to ``conv2d(..., padding=both)``, so PyTorch's kernels see it as padding (and
+        may skip the taps over it); ``extra = (left, right, top, bottom)`` is what SAME
+        adds on one side only (AlexNet C1: one row and one column at the bottom right),
+        padded apart with ``F.pad``. Until 2026-12-03 the bench padded the whole input
+        with ``F.pad`` first, which cost PyTorch 2-9 % on the padded lecture layers."""
+        t, bo, le, r = self.window().pads
+        ph, pw = min(t, bo), min(le, r)
+        return (ph, pw), (le - pw, r - pw, t - ph, bo - ph)
+
     def flops_forward(self):
         """2 x multiply-adds of the forward pass (the backward is twice that: dx and dw)."""
         ho, wo = self.window().out_hw

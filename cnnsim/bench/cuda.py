@@ -121,11 +121,11 @@ def _torch_fb(torch, case, host_args):
         x, w, b, dy = (torch.tensor(a, device=dev) for a in host_args)
         for t in (x, w, b):
             t.requires_grad_(True)
-        t_, bo, l, r = case.window().pads
+        both, extra = case.torch_padding()
 
         def run():
-            xin = tf.pad(x, (l, r, t_, bo)) if (t_, bo, l, r) != (0, 0, 0, 0) else x
-            return tf.conv2d(xin, w, b, case.s)
+            xin = tf.pad(x, extra) if any(extra) else x
+            return tf.conv2d(xin, w, b, case.s, both)
 
         return lambda: torch.autograd.grad(run(), (x, w, b), dy)
     x, dy = (torch.tensor(a, device=dev) for a in host_args)

@@ -120,7 +120,7 @@ def _conv_impls(case, rng, torch):
 
     def cn_fb():  # as a training step (Conv2D) runs it: dw reads the forward's layout of x
         _, saved = F.conv2d(x, w, b, s, pad, save=True)
-        F.conv2d_backward(dy, x, w, s, pad, saved=saved)
+        return F.conv2d_backward(dy, x, w, s, pad, saved=saved)
 
     def np_fb():
         _, cols = baselines.im2col_conv(x, w, b, s, win.pads)
@@ -132,27 +132,29 @@ def _conv_impls(case, rng, torch):
     }
     fb = {"cnnsim": cn_fb, "numpy_im2col": np_fb}
     if torch is not None:
-        fwd["torch"], fb["torch"] = _torch_conv(torch, x, w, b, dy, s, win.pads)
+        fwd["torch"], fb["torch"] = _torch_conv(torch, x, w, b, dy, s, case.torch_padding())
     return fwd, fb
 
 
-def _torch_conv(torch, x, w, b, dy, s, pads):
+def _torch_conv(torch, x, w, b, dy, s, padding):
+    """PyTorch's forward and forward+backward closures; ``padding`` as
+    ``ConvCase.torch_padding`` gives it."""
     tf = torch.nn.functional
-    t, bo, l, r = pads
+    both, extra = padding
     tx, tw, tb, tdy = (torch.from_numpy(a.copy()) for a in (x, w, b, dy))
     for p in (tx, tw, tb):
         p.requires_grad_(True)
 
     def run():
-        xin = tf.pad(tx, (l, r, t, bo)) if (t, bo, l, r) != (0, 0, 0, 0) else tx
-        return tf.conv2d(xin, tw, tb, s)
+        xin = tf.pad(tx, extra) if any(extra) else tx
+        return tf.conv2d(xin, tw, tb, s, both)
 
     def fwd():
         with torch.no_grad():
-            run()
+            return run()
 
     def fb():
-        torch.autograd.grad(run(), (tx, tw, tb), tdy)
+        return torch.autograd.grad(run(), (tx, tw, tb), tdy)
 
     return fwd, fb
 
