@@ -102,7 +102,7 @@ def test_taps_as_a_tuple_give_the_same_bits_and_reach_the_tile_for_unrolled_kern
     got = {}
     for name in ("_tile_a", "_tile_b"):
         tile = getattr(regtile, name)
-        seen = lambda *a, tile=tile, name=name: got.setdefault(name, []).append(a[5]) or tile(*a)
+        seen = lambda *a, tile=tile, name=name: got.setdefault(name, []).append(a[4]) or tile(*a)
         monkeypatch.setattr(regtile, name, seen)
     monkeypatch.setattr(regtile, "UNROLL_TAPS", ())  # arrays only
     want = _tile_forward(x, w, b, conn, pads, TILES[0], stride)
@@ -634,6 +634,70 @@ def test_live_taps_are_the_taps_that_read_the_input(seed):
             assert live <= set(range(v0, v1))
             assert not live or (v0 in live and v1 - 1 in live)
             assert live or v0 == v1
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_tap_lists_hold_each_part_of_a_row_s_live_taps_in_order(seed):
+    """``tap_lists``: for each output row and run of tiles, exactly the taps inside both
+    live ranges of ``live_taps``, in the kernel's order, with their offsets."""
+    r = np.random.default_rng(seed)
+    kh, kw, s = int(r.integers(1, 6)), int(r.integers(1, 6)), int(r.integers(1, 3))
+    top, left, h, wd = int(r.integers(0, kh)), int(r.integers(0, kw)), 6, 7
+    ho, wo, n_, rw = (h + 2 * top - kh) // s + 1, (wd + 2 * left - kw) // s + 1, 3, 4
+    rows, cols = regtile.live_taps(ho, wo, kh, kw, s, top, left, h, wd, n_, rw)
+    toff = r.permutation(1000)[: kh * kw].astype(np.int64)  # any distinct offsets
+    offs, tapi, count = regtile.tap_lists(toff, rows, cols, kw)
+    assert offs.shape == tapi.shape == (ho, len(cols), kh * kw)
+    for i in range(ho):
+        for g, (_, _, v0, v1) in enumerate(cols):
+            want = [u * kw + v for u in range(rows[i, 0], rows[i, 1]) for v in range(v0, v1)]
+            assert tapi[i, g, : count[i, g]].tolist() == want
+            assert offs[i, g, : count[i, g]].tolist() == toff[want].tolist()
+
+
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[2], SHAPES[3]])
+def test_bands_of_rows_change_no_bits(shape, rng, monkeypatch):
+    """A work item of the forward tile takes a band of output rows, channel block by
+    channel block: one row a band, a few, or the whole image, the same bits (forward and
+    ``dx``); and the bands the shipped settings give AlexNet C3 (12 rows) and its ``dx``."""
+    x, w, b, conn, pads = _case(shape, np.float32, rng)
+    mask = conn.astype(np.uint8)
+    monkeypatch.setattr(regtile, "BLOCK_BYTES", 64)  # a channel a block: many blocks
+    seen, ys, dxs = [], [], []
+    band_of = regtile._band
+    monkeypatch.setattr(regtile, "_band", lambda *a: seen.append(band_of(*a)) or seen[-1])
+    dy = rng.standard_normal(regtile.forward(x, w, b, mask, *pads).shape).astype(np.float32)
+    for nbytes, items in ((0, 1), (4096, 1), (1 << 30, 1), (1 << 30, 1 << 30)):
+        monkeypatch.setattr(regtile, "BAND_BYTES", nbytes)
+        monkeypatch.setattr(regtile, "MIN_ITEMS", items)
+        ys.append(regtile.forward(x, w, b, mask, *pads))
+        dxs.append(regtile.backward_input(dy, w, mask, *pads))
+    for y, dx in zip(ys[1:], dxs[1:], strict=True):
+        np.testing.assert_array_equal(y, ys[0])
+        np.testing.assert_array_equal(dx, dxs[0])
+    ho = ys[0].shape[2]
+    assert ho > 1 and seen[1:] == [1, 1, *seen[3:5], ho, x.shape[2], 1, 1]  # fwd, dx each
+
+
+@pytest.mark.parametrize(
+    ("geometry", "want"),  # (Ho, blocks of maps, a row's sums, KH, channels a block, pitch)
+    [
+        ((27, 16, 36 * 6 * 16, 5, 6, 248), 12),
+        ((13, 11, 26 * 4 * 24, 3, 18, 120), 8),
+        ((56, 4, 75 * 6 * 16, 3, 5, 464), 6),
+    ],
+)
+def test_a_band_keeps_its_sums_and_a_channel_block_s_rows_within_band_bytes(geometry, want):
+    """``_band``: the most rows whose sums and a channel block's input rows fit
+    ``BAND_BYTES``, but enough bands for ``MIN_ITEMS`` work items (AlexNet C3, C5's
+    ``dx``, ResNet 3x3 at 56x56; float32)."""
+    ho, nfb, rowlen, kh, cb, pitch = geometry
+    band = regtile._band(ho, nfb, rowlen, kh, cb, pitch, 4)
+    size = lambda rows: (rows * rowlen + (rows + kh - 1) * cb * pitch) * 4
+    assert band == want and size(band) <= regtile.BAND_BYTES
+    limit = max(1, ho * nfb // regtile.MIN_ITEMS)  # rows a band, for MIN_ITEMS work items
+    assert size(band + 1) > regtile.BAND_BYTES or band + 1 > limit
+    assert regtile._band(ho, nfb, rowlen, kh, cb, pitch, 1 << 20) == 1  # nothing fits: 1
 
 
 @pytest.mark.parametrize("tile", TILES)

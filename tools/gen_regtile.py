@@ -40,22 +40,6 @@ from .._twins import parallel_kernel
 from ..activations import act_run
 from .simd import at, fma, prefetch, vfma_bcast, vload, vstore
 from .transposes import lanes_to_maps
-
-
-@njit(cache=True)
-def tap_subset(toff, kw, u0, u1, v0, v1):
-    """``(offsets, taps)`` of the kernel's taps ``u*KW + v`` with ``u0 <= u < u1`` and
-    ``v0 <= v < v1``, in that order: ``offsets[k] = toff[taps[k]]``."""
-    n = max(0, u1 - u0) * max(0, v1 - v0)
-    offsets = np.empty(n, dtype=toff.dtype)
-    taps = np.empty(n, dtype=np.int64)
-    k = 0
-    for u in range(u0, u1):
-        for v in range(v0, v1):
-            taps[k] = u * kw + v
-            offsets[k] = toff[u * kw + v]
-            k += 1
-    return offsets, taps
 '''
 
 
@@ -65,78 +49,87 @@ def tile(rw, nv):
         "",
         "",
         "@njit(cache=True)",
-        f"def row_{rw}x{nv}(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):",
-        f'    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_{rw}x{nv}`: their sums',
-        "    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``",
-        "    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices",
-        '    ``u*KW + v``), or all of them in order (``tap`` None)."""',
+        f"def row_{rw}x{nv}(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):",
+        f'    """Positions ``p0 .. p1 - 1`` of one output row in :func:`tile_{rw}x{nv}`, channels',
+        "    ``c0 .. c1 - 1``: their sums, from the bias (``c0 == 0``) or from ``y`` (positions x",
+        "    maps, from ``y0``), back into ``y``; input rows from ``xb0``, the taps at offsets",
+        "    ``toff`` (an array or a tuple) of each channel: the kernel's taps ``tap`` (their",
+        '    indices ``u*KW + v``), or all of them in order (``tap`` None)."""',
         "    fbw = bv.shape[0]",
         f"    L = fbw // {nv}  # lanes per vector",
-        "    for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1",
-        "        c1 = min(c_, c0 + cb)",
-        f"        for p in range(p0, p1, {rw}):",
-        "            q = p * fbw",
-        "            if c0 == 0:  # start from the bias",
+        f"    for p in range(p0, p1, {rw}):",
+        "        q = y0 + p * fbw",
+        "        if c0 == 0:  # start from the bias",
     ]
     for v in range(nv):
-        out.append(f"                b{v} = vload(bv, {v} * L)")
+        out.append(f"            b{v} = vload(bv, {v} * L)")
     for k in range(rw):
-        out += [f"                {acc[k][v]} = b{v}" for v in range(nv)]
-    out.append("            else:  # continue the sums of the previous channel block")
+        out += [f"            {acc[k][v]} = b{v}" for v in range(nv)]
+    out.append("        else:  # continue the sums of the previous channel block")
     for k in range(rw):
-        out += [f"                {acc[k][v]} = vload(y, q + {k * nv + v} * L)" for v in range(nv)]
+        out += [f"            {acc[k][v]} = vload(y, q + {k * nv + v} * L)" for v in range(nv)]
     out += [
-        "            for c in range(c0, c1):",
-        "                xb = xb0 + c * plane + p",
-        "                for r in range(len(toff)):",
-        "                    o = xb + toff[r]",
+        "        for c in range(c0, c1):",
+        "            xb = xb0 + c * plane + p",
+        "            for r in range(len(toff)):",
+        "                o = xb + toff[r]",
     ]
     if (rw, nv) in PREFETCHED:
         out.append(
-            f"                    prefetch(xt, o + {PREFETCH})  # this tap, {PREFETCH} positions on"
+            f"                prefetch(xt, o + {PREFETCH})  # this tap, {PREFETCH} positions on"
         )
     out += [
-        "                    if tap is None:  # compiled apart (a None argument)",
-        "                        wi = (c * kk + r) * fbw",
-        "                    else:",
-        "                        wi = (c * kk + tap[r]) * fbw",
+        "                if tap is None:  # compiled apart (a None argument)",
+        "                    wi = (c * kk + r) * fbw",
+        "                else:",
+        "                    wi = (c * kk + tap[r]) * fbw",
     ]
-    out += [f"                    w{v} = vload(w, wi + {v} * L)" for v in range(nv)]
+    out += [f"                w{v} = vload(w, wi + {v} * L)" for v in range(nv)]
     for k in range(rw):
-        out.append(f"                    s = at(xt, o + {k})")
+        out.append(f"                s = at(xt, o + {k})")
         out += [
-            f"                    {acc[k][v]} = vfma_bcast({acc[k][v]}, s, w{v})" for v in range(nv)
+            f"                {acc[k][v]} = vfma_bcast({acc[k][v]}, s, w{v})" for v in range(nv)
         ]
     for k in range(rw):
-        out += [f"            vstore(y, q + {k * nv + v} * L, {acc[k][v]})" for v in range(nv)]
+        out += [f"        vstore(y, q + {k * nv + v} * L, {acc[k][v]})" for v in range(nv)]
     out += [
         "",
         "",
         "@njit(cache=True, parallel=True)",
-        f"def tile_{rw}x{nv}(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):",
+        f"def tile_{rw}x{nv}(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, out):",
         f'    """{rw} positions x {nv} vectors of maps per tile: the loop in the docstring of regtile;',
-        "    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple",
-        "    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.",
-        "    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions",
-        "    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``",
-        '    (regtile.live_taps); the other taps read zero padding there."""',
+        "    ``out (N, F, Ho, Wo)``. ``taps``: the kernel's tap offsets, a tuple (then their",
+        "    number is a constant when compiling: regtile.UNROLL_TAPS) or an array. Output row",
+        "    ``i``'s positions ``cols[g, 0] .. cols[g, 1] - 1`` read the ``count[i, g]`` taps",
+        "    ``tapi[i, g]`` at offsets ``offs[i, g]`` (regtile.tap_lists); the other taps read",
+        "    zero padding there. A work item takes ``band`` rows, channel block by channel",
+        '    block: the block\'s input rows are read from L2 by each of the rows that needs them."""',
         "    nfb, c_, kk, fbw = wp.shape",
-        "    kh = kk // kw",
         "    maps, ho = out.shape[1], out.shape[2]",
-        "    for t in prange(nfb * ho):  # one work item per (block of maps, output row)",
-        "        fb = t // ho",
-        "        i = t % ho",
-        f"        y = np.empty(ntile * {rw} * fbw, dtype=out.dtype)  # the row's sums (in L2)",
+        "    nband = -(-ho // band)",
+        f"    rowlen = ntile * {rw} * fbw",
+        "    for t in prange(nfb * nband):  # one work item per (block of maps, band of rows)",
+        "        fb = t // nband",
+        "        i0 = (t % nband) * band",
+        "        i1 = min(ho, i0 + band)",
+        "        y = np.empty((i1 - i0) * rowlen, dtype=out.dtype)  # the band's sums (in L2)",
         "        w = wp[fb].reshape(-1)",
-        "        u0, u1 = rows[i, 0], rows[i, 1]",
-        "        for g in range(cols.shape[0]):",
-        "            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]",
-        "            if u1 - u0 == kh and v1 - v0 == kw:  # every tap",
-        f"                row_{rw}x{nv}(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)",
-        "            else:  # the taps over zero padding skipped: their terms are 0",
-        "                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)",
-        f"                row_{rw}x{nv}(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)",
-        "        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)",
+        "        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1",
+        "            c1 = min(c_, c0 + cb)",
+        "            for i in range(i0, i1):",
+        "                y0 = (i - i0) * rowlen",
+        "                for g in range(cols.shape[0]):",
+        "                    p0, p1, n = cols[g, 0], cols[g, 1], count[i, g]",
+        "                    if n == kk:  # every tap",
+        f"                        row_{rw}x{nv}(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c0, c1, p0, p1, y, y0)",
+        "                    else:  # the taps over zero padding skipped: their terms are 0",
+        f"                        row_{rw}x{nv}(",
+        "                            xt, i * pitch, plane, w, kk, offs[i, g, :n], tapi[i, g, :n],",
+        "                            bias[fb], c0, c1, p0, p1, y, y0,",
+        "                        )",
+        "        for i in range(i0, i1):",
+        "            y0 = (i - i0) * rowlen",
+        "            lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)",
     ]
     return "\n".join(out)
 

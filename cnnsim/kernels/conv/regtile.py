@@ -14,7 +14,7 @@ through the core once per 3 taps; they run at 31-35 % of an AVX-512 core's FMA p
 bound by those loads and stores. Here, as in oneDNN, a **tile** of outputs stays in
 vector registers for the whole reduction over ``(c, u, v)``:
 
-    for each (block of FB maps, output row i):       # one prange work item
+    for each (block of FB maps, output row i):       # a prange work item: a band of rows
         for each tile of RW consecutive positions p of that row:
             a[k, :] = b[block]        for k < RW      # RW x FB sums: RW*NV registers
             for c, u, v:                               # same order as direct.forward
@@ -55,13 +55,15 @@ are taken in blocks whose weights fill ~16 KiB (they stay in L1 while the tiles 
 row pass) and, on AVX2, whose tiles do not prefetch, whose input rows fit in 32 KiB
 (:func:`_channel_block`); between blocks a tile's sums go to the work item's ``row[p,
 FB]`` (positions x maps, in L2) and come back, which does not change the order of the
-additions. At the end the row goes to ``y (N, F, Ho, Wo)``, transposed in register
+additions. A work item takes a band of output rows (:func:`_band`) channel block by
+channel block, so a block's input rows, read by ``KH`` output rows, come from L2 after the
+first time. At the end each row goes to ``y (N, F, Ho, Wo)``, transposed in register
 blocks while it is in cache (:func:`.transposes.lanes_to_maps`; a separate pass over a
 whole ``yb`` array after the tiles cost 8 % of the ResNet 3x3 forward more).
 
 **Same numbers everywhere.** Every output is owned by one work item and summed over
 ``(c, u, v)`` in order, from the bias, one fused multiply-add per term (less the terms over
-the padding, which add 0): the result does not depend on the thread count, the tile, the
+the padding, which add 0): the result does not depend on the thread count, the band, the tile, the
 channel block or the vector width.
 
 **Strided layers** read their input as the ``s x s`` stride phases of the padded maps in
@@ -117,6 +119,15 @@ BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the til
 # (channels x KH rows) per channel block: ResNet's 3x3 layers at 56x56 / 28x28 ran 2-8 % faster
 # with 5 / 11 channels a block than with 28 (on AVX-512, with the prefetch, 0-5 % slower)
 BLOCK_ROWS_BYTES = 32768 if VEC_REGS < 32 else 0
+# a work item of the forward tile takes a band of output rows whose sums and a channel
+# block's input rows fill at most this (half of a 512 KiB L2): with one row a work item,
+# the KH rows' input of all channels (AlexNet C3: 476 KiB) passed through L2 for each
+# output row, and the rows it shares with the next came back from L3 (_band). AlexNet C3
+# forward and dx took 0.96-0.97 of the time, ResNet 3x3 0.98 (2 threads, Zen 1)
+BAND_BYTES = 262144
+# work items (maps blocks x bands) at least, for two threads to share evenly: with 8,
+# AlexNet C5's dx ran 11 whole-image items and was 5 % slower; with 32, C3's dx gained none
+MIN_ITEMS = 16
 
 
 @njit(cache=True)
@@ -317,11 +328,46 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
     toff = _tap_offsets(1, kh, kw, s, hq, wq, n_, 1)  # channel 0; channels: plane apart
     taps = tuple(toff.tolist()) if kh * kw in UNROLL_TAPS else toff
     rows, cols = live_taps(ho, wo, kh, kw, s, top, left, x.shape[2], x.shape[3], n_, rw)
+    offs, tapi, count = tap_lists(toff, rows, cols, kw)
     cb = _channel_block(kh, kw, fbw, wq * n_, x.itemsize)
+    band = _band(ho, wp.shape[0], ntile * rw * fbw, kh, cb, wq * n_, x.itemsize)
     y = np.empty((n_, maps, ho, wo), dtype=x.dtype)
     tile = _tile_a if rw == RW_A else _tile_b
-    tile(xt, s * s * hq * wq * n_, wq * n_, wp, toff, taps, kw, rows, cols, bias, cb, ntile, y)
+    plane = s * s * hq * wq * n_
+    tile(xt, plane, wq * n_, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, y)
     return y, xt
+
+
+def tap_lists(toff, rows, cols, kw):
+    """``(offs, tapi, count)``: the taps each part of a row reads, as the tile runs them.
+    Output row ``i``'s positions ``cols[g, 0] .. cols[g, 1] - 1`` (:func:`live_taps`) read
+    the ``count[i, g]`` taps ``tapi[i, g, :count]`` (indices ``u*KW + v`` in order) at
+    offsets ``offs[i, g, :count] = toff[tapi]``: kernel rows ``rows[i, 0] .. rows[i, 1] -
+    1`` and columns ``cols[g, 2] .. cols[g, 3] - 1``. Arrays ``(Ho, G, KH*KW)``, the entries
+    past ``count`` unused."""
+    kk = toff.shape[0]
+    u, v = np.arange(kk) // kw, np.arange(kk) % kw
+    live = (
+        (u >= rows[:, None, 0:1])
+        & (u < rows[:, None, 1:2])
+        & (v >= cols[None, :, 2:3])
+        & (v < cols[None, :, 3:4])
+    )
+    tapi = np.argsort(~live, axis=2, kind="stable")  # the live taps first, in order
+    return toff[tapi], tapi.astype(np.int64), live.sum(axis=2).astype(np.int64)
+
+
+def _band(ho, nfb, rowlen, kh, cb, pitch, itemsize):
+    """Output rows per work item of the forward tile. A work item runs its rows channel
+    block by channel block, so a block's input rows, read by up to ``KH`` output rows,
+    come from L2 after the first: as many rows as keep the band's sums (``rowlen``
+    numbers a row) and a block's input rows within ``BAND_BYTES``, and at least
+    ``MIN_ITEMS`` work items in all (maps blocks x bands) for the threads to share. Any
+    band gives the same sums (each output's terms keep their order)."""
+    per_row = (rowlen + cb * pitch) * itemsize
+    band = max(1, (BAND_BYTES - (kh - 1) * cb * pitch * itemsize) // per_row)
+    band = min(band, max(1, ho * nfb // MIN_ITEMS))
+    return min(band, ho)
 
 
 def live_taps(ho, wo, kh, kw, s, top, left, h, wd, n_, rw):

@@ -15,181 +15,188 @@ from .transposes import lanes_to_maps
 
 
 @njit(cache=True)
-def tap_subset(toff, kw, u0, u1, v0, v1):
-    """``(offsets, taps)`` of the kernel's taps ``u*KW + v`` with ``u0 <= u < u1`` and
-    ``v0 <= v < v1``, in that order: ``offsets[k] = toff[taps[k]]``."""
-    n = max(0, u1 - u0) * max(0, v1 - v0)
-    offsets = np.empty(n, dtype=toff.dtype)
-    taps = np.empty(n, dtype=np.int64)
-    k = 0
-    for u in range(u0, u1):
-        for v in range(v0, v1):
-            taps[k] = u * kw + v
-            offsets[k] = toff[u * kw + v]
-            k += 1
-    return offsets, taps
-
-
-@njit(cache=True)
-def row_8x3(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):
-    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_8x3`: their sums
-    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``
-    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices
-    ``u*KW + v``), or all of them in order (``tap`` None)."""
+def row_8x3(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):
+    """Positions ``p0 .. p1 - 1`` of one output row in :func:`tile_8x3`, channels
+    ``c0 .. c1 - 1``: their sums, from the bias (``c0 == 0``) or from ``y`` (positions x
+    maps, from ``y0``), back into ``y``; input rows from ``xb0``, the taps at offsets
+    ``toff`` (an array or a tuple) of each channel: the kernel's taps ``tap`` (their
+    indices ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
     L = fbw // 3  # lanes per vector
-    for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
-        c1 = min(c_, c0 + cb)
-        for p in range(p0, p1, 8):
-            q = p * fbw
-            if c0 == 0:  # start from the bias
-                b0 = vload(bv, 0 * L)
-                b1 = vload(bv, 1 * L)
-                b2 = vload(bv, 2 * L)
-                a0_0 = b0
-                a0_1 = b1
-                a0_2 = b2
-                a1_0 = b0
-                a1_1 = b1
-                a1_2 = b2
-                a2_0 = b0
-                a2_1 = b1
-                a2_2 = b2
-                a3_0 = b0
-                a3_1 = b1
-                a3_2 = b2
-                a4_0 = b0
-                a4_1 = b1
-                a4_2 = b2
-                a5_0 = b0
-                a5_1 = b1
-                a5_2 = b2
-                a6_0 = b0
-                a6_1 = b1
-                a6_2 = b2
-                a7_0 = b0
-                a7_1 = b1
-                a7_2 = b2
-            else:  # continue the sums of the previous channel block
-                a0_0 = vload(y, q + 0 * L)
-                a0_1 = vload(y, q + 1 * L)
-                a0_2 = vload(y, q + 2 * L)
-                a1_0 = vload(y, q + 3 * L)
-                a1_1 = vload(y, q + 4 * L)
-                a1_2 = vload(y, q + 5 * L)
-                a2_0 = vload(y, q + 6 * L)
-                a2_1 = vload(y, q + 7 * L)
-                a2_2 = vload(y, q + 8 * L)
-                a3_0 = vload(y, q + 9 * L)
-                a3_1 = vload(y, q + 10 * L)
-                a3_2 = vload(y, q + 11 * L)
-                a4_0 = vload(y, q + 12 * L)
-                a4_1 = vload(y, q + 13 * L)
-                a4_2 = vload(y, q + 14 * L)
-                a5_0 = vload(y, q + 15 * L)
-                a5_1 = vload(y, q + 16 * L)
-                a5_2 = vload(y, q + 17 * L)
-                a6_0 = vload(y, q + 18 * L)
-                a6_1 = vload(y, q + 19 * L)
-                a6_2 = vload(y, q + 20 * L)
-                a7_0 = vload(y, q + 21 * L)
-                a7_1 = vload(y, q + 22 * L)
-                a7_2 = vload(y, q + 23 * L)
-            for c in range(c0, c1):
-                xb = xb0 + c * plane + p
-                for r in range(len(toff)):
-                    o = xb + toff[r]
-                    prefetch(xt, o + 32)  # this tap, 32 positions on
-                    if tap is None:  # compiled apart (a None argument)
-                        wi = (c * kk + r) * fbw
-                    else:
-                        wi = (c * kk + tap[r]) * fbw
-                    w0 = vload(w, wi + 0 * L)
-                    w1 = vload(w, wi + 1 * L)
-                    w2 = vload(w, wi + 2 * L)
-                    s = at(xt, o + 0)
-                    a0_0 = vfma_bcast(a0_0, s, w0)
-                    a0_1 = vfma_bcast(a0_1, s, w1)
-                    a0_2 = vfma_bcast(a0_2, s, w2)
-                    s = at(xt, o + 1)
-                    a1_0 = vfma_bcast(a1_0, s, w0)
-                    a1_1 = vfma_bcast(a1_1, s, w1)
-                    a1_2 = vfma_bcast(a1_2, s, w2)
-                    s = at(xt, o + 2)
-                    a2_0 = vfma_bcast(a2_0, s, w0)
-                    a2_1 = vfma_bcast(a2_1, s, w1)
-                    a2_2 = vfma_bcast(a2_2, s, w2)
-                    s = at(xt, o + 3)
-                    a3_0 = vfma_bcast(a3_0, s, w0)
-                    a3_1 = vfma_bcast(a3_1, s, w1)
-                    a3_2 = vfma_bcast(a3_2, s, w2)
-                    s = at(xt, o + 4)
-                    a4_0 = vfma_bcast(a4_0, s, w0)
-                    a4_1 = vfma_bcast(a4_1, s, w1)
-                    a4_2 = vfma_bcast(a4_2, s, w2)
-                    s = at(xt, o + 5)
-                    a5_0 = vfma_bcast(a5_0, s, w0)
-                    a5_1 = vfma_bcast(a5_1, s, w1)
-                    a5_2 = vfma_bcast(a5_2, s, w2)
-                    s = at(xt, o + 6)
-                    a6_0 = vfma_bcast(a6_0, s, w0)
-                    a6_1 = vfma_bcast(a6_1, s, w1)
-                    a6_2 = vfma_bcast(a6_2, s, w2)
-                    s = at(xt, o + 7)
-                    a7_0 = vfma_bcast(a7_0, s, w0)
-                    a7_1 = vfma_bcast(a7_1, s, w1)
-                    a7_2 = vfma_bcast(a7_2, s, w2)
-            vstore(y, q + 0 * L, a0_0)
-            vstore(y, q + 1 * L, a0_1)
-            vstore(y, q + 2 * L, a0_2)
-            vstore(y, q + 3 * L, a1_0)
-            vstore(y, q + 4 * L, a1_1)
-            vstore(y, q + 5 * L, a1_2)
-            vstore(y, q + 6 * L, a2_0)
-            vstore(y, q + 7 * L, a2_1)
-            vstore(y, q + 8 * L, a2_2)
-            vstore(y, q + 9 * L, a3_0)
-            vstore(y, q + 10 * L, a3_1)
-            vstore(y, q + 11 * L, a3_2)
-            vstore(y, q + 12 * L, a4_0)
-            vstore(y, q + 13 * L, a4_1)
-            vstore(y, q + 14 * L, a4_2)
-            vstore(y, q + 15 * L, a5_0)
-            vstore(y, q + 16 * L, a5_1)
-            vstore(y, q + 17 * L, a5_2)
-            vstore(y, q + 18 * L, a6_0)
-            vstore(y, q + 19 * L, a6_1)
-            vstore(y, q + 20 * L, a6_2)
-            vstore(y, q + 21 * L, a7_0)
-            vstore(y, q + 22 * L, a7_1)
-            vstore(y, q + 23 * L, a7_2)
+    for p in range(p0, p1, 8):
+        q = y0 + p * fbw
+        if c0 == 0:  # start from the bias
+            b0 = vload(bv, 0 * L)
+            b1 = vload(bv, 1 * L)
+            b2 = vload(bv, 2 * L)
+            a0_0 = b0
+            a0_1 = b1
+            a0_2 = b2
+            a1_0 = b0
+            a1_1 = b1
+            a1_2 = b2
+            a2_0 = b0
+            a2_1 = b1
+            a2_2 = b2
+            a3_0 = b0
+            a3_1 = b1
+            a3_2 = b2
+            a4_0 = b0
+            a4_1 = b1
+            a4_2 = b2
+            a5_0 = b0
+            a5_1 = b1
+            a5_2 = b2
+            a6_0 = b0
+            a6_1 = b1
+            a6_2 = b2
+            a7_0 = b0
+            a7_1 = b1
+            a7_2 = b2
+        else:  # continue the sums of the previous channel block
+            a0_0 = vload(y, q + 0 * L)
+            a0_1 = vload(y, q + 1 * L)
+            a0_2 = vload(y, q + 2 * L)
+            a1_0 = vload(y, q + 3 * L)
+            a1_1 = vload(y, q + 4 * L)
+            a1_2 = vload(y, q + 5 * L)
+            a2_0 = vload(y, q + 6 * L)
+            a2_1 = vload(y, q + 7 * L)
+            a2_2 = vload(y, q + 8 * L)
+            a3_0 = vload(y, q + 9 * L)
+            a3_1 = vload(y, q + 10 * L)
+            a3_2 = vload(y, q + 11 * L)
+            a4_0 = vload(y, q + 12 * L)
+            a4_1 = vload(y, q + 13 * L)
+            a4_2 = vload(y, q + 14 * L)
+            a5_0 = vload(y, q + 15 * L)
+            a5_1 = vload(y, q + 16 * L)
+            a5_2 = vload(y, q + 17 * L)
+            a6_0 = vload(y, q + 18 * L)
+            a6_1 = vload(y, q + 19 * L)
+            a6_2 = vload(y, q + 20 * L)
+            a7_0 = vload(y, q + 21 * L)
+            a7_1 = vload(y, q + 22 * L)
+            a7_2 = vload(y, q + 23 * L)
+        for c in range(c0, c1):
+            xb = xb0 + c * plane + p
+            for r in range(len(toff)):
+                o = xb + toff[r]
+                prefetch(xt, o + 32)  # this tap, 32 positions on
+                if tap is None:  # compiled apart (a None argument)
+                    wi = (c * kk + r) * fbw
+                else:
+                    wi = (c * kk + tap[r]) * fbw
+                w0 = vload(w, wi + 0 * L)
+                w1 = vload(w, wi + 1 * L)
+                w2 = vload(w, wi + 2 * L)
+                s = at(xt, o + 0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                a0_2 = vfma_bcast(a0_2, s, w2)
+                s = at(xt, o + 1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                a1_2 = vfma_bcast(a1_2, s, w2)
+                s = at(xt, o + 2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                a2_2 = vfma_bcast(a2_2, s, w2)
+                s = at(xt, o + 3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                a3_2 = vfma_bcast(a3_2, s, w2)
+                s = at(xt, o + 4)
+                a4_0 = vfma_bcast(a4_0, s, w0)
+                a4_1 = vfma_bcast(a4_1, s, w1)
+                a4_2 = vfma_bcast(a4_2, s, w2)
+                s = at(xt, o + 5)
+                a5_0 = vfma_bcast(a5_0, s, w0)
+                a5_1 = vfma_bcast(a5_1, s, w1)
+                a5_2 = vfma_bcast(a5_2, s, w2)
+                s = at(xt, o + 6)
+                a6_0 = vfma_bcast(a6_0, s, w0)
+                a6_1 = vfma_bcast(a6_1, s, w1)
+                a6_2 = vfma_bcast(a6_2, s, w2)
+                s = at(xt, o + 7)
+                a7_0 = vfma_bcast(a7_0, s, w0)
+                a7_1 = vfma_bcast(a7_1, s, w1)
+                a7_2 = vfma_bcast(a7_2, s, w2)
+        vstore(y, q + 0 * L, a0_0)
+        vstore(y, q + 1 * L, a0_1)
+        vstore(y, q + 2 * L, a0_2)
+        vstore(y, q + 3 * L, a1_0)
+        vstore(y, q + 4 * L, a1_1)
+        vstore(y, q + 5 * L, a1_2)
+        vstore(y, q + 6 * L, a2_0)
+        vstore(y, q + 7 * L, a2_1)
+        vstore(y, q + 8 * L, a2_2)
+        vstore(y, q + 9 * L, a3_0)
+        vstore(y, q + 10 * L, a3_1)
+        vstore(y, q + 11 * L, a3_2)
+        vstore(y, q + 12 * L, a4_0)
+        vstore(y, q + 13 * L, a4_1)
+        vstore(y, q + 14 * L, a4_2)
+        vstore(y, q + 15 * L, a5_0)
+        vstore(y, q + 16 * L, a5_1)
+        vstore(y, q + 17 * L, a5_2)
+        vstore(y, q + 18 * L, a6_0)
+        vstore(y, q + 19 * L, a6_1)
+        vstore(y, q + 20 * L, a6_2)
+        vstore(y, q + 21 * L, a7_0)
+        vstore(y, q + 22 * L, a7_1)
+        vstore(y, q + 23 * L, a7_2)
 
 
 @njit(cache=True, parallel=True)
-def tile_8x3(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):
+def tile_8x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, out):
     """8 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple
-    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.
-    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions
-    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``
-    (regtile.live_taps); the other taps read zero padding there."""
+    ``out (N, F, Ho, Wo)``. ``taps``: the kernel's tap offsets, a tuple (then their
+    number is a constant when compiling: regtile.UNROLL_TAPS) or an array. Output row
+    ``i``'s positions ``cols[g, 0] .. cols[g, 1] - 1`` read the ``count[i, g]`` taps
+    ``tapi[i, g]`` at offsets ``offs[i, g]`` (regtile.tap_lists); the other taps read
+    zero padding there. A work item takes ``band`` rows, channel block by channel
+    block: the block's input rows are read from L2 by each of the rows that needs them."""
     nfb, c_, kk, fbw = wp.shape
-    kh = kk // kw
     maps, ho = out.shape[1], out.shape[2]
-    for t in prange(nfb * ho):  # one work item per (block of maps, output row)
-        fb = t // ho
-        i = t % ho
-        y = np.empty(ntile * 8 * fbw, dtype=out.dtype)  # the row's sums (in L2)
+    nband = -(-ho // band)
+    rowlen = ntile * 8 * fbw
+    for t in prange(nfb * nband):  # one work item per (block of maps, band of rows)
+        fb = t // nband
+        i0 = (t % nband) * band
+        i1 = min(ho, i0 + band)
+        y = np.empty((i1 - i0) * rowlen, dtype=out.dtype)  # the band's sums (in L2)
         w = wp[fb].reshape(-1)
-        u0, u1 = rows[i, 0], rows[i, 1]
-        for g in range(cols.shape[0]):
-            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]
-            if u1 - u0 == kh and v1 - v0 == kw:  # every tap
-                row_8x3(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)
-            else:  # the taps over zero padding skipped: their terms are 0
-                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)
-                row_8x3(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)
-        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
+        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
+            c1 = min(c_, c0 + cb)
+            for i in range(i0, i1):
+                y0 = (i - i0) * rowlen
+                for g in range(cols.shape[0]):
+                    p0, p1, n = cols[g, 0], cols[g, 1], count[i, g]
+                    if n == kk:  # every tap
+                        row_8x3(
+                            xt, i * pitch, plane, w, kk, taps, None, bias[fb], c0, c1, p0, p1, y, y0
+                        )
+                    else:  # the taps over zero padding skipped: their terms are 0
+                        row_8x3(
+                            xt,
+                            i * pitch,
+                            plane,
+                            w,
+                            kk,
+                            offs[i, g, :n],
+                            tapi[i, g, :n],
+                            bias[fb],
+                            c0,
+                            c1,
+                            p0,
+                            p1,
+                            y,
+                            y0,
+                        )
+        for i in range(i0, i1):
+            y0 = (i - i0) * rowlen
+            lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @njit(cache=True, parallel=True)
@@ -302,167 +309,190 @@ def dw_tile_8x3(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True)
-def row_12x2(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):
-    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_12x2`: their sums
-    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``
-    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices
-    ``u*KW + v``), or all of them in order (``tap`` None)."""
+def row_12x2(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):
+    """Positions ``p0 .. p1 - 1`` of one output row in :func:`tile_12x2`, channels
+    ``c0 .. c1 - 1``: their sums, from the bias (``c0 == 0``) or from ``y`` (positions x
+    maps, from ``y0``), back into ``y``; input rows from ``xb0``, the taps at offsets
+    ``toff`` (an array or a tuple) of each channel: the kernel's taps ``tap`` (their
+    indices ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
     L = fbw // 2  # lanes per vector
-    for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
-        c1 = min(c_, c0 + cb)
-        for p in range(p0, p1, 12):
-            q = p * fbw
-            if c0 == 0:  # start from the bias
-                b0 = vload(bv, 0 * L)
-                b1 = vload(bv, 1 * L)
-                a0_0 = b0
-                a0_1 = b1
-                a1_0 = b0
-                a1_1 = b1
-                a2_0 = b0
-                a2_1 = b1
-                a3_0 = b0
-                a3_1 = b1
-                a4_0 = b0
-                a4_1 = b1
-                a5_0 = b0
-                a5_1 = b1
-                a6_0 = b0
-                a6_1 = b1
-                a7_0 = b0
-                a7_1 = b1
-                a8_0 = b0
-                a8_1 = b1
-                a9_0 = b0
-                a9_1 = b1
-                a10_0 = b0
-                a10_1 = b1
-                a11_0 = b0
-                a11_1 = b1
-            else:  # continue the sums of the previous channel block
-                a0_0 = vload(y, q + 0 * L)
-                a0_1 = vload(y, q + 1 * L)
-                a1_0 = vload(y, q + 2 * L)
-                a1_1 = vload(y, q + 3 * L)
-                a2_0 = vload(y, q + 4 * L)
-                a2_1 = vload(y, q + 5 * L)
-                a3_0 = vload(y, q + 6 * L)
-                a3_1 = vload(y, q + 7 * L)
-                a4_0 = vload(y, q + 8 * L)
-                a4_1 = vload(y, q + 9 * L)
-                a5_0 = vload(y, q + 10 * L)
-                a5_1 = vload(y, q + 11 * L)
-                a6_0 = vload(y, q + 12 * L)
-                a6_1 = vload(y, q + 13 * L)
-                a7_0 = vload(y, q + 14 * L)
-                a7_1 = vload(y, q + 15 * L)
-                a8_0 = vload(y, q + 16 * L)
-                a8_1 = vload(y, q + 17 * L)
-                a9_0 = vload(y, q + 18 * L)
-                a9_1 = vload(y, q + 19 * L)
-                a10_0 = vload(y, q + 20 * L)
-                a10_1 = vload(y, q + 21 * L)
-                a11_0 = vload(y, q + 22 * L)
-                a11_1 = vload(y, q + 23 * L)
-            for c in range(c0, c1):
-                xb = xb0 + c * plane + p
-                for r in range(len(toff)):
-                    o = xb + toff[r]
-                    prefetch(xt, o + 32)  # this tap, 32 positions on
-                    if tap is None:  # compiled apart (a None argument)
-                        wi = (c * kk + r) * fbw
-                    else:
-                        wi = (c * kk + tap[r]) * fbw
-                    w0 = vload(w, wi + 0 * L)
-                    w1 = vload(w, wi + 1 * L)
-                    s = at(xt, o + 0)
-                    a0_0 = vfma_bcast(a0_0, s, w0)
-                    a0_1 = vfma_bcast(a0_1, s, w1)
-                    s = at(xt, o + 1)
-                    a1_0 = vfma_bcast(a1_0, s, w0)
-                    a1_1 = vfma_bcast(a1_1, s, w1)
-                    s = at(xt, o + 2)
-                    a2_0 = vfma_bcast(a2_0, s, w0)
-                    a2_1 = vfma_bcast(a2_1, s, w1)
-                    s = at(xt, o + 3)
-                    a3_0 = vfma_bcast(a3_0, s, w0)
-                    a3_1 = vfma_bcast(a3_1, s, w1)
-                    s = at(xt, o + 4)
-                    a4_0 = vfma_bcast(a4_0, s, w0)
-                    a4_1 = vfma_bcast(a4_1, s, w1)
-                    s = at(xt, o + 5)
-                    a5_0 = vfma_bcast(a5_0, s, w0)
-                    a5_1 = vfma_bcast(a5_1, s, w1)
-                    s = at(xt, o + 6)
-                    a6_0 = vfma_bcast(a6_0, s, w0)
-                    a6_1 = vfma_bcast(a6_1, s, w1)
-                    s = at(xt, o + 7)
-                    a7_0 = vfma_bcast(a7_0, s, w0)
-                    a7_1 = vfma_bcast(a7_1, s, w1)
-                    s = at(xt, o + 8)
-                    a8_0 = vfma_bcast(a8_0, s, w0)
-                    a8_1 = vfma_bcast(a8_1, s, w1)
-                    s = at(xt, o + 9)
-                    a9_0 = vfma_bcast(a9_0, s, w0)
-                    a9_1 = vfma_bcast(a9_1, s, w1)
-                    s = at(xt, o + 10)
-                    a10_0 = vfma_bcast(a10_0, s, w0)
-                    a10_1 = vfma_bcast(a10_1, s, w1)
-                    s = at(xt, o + 11)
-                    a11_0 = vfma_bcast(a11_0, s, w0)
-                    a11_1 = vfma_bcast(a11_1, s, w1)
-            vstore(y, q + 0 * L, a0_0)
-            vstore(y, q + 1 * L, a0_1)
-            vstore(y, q + 2 * L, a1_0)
-            vstore(y, q + 3 * L, a1_1)
-            vstore(y, q + 4 * L, a2_0)
-            vstore(y, q + 5 * L, a2_1)
-            vstore(y, q + 6 * L, a3_0)
-            vstore(y, q + 7 * L, a3_1)
-            vstore(y, q + 8 * L, a4_0)
-            vstore(y, q + 9 * L, a4_1)
-            vstore(y, q + 10 * L, a5_0)
-            vstore(y, q + 11 * L, a5_1)
-            vstore(y, q + 12 * L, a6_0)
-            vstore(y, q + 13 * L, a6_1)
-            vstore(y, q + 14 * L, a7_0)
-            vstore(y, q + 15 * L, a7_1)
-            vstore(y, q + 16 * L, a8_0)
-            vstore(y, q + 17 * L, a8_1)
-            vstore(y, q + 18 * L, a9_0)
-            vstore(y, q + 19 * L, a9_1)
-            vstore(y, q + 20 * L, a10_0)
-            vstore(y, q + 21 * L, a10_1)
-            vstore(y, q + 22 * L, a11_0)
-            vstore(y, q + 23 * L, a11_1)
+    for p in range(p0, p1, 12):
+        q = y0 + p * fbw
+        if c0 == 0:  # start from the bias
+            b0 = vload(bv, 0 * L)
+            b1 = vload(bv, 1 * L)
+            a0_0 = b0
+            a0_1 = b1
+            a1_0 = b0
+            a1_1 = b1
+            a2_0 = b0
+            a2_1 = b1
+            a3_0 = b0
+            a3_1 = b1
+            a4_0 = b0
+            a4_1 = b1
+            a5_0 = b0
+            a5_1 = b1
+            a6_0 = b0
+            a6_1 = b1
+            a7_0 = b0
+            a7_1 = b1
+            a8_0 = b0
+            a8_1 = b1
+            a9_0 = b0
+            a9_1 = b1
+            a10_0 = b0
+            a10_1 = b1
+            a11_0 = b0
+            a11_1 = b1
+        else:  # continue the sums of the previous channel block
+            a0_0 = vload(y, q + 0 * L)
+            a0_1 = vload(y, q + 1 * L)
+            a1_0 = vload(y, q + 2 * L)
+            a1_1 = vload(y, q + 3 * L)
+            a2_0 = vload(y, q + 4 * L)
+            a2_1 = vload(y, q + 5 * L)
+            a3_0 = vload(y, q + 6 * L)
+            a3_1 = vload(y, q + 7 * L)
+            a4_0 = vload(y, q + 8 * L)
+            a4_1 = vload(y, q + 9 * L)
+            a5_0 = vload(y, q + 10 * L)
+            a5_1 = vload(y, q + 11 * L)
+            a6_0 = vload(y, q + 12 * L)
+            a6_1 = vload(y, q + 13 * L)
+            a7_0 = vload(y, q + 14 * L)
+            a7_1 = vload(y, q + 15 * L)
+            a8_0 = vload(y, q + 16 * L)
+            a8_1 = vload(y, q + 17 * L)
+            a9_0 = vload(y, q + 18 * L)
+            a9_1 = vload(y, q + 19 * L)
+            a10_0 = vload(y, q + 20 * L)
+            a10_1 = vload(y, q + 21 * L)
+            a11_0 = vload(y, q + 22 * L)
+            a11_1 = vload(y, q + 23 * L)
+        for c in range(c0, c1):
+            xb = xb0 + c * plane + p
+            for r in range(len(toff)):
+                o = xb + toff[r]
+                prefetch(xt, o + 32)  # this tap, 32 positions on
+                if tap is None:  # compiled apart (a None argument)
+                    wi = (c * kk + r) * fbw
+                else:
+                    wi = (c * kk + tap[r]) * fbw
+                w0 = vload(w, wi + 0 * L)
+                w1 = vload(w, wi + 1 * L)
+                s = at(xt, o + 0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                s = at(xt, o + 1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                s = at(xt, o + 2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                s = at(xt, o + 3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                s = at(xt, o + 4)
+                a4_0 = vfma_bcast(a4_0, s, w0)
+                a4_1 = vfma_bcast(a4_1, s, w1)
+                s = at(xt, o + 5)
+                a5_0 = vfma_bcast(a5_0, s, w0)
+                a5_1 = vfma_bcast(a5_1, s, w1)
+                s = at(xt, o + 6)
+                a6_0 = vfma_bcast(a6_0, s, w0)
+                a6_1 = vfma_bcast(a6_1, s, w1)
+                s = at(xt, o + 7)
+                a7_0 = vfma_bcast(a7_0, s, w0)
+                a7_1 = vfma_bcast(a7_1, s, w1)
+                s = at(xt, o + 8)
+                a8_0 = vfma_bcast(a8_0, s, w0)
+                a8_1 = vfma_bcast(a8_1, s, w1)
+                s = at(xt, o + 9)
+                a9_0 = vfma_bcast(a9_0, s, w0)
+                a9_1 = vfma_bcast(a9_1, s, w1)
+                s = at(xt, o + 10)
+                a10_0 = vfma_bcast(a10_0, s, w0)
+                a10_1 = vfma_bcast(a10_1, s, w1)
+                s = at(xt, o + 11)
+                a11_0 = vfma_bcast(a11_0, s, w0)
+                a11_1 = vfma_bcast(a11_1, s, w1)
+        vstore(y, q + 0 * L, a0_0)
+        vstore(y, q + 1 * L, a0_1)
+        vstore(y, q + 2 * L, a1_0)
+        vstore(y, q + 3 * L, a1_1)
+        vstore(y, q + 4 * L, a2_0)
+        vstore(y, q + 5 * L, a2_1)
+        vstore(y, q + 6 * L, a3_0)
+        vstore(y, q + 7 * L, a3_1)
+        vstore(y, q + 8 * L, a4_0)
+        vstore(y, q + 9 * L, a4_1)
+        vstore(y, q + 10 * L, a5_0)
+        vstore(y, q + 11 * L, a5_1)
+        vstore(y, q + 12 * L, a6_0)
+        vstore(y, q + 13 * L, a6_1)
+        vstore(y, q + 14 * L, a7_0)
+        vstore(y, q + 15 * L, a7_1)
+        vstore(y, q + 16 * L, a8_0)
+        vstore(y, q + 17 * L, a8_1)
+        vstore(y, q + 18 * L, a9_0)
+        vstore(y, q + 19 * L, a9_1)
+        vstore(y, q + 20 * L, a10_0)
+        vstore(y, q + 21 * L, a10_1)
+        vstore(y, q + 22 * L, a11_0)
+        vstore(y, q + 23 * L, a11_1)
 
 
 @njit(cache=True, parallel=True)
-def tile_12x2(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):
+def tile_12x2(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, out):
     """12 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple
-    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.
-    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions
-    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``
-    (regtile.live_taps); the other taps read zero padding there."""
+    ``out (N, F, Ho, Wo)``. ``taps``: the kernel's tap offsets, a tuple (then their
+    number is a constant when compiling: regtile.UNROLL_TAPS) or an array. Output row
+    ``i``'s positions ``cols[g, 0] .. cols[g, 1] - 1`` read the ``count[i, g]`` taps
+    ``tapi[i, g]`` at offsets ``offs[i, g]`` (regtile.tap_lists); the other taps read
+    zero padding there. A work item takes ``band`` rows, channel block by channel
+    block: the block's input rows are read from L2 by each of the rows that needs them."""
     nfb, c_, kk, fbw = wp.shape
-    kh = kk // kw
     maps, ho = out.shape[1], out.shape[2]
-    for t in prange(nfb * ho):  # one work item per (block of maps, output row)
-        fb = t // ho
-        i = t % ho
-        y = np.empty(ntile * 12 * fbw, dtype=out.dtype)  # the row's sums (in L2)
+    nband = -(-ho // band)
+    rowlen = ntile * 12 * fbw
+    for t in prange(nfb * nband):  # one work item per (block of maps, band of rows)
+        fb = t // nband
+        i0 = (t % nband) * band
+        i1 = min(ho, i0 + band)
+        y = np.empty((i1 - i0) * rowlen, dtype=out.dtype)  # the band's sums (in L2)
         w = wp[fb].reshape(-1)
-        u0, u1 = rows[i, 0], rows[i, 1]
-        for g in range(cols.shape[0]):
-            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]
-            if u1 - u0 == kh and v1 - v0 == kw:  # every tap
-                row_12x2(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)
-            else:  # the taps over zero padding skipped: their terms are 0
-                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)
-                row_12x2(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)
-        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
+        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
+            c1 = min(c_, c0 + cb)
+            for i in range(i0, i1):
+                y0 = (i - i0) * rowlen
+                for g in range(cols.shape[0]):
+                    p0, p1, n = cols[g, 0], cols[g, 1], count[i, g]
+                    if n == kk:  # every tap
+                        row_12x2(
+                            xt, i * pitch, plane, w, kk, taps, None, bias[fb], c0, c1, p0, p1, y, y0
+                        )
+                    else:  # the taps over zero padding skipped: their terms are 0
+                        row_12x2(
+                            xt,
+                            i * pitch,
+                            plane,
+                            w,
+                            kk,
+                            offs[i, g, :n],
+                            tapi[i, g, :n],
+                            bias[fb],
+                            c0,
+                            c1,
+                            p0,
+                            p1,
+                            y,
+                            y0,
+                        )
+        for i in range(i0, i1):
+            y0 = (i - i0) * rowlen
+            lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @njit(cache=True, parallel=True)
@@ -582,112 +612,135 @@ def dw_tile_12x2(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True)
-def row_4x3(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):
-    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_4x3`: their sums
-    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``
-    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices
-    ``u*KW + v``), or all of them in order (``tap`` None)."""
+def row_4x3(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):
+    """Positions ``p0 .. p1 - 1`` of one output row in :func:`tile_4x3`, channels
+    ``c0 .. c1 - 1``: their sums, from the bias (``c0 == 0``) or from ``y`` (positions x
+    maps, from ``y0``), back into ``y``; input rows from ``xb0``, the taps at offsets
+    ``toff`` (an array or a tuple) of each channel: the kernel's taps ``tap`` (their
+    indices ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
     L = fbw // 3  # lanes per vector
-    for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
-        c1 = min(c_, c0 + cb)
-        for p in range(p0, p1, 4):
-            q = p * fbw
-            if c0 == 0:  # start from the bias
-                b0 = vload(bv, 0 * L)
-                b1 = vload(bv, 1 * L)
-                b2 = vload(bv, 2 * L)
-                a0_0 = b0
-                a0_1 = b1
-                a0_2 = b2
-                a1_0 = b0
-                a1_1 = b1
-                a1_2 = b2
-                a2_0 = b0
-                a2_1 = b1
-                a2_2 = b2
-                a3_0 = b0
-                a3_1 = b1
-                a3_2 = b2
-            else:  # continue the sums of the previous channel block
-                a0_0 = vload(y, q + 0 * L)
-                a0_1 = vload(y, q + 1 * L)
-                a0_2 = vload(y, q + 2 * L)
-                a1_0 = vload(y, q + 3 * L)
-                a1_1 = vload(y, q + 4 * L)
-                a1_2 = vload(y, q + 5 * L)
-                a2_0 = vload(y, q + 6 * L)
-                a2_1 = vload(y, q + 7 * L)
-                a2_2 = vload(y, q + 8 * L)
-                a3_0 = vload(y, q + 9 * L)
-                a3_1 = vload(y, q + 10 * L)
-                a3_2 = vload(y, q + 11 * L)
-            for c in range(c0, c1):
-                xb = xb0 + c * plane + p
-                for r in range(len(toff)):
-                    o = xb + toff[r]
-                    if tap is None:  # compiled apart (a None argument)
-                        wi = (c * kk + r) * fbw
-                    else:
-                        wi = (c * kk + tap[r]) * fbw
-                    w0 = vload(w, wi + 0 * L)
-                    w1 = vload(w, wi + 1 * L)
-                    w2 = vload(w, wi + 2 * L)
-                    s = at(xt, o + 0)
-                    a0_0 = vfma_bcast(a0_0, s, w0)
-                    a0_1 = vfma_bcast(a0_1, s, w1)
-                    a0_2 = vfma_bcast(a0_2, s, w2)
-                    s = at(xt, o + 1)
-                    a1_0 = vfma_bcast(a1_0, s, w0)
-                    a1_1 = vfma_bcast(a1_1, s, w1)
-                    a1_2 = vfma_bcast(a1_2, s, w2)
-                    s = at(xt, o + 2)
-                    a2_0 = vfma_bcast(a2_0, s, w0)
-                    a2_1 = vfma_bcast(a2_1, s, w1)
-                    a2_2 = vfma_bcast(a2_2, s, w2)
-                    s = at(xt, o + 3)
-                    a3_0 = vfma_bcast(a3_0, s, w0)
-                    a3_1 = vfma_bcast(a3_1, s, w1)
-                    a3_2 = vfma_bcast(a3_2, s, w2)
-            vstore(y, q + 0 * L, a0_0)
-            vstore(y, q + 1 * L, a0_1)
-            vstore(y, q + 2 * L, a0_2)
-            vstore(y, q + 3 * L, a1_0)
-            vstore(y, q + 4 * L, a1_1)
-            vstore(y, q + 5 * L, a1_2)
-            vstore(y, q + 6 * L, a2_0)
-            vstore(y, q + 7 * L, a2_1)
-            vstore(y, q + 8 * L, a2_2)
-            vstore(y, q + 9 * L, a3_0)
-            vstore(y, q + 10 * L, a3_1)
-            vstore(y, q + 11 * L, a3_2)
+    for p in range(p0, p1, 4):
+        q = y0 + p * fbw
+        if c0 == 0:  # start from the bias
+            b0 = vload(bv, 0 * L)
+            b1 = vload(bv, 1 * L)
+            b2 = vload(bv, 2 * L)
+            a0_0 = b0
+            a0_1 = b1
+            a0_2 = b2
+            a1_0 = b0
+            a1_1 = b1
+            a1_2 = b2
+            a2_0 = b0
+            a2_1 = b1
+            a2_2 = b2
+            a3_0 = b0
+            a3_1 = b1
+            a3_2 = b2
+        else:  # continue the sums of the previous channel block
+            a0_0 = vload(y, q + 0 * L)
+            a0_1 = vload(y, q + 1 * L)
+            a0_2 = vload(y, q + 2 * L)
+            a1_0 = vload(y, q + 3 * L)
+            a1_1 = vload(y, q + 4 * L)
+            a1_2 = vload(y, q + 5 * L)
+            a2_0 = vload(y, q + 6 * L)
+            a2_1 = vload(y, q + 7 * L)
+            a2_2 = vload(y, q + 8 * L)
+            a3_0 = vload(y, q + 9 * L)
+            a3_1 = vload(y, q + 10 * L)
+            a3_2 = vload(y, q + 11 * L)
+        for c in range(c0, c1):
+            xb = xb0 + c * plane + p
+            for r in range(len(toff)):
+                o = xb + toff[r]
+                if tap is None:  # compiled apart (a None argument)
+                    wi = (c * kk + r) * fbw
+                else:
+                    wi = (c * kk + tap[r]) * fbw
+                w0 = vload(w, wi + 0 * L)
+                w1 = vload(w, wi + 1 * L)
+                w2 = vload(w, wi + 2 * L)
+                s = at(xt, o + 0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                a0_2 = vfma_bcast(a0_2, s, w2)
+                s = at(xt, o + 1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                a1_2 = vfma_bcast(a1_2, s, w2)
+                s = at(xt, o + 2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                a2_2 = vfma_bcast(a2_2, s, w2)
+                s = at(xt, o + 3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                a3_2 = vfma_bcast(a3_2, s, w2)
+        vstore(y, q + 0 * L, a0_0)
+        vstore(y, q + 1 * L, a0_1)
+        vstore(y, q + 2 * L, a0_2)
+        vstore(y, q + 3 * L, a1_0)
+        vstore(y, q + 4 * L, a1_1)
+        vstore(y, q + 5 * L, a1_2)
+        vstore(y, q + 6 * L, a2_0)
+        vstore(y, q + 7 * L, a2_1)
+        vstore(y, q + 8 * L, a2_2)
+        vstore(y, q + 9 * L, a3_0)
+        vstore(y, q + 10 * L, a3_1)
+        vstore(y, q + 11 * L, a3_2)
 
 
 @njit(cache=True, parallel=True)
-def tile_4x3(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):
+def tile_4x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, out):
     """4 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple
-    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.
-    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions
-    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``
-    (regtile.live_taps); the other taps read zero padding there."""
+    ``out (N, F, Ho, Wo)``. ``taps``: the kernel's tap offsets, a tuple (then their
+    number is a constant when compiling: regtile.UNROLL_TAPS) or an array. Output row
+    ``i``'s positions ``cols[g, 0] .. cols[g, 1] - 1`` read the ``count[i, g]`` taps
+    ``tapi[i, g]`` at offsets ``offs[i, g]`` (regtile.tap_lists); the other taps read
+    zero padding there. A work item takes ``band`` rows, channel block by channel
+    block: the block's input rows are read from L2 by each of the rows that needs them."""
     nfb, c_, kk, fbw = wp.shape
-    kh = kk // kw
     maps, ho = out.shape[1], out.shape[2]
-    for t in prange(nfb * ho):  # one work item per (block of maps, output row)
-        fb = t // ho
-        i = t % ho
-        y = np.empty(ntile * 4 * fbw, dtype=out.dtype)  # the row's sums (in L2)
+    nband = -(-ho // band)
+    rowlen = ntile * 4 * fbw
+    for t in prange(nfb * nband):  # one work item per (block of maps, band of rows)
+        fb = t // nband
+        i0 = (t % nband) * band
+        i1 = min(ho, i0 + band)
+        y = np.empty((i1 - i0) * rowlen, dtype=out.dtype)  # the band's sums (in L2)
         w = wp[fb].reshape(-1)
-        u0, u1 = rows[i, 0], rows[i, 1]
-        for g in range(cols.shape[0]):
-            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]
-            if u1 - u0 == kh and v1 - v0 == kw:  # every tap
-                row_4x3(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)
-            else:  # the taps over zero padding skipped: their terms are 0
-                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)
-                row_4x3(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)
-        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
+        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
+            c1 = min(c_, c0 + cb)
+            for i in range(i0, i1):
+                y0 = (i - i0) * rowlen
+                for g in range(cols.shape[0]):
+                    p0, p1, n = cols[g, 0], cols[g, 1], count[i, g]
+                    if n == kk:  # every tap
+                        row_4x3(
+                            xt, i * pitch, plane, w, kk, taps, None, bias[fb], c0, c1, p0, p1, y, y0
+                        )
+                    else:  # the taps over zero padding skipped: their terms are 0
+                        row_4x3(
+                            xt,
+                            i * pitch,
+                            plane,
+                            w,
+                            kk,
+                            offs[i, g, :n],
+                            tapi[i, g, :n],
+                            bias[fb],
+                            c0,
+                            c1,
+                            p0,
+                            p1,
+                            y,
+                            y0,
+                        )
+        for i in range(i0, i1):
+            y0 = (i - i0) * rowlen
+            lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @njit(cache=True, parallel=True)
@@ -756,112 +809,135 @@ def dw_tile_4x3(xt, pitch, xoff, dyb, npos, zero, dwb):
 
 
 @njit(cache=True)
-def row_6x2(xt, xb0, plane, w, kk, toff, tap, bv, c_, cb, p0, p1, y):
-    """Positions ``p0 .. p1 - 1`` of one work item of :func:`tile_6x2`: their sums
-    into ``y`` (positions x maps), input rows from ``xb0``, the taps at offsets ``toff``
-    (an array or a tuple) of each channel: the kernel's taps ``tap`` (their indices
-    ``u*KW + v``), or all of them in order (``tap`` None)."""
+def row_6x2(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):
+    """Positions ``p0 .. p1 - 1`` of one output row in :func:`tile_6x2`, channels
+    ``c0 .. c1 - 1``: their sums, from the bias (``c0 == 0``) or from ``y`` (positions x
+    maps, from ``y0``), back into ``y``; input rows from ``xb0``, the taps at offsets
+    ``toff`` (an array or a tuple) of each channel: the kernel's taps ``tap`` (their
+    indices ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
     L = fbw // 2  # lanes per vector
-    for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
-        c1 = min(c_, c0 + cb)
-        for p in range(p0, p1, 6):
-            q = p * fbw
-            if c0 == 0:  # start from the bias
-                b0 = vload(bv, 0 * L)
-                b1 = vload(bv, 1 * L)
-                a0_0 = b0
-                a0_1 = b1
-                a1_0 = b0
-                a1_1 = b1
-                a2_0 = b0
-                a2_1 = b1
-                a3_0 = b0
-                a3_1 = b1
-                a4_0 = b0
-                a4_1 = b1
-                a5_0 = b0
-                a5_1 = b1
-            else:  # continue the sums of the previous channel block
-                a0_0 = vload(y, q + 0 * L)
-                a0_1 = vload(y, q + 1 * L)
-                a1_0 = vload(y, q + 2 * L)
-                a1_1 = vload(y, q + 3 * L)
-                a2_0 = vload(y, q + 4 * L)
-                a2_1 = vload(y, q + 5 * L)
-                a3_0 = vload(y, q + 6 * L)
-                a3_1 = vload(y, q + 7 * L)
-                a4_0 = vload(y, q + 8 * L)
-                a4_1 = vload(y, q + 9 * L)
-                a5_0 = vload(y, q + 10 * L)
-                a5_1 = vload(y, q + 11 * L)
-            for c in range(c0, c1):
-                xb = xb0 + c * plane + p
-                for r in range(len(toff)):
-                    o = xb + toff[r]
-                    if tap is None:  # compiled apart (a None argument)
-                        wi = (c * kk + r) * fbw
-                    else:
-                        wi = (c * kk + tap[r]) * fbw
-                    w0 = vload(w, wi + 0 * L)
-                    w1 = vload(w, wi + 1 * L)
-                    s = at(xt, o + 0)
-                    a0_0 = vfma_bcast(a0_0, s, w0)
-                    a0_1 = vfma_bcast(a0_1, s, w1)
-                    s = at(xt, o + 1)
-                    a1_0 = vfma_bcast(a1_0, s, w0)
-                    a1_1 = vfma_bcast(a1_1, s, w1)
-                    s = at(xt, o + 2)
-                    a2_0 = vfma_bcast(a2_0, s, w0)
-                    a2_1 = vfma_bcast(a2_1, s, w1)
-                    s = at(xt, o + 3)
-                    a3_0 = vfma_bcast(a3_0, s, w0)
-                    a3_1 = vfma_bcast(a3_1, s, w1)
-                    s = at(xt, o + 4)
-                    a4_0 = vfma_bcast(a4_0, s, w0)
-                    a4_1 = vfma_bcast(a4_1, s, w1)
-                    s = at(xt, o + 5)
-                    a5_0 = vfma_bcast(a5_0, s, w0)
-                    a5_1 = vfma_bcast(a5_1, s, w1)
-            vstore(y, q + 0 * L, a0_0)
-            vstore(y, q + 1 * L, a0_1)
-            vstore(y, q + 2 * L, a1_0)
-            vstore(y, q + 3 * L, a1_1)
-            vstore(y, q + 4 * L, a2_0)
-            vstore(y, q + 5 * L, a2_1)
-            vstore(y, q + 6 * L, a3_0)
-            vstore(y, q + 7 * L, a3_1)
-            vstore(y, q + 8 * L, a4_0)
-            vstore(y, q + 9 * L, a4_1)
-            vstore(y, q + 10 * L, a5_0)
-            vstore(y, q + 11 * L, a5_1)
+    for p in range(p0, p1, 6):
+        q = y0 + p * fbw
+        if c0 == 0:  # start from the bias
+            b0 = vload(bv, 0 * L)
+            b1 = vload(bv, 1 * L)
+            a0_0 = b0
+            a0_1 = b1
+            a1_0 = b0
+            a1_1 = b1
+            a2_0 = b0
+            a2_1 = b1
+            a3_0 = b0
+            a3_1 = b1
+            a4_0 = b0
+            a4_1 = b1
+            a5_0 = b0
+            a5_1 = b1
+        else:  # continue the sums of the previous channel block
+            a0_0 = vload(y, q + 0 * L)
+            a0_1 = vload(y, q + 1 * L)
+            a1_0 = vload(y, q + 2 * L)
+            a1_1 = vload(y, q + 3 * L)
+            a2_0 = vload(y, q + 4 * L)
+            a2_1 = vload(y, q + 5 * L)
+            a3_0 = vload(y, q + 6 * L)
+            a3_1 = vload(y, q + 7 * L)
+            a4_0 = vload(y, q + 8 * L)
+            a4_1 = vload(y, q + 9 * L)
+            a5_0 = vload(y, q + 10 * L)
+            a5_1 = vload(y, q + 11 * L)
+        for c in range(c0, c1):
+            xb = xb0 + c * plane + p
+            for r in range(len(toff)):
+                o = xb + toff[r]
+                if tap is None:  # compiled apart (a None argument)
+                    wi = (c * kk + r) * fbw
+                else:
+                    wi = (c * kk + tap[r]) * fbw
+                w0 = vload(w, wi + 0 * L)
+                w1 = vload(w, wi + 1 * L)
+                s = at(xt, o + 0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                s = at(xt, o + 1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                s = at(xt, o + 2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                s = at(xt, o + 3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                s = at(xt, o + 4)
+                a4_0 = vfma_bcast(a4_0, s, w0)
+                a4_1 = vfma_bcast(a4_1, s, w1)
+                s = at(xt, o + 5)
+                a5_0 = vfma_bcast(a5_0, s, w0)
+                a5_1 = vfma_bcast(a5_1, s, w1)
+        vstore(y, q + 0 * L, a0_0)
+        vstore(y, q + 1 * L, a0_1)
+        vstore(y, q + 2 * L, a1_0)
+        vstore(y, q + 3 * L, a1_1)
+        vstore(y, q + 4 * L, a2_0)
+        vstore(y, q + 5 * L, a2_1)
+        vstore(y, q + 6 * L, a3_0)
+        vstore(y, q + 7 * L, a3_1)
+        vstore(y, q + 8 * L, a4_0)
+        vstore(y, q + 9 * L, a4_1)
+        vstore(y, q + 10 * L, a5_0)
+        vstore(y, q + 11 * L, a5_1)
 
 
 @njit(cache=True, parallel=True)
-def tile_6x2(xt, plane, pitch, wp, toff, taps, kw, rows, cols, bias, cb, ntile, out):
+def tile_6x2(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, out):
     """6 positions x 2 vectors of maps per tile: the loop in the docstring of regtile;
-    ``out (N, F, Ho, Wo)``; ``toff``: the taps' offsets, ``taps`` the same as a tuple
-    (then their number is a constant when compiling: regtile.UNROLL_TAPS) or ``toff``.
-    Output row ``i`` reads kernel rows ``rows[i, 0] .. rows[i, 1] - 1``, the positions
-    ``cols[g, 0] .. cols[g, 1] - 1`` kernel columns ``cols[g, 2] .. cols[g, 3] - 1``
-    (regtile.live_taps); the other taps read zero padding there."""
+    ``out (N, F, Ho, Wo)``. ``taps``: the kernel's tap offsets, a tuple (then their
+    number is a constant when compiling: regtile.UNROLL_TAPS) or an array. Output row
+    ``i``'s positions ``cols[g, 0] .. cols[g, 1] - 1`` read the ``count[i, g]`` taps
+    ``tapi[i, g]`` at offsets ``offs[i, g]`` (regtile.tap_lists); the other taps read
+    zero padding there. A work item takes ``band`` rows, channel block by channel
+    block: the block's input rows are read from L2 by each of the rows that needs them."""
     nfb, c_, kk, fbw = wp.shape
-    kh = kk // kw
     maps, ho = out.shape[1], out.shape[2]
-    for t in prange(nfb * ho):  # one work item per (block of maps, output row)
-        fb = t // ho
-        i = t % ho
-        y = np.empty(ntile * 6 * fbw, dtype=out.dtype)  # the row's sums (in L2)
+    nband = -(-ho // band)
+    rowlen = ntile * 6 * fbw
+    for t in prange(nfb * nband):  # one work item per (block of maps, band of rows)
+        fb = t // nband
+        i0 = (t % nband) * band
+        i1 = min(ho, i0 + band)
+        y = np.empty((i1 - i0) * rowlen, dtype=out.dtype)  # the band's sums (in L2)
         w = wp[fb].reshape(-1)
-        u0, u1 = rows[i, 0], rows[i, 1]
-        for g in range(cols.shape[0]):
-            p0, p1, v0, v1 = cols[g, 0], cols[g, 1], cols[g, 2], cols[g, 3]
-            if u1 - u0 == kh and v1 - v0 == kw:  # every tap
-                row_6x2(xt, i * pitch, plane, w, kk, taps, None, bias[fb], c_, cb, p0, p1, y)
-            else:  # the taps over zero padding skipped: their terms are 0
-                tf, tap = tap_subset(toff, kw, u0, u1, v0, v1)
-                row_6x2(xt, i * pitch, plane, w, kk, tf, tap, bias[fb], c_, cb, p0, p1, y)
-        lanes_to_maps(y, fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
+        for c0 in range(0, c_, cb):  # channel blocks: their weights stay in L1
+            c1 = min(c_, c0 + cb)
+            for i in range(i0, i1):
+                y0 = (i - i0) * rowlen
+                for g in range(cols.shape[0]):
+                    p0, p1, n = cols[g, 0], cols[g, 1], count[i, g]
+                    if n == kk:  # every tap
+                        row_6x2(
+                            xt, i * pitch, plane, w, kk, taps, None, bias[fb], c0, c1, p0, p1, y, y0
+                        )
+                    else:  # the taps over zero padding skipped: their terms are 0
+                        row_6x2(
+                            xt,
+                            i * pitch,
+                            plane,
+                            w,
+                            kk,
+                            offs[i, g, :n],
+                            tapi[i, g, :n],
+                            bias[fb],
+                            c0,
+                            c1,
+                            p0,
+                            p1,
+                            y,
+                            y0,
+                        )
+        for i in range(i0, i1):
+            y0 = (i - i0) * rowlen
+            lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
 @njit(cache=True, parallel=True)
