@@ -35,17 +35,20 @@ class ConvCase:
         return geometry.window((self.h, self.w), self.k, self.s, self.padding)
 
     def torch_padding(self):
-        """How the bench calls PyTorch on this layer, as a PyTorch user writes it.
+        """How the bench calls PyTorch on this layer: ``(both, extra)``, PyTorch's
+        ``conv2d(F.pad(x, extra), w, b, s, padding=both)``.
 
-        Returns ``(both, extra)``: ``both = (ph, pw)``, the padding shared by both sides,
-        goes to ``conv2d(..., padding=both)``, so PyTorch's kernels see it as padding (and
-        may skip the taps over it); ``extra = (left, right, top, bottom)`` is what SAME
-        adds on one side only (AlexNet C1: one row and one column at the bottom right),
-        padded apart with ``F.pad``. Until 2026-12-03 the bench padded the whole input
-        with ``F.pad`` first, which cost PyTorch 2-9 % on the padded lecture layers."""
+        Symmetric padding (every padded lecture layer but AlexNet C1) goes to ``conv2d``'s
+        own ``padding``, as a PyTorch user writes it: its kernels then see the padding as
+        padding and skip the taps over it. SAME's asymmetric padding (AlexNet C1: 3 before,
+        4 after) is padded apart with ``F.pad``, all of it: there that was faster for
+        PyTorch than ``padding=3`` plus one more row and column apart (fwd+bwd 0.94 of
+        the time, forward 0.71). Until 2026-12-03 the bench padded every layer with
+        ``F.pad``, which cost PyTorch 2-11 % of fwd+bwd on C3, C5 and ResNet 3x3."""
         t, bo, le, r = self.window().pads
-        ph, pw = min(t, bo), min(le, r)
-        return (ph, pw), (le - pw, r - pw, t - ph, bo - ph)
+        if t == bo and le == r:
+            return (t, le), (0, 0, 0, 0)
+        return (0, 0), (le, r, t, bo)
 
     def flops_forward(self):
         """2 x multiply-adds of the forward pass (the backward is twice that: dx and dw)."""
