@@ -682,22 +682,46 @@ def test_bands_of_rows_change_no_bits(shape, rng, monkeypatch):
 @pytest.mark.parametrize(
     ("geometry", "want"),  # (Ho, blocks of maps, a row's sums, KH, channels a block, pitch)
     [
-        ((27, 16, 36 * 6 * 16, 5, 6, 248), 12),
-        ((13, 11, 26 * 4 * 24, 3, 18, 120), 8),
-        ((56, 4, 75 * 6 * 16, 3, 5, 464), 6),
+        ((27, 16, 36 * 6 * 16, 5, 6, 248), 9),  # AlexNet C3: 12 rows fit, 3 bands of 9
+        ((13, 11, 26 * 4 * 24, 3, 18, 120), 7),  # C5's dx: 8 for 16 items, 2 bands: 7, 6
+        ((56, 4, 75 * 6 * 16, 3, 5, 464), 6),  # ResNet 3x3: 6 rows fit, 10 bands
     ],
 )
 def test_a_band_keeps_its_sums_and_a_channel_block_s_rows_within_band_bytes(geometry, want):
-    """``_band``: the most rows whose sums and a channel block's input rows fit
-    ``BAND_BYTES``, but enough bands for ``MIN_ITEMS`` work items (AlexNet C3, C5's
-    ``dx``, ResNet 3x3 at 56x56; float32)."""
+    """``_band``: as many bands as the most rows whose sums and a channel block's input
+    rows fit ``BAND_BYTES`` need, but enough for ``MIN_ITEMS`` work items; the bands of
+    one size, as near as the rows allow (float32)."""
     ho, nfb, rowlen, kh, cb, pitch = geometry
     band = regtile._band(ho, nfb, rowlen, kh, cb, pitch, 4)
     size = lambda rows: (rows * rowlen + (rows + kh - 1) * cb * pitch) * 4
-    assert band == want and size(band) <= regtile.BAND_BYTES
     limit = max(1, ho * nfb // regtile.MIN_ITEMS)  # rows a band, for MIN_ITEMS work items
-    assert size(band + 1) > regtile.BAND_BYTES or band + 1 > limit
+    most = max(
+        r for r in range(1, ho + 1) if r == 1 or (size(r) <= regtile.BAND_BYTES and r <= limit)
+    )
+    bands = -(-ho // most)
+    assert band == want == -(-ho // bands)  # that many bands, none longer than needed
     assert regtile._band(ho, nfb, rowlen, kh, cb, pitch, 1 << 20) == 1  # nothing fits: 1
+
+
+def test_tile_for_takes_the_second_tile_within_tie_b_of_the_least_work():
+    """``tile_for``: the tile that computes the fewest outputs, but the second (6 x 2 on
+    AVX2) where its work is under ``TIE_B`` times the first's: on AVX2 AlexNet C3's and
+    C5's ``dx`` (a tie; 0.7 % more) take 6 x 2, C5's forward (3.8 % more) 4 x 3."""
+    lanes_ = regtile.LANES32
+    for maps, positions in [(256, 104), (384, 104), (96, 216), (512, 56), (64, 448), (37, 9)]:
+        rw, nv, fbw, work = regtile.tile_for(maps, positions, 4)
+        works = {}
+        for r, v in ((regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)):
+            f = v * lanes_
+            works[r] = -(-maps // f) * f * (-(-positions // r) * r)
+        assert (rw == regtile.RW_B) == (works[regtile.RW_B] < regtile.TIE_B * works[regtile.RW_A])
+        assert work == works[rw] and fbw == nv * lanes_
+    if regtile.VEC_REGS < 32:  # AVX2
+        assert [regtile.tile_for(m, p, 4)[0] for m, p in [(256, 104), (96, 216), (384, 104)]] == [
+            6,
+            6,
+            4,
+        ]
 
 
 @pytest.mark.parametrize("tile", TILES)

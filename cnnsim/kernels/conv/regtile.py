@@ -114,6 +114,11 @@ UNROLL_TAPS = () if VEC_REGS >= 32 else (9,)
 # use the tile when it computes at most this many outputs per real one: the AVX-512 tile
 # is ~2x the blocked path's speed, the AVX2 one 1.2-1.5x (docs/performance.md)
 MAX_WASTE = 1.6 if VEC_REGS >= 32 else 1.25
+# tile_for takes the AVX2 6 x 2 tile where it computes at most 1 % more outputs than the
+# 4 x 3: there it was as fast or faster (Zen 1, 2 threads, alternated: AlexNet C3's dx,
+# a tie, 1.00; C5's dx, 0.7 % more, 0.96), while at 4 % more it was not (C5 and C4
+# forward 0.99-1.00, ResNet-18's 512-map layer 1.01-1.02). AVX-512: not measured, no lean
+TIE_B = 1.01 if VEC_REGS < 32 else 1.0
 BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the tiles pass)
 # the AVX2 tiles, which do not prefetch, also take at most this many bytes of input rows
 # (channels x KH rows) per channel block: ResNet's 3x3 layers at 56x56 / 28x28 ran 2-8 % faster
@@ -133,8 +138,9 @@ MIN_ITEMS = 16
 @njit(cache=True)
 def tile_for(maps, positions, itemsize):
     """``(RW, NV, FB, work)``: the tile for ``maps`` output maps and ``positions = Wo*N``
-    per output row that computes the fewest outputs (``work``, padding included; ties: the
-    first). FB = NV vectors of maps. ``(0, 0, 0, 0)`` on a CPU without FMA vectors.
+    per output row that computes the fewest outputs (``work``, padding included), but
+    the second tile where its work is under ``TIE_B`` times the first's. FB = NV vectors
+    of maps. ``(0, 0, 0, 0)`` on a CPU without FMA vectors.
     Depends on the shapes and the CPU only."""
     lanes_ = LANES32 if itemsize == 4 else LANES64
     if lanes_ == 0:
@@ -143,7 +149,7 @@ def tile_for(maps, positions, itemsize):
     fb = NV_B * lanes_
     work_a = -(-maps // fa) * fa * (-(-positions // RW_A) * RW_A)
     work_b = -(-maps // fb) * fb * (-(-positions // RW_B) * RW_B)
-    if work_b < work_a:
+    if work_b < TIE_B * work_a:
         return RW_B, NV_B, fb, work_b
     return RW_A, NV_A, fa, work_a
 
@@ -362,12 +368,14 @@ def _band(ho, nfb, rowlen, kh, cb, pitch, itemsize):
     block by channel block, so a block's input rows, read by up to ``KH`` output rows,
     come from L2 after the first: as many rows as keep the band's sums (``rowlen``
     numbers a row) and a block's input rows within ``BAND_BYTES``, and at least
-    ``MIN_ITEMS`` work items in all (maps blocks x bands) for the threads to share. Any
-    band gives the same sums (each output's terms keep their order)."""
+    ``MIN_ITEMS`` work items in all (maps blocks x bands) for the threads to share; then
+    as few rows as give the same number of bands, so that the bands are of one size
+    (AlexNet C5's ``dx``: 7 and 6 rows, not 8 and 5; 1-3 % faster). Any band gives the
+    same sums (each output's terms keep their order)."""
     per_row = (rowlen + cb * pitch) * itemsize
     band = max(1, (BAND_BYTES - (kh - 1) * cb * pitch * itemsize) // per_row)
-    band = min(band, max(1, ho * nfb // MIN_ITEMS))
-    return min(band, ho)
+    band = min(band, max(1, ho * nfb // MIN_ITEMS), ho)
+    return -(-ho // -(-ho // band))  # bands of equal size: threads share them evenly
 
 
 def live_taps(ho, wo, kh, kw, s, top, left, h, wd, n_, rw):
