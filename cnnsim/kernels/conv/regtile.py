@@ -53,9 +53,9 @@ columns or the slack and are dropped). Weights ``wp[block, c, u*KW + v, FB]`` (F
 contiguous; maps beyond F and pairs outside the connection table are 0). The channels
 are taken in blocks whose weights fill ~16 KiB (they stay in L1 while the tiles of the
 row pass) and, on AVX2, whose tiles do not prefetch, whose input rows fit in 32 KiB
-(:func:`_channel_block`); between blocks a tile's sums go to the work item's ``row[p,
-FB]`` (positions x maps, in L2) and come back, which does not change the order of the
-additions. A work item takes a band of output rows (:func:`_band`) channel block by
+(:func:`_channel_block`); between blocks a tile's sums go to the work item's ``y``
+(its rows' positions x maps, in L2) and come back, which does not change the order of
+the additions. A work item takes a band of output rows (:func:`_band`) channel block by
 channel block, so a block's input rows, read by ``KH`` output rows, come from L2 after the
 first time. At the end each row goes to ``y (N, F, Ho, Wo)``, transposed in register
 blocks while it is in cache (:func:`.transposes.lanes_to_maps`; a separate pass over a
@@ -63,8 +63,8 @@ whole ``yb`` array after the tiles cost 8 % of the ResNet 3x3 forward more).
 
 **Same numbers everywhere.** Every output is owned by one work item and summed over
 ``(c, u, v)`` in order, from the bias, one fused multiply-add per term (less the terms over
-the padding, which add 0): the result does not depend on the thread count, the band, the tile, the
-channel block or the vector width.
+the padding, which add 0): the result does not depend on the thread count, the band, the
+tile, the channel block or the vector width.
 
 **Strided layers** read their input as the ``s x s`` stride phases of the padded maps in
 batch lanes (``layouts.to_phase_lanes``, :func:`_lanes_of`): tap ``(u, v)`` of output
