@@ -753,3 +753,83 @@ def test_the_tile_never_reads_the_padding_it_skips(shape, tile, rng, monkeypatch
     monkeypatch.setattr(regtile, "_lanes_of", poisoned)
     np.testing.assert_array_equal(regtile.forward(x, w, b, mask, *pads), want)
     np.testing.assert_array_equal(regtile.backward_input(dy, w, mask, *pads), want_dx)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dw_taps_are_the_tap_major_offsets_and_each_tile_covers_what_its_taps_read(seed):
+    """``dw_taps`` against its definition, on random geometries (strides 1-3, padding up
+    to the kernel's size): tap ``r = (u*KW + v)*C + c`` has the forward's offset of ``(c,
+    u, v)``, and each tile's rows and positions are the smallest ranges that hold every
+    output ``(i, j)`` where one of its taps reads the input (empty where none does)."""
+    r = np.random.default_rng(seed)
+    kh, kw, s = int(r.integers(1, 6)), int(r.integers(1, 6)), int(r.integers(1, 4))
+    top, left = int(r.integers(0, kh)), int(r.integers(0, kw))
+    h, wd, c = int(r.integers(1, 9)), int(r.integers(1, 9)), int(r.integers(1, 8))
+    ho = max((h + top + int(r.integers(0, kh)) - kh) // s + 1, 1)
+    wo = max((wd + left + int(r.integers(0, kw)) - kw) // s + 1, 1)
+    n_, rw = int(r.integers(1, 10)), int(r.choice([4, 6, 8, 12]))
+    hq, wq = ho + (kh - 1) // s, wo + (kw - 1) // s
+    xoff, live = regtile.dw_taps(c, kh, kw, s, hq, wq, n_, rw, (ho, wo), (top, left), (h, wd))
+    forward = regtile._tap_offsets(c, kh, kw, s, hq, wq, n_, 1)
+    nt = -(-(c * kh * kw) // rw)
+    assert xoff.shape == (nt * rw,) and live.shape == (nt, 4)
+    assert not xoff[c * kh * kw :].any()
+    for t in range(nt):
+        read = set()
+        for rr in range(t * rw, min((t + 1) * rw, c * kh * kw)):
+            (u, v), k = divmod(rr // c, kw), rr % c
+            assert xoff[rr] == forward[(k * kh + u) * kw + v]
+            read |= {
+                (i, j)
+                for i in range(ho)
+                for j in range(wo)
+                if 0 <= i * s + u - top < h and 0 <= j * s + v - left < wd
+            }
+        i0, i1, p0, p1 = live[t]
+        if not read:
+            assert i0 == i1 or p0 == p1
+            continue
+        ii, jj = {i for i, _ in read}, {j for _, j in read}
+        assert (i0, i1, p0, p1) == (min(ii), max(ii) + 1, min(jj) * n_, (max(jj) + 1) * n_)
+
+
+@pytest.mark.parametrize("tile", TILES)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_dw_never_reads_the_padding_it_skips(tile, stride, rng, monkeypatch):
+    """With 24 channels (a multiple of every tile's taps, so that each tile's taps share one
+    kernel position), no term ``dw``'s tile sums reads zero padding: NaN written into all
+    of it (as the tile sees it, in batch lanes or stride phases) changes no bit of ``dw``.
+    A tile that summed over a padding row or column would give NaN."""
+    x, w, b, conn, pads = _case((2, 24, 10, 7, 8, 3, 3, (2, 1, 1, 2)), np.float32, rng)
+    mask = conn.astype(np.uint8)
+    fbw = tile[1] * regtile.LANES32
+    monkeypatch.setattr(regtile, "tile_for", lambda maps, positions, itemsize: (*tile, fbw, 0))
+    y = regtile.forward(x, w, b, mask, *pads, s=stride)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    want = regtile.backward_weight(dy, x, mask, 3, 3, *pads, s=stride)
+    dw_ref = naive.conv2d_backward(dy, x, w, stride, pads, conn)[1]
+    np.testing.assert_allclose(want, dw_ref, rtol=1e-4, atol=1e-4)
+    lanes_of = regtile._lanes_of
+
+    def poisoned(a, kh_, kw_, s, top, bottom, left, right, rw=0):
+        xt, ok, ho, wo, hq, wq = lanes_of(a, kh_, kw_, s, top, bottom, left, right, rw)
+        n_, c_, hh, ww = a.shape
+        if s == 1:
+            pad = np.ones((hq, wq), bool)
+            pad[top : top + hh, left : left + ww] = False
+            xt[: c_ * hq * wq * n_].reshape(c_, hq, wq, n_)[:, pad, :] = np.nan
+        else:  # phase (a, b) at (I, J) holds padded row I*s + a, column J*s + b
+            ph = xt[: c_ * s * s * hq * wq * n_].reshape(c_, s, s, hq, wq, n_)
+            for pa in range(s):
+                for pb in range(s):
+                    rows = np.arange(hq) * s + pa
+                    cols = np.arange(wq) * s + pb
+                    out = (
+                        ~((rows >= top) & (rows < top + hh))[:, None]
+                        | ~((cols >= left) & (cols < left + ww))[None, :]
+                    )
+                    ph[:, pa, pb][:, out, :] = np.nan
+        return xt, ok, ho, wo, hq, wq
+
+    monkeypatch.setattr(regtile, "_lanes_of", poisoned)
+    np.testing.assert_array_equal(regtile.backward_weight(dy, x, mask, 3, 3, *pads, s=stride), want)

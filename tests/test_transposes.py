@@ -168,7 +168,7 @@ def test_pack_weights(f, c, kh, kw, flip, dtype):
 )
 def test_from_dw_tiles(f, c, kh, kw, fbw, dtype):
     """The weight gradient's tile sums ``dwb[blk, r, m]`` -> ``dw[f, c, u, v]`` (``f = blk*FB
-    + m``, ``r = (c*KH + u)*KW + v``), copied bit for bit, 0 outside the connection table;
+    + m``, ``r = (u*KW + v)*C + c``), copied bit for bit, 0 outside the connection table;
     rows of ``dwb`` past ``C*KH*KW`` (the tile's padding taps) are not read."""
     rng = np.random.default_rng(3)
     nb, r = -(-f // fbw), c * kh * kw
@@ -176,9 +176,17 @@ def test_from_dw_tiles(f, c, kh, kw, fbw, dtype):
     dwb[:, r:] = np.nan  # padding taps
     mask = (rng.random((f, c)) > 0.2).astype(np.uint8)
     dw = regtile.from_dw_tiles(dwb, mask, kh, kw)
-    want = dwb[:, :r].transpose(0, 2, 1).reshape(nb * fbw, c, kh, kw)[:f]
+    # by its definition, one entry at a time
+    want = np.empty((nb * fbw, c, kh, kw), dtype)
+    for fb in range(nb * fbw):
+        for k in range(c):
+            for u in range(kh):
+                for v in range(kw):
+                    want[fb, k, u, v] = dwb[fb // fbw, (u * kw + v) * c + k, fb % fbw]
+    full_want = want[:f].copy()
+    want = want[:f]
     want = np.where(mask[:, :, None, None] == 1, want, 0)
     assert dw.dtype == dtype and dw.shape == (f, c, kh, kw)
     np.testing.assert_array_equal(dw, want)
     full = regtile.from_dw_tiles(dwb, np.ones_like(mask), kh, kw)
-    np.testing.assert_array_equal(full, dwb[:, :r].transpose(0, 2, 1).reshape(-1, c, kh, kw)[:f])
+    np.testing.assert_array_equal(full, full_want)

@@ -141,24 +141,27 @@ def dw_tile(rw, nv):
         "",
         "",
         "@njit(cache=True, parallel=True)",
-        f"def dw_tile_{rw}x{nv}(xt, pitch, xoff, dyb, npos, zero, dwb):",
-        f'    """{rw} taps x {nv} vectors of maps per tile: the loop of regtile.backward_weight."""',
+        f"def dw_tile_{rw}x{nv}(xt, pitch, xoff, live, dyb, zero, dwb):",
+        f'    """{rw} taps x {nv} vectors of maps per tile: the loop of regtile.backward_weight,',
+        "    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..",
+        '    live[r, 3] - 1`` that the tile\'s taps read off the padding (regtile.dw_taps)."""',
         "    nfb, ho, _, fbw = dyb.shape",
         f"    L = fbw // {nv}  # lanes per vector",
         f"    nr = xoff.shape[0] // {rw}",
         "    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)",
         "        fb = t // nr",
         f"        r0 = (t % nr) * {rw}",
+        "        i0, i1, q0, q1 = live[t % nr]",
     ]
     out += [f"        o{k} = xoff[r0 + {k}]" for k in range(rw)]
     out.append("        z = vload(zero, 0)")
     for k in range(rw):
         out += [f"        {acc[k][v]} = z" for v in range(nv)]
     out += [
-        "        for i in range(ho):",
+        "        for i in range(i0, i1):",
         "            d = dyb[fb, i].reshape(-1)",
         "            xb = i * pitch",
-        "            for q in range(npos):",
+        "            for q in range(q0, q1):",
         "                di = q * fbw",
     ]
     out += [f"                w{v} = vload(d, di + {v} * L)" for v in range(nv)]

@@ -200,14 +200,17 @@ def tile_8x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band
 
 
 @njit(cache=True, parallel=True)
-def dw_tile_8x3(xt, pitch, xoff, dyb, npos, zero, dwb):
-    """8 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight."""
+def dw_tile_8x3(xt, pitch, xoff, live, dyb, zero, dwb):
+    """8 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight,
+    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
+    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
     nfb, ho, _, fbw = dyb.shape
     L = fbw // 3  # lanes per vector
     nr = xoff.shape[0] // 8
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
         fb = t // nr
         r0 = (t % nr) * 8
+        i0, i1, q0, q1 = live[t % nr]
         o0 = xoff[r0 + 0]
         o1 = xoff[r0 + 1]
         o2 = xoff[r0 + 2]
@@ -241,10 +244,10 @@ def dw_tile_8x3(xt, pitch, xoff, dyb, npos, zero, dwb):
         a7_0 = z
         a7_1 = z
         a7_2 = z
-        for i in range(ho):
+        for i in range(i0, i1):
             d = dyb[fb, i].reshape(-1)
             xb = i * pitch
-            for q in range(npos):
+            for q in range(q0, q1):
                 di = q * fbw
                 w0 = vload(d, di + 0 * L)
                 w1 = vload(d, di + 1 * L)
@@ -496,14 +499,17 @@ def tile_12x2(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, ban
 
 
 @njit(cache=True, parallel=True)
-def dw_tile_12x2(xt, pitch, xoff, dyb, npos, zero, dwb):
-    """12 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight."""
+def dw_tile_12x2(xt, pitch, xoff, live, dyb, zero, dwb):
+    """12 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight,
+    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
+    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
     nfb, ho, _, fbw = dyb.shape
     L = fbw // 2  # lanes per vector
     nr = xoff.shape[0] // 12
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
         fb = t // nr
         r0 = (t % nr) * 12
+        i0, i1, q0, q1 = live[t % nr]
         o0 = xoff[r0 + 0]
         o1 = xoff[r0 + 1]
         o2 = xoff[r0 + 2]
@@ -541,10 +547,10 @@ def dw_tile_12x2(xt, pitch, xoff, dyb, npos, zero, dwb):
         a10_1 = z
         a11_0 = z
         a11_1 = z
-        for i in range(ho):
+        for i in range(i0, i1):
             d = dyb[fb, i].reshape(-1)
             xb = i * pitch
-            for q in range(npos):
+            for q in range(q0, q1):
                 di = q * fbw
                 w0 = vload(d, di + 0 * L)
                 w1 = vload(d, di + 1 * L)
@@ -744,14 +750,17 @@ def tile_4x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band
 
 
 @njit(cache=True, parallel=True)
-def dw_tile_4x3(xt, pitch, xoff, dyb, npos, zero, dwb):
-    """4 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight."""
+def dw_tile_4x3(xt, pitch, xoff, live, dyb, zero, dwb):
+    """4 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight,
+    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
+    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
     nfb, ho, _, fbw = dyb.shape
     L = fbw // 3  # lanes per vector
     nr = xoff.shape[0] // 4
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
         fb = t // nr
         r0 = (t % nr) * 4
+        i0, i1, q0, q1 = live[t % nr]
         o0 = xoff[r0 + 0]
         o1 = xoff[r0 + 1]
         o2 = xoff[r0 + 2]
@@ -769,10 +778,10 @@ def dw_tile_4x3(xt, pitch, xoff, dyb, npos, zero, dwb):
         a3_0 = z
         a3_1 = z
         a3_2 = z
-        for i in range(ho):
+        for i in range(i0, i1):
             d = dyb[fb, i].reshape(-1)
             xb = i * pitch
-            for q in range(npos):
+            for q in range(q0, q1):
                 di = q * fbw
                 w0 = vload(d, di + 0 * L)
                 w1 = vload(d, di + 1 * L)
@@ -941,14 +950,17 @@ def tile_6x2(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band
 
 
 @njit(cache=True, parallel=True)
-def dw_tile_6x2(xt, pitch, xoff, dyb, npos, zero, dwb):
-    """6 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight."""
+def dw_tile_6x2(xt, pitch, xoff, live, dyb, zero, dwb):
+    """6 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight,
+    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
+    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
     nfb, ho, _, fbw = dyb.shape
     L = fbw // 2  # lanes per vector
     nr = xoff.shape[0] // 6
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
         fb = t // nr
         r0 = (t % nr) * 6
+        i0, i1, q0, q1 = live[t % nr]
         o0 = xoff[r0 + 0]
         o1 = xoff[r0 + 1]
         o2 = xoff[r0 + 2]
@@ -968,10 +980,10 @@ def dw_tile_6x2(xt, pitch, xoff, dyb, npos, zero, dwb):
         a4_1 = z
         a5_0 = z
         a5_1 = z
-        for i in range(ho):
+        for i in range(i0, i1):
             d = dyb[fb, i].reshape(-1)
             xb = i * pitch
-            for q in range(npos):
+            for q in range(q0, q1):
                 di = q * fbw
                 w0 = vload(d, di + 0 * L)
                 w1 = vload(d, di + 1 * L)
