@@ -769,7 +769,7 @@ def test_dw_taps_are_the_tap_major_offsets_and_each_tile_covers_what_its_taps_re
     wo = max((wd + left + int(r.integers(0, kw)) - kw) // s + 1, 1)
     n_, rw = int(r.integers(1, 10)), int(r.choice([4, 6, 8, 12]))
     hq, wq = ho + (kh - 1) // s, wo + (kw - 1) // s
-    xoff, live = regtile.dw_taps(c, kh, kw, s, hq, wq, n_, rw, (ho, wo), (top, left), (h, wd))
+    xoff, live = regtile.dw_taps(c, kh, kw, s, hq, wq, n_, rw, ho, wo, top, left, h, wd)
     forward = regtile._tap_offsets(c, kh, kw, s, hq, wq, n_, 1)
     nt = -(-(c * kh * kw) // rw)
     assert xoff.shape == (nt * rw,) and live.shape == (nt, 4)
