@@ -25,7 +25,8 @@ SHAPES = [
     (2, 4, 20, 5, 6, 2, 3, (0, 1, 2, 0)),
     (5, 1, 9, 4, 4, 3, 3, (0, 0, 0, 0)),
 ]
-TILES = [(regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)]
+TILES = [(regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)]  # forward and dx
+DW_TILES = [(regtile.DW_RW_A, regtile.DW_NV_A), (regtile.RW_B, regtile.NV_B)]
 SHIPPED_TILE_MIN_WORK = blocked.TILE_MIN_WORK  # before the fixture below lowers it
 
 
@@ -79,13 +80,24 @@ def test_regtile_forward_and_dx_match_reference(shape, dtype, rng):
 
 
 @pytest.mark.parametrize("shape", SHAPES[:3])
-def test_every_tile_gives_the_same_bits(shape, rng):
+def test_every_tile_gives_the_same_bits(shape, rng, monkeypatch):
     """Every output is summed over (c, u, v) in order from the bias, one FMA per term,
-    whatever tile computes it: both tiles agree to the last bit (and match the reference)."""
+    whatever tile computes it: both tiles agree to the last bit (and match the reference);
+    so do both of ``dw``'s, whose sums run over the positions in order."""
     x, w, b, conn, pads = _case(shape, np.float32, rng)
     y_a, y_b = (_tile_forward(x, w, b, conn, pads, t) for t in TILES)
     np.testing.assert_array_equal(y_a, y_b)
     np.testing.assert_allclose(y_a, naive.conv2d(x, w, b, 1, pads, conn), rtol=1e-4, atol=1e-4)
+    dy = rng.standard_normal(y_a.shape).astype(np.float32)
+    kh, kw, mask = w.shape[2], w.shape[3], conn.astype(np.uint8)
+    dws = []
+    for rw, nv in DW_TILES:
+        fbw = nv * regtile.LANES32
+        monkeypatch.setattr(regtile, "tile_for", lambda *a, t=(rw, nv, fbw, 0): t)
+        dws.append(regtile.backward_weight(dy, x, mask, kh, kw, *pads))
+    np.testing.assert_array_equal(dws[0], dws[1])
+    dw_ref = naive.conv2d_backward(dy, x, w, 1, pads, conn)[1]
+    np.testing.assert_allclose(dws[0], dw_ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -129,11 +141,12 @@ def test_channel_blocks_change_no_bits_and_avx2_blocks_keep_their_rows_in_l1(rng
         ys.append(regtile.forward(x, w, b, mask, *pads))
     np.testing.assert_array_equal(ys[0], ys[1])
     # ResNet 3x3 at 56x56, batch 8, AVX2's 16 maps a block: 28 channels by their weights
-    # (16 KiB), 5 by their 3 input rows of 58 x 8 numbers (32 KiB)
+    # (16 KiB), 8 by their 3 input rows of 58 x 8 numbers (48 KiB)
     monkeypatch.setattr(regtile, "BLOCK_BYTES", 16384)
-    monkeypatch.setattr(regtile, "BLOCK_ROWS_BYTES", 32768)
-    assert regtile._channel_block(3, 3, 16, 58 * 8, 4) == 5
-    assert regtile._channel_block(3, 3, 16, 16 * 8, 4) == 21  # 14x14 maps: short rows
+    monkeypatch.setattr(regtile, "BLOCK_ROWS_BYTES", 49152)
+    assert regtile._channel_block(3, 3, 16, 58 * 8, 4) == 8
+    assert regtile._channel_block(3, 3, 16, 16 * 8, 4) == 28  # 14x14 maps: the weights bind
+    assert regtile._channel_block(3, 3, 32, 58 * 8, 4) == 8  # the 3 x 4 tile's 32 maps: 14
     monkeypatch.setattr(regtile, "BLOCK_ROWS_BYTES", 0)  # AVX-512: the weights only
     assert regtile._channel_block(3, 3, 16, 58 * 8, 4) == 28
 
@@ -386,7 +399,7 @@ def test_strided_tile_same_bits_for_every_tile_and_thread_count(rng):
 # pads); a phase whose rows or columns no window reads (the 4x4/2 valid layer's last row,
 # 5x5/3 with more padding on one side), kernels not a multiple of the stride
 STRIDED_DX = [
-    (2, 40, 24, 11, 13, 3, 2, (1, 1, 1, 1)),
+    (2, 48, 24, 11, 13, 3, 2, (1, 1, 1, 1)),
     (3, 48, 20, 9, 10, 4, 2, (0, 0, 0, 0)),
     (4, 40, 16, 15, 15, 5, 3, (2, 0, 1, 2)),
     (2, 32, 12, 23, 21, 11, 4, (5, 5, 5, 5)),
@@ -703,25 +716,31 @@ def test_a_band_keeps_its_sums_and_a_channel_block_s_rows_within_band_bytes(geom
     assert regtile._band(ho, nfb, rowlen, kh, cb, pitch, 1 << 20) == 1  # nothing fits: 1
 
 
-def test_tile_for_takes_the_second_tile_within_tie_b_of_the_least_work():
-    """``tile_for``: the tile that computes the fewest outputs, but the second (6 x 2 on
-    AVX2) where its work is under ``TIE_B`` times the first's: on AVX2 AlexNet C3's and
-    C5's ``dx`` (a tie; 0.7 % more) take 6 x 2, C5's forward (3.8 % more) 4 x 3."""
+@pytest.mark.parametrize("dw", [False, True])
+def test_tile_for_takes_tile_b_within_tie_b_of_the_least_work(dw):
+    """``tile_for``: the tile that computes the fewest outputs, but B (6 x 2 on AVX2) where
+    its work is under ``TIE_B`` times A's; dw's A apart (4 x 3 on AVX2, the forward's 3 x
+    4). On AVX2 AlexNet C3's ``dx`` (a tie) takes 6 x 2; C5's forward and ``dx`` (6 x 2:
+    2.9 % more) 3 x 4; every lecture layer's ``dw`` 6 x 2 (ties)."""
     lanes_ = regtile.LANES32
+    a = (regtile.DW_RW_A, regtile.DW_NV_A) if dw else (regtile.RW_A, regtile.NV_A)
+    b = (regtile.RW_B, regtile.NV_B)
     for maps, positions in [(256, 104), (384, 104), (96, 216), (512, 56), (64, 448), (37, 9)]:
-        rw, nv, fbw, work = regtile.tile_for(maps, positions, 4)
+        rw, nv, fbw, work = regtile.tile_for(maps, positions, 4, dw)
         works = {}
-        for r, v in ((regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)):
+        for r, v in (a, b):
             f = v * lanes_
             works[r] = -(-maps // f) * f * (-(-positions // r) * r)
-        assert (rw == regtile.RW_B) == (works[regtile.RW_B] < regtile.TIE_B * works[regtile.RW_A])
+        assert (rw, nv) in (a, b)
+        assert (rw == b[0]) == (works[b[0]] < regtile.TIE_B * works[a[0]])
         assert work == works[rw] and fbw == nv * lanes_
     if regtile.VEC_REGS < 32:  # AVX2
-        assert [regtile.tile_for(m, p, 4)[0] for m, p in [(256, 104), (96, 216), (384, 104)]] == [
-            6,
-            6,
-            4,
-        ]
+        if dw:  # AlexNet C1, C3, C5, ResNet 3x3: maps x taps (C*KH*KW)
+            layers = [(96, 363), (256, 2400), (384, 2304), (64, 576)]
+            assert [regtile.tile_for(m, r, 4, True)[:2] for m, r in layers] == [(6, 2)] * 4
+        else:  # C5's dx, C3's dx, C5's forward (maps x Wo*N)
+            layers = [(256, 104), (96, 216), (384, 104)]
+            assert [regtile.tile_for(m, p, 4)[:2] for m, p in layers] == [(3, 4), (6, 2), (3, 4)]
 
 
 @pytest.mark.parametrize("tile", TILES)
@@ -735,7 +754,9 @@ def test_the_tile_never_reads_the_padding_it_skips(shape, tile, rng, monkeypatch
     x, w, b, conn, _ = _case((tile[0], c, f, h, w_, kh, kw, pads), np.float32, rng)
     mask = conn.astype(np.uint8)
     fbw = tile[1] * regtile.LANES32
-    monkeypatch.setattr(regtile, "tile_for", lambda maps, positions, itemsize: (*tile, fbw, 0))
+    monkeypatch.setattr(
+        regtile, "tile_for", lambda maps, positions, itemsize, dw=0: (*tile, fbw, 0)
+    )
     want = regtile.forward(x, w, b, mask, *pads)
     dy = rng.standard_normal(want.shape).astype(np.float32)
     want_dx = regtile.backward_input(dy, w, mask, *pads)
@@ -793,7 +814,7 @@ def test_dw_taps_are_the_tap_major_offsets_and_each_tile_covers_what_its_taps_re
         assert (i0, i1, p0, p1) == (min(ii), max(ii) + 1, min(jj) * n_, (max(jj) + 1) * n_)
 
 
-@pytest.mark.parametrize("tile", TILES)
+@pytest.mark.parametrize("tile", DW_TILES)
 @pytest.mark.parametrize("stride", [1, 2])
 def test_dw_never_reads_the_padding_it_skips(tile, stride, rng, monkeypatch):
     """With 24 channels (a multiple of every tile's taps, so that each tile's taps share one
@@ -803,7 +824,9 @@ def test_dw_never_reads_the_padding_it_skips(tile, stride, rng, monkeypatch):
     x, w, b, conn, pads = _case((2, 24, 10, 7, 8, 3, 3, (2, 1, 1, 2)), np.float32, rng)
     mask = conn.astype(np.uint8)
     fbw = tile[1] * regtile.LANES32
-    monkeypatch.setattr(regtile, "tile_for", lambda maps, positions, itemsize: (*tile, fbw, 0))
+    monkeypatch.setattr(
+        regtile, "tile_for", lambda maps, positions, itemsize, dw=0: (*tile, fbw, 0)
+    )
     y = regtile.forward(x, w, b, mask, *pads, s=stride)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     want = regtile.backward_weight(dy, x, mask, 3, 3, *pads, s=stride)

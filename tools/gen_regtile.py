@@ -1,8 +1,9 @@
 """Write cnnsim/kernels/conv/regtile_tiles.py: the register-tile micro-kernels, one per tile.
 
 A tile of RW output positions x NV vectors of output maps needs RW * NV accumulator
-variables, NV weight vectors and one broadcast scalar, all spelled out (Numba cannot
-index registers); writing them by hand invites typos, so this script writes them.
+variables, NV weight vectors and one broadcast scalar (or, with RW < NV, RW scalars and
+one weight vector at a time), all spelled out (Numba cannot index registers); writing
+them by hand invites typos, so this script writes them.
 Run from the repository root, then ``ruff format``:
 
     python tools/gen_regtile.py && ruff format cnnsim/kernels/conv/regtile_tiles.py
@@ -12,7 +13,10 @@ The loop every tile runs is documented in cnnsim/kernels/conv/regtile.py.
 
 import pathlib
 
-TILES = ((8, 3), (12, 2), (4, 3), (6, 2))  # (positions, vectors of maps): see regtile.py
+# (positions, vectors of maps) of the forward and dx tiles, and (taps, vectors of maps) of
+# the dw tiles: 32 registers, then 16 (AVX2). See regtile.py
+TILES = ((8, 3), (12, 2), (3, 4), (6, 2))
+DW_TILES = ((8, 3), (12, 2), (4, 3), (6, 2))
 # (maps, vectors of positions) of the blocked path's tiles (blocked.plane_conv): 6 or 8 maps
 # x 4 or 3 vectors with 32 registers, 3 or 4 maps x 4 or 3 with 16 (blocked.block_shape)
 PLANE_TILES = ((6, 4), (8, 3), (3, 4), (4, 3))
@@ -84,12 +88,21 @@ def tile(rw, nv):
         "                else:",
         "                    wi = (c * kk + tap[r]) * fbw",
     ]
-    out += [f"                w{v} = vload(w, wi + {v} * L)" for v in range(nv)]
-    for k in range(rw):
-        out.append(f"                s = at(xt, o + {k})")
-        out += [
-            f"                {acc[k][v]} = vfma_bcast({acc[k][v]}, s, w{v})" for v in range(nv)
-        ]
+    if rw < nv:  # fewer inputs than weight vectors: the inputs stay, a weight at a time
+        out += [f"                s{k} = at(xt, o + {k})" for k in range(rw)]
+        for v in range(nv):
+            out.append(f"                wv = vload(w, wi + {v} * L)")
+            out += [
+                f"                {acc[k][v]} = vfma_bcast({acc[k][v]}, s{k}, wv)"
+                for k in range(rw)
+            ]
+    else:
+        out += [f"                w{v} = vload(w, wi + {v} * L)" for v in range(nv)]
+        for k in range(rw):
+            out.append(f"                s = at(xt, o + {k})")
+            out += [
+                f"                {acc[k][v]} = vfma_bcast({acc[k][v]}, s, w{v})" for v in range(nv)
+            ]
     for k in range(rw):
         out += [f"        vstore(y, q + {k * nv + v} * L, {acc[k][v]})" for v in range(nv)]
     out += [
@@ -326,7 +339,8 @@ def dx_tile(cb, nv):
 
 
 def main():
-    text = HEAD + "".join(tile(rw, nv) + dw_tile(rw, nv) for rw, nv in TILES)
+    text = HEAD + "".join(tile(rw, nv) for rw, nv in TILES)
+    text += "".join(dw_tile(rw, nv) for rw, nv in DW_TILES)
     text += "".join(plane_tile(fb, rv) for fb, rv in PLANE_TILES)
     text += "".join(dx_tile(cb, nv) for cb, nv in DX_TILES) + "\n"
     path = pathlib.Path(__file__).resolve().parents[1] / "cnnsim/kernels/conv/regtile_tiles.py"

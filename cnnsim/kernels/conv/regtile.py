@@ -33,9 +33,13 @@ took 0.91-0.95 of the time (docs/performance.md, nineteenth session).
 Each step of the reduction loads NV weight vectors and RW input scalars for RW * NV
 vector multiply-adds, and no accumulator moves. Tiles (``regtile_tiles``, written by
 ``tools/gen_regtile.py``): with 32 vector registers (AVX-512) **8 x 3** (24 accumulators,
-FB = 48 float32 maps) or **12 x 2** (FB = 32); with 16 (AVX2) **4 x 3** or **6 x 2**,
-whose tap loop, for 3x3 kernels, is compiled for exactly 9 taps (``UNROLL_TAPS``): LLVM
-unrolls it whole, which pays where a tap is only 12 multiply-adds.
+FB = 48 float32 maps) or **12 x 2** (FB = 32); with 16 (AVX2) **3 x 4** or **6 x 2**
+(``dw``: **4 x 3** or 6 x 2), whose tap loop, for 3x3 kernels, is compiled for exactly 9
+taps (``UNROLL_TAPS``): LLVM unrolls it whole, which pays where a tap is only 12
+multiply-adds. With fewer positions than vectors (3 x 4) a step loads the RW inputs
+first and then one weight vector at a time: 12 sums + 3 inputs + 1 weight fill the 16
+registers exactly, where a 4 x 3 forward tile's unrolled loop spilled a sum to the stack
+every tap (its 12 + 3 + 1 leave LLVM no register to spare).
 :func:`tile_for` picks, from the shapes only, the one that computes the fewest padded
 outputs. The vectors are written with :mod:`.simd` (Numba has no vector type); the
 compiled reduction loop is ``vfmadd231ps`` with a broadcast operand on ``zmm``/``ymm``
@@ -92,7 +96,7 @@ from .regtile_tiles import (
     dw_tile_6x2,
     dw_tile_8x3,
     dw_tile_12x2,
-    tile_4x3,
+    tile_3x4,
     tile_6x2,
     tile_8x3,
     tile_12x2,
@@ -100,11 +104,17 @@ from .regtile_tiles import (
 from .simd import LANES32, LANES64, VEC_BITS, VEC_REGS
 from .transposes import transpose_blocks
 
+# the forward and dx tiles A and B, and dw's (RW taps in place of positions). On AVX2 the
+# forward's A is 3 x 4 and dw's 4 x 3: a 4 x 3 forward tile holds 12 sums, 3 weight
+# vectors and a broadcast, all 16 registers, and its unrolled 3x3 tap loop spilled a sum
+# to the stack; 3 x 4 holds its 3 broadcast inputs and one weight vector at a time
+# (AlexNet C5's forward took 0.93-0.95 of the 4 x 3's time, its dx 0.96-0.99 of the
+# 6 x 2's). dw's 3 x 4 ran 1.11-1.15x its 4 x 3 and 6 x 2 (4 dy vectors a step, not 3)
 if VEC_REGS >= 32:
-    RW_A, NV_A, _tile_a, _dw_tile_a = 8, 3, tile_8x3, dw_tile_8x3
+    RW_A, NV_A, _tile_a, DW_RW_A, DW_NV_A, _dw_tile_a = 8, 3, tile_8x3, 8, 3, dw_tile_8x3
     RW_B, NV_B, _tile_b, _dw_tile_b = 12, 2, tile_12x2, dw_tile_12x2
 else:
-    RW_A, NV_A, _tile_a, _dw_tile_a = 4, 3, tile_4x3, dw_tile_4x3
+    RW_A, NV_A, _tile_a, DW_RW_A, DW_NV_A, _dw_tile_a = 3, 4, tile_3x4, 4, 3, dw_tile_4x3
     RW_B, NV_B, _tile_b, _dw_tile_b = 6, 2, tile_6x2, dw_tile_6x2
 # kernels (taps a channel) whose tap offsets the forward tile gets as a tuple: its tap loop
 # then has a trip count known when compiling (one compiled copy per count), which LLVM
@@ -123,8 +133,11 @@ TIE_B = 1.01 if VEC_REGS < 32 else 1.0
 BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the tiles pass)
 # the AVX2 tiles, which do not prefetch, also take at most this many bytes of input rows
 # (channels x KH rows) per channel block: ResNet's 3x3 layers at 56x56 / 28x28 ran 2-8 % faster
-# with 5 / 11 channels a block than with 28 (on AVX-512, with the prefetch, 0-5 % slower)
-BLOCK_ROWS_BYTES = 32768 if VEC_REGS < 32 else 0
+# with 5 / 11 channels a block than with 28 (on AVX-512, with the prefetch, 0-5 % slower).
+# Since a work item takes a band of rows (_band), 48 KiB: ResNet 3x3 (8 channels, not 5)
+# forward and dx 0.97-0.99 of the time with 32 KiB, AlexNet C3 0.99-1.00, C5 1.00; 64 KiB
+# and no limit gave less (Zen 1, 2 threads, alternated, twenty-first session)
+BLOCK_ROWS_BYTES = 49152 if VEC_REGS < 32 else 0
 # a work item of the forward tile takes a band of output rows whose sums and a channel
 # block's input rows fill at most this (half of a 512 KiB L2): with one row a work item,
 # the KH rows' input of all channels (AlexNet C3: 476 KiB) passed through L2 for each
@@ -137,26 +150,27 @@ MIN_ITEMS = 16
 
 
 @njit(cache=True)
-def tile_for(maps, positions, itemsize):
+def tile_for(maps, positions, itemsize, dw=False):
     """``(RW, NV, FB, work)``: the tile for ``maps`` output maps and ``positions = Wo*N``
-    per output row that computes the fewest outputs (``work``, padding included), but
-    the second tile where its work is under ``TIE_B`` times the first's. FB = NV vectors
-    of maps. ``(0, 0, 0, 0)`` on a CPU without FMA vectors.
-    Depends on the shapes and the CPU only."""
+    per output row (``dw``: the weight gradient's tiles, taps in place of positions) that
+    computes the fewest outputs (``work``, padding included), but tile B where its work
+    is under ``TIE_B`` times A's. FB = NV vectors of maps. ``(0, 0, 0, 0)`` on a CPU
+    without FMA vectors. Depends on the shapes and the CPU only."""
     lanes_ = LANES32 if itemsize == 4 else LANES64
     if lanes_ == 0:
         return 0, 0, 0, 0
-    fa = NV_A * lanes_
+    rw_a, nv_a = (DW_RW_A, DW_NV_A) if dw else (RW_A, NV_A)
+    fa = nv_a * lanes_
     fb = NV_B * lanes_
-    work_a = -(-maps // fa) * fa * (-(-positions // RW_A) * RW_A)
+    work_a = -(-maps // fa) * fa * (-(-positions // rw_a) * rw_a)
     work_b = -(-maps // fb) * fb * (-(-positions // RW_B) * RW_B)
     if work_b < TIE_B * work_a:
         return RW_B, NV_B, fb, work_b
-    return RW_A, NV_A, fa, work_a
+    return rw_a, nv_a, fa, work_a
 
 
 @njit(cache=True)
-def applies(maps, positions, itemsize, sh, sw, kh, kw):
+def applies(maps, positions, itemsize, sh, sw, kh, kw, dw=False):
     """Run a layer (kernels larger than 1x1, the same stride down and across) on the
     register tile? Only when the CPU has FMA vectors and the tile computes at most
     ``MAX_WASTE`` outputs per real one (not LeNet-sized layers: 6 or 16 maps in blocks of
@@ -164,7 +178,7 @@ def applies(maps, positions, itemsize, sh, sw, kh, kw):
     in 16). Strided layers read their input as stride phases (:func:`_lanes_of`)."""
     if sh != sw or kh * kw < 2:
         return False
-    rw, nv, fbw, work = tile_for(maps, positions, itemsize)
+    rw, nv, fbw, work = tile_for(maps, positions, itemsize, dw)
     return rw > 0 and work <= MAX_WASTE * maps * positions
 
 
@@ -470,7 +484,7 @@ def applies_dx(c_, in_w, n_, itemsize, sh, sw, kh, kw, top, bottom, left, right)
 def applies_dw(f_, c_, kh, kw, itemsize, sh, sw):
     """Run ``dw`` on the tile: :func:`applies` with the ``C*KH*KW`` taps in place of the
     positions of a row."""
-    return applies(f_, c_ * kh * kw, itemsize, sh, sw, kh, kw)
+    return applies(f_, c_ * kh * kw, itemsize, sh, sw, kh, kw, True)
 
 
 @njit(cache=True, parallel=True)
@@ -528,7 +542,7 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1, saved=No
     n_, c_ = x.shape[:2]
     f_ = dy.shape[1]
     r_ = c_ * kh * kw
-    rw, nv, fbw, work = tile_for(f_, r_, x.itemsize)
+    rw, nv, fbw, work = tile_for(f_, r_, x.itemsize, True)
     pads = (top, bottom, left, right)
     if saved is not None and saved.belongs_to(x.shape, x.dtype, kh, kw, s, pads):
         xt, ok = saved.xt, True  # the forward checked its numbers as it copied them
@@ -542,7 +556,7 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1, saved=No
     dwb = np.empty((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
     zero = np.zeros(fbw, dtype=x.dtype)
     args = (xt, wq * n_, xoff, live, dyb, zero, dwb)
-    if rw == RW_A:
+    if rw == DW_RW_A:
         _dw_tile_a(*args)
     else:
         _dw_tile_b(*args)

@@ -199,118 +199,6 @@ def tile_8x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band
             lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
-@njit(cache=True, parallel=True)
-def dw_tile_8x3(xt, pitch, xoff, live, dyb, zero, dwb):
-    """8 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight,
-    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
-    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
-    nfb, ho, _, fbw = dyb.shape
-    L = fbw // 3  # lanes per vector
-    nr = xoff.shape[0] // 8
-    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
-        fb = t // nr
-        r0 = (t % nr) * 8
-        i0, i1, q0, q1 = live[t % nr]
-        o0 = xoff[r0 + 0]
-        o1 = xoff[r0 + 1]
-        o2 = xoff[r0 + 2]
-        o3 = xoff[r0 + 3]
-        o4 = xoff[r0 + 4]
-        o5 = xoff[r0 + 5]
-        o6 = xoff[r0 + 6]
-        o7 = xoff[r0 + 7]
-        z = vload(zero, 0)
-        a0_0 = z
-        a0_1 = z
-        a0_2 = z
-        a1_0 = z
-        a1_1 = z
-        a1_2 = z
-        a2_0 = z
-        a2_1 = z
-        a2_2 = z
-        a3_0 = z
-        a3_1 = z
-        a3_2 = z
-        a4_0 = z
-        a4_1 = z
-        a4_2 = z
-        a5_0 = z
-        a5_1 = z
-        a5_2 = z
-        a6_0 = z
-        a6_1 = z
-        a6_2 = z
-        a7_0 = z
-        a7_1 = z
-        a7_2 = z
-        for i in range(i0, i1):
-            d = dyb[fb, i].reshape(-1)
-            xb = i * pitch
-            for q in range(q0, q1):
-                di = q * fbw
-                w0 = vload(d, di + 0 * L)
-                w1 = vload(d, di + 1 * L)
-                w2 = vload(d, di + 2 * L)
-                s = at(xt, xb + q + o0)
-                a0_0 = vfma_bcast(a0_0, s, w0)
-                a0_1 = vfma_bcast(a0_1, s, w1)
-                a0_2 = vfma_bcast(a0_2, s, w2)
-                s = at(xt, xb + q + o1)
-                a1_0 = vfma_bcast(a1_0, s, w0)
-                a1_1 = vfma_bcast(a1_1, s, w1)
-                a1_2 = vfma_bcast(a1_2, s, w2)
-                s = at(xt, xb + q + o2)
-                a2_0 = vfma_bcast(a2_0, s, w0)
-                a2_1 = vfma_bcast(a2_1, s, w1)
-                a2_2 = vfma_bcast(a2_2, s, w2)
-                s = at(xt, xb + q + o3)
-                a3_0 = vfma_bcast(a3_0, s, w0)
-                a3_1 = vfma_bcast(a3_1, s, w1)
-                a3_2 = vfma_bcast(a3_2, s, w2)
-                s = at(xt, xb + q + o4)
-                a4_0 = vfma_bcast(a4_0, s, w0)
-                a4_1 = vfma_bcast(a4_1, s, w1)
-                a4_2 = vfma_bcast(a4_2, s, w2)
-                s = at(xt, xb + q + o5)
-                a5_0 = vfma_bcast(a5_0, s, w0)
-                a5_1 = vfma_bcast(a5_1, s, w1)
-                a5_2 = vfma_bcast(a5_2, s, w2)
-                s = at(xt, xb + q + o6)
-                a6_0 = vfma_bcast(a6_0, s, w0)
-                a6_1 = vfma_bcast(a6_1, s, w1)
-                a6_2 = vfma_bcast(a6_2, s, w2)
-                s = at(xt, xb + q + o7)
-                a7_0 = vfma_bcast(a7_0, s, w0)
-                a7_1 = vfma_bcast(a7_1, s, w1)
-                a7_2 = vfma_bcast(a7_2, s, w2)
-        g = dwb[fb].reshape(-1)
-        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
-        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
-        vstore(g, (r0 + 0) * fbw + 2 * L, a0_2)
-        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
-        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
-        vstore(g, (r0 + 1) * fbw + 2 * L, a1_2)
-        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
-        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
-        vstore(g, (r0 + 2) * fbw + 2 * L, a2_2)
-        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
-        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
-        vstore(g, (r0 + 3) * fbw + 2 * L, a3_2)
-        vstore(g, (r0 + 4) * fbw + 0 * L, a4_0)
-        vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
-        vstore(g, (r0 + 4) * fbw + 2 * L, a4_2)
-        vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
-        vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)
-        vstore(g, (r0 + 5) * fbw + 2 * L, a5_2)
-        vstore(g, (r0 + 6) * fbw + 0 * L, a6_0)
-        vstore(g, (r0 + 6) * fbw + 1 * L, a6_1)
-        vstore(g, (r0 + 6) * fbw + 2 * L, a6_2)
-        vstore(g, (r0 + 7) * fbw + 0 * L, a7_0)
-        vstore(g, (r0 + 7) * fbw + 1 * L, a7_1)
-        vstore(g, (r0 + 7) * fbw + 2 * L, a7_2)
-
-
 @njit(cache=True)
 def row_12x2(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):
     """Positions ``p0 .. p1 - 1`` of one output row in :func:`tile_12x2`, channels
@@ -498,165 +386,47 @@ def tile_12x2(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, ban
             lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
 
 
-@njit(cache=True, parallel=True)
-def dw_tile_12x2(xt, pitch, xoff, live, dyb, zero, dwb):
-    """12 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight,
-    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
-    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
-    nfb, ho, _, fbw = dyb.shape
-    L = fbw // 2  # lanes per vector
-    nr = xoff.shape[0] // 12
-    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
-        fb = t // nr
-        r0 = (t % nr) * 12
-        i0, i1, q0, q1 = live[t % nr]
-        o0 = xoff[r0 + 0]
-        o1 = xoff[r0 + 1]
-        o2 = xoff[r0 + 2]
-        o3 = xoff[r0 + 3]
-        o4 = xoff[r0 + 4]
-        o5 = xoff[r0 + 5]
-        o6 = xoff[r0 + 6]
-        o7 = xoff[r0 + 7]
-        o8 = xoff[r0 + 8]
-        o9 = xoff[r0 + 9]
-        o10 = xoff[r0 + 10]
-        o11 = xoff[r0 + 11]
-        z = vload(zero, 0)
-        a0_0 = z
-        a0_1 = z
-        a1_0 = z
-        a1_1 = z
-        a2_0 = z
-        a2_1 = z
-        a3_0 = z
-        a3_1 = z
-        a4_0 = z
-        a4_1 = z
-        a5_0 = z
-        a5_1 = z
-        a6_0 = z
-        a6_1 = z
-        a7_0 = z
-        a7_1 = z
-        a8_0 = z
-        a8_1 = z
-        a9_0 = z
-        a9_1 = z
-        a10_0 = z
-        a10_1 = z
-        a11_0 = z
-        a11_1 = z
-        for i in range(i0, i1):
-            d = dyb[fb, i].reshape(-1)
-            xb = i * pitch
-            for q in range(q0, q1):
-                di = q * fbw
-                w0 = vload(d, di + 0 * L)
-                w1 = vload(d, di + 1 * L)
-                s = at(xt, xb + q + o0)
-                a0_0 = vfma_bcast(a0_0, s, w0)
-                a0_1 = vfma_bcast(a0_1, s, w1)
-                s = at(xt, xb + q + o1)
-                a1_0 = vfma_bcast(a1_0, s, w0)
-                a1_1 = vfma_bcast(a1_1, s, w1)
-                s = at(xt, xb + q + o2)
-                a2_0 = vfma_bcast(a2_0, s, w0)
-                a2_1 = vfma_bcast(a2_1, s, w1)
-                s = at(xt, xb + q + o3)
-                a3_0 = vfma_bcast(a3_0, s, w0)
-                a3_1 = vfma_bcast(a3_1, s, w1)
-                s = at(xt, xb + q + o4)
-                a4_0 = vfma_bcast(a4_0, s, w0)
-                a4_1 = vfma_bcast(a4_1, s, w1)
-                s = at(xt, xb + q + o5)
-                a5_0 = vfma_bcast(a5_0, s, w0)
-                a5_1 = vfma_bcast(a5_1, s, w1)
-                s = at(xt, xb + q + o6)
-                a6_0 = vfma_bcast(a6_0, s, w0)
-                a6_1 = vfma_bcast(a6_1, s, w1)
-                s = at(xt, xb + q + o7)
-                a7_0 = vfma_bcast(a7_0, s, w0)
-                a7_1 = vfma_bcast(a7_1, s, w1)
-                s = at(xt, xb + q + o8)
-                a8_0 = vfma_bcast(a8_0, s, w0)
-                a8_1 = vfma_bcast(a8_1, s, w1)
-                s = at(xt, xb + q + o9)
-                a9_0 = vfma_bcast(a9_0, s, w0)
-                a9_1 = vfma_bcast(a9_1, s, w1)
-                s = at(xt, xb + q + o10)
-                a10_0 = vfma_bcast(a10_0, s, w0)
-                a10_1 = vfma_bcast(a10_1, s, w1)
-                s = at(xt, xb + q + o11)
-                a11_0 = vfma_bcast(a11_0, s, w0)
-                a11_1 = vfma_bcast(a11_1, s, w1)
-        g = dwb[fb].reshape(-1)
-        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
-        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
-        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
-        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
-        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
-        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
-        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
-        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
-        vstore(g, (r0 + 4) * fbw + 0 * L, a4_0)
-        vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
-        vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
-        vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)
-        vstore(g, (r0 + 6) * fbw + 0 * L, a6_0)
-        vstore(g, (r0 + 6) * fbw + 1 * L, a6_1)
-        vstore(g, (r0 + 7) * fbw + 0 * L, a7_0)
-        vstore(g, (r0 + 7) * fbw + 1 * L, a7_1)
-        vstore(g, (r0 + 8) * fbw + 0 * L, a8_0)
-        vstore(g, (r0 + 8) * fbw + 1 * L, a8_1)
-        vstore(g, (r0 + 9) * fbw + 0 * L, a9_0)
-        vstore(g, (r0 + 9) * fbw + 1 * L, a9_1)
-        vstore(g, (r0 + 10) * fbw + 0 * L, a10_0)
-        vstore(g, (r0 + 10) * fbw + 1 * L, a10_1)
-        vstore(g, (r0 + 11) * fbw + 0 * L, a11_0)
-        vstore(g, (r0 + 11) * fbw + 1 * L, a11_1)
-
-
 @njit(cache=True)
-def row_4x3(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):
-    """Positions ``p0 .. p1 - 1`` of one output row in :func:`tile_4x3`, channels
+def row_3x4(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):
+    """Positions ``p0 .. p1 - 1`` of one output row in :func:`tile_3x4`, channels
     ``c0 .. c1 - 1``: their sums, from the bias (``c0 == 0``) or from ``y`` (positions x
     maps, from ``y0``), back into ``y``; input rows from ``xb0``, the taps at offsets
     ``toff`` (an array or a tuple) of each channel: the kernel's taps ``tap`` (their
     indices ``u*KW + v``), or all of them in order (``tap`` None)."""
     fbw = bv.shape[0]
-    L = fbw // 3  # lanes per vector
-    for p in range(p0, p1, 4):
+    L = fbw // 4  # lanes per vector
+    for p in range(p0, p1, 3):
         q = y0 + p * fbw
         if c0 == 0:  # start from the bias
             b0 = vload(bv, 0 * L)
             b1 = vload(bv, 1 * L)
             b2 = vload(bv, 2 * L)
+            b3 = vload(bv, 3 * L)
             a0_0 = b0
             a0_1 = b1
             a0_2 = b2
+            a0_3 = b3
             a1_0 = b0
             a1_1 = b1
             a1_2 = b2
+            a1_3 = b3
             a2_0 = b0
             a2_1 = b1
             a2_2 = b2
-            a3_0 = b0
-            a3_1 = b1
-            a3_2 = b2
+            a2_3 = b3
         else:  # continue the sums of the previous channel block
             a0_0 = vload(y, q + 0 * L)
             a0_1 = vload(y, q + 1 * L)
             a0_2 = vload(y, q + 2 * L)
-            a1_0 = vload(y, q + 3 * L)
-            a1_1 = vload(y, q + 4 * L)
-            a1_2 = vload(y, q + 5 * L)
-            a2_0 = vload(y, q + 6 * L)
-            a2_1 = vload(y, q + 7 * L)
-            a2_2 = vload(y, q + 8 * L)
-            a3_0 = vload(y, q + 9 * L)
-            a3_1 = vload(y, q + 10 * L)
-            a3_2 = vload(y, q + 11 * L)
+            a0_3 = vload(y, q + 3 * L)
+            a1_0 = vload(y, q + 4 * L)
+            a1_1 = vload(y, q + 5 * L)
+            a1_2 = vload(y, q + 6 * L)
+            a1_3 = vload(y, q + 7 * L)
+            a2_0 = vload(y, q + 8 * L)
+            a2_1 = vload(y, q + 9 * L)
+            a2_2 = vload(y, q + 10 * L)
+            a2_3 = vload(y, q + 11 * L)
         for c in range(c0, c1):
             xb = xb0 + c * plane + p
             for r in range(len(toff)):
@@ -665,42 +435,42 @@ def row_4x3(xt, xb0, plane, w, kk, toff, tap, bv, c0, c1, p0, p1, y, y0):
                     wi = (c * kk + r) * fbw
                 else:
                     wi = (c * kk + tap[r]) * fbw
-                w0 = vload(w, wi + 0 * L)
-                w1 = vload(w, wi + 1 * L)
-                w2 = vload(w, wi + 2 * L)
-                s = at(xt, o + 0)
-                a0_0 = vfma_bcast(a0_0, s, w0)
-                a0_1 = vfma_bcast(a0_1, s, w1)
-                a0_2 = vfma_bcast(a0_2, s, w2)
-                s = at(xt, o + 1)
-                a1_0 = vfma_bcast(a1_0, s, w0)
-                a1_1 = vfma_bcast(a1_1, s, w1)
-                a1_2 = vfma_bcast(a1_2, s, w2)
-                s = at(xt, o + 2)
-                a2_0 = vfma_bcast(a2_0, s, w0)
-                a2_1 = vfma_bcast(a2_1, s, w1)
-                a2_2 = vfma_bcast(a2_2, s, w2)
-                s = at(xt, o + 3)
-                a3_0 = vfma_bcast(a3_0, s, w0)
-                a3_1 = vfma_bcast(a3_1, s, w1)
-                a3_2 = vfma_bcast(a3_2, s, w2)
+                s0 = at(xt, o + 0)
+                s1 = at(xt, o + 1)
+                s2 = at(xt, o + 2)
+                wv = vload(w, wi + 0 * L)
+                a0_0 = vfma_bcast(a0_0, s0, wv)
+                a1_0 = vfma_bcast(a1_0, s1, wv)
+                a2_0 = vfma_bcast(a2_0, s2, wv)
+                wv = vload(w, wi + 1 * L)
+                a0_1 = vfma_bcast(a0_1, s0, wv)
+                a1_1 = vfma_bcast(a1_1, s1, wv)
+                a2_1 = vfma_bcast(a2_1, s2, wv)
+                wv = vload(w, wi + 2 * L)
+                a0_2 = vfma_bcast(a0_2, s0, wv)
+                a1_2 = vfma_bcast(a1_2, s1, wv)
+                a2_2 = vfma_bcast(a2_2, s2, wv)
+                wv = vload(w, wi + 3 * L)
+                a0_3 = vfma_bcast(a0_3, s0, wv)
+                a1_3 = vfma_bcast(a1_3, s1, wv)
+                a2_3 = vfma_bcast(a2_3, s2, wv)
         vstore(y, q + 0 * L, a0_0)
         vstore(y, q + 1 * L, a0_1)
         vstore(y, q + 2 * L, a0_2)
-        vstore(y, q + 3 * L, a1_0)
-        vstore(y, q + 4 * L, a1_1)
-        vstore(y, q + 5 * L, a1_2)
-        vstore(y, q + 6 * L, a2_0)
-        vstore(y, q + 7 * L, a2_1)
-        vstore(y, q + 8 * L, a2_2)
-        vstore(y, q + 9 * L, a3_0)
-        vstore(y, q + 10 * L, a3_1)
-        vstore(y, q + 11 * L, a3_2)
+        vstore(y, q + 3 * L, a0_3)
+        vstore(y, q + 4 * L, a1_0)
+        vstore(y, q + 5 * L, a1_1)
+        vstore(y, q + 6 * L, a1_2)
+        vstore(y, q + 7 * L, a1_3)
+        vstore(y, q + 8 * L, a2_0)
+        vstore(y, q + 9 * L, a2_1)
+        vstore(y, q + 10 * L, a2_2)
+        vstore(y, q + 11 * L, a2_3)
 
 
 @njit(cache=True, parallel=True)
-def tile_4x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, out):
-    """4 positions x 3 vectors of maps per tile: the loop in the docstring of regtile;
+def tile_3x4(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, out):
+    """3 positions x 4 vectors of maps per tile: the loop in the docstring of regtile;
     ``out (N, F, Ho, Wo)``. ``taps``: the kernel's tap offsets, a tuple (then their
     number is a constant when compiling: regtile.UNROLL_TAPS) or an array. Output row
     ``i``'s positions ``cols[g, 0] .. cols[g, 1] - 1`` read the ``count[i, g]`` taps
@@ -710,7 +480,7 @@ def tile_4x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band
     nfb, c_, kk, fbw = wp.shape
     maps, ho = out.shape[1], out.shape[2]
     nband = -(-ho // band)
-    rowlen = ntile * 4 * fbw
+    rowlen = ntile * 3 * fbw
     for t in prange(nfb * nband):  # one work item per (block of maps, band of rows)
         fb = t // nband
         i0 = (t % nband) * band
@@ -724,11 +494,11 @@ def tile_4x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band
                 for g in range(cols.shape[0]):
                     p0, p1, n = cols[g, 0], cols[g, 1], count[i, g]
                     if n == kk:  # every tap
-                        row_4x3(
+                        row_3x4(
                             xt, i * pitch, plane, w, kk, taps, None, bias[fb], c0, c1, p0, p1, y, y0
                         )
                     else:  # the taps over zero padding skipped: their terms are 0
-                        row_4x3(
+                        row_3x4(
                             xt,
                             i * pitch,
                             plane,
@@ -747,74 +517,6 @@ def tile_4x3(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band
         for i in range(i0, i1):
             y0 = (i - i0) * rowlen
             lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
-
-
-@njit(cache=True, parallel=True)
-def dw_tile_4x3(xt, pitch, xoff, live, dyb, zero, dwb):
-    """4 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight,
-    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
-    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
-    nfb, ho, _, fbw = dyb.shape
-    L = fbw // 3  # lanes per vector
-    nr = xoff.shape[0] // 4
-    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
-        fb = t // nr
-        r0 = (t % nr) * 4
-        i0, i1, q0, q1 = live[t % nr]
-        o0 = xoff[r0 + 0]
-        o1 = xoff[r0 + 1]
-        o2 = xoff[r0 + 2]
-        o3 = xoff[r0 + 3]
-        z = vload(zero, 0)
-        a0_0 = z
-        a0_1 = z
-        a0_2 = z
-        a1_0 = z
-        a1_1 = z
-        a1_2 = z
-        a2_0 = z
-        a2_1 = z
-        a2_2 = z
-        a3_0 = z
-        a3_1 = z
-        a3_2 = z
-        for i in range(i0, i1):
-            d = dyb[fb, i].reshape(-1)
-            xb = i * pitch
-            for q in range(q0, q1):
-                di = q * fbw
-                w0 = vload(d, di + 0 * L)
-                w1 = vload(d, di + 1 * L)
-                w2 = vload(d, di + 2 * L)
-                s = at(xt, xb + q + o0)
-                a0_0 = vfma_bcast(a0_0, s, w0)
-                a0_1 = vfma_bcast(a0_1, s, w1)
-                a0_2 = vfma_bcast(a0_2, s, w2)
-                s = at(xt, xb + q + o1)
-                a1_0 = vfma_bcast(a1_0, s, w0)
-                a1_1 = vfma_bcast(a1_1, s, w1)
-                a1_2 = vfma_bcast(a1_2, s, w2)
-                s = at(xt, xb + q + o2)
-                a2_0 = vfma_bcast(a2_0, s, w0)
-                a2_1 = vfma_bcast(a2_1, s, w1)
-                a2_2 = vfma_bcast(a2_2, s, w2)
-                s = at(xt, xb + q + o3)
-                a3_0 = vfma_bcast(a3_0, s, w0)
-                a3_1 = vfma_bcast(a3_1, s, w1)
-                a3_2 = vfma_bcast(a3_2, s, w2)
-        g = dwb[fb].reshape(-1)
-        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
-        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
-        vstore(g, (r0 + 0) * fbw + 2 * L, a0_2)
-        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
-        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
-        vstore(g, (r0 + 1) * fbw + 2 * L, a1_2)
-        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
-        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
-        vstore(g, (r0 + 2) * fbw + 2 * L, a2_2)
-        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
-        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
-        vstore(g, (r0 + 3) * fbw + 2 * L, a3_2)
 
 
 @njit(cache=True)
@@ -947,6 +649,305 @@ def tile_6x2(xt, plane, pitch, wp, taps, cols, offs, tapi, count, bias, cb, band
         for i in range(i0, i1):
             y0 = (i - i0) * rowlen
             lanes_to_maps(y[y0 : y0 + rowlen], fbw, out, fb * fbw, min(fbw, maps - fb * fbw), i)
+
+
+@njit(cache=True, parallel=True)
+def dw_tile_8x3(xt, pitch, xoff, live, dyb, zero, dwb):
+    """8 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight,
+    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
+    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
+    nfb, ho, _, fbw = dyb.shape
+    L = fbw // 3  # lanes per vector
+    nr = xoff.shape[0] // 8
+    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
+        fb = t // nr
+        r0 = (t % nr) * 8
+        i0, i1, q0, q1 = live[t % nr]
+        o0 = xoff[r0 + 0]
+        o1 = xoff[r0 + 1]
+        o2 = xoff[r0 + 2]
+        o3 = xoff[r0 + 3]
+        o4 = xoff[r0 + 4]
+        o5 = xoff[r0 + 5]
+        o6 = xoff[r0 + 6]
+        o7 = xoff[r0 + 7]
+        z = vload(zero, 0)
+        a0_0 = z
+        a0_1 = z
+        a0_2 = z
+        a1_0 = z
+        a1_1 = z
+        a1_2 = z
+        a2_0 = z
+        a2_1 = z
+        a2_2 = z
+        a3_0 = z
+        a3_1 = z
+        a3_2 = z
+        a4_0 = z
+        a4_1 = z
+        a4_2 = z
+        a5_0 = z
+        a5_1 = z
+        a5_2 = z
+        a6_0 = z
+        a6_1 = z
+        a6_2 = z
+        a7_0 = z
+        a7_1 = z
+        a7_2 = z
+        for i in range(i0, i1):
+            d = dyb[fb, i].reshape(-1)
+            xb = i * pitch
+            for q in range(q0, q1):
+                di = q * fbw
+                w0 = vload(d, di + 0 * L)
+                w1 = vload(d, di + 1 * L)
+                w2 = vload(d, di + 2 * L)
+                s = at(xt, xb + q + o0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                a0_2 = vfma_bcast(a0_2, s, w2)
+                s = at(xt, xb + q + o1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                a1_2 = vfma_bcast(a1_2, s, w2)
+                s = at(xt, xb + q + o2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                a2_2 = vfma_bcast(a2_2, s, w2)
+                s = at(xt, xb + q + o3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                a3_2 = vfma_bcast(a3_2, s, w2)
+                s = at(xt, xb + q + o4)
+                a4_0 = vfma_bcast(a4_0, s, w0)
+                a4_1 = vfma_bcast(a4_1, s, w1)
+                a4_2 = vfma_bcast(a4_2, s, w2)
+                s = at(xt, xb + q + o5)
+                a5_0 = vfma_bcast(a5_0, s, w0)
+                a5_1 = vfma_bcast(a5_1, s, w1)
+                a5_2 = vfma_bcast(a5_2, s, w2)
+                s = at(xt, xb + q + o6)
+                a6_0 = vfma_bcast(a6_0, s, w0)
+                a6_1 = vfma_bcast(a6_1, s, w1)
+                a6_2 = vfma_bcast(a6_2, s, w2)
+                s = at(xt, xb + q + o7)
+                a7_0 = vfma_bcast(a7_0, s, w0)
+                a7_1 = vfma_bcast(a7_1, s, w1)
+                a7_2 = vfma_bcast(a7_2, s, w2)
+        g = dwb[fb].reshape(-1)
+        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
+        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
+        vstore(g, (r0 + 0) * fbw + 2 * L, a0_2)
+        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
+        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
+        vstore(g, (r0 + 1) * fbw + 2 * L, a1_2)
+        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
+        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
+        vstore(g, (r0 + 2) * fbw + 2 * L, a2_2)
+        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
+        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
+        vstore(g, (r0 + 3) * fbw + 2 * L, a3_2)
+        vstore(g, (r0 + 4) * fbw + 0 * L, a4_0)
+        vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
+        vstore(g, (r0 + 4) * fbw + 2 * L, a4_2)
+        vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
+        vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)
+        vstore(g, (r0 + 5) * fbw + 2 * L, a5_2)
+        vstore(g, (r0 + 6) * fbw + 0 * L, a6_0)
+        vstore(g, (r0 + 6) * fbw + 1 * L, a6_1)
+        vstore(g, (r0 + 6) * fbw + 2 * L, a6_2)
+        vstore(g, (r0 + 7) * fbw + 0 * L, a7_0)
+        vstore(g, (r0 + 7) * fbw + 1 * L, a7_1)
+        vstore(g, (r0 + 7) * fbw + 2 * L, a7_2)
+
+
+@njit(cache=True, parallel=True)
+def dw_tile_12x2(xt, pitch, xoff, live, dyb, zero, dwb):
+    """12 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight,
+    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
+    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
+    nfb, ho, _, fbw = dyb.shape
+    L = fbw // 2  # lanes per vector
+    nr = xoff.shape[0] // 12
+    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
+        fb = t // nr
+        r0 = (t % nr) * 12
+        i0, i1, q0, q1 = live[t % nr]
+        o0 = xoff[r0 + 0]
+        o1 = xoff[r0 + 1]
+        o2 = xoff[r0 + 2]
+        o3 = xoff[r0 + 3]
+        o4 = xoff[r0 + 4]
+        o5 = xoff[r0 + 5]
+        o6 = xoff[r0 + 6]
+        o7 = xoff[r0 + 7]
+        o8 = xoff[r0 + 8]
+        o9 = xoff[r0 + 9]
+        o10 = xoff[r0 + 10]
+        o11 = xoff[r0 + 11]
+        z = vload(zero, 0)
+        a0_0 = z
+        a0_1 = z
+        a1_0 = z
+        a1_1 = z
+        a2_0 = z
+        a2_1 = z
+        a3_0 = z
+        a3_1 = z
+        a4_0 = z
+        a4_1 = z
+        a5_0 = z
+        a5_1 = z
+        a6_0 = z
+        a6_1 = z
+        a7_0 = z
+        a7_1 = z
+        a8_0 = z
+        a8_1 = z
+        a9_0 = z
+        a9_1 = z
+        a10_0 = z
+        a10_1 = z
+        a11_0 = z
+        a11_1 = z
+        for i in range(i0, i1):
+            d = dyb[fb, i].reshape(-1)
+            xb = i * pitch
+            for q in range(q0, q1):
+                di = q * fbw
+                w0 = vload(d, di + 0 * L)
+                w1 = vload(d, di + 1 * L)
+                s = at(xt, xb + q + o0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                s = at(xt, xb + q + o1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                s = at(xt, xb + q + o2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                s = at(xt, xb + q + o3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                s = at(xt, xb + q + o4)
+                a4_0 = vfma_bcast(a4_0, s, w0)
+                a4_1 = vfma_bcast(a4_1, s, w1)
+                s = at(xt, xb + q + o5)
+                a5_0 = vfma_bcast(a5_0, s, w0)
+                a5_1 = vfma_bcast(a5_1, s, w1)
+                s = at(xt, xb + q + o6)
+                a6_0 = vfma_bcast(a6_0, s, w0)
+                a6_1 = vfma_bcast(a6_1, s, w1)
+                s = at(xt, xb + q + o7)
+                a7_0 = vfma_bcast(a7_0, s, w0)
+                a7_1 = vfma_bcast(a7_1, s, w1)
+                s = at(xt, xb + q + o8)
+                a8_0 = vfma_bcast(a8_0, s, w0)
+                a8_1 = vfma_bcast(a8_1, s, w1)
+                s = at(xt, xb + q + o9)
+                a9_0 = vfma_bcast(a9_0, s, w0)
+                a9_1 = vfma_bcast(a9_1, s, w1)
+                s = at(xt, xb + q + o10)
+                a10_0 = vfma_bcast(a10_0, s, w0)
+                a10_1 = vfma_bcast(a10_1, s, w1)
+                s = at(xt, xb + q + o11)
+                a11_0 = vfma_bcast(a11_0, s, w0)
+                a11_1 = vfma_bcast(a11_1, s, w1)
+        g = dwb[fb].reshape(-1)
+        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
+        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
+        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
+        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
+        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
+        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
+        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
+        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
+        vstore(g, (r0 + 4) * fbw + 0 * L, a4_0)
+        vstore(g, (r0 + 4) * fbw + 1 * L, a4_1)
+        vstore(g, (r0 + 5) * fbw + 0 * L, a5_0)
+        vstore(g, (r0 + 5) * fbw + 1 * L, a5_1)
+        vstore(g, (r0 + 6) * fbw + 0 * L, a6_0)
+        vstore(g, (r0 + 6) * fbw + 1 * L, a6_1)
+        vstore(g, (r0 + 7) * fbw + 0 * L, a7_0)
+        vstore(g, (r0 + 7) * fbw + 1 * L, a7_1)
+        vstore(g, (r0 + 8) * fbw + 0 * L, a8_0)
+        vstore(g, (r0 + 8) * fbw + 1 * L, a8_1)
+        vstore(g, (r0 + 9) * fbw + 0 * L, a9_0)
+        vstore(g, (r0 + 9) * fbw + 1 * L, a9_1)
+        vstore(g, (r0 + 10) * fbw + 0 * L, a10_0)
+        vstore(g, (r0 + 10) * fbw + 1 * L, a10_1)
+        vstore(g, (r0 + 11) * fbw + 0 * L, a11_0)
+        vstore(g, (r0 + 11) * fbw + 1 * L, a11_1)
+
+
+@njit(cache=True, parallel=True)
+def dw_tile_4x3(xt, pitch, xoff, live, dyb, zero, dwb):
+    """4 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight,
+    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
+    live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
+    nfb, ho, _, fbw = dyb.shape
+    L = fbw // 3  # lanes per vector
+    nr = xoff.shape[0] // 4
+    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
+        fb = t // nr
+        r0 = (t % nr) * 4
+        i0, i1, q0, q1 = live[t % nr]
+        o0 = xoff[r0 + 0]
+        o1 = xoff[r0 + 1]
+        o2 = xoff[r0 + 2]
+        o3 = xoff[r0 + 3]
+        z = vload(zero, 0)
+        a0_0 = z
+        a0_1 = z
+        a0_2 = z
+        a1_0 = z
+        a1_1 = z
+        a1_2 = z
+        a2_0 = z
+        a2_1 = z
+        a2_2 = z
+        a3_0 = z
+        a3_1 = z
+        a3_2 = z
+        for i in range(i0, i1):
+            d = dyb[fb, i].reshape(-1)
+            xb = i * pitch
+            for q in range(q0, q1):
+                di = q * fbw
+                w0 = vload(d, di + 0 * L)
+                w1 = vload(d, di + 1 * L)
+                w2 = vload(d, di + 2 * L)
+                s = at(xt, xb + q + o0)
+                a0_0 = vfma_bcast(a0_0, s, w0)
+                a0_1 = vfma_bcast(a0_1, s, w1)
+                a0_2 = vfma_bcast(a0_2, s, w2)
+                s = at(xt, xb + q + o1)
+                a1_0 = vfma_bcast(a1_0, s, w0)
+                a1_1 = vfma_bcast(a1_1, s, w1)
+                a1_2 = vfma_bcast(a1_2, s, w2)
+                s = at(xt, xb + q + o2)
+                a2_0 = vfma_bcast(a2_0, s, w0)
+                a2_1 = vfma_bcast(a2_1, s, w1)
+                a2_2 = vfma_bcast(a2_2, s, w2)
+                s = at(xt, xb + q + o3)
+                a3_0 = vfma_bcast(a3_0, s, w0)
+                a3_1 = vfma_bcast(a3_1, s, w1)
+                a3_2 = vfma_bcast(a3_2, s, w2)
+        g = dwb[fb].reshape(-1)
+        vstore(g, (r0 + 0) * fbw + 0 * L, a0_0)
+        vstore(g, (r0 + 0) * fbw + 1 * L, a0_1)
+        vstore(g, (r0 + 0) * fbw + 2 * L, a0_2)
+        vstore(g, (r0 + 1) * fbw + 0 * L, a1_0)
+        vstore(g, (r0 + 1) * fbw + 1 * L, a1_1)
+        vstore(g, (r0 + 1) * fbw + 2 * L, a1_2)
+        vstore(g, (r0 + 2) * fbw + 0 * L, a2_0)
+        vstore(g, (r0 + 2) * fbw + 1 * L, a2_1)
+        vstore(g, (r0 + 2) * fbw + 2 * L, a2_2)
+        vstore(g, (r0 + 3) * fbw + 0 * L, a3_0)
+        vstore(g, (r0 + 3) * fbw + 1 * L, a3_1)
+        vstore(g, (r0 + 3) * fbw + 2 * L, a3_2)
 
 
 @njit(cache=True, parallel=True)
