@@ -108,7 +108,7 @@ from .transposes import transpose_blocks
 # forward's A is 3 x 4 and dw's 4 x 3: a 4 x 3 forward tile holds 12 sums, 3 weight
 # vectors and a broadcast, all 16 registers, and its unrolled 3x3 tap loop spilled a sum
 # to the stack; 3 x 4 holds its 3 broadcast inputs and one weight vector at a time
-# (AlexNet C5's forward took 0.93-0.95 of the 4 x 3's time, its dx 0.96-0.99 of the
+# (AlexNet C5's forward took 0.92-0.96 of the 4 x 3's time, its dx 0.95-0.99 of the
 # 6 x 2's). dw's 3 x 4 ran 1.11-1.15x its 4 x 3 and 6 x 2 (4 dy vectors a step, not 3)
 if VEC_REGS >= 32:
     RW_A, NV_A, _tile_a, DW_RW_A, DW_NV_A, _dw_tile_a = 8, 3, tile_8x3, 8, 3, dw_tile_8x3
