@@ -129,7 +129,7 @@ def test_taps_as_a_tuple_give_the_same_bits_and_reach_the_tile_for_unrolled_kern
     assert [type(o) for o in got["_tile_b"]] == [tuple]
 
 
-def test_channel_blocks_change_no_bits_and_avx2_blocks_keep_their_rows_in_l1(rng, monkeypatch):
+def test_channel_blocks_change_no_bits_and_avx2_blocks_bound_their_input_rows(rng, monkeypatch):
     """A tile's sums leave the registers between channel blocks and come back, in the same
     order: one channel a block or all in one, the same bits. How many channels a block
     takes: weights of ``BLOCK_BYTES``, and on AVX2 input rows of ``BLOCK_ROWS_BYTES``."""

@@ -158,7 +158,7 @@ def dw_tile(rw, nv):
         f'    """{rw} taps x {nv} vectors of maps per tile: the loop of regtile.backward_weight,',
         "    over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..",
         '    live[r, 3] - 1`` that the tile\'s taps read off the padding (regtile.dw_taps)."""',
-        "    nfb, ho, _, fbw = dyb.shape",
+        "    nfb, fbw = dyb.shape[0], dyb.shape[3]",
         f"    L = fbw // {nv}  # lanes per vector",
         f"    nr = xoff.shape[0] // {rw}",
         "    for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)",

@@ -56,7 +56,7 @@ A row has ``Wo*N`` positions, rounded up to whole tiles (the extra ones read the
 columns or the slack and are dropped). Weights ``wp[block, c, u*KW + v, FB]`` (FB maps
 contiguous; maps beyond F and pairs outside the connection table are 0). The channels
 are taken in blocks whose weights fill ~16 KiB (they stay in L1 while the tiles of the
-row pass) and, on AVX2, whose tiles do not prefetch, whose input rows fit in 32 KiB
+row pass) and, on AVX2, whose tiles do not prefetch, whose input rows take at most 48 KiB
 (:func:`_channel_block`); between blocks a tile's sums go to the work item's ``y``
 (its rows' positions x maps, in L2) and come back, which does not change the order of
 the additions. A work item takes a band of output rows (:func:`_band`) channel block by
@@ -125,10 +125,12 @@ UNROLL_TAPS = () if VEC_REGS >= 32 else (9,)
 # use the tile when it computes at most this many outputs per real one: the AVX-512 tile
 # is ~2x the blocked path's speed, the AVX2 one 1.2-1.5x (docs/performance.md)
 MAX_WASTE = 1.6 if VEC_REGS >= 32 else 1.25
-# tile_for takes the AVX2 6 x 2 tile where it computes at most 1 % more outputs than the
-# 4 x 3: there it was as fast or faster (Zen 1, 2 threads, alternated: AlexNet C3's dx,
-# a tie, 1.00; C5's dx, 0.7 % more, 0.96), while at 4 % more it was not (C5 and C4
-# forward 0.99-1.00, ResNet-18's 512-map layer 1.01-1.02). AVX-512: not measured, no lean
+# tile_for takes the AVX2 6 x 2 tile where it computes at most 1 % more outputs than tile
+# A: against the 4 x 3 it was as fast or faster there (Zen 1, 2 threads, alternated:
+# AlexNet C3's dx, a tie, 1.00; C5's dx, 0.7 % more, 0.96), while at 4 % more it was not
+# (C5 and C4 forward 0.99-1.00, ResNet-18's 512-map layer 1.01-1.02); against the
+# forward's 3 x 4, on the ties (C3, ResNet 3x3), 3 x 4 took 0.95-1.02 of 6 x 2's forward
+# and 0.99-1.05 of its dx (twenty-first session). AVX-512: not measured, no lean
 TIE_B = 1.01 if VEC_REGS < 32 else 1.0
 BLOCK_BYTES = 16384  # weights of one channel block (L1 holds them while the tiles pass)
 # the AVX2 tiles, which do not prefetch, also take at most this many bytes of input rows

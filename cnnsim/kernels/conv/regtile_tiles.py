@@ -656,7 +656,7 @@ def dw_tile_8x3(xt, pitch, xoff, live, dyb, zero, dwb):
     """8 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight,
     over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
     live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
-    nfb, ho, _, fbw = dyb.shape
+    nfb, fbw = dyb.shape[0], dyb.shape[3]
     L = fbw // 3  # lanes per vector
     nr = xoff.shape[0] // 8
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
@@ -768,7 +768,7 @@ def dw_tile_12x2(xt, pitch, xoff, live, dyb, zero, dwb):
     """12 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight,
     over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
     live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
-    nfb, ho, _, fbw = dyb.shape
+    nfb, fbw = dyb.shape[0], dyb.shape[3]
     L = fbw // 2  # lanes per vector
     nr = xoff.shape[0] // 12
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
@@ -887,7 +887,7 @@ def dw_tile_4x3(xt, pitch, xoff, live, dyb, zero, dwb):
     """4 taps x 3 vectors of maps per tile: the loop of regtile.backward_weight,
     over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
     live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
-    nfb, ho, _, fbw = dyb.shape
+    nfb, fbw = dyb.shape[0], dyb.shape[3]
     L = fbw // 3  # lanes per vector
     nr = xoff.shape[0] // 4
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
@@ -955,7 +955,7 @@ def dw_tile_6x2(xt, pitch, xoff, live, dyb, zero, dwb):
     """6 taps x 2 vectors of maps per tile: the loop of regtile.backward_weight,
     over the output rows ``live[r, 0] .. live[r, 1] - 1`` and positions ``live[r, 2] ..
     live[r, 3] - 1`` that the tile's taps read off the padding (regtile.dw_taps)."""
-    nfb, ho, _, fbw = dyb.shape
+    nfb, fbw = dyb.shape[0], dyb.shape[3]
     L = fbw // 2  # lanes per vector
     nr = xoff.shape[0] // 6
     for t in prange(nfb * nr):  # one work item per (block of maps, block of taps)
