@@ -25,8 +25,14 @@ SHAPES = [
     (2, 4, 20, 5, 6, 2, 3, (0, 1, 2, 0)),
     (5, 1, 9, 4, 4, 3, 3, (0, 0, 0, 0)),
 ]
-TILES = [(regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)]  # forward and dx
-DW_TILES = [(regtile.DW_RW_A, regtile.DW_NV_A), (regtile.RW_B, regtile.NV_B)]
+# the forward and dx tiles tile_for chooses from on this CPU (A, B)
+CPU_TILES = [(regtile.RW_A, regtile.NV_A), (regtile.RW_B, regtile.NV_B)]
+# every tile the generator writes, by (RW, NV), the other kind of CPU's too: a tile for 32
+# registers (AVX-512's 8 x 3, 12 x 2) spills on AVX2 and AVX2's tiles use half of
+# AVX-512's registers, but each sums the same terms in the same order at this CPU's vector
+# width, so CI on either kind of machine checks the tiles the other kind runs
+TILES = sorted(regtile.FORWARD_TILES)
+DW_TILES = sorted(regtile.DW_TILES)
 SHIPPED_TILE_MIN_WORK = blocked.TILE_MIN_WORK  # before the fixture below lowers it
 
 
@@ -79,25 +85,41 @@ def test_regtile_forward_and_dx_match_reference(shape, dtype, rng):
     assert np.all(dw[~conn] == 0)
 
 
+def test_the_tiles_are_every_ISA_s_and_this_cpu_chooses_from_its_own():
+    assert TILES == [(3, 4), (6, 2), (8, 3), (12, 2)]  # AVX2's, then AVX-512's
+    assert DW_TILES == [(4, 3), (6, 2), (8, 3), (12, 2)]
+    assert set(CPU_TILES) == ({(8, 3), (12, 2)} if regtile.VEC_REGS >= 32 else {(3, 4), (6, 2)})
+
+
 @pytest.mark.parametrize("shape", SHAPES[:3])
 def test_every_tile_gives_the_same_bits(shape, rng, monkeypatch):
     """Every output is summed over (c, u, v) in order from the bias, one FMA per term,
-    whatever tile computes it: both tiles agree to the last bit (and match the reference);
-    so do both of ``dw``'s, whose sums run over the positions in order."""
+    whatever tile computes it: every generated tile, this CPU's and the other kind's,
+    agrees to the last bit in the forward pass and ``dx`` (and matches the reference); so
+    do ``dw``'s, whose sums run over the positions in order."""
     x, w, b, conn, pads = _case(shape, np.float32, rng)
-    y_a, y_b = (_tile_forward(x, w, b, conn, pads, t) for t in TILES)
-    np.testing.assert_array_equal(y_a, y_b)
-    np.testing.assert_allclose(y_a, naive.conv2d(x, w, b, 1, pads, conn), rtol=1e-4, atol=1e-4)
-    dy = rng.standard_normal(y_a.shape).astype(np.float32)
     kh, kw, mask = w.shape[2], w.shape[3], conn.astype(np.uint8)
-    dws = []
-    for rw, nv in DW_TILES:
-        fbw = nv * regtile.LANES32
-        monkeypatch.setattr(regtile, "tile_for", lambda *a, t=(rw, nv, fbw, 0): t)
-        dws.append(regtile.backward_weight(dy, x, mask, kh, kw, *pads))
-    np.testing.assert_array_equal(dws[0], dws[1])
-    dw_ref = naive.conv2d_backward(dy, x, w, 1, pads, conn)[1]
-    np.testing.assert_allclose(dws[0], dw_ref, rtol=1e-4, atol=1e-4)
+    y_ref = naive.conv2d(x, w, b, 1, pads, conn)
+    dy = rng.standard_normal(y_ref.shape).astype(np.float32)
+    dx_ref, dw_ref, _ = naive.conv2d_backward(dy, x, w, 1, pads, conn)
+
+    def on(tile):  # every call below through this tile
+        fbw = tile[1] * regtile.LANES32
+        monkeypatch.setattr(regtile, "tile_for", lambda *a: (*tile, fbw, 0))
+
+    got = {"forward": {}, "dx": {}, "dw": {}}
+    for tile in TILES:
+        on(tile)
+        got["forward"][tile] = regtile.forward(x, w, b, mask, *pads)
+        got["dx"][tile] = regtile.backward_input(dy, w, mask, *pads)
+    for tile in DW_TILES:
+        on(tile)
+        got["dw"][tile] = regtile.backward_weight(dy, x, mask, kh, kw, *pads)
+    for (name, by_tile), ref in zip(got.items(), (y_ref, dx_ref, dw_ref)):
+        first = by_tile[TILES[0] if name != "dw" else DW_TILES[0]]
+        for tile, out in by_tile.items():
+            np.testing.assert_array_equal(out, first, err_msg=f"{name}, tile {tile}")
+        np.testing.assert_allclose(first, ref, rtol=1e-4, atol=1e-4, err_msg=name)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -112,17 +134,17 @@ def test_taps_as_a_tuple_give_the_same_bits_and_reach_the_tile_for_unrolled_kern
     x, w, b, conn, pads = _case(SHAPES[0], np.float32, rng)  # 3x3, 37 maps, 5 channels
     x5, w5, b5, conn5, pads5 = _case(SHAPES[2], np.float32, rng)  # 5x5: 25 taps
     got = {}
-    for name in ("_tile_a", "_tile_b"):
-        tile = getattr(regtile, name)
+    for name, key in zip(("_tile_a", "_tile_b"), CPU_TILES):
+        tile = regtile.FORWARD_TILES[key]
         seen = lambda *a, tile=tile, name=name: got.setdefault(name, []).append(a[4]) or tile(*a)
-        monkeypatch.setattr(regtile, name, seen)
+        monkeypatch.setitem(regtile.FORWARD_TILES, key, seen)
     monkeypatch.setattr(regtile, "UNROLL_TAPS", ())  # arrays only
-    want = _tile_forward(x, w, b, conn, pads, TILES[0], stride)
-    _tile_forward(x5, w5, b5, conn5, pads5, TILES[0], stride)
+    want = _tile_forward(x, w, b, conn, pads, CPU_TILES[0], stride)
+    _tile_forward(x5, w5, b5, conn5, pads5, CPU_TILES[0], stride)
     monkeypatch.setattr(regtile, "UNROLL_TAPS", (9,))  # 3x3 kernels as tuples
-    for t in TILES:
+    for t in CPU_TILES:
         np.testing.assert_array_equal(_tile_forward(x, w, b, conn, pads, t, stride), want)
-    _tile_forward(x5, w5, b5, conn5, pads5, TILES[0], stride)
+    _tile_forward(x5, w5, b5, conn5, pads5, CPU_TILES[0], stride)
     offsets = got["_tile_a"]  # 3x3 array, 5x5 array, 3x3 tuple, 5x5 array
     assert [type(o) for o in offsets] == [np.ndarray, np.ndarray, tuple, np.ndarray]
     assert offsets[2] == tuple(offsets[0]) and len(offsets[2]) == 9
@@ -384,8 +406,9 @@ def test_strided_tile_same_bits_for_every_tile_and_thread_count(rng):
     n, c, f, h, w_, k, s, pads = STRIDED[1]
     x, w, b, conn, _ = _case((n, c, f, h, w_, k, k, pads), np.float32, rng)
     mask = conn.astype(np.uint8)
-    ys = [_tile_forward(x, w, b, conn, pads, t, s) for t in TILES]
-    np.testing.assert_array_equal(ys[0], ys[1])
+    ys = [_tile_forward(x, w, b, conn, pads, t, s) for t in TILES]  # every ISA's tiles
+    for y, tile in zip(ys, TILES):
+        np.testing.assert_array_equal(y, ys[0], err_msg=f"tile {tile}")
     dy = rng.standard_normal(ys[0].shape).astype(np.float32)
     same_bits_at_every_thread_count(
         lambda: (
@@ -823,12 +846,12 @@ def test_dw_never_reads_the_padding_it_skips(tile, stride, rng, monkeypatch):
     A tile that summed over a padding row or column would give NaN."""
     x, w, b, conn, pads = _case((2, 24, 10, 7, 8, 3, 3, (2, 1, 1, 2)), np.float32, rng)
     mask = conn.astype(np.uint8)
+    y = regtile.forward(x, w, b, mask, *pads, s=stride)  # on this CPU's tile
+    dy = rng.standard_normal(y.shape).astype(np.float32)
     fbw = tile[1] * regtile.LANES32
     monkeypatch.setattr(
         regtile, "tile_for", lambda maps, positions, itemsize, dw=0: (*tile, fbw, 0)
     )
-    y = regtile.forward(x, w, b, mask, *pads, s=stride)
-    dy = rng.standard_normal(y.shape).astype(np.float32)
     want = regtile.backward_weight(dy, x, mask, 3, 3, *pads, s=stride)
     dw_ref = naive.conv2d_backward(dy, x, w, stride, pads, conn)[1]
     np.testing.assert_allclose(want, dw_ref, rtol=1e-4, atol=1e-4)

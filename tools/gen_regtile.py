@@ -338,11 +338,24 @@ def dx_tile(cb, nv):
     return "\n".join(out)
 
 
+def registries():
+    """Every forward/dx and dw tile by its ``(RW, NV)``: ``regtile`` runs the one it chose
+    from here, and the tests run each of them on whatever CPU they find (a tile for 32
+    registers spills on AVX2 but computes the same sums, so CI checks every ISA's tiles)."""
+    fwd = "".join(f"    ({rw}, {nv}): tile_{rw}x{nv},\n" for rw, nv in TILES)
+    dw = "".join(f"    ({rw}, {nv}): dw_tile_{rw}x{nv},\n" for rw, nv in DW_TILES)
+    return (
+        "\n\n# every tile by (RW, NV): regtile runs the one it chose; the tests run all of them\n"
+        f"FORWARD_TILES = {{\n{fwd}}}\nDW_TILES = {{\n{dw}}}\n"
+    )
+
+
 def main():
     text = HEAD + "".join(tile(rw, nv) for rw, nv in TILES)
     text += "".join(dw_tile(rw, nv) for rw, nv in DW_TILES)
     text += "".join(plane_tile(fb, rv) for fb, rv in PLANE_TILES)
     text += "".join(dx_tile(cb, nv) for cb, nv in DX_TILES) + "\n"
+    text += registries()
     path = pathlib.Path(__file__).resolve().parents[1] / "cnnsim/kernels/conv/regtile_tiles.py"
     path.write_text(text)
     print(f"wrote {path}")

@@ -32,7 +32,9 @@ took 0.91-0.95 of the time (docs/performance.md, nineteenth session).
 
 Each step of the reduction loads NV weight vectors and RW input scalars for RW * NV
 vector multiply-adds, and no accumulator moves. Tiles (``regtile_tiles``, written by
-``tools/gen_regtile.py``): with 32 vector registers (AVX-512) **8 x 3** (24 accumulators,
+``tools/gen_regtile.py``, each by its ``(RW, NV)`` in ``FORWARD_TILES`` and ``DW_TILES``;
+every one of them runs on any vector CPU, so the tests run both ISAs' tiles wherever
+they run): with 32 vector registers (AVX-512) **8 x 3** (24 accumulators,
 FB = 48 float32 maps) or **12 x 2** (FB = 32); with 16 (AVX2) **3 x 4** or **6 x 2**
 (``dw``: **4 x 3** or 6 x 2), whose tap loop, for 3x3 kernels, is compiled for exactly 9
 taps (``UNROLL_TAPS``): LLVM unrolls it whole, which pays where a tap is only 12
@@ -91,17 +93,8 @@ import numpy as np
 from numba import njit, prange
 
 from .layouts import finite, forward_taps, to_lanes, to_phase_lanes
-from .regtile_tiles import (
-    dw_tile_4x3,
-    dw_tile_6x2,
-    dw_tile_8x3,
-    dw_tile_12x2,
-    tile_3x4,
-    tile_6x2,
-    tile_8x3,
-    tile_12x2,
-)
-from .simd import LANES32, LANES64, VEC_BITS, VEC_REGS
+from .regtile_tiles import DW_TILES, FORWARD_TILES
+from .simd import LANES32, LANES64, VEC_BITS, VEC_REGS, lanes
 from .transposes import transpose_blocks
 
 # the forward and dx tiles A and B, and dw's (RW taps in place of positions). On AVX2 the
@@ -110,12 +103,13 @@ from .transposes import transpose_blocks
 # to the stack; 3 x 4 holds its 3 broadcast inputs and one weight vector at a time
 # (AlexNet C5's forward took 0.92-0.96 of the 4 x 3's time, its dx 0.95-0.99 of the
 # 6 x 2's). dw's 3 x 4 ran 1.11-1.15x its 4 x 3 and 6 x 2 (4 dy vectors a step, not 3)
+# (the tiles themselves: regtile_tiles.FORWARD_TILES and DW_TILES, by (RW, NV))
 if VEC_REGS >= 32:
-    RW_A, NV_A, _tile_a, DW_RW_A, DW_NV_A, _dw_tile_a = 8, 3, tile_8x3, 8, 3, dw_tile_8x3
-    RW_B, NV_B, _tile_b, _dw_tile_b = 12, 2, tile_12x2, dw_tile_12x2
+    RW_A, NV_A, DW_RW_A, DW_NV_A = 8, 3, 8, 3
+    RW_B, NV_B = 12, 2
 else:
-    RW_A, NV_A, _tile_a, DW_RW_A, DW_NV_A, _dw_tile_a = 3, 4, tile_3x4, 4, 3, dw_tile_4x3
-    RW_B, NV_B, _tile_b, _dw_tile_b = 6, 2, tile_6x2, dw_tile_6x2
+    RW_A, NV_A, DW_RW_A, DW_NV_A = 3, 4, 4, 3
+    RW_B, NV_B = 6, 2
 # kernels (taps a channel) whose tap offsets the forward tile gets as a tuple: its tap loop
 # then has a trip count known when compiling (one compiled copy per count), which LLVM
 # unrolls whole. On AVX2, 3x3 kernels: a tap is 12 multiply-adds there, and the loop's own
@@ -340,7 +334,8 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
     """``(y, xt)``: ``y (N, maps, Ho, Wo)``, ``y[n, m, i, j] = bias[m] + sum_{k,u,v} wp[m //
     FB, k, u*KW + v, m % FB] * xp[n, k, i*s + u, j*s + v]`` for ``x (N, K, H, W)``
     zero-padded by ``(top, bottom, left, right)`` (each >= 0), with the tile of ``rw``
-    positions (:func:`tile_for`), and ``xt`` the input in batch lanes it read
+    positions and ``FB`` maps (``regtile_tiles.FORWARD_TILES``; :func:`tile_for` chooses;
+    any tile gives the same bits), and ``xt`` the input in batch lanes it read
     (:func:`_lanes_of`). ``bias (NB, FB)``. None when ``x`` holds inf or NaN."""
     n_ = x.shape[0]
     fbw = wp.shape[3]
@@ -355,7 +350,7 @@ def correlate(x, wp, bias, maps, kh, kw, top, bottom, left, right, rw, s=1):
     cb = _channel_block(kh, kw, fbw, wq * n_, x.itemsize)
     band = _band(ho, wp.shape[0], ntile * rw * fbw, kh, cb, wq * n_, x.itemsize)
     y = np.empty((n_, maps, ho, wo), dtype=x.dtype)
-    tile = _tile_a if rw == RW_A else _tile_b
+    tile = FORWARD_TILES[rw, fbw // lanes(x.dtype)]
     plane = s * s * hq * wq * n_
     tile(xt, plane, wq * n_, wp, taps, cols, offs, tapi, count, bias, cb, band, ntile, y)
     return y, xt
@@ -558,10 +553,7 @@ def backward_weight(dy, x, mask, kh, kw, top, bottom, left, right, s=1, saved=No
     dwb = np.empty((dyb.shape[0], xoff.shape[0], fbw), dtype=x.dtype)
     zero = np.zeros(fbw, dtype=x.dtype)
     args = (xt, wq * n_, xoff, live, dyb, zero, dwb)
-    if rw == DW_RW_A:
-        _dw_tile_a(*args)
-    else:
-        _dw_tile_b(*args)
+    DW_TILES[rw, nv](*args)
     return from_dw_tiles(dwb, mask, kh, kw)
 
 

@@ -1826,3 +1826,18 @@ def dx_tile_3x4(dyt, wx, n_, in_h, in_w, top, left, L):
                 vstore(y1, p + 0 * L, a1_0)
                 vstore(y2, p + 0 * L, a2_0)
     return dxt
+
+
+# every tile by (RW, NV): regtile runs the one it chose; the tests run all of them
+FORWARD_TILES = {
+    (8, 3): tile_8x3,
+    (12, 2): tile_12x2,
+    (3, 4): tile_3x4,
+    (6, 2): tile_6x2,
+}
+DW_TILES = {
+    (8, 3): dw_tile_8x3,
+    (12, 2): dw_tile_12x2,
+    (4, 3): dw_tile_4x3,
+    (6, 2): dw_tile_6x2,
+}
