@@ -134,7 +134,7 @@ def test_taps_as_a_tuple_give_the_same_bits_and_reach_the_tile_for_unrolled_kern
     x, w, b, conn, pads = _case(SHAPES[0], np.float32, rng)  # 3x3, 37 maps, 5 channels
     x5, w5, b5, conn5, pads5 = _case(SHAPES[2], np.float32, rng)  # 5x5: 25 taps
     got = {}
-    for name, key in zip(("_tile_a", "_tile_b"), CPU_TILES):
+    for name, key in zip(("a", "b"), CPU_TILES):  # this CPU's tiles A and B
         tile = regtile.FORWARD_TILES[key]
         seen = lambda *a, tile=tile, name=name: got.setdefault(name, []).append(a[4]) or tile(*a)
         monkeypatch.setitem(regtile.FORWARD_TILES, key, seen)
@@ -145,10 +145,10 @@ def test_taps_as_a_tuple_give_the_same_bits_and_reach_the_tile_for_unrolled_kern
     for t in CPU_TILES:
         np.testing.assert_array_equal(_tile_forward(x, w, b, conn, pads, t, stride), want)
     _tile_forward(x5, w5, b5, conn5, pads5, CPU_TILES[0], stride)
-    offsets = got["_tile_a"]  # 3x3 array, 5x5 array, 3x3 tuple, 5x5 array
+    offsets = got["a"]  # 3x3 array, 5x5 array, 3x3 tuple, 5x5 array
     assert [type(o) for o in offsets] == [np.ndarray, np.ndarray, tuple, np.ndarray]
     assert offsets[2] == tuple(offsets[0]) and len(offsets[2]) == 9
-    assert [type(o) for o in got["_tile_b"]] == [tuple]
+    assert [type(o) for o in got["b"]] == [tuple]
 
 
 def test_channel_blocks_change_no_bits_and_avx2_blocks_bound_their_input_rows(rng, monkeypatch):
