@@ -42,11 +42,12 @@ CPUS = [
 # 9 taps (8 moves a pass of 108 multiply-adds; docs/performance.md, twenty-second session)
 KNOWN_STACK_MOVES = {("haswell", "row_3x4", "9 taps unrolled"): 8}
 
-# compiled in the subprocess: each of the ISA's tiles at the signatures the kernels call
-# them with (float32), its assembly printed as JSON
+# compiled in the subprocess: each of the ISA's tiles (the register tile's forward, dx and
+# dw tiles, the 1x1 product's) at the signatures the kernels call them with (float32), its
+# assembly printed as JSON
 SCRIPT = r"""
 import json, numba
-from cnnsim.kernels.conv import regtile, simd, regtile_tiles as T
+from cnnsim.kernels.conv import pointwise, regtile, simd, regtile_tiles as T
 
 f32, i64 = numba.float32, numba.int64
 arr = f32[::1]
@@ -64,9 +65,13 @@ for rw, nv in fwd:
         cases.append((f"row_{rw}x{nv}", label, rw * nv * (len(sig[5]) if label.endswith("unrolled") else 1), sig))
 for rw, nv in dw:
     cases.append((f"dw_tile_{rw}x{nv}", "dw", rw * nv, dw_sig))
+# the 1x1 layers' matrix product (pointwise.py): MR rows x NR columns of sums
+mr, nr = pointwise.MR, pointwise.NR
+pw_sig = (f32[:, ::1], i64, f32[:, :, ::1], i64, i64, i64, f32[:, ::1])
+cases.append((f"tile_{mr}x{nr}", "1x1", mr * nr // simd.lanes(f32), pw_sig))
 out = {"vec_bits": simd.VEC_BITS, "cases": []}
 for name, label, fmas, sig in cases:
-    fn = getattr(T, name)
+    fn = getattr(pointwise if label == "1x1" else T, name)
     fn.compile(sig)
     out["cases"].append({"tile": name, "sig": label, "fmas": fmas, "asm": fn.inspect_asm(sig)})
 print(json.dumps(out))
@@ -105,7 +110,7 @@ def test_each_isa_s_tiles_compile_to_full_width_fmas_and_keep_their_sums_in_regi
     got = json.loads(r.stdout.strip().splitlines()[-1])
     reg = {"avx512": "zmm", "avx2": "ymm"}[isa]
     assert got["vec_bits"] == {"avx512": 512, "avx2": 256}[isa]
-    assert len(got["cases"]) == {"avx512": 6, "avx2": 8}[isa]  # forward x 2 or 3, dw
+    assert len(got["cases"]) == {"avx512": 7, "avx2": 9}[isa]  # forward x 2 or 3, dw, 1x1
     for case in got["cases"]:
         where = f"{cpu}: {case['tile']} ({case['sig']})"
         loop = _innermost_fma_loop(case["asm"])
