@@ -5,12 +5,12 @@ Checked in fresh processes, since the setting is applied once, at import: a kern
 20 MB output held alive must not be an ``mmap`` block with the setting on, and must be one
 with it switched off (so the test can fail)."""
 
-import os
 import platform
 import subprocess
 import sys
 
 import pytest
+from cases import child_env
 
 pytestmark = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
@@ -41,8 +41,7 @@ print(MEMORY_WHY)
 
 
 def _probe(**env):
-    full = {**os.environ, **env}
-    full["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), full.get("PYTHONPATH")]))
+    full = child_env(**env)
     r = subprocess.run(
         [sys.executable, "-c", PROBE], env=full, capture_output=True, text=True, timeout=300
     )

@@ -6,26 +6,18 @@ tests run in a subprocess with the variable set, leaving this process untouched.
 machine with a GPU run them for real: ``CNNSIM_CUDA_TESTS=gpu python -m pytest tests/cuda_sim``.
 """
 
-import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
+from cases import child_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _sim_env():
-    import cnnsim
-
-    # the subprocess must import the very cnnsim this process uses (see below)
-    here = str(pathlib.Path(cnnsim.__file__).resolve().parents[1])
-    env = dict(
-        os.environ,
-        NUMBA_ENABLE_CUDASIM="1",
-        PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p),
-    )
+    env = child_env(NUMBA_ENABLE_CUDASIM="1")  # the very cnnsim this process uses (see below)
     env.pop("CNNSIM_TARGET", None)
     env.pop("CNNSIM_CUDA_TESTS", None)
     return env

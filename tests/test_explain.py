@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from cases import child_env
 from click.testing import CliRunner
 from PIL import Image
 
@@ -257,8 +258,7 @@ def test_real_subprocess_lecture_example(tmp_path):
     import subprocess
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = child_env()
     r = subprocess.run(
         [sys.executable, "-m", "cnnsim.cli.main"] + LECTURE + ["--json", "--no-plot"],
         cwd=tmp_path,

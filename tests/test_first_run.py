@@ -2,13 +2,13 @@
 that fits a terminal, pictures as people have them, an interactive session from a pipe."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from cases import child_env
 from click.testing import CliRunner
 
 from cnnsim import models
@@ -160,7 +160,7 @@ def test_warm_up_watches_every_cpu_kernel_module_packages_included():
 
 
 def test_piped_interactive_session_as_a_real_process():
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
+    env = child_env(COLUMNS="100")
     p = subprocess.run(
         [sys.executable, "-m", "cnnsim.cli.main", "step", "lenet5", "--interactive"],
         input="r C3\nn C3:0:4:4\nn C5:0:0:0\nb\nl\n?\nq\n",

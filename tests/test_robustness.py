@@ -17,7 +17,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from cases import without_dac_override
+from cases import child_env, without_dac_override
 from click.testing import CliRunner
 
 import cnnsim.functional as F
@@ -475,9 +475,7 @@ def test_read_only_output_folders():
         home = os.path.join(top, "home")  # writable: numba's and matplotlib's caches
         os.mkdir(home)
         os.chmod(home, 0o777)
-        env = dict(
-            os.environ, PYTHONPATH=os.getcwd(), HOME=home, MPLCONFIGDIR=home, NUMBA_CACHE_DIR=home
-        )
+        env = child_env(HOME=home, MPLCONFIGDIR=home, NUMBA_CACHE_DIR=home)
         cases = [
             ["train", "lenet5", "--data", "synthetic", "--limit", "20", "--out", ro],
             ["train", "lenet5", "--out", os.path.join(ro, "sub")],
@@ -751,7 +749,7 @@ else:
 @pytest.mark.parametrize("what", ["train", "step"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_kill_during_write_keeps_the_old_file_and_leaves_no_part(tmp_path, what, sig):
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    env = child_env()
     if what == "train":
         out = tmp_path / "run"
         args = [

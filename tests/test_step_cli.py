@@ -1,13 +1,13 @@
 """`cnnsim step` through click's CliRunner, and once as a real subprocess."""
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from cases import child_env
 from click.testing import CliRunner
 
 from cnnsim.cli.interactive import COMMANDS, help_text, interactive_loop, lookup
@@ -262,7 +262,7 @@ def test_interactive_loop_commands(rng):
 
 
 def test_real_subprocess():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = child_env()
     p = subprocess.run(
         [sys.executable, "-m", "cnnsim.cli.main", "step", "lenet5", "--layer", "S2"],
         capture_output=True,

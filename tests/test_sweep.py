@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from cases import child_env
 from click.testing import CliRunner
 
 from cnnsim.cli.main import cli
@@ -164,7 +165,7 @@ def test_resume_after_a_kill_has_no_duplicates_and_no_gaps(tmp_path):
         ).split(),
         str(out),
     ]  # 36 tasks
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = child_env()
     p = subprocess.Popen(
         [sys.executable, "-m", "cnnsim.cli.main", "sweep", *args],
         env=env,
